@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+// The mt-ops CLI, run from its TypeScript source through tsx's loader: works right after `npm ci`.
+import { register } from 'tsx/esm/api';
+
+register();
+const { main } = await import('../shared/cli/main.ts');
+await main(process.argv);

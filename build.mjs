@@ -1,0 +1,48 @@
+// Builds one ESM bundle per function under dist/<name>/ (with a package.json that Cloud Functions installs from),
+// plus the CLI at dist/cli/mt-ops.js. Our code is bundled; npm packages stay external and are installed on deploy.
+import { build } from 'esbuild';
+import { readdirSync, existsSync, mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('.', import.meta.url).pathname;
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+rmSync(join(root, 'dist'), { recursive: true, force: true });
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  packages: 'external',
+  sourcemap: true,
+  logLevel: 'warning',
+  metafile: true,
+};
+
+const functions = readdirSync(join(root, 'functions')).filter(
+  (name) => name !== 'local' && existsSync(join(root, 'functions', name, 'index.ts')),
+);
+for (const name of functions) {
+  const outdir = join(root, 'dist', name);
+  mkdirSync(outdir, { recursive: true });
+  const result = await build({ ...common, entryPoints: [join(root, 'functions', name, 'index.ts')], outfile: join(outdir, 'index.js') });
+  const used = new Set(
+    Object.values(result.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path)),
+  );
+  const dependencies = Object.fromEntries(
+    Object.entries(pkg.dependencies).filter(([dep]) => [...used].some((u) => u === dep || u.startsWith(`${dep}/`))),
+  );
+  dependencies['@google-cloud/functions-framework'] = pkg.dependencies['@google-cloud/functions-framework'];
+  writeFileSync(
+    join(outdir, 'package.json'),
+    JSON.stringify({ name: `mt-ops-${name}`, private: true, type: 'module', main: 'index.js', engines: { node: '>=20' }, dependencies }, null, 2),
+  );
+  console.log(`built dist/${name}/index.js`);
+}
+await build({
+  ...common,
+  entryPoints: [join(root, 'shared', 'cli', 'entry.ts')],
+  outfile: join(root, 'dist', 'cli', 'mt-ops.js'),
+  banner: { js: '#!/usr/bin/env node' },
+});
+console.log('built dist/cli/mt-ops.js');

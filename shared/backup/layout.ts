@@ -1,0 +1,55 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * Where a backup's objects live in the store (keys relative to the bucket URL's prefix):
+ *
+ *   <env>/<id>/data/<NNNN>.copy.gz   one per table: COPY text format, gzip
+ *   <env>/<id>/manifest.json         written LAST: the only proof the backup is complete
+ *   <env>/<id>/verify.json           the latest verify result (rewritten by each verify)
+ *   <env>/.lease/backup.json         the lease that keeps two backups of one environment apart
+ *   <env>/.triggers/<messageId>.json marker: this trigger message already produced backup <id>
+ *   database_backup_YYYYMMDD_HHMMSS.json[.gz]   legacy files, at the root or under <env>/
+ */
+export const BACKUP_ID_PATTERN = /^(\d{8})T(\d{6})Z-([0-9a-f]{4})$/;
+export const LEGACY_NAME_PATTERN = /^database_backup_(\d{8})_(\d{6})\.json(\.gz)?$/;
+
+export function newBackupId(at: Date = new Date()): string {
+  const iso = at.toISOString(); // 2026-11-29T03:00:00.000Z
+  const stamp = `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
+  return `${stamp}-${randomBytes(2).toString('hex')}`;
+}
+
+export function isBackupId(id: string): boolean {
+  return BACKUP_ID_PATTERN.test(id);
+}
+
+/** The UTC time encoded in a backup id. */
+export function backupIdTime(id: string): Date {
+  const m = BACKUP_ID_PATTERN.exec(id);
+  if (!m) throw new Error(`not a backup id: ${id}`);
+  const [d, t] = [m[1]!, m[2]!];
+  return new Date(Date.UTC(+d.slice(0, 4), +d.slice(4, 6) - 1, +d.slice(6, 8), +t.slice(0, 2), +t.slice(2, 4), +t.slice(4, 6)));
+}
+
+/**
+ * The time in a legacy file name. The legacy script wrote local time without a zone; it is read as UTC
+ * (off by the laptop's offset at most, which no retention rule is sensitive to).
+ */
+export function legacyNameTime(name: string): Date | undefined {
+  const base = name.slice(name.lastIndexOf('/') + 1);
+  const m = LEGACY_NAME_PATTERN.exec(base);
+  if (!m) return undefined;
+  const [d, t] = [m[1]!, m[2]!];
+  const date = new Date(Date.UTC(+d.slice(0, 4), +d.slice(4, 6) - 1, +d.slice(6, 8), +t.slice(0, 2), +t.slice(2, 4), +t.slice(4, 6)));
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+export const keys = {
+  envPrefix: (env: string) => `${env}/`,
+  backupPrefix: (env: string, id: string) => `${env}/${id}/`,
+  manifest: (env: string, id: string) => `${env}/${id}/manifest.json`,
+  verify: (env: string, id: string) => `${env}/${id}/verify.json`,
+  tableObject: (index: number) => `data/${String(index).padStart(4, '0')}.copy.gz`,
+  lease: (env: string) => `${env}/.lease/backup.json`,
+  trigger: (env: string, messageId: string) => `${env}/.triggers/${encodeURIComponent(messageId)}.json`,
+} as const;

@@ -1,0 +1,82 @@
+import { z } from 'zod';
+import { BACKUP_ID_PATTERN } from './layout';
+
+/** A relative object name inside one backup: no traversal, no absolute paths. */
+export const ObjectName = z
+  .string()
+  .regex(/^data\/[A-Za-z0-9._-]+$/, 'must be data/<file> with no path traversal')
+  .refine((s) => !s.split('/').includes('..'), 'must not contain ..');
+
+export const ColumnSchema = z.object({
+  name: z.string().min(1),
+  /** format_type() of the column, e.g. `timestamp with time zone`, `public.mood[]`. */
+  type: z.string().min(1),
+});
+
+export const TableEntrySchema = z.object({
+  schema: z.string().min(1),
+  name: z.string().min(1),
+  /** Object holding the table's data, relative to the backup's prefix. */
+  object: ObjectName,
+  /** COPY text format (tab-separated, \N for NULL), gzip-compressed. */
+  format: z.literal('copy-text-gzip'),
+  /** The columns in the data, in order (generated columns are left out). */
+  columns: z.array(ColumnSchema),
+  rows: z.number().int().min(0),
+  rawBytes: z.number().int().min(0),
+  compressedBytes: z.number().int().min(0),
+  /** Hex sha256 of the stored (compressed) object. */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type TableEntry = z.infer<typeof TableEntrySchema>;
+
+export const SequenceEntrySchema = z.object({
+  schema: z.string().min(1),
+  name: z.string().min(1),
+  /** bigint as a decimal string. */
+  lastValue: z.string().regex(/^-?\d+$/),
+  isCalled: z.boolean(),
+  ownedBy: z.object({ schema: z.string(), table: z.string(), column: z.string() }).optional(),
+});
+export type SequenceEntry = z.infer<typeof SequenceEntrySchema>;
+
+export const ManifestSchema = z.object({
+  format: z.literal('mt-ops-backup/1'),
+  id: z.string().regex(BACKUP_ID_PATTERN, 'must be a backup id like 20261129T030000Z-7f3a'),
+  env: z.string().min(1),
+  label: z.string().optional(),
+  trigger: z.object({ kind: z.enum(['manual', 'scheduled']), messageId: z.string().optional() }),
+  startedAt: z.iso.datetime(),
+  finishedAt: z.iso.datetime(),
+  database: z.object({
+    /** Host and database name only: never a user's password. */
+    host: z.string().optional(),
+    name: z.string(),
+    serverVersion: z.string(),
+  }),
+  /** The snapshot's point in time: the transaction's start (`now()`) and its txid snapshot. */
+  snapshot: z.object({ time: z.iso.datetime({ offset: true }), txidSnapshot: z.string() }),
+  scope: z.object({ schemas: z.array(z.string()), excludeTables: z.array(z.string()) }),
+  tables: z.array(TableEntrySchema),
+  sequences: z.array(SequenceEntrySchema),
+  /** sha256 over the captured tables' schema, name and column names and types. */
+  structureFingerprint: z.string().regex(/^[0-9a-f]{64}$/),
+  totals: z.object({
+    tables: z.number().int().min(0),
+    rows: z.number().int().min(0),
+    rawBytes: z.number().int().min(0),
+    compressedBytes: z.number().int().min(0),
+  }),
+  tool: z.object({ name: z.literal('mt-ops'), version: z.string() }),
+});
+export type Manifest = z.infer<typeof ManifestSchema>;
+
+export const VerifyRecordSchema = z.object({
+  backupId: z.string(),
+  ok: z.boolean(),
+  at: z.iso.datetime(),
+  /** Mismatches found, one line each; empty when ok. */
+  problems: z.array(z.string()),
+  restoreDrill: z.object({ ok: z.boolean(), database: z.string(), details: z.array(z.string()) }).optional(),
+});
+export type VerifyRecord = z.infer<typeof VerifyRecordSchema>;

@@ -1,0 +1,131 @@
+import { z } from 'zod';
+import { Severity } from '../config/schema';
+
+/** Every event the suite publishes. Validated by zod when published and when received. */
+const base = {
+  env: z.string().min(1),
+  time: z.iso.datetime(),
+};
+
+export const BackupSucceeded = z.object({
+  type: z.literal('backup.succeeded'),
+  severity: z.literal('info'),
+  ...base,
+  backupId: z.string(),
+  label: z.string().optional(),
+  trigger: z.enum(['manual', 'scheduled']),
+  bytes: z.number().int().min(0),
+  rows: z.number().int().min(0),
+  tables: z.number().int().min(0),
+  durationMs: z.number().min(0),
+});
+
+export const BackupFailed = z.object({
+  type: z.literal('backup.failed'),
+  severity: z.literal('critical'),
+  ...base,
+  trigger: z.enum(['manual', 'scheduled']),
+  reason: z.string(),
+  table: z.string().optional(),
+});
+
+export const VerifySucceeded = z.object({
+  type: z.literal('verify.succeeded'),
+  severity: z.literal('info'),
+  ...base,
+  backupId: z.string(),
+  restoreDrill: z.boolean(),
+  details: z.string(),
+});
+
+export const VerifyFailed = z.object({
+  type: z.literal('verify.failed'),
+  severity: z.literal('critical'),
+  ...base,
+  backupId: z.string().optional(),
+  reason: z.string(),
+});
+
+export const RetentionCompleted = z.object({
+  type: z.literal('retention.completed'),
+  severity: z.literal('info'),
+  ...base,
+  kept: z.number().int().min(0),
+  removed: z.number().int().min(0),
+  orphansRemoved: z.number().int().min(0),
+  bytesFreed: z.number().int().min(0),
+  skipped: z.number().int().min(0),
+});
+
+export const RetentionFailed = z.object({
+  type: z.literal('retention.failed'),
+  severity: z.literal('warning'),
+  ...base,
+  reason: z.string(),
+});
+
+export const ProbeStateChanged = z.object({
+  type: z.literal('probe.state_changed'),
+  severity: Severity,
+  ...base,
+  probe: z.string(),
+  from: z.enum(['up', 'down', 'unknown']),
+  to: z.enum(['up', 'down', 'unknown']),
+  reason: z.string().optional(),
+});
+
+export const Alert = z.object({
+  type: z.literal('alert'),
+  severity: Severity,
+  ...base,
+  title: z.string(),
+  text: z.string().default(''),
+  dedupKey: z.string().optional(),
+});
+
+export const OpsEvent = z.discriminatedUnion('type', [
+  BackupSucceeded,
+  BackupFailed,
+  VerifySucceeded,
+  VerifyFailed,
+  RetentionCompleted,
+  RetentionFailed,
+  ProbeStateChanged,
+  Alert,
+]);
+export type OpsEvent = z.infer<typeof OpsEvent>;
+export type OpsEventInput = z.input<typeof OpsEvent>;
+export type EventType = OpsEvent['type'];
+
+/** Attributes set on every message, for subscription filters and routing. */
+export interface EventAttributes {
+  type: string;
+  severity: string;
+  env: string;
+  [key: string]: string;
+}
+
+export function attributesOf(event: OpsEvent): EventAttributes {
+  return { type: event.type, severity: event.severity, env: event.env };
+}
+
+/** Topic names (see infra/). */
+export const TOPICS = {
+  events: 'mt-ops-events',
+  backupTrigger: 'mt-ops-backup-trigger',
+  retentionTrigger: 'mt-ops-retention-trigger',
+  verifyTrigger: 'mt-ops-verify-trigger',
+} as const;
+
+export interface ReceivedEvent {
+  event: OpsEvent;
+  attributes: Record<string, string>;
+  messageId: string;
+}
+
+/** Publishes the suite's events. */
+export interface EventBus {
+  /** Validates and publishes; resolves to the message id. Invalid events reject with a UsageError. */
+  publish(event: OpsEventInput): Promise<string>;
+  close(): Promise<void>;
+}

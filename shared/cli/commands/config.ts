@@ -1,0 +1,15 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../../config/load';
+import { redactValue } from '../../log/redact';
+
+export function registerConfigCommand(program: Command): void {
+  program
+    .command('config')
+    .description('Validate the configuration (environment and OPS_CONFIG file) and print it, secrets masked')
+    .option('--json', 'print JSON')
+    .action((opts: { json?: boolean }) => {
+      const config = loadConfig();
+      const shown = redactValue({ file: config.filePath ?? '(defaults)', env: config.env, config: config.file });
+      process.stdout.write(opts.json ? `${JSON.stringify(shown, null, 2)}\n` : `${JSON.stringify(shown, null, 2)}\n`);
+    });
+}

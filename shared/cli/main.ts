@@ -1,0 +1,74 @@
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { UsageError, errorMessage } from '../errors';
+import { redactString } from '../log/redact';
+import { registerCommands } from './commands/index';
+import { VERSION } from '../version';
+
+/** Exit codes: 0 success, 1 runtime failure, 2 usage (bad flags, bad values, bad configuration). */
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+export function buildProgram(): Command {
+  const program = new Command('mt-ops')
+    .description('Operations for Missing Table: backups, verify, restore, retention.')
+    .version(VERSION, '-V, --version')
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({
+      // commander prints "error: ..." itself; we print our own one-line reason instead.
+      outputError: () => {},
+    });
+  registerCommands(program);
+  for (const command of program.commands) command.exitOverride().configureOutput({ outputError: () => {} });
+  return program;
+}
+
+/** Runs the CLI; never throws: prints one line and sets the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  let code: number = EXIT.ok;
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    code = reportError(err);
+  }
+  process.exitCode = code;
+  return code;
+}
+
+export function reportError(err: unknown): number {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
+      return EXIT.ok;
+    }
+    process.stderr.write(`mt-ops: ${err.message.replace(/^error: /, '')}\n`);
+    return EXIT.usage;
+  }
+  if (err instanceof UsageError) {
+    process.stderr.write(`mt-ops: ${redactString(err.message)}\n`);
+    return EXIT.usage;
+  }
+  process.stderr.write(`mt-ops: ${redactString(errorMessage(err))}\n`);
+  return EXIT.failure;
+}
+
+/** Option value parsers: bad values become commander errors (exit 2 with the reason). */
+export function positiveInt(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('must be a positive integer');
+  return Number(value);
+}
+
+export function nonNegativeInt(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('must be a non-negative integer');
+  return Number(value);
+}
+
+export function nonNegativeNumber(value: string): number {
+  if (!/^\d+(\.\d+)?$/.test(value)) throw new InvalidArgumentError('must be a non-negative number');
+  return Number(value);
+}
+
+export function commaList(value: string): string[] {
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (items.length === 0) throw new InvalidArgumentError('must be a comma-separated list');
+  return items;
+}

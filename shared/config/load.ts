@@ -1,0 +1,77 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { EnvSchema, OpsFileSchema, SECRET_ENV, URL_ENV, type Env, type OpsFile } from './schema';
+import { UsageError, formatIssues, errorMessage } from '../errors';
+import { registerSecret, registerUrlSecrets } from '../log/redact';
+
+export interface Config {
+  env: Env;
+  file: OpsFile;
+  /** Where the operator file came from, or undefined when the defaults were used. */
+  filePath?: string;
+}
+
+/**
+ * Loads the whole suite's configuration: environment variables, then the operator file.
+ * Every problem in both is reported at once, each with its path; secret values are never echoed.
+ */
+export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config {
+  // Register secrets first, so that even an error about them cannot print them.
+  for (const name of SECRET_ENV) registerSecret(environment[name]);
+  for (const name of URL_ENV) registerUrlSecrets(environment[name]);
+
+  const issues: string[] = [];
+  const envResult = EnvSchema.safeParse(pickDefined(environment, Object.keys(EnvSchema.shape)));
+  if (!envResult.success) issues.push(...formatIssues(envResult.error));
+
+  const path = environment.OPS_CONFIG ?? './ops.config.json';
+  let file: OpsFile | undefined;
+  let filePath: string | undefined;
+  const explicit = environment.OPS_CONFIG !== undefined;
+  const absolute = resolve(path);
+  if (existsSync(absolute)) {
+    filePath = absolute;
+    let raw: unknown;
+    try {
+      raw = parseConfigText(readFileSync(absolute, 'utf8'), absolute);
+    } catch (err) {
+      issues.push(`${path}: ${errorMessage(err)}`);
+    }
+    if (raw !== undefined) {
+      const result = OpsFileSchema.safeParse(raw ?? {});
+      if (result.success) file = result.data;
+      else issues.push(...formatIssues(result.error).map((i) => `${path}: ${i}`));
+    }
+  } else if (explicit) {
+    issues.push(`OPS_CONFIG: file not found: ${path}`);
+  }
+  if (issues.length > 0) throw new UsageError(`invalid configuration:\n  ${issues.join('\n  ')}`, issues);
+  return { env: envResult.data!, file: file ?? OpsFileSchema.parse({}), filePath };
+}
+
+function parseConfigText(text: string, path: string): unknown {
+  if (/\.ya?ml$/i.test(path)) return parseYaml(text);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    if (/\.json$/i.test(path)) throw new Error(`not valid JSON: ${errorMessage(err)}`);
+    return parseYaml(text);
+  }
+}
+
+function pickDefined(environment: NodeJS.ProcessEnv, keys: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of keys) {
+    const value = environment[key];
+    if (value !== undefined && value !== '') out[key] = value;
+  }
+  return out;
+}
+
+/** Throws a UsageError unless DATABASE_URL (or an override) is set. */
+export function requireDatabaseUrl(config: Config, override?: string): string {
+  const url = override ?? config.env.DATABASE_URL;
+  if (!url) throw new UsageError('no database: set DATABASE_URL or pass --database-url');
+  return url;
+}

@@ -1,0 +1,143 @@
+import { z } from 'zod';
+
+/** Severity levels from Missing Table's operations docs. */
+export const Severity = z.enum(['critical', 'warning', 'info']);
+export type Severity = z.infer<typeof Severity>;
+
+const bucketUrl = z
+  .string()
+  .refine((v) => /^(file:\/\/.+|gs:\/\/[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](\/.*)?)$/.test(v), {
+    message: 'must be file:///abs/path, file://./relative or gs://bucket[/prefix]',
+  });
+
+const postgresUrl = z
+  .string()
+  .refine((v) => /^postgres(ql)?:\/\//.test(v), { message: 'must be a postgres:// or postgresql:// URL' });
+
+/** Environment variables: secrets and endpoints. */
+export const EnvSchema = z.object({
+  DATABASE_URL: postgresUrl.optional(),
+  VERIFY_DATABASE_URL: postgresUrl.optional(),
+  BACKUP_BUCKET: bucketUrl.default('file://./backups'),
+  GOOGLE_CLOUD_PROJECT: z.string().min(1).optional(),
+  OPS_ENV: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'lowercase letters, digits and dashes, at most 40')
+    .default('local'),
+  OPS_CONFIG: z.string().default('./ops.config.json'),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  PUBSUB_EMULATOR_HOST: z.string().optional(),
+  SLACK_WEBHOOK_URL: z.url().optional(),
+  PAGERDUTY_ROUTING_KEY: z.string().min(1).optional(),
+  SMTP_URL: z.string().optional(),
+  SMTP_PASSWORD: z.string().optional(),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+});
+export type Env = z.infer<typeof EnvSchema>;
+
+/** Env vars whose whole value is a secret (masked in every log line). */
+export const SECRET_ENV = ['SLACK_WEBHOOK_URL', 'PAGERDUTY_ROUTING_KEY', 'SMTP_PASSWORD'] as const;
+/** Env vars that are URLs whose password is a secret. */
+export const URL_ENV = ['DATABASE_URL', 'VERIFY_DATABASE_URL', 'SMTP_URL'] as const;
+
+const tableName = z.string().regex(/^[^.]+\.[^.]+$/, 'must be schema.table');
+
+export const RetentionPolicySchema = z
+  .object({
+    keepLast: z.number().int().min(0).optional(),
+    keepWithinDays: z.number().min(0).optional(),
+    keepHourly: z.number().int().min(0).optional(),
+    keepDaily: z.number().int().min(0).optional(),
+    keepWeekly: z.number().int().min(0).optional(),
+    keepMonthly: z.number().int().min(0).optional(),
+    keepYearly: z.number().int().min(0).optional(),
+  })
+  .strict();
+export type RetentionPolicy = z.infer<typeof RetentionPolicySchema>;
+
+export const BackupSectionSchema = z
+  .object({
+    schemas: z.array(z.string().min(1)).optional(),
+    excludeTables: z.array(tableName).default([]),
+    jobs: z.number().int().min(1).max(16).default(2),
+    compressionLevel: z.number().int().min(1).max(9).default(3),
+    leaseTtlSeconds: z.number().int().min(10).max(86_400).default(120),
+    statementTimeoutSeconds: z.number().int().min(0).default(0),
+  })
+  .strict();
+
+export const RetentionSectionSchema = z
+  .object({
+    policy: RetentionPolicySchema.default({ keepWithinDays: 30, keepMonthly: 12 }),
+    minKeep: z.number().int().min(1).default(3),
+    orphanGraceHours: z.number().min(0).default(24),
+    deleteConcurrency: z.number().int().min(1).max(64).default(8),
+  })
+  .strict();
+
+export const VerifySectionSchema = z
+  .object({
+    restoreDrill: z.boolean().default(true),
+  })
+  .strict();
+
+const cron = z.string().regex(/^(\S+\s+){4}\S+$/, 'must be a 5-field cron expression');
+export const ScheduleSchema = z.object({ cron, timeZone: z.string().default('America/New_York') }).strict();
+
+export const SchedulesSectionSchema = z
+  .object({
+    backup: ScheduleSchema.default({ cron: '0 3 * * *', timeZone: 'America/New_York' }),
+    retention: ScheduleSchema.default({ cron: '30 4 * * *', timeZone: 'America/New_York' }),
+    verify: ScheduleSchema.default({ cron: '0 5 * * 1', timeZone: 'America/New_York' }),
+    probe: ScheduleSchema.default({ cron: '* * * * *', timeZone: 'America/New_York' }),
+  })
+  .strict();
+
+export const ProbeSchema = z
+  .object({
+    name: z.string().min(1),
+    url: z.url(),
+    method: z.enum(['GET', 'HEAD']).default('GET'),
+    timeoutMs: z.number().int().min(100).max(60_000).default(5_000),
+    conditions: z.array(z.string().min(1)).default(['[STATUS] == 200']),
+  })
+  .strict();
+
+export const MaintenanceWindowSchema = z
+  .object({
+    name: z.string().min(1),
+    /** Cron for the window's start, in `timeZone`. */
+    cron,
+    durationMinutes: z.number().int().min(1).max(24 * 60),
+    timeZone: z.string().default('America/New_York'),
+  })
+  .strict();
+
+export const RoutingSchema = z
+  .object({
+    critical: z.array(z.enum(['pagerduty', 'slack', 'email'])).default(['pagerduty', 'slack', 'email']),
+    warning: z.array(z.enum(['pagerduty', 'slack', 'email'])).default(['slack', 'email']),
+    info: z.array(z.enum(['pagerduty', 'slack', 'email'])).default([]),
+    slackChannel: z.string().default('#alerts'),
+  })
+  .strict();
+
+/** The operator config file (`OPS_CONFIG`, JSON or YAML). Every section is optional. */
+export const OpsFileSchema = z
+  .object({
+    environment: z.string().optional(),
+    backup: BackupSectionSchema.default(BackupSectionSchema.parse({})),
+    retention: RetentionSectionSchema.default(RetentionSectionSchema.parse({})),
+    verify: VerifySectionSchema.default(VerifySectionSchema.parse({})),
+    schedules: SchedulesSectionSchema.default(SchedulesSectionSchema.parse({})),
+    probes: z.array(ProbeSchema).default([
+      { name: 'api-health', url: 'http://localhost:8000/health', method: 'GET', timeoutMs: 5000, conditions: ['[STATUS] == 200'] },
+    ]),
+    routing: RoutingSchema.default(RoutingSchema.parse({})),
+    maintenance: z.array(MaintenanceWindowSchema).default([
+      // Missing Table: monthly, Sundays 02:00-04:00 America/New_York (first Sunday of the month).
+      { name: 'monthly', cron: '0 2 1-7 * 0', durationMinutes: 120, timeZone: 'America/New_York' },
+    ]),
+  })
+  .strict();
+export type OpsFile = z.infer<typeof OpsFileSchema>;

@@ -1,0 +1,56 @@
+import { inject, afterAll } from 'vitest';
+import pg from 'pg';
+import { randomBytes } from 'node:crypto';
+
+export interface TestDatabase {
+  url: string;
+  name: string;
+  /** A URL for another database on the same server. */
+  urlFor(name: string): string;
+  query(sql: string, params?: unknown[]): Promise<pg.QueryResult>;
+  /** Creates another empty database, dropped with this one. */
+  createDatabase(prefix?: string): Promise<string>;
+}
+
+function withDatabase(url: string, name: string): string {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: inject('pgAdminUrl') });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Creates a database of its own for the calling test file; dropped (with any it made) after the file. */
+export async function createTestDatabase(prefix = 'mt_test'): Promise<TestDatabase> {
+  const created: string[] = [];
+  const make = async (p: string) => {
+    const name = `${p}_${randomBytes(5).toString('hex')}`;
+    await admin((c) => c.query(`CREATE DATABASE "${name}"`));
+    created.push(name);
+    return withDatabase(inject('pgAdminUrl'), name);
+  };
+  const url = await make(prefix);
+  const name = created[0]!;
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  afterAll(async () => {
+    await pool.end();
+    await admin(async (c) => {
+      for (const db of created) await c.query(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
+    });
+  });
+  return {
+    url,
+    name,
+    urlFor: (n) => withDatabase(inject('pgAdminUrl'), n),
+    query: (sql, params) => pool.query(sql, params as unknown[]),
+    createDatabase: (p = prefix) => make(p),
+  };
+}
