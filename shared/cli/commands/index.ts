@@ -1,7 +1,13 @@
 import type { Command } from 'commander';
 import { registerConfigCommand } from './config';
+import { registerBackupCommand } from './backup';
+import { registerListCommand } from './list';
+import { registerVerifyCommand } from './verify';
 
 /** Every subcommand; each lives in its own file. */
 export function registerCommands(program: Command): void {
+  registerBackupCommand(program);
+  registerListCommand(program);
+  registerVerifyCommand(program);
   registerConfigCommand(program);
 }
