@@ -1,0 +1,254 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, readFile, readdir, rename, stat, unlink, link, writeFile, rm } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Readable as ReadableType } from 'node:stream';
+import { StorageError, checkKey, type Body, type JsonDocument, type ObjectInfo, type ObjectStore, type WriteOptions } from './types';
+
+const INTERNAL = new Set(['.tmp', '.meta', '.locks']);
+const LOCK_STALE_MS = 30_000;
+
+interface Sidecar {
+  md5: string;
+  contentType?: string;
+  metadata: Record<string, string>;
+}
+
+/**
+ * An object store in a local folder. Writes go to a temp file in the same filesystem and are published
+ * atomically: create-only objects with link() (fails if the name exists), JSON documents with rename()
+ * under a short lock file, so a crash never leaves a half-written object under its final name.
+ */
+export class FileStore implements ObjectStore {
+  readonly url: string;
+
+  constructor(readonly root: string) {
+    this.url = `file://${root}`;
+  }
+
+  private path(key: string): string {
+    checkKey(key);
+    if (INTERNAL.has(key.split('/')[0]!)) throw new StorageError('invalid_key', `invalid object key: ${JSON.stringify(key)} is reserved`);
+    return join(this.root, key);
+  }
+
+  private metaPath(key: string): string {
+    return join(this.root, '.meta', `${key}.json`);
+  }
+
+  private async tempPath(): Promise<string> {
+    const dir = join(this.root, '.tmp');
+    await mkdir(dir, { recursive: true });
+    return join(dir, `${Date.now()}-${randomBytes(6).toString('hex')}`);
+  }
+
+  async put(key: string, body: Body, options: WriteOptions = {}): Promise<ObjectInfo> {
+    const final = this.path(key);
+    const temp = await this.tempPath();
+    const md5 = createHash('md5');
+    try {
+      const source = typeof body === 'string' || body instanceof Uint8Array ? Readable.from([Buffer.from(body)]) : body;
+      const hasher = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          md5.update(chunk);
+          done(null, chunk);
+        },
+      });
+      const out = createWriteStream(temp, { flags: 'wx' });
+      await pipeline(source as ReadableType, hasher, out);
+      const handle = await open(temp, 'r');
+      await handle.sync().finally(() => handle.close());
+      const sidecar: Sidecar = { md5: md5.digest('base64'), contentType: options.contentType, metadata: options.metadata ?? {} };
+      await mkdir(dirname(final), { recursive: true });
+      await mkdir(dirname(this.metaPath(key)), { recursive: true });
+      if (await exists(final)) throw new StorageError('already_exists', `object ${key} already exists`);
+      await writeFile(this.metaPath(key), JSON.stringify(sidecar));
+      try {
+        await link(temp, final); // atomic, create-only
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new StorageError('already_exists', `object ${key} already exists`);
+        throw err;
+      }
+    } catch (err) {
+      throw asStorageError(err, key);
+    } finally {
+      await unlink(temp).catch(() => {});
+    }
+    return (await this.stat(key))!;
+  }
+
+  async get(key: string): Promise<ReadableType> {
+    const path = this.path(key);
+    try {
+      const handle = await open(path, 'r');
+      return handle.createReadStream();
+    } catch (err) {
+      throw asStorageError(err, key);
+    }
+  }
+
+  async stat(key: string): Promise<ObjectInfo | undefined> {
+    const path = this.path(key);
+    let st;
+    try {
+      st = await stat(path, { bigint: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw asStorageError(err, key);
+    }
+    if (!st.isFile()) return undefined;
+    const sidecar = await readFile(this.metaPath(key), 'utf8')
+      .then((t) => JSON.parse(t) as Sidecar)
+      .catch(() => undefined);
+    return {
+      key,
+      size: Number(st.size),
+      md5: sidecar?.md5,
+      generation: `${st.ino}-${st.mtimeNs}`,
+      created: new Date(Number(st.mtimeMs)),
+      contentType: sidecar?.contentType,
+      metadata: sidecar?.metadata ?? {},
+      temporaryHold: false,
+      eventBasedHold: false,
+    };
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    for await (const key of this.walk('', prefix)) {
+      const info = await this.stat(key);
+      if (info) yield info;
+    }
+  }
+
+  async *listPrefixes(prefix: string): AsyncIterable<string> {
+    const slash = prefix.lastIndexOf('/');
+    const dir = prefix.slice(0, slash + 1);
+    for (const entry of await this.sortedEntries(dir)) {
+      const key = `${dir}${entry.name}`;
+      if (entry.isDirectory() && key.startsWith(prefix) && !(dir === '' && INTERNAL.has(entry.name))) yield `${key}/`;
+    }
+  }
+
+  /** Walks folders lazily in key order, descending only where keys can match the prefix. */
+  private async *walk(dir: string, prefix: string): AsyncIterable<string> {
+    for (const entry of await this.sortedEntries(dir)) {
+      if (dir === '' && INTERNAL.has(entry.name)) continue;
+      const key = `${dir}${entry.name}`;
+      if (entry.isDirectory()) {
+        const folder = `${key}/`;
+        if (folder.startsWith(prefix) || prefix.startsWith(folder)) yield* this.walk(folder, prefix);
+      } else if (entry.isFile() && key.startsWith(prefix)) {
+        yield key;
+      }
+    }
+  }
+
+  private async sortedEntries(dir: string) {
+    try {
+      const entries = await readdir(join(this.root, dir), { withFileTypes: true });
+      // key order: a folder "a" sorts as "a/" among files
+      return entries.sort((a, b) => cmp(a.isDirectory() ? `${a.name}/` : a.name, b.isDirectory() ? `${b.name}/` : b.name));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
+      throw err;
+    }
+  }
+
+  async delete(key: string, options: { ifGeneration?: string } = {}): Promise<void> {
+    const path = this.path(key);
+    if (options.ifGeneration !== undefined) {
+      const current = await this.stat(key);
+      if (current && current.generation !== options.ifGeneration) {
+        throw new StorageError('precondition_failed', `object ${key} changed (generation ${current.generation})`);
+      }
+    }
+    await unlink(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw asStorageError(err, key);
+    });
+    await unlink(this.metaPath(key)).catch(() => {});
+  }
+
+  async readJson(key: string): Promise<JsonDocument | undefined> {
+    const path = this.path(key);
+    // Read and stat the same inode: rename replaces the name, not the file we opened.
+    let handle;
+    try {
+      handle = await open(path, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw asStorageError(err, key);
+    }
+    try {
+      const st = await handle.stat({ bigint: true });
+      const text = await handle.readFile('utf8');
+      return { value: JSON.parse(text), generation: `${st.ino}-${st.mtimeNs}` };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async writeJson(key: string, value: unknown, options: { ifGeneration: string | null; metadata?: Record<string, string> }): Promise<string> {
+    const final = this.path(key);
+    await mkdir(dirname(final), { recursive: true });
+    const release = await this.lock(key);
+    try {
+      const current = await this.stat(key);
+      const ok = options.ifGeneration === null ? current === undefined : current?.generation === options.ifGeneration;
+      if (!ok) {
+        throw new StorageError(
+          'precondition_failed',
+          `precondition failed for ${key}: expected ${options.ifGeneration === null ? 'no object' : `generation ${options.ifGeneration}`}, found ${current ? `generation ${current.generation}` : 'none'}`,
+        );
+      }
+      const text = JSON.stringify(value);
+      const temp = await this.tempPath();
+      await writeFile(temp, text, { flag: 'wx' });
+      await mkdir(dirname(this.metaPath(key)), { recursive: true });
+      const sidecar: Sidecar = { md5: createHash('md5').update(text).digest('base64'), contentType: 'application/json', metadata: options.metadata ?? {} };
+      await writeFile(this.metaPath(key), JSON.stringify(sidecar));
+      await rename(temp, final);
+      return (await this.stat(key))!.generation;
+    } finally {
+      await release();
+    }
+  }
+
+  /** A cross-process lock file for one key; a lock older than 30 s is taken as stale (its holder died). */
+  private async lock(key: string): Promise<() => Promise<void>> {
+    const path = join(this.root, '.locks', `${key.replace(/\//g, '%2F')}.lock`);
+    await mkdir(dirname(path), { recursive: true });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const handle = await open(path, 'wx');
+        await handle.close();
+        return () => rm(path, { force: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const st = await stat(path).catch(() => undefined);
+        if (st && Date.now() - st.mtimeMs > LOCK_STALE_MS) await rm(path, { force: true });
+        if (attempt > 500) throw new StorageError('io', `could not lock ${key}`);
+        await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+      }
+    }
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function asStorageError(err: unknown, key: string): StorageError {
+  if (err instanceof StorageError) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new StorageError('not_found', `object ${key} not found`, { cause: err });
+  return new StorageError('io', `storage error on ${key}: ${(err as Error).message}`, { cause: err });
+}
