@@ -1,0 +1,99 @@
+import type pg from 'pg';
+import { createHash } from 'node:crypto';
+import { schemaInScope, tableInScope, type Scope } from './scope';
+
+export interface DiscoveredColumn {
+  name: string;
+  type: string;
+}
+
+export interface DiscoveredTable {
+  schema: string;
+  name: string;
+  /** Columns whose data is backed up (generated columns are left out: restore recomputes them). */
+  columns: DiscoveredColumn[];
+  /** Size on disk, to start the largest tables first. */
+  bytes: number;
+}
+
+export interface DiscoveredSequence {
+  schema: string;
+  name: string;
+  ownedBy?: { schema: string; table: string; column: string };
+}
+
+/**
+ * Every ordinary table in scope, from the catalog (never from a hand-written list).
+ * Partitioned parents hold no rows themselves: their leaf partitions are ordinary tables and are backed up.
+ * Tables that belong to an extension are left out, as pg_dump does.
+ */
+export async function discoverTables(client: pg.ClientBase, scope: Scope): Promise<DiscoveredTable[]> {
+  const { rows } = await client.query<{
+    schema: string;
+    name: string;
+    bytes: string;
+    columns: Array<{ name: string; type: string; generated: string }>;
+  }>(`
+    SELECT n.nspname AS schema, c.relname AS name, pg_relation_size(c.oid)::text AS bytes,
+           coalesce((SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
+                                                       'generated', a.attgenerated) ORDER BY a.attnum)
+                     FROM pg_attribute a
+                     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'r'
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+    ORDER BY n.nspname, c.relname`);
+  return rows
+    .filter((r) => tableInScope(r.schema, r.name, scope))
+    .map((r) => ({
+      schema: r.schema,
+      name: r.name,
+      bytes: Number(r.bytes),
+      columns: r.columns.filter((c) => c.generated === '').map((c) => ({ name: c.name, type: c.type })),
+    }));
+}
+
+/** Every sequence in scope, including those not owned by any column. */
+export async function discoverSequences(client: pg.ClientBase, scope: Scope): Promise<DiscoveredSequence[]> {
+  const { rows } = await client.query<{
+    schema: string;
+    name: string;
+    owner_schema: string | null;
+    owner_table: string | null;
+    owner_column: string | null;
+  }>(`
+    SELECT n.nspname AS schema, c.relname AS name,
+           tn.nspname AS owner_schema, t.relname AS owner_table, a.attname AS owner_column
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                         AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+    LEFT JOIN pg_class t ON t.oid = d.refobjid
+    LEFT JOIN pg_namespace tn ON tn.oid = t.relnamespace
+    LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+    WHERE c.relkind = 'S'
+      AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')
+    ORDER BY n.nspname, c.relname`);
+  return rows
+    .filter((r) => schemaInScope(r.schema, scope))
+    .map((r) => ({
+      schema: r.schema,
+      name: r.name,
+      ...(r.owner_table && r.owner_column
+        ? { ownedBy: { schema: r.owner_schema!, table: r.owner_table, column: r.owner_column } }
+        : {}),
+    }));
+}
+
+/** sha256 over the captured tables' names and column names and types, in a canonical order. */
+export function structureFingerprint(tables: Array<{ schema: string; name: string; columns: DiscoveredColumn[] }>): string {
+  const canonical = [...tables]
+    .sort((a, b) => (a.schema === b.schema ? cmp(a.name, b.name) : cmp(a.schema, b.schema)))
+    .map((t) => [t.schema, t.name, t.columns.map((c) => [c.name, c.type])]);
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

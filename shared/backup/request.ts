@@ -1,0 +1,11 @@
+import { z } from 'zod';
+
+/** The body of a manual backup request (HTTP) or a scheduled trigger message: all optional. */
+export const BackupRequestSchema = z
+  .object({
+    label: z.string().min(1).max(200).optional(),
+    schemas: z.array(z.string().min(1).max(63)).min(1).optional(),
+    excludeTables: z.array(z.string().regex(/^[^.]+\.[^.]+$/, 'must be schema.table')).optional(),
+  })
+  .strict();
+export type BackupRequest = z.infer<typeof BackupRequestSchema>;

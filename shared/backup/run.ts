@@ -1,0 +1,215 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import type { ObjectStore } from '../storage/types';
+import { StorageError } from '../storage/types';
+import { withLease, LeaseHeldError } from '../storage/lease';
+import { OpsError, errorMessage } from '../errors';
+import { redactString } from '../log/redact';
+import { VERSION } from '../version';
+import { discoverTables, discoverSequences, structureFingerprint, type DiscoveredTable } from './discover';
+import { openSnapshot, lockTables, readSequence } from './snapshot';
+import { dumpTable, type DumpProgress } from './table-dump';
+import { keys, newBackupId } from './layout';
+import { ManifestSchema, type Manifest, type TableEntry, type SequenceEntry } from './manifest';
+import type { Scope } from './scope';
+
+export interface BackupOptions {
+  databaseUrl: string;
+  store: ObjectStore;
+  env: string;
+  label?: string;
+  scope?: Partial<Scope>;
+  /** Parallel connections reading tables (all on one exported snapshot). */
+  jobs?: number;
+  compressionLevel?: number;
+  leaseTtlMs?: number;
+  statementTimeoutSeconds?: number;
+  trigger?: { kind: 'manual' | 'scheduled'; messageId?: string };
+  onProgress?: (event: BackupProgress) => void;
+  /** For tests and callers that need the clock fixed. */
+  now?: () => Date;
+  /** Called once the snapshot is taken and the tables are locked, before any data is read. */
+  afterSnapshot?: () => Promise<void>;
+}
+
+export type BackupProgress =
+  | { phase: 'started'; backupId: string; tables: number }
+  | { phase: 'table'; table: string; rows: number; rawBytes: number; done: boolean; index: number; total: number }
+  | { phase: 'finished'; backupId: string };
+
+export type BackupResult =
+  | { status: 'completed'; manifest: Manifest }
+  /** A redelivered trigger whose message already produced a complete backup. */
+  | { status: 'duplicate'; backupId: string; messageId: string }
+  /** Another backup of this environment holds the lease. */
+  | { status: 'busy'; holder: string; until: string };
+
+const TriggerMarker = { parse: (v: unknown) => (v && typeof v === 'object' && 'backupId' in v ? String((v as { backupId: unknown }).backupId) : undefined) };
+
+/**
+ * Takes one backup: lease -> snapshot -> every table streamed to the store -> sequences -> manifest (last).
+ * Any failure fails the whole backup, names the table and cause, and removes what was written (best effort).
+ */
+export async function runBackup(options: BackupOptions): Promise<BackupResult> {
+  const { store, env } = options;
+  const trigger = options.trigger ?? { kind: 'manual' as const };
+  if (trigger.messageId) {
+    const marker = await store.readJson(keys.trigger(env, trigger.messageId));
+    const backupId = marker && TriggerMarker.parse(marker.value);
+    if (backupId && (await store.stat(keys.manifest(env, backupId)))) {
+      return { status: 'duplicate', backupId, messageId: trigger.messageId };
+    }
+  }
+  const holder = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  try {
+    return await withLease(store, keys.lease(env), { ttlMs: options.leaseTtlMs ?? 120_000, holder }, () =>
+      takeBackup(options, trigger),
+    );
+  } catch (err) {
+    if (err instanceof LeaseHeldError) return { status: 'busy', holder: err.holder, until: err.expiresAt.toISOString() };
+    throw err;
+  }
+}
+
+async function takeBackup(options: BackupOptions, trigger: NonNullable<BackupOptions['trigger']>): Promise<BackupResult> {
+  const { store, env } = options;
+  const now = options.now ?? (() => new Date());
+  const startedAt = now();
+  const backupId = newBackupId(startedAt);
+  const prefix = keys.backupPrefix(env, backupId);
+  const scope: Scope = { schemas: options.scope?.schemas, excludeTables: options.scope?.excludeTables ?? [] };
+  const session = await openSnapshot(options.databaseUrl, options.statementTimeoutSeconds);
+  try {
+    const tables = await discoverTables(session.leader, scope);
+    await lockTables(session.leader, tables);
+    const sequenceList = await discoverSequences(session.leader, scope);
+    const sequences: SequenceEntry[] = [];
+    for (const seq of sequenceList) sequences.push({ ...seq, ...(await readSequence(session.leader, seq)) });
+    options.onProgress?.({ phase: 'started', backupId, tables: tables.length });
+    await options.afterSnapshot?.();
+
+    const entries = await dumpAllTables(tables, options, prefix, session);
+    const finishedAt = now();
+    const manifest: Manifest = ManifestSchema.parse({
+      format: 'mt-ops-backup/1',
+      id: backupId,
+      env,
+      ...(options.label ? { label: options.label } : {}),
+      trigger,
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      database: describeDatabase(options.databaseUrl, session.serverVersion),
+      snapshot: { time: session.time, txidSnapshot: session.txidSnapshot },
+      scope: { schemas: [...new Set(tables.map((t) => t.schema))].sort(), excludeTables: scope.excludeTables },
+      tables: entries,
+      sequences,
+      structureFingerprint: structureFingerprint(tables),
+      totals: {
+        tables: entries.length,
+        rows: sum(entries, (e) => e.rows),
+        rawBytes: sum(entries, (e) => e.rawBytes),
+        compressedBytes: sum(entries, (e) => e.compressedBytes),
+      },
+      tool: { name: 'mt-ops', version: VERSION },
+    });
+    // The manifest is written last: it is the only proof that the backup is complete.
+    await store.put(keys.manifest(env, backupId), JSON.stringify(manifest, null, 2), {
+      contentType: 'application/json',
+      metadata: { kind: 'mt-ops-manifest', backupId },
+    });
+    if (trigger.messageId) {
+      await store
+        .writeJson(keys.trigger(env, trigger.messageId), { backupId, at: finishedAt.toISOString() }, { ifGeneration: null })
+        .catch(() => {}); // a marker that exists already points at an earlier complete backup
+    }
+    options.onProgress?.({ phase: 'finished', backupId });
+    return { status: 'completed', manifest };
+  } catch (err) {
+    await removePrefix(store, prefix);
+    throw asBackupError(err);
+  } finally {
+    await session.close();
+  }
+}
+
+/** Reads the tables with `jobs` connections, the largest first; the first failure stops the rest. */
+async function dumpAllTables(
+  tables: DiscoveredTable[],
+  options: BackupOptions,
+  prefix: string,
+  session: Awaited<ReturnType<typeof openSnapshot>>,
+): Promise<TableEntry[]> {
+  const order = tables.map((t, index) => ({ t, index })).sort((a, b) => b.t.bytes - a.t.bytes);
+  const entries: TableEntry[] = new Array(tables.length);
+  const jobs = Math.max(1, Math.min(options.jobs ?? 1, tables.length || 1));
+  const abort = new AbortController();
+  let next = 0;
+  let done = 0;
+  const worker = async (client: pg.ClientBase) => {
+    while (!abort.signal.aborted && next < order.length) {
+      const { t, index } = order[next++]!;
+      const object = `data/${String(index + 1).padStart(4, '0')}.copy.gz`;
+      const name = `${t.schema}.${t.name}`;
+      const report = (p: DumpProgress, finished: boolean) =>
+        options.onProgress?.({ phase: 'table', table: name, rows: p.rows, rawBytes: p.rawBytes, done: finished, index: done, total: tables.length });
+      try {
+        const dumped = await dumpTable(client, t, options.store, `${prefix}${object}`, {
+          compressionLevel: options.compressionLevel ?? 3,
+          signal: abort.signal,
+          onProgress: (p) => report(p, false),
+        });
+        done++;
+        report({ rows: dumped.rows, rawBytes: dumped.rawBytes }, true);
+        entries[index] = { schema: t.schema, name: t.name, object, format: 'copy-text-gzip', columns: t.columns, ...dumped };
+      } catch (err) {
+        const wrapped = tableError(name, err);
+        if (!abort.signal.aborted) abort.abort(wrapped);
+        throw wrapped;
+      }
+    }
+  };
+  const clients: pg.ClientBase[] = [session.leader];
+  for (let i = 1; i < jobs; i++) clients.push(await session.openWorker());
+  const results = await Promise.allSettled(clients.map((c) => worker(c)));
+  if (abort.signal.aborted) throw abort.signal.reason;
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return entries;
+}
+
+function tableError(table: string, err: unknown): OpsError {
+  if (err instanceof OpsError) return err;
+  const message = redactString(errorMessage(err));
+  const storage = err instanceof StorageError ? ' (storage)' : '';
+  return new OpsError(`table ${table}${storage}: ${message}`, 'table_failed', { cause: err });
+}
+
+function asBackupError(err: unknown): Error {
+  if (err instanceof OpsError) return err;
+  return new OpsError(`backup failed: ${redactString(errorMessage(err))}`, 'backup_failed', { cause: err });
+}
+
+/** Best-effort removal of a failed backup's objects, so nothing incomplete lingers. */
+async function removePrefix(store: ObjectStore, prefix: string): Promise<void> {
+  try {
+    for await (const object of store.list(prefix)) await store.delete(object.key).catch(() => {});
+  } catch {
+    // the store itself is failing: retention removes orphans later
+  }
+}
+
+/** Host and database name only: never a password, never a user. */
+export function describeDatabase(databaseUrl: string, serverVersion: string): Manifest['database'] {
+  try {
+    const url = new URL(databaseUrl);
+    const name = decodeURIComponent(url.pathname.replace(/^\//, '')) || 'postgres';
+    return { ...(url.host ? { host: url.host } : {}), name, serverVersion };
+  } catch {
+    return { name: 'unknown', serverVersion };
+  }
+}
+
+function sum<T>(items: T[], f: (t: T) => number): number {
+  return items.reduce((acc, item) => acc + f(item), 0);
+}

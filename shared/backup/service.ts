@@ -1,0 +1,57 @@
+import type { EventBus } from '../bus/events';
+import type { Logger } from '../log/logger';
+import { errorMessage } from '../errors';
+import { redactString } from '../log/redact';
+import { runBackup, type BackupOptions, type BackupResult } from './run';
+
+/**
+ * One backup run as the functions and the CLI see it: run, log, and publish `backup.succeeded` (info)
+ * or `backup.failed` (critical). A busy lease or a duplicate trigger publishes nothing: no backup was attempted.
+ */
+export async function backupAndReport(options: BackupOptions, deps: { bus: EventBus; logger: Logger }): Promise<BackupResult> {
+  const { bus, logger } = deps;
+  const trigger = options.trigger ?? { kind: 'manual' as const };
+  const started = Date.now();
+  let result: BackupResult;
+  try {
+    result = await runBackup(options);
+  } catch (err) {
+    const reason = redactString(errorMessage(err));
+    logger.error({ env: options.env, trigger: trigger.kind, err }, `backup failed: ${reason}`);
+    const table = /^table ([^:]+?)(?: \(storage\))?:/.exec(reason)?.[1];
+    await bus
+      .publish({
+        type: 'backup.failed',
+        severity: 'critical',
+        env: options.env,
+        time: new Date().toISOString(),
+        trigger: trigger.kind,
+        reason,
+        ...(table ? { table } : {}),
+      })
+      .catch((e) => logger.error({ err: e }, 'could not publish backup.failed'));
+    throw err;
+  }
+  if (result.status === 'busy') {
+    logger.warn({ env: options.env, holder: result.holder, until: result.until }, 'another backup is running; nothing done');
+  } else if (result.status === 'duplicate') {
+    logger.info({ env: options.env, backupId: result.backupId, messageId: result.messageId }, 'trigger already produced a complete backup; nothing done');
+  } else {
+    const m = result.manifest;
+    logger.info({ env: m.env, backupId: m.id, tables: m.totals.tables, rows: m.totals.rows, bytes: m.totals.compressedBytes }, 'backup completed');
+    await bus.publish({
+      type: 'backup.succeeded',
+      severity: 'info',
+      env: m.env,
+      time: new Date().toISOString(),
+      backupId: m.id,
+      ...(m.label ? { label: m.label } : {}),
+      trigger: m.trigger.kind,
+      bytes: m.totals.compressedBytes,
+      rows: m.totals.rows,
+      tables: m.totals.tables,
+      durationMs: Date.now() - started,
+    });
+  }
+  return result;
+}

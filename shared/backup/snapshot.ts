@@ -1,0 +1,123 @@
+import pg from 'pg';
+import { qualifiedName } from './scope';
+import { OpsError, errorMessage } from '../errors';
+import { redactString } from '../log/redact';
+
+/**
+ * One consistent view of the database for the whole backup: a REPEATABLE READ READ ONLY transaction whose
+ * snapshot is exported and imported by every worker connection (SET TRANSACTION SNAPSHOT), as pg_dump -j does.
+ */
+export interface SnapshotSession {
+  /** The connection that exported the snapshot; it keeps the snapshot alive until close(). */
+  leader: pg.Client;
+  snapshotId: string;
+  /** `now()` of the snapshot's transaction and its txid snapshot. */
+  time: string;
+  txidSnapshot: string;
+  serverVersion: string;
+  /** Opens another connection that sees exactly the same snapshot. */
+  openWorker(): Promise<pg.Client>;
+  close(): Promise<void>;
+}
+
+const SESSION_SETTINGS = [
+  // Never let row-level security silently hide rows: a filtered read is an error instead (as pg_dump does).
+  'SET row_security = off',
+  // A table locked by someone else for too long fails the backup, naming it, instead of hanging forever.
+  "SET lock_timeout = '60s'",
+  "SET idle_in_transaction_session_timeout = '0'",
+  "SET application_name = 'mt-ops backup'",
+  // Output that reads back exactly, whatever the server's defaults (the settings pg_dump uses).
+  "SET client_encoding = 'UTF8'",
+  "SET DateStyle = 'ISO, MDY'",
+  "SET IntervalStyle = 'postgres'",
+  'SET extra_float_digits = 3',
+  "SET bytea_output = 'hex'",
+  "SET TimeZone = 'UTC'",
+];
+
+export async function connect(databaseUrl: string, what = 'database'): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 15_000, keepAlive: true });
+  client.on('error', () => {
+    // surfaced through the failing query; without a listener the process would crash
+  });
+  try {
+    await client.connect();
+  } catch (err) {
+    await client.end().catch(() => {});
+    throw new OpsError(`cannot connect to the ${what}: ${redactString(errorMessage(err))}`, 'db_unreachable', { cause: err });
+  }
+  return client;
+}
+
+export async function openSnapshot(databaseUrl: string, statementTimeoutSeconds = 0): Promise<SnapshotSession> {
+  const leader = await connect(databaseUrl);
+  const setup = async (client: pg.Client) => {
+    for (const sql of SESSION_SETTINGS) await client.query(sql);
+    await client.query(`SET statement_timeout = '${Math.max(0, Math.floor(statementTimeoutSeconds))}s'`);
+  };
+  try {
+    await setup(leader);
+    await leader.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const { rows } = await leader.query<{ snapshot: string; time: Date; txid: string; version: string }>(
+      `SELECT pg_export_snapshot() AS snapshot, now() AS time, txid_current_snapshot()::text AS txid,
+              current_setting('server_version') AS version`,
+    );
+    const row = rows[0]!;
+    const workers: pg.Client[] = [];
+    return {
+      leader,
+      snapshotId: row.snapshot,
+      time: row.time.toISOString(),
+      txidSnapshot: row.txid,
+      serverVersion: row.version,
+      async openWorker() {
+        const worker = await connect(databaseUrl);
+        workers.push(worker);
+        await setup(worker);
+        await worker.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        await worker.query(`SET TRANSACTION SNAPSHOT '${row.snapshot.replace(/'/g, "''")}'`);
+        return worker;
+      },
+      async close() {
+        await Promise.all(
+          [leader, ...workers].map(async (c) => {
+            await c.query('ROLLBACK').catch(() => {});
+            await c.end().catch(() => {});
+          }),
+        );
+      },
+    };
+  } catch (err) {
+    await leader.end().catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * Takes ACCESS SHARE locks on every table, as pg_dump does, so that no table can be dropped or altered while
+ * the backup reads it. A table the role may not read fails here, by name.
+ */
+export async function lockTables(client: pg.ClientBase, tables: Array<{ schema: string; name: string }>): Promise<void> {
+  for (const t of tables) {
+    try {
+      await client.query(`LOCK TABLE ${qualifiedName(t.schema, t.name)} IN ACCESS SHARE MODE`);
+    } catch (err) {
+      throw new OpsError(`table ${t.schema}.${t.name}: ${errorMessage(err)}`, 'table_unreadable', { cause: err });
+    }
+  }
+}
+
+export async function readSequence(
+  client: pg.ClientBase,
+  seq: { schema: string; name: string },
+): Promise<{ lastValue: string; isCalled: boolean }> {
+  try {
+    const { rows } = await client.query<{ last_value: string; is_called: boolean }>(
+      `SELECT last_value::text AS last_value, is_called FROM ${qualifiedName(seq.schema, seq.name)}`,
+    );
+    return { lastValue: rows[0]!.last_value, isCalled: rows[0]!.is_called };
+  } catch (err) {
+    throw new OpsError(`sequence ${seq.schema}.${seq.name}: ${errorMessage(err)}`, 'sequence_unreadable', { cause: err });
+  }
+}

@@ -1,0 +1,97 @@
+import { Transform, Writable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { createHash } from 'node:crypto';
+import type { ObjectStore } from '../storage/types';
+import { errorMessage } from '../errors';
+import { keys } from './layout';
+import { VerifyRecordSchema, type Manifest, type TableEntry, type VerifyRecord } from './manifest';
+
+export interface TableCheck {
+  table: string;
+  ok: boolean;
+  problems: string[];
+}
+
+/** Re-reads one table object: sha256 and size of the stored bytes, rows and raw size of the data inside. */
+export async function checkTableObject(store: ObjectStore, prefix: string, entry: TableEntry): Promise<TableCheck> {
+  const table = `${entry.schema}.${entry.name}`;
+  const problems: string[] = [];
+  const hash = createHash('sha256');
+  let stored = 0;
+  let raw = 0;
+  let rows = 0;
+  try {
+    const source = await store.get(`${prefix}${entry.object}`);
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, done: TransformCallback) {
+        hash.update(chunk);
+        stored += chunk.length;
+        done(null, chunk);
+      },
+    });
+    const count = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        raw += chunk.length;
+        let i = -1;
+        while ((i = chunk.indexOf(10, i + 1)) !== -1) rows++;
+        done();
+      },
+    });
+    await pipeline(source, tap, createGunzip(), count);
+  } catch (err) {
+    // a truncated or corrupted gzip stream: still report what the bytes say
+    problems.push(`${table}: cannot read ${entry.object}: ${errorMessage(err)}`);
+  }
+  const sha256 = hash.digest('hex');
+  if (stored !== entry.compressedBytes) problems.push(`${table}: size ${stored} bytes, manifest says ${entry.compressedBytes}`);
+  if (sha256 !== entry.sha256) problems.push(`${table}: sha256 ${sha256.slice(0, 16)}…, manifest says ${entry.sha256.slice(0, 16)}…`);
+  if (problems.length === 0 || (raw > 0 && rows !== entry.rows)) {
+    if (rows !== entry.rows) problems.push(`${table}: ${rows} rows, manifest says ${entry.rows}`);
+    if (raw !== entry.rawBytes) problems.push(`${table}: ${raw} raw bytes, manifest says ${entry.rawBytes}`);
+  }
+  return { table, ok: problems.length === 0, problems };
+}
+
+/**
+ * Verifies a complete backup: every object re-read and checked against the manifest (sha256, size, rows).
+ * Records the result beside the backup (verify.json) unless `record` is false.
+ */
+export async function verifyBackup(
+  store: ObjectStore,
+  manifest: Manifest,
+  options: { record?: boolean; now?: () => Date; onTable?: (check: TableCheck, index: number, total: number) => void } = {},
+): Promise<VerifyRecord> {
+  const prefix = keys.backupPrefix(manifest.env, manifest.id);
+  const problems: string[] = [];
+  let index = 0;
+  for (const entry of manifest.tables) {
+    const check = await checkTableObject(store, prefix, entry);
+    problems.push(...check.problems);
+    options.onTable?.(check, ++index, manifest.tables.length);
+  }
+  const record: VerifyRecord = {
+    backupId: manifest.id,
+    ok: problems.length === 0,
+    at: (options.now?.() ?? new Date()).toISOString(),
+    problems,
+  };
+  if (options.record !== false) await recordVerify(store, manifest.env, record);
+  return record;
+}
+
+/** Writes verify.json beside the backup, replacing the previous result (compare-and-swap). */
+export async function recordVerify(store: ObjectStore, env: string, record: VerifyRecord): Promise<void> {
+  const key = keys.verify(env, record.backupId);
+  const value = VerifyRecordSchema.parse(record);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const current = await store.readJson(key);
+    try {
+      await store.writeJson(key, value, { ifGeneration: current?.generation ?? null });
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'precondition_failed') throw err;
+    }
+  }
+  throw new Error(`could not record the verify result at ${key}: concurrent writers`);
+}
