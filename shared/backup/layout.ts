@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 /**
  * Where a backup's objects live in the store (keys relative to the bucket URL's prefix):
  *
+ *   <env>/<id>/started.json          written first: marks the attempt (an interrupted run leaves only this and data)
  *   <env>/<id>/data/<NNNN>.copy.gz   one per table: COPY text format, gzip
  *   <env>/<id>/manifest.json         written LAST: the only proof the backup is complete
  *   <env>/<id>/verify.json           the latest verify result (rewritten by each verify)
@@ -48,6 +49,7 @@ export const keys = {
   envPrefix: (env: string) => `${env}/`,
   backupPrefix: (env: string, id: string) => `${env}/${id}/`,
   manifest: (env: string, id: string) => `${env}/${id}/manifest.json`,
+  started: (env: string, id: string) => `${env}/${id}/started.json`,
   verify: (env: string, id: string) => `${env}/${id}/verify.json`,
   tableObject: (index: number) => `data/${String(index).padStart(4, '0')}.copy.gz`,
   lease: (env: string) => `${env}/.lease/backup.json`,

@@ -86,6 +86,12 @@ async function takeBackup(options: BackupOptions, trigger: NonNullable<BackupOpt
     const sequenceList = await discoverSequences(session.leader, scope);
     const sequences: SequenceEntry[] = [];
     for (const seq of sequenceList) sequences.push({ ...seq, ...(await readSequence(session.leader, seq)) });
+    // Marks the attempt, so an interrupted run is visible (list --all) and removable (retention) even before data lands.
+    await store.put(
+      keys.started(env, backupId),
+      JSON.stringify({ backupId, startedAt: startedAt.toISOString(), trigger, tables: tables.length, host: hostname(), pid: process.pid }),
+      { contentType: 'application/json' },
+    );
     options.onProgress?.({ phase: 'started', backupId, tables: tables.length });
     await options.afterSnapshot?.();
 

@@ -1,0 +1,118 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createTestDatabase, type TestDatabase } from '../support/database';
+import { loadAwkwardSchema } from '../support/fixtures';
+import { tempDir } from '../support/temp';
+import { runCli, CLI } from '../support/cli';
+
+let db: TestDatabase;
+let bucketDir: string;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  db = await createTestDatabase('mt_cli');
+  await loadAwkwardSchema(db);
+  // enough rows that a backup takes a moment, so it can be killed midway
+  await db.query(`CREATE TABLE public.big (id bigint PRIMARY KEY, payload text);
+                  INSERT INTO public.big SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 400000) g`);
+  bucketDir = tempDir('mt-cli-bucket-');
+  const configDir = tempDir('mt-cli-config-');
+  writeFileSync(join(configDir, 'ops.config.json'), JSON.stringify({ backup: { leaseTtlSeconds: 3, jobs: 1 } }));
+  env = { DATABASE_URL: db.url, BACKUP_BUCKET: `file://${bucketDir}`, OPS_ENV: 'cli', OPS_CONFIG: join(configDir, 'ops.config.json') };
+});
+
+describe('mt-ops backup / list / verify', () => {
+  it('backs up, prints the id, lists it newest first and verifies it', async () => {
+    const backup = await runCli(['backup', '--label', 'before-season', '--no-progress'], { env });
+    expect(backup.stderr).toBe('');
+    expect(backup.code).toBe(0);
+    const id = backup.stdout.trim();
+    expect(id).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{4}$/);
+
+    const json = await runCli(['backup', '--json', '--schemas', 'league'], { env });
+    expect(json.code).toBe(0);
+    const summary = JSON.parse(json.stdout);
+    expect(summary).toMatchObject({ status: 'completed', totals: { tables: 2, rows: 5 } });
+
+    const list = await runCli(['list', '--json'], { env });
+    expect(list.code).toBe(0);
+    const entries = JSON.parse(list.stdout) as Array<{ id: string; label?: string; kind: string }>;
+    expect(entries.map((e) => e.id)).toEqual([summary.id, id]);
+    expect(entries[1]).toMatchObject({ label: 'before-season', kind: 'complete' });
+
+    const verify = await runCli(['verify', id], { env });
+    expect(verify.code).toBe(0);
+    expect(verify.stdout).toContain('verified');
+    const table = await runCli(['list'], { env });
+    expect(table.stdout).toMatch(new RegExp(`${id}.*before-season.*ok`));
+  });
+
+  it('a backup killed with SIGKILL midway leaves no complete backup; the next one runs once the lease expires', async () => {
+    const before = JSON.parse((await runCli(['list', '--json'], { env })).stdout) as unknown[];
+    const child = spawn(process.execPath, [CLI, 'backup', '--no-progress', '--schemas', 'public'], {
+      env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
+      stdio: 'ignore',
+    });
+    // wait until it is streaming table data into an object, then kill it
+    const tmp = join(bucketDir, '.tmp');
+    const deadline = Date.now() + 30_000;
+    const writingData = () =>
+      existsSync(tmp) && readdirSync(tmp).some((f) => (statSync(join(tmp, f), { throwIfNoEntry: false })?.size ?? 0) > 64 * 1024);
+    while (!writingData()) {
+      if (Date.now() > deadline) throw new Error('backup never started writing');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+
+    const after = JSON.parse((await runCli(['list', '--json'], { env })).stdout) as unknown[];
+    expect(after).toHaveLength(before.length);
+    const all = JSON.parse((await runCli(['list', '--json', '--all'], { env })).stdout) as Array<{ kind: string }>;
+    expect(all.filter((e) => e.kind === 'incomplete')).toHaveLength(1);
+
+    const busy = await runCli(['backup', '--no-progress', '--schemas', 'league'], { env });
+    expect(busy.code).toBe(0);
+    expect(busy.stderr).toMatch(/another backup of env cli is running/);
+    await new Promise((r) => setTimeout(r, 3200));
+    const next = await runCli(['backup', '--no-progress', '--schemas', 'league'], { env });
+    expect(next.code).toBe(0);
+    expect(next.stdout.trim()).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{4}$/);
+  });
+
+  it('verify of an unknown id is a usage error', async () => {
+    const r = await runCli(['verify', '20200101T000000Z-abcd'], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown backup id 20200101T000000Z-abcd/);
+  });
+});
+
+describe('bad input', () => {
+  it('a malformed bucket URL exits 2 with the reason', async () => {
+    const r = await runCli(['backup', '--bucket', 'ftp://nope'], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/invalid bucket URL "ftp:\/\/nope"/);
+  });
+
+  it('an unreachable database exits 1, without the password', async () => {
+    const r = await runCli(['backup', '--no-progress', '--database-url', 'postgres://ops:s3cret-pw-77@127.0.0.1:1/db'], { env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/cannot connect to the database/);
+    expect(r.stderr + r.stdout).not.toContain('s3cret-pw-77');
+  });
+
+  it('bad flag values exit 2 with a one-line reason', async () => {
+    for (const args of [['backup', '--jobs', '0'], ['backup', '--jobs', 'many'], ['backup', '--exclude-tables', 'nodot'], ['list', '--bogus']]) {
+      const r = await runCli(args, { env });
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+    }
+  });
+
+  it('no database configured exits 2', async () => {
+    const r = await runCli(['backup'], { env: { ...env, DATABASE_URL: '' } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/set DATABASE_URL or pass --database-url/);
+  });
+});
