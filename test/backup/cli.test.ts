@@ -34,7 +34,7 @@ describe('mt-ops backup / list / verify', () => {
     const json = await runCli(['backup', '--json', '--schemas', 'league'], { env });
     expect(json.code).toBe(0);
     const summary = JSON.parse(json.stdout);
-    expect(summary).toMatchObject({ status: 'completed', totals: { tables: 2, rows: 5 } });
+    expect(summary).toMatchObject({ status: 'completed', totals: { tables: 3, rows: 7 } });
 
     const list = await runCli(['list', '--json'], { env });
     expect(list.code).toBe(0);

@@ -1,0 +1,90 @@
+import { spawn } from 'node:child_process';
+import pg from 'pg';
+
+/** Runs a command; resolves with wall time and the child's peak RSS (from /usr/bin/time-free /proc sampling). */
+export interface RunResult {
+  ms: number;
+  peakRssMb: number;
+  code: number | null;
+  stderr: string;
+  stdout: string;
+}
+
+export function runMeasured(command: string, args: string[], env: Record<string, string | undefined> = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    let peakKb = 0;
+    const sample = setInterval(async () => {
+      peakKb = Math.max(peakKb, await rssOfTree(child.pid!));
+    }, 50);
+    child.on('error', reject);
+    child.on('close', async (code) => {
+      clearInterval(sample);
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      resolve({ ms, peakRssMb: peakKb / 1024, code, stderr, stdout });
+    });
+  });
+}
+
+/** VmHWM (peak RSS) of a process, in kB; 0 when it is gone. */
+async function rssOfTree(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const m = /VmHWM:\s+(\d+) kB/.exec(status);
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+export async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+export function dbUrl(base: string, name: string): string {
+  const u = new URL(base);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+export const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** Five tables shaped like Missing Table's (matches, players, events...), `scale` x 1,000,000 rows in all. */
+export async function createDataset(url: string, scale: number): Promise<void> {
+  await withClient(url, async (c) => {
+    await c.query(`
+      DROP SCHEMA IF EXISTS bench CASCADE; CREATE SCHEMA bench;
+      CREATE TABLE bench.teams (id bigint PRIMARY KEY, name text NOT NULL, club text, created_at timestamptz NOT NULL);
+      CREATE TABLE bench.players (id bigint PRIMARY KEY, team_id bigint REFERENCES bench.teams(id), name text, born date, tags text[]);
+      CREATE TABLE bench.matches (id bigint PRIMARY KEY, home bigint REFERENCES bench.teams(id), away bigint REFERENCES bench.teams(id),
+                                  played_at timestamptz, home_score int, away_score int, details jsonb);
+      CREATE TABLE bench.match_events (id bigint PRIMARY KEY, match_id bigint REFERENCES bench.matches(id), player_id bigint,
+                                       minute int, kind text, note text);
+      CREATE TABLE bench.audit_events (id bigint PRIMARY KEY, at timestamptz, actor uuid, action text, payload jsonb);`);
+    const n = (k: number) => Math.round(k * scale);
+    await c.query(`INSERT INTO bench.teams SELECT g, 'Team ' || g, 'Club ' || (g % 500), now() - g * interval '1 minute' FROM generate_series(1, ${n(20_000)}) g`);
+    await c.query(`INSERT INTO bench.players SELECT g, 1 + g % ${n(20_000)}, 'Player ' || md5(g::text), date '2010-01-01' + (g % 3000), ARRAY['u' || (g % 19), 'pos' || (g % 4)] FROM generate_series(1, ${n(180_000)}) g`);
+    await c.query(`INSERT INTO bench.matches SELECT g, 1 + g % ${n(20_000)}, 1 + (g * 7) % ${n(20_000)}, now() - g * interval '1 hour', g % 5, g % 3,
+                     jsonb_build_object('venue', 'Field ' || (g % 40), 'referee', 'Ref ' || (g % 300), 'weather', CASE WHEN g % 2 = 0 THEN 'sunny' ELSE 'rain' END) FROM generate_series(1, ${n(200_000)}) g`);
+    await c.query(`INSERT INTO bench.match_events SELECT g, 1 + g % ${n(200_000)}, 1 + g % ${n(180_000)}, g % 90, (ARRAY['goal','card','sub','foul'])[1 + g % 4], 'note ' || md5(g::text) FROM generate_series(1, ${n(400_000)}) g`);
+    await c.query(`INSERT INTO bench.audit_events SELECT g, now() - g * interval '1 second', md5(g::text)::uuid, 'update', jsonb_build_object('field', 'score', 'old', g % 7, 'new', g % 9, 'ip', '10.0.' || (g % 255) || '.' || (g % 200)) FROM generate_series(1, ${n(200_000)}) g`);
+    await c.query('ANALYZE');
+  });
+}

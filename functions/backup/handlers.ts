@@ -1,0 +1,65 @@
+import type { Request, Response } from '@google-cloud/functions-framework';
+import type { CloudEvent } from '@google-cloud/functions-framework';
+import { backupAndReport } from '../../shared/backup/service';
+import { BackupRequestSchema, type BackupRequest } from '../../shared/backup/request';
+import { requireDatabaseUrl } from '../../shared/config/load';
+import { decodeJsonBody, answerError } from '../../shared/functions/http';
+import { decodeCloudEvent } from '../../shared/bus/pubsub-bus';
+import type { Runtime } from '../../shared/functions/runtime';
+import type { BackupOptions } from '../../shared/backup/run';
+
+function options(rt: Runtime, request: BackupRequest, trigger: BackupOptions['trigger']): BackupOptions {
+  const section = rt.config.file.backup;
+  return {
+    databaseUrl: requireDatabaseUrl(rt.config),
+    store: rt.store,
+    env: rt.env,
+    label: request.label,
+    scope: { schemas: request.schemas ?? section.schemas, excludeTables: request.excludeTables ?? section.excludeTables },
+    jobs: section.jobs,
+    compressionLevel: section.compressionLevel,
+    leaseTtlMs: section.leaseTtlSeconds * 1000,
+    statementTimeoutSeconds: section.statementTimeoutSeconds,
+    trigger,
+  };
+}
+
+/** Manual backups: POST with an optional JSON body {label, schemas, excludeTables}; answers when done. */
+export function backupHttpHandler(runtime: () => Runtime) {
+  return async (req: Request, res: Response): Promise<void> => {
+    const rt = runtime();
+    if (req.method !== 'POST') {
+      res.status(405).set('Allow', 'POST').json({ error: 'use POST' });
+      return;
+    }
+    const request = decodeJsonBody(req, res, BackupRequestSchema);
+    if (!request) return;
+    try {
+      const result = await backupAndReport(options(rt, request, { kind: 'manual' }), rt);
+      if (result.status === 'busy') res.status(409).json({ status: 'busy', message: 'another backup is running', until: result.until });
+      else if (result.status === 'duplicate') res.status(200).json(result);
+      else {
+        const m = result.manifest;
+        res.status(200).json({ status: 'completed', id: m.id, env: m.env, label: m.label, startedAt: m.startedAt, finishedAt: m.finishedAt, totals: m.totals });
+      }
+    } catch (err) {
+      answerError(res, err, rt.logger);
+    }
+  };
+}
+
+/**
+ * Scheduled backups: a Pub/Sub message (from Cloud Scheduler) as a CloudEvent. A bad message is logged and
+ * acknowledged (a poison message must not loop); a failed backup rethrows so Pub/Sub can redeliver.
+ */
+export function backupEventHandler(runtime: () => Runtime) {
+  return async (event: CloudEvent<unknown>): Promise<void> => {
+    const rt = runtime();
+    const decoded = decodeCloudEvent(BackupRequestSchema, event);
+    if ('poison' in decoded) {
+      rt.logger.error({ reason: decoded.reason, eventId: event.id }, `backup trigger rejected: ${decoded.reason}`);
+      return;
+    }
+    await backupAndReport(options(rt, decoded.payload, { kind: 'scheduled', messageId: decoded.messageId }), rt);
+  };
+}

@@ -1,0 +1,97 @@
+import { text } from 'node:stream/consumers';
+import type { ObjectStore } from '../storage/types';
+import { UsageError } from '../errors';
+import { BACKUP_ID_PATTERN, LEGACY_NAME_PATTERN, backupIdTime, keys, legacyNameTime } from './layout';
+import { ManifestSchema, VerifyRecordSchema, type Manifest, type VerifyRecord } from './manifest';
+
+/** One backup as found in the store. */
+export interface BackupEntry {
+  /** complete: manifest present and valid; incomplete: no (valid) manifest; legacy: a database_backup_*.json[.gz] file. */
+  kind: 'complete' | 'incomplete' | 'legacy';
+  /** The backup id, or the legacy file's key. */
+  id: string;
+  /** When it was taken: from the id (UTC) or the legacy file's name. */
+  time: Date;
+  /** Keys of the backup's objects' common prefix (`<env>/<id>/`), or the legacy file's key. */
+  prefix: string;
+  objects: number;
+  bytes: number;
+  manifest?: Manifest;
+  verify?: VerifyRecord;
+  /** Why an entry is incomplete when it has a manifest that does not parse. */
+  note?: string;
+}
+
+/** Every backup of `env` in the store, newest first. Incomplete ones only when asked. */
+export async function listBackups(store: ObjectStore, env: string, options: { includeIncomplete?: boolean } = {}): Promise<BackupEntry[]> {
+  const entries: BackupEntry[] = [];
+  for await (const folder of store.listPrefixes(keys.envPrefix(env))) {
+    const id = folder.slice(keys.envPrefix(env).length, -1);
+    if (!BACKUP_ID_PATTERN.test(id)) continue;
+    const entry = await readEntry(store, env, id);
+    if (entry.kind === 'complete' || options.includeIncomplete) entries.push(entry);
+  }
+  for (const prefix of ['database_backup_', `${env}/database_backup_`]) {
+    for await (const object of store.list(prefix)) {
+      const name = object.key.slice(object.key.lastIndexOf('/') + 1);
+      const time = LEGACY_NAME_PATTERN.test(name) ? legacyNameTime(name) : undefined;
+      if (!time || object.key.slice(prefix.length - 'database_backup_'.length).includes('/')) continue;
+      entries.push({ kind: 'legacy', id: object.key, time, prefix: object.key, objects: 1, bytes: object.size });
+    }
+  }
+  return entries.sort((a, b) => b.time.getTime() - a.time.getTime() || (a.id < b.id ? 1 : -1));
+}
+
+async function readEntry(store: ObjectStore, env: string, id: string): Promise<BackupEntry> {
+  const prefix = keys.backupPrefix(env, id);
+  let objects = 0;
+  let bytes = 0;
+  let hasManifest = false;
+  for await (const object of store.list(prefix)) {
+    objects++;
+    bytes += object.size;
+    if (object.key === keys.manifest(env, id)) hasManifest = true;
+  }
+  const entry: BackupEntry = { kind: 'incomplete', id, time: backupIdTime(id), prefix, objects, bytes };
+  if (!hasManifest) return entry;
+  const manifest = await readManifest(store, env, id).catch((err: Error) => err);
+  if (manifest instanceof Error) return { ...entry, note: manifest.message };
+  const verify = await store.readJson(keys.verify(env, id)).catch(() => undefined);
+  const parsedVerify = verify ? VerifyRecordSchema.safeParse(verify.value) : undefined;
+  return { ...entry, kind: 'complete', manifest, ...(parsedVerify?.success ? { verify: parsedVerify.data } : {}) };
+}
+
+/** Reads and validates a backup's manifest; rejects with the reason when it is missing or malformed. */
+export async function readManifest(store: ObjectStore, env: string, id: string): Promise<Manifest> {
+  const raw = await text(await store.get(keys.manifest(env, id)));
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw new Error(`manifest of ${id} is not valid JSON`);
+  }
+  const result = ManifestSchema.safeParse(json);
+  if (!result.success) {
+    throw new Error(`manifest of ${id} is malformed: ${result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  if (result.data.id !== id || result.data.env !== env) throw new Error(`manifest of ${id} names another backup (${result.data.env}/${result.data.id})`);
+  return result.data;
+}
+
+/** The complete backup named by an id or `latest`; a UsageError when there is none. */
+export async function resolveBackup(store: ObjectStore, env: string, idOrLatest: string): Promise<BackupEntry & { manifest: Manifest }> {
+  if (idOrLatest === 'latest') {
+    const newest = (await listBackups(store, env)).find((e) => e.kind === 'complete');
+    if (!newest?.manifest) throw new UsageError(`no complete backup of env ${env} in ${store.url}`);
+    return newest as BackupEntry & { manifest: Manifest };
+  }
+  if (!BACKUP_ID_PATTERN.test(idOrLatest)) {
+    throw new UsageError(`invalid backup id ${JSON.stringify(idOrLatest)}: expected an id like 20261129T030000Z-7f3a, or "latest"`);
+  }
+  const entry = await readEntry(store, env, idOrLatest);
+  if (entry.objects === 0) throw new UsageError(`unknown backup id ${idOrLatest}; run mt-ops list`);
+  if (entry.kind !== 'complete' || !entry.manifest) {
+    throw new UsageError(`backup ${idOrLatest} is incomplete (no valid manifest${entry.note ? `: ${entry.note}` : ''})`);
+  }
+  return entry as BackupEntry & { manifest: Manifest };
+}

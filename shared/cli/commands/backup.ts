@@ -1,0 +1,101 @@
+import type { Command } from 'commander';
+import { requireDatabaseUrl } from '../../config/load';
+import { openBus } from '../../bus/open';
+import { backupAndReport } from '../../backup/service';
+import { commandContext } from '../context';
+import { commaList, positiveInt } from '../main';
+import { createProgress, formatBytes, formatDuration } from '../progress';
+import { UsageError } from '../../errors';
+
+interface BackupFlags {
+  databaseUrl?: string;
+  bucket?: string;
+  env?: string;
+  schemas?: string[];
+  excludeTables?: string[];
+  label?: string;
+  jobs?: number;
+  json?: boolean;
+  progress: boolean;
+}
+
+export function registerBackupCommand(program: Command): void {
+  program
+    .command('backup')
+    .description('Take a consistent backup of the database into the bucket; prints the backup id')
+    .option('--database-url <url>', 'PostgreSQL URL (default: DATABASE_URL)')
+    .option('--bucket <url>', 'bucket URL: gs://bucket[/prefix] or file://path (default: BACKUP_BUCKET)')
+    .option('--env <name>', 'environment name (default: OPS_ENV)')
+    .option('--schemas <a,b>', 'only these schemas (e.g. public,auth)', commaList)
+    .option('--exclude-tables <s.t,...>', 'leave these tables out', commaList)
+    .option('--label <text>', 'a label recorded in the manifest')
+    .option('--jobs <n>', 'parallel connections (one shared snapshot)', positiveInt)
+    .option('--json', 'print a JSON summary instead of the id')
+    .option('--no-progress', 'no progress output')
+    .action(async (flags: BackupFlags) => {
+      for (const t of flags.excludeTables ?? []) {
+        if (!/^[^.]+\.[^.]+$/.test(t)) throw new UsageError(`--exclude-tables: ${JSON.stringify(t)} must be schema.table`);
+      }
+      const ctx = commandContext(flags);
+      const databaseUrl = requireDatabaseUrl(ctx.config, flags.databaseUrl);
+      const section = ctx.config.file.backup;
+      const progress = createProgress(process.stderr, flags.progress && !flags.json);
+      const bus = openBus(ctx.config);
+      const started = Date.now();
+      let bytesSoFar = 0;
+      try {
+        const result = await backupAndReport(
+          {
+            databaseUrl,
+            store: ctx.store,
+            env: ctx.env,
+            label: flags.label,
+            scope: { schemas: flags.schemas ?? section.schemas, excludeTables: flags.excludeTables ?? section.excludeTables },
+            jobs: flags.jobs ?? section.jobs,
+            compressionLevel: section.compressionLevel,
+            leaseTtlMs: section.leaseTtlSeconds * 1000,
+            statementTimeoutSeconds: section.statementTimeoutSeconds,
+            trigger: { kind: 'manual' },
+            onProgress: (p) => {
+              if (p.phase === 'started') progress.line(`backup ${p.backupId}: ${p.tables} tables`);
+              if (p.phase === 'table') {
+                const elapsed = (Date.now() - started) / 1000;
+                if (p.done) {
+                  bytesSoFar += p.rawBytes;
+                  progress.line(`  ${p.table}: ${p.rows} rows, ${formatBytes(p.rawBytes)}`);
+                }
+                const rate = formatBytes((bytesSoFar + (p.done ? 0 : p.rawBytes)) / Math.max(elapsed, 0.001));
+                progress.update(p.total ? p.index / p.total : 1, `${p.index}/${p.total} tables  ${p.table} ${p.rows} rows  ${rate}/s`);
+              }
+            },
+          },
+          { bus, logger: ctx.logger },
+        );
+        progress.done();
+        if (result.status === 'busy') {
+          const message = `another backup of env ${ctx.env} is running (${result.holder}, lease until ${result.until}); nothing done`;
+          if (flags.json) process.stdout.write(`${JSON.stringify({ status: 'busy', holder: result.holder, until: result.until })}\n`);
+          else process.stderr.write(`mt-ops: ${message}\n`);
+          return;
+        }
+        if (result.status === 'duplicate') {
+          process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : `${result.backupId}\n`);
+          return;
+        }
+        const m = result.manifest;
+        if (flags.json) {
+          process.stdout.write(
+            `${JSON.stringify({ status: 'completed', id: m.id, env: m.env, label: m.label, startedAt: m.startedAt, finishedAt: m.finishedAt, durationMs: Date.now() - started, totals: m.totals, bucket: ctx.store.url })}\n`,
+          );
+        } else {
+          progress.line(
+            `backup ${m.id} complete: ${m.totals.tables} tables, ${m.totals.rows} rows, ${formatBytes(m.totals.compressedBytes)} stored (${formatBytes(m.totals.rawBytes)} raw) in ${formatDuration(Date.now() - started)}`,
+          );
+          process.stdout.write(`${m.id}\n`);
+        }
+      } finally {
+        progress.done();
+        await bus.close();
+      }
+    });
+}

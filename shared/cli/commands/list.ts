@@ -1,0 +1,62 @@
+import type { Command } from 'commander';
+import { commandContext } from '../context';
+import { listBackups, type BackupEntry } from '../../backup/catalog';
+import { formatAge, formatBytes, table } from '../progress';
+
+interface ListFlags {
+  bucket?: string;
+  env?: string;
+  json?: boolean;
+  all?: boolean;
+}
+
+export function registerListCommand(program: Command): void {
+  program
+    .command('list')
+    .description('List complete backups, newest first (with --all, incomplete ones too)')
+    .option('--bucket <url>', 'bucket URL (default: BACKUP_BUCKET)')
+    .option('--env <name>', 'environment name (default: OPS_ENV)')
+    .option('--all', 'also show incomplete backups (no manifest), marked')
+    .option('--json', 'print JSON')
+    .action(async (flags: ListFlags) => {
+      const ctx = commandContext(flags);
+      const entries = await listBackups(ctx.store, ctx.env, { includeIncomplete: Boolean(flags.all) });
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify(entries.map(summarize), null, 2)}\n`);
+        return;
+      }
+      if (entries.length === 0) {
+        process.stdout.write(`no backups in ${ctx.store.url} for env ${ctx.env}\n`);
+        return;
+      }
+      const now = new Date();
+      const rows = entries.map((e) => {
+        const s = summarize(e);
+        return [
+          s.id,
+          s.time.replace(/\.\d+Z$/, 'Z'),
+          formatAge(e.time, now),
+          formatBytes(s.bytes),
+          s.tables === undefined ? '-' : String(s.tables),
+          s.rows === undefined ? '-' : String(s.rows),
+          s.label ?? '',
+          s.verify ?? '-',
+          s.kind === 'complete' ? '' : s.kind.toUpperCase(),
+        ];
+      });
+      process.stdout.write(`${table(['ID', 'TIME (UTC)', 'AGE', 'SIZE', 'TABLES', 'ROWS', 'LABEL', 'VERIFIED', ''], rows)}\n`);
+    });
+}
+
+function summarize(e: BackupEntry) {
+  return {
+    id: e.id,
+    kind: e.kind,
+    time: e.time.toISOString(),
+    bytes: e.bytes,
+    tables: e.manifest?.totals.tables,
+    rows: e.manifest?.totals.rows,
+    label: e.manifest?.label,
+    verify: e.verify ? `${e.verify.ok ? 'ok' : 'FAILED'} ${e.verify.at.slice(0, 10)}` : undefined,
+  };
+}

@@ -1,0 +1,24 @@
+import { loadConfig, type Config } from '../config/load';
+import { openStore } from '../storage/open';
+import type { ObjectStore } from '../storage/types';
+import { createLogger, setRootLogger, type Logger } from '../log/logger';
+
+export interface CommandContext {
+  config: Config;
+  store: ObjectStore;
+  env: string;
+  logger: Logger;
+}
+
+/** What every command that touches the bucket needs: configuration, the store, the environment, a logger. */
+export function commandContext(options: { bucket?: string; env?: string }): CommandContext {
+  const config = loadConfig();
+  const logger = createLogger({ level: config.env.LOG_LEVEL, labels: { env: options.env ?? config.env.OPS_ENV } });
+  setRootLogger(logger);
+  return {
+    config,
+    store: openStore(options.bucket ?? config.env.BACKUP_BUCKET),
+    env: options.env ?? config.env.OPS_ENV,
+    logger,
+  };
+}
