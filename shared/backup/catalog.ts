@@ -39,7 +39,9 @@ export async function listBackups(store: ObjectStore, env: string, options: { in
       entries.push({ kind: 'legacy', id: object.key, time, prefix: object.key, objects: 1, bytes: object.size });
     }
   }
-  return entries.sort((a, b) => b.time.getTime() - a.time.getTime() || (a.id < b.id ? 1 : -1));
+  // Ids have second resolution; the manifest's start time orders backups taken within one second.
+  const exact = (e: BackupEntry) => (e.manifest ? Date.parse(e.manifest.startedAt) : e.time.getTime());
+  return entries.sort((a, b) => exact(b) - exact(a) || (a.id < b.id ? 1 : -1));
 }
 
 async function readEntry(store: ObjectStore, env: string, id: string): Promise<BackupEntry> {

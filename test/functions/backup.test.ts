@@ -1,0 +1,123 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import * as ff from '@google-cloud/functions-framework';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import { createTestDatabase, type TestDatabase } from '../support/database';
+import { loadAwkwardSchema } from '../support/fixtures';
+import { tempDir } from '../support/temp';
+import { testRuntime } from '../support/runtime';
+import { backupHttpHandler, backupEventHandler } from '../../functions/backup/handlers';
+import { listBackups } from '../../shared/backup/catalog';
+
+let db: TestDatabase;
+let rt: ReturnType<typeof testRuntime>;
+let server: Server;
+let base: string;
+
+beforeAll(async () => {
+  db = await createTestDatabase('mt_fn_backup');
+  await loadAwkwardSchema(db);
+  rt = testRuntime({ DATABASE_URL: db.url, BACKUP_BUCKET: `file://${tempDir()}`, OPS_ENV: 'fn' });
+  ff.http('backupHttpTest', backupHttpHandler(() => rt));
+  server = getTestServer('backupHttpTest');
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+});
+
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+const post = (body: string, contentType = 'application/json') =>
+  fetch(base, { method: 'POST', headers: { 'content-type': contentType }, body });
+
+describe('backup function: HTTP (manual)', () => {
+  it('takes a backup and answers with the summary; publishes backup.succeeded', async () => {
+    const res = await post(JSON.stringify({ label: 'manual-1', schemas: ['league'] }));
+    expect(res.status).toBe(200);
+    const body = await res.json();
+    expect(body).toMatchObject({ status: 'completed', env: 'fn', label: 'manual-1', totals: { tables: 3 } });
+    const event = rt.bus.published.find((m) => m.event.type === 'backup.succeeded');
+    expect(event?.event).toMatchObject({ backupId: body.id, severity: 'info', trigger: 'manual' });
+    expect(event?.attributes).toEqual({ type: 'backup.succeeded', severity: 'info', env: 'fn' });
+  });
+
+  it('an empty body backs up the default scope', async () => {
+    const res = await fetch(base, { method: 'POST' });
+    expect(res.status).toBe(200);
+    expect((await res.json()).totals.tables).toBe(8);
+  });
+
+  it.each([
+    ['{"label": 5}', 'body.label'],
+    ['{"schemas": "public"}', 'body.schemas'],
+    ['{"excludeTables": ["nodot"]}', 'body.excludeTables[0]'],
+    ['{"unexpected": true}', 'unexpected'],
+  ])('answers 400 for a bad body %s, naming %s', async (payload, expected) => {
+    const res = await post(payload);
+    expect(res.status).toBe(400);
+    const body = await res.json();
+    expect(JSON.stringify(body)).toContain(expected);
+  });
+
+  it('answers 400 to a body that is not JSON (rejected by the framework before the handler)', async () => {
+    const res = await post('{not json');
+    expect(res.status).toBe(400);
+    expect(await res.text()).toMatch(/JSON/);
+  });
+
+  it('answers 400 to a JSON body sent as text, naming the problem', async () => {
+    const res = await post('{not json', 'text/plain');
+    expect(res.status).toBe(400);
+    expect((await res.json()).issues).toEqual(['body: not valid JSON']);
+  });
+
+  it('answers 405 to GET', async () => {
+    expect((await fetch(base)).status).toBe(405);
+  });
+
+  it('a failing backup answers 500 with the reason (no password) and publishes backup.failed', async () => {
+    const broken = testRuntime({ DATABASE_URL: 'postgres://ops:pw-never-shown@127.0.0.1:1/x', BACKUP_BUCKET: `file://${tempDir()}`, OPS_ENV: 'fn' });
+    ff.http('backupHttpBroken', backupHttpHandler(() => broken));
+    const s = getTestServer('backupHttpBroken');
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(s.address() as AddressInfo).port}/`, { method: 'POST' });
+      expect(res.status).toBe(500);
+      const text = await res.text();
+      expect(text).toContain('cannot connect to the database');
+      expect(text).not.toContain('pw-never-shown');
+      expect(broken.bus.published.map((m) => m.event.type)).toEqual(['backup.failed']);
+      expect(broken.bus.published[0]!.event.severity).toBe('critical');
+      expect(broken.logs.join('\n')).not.toContain('pw-never-shown');
+    } finally {
+      await new Promise<void>((r) => s.close(() => r()));
+    }
+  });
+});
+
+describe('backup function: CloudEvent (scheduled)', () => {
+  const cloudEvent = (data: unknown, messageId: string) => ({
+    specversion: '1.0',
+    id: messageId,
+    source: '//pubsub.googleapis.com/projects/p/topics/mt-ops-backup-trigger',
+    type: 'google.cloud.pubsub.topic.v1.messagePublished',
+    data: { message: { data: Buffer.from(JSON.stringify(data)).toString('base64'), messageId, attributes: {} }, subscription: 's' },
+  });
+
+  it('backs up once per message id, even when the message is redelivered', async () => {
+    const handler = backupEventHandler(() => rt);
+    const before = (await listBackups(rt.store, 'fn')).length;
+    await handler(cloudEvent({ label: 'nightly' }, 'sched-1') as never);
+    await handler(cloudEvent({ label: 'nightly' }, 'sched-1') as never);
+    const after = await listBackups(rt.store, 'fn');
+    expect(after.length).toBe(before + 1);
+    expect(after[0]!.manifest).toMatchObject({ label: 'nightly', trigger: { kind: 'scheduled', messageId: 'sched-1' } });
+  });
+
+  it('a poison message is logged and acknowledged, not thrown', async () => {
+    const handler = backupEventHandler(() => rt);
+    await expect(handler(cloudEvent({ label: 42 }, 'bad-1') as never)).resolves.toBeUndefined();
+    await expect(handler({ id: 'x', data: { nope: true } } as never)).resolves.toBeUndefined();
+    expect(rt.logs.some((l) => l.includes('"severity":"ERROR"') && l.includes('data.label'))).toBe(true);
+  });
+});
