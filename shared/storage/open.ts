@@ -6,6 +6,8 @@ import type { ObjectStore } from './types';
 export interface OpenStoreOptions {
   /** GCS JSON API endpoint (tests point this at the fake); default from GCS_API_ENDPOINT or STORAGE_EMULATOR_HOST. */
   gcsApiEndpoint?: string;
+  /** Retry bounds for the GCS client (tests keep them short). */
+  gcsRetry?: { maxRetries?: number; totalTimeoutSeconds?: number; maxDelaySeconds?: number };
 }
 
 const USAGE = 'must be file:///abs/path, file://./relative or gs://bucket[/prefix]';
@@ -30,7 +32,7 @@ function openGcs(bucket: string, prefix: string, options: OpenStoreOptions): Obj
   // Imported lazily so file:// users never load the Google client.
   return new LazyStore(async () => {
     const { GcsStore } = await import('./gcs-store');
-    return new GcsStore({ bucket, prefix, apiEndpoint: options.gcsApiEndpoint });
+    return new GcsStore({ bucket, prefix, apiEndpoint: options.gcsApiEndpoint, retry: options.gcsRetry });
   }, `gs://${bucket}${prefix ? `/${prefix}` : ''}`);
 }
 

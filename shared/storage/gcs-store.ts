@@ -1,0 +1,197 @@
+import { Storage, type File, type FileMetadata } from '@google-cloud/storage';
+import { PassThrough, Readable, type Readable as ReadableType } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { StorageError, checkKey, type Body, type JsonDocument, type ObjectInfo, type ObjectStore, type WriteOptions } from './types';
+
+export interface GcsStoreOptions {
+  bucket: string;
+  /** Objects live under this prefix (no leading or trailing slash); '' for the bucket's root. */
+  prefix: string;
+  /** A custom JSON API endpoint (the fake in tests); no credentials are used with one. */
+  apiEndpoint?: string;
+  /** Objects larger than this use a resumable upload; smaller ones a single request. */
+  resumableThreshold?: number;
+  retry?: { maxRetries?: number; totalTimeoutSeconds?: number; maxDelaySeconds?: number };
+}
+
+/**
+ * The object store on Google Cloud Storage. Writes are create-only (`ifGenerationMatch: 0`), so a retried upload can
+ * never overwrite a good object; JSON documents use the generation as their compare-and-swap version.
+ */
+export class GcsStore implements ObjectStore {
+  readonly url: string;
+  private readonly storage: Storage;
+  private readonly bucketName: string;
+  private readonly prefix: string;
+
+  constructor(options: GcsStoreOptions) {
+    const endpoint = options.apiEndpoint ?? process.env.GCS_API_ENDPOINT ?? (process.env.STORAGE_EMULATOR_HOST || undefined);
+    this.bucketName = options.bucket;
+    this.prefix = options.prefix ? `${options.prefix.replace(/^\/+|\/+$/g, '')}/` : '';
+    this.url = `gs://${options.bucket}${this.prefix ? `/${this.prefix.slice(0, -1)}` : ''}`;
+    this.storage = new Storage({
+      ...(endpoint ? { apiEndpoint: endpoint, projectId: 'local', useAuthWithCustomEndpoint: false } : {}),
+      retryOptions: {
+        autoRetry: true,
+        maxRetries: options.retry?.maxRetries ?? 5,
+        totalTimeout: options.retry?.totalTimeoutSeconds ?? 120,
+        maxRetryDelay: options.retry?.maxDelaySeconds ?? 16,
+        retryDelayMultiplier: 2,
+      },
+    });
+  }
+
+  private file(key: string): File {
+    checkKey(key);
+    return this.storage.bucket(this.bucketName).file(`${this.prefix}${key}`);
+  }
+
+  async put(key: string, body: Body, options: WriteOptions = {}): Promise<ObjectInfo> {
+    const file = this.file(key);
+    const small = typeof body === 'string' || body instanceof Uint8Array;
+    const source = small ? Readable.from([Buffer.from(body)]) : (body as ReadableType | AsyncIterable<Uint8Array>);
+    const stream = file.createWriteStream({
+      resumable: !small,
+      preconditionOpts: { ifGenerationMatch: 0 },
+      metadata: { contentType: options.contentType ?? 'application/octet-stream', ...(options.metadata ? { metadata: options.metadata } : {}) },
+      validation: 'crc32c',
+    });
+    try {
+      await pipeline(source as ReadableType, stream);
+    } catch (err) {
+      throw mapError(err, key, 'upload');
+    }
+    const info = await this.stat(key);
+    if (!info) throw new StorageError('io', `object ${key} missing right after upload`);
+    return info;
+  }
+
+  async get(key: string): Promise<ReadableType> {
+    const file = this.file(key);
+    const [exists] = await file.exists().catch((err) => {
+      throw mapError(err, key, 'read');
+    });
+    if (!exists) throw new StorageError('not_found', `object ${key} not found`);
+    const stream = file.createReadStream({ validation: 'crc32c' });
+    const out = new PassThrough();
+    stream.on('error', (err) => out.destroy(mapError(err, key, 'read')));
+    out.on('close', () => stream.destroy());
+    return stream.pipe(out);
+  }
+
+  async stat(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const [metadata] = await this.file(key).getMetadata();
+      return this.info(metadata);
+    } catch (err) {
+      const mapped = mapError(err, key, 'stat');
+      if (mapped.code === 'not_found') return undefined;
+      throw mapped;
+    }
+  }
+
+  async *list(prefix: string, options: { pageSize?: number } = {}): AsyncIterable<ObjectInfo> {
+    for await (const page of this.pages(prefix, undefined, options.pageSize)) {
+      for (const metadata of page.items) yield this.info(metadata);
+    }
+  }
+
+  async *listPrefixes(prefix: string, options: { pageSize?: number } = {}): AsyncIterable<string> {
+    for await (const page of this.pages(prefix, '/', options.pageSize)) {
+      for (const p of page.prefixes) yield p.slice(this.prefix.length);
+    }
+  }
+
+  /** One list request per page: never all names at once. */
+  private async *pages(prefix: string, delimiter: string | undefined, pageSize = 1000) {
+    let pageToken: string | undefined;
+    do {
+      let response;
+      try {
+        response = await this.storage.bucket(this.bucketName).getFiles({
+          prefix: `${this.prefix}${prefix}`,
+          ...(delimiter ? { delimiter } : {}),
+          autoPaginate: false,
+          maxResults: pageSize,
+          ...(pageToken ? { pageToken } : {}),
+        });
+      } catch (err) {
+        throw mapError(err, prefix, 'list');
+      }
+      const [files, , api] = response as unknown as [File[], unknown, { nextPageToken?: string; prefixes?: string[]; items?: FileMetadata[] }];
+      yield { items: files.map((f) => f.metadata), prefixes: api?.prefixes ?? [] };
+      pageToken = api?.nextPageToken;
+    } while (pageToken);
+  }
+
+  async delete(key: string, options: { ifGeneration?: string } = {}): Promise<void> {
+    try {
+      await this.file(key).delete(options.ifGeneration ? { ifGenerationMatch: Number(options.ifGeneration) } : {});
+    } catch (err) {
+      const mapped = mapError(err, key, 'delete');
+      if (mapped.code === 'not_found') return;
+      throw mapped;
+    }
+  }
+
+  async readJson(key: string): Promise<JsonDocument | undefined> {
+    const file = this.file(key);
+    try {
+      const [metadata] = await file.getMetadata();
+      const generation = String(metadata.generation);
+      const [content] = await this.storage.bucket(this.bucketName).file(file.name, { generation }).download();
+      return { value: JSON.parse(content.toString('utf8')), generation };
+    } catch (err) {
+      const mapped = mapError(err, key, 'read');
+      if (mapped.code === 'not_found') return undefined;
+      throw mapped;
+    }
+  }
+
+  async writeJson(key: string, value: unknown, options: { ifGeneration: string | null; metadata?: Record<string, string> }): Promise<string> {
+    const file = this.file(key);
+    try {
+      await file.save(JSON.stringify(value), {
+        resumable: false,
+        preconditionOpts: { ifGenerationMatch: options.ifGeneration === null ? 0 : Number(options.ifGeneration) },
+        metadata: { contentType: 'application/json', ...(options.metadata ? { metadata: options.metadata } : {}) },
+      });
+    } catch (err) {
+      const mapped = mapError(err, key, 'write');
+      if (mapped.code === 'already_exists') throw new StorageError('precondition_failed', `precondition failed for ${key}`);
+      throw mapped;
+    }
+    return String(file.metadata.generation);
+  }
+
+  private info(metadata: FileMetadata): ObjectInfo {
+    const name = String(metadata.name);
+    return {
+      key: name.slice(this.prefix.length),
+      size: Number(metadata.size ?? 0),
+      md5: metadata.md5Hash ?? undefined,
+      crc32c: metadata.crc32c ?? undefined,
+      generation: String(metadata.generation),
+      created: new Date(String(metadata.timeCreated)),
+      contentType: metadata.contentType ?? undefined,
+      metadata: Object.fromEntries(Object.entries(metadata.metadata ?? {}).map(([k, v]) => [k, String(v)])),
+      temporaryHold: Boolean(metadata.temporaryHold),
+      eventBasedHold: Boolean(metadata.eventBasedHold),
+      ...(metadata.retentionExpirationTime ? { retentionExpires: new Date(String(metadata.retentionExpirationTime)) } : {}),
+    };
+  }
+}
+
+function mapError(err: unknown, key: string, action: string): StorageError {
+  if (err instanceof StorageError) return err;
+  const code = Number((err as { code?: unknown }).code);
+  const message = (err as Error)?.message ?? String(err);
+  if (code === 404) return new StorageError('not_found', `object ${key} not found`, { cause: err });
+  if (code === 412) {
+    return action === 'upload'
+      ? new StorageError('already_exists', `object ${key} already exists`, { cause: err })
+      : new StorageError('precondition_failed', `precondition failed for ${key}`, { cause: err });
+  }
+  if (code === 403 && /hold|retention/i.test(message)) return new StorageError('held', `object ${key} is held: ${message}`, { cause: err });
+  return new StorageError('io', `storage ${action} of ${key} failed: ${message}`, { cause: err });
+}

@@ -1,0 +1,194 @@
+/**
+ * One contract for every ObjectStore: the file store, the GCS store against the protocol fake, and a real bucket
+ * when GCS_TEST_BUCKET is set.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
+import { createHash, randomBytes } from 'node:crypto';
+import { tempDir } from '../support/temp';
+import { startFakeGcs, type FakeGcs } from '../support/fake-gcs';
+import { openStore } from '../../shared/storage/open';
+import { StorageError, type ObjectStore } from '../../shared/storage/types';
+import { acquireLease, withLease, readLease, LeaseHeldError, LeaseLostError } from '../../shared/storage/lease';
+
+/** A deterministic body of `size` bytes, generated chunk by chunk (never built whole in memory). */
+function generated(size: number, seed = 1): { stream: () => Readable; md5: string } {
+  const chunk = (i: number) => createHash('sha256').update(`${seed}:${i}`).digest();
+  const md5 = createHash('md5');
+  let produced = 0;
+  for (let i = 0; produced < size; i++) {
+    const c = chunk(i).subarray(0, Math.min(32, size - produced));
+    md5.update(c);
+    produced += c.length;
+  }
+  return {
+    md5: md5.digest('base64'),
+    stream: () =>
+      Readable.from(
+        (function* () {
+          let sent = 0;
+          let batch: Buffer[] = [];
+          for (let i = 0; sent < size; i++) {
+            const c = chunk(i).subarray(0, Math.min(32, size - sent));
+            sent += c.length;
+            batch.push(c);
+            if (batch.length === 2048) {
+              yield Buffer.concat(batch);
+              batch = [];
+            }
+          }
+          if (batch.length) yield Buffer.concat(batch);
+        })(),
+      ),
+  };
+}
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+async function rejectsWithCode(p: Promise<unknown>, code: string): Promise<void> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err, `expected StorageError(${code})`).toBeInstanceOf(StorageError);
+  expect((err as StorageError).code).toBe(code);
+}
+
+function describeStoreContract(name: string, makeStore: () => ObjectStore, options: { bigBytes: number }): void {
+  describe(`ObjectStore contract: ${name}`, () => {
+    let store: ObjectStore;
+    const run = randomBytes(4).toString('hex');
+    const k = (key: string) => `contract-${run}/${key}`;
+    beforeAll(() => {
+      store = makeStore();
+    });
+
+    it('streams a large body in and out, with size and md5 in stat', async () => {
+      const body = generated(options.bigBytes);
+      const info = await store.put(k('big/object.bin'), body.stream(), { contentType: 'application/octet-stream', metadata: { table: 'public.matches' } });
+      expect(info.size).toBe(options.bigBytes);
+      expect(info.md5).toBe(body.md5);
+      const stat = await store.stat(k('big/object.bin'));
+      expect(stat).toMatchObject({ key: k('big/object.bin'), size: options.bigBytes, md5: body.md5, metadata: { table: 'public.matches' }, temporaryHold: false });
+      expect(stat!.created.getTime()).toBeGreaterThan(Date.now() - 600_000);
+      const md5 = createHash('md5');
+      let read = 0;
+      for await (const chunk of await store.get(k('big/object.bin'))) {
+        md5.update(chunk as Buffer);
+        read += (chunk as Buffer).length;
+      }
+      expect(read).toBe(options.bigBytes);
+      expect(md5.digest('base64')).toBe(body.md5);
+    });
+
+    it('is create-only: a second put of the same key fails and the original stays', async () => {
+      await store.put(k('once.txt'), 'first');
+      await rejectsWithCode(store.put(k('once.txt'), 'second'), 'already_exists');
+      expect(await text(await store.get(k('once.txt')))).toBe('first');
+    });
+
+    it('reports missing objects', async () => {
+      expect(await store.stat(k('missing'))).toBeUndefined();
+      await rejectsWithCode(store.get(k('missing')), 'not_found');
+      await expect(store.delete(k('missing'))).resolves.toBeUndefined();
+      expect(await store.readJson(k('missing.json'))).toBeUndefined();
+    });
+
+    it('lists by prefix in key order across pages, and folders with listPrefixes', async () => {
+      const names = ['a/1', 'a/2', 'a/3', 'a/sub/x', 'b/1', 'a10/y', 'c'];
+      for (const n of names) await store.put(k(`list/${n}`), n);
+      const keys = (await collect(store.list(k('list/a'), { pageSize: 2 }))).map((o) => o.key.slice(k('list/').length));
+      expect(keys).toEqual(['a/1', 'a/2', 'a/3', 'a/sub/x', 'a10/y']);
+      const all = (await collect(store.list(k('list/'), { pageSize: 3 }))).map((o) => o.key.slice(k('list/').length));
+      expect(all).toEqual([...names].sort());
+      const folders = (await collect(store.listPrefixes(k('list/'), { pageSize: 1 }))).map((p) => p.slice(k('list/').length));
+      expect(folders).toEqual(['a/', 'a10/', 'b/']);
+    });
+
+    it('deletes, conditionally on the generation when asked', async () => {
+      const info = await store.put(k('del/x'), 'x');
+      await rejectsWithCode(store.delete(k('del/x'), { ifGeneration: `${info.generation}0` }), 'precondition_failed');
+      expect(await store.stat(k('del/x'))).toBeDefined();
+      await store.delete(k('del/x'), { ifGeneration: info.generation });
+      expect(await store.stat(k('del/x'))).toBeUndefined();
+    });
+
+    it('writes JSON documents with compare-and-swap: of two writers from one generation, exactly one wins', async () => {
+      const key = k('state/doc.json');
+      const g1 = await store.writeJson(key, { n: 1 }, { ifGeneration: null });
+      await rejectsWithCode(store.writeJson(key, { n: 0 }, { ifGeneration: null }), 'precondition_failed');
+      const results = await Promise.allSettled([
+        store.writeJson(key, { n: 2, by: 'a' }, { ifGeneration: g1 }),
+        store.writeJson(key, { n: 2, by: 'b' }, { ifGeneration: g1 }),
+      ]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      const loser = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      expect((loser.reason as StorageError).code).toBe('precondition_failed');
+      const doc = await store.readJson(key);
+      const winner = (results.find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<string>).value;
+      expect(doc?.generation).toBe(winner);
+      expect(doc?.value).toMatchObject({ n: 2 });
+    });
+
+    it('rejects keys that could escape the store', async () => {
+      for (const bad of ['../x', '/abs', 'a/../../b', 'a//b', '']) {
+        await rejectsWithCode(store.put(bad, 'x'), 'invalid_key');
+      }
+    });
+
+    it('leases: a second acquirer fails while live, succeeds after expiry; a stale holder cannot release the new lease', async () => {
+      const key = k('lease/backup.json');
+      const first = await acquireLease(store, key, { ttlMs: 800, holder: 'first' });
+      const held = await acquireLease(store, key, { ttlMs: 800, holder: 'second' }).catch((e: unknown) => e);
+      expect(held).toBeInstanceOf(LeaseHeldError);
+      expect((held as LeaseHeldError).holder).toBe('first');
+      expect((await readLease(store, key))?.live).toBe(true);
+      await new Promise((r) => setTimeout(r, 900));
+      const second = await acquireLease(store, key, { ttlMs: 5_000, holder: 'second' });
+      await first.release(); // stale: must not delete the second holder's lease
+      expect((await readLease(store, key))?.holder).toBe('second');
+      await expect(first.renew()).rejects.toBeInstanceOf(LeaseLostError);
+      await second.release();
+      expect(await readLease(store, key)).toBeUndefined();
+    });
+
+    it('withLease renews while the work runs longer than the ttl', async () => {
+      const key = k('lease/renewed.json');
+      const result = await withLease(store, key, { ttlMs: 600, holder: 'worker' }, async () => {
+        await new Promise((r) => setTimeout(r, 1300));
+        const other = await acquireLease(store, key, { ttlMs: 600, holder: 'intruder' }).catch((e: unknown) => e);
+        expect(other).toBeInstanceOf(LeaseHeldError);
+        return 'done';
+      });
+      expect(result).toBe('done');
+      expect(await readLease(store, key)).toBeUndefined();
+    });
+  });
+}
+
+// --- file store -----------------------------------------------------------------------------------------
+describeStoreContract('file', () => openStore(`file://${tempDir('mt-contract-')}`), { bigBytes: 20 * 1024 * 1024 });
+
+// --- GCS store against the protocol fake ---------------------------------------------------------------
+let fake: FakeGcs;
+beforeAll(async () => {
+  fake = await startFakeGcs();
+});
+afterAll(async () => {
+  await fake?.close();
+});
+describeStoreContract('gcs (fake)', () => openStore('gs://contract-bucket/some/prefix', { gcsApiEndpoint: fake.url, gcsRetry: { maxRetries: 2, maxDelaySeconds: 1 } }), {
+  bigBytes: 6 * 1024 * 1024,
+});
+
+// --- a real bucket, when one is given ------------------------------------------------------------------
+const realBucket = process.env.GCS_TEST_BUCKET;
+if (!realBucket) console.warn('skipping the real-GCS contract run: set GCS_TEST_BUCKET=gs://bucket/prefix to run it');
+describe.skipIf(!realBucket)('real GCS bucket', () => {
+  describeStoreContract(`gcs (${realBucket})`, () => openStore(realBucket!), { bigBytes: 6 * 1024 * 1024 });
+});
