@@ -34,7 +34,7 @@ describe('backup function: HTTP (manual)', () => {
   it('takes a backup and answers with the summary; publishes backup.succeeded', async () => {
     const res = await post(JSON.stringify({ label: 'manual-1', schemas: ['league'] }));
     expect(res.status).toBe(200);
-    const body = await res.json();
+    const body = (await res.json()) as any;
     expect(body).toMatchObject({ status: 'completed', env: 'fn', label: 'manual-1', totals: { tables: 3 } });
     const event = rt.bus.published.find((m) => m.event.type === 'backup.succeeded');
     expect(event?.event).toMatchObject({ backupId: body.id, severity: 'info', trigger: 'manual' });
@@ -44,7 +44,7 @@ describe('backup function: HTTP (manual)', () => {
   it('an empty body backs up the default scope', async () => {
     const res = await fetch(base, { method: 'POST' });
     expect(res.status).toBe(200);
-    expect((await res.json()).totals.tables).toBe(8);
+    expect(((await res.json()) as any).totals.tables).toBe(8);
   });
 
   it.each([
@@ -55,7 +55,7 @@ describe('backup function: HTTP (manual)', () => {
   ])('answers 400 for a bad body %s, naming %s', async (payload, expected) => {
     const res = await post(payload);
     expect(res.status).toBe(400);
-    const body = await res.json();
+    const body = (await res.json()) as any;
     expect(JSON.stringify(body)).toContain(expected);
   });
 
@@ -68,7 +68,7 @@ describe('backup function: HTTP (manual)', () => {
   it('answers 400 to a JSON body sent as text, naming the problem', async () => {
     const res = await post('{not json', 'text/plain');
     expect(res.status).toBe(400);
-    expect((await res.json()).issues).toEqual(['body: not valid JSON']);
+    expect(((await res.json()) as any).issues).toEqual(['body: not valid JSON']);
   });
 
   it('answers 405 to GET', async () => {
