@@ -1,6 +1,7 @@
 import { Storage, type File, type FileMetadata } from '@google-cloud/storage';
 import { PassThrough, Readable, type Readable as ReadableType } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { createHash } from 'node:crypto';
 import { StorageError, checkKey, type Body, type JsonDocument, type ObjectInfo, type ObjectStore, type WriteOptions } from './types';
 
 export interface GcsStoreOptions {
@@ -23,10 +24,14 @@ export class GcsStore implements ObjectStore {
   private readonly storage: Storage;
   private readonly bucketName: string;
   private readonly prefix: string;
+  private readonly maxRetries: number;
+  private readonly maxDelayMs: number;
 
   constructor(options: GcsStoreOptions) {
     const endpoint = options.apiEndpoint ?? process.env.GCS_API_ENDPOINT ?? (process.env.STORAGE_EMULATOR_HOST || undefined);
     this.bucketName = options.bucket;
+    this.maxRetries = options.retry?.maxRetries ?? 5;
+    this.maxDelayMs = (options.retry?.maxDelaySeconds ?? 16) * 1000;
     this.prefix = options.prefix ? `${options.prefix.replace(/^\/+|\/+$/g, '')}/` : '';
     this.url = `gs://${options.bucket}${this.prefix ? `/${this.prefix.slice(0, -1)}` : ''}`;
     this.storage = new Storage({
@@ -48,18 +53,36 @@ export class GcsStore implements ObjectStore {
 
   async put(key: string, body: Body, options: WriteOptions = {}): Promise<ObjectInfo> {
     const file = this.file(key);
-    const small = typeof body === 'string' || body instanceof Uint8Array;
-    const source = small ? Readable.from([Buffer.from(body)]) : (body as ReadableType | AsyncIterable<Uint8Array>);
-    const stream = file.createWriteStream({
-      resumable: !small,
-      preconditionOpts: { ifGenerationMatch: 0 },
-      metadata: { contentType: options.contentType ?? 'application/octet-stream', ...(options.metadata ? { metadata: options.metadata } : {}) },
-      validation: 'crc32c',
-    });
+    const metadata = { contentType: options.contentType ?? 'application/octet-stream', ...(options.metadata ? { metadata: options.metadata } : {}) };
+    if (typeof body === 'string' || body instanceof Uint8Array) return this.putSmall(key, Buffer.from(body), metadata);
+    // Streams go through a resumable upload, which the client resumes by itself after a transient failure.
+    const stream = file.createWriteStream({ resumable: true, preconditionOpts: { ifGenerationMatch: 0 }, metadata, validation: 'crc32c' });
     try {
-      await pipeline(source as ReadableType, stream);
+      await pipeline(body as ReadableType, stream);
     } catch (err) {
       throw mapError(err, key, 'upload');
+    }
+    const info = await this.stat(key);
+    if (!info) throw new StorageError('io', `object ${key} missing right after upload`);
+    return info;
+  }
+
+  /**
+   * A small body in one request, retried on transient errors. Create-only makes the retry safe; a retry that finds
+   * the object already there checks it is ours (same MD5) before calling it done.
+   */
+  private async putSmall(key: string, data: Buffer, metadata: FileMetadata): Promise<ObjectInfo> {
+    const md5 = createHash('md5').update(data).digest('base64');
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.file(key).save(data, { resumable: false, preconditionOpts: { ifGenerationMatch: 0 }, metadata, validation: 'md5' });
+        break;
+      } catch (err) {
+        const mapped = mapError(err, key, 'upload');
+        if (mapped.code === 'already_exists' && attempt > 0 && (await this.stat(key))?.md5 === md5) break;
+        if (!isTransient(err) || attempt >= this.maxRetries) throw mapped;
+        await new Promise((r) => setTimeout(r, Math.min(this.maxDelayMs, 200 * 2 ** attempt)));
+      }
     }
     const info = await this.stat(key);
     if (!info) throw new StorageError('io', `object ${key} missing right after upload`);
@@ -180,6 +203,13 @@ export class GcsStore implements ObjectStore {
       ...(metadata.retentionExpirationTime ? { retentionExpires: new Date(String(metadata.retentionExpirationTime)) } : {}),
     };
   }
+}
+
+/** 408, 429 and 5xx answers and dropped connections are worth another try. */
+function isTransient(err: unknown): boolean {
+  const code = Number((err as { code?: unknown }).code);
+  if (code === 408 || code === 429 || (code >= 500 && code < 600)) return true;
+  return ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE'].includes(String((err as { code?: unknown }).code));
 }
 
 function mapError(err: unknown, key: string, action: string): StorageError {
