@@ -52,6 +52,7 @@ export interface FakeGcs {
   requests: Array<{ method: string; path: string }>;
   setHold(bucket: string, name: string, hold: { temporaryHold?: boolean; eventBasedHold?: boolean; retentionExpirationTime?: string }): void;
   failNext(rule: FailureRule): void;
+  clearFailures(): void;
   objectCount(bucket: string): number;
   objectNames(bucket: string): string[];
   /** Flips a byte of a stored object (to test integrity checks). */
@@ -345,6 +346,9 @@ export async function startFakeGcs(): Promise<FakeGcs> {
     },
     failNext(rule) {
       failures.push({ count: 1, status: 503, afterN: 0, ...rule });
+    },
+    clearFailures() {
+      failures.length = 0;
     },
     objectCount: (bucket) => buckets.get(bucket)?.size ?? 0,
     objectNames: (bucket) => [...(buckets.get(bucket)?.keys() ?? [])].sort(),
