@@ -1,0 +1,190 @@
+import { orderTables, type FkOrder } from './fk-order';
+import { tableKey, type TargetSchema } from './target-schema';
+
+/**
+ * Preflight (pure): what is restored, in which order, what is truncated, and every difference between the
+ * backup and the target, all at once. Nothing here touches a database; the caller reads the target first.
+ */
+export interface SourceTable {
+  schema: string;
+  name: string;
+  /** The columns in the data, in order. `type` is absent for the legacy format (PostgreSQL converts JSON values). */
+  columns: Array<{ name: string; type?: string }>;
+  rows?: number;
+  /** Target columns missing from the data are not drift (legacy: an empty table, or auth_users). */
+  lenient?: boolean;
+}
+
+export interface SourceSequence {
+  schema: string;
+  name: string;
+  lastValue: string;
+  isCalled: boolean;
+  ownedBy?: { schema: string; table: string; column: string };
+}
+
+export interface PreflightInput {
+  tables: SourceTable[];
+  sequences: SourceSequence[];
+  target: TargetSchema;
+  /** Tables (schema.table) of the target that hold rows, among those that would be truncated. */
+  nonEmpty: ReadonlySet<string>;
+  /** Whether the role may SET session_replication_role (needed only for a cycle of non-deferrable keys). */
+  canUseReplica: boolean;
+  options: { tables?: string[]; allowSchemaDrift?: boolean; yes?: boolean };
+}
+
+export interface PlannedTable {
+  key: string;
+  schema: string;
+  name: string;
+  source: SourceTable;
+  /** Columns restored, in the data's order. */
+  columns: string[];
+  /** Indexes (in the data) of the restored columns; undefined when every column is restored. */
+  keep?: number[];
+}
+
+export interface Preflight {
+  /** Refusals: the restore cannot go ahead. */
+  problems: string[];
+  /** Schema differences (refusals too, unless allowSchemaDrift). */
+  drift: string[];
+  notes: string[];
+  /** Tables to load, in foreign-key order. */
+  tables: PlannedTable[];
+  /** Every table truncated, restored ones first. */
+  truncate: string[];
+  /** Tables outside the restore that reference it (and are truncated with it). */
+  referencing: Array<{ table: string; references: string; constraint: string; rows: boolean }>;
+  order: FkOrder;
+  sequences: SourceSequence[];
+  /** Cycle of non-deferrable foreign keys: load with session_replication_role = replica and check those keys after. */
+  replica: boolean;
+  /** Tables (of truncate) that hold rows now. */
+  overwrites: string[];
+}
+
+/** `format_type` differs by search_path (`mood` vs `public.mood`); quotes too. */
+export function normalizeType(type: string): string {
+  return type.replace(/"/g, '').replace(/(^|[\s(,])public\./g, '$1').trim();
+}
+
+export function runPreflight(input: PreflightInput): Preflight {
+  const { target, options } = input;
+  const problems: string[] = [];
+  const drift: string[] = [];
+  const notes: string[] = [];
+  const sourceByKey = new Map(input.tables.map((t) => [tableKey(t.schema, t.name), t]));
+
+  let selected = [...sourceByKey.keys()];
+  if (options.tables && options.tables.length > 0) {
+    const unknown = options.tables.filter((t) => !sourceByKey.has(t));
+    for (const t of unknown) problems.push(`--tables: ${t} is not in the backup`);
+    selected = [...new Set(options.tables.filter((t) => sourceByKey.has(t)))];
+  }
+
+  const planned: PlannedTable[] = [];
+  for (const key of selected) {
+    const source = sourceByKey.get(key)!;
+    const table = target.tables.get(key);
+    if (!table) {
+      problems.push(`${key}: table missing in the target database`);
+      continue;
+    }
+    const targetColumns = new Map(table.columns.map((c) => [c.name, c]));
+    const sourceNames = new Set(source.columns.map((c) => c.name));
+    const keep: number[] = [];
+    source.columns.forEach((column, index) => {
+      const tc = targetColumns.get(column.name);
+      if (!tc) drift.push(`${key}: column ${column.name} missing in the target`);
+      else if (tc.generated) drift.push(`${key}: column ${column.name} is generated in the target (not restored)`);
+      else {
+        keep.push(index);
+        if (column.type !== undefined && normalizeType(column.type) !== normalizeType(tc.type)) {
+          drift.push(`${key}: column ${column.name} type changed: ${column.type} in the backup, ${tc.type} in the target`);
+        }
+      }
+    });
+    for (const tc of table.columns) {
+      if (tc.generated || sourceNames.has(tc.name)) continue;
+      if (!source.lenient) drift.push(`${key}: extra column ${tc.name} in the target (not in the backup)`);
+      if (source.rows !== 0 && tc.notNull && !tc.hasDefault && tc.identity === '') {
+        problems.push(`${key}: column ${tc.name} is NOT NULL without a default and not in the backup: no row can be restored`);
+      }
+    }
+    if (table.triggers.length > 0) notes.push(`${key}: user triggers fire during the load: ${table.triggers.join(', ')}`);
+    planned.push({
+      key,
+      schema: source.schema,
+      name: source.name,
+      source,
+      columns: keep.map((i) => source.columns[i]!.name),
+      ...(keep.length === source.columns.length ? {} : { keep }),
+    });
+  }
+
+  // Tables outside the restore whose foreign keys reach into it (transitively) must be truncated with it.
+  const restoring = new Set(planned.map((t) => t.key));
+  const referencing: Preflight['referencing'] = [];
+  const reached = new Set(restoring);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const fk of target.foreignKeys) {
+      if (reached.has(fk.to) && !reached.has(fk.from)) {
+        reached.add(fk.from);
+        referencing.push({ table: fk.from, references: fk.to, constraint: fk.name, rows: input.nonEmpty.has(fk.from) });
+        grew = true;
+      }
+    }
+  }
+  for (const r of referencing) {
+    if (!r.rows) notes.push(`${r.table} (empty) references ${r.references} (${r.constraint}): truncated too`);
+    else if (options.yes) notes.push(`${r.table} references ${r.references} (${r.constraint}): TRUNCATED too (--yes), its rows are lost`);
+    else {
+      problems.push(
+        `${r.table} is not being restored but references ${r.references} (${r.constraint}) and holds rows: include it in --tables, or pass --yes to truncate it too`,
+      );
+    }
+  }
+
+  const order = orderTables([...restoring], target.foreignKeys);
+  let replica = false;
+  if (order.cycles.length > 0) {
+    if (input.canUseReplica) {
+      replica = true;
+      for (const c of order.cycles) notes.push(`cycle of non-deferrable foreign keys ${c.text}: loaded with session_replication_role = replica, then checked`);
+    } else {
+      for (const c of order.cycles) {
+        problems.push(`cycle of non-deferrable foreign keys ${c.text}: cannot be loaded in any order, and this role may not set session_replication_role; make one of them DEFERRABLE`);
+      }
+    }
+  }
+  const byKey = new Map(planned.map((t) => [t.key, t]));
+  const tables = order.order.map((k) => byKey.get(k)!);
+  const truncate = [...tables.map((t) => t.key), ...referencing.map((r) => r.table)];
+
+  // Sequences: all of them for a whole restore; only those owned by restored tables for a subset.
+  const subset = Boolean(options.tables && options.tables.length > 0);
+  const sequences: SourceSequence[] = [];
+  for (const s of input.sequences) {
+    const key = tableKey(s.schema, s.name);
+    if (subset && !(s.ownedBy && restoring.has(tableKey(s.ownedBy.schema, s.ownedBy.table)))) {
+      notes.push(`sequence ${key} left as it is (not owned by a restored table)`);
+      continue;
+    }
+    if (!target.sequences.has(key)) {
+      drift.push(`sequence ${key} missing in the target`);
+      continue;
+    }
+    sequences.push(s);
+  }
+
+  if (drift.length > 0 && !options.allowSchemaDrift) {
+    problems.push(...drift.map((d) => `schema drift: ${d}`));
+    problems.push('schema drift: pass --allow-schema-drift to restore the common columns');
+  }
+
+  const overwrites = truncate.filter((t) => input.nonEmpty.has(t));
+  return { problems, drift, notes, tables, truncate, referencing, order, sequences, replica, overwrites };
+}

@@ -1,0 +1,220 @@
+import type pg from 'pg';
+import { connect } from '../backup/snapshot';
+import { runBackup } from '../backup/run';
+import type { Manifest } from '../backup/manifest';
+import type { ObjectStore } from '../storage/types';
+import { OpsError, UsageError } from '../errors';
+import { runPreflight, type Preflight, type SourceTable } from './preflight';
+import { canUseReplicaRole, nonEmptyTables, readTargetSchema, tableKey, type TargetSchema } from './target-schema';
+import { executeRestore, type ExecuteResult, type RestoreProgress, type TableLoader } from './execute';
+import { backupLoader, checkManifest, checkObjects, entryFor, manifestSequences, manifestTables } from './backup-source';
+import { AUTH_USERS, legacyLoader, legacySourceTables, scanLegacy, stageLegacy, type LegacyScan } from './legacy-reader';
+import type { RowSetHash } from './copy-text';
+
+export type RestoreSource =
+  | { kind: 'backup'; store: ObjectStore; manifest: Manifest }
+  | { kind: 'legacy'; path: string; includeAuth?: boolean };
+
+export interface RestoreOptions {
+  databaseUrl: string;
+  source: RestoreSource;
+  /** `schema.table` subset. */
+  tables?: string[];
+  yes?: boolean;
+  allowSchemaDrift?: boolean;
+  /** Where the pre-restore safety backup goes; false to skip it (--no-safety-backup). */
+  safetyBackup: { store: ObjectStore; env: string } | false;
+  /** Asked when tables with rows would be overwritten and `yes` is not set (a TTY prompt); false refuses. */
+  confirm?: (plan: RestorePlan) => Promise<boolean>;
+  onProgress?: (p: RestoreProgress | { phase: 'safety-backup'; backupId?: string }) => void;
+  /** Test hook: runs before each table's load, inside the transaction. */
+  beforeTable?: (table: string, index: number) => Promise<void>;
+  /** Restore drill: hash rows while loading, check inside the transaction, roll back. */
+  drill?: { hashes: Map<string, RowSetHash>; beforeFinish: (client: pg.ClientBase, plan: RestorePlan) => Promise<void>; rollback: boolean };
+}
+
+export interface RestorePlan {
+  database: string;
+  source: { kind: 'backup'; id: string; env: string; takenAt: string } | { kind: 'legacy'; path: string; createdAt?: string };
+  preflight: Preflight;
+  /** Rows the backup holds per planned table. */
+  rows: Record<string, number>;
+  totalRows: number;
+  /** Stored bytes to read (native format). */
+  bytes: number;
+  sequences: 'recorded' | 'max-id';
+  safetyBackup: 'will be taken' | 'skipped (--no-safety-backup)';
+  notes: string[];
+}
+
+export interface RestoreResult {
+  plan: RestorePlan;
+  safetyBackupId?: string;
+  tables: ExecuteResult['tables'];
+  sequences: ExecuteResult['sequences'];
+  rows: number;
+  bytes: number;
+  durationMs: number;
+}
+
+/** Reads the target and the source and runs every check; changes nothing. Problems are in plan.preflight.problems. */
+export async function planRestore(options: RestoreOptions, client?: pg.ClientBase): Promise<RestorePlan> {
+  const own = client ? undefined : await connect(options.databaseUrl, 'target database');
+  try {
+    return await plan(options, (client ?? own)!);
+  } finally {
+    await own?.end().catch(() => {});
+  }
+}
+
+async function plan(options: RestoreOptions, client: pg.ClientBase): Promise<RestorePlan> {
+  const target = await readTargetSchema(client);
+  const { source } = options;
+  const notes: string[] = [];
+  let tables: SourceTable[];
+  let scan: LegacyScan | undefined;
+  const problems: string[] = [];
+  if (source.kind === 'backup') {
+    problems.push(...checkManifest(source.manifest));
+    tables = manifestTables(source.manifest);
+  } else {
+    scan = await scanLegacy(source.path);
+    const auth = scan.tables.find((t) => t.name === AUTH_USERS);
+    const authColumns = target.tables.get('auth.users')?.columns.filter((c) => !c.generated).map((c) => c.name) ?? [];
+    if (auth && !source.includeAuth) notes.push(`auth_users: ${auth.rows} rows skipped (pass --include-auth to restore them into auth.users)`);
+    if (auth && source.includeAuth) {
+      const dropped = auth.keys.filter((k) => !authColumns.includes(k));
+      if (!target.tables.has('auth.users')) problems.push('auth_users: --include-auth, but the target has no auth.users table');
+      else if (dropped.length > 0) notes.push(`auth_users: keys with no auth.users column, not restored: ${dropped.join(', ')}`);
+    }
+    tables = legacySourceTables(scan, { includeAuth: Boolean(source.includeAuth), authColumns });
+    notes.push('legacy format: it records no sequence values, so sequences are set from max(id) of their columns');
+  }
+  const selected = options.tables && options.tables.length > 0 ? options.tables : tables.map((t) => tableKey(t.schema, t.name));
+  const nonEmpty = new Set(await nonEmptyTables(client, candidates(target, selected)));
+  const preflight = runPreflight({
+    tables,
+    sequences: source.kind === 'backup' ? manifestSequences(source.manifest) : [],
+    target,
+    nonEmpty,
+    canUseReplica: await canUseReplicaRole(client),
+    options: { tables: options.tables, allowSchemaDrift: options.allowSchemaDrift, yes: options.yes },
+  });
+  preflight.problems.unshift(...problems);
+  if (source.kind === 'backup' && preflight.problems.length === 0) {
+    preflight.problems.push(...(await checkObjects(source.store, source.manifest, preflight.tables)));
+  }
+  preflight.notes.push(...notes);
+  const rows: Record<string, number> = {};
+  for (const t of preflight.tables) rows[t.key] = t.source.rows ?? 0;
+  const bytes = source.kind === 'backup' ? preflight.tables.reduce((a, t) => a + entryFor(source.manifest, t).compressedBytes, 0) : 0;
+  return {
+    database: target.database,
+    source:
+      source.kind === 'backup'
+        ? { kind: 'backup', id: source.manifest.id, env: source.manifest.env, takenAt: source.manifest.snapshot.time }
+        : { kind: 'legacy', path: source.path, ...(typeof scan?.info.created_at === 'string' ? { createdAt: scan.info.created_at } : {}) },
+    preflight,
+    rows,
+    totalRows: Object.values(rows).reduce((a, b) => a + b, 0),
+    bytes,
+    sequences: source.kind === 'backup' ? 'recorded' : 'max-id',
+    safetyBackup: options.safetyBackup ? 'will be taken' : 'skipped (--no-safety-backup)',
+    notes: preflight.notes,
+  };
+}
+
+/** The selected tables that exist in the target, and every table whose foreign keys reach them. */
+function candidates(target: TargetSchema, selected: string[]): Array<{ schema: string; name: string }> {
+  const reached = new Set(selected.filter((k) => target.tables.has(k)));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const fk of target.foreignKeys) {
+      if (reached.has(fk.to) && !reached.has(fk.from)) {
+        reached.add(fk.from);
+        grew = true;
+      }
+    }
+  }
+  return [...reached].map((k) => target.tables.get(k)!).filter(Boolean);
+}
+
+export class RestoreRefused extends OpsError {
+  override readonly name = 'RestoreRefused';
+  constructor(readonly problems: string[]) {
+    super(`restore refused before any change (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ${problems.join('\n  ')}`, 'preflight_failed');
+  }
+}
+
+/**
+ * Preflight, confirmation, safety backup, then the one-transaction restore. Throws RestoreRefused (nothing changed)
+ * or OpsError('restore_failed') (rolled back, nothing changed).
+ */
+export async function restore(options: RestoreOptions): Promise<RestoreResult> {
+  const client = await connect(options.databaseUrl, 'target database');
+  try {
+    const p = await plan(options, client);
+    if (p.preflight.problems.length > 0) throw new RestoreRefused(p.preflight.problems);
+    if (p.preflight.overwrites.length > 0 && !options.yes) {
+      const ok = options.confirm ? await options.confirm(p) : false;
+      if (!ok) {
+        throw new UsageError(
+          `database ${p.database} holds rows in ${p.preflight.overwrites.length} table(s) that would be overwritten (${p.preflight.overwrites.join(', ')}): pass --yes`,
+        );
+      }
+    }
+    let safetyBackupId: string | undefined;
+    if (options.safetyBackup) {
+      options.onProgress?.({ phase: 'safety-backup' });
+      safetyBackupId = await takeSafetyBackup(options.databaseUrl, options.safetyBackup, p);
+      options.onProgress?.({ phase: 'safety-backup', backupId: safetyBackupId });
+    }
+    const started = Date.now();
+    const { source } = options;
+    let load: TableLoader;
+    let prepare: ((c: pg.ClientBase) => Promise<void>) | undefined;
+    if (source.kind === 'backup') load = backupLoader(source.store, source.manifest, { hashes: options.drill?.hashes });
+    else {
+      const staged = new Map<string, string>();
+      prepare = async (c) => {
+        for (const [k, v] of await stageLegacy(c, source.path, new Set(p.preflight.tables.map((t) => t.key)))) staged.set(k, v);
+      };
+      load = legacyLoader(staged);
+    }
+    const result = await executeRestore({
+      client,
+      preflight: p.preflight,
+      foreignKeys: (await readTargetSchema(client)).foreignKeys,
+      load,
+      prepare,
+      sequences: p.sequences,
+      expectedRows: (t) => t.source.rows,
+      finish: options.drill?.rollback ? 'rollback' : 'commit',
+      beforeFinish: options.drill ? (c) => options.drill!.beforeFinish(c, p) : undefined,
+      onProgress: options.onProgress,
+      beforeTable: options.beforeTable,
+    });
+    return {
+      plan: p,
+      ...(safetyBackupId ? { safetyBackupId } : {}),
+      tables: result.tables,
+      sequences: result.sequences,
+      rows: result.tables.reduce((a, t) => a + t.rows, 0),
+      bytes: result.tables.reduce((a, t) => a + t.bytes, 0),
+      durationMs: Date.now() - started,
+    };
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** A backup of what the restore will overwrite (the schemas of the truncated tables), labelled pre-restore. */
+async function takeSafetyBackup(databaseUrl: string, target: { store: ObjectStore; env: string }, p: RestorePlan): Promise<string> {
+  const schemas = [...new Set(p.preflight.truncate.map((k) => k.slice(0, k.indexOf('.'))))].sort();
+  const result = await runBackup({ databaseUrl, store: target.store, env: target.env, label: 'pre-restore', scope: { schemas, excludeTables: [] } }).catch((err) => {
+    throw new OpsError(`safety backup failed, nothing restored: ${(err as Error).message} (pass --no-safety-backup to restore without one)`, 'safety_backup_failed', { cause: err });
+  });
+  if (result.status === 'busy') throw new OpsError(`safety backup not possible: another backup of env ${target.env} is running (until ${result.until}); nothing restored`, 'safety_backup_failed');
+  if (result.status !== 'completed') throw new OpsError('safety backup did not complete; nothing restored', 'safety_backup_failed');
+  return result.manifest.id;
+}

@@ -1,0 +1,155 @@
+import type pg from 'pg';
+import type { FkEdge } from './fk-order';
+
+/** What the target database looks like, read from pg_catalog before anything is changed. */
+export interface TargetColumn {
+  name: string;
+  /** format_type(), as the backup records it. */
+  type: string;
+  /** Stored generated column: never restored, recomputed by PostgreSQL. */
+  generated: boolean;
+  /** 'a' GENERATED ALWAYS, 'd' BY DEFAULT, '' none. */
+  identity: '' | 'a' | 'd';
+  notNull: boolean;
+  hasDefault: boolean;
+}
+
+export interface TargetTable {
+  schema: string;
+  name: string;
+  key: string;
+  columns: TargetColumn[];
+  /** Enabled user triggers (they fire during the load and may change restored rows). */
+  triggers: string[];
+}
+
+export interface TargetForeignKey extends FkEdge {
+  columns: string[];
+  refColumns: string[];
+}
+
+export interface TargetSequence {
+  schema: string;
+  name: string;
+  key: string;
+}
+
+export interface TargetSchema {
+  database: string;
+  tables: Map<string, TargetTable>;
+  foreignKeys: TargetForeignKey[];
+  sequences: Map<string, TargetSequence>;
+}
+
+export const tableKey = (schema: string, name: string) => `${schema}.${name}`;
+
+const SYSTEM_SCHEMA = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'`;
+
+export async function readTargetSchema(client: pg.ClientBase): Promise<TargetSchema> {
+  const database = (await client.query<{ db: string }>('SELECT current_database() AS db')).rows[0]!.db;
+  const tables = await client.query<{
+    schema: string;
+    name: string;
+    columns: Array<{ name: string; type: string; generated: string; identity: string; not_null: boolean; has_default: boolean }>;
+    triggers: string[];
+  }>(`
+    SELECT n.nspname AS schema, c.relname AS name,
+           coalesce((SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
+                                                       'generated', a.attgenerated, 'identity', a.attidentity,
+                                                       'not_null', a.attnotnull, 'has_default', a.atthasdef) ORDER BY a.attnum)
+                     FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns,
+           coalesce((SELECT array_agg(t.tgname::text ORDER BY t.tgname) FROM pg_trigger t
+                     WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgenabled <> 'D'), '{}') AS triggers
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p') AND ${SYSTEM_SCHEMA}
+    ORDER BY 1, 2`);
+  const fks = await client.query<{
+    name: string;
+    from_schema: string;
+    from_table: string;
+    to_schema: string;
+    to_table: string;
+    deferrable: boolean;
+    columns: string[];
+    ref_columns: string[];
+  }>(`
+    SELECT con.conname AS name, fn.nspname AS from_schema, fc.relname AS from_table,
+           tn.nspname AS to_schema, tc.relname AS to_table, con.condeferrable AS deferrable,
+           (SELECT array_agg(a.attname::text ORDER BY k.i) FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
+              JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n) AS columns,
+           (SELECT array_agg(a.attname::text ORDER BY k.i) FROM unnest(con.confkey) WITH ORDINALITY k(n, i)
+              JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n) AS ref_columns
+    FROM pg_constraint con
+    JOIN pg_class fc ON fc.oid = con.conrelid JOIN pg_namespace fn ON fn.oid = fc.relnamespace
+    JOIN pg_class tc ON tc.oid = con.confrelid JOIN pg_namespace tn ON tn.oid = tc.relnamespace
+    WHERE con.contype = 'f' AND con.conparentid = 0
+    ORDER BY 1, 2, 3`);
+  const seqs = await client.query<{ schema: string; name: string }>(`
+    SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'S' AND ${SYSTEM_SCHEMA} ORDER BY 1, 2`);
+  return {
+    database,
+    tables: new Map(
+      tables.rows.map((r) => [
+        tableKey(r.schema, r.name),
+        {
+          schema: r.schema,
+          name: r.name,
+          key: tableKey(r.schema, r.name),
+          triggers: r.triggers,
+          columns: r.columns.map((c) => ({
+            name: c.name,
+            type: c.type,
+            generated: c.generated !== '',
+            identity: (c.identity || '') as TargetColumn['identity'],
+            notNull: c.not_null,
+            hasDefault: c.has_default,
+          })),
+        },
+      ]),
+    ),
+    foreignKeys: fks.rows.map((r) => ({
+      name: r.name,
+      from: tableKey(r.from_schema, r.from_table),
+      to: tableKey(r.to_schema, r.to_table),
+      deferrable: r.deferrable,
+      columns: r.columns,
+      refColumns: r.ref_columns,
+    })),
+    sequences: new Map(seqs.rows.map((r) => [tableKey(r.schema, r.name), { schema: r.schema, name: r.name, key: tableKey(r.schema, r.name) }])),
+  };
+}
+
+/** Which of `tables` hold at least one row. */
+export async function nonEmptyTables(client: pg.ClientBase, tables: Array<{ schema: string; name: string }>): Promise<string[]> {
+  const out: string[] = [];
+  for (const t of tables) {
+    const { rows } = await client.query<{ has: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${qualified(t.schema, t.name)}) AS has`);
+    if (rows[0]!.has) out.push(tableKey(t.schema, t.name));
+  }
+  return out;
+}
+
+/**
+ * Whether this role may set session_replication_role (superuser, or GRANT SET ON PARAMETER on 15+).
+ * Probed inside a transaction that is rolled back: nothing changes.
+ */
+export async function canUseReplicaRole(client: pg.ClientBase): Promise<boolean> {
+  await client.query('BEGIN');
+  try {
+    await client.query('SET LOCAL session_replication_role = replica');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.query('ROLLBACK').catch(() => {});
+  }
+}
+
+export function qualified(schema: string, name: string): string {
+  return `${ident(schema)}.${ident(name)}`;
+}
+
+export function ident(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
