@@ -3,11 +3,15 @@ import { registerConfigCommand } from './config';
 import { registerBackupCommand } from './backup';
 import { registerListCommand } from './list';
 import { registerVerifyCommand } from './verify';
+import { registerRestoreCommand } from './restore';
+import { registerExportCommand } from './export';
 
 /** Every subcommand; each lives in its own file. */
 export function registerCommands(program: Command): void {
   registerBackupCommand(program);
   registerListCommand(program);
   registerVerifyCommand(program);
+  registerRestoreCommand(program);
+  registerExportCommand(program);
   registerConfigCommand(program);
 }

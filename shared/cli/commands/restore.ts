@@ -1,0 +1,134 @@
+import type { Command } from 'commander';
+import { existsSync, statSync } from 'node:fs';
+import { createInterface } from 'node:readline/promises';
+import { requireDatabaseUrl } from '../../config/load';
+import { resolveBackup } from '../../backup/catalog';
+import { BACKUP_ID_PATTERN } from '../../backup/layout';
+import { commandContext } from '../context';
+import { commaList } from '../main';
+import { createProgress, formatBytes } from '../progress';
+import { UsageError } from '../../errors';
+import { planRestore, restore, RestoreRefused, type RestoreOptions, type RestorePlan, type RestoreSource } from '../../restore/restore';
+import { formatPlan, formatResult, recoveryInWords } from '../../restore/plan';
+
+interface RestoreFlags {
+  databaseUrl?: string;
+  bucket?: string;
+  env?: string;
+  tables?: string[];
+  yes?: boolean;
+  safetyBackup: boolean;
+  allowSchemaDrift?: boolean;
+  includeAuth?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+  progress: boolean;
+}
+
+export function registerRestoreCommand(program: Command): void {
+  program
+    .command('restore')
+    .description('Restore a backup (or a legacy database_backup_*.json[.gz] file) into an existing schema, all or nothing')
+    .argument('[source]', 'backup id, "latest", or the path of a legacy file', 'latest')
+    .option('--database-url <url>', 'target PostgreSQL URL (default: DATABASE_URL)')
+    .option('--bucket <url>', 'bucket URL (default: BACKUP_BUCKET)')
+    .option('--env <name>', 'environment name (default: OPS_ENV)')
+    .option('--tables <s.t,...>', 'restore only these tables', commaList)
+    .option('--yes', 'overwrite tables that hold rows (and truncate tables referencing a --tables subset)')
+    .option('--no-safety-backup', 'do not take a backup of the target first')
+    .option('--allow-schema-drift', 'restore the common columns when the target schema differs')
+    .option('--include-auth', 'legacy files: restore auth_users into the auth.users columns that exist')
+    .option('--dry-run', 'print the plan and change nothing')
+    .option('--json', 'print JSON')
+    .option('--no-progress', 'no progress output')
+    .action(async (arg: string, flags: RestoreFlags) => {
+      const started = Date.now();
+      for (const t of flags.tables ?? []) {
+        if (!/^[^.]+\.[^.]+$/.test(t)) throw new UsageError(`--tables: ${JSON.stringify(t)} must be schema.table`);
+      }
+      const ctx = commandContext(flags);
+      const databaseUrl = requireDatabaseUrl(ctx.config, flags.databaseUrl);
+      const source = await resolveSource(arg, flags, ctx);
+      const progress = createProgress(process.stderr, flags.progress && !flags.json);
+      const options: RestoreOptions = {
+        databaseUrl,
+        source,
+        tables: flags.tables,
+        yes: Boolean(flags.yes),
+        allowSchemaDrift: Boolean(flags.allowSchemaDrift),
+        safetyBackup: flags.safetyBackup ? { store: ctx.store, env: ctx.env } : false,
+        confirm: confirmOnTty,
+        onProgress: (p) => {
+          if (p.phase === 'safety-backup') {
+            if (p.backupId) progress.line(`safety backup taken: ${p.backupId} (label pre-restore)`);
+            else progress.line('taking a safety backup of the target...');
+          } else if (p.phase === 'table') {
+            const rate = formatBytes(p.bytes);
+            progress.update(p.total ? (p.index + (p.done ? 1 : 0)) / p.total : 1, `${p.index + (p.done ? 1 : 0)}/${p.total} tables  ${p.table} ${p.rows} rows ${rate}`);
+          } else if (p.phase === 'committing') progress.update(1, 'committing');
+        },
+      };
+      if (flags.dryRun) {
+        const plan = await planRestore(options);
+        if (flags.json) process.stdout.write(`${JSON.stringify(planJson(plan), null, 2)}\n`);
+        else process.stdout.write(`${formatPlan(plan)}\n`);
+        if (plan.preflight.problems.length > 0) throw new RestoreRefused(plan.preflight.problems);
+        return;
+      }
+      try {
+        const result = await restore(options);
+        progress.done();
+        const total = Date.now() - started;
+        if (flags.json) {
+          process.stdout.write(
+            `${JSON.stringify({ status: 'restored', database: result.plan.database, source: result.plan.source, safetyBackupId: result.safetyBackupId, tables: result.tables, rows: result.rows, bytes: result.bytes, sequences: result.sequences, durationMs: result.durationMs, totalMs: total, recovery: recoveryInWords(total), notes: result.plan.notes }, null, 2)}\n`,
+          );
+        } else process.stdout.write(`${formatResult(result, total)}\n`);
+      } finally {
+        progress.done();
+      }
+    });
+}
+
+async function resolveSource(arg: string, flags: RestoreFlags, ctx: ReturnType<typeof commandContext>): Promise<RestoreSource> {
+  if (arg === 'latest' || BACKUP_ID_PATTERN.test(arg)) {
+    if (flags.includeAuth) throw new UsageError('--include-auth applies to legacy files only');
+    const entry = await resolveBackup(ctx.store, ctx.env, arg);
+    return { kind: 'backup', store: ctx.store, manifest: entry.manifest };
+  }
+  if (/\.json(\.gz)?$/i.test(arg) || arg.includes('/') || existsSync(arg)) {
+    if (!existsSync(arg) || !statSync(arg).isFile()) throw new UsageError(`no such legacy backup file: ${arg}`);
+    return { kind: 'legacy', path: arg, includeAuth: Boolean(flags.includeAuth) };
+  }
+  throw new UsageError(`${JSON.stringify(arg)} is neither a backup id (like 20261129T030000Z-7f3a), "latest", nor a legacy file path`);
+}
+
+/** On a TTY, typing the database's name confirms overwriting tables that hold rows. */
+async function confirmOnTty(plan: RestorePlan): Promise<boolean> {
+  if (!process.stdin.isTTY || !process.stderr.isTTY) return false;
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    process.stderr.write(`${plan.preflight.overwrites.length} table(s) in ${plan.database} hold rows and will be overwritten:\n  ${plan.preflight.overwrites.join('\n  ')}\n`);
+    const answer = await rl.question(`type the database name (${plan.database}) to continue: `);
+    return answer.trim() === plan.database;
+  } finally {
+    rl.close();
+  }
+}
+
+function planJson(plan: RestorePlan) {
+  const p = plan.preflight;
+  return {
+    database: plan.database,
+    source: plan.source,
+    tables: p.tables.map((t) => ({ table: t.key, rows: plan.rows[t.key] ?? 0, columns: t.columns })),
+    truncate: p.truncate,
+    overwrites: p.overwrites,
+    deferred: p.order.deferred,
+    sequences: plan.sequences === 'recorded' ? p.sequences.map((s) => ({ sequence: `${s.schema}.${s.name}`, lastValue: s.lastValue, isCalled: s.isCalled })) : 'max(id)',
+    safetyBackup: plan.safetyBackup,
+    drift: p.drift,
+    notes: plan.notes,
+    problems: p.problems,
+  };
+}
