@@ -111,10 +111,16 @@ export async function executeRestore(options: ExecuteOptions): Promise<ExecuteRe
       await checkForeignKeys(client, options.foreignKeys.filter((fk) => cycleTables.has(fk.from)));
     }
 
+    stage = 'checking deferred constraints';
+    await client.query('SET CONSTRAINTS ALL IMMEDIATE');
+    if (options.beforeFinish) {
+      stage = 'checking the restored data';
+      await options.beforeFinish(client);
+    }
     stage = 'setting sequences';
     if (options.sequences === 'recorded') {
       for (const s of preflight.sequences) {
-        await client.query('SELECT setval($1::regclass, $2::bigint, $3::boolean)', [qualified(s.schema, s.name), s.lastValue, s.isCalled]);
+        await setSequence(client, qualified(s.schema, s.name), s.lastValue, s.isCalled);
         sequences.push({ sequence: `${s.schema}.${s.name}`, value: s.lastValue, isCalled: s.isCalled });
       }
     } else {
@@ -122,12 +128,6 @@ export async function executeRestore(options: ExecuteOptions): Promise<ExecuteRe
     }
     options.onProgress?.({ phase: 'sequences', count: sequences.length });
 
-    stage = 'checking deferred constraints';
-    await client.query('SET CONSTRAINTS ALL IMMEDIATE');
-    if (options.beforeFinish) {
-      stage = 'checking the restored data';
-      await options.beforeFinish(client);
-    }
     stage = 'committing';
     options.onProgress?.({ phase: 'committing' });
     await client.query(options.finish === 'rollback' ? 'ROLLBACK' : 'COMMIT');
@@ -142,6 +142,15 @@ export async function executeRestore(options: ExecuteOptions): Promise<ExecuteRe
       { cause: err },
     );
   }
+}
+
+/**
+ * setval() is not transactional; after ALTER SEQUENCE ... RESTART (which gives the sequence new storage in this
+ * transaction) it is: a rollback then leaves the sequence exactly as it was.
+ */
+async function setSequence(client: pg.ClientBase, sequence: string, value: string, isCalled: boolean): Promise<void> {
+  await client.query(`ALTER SEQUENCE ${sequence} RESTART`);
+  await client.query('SELECT setval($1::regclass, $2::bigint, $3::boolean)', [sequence, value, isCalled]);
 }
 
 function qualifiedKey(preflight: Preflight, key: string): string {
@@ -186,12 +195,10 @@ async function sequencesFromMaxId(client: pg.ClientBase, tables: PlannedTable[])
       [qualified(t.schema, t.name)],
     );
     for (const r of rows) {
-      const { rows: set } = await client.query<{ value: string; called: boolean }>(
-        `SELECT setval($1::regclass, coalesce(m, $2::bigint), m IS NOT NULL)::text AS value, m IS NOT NULL AS called
-         FROM (SELECT max(${ident(r.column)})::bigint AS m FROM ${qualified(t.schema, t.name)}) x`,
-        [qualified(r.seq_schema, r.seq_name), r.min],
-      );
-      out.push({ sequence: `${r.seq_schema}.${r.seq_name}`, value: set[0]!.value, isCalled: set[0]!.called });
+      const { rows: max } = await client.query<{ m: string | null }>(`SELECT max(${ident(r.column)})::text AS m FROM ${qualified(t.schema, t.name)}`);
+      const m = max[0]!.m;
+      await setSequence(client, qualified(r.seq_schema, r.seq_name), m ?? r.min, m !== null);
+      out.push({ sequence: `${r.seq_schema}.${r.seq_name}`, value: m ?? r.min, isCalled: m !== null });
     }
   }
   return out;

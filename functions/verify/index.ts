@@ -1,0 +1,26 @@
+import * as ff from '@google-cloud/functions-framework';
+import type { CloudEvent } from '@google-cloud/functions-framework';
+import { runtimeFromEnvironment, type Runtime } from '../../shared/functions/runtime';
+import { verifyNewestAndReport, type VerifyJobResult } from '../../shared/restore/verify-job';
+
+/**
+ * Scheduled verify (Cloud Scheduler -> Pub/Sub, weekly by default): the newest backup's checksums, and the restore
+ * drill into VERIFY_DATABASE_URL when set. Publishes verify.succeeded / verify.failed. The message body is ignored.
+ * A failed verify is reported (critical event) and acknowledged: redelivering would not change the outcome.
+ */
+export function verifyEventHandler(runtime: () => Runtime) {
+  return async (_event: CloudEvent<unknown>): Promise<VerifyJobResult> => {
+    const rt = runtime();
+    return verifyNewestAndReport({
+      store: rt.store,
+      env: rt.env,
+      bus: rt.bus,
+      logger: rt.logger,
+      verifyDatabaseUrl: rt.config.env.VERIFY_DATABASE_URL,
+      restoreDrill: rt.config.file.verify.restoreDrill,
+    });
+  };
+}
+
+const runtime = runtimeFromEnvironment('verify');
+ff.cloudEvent('verifyEvent', verifyEventHandler(runtime));

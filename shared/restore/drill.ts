@@ -1,0 +1,181 @@
+import type pg from 'pg';
+import pgCopy from 'pg-copy-streams';
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import type { ObjectStore } from '../storage/types';
+import type { Manifest } from '../backup/manifest';
+import { connect } from '../backup/snapshot';
+import { OpsError, UsageError, errorMessage } from '../errors';
+import { redactString } from '../log/redact';
+import { RowSetHash } from './copy-text';
+import type { RestoreProgress } from './execute';
+import { restore, RestoreRefused } from './restore';
+import { ident, qualified } from './target-schema';
+
+/**
+ * Restore drill (`mt-ops verify ID --restore-into URL [--template NAME]`): the backup is restored into a scratch
+ * database with the real restore (preflight, one transaction, FK order, sequences, row counts), and every table is
+ * compared with the backup: row count, and a content hash.
+ *
+ * Content hash: the manifest holds none, so both sides are hashed here, the same way: an order-independent sum of
+ * the sha256 of every COPY text row. One side is the backup's data as it streams into COPY FROM (the object's
+ * sha256 is checked too); the other is COPY TO of the restored table, inside the restore transaction, with the same
+ * session settings the backup used. Equal hashes mean every value reads back byte for byte the same.
+ *
+ * The scratch database must be empty (its schema present, no rows in the tables restored), or be created from
+ * `template` (a database holding the schema), and then dropped. By default the restore transaction is rolled back
+ * after the checks (deferred constraints are checked first), so a scratch database stays empty and reusable.
+ */
+export interface RestoreDrillOptions {
+  store: ObjectStore;
+  manifest: Manifest;
+  /** The scratch database. */
+  databaseUrl: string;
+  /** Create the scratch database from this template database first (it must not exist yet); dropped after. */
+  template?: string;
+  /** Commit the restored data instead of rolling it back. */
+  keep?: boolean;
+  onProgress?: (p: RestoreProgress) => void;
+}
+
+export interface DrillTable {
+  table: string;
+  expectedRows: number;
+  rows: number;
+  backupHash: string;
+  restoredHash: string;
+  ok: boolean;
+}
+
+export interface RestoreDrillResult {
+  ok: boolean;
+  backupId: string;
+  /** Database name only (never a URL: no password in a record). */
+  database: string;
+  /** One line per finding; on success, a one-line summary. */
+  details: string[];
+  tables: DrillTable[];
+  durationMs: number;
+}
+
+export async function runRestoreDrill(options: RestoreDrillOptions): Promise<RestoreDrillResult> {
+  const started = Date.now();
+  const database = databaseName(options.databaseUrl);
+  const tables: DrillTable[] = [];
+  const done = (ok: boolean, details: string[]): RestoreDrillResult => ({
+    ok,
+    backupId: options.manifest.id,
+    database,
+    details,
+    tables,
+    durationMs: Date.now() - started,
+  });
+  let created = false;
+  try {
+    if (options.template) {
+      await createFromTemplate(options.databaseUrl, database, options.template);
+      created = true;
+    }
+    const hashes = new Map<string, RowSetHash>();
+    await restore({
+      databaseUrl: options.databaseUrl,
+      source: { kind: 'backup', store: options.store, manifest: options.manifest },
+      yes: false,
+      safetyBackup: false,
+      onProgress: (p) => {
+        if (p.phase !== 'safety-backup') options.onProgress?.(p);
+      },
+      drill: {
+        hashes,
+        rollback: !options.keep,
+        beforeFinish: async (client, plan) => {
+          for (const t of plan.preflight.tables) {
+            const restored = await hashTable(client, t.schema, t.name, t.columns);
+            const backup = hashes.get(t.key);
+            const backupHash = backup?.digest() ?? '';
+            const expectedRows = t.source.rows ?? 0;
+            const ok = restored.rows === expectedRows && restored.digest() === backupHash;
+            tables.push({ table: t.key, expectedRows, rows: restored.rows, backupHash, restoredHash: restored.digest(), ok });
+          }
+          const bad = tables.filter((t) => !t.ok);
+          if (bad.length > 0) {
+            throw new Error(bad.map((t) => `${t.table}: ${t.rows} rows (backup ${t.expectedRows}), content hash ${t.restoredHash.slice(0, 12)} vs ${t.backupHash.slice(0, 12)}`).join('; '));
+          }
+        },
+      },
+    });
+    const rows = tables.reduce((a, t) => a + t.rows, 0);
+    return done(true, [
+      `restored ${tables.length} tables, ${rows} rows of ${options.manifest.id} into ${database}; every row count and content hash matches (${options.keep ? 'kept' : 'rolled back'})`,
+    ]);
+  } catch (err) {
+    if (err instanceof RestoreRefused) return done(false, err.problems.map(redactString));
+    if (err instanceof UsageError && /holds rows/.test(err.message)) return done(false, [`scratch database ${database} is not empty: ${redactString(err.message)}`]);
+    if (err instanceof UsageError && !(err instanceof DrillUsageError)) return done(false, [redactString(err.message)]);
+    if (err instanceof UsageError) throw err;
+    return done(false, [redactString(errorMessage(err))]);
+  } finally {
+    if (created && !options.keep) await dropDatabase(options.databaseUrl, database).catch(() => {});
+  }
+}
+
+class DrillUsageError extends UsageError {}
+
+/** COPY TO of the restored table (same columns, same settings as the backup) into an order-independent hash. */
+async function hashTable(client: pg.ClientBase, schema: string, name: string, columns: string[]): Promise<RowSetHash> {
+  const hash = new RowSetHash();
+  const source = client.query(pgCopy.to(`COPY ${qualified(schema, name)} (${columns.map(ident).join(', ')}) TO STDOUT`));
+  await pipeline(
+    source,
+    new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        hash.update(chunk);
+        cb();
+      },
+    }),
+  );
+  return hash;
+}
+
+function databaseName(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new DrillUsageError('--restore-into: not a postgres:// URL');
+  }
+  const name = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
+  if (!name) throw new DrillUsageError('--restore-into: the URL names no database');
+  return name;
+}
+
+function adminUrl(url: string): string {
+  const u = new URL(url);
+  u.pathname = '/postgres';
+  return u.toString();
+}
+
+async function createFromTemplate(url: string, database: string, template: string): Promise<void> {
+  const admin = await connect(adminUrl(url), 'server of the scratch database');
+  try {
+    const { rows } = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname = ANY($1)', [[database, template]]);
+    const names = new Set(rows.map((r) => r.datname));
+    if (!names.has(template)) throw new DrillUsageError(`--template: no database named ${template}`);
+    if (names.has(database)) throw new DrillUsageError(`--restore-into: database ${database} exists already; with --template it is created (and dropped after)`);
+    await admin.query(`CREATE DATABASE ${ident(database)} TEMPLATE ${ident(template)}`);
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new OpsError(`cannot create ${database} from template ${template}: ${redactString(errorMessage(err))}`, 'drill_failed', { cause: err });
+  } finally {
+    await admin.end().catch(() => {});
+  }
+}
+
+async function dropDatabase(url: string, database: string): Promise<void> {
+  const admin = await connect(adminUrl(url), 'server of the scratch database');
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${ident(database)} WITH (FORCE)`);
+  } finally {
+    await admin.end().catch(() => {});
+  }
+}
