@@ -82,6 +82,10 @@ async function takeBackup(options: BackupOptions, trigger: NonNullable<BackupOpt
   const session = await openSnapshot(options.databaseUrl, options.statementTimeoutSeconds);
   try {
     const tables = await discoverTables(session.leader, scope);
+    if (tables.length === 0) {
+      const where = scope.schemas?.length ? `schemas ${scope.schemas.join(', ')}` : 'the default scope (user schemas)';
+      throw new OpsError(`nothing to back up: no tables in ${where}`, 'empty_scope');
+    }
     await lockTables(session.leader, tables);
     const sequenceList = await discoverSequences(session.leader, scope);
     const sequences: SequenceEntry[] = [];

@@ -25,10 +25,11 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
   const envResult = EnvSchema.safeParse(pickDefined(environment, Object.keys(EnvSchema.shape)));
   if (!envResult.success) issues.push(...formatIssues(envResult.error));
 
-  const path = environment.OPS_CONFIG ?? './ops.config.json';
+  // An empty variable counts as unset, as for every other variable.
+  const path = environment.OPS_CONFIG || './ops.config.json';
   let file: OpsFile | undefined;
   let filePath: string | undefined;
-  const explicit = environment.OPS_CONFIG !== undefined;
+  const explicit = Boolean(environment.OPS_CONFIG);
   const absolute = resolve(path);
   if (existsSync(absolute)) {
     filePath = absolute;

@@ -82,14 +82,19 @@ export const VerifySectionSchema = z
   .strict();
 
 const cron = z.string().regex(/^(\S+\s+){4}\S+$/, 'must be a 5-field cron expression');
-export const ScheduleSchema = z.object({ cron, timeZone: z.string().default('America/New_York') }).strict();
+/** Schedule overrides for `npm start`; each job's declaration (topic, payload, default cron) lives in infra/schedules.yaml. */
+export const ScheduleSchema = z
+  .object({
+    cron: z.string().regex(/^(\S+\s+){4,5}\S+$/, 'must be a cron expression (5 fields, or 6 with seconds)'),
+    timeZone: z.string().optional(),
+  })
+  .strict();
 
 export const SchedulesSectionSchema = z
   .object({
-    backup: ScheduleSchema.default({ cron: '0 3 * * *', timeZone: 'America/New_York' }),
-    retention: ScheduleSchema.default({ cron: '30 4 * * *', timeZone: 'America/New_York' }),
-    verify: ScheduleSchema.default({ cron: '0 5 * * 1', timeZone: 'America/New_York' }),
-    probe: ScheduleSchema.default({ cron: '* * * * *', timeZone: 'America/New_York' }),
+    backup: ScheduleSchema.optional(),
+    retention: ScheduleSchema.optional(),
+    verify: ScheduleSchema.optional(),
   })
   .strict();
 

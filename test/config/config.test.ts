@@ -33,7 +33,7 @@ describe('configuration defaults encode Missing Table operations facts', () => {
     ['warning routing', config.file.routing.warning, ['slack', 'email']],
     ['slack channel', config.file.routing.slackChannel, '#alerts'],
     ['maintenance window', config.file.maintenance[0], { name: 'monthly', cron: '0 2 1-7 * 0', durationMinutes: 120, timeZone: 'America/New_York' }],
-    ['backup schedule', config.file.schedules.backup, { cron: '0 3 * * *', timeZone: 'America/New_York' }],
+    ['schedules come from infra/ unless overridden', config.file.schedules, {}],
   ])('%s', (_name, actual, expected) => {
     expect(actual).toEqual(expected);
   });

@@ -1,0 +1,116 @@
+/**
+ * `npm start`: every function in one process on embedded defaults — a folder as the bucket, the in-process bus,
+ * the schedules from infra/ (with overrides from the operator config) — and each HTTP function under /<name>.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as ff from '@google-cloud/functions-framework';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import { Cron } from 'croner';
+import { loadConfig } from '../../shared/config/load';
+import { openStore } from '../../shared/storage/open';
+import { MemoryBus } from '../../shared/bus/memory-bus';
+import { createLogger } from '../../shared/log/logger';
+import { loadSchedules } from '../../shared/infra/schedules';
+import { UsageError, errorMessage } from '../../shared/errors';
+import type { Runtime } from '../../shared/functions/runtime';
+import { wiring } from './wiring';
+
+const JOB_KIND: Record<string, 'backup' | 'retention' | 'verify'> = {
+  'mt-ops-backup-trigger': 'backup',
+  'mt-ops-retention-trigger': 'retention',
+  'mt-ops-verify-trigger': 'verify',
+};
+
+export interface LocalSuite {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startLocal(): Promise<LocalSuite> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    process.stderr.write(`mt-ops: ${errorMessage(err)}\n`);
+    process.exit(err instanceof UsageError ? 2 : 1);
+  }
+  const logger = createLogger({ level: config.env.LOG_LEVEL, labels: { env: config.env.OPS_ENV, component: 'local' } });
+  const bus = new MemoryBus();
+  const runtime: Runtime = { config, store: openStore(config.env.BACKUP_BUCKET), bus, logger, env: config.env.OPS_ENV };
+  const wired = wiring(() => runtime);
+  bus.subscribe((m) => logger.info({ event: m.event, messageId: m.messageId }, `event ${m.event.type}`));
+
+  // HTTP: each function's own framework app (the same one Cloud Functions runs), mounted under /<name>.
+  const apps = new Map<string, (req: IncomingMessage, res: ServerResponse) => void>();
+  for (const [name, handler] of Object.entries(wired.http)) {
+    ff.http(`local-${name}`, handler);
+    apps.set(name, getTestServer(`local-${name}`).listeners('request')[0] as (req: IncomingMessage, res: ServerResponse) => void);
+  }
+  const server = createServer((req, res) => {
+    const [, first = '', ...rest] = (req.url ?? '/').split('/');
+    const [name] = first.split('?');
+    if (req.method === 'GET' && (name === '' || name === 'healthz')) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: 'ok', functions: [...apps.keys()], bucket: runtime.store.url, env: runtime.env }));
+      return;
+    }
+    const app = apps.get(name!);
+    if (!app) {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: `no function at /${name}; try ${[...apps.keys()].map((k) => `/${k}`).join(', ')}` }));
+      return;
+    }
+    req.url = `/${rest.join('/')}${first.includes('?') ? `?${first.split('?')[1]}` : ''}`;
+    app(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(config.env.PORT, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  // Schedules: Cloud Scheduler -> Pub/Sub -> function, played in-process with the same CloudEvent shape.
+  const crons: Cron[] = [];
+  for (const job of loadSchedules()) {
+    const handler = wired.topics[job.topic];
+    if (!handler) {
+      logger.debug({ job: job.name, topic: job.topic }, 'no local function for this topic yet');
+      continue;
+    }
+    const override = config.file.schedules[JOB_KIND[job.topic] ?? 'backup'];
+    const cron = new Cron(override?.cron ?? job.cron, { timezone: override?.timeZone ?? job.timeZone, protect: true }, async (self: Cron) => {
+      const messageId = `${job.name}-${(self.currentRun() ?? new Date()).toISOString()}`;
+      const event = {
+        specversion: '1.0',
+        id: messageId,
+        source: `//pubsub.googleapis.com/projects/local/topics/${job.topic}`,
+        type: 'google.cloud.pubsub.topic.v1.messagePublished',
+        time: new Date().toISOString(),
+        data: { message: { data: Buffer.from(JSON.stringify(job.payload)).toString('base64'), messageId, attributes: { job: job.name } }, subscription: `local-${job.topic}` },
+      };
+      try {
+        await handler(event as never);
+      } catch (err) {
+        logger.error({ err, job: job.name }, `scheduled ${job.name} failed: ${errorMessage(err)}`);
+      }
+    });
+    crons.push(cron);
+    logger.info({ job: job.name, next: cron.nextRun()?.toISOString() }, `scheduled ${job.name}`);
+  }
+  if (!config.env.DATABASE_URL) logger.warn('DATABASE_URL is not set: backups will fail until it is');
+  logger.info({ url, bucket: runtime.store.url, env: runtime.env }, `mt-ops local suite listening on ${url} (POST ${url}/backup for a manual backup)`);
+
+  const stop = async () => {
+    for (const c of crons) c.stop();
+    await new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+    await bus.close();
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      logger.info(`${signal}: stopping`);
+      void stop().then(() => process.exit(0));
+    });
+  }
+  return { url, stop };
+}

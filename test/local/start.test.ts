@@ -1,0 +1,64 @@
+/** `npm start` as a newcomer runs it: one process, a folder as the bucket, schedules firing, HTTP functions. */
+import { describe, it, expect, beforeAll } from 'vitest';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createTestDatabase, type TestDatabase } from '../support/database';
+import { loadAwkwardSchema } from '../support/fixtures';
+import { tempDir } from '../support/temp';
+import { freePort } from '../support/postgres-server';
+import { openStore } from '../../shared/storage/open';
+import { listBackups } from '../../shared/backup/catalog';
+
+const START = fileURLToPath(new URL('../../bin/start.js', import.meta.url));
+let db: TestDatabase;
+
+beforeAll(async () => {
+  db = await createTestDatabase('mt_local');
+  await loadAwkwardSchema(db);
+});
+
+describe('npm start', () => {
+  it('serves manual backups over HTTP, runs the scheduled backup, and stops cleanly on SIGTERM', async () => {
+    const cwd = tempDir('mt-local-');
+    writeFileSync(join(cwd, 'ops.config.json'), JSON.stringify({ schedules: { backup: { cron: '*/2 * * * * *' } }, backup: { leaseTtlSeconds: 5 } }));
+    const port = await freePort();
+    const child = spawn(process.execPath, [START], { cwd, env: { ...process.env, PORT: String(port), DATABASE_URL: db.url, LOG_LEVEL: 'info', BACKUP_BUCKET: '', OPS_CONFIG: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let logs = '';
+    child.stdout.on('data', (d) => (logs += d));
+    child.stderr.on('data', (d) => (logs += d));
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!logs.includes('listening on')) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`did not start: ${logs}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const health = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.json() as Promise<{ functions: string[]; env: string }>);
+      expect(health).toMatchObject({ functions: ['backup'], env: 'local' });
+
+      const manual = await fetch(`http://127.0.0.1:${port}/backup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"label":"by-hand"}' });
+      expect([200, 409]).toContain(manual.status);
+      const bad = await fetch(`http://127.0.0.1:${port}/backup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"label":5}' });
+      expect(bad.status).toBe(400);
+      expect(await fetch(`http://127.0.0.1:${port}/nope`).then((r) => r.status)).toBe(404);
+
+      // the default bucket is ./backups in the working directory; the scheduled job fires every 2 s here
+      const store = openStore(`file://${join(cwd, 'backups')}`);
+      const until = Date.now() + 20_000;
+      let labels: string[] = [];
+      while (!labels.includes('nightly')) {
+        if (Date.now() > until) throw new Error(`no scheduled backup: ${logs}`);
+        await new Promise((r) => setTimeout(r, 250));
+        labels = (await listBackups(store, 'local')).map((b) => b.manifest?.label ?? '');
+      }
+      expect(logs).toContain('"message":"event backup.succeeded"');
+      const scheduled = (await listBackups(store, 'local')).find((b) => b.manifest?.label === 'nightly')!;
+      expect(scheduled.manifest!.trigger).toMatchObject({ kind: 'scheduled', messageId: expect.stringMatching(/^mt-ops-backup-nightly-/) });
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const code = await new Promise((r) => child.once('exit', (c) => r(c)));
+    expect(code).toBe(0);
+  });
+});
