@@ -5,6 +5,7 @@ import { registerListCommand } from './list';
 import { registerVerifyCommand } from './verify';
 import { registerRestoreCommand } from './restore';
 import { registerExportCommand } from './export';
+import { registerCleanupCommand } from './cleanup';
 
 /** Every subcommand; each lives in its own file. */
 export function registerCommands(program: Command): void {
@@ -13,5 +14,6 @@ export function registerCommands(program: Command): void {
   registerVerifyCommand(program);
   registerRestoreCommand(program);
   registerExportCommand(program);
+  registerCleanupCommand(program);
   registerConfigCommand(program);
 }

@@ -1,0 +1,59 @@
+import type { CloudEvent } from '@google-cloud/functions-framework';
+import { z } from 'zod';
+import { decodeCloudEvent } from '../../shared/bus/decode';
+import { runRetention } from '../../shared/retention/run';
+import { errorMessage } from '../../shared/errors';
+import { redactString } from '../../shared/log/redact';
+import type { Runtime } from '../../shared/functions/runtime';
+
+/** The scheduled trigger's message: empty, or `{"dryRun": true}`. */
+export const RetentionRequestSchema = z.object({ dryRun: z.boolean().optional() }).strict();
+
+/**
+ * Scheduled retention (daily, after the backup). Publishes retention.completed (info) or retention.failed (warning).
+ * Failures are reported and acknowledged: the next daily run retries what was left.
+ */
+export function retentionEventHandler(runtime: () => Runtime) {
+  return async (event: CloudEvent<unknown>): Promise<void> => {
+    const rt = runtime();
+    const decoded = decodeCloudEvent(RetentionRequestSchema, event);
+    if ('poison' in decoded) {
+      rt.logger.error({ reason: decoded.reason, eventId: event.id }, `retention trigger rejected: ${decoded.reason}`);
+      return;
+    }
+    const section = rt.config.file.retention;
+    const time = () => new Date().toISOString();
+    try {
+      const result = await runRetention(rt.store, rt.env, {
+        policy: section.policy,
+        minKeep: section.minKeep,
+        orphanGraceHours: section.orphanGraceHours,
+        concurrency: section.deleteConcurrency,
+        dryRun: decoded.payload.dryRun,
+      });
+      if (result.failed > 0) {
+        const reasons = result.outcomes.filter((o) => o.status === 'failed').map((o) => `${o.id}: ${o.reason}`);
+        const reason = redactString(`${result.failed} backup(s) could not be removed (retried next run): ${reasons.join('; ')}`);
+        rt.logger.warn({ failed: result.failed }, reason);
+        await rt.bus.publish({ type: 'retention.failed', severity: 'warning', env: rt.env, time: time(), reason });
+        return;
+      }
+      rt.logger.info({ kept: result.kept, removed: result.removed, orphansRemoved: result.orphansRemoved, skipped: result.skipped, bytesFreed: result.bytesFreed }, 'retention completed');
+      await rt.bus.publish({
+        type: 'retention.completed',
+        severity: 'info',
+        env: rt.env,
+        time: time(),
+        kept: result.kept,
+        removed: result.removed,
+        orphansRemoved: result.orphansRemoved,
+        bytesFreed: result.bytesFreed,
+        skipped: result.skipped,
+      });
+    } catch (err) {
+      const reason = redactString(errorMessage(err));
+      rt.logger.error({ err }, `retention failed: ${reason}`);
+      await rt.bus.publish({ type: 'retention.failed', severity: 'warning', env: rt.env, time: time(), reason });
+    }
+  };
+}

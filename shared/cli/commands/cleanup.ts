@@ -1,0 +1,104 @@
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { commandContext } from '../context';
+import { nonNegativeInt, nonNegativeNumber } from '../main';
+import { formatBytes, table } from '../progress';
+import { runRetention, type RetentionResult } from '../../retention/run';
+import { checkPolicy } from '../../retention/policy';
+import type { RetentionPolicy } from '../../config/schema';
+import { OpsError, UsageError } from '../../errors';
+
+interface CleanupFlags {
+  bucket?: string;
+  env?: string;
+  dryRun?: boolean;
+  json?: boolean;
+  keepLast?: number;
+  keepWithinDays?: number;
+  keepHourly?: number;
+  keepDaily?: number;
+  keepWeekly?: number;
+  keepMonthly?: number;
+  keepYearly?: number;
+  minKeep?: number;
+}
+
+const POLICY_FLAGS = ['keepLast', 'keepWithinDays', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const;
+
+/** Policy flags replace the configured policy for this run (they are not merged with it). */
+export function policyFromFlags(n: string | undefined, flags: CleanupFlags): RetentionPolicy | undefined {
+  const policy: RetentionPolicy = {};
+  for (const key of POLICY_FLAGS) if (flags[key] !== undefined) policy[key] = flags[key];
+  if (n !== undefined) {
+    if (!/^\d+$/.test(n)) throw new UsageError(`cleanup N: ${JSON.stringify(n)} must be a non-negative integer (keep the N newest)`);
+    if (policy.keepLast !== undefined && policy.keepLast !== Number(n)) {
+      throw new UsageError(`contradictory: cleanup ${n} means --keep-last ${n}, but --keep-last ${policy.keepLast} was given too`);
+    }
+    policy.keepLast = Number(n);
+  }
+  if (Object.keys(policy).length === 0) return undefined;
+  checkPolicy(policy);
+  return policy;
+}
+
+export function registerCleanupCommand(program: Command): void {
+  program
+    .command('cleanup')
+    .description('Remove old backups by the retention policy (configured, or given here); never the last good one')
+    .argument('[n]', 'shortcut for --keep-last N (as db_tools.sh cleanup N)')
+    .option('--bucket <url>', 'bucket URL (default: BACKUP_BUCKET)')
+    .option('--env <name>', 'environment name (default: OPS_ENV)')
+    .option('--dry-run', 'show what would be removed, remove nothing')
+    .option('--keep-last <n>', 'keep the N newest', nonNegativeInt)
+    .option('--keep-within-days <d>', 'keep all within D days of the newest backup', nonNegativeNumber)
+    .option('--keep-hourly <n>', 'keep the newest of each of the last N hours', nonNegativeInt)
+    .option('--keep-daily <n>', 'keep the newest of each of the last N days', nonNegativeInt)
+    .option('--keep-weekly <n>', 'keep the newest of each of the last N ISO weeks', nonNegativeInt)
+    .option('--keep-monthly <n>', 'keep the newest of each of the last N months', nonNegativeInt)
+    .option('--keep-yearly <n>', 'keep the newest of each of the last N years', nonNegativeInt)
+    .option('--min-keep <n>', 'floor: at least N backups remain (default from config: 3)', (v: string) => {
+      const n = nonNegativeInt(v);
+      if (n < 1) throw new InvalidArgumentError('must be at least 1');
+      return n;
+    })
+    .option('--json', 'print JSON')
+    .action(async (n: string | undefined, flags: CleanupFlags) => {
+      const flagPolicy = policyFromFlags(n, flags);
+      const ctx = commandContext(flags);
+      const section = ctx.config.file.retention;
+      const result = await runRetention(ctx.store, ctx.env, {
+        policy: flagPolicy ?? section.policy,
+        minKeep: flags.minKeep ?? section.minKeep,
+        orphanGraceHours: section.orphanGraceHours,
+        concurrency: section.deleteConcurrency,
+        dryRun: flags.dryRun,
+      });
+      process.stdout.write(flags.json ? `${JSON.stringify(toJson(result), null, 2)}\n` : render(result));
+      if (result.failed > 0) throw new OpsError(`${result.failed} backup(s) could not be removed; they are intact or partly removed and will be retried on the next run`);
+    });
+}
+
+function toJson(r: RetentionResult) {
+  const outcome = new Map(r.outcomes.map((o) => [o.id, o]));
+  return {
+    env: r.plan.env,
+    dryRun: r.dryRun,
+    backups: [
+      ...r.plan.decisions.map((d) => ({ id: d.backup.id, kind: d.backup.kind, time: d.backup.time.toISOString(), bytes: d.backup.bytes, action: d.keep ? 'keep' : 'remove', reasons: d.reasons, outcome: outcome.get(d.backup.id) })),
+      ...r.plan.orphans.map((o) => ({ id: o.backup.id, kind: o.backup.kind, time: o.backup.time.toISOString(), bytes: o.backup.bytes, action: o.remove ? 'remove' : 'keep', reasons: [o.reason], outcome: outcome.get(o.backup.id) })),
+    ],
+    totals: { kept: r.kept, removed: r.removed, orphansRemoved: r.orphansRemoved, skipped: r.skipped, failed: r.failed, bytesFreed: r.bytesFreed },
+  };
+}
+
+function render(r: RetentionResult): string {
+  const j = toJson(r);
+  if (j.backups.length === 0) return `no backups for env ${r.plan.env}\n`;
+  const rows = j.backups.map((b) => {
+    const status = b.outcome ? ` (${b.outcome.status}${b.outcome.reason ? `: ${b.outcome.reason}` : ''})` : '';
+    return [b.id, b.time.slice(0, 19).replace('T', ' '), b.kind, formatBytes(b.bytes), (r.dryRun && b.action === 'remove' ? 'would remove' : b.action.toUpperCase()) + status, b.reasons.join(', ')];
+  });
+  const t = j.totals;
+  const verb = r.dryRun ? 'would free' : 'freed';
+  return `${table(['ID', 'TIME (UTC)', 'KIND', 'SIZE', 'ACTION', 'REASONS'], rows)}\n\n${t.kept} kept, ${r.dryRun ? j.backups.filter((b) => b.action === 'remove').length + ' to remove' : `${t.removed} removed, ${t.orphansRemoved} orphans removed`}, ${t.skipped} skipped (held), ${t.failed} failed; ${verb} ${formatBytes(t.bytesFreed)}${r.dryRun ? ' (dry run: nothing removed)' : ''}\n`;
+}

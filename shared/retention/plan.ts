@@ -1,0 +1,50 @@
+/** From what is in the bucket to a retention plan: what the policy keeps and removes, and which orphans go. */
+import type { ObjectStore } from '../storage/types';
+import type { RetentionPolicy } from '../config/schema';
+import { listBackups, type BackupEntry } from '../backup/catalog';
+import { readLease } from '../storage/lease';
+import { keys } from '../backup/layout';
+import { applyPolicy, type Decision } from './policy';
+
+export interface PlanOptions {
+  policy: RetentionPolicy;
+  minKeep: number;
+  orphanGraceHours: number;
+  now?: Date;
+}
+
+export interface OrphanDecision {
+  backup: BackupEntry;
+  remove: boolean;
+  reason: string;
+}
+
+export interface RetentionPlan {
+  env: string;
+  now: Date;
+  /** Complete and legacy backups, newest first, with the policy's decision. */
+  decisions: Array<Decision<BackupEntry & { verified: boolean }>>;
+  /** Incomplete backups (no manifest). */
+  orphans: OrphanDecision[];
+  /** A backup of this environment holds its lease right now. */
+  backupRunning: boolean;
+}
+
+export async function planRetention(store: ObjectStore, env: string, options: PlanOptions): Promise<RetentionPlan> {
+  const now = options.now ?? new Date();
+  const entries = await listBackups(store, env, { includeIncomplete: true });
+  const subject = entries.filter((e) => e.kind !== 'incomplete').map((e) => ({ ...e, verified: e.verify?.ok === true }));
+  const decisions = applyPolicy(subject, options.policy, { minKeep: options.minKeep, now });
+  const lease = await readLease(store, keys.lease(env), now);
+  const backupRunning = Boolean(lease?.live);
+  const graceMs = options.orphanGraceHours * 3_600_000;
+  const orphans = entries
+    .filter((e) => e.kind === 'incomplete')
+    .map((backup): OrphanDecision => {
+      const age = now.getTime() - backup.time.getTime();
+      if (age < graceMs) return { backup, remove: false, reason: `incomplete, younger than ${options.orphanGraceHours}h` };
+      if (backupRunning) return { backup, remove: false, reason: `incomplete, but a backup holds the lease (${lease!.holder})` };
+      return { backup, remove: true, reason: `orphan: incomplete for over ${options.orphanGraceHours}h` };
+    });
+  return { env, now, decisions, orphans, backupRunning };
+}

@@ -1,0 +1,92 @@
+/** Carrying out a retention plan: bounded concurrency, manifest first, held objects skipped, failures reported. */
+import type { ObjectStore, ObjectInfo } from '../storage/types';
+import { StorageError } from '../storage/types';
+import { errorMessage } from '../errors';
+import { keys } from '../backup/layout';
+import type { BackupEntry } from '../backup/catalog';
+import { planRetention, type PlanOptions, type RetentionPlan } from './plan';
+
+export interface RetentionOutcome {
+  id: string;
+  kind: BackupEntry['kind'];
+  bytes: number;
+  status: 'removed' | 'skipped' | 'failed';
+  reason?: string;
+}
+
+export interface RetentionResult {
+  plan: RetentionPlan;
+  dryRun: boolean;
+  kept: number;
+  outcomes: RetentionOutcome[];
+  removed: number;
+  orphansRemoved: number;
+  skipped: number;
+  failed: number;
+  bytesFreed: number;
+}
+
+function isHeld(o: ObjectInfo, now: Date): boolean {
+  return o.temporaryHold || o.eventBasedHold || (o.retentionExpires !== undefined && o.retentionExpires > now);
+}
+
+/**
+ * Deletes one backup: the manifest first (so a half-deleted backup is never listed as complete), then the rest.
+ * A backup with any object under a hold or retention period is skipped whole.
+ */
+async function removeBackup(store: ObjectStore, env: string, entry: BackupEntry, now: Date): Promise<RetentionOutcome> {
+  const base = { id: entry.id, kind: entry.kind, bytes: entry.bytes };
+  const objects: ObjectInfo[] = [];
+  for await (const o of store.list(entry.prefix)) {
+    // a legacy file's "prefix" is its own key: never take neighbours that merely share it
+    if (entry.kind === 'legacy' && o.key !== entry.prefix) continue;
+    objects.push(o);
+  }
+  const held = objects.filter((o) => isHeld(o, now));
+  if (held.length > 0) return { ...base, status: 'skipped', reason: `held: ${held.map((o) => o.key).join(', ')}` };
+  const manifestKey = entry.kind === 'legacy' ? undefined : keys.manifest(env, entry.id);
+  const ordered = [...objects].sort((a, b) => Number(b.key === manifestKey) - Number(a.key === manifestKey));
+  try {
+    for (const o of ordered) await store.delete(o.key, { ifGeneration: o.generation });
+  } catch (err) {
+    if (err instanceof StorageError && err.code === 'held') return { ...base, status: 'skipped', reason: `held: ${errorMessage(err)}` };
+    return { ...base, status: 'failed', reason: errorMessage(err) };
+  }
+  return { ...base, status: 'removed' };
+}
+
+/** Runs `tasks` with at most `limit` at a time. */
+async function pool<T, R>(items: T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await task(items[i]!);
+    }
+  });
+  await Promise.all(workers);
+  return results;
+}
+
+export async function runRetention(
+  store: ObjectStore,
+  env: string,
+  options: PlanOptions & { dryRun?: boolean; concurrency?: number },
+): Promise<RetentionResult> {
+  const plan = await planRetention(store, env, options);
+  const toRemove = [...plan.decisions.filter((d) => !d.keep).map((d) => d.backup), ...plan.orphans.filter((o) => o.remove).map((o) => o.backup)];
+  const outcomes = options.dryRun ? [] : await pool(toRemove, options.concurrency ?? 8, (entry) => removeBackup(store, env, entry, plan.now));
+  const removed = outcomes.filter((o) => o.status === 'removed');
+  return {
+    plan,
+    dryRun: Boolean(options.dryRun),
+    kept: plan.decisions.filter((d) => d.keep).length,
+    outcomes,
+    removed: removed.filter((o) => o.kind !== 'incomplete').length,
+    orphansRemoved: removed.filter((o) => o.kind === 'incomplete').length,
+    skipped: outcomes.filter((o) => o.status === 'skipped').length,
+    failed: outcomes.filter((o) => o.status === 'failed').length,
+    bytesFreed: (options.dryRun ? toRemove : removed).reduce((sum, o) => sum + o.bytes, 0),
+  };
+}
