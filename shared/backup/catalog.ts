@@ -29,6 +29,7 @@ export async function listBackups(store: ObjectStore, env: string, options: { in
     const id = folder.slice(keys.envPrefix(env).length, -1);
     if (!BACKUP_ID_PATTERN.test(id)) continue;
     const entry = await readEntry(store, env, id);
+    if (entry.objects === 0) continue; // removed between listing and reading
     if (entry.kind === 'complete' || options.includeIncomplete) entries.push(entry);
   }
   for (const prefix of ['database_backup_', `${env}/database_backup_`]) {

@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, stat, unlink, link, writeFile, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rmdir, stat, unlink, link, writeFile, rm } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -61,15 +61,20 @@ export class FileStore implements ObjectStore {
       const handle = await open(temp, 'r');
       await handle.sync().finally(() => handle.close());
       const sidecar: Sidecar = { md5: md5.digest('base64'), contentType: options.contentType, metadata: options.metadata ?? {} };
-      await mkdir(dirname(final), { recursive: true });
-      await mkdir(dirname(this.metaPath(key)), { recursive: true });
-      if (await exists(final)) throw new StorageError('already_exists', `object ${key} already exists`);
-      await writeFile(this.metaPath(key), JSON.stringify(sidecar));
-      try {
-        await link(temp, final); // atomic, create-only
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new StorageError('already_exists', `object ${key} already exists`);
-        throw err;
+      // A concurrent delete may prune a folder between mkdir and link: make it again and retry once.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await mkdir(dirname(final), { recursive: true });
+          await mkdir(dirname(this.metaPath(key)), { recursive: true });
+          if (await exists(final)) throw new StorageError('already_exists', `object ${key} already exists`);
+          await writeFile(this.metaPath(key), JSON.stringify(sidecar));
+          await link(temp, final); // atomic, create-only
+          break;
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'EEXIST') throw new StorageError('already_exists', `object ${key} already exists`);
+          if (code !== 'ENOENT' || attempt > 0) throw err;
+        }
       }
     } catch (err) {
       throw asStorageError(err, key);
@@ -168,6 +173,19 @@ export class FileStore implements ObjectStore {
       if (err.code !== 'ENOENT') throw asStorageError(err, key);
     });
     await unlink(this.metaPath(key)).catch(() => {});
+    await this.pruneEmptyFolders(dirname(path));
+    await this.pruneEmptyFolders(dirname(this.metaPath(key)));
+  }
+
+  /** Removes folders left empty by a delete, up to the root (a bucket has no empty folders). */
+  private async pruneEmptyFolders(dir: string): Promise<void> {
+    for (let current = dir; current.startsWith(this.root) && current !== this.root; current = dirname(current)) {
+      try {
+        await rmdir(current);
+      } catch {
+        return; // not empty (or gone): stop here
+      }
+    }
   }
 
   async readJson(key: string): Promise<JsonDocument | undefined> {

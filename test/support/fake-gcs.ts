@@ -93,7 +93,7 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-export async function startFakeGcs(): Promise<FakeGcs> {
+export async function startFakeGcs(options: { maxPageSize?: number } = {}): Promise<FakeGcs> {
   const buckets = new Map<string, Map<string, StoredObject>>();
   const sessions = new Map<string, ResumableSession>();
   const requests: FakeGcs['requests'] = [];
@@ -277,7 +277,8 @@ export async function startFakeGcs(): Promise<FakeGcs> {
       const bucket = decodeURIComponent(m[1]!);
       const prefix = q.get('prefix') ?? '';
       const delimiter = q.get('delimiter') ?? '';
-      const maxResults = Math.min(Number(q.get('maxResults') ?? 1000) || 1000, 1000);
+      // GCS may return fewer results than maxResults; maxPageSize makes this fake do so.
+      const maxResults = Math.min(Number(q.get('maxResults') ?? 1000) || 1000, 1000, options.maxPageSize ?? 1000);
       const after = q.get('pageToken') ? Buffer.from(q.get('pageToken')!, 'base64url').toString('utf8') : undefined;
       const names = [...(buckets.get(bucket)?.keys() ?? [])].filter((n) => n.startsWith(prefix)).sort();
       const entries: Array<{ key: string; prefix?: string; name?: string }> = [];
