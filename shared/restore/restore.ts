@@ -164,7 +164,8 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       }
     }
     let safetyBackupId: string | undefined;
-    if (options.safetyBackup) {
+    // Nothing is truncated (an empty restore): there is nothing for a safety backup to keep.
+    if (options.safetyBackup && p.preflight.truncate.length > 0) {
       options.onProgress?.({ phase: 'safety-backup' });
       safetyBackupId = await takeSafetyBackup(options.databaseUrl, options.safetyBackup, p);
       options.onProgress?.({ phase: 'safety-backup', backupId: safetyBackupId });
