@@ -6,6 +6,9 @@ import { createTestDatabase, type TestDatabase } from '../support/database';
 import { loadAwkwardSchema } from '../support/fixtures';
 import { tempDir } from '../support/temp';
 import { runCli, CLI } from '../support/cli';
+import { openStore } from '../../shared/storage/open';
+import { readLease } from '../../shared/storage/lease';
+import { keys } from '../../shared/backup/layout';
 
 let db: TestDatabase;
 let bucketDir: string;
@@ -19,7 +22,7 @@ beforeAll(async () => {
                   INSERT INTO public.big SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 400000) g`);
   bucketDir = tempDir('mt-cli-bucket-');
   const configDir = tempDir('mt-cli-config-');
-  writeFileSync(join(configDir, 'ops.config.json'), JSON.stringify({ backup: { leaseTtlSeconds: 3, jobs: 1 } }));
+  writeFileSync(join(configDir, 'ops.config.json'), JSON.stringify({ backup: { leaseTtlSeconds: 12, jobs: 1 } }));
   env = { DATABASE_URL: db.url, BACKUP_BUCKET: `file://${bucketDir}`, OPS_ENV: 'cli', OPS_CONFIG: join(configDir, 'ops.config.json') };
 });
 
@@ -75,7 +78,10 @@ describe('mt-ops backup / list / verify', () => {
     const busy = await runCli(['backup', '--no-progress', '--schemas', 'league'], { env });
     expect(busy.code).toBe(0);
     expect(busy.stderr).toMatch(/another backup of env cli is running/);
-    await new Promise((r) => setTimeout(r, 3200));
+    // the killed run's lease expires on its own (nobody released it)
+    const lease = await readLease(openStore(`file://${bucketDir}`), keys.lease('cli'));
+    expect(lease?.live).toBe(true);
+    await new Promise((r) => setTimeout(r, Math.max(0, lease!.expiresAt.getTime() - Date.now()) + 200));
     const next = await runCli(['backup', '--no-progress', '--schemas', 'league'], { env });
     expect(next.code).toBe(0);
     expect(next.stdout.trim()).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{4}$/);
