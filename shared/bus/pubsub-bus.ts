@@ -1,25 +1,46 @@
-import { PubSub, type ClientConfig } from '@google-cloud/pubsub';
+import { PubSub, type ClientConfig, type Topic } from '@google-cloud/pubsub';
 import { OpsEvent, TOPICS, attributesOf, type EventBus, type OpsEventInput } from './events';
 import { parseOrThrow } from '../errors';
 
-export { decodeCloudEvent, decodePubSubJson } from './decode';
+export { decodeCloudEvent, decodePubSubJson, decodePubSubMessage, PUBSUB_CLOUDEVENT_TYPE } from './decode';
+export type { Decoded, DecodedEvent, PubSubMessageLike } from './decode';
 
-/** The suite's events on Google Pub/Sub (the client honours PUBSUB_EMULATOR_HOST by itself). */
+export interface PubSubBusOptions {
+  projectId?: string;
+  /** Topic to publish to; default TOPICS.events (mt-ops-events). */
+  topic?: string;
+  /**
+   * `host:port` of the Pub/Sub emulator. Without it the client still honours PUBSUB_EMULATOR_HOST from
+   * process.env by itself; pass it explicitly when the configuration came from somewhere else.
+   */
+  emulatorHost?: string;
+  /** Anything else for the client (credentials, apiEndpoint, ...). */
+  clientConfig?: ClientConfig;
+}
+
+/**
+ * The suite's events on Google Pub/Sub: JSON body, attributes `type`, `severity`, `env` for subscription
+ * filters. Events are validated before they leave; an invalid one rejects with a UsageError naming the field.
+ */
 export class PubSubBus implements EventBus {
-  private readonly client: PubSub;
-  private readonly topicName: string;
+  readonly client: PubSub;
+  readonly topicName: string;
+  private topic?: Topic;
 
-  constructor(options: { projectId?: string; topic?: string; clientConfig?: ClientConfig } = {}) {
-    this.client = new PubSub({ projectId: options.projectId, ...options.clientConfig });
+  constructor(options: PubSubBusOptions = {}) {
+    const emulator = options.emulatorHost ? { apiEndpoint: options.emulatorHost, emulatorMode: true } : {};
+    this.client = new PubSub({ projectId: options.projectId, ...emulator, ...options.clientConfig });
     this.topicName = options.topic ?? TOPICS.events;
   }
 
   async publish(input: OpsEventInput): Promise<string> {
     const event = parseOrThrow(OpsEvent, input, 'event');
-    return this.client.topic(this.topicName).publishMessage({ json: event, attributes: attributesOf(event) });
+    this.topic ??= this.client.topic(this.topicName);
+    return this.topic.publishMessage({ json: event, attributes: attributesOf(event) });
   }
 
   async close(): Promise<void> {
+    if (this.topic) await this.topic.flush();
     await this.client.close();
   }
 }

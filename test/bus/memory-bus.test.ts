@@ -1,49 +1,157 @@
 import { describe, it, expect } from 'vitest';
-import { MemoryBus } from '../../shared/bus/memory-bus';
+import { Writable } from 'node:stream';
+import { MemoryBus, type Selector } from '../../shared/bus/memory-bus';
+import { openBus } from '../../shared/bus/open';
+import { PubSubBus } from '../../shared/bus/pubsub-bus';
+import { TOPICS, type OpsEventInput, type ReceivedEvent } from '../../shared/bus/events';
 import { UsageError } from '../../shared/errors';
-import type { ReceivedEvent } from '../../shared/bus/events';
+import { createLogger } from '../../shared/log/logger';
+import { loadConfig } from '../../shared/config/load';
 
-const alert = (title: string, severity: 'critical' | 'warning' | 'info' = 'warning') => ({
-  type: 'alert' as const,
+const alert = (title: string, severity: 'critical' | 'warning' | 'info' = 'warning'): OpsEventInput => ({
+  type: 'alert',
   severity,
   env: 'local',
   time: '2026-11-29T03:00:00Z',
   title,
 });
+const failed: OpsEventInput = { type: 'backup.failed', severity: 'critical', env: 'prod', time: '2026-11-29T03:00:09Z', trigger: 'scheduled', reason: 'disk full' };
+const succeeded: OpsEventInput = {
+  type: 'backup.succeeded',
+  severity: 'info',
+  env: 'prod',
+  time: '2026-11-29T03:00:41Z',
+  backupId: 'b1',
+  trigger: 'scheduled',
+  bytes: 1,
+  rows: 1,
+  tables: 1,
+  durationMs: 1,
+};
+const events = [alert('slow'), alert('down', 'critical'), failed, succeeded];
+
+function capturedLogger() {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  });
+  return { logger: createLogger({ destination, pretty: false, level: 'info' }), lines };
+}
 
 describe('in-process bus', () => {
-  it('delivers validated events with attributes to matching subscribers only', async () => {
-    const bus = new MemoryBus();
-    const all: ReceivedEvent[] = [];
-    const critical: ReceivedEvent[] = [];
-    bus.subscribe((m) => void all.push(m));
-    bus.subscribe((m) => void critical.push(m), (e) => e.severity === 'critical');
-    const id1 = await bus.publish(alert('slow'));
-    const id2 = await bus.publish(alert('down', 'critical'));
-    await bus.drain();
-    expect(id1).not.toBe(id2);
-    expect(all.map((m) => m.event.type === 'alert' && m.event.title)).toEqual(['slow', 'down']);
-    expect(critical.map((m) => m.messageId)).toEqual([id2]);
-    expect(all[1]!.attributes).toEqual({ type: 'alert', severity: 'critical', env: 'local' });
-  });
-
-  it('refuses an invalid event with the field path', async () => {
-    const bus = new MemoryBus();
-    const err = await bus.publish({ ...alert('x'), severity: 'loud' } as never).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(UsageError);
-    expect((err as UsageError).message).toMatch(/severity/);
-    expect(bus.published).toHaveLength(0);
-  });
-
-  it('a failing subscriber does not stop the others', async () => {
+  it.each<[string, Selector, string[]]>([
+    ['no selector (every event)', '*', ['alert', 'alert', 'backup.failed', 'backup.succeeded']],
+    ['the events topic', TOPICS.events, ['alert', 'alert', 'backup.failed', 'backup.succeeded']],
+    ['an event type', 'backup.failed', ['backup.failed']],
+    ['a type prefix', 'backup.*', ['backup.failed', 'backup.succeeded']],
+    ['attributes, like a subscription filter', { severity: 'critical' }, ['alert', 'backup.failed']],
+    ['attributes, several', { severity: 'critical', env: 'prod' }, ['backup.failed']],
+    ['a predicate', (e) => e.type === 'alert' && e.title === 'slow', ['alert']],
+  ])('subscribe by %s', async (_name, selector, expected) => {
     const bus = new MemoryBus();
     const got: string[] = [];
-    bus.subscribe(() => {
+    bus.subscribe(selector, (m) => void got.push(m.event.type));
+    for (const e of events) await bus.publish(e);
+    await bus.drain();
+    expect(got).toEqual(expected);
+  });
+
+  it('delivers validated events with attributes and unique ids; subscribe(handler) gets everything', async () => {
+    const bus = new MemoryBus();
+    const all: ReceivedEvent[] = [];
+    bus.subscribe((m) => void all.push(m));
+    const ids = await Promise.all(Array.from({ length: 50 }, (_, i) => bus.publish(alert(`a${i}`))));
+    await bus.drain();
+    expect(new Set(ids).size).toBe(50);
+    expect(all.map((m) => m.messageId)).toEqual(ids);
+    // defaults applied by validation: the alert's text
+    expect(all[0]).toEqual({ messageId: ids[0], attributes: { type: 'alert', severity: 'warning', env: 'local' }, event: { ...alert('a0'), text: '' } });
+  });
+
+  it('an unsubscribed handler gets nothing more', async () => {
+    const bus = new MemoryBus();
+    const got: string[] = [];
+    const off = bus.subscribe('alert', (m) => void got.push(m.messageId));
+    await bus.publish(alert('one'));
+    off();
+    await bus.publish(alert('two'));
+    await bus.drain();
+    expect(got).toHaveLength(1);
+  });
+
+  it('refuses an invalid event with the field path, and delivers nothing', async () => {
+    const bus = new MemoryBus();
+    const got: unknown[] = [];
+    bus.subscribe((m) => void got.push(m));
+    const err = await bus.publish({ ...alert('x'), severity: 'loud', time: 'at three' } as never).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).issues).toEqual([expect.stringMatching(/^severity: /), expect.stringMatching(/^time: /)]);
+    const missing = await bus.publish({ type: 'backup.failed', severity: 'critical', env: 'prod', time: '2026-11-29T03:00:00Z', trigger: 'manual' } as never).catch((e: unknown) => e);
+    expect((missing as UsageError).issues).toEqual([expect.stringMatching(/^reason: /)]);
+    await bus.drain();
+    expect(bus.published).toHaveLength(0);
+    expect(got).toHaveLength(0);
+  });
+
+  it('a failing subscriber is logged and does not stop the others; each gets its own copy', async () => {
+    const { logger, lines } = capturedLogger();
+    const bus = new MemoryBus({ logger });
+    const got: string[] = [];
+    bus.subscribe((m) => {
+      if (m.event.type === 'alert') m.event.title = 'mutated';
       throw new Error('subscriber bug');
     });
-    bus.subscribe((m) => void got.push(m.messageId));
-    const id = await bus.publish(alert('x'));
+    bus.subscribe(async (m) => {
+      await new Promise((r) => setTimeout(r, 5));
+      got.push(m.event.type === 'alert' ? m.event.title : '');
+    });
+    const id = await bus.publish(alert('original'));
     await bus.drain();
-    expect(got).toEqual([id]);
+    expect(got).toEqual(['original']);
+    const record = JSON.parse(lines.find((l) => l.includes('event subscriber failed'))!) as Record<string, unknown>;
+    expect(record).toMatchObject({ severity: 'ERROR', messageId: id, type: 'alert', err: { message: 'subscriber bug' } });
+  });
+
+  it('a rejected async handler is logged too, and drain waits for slow handlers', async () => {
+    const { logger, lines } = capturedLogger();
+    const bus = new MemoryBus({ logger });
+    let done = false;
+    bus.subscribe(async () => Promise.reject(new Error('async bug')));
+    bus.subscribe(async () => {
+      await new Promise((r) => setTimeout(r, 30));
+      done = true;
+    });
+    await bus.publish(alert('x'));
+    expect(done).toBe(false);
+    await bus.close();
+    expect(done).toBe(true);
+    expect(lines.join('\n')).toContain('async bug');
+  });
+});
+
+describe('openBus', () => {
+  it('is the in-process bus without a project or an emulator', () => {
+    expect(openBus(loadConfig({ OPS_CONFIG: undefined }))).toBeInstanceOf(MemoryBus);
+  });
+
+  it.each([
+    ['GOOGLE_CLOUD_PROJECT', { GOOGLE_CLOUD_PROJECT: 'mt-prod' }],
+    ['PUBSUB_EMULATOR_HOST', { PUBSUB_EMULATOR_HOST: '127.0.0.1:1' }],
+  ])('is Pub/Sub with %s (the client loaded lazily)', async (_name, env) => {
+    const bus = openBus(loadConfig({ OPS_CONFIG: undefined, ...env }));
+    expect(bus).not.toBeInstanceOf(MemoryBus);
+    // still validates first: nothing goes to the network for an invalid event
+    await expect(bus.publish({ type: 'nope' } as never)).rejects.toBeInstanceOf(UsageError);
+    await bus.close();
+  });
+
+  it('PubSubBus takes the emulator host explicitly', async () => {
+    const bus = new PubSubBus({ projectId: 'p', emulatorHost: '127.0.0.1:1', topic: 'custom' });
+    expect(bus.client.isEmulator).toBe(true);
+    expect(bus.topicName).toBe('custom');
+    await bus.close();
   });
 });
