@@ -61,21 +61,20 @@ export class FileStore implements ObjectStore {
       const handle = await open(temp, 'r');
       await handle.sync().finally(() => handle.close());
       const sidecar: Sidecar = { md5: md5.digest('base64'), contentType: options.contentType, metadata: options.metadata ?? {} };
-      // A concurrent delete may prune a folder between mkdir and link: make it again and retry once.
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await mkdir(dirname(final), { recursive: true });
-          await mkdir(dirname(this.metaPath(key)), { recursive: true });
+      // Publishing holds the key's lock, so a losing concurrent put cannot overwrite the winner's sidecar
+      // and a delete cannot remove the sidecar of an object published right after it.
+      await this.withKeyLock(key, () =>
+        this.withFolders(key, async () => {
           if (await exists(final)) throw new StorageError('already_exists', `object ${key} already exists`);
           await writeFile(this.metaPath(key), JSON.stringify(sidecar));
-          await link(temp, final); // atomic, create-only
-          break;
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code === 'EEXIST') throw new StorageError('already_exists', `object ${key} already exists`);
-          if (code !== 'ENOENT' || attempt > 0) throw err;
-        }
-      }
+          try {
+            await link(temp, final); // atomic, create-only
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new StorageError('already_exists', `object ${key} already exists`);
+            throw err;
+          }
+        }),
+      );
     } catch (err) {
       throw asStorageError(err, key);
     } finally {
@@ -86,10 +85,14 @@ export class FileStore implements ObjectStore {
 
   async get(key: string): Promise<ReadableType> {
     const path = this.path(key);
+    let handle;
     try {
-      const handle = await open(path, 'r');
+      handle = await open(path, 'r');
+      // A folder is not an object (on GCS it would not exist at all).
+      if (!(await handle.stat()).isFile()) throw new StorageError('not_found', `object ${key} not found`);
       return handle.createReadStream();
     } catch (err) {
+      await handle?.close().catch(() => {});
       throw asStorageError(err, key);
     }
   }
@@ -163,18 +166,43 @@ export class FileStore implements ObjectStore {
 
   async delete(key: string, options: { ifGeneration?: string } = {}): Promise<void> {
     const path = this.path(key);
-    if (options.ifGeneration !== undefined) {
-      const current = await this.stat(key);
-      if (current && current.generation !== options.ifGeneration) {
-        throw new StorageError('precondition_failed', `object ${key} changed (generation ${current.generation})`);
+    // Under the key's lock: the generation check and the unlink are one step for every process
+    // (a stale lease holder's release cannot delete the lease another process just took over).
+    await this.withKeyLock(key, async () => {
+      if (options.ifGeneration !== undefined) {
+        const current = await this.stat(key);
+        if (current && current.generation !== options.ifGeneration) {
+          throw new StorageError('precondition_failed', `object ${key} changed (generation ${current.generation})`);
+        }
       }
-    }
-    await unlink(path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw asStorageError(err, key);
+      await unlink(path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw asStorageError(err, key);
+      });
+      await unlink(this.metaPath(key)).catch(() => {});
     });
-    await unlink(this.metaPath(key)).catch(() => {});
     await this.pruneEmptyFolders(dirname(path));
     await this.pruneEmptyFolders(dirname(this.metaPath(key)));
+  }
+
+  /**
+   * Runs `publish` after making the key's folders (object and sidecar). A delete elsewhere may prune a
+   * folder between the mkdir and the publish: then the folders are made again, once.
+   */
+  private async withFolders<T>(key: string, publish: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await mkdir(dirname(join(this.root, key)), { recursive: true });
+        await mkdir(dirname(this.metaPath(key)), { recursive: true });
+        return await publish();
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST' || code === 'ENOTDIR') {
+          // a parent "folder" is an object here: files cannot have both (GCS could)
+          throw new StorageError('io', `cannot write ${key}: a parent of it is an object in this file store`, { cause: err });
+        }
+        if (code !== 'ENOENT' || attempt > 0) throw err;
+      }
+    }
   }
 
   /** Removes folders left empty by a delete, up to the root (a bucket has no empty folders). */
@@ -209,46 +237,57 @@ export class FileStore implements ObjectStore {
 
   async writeJson(key: string, value: unknown, options: { ifGeneration: string | null; metadata?: Record<string, string> }): Promise<string> {
     const final = this.path(key);
-    await mkdir(dirname(final), { recursive: true });
-    const release = await this.lock(key);
-    try {
-      const current = await this.stat(key);
-      const ok = options.ifGeneration === null ? current === undefined : current?.generation === options.ifGeneration;
-      if (!ok) {
-        throw new StorageError(
-          'precondition_failed',
-          `precondition failed for ${key}: expected ${options.ifGeneration === null ? 'no object' : `generation ${options.ifGeneration}`}, found ${current ? `generation ${current.generation}` : 'none'}`,
-        );
-      }
-      const text = JSON.stringify(value);
-      const temp = await this.tempPath();
-      await writeFile(temp, text, { flag: 'wx' });
-      await mkdir(dirname(this.metaPath(key)), { recursive: true });
-      const sidecar: Sidecar = { md5: createHash('md5').update(text).digest('base64'), contentType: 'application/json', metadata: options.metadata ?? {} };
-      await writeFile(this.metaPath(key), JSON.stringify(sidecar));
-      await rename(temp, final);
-      return (await this.stat(key))!.generation;
-    } finally {
-      await release();
-    }
+    return this.withKeyLock(key, () => this.withFolders(key, () => this.swapJson(key, final, value, options)));
   }
 
-  /** A cross-process lock file for one key; a lock older than 30 s is taken as stale (its holder died). */
-  private async lock(key: string): Promise<() => Promise<void>> {
-    const path = join(this.root, '.locks', `${key.replace(/\//g, '%2F')}.lock`);
+  /** The check-and-replace step of writeJson; runs under the key's lock. */
+  private async swapJson(key: string, final: string, value: unknown, options: { ifGeneration: string | null; metadata?: Record<string, string> }): Promise<string> {
+    const current = await this.stat(key);
+    const ok = options.ifGeneration === null ? current === undefined : current?.generation === options.ifGeneration;
+    if (!ok) {
+      throw new StorageError(
+        'precondition_failed',
+        `precondition failed for ${key}: expected ${options.ifGeneration === null ? 'no object' : `generation ${options.ifGeneration}`}, found ${current ? `generation ${current.generation}` : 'none'}`,
+      );
+    }
+    const text = JSON.stringify(value);
+    const temp = await this.tempPath();
+    try {
+      await writeFile(temp, text, { flag: 'wx' });
+      const sidecar: Sidecar = { md5: createHash('md5').update(text).digest('base64'), contentType: 'application/json', metadata: options.metadata ?? {} };
+      await writeFile(this.metaPath(key), JSON.stringify(sidecar));
+      await rename(temp, final); // atomic replace
+    } finally {
+      await unlink(temp).catch(() => {});
+    }
+    return (await this.stat(key))!.generation;
+  }
+
+  /**
+   * Runs `fn` holding a cross-process lock file for one key (`open(..., 'wx')`). Locks are held for milliseconds;
+   * one older than 30 s is taken as stale (its holder died) and removed, so waiters give up only after that.
+   */
+  private async withKeyLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    // hashed: any key gives a short, unique, flat file name
+    const path = join(this.root, '.locks', `${createHash('sha256').update(key).digest('hex')}.lock`);
     await mkdir(dirname(path), { recursive: true });
-    for (let attempt = 0; ; attempt++) {
+    const deadline = Date.now() + LOCK_STALE_MS + 10_000;
+    for (;;) {
       try {
-        const handle = await open(path, 'wx');
-        await handle.close();
-        return () => rm(path, { force: true });
+        await (await open(path, 'wx')).close();
+        break;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw asStorageError(err, key);
         const st = await stat(path).catch(() => undefined);
         if (st && Date.now() - st.mtimeMs > LOCK_STALE_MS) await rm(path, { force: true });
-        if (attempt > 500) throw new StorageError('io', `could not lock ${key}`);
-        await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+        if (Date.now() > deadline) throw new StorageError('io', `could not lock ${key}: ${path} stays locked`);
+        await new Promise((r) => setTimeout(r, 2 + Math.random() * 10));
       }
+    }
+    try {
+      return await fn();
+    } finally {
+      await rm(path, { force: true });
     }
   }
 }

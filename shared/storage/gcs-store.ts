@@ -1,4 +1,4 @@
-import { Storage, type File, type FileMetadata } from '@google-cloud/storage';
+import { IdempotencyStrategy, Storage, type File, type FileMetadata } from '@google-cloud/storage';
 import { PassThrough, Readable, type Readable as ReadableType } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
@@ -42,6 +42,9 @@ export class GcsStore implements ObjectStore {
         totalTimeout: options.retry?.totalTimeoutSeconds ?? 120,
         maxRetryDelay: options.retry?.maxDelaySeconds ?? 16,
         retryDelayMultiplier: 2,
+        // Every write here is create-only or generation-conditional, and a repeated delete finds 404 (ignored),
+        // so retrying them is safe; the default would never retry an unconditional delete.
+        idempotencyStrategy: IdempotencyStrategy.RetryAlways,
       },
     });
   }
@@ -205,23 +208,36 @@ export class GcsStore implements ObjectStore {
   }
 }
 
+/**
+ * The HTTP status of a client error: JSON API errors carry it in `code`, resumable-upload (gaxios) errors in
+ * `status` or `response.status`.
+ */
+function httpStatus(err: unknown): number | undefined {
+  const e = err as { code?: unknown; status?: unknown; response?: { status?: unknown } } | undefined;
+  for (const candidate of [e?.code, e?.status, e?.response?.status]) {
+    const n = Number(candidate);
+    if (Number.isInteger(n) && n >= 100 && n < 600) return n;
+  }
+  return undefined;
+}
+
 /** 408, 429 and 5xx answers and dropped connections are worth another try. */
 function isTransient(err: unknown): boolean {
-  const code = Number((err as { code?: unknown }).code);
-  if (code === 408 || code === 429 || (code >= 500 && code < 600)) return true;
+  const status = httpStatus(err);
+  if (status === 408 || status === 429 || (status !== undefined && status >= 500)) return true;
   return ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE'].includes(String((err as { code?: unknown }).code));
 }
 
 function mapError(err: unknown, key: string, action: string): StorageError {
   if (err instanceof StorageError) return err;
-  const code = Number((err as { code?: unknown }).code);
+  const status = httpStatus(err);
   const message = (err as Error)?.message ?? String(err);
-  if (code === 404) return new StorageError('not_found', `object ${key} not found`, { cause: err });
-  if (code === 412) {
+  if (status === 404) return new StorageError('not_found', `object ${key} not found`, { cause: err });
+  if (status === 412) {
     return action === 'upload'
       ? new StorageError('already_exists', `object ${key} already exists`, { cause: err })
       : new StorageError('precondition_failed', `precondition failed for ${key}`, { cause: err });
   }
-  if (code === 403 && /hold|retention/i.test(message)) return new StorageError('held', `object ${key} is held: ${message}`, { cause: err });
+  if (status === 403 && /hold|retention/i.test(message)) return new StorageError('held', `object ${key} is held: ${message}`, { cause: err });
   return new StorageError('io', `storage ${action} of ${key} failed: ${message}`, { cause: err });
 }

@@ -60,11 +60,11 @@ export async function acquireLease(store: ObjectStore, key: string, options: Lea
       throw new LeaseHeldError(key, parsed.data.holder, new Date(parsed.data.expiresAt));
     }
   }
+  const acquiredAt = now().toISOString();
   const write = (ifGeneration: string | null) => {
-    const at = now();
-    const expiresAt = new Date(at.getTime() + options.ttlMs);
+    const expiresAt = new Date(now().getTime() + options.ttlMs);
     return store
-      .writeJson(key, { holder: options.holder, acquiredAt: at.toISOString(), expiresAt: expiresAt.toISOString() }, { ifGeneration })
+      .writeJson(key, { holder: options.holder, acquiredAt, expiresAt: expiresAt.toISOString() }, { ifGeneration })
       .then((generation) => ({ generation, expiresAt }));
   };
   let state: { generation: string; expiresAt: Date };
@@ -108,26 +108,58 @@ export async function acquireLease(store: ObjectStore, key: string, options: Lea
 }
 
 /**
- * Runs `fn` under a lease, renewing it every ttl/3. If a renewal finds the lease lost, the run is failed
- * (rejects with LeaseLostError) so two holders never believe they both own it.
+ * Runs `fn` under a lease, renewing it every ttl/3. If a renewal finds the lease lost (taken over, or not
+ * renewed before it expired because the store kept failing), the run is failed with LeaseLostError so two
+ * holders never both believe they own it; `signal` is aborted then, for work that can stop early.
+ * A transient renewal failure is retried at the next tick while the lease is still live.
  */
-export async function withLease<T>(store: ObjectStore, key: string, options: LeaseOptions, fn: (lease: Lease) => Promise<T>): Promise<T> {
+export async function withLease<T>(
+  store: ObjectStore,
+  key: string,
+  options: LeaseOptions,
+  fn: (lease: Lease, signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const now = options.now ?? (() => new Date());
   const lease = await acquireLease(store, key, options);
-  let lost: unknown;
+  const lost = new AbortController();
   let rejectLost: (err: unknown) => void = () => {};
   const lostPromise = new Promise<never>((_, reject) => (rejectLost = reject));
   lostPromise.catch(() => {});
-  const timer = setInterval(() => {
-    lease.renew().catch((err) => {
-      lost = err;
-      clearInterval(timer);
-      rejectLost(err);
-    });
-  }, Math.max(50, Math.floor(options.ttlMs / 3)));
+  const fail = (err: unknown) => {
+    lost.abort(err);
+    rejectLost(err);
+  };
+  const interval = Math.max(50, Math.floor(options.ttlMs / 3));
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let renewing: Promise<void> | undefined;
+  const renewOnce = async () => {
+    try {
+      await lease.renew();
+    } catch (err) {
+      if (stopped) return;
+      if (err instanceof LeaseLostError) return fail(err);
+      if (now() >= lease.expiresAt) return fail(new LeaseLostError(`lease ${key} expired: could not renew it (${errorText(err)})`));
+    }
+    if (!stopped) schedule();
+  };
+  // One renewal at a time: the next is scheduled only after the previous one settled.
+  const schedule = () => {
+    timer = setTimeout(() => {
+      renewing = renewOnce();
+    }, interval);
+  };
+  schedule();
   try {
-    return await Promise.race([fn(lease), lostPromise]);
+    return await Promise.race([fn(lease, lost.signal), lostPromise]);
   } finally {
-    clearInterval(timer);
-    if (!lost) await lease.release().catch(() => {});
+    stopped = true;
+    clearTimeout(timer);
+    await renewing; // a renewal landing after the release would leave the lease behind
+    if (!lost.signal.aborted) await lease.release().catch(() => {});
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

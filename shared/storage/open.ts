@@ -12,20 +12,36 @@ export interface OpenStoreOptions {
 
 const USAGE = 'must be file:///abs/path, file://./relative or gs://bucket[/prefix]';
 
+function invalid(url: string, reason?: string): UsageError {
+  return new UsageError(`invalid bucket URL ${JSON.stringify(url)}: ${reason ? `${reason}; ` : ''}${USAGE}`);
+}
+
 /** Opens the object store a bucket URL names: file:///abs, file://./relative, gs://bucket[/prefix]. */
 export function openStore(url: string, options: OpenStoreOptions = {}): ObjectStore {
   if (url.startsWith('file://')) {
     const path = url.slice('file://'.length);
-    if (path === '' || path.includes('\0')) throw new UsageError(`invalid bucket URL ${JSON.stringify(url)}: ${USAGE}`);
-    return new FileStore(resolve(process.cwd(), decodeURIComponent(path)));
+    if (path === '') throw invalid(url, 'no path');
+    if (path.includes('\0')) throw invalid(url, 'the path has a NUL character');
+    // Anything not absolute (file://./x, and leniently file://x) is relative to the working directory.
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(path);
+    } catch {
+      throw invalid(url, 'the path has a malformed %-escape');
+    }
+    return new FileStore(resolve(process.cwd(), decoded));
   }
-  const gs = /^gs:\/\/([a-z0-9][a-z0-9._-]{1,220}[a-z0-9])(?:\/(.*))?$/.exec(url);
-  if (gs) {
-    const prefix = (gs[2] ?? '').replace(/\/+$/, '');
-    if (prefix.split('/').some((p) => p === '..' || p === '.')) throw new UsageError(`invalid bucket URL ${JSON.stringify(url)}: ${USAGE}`);
-    return openGcs(gs[1]!, prefix, options);
+  if (url.startsWith('gs://')) {
+    const [bucket = '', ...rest] = url.slice('gs://'.length).split('/');
+    if (!/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/.test(bucket)) {
+      throw invalid(url, 'a bucket name is 3-222 characters: lowercase letters, digits, dashes, underscores and dots');
+    }
+    const prefix = rest.join('/').replace(/\/+$/, '');
+    if (prefix !== '' && prefix.split('/').some((p) => p === '' || p === '.' || p === '..')) throw invalid(url, 'the prefix has an empty, . or .. segment');
+    if (/[?#\0]/.test(prefix)) throw invalid(url, 'the prefix has a ?, # or NUL');
+    return openGcs(bucket, prefix, options);
   }
-  throw new UsageError(`invalid bucket URL ${JSON.stringify(url)}: ${USAGE}`);
+  throw invalid(url);
 }
 
 function openGcs(bucket: string, prefix: string, options: OpenStoreOptions): ObjectStore {

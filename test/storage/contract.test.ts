@@ -12,36 +12,25 @@ import { openStore } from '../../shared/storage/open';
 import { StorageError, type ObjectStore } from '../../shared/storage/types';
 import { acquireLease, withLease, readLease, LeaseHeldError, LeaseLostError } from '../../shared/storage/lease';
 
-/** A deterministic body of `size` bytes, generated chunk by chunk (never built whole in memory). */
+/**
+ * A deterministic body of `size` bytes, generated block by block on the fly (never built whole in memory):
+ * each 64 KiB block is a fixed pseudo-random block stamped with its index, so blocks differ and order matters.
+ */
 function generated(size: number, seed = 1): { stream: () => Readable; md5: string } {
-  const chunk = (i: number) => createHash('sha256').update(`${seed}:${i}`).digest();
-  const md5 = createHash('md5');
-  let produced = 0;
-  for (let i = 0; produced < size; i++) {
-    const c = chunk(i).subarray(0, Math.min(32, size - produced));
-    md5.update(c);
-    produced += c.length;
+  const BLOCK = 64 * 1024;
+  const base = Buffer.alloc(BLOCK);
+  for (let off = 0; off < BLOCK; off += 32) createHash('sha256').update(`${seed}:${off}`).digest().copy(base, off);
+  function* blocks() {
+    for (let i = 0, sent = 0; sent < size; i++) {
+      const block = Buffer.from(base.subarray(0, Math.min(BLOCK, size - sent)));
+      block.writeUInt32BE(i, 0);
+      sent += block.length;
+      yield block;
+    }
   }
-  return {
-    md5: md5.digest('base64'),
-    stream: () =>
-      Readable.from(
-        (function* () {
-          let sent = 0;
-          let batch: Buffer[] = [];
-          for (let i = 0; sent < size; i++) {
-            const c = chunk(i).subarray(0, Math.min(32, size - sent));
-            sent += c.length;
-            batch.push(c);
-            if (batch.length === 2048) {
-              yield Buffer.concat(batch);
-              batch = [];
-            }
-          }
-          if (batch.length) yield Buffer.concat(batch);
-        })(),
-      ),
-  };
+  const md5 = createHash('md5');
+  for (const block of blocks()) md5.update(block);
+  return { md5: md5.digest('base64'), stream: () => Readable.from(blocks()) };
 }
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
@@ -87,9 +76,23 @@ function describeStoreContract(name: string, makeStore: () => ObjectStore, optio
     });
 
     it('is create-only: a second put of the same key fails and the original stays', async () => {
-      await store.put(k('once.txt'), 'first');
-      await rejectsWithCode(store.put(k('once.txt'), 'second'), 'already_exists');
+      await store.put(k('once.txt'), 'first', { metadata: { by: 'first' } });
+      await rejectsWithCode(store.put(k('once.txt'), 'second', { metadata: { by: 'second' } }), 'already_exists');
+      // streamed bodies take another path (a resumable upload on GCS): same rule
+      await rejectsWithCode(store.put(k('once.txt'), Readable.from([Buffer.from('third')])), 'already_exists');
       expect(await text(await store.get(k('once.txt')))).toBe('first');
+      expect(await store.stat(k('once.txt'))).toMatchObject({ size: 5, metadata: { by: 'first' } });
+    });
+
+    it('of concurrent puts of one key exactly one wins, and stat describes the winner', async () => {
+      const key = k('race/object');
+      const bodies = ['alpha', 'bravo-bravo', 'charlie-charlie-charlie', 'delta'];
+      const results = await Promise.allSettled(bodies.map((b) => store.put(key, Readable.from([Buffer.from(b)]), { metadata: { body: b } })));
+      const won = results.filter((r) => r.status === 'fulfilled');
+      expect(won).toHaveLength(1);
+      for (const r of results) if (r.status === 'rejected') expect((r.reason as StorageError).code).toBe('already_exists');
+      const content = await text(await store.get(key));
+      expect(await store.stat(key)).toMatchObject({ size: content.length, metadata: { body: content } });
     });
 
     it('reports missing objects', async () => {
@@ -168,6 +171,24 @@ function describeStoreContract(name: string, makeStore: () => ObjectStore, optio
       expect(result).toBe('done');
       expect(await readLease(store, key)).toBeUndefined();
     });
+
+    it('withLease fails the run when a renewal finds the lease taken', async () => {
+      const key = k('lease/stolen.json');
+      let workDone: (aborted: boolean) => void = () => {};
+      const sawAbort = new Promise<boolean>((r) => (workDone = r));
+      const run = withLease(store, key, { ttlMs: 600, holder: 'worker' }, async (_lease, signal) => {
+        const doc = await store.readJson(key);
+        // another process overwrites the lease (as if it had taken it over after an expiry)
+        const expiresAt = new Date(Date.now() + 60_000).toISOString();
+        await store.writeJson(key, { holder: 'thief', acquiredAt: new Date().toISOString(), expiresAt }, { ifGeneration: doc!.generation });
+        await new Promise((r) => setTimeout(r, 1000));
+        workDone(signal.aborted);
+        return 'finished anyway';
+      });
+      await expect(run).rejects.toBeInstanceOf(LeaseLostError);
+      expect(await sawAbort).toBe(true);
+      expect((await readLease(store, key))?.holder).toBe('thief'); // the loser did not delete the thief's lease
+    });
   });
 }
 
@@ -183,12 +204,12 @@ afterAll(async () => {
   await fake?.close();
 });
 describeStoreContract('gcs (fake)', () => openStore('gs://contract-bucket/some/prefix', { gcsApiEndpoint: fake.url, gcsRetry: { maxRetries: 2, maxDelaySeconds: 1 } }), {
-  bigBytes: 6 * 1024 * 1024,
+  bigBytes: 20 * 1024 * 1024,
 });
 
 // --- a real bucket, when one is given ------------------------------------------------------------------
 const realBucket = process.env.GCS_TEST_BUCKET;
 if (!realBucket) console.warn('skipping the real-GCS contract run: set GCS_TEST_BUCKET=gs://bucket/prefix to run it');
 describe.skipIf(!realBucket)('real GCS bucket', () => {
-  describeStoreContract(`gcs (${realBucket})`, () => openStore(realBucket!), { bigBytes: 6 * 1024 * 1024 });
+  describeStoreContract(`gcs (${realBucket})`, () => openStore(realBucket!), { bigBytes: 20 * 1024 * 1024 });
 });
