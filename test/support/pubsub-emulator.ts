@@ -1,63 +1,108 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+/**
+ * The official Pub/Sub emulator (a Java jar shipped with the Cloud SDK) for tests against the real protocol.
+ *
+ *   const skip = emulatorSkipReason();
+ *   if (skip) console.warn(`skipping ...: ${skip}`);
+ *   describe.skipIf(!emulatorJar())('...', () => { const emulator = await startPubSubEmulator(); ... emulator.host ... });
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect } from 'node:net';
+import { request } from 'node:http';
 import { freePort } from './postgres-server';
 
 const JAR_DIR = '/usr/lib/google-cloud-sdk/platform/pubsub-emulator/lib';
+const JAR = /^cloud-pubsub-emulator-(.*)-all\.jar$/;
 
-/** The official Pub/Sub emulator jar, when installed. */
-export function emulatorJar(): string | undefined {
+function findJar(): string | undefined {
+  if (process.env.PUBSUB_EMULATOR_JAR) return existsSync(process.env.PUBSUB_EMULATOR_JAR) ? process.env.PUBSUB_EMULATOR_JAR : undefined;
   if (!existsSync(JAR_DIR)) return undefined;
-  const jar = readdirSync(JAR_DIR).find((f) => /^cloud-pubsub-emulator-.*-all\.jar$/.test(f));
+  // The newest version when several are installed.
+  const jars = readdirSync(JAR_DIR)
+    .filter((f) => JAR.test(f))
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const jar = jars.at(-1);
   return jar ? join(JAR_DIR, jar) : undefined;
 }
 
+let javaChecked: boolean | undefined;
+function haveJava(): boolean {
+  javaChecked ??= spawnSync('java', ['-version'], { stdio: 'ignore' }).status === 0;
+  return javaChecked;
+}
+
+/** Why the emulator cannot run here, or undefined when it can. */
+export function emulatorSkipReason(): string | undefined {
+  if (!findJar()) return `the Pub/Sub emulator jar is not installed (${JAR_DIR}/cloud-pubsub-emulator-*-all.jar; gcloud components install pubsub-emulator, or set PUBSUB_EMULATOR_JAR)`;
+  if (!haveJava()) return 'java is not on PATH (the Pub/Sub emulator needs a JRE)';
+  return undefined;
+}
+
+/** The emulator jar, when it is installed and java can run it; suites use `describe.skipIf(!emulatorJar())`. */
+export function emulatorJar(): string | undefined {
+  return emulatorSkipReason() ? undefined : findJar();
+}
+
 export interface PubSubEmulator {
-  /** host:port for PUBSUB_EMULATOR_HOST / apiEndpoint */
+  /** `127.0.0.1:PORT`, for PUBSUB_EMULATOR_HOST or the client's `apiEndpoint` (with `emulatorMode: true`). */
   host: string;
+  /** Stops the emulator (SIGTERM, then SIGKILL after 3 s); safe to call twice. */
   stop(): Promise<void>;
 }
 
-function portOpen(port: number): Promise<boolean> {
+/** Resolves true once the emulator answers HTTP on the port (it serves REST and gRPC there). */
+function answers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
+    const req = request({ host: '127.0.0.1', port, path: '/', timeout: 1000 }, (res) => {
+      res.resume();
       resolve(true);
     });
-    socket.once('error', () => resolve(false));
+    req.once('timeout', () => req.destroy());
+    req.once('error', () => resolve(false));
+    req.end();
   });
 }
 
-/** Starts the emulator on a free port and waits until it accepts connections. */
-export async function startPubSubEmulator(): Promise<PubSubEmulator> {
-  const jar = emulatorJar();
-  if (!jar) throw new Error(`the Pub/Sub emulator jar is not installed (${JAR_DIR})`);
+const running = new Set<ChildProcess>();
+let exitHook = false;
+
+/** Starts the emulator on a free port and waits until it answers; killed when the test process exits, at the latest. */
+export async function startPubSubEmulator(options: { timeoutMs?: number } = {}): Promise<PubSubEmulator> {
+  const reason = emulatorSkipReason();
+  if (reason) throw new Error(`cannot start the Pub/Sub emulator: ${reason}`);
   const port = await freePort();
-  const child: ChildProcess = spawn('java', ['-jar', jar, '--host=127.0.0.1', `--port=${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  const deadline = Date.now() + 30_000;
-  while (!(await portOpen(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`the Pub/Sub emulator did not start: ${stderr.slice(-500)}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  const child = spawn('java', ['-jar', findJar()!, '--host=127.0.0.1', `--port=${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  if (!exitHook) {
+    exitHook = true;
+    process.once('exit', () => {
+      for (const c of running) c.kill('SIGKILL');
+    });
   }
-  return {
-    host: `127.0.0.1:${port}`,
-    async stop() {
-      if (child.exitCode !== null) return;
-      child.kill('SIGTERM');
-      await new Promise((r) => {
-        const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-        child.once('exit', () => {
-          clearTimeout(t);
-          r(null);
-        });
-      });
-    },
+  let output = '';
+  const collect = (d: Buffer) => {
+    output = (output + String(d)).slice(-4000);
   };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  void exited.then(() => running.delete(child));
+
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  while (!(await answers(port))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      await stop();
+      throw new Error(`the Pub/Sub emulator did not start on port ${port}: ${output.slice(-1000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  return { host: `127.0.0.1:${port}`, stop };
 }
