@@ -37,10 +37,15 @@ function isHeld(o: ObjectInfo, now: Date): boolean {
 async function removeBackup(store: ObjectStore, env: string, entry: BackupEntry, now: Date): Promise<RetentionOutcome> {
   const base = { id: entry.id, kind: entry.kind, bytes: entry.bytes };
   const objects: ObjectInfo[] = [];
-  for await (const o of store.list(entry.prefix)) {
-    // a legacy file's "prefix" is its own key: never take neighbours that merely share it
-    if (entry.kind === 'legacy' && o.key !== entry.prefix) continue;
-    objects.push(o);
+  try {
+    for await (const o of store.list(entry.prefix)) {
+      // a legacy file's "prefix" is its own key: never take neighbours that merely share it
+      if (entry.kind === 'legacy' && o.key !== entry.prefix) continue;
+      objects.push(o);
+    }
+  } catch (err) {
+    // nothing deleted yet: the backup stays whole, and the other deletions go on
+    return { ...base, status: 'failed', reason: `listing its objects: ${errorMessage(err)}` };
   }
   const held = objects.filter((o) => isHeld(o, now));
   if (held.length > 0) return { ...base, status: 'skipped', reason: `held: ${held.map((o) => o.key).join(', ')}` };

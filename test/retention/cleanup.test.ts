@@ -159,6 +159,21 @@ function describeRetention(name: string, open: () => ObjectStore, fake?: () => F
         for (const v of victims) expect(left.some((k) => k.includes(v))).toBe(false);
       });
 
+      it('a backup whose objects cannot be listed at deletion time is reported failed, and the run goes on', async () => {
+        const store = open();
+        const victims = [] as string[];
+        for (const d of ['2025-03-01', '2025-03-02', '2025-03-03']) victims.push(await fakeBackup(store, `${d}T03:00:00.000Z`, { suffix: '1157' }));
+        // the plan lists each backup once; the second listing of victims[1] is the one made to delete it
+        fake().failNext({ method: 'GET', pathIncludes: `prefix=ops/${ENV}/${victims[1]}/`, afterN: 1, count: 20, status: 503 });
+        const result = await runRetention(store, ENV, { policy: { keepLast: 1 }, minKeep: 1, orphanGraceHours: 24, now: NOW, concurrency: 2 });
+        fake().clearFailures();
+        expect(result.outcomes.filter((o) => o.status === 'failed').map((o) => o.id)).toEqual([victims[1]]);
+        const complete = (await listBackups(store, ENV)).map((e) => e.id);
+        expect(complete).toContain(victims[1]); // untouched: its manifest was never deleted
+        expect(complete).not.toContain(victims[0]);
+        expect(complete).not.toContain(victims[2]);
+      });
+
       it('pages through many objects (a server that answers at most 7 items a page)', async () => {
         const small = await startFakeGcs({ maxPageSize: 7 });
         afterAll(() => small.close());
