@@ -1,11 +1,29 @@
 import { describe, it, expect } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { runCli } from '../support/cli';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
 
 describe('mt-ops CLI', () => {
   it('prints help and exits 0', async () => {
     const r = await runCli(['--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Usage: mt-ops');
+    for (const command of ['backup', 'list', 'verify', 'restore', 'export', 'cleanup', 'config']) expect(r.stdout).toContain(command);
+  });
+
+  it('runs through npx from the project, with no build step', () => {
+    const r = spawnSync('npx', ['--offline', 'mt-ops', '--version'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(JSON.parse(readFileSync(`${root}/package.json`, 'utf8')).version);
+  });
+
+  it.each(['backup', 'list', 'verify', 'restore', 'export', 'cleanup', 'config'])('every subcommand has --help: %s', async (command) => {
+    const r = await runCli([command, '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`Usage: mt-ops ${command}`);
   });
 
   it('rejects an unknown flag with exit 2 and a one-line reason', async () => {
@@ -13,5 +31,11 @@ describe('mt-ops CLI', () => {
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toContain("unknown option '--no-such-flag'");
+  });
+
+  it('rejects an unknown command with exit 2', async () => {
+    const r = await runCli(['frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown command 'frobnicate'/);
   });
 });
