@@ -24,7 +24,7 @@ export interface RetentionPlan {
   now: Date;
   /** Complete and legacy backups, newest first, with the policy's decision. */
   decisions: Array<Decision<BackupEntry & { verified: boolean }>>;
-  /** Incomplete backups (no manifest). */
+  /** Incomplete backups: no manifest (orphans once past the grace period), or one that could not be read (kept). */
   orphans: OrphanDecision[];
   /** A backup of this environment holds its lease right now. */
   backupRunning: boolean;
@@ -41,6 +41,9 @@ export async function planRetention(store: ObjectStore, env: string, options: Pl
   const orphans = entries
     .filter((e) => e.kind === 'incomplete')
     .map((backup): OrphanDecision => {
+      // A manifest that is there but could not be read (malformed, or a transient read error) is no proof of an
+      // abandoned run: such a backup may be complete. It is reported, never deleted by retention.
+      if (backup.note) return { backup, remove: false, reason: `manifest present but unreadable, left for an operator: ${backup.note}` };
       const age = now.getTime() - backup.time.getTime();
       if (age < graceMs) return { backup, remove: false, reason: `incomplete, younger than ${options.orphanGraceHours}h` };
       if (backupRunning) return { backup, remove: false, reason: `incomplete, but a backup holds the lease (${lease!.holder})` };

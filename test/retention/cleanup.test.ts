@@ -128,6 +128,19 @@ function describeRetention(name: string, open: () => ObjectStore, fake?: () => F
       }
     });
 
+    it('never removes a backup whose manifest is there but malformed: it is reported, not taken for an orphan', async () => {
+      const store = open();
+      await fakeBackup(store, '2026-11-28T03:00:00.000Z', { suffix: 'ok01' });
+      const id = idAt('2026-02-01T03:00:00.000Z', 'bad1');
+      await store.put(`${keys.backupPrefix(ENV, id)}data/0001.copy.gz`, 'data');
+      await store.put(keys.manifest(ENV, id), '{"format":"mt-ops-backup/1", truncated');
+      const result = await runRetention(store, ENV, { policy: { keepLast: 1 }, minKeep: 1, orphanGraceHours: 24, now: NOW });
+      const decision = result.plan.orphans.find((o) => o.backup.id === id);
+      expect(decision).toMatchObject({ remove: false, reason: expect.stringMatching(/manifest present but unreadable.*not valid JSON/) });
+      expect(await store.stat(keys.manifest(ENV, id))).toBeDefined();
+      expect(await store.stat(`${keys.backupPrefix(ENV, id)}data/0001.copy.gz`)).toBeDefined();
+    });
+
     if (fake) {
       it('skips backups under a hold or retention period and reports them', async () => {
         const store = open();
@@ -157,6 +170,16 @@ function describeRetention(name: string, open: () => ObjectStore, fake?: () => F
         expect(rerun.failed).toBe(0);
         const left = await allKeys(store);
         for (const v of victims) expect(left.some((k) => k.includes(v))).toBe(false);
+      });
+
+      it('a manifest that cannot be read right now (503) does not turn a complete backup into an orphan', async () => {
+        const store = open();
+        const id = await fakeBackup(store, '2025-04-01T03:00:00.000Z', { suffix: '5031' });
+        fake().failNext({ method: 'GET', pathIncludes: `ops/${ENV}/${id}/manifest.json`, count: 20, status: 503 });
+        const result = await runRetention(store, ENV, { policy: { keepLast: 1000 }, minKeep: 1, orphanGraceHours: 24, now: NOW });
+        fake().clearFailures();
+        expect(result.plan.orphans.find((o) => o.backup.id === id)).toMatchObject({ remove: false, reason: expect.stringMatching(/unreadable/) });
+        expect((await listBackups(store, ENV)).map((e) => e.id)).toContain(id);
       });
 
       it('a backup whose objects cannot be listed at deletion time is reported failed, and the run goes on', async () => {
