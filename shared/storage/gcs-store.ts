@@ -37,7 +37,8 @@ export class GcsStore implements ObjectStore {
     this.storage = new Storage({
       ...(endpoint ? { apiEndpoint: endpoint, projectId: 'local', useAuthWithCustomEndpoint: false } : {}),
       retryOptions: {
-        autoRetry: true,
+        // the client reads maxRetries 0 as "default (3)": switch retries off instead
+        autoRetry: this.maxRetries > 0,
         maxRetries: options.retry?.maxRetries ?? 5,
         totalTimeout: options.retry?.totalTimeoutSeconds ?? 120,
         maxRetryDelay: options.retry?.maxDelaySeconds ?? 16,

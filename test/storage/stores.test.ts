@@ -1,14 +1,47 @@
 /** Behaviour specific to each store: holds and injected failures on GCS; crash safety and cross-process CAS on files. */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { Readable } from 'node:stream';
-import { readdirSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, existsSync, mkdirSync, writeFileSync, utimesSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../support/temp';
 import { startFakeGcs, type FakeGcs } from '../support/fake-gcs';
 import { openStore } from '../../shared/storage/open';
 import { StorageError } from '../../shared/storage/types';
+import { UsageError } from '../../shared/errors';
+import { withLease } from '../../shared/storage/lease';
+
+describe('openStore', () => {
+  it.each([
+    ['ftp://x', /invalid bucket URL "ftp:\/\/x": must be file:\/\/\/abs\/path, file:\/\/\.\/relative or gs:\/\/bucket\[\/prefix\]/],
+    ['file://', /no path/],
+    ['gs://', /bucket name/],
+    ['gs://Upper-Case', /bucket name/],
+    ['gs://ab', /bucket name/],
+    ['gs://bucket/a//b', /empty, \. or \.\. segment/],
+    ['gs://bucket/../b', /empty, \. or \.\. segment/],
+    ['/just/a/path', /must be file:\/\/\/abs\/path/],
+  ])('rejects %s with a UsageError saying why', (url, reason) => {
+    let err: unknown;
+    try {
+      openStore(url);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message).toMatch(reason);
+  });
+
+  it('opens file:///abs, file://./relative (to the working directory) and gs://bucket/prefix', () => {
+    expect(openStore('file:///var/backups').url).toBe('file:///var/backups');
+    expect(openStore('file://./backups').url).toBe(`file://${resolve(process.cwd(), 'backups')}`);
+    expect(openStore('gs://my-bucket').url).toBe('gs://my-bucket');
+    // the URL is safe to print: no endpoint, no trailing slash
+    expect(openStore('gs://my-bucket/ops/prod/', { gcsApiEndpoint: 'http://127.0.0.1:9' }).url).toBe('gs://my-bucket/ops/prod');
+  });
+});
 
 describe('GCS store against the fake', () => {
   let fake: FakeGcs;
@@ -51,6 +84,20 @@ describe('GCS store against the fake', () => {
     expect(fake.objectNames('held-bucket')).not.toContain('ops/fails/always');
   });
 
+  it('withLease rides out a failed renewal while the lease is still live', async () => {
+    const store = openStore('gs://held-bucket/ops', { gcsApiEndpoint: fake.url, gcsRetry: { maxRetries: 0 } });
+    // the first renewal (the 2nd lease write) fails; the next one, a tick later, succeeds
+    fake.failNext({ method: 'POST', pathIncludes: 'locks/renew.json', status: 503, afterN: 1, count: 1 });
+    const result = await withLease(store, 'locks/renew.json', { ttlMs: 900, holder: 'worker' }, async () => {
+      await new Promise((r) => setTimeout(r, 1200));
+      return 'done';
+    });
+    expect(result).toBe('done');
+    const leaseWrites = fake.requests.filter((r) => r.method === 'POST' && decodeURIComponent(r.path).includes('locks/renew.json'));
+    expect(leaseWrites.length).toBeGreaterThanOrEqual(3); // acquire, failed renewal, renewal
+    expect(await store.readJson('locks/renew.json')).toBeUndefined(); // released
+  });
+
   it('lists page by page with maxResults and pageToken', async () => {
     const store = open();
     for (let i = 0; i < 7; i++) await store.put(`paged/${i}`, String(i));
@@ -82,6 +129,37 @@ describe('file store', () => {
     for await (const o of store.list('')) listed.push(o.key);
     expect(listed).toEqual([]);
     expect(readdirSync(join(root, '.tmp'))).toEqual([]);
+  });
+
+  it('a folder is not an object', async () => {
+    const store = openStore(`file://${tempDir()}`);
+    await store.put('dir/inner', 'x');
+    expect(await store.stat('dir')).toBeUndefined();
+    const err = await store.get('dir').catch((e: unknown) => e);
+    expect((err as StorageError).code).toBe('not_found');
+  });
+
+  it('waits for a live key lock, and breaks one left by a crashed process after 30 s', async () => {
+    const root = tempDir();
+    const store = openStore(`file://${root}`);
+    const lockFile = join(root, '.locks', `${createHash('sha256').update('doc.json').digest('hex')}.lock`);
+    mkdirSync(join(root, '.locks'), { recursive: true });
+    writeFileSync(lockFile, '');
+    let written = false;
+    const write = store.writeJson('doc.json', { a: 1 }, { ifGeneration: null }).then(() => (written = true));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(written).toBe(false); // a live lock holds the writer back
+    rmSync(lockFile);
+    await write;
+    writeFileSync(lockFile, '');
+    const old = new Date(Date.now() - 31_000);
+    utimesSync(lockFile, old, old);
+    const started = Date.now();
+    const doc = await store.readJson('doc.json');
+    await store.writeJson('doc.json', { a: 2 }, { ifGeneration: doc!.generation });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect((await store.readJson('doc.json'))?.value).toEqual({ a: 2 });
+    expect(existsSync(lockFile)).toBe(false);
   });
 
   it('compare-and-swap holds across processes: 6 processes x 10 increments lose no update', async () => {
