@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { EnvSchema, OpsFileSchema, SECRET_ENV, URL_ENV, type Env, type OpsFile } from './schema';
 import { UsageError, formatIssues, errorMessage } from '../errors';
-import { registerSecret, registerUrlSecrets } from '../log/redact';
+import { registerSecret, registerUrlSecrets, registerWebhookSecret } from '../log/redact';
 
 export interface Config {
   env: Env;
@@ -20,6 +20,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
   // Register secrets first, so that even an error about them cannot print them.
   for (const name of SECRET_ENV) registerSecret(environment[name]);
   for (const name of URL_ENV) registerUrlSecrets(environment[name]);
+  registerWebhookSecret(environment.SLACK_WEBHOOK_URL);
 
   const issues: string[] = [];
   const envResult = EnvSchema.safeParse(pickDefined(environment, Object.keys(EnvSchema.shape)));

@@ -1,6 +1,6 @@
 import { pino, type Logger as PinoLogger, type DestinationStream } from 'pino';
 import pretty from 'pino-pretty';
-import { redactString, redactValue } from './redact';
+import { redactRegistered, redactString, redactValue } from './redact';
 
 export type Logger = PinoLogger;
 
@@ -40,11 +40,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     errorKey: 'err',
     hooks: {
       logMethod(this: PinoLogger, args: unknown[], method: (...a: unknown[]) => void) {
-        method.apply(
-          this,
-          args.map((a) => (typeof a === 'string' ? redactString(a) : a)),
-        );
+        method.apply(this, redactArgs(args));
       },
+      // Last line of defence: registered secret values anywhere in the finished line (child bindings included).
+      streamWrite: (line: string) => redactRegistered(line),
     },
     serializers: { err: (e: unknown) => redactValue(e) },
   };
@@ -57,19 +56,48 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       ignore: 'pid,hostname,logging.googleapis.com/labels',
       translateTime: 'SYS:HH:MM:ss',
     });
-    return pino({ ...common, formatters: { log: (o) => redactValue(o) as Record<string, unknown> } }, stream);
+    return redactChildren(pino({ ...common, formatters: { log: (o) => redactValue(o) as Record<string, unknown>, bindings: (b) => redactValue(b) as Record<string, unknown> } }, stream));
   }
-  return pino(
+  return redactChildren(pino(
     {
       ...common,
       timestamp: () => `,"time":"${new Date().toISOString()}"`,
       formatters: {
         level: (label) => ({ severity: SEVERITY[label] ?? 'DEFAULT' }),
         log: (o) => redactValue(o) as Record<string, unknown>,
+        bindings: (b) => redactValue(b) as Record<string, unknown>,
       },
     },
     destination as DestinationStream,
-  );
+  ));
+}
+
+/** pino applies no formatter to a child's bindings: scrub them on the way in (grandchildren inherit this). */
+function redactChildren(logger: Logger): Logger {
+  const child = logger.child;
+  logger.child = function (this: Logger, bindings: Record<string, unknown>, options?: unknown) {
+    return child.call(this, redactValue(bindings) as Record<string, unknown>, options as never);
+  } as Logger['child'];
+  return logger;
+}
+
+/**
+ * Scrubs a log call's arguments: the message and format arguments; and when pino would take the message from
+ * an error (`log.error(err)`, `log.error({ err })`), that message is scrubbed and passed explicitly.
+ */
+function redactArgs(args: unknown[]): unknown[] {
+  const [first, ...rest] = args;
+  if (typeof first === 'string') return [redactString(first), ...rest.map((a) => redactValue(a))];
+  const out = [first, ...rest.map((a) => (typeof a === 'string' ? redactString(a) : redactValue(a)))];
+  if (out.length === 1 && first !== null && typeof first === 'object') {
+    if (first instanceof Error) out.push(redactString(first.message));
+    else {
+      const err = (first as { err?: { message?: unknown } }).err;
+      const message = (first as { message?: unknown }).message;
+      if (message === undefined && err && typeof err.message === 'string') out.push(redactString(err.message));
+    }
+  }
+  return out;
 }
 
 let rootLogger: Logger | undefined;

@@ -5,11 +5,15 @@
  */
 const MASK = '***';
 const registered = new Set<string>();
+let ordered: string[] = [];
 
 /** Registers a secret value (a password, a webhook URL, a routing key) to be masked everywhere. */
 export function registerSecret(value: string | undefined | null): void {
   if (!value || value.length < 4) return;
   registered.add(value);
+  // As it appears inside a JSON string (the finished log line is scrubbed too).
+  const escaped = JSON.stringify(value).slice(1, -1);
+  if (escaped !== value) registered.add(escaped);
   try {
     const decoded = decodeURIComponent(value);
     if (decoded !== value && decoded.length >= 4) registered.add(decoded);
@@ -17,6 +21,23 @@ export function registerSecret(value: string | undefined | null): void {
     if (encoded !== value) registered.add(encoded);
   } catch {
     // not URI-encoded: nothing more to register
+  }
+}
+
+/**
+ * Registers a webhook URL (Slack, ...): the whole URL, and its path and last path segment, which carry the
+ * secret and show up on their own in client errors.
+ */
+export function registerWebhookSecret(url: string | undefined | null): void {
+  if (!url) return;
+  registerSecret(url);
+  try {
+    const { pathname } = new URL(url);
+    const last = pathname.split('/').filter(Boolean).at(-1);
+    if (pathname.length >= 12) registerSecret(pathname);
+    if (last && last.length >= 8) registerSecret(last);
+  } catch {
+    // not a URL: the whole value is registered
   }
 }
 
@@ -33,12 +54,14 @@ export function registerUrlSecrets(url: string | undefined): void {
 
 const PATTERNS: Array<[RegExp, string]> = [
   // scheme://user:password@host
-  [/([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]+@/gi, `$1${MASK}@`],
+  [/([a-z][a-z0-9+.-]*:\/\/[^\s:/@"'<>]*:)[^\s@/"'<>]+@/gi, `$1${MASK}@`],
   // Slack and other webhook paths
   [/(https?:\/\/hooks\.slack\.com\/)[^\s"'<>]+/gi, `$1${MASK}`],
   [/(https?:\/\/[^\s/]+\/(?:services|hooks|webhooks?)\/)[^\s"'<>]+/gi, `$1${MASK}`],
   // Authorization: Bearer xyz / Basic xyz
   [/((?:authorization|proxy-authorization)["']?\s*[:=]\s*["']?(?:bearer|basic|token)?\s*)[^\s"',}]+/gi, `$1${MASK}`],
+  // a bearer token on its own (`Bearer eyJ...`)
+  [/(\bbearer\s+)[A-Za-z0-9._~+/-]{8,}=*/gi, `$1${MASK}`],
   // password=..., routing_key=..., token=... in query strings or key=value text
   [
     /((?:password|passwd|pwd|secret|token|api[_-]?key|routing[_-]?key|access[_-]?token|sig)["']?\s*[=:]\s*["']?)[^\s"'&,;}]+/gi,
@@ -46,16 +69,24 @@ const PATTERNS: Array<[RegExp, string]> = [
   ],
 ];
 
-export function redactString(text: string): string {
+/** Masks the registered secret values only (safe on finished JSON: it never changes the structure). */
+export function redactRegistered(text: string): string {
   let out = text;
-  for (const secret of registered) {
+  // Longest first, so a secret that contains another is masked whole.
+  if (ordered.length !== registered.size) ordered = [...registered].sort((a, b) => b.length - a.length);
+  for (const secret of ordered) {
     if (out.includes(secret)) out = out.split(secret).join(MASK);
   }
+  return out;
+}
+
+export function redactString(text: string): string {
+  let out = redactRegistered(text);
   for (const [pattern, replacement] of PATTERNS) out = out.replace(pattern, replacement);
   return out;
 }
 
-const SECRET_KEY = /pass(word)?|secret|token|authorization|routing_?key|webhook|api_?key|credential|private_?key/i;
+const SECRET_KEY = /pass(word)?|secret|token|authorization|routing[_-]?key|webhook|api[_-]?key|credential|private[_-]?key/i;
 
 /** Deep copy of a log record with secret-named fields masked and every string scrubbed. */
 export function redactValue(value: unknown, depth = 0): unknown {
@@ -63,18 +94,28 @@ export function redactValue(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return redactString(value);
   if (value === null || typeof value !== 'object') return value;
   if (value instanceof Date) return value;
-  if (value instanceof Error) {
-    const out: Record<string, unknown> = { name: value.name, message: redactString(value.message) };
-    if (value.stack) out.stack = redactString(value.stack);
-    const code = (value as { code?: unknown }).code;
-    if (code !== undefined) out.code = code;
-    if (value.cause !== undefined) out.cause = redactValue(value.cause, depth + 1);
-    return out;
-  }
+  if (value instanceof Error) return redactError(value, depth);
+  if (value instanceof URL) return redactString(value.href);
+  if (Buffer.isBuffer(value) || ArrayBuffer.isView(value)) return `[${value.constructor.name} ${value.byteLength} bytes]`;
+  if (value instanceof Map) return redactValue(Object.fromEntries([...value].map(([k, v]) => [String(k), v])), depth);
+  if (value instanceof Set) return redactValue([...value], depth);
   if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
     out[key] = SECRET_KEY.test(key) && v !== undefined && v !== null && v !== '' ? MASK : redactValue(v, depth + 1);
   }
+  return out;
+}
+
+/** An error as a plain record: name, message, stack, cause, nested errors and its own fields (pg's detail, hint, ...), all scrubbed. */
+function redactError(error: Error, depth: number): Record<string, unknown> {
+  const out: Record<string, unknown> = { name: error.name, message: redactString(error.message) };
+  if (error.stack) out.stack = redactString(error.stack);
+  for (const [key, v] of Object.entries(error)) {
+    if (key in out || v === undefined || typeof v === 'function') continue;
+    out[key] = SECRET_KEY.test(key) && v !== null && v !== '' ? MASK : redactValue(v, depth + 1);
+  }
+  if (error.cause !== undefined) out.cause = redactValue(error.cause, depth + 1);
+  if (error instanceof AggregateError) out.errors = redactValue(error.errors, depth + 1);
   return out;
 }

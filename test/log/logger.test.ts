@@ -1,10 +1,11 @@
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect, vi, afterEach } from 'vitest';
 import { Writable } from 'node:stream';
-import { createLogger } from '../../shared/log/logger';
-import { registerSecret, registerUrlSecrets } from '../../shared/log/redact';
+import { createLogger, type Logger } from '../../shared/log/logger';
 import { loadConfig } from '../../shared/config/load';
 
-function capture(level = 'debug') {
+/** Captured output; the level is `debug` unless given (an explicit `undefined` means "from LOG_LEVEL"). */
+function capture(options: { level?: string; pretty?: boolean } = {}) {
+  const level = 'level' in options ? options.level : 'debug';
   const lines: string[] = [];
   const destination = new Writable({
     write(chunk, _enc, done) {
@@ -12,55 +13,131 @@ function capture(level = 'debug') {
       done();
     },
   });
-  const logger = createLogger({ destination, pretty: false, level, labels: { env: 'prod', component: 'backup' } });
+  const logger = createLogger({ destination, pretty: options.pretty ?? false, level, labels: { env: 'prod', component: 'backup' } });
   return { logger, lines, records: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
 describe('structured logs for Cloud Logging', () => {
+  afterEach(() => vi.unstubAllEnvs());
+
   it('writes one JSON line per record with severity, message, time, fields and labels', () => {
-    const { logger, records } = capture();
+    const { logger, records } = capture({ level: 'trace' });
+    logger.trace('t');
     logger.debug('d');
     logger.info({ backupId: '20261129T030000Z-7f3a', rows: 12 }, 'backup completed');
     logger.warn('w');
     logger.error('e');
     logger.fatal('f');
     const r = records();
-    expect(r.map((x) => x.severity)).toEqual(['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL']);
-    expect(r[1]).toMatchObject({ message: 'backup completed', backupId: '20261129T030000Z-7f3a', rows: 12, 'logging.googleapis.com/labels': { env: 'prod', component: 'backup' } });
-    expect(new Date(String(r[1]!.time)).toISOString()).toBe(r[1]!.time);
-    expect(r[1]).not.toHaveProperty('level');
+    expect(r.map((x) => x.severity)).toEqual(['DEBUG', 'DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL']);
+    expect(r.map((x) => x.message)).toEqual(['t', 'd', 'backup completed', 'w', 'e', 'f']);
+    expect(r[2]).toEqual({
+      severity: 'INFO',
+      time: expect.any(String),
+      message: 'backup completed',
+      backupId: '20261129T030000Z-7f3a',
+      rows: 12,
+      'logging.googleapis.com/labels': { env: 'prod', component: 'backup' },
+    });
+    expect(new Date(String(r[2]!.time)).toISOString()).toBe(r[2]!.time);
   });
 
-  it('filters by level', () => {
-    const { logger, records } = capture('warn');
-    logger.info('hidden');
-    logger.warn('shown');
-    expect(records().map((x) => x.message)).toEqual(['shown']);
+  it('child loggers keep the labels and add their fields', () => {
+    const { logger, records } = capture();
+    logger.child({ runId: 'r1' }).info('x');
+    expect(records()[0]).toMatchObject({ runId: 'r1', message: 'x', 'logging.googleapis.com/labels': { env: 'prod' } });
+  });
+
+  it.each([
+    // [option, LOG_LEVEL, what is written]
+    [undefined, undefined, ['INFO', 'WARNING', 'ERROR']],
+    [undefined, 'debug', ['DEBUG', 'INFO', 'WARNING', 'ERROR']],
+    [undefined, 'WARN', ['WARNING', 'ERROR']],
+    [undefined, 'silent', []],
+    ['error', 'debug', ['ERROR']],
+  ])('level option %s with LOG_LEVEL=%s', (level, env, expected) => {
+    vi.stubEnv('LOG_LEVEL', env);
+    const { logger, records } = capture({ level });
+    logger.debug('d');
+    logger.info('i');
+    logger.warn('w');
+    logger.error('e');
+    expect(records().map((r) => r.severity)).toEqual(expected);
   });
 });
 
 describe('redaction', () => {
+  // Registered as secrets by the configuration loader, as at startup.
   loadConfig({
+    OPS_CONFIG: undefined,
     SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T01/B02/slackTokenValue123',
     PAGERDUTY_ROUTING_KEY: 'R0UTINGKEY0123456789abcdef',
     SMTP_PASSWORD: 'smtp-pass-Qw3rty',
     DATABASE_URL: 'postgres://ops:db-pass-Z9x8@db.internal:5432/missing_table',
   });
-  const secrets = ['slackTokenValue123', 'R0UTINGKEY0123456789abcdef', 'smtp-pass-Qw3rty', 'db-pass-Z9x8', 'bearer-token-abc123', 'other-pw-77'];
 
-  it('masks secrets in messages, fields, nested fields, errors and stacks', () => {
-    registerUrlSecrets('postgres://x:other-pw-77@h/d');
-    registerSecret('bearer-token-abc123');
-    const { logger, lines } = capture();
-    logger.info(`connecting to postgres://ops:db-pass-Z9x8@db.internal:5432/missing_table`);
-    logger.info({ webhook: 'https://hooks.slack.com/services/T01/B02/slackTokenValue123' }, 'posting');
-    logger.info({ request: { headers: { Authorization: 'Bearer bearer-token-abc123' } }, detail: { key: 'R0UTINGKEY0123456789abcdef' } }, 'pagerduty');
-    logger.warn({ smtp: { user: 'ops', pass: 'smtp-pass-Qw3rty' } }, 'smtp');
-    logger.error({ err: new Error('auth failed for postgres://x:other-pw-77@h/d with routing_key=R0UTINGKEY0123456789abcdef') }, 'failed');
-    logger.info('Authorization: Bearer bearer-token-abc123');
-    const all = lines.join('\n');
-    for (const s of secrets) expect(all, s).not.toContain(s);
-    expect(all).toContain('postgres://ops:***@db.internal:5432/missing_table');
-    expect(lines).toHaveLength(6);
+  // [kind, text as it shows up, the secret part, a part that must survive]
+  const kinds: Array<[string, string, string, string]> = [
+    ['postgres URL password (registered)', 'postgres://ops:db-pass-Z9x8@db.internal:5432/missing_table', 'db-pass-Z9x8', 'db.internal:5432/missing_table'],
+    ['postgres URL password (pattern)', 'postgresql://app:unreg-pw-4455@10.0.0.5/mt', 'unreg-pw-4455', '10.0.0.5/mt'],
+    ['Slack webhook (registered)', 'https://hooks.slack.com/services/T01/B02/slackTokenValue123', 'slackTokenValue123', '***'],
+    ['Slack webhook token alone (registered)', 'token part slackTokenValue123', 'slackTokenValue123', 'token part'],
+    ['Slack webhook (pattern)', 'https://hooks.slack.com/services/T9/B9/unregSlackTok777', 'unregSlackTok777', 'hooks.slack.com'],
+    ['PagerDuty routing key (registered)', 'routing with R0UTINGKEY0123456789abcdef', 'R0UTINGKEY0123456789abcdef', 'routing with'],
+    ['PagerDuty routing key in a JSON body (pattern)', '{"routing_key":"pdUnreg0987654321","event_action":"trigger"}', 'pdUnreg0987654321', 'event_action'],
+    ['SMTP password (registered)', 'login ops/smtp-pass-Qw3rty', 'smtp-pass-Qw3rty', 'login ops'],
+    ['SMTP URL password (pattern)', 'smtps://mailer:smtpUnreg55@smtp.example.com:465', 'smtpUnreg55', 'smtp.example.com'],
+    ['Authorization: Bearer header', 'Authorization: Bearer eyJhbGciOi.unreg.tok', 'eyJhbGciOi.unreg.tok', 'Authorization'],
+    ['bearer token alone', 'sent Bearer eyJzdWIiOi.other.tok', 'eyJzdWIiOi.other.tok', 'sent'],
+  ];
+
+  // [placement, how a caller logs text s, how many lines]
+  const placements: Array<[string, (log: Logger, s: string) => void]> = [
+    ['message', (log, s) => log.info(`connecting: ${s}`)],
+    ['format argument', (log, s) => log.info('connecting: %s', s)],
+    ['field', (log, s) => log.info({ target: s }, 'posting')],
+    ['nested field', (log, s) => log.info({ request: { attempts: [{ body: s }] } }, 'posting')],
+    ['error field', (log, s) => log.error({ err: new Error(`failed: ${s}`) }, 'failed')],
+    ['error without a message', (log, s) => log.error({ err: new Error(`failed: ${s}`) })],
+    ['error as the only argument', (log, s) => log.error(new Error(`failed: ${s}`))],
+    ['error under another key', (log, s) => log.error({ error: new Error(`failed: ${s}`) }, 'failed')],
+    ['error cause', (log, s) => log.error({ err: new Error('outer', { cause: new Error(`inner: ${s}`) }) }, 'failed')],
+    ['error property', (log, s) => log.error({ err: Object.assign(new Error('pg'), { detail: s }) }, 'failed')],
+    ['aggregate error', (log, s) => log.error({ err: new AggregateError([new Error(s)], 'several') }, 'failed')],
+    ['child binding', (log, s) => log.child({ target: s }).info('x')],
+    ['grandchild binding', (log, s) => log.child({ a: 1 }).child({ target: s }).info('x')],
+  ];
+
+  const cases = kinds.flatMap(([kind, text, secret, keep]) => placements.map(([where, write]) => [`${kind} in ${where}`, text, secret, keep, write] as const));
+
+  it.each(cases)('%s', (_name, text, secret, keep, write) => {
+    for (const pretty of [false, true]) {
+      const { logger, lines } = capture({ pretty });
+      write(logger, text);
+      const out = lines.join('\n');
+      expect(lines.length, 'something was logged').toBeGreaterThan(0);
+      expect(out).not.toContain(secret);
+      if (!pretty) expect(out, 'the context survives').toContain(keep.replace(/"/g, '\\"'));
+    }
+  });
+
+  it('masks fields named like secrets whatever their value, and keeps the rest', () => {
+    const { logger, records } = capture();
+    logger.info({ user: 'ops', password: 'plain-pw-1', headers: { Authorization: 'Basic b3BzOnB3', 'x-api-key': 'k-123' }, routingKey: 'rk' }, 'x');
+    expect(records()[0]).toMatchObject({ user: 'ops', password: '***', headers: { Authorization: '***', 'x-api-key': '***' }, routingKey: '***' });
+  });
+
+  it('keeps error stacks (scrubbed) and codes', () => {
+    const { logger, records } = capture();
+    logger.error({ err: Object.assign(new Error('boom postgres://u:stackpw99@h/d'), { code: 'ECONNREFUSED' }) }, 'failed');
+    const err = records()[0]!.err as Record<string, string>;
+    expect(err).toMatchObject({ name: 'Error', message: 'boom postgres://u:***@h/d', code: 'ECONNREFUSED' });
+    expect(err.stack).toMatch(/^Error: boom postgres:\/\/u:\*\*\*@h\/d\n\s+at /);
+  });
+
+  it('does not mangle ordinary URLs and addresses', () => {
+    const { logger, records } = capture();
+    logger.info({ url: 'http://localhost:8000/health', contact: 'http://host:8080,ops@example.com' }, 'probe http://localhost:8000/health/full');
+    expect(records()[0]).toMatchObject({ url: 'http://localhost:8000/health', message: 'probe http://localhost:8000/health/full' });
   });
 });
