@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { loadAwkwardSchema } from '../support/fixtures';
@@ -85,6 +85,19 @@ describe('mt-ops backup / list / verify', () => {
     const next = await runCli(['backup', '--no-progress', '--schemas', 'league'], { env });
     expect(next.code).toBe(0);
     expect(next.stdout.trim()).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{4}$/);
+  });
+
+  it('verify of a damaged backup exits 1 with a precise report, and list shows it FAILED', async () => {
+    const id = (await runCli(['backup', '--no-progress', '--schemas', 'league'], { env })).stdout.trim();
+    const dataDir = join(bucketDir, 'cli', id, 'data');
+    const victim = join(dataDir, readdirSync(dataDir).sort()[0]!);
+    writeFileSync(victim, Buffer.concat([readFileSync(victim), Buffer.from('trailing garbage')]));
+    const r = await runCli(['verify', id], { env });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(new RegExp(`backup ${id} FAILED verification`));
+    expect(r.stdout).toMatch(/league\.\w+: size \d+ bytes, manifest says \d+/);
+    const list = await runCli(['list'], { env });
+    expect(list.stdout).toMatch(new RegExp(`${id}.*FAILED`));
   });
 
   it('verify of an unknown id is a usage error', async () => {
