@@ -44,6 +44,8 @@ describe('mt-ops cleanup', () => {
     [['cleanup', '--keep-last', '0'], /empty retention policy/],
     [['cleanup', 'x'], /must be a non-negative integer/],
     [['cleanup', '--min-keep', '0', '--keep-last', '1'], /--min-keep/],
+    [['cleanup', '--keep-last', '1', '--env', 'prod/../staging'], /--env.*lowercase letters/],
+    [['cleanup', '--keep-last', '1', '--bucket', 'ftp://example.com/backups'], /--bucket.*must be/],
   ])('%j exits 2 with the reason', async (args, reason) => {
     const r = await runCli(args as string[], { env });
     expect(r.code).toBe(2);
