@@ -144,3 +144,39 @@ describe('floors', () => {
     expect(applyPolicy([], { keepLast: 3 }, { minKeep: 3, now: NOW })).toEqual([]);
   });
 });
+
+describe('floors hold whatever the input (seeded random histories)', () => {
+  /** mulberry32: a small deterministic PRNG, so a failure can be replayed. */
+  function rng(seed: number) {
+    return () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+  const RULES = ['keepLast', 'keepWithinDays', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const;
+
+  it.each(Array.from({ length: 40 }, (_, seed) => seed + 1))('seed %i', (seed) => {
+    const random = rng(seed);
+    const count = Math.floor(random() * 60);
+    const span = random() * 800 * 86_400_000; // up to ~2 years back, a few into the future
+    const backups = Array.from({ length: count }, (_, i) => ({
+      id: `b${String(i).padStart(3, '0')}`,
+      time: new Date(NOW.getTime() - span + random() * span * 1.02),
+      verified: random() < 0.2,
+    }));
+    const policy: RetentionPolicy = { [RULES[Math.floor(random() * RULES.length)]!]: 1 + Math.floor(random() * 5) };
+    const minKeep = 1 + Math.floor(random() * 5);
+    const decisions = applyPolicy(backups, policy, { minKeep, now: NOW });
+
+    expect(decisions).toHaveLength(count);
+    const present = decisions.filter((d) => d.backup.time <= NOW);
+    if (present[0]) expect(present[0].keep).toBe(true);
+    const newestVerified = present.find((d) => d.backup.verified);
+    if (newestVerified) expect(newestVerified.keep).toBe(true);
+    expect(decisions.filter((d) => d.keep).length).toBeGreaterThanOrEqual(Math.min(minKeep, count));
+    for (const d of decisions) expect(d.keep).toBe(d.reasons.length > 0); // every kept backup says why; no removed one does
+    for (let i = 1; i < decisions.length; i++) expect(decisions[i - 1]!.backup.time >= decisions[i]!.backup.time).toBe(true);
+  });
+});
