@@ -10,8 +10,11 @@ export interface GcsStoreOptions {
   prefix: string;
   /** A custom JSON API endpoint (the fake in tests); no credentials are used with one. */
   apiEndpoint?: string;
-  /** Objects larger than this use a resumable upload; smaller ones a single request. */
-  resumableThreshold?: number;
+  /**
+   * Streamed bodies are uploaded in resumable chunks of this size (a multiple of 256 KiB; default 8 MiB): the client
+   * keeps one chunk in memory so a failed chunk is resent from where GCS stopped instead of failing the upload.
+   */
+  chunkBytes?: number;
   retry?: { maxRetries?: number; totalTimeoutSeconds?: number; maxDelaySeconds?: number };
 }
 
@@ -26,12 +29,15 @@ export class GcsStore implements ObjectStore {
   private readonly prefix: string;
   private readonly maxRetries: number;
   private readonly maxDelayMs: number;
+  private readonly chunkBytes: number;
 
   constructor(options: GcsStoreOptions) {
     const endpoint = options.apiEndpoint ?? process.env.GCS_API_ENDPOINT ?? (process.env.STORAGE_EMULATOR_HOST || undefined);
     this.bucketName = options.bucket;
     this.maxRetries = options.retry?.maxRetries ?? 5;
     this.maxDelayMs = (options.retry?.maxDelaySeconds ?? 16) * 1000;
+    this.chunkBytes = options.chunkBytes ?? 8 * 1024 * 1024;
+    if (this.chunkBytes <= 0 || this.chunkBytes % (256 * 1024) !== 0) throw new Error('chunkBytes must be a positive multiple of 256 KiB');
     this.prefix = options.prefix ? `${options.prefix.replace(/^\/+|\/+$/g, '')}/` : '';
     this.url = `gs://${options.bucket}${this.prefix ? `/${this.prefix.slice(0, -1)}` : ''}`;
     this.storage = new Storage({
@@ -59,8 +65,14 @@ export class GcsStore implements ObjectStore {
     const file = this.file(key);
     const metadata = { contentType: options.contentType ?? 'application/octet-stream', ...(options.metadata ? { metadata: options.metadata } : {}) };
     if (typeof body === 'string' || body instanceof Uint8Array) return this.putSmall(key, Buffer.from(body), metadata);
-    // Streams go through a resumable upload, which the client resumes by itself after a transient failure.
-    const stream = file.createWriteStream({ resumable: true, preconditionOpts: { ifGenerationMatch: 0 }, metadata, validation: 'crc32c' });
+    // Streams go through a chunked resumable upload, which the client resumes by itself after a transient failure.
+    const stream = file.createWriteStream({
+      resumable: true,
+      chunkSize: this.chunkBytes,
+      preconditionOpts: { ifGenerationMatch: 0 },
+      metadata,
+      validation: 'crc32c',
+    });
     try {
       await pipeline(body as ReadableType, stream);
     } catch (err) {

@@ -95,6 +95,20 @@ function describeStoreContract(name: string, makeStore: () => ObjectStore, optio
       expect(await store.stat(key)).toMatchObject({ size: content.length, metadata: { body: content } });
     });
 
+    it('a body that fails midway leaves no object', async () => {
+      let sent = 0;
+      const failing = new Readable({
+        read() {
+          if (sent++ < 4) this.push(Buffer.alloc(256 * 1024, 7));
+          else this.destroy(new Error('database connection lost'));
+        },
+      });
+      await expect(store.put(k('broken/object'), failing)).rejects.toThrow(/database connection lost/);
+      expect(await store.stat(k('broken/object'))).toBeUndefined();
+      expect(await collect(store.list(k('broken/')))).toEqual([]);
+      await store.put(k('broken/object'), 'the retry'); // the key is still free
+    });
+
     it('reports missing objects', async () => {
       expect(await store.stat(k('missing'))).toBeUndefined();
       await rejectsWithCode(store.get(k('missing')), 'not_found');

@@ -75,6 +75,24 @@ describe('GCS store against the fake', () => {
     expect(fake.requests.filter((r) => r.method === 'POST' && r.path.includes('retry%2Fonce')).length).toBeGreaterThanOrEqual(2);
   });
 
+  it('resends a chunk that failed mid-upload: the streamed object arrives whole', async () => {
+    const store = open();
+    const blocks = function* () {
+      for (let i = 0; i < 320; i++) yield Buffer.alloc(64 * 1024, i % 251); // 20 MiB: three 8 MiB chunks
+    };
+    const md5 = createHash('md5');
+    for (const b of blocks()) md5.update(b);
+    const before = fake.requests.length;
+    fake.failNext({ method: 'PUT', pathIncludes: 'upload_id=', afterN: 1, count: 1, status: 503 }); // the second chunk
+    const info = await store.put('chunked/big.bin', Readable.from(blocks()));
+    expect(info).toMatchObject({ size: 20 * 1024 * 1024, md5: md5.digest('base64') });
+    const puts = fake.requests.slice(before).filter((r) => r.method === 'PUT');
+    expect(puts.length).toBeGreaterThanOrEqual(4); // 3 chunks + the failed one
+    const readBack = createHash('md5');
+    for await (const chunk of await store.get('chunked/big.bin')) readBack.update(chunk as Buffer);
+    expect(readBack.digest('base64')).toBe(info.md5);
+  });
+
   it('surfaces a persistent storage failure as a StorageError', async () => {
     const store = open();
     fake.failNext({ pathIncludes: 'fails/always', status: 503, count: 100 });
