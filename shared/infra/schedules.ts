@@ -3,20 +3,27 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { Cron } from 'croner';
-import { parseOrThrow } from '../errors';
+import { UsageError, errorMessage, parseOrThrow } from '../errors';
 
-const cron = z
-  .string()
-  .refine((expr) => {
-    try {
-      new Cron(expr, { paused: true }).stop();
-      return /^(\S+\s+){4}\S+$/.test(expr);
-    } catch {
-      return false;
-    }
-  }, 'must be a valid 5-field cron expression');
+/** A cron expression croner accepts (5 fields; 6 with seconds when `seconds` is set). */
+export function cronExpression(options: { seconds?: boolean } = {}) {
+  const fields = options.seconds ? /^(\S+\s+){4,5}\S+$/ : /^(\S+\s+){4}\S+$/;
+  return z.string().refine(
+    (expr) => {
+      if (!fields.test(expr.trim())) return false;
+      try {
+        new Cron(expr, { paused: true }).stop();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    options.seconds ? 'must be a valid cron expression (5 fields, or 6 with seconds)' : 'must be a valid 5-field cron expression',
+  );
+}
 
-const timeZone = z.string().refine((tz) => {
+/** An IANA time zone name (America/New_York). */
+export const TimeZone = z.string().refine((tz) => {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });
     return true;
@@ -24,6 +31,9 @@ const timeZone = z.string().refine((tz) => {
     return false;
   }
 }, 'must be an IANA time zone');
+
+const cron = cronExpression();
+const timeZone = TimeZone;
 
 export const ScheduleJobSchema = z
   .object({
@@ -74,23 +84,54 @@ function loadYaml<S extends z.ZodType>(path: string, schema: S): z.output<S> {
   try {
     raw = parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new Error(`${path}: ${(err as Error).message}`);
+    throw new UsageError(`invalid ${path}: ${errorMessage(err)}`);
   }
   return parseOrThrow(schema, raw, path);
 }
 
-/** The Scheduler jobs declared in infra/schedules.yaml (or another file). */
-export function loadSchedules(path = INFRA('schedules.yaml')): ScheduleJob[] {
+function fail(path: string, issues: string[]): never {
+  throw new UsageError(`invalid ${path}: ${issues.join('; ')}`, issues);
+}
+
+/** The Scheduler jobs declared in infra/schedules.yaml (or another file); each must target a declared topic. */
+export function loadSchedules(path = INFRA('schedules.yaml'), topicsPath = INFRA('topics.yaml')): ScheduleJob[] {
   const file = loadYaml(path, SchedulesFileSchema);
-  const topics = new Set(loadTopics().topics.map((t) => t.name));
-  for (const job of file.jobs) {
-    if (!topics.has(job.topic)) throw new Error(`${path}: jobs.${job.name}.topic: unknown topic ${job.topic} (see infra/topics.yaml)`);
-  }
+  const topics = new Set(loadTopics(topicsPath).topics.map((t) => t.name));
+  const issues: string[] = [];
+  const seen = new Set<string>();
+  file.jobs.forEach((job, i) => {
+    if (seen.has(job.name)) issues.push(`jobs[${i}].name: duplicate job ${job.name}`);
+    seen.add(job.name);
+    if (!topics.has(job.topic)) issues.push(`jobs[${i}].topic: unknown topic ${job.topic} (not in ${topicsPath})`);
+  });
+  if (issues.length > 0) fail(path, issues);
   return file.jobs;
 }
 
+/** The topics and subscriptions declared in infra/topics.yaml; names unique, dead-letter topics declared. */
 export function loadTopics(path = INFRA('topics.yaml')): TopicsFile {
-  return loadYaml(path, TopicsFileSchema);
+  const file = loadYaml(path, TopicsFileSchema);
+  const names = new Set<string>();
+  const subscriptions = new Set<string>();
+  const issues: string[] = [];
+  file.topics.forEach((topic, i) => {
+    if (names.has(topic.name)) issues.push(`topics[${i}].name: duplicate topic ${topic.name}`);
+    names.add(topic.name);
+    topic.subscriptions.forEach((sub, j) => {
+      if (subscriptions.has(sub.name)) issues.push(`topics[${i}].subscriptions[${j}].name: duplicate subscription ${sub.name}`);
+      subscriptions.add(sub.name);
+    });
+  });
+  file.topics.forEach((topic, i) =>
+    topic.subscriptions.forEach((sub, j) => {
+      if (sub.deadLetterTopic && !names.has(sub.deadLetterTopic)) {
+        issues.push(`topics[${i}].subscriptions[${j}].deadLetterTopic: unknown topic ${sub.deadLetterTopic}`);
+      }
+      if (sub.deadLetterTopic === topic.name) issues.push(`topics[${i}].subscriptions[${j}].deadLetterTopic: must differ from the topic`);
+    }),
+  );
+  if (issues.length > 0) fail(path, issues);
+  return file;
 }
 
 /** The next `count` run times of a job after `from`, in its time zone (DST-aware). */

@@ -4,46 +4,113 @@ import { join } from 'node:path';
 import { tempDir } from '../support/temp';
 import { loadSchedules, loadTopics, nextRuns } from '../../shared/infra/schedules';
 import { TOPICS } from '../../shared/bus/events';
+import { UsageError } from '../../shared/errors';
+
+const dir = tempDir('mt-infra-');
+let n = 0;
+function file(content: string): string {
+  const path = join(dir, `file-${++n}.yaml`);
+  writeFileSync(path, content);
+  return path;
+}
+function loadError(load: () => unknown): UsageError {
+  try {
+    load();
+  } catch (err) {
+    if (err instanceof UsageError) return err;
+    throw err;
+  }
+  throw new Error('expected an error');
+}
+const iso = (dates: Date[]) => dates.map((d) => d.toISOString());
 
 describe('infra declarations', () => {
-  it('declares every topic the code uses, and every job targets a declared topic', () => {
-    const topics = loadTopics().topics.map((t) => t.name);
-    for (const name of Object.values(TOPICS)) expect(topics).toContain(name);
+  it('declares every topic the code uses, with dead-lettered subscriptions', () => {
+    const topics = loadTopics().topics;
+    expect(topics.map((t) => t.name)).toEqual(expect.arrayContaining([...Object.values(TOPICS), 'mt-ops-dead-letter']));
+    for (const trigger of [TOPICS.backupTrigger, TOPICS.retentionTrigger, TOPICS.verifyTrigger]) {
+      const subs = topics.find((t) => t.name === trigger)!.subscriptions;
+      expect(subs, trigger).toHaveLength(1);
+      expect(subs[0]).toMatchObject({ deadLetterTopic: 'mt-ops-dead-letter', maxDeliveryAttempts: 5, ackDeadlineSeconds: 600 });
+    }
+  });
+
+  it('declares the three Scheduler jobs, each on its trigger topic with a JSON payload', () => {
     const jobs = loadSchedules();
-    expect(jobs.map((j) => [j.name, j.topic])).toEqual([
-      ['mt-ops-backup-nightly', 'mt-ops-backup-trigger'],
-      ['mt-ops-retention-daily', 'mt-ops-retention-trigger'],
-      ['mt-ops-verify-weekly', 'mt-ops-verify-trigger'],
+    expect(jobs.map(({ name, cron, timeZone, topic }) => ({ name, cron, timeZone, topic }))).toEqual([
+      { name: 'mt-ops-backup-nightly', cron: '0 3 * * *', timeZone: 'America/New_York', topic: TOPICS.backupTrigger },
+      { name: 'mt-ops-retention-daily', cron: '30 4 * * *', timeZone: 'America/New_York', topic: TOPICS.retentionTrigger },
+      { name: 'mt-ops-verify-weekly', cron: '0 5 * * 1', timeZone: 'America/New_York', topic: TOPICS.verifyTrigger },
+    ]);
+    for (const job of jobs) expect(JSON.parse(JSON.stringify(job.payload))).toEqual(job.payload);
+    expect(jobs[0]!.payload).toEqual({ label: 'nightly' });
+  });
+});
+
+describe('next runs (croner, in the job time zone)', () => {
+  const job = (name: string) => loadSchedules().find((j) => j.name === name)!;
+
+  it.each([
+    // 03:00 New York is 08:00Z in winter (EST) and 07:00Z in summer (EDT)
+    ['backup across spring-forward (8 March 2026)', 'mt-ops-backup-nightly', '2026-03-06T12:00:00Z', ['2026-03-07T08:00:00.000Z', '2026-03-08T07:00:00.000Z', '2026-03-09T07:00:00.000Z']],
+    ['backup across fall-back (1 November 2026)', 'mt-ops-backup-nightly', '2026-10-30T12:00:00Z', ['2026-10-31T07:00:00.000Z', '2026-11-01T08:00:00.000Z', '2026-11-02T08:00:00.000Z']],
+    ['retention across spring-forward', 'mt-ops-retention-daily', '2026-03-06T12:00:00Z', ['2026-03-07T09:30:00.000Z', '2026-03-08T08:30:00.000Z', '2026-03-09T08:30:00.000Z']],
+    ['verify on Mondays across fall-back', 'mt-ops-verify-weekly', '2026-10-20T00:00:00Z', ['2026-10-26T09:00:00.000Z', '2026-11-02T10:00:00.000Z', '2026-11-09T10:00:00.000Z']],
+  ])('%s', (_name, name, from, expected) => {
+    expect(iso(nextRuns(job(name), new Date(from), 3))).toEqual(expected);
+  });
+
+  it('runs strictly after `from`', () => {
+    expect(iso(nextRuns(job('mt-ops-backup-nightly'), new Date('2026-11-29T08:00:00Z'), 1))).toEqual(['2026-11-30T08:00:00.000Z']);
+    expect(iso(nextRuns(job('mt-ops-backup-nightly'), new Date('2026-11-29T07:59:59Z'), 1))).toEqual(['2026-11-29T08:00:00.000Z']);
+  });
+
+  it('a time skipped by spring-forward runs once at 03:00; a repeated time at fall-back runs once', () => {
+    const zone = 'America/New_York';
+    expect(iso(nextRuns({ cron: '30 2 * * *', timeZone: zone }, new Date('2026-03-07T12:00:00Z'), 2))).toEqual(['2026-03-08T07:00:00.000Z', '2026-03-09T06:30:00.000Z']);
+    expect(iso(nextRuns({ cron: '30 1 * * *', timeZone: zone }, new Date('2026-10-31T12:00:00Z'), 2))).toEqual(['2026-11-01T05:30:00.000Z', '2026-11-02T06:30:00.000Z']);
+  });
+
+  it('the time zone matters', () => {
+    expect(iso(nextRuns({ cron: '0 3 * * *', timeZone: 'UTC' }, new Date('2026-11-29T00:00:00Z'), 1))).toEqual(['2026-11-29T03:00:00.000Z']);
+  });
+});
+
+describe('bad declarations report the file and the path of every problem', () => {
+  it('schedules: each field problem at once', () => {
+    const path = file('jobs:\n  - name: Bad Name\n    cron: "61 * * * *"\n    timeZone: Mars/Olympus\n    topic: mt-ops-backup-trigger\n    extra: 1\n  - name: ok\n    cron: "0 3 * *"\n    timeZone: UTC\n');
+    const err = loadError(() => loadSchedules(path));
+    expect(err.message).toContain(path);
+    expect(err.issues).toEqual([
+      expect.stringMatching(/^jobs\[0\]\.name: /),
+      'jobs[0].cron: must be a valid 5-field cron expression',
+      'jobs[0].timeZone: must be an IANA time zone',
+      expect.stringMatching(/^jobs\[0\]: Unrecognized key: "extra"/),
+      'jobs[1].cron: must be a valid 5-field cron expression',
+      expect.stringMatching(/^jobs\[1\]\.topic: /),
     ]);
   });
 
-  it.each([
-    // the backup at 03:00 New York time, across the spring-forward and fall-back changes of 2026
-    ['2026-03-07T12:00:00Z', ['2026-03-08T07:00:00.000Z', '2026-03-09T07:00:00.000Z']],
-    ['2026-10-31T12:00:00Z', ['2026-11-01T08:00:00.000Z', '2026-11-02T08:00:00.000Z']],
-    ['2026-11-29T07:59:00Z', ['2026-11-29T08:00:00.000Z', '2026-11-30T08:00:00.000Z']],
-  ])('next backup runs after %s', (from, expected) => {
-    const backup = loadSchedules().find((j) => j.name === 'mt-ops-backup-nightly')!;
-    expect(nextRuns(backup, new Date(from), 2).map((d) => d.toISOString())).toEqual(expected);
+  it('schedules: unknown topics and duplicate names', () => {
+    const job = (name: string, topic: string) => `  - { name: ${name}, cron: "0 3 * * *", timeZone: UTC, topic: ${topic} }\n`;
+    const path = file(`jobs:\n${job('a', 'mt-ops-backup-trigger')}${job('a', 'mt-ops-nope')}`);
+    expect(loadError(() => loadSchedules(path)).issues).toEqual(['jobs[1].name: duplicate job a', expect.stringMatching(/^jobs\[1\]\.topic: unknown topic mt-ops-nope/)]);
   });
 
-  it('the weekly verify runs on Mondays at 05:00 New York time', () => {
-    const verify = loadSchedules().find((j) => j.name === 'mt-ops-verify-weekly')!;
-    const runs = nextRuns(verify, new Date('2026-11-29T00:00:00Z'), 2);
-    expect(runs.map((d) => d.toISOString())).toEqual(['2026-11-30T10:00:00.000Z', '2026-12-07T10:00:00.000Z']);
+  it('topics: undeclared dead-letter topics and duplicate subscriptions', () => {
+    const path = file(
+      'topics:\n  - name: t1\n    subscriptions:\n      - { name: s1, deadLetterTopic: dlq }\n  - name: t2\n    subscriptions:\n      - { name: s1, ackDeadlineSeconds: 5 }\n',
+    );
+    expect(loadError(() => loadTopics(path)).issues).toEqual([expect.stringMatching(/^topics\[1\]\.subscriptions\[0\]\.ackDeadlineSeconds: /)]);
+    const path2 = file('topics:\n  - name: t1\n    subscriptions:\n      - { name: s1, deadLetterTopic: dlq }\n  - name: t2\n    subscriptions:\n      - { name: s1 }\n');
+    expect(loadError(() => loadTopics(path2)).issues).toEqual([
+      'topics[1].subscriptions[0].name: duplicate subscription s1',
+      'topics[0].subscriptions[0].deadLetterTopic: unknown topic dlq',
+    ]);
   });
 
-  it('a bad schedules file reports the path of each problem', () => {
-    const path = join(tempDir(), 'schedules.yaml');
-    writeFileSync(path, 'jobs:\n  - name: Bad Name\n    cron: "61 * * * *"\n    timeZone: Mars/Olympus\n    topic: mt-ops-backup-trigger\n');
-    let message = '';
-    try {
-      loadSchedules(path);
-    } catch (err) {
-      message = (err as Error).message;
-    }
-    expect(message).toMatch(/jobs\[0\]\.name: /);
-    expect(message).toMatch(/jobs\[0\]\.cron: must be a valid 5-field cron expression/);
-    expect(message).toMatch(/jobs\[0\]\.timeZone: must be an IANA time zone/);
+  it('a file that is not YAML names the file', () => {
+    const path = file('jobs: [\n');
+    expect(loadError(() => loadSchedules(path)).message).toContain(path);
   });
 });
