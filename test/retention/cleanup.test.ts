@@ -2,6 +2,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { gzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { tempDir } from '../support/temp';
 import { startFakeGcs, type FakeGcs } from '../support/fake-gcs';
 import { openStore } from '../../shared/storage/open';
@@ -234,6 +236,34 @@ describe('retention function', () => {
     await handler({ id: 'm1', data: { message: { data: '', messageId: 'm1' } } } as never);
     const event = (rt.bus as MemoryBus).published.map((m) => m.event);
     expect(event).toEqual([expect.objectContaining({ type: 'retention.completed', severity: 'info', kept: 4, removed: 0 })]);
+  });
+
+  /** A runtime on the fake GCS, with `retention` from an operator file. */
+  function gcsRuntime(prefix: string, retention: object) {
+    const config = join(tempDir(), 'ops.config.json');
+    writeFileSync(config, JSON.stringify({ retention }));
+    const rt = testRuntime({ BACKUP_BUCKET: `gs://fn-bucket/${prefix}`, OPS_ENV: ENV, OPS_CONFIG: config });
+    return { ...rt, store: openStore(`gs://fn-bucket/${prefix}`, { gcsApiEndpoint: gcs.url, gcsRetry: { maxRetries: 1, maxDelaySeconds: 1 } }) };
+  }
+
+  it('publishes retention.failed (warning) naming the backup a deletion failed on; the others are removed', async () => {
+    const rt = gcsRuntime('fn-fail', { policy: { keepLast: 1 }, minKeep: 1 });
+    const ids = [] as string[];
+    for (const d of ['2025-05-01', '2025-05-02', '2025-05-03']) ids.push(await fakeBackup(rt.store, `${d}T03:00:00.000Z`, { suffix: 'f0f0' }));
+    gcs.failNext({ method: 'DELETE', pathIncludes: `fn-fail/${ENV}/${ids[0]}/manifest.json`, count: 20, status: 503 });
+    await retentionEventHandler(() => rt)({ id: 'm3', data: { message: { data: '', messageId: 'm3' } } } as never);
+    gcs.clearFailures();
+    const events = rt.bus.published.map((m) => m.event);
+    expect(events).toEqual([expect.objectContaining({ type: 'retention.failed', severity: 'warning', reason: expect.stringContaining(ids[0]!) })]);
+    expect((await listBackups(rt.store, ENV)).map((e) => e.id)).toEqual([ids[2], ids[0]]); // ids[1] removed, ids[0] intact
+  });
+
+  it('publishes retention.failed when the configured policy is empty, deleting nothing', async () => {
+    const rt = gcsRuntime('fn-empty', { policy: {} });
+    await fakeBackup(rt.store, '2025-06-01T03:00:00.000Z', { suffix: 'e0e0' });
+    await retentionEventHandler(() => rt)({ id: 'm4', data: { message: { data: '', messageId: 'm4' } } } as never);
+    expect(rt.bus.published.map((m) => m.event)).toEqual([expect.objectContaining({ type: 'retention.failed', reason: expect.stringMatching(/empty retention policy/) })]);
+    expect(await listBackups(rt.store, ENV)).toHaveLength(1);
   });
 
   it('acknowledges a poison trigger with a logged reason', async () => {
