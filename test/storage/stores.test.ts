@@ -67,6 +67,25 @@ describe('GCS store against the fake', () => {
     expect(fake.objectNames('held-bucket')).toEqual(['ops/held/a', 'ops/held/b']);
   });
 
+  it('refuses to overwrite a document under retention, as GCS does', async () => {
+    const store = open();
+    const generation = await store.writeJson('retained/doc.json', { v: 1 }, { ifGeneration: null });
+    fake.setHold('held-bucket', 'ops/retained/doc.json', { retentionExpirationTime: new Date(Date.now() + 60_000).toISOString() });
+    const err = await store.writeJson('retained/doc.json', { v: 2 }, { ifGeneration: generation }).catch((e: unknown) => e);
+    expect((err as StorageError).code).toBe('held');
+    expect((await store.readJson('retained/doc.json'))?.value).toEqual({ v: 1 });
+  });
+
+  it('a download whose bytes do not match the stored CRC32C fails', async () => {
+    const store = open();
+    await store.put('corrupt/object', Readable.from([Buffer.alloc(300_000, 3)]));
+    fake.corrupt('held-bucket', 'ops/corrupt/object');
+    const read = async () => {
+      for await (const chunk of await store.get('corrupt/object')) void chunk;
+    };
+    await expect(read()).rejects.toBeInstanceOf(StorageError);
+  });
+
   it('retries a transient 503 on a create-only upload, then succeeds', async () => {
     const store = open();
     fake.failNext({ method: 'POST', pathIncludes: 'retry/once', status: 503, count: 1 });

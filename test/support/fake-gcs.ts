@@ -142,6 +142,9 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
       gcsError(res, 403, 'forbidden', `Object '${bucket}/${name}' is under active Temporary hold and cannot be deleted, overwritten or archived until hold is removed.`);
       return;
     }
+    if (existing?.retentionExpirationTime && Date.parse(existing.retentionExpirationTime) > Date.now()) {
+      return gcsError(res, 403, 'retentionPolicyNotMet', `Object '${bucket}/${name}' is subject to bucket's retention policy or object retention and cannot be deleted or overwritten until ${existing.retentionExpirationTime}`);
+    }
     const object: StoredObject = {
       name,
       data,
@@ -265,6 +268,8 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
           'x-goog-hash': `crc32c=${object.crc32c},md5=${object.md5Hash}`,
           'x-goog-generation': String(object.generation),
           'x-goog-stored-content-length': String(object.data.length),
+          // GCS sends this; the client validates the hash only when it is present
+          'x-goog-stored-content-encoding': 'identity',
         });
         return res.end(object.data);
       }
