@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { z } from 'zod';
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import type { ObjectStore } from '../storage/types';
@@ -45,7 +46,8 @@ export type BackupResult =
   /** Another backup of this environment holds the lease. */
   | { status: 'busy'; holder: string; until: string };
 
-const TriggerMarker = { parse: (v: unknown) => (v && typeof v === 'object' && 'backupId' in v ? String((v as { backupId: unknown }).backupId) : undefined) };
+/** `<env>/.triggers/<messageId>.json`: this trigger message already produced that backup. */
+const TriggerMarker = z.object({ backupId: z.string(), at: z.string() });
 
 /**
  * Takes one backup: lease -> snapshot -> every table streamed to the store -> sequences -> manifest (last).
@@ -56,7 +58,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const trigger = options.trigger ?? { kind: 'manual' as const };
   if (trigger.messageId) {
     const marker = await store.readJson(keys.trigger(env, trigger.messageId));
-    const backupId = marker && TriggerMarker.parse(marker.value);
+    const backupId = marker ? TriggerMarker.safeParse(marker.value).data?.backupId : undefined;
     if (backupId && (await store.stat(keys.manifest(env, backupId)))) {
       return { status: 'duplicate', backupId, messageId: trigger.messageId };
     }
