@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { EnvSchema, OpsFileSchema, SECRET_ENV, URL_ENV, type Env, type OpsFile } from './schema';
 import { UsageError, formatIssues, errorMessage } from '../errors';
-import { registerSecret, registerUrlSecrets, registerWebhookSecret } from '../log/redact';
+import { redactString, registerSecret, registerUrlSecrets, registerWebhookSecret } from '../log/redact';
 
 export interface Config {
   env: Env;
@@ -38,7 +38,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     try {
       raw = parseConfigText(readFileSync(absolute, 'utf8'), absolute);
     } catch (err) {
-      issues.push(`${path}: ${errorMessage(err)}`);
+      // Parser messages quote the text around the problem: scrub it.
+      issues.push(`${path}: ${redactString(errorMessage(err))}`);
     }
     if (raw !== undefined) {
       const result = OpsFileSchema.safeParse(raw ?? {});

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { cronExpression, TimeZone } from '../infra/schedules';
 
 /** Severity levels from Missing Table's operations docs. */
 export const Severity = z.enum(['critical', 'warning', 'info']);
@@ -81,12 +82,11 @@ export const VerifySectionSchema = z
   })
   .strict();
 
-const cron = z.string().regex(/^(\S+\s+){4}\S+$/, 'must be a 5-field cron expression');
 /** Schedule overrides for `npm start`; each job's declaration (topic, payload, default cron) lives in infra/schedules.yaml. */
 export const ScheduleSchema = z
   .object({
-    cron: z.string().regex(/^(\S+\s+){4,5}\S+$/, 'must be a cron expression (5 fields, or 6 with seconds)'),
-    timeZone: z.string().optional(),
+    cron: cronExpression({ seconds: true }),
+    timeZone: TimeZone.optional(),
   })
   .strict();
 
@@ -111,10 +111,10 @@ export const ProbeSchema = z
 export const MaintenanceWindowSchema = z
   .object({
     name: z.string().min(1),
-    /** Cron for the window's start, in `timeZone`. */
-    cron,
+    /** Cron for the window's start, in `timeZone` (croner syntax: `0#1` is the first Sunday of the month). */
+    cron: cronExpression(),
     durationMinutes: z.number().int().min(1).max(24 * 60),
-    timeZone: z.string().default('America/New_York'),
+    timeZone: TimeZone.default('America/New_York'),
   })
   .strict();
 
@@ -141,7 +141,8 @@ export const OpsFileSchema = z
     routing: RoutingSchema.default(RoutingSchema.parse({})),
     maintenance: z.array(MaintenanceWindowSchema).default([
       // Missing Table: monthly, Sundays 02:00-04:00 America/New_York (first Sunday of the month).
-      { name: 'monthly', cron: '0 2 1-7 * 0', durationMinutes: 120, timeZone: 'America/New_York' },
+      // Not `0 2 1-7 * 0`: with both day fields set, cron (and croner) run on days 1-7 OR on any Sunday.
+      { name: 'monthly', cron: '0 2 * * 0#1', durationMinutes: 120, timeZone: 'America/New_York' },
     ]),
   })
   .strict();

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { tempDir } from '../support/temp';
 import { loadConfig } from '../../shared/config/load';
 import { UsageError } from '../../shared/errors';
+import { nextRuns } from '../../shared/infra/schedules';
 
 const dir = tempDir('mt-config-');
 function file(name: string, content: string): string {
@@ -12,7 +13,7 @@ function file(name: string, content: string): string {
   return path;
 }
 
-function configError(env: Record<string, string>): UsageError {
+function configError(env: Record<string, string | undefined>): UsageError {
   try {
     loadConfig(env);
   } catch (err) {
@@ -32,10 +33,56 @@ describe('configuration defaults encode Missing Table operations facts', () => {
     ['critical routing', config.file.routing.critical, ['pagerduty', 'slack', 'email']],
     ['warning routing', config.file.routing.warning, ['slack', 'email']],
     ['slack channel', config.file.routing.slackChannel, '#alerts'],
-    ['maintenance window', config.file.maintenance[0], { name: 'monthly', cron: '0 2 1-7 * 0', durationMinutes: 120, timeZone: 'America/New_York' }],
+    ['maintenance window', config.file.maintenance, [{ name: 'monthly', cron: '0 2 * * 0#1', durationMinutes: 120, timeZone: 'America/New_York' }]],
+    ['default probe', config.file.probes, [{ name: 'api-health', url: 'http://localhost:8000/health', method: 'GET', timeoutMs: 5000, conditions: ['[STATUS] == 200'] }]],
+    ['info routing', config.file.routing.info, []],
+    ['log level', config.env.LOG_LEVEL, 'info'],
+    ['port', config.env.PORT, 8080],
+    ['no database', config.env.DATABASE_URL, undefined],
+    ['no operator file', config.filePath, undefined],
     ['schedules come from infra/ unless overridden', config.file.schedules, {}],
   ])('%s', (_name, actual, expected) => {
     expect(actual).toEqual(expected);
+  });
+});
+
+describe('the maintenance window', () => {
+  it('is the first Sunday of each month, 02:00 New York time (not every Sunday, not days 1-7)', () => {
+    const [window] = loadConfig({ OPS_CONFIG: undefined }).file.maintenance;
+    const runs = nextRuns(window!, new Date('2026-11-29T00:00:00Z'), 6);
+    expect(runs.map((d) => d.toISOString())).toEqual([
+      '2026-12-06T07:00:00.000Z',
+      '2027-01-03T07:00:00.000Z',
+      '2027-02-07T07:00:00.000Z',
+      '2027-03-07T07:00:00.000Z',
+      '2027-04-04T06:00:00.000Z',
+      '2027-05-02T06:00:00.000Z',
+    ]);
+  });
+});
+
+describe('environment variables', () => {
+  it.each<[Record<string, string>, (c: ReturnType<typeof loadConfig>) => unknown, unknown]>([
+    [{ BACKUP_BUCKET: 'gs://mt-backups/prod' }, (c) => c.env.BACKUP_BUCKET, 'gs://mt-backups/prod'],
+    [{ BACKUP_BUCKET: 'file:///var/backups' }, (c) => c.env.BACKUP_BUCKET, 'file:///var/backups'],
+    [{ OPS_ENV: 'prod' }, (c) => c.env.OPS_ENV, 'prod'],
+    [{ OPS_ENV: '' }, (c) => c.env.OPS_ENV, 'local'],
+    [{ PORT: '9090' }, (c) => c.env.PORT, 9090],
+    [{ LOG_LEVEL: 'debug' }, (c) => c.env.LOG_LEVEL, 'debug'],
+    [{ DATABASE_URL: 'postgresql://ops:pw@db:5432/mt' }, (c) => c.env.DATABASE_URL, 'postgresql://ops:pw@db:5432/mt'],
+    [{ PUBSUB_EMULATOR_HOST: '127.0.0.1:8085' }, (c) => c.env.PUBSUB_EMULATOR_HOST, '127.0.0.1:8085'],
+  ])('%j', (env, pick, expected) => {
+    expect(pick(loadConfig({ OPS_CONFIG: undefined, ...env }))).toEqual(expected);
+  });
+
+  it.each([
+    ['BACKUP_BUCKET', 's3://bucket', /^BACKUP_BUCKET: must be file:/],
+    ['OPS_ENV', 'Prod Env', /^OPS_ENV: lowercase letters/],
+    ['PORT', 'eighty', /^PORT: /],
+    ['PORT', '70000', /^PORT: Too big/],
+    ['LOG_LEVEL', 'loud', /^LOG_LEVEL: Invalid option/],
+  ])('%s=%s is refused with its name', (name, value, issue) => {
+    expect(configError({ OPS_CONFIG: undefined, [name]: value }).issues).toEqual([expect.stringMatching(issue)]);
   });
 });
 
@@ -77,6 +124,45 @@ describe('operator files', () => {
     expect(err.issues.length).toBeGreaterThanOrEqual(5);
   });
 
+  it('reports every problem of a YAML file too, with paths into nested sections', () => {
+    const path = file(
+      'bad.yaml',
+      [
+        'backup:',
+        '  excludeTables: [public.ok, not_qualified]',
+        '  compresion: 3',
+        'schedules:',
+        '  backup: { cron: "every night" }',
+        '  verify: { cron: "0 5 * * 1", timeZone: Mars/Olympus }',
+        'maintenance:',
+        '  - { name: m, cron: "0 2 * * 0", durationMinutes: 0 }',
+        'routing:',
+        '  critical: [pagerduty, sms]',
+      ].join('\n'),
+    );
+    const issues = configError({ OPS_CONFIG: path }).issues.map((i) => i.slice(path.length + 2));
+    expect(issues).toEqual([
+      'backup.excludeTables[1]: must be schema.table',
+      expect.stringMatching(/^backup: Unrecognized key: "compresion"/),
+      'schedules.backup.cron: must be a valid cron expression (5 fields, or 6 with seconds)',
+      'schedules.verify.timeZone: must be an IANA time zone',
+      expect.stringMatching(/^routing\.critical\[1\]: Invalid option/),
+      expect.stringMatching(/^maintenance\[0\]\.durationMinutes: Too small/),
+    ]);
+  });
+
+  it('unknown keys are rejected at every level', () => {
+    const path = file('unknown.json', JSON.stringify({ probez: [], probes: [{ name: 'a', url: 'http://x/', retries: 3 }], retention: { policy: { keepForever: true } } }));
+    const issues = configError({ OPS_CONFIG: path }).issues.join('\n');
+    expect(issues).toMatch(/: Unrecognized key: "probez"/);
+    expect(issues).toMatch(/: probes\[0\]: Unrecognized key: "retries"/);
+    expect(issues).toMatch(/: retention\.policy: Unrecognized key: "keepForever"/);
+  });
+
+  it('an empty file means the defaults', () => {
+    expect(loadConfig({ OPS_CONFIG: file('empty.yaml', '') }).file).toEqual(loadConfig({ OPS_CONFIG: undefined }).file);
+  });
+
   it('an OPS_CONFIG that names a missing file is an error; a missing default file is not', () => {
     expect(configError({ OPS_CONFIG: join(dir, 'nope.yaml') }).message).toMatch(/OPS_CONFIG: file not found/);
     expect(() => loadConfig({})).not.toThrow();
@@ -92,10 +178,29 @@ describe('secrets never appear in configuration errors', () => {
     ['DATABASE_URL', 'mysql://admin:Sup3rS3cret!@db/x', 'Sup3rS3cret!'],
     ['SLACK_WEBHOOK_URL', 'hooks.slack.com/services/T000/B000/XyZsecretTOKEN', 'XyZsecretTOKEN'],
     ['VERIFY_DATABASE_URL', 'not-a-url-with-pw-Hunter22', 'Hunter22'],
+    ['DATABASE_URL', 'postgres//admin:NoScheme77@db:5432/mt', 'NoScheme77'],
+    ['DATABASE_URL', 'mysql://admin:p%40ss%2Fword9@db/x', 'p@ss/word9'],
+    ['SLACK_WEBHOOK_URL', 'https//hooks.slack.com/services/T1/B1/brokenScheme42', 'brokenScheme42'],
+    ['SLACK_WEBHOOK_URL', 'T1/B1/justTheToken55', 'justTheToken55'],
   ])('%s', (name, value, secret) => {
     const err = configError({ [name]: value });
     expect(err.message).toContain(name);
     expect(err.message).not.toContain(secret);
     expect(err.issues.join('\n')).not.toContain(secret);
+  });
+});
+
+describe('secrets in an operator file never appear in its errors', () => {
+  it('a parse error quoting a credentialed URL', () => {
+    for (const [name, text] of [
+      ['leak.json', '{"probes": [{"name": "db", "url": "postgres://ops:FileSecret88@db/x"} oops'],
+      ['leak2.json', 'postgres://ops:FileSecret88@db/x'],
+      ['leak.yaml', 'url: https://ops:FileSecret88@db/x\n  - x: ['],
+      ['leak.conf', '{"probes": [{"name": "db", "url": "postgres://ops:FileSecret88@db/x"} oops'],
+    ] as const) {
+      const err = configError({ OPS_CONFIG: file(name, text) });
+      expect(err.issues, name).toHaveLength(1);
+      expect(err.message, name).not.toContain('FileSecret88');
+    }
   });
 });
