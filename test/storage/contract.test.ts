@@ -56,6 +56,10 @@ function describeStoreContract(name: string, makeStore: () => ObjectStore, optio
     beforeAll(() => {
       store = makeStore();
     });
+    // Leaves a real bucket clean (best effort: a held object stays).
+    afterAll(async () => {
+      for await (const o of store.list(k(''))) await store.delete(o.key).catch(() => {});
+    });
 
     it('streams a large body in and out, with size and md5 in stat', async () => {
       const body = generated(options.bigBytes);
@@ -222,8 +226,8 @@ describeStoreContract('gcs (fake)', () => openStore('gs://contract-bucket/some/p
 });
 
 // --- a real bucket, when one is given ------------------------------------------------------------------
-const realBucket = process.env.GCS_TEST_BUCKET;
-if (!realBucket) console.warn('skipping the real-GCS contract run: set GCS_TEST_BUCKET=gs://bucket/prefix to run it');
+const realBucket = process.env.GCS_TEST_BUCKET && (process.env.GCS_TEST_BUCKET.startsWith('gs://') ? process.env.GCS_TEST_BUCKET : `gs://${process.env.GCS_TEST_BUCKET}`);
+if (!realBucket) console.warn('skipping the real-GCS contract run: set GCS_TEST_BUCKET=gs://bucket/prefix (and credentials) to run it');
 describe.skipIf(!realBucket)('real GCS bucket', () => {
   describeStoreContract(`gcs (${realBucket})`, () => openStore(realBucket!), { bigBytes: 20 * 1024 * 1024 });
 });
