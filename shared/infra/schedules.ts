@@ -128,6 +128,10 @@ export function loadTopics(path = INFRA('topics.yaml')): TopicsFile {
         issues.push(`topics[${i}].subscriptions[${j}].deadLetterTopic: unknown topic ${sub.deadLetterTopic}`);
       }
       if (sub.deadLetterTopic === topic.name) issues.push(`topics[${i}].subscriptions[${j}].deadLetterTopic: must differ from the topic`);
+      const target = file.topics.find((t) => t.name === sub.deadLetterTopic);
+      if (target && target.subscriptions.length === 0) {
+        issues.push(`topics[${i}].subscriptions[${j}].deadLetterTopic: ${target.name} has no subscription (its messages would be dropped)`);
+      }
     }),
   );
   if (issues.length > 0) fail(path, issues);

@@ -33,6 +33,8 @@ describe('infra declarations', () => {
       expect(subs, trigger).toHaveLength(1);
       expect(subs[0]).toMatchObject({ deadLetterTopic: 'mt-ops-dead-letter', maxDeliveryAttempts: 5, ackDeadlineSeconds: 600 });
     }
+    // a topic without subscriptions drops what is published to it
+    expect(topics.find((t) => t.name === 'mt-ops-dead-letter')!.subscriptions.map((s) => s.name)).toEqual(['mt-ops-dead-letter-hold']);
   });
 
   it('declares the three Scheduler jobs, each on its trigger topic with a JSON payload', () => {
@@ -107,6 +109,11 @@ describe('bad declarations report the file and the path of every problem', () =>
       'topics[1].subscriptions[0].name: duplicate subscription s1',
       'topics[0].subscriptions[0].deadLetterTopic: unknown topic dlq',
     ]);
+  });
+
+  it('topics: a dead-letter topic without a subscription', () => {
+    const path = file('topics:\n  - name: t1\n    subscriptions:\n      - { name: s1, deadLetterTopic: dlq }\n  - name: dlq\n');
+    expect(loadError(() => loadTopics(path)).issues).toEqual(['topics[0].subscriptions[0].deadLetterTopic: dlq has no subscription (its messages would be dropped)']);
   });
 
   it('a file that is not YAML names the file', () => {
