@@ -22,27 +22,68 @@ export interface BackupEntry {
   note?: string;
 }
 
-/** Every backup of `env` in the store, newest first. Incomplete ones only when asked. */
+/** How many backups' manifests (and verify records) are read at once. */
+const READ_CONCURRENCY = 8;
+
+/**
+ * Every backup of `env` in the store, newest first. Incomplete ones only when asked.
+ *
+ * One paged listing of `<env>/` gives every backup's objects (count, bytes, whether a manifest is there) and the
+ * legacy files kept under the environment; a second, of `database_backup_`, the legacy files at the root. Then the
+ * manifests (and verify records) are read, a few at a time. Folders that are not backup ids (`.lease/`,
+ * `.triggers/`, anything else) are ignored.
+ */
 export async function listBackups(store: ObjectStore, env: string, options: { includeIncomplete?: boolean } = {}): Promise<BackupEntry[]> {
-  const entries: BackupEntry[] = [];
-  for await (const folder of store.listPrefixes(keys.envPrefix(env))) {
-    const id = folder.slice(keys.envPrefix(env).length, -1);
-    if (!BACKUP_ID_PATTERN.test(id)) continue;
-    const entry = await readEntry(store, env, id);
-    if (entry.objects === 0) continue; // removed between listing and reading
-    if (entry.kind === 'complete' || options.includeIncomplete) entries.push(entry);
-  }
-  for (const prefix of ['database_backup_', `${env}/database_backup_`]) {
-    for await (const object of store.list(prefix)) {
-      const name = object.key.slice(object.key.lastIndexOf('/') + 1);
-      const time = LEGACY_NAME_PATTERN.test(name) ? legacyNameTime(name) : undefined;
-      if (!time || object.key.slice(prefix.length - 'database_backup_'.length).includes('/')) continue;
-      entries.push({ kind: 'legacy', id: object.key, time, prefix: object.key, objects: 1, bytes: object.size });
+  const envPrefix = keys.envPrefix(env);
+  const found = new Map<string, { objects: number; bytes: number; hasManifest: boolean }>();
+  const legacy: BackupEntry[] = [];
+  const addLegacy = (key: string, size: number) => {
+    const time = legacyNameTime(key);
+    if (time) legacy.push({ kind: 'legacy', id: key, time, prefix: key, objects: 1, bytes: size });
+  };
+  for await (const object of store.list(envPrefix)) {
+    const rest = object.key.slice(envPrefix.length);
+    const slash = rest.indexOf('/');
+    if (slash === -1) {
+      if (LEGACY_NAME_PATTERN.test(rest)) addLegacy(object.key, object.size);
+      continue;
     }
+    const id = rest.slice(0, slash);
+    if (!BACKUP_ID_PATTERN.test(id)) continue;
+    const seen = found.get(id) ?? { objects: 0, bytes: 0, hasManifest: false };
+    seen.objects++;
+    seen.bytes += object.size;
+    if (object.key === keys.manifest(env, id)) seen.hasManifest = true;
+    found.set(id, seen);
   }
+  for await (const object of store.list('database_backup_')) {
+    if (!object.key.includes('/') && LEGACY_NAME_PATTERN.test(object.key)) addLegacy(object.key, object.size);
+  }
+
+  const listed = [...found].map(([id, seen]): BackupEntry => ({ kind: 'incomplete', id, time: backupIdTime(id), prefix: keys.backupPrefix(env, id), objects: seen.objects, bytes: seen.bytes }));
+  const withManifest = listed.filter((e) => found.get(e.id)!.hasManifest);
+  let next = 0;
+  const readers = Array.from({ length: Math.min(READ_CONCURRENCY, withManifest.length) }, async () => {
+    while (next < withManifest.length) {
+      const entry = withManifest[next++]!;
+      Object.assign(entry, await readDocuments(store, env, entry.id));
+    }
+  });
+  await Promise.all(readers);
+
+  const entries = [...listed.filter((e) => e.kind === 'complete' || options.includeIncomplete), ...legacy];
   // Ids have second resolution; the manifest's start time orders backups taken within one second.
   const exact = (e: BackupEntry) => (e.manifest ? Date.parse(e.manifest.startedAt) : e.time.getTime());
   return entries.sort((a, b) => exact(b) - exact(a) || (a.id < b.id ? 1 : -1));
+}
+
+/** A backup's manifest and verify record: `complete` with both, or a note on why the manifest could not be used. */
+async function readDocuments(store: ObjectStore, env: string, id: string): Promise<Pick<BackupEntry, 'kind' | 'manifest' | 'verify' | 'note'>> {
+  const manifest = await readManifest(store, env, id).catch((err: Error) => err);
+  if (manifest instanceof Error) return { kind: 'incomplete', note: manifest.message };
+  const verify = await store.readJson(keys.verify(env, id)).catch(() => undefined);
+  const parsedVerify = verify ? VerifyRecordSchema.safeParse(verify.value) : undefined;
+  return { kind: 'complete', manifest, ...(parsedVerify?.success ? { verify: parsedVerify.data } : {}) };
 }
 
 async function readEntry(store: ObjectStore, env: string, id: string): Promise<BackupEntry> {
@@ -56,12 +97,7 @@ async function readEntry(store: ObjectStore, env: string, id: string): Promise<B
     if (object.key === keys.manifest(env, id)) hasManifest = true;
   }
   const entry: BackupEntry = { kind: 'incomplete', id, time: backupIdTime(id), prefix, objects, bytes };
-  if (!hasManifest) return entry;
-  const manifest = await readManifest(store, env, id).catch((err: Error) => err);
-  if (manifest instanceof Error) return { ...entry, note: manifest.message };
-  const verify = await store.readJson(keys.verify(env, id)).catch(() => undefined);
-  const parsedVerify = verify ? VerifyRecordSchema.safeParse(verify.value) : undefined;
-  return { ...entry, kind: 'complete', manifest, ...(parsedVerify?.success ? { verify: parsedVerify.data } : {}) };
+  return hasManifest ? { ...entry, ...(await readDocuments(store, env, id)) } : entry;
 }
 
 /** Reads and validates a backup's manifest; rejects with the reason when it is missing or malformed. */

@@ -188,8 +188,8 @@ function describeRetention(name: string, open: () => ObjectStore, fake?: () => F
         const store = open();
         const victims = [] as string[];
         for (const d of ['2025-03-01', '2025-03-02', '2025-03-03']) victims.push(await fakeBackup(store, `${d}T03:00:00.000Z`, { suffix: '1157' }));
-        // the plan lists each backup once; the second listing of victims[1] is the one made to delete it
-        fake().failNext({ method: 'GET', pathIncludes: `prefix=ops/${ENV}/${victims[1]}/`, afterN: 1, count: 20, status: 503 });
+        // the plan lists the whole environment at once: a listing of this one backup's prefix is the one made to delete it
+        fake().failNext({ method: 'GET', pathIncludes: `prefix=ops/${ENV}/${victims[1]}/`, count: 20, status: 503 });
         const result = await runRetention(store, ENV, { policy: { keepLast: 1 }, minKeep: 1, orphanGraceHours: 24, now: NOW, concurrency: 2 });
         fake().clearFailures();
         expect(result.outcomes.filter((o) => o.status === 'failed').map((o) => o.id)).toEqual([victims[1]]);
@@ -205,6 +205,11 @@ function describeRetention(name: string, open: () => ObjectStore, fake?: () => F
         const store = openStore('gs://retention-bucket/many', { gcsApiEndpoint: small.url, gcsRetry: { maxRetries: 1, maxDelaySeconds: 1 } });
         const start = Date.parse('2026-06-01T03:00:00.000Z');
         for (let i = 0; i < 40; i++) await fakeBackup(store, new Date(start + i * 3_600_000).toISOString(), { suffix: 'ab12' });
+        const before = small.requests.length;
+        expect(await listBackups(store, ENV)).toHaveLength(40);
+        // the catalog pages through the environment once instead of listing every backup on its own
+        const listings = small.requests.slice(before).filter((r) => r.method === 'GET' && r.path.includes('prefix='));
+        expect(listings.length).toBeLessThan(40);
         const result = await runRetention(store, ENV, { policy: { keepLast: 5 }, minKeep: 3, orphanGraceHours: 24, now: NOW });
         expect(result.removed).toBe(35);
         expect((await listBackups(store, ENV)).length).toBe(5);
