@@ -130,6 +130,34 @@ function describeRetention(name: string, open: () => ObjectStore, fake?: () => F
       }
     });
 
+    it('deletes with bounded concurrency, the manifest of each backup first', async () => {
+      const real = open();
+      const ids = [] as string[];
+      for (let i = 1; i <= 12; i++) ids.push(await fakeBackup(real, `2025-07-${String(i).padStart(2, '0')}T03:00:00.000Z`, { suffix: 'cc00' }));
+      await fakeBackup(real, '2026-11-28T03:00:00.000Z', { suffix: 'cc01' });
+      // the real store, watched: how many deletes are in flight, and in which order each backup's objects go
+      let inFlight = 0;
+      let most = 0;
+      const order = new Map<string, string[]>();
+      const watched: ObjectStore = Object.assign(Object.create(real) as ObjectStore, {
+        async delete(key: string, options?: { ifGeneration?: string }) {
+          most = Math.max(most, ++inFlight);
+          const id = key.split('/')[1]!;
+          order.set(id, [...(order.get(id) ?? []), key.slice(key.lastIndexOf('/') + 1)]);
+          try {
+            await new Promise((r) => setTimeout(r, 5));
+            await real.delete(key, options);
+          } finally {
+            inFlight--;
+          }
+        },
+      });
+      const result = await runRetention(watched, ENV, { policy: { keepLast: 1 }, minKeep: 1, orphanGraceHours: 24, now: NOW, concurrency: 3 });
+      expect(result.failed).toBe(0);
+      expect(most).toBe(3);
+      for (const id of ids) expect(order.get(id)?.[0]).toBe('manifest.json');
+    });
+
     it('never removes a backup whose manifest is there but malformed: it is reported, not taken for an orphan', async () => {
       const store = open();
       await fakeBackup(store, '2026-11-28T03:00:00.000Z', { suffix: 'ok01' });
