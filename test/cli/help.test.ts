@@ -39,3 +39,14 @@ describe('mt-ops CLI', () => {
     expect(r.stderr).toMatch(/unknown command 'frobnicate'/);
   });
 });
+
+describe('--bucket and --env are checked on every command that works on the bucket', () => {
+  it.each(['backup', 'list', 'verify', 'restore', 'cleanup'])('%s', async (command) => {
+    const env = await runCli([command, '--env', 'prod/../staging']);
+    expect(env.code).toBe(2);
+    expect(env.stderr).toMatch(/--env/);
+    const bucket = await runCli([command, '--bucket', 's3://elsewhere']);
+    expect(bucket.code).toBe(2);
+    expect(bucket.stderr).toMatch(/--bucket/);
+  });
+});

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { withStoreOptions } from '../options';
 import { requireDatabaseUrl } from '../../config/load';
 import { openBus } from '../../bus/open';
 import { backupAndReport } from '../../backup/service';
@@ -20,12 +21,9 @@ interface BackupFlags {
 }
 
 export function registerBackupCommand(program: Command): void {
-  program
-    .command('backup')
+  withStoreOptions(program.command('backup'))
     .description('Take a consistent backup of the database into the bucket; prints the backup id')
     .option('--database-url <url>', 'PostgreSQL URL (default: DATABASE_URL)')
-    .option('--bucket <url>', 'bucket URL: gs://bucket[/prefix] or file://path (default: BACKUP_BUCKET)')
-    .option('--env <name>', 'environment name (default: OPS_ENV)')
     .option('--schemas <a,b>', 'only these schemas (e.g. public,auth)', commaList)
     .option('--exclude-tables <s.t,...>', 'leave these tables out', commaList)
     .option('--label <text>', 'a label recorded in the manifest')

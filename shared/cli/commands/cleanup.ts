@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
+import { withStoreOptions } from '../options';
 import { InvalidArgumentError } from 'commander';
 import { commandContext } from '../context';
 import { nonNegativeInt, nonNegativeNumber } from '../main';
 import { formatBytes, table } from '../progress';
 import { runRetention, type RetentionResult } from '../../retention/run';
 import { checkPolicy } from '../../retention/policy';
-import { EnvSchema, type RetentionPolicy } from '../../config/schema';
+import type { RetentionPolicy } from '../../config/schema';
 import { OpsError, UsageError } from '../../errors';
 
 interface CleanupFlags {
@@ -21,15 +22,6 @@ interface CleanupFlags {
   keepMonthly?: number;
   keepYearly?: number;
   minKeep?: number;
-}
-
-/** The bucket and environment flags, checked as strictly as BACKUP_BUCKET and OPS_ENV: this command deletes. */
-function checked(schema: typeof EnvSchema.shape.OPS_ENV | typeof EnvSchema.shape.BACKUP_BUCKET) {
-  return (value: string): string => {
-    const result = schema.safeParse(value);
-    if (!result.success) throw new InvalidArgumentError(result.error.issues.map((i) => i.message).join('; '));
-    return value;
-  };
 }
 
 const POLICY_FLAGS = ['keepLast', 'keepWithinDays', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const;
@@ -51,12 +43,9 @@ export function policyFromFlags(n: string | undefined, flags: CleanupFlags): Ret
 }
 
 export function registerCleanupCommand(program: Command): void {
-  program
-    .command('cleanup')
+  withStoreOptions(program.command('cleanup'))
     .description('Remove old backups by the retention policy (configured, or given here); never the last good one')
     .argument('[n]', 'shortcut for --keep-last N (as db_tools.sh cleanup N)')
-    .option('--bucket <url>', 'bucket URL (default: BACKUP_BUCKET)', checked(EnvSchema.shape.BACKUP_BUCKET))
-    .option('--env <name>', 'environment name (default: OPS_ENV)', checked(EnvSchema.shape.OPS_ENV))
     .option('--dry-run', 'show what would be removed, remove nothing')
     .option('--keep-last <n>', 'keep the N newest', nonNegativeInt)
     .option('--keep-within-days <d>', 'keep all within D days of the newest backup', nonNegativeNumber)

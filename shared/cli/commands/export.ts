@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { withStoreOptions } from '../options';
 import { commandContext } from '../context';
 import { resolveBackup } from '../../backup/catalog';
 import { UsageError } from '../../errors';
@@ -14,14 +15,11 @@ interface ExportFlags {
 }
 
 export function registerExportCommand(program: Command): void {
-  program
-    .command('export')
+  withStoreOptions(program.command('export'))
     .description("Write a backup's public tables as a legacy database_backup_YYYYMMDD_HHMMSS.json.gz, readable by today's tools")
     .argument('<id>', 'backup id, or "latest"')
     .option('--format <format>', 'output format: legacy-json', 'legacy-json')
     .option('--out <path>', 'output file, or a directory to write database_backup_YYYYMMDD_HHMMSS.json.gz into')
-    .option('--bucket <url>', 'bucket URL (default: BACKUP_BUCKET)')
-    .option('--env <name>', 'environment name (default: OPS_ENV)')
     .option('--json', 'print JSON')
     .action(async (id: string, flags: ExportFlags) => {
       if (flags.format !== 'legacy-json') throw new UsageError(`--format: unknown format ${JSON.stringify(flags.format)}; expected legacy-json`);

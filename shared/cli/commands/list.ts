@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { withStoreOptions } from '../options';
 import { commandContext } from '../context';
 import { listBackups, type BackupEntry } from '../../backup/catalog';
 import { formatAge, formatBytes, table } from '../progress';
@@ -11,11 +12,8 @@ interface ListFlags {
 }
 
 export function registerListCommand(program: Command): void {
-  program
-    .command('list')
+  withStoreOptions(program.command('list'))
     .description('List complete backups, newest first (with --all, incomplete ones too)')
-    .option('--bucket <url>', 'bucket URL (default: BACKUP_BUCKET)')
-    .option('--env <name>', 'environment name (default: OPS_ENV)')
     .option('--all', 'also show incomplete backups (no manifest), marked')
     .option('--json', 'print JSON')
     .action(async (flags: ListFlags) => {

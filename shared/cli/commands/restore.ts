@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { withStoreOptions } from '../options';
 import { existsSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { requireDatabaseUrl } from '../../config/load';
@@ -26,13 +27,10 @@ interface RestoreFlags {
 }
 
 export function registerRestoreCommand(program: Command): void {
-  program
-    .command('restore')
+  withStoreOptions(program.command('restore'))
     .description('Restore a backup (or a legacy database_backup_*.json[.gz] file) into an existing schema, all or nothing')
     .argument('[source]', 'backup id, "latest", or the path of a legacy file', 'latest')
     .option('--database-url <url>', 'target PostgreSQL URL (default: DATABASE_URL)')
-    .option('--bucket <url>', 'bucket URL (default: BACKUP_BUCKET)')
-    .option('--env <name>', 'environment name (default: OPS_ENV)')
     .option('--tables <s.t,...>', 'restore only these tables', commaList)
     .option('--yes', 'overwrite tables that hold rows (and truncate tables referencing a --tables subset)')
     .option('--no-safety-backup', 'do not take a backup of the target first')

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { withStoreOptions } from '../options';
 import { commandContext } from '../context';
 import { resolveBackup } from '../../backup/catalog';
 import { recordVerify, verifyBackup } from '../../backup/verify';
@@ -16,12 +17,9 @@ interface VerifyFlags {
 }
 
 export function registerVerifyCommand(program: Command): Command {
-  return program
-    .command('verify')
+  return withStoreOptions(program.command('verify'))
     .description('Re-read every object of a backup and check sha256, size and row count against its manifest; optionally restore it into a scratch database')
     .argument('[id]', 'backup id, or "latest"', 'latest')
-    .option('--bucket <url>', 'bucket URL (default: BACKUP_BUCKET)')
-    .option('--env <name>', 'environment name (default: OPS_ENV)')
     .option('--restore-into <url>', 'restore drill: restore into this scratch database and compare every table (rows and content hash)')
     .option('--template <name>', 'create the scratch database from this template database first (and drop it after)')
     .option('--json', 'print the verify record as JSON')
