@@ -69,7 +69,9 @@ export const BackupSectionSchema = z
 
 export const RetentionSectionSchema = z
   .object({
-    policy: RetentionPolicySchema.default({ keepWithinDays: 30, keepMonthly: 12 }),
+    policy: RetentionPolicySchema.refine((p) => Object.values(p).some((v) => (v ?? 0) > 0), {
+      message: 'empty retention policy: set at least one keep rule above 0',
+    }).default({ keepWithinDays: 30, keepMonthly: 12 }),
     minKeep: z.number().int().min(1).default(3),
     orphanGraceHours: z.number().min(0).default(24),
     deleteConcurrency: z.number().int().min(1).max(64).default(8),

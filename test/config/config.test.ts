@@ -163,6 +163,11 @@ describe('operator files', () => {
     expect(loadConfig({ OPS_CONFIG: file('empty.yaml', '') }).file).toEqual(loadConfig({ OPS_CONFIG: undefined }).file);
   });
 
+  it('an empty retention policy in the file is refused at load, with its path', () => {
+    const err = configError({ OPS_CONFIG: file('empty-policy.yaml', 'retention:\n  policy: { keepLast: 0 }\n') });
+    expect(err.issues.join('\n')).toMatch(/retention\.policy: empty retention policy/);
+  });
+
   it('an OPS_CONFIG that names a missing file is an error; a missing default file is not', () => {
     expect(configError({ OPS_CONFIG: join(dir, 'nope.yaml') }).message).toMatch(/OPS_CONFIG: file not found/);
     expect(() => loadConfig({})).not.toThrow();

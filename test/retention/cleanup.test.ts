@@ -291,12 +291,9 @@ describe('retention function', () => {
     expect((await listBackups(rt.store, ENV)).map((e) => e.id)).toEqual([ids[2], ids[0]]); // ids[1] removed, ids[0] intact
   });
 
-  it('publishes retention.failed when the configured policy is empty, deleting nothing', async () => {
-    const rt = gcsRuntime('fn-empty', { policy: {} });
-    await fakeBackup(rt.store, '2025-06-01T03:00:00.000Z', { suffix: 'e0e0' });
-    await retentionEventHandler(() => rt)({ id: 'm4', data: { message: { data: '', messageId: 'm4' } } } as never);
-    expect(rt.bus.published.map((m) => m.event)).toEqual([expect.objectContaining({ type: 'retention.failed', reason: expect.stringMatching(/empty retention policy/) })]);
-    expect(await listBackups(rt.store, ENV)).toHaveLength(1);
+  it('an empty configured policy is refused when the configuration loads, before anything can be deleted', () => {
+    expect(() => gcsRuntime('fn-empty', { policy: {} })).toThrow(/retention\.policy: empty retention policy/);
+    expect(() => gcsRuntime('fn-empty', { policy: { keepLast: 0, keepMonthly: 0 } })).toThrow(/empty retention policy/);
   });
 
   it('acknowledges a poison trigger with a logged reason', async () => {
