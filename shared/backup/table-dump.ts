@@ -1,8 +1,7 @@
 import type pg from 'pg';
-import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { createHash } from 'node:crypto';
+import { CopyTap, DigestTap } from '../pgcopy/copy-text';
 import pgCopy from 'pg-copy-streams';
 import type { ObjectStore } from '../storage/types';
 import type { DiscoveredTable } from './discover';
@@ -18,37 +17,6 @@ export interface DumpedTable {
 export interface DumpProgress {
   rows: number;
   rawBytes: number;
-}
-
-/** Counts bytes and rows (COPY text ends every row with a newline; newlines inside values are escaped). */
-class CopyCounter extends Transform {
-  rows = 0;
-  bytes = 0;
-  private lastReport = 0;
-  constructor(private readonly onProgress?: (p: DumpProgress) => void) {
-    super();
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.bytes += chunk.length;
-    let i = -1;
-    while ((i = chunk.indexOf(10, i + 1)) !== -1) this.rows++;
-    if (this.onProgress && this.bytes - this.lastReport >= 1 << 20) {
-      this.lastReport = this.bytes;
-      this.onProgress({ rows: this.rows, rawBytes: this.bytes });
-    }
-    done(null, chunk);
-  }
-}
-
-/** sha256 and size of what passes through: the stored, compressed bytes. */
-class Digest extends Transform {
-  readonly hash = createHash('sha256');
-  bytes = 0;
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    done(null, chunk);
-  }
 }
 
 export function copyToSql(table: DiscoveredTable): string {
@@ -67,8 +35,13 @@ export async function dumpTable(
   key: string,
   options: { compressionLevel: number; signal?: AbortSignal; onProgress?: (p: DumpProgress) => void },
 ): Promise<DumpedTable> {
-  const counter = new CopyCounter(options.onProgress);
-  const digest = new Digest();
+  let lastReport = 0;
+  const counter = new CopyTap((tap) => {
+    if (tap.bytes - lastReport < 1 << 20) return;
+    lastReport = tap.bytes;
+    options.onProgress?.({ rows: tap.rows, rawBytes: tap.bytes });
+  });
+  const digest = new DigestTap();
   const source = client.query(pgCopy.to(copyToSql(table)));
   const stored = store.put(key, digest, {
     contentType: 'application/gzip',
@@ -85,6 +58,6 @@ export async function dumpTable(
     rows: counter.rows,
     rawBytes: counter.bytes,
     compressedBytes: info.size ?? digest.bytes,
-    sha256: digest.hash.digest('hex'),
+    sha256: digest.digest(),
   };
 }

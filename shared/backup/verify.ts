@@ -1,7 +1,7 @@
-import { Transform, Writable, type TransformCallback } from 'node:stream';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { createHash } from 'node:crypto';
+import { CopyTap, DigestTap } from '../pgcopy/copy-text';
 import type { ObjectStore } from '../storage/types';
 import { errorMessage } from '../errors';
 import { keys } from './layout';
@@ -17,36 +17,22 @@ export interface TableCheck {
 export async function checkTableObject(store: ObjectStore, prefix: string, entry: TableEntry): Promise<TableCheck> {
   const table = `${entry.schema}.${entry.name}`;
   const problems: string[] = [];
-  const hash = createHash('sha256');
-  let stored = 0;
-  let raw = 0;
-  let rows = 0;
+  const stored = new DigestTap();
+  const data = new CopyTap();
+  let readable = true;
   try {
     const source = await store.get(`${prefix}${entry.object}`);
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, done: TransformCallback) {
-        hash.update(chunk);
-        stored += chunk.length;
-        done(null, chunk);
-      },
-    });
-    const count = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        raw += chunk.length;
-        let i = -1;
-        while ((i = chunk.indexOf(10, i + 1)) !== -1) rows++;
-        done();
-      },
-    });
-    await pipeline(source, tap, createGunzip(), count);
+    await pipeline(source, stored, createGunzip(), data, new Writable({ write: (_chunk, _enc, done) => done() }));
   } catch (err) {
     // a truncated or corrupted gzip stream: still report what the bytes say
+    readable = false;
     problems.push(`${table}: cannot read ${entry.object}: ${errorMessage(err)}`);
   }
-  const sha256 = hash.digest('hex');
-  if (stored !== entry.compressedBytes) problems.push(`${table}: size ${stored} bytes, manifest says ${entry.compressedBytes}`);
+  const sha256 = stored.digest();
+  const [size, raw, rows] = [stored.bytes, data.bytes, data.rows];
+  if (size !== entry.compressedBytes) problems.push(`${table}: size ${size} bytes, manifest says ${entry.compressedBytes}`);
   if (sha256 !== entry.sha256) problems.push(`${table}: sha256 ${sha256.slice(0, 16)}…, manifest says ${entry.sha256.slice(0, 16)}…`);
-  if (problems.length === 0 || (raw > 0 && rows !== entry.rows)) {
+  if (readable) {
     if (rows !== entry.rows) problems.push(`${table}: ${rows} rows, manifest says ${entry.rows}`);
     if (raw !== entry.rawBytes) problems.push(`${table}: ${raw} raw bytes, manifest says ${entry.rawBytes}`);
   }

@@ -7,7 +7,7 @@ import { errorMessage } from '../errors';
 import { keys } from '../backup/layout';
 import { structureFingerprint } from '../backup/discover';
 import type { Manifest, TableEntry } from '../backup/manifest';
-import { CopyTap, DigestTap, FieldFilter, RowSetHashTap, type RowSetHash } from './copy-text';
+import { CopyTap, DigestTap, FieldFilter, RowSetHashTap, type RowSetHash } from '../pgcopy/copy-text';
 import type { PlannedTable, SourceSequence, SourceTable } from './preflight';
 import type { TableLoader } from './execute';
 import { ident, qualified } from './target-schema';

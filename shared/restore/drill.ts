@@ -7,7 +7,7 @@ import type { Manifest } from '../backup/manifest';
 import { connect } from '../backup/snapshot';
 import { OpsError, UsageError, errorMessage } from '../errors';
 import { redactString } from '../log/redact';
-import { RowSetHash } from './copy-text';
+import { RowSetHash } from '../pgcopy/copy-text';
 import type { RestoreProgress } from './execute';
 import { restore, RestoreRefused } from './restore';
 import { ident, qualified } from './target-schema';

@@ -9,7 +9,7 @@ import type { Manifest, TableEntry } from '../backup/manifest';
 import { keys, backupIdTime } from '../backup/layout';
 import { UsageError } from '../errors';
 import { VERSION } from '../version';
-import { DigestTap, splitCopyLine } from './copy-text';
+import { DigestTap, splitCopyLine } from '../pgcopy/copy-text';
 
 /**
  * Backup -> legacy JSON (database_backup_YYYYMMDD_HHMMSS.json.gz), the shape today's tools read.

@@ -9,7 +9,7 @@ import { canUseReplicaRole, nonEmptyTables, readTargetSchema, tableKey, type Tar
 import { executeRestore, type ExecuteResult, type RestoreProgress, type TableLoader } from './execute';
 import { backupLoader, checkManifest, checkObjects, entryFor, manifestSequences, manifestTables } from './backup-source';
 import { AUTH_USERS, legacyLoader, legacySourceTables, scanLegacy, stageLegacy, type LegacyScan } from './legacy-reader';
-import type { RowSetHash } from './copy-text';
+import type { RowSetHash } from '../pgcopy/copy-text';
 
 export type RestoreSource =
   | { kind: 'backup'; store: ObjectStore; manifest: Manifest }

@@ -111,7 +111,10 @@ describe('bad input', () => {
   it('a malformed bucket URL exits 2 with the reason', async () => {
     const r = await runCli(['backup', '--bucket', 'ftp://nope'], { env });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/invalid bucket URL "ftp:\/\/nope"/);
+    expect(r.stderr).toMatch(/--bucket.*'ftp:\/\/nope' is invalid\. must be file:\/\/\/abs\/path/);
+    const fromEnv = await runCli(['list'], { env: { ...env, BACKUP_BUCKET: 'gs://x' } });
+    expect(fromEnv.code).toBe(2);
+    expect(fromEnv.stderr).toMatch(/BACKUP_BUCKET: must be/);
   });
 
   it('an unreachable database exits 1, without the password', async () => {
