@@ -25,7 +25,8 @@ const functions = readdirSync(join(root, 'functions')).filter(
 for (const name of functions) {
   const outdir = join(root, 'dist', name);
   mkdirSync(outdir, { recursive: true });
-  const result = await build({ ...common, entryPoints: [join(root, 'functions', name, 'index.ts')], outfile: join(outdir, 'index.js') });
+  // splitting: lazily imported modules (the GCS and Pub/Sub clients) stay in chunks loaded on first use
+  const result = await build({ ...common, splitting: true, entryPoints: { index: join(root, 'functions', name, 'index.ts') }, outdir });
   const used = new Set(
     Object.values(result.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path)),
   );
@@ -41,8 +42,9 @@ for (const name of functions) {
 }
 await build({
   ...common,
-  entryPoints: [join(root, 'shared', 'cli', 'entry.ts')],
-  outfile: join(root, 'dist', 'cli', 'mt-ops.js'),
+  splitting: true,
+  entryPoints: { 'mt-ops': join(root, 'shared', 'cli', 'entry.ts') },
+  outdir: join(root, 'dist', 'cli'),
   banner: { js: '#!/usr/bin/env node' },
 });
 console.log('built dist/cli/mt-ops.js');

@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ADMIN_URL, createDataset, dbUrl, median, runMeasured, withClient } from './support';
+import { ADMIN_URL, createDataset, dbUrl, median, runMeasured, withClient, builtCli } from './support';
 
-const CLI = fileURLToPath(new URL('../bin/mt-ops.js', import.meta.url));
+const CLI = builtCli();
 const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 

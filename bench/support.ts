@@ -1,4 +1,6 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
 /** Runs a command; resolves with wall time and the child's peak RSS (from /usr/bin/time-free /proc sampling). */
@@ -87,4 +89,15 @@ export async function createDataset(url: string, scale: number): Promise<void> {
     await c.query(`INSERT INTO bench.audit_events SELECT g, now() - g * interval '1 second', md5(g::text)::uuid, 'update', jsonb_build_object('field', 'score', 'old', g % 7, 'new', g % 9, 'ip', '10.0.' || (g % 255) || '.' || (g % 200)) FROM generate_series(1, ${n(200_000)}) g`);
     await c.query('ANALYZE');
   });
+}
+
+/**
+ * The CLI as shipped: the esbuild bundle (dist/cli/mt-ops.js), built first so the numbers measure our code, not
+ * the TypeScript loader that `npx mt-ops` uses to run from source.
+ */
+export function builtCli(): string {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const r = spawnSync(process.execPath, [join(root, 'build.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (r.status !== 0) throw new Error('npm run build failed');
+  return join(root, 'dist', 'cli', 'mt-ops.js');
 }

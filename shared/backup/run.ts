@@ -167,7 +167,7 @@ async function dumpAllTables(
         options.onProgress?.({ phase: 'table', table: name, rows: p.rows, rawBytes: p.rawBytes, done: finished, index: done, total: tables.length });
       try {
         const dumped = await dumpTable(client, t, options.store, `${prefix}${object}`, {
-          compressionLevel: options.compressionLevel ?? 3,
+          compressionLevel: options.compressionLevel ?? 1,
           signal: abort.signal,
           onProgress: (p) => report(p, false),
         });

@@ -61,7 +61,7 @@ export const BackupSectionSchema = z
     schemas: z.array(z.string().min(1)).optional(),
     excludeTables: z.array(tableName).default([]),
     jobs: z.number().int().min(1).max(16).default(2),
-    compressionLevel: z.number().int().min(1).max(9).default(3),
+    compressionLevel: z.number().int().min(1).max(9).default(1),
     leaseTtlSeconds: z.number().int().min(1).max(86_400).default(120),
     statementTimeoutSeconds: z.number().int().min(0).default(0),
   })
