@@ -4,7 +4,7 @@ import { backupAndReport } from '../../shared/backup/service';
 import { BackupRequestSchema, type BackupRequest } from '../../shared/backup/request';
 import { requireDatabaseUrl } from '../../shared/config/load';
 import { decodeJsonBody, answerError } from '../../shared/functions/http';
-import { decodeCloudEvent } from '../../shared/bus/pubsub-bus';
+import { decodeTrigger } from '../../shared/functions/trigger';
 import type { Runtime } from '../../shared/functions/runtime';
 import type { BackupOptions } from '../../shared/backup/run';
 
@@ -55,11 +55,8 @@ export function backupHttpHandler(runtime: () => Runtime) {
 export function backupEventHandler(runtime: () => Runtime) {
   return async (event: CloudEvent<unknown>): Promise<void> => {
     const rt = runtime();
-    const decoded = decodeCloudEvent(BackupRequestSchema, event);
-    if ('poison' in decoded) {
-      rt.logger.error({ reason: decoded.reason, eventId: event.id }, `backup trigger rejected: ${decoded.reason}`);
-      return;
-    }
+    const decoded = decodeTrigger(BackupRequestSchema, event, rt, 'backup');
+    if (!decoded) return;
     await backupAndReport(options(rt, decoded.payload, { kind: 'scheduled', messageId: decoded.messageId }), rt);
   };
 }

@@ -1,6 +1,6 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { z } from 'zod';
-import { decodeCloudEvent } from '../../shared/bus/decode';
+import { decodeTrigger } from '../../shared/functions/trigger';
 import { runRetention } from '../../shared/retention/run';
 import { errorMessage } from '../../shared/errors';
 import { redactString } from '../../shared/log/redact';
@@ -16,11 +16,8 @@ export const RetentionRequestSchema = z.object({ dryRun: z.boolean().optional() 
 export function retentionEventHandler(runtime: () => Runtime) {
   return async (event: CloudEvent<unknown>): Promise<void> => {
     const rt = runtime();
-    const decoded = decodeCloudEvent(RetentionRequestSchema, event);
-    if ('poison' in decoded) {
-      rt.logger.error({ reason: decoded.reason, eventId: event.id }, `retention trigger rejected: ${decoded.reason}`);
-      return;
-    }
+    const decoded = decodeTrigger(RetentionRequestSchema, event, rt, 'retention');
+    if (!decoded) return;
     const section = rt.config.file.retention;
     const time = () => new Date().toISOString();
     try {

@@ -72,9 +72,18 @@ describe('restore drill', () => {
 });
 
 describe('functions/verify (scheduled)', () => {
+  const trigger = (data = '') => ({ id: 'weekly-1', type: 'google.cloud.pubsub.topic.v1.messagePublished', data: { message: { data, messageId: 'weekly-1' } } }) as never;
+
+  it('a trigger with an unexpected body is poison: logged, acknowledged, nothing verified', async () => {
+    const before = rt.bus.published.length;
+    const result = await verifyEventHandler(() => rt)(trigger(Buffer.from('{"id":"x"}').toString('base64')));
+    expect(result).toBeUndefined();
+    expect(rt.bus.published.length).toBe(before);
+  });
+
   it('verifies the newest backup, runs the drill into VERIFY_DATABASE_URL, publishes verify.succeeded and records it', async () => {
-    const result = await verifyEventHandler(() => rt)({} as never);
-    expect(result.ok).toBe(true);
+    const result = await verifyEventHandler(() => rt)(trigger());
+    expect(result!.ok).toBe(true);
     const event = rt.bus.published.at(-1)!.event;
     expect(event).toMatchObject({ type: 'verify.succeeded', severity: 'info', backupId: manifest.id, restoreDrill: true });
     const record = await rt.store.readJson(keys.verify('drill', manifest.id));
@@ -88,8 +97,8 @@ describe('functions/verify (scheduled)', () => {
     chmodSync(file, 0o644);
     const bytes = readFileSync(file);
     writeFileSync(file, Buffer.concat([bytes, Buffer.from('x')]));
-    const result = await verifyEventHandler(() => rt)({} as never);
-    expect(result.ok).toBe(false);
+    const result = await verifyEventHandler(() => rt)(trigger());
+    expect(result!.ok).toBe(false);
     const event = rt.bus.published.at(-1)!.event;
     expect(event).toMatchObject({ type: 'verify.failed', severity: 'critical', backupId: manifest.id });
     expect((event as { reason: string }).reason).toMatch(/public\.everything/);
