@@ -47,7 +47,7 @@ export async function dumpTable(
     contentType: 'application/gzip',
     metadata: { table: `${table.schema}.${table.name}`, format: 'copy-text-gzip' },
   });
-  const piped = pipeline(source, counter, createGzip({ level: options.compressionLevel }), digest, {
+  const piped = pipeline(source, counter, createGzip({ level: options.compressionLevel, memLevel: 9, chunkSize: 256 * 1024 }), digest, {
     signal: options.signal,
   });
   // If the store fails first, stop reading from the database too.

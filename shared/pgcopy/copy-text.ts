@@ -7,7 +7,13 @@ import { createHash, type Hash } from 'node:crypto';
  */
 
 /** sha256 and size of the bytes passing through (the stored, compressed object). */
+/** Buffering between the stages of a COPY pipeline: big enough that per-chunk overhead stays small. */
+export const STREAM_BUFFER = 1 << 20;
+
 export class DigestTap extends Transform {
+  constructor() {
+    super({ highWaterMark: STREAM_BUFFER });
+  }
   private readonly hash = createHash('sha256');
   bytes = 0;
   private hex?: string;
@@ -27,7 +33,7 @@ export class CopyTap extends Transform {
   rows = 0;
   bytes = 0;
   constructor(private readonly onChunk?: (tap: CopyTap) => void) {
-    super();
+    super({ highWaterMark: STREAM_BUFFER });
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.bytes += chunk.length;

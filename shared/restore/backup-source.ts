@@ -97,7 +97,7 @@ export function backupLoader(store: ObjectStore, manifest: Manifest, options: { 
         report(tap.rows, tap.bytes);
       }
     });
-    const stages: Transform[] = [digest, createGunzip(), counter];
+    const stages: Transform[] = [digest, createGunzip({ chunkSize: 256 * 1024 }), counter];
     if (table.keep) stages.push(new FieldFilter(table.keep));
     if (options.hashes) {
       const tap = new RowSetHashTap();
