@@ -1,7 +1,7 @@
+import { withClient } from '../shared/backup/snapshot';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 
 /** Runs a command; resolves with wall time and the child's peak RSS (from /usr/bin/time-free /proc sampling). */
 export interface RunResult {
@@ -50,15 +50,7 @@ export function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-export async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
+export { withClient };
 
 export function dbUrl(base: string, name: string): string {
   const u = new URL(base);

@@ -50,6 +50,16 @@ export async function connect(databaseUrl: string, what = 'database'): Promise<p
   return client;
 }
 
+/** Runs `fn` with a connection that is closed afterwards, whatever happens. */
+export async function withClient<T>(databaseUrl: string, fn: (client: pg.Client) => Promise<T>, what = 'database'): Promise<T> {
+  const client = await connect(databaseUrl, what);
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 export async function openSnapshot(databaseUrl: string, statementTimeoutSeconds = 0): Promise<SnapshotSession> {
   const leader = await connect(databaseUrl);
   const setup = async (client: pg.Client) => {

@@ -1,4 +1,4 @@
-import pg from 'pg';
+import { withClient } from '../../shared/backup/snapshot';
 
 /** Every user table's rows as an ordered hash (md5 of the sorted row texts), by schema.table. */
 export async function tableHashes(url: string): Promise<Record<string, { rows: number; md5: string }>> {
@@ -40,15 +40,7 @@ export async function snapshotOf(url: string) {
   return { tables: await tableHashes(url), sequences: await sequenceStates(url) };
 }
 
-export async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
+export { withClient };
 
 export async function exec(url: string, sql: string): Promise<void> {
   await withClient(url, (c) => c.query(sql));
