@@ -28,9 +28,22 @@ async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Everything this test file created, dropped after the file. The hook is registered when this module is imported,
+ * at the file's top level: a hook registered later, from inside beforeAll or a test, would never run.
+ */
+const created: string[] = [];
+const pools: pg.Pool[] = [];
+afterAll(async () => {
+  await Promise.all(pools.splice(0).map((p) => p.end()));
+  if (created.length === 0) return;
+  await admin(async (c) => {
+    for (const db of created.splice(0)) await c.query(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
+  });
+});
+
 /** Creates a database of its own for the calling test file; dropped (with any it made) after the file. */
 export async function createTestDatabase(prefix = 'mt_test'): Promise<TestDatabase> {
-  const created: string[] = [];
   const make = async (p: string) => {
     const name = `${p}_${randomBytes(5).toString('hex')}`;
     await admin((c) => c.query(`CREATE DATABASE "${name}"`));
@@ -38,14 +51,9 @@ export async function createTestDatabase(prefix = 'mt_test'): Promise<TestDataba
     return withDatabase(inject('pgAdminUrl'), name);
   };
   const url = await make(prefix);
-  const name = created[0]!;
+  const name = new URL(url).pathname.slice(1);
   const pool = new pg.Pool({ connectionString: url, max: 2 });
-  afterAll(async () => {
-    await pool.end();
-    await admin(async (c) => {
-      for (const db of created) await c.query(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
-    });
-  });
+  pools.push(pool);
   return {
     url,
     name,
