@@ -244,6 +244,6 @@ describe('a cycle of non-deferrable foreign keys', () => {
     u.username = role;
     const err = await planRestore({ ...options(u.toString()), source: { kind: 'backup', store, manifest: m } });
     expect(err.preflight.problems.join('\n')).toMatch(/cycle of non-deferrable foreign keys public\.a -\[a_b_fk\]-> public\.b -\[b_a_id_fkey\]-> public\.a: .* may not set session_replication_role/);
-    await exec(db, `DROP OWNED BY ${role}`);
+    await exec(db, `DROP OWNED BY ${role}; DROP ROLE ${role}`);
   });
 });
