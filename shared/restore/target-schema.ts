@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { FkEdge } from './fk-order';
+import { qualifiedName as qualified, quoteIdent as ident } from '../backup/scope';
 
 /** What the target database looks like, read from pg_catalog before anything is changed. */
 export interface TargetColumn {
@@ -146,10 +147,5 @@ export async function canUseReplicaRole(client: pg.ClientBase): Promise<boolean>
   }
 }
 
-export function qualified(schema: string, name: string): string {
-  return `${ident(schema)}.${ident(name)}`;
-}
-
-export function ident(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
+/** Identifier quoting: the same rules as the backup side (one implementation, in backup/scope). */
+export { qualified, ident };
