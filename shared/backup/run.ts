@@ -161,7 +161,7 @@ async function dumpAllTables(
   const worker = async (client: pg.ClientBase) => {
     while (!abort.signal.aborted && next < order.length) {
       const { t, index } = order[next++]!;
-      const object = `data/${String(index + 1).padStart(4, '0')}.copy.gz`;
+      const object = keys.tableObject(index + 1);
       const name = `${t.schema}.${t.name}`;
       const report = (p: DumpProgress, finished: boolean) =>
         options.onProgress?.({ phase: 'table', table: name, rows: p.rows, rawBytes: p.rawBytes, done: finished, index: done, total: tables.length });

@@ -35,12 +35,7 @@ export async function dumpTable(
   key: string,
   options: { compressionLevel: number; signal?: AbortSignal; onProgress?: (p: DumpProgress) => void },
 ): Promise<DumpedTable> {
-  let lastReport = 0;
-  const counter = new CopyTap((tap) => {
-    if (tap.bytes - lastReport < 1 << 20) return;
-    lastReport = tap.bytes;
-    options.onProgress?.({ rows: tap.rows, rawBytes: tap.bytes });
-  });
+  const counter = new CopyTap((tap) => options.onProgress?.({ rows: tap.rows, rawBytes: tap.bytes }));
   const digest = new DigestTap();
   const source = client.query(pgCopy.to(copyToSql(table)));
   const stored = store.put(key, digest, {

@@ -28,18 +28,25 @@ export class DigestTap extends Transform {
   }
 }
 
-/** Counts rows and bytes of COPY text passing through; reports progress. */
+/** Counts rows and bytes of COPY text passing through; reports progress once per `everyBytes` (1 MiB). */
 export class CopyTap extends Transform {
   rows = 0;
   bytes = 0;
-  constructor(private readonly onChunk?: (tap: CopyTap) => void) {
+  private reported = 0;
+  constructor(
+    private readonly onProgress?: (tap: CopyTap) => void,
+    private readonly everyBytes = 1 << 20,
+  ) {
     super({ highWaterMark: STREAM_BUFFER });
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.bytes += chunk.length;
     let i = -1;
     while ((i = chunk.indexOf(10, i + 1)) !== -1) this.rows++;
-    this.onChunk?.(this);
+    if (this.onProgress && this.bytes - this.reported >= this.everyBytes) {
+      this.reported = this.bytes;
+      this.onProgress(this);
+    }
     done(null, chunk);
   }
 }

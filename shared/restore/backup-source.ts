@@ -90,13 +90,7 @@ export function backupLoader(store: ObjectStore, manifest: Manifest, options: { 
   return async (client, table, report) => {
     const entry = entryFor(manifest, table);
     const digest = new DigestTap();
-    let lastReport = 0;
-    const counter = new CopyTap((tap) => {
-      if (tap.bytes - lastReport >= 1 << 20) {
-        lastReport = tap.bytes;
-        report(tap.rows, tap.bytes);
-      }
-    });
+    const counter = new CopyTap((tap) => report(tap.rows, tap.bytes));
     const stages: Transform[] = [digest, createGunzip({ chunkSize: 256 * 1024 }), counter];
     if (table.keep) stages.push(new FieldFilter(table.keep));
     if (options.hashes) {
