@@ -10,6 +10,7 @@ import { redactString } from '../log/redact';
 import { VERSION } from '../version';
 import { discoverTables, discoverSequences, structureFingerprint, type DiscoveredTable } from './discover';
 import { openSnapshot, lockTables, readSequence } from './snapshot';
+import { TableFailedError } from './table-error';
 import { dumpTable, type DumpProgress } from './table-dump';
 import { keys, newBackupId } from './layout';
 import { ManifestSchema, type Manifest, type TableEntry, type SequenceEntry } from './manifest';
@@ -194,7 +195,7 @@ function tableError(table: string, err: unknown): OpsError {
   if (err instanceof OpsError) return err;
   const message = redactString(errorMessage(err));
   const storage = err instanceof StorageError ? ' (storage)' : '';
-  return new OpsError(`table ${table}${storage}: ${message}`, 'table_failed', { cause: err });
+  return new TableFailedError(table, `table ${table}${storage}: ${message}`, { cause: err });
 }
 
 function asBackupError(err: unknown): Error {

@@ -3,6 +3,7 @@ import type { Logger } from '../log/logger';
 import { errorMessage } from '../errors';
 import { redactString } from '../log/redact';
 import { runBackup, type BackupOptions, type BackupResult } from './run';
+import { TableFailedError } from './table-error';
 
 /**
  * One backup run as the functions and the CLI see it: run, log, and publish `backup.succeeded` (info)
@@ -18,7 +19,7 @@ export async function backupAndReport(options: BackupOptions, deps: { bus: Event
   } catch (err) {
     const reason = redactString(errorMessage(err));
     logger.error({ env: options.env, trigger: trigger.kind, err }, `backup failed: ${reason}`);
-    const table = /^table ([^:]+?)(?: \(storage\))?:/.exec(reason)?.[1];
+    const table = err instanceof TableFailedError ? err.table : undefined;
     await bus
       .publish({
         type: 'backup.failed',

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { qualifiedName } from './scope';
+import { TableFailedError } from './table-error';
 import { OpsError, errorMessage } from '../errors';
 import { redactString } from '../log/redact';
 
@@ -113,7 +114,7 @@ export async function lockTables(client: pg.ClientBase, tables: Array<{ schema: 
     try {
       await client.query(`LOCK TABLE ${qualifiedName(t.schema, t.name)} IN ACCESS SHARE MODE`);
     } catch (err) {
-      throw new OpsError(`table ${t.schema}.${t.name}: ${errorMessage(err)}`, 'table_unreadable', { cause: err });
+      throw new TableFailedError(`${t.schema}.${t.name}`, `table ${t.schema}.${t.name}: ${errorMessage(err)}`, { cause: err });
     }
   }
 }
