@@ -50,3 +50,29 @@ describe('--bucket and --env are checked on every command that works on the buck
     expect(bucket.stderr).toMatch(/--bucket/);
   });
 });
+
+describe('mt-ops config', () => {
+  const env = { SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T0/B0/hookSecret123', DATABASE_URL: 'postgres://ops:dbSecret456@db/mt', OPS_CONFIG: '' };
+
+  it('prints the validated configuration as YAML, secrets masked', async () => {
+    const r = await runCli(['config'], { env });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^env:$/m);
+    expect(r.stdout).toMatch(/^ {2}OPS_ENV: local$/m);
+    expect(r.stdout).not.toMatch(/hookSecret123|dbSecret456/);
+  });
+
+  it('--json prints JSON, secrets masked', async () => {
+    const r = await runCli(['config', '--json'], { env });
+    expect(r.code).toBe(0);
+    const shown = JSON.parse(r.stdout);
+    expect(shown.config.retention.policy).toEqual({ keepWithinDays: 30, keepMonthly: 12 });
+    expect(r.stdout).not.toMatch(/hookSecret123|dbSecret456/);
+  });
+
+  it('a bad configuration exits 2 naming the variable', async () => {
+    const r = await runCli(['config'], { env: { ...env, OPS_ENV: 'Not Valid' } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/OPS_ENV: /);
+  });
+});

@@ -1,15 +1,17 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load';
 import { redactValue } from '../../log/redact';
+import { stringify as stringifyYaml } from 'yaml';
 
 export function registerConfigCommand(program: Command): void {
   program
     .command('config')
     .description('Validate the configuration (environment and OPS_CONFIG file) and print it, secrets masked')
-    .option('--json', 'print JSON')
+    .option('--json', 'print JSON (default: YAML)')
     .action((opts: { json?: boolean }) => {
       const config = loadConfig();
       const shown = redactValue({ file: config.filePath ?? '(defaults)', env: config.env, config: config.file });
-      process.stdout.write(opts.json ? `${JSON.stringify(shown, null, 2)}\n` : `${JSON.stringify(shown, null, 2)}\n`);
+      // YAML for people (the operator file's own format), JSON for tools
+      process.stdout.write(opts.json ? `${JSON.stringify(shown, null, 2)}\n` : stringifyYaml(shown));
     });
 }
