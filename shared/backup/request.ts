@@ -1,11 +1,12 @@
 import { z } from 'zod';
+import { TableName } from '../config/schema';
 
 /** The body of a manual backup request (HTTP) or a scheduled trigger message: all optional. */
 export const BackupRequestSchema = z
   .object({
     label: z.string().min(1).max(200).optional(),
     schemas: z.array(z.string().min(1).max(63)).min(1).optional(),
-    excludeTables: z.array(z.string().regex(/^[^.]+\.[^.]+$/, 'must be schema.table')).optional(),
+    excludeTables: z.array(TableName).optional(),
   })
   .strict();
 export type BackupRequest = z.infer<typeof BackupRequestSchema>;

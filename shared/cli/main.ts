@@ -3,6 +3,7 @@ import { UsageError, errorMessage } from '../errors';
 import { redactString } from '../log/redact';
 import { registerCommands } from './commands/index';
 import { VERSION } from '../version';
+import { TableName } from '../config/schema';
 
 /** Exit codes: 0 success, 1 runtime failure, 2 usage (bad flags, bad values, bad configuration). */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -71,4 +72,15 @@ export function commaList(value: string): string[] {
   const items = value.split(',').map((s) => s.trim()).filter(Boolean);
   if (items.length === 0) throw new InvalidArgumentError('must be a comma-separated list');
   return items;
+}
+
+/** A parser for a comma-separated list of `schema.table` names, each checked like the configuration's. */
+export function tableList(flag: string): (value: string) => string[] {
+  return (value) => {
+    const items = commaList(value);
+    for (const item of items) {
+      if (!TableName.safeParse(item).success) throw new UsageError(`${flag}: ${JSON.stringify(item)} must be schema.table`);
+    }
+    return items;
+  };
 }

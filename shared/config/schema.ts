@@ -41,7 +41,8 @@ export const SECRET_ENV = ['SLACK_WEBHOOK_URL', 'PAGERDUTY_ROUTING_KEY', 'SMTP_P
 /** Env vars that are URLs whose password is a secret. */
 export const URL_ENV = ['DATABASE_URL', 'VERIFY_DATABASE_URL', 'SMTP_URL'] as const;
 
-const tableName = z.string().regex(/^[^.]+\.[^.]+$/, 'must be schema.table');
+/** A table named `schema.table`. */
+export const TableName = z.string().regex(/^[^.]+\.[^.]+$/, 'must be schema.table');
 
 export const RetentionPolicySchema = z
   .object({
@@ -59,7 +60,7 @@ export type RetentionPolicy = z.infer<typeof RetentionPolicySchema>;
 export const BackupSectionSchema = z
   .object({
     schemas: z.array(z.string().min(1)).optional(),
-    excludeTables: z.array(tableName).default([]),
+    excludeTables: z.array(TableName).default([]),
     jobs: z.number().int().min(1).max(16).default(2),
     compressionLevel: z.number().int().min(1).max(9).default(1),
     leaseTtlSeconds: z.number().int().min(1).max(86_400).default(120),

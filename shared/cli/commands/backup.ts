@@ -4,9 +4,8 @@ import { requireDatabaseUrl } from '../../config/load';
 import { openBus } from '../../bus/open';
 import { backupAndReport } from '../../backup/service';
 import { commandContext } from '../context';
-import { commaList, positiveInt } from '../main';
+import { commaList, positiveInt, tableList } from '../main';
 import { createProgress, formatBytes, formatDuration } from '../progress';
-import { UsageError } from '../../errors';
 
 interface BackupFlags {
   databaseUrl?: string;
@@ -25,15 +24,12 @@ export function registerBackupCommand(program: Command): void {
     .description('Take a consistent backup of the database into the bucket; prints the backup id')
     .option('--database-url <url>', 'PostgreSQL URL (default: DATABASE_URL)')
     .option('--schemas <a,b>', 'only these schemas (e.g. public,auth)', commaList)
-    .option('--exclude-tables <s.t,...>', 'leave these tables out', commaList)
+    .option('--exclude-tables <s.t,...>', 'leave these tables out', tableList('--exclude-tables'))
     .option('--label <text>', 'a label recorded in the manifest')
     .option('--jobs <n>', 'parallel connections (one shared snapshot)', positiveInt)
     .option('--json', 'print a JSON summary instead of the id')
     .option('--no-progress', 'no progress output')
     .action(async (flags: BackupFlags) => {
-      for (const t of flags.excludeTables ?? []) {
-        if (!/^[^.]+\.[^.]+$/.test(t)) throw new UsageError(`--exclude-tables: ${JSON.stringify(t)} must be schema.table`);
-      }
       const ctx = commandContext(flags);
       const databaseUrl = requireDatabaseUrl(ctx.config, flags.databaseUrl);
       const section = ctx.config.file.backup;

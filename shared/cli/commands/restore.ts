@@ -6,7 +6,7 @@ import { requireDatabaseUrl } from '../../config/load';
 import { resolveBackup } from '../../backup/catalog';
 import { BACKUP_ID_PATTERN } from '../../backup/layout';
 import { commandContext } from '../context';
-import { commaList } from '../main';
+import { tableList } from '../main';
 import { createProgress, formatBytes } from '../progress';
 import { UsageError } from '../../errors';
 import { planRestore, restore, RestoreRefused, type RestoreOptions, type RestorePlan, type RestoreSource } from '../../restore/restore';
@@ -31,7 +31,7 @@ export function registerRestoreCommand(program: Command): void {
     .description('Restore a backup (or a legacy database_backup_*.json[.gz] file) into an existing schema, all or nothing')
     .argument('[source]', 'backup id, "latest", or the path of a legacy file', 'latest')
     .option('--database-url <url>', 'target PostgreSQL URL (default: DATABASE_URL)')
-    .option('--tables <s.t,...>', 'restore only these tables', commaList)
+    .option('--tables <s.t,...>', 'restore only these tables', tableList('--tables'))
     .option('--yes', 'overwrite tables that hold rows (and truncate tables referencing a --tables subset)')
     .option('--no-safety-backup', 'do not take a backup of the target first')
     .option('--allow-schema-drift', 'restore the common columns when the target schema differs')
@@ -41,9 +41,6 @@ export function registerRestoreCommand(program: Command): void {
     .option('--no-progress', 'no progress output')
     .action(async (arg: string, flags: RestoreFlags) => {
       const started = Date.now();
-      for (const t of flags.tables ?? []) {
-        if (!/^[^.]+\.[^.]+$/.test(t)) throw new UsageError(`--tables: ${JSON.stringify(t)} must be schema.table`);
-      }
       const ctx = commandContext(flags);
       const databaseUrl = requireDatabaseUrl(ctx.config, flags.databaseUrl);
       const source = await resolveSource(arg, flags, ctx);
