@@ -1,8 +1,8 @@
 import type pg from 'pg';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { CopyTap, DigestTap } from '../pgcopy/copy-text';
-import pgCopy from 'pg-copy-streams';
+import { DigestTap } from '../pgcopy/copy-text';
+import { CopyOut } from '../pgcopy/copy-out';
 import type { ObjectStore } from '../storage/types';
 import type { DiscoveredTable } from './discover';
 import { qualifiedName, quoteIdent } from './scope';
@@ -25,7 +25,7 @@ export function copyToSql(table: DiscoveredTable): string {
 }
 
 /**
- * Streams one table: COPY TO STDOUT -> count -> gzip -> sha256 -> create-only object in the store.
+ * Streams one table: COPY TO STDOUT (counted) -> gzip -> sha256 -> create-only object in the store.
  * Nothing is buffered beyond the streams' own high-water marks.
  */
 export async function dumpTable(
@@ -35,23 +35,25 @@ export async function dumpTable(
   key: string,
   options: { compressionLevel: number; signal?: AbortSignal; onProgress?: (p: DumpProgress) => void },
 ): Promise<DumpedTable> {
-  const counter = new CopyTap((tap) => options.onProgress?.({ rows: tap.rows, rawBytes: tap.bytes }));
+  const source = client.query(new CopyOut(copyToSql(table), undefined, (copy) => options.onProgress?.({ rows: copy.rows, rawBytes: copy.bytes })));
   const digest = new DigestTap();
-  const source = client.query(pgCopy.to(copyToSql(table)));
   const stored = store.put(key, digest, {
     contentType: 'application/gzip',
     metadata: { table: `${table.schema}.${table.name}`, format: 'copy-text-gzip' },
   });
-  const piped = pipeline(source, counter, createGzip({ level: options.compressionLevel, memLevel: 9, chunkSize: 256 * 1024 }), digest, {
+  const piped = pipeline(source, createGzip({ level: options.compressionLevel, memLevel: 9, chunkSize: 256 * 1024 }), digest, {
     signal: options.signal,
   });
   // If the store fails first, stop reading from the database too.
   stored.catch((err) => digest.destroy(err instanceof Error ? err : new Error(String(err))));
   const [, info] = await Promise.all([piped, stored]);
-  options.onProgress?.({ rows: counter.rows, rawBytes: counter.bytes });
+  if (source.serverRowCount !== undefined && source.serverRowCount !== source.rows) {
+    throw new Error(`COPY returned ${source.rows} rows but the server reported ${source.serverRowCount}`);
+  }
+  options.onProgress?.({ rows: source.rows, rawBytes: source.bytes });
   return {
-    rows: counter.rows,
-    rawBytes: counter.bytes,
+    rows: source.rows,
+    rawBytes: source.bytes,
     compressedBytes: info.size ?? digest.bytes,
     sha256: digest.digest(),
   };

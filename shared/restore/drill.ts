@@ -1,5 +1,4 @@
 import type pg from 'pg';
-import pgCopy from 'pg-copy-streams';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import type { ObjectStore } from '../storage/types';
@@ -11,6 +10,7 @@ import { RowSetHash } from '../pgcopy/copy-text';
 import type { RestoreProgress } from './execute';
 import { restore, RestoreRefused } from './restore';
 import { ident, qualified } from './target-schema';
+import { CopyOut } from '../pgcopy/copy-out';
 
 /**
  * Restore drill (`mt-ops verify ID --restore-into URL [--template NAME]`): the backup is restored into a scratch
@@ -124,7 +124,7 @@ class DrillUsageError extends UsageError {}
 /** COPY TO of the restored table (same columns, same settings as the backup) into an order-independent hash. */
 async function hashTable(client: pg.ClientBase, schema: string, name: string, columns: string[]): Promise<RowSetHash> {
   const hash = new RowSetHash();
-  const source = client.query(pgCopy.to(`COPY ${qualified(schema, name)} (${columns.map(ident).join(', ')}) TO STDOUT`));
+  const source = client.query(new CopyOut(`COPY ${qualified(schema, name)} (${columns.map(ident).join(', ')}) TO STDOUT`));
   await pipeline(
     source,
     new Writable({
