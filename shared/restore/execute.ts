@@ -83,16 +83,10 @@ export async function executeRestore(options: ExecuteOptions): Promise<ExecuteRe
       const names = preflight.truncate.map((k) => qualifiedKey(preflight, k));
       await client.query(`TRUNCATE TABLE ${names.join(', ')}`);
     }
-    const cycleTables = new Set(preflight.order.cycles.flatMap((c) => c.tables));
-    let replicaOn = false;
+    if (preflight.replica) await client.query('SET LOCAL session_replication_role = replica');
     const total = preflight.tables.length;
     for (const [index, table] of preflight.tables.entries()) {
       stage = `table ${table.key}`;
-      const replica = preflight.replica && cycleTables.has(table.key);
-      if (replica !== replicaOn) {
-        await client.query(`SET LOCAL session_replication_role = ${replica ? 'replica' : 'origin'}`);
-        replicaOn = replica;
-      }
       await options.beforeTable?.(table.key, index);
       options.onProgress?.({ phase: 'table', table: table.key, index, total, rows: 0, bytes: 0, done: false });
       const result = await options.load(client, table, (rows, bytes) =>
@@ -105,10 +99,11 @@ export async function executeRestore(options: ExecuteOptions): Promise<ExecuteRe
       loaded.push(result);
       options.onProgress?.({ phase: 'table', table: table.key, index, total, rows: result.rows, bytes: result.bytes, done: true });
     }
-    if (replicaOn) await client.query('SET LOCAL session_replication_role = origin');
     if (preflight.replica) {
-      stage = 'checking the foreign keys loaded with session_replication_role = replica';
-      await checkForeignKeys(client, options.foreignKeys.filter((fk) => cycleTables.has(fk.from)));
+      await client.query('SET LOCAL session_replication_role = origin');
+      stage = 'checking the foreign keys (loaded with session_replication_role = replica)';
+      const loadedKeys = new Set(preflight.tables.map((t) => t.key));
+      await checkForeignKeys(client, options.foreignKeys.filter((fk) => loadedKeys.has(fk.from)));
     }
 
     stage = 'checking deferred constraints';
@@ -160,17 +155,26 @@ function qualifiedKey(preflight: Preflight, key: string): string {
   return qualified(key.slice(0, dot), key.slice(dot + 1));
 }
 
-/** Foreign keys the load did not check (replica role): every non-null key must have its referenced row. */
+/**
+ * Foreign keys the load did not check (replica role): every key of the loaded rows must have its referenced row.
+ * One anti-join per key, as ALTER TABLE ... VALIDATE CONSTRAINT does, instead of one lookup per row.
+ * MATCH SIMPLE exempts a row with any NULL in the key; MATCH FULL allows only all or none NULL.
+ */
 async function checkForeignKeys(client: pg.ClientBase, fks: TargetForeignKey[]): Promise<void> {
   for (const fk of fks) {
     const [fs, ft] = splitKey(fk.from);
     const [ts, tt] = splitKey(fk.to);
-    const notNull = fk.columns.map((c) => `c.${ident(c)} IS NOT NULL`).join(' AND ');
+    const allSet = fk.columns.map((c) => `c.${ident(c)} IS NOT NULL`).join(' AND ');
     const match = fk.columns.map((c, i) => `p.${ident(fk.refColumns[i]!)} = c.${ident(c)}`).join(' AND ');
+    const missing = `(${allSet} AND NOT EXISTS (SELECT 1 FROM ${qualified(ts, tt)} p WHERE ${match}))`;
+    const partlyNull = `(NOT (${allSet}) AND NOT (${fk.columns.map((c) => `c.${ident(c)} IS NULL`).join(' AND ')}))`;
     const { rows } = await client.query<{ n: string }>(
-      `SELECT count(*)::text AS n FROM ${qualified(fs, ft)} c WHERE ${notNull} AND NOT EXISTS (SELECT 1 FROM ${qualified(ts, tt)} p WHERE ${match})`,
+      `SELECT count(*)::text AS n FROM ${qualified(fs, ft)} c WHERE ${fk.matchFull && fk.columns.length > 1 ? `${missing} OR ${partlyNull}` : missing}`,
     );
-    if (rows[0]!.n !== '0') throw new Error(`foreign key ${fk.name} on ${fk.from}: ${rows[0]!.n} rows reference missing rows of ${fk.to}`);
+    if (rows[0]!.n !== '0') {
+      const full = fk.matchFull && fk.columns.length > 1 ? ' or hold a partly NULL key (MATCH FULL)' : '';
+      throw new Error(`foreign key ${fk.name} on ${fk.from}: ${rows[0]!.n} rows reference missing rows of ${fk.to}${full}`);
+    }
   }
 }
 

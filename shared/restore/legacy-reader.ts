@@ -19,7 +19,8 @@ import { ident, qualified } from './target-schema';
  *  2. stage (inside the restore transaction): each row's JSON text goes by COPY into a per-table temporary table
  *     (ON COMMIT DROP). The file's table order is not foreign-key order, so rows are staged first and then inserted
  *     in the target's foreign-key order with json_populate_record (PostgreSQL converts each JSON value to the
- *     column's type). This keeps every foreign key checked, unlike session_replication_role, and holds no table in memory.
+ *     column's type). Every foreign key is checked (per row, or after the load under session_replication_role =
+ *     replica, like a backup's restore), and no table is held in memory.
  */
 export const AUTH_USERS = 'auth_users';
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;

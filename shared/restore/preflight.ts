@@ -29,7 +29,10 @@ export interface PreflightInput {
   target: TargetSchema;
   /** Tables (schema.table) of the target that hold rows, among those that would be truncated. */
   nonEmpty: ReadonlySet<string>;
-  /** Whether the role may SET session_replication_role (needed only for a cycle of non-deferrable keys). */
+  /**
+   * Whether the role may SET session_replication_role. When it may, the load runs under it (no per-row foreign
+   * key triggers, keys checked afterwards in one query each); when it may not, a cycle of non-deferrable keys is refused.
+   */
   canUseReplica: boolean;
   options: { tables?: string[]; allowSchemaDrift?: boolean; yes?: boolean };
 }
@@ -59,7 +62,11 @@ export interface Preflight {
   referencing: Array<{ table: string; references: string; constraint: string; rows: boolean }>;
   order: FkOrder;
   sequences: SourceSequence[];
-  /** Cycle of non-deferrable foreign keys: load with session_replication_role = replica and check those keys after. */
+  /**
+   * Load under session_replication_role = replica: triggers (the per-row foreign key checks among them) do not
+   * fire, and every foreign key of the loaded tables is checked afterwards with one set-based query, before COMMIT.
+   * Several times faster, and it loads cycles of non-deferrable keys. Off when the role may not set it.
+   */
   replica: boolean;
   /** Tables (of truncate) that hold rows now. */
   overwrites: string[];
@@ -113,7 +120,13 @@ export function runPreflight(input: PreflightInput): Preflight {
         problems.push(`${key}: column ${tc.name} is NOT NULL without a default and not in the backup: no row can be restored`);
       }
     }
-    if (table.triggers.length > 0) notes.push(`${key}: user triggers fire during the load: ${table.triggers.join(', ')}`);
+    if (!input.canUseReplica) {
+      if (table.triggers.length > 0) notes.push(`${key}: user triggers fire during the load: ${table.triggers.join(', ')}`);
+    } else {
+      const off = table.triggers.filter((t) => !table.replicaTriggers.includes(t));
+      if (off.length > 0) notes.push(`${key}: user triggers do not fire during the load (as pg_restore --disable-triggers): ${off.join(', ')}`);
+      if (table.replicaTriggers.length > 0) notes.push(`${key}: triggers enabled ALWAYS or REPLICA fire during the load: ${table.replicaTriggers.join(', ')}`);
+    }
     planned.push({
       key,
       schema: source.schema,
@@ -149,10 +162,10 @@ export function runPreflight(input: PreflightInput): Preflight {
   }
 
   const order = orderTables([...restoring], target.foreignKeys);
-  let replica = false;
+  const replica = input.canUseReplica;
+  if (replica) notes.push('loaded with session_replication_role = replica: foreign keys are checked after the load, one query per key, before COMMIT');
   if (order.cycles.length > 0) {
-    if (input.canUseReplica) {
-      replica = true;
+    if (replica) {
       for (const c of order.cycles) notes.push(`cycle of non-deferrable foreign keys ${c.text}: loaded with session_replication_role = replica, then checked`);
     } else {
       for (const c of order.cycles) {

@@ -20,13 +20,17 @@ export interface TargetTable {
   name: string;
   key: string;
   columns: TargetColumn[];
-  /** Enabled user triggers (they fire during the load and may change restored rows). */
+  /** User triggers that fire in a normal session (ENABLE, or ENABLE ALWAYS). */
   triggers: string[];
+  /** User triggers that fire even under session_replication_role = replica (ENABLE ALWAYS, ENABLE REPLICA). */
+  replicaTriggers: string[];
 }
 
 export interface TargetForeignKey extends FkEdge {
   columns: string[];
   refColumns: string[];
+  /** MATCH FULL: the key's columns are all NULL or none is. (MATCH SIMPLE, the default: any NULL exempts the row.) */
+  matchFull: boolean;
 }
 
 export interface TargetSequence {
@@ -53,6 +57,7 @@ export async function readTargetSchema(client: pg.ClientBase): Promise<TargetSch
     name: string;
     columns: Array<{ name: string; type: string; generated: string; identity: string; not_null: boolean; has_default: boolean }>;
     triggers: string[];
+    replica_triggers: string[];
   }>(`
     SELECT n.nspname AS schema, c.relname AS name,
            coalesce((SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
@@ -60,7 +65,9 @@ export async function readTargetSchema(client: pg.ClientBase): Promise<TargetSch
                                                        'not_null', a.attnotnull, 'has_default', a.atthasdef) ORDER BY a.attnum)
                      FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns,
            coalesce((SELECT array_agg(t.tgname::text ORDER BY t.tgname) FROM pg_trigger t
-                     WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgenabled <> 'D'), '{}') AS triggers
+                     WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgenabled IN ('O', 'A')), '{}') AS triggers,
+           coalesce((SELECT array_agg(t.tgname::text ORDER BY t.tgname) FROM pg_trigger t
+                     WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgenabled IN ('A', 'R')), '{}') AS replica_triggers
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE c.relkind IN ('r', 'p') AND ${SYSTEM_SCHEMA}
     ORDER BY 1, 2`);
@@ -71,11 +78,12 @@ export async function readTargetSchema(client: pg.ClientBase): Promise<TargetSch
     to_schema: string;
     to_table: string;
     deferrable: boolean;
+    match_full: boolean;
     columns: string[];
     ref_columns: string[];
   }>(`
     SELECT con.conname AS name, fn.nspname AS from_schema, fc.relname AS from_table,
-           tn.nspname AS to_schema, tc.relname AS to_table, con.condeferrable AS deferrable,
+           tn.nspname AS to_schema, tc.relname AS to_table, con.condeferrable AS deferrable, con.confmatchtype = 'f' AS match_full,
            (SELECT array_agg(a.attname::text ORDER BY k.i) FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
               JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n) AS columns,
            (SELECT array_agg(a.attname::text ORDER BY k.i) FROM unnest(con.confkey) WITH ORDINALITY k(n, i)
@@ -98,6 +106,7 @@ export async function readTargetSchema(client: pg.ClientBase): Promise<TargetSch
           name: r.name,
           key: tableKey(r.schema, r.name),
           triggers: r.triggers,
+          replicaTriggers: r.replica_triggers,
           columns: r.columns.map((c) => ({
             name: c.name,
             type: c.type,
@@ -114,6 +123,7 @@ export async function readTargetSchema(client: pg.ClientBase): Promise<TargetSch
       from: tableKey(r.from_schema, r.from_table),
       to: tableKey(r.to_schema, r.to_table),
       deferrable: r.deferrable,
+      matchFull: r.match_full,
       columns: r.columns,
       refColumns: r.ref_columns,
     })),
@@ -132,7 +142,8 @@ export async function nonEmptyTables(client: pg.ClientBase, tables: Array<{ sche
 }
 
 /**
- * Whether this role may set session_replication_role (superuser, or GRANT SET ON PARAMETER on 15+).
+ * Whether this role may set session_replication_role (superuser, Supabase's postgres role, or GRANT SET ON
+ * PARAMETER on 15+).
  * Probed inside a transaction that is rolled back: nothing changes.
  */
 export async function canUseReplicaRole(client: pg.ClientBase): Promise<boolean> {

@@ -64,7 +64,9 @@ describe('restore drill', () => {
     const odd = await db.createDatabase('mt_drill_odd');
     await exec(odd, readFixture('awkward-schema.sql') + `
       CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.name := upper(NEW.name); RETURN NEW; END $$;
-      CREATE TRIGGER shout BEFORE INSERT ON public.serial_things FOR EACH ROW EXECUTE FUNCTION shout();`);
+      CREATE TRIGGER shout BEFORE INSERT ON public.serial_things FOR EACH ROW EXECUTE FUNCTION shout();
+      -- the load runs with session_replication_role = replica, where only ALWAYS triggers fire
+      ALTER TABLE public.serial_things ENABLE ALWAYS TRIGGER shout;`);
     const result = await runRestoreDrill({ store: rt.store, manifest, databaseUrl: odd });
     expect(result.ok).toBe(false);
     expect(result.details.join('\n')).toMatch(/public\.serial_things: 20 rows \(backup 20\), content hash/);
