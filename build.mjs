@@ -40,11 +40,16 @@ for (const name of functions) {
   );
   console.log(`built dist/${name}/index.js`);
 }
+// The CLI bundles its npm packages too (all but the Google clients, loaded only for gs:// and Pub/Sub, and pg's
+// optional native binding): one file to parse instead of hundreds to resolve and read, which halves its start-up.
 await build({
   ...common,
+  packages: undefined,
+  external: ['@google-cloud/*', 'pg-native'],
   splitting: true,
   entryPoints: { 'mt-ops': join(root, 'shared', 'cli', 'entry.ts') },
   outdir: join(root, 'dist', 'cli'),
-  banner: { js: '#!/usr/bin/env node' },
+  // CommonJS packages inside an ESM bundle still call require() for Node's built-ins
+  banner: { js: "#!/usr/bin/env node\nimport { createRequire as __mtCreateRequire } from 'node:module';\nconst require = __mtCreateRequire(import.meta.url);" },
 });
 console.log('built dist/cli/mt-ops.js');
