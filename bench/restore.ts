@@ -1,7 +1,8 @@
 /**
  * npm run bench:restore — mt-ops restore against pg_restore --data-only -Fc of the matching pg_dump -Fc, on the
  * backup benchmark's dataset, into an empty copy of the schema, in the same run. Median of 3 (BENCH_RUNS).
- * Prints the time ratio and our peak RSS. Targets: at most 1.0x pg_restore, peak RSS at most 200 MB.
+ * Prints the time ratio and our peak RSS. Targets: at most 1.0x pg_restore, peak RSS at most 200 MB. For reference it
+ * also times pg_restore with triggers off in one transaction: the mode closest to ours, minus our foreign key checks.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,12 +48,18 @@ const id = backup.stdout.trim();
 const empty = () => withClient(dstUrl, (c) => c.query(`TRUNCATE ${TABLES.join(', ')}`).then(() => c.query('CHECKPOINT')));
 const ours: number[] = [];
 const theirs: number[] = [];
+// For reference: pg_restore in the mode closest to ours (triggers off, one transaction) but with no foreign key check at all.
+const theirsNoTriggers: number[] = [];
 let peak = 0;
 for (let i = 0; i < RUNS; i++) {
   await empty();
   const p = await runMeasured(join(PG_BIN, 'pg_restore'), ['--data-only', '-Fc', '-d', dstUrl, dump]);
   if (p.code !== 0) throw new Error(`pg_restore failed: ${p.stderr}`);
   theirs.push(p.ms);
+  await empty();
+  const q = await runMeasured(join(PG_BIN, 'pg_restore'), ['--data-only', '-Fc', '--disable-triggers', '--single-transaction', '-d', dstUrl, dump]);
+  if (q.code !== 0) throw new Error(`pg_restore --disable-triggers failed: ${q.stderr}`);
+  theirsNoTriggers.push(q.ms);
   await empty();
   const r = await runMeasured(process.execPath, [CLI, 'restore', id, '--database-url', dstUrl, '--bucket', bucket, '--env', 'bench', '--no-safety-backup', '--no-progress'], { LOG_LEVEL: 'warn' });
   if (r.code !== 0) throw new Error(`mt-ops restore failed: ${r.stderr}`);
@@ -66,4 +73,7 @@ await withClient(ADMIN_URL, async (c) => {
 const ratio = median(ours) / median(theirs);
 console.log(`dataset: ${SCALE} x 1,000,000 rows in 5 tables; median of ${RUNS}`);
 console.log(`mt-ops restore: ${(median(ours) / 1000).toFixed(2)} s   pg_restore --data-only -Fc: ${(median(theirs) / 1000).toFixed(2)} s   time ratio: ${ratio.toFixed(2)}x (target <= 1.00x)`);
+console.log(
+  `for reference, pg_restore --data-only -Fc --disable-triggers --single-transaction (no foreign key checked): ${(median(theirsNoTriggers) / 1000).toFixed(2)} s, ratio ${(median(ours) / median(theirsNoTriggers)).toFixed(2)}x`,
+);
 console.log(`peak RSS: ${peak.toFixed(0)} MB (target <= 200 MB)`);
