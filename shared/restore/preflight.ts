@@ -34,7 +34,8 @@ export interface PreflightInput {
    * key triggers, keys checked afterwards in one query each); when it may not, a cycle of non-deferrable keys is refused.
    */
   canUseReplica: boolean;
-  options: { tables?: string[]; allowSchemaDrift?: boolean; yes?: boolean };
+  /** fireTriggers: load with per-row triggers (user triggers and foreign key checks) even where replica is allowed. */
+  options: { tables?: string[]; allowSchemaDrift?: boolean; yes?: boolean; fireTriggers?: boolean };
 }
 
 export interface PlannedTable {
@@ -79,6 +80,7 @@ export function normalizeType(type: string): string {
 
 export function runPreflight(input: PreflightInput): Preflight {
   const { target, options } = input;
+  const replica = input.canUseReplica && !options.fireTriggers;
   const problems: string[] = [];
   const drift: string[] = [];
   const notes: string[] = [];
@@ -120,7 +122,7 @@ export function runPreflight(input: PreflightInput): Preflight {
         problems.push(`${key}: column ${tc.name} is NOT NULL without a default and not in the backup: no row can be restored`);
       }
     }
-    if (!input.canUseReplica) {
+    if (!replica) {
       if (table.triggers.length > 0) notes.push(`${key}: user triggers fire during the load: ${table.triggers.join(', ')}`);
     } else {
       const off = table.triggers.filter((t) => !table.replicaTriggers.includes(t));
@@ -162,14 +164,17 @@ export function runPreflight(input: PreflightInput): Preflight {
   }
 
   const order = orderTables([...restoring], target.foreignKeys);
-  const replica = input.canUseReplica;
   if (replica) notes.push('loaded with session_replication_role = replica: foreign keys are checked after the load, one query per key, before COMMIT');
   if (order.cycles.length > 0) {
     if (replica) {
       for (const c of order.cycles) notes.push(`cycle of non-deferrable foreign keys ${c.text}: loaded with session_replication_role = replica, then checked`);
     } else {
       for (const c of order.cycles) {
-        problems.push(`cycle of non-deferrable foreign keys ${c.text}: cannot be loaded in any order, and this role may not set session_replication_role; make one of them DEFERRABLE`);
+        problems.push(
+          input.canUseReplica
+            ? `cycle of non-deferrable foreign keys ${c.text}: cannot be loaded in any order with triggers firing; restore without --fire-triggers`
+            : `cycle of non-deferrable foreign keys ${c.text}: cannot be loaded in any order, and this role may not set session_replication_role; make one of them DEFERRABLE`,
+        );
       }
     }
   }

@@ -22,6 +22,11 @@ export interface RestoreOptions {
   tables?: string[];
   yes?: boolean;
   allowSchemaDrift?: boolean;
+  /**
+   * Load with per-row triggers (user triggers fire, foreign keys are checked row by row) even when the role may
+   * set session_replication_role = replica, which is the faster default.
+   */
+  fireTriggers?: boolean;
   /** Where the pre-restore safety backup goes; false to skip it (--no-safety-backup). */
   safetyBackup: { store: ObjectStore; env: string } | false;
   /** Asked when tables with rows would be overwritten and `yes` is not set (a TTY prompt); false refuses. */
@@ -98,7 +103,7 @@ async function plan(options: RestoreOptions, client: pg.ClientBase): Promise<Res
     target,
     nonEmpty,
     canUseReplica: await canUseReplicaRole(client),
-    options: { tables: options.tables, allowSchemaDrift: options.allowSchemaDrift, yes: options.yes },
+    options: { tables: options.tables, allowSchemaDrift: options.allowSchemaDrift, yes: options.yes, fireTriggers: options.fireTriggers },
   });
   preflight.problems.unshift(...problems);
   if (source.kind === 'backup' && preflight.problems.length === 0) {

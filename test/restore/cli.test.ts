@@ -36,6 +36,10 @@ describe('mt-ops restore', () => {
     expect(r.stdout).toContain('holding rows now (overwritten): public.serial_things');
     expect(r.stdout).toContain('public.serial_things_id_seq = 25');
     expect(r.stdout).toContain('safety backup of the target: will be taken');
+    expect(r.stdout).toContain('loaded with session_replication_role = replica: foreign keys are checked after the load');
+    const firing = await runCli(['restore', id, '--database-url', target, '--dry-run', '--fire-triggers'], { env });
+    expect(firing.code, firing.stderr).toBe(0);
+    expect(firing.stdout).not.toContain('session_replication_role = replica');
     const json = await runCli(['restore', id, '--database-url', target, '--dry-run', '--json', '--no-safety-backup'], { env });
     expect(JSON.parse(json.stdout)).toMatchObject({ overwrites: ['public.serial_things'], safetyBackup: 'skipped (--no-safety-backup)', problems: [] });
     expect(await snapshotOf(target)).toEqual(before);

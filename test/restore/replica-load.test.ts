@@ -113,6 +113,19 @@ describe('loading under session_replication_role = replica', () => {
   });
 });
 
+describe('--fire-triggers', () => {
+  it('loads with per-row triggers even for a role that could use replica', async () => {
+    const manifest = await sourceWith('mt_rep_src6', GOOD_ROWS);
+    const dst = await server.createDatabase('mt_rep_dst6');
+    await exec(dst, `${ddl} CREATE TRIGGER stamp BEFORE INSERT ON teams FOR EACH ROW EXECUTE FUNCTION stamp();`);
+    const result = await restore(options(dst, manifest, { fireTriggers: true }));
+    expect(result.plan.preflight.replica).toBe(false);
+    expect(result.plan.notes.join('\n')).toMatch(/public\.teams: user triggers fire during the load: stamp/);
+    const teams = await withClient(dst, (c) => c.query('SELECT name FROM teams ORDER BY id'));
+    expect(teams.rows.map((r) => r.name)).toEqual(['U10 (stamped)', 'U12 (stamped)', 'Unattached (stamped)']);
+  });
+});
+
 describe('a role that may not set session_replication_role', () => {
   it('loads with per-row checks: triggers fire (and the plan says so), and a missing referenced row still refuses', async () => {
     const manifest = await sourceWith('mt_rep_src5', GOOD_ROWS);

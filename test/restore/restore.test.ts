@@ -235,6 +235,14 @@ describe('a cycle of non-deferrable foreign keys', () => {
     expect(await snapshotOf(dst)).toEqual(before);
   });
 
+  it('is refused in preflight with --fire-triggers, which would check each row as it comes', async () => {
+    const src = await source.createDatabase('mt_cycle_f');
+    await exec(src, ddl);
+    const m = await backupOf(src, 'cycle');
+    const plan = await planRestore({ ...options(src), fireTriggers: true, source: { kind: 'backup', store, manifest: m } });
+    expect(plan.preflight.problems.join('\n')).toMatch(/cycle of non-deferrable foreign keys public\.a .*: cannot be loaded in any order with triggers firing; restore without --fire-triggers/);
+  });
+
   it('is refused in preflight, with the cycle named, for a role that may not', async () => {
     const db = await source.createDatabase('mt_cycle_r');
     const role = `mt_plain_${Math.random().toString(16).slice(2, 8)}`;

@@ -20,6 +20,7 @@ interface RestoreFlags {
   yes?: boolean;
   safetyBackup: boolean;
   allowSchemaDrift?: boolean;
+  fireTriggers?: boolean;
   includeAuth?: boolean;
   dryRun?: boolean;
   json?: boolean;
@@ -35,6 +36,7 @@ export function registerRestoreCommand(program: Command): void {
     .option('--yes', 'overwrite tables that hold rows (and truncate tables referencing a --tables subset)')
     .option('--no-safety-backup', 'do not take a backup of the target first')
     .option('--allow-schema-drift', 'restore the common columns when the target schema differs')
+    .option('--fire-triggers', 'let user triggers fire and check foreign keys row by row (slower; by default a role that may loads with session_replication_role = replica and checks each key once)')
     .option('--include-auth', 'legacy files: restore auth_users into the auth.users columns that exist')
     .option('--dry-run', 'print the plan and change nothing')
     .option('--json', 'print JSON')
@@ -51,6 +53,7 @@ export function registerRestoreCommand(program: Command): void {
         tables: flags.tables,
         yes: Boolean(flags.yes),
         allowSchemaDrift: Boolean(flags.allowSchemaDrift),
+        fireTriggers: Boolean(flags.fireTriggers),
         safetyBackup: flags.safetyBackup ? { store: ctx.store, env: ctx.env } : false,
         confirm: confirmOnTty,
         onProgress: (p) => {
