@@ -53,6 +53,12 @@ export class CopyOut extends Readable implements pg.Submittable {
     const connection = pgConnection as unknown as PgConnection;
     this.connection = connection;
     const stream = connection.stream;
+    if (this.destroyed) {
+      // given up while still queued behind another query: never start the COPY; close, as _destroy does
+      this.finished = true;
+      stream.destroy();
+      return;
+    }
     const listeners = stream.listeners('data') as Array<(chunk: Buffer) => void>;
     if (listeners.length !== 1) throw new Error(`CopyOut: expected one data listener on the connection, found ${listeners.length}`);
     this.pgDataHandler = listeners[0];

@@ -111,6 +111,16 @@ describe('CopyOut on a real server', () => {
     await expect(c.query('SELECT 1')).rejects.toThrow();
   });
 
+  it('given up while still queued behind another query: the COPY never starts and nothing hangs', async () => {
+    const c = await client();
+    const sleeping = c.query('SELECT pg_sleep(0.3)');
+    const copy = c.query(new CopyOut('COPY small TO STDOUT'));
+    copy.destroy(new Error('aborted'));
+    await sleeping;
+    await expect(c.query('SELECT 1')).rejects.toThrow();
+    expect(copy.rows).toBe(0);
+  });
+
   it('a consumer that stops reading holds the server back: memory stays bounded', async () => {
     const c = await client();
     const copy = c.query(new CopyOut('COPY (SELECT g, repeat(md5(g::text), 20) FROM generate_series(1, 1000000) g) TO STDOUT'));
