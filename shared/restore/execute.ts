@@ -167,13 +167,15 @@ async function checkForeignKeys(client: pg.ClientBase, fks: TargetForeignKey[]):
     const allSet = fk.columns.map((c) => `c.${ident(c)} IS NOT NULL`).join(' AND ');
     const match = fk.columns.map((c, i) => `p.${ident(fk.refColumns[i]!)} = c.${ident(c)}`).join(' AND ');
     const missing = `(${allSet} AND NOT EXISTS (SELECT 1 FROM ${qualified(ts, tt)} p WHERE ${match}))`;
+    // MATCH FULL matters only for a key of several columns: then a partly NULL key is a violation too
+    const full = fk.matchFull && fk.columns.length > 1;
     const partlyNull = `(NOT (${allSet}) AND NOT (${fk.columns.map((c) => `c.${ident(c)} IS NULL`).join(' AND ')}))`;
     const { rows } = await client.query<{ n: string }>(
-      `SELECT count(*)::text AS n FROM ${qualified(fs, ft)} c WHERE ${fk.matchFull && fk.columns.length > 1 ? `${missing} OR ${partlyNull}` : missing}`,
+      `SELECT count(*)::text AS n FROM ${qualified(fs, ft)} c WHERE ${full ? `${missing} OR ${partlyNull}` : missing}`,
     );
     if (rows[0]!.n !== '0') {
-      const full = fk.matchFull && fk.columns.length > 1 ? ' or hold a partly NULL key (MATCH FULL)' : '';
-      throw new Error(`foreign key ${fk.name} on ${fk.from}: ${rows[0]!.n} rows reference missing rows of ${fk.to}${full}`);
+      const partly = full ? ' or hold a partly NULL key (MATCH FULL)' : '';
+      throw new Error(`foreign key ${fk.name} on ${fk.from}: ${rows[0]!.n} rows reference missing rows of ${fk.to}${partly}`);
     }
   }
 }

@@ -115,7 +115,9 @@ describe('CopyOut on a real server', () => {
     const c = await client();
     const sleeping = c.query('SELECT pg_sleep(0.3)');
     const copy = c.query(new CopyOut('COPY small TO STDOUT'));
+    const failed = new Promise<Error>((resolve) => copy.once('error', resolve));
     copy.destroy(new Error('aborted'));
+    expect((await failed).message).toBe('aborted');
     await sleeping;
     await expect(c.query('SELECT 1')).rejects.toThrow();
     expect(copy.rows).toBe(0);
