@@ -151,8 +151,7 @@ async function setSequence(client: pg.ClientBase, sequence: string, value: strin
 function qualifiedKey(preflight: Preflight, key: string): string {
   const planned = preflight.tables.find((t) => t.key === key);
   if (planned) return qualified(planned.schema, planned.name);
-  const dot = key.indexOf('.');
-  return qualified(key.slice(0, dot), key.slice(dot + 1));
+  return qualified(...splitKey(key));
 }
 
 /**
