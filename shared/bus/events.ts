@@ -74,14 +74,35 @@ export const ProbeStateChanged = z.object({
   reason: z.string().optional(),
 });
 
+/**
+ * A generic alert, firing or resolved: what the alert fan-out routes (by severity, labels and maintenance) without
+ * knowing which capability raised it. One incident is one `fingerprint` (stable across runs, e.g. `probe/prod/api`):
+ * `firing` opens it, `resolved` (with `endsAt`) closes it; a repeated `firing` for the same fingerprint is the same
+ * incident, never a new page. `source` names the raiser (`probe`, `backup`, ...).
+ */
+export const AlertStatus = z.enum(['firing', 'resolved']);
+export type AlertStatus = z.infer<typeof AlertStatus>;
+
+export const AlertLink = z.object({ title: z.string().min(1), url: z.string().min(1) }).strict();
+
 export const Alert = z.object({
   type: z.literal('alert'),
   severity: Severity,
   ...base,
-  title: z.string(),
-  text: z.string().default(''),
-  dedupKey: z.string().optional(),
-});
+  status: AlertStatus,
+  fingerprint: z.string().min(1).max(256),
+  title: z.string().min(1).max(300),
+  summary: z.string().max(4000).default(''),
+  /** What was seen, one line each (failed conditions, ages, burn rates). */
+  evidence: z.array(z.string().max(1000)).max(50).default([]),
+  labels: z.record(z.string(), z.string()).default({}),
+  links: z.array(AlertLink).max(10).default([]),
+  startsAt: z.iso.datetime(),
+  /** Set on `resolved`: when the condition ended. */
+  endsAt: z.iso.datetime().optional(),
+  source: z.string().min(1).max(100),
+}).refine((a) => a.status === 'firing' || a.endsAt !== undefined, { message: 'a resolved alert needs endsAt', path: ['endsAt'] });
+export type Alert = z.infer<typeof Alert>;
 
 export const OpsEvent = z.discriminatedUnion('type', [
   BackupSucceeded,
@@ -106,7 +127,10 @@ export interface EventAttributes {
 }
 
 export function attributesOf(event: OpsEvent): EventAttributes {
-  return { type: event.type, severity: event.severity, env: event.env };
+  const attributes: EventAttributes = { type: event.type, severity: event.severity, env: event.env };
+  // alerts also carry their status and source, so a subscription can filter on them
+  if (event.type === 'alert') Object.assign(attributes, { status: event.status, source: event.source });
+  return attributes;
 }
 
 /** Topic names (see infra/). */

@@ -13,7 +13,11 @@ const alert = (title: string, severity: 'critical' | 'warning' | 'info' = 'warni
   severity,
   env: 'local',
   time: '2026-11-29T03:00:00Z',
+  status: 'firing',
+  fingerprint: `test/${title}`,
   title,
+  startsAt: '2026-11-29T02:59:00Z',
+  source: 'test',
 });
 const failed: OpsEventInput = { type: 'backup.failed', severity: 'critical', env: 'prod', time: '2026-11-29T03:00:09Z', trigger: 'scheduled', reason: 'disk full' };
 const succeeded: OpsEventInput = {
@@ -67,8 +71,12 @@ describe('in-process bus', () => {
     await bus.drain();
     expect(new Set(ids).size).toBe(50);
     expect(all.map((m) => m.messageId)).toEqual(ids);
-    // defaults applied by validation: the alert's text
-    expect(all[0]).toEqual({ messageId: ids[0], attributes: { type: 'alert', severity: 'warning', env: 'local' }, event: { ...alert('a0'), text: '' } });
+    // defaults applied by validation: the alert's summary, evidence, labels and links; status and source as attributes
+    expect(all[0]).toEqual({
+      messageId: ids[0],
+      attributes: { type: 'alert', severity: 'warning', env: 'local', status: 'firing', source: 'test' },
+      event: { ...alert('a0'), summary: '', evidence: [], labels: {}, links: [] },
+    });
   });
 
   it('an unsubscribed handler gets nothing more', async () => {

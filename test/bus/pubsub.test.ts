@@ -168,7 +168,17 @@ describe.skipIf(!emulatorJar())('Pub/Sub bus on the emulator', () => {
 });
 
 describe('decoding received messages', () => {
-  const valid = { type: 'alert', severity: 'warning', env: 'prod', time: '2026-11-29T03:00:00Z', title: 'API slow' };
+  const valid = {
+    type: 'alert',
+    severity: 'warning',
+    env: 'prod',
+    time: '2026-11-29T03:00:00Z',
+    status: 'firing',
+    fingerprint: 'probe/prod/api',
+    title: 'API slow',
+    startsAt: '2026-11-29T02:58:00Z',
+    source: 'probe',
+  };
   const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64');
 
   it.each<[string, Parameters<typeof decodePubSubMessage>[0], RegExp]>([
@@ -196,7 +206,7 @@ describe('decoding received messages', () => {
     const first = decodePubSubMessage(data, { type: 'alert', severity: 'warning', env: 'prod' }, '77');
     const again = decodePubSubMessage(Buffer.from(data, 'base64'), { type: 'alert', severity: 'warning', env: 'prod' }, '77');
     expect(first).toEqual(again);
-    expect(first).toEqual({ event: { ...valid, text: '' }, attributes: { type: 'alert', severity: 'warning', env: 'prod' }, messageId: '77' });
+    expect(first).toEqual({ event: { ...valid, summary: '', evidence: [], labels: {}, links: [] }, attributes: { type: 'alert', severity: 'warning', env: 'prod' }, messageId: '77' });
   });
 
   it.each<[string, unknown, RegExp]>([
