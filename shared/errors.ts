@@ -23,22 +23,34 @@ export class OpsError extends Error {
   }
 }
 
-/** Formats a zod path as `probes[2].url`. */
+/** Cuts text that came from outside (a key, a path) to `max` characters, marking the cut. */
+export function truncate(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+/** Formats a zod path as `probes[2].url`. Keys come from the input, so each is cut to 64 characters. */
 export function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const part of path) {
     if (typeof part === 'number') out += `[${part}]`;
-    else out += out === '' ? String(part) : `.${String(part)}`;
+    else out += out === '' ? truncate(String(part), 64) : `.${truncate(String(part), 64)}`;
   }
   return out;
 }
 
-/** One line per problem, each `path: reason`. Never includes the received value, so secrets stay out. */
+/**
+ * One line per problem, each `path: reason`. Never includes the received value, so secrets stay out. Bounded:
+ * zod quotes unknown keys in its message (a key can be megabytes long), so a reason is cut to 200 characters
+ * and at most 20 problems are listed.
+ */
 export function formatIssues(error: z.ZodError, root = ''): string[] {
-  return error.issues.map((issue) => {
+  const lines = error.issues.slice(0, 20).map((issue) => {
     const path = formatPath([...(root ? [root] : []), ...issue.path]);
-    return path ? `${path}: ${issue.message}` : issue.message;
+    const message = truncate(issue.message, 200);
+    return path ? `${path}: ${message}` : message;
   });
+  if (error.issues.length > 20) lines.push(`... and ${error.issues.length - 20} more problems`);
+  return lines;
 }
 
 /** Parses `value` with `schema`, or throws a UsageError listing every problem at once. */

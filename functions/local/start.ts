@@ -69,7 +69,7 @@ export async function startLocal(): Promise<LocalSuite> {
 
   // Schedules: Cloud Scheduler -> Pub/Sub -> function, played in-process with the same CloudEvent shape.
   const crons: Cron[] = [];
-  for (const job of loadSchedules()) {
+  for (const [jobIndex, job] of loadSchedules().entries()) {
     const handler = wired.topics[job.topic];
     if (!handler) {
       logger.debug({ job: job.name, topic: job.topic }, 'no local function for this topic yet');
@@ -77,7 +77,8 @@ export async function startLocal(): Promise<LocalSuite> {
     }
     const override = config.file.schedules[JOB_KIND[job.topic] ?? 'backup'];
     const cron = new Cron(override?.cron ?? job.cron, { timezone: override?.timeZone ?? job.timeZone, protect: true }, async (self: Cron) => {
-      const messageId = `${job.name}-${(self.currentRun() ?? new Date()).toISOString()}`;
+      // A Pub/Sub message id is a decimal string: the run's time in ms and the job's position make it unique.
+      const messageId = `${(self.currentRun() ?? new Date()).getTime()}${String(jobIndex).padStart(2, '0')}`;
       const event = {
         specversion: '1.0',
         id: messageId,

@@ -2,7 +2,7 @@ import type { Request, Response, CloudEvent } from '@google-cloud/functions-fram
 import type { Runtime } from '../../shared/functions/runtime';
 import { backupHttpHandler, backupEventHandler } from '../backup/handlers';
 import { retentionEventHandler } from '../retention/handlers';
-import { verifyEventHandler } from '../verify/index';
+import { verifyEventHandler } from '../verify/handlers';
 
 export type HttpHandler = (req: Request, res: Response) => Promise<void>;
 export type EventHandler = (event: CloudEvent<unknown>) => Promise<unknown>;

@@ -1,33 +1,8 @@
 import * as ff from '@google-cloud/functions-framework';
-import type { CloudEvent } from '@google-cloud/functions-framework';
-import { runtimeFromEnvironment, type Runtime } from '../../shared/functions/runtime';
-import { verifyNewestAndReport, type VerifyJobResult } from '../../shared/restore/verify-job';
-import { decodeTrigger } from '../../shared/functions/trigger';
-import { z } from 'zod';
+import { runtimeFromEnvironment } from '../../shared/functions/runtime';
+import { verifyEventHandler } from './handlers';
 
-/** The weekly trigger carries no options. */
-export const VerifyRequestSchema = z.object({}).strict();
+export { verifyEventHandler, VerifyRequestSchema } from './handlers';
 
-/**
- * Scheduled verify (Cloud Scheduler -> Pub/Sub, weekly by default): the newest backup's checksums, and the restore
- * drill into VERIFY_DATABASE_URL when set. Publishes verify.succeeded / verify.failed. The message body must be
- * empty or `{}`; anything else is poison (logged and acknowledged).
- * A failed verify is reported (critical event) and acknowledged: redelivering would not change the outcome.
- */
-export function verifyEventHandler(runtime: () => Runtime) {
-  return async (event: CloudEvent<unknown>): Promise<VerifyJobResult | undefined> => {
-    const rt = runtime();
-    if (!decodeTrigger(VerifyRequestSchema, event, rt, 'verify')) return undefined;
-    return verifyNewestAndReport({
-      store: rt.store,
-      env: rt.env,
-      bus: rt.bus,
-      logger: rt.logger,
-      verifyDatabaseUrl: rt.config.env.VERIFY_DATABASE_URL,
-      restoreDrill: rt.config.file.verify.restoreDrill,
-    });
-  };
-}
-
-const runtime = runtimeFromEnvironment('verify');
-ff.cloudEvent('verifyEvent', verifyEventHandler(runtime));
+// Entry point: `verifyEvent` (scheduled, Pub/Sub CloudEvent from the weekly Scheduler job).
+ff.cloudEvent('verifyEvent', verifyEventHandler(runtimeFromEnvironment('verify')));

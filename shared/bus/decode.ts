@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { formatIssues } from '../errors';
 import { OpsEvent } from './events';
 
@@ -18,31 +18,99 @@ export interface PubSubMessageLike {
 /** The CloudEvent type of a Pub/Sub message delivered to a 2nd-gen function. */
 export const PUBSUB_CLOUDEVENT_TYPE = 'google.cloud.pubsub.topic.v1.messagePublished';
 
+/** Pub/Sub's limit is 10 MB of data: its base64 text is at most this long (whitespace allowed for hand-made messages). */
+const MAX_DATA_CHARS = 14_000_000;
+
+/** Pub/Sub message ids are decimal strings (about 16 digits). Bounded: the id becomes part of a bucket key. */
+export const PubSubMessageId = z.string().regex(/^[0-9]{1,64}$/, 'must be a Pub/Sub message id (decimal digits, at most 64)');
+
+/**
+ * Base64 (standard or URL-safe alphabet, optional padding, whitespace ignored). Linear: whitespace is removed first,
+ * and the pattern has no two quantifiers that can match the same character.
+ */
+export function isBase64(text: string): boolean {
+  return /^[A-Za-z0-9+/_-]*={0,2}$/.test(text.replace(/\s+/g, ''));
+}
+
+const MessageData = z.unknown().superRefine((value, ctx) => {
+  if (value === undefined || value === null || value instanceof Uint8Array) return;
+  if (typeof value !== 'string') ctx.addIssue({ code: 'custom', message: 'must be base64 text' });
+  else if (value.length > MAX_DATA_CHARS) ctx.addIssue({ code: 'custom', message: `longer than ${MAX_DATA_CHARS} characters` });
+  else if (!isBase64(value)) ctx.addIssue({ code: 'custom', message: 'not base64' });
+});
+
+/** Pub/Sub's own limits: 100 attributes, keys up to 256 bytes, values up to 1024 bytes. */
+const Attributes = z
+  .record(z.string().min(1).max(256), z.string().max(1024))
+  .refine((a) => Object.keys(a).length <= 100, 'at most 100 attributes');
+
+/** A Pub/Sub message as pushed or pulled: every field the suite reads is checked; others (publishTime, orderingKey) pass. */
+export const PubSubMessageSchema = z
+  .object({
+    data: MessageData,
+    attributes: Attributes.nullish(),
+    messageId: PubSubMessageId.optional(),
+    message_id: PubSubMessageId.optional(),
+  })
+  .loose();
+
+/** The CloudEvent of a Pub/Sub trigger: `data.message` is the message; `id` is its message id. */
+const PubSubCloudEvent = z
+  .object({
+    id: PubSubMessageId.optional(),
+    type: z.literal(PUBSUB_CLOUDEVENT_TYPE, { error: `expected ${PUBSUB_CLOUDEVENT_TYPE}` }).optional(),
+    data: z
+      .object(
+        { message: z.looseObject(PubSubMessageSchema.shape, { error: 'missing (not a Pub/Sub CloudEvent)' }), subscription: z.string().max(1024).optional() },
+        { error: 'missing (not a Pub/Sub CloudEvent)' },
+      )
+      .loose(),
+  })
+  .loose();
+
+const poison = (reason: string, messageId?: string) => ({ poison: true as const, reason, ...(messageId ? { messageId } : {}) });
+
+/** The message id if it is a valid one (a poison message's id is logged only when it is). */
+function validId(...candidates: unknown[]): string | undefined {
+  for (const c of candidates) if (PubSubMessageId.safeParse(c).success) return c as string;
+  return undefined;
+}
+
 /**
  * Decodes a Pub/Sub message whose data is JSON (base64 text as pushed, or raw bytes as pulled) with a zod
- * schema. Empty data decodes as `{}` (Cloud Scheduler may send none). Never throws: a bad message is poison,
- * with a reason `path: problem` that never contains the received values.
+ * schema. Empty data decodes as `{}` (Cloud Scheduler may send none). Never throws: a bad message (any field of
+ * the envelope or the payload) is poison, with a reason `path: problem` that never contains the received values.
  */
 export function decodePubSubJson<S extends z.ZodType>(schema: S, message: PubSubMessageLike): Decoded<z.output<S>> {
-  const messageId = message.messageId ?? message.message_id ?? '';
-  let text: string;
-  if (message.data == null) text = '';
-  else if (typeof message.data === 'string') {
-    if (!/^[A-Za-z0-9+/\-_\s]*={0,2}\s*$/.test(message.data)) return { poison: true, reason: 'data: not base64', messageId };
-    text = Buffer.from(message.data, 'base64').toString('utf8');
-  } else text = Buffer.from(message.data).toString('utf8');
-  let json: unknown = {};
-  if (text.trim() !== '') {
-    try {
-      json = JSON.parse(text);
-    } catch {
-      return { poison: true, reason: 'data: not valid JSON', messageId };
+  return decodeMessage(schema, message, '');
+}
+
+function decodeMessage<S extends z.ZodType>(schema: S, message: unknown, root: string): Decoded<z.output<S>> {
+  const at = (p: string) => (root ? `${root}.${p}` : p);
+  const m = message as Record<string, unknown> | null;
+  try {
+    const envelope = PubSubMessageSchema.safeParse(message);
+    if (!envelope.success) return poison(formatIssues(envelope.error, root).join('; '), validId(m?.messageId, m?.message_id));
+    const { data, attributes } = envelope.data;
+    const messageId = envelope.data.messageId ?? envelope.data.message_id ?? '';
+    let text = '';
+    if (typeof data === 'string') text = Buffer.from(data, 'base64').toString('utf8');
+    else if (data instanceof Uint8Array) text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
+    let json: unknown = {};
+    if (text.trim() !== '') {
+      try {
+        json = JSON.parse(text);
+      } catch {
+        return poison(`${at('data')}: not valid JSON`, messageId);
+      }
     }
+    const result = schema.safeParse(json);
+    if (!result.success) return poison(formatIssues(result.error, at('data')).join('; '), messageId);
+    return { payload: result.data, messageId, attributes: { ...(attributes ?? {}) } };
+  } catch {
+    // Nothing above should throw; if something does, the message is still poison, never a redelivery loop.
+    return poison(`${root || 'message'}: could not be decoded`, validId(m?.messageId, m?.message_id));
   }
-  const result = schema.safeParse(json);
-  if (!result.success) return { poison: true, reason: formatIssues(result.error, 'data').join('; '), messageId };
-  const attributes = message.attributes && typeof message.attributes === 'object' ? { ...message.attributes } : {};
-  return { payload: result.data, messageId, attributes };
 }
 
 /** A received suite event, or why it is poison. */
@@ -59,7 +127,7 @@ export function decodePubSubMessage(
   attributes: Record<string, string> | null | undefined = {},
   messageId = '',
 ): DecodedEvent {
-  const decoded = decodePubSubJson(OpsEvent, { data, attributes, messageId });
+  const decoded = decodePubSubJson(OpsEvent, { data, attributes, ...(messageId ? { messageId } : {}) });
   if ('poison' in decoded) return decoded;
   return { event: decoded.payload, messageId: decoded.messageId, attributes: decoded.attributes };
 }
@@ -67,35 +135,28 @@ export function decodePubSubMessage(
 /**
  * Decodes the CloudEvent a 2nd-gen function receives for a Pub/Sub message
  * (type google.cloud.pubsub.topic.v1.messagePublished; data.message.{data, attributes, messageId}).
- * The message id falls back to the CloudEvent id (they are the same for Pub/Sub triggers).
+ * The message id falls back to the CloudEvent id (they are the same for Pub/Sub triggers). Never throws.
  */
-export function decodeCloudEvent<S extends z.ZodType>(schema: S, event: { data?: unknown; id?: string; type?: string }): Decoded<z.output<S>> {
-  if (event === null || typeof event !== 'object') return { poison: true, reason: 'event: not a CloudEvent' };
-  if (typeof event.type === 'string' && event.type !== PUBSUB_CLOUDEVENT_TYPE) {
-    return { poison: true, reason: `type: expected ${PUBSUB_CLOUDEVENT_TYPE}`, messageId: event.id };
-  }
-  let data = event.data;
-  // Some transports hand the body over unparsed.
-  if (typeof data === 'string' || Buffer.isBuffer(data)) {
-    try {
-      data = JSON.parse(String(data));
-    } catch {
-      return { poison: true, reason: 'data: not valid JSON', messageId: event.id };
+export function decodeCloudEvent<S extends z.ZodType>(schema: S, event: unknown): Decoded<z.output<S>> {
+  try {
+    if (event === null || typeof event !== 'object' || Array.isArray(event)) return poison('event: not a CloudEvent');
+    let candidate = event as Record<string, unknown>;
+    // Some transports hand the body over unparsed.
+    if (typeof candidate.data === 'string' || Buffer.isBuffer(candidate.data)) {
+      try {
+        candidate = { ...candidate, data: JSON.parse(String(candidate.data)) };
+      } catch {
+        return poison('data: not valid JSON', validId(candidate.id));
+      }
     }
+    const envelope = PubSubCloudEvent.safeParse(candidate);
+    const message = (candidate.data as { message?: Record<string, unknown> } | null)?.message;
+    const id = validId(message?.messageId, message?.message_id, candidate.id);
+    if (!envelope.success) return poison(formatIssues(envelope.error).join('; '), id);
+    const decoded = decodeMessage(schema, envelope.data.data.message, 'data.message');
+    if ('poison' in decoded) return id ? { ...decoded, messageId: id } : decoded;
+    return { ...decoded, messageId: decoded.messageId || envelope.data.id || '' };
+  } catch {
+    return poison('event: could not be decoded');
   }
-  const message = (data as { message?: unknown } | null | undefined)?.message;
-  if (!message || typeof message !== 'object') {
-    return { poison: true, reason: 'data.message: missing (not a Pub/Sub CloudEvent)', messageId: event.id };
-  }
-  const decoded = decodePubSubJson(schema, message as PubSubMessageLike);
-  if ('poison' in decoded) return { ...decoded, reason: prefixMessage(decoded.reason), messageId: decoded.messageId || event.id };
-  return { ...decoded, messageId: decoded.messageId || event.id || '' };
-}
-
-/** In a CloudEvent the payload is at data.message.data. */
-function prefixMessage(reason: string): string {
-  return reason
-    .split('; ')
-    .map((r) => (r.startsWith('data') ? `data.message.${r}` : r))
-    .join('; ');
 }

@@ -4,8 +4,9 @@ import { decodeCloudEvent } from '../bus/decode';
 import type { Runtime } from './runtime';
 
 /**
- * Decodes a scheduled trigger (a Pub/Sub message as a CloudEvent) with its zod schema. A bad message is poison:
- * logged with the field path and acknowledged (returns undefined), never retried forever.
+ * Decodes a scheduled trigger (a Pub/Sub message as a CloudEvent) with its zod schema. A bad message (any field of
+ * the envelope or the payload) is poison: logged with the field path and acknowledged (returns undefined), never
+ * rethrown, so Pub/Sub never redelivers it.
  */
 export function decodeTrigger<S extends z.ZodType>(
   schema: S,
@@ -15,7 +16,7 @@ export function decodeTrigger<S extends z.ZodType>(
 ): { payload: z.output<S>; messageId: string } | undefined {
   const decoded = decodeCloudEvent(schema, event);
   if ('poison' in decoded) {
-    rt.logger.error({ reason: decoded.reason, eventId: event.id }, `${what} trigger rejected: ${decoded.reason}`);
+    rt.logger.error({ reason: decoded.reason, messageId: decoded.messageId }, `${what} trigger rejected (acknowledged, not retried): ${decoded.reason}`);
     return undefined;
   }
   return { payload: decoded.payload, messageId: decoded.messageId };

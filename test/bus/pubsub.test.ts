@@ -220,9 +220,9 @@ describe('decoding received messages', () => {
   });
 
   it('a CloudEvent without messageId in the message takes the CloudEvent id', () => {
-    expect(decodeCloudEvent(OpsEvent, { id: 'ce-9', type: PUBSUB_CLOUDEVENT_TYPE, data: { message: { data: b64(valid) } } })).toMatchObject({
+    expect(decodeCloudEvent(OpsEvent, { id: '9', type: PUBSUB_CLOUDEVENT_TYPE, data: { message: { data: b64(valid) } } })).toMatchObject({
       payload: { title: 'API slow' },
-      messageId: 'ce-9',
+      messageId: '9',
       attributes: {},
     });
   });

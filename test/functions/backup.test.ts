@@ -107,16 +107,16 @@ describe('backup function: CloudEvent (scheduled)', () => {
   it('backs up once per message id, even when the message is redelivered', async () => {
     const handler = backupEventHandler(() => rt);
     const before = (await listBackups(rt.store, 'fn')).length;
-    await handler(cloudEvent({ label: 'nightly' }, 'sched-1') as never);
-    await handler(cloudEvent({ label: 'nightly' }, 'sched-1') as never);
+    await handler(cloudEvent({ label: 'nightly' }, '1001') as never);
+    await handler(cloudEvent({ label: 'nightly' }, '1001') as never);
     const after = await listBackups(rt.store, 'fn');
     expect(after.length).toBe(before + 1);
-    expect(after[0]!.manifest).toMatchObject({ label: 'nightly', trigger: { kind: 'scheduled', messageId: 'sched-1' } });
+    expect(after[0]!.manifest).toMatchObject({ label: 'nightly', trigger: { kind: 'scheduled', messageId: '1001' } });
   });
 
   it('a poison message is logged and acknowledged, not thrown', async () => {
     const handler = backupEventHandler(() => rt);
-    await expect(handler(cloudEvent({ label: 42 }, 'bad-1') as never)).resolves.toBeUndefined();
+    await expect(handler(cloudEvent({ label: 42 }, '1002') as never)).resolves.toBeUndefined();
     await expect(handler({ id: 'x', data: { nope: true } } as never)).resolves.toBeUndefined();
     expect(rt.logs.some((l) => l.includes('"severity":"ERROR"') && l.includes('data.label'))).toBe(true);
   });

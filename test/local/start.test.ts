@@ -54,7 +54,7 @@ describe('npm start', () => {
       }
       expect(logs).toContain('"message":"event backup.succeeded"');
       const scheduled = (await listBackups(store, 'local')).find((b) => b.manifest?.label === 'nightly')!;
-      expect(scheduled.manifest!.trigger).toMatchObject({ kind: 'scheduled', messageId: expect.stringMatching(/^mt-ops-backup-nightly-/) });
+      expect(scheduled.manifest!.trigger).toMatchObject({ kind: 'scheduled', messageId: expect.stringMatching(/^[0-9]{15}$/) });
     } finally {
       child.kill('SIGTERM');
     }

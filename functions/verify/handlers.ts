@@ -1,0 +1,29 @@
+import type { CloudEvent } from '@google-cloud/functions-framework';
+import { z } from 'zod';
+import type { Runtime } from '../../shared/functions/runtime';
+import { verifyNewestAndReport, type VerifyJobResult } from '../../shared/restore/verify-job';
+import { decodeTrigger } from '../../shared/functions/trigger';
+
+/** The weekly trigger carries no options. */
+export const VerifyRequestSchema = z.object({}).strict();
+
+/**
+ * Scheduled verify (Cloud Scheduler -> Pub/Sub, weekly by default): the newest backup's checksums, and the restore
+ * drill into VERIFY_DATABASE_URL when set. Publishes verify.succeeded / verify.failed. The message body must be
+ * empty or `{}`; anything else is poison (logged and acknowledged).
+ * A failed verify is reported (critical event) and acknowledged: redelivering would not change the outcome.
+ */
+export function verifyEventHandler(runtime: () => Runtime) {
+  return async (event: CloudEvent<unknown>): Promise<VerifyJobResult | undefined> => {
+    const rt = runtime();
+    if (!decodeTrigger(VerifyRequestSchema, event, rt, 'verify')) return undefined;
+    return verifyNewestAndReport({
+      store: rt.store,
+      env: rt.env,
+      bus: rt.bus,
+      logger: rt.logger,
+      verifyDatabaseUrl: rt.config.env.VERIFY_DATABASE_URL,
+      restoreDrill: rt.config.file.verify.restoreDrill,
+    });
+  };
+}
