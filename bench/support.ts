@@ -1,4 +1,4 @@
-import { withClient } from '../shared/backup/snapshot';
+import { withClient } from '../shared/pg/connect';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';

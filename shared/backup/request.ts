@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TableName } from '../config/schema';
+import { TableName } from '../pg/ident';
 
 /** The body of a manual backup request (HTTP) or a scheduled trigger message: all optional. */
 export const BackupRequestSchema = z

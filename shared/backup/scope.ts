@@ -38,12 +38,3 @@ export function schemaInScope(schema: string, scope: Scope): boolean {
 export function tableInScope(schema: string, table: string, scope: Scope): boolean {
   return schemaInScope(schema, scope) && !scope.excludeTables.includes(`${schema}.${table}`);
 }
-
-/** `"schema"."table"` with embedded quotes doubled. */
-export function qualifiedName(schema: string, name: string): string {
-  return `${quoteIdent(schema)}.${quoteIdent(name)}`;
-}
-
-export function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}

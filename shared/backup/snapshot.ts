@@ -1,8 +1,9 @@
-import pg from 'pg';
-import { qualifiedName } from './scope';
+import type pg from 'pg';
 import { TableFailedError } from './table-error';
 import { OpsError, errorMessage } from '../errors';
-import { redactString } from '../log/redact';
+import { connect } from '../pg/connect';
+import { qualifiedName } from '../pg/ident';
+import { copyTextSettingsSql } from '../pg/copy-text';
 
 /**
  * One consistent view of the database for the whole backup: a REPEATABLE READ READ ONLY transaction whose
@@ -28,38 +29,9 @@ const SESSION_SETTINGS = [
   "SET lock_timeout = '60s'",
   "SET idle_in_transaction_session_timeout = '0'",
   "SET application_name = 'mt-ops backup'",
-  // Output that reads back exactly, whatever the server's defaults (the settings pg_dump uses).
-  "SET client_encoding = 'UTF8'",
-  "SET DateStyle = 'ISO, MDY'",
-  "SET IntervalStyle = 'postgres'",
-  'SET extra_float_digits = 3',
-  "SET bytea_output = 'hex'",
-  "SET TimeZone = 'UTC'",
+  // Output that reads back exactly, whatever the server's defaults: the same settings restore reads it under.
+  ...copyTextSettingsSql('session'),
 ];
-
-export async function connect(databaseUrl: string, what = 'database'): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 15_000, keepAlive: true });
-  client.on('error', () => {
-    // surfaced through the failing query; without a listener the process would crash
-  });
-  try {
-    await client.connect();
-  } catch (err) {
-    await client.end().catch(() => {});
-    throw new OpsError(`cannot connect to the ${what}: ${redactString(errorMessage(err))}`, 'db_unreachable', { cause: err });
-  }
-  return client;
-}
-
-/** Runs `fn` with a connection that is closed afterwards, whatever happens. */
-export async function withClient<T>(databaseUrl: string, fn: (client: pg.Client) => Promise<T>, what = 'database'): Promise<T> {
-  const client = await connect(databaseUrl, what);
-  try {
-    return await fn(client);
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
 
 export async function openSnapshot(databaseUrl: string, statementTimeoutSeconds = 0): Promise<SnapshotSession> {
   const leader = await connect(databaseUrl);

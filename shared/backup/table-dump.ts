@@ -5,7 +5,7 @@ import { DigestTap } from '../pgcopy/copy-text';
 import { CopyOut } from '../pgcopy/copy-out';
 import type { ObjectStore } from '../storage/types';
 import type { DiscoveredTable } from './discover';
-import { qualifiedName, quoteIdent } from './scope';
+import { qualifiedName, quoteIdent } from '../pg/ident';
 
 export interface DumpedTable {
   rows: number;

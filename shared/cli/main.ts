@@ -3,7 +3,7 @@ import { UsageError, errorMessage } from '../errors';
 import { redactString } from '../log/redact';
 import { registerCommands } from './commands/index';
 import { VERSION } from '../version';
-import { TableName } from '../config/schema';
+import { TableName } from '../pg/ident';
 
 /** Exit codes: 0 success, 1 runtime failure, 2 usage (bad flags, bad values, bad configuration). */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;

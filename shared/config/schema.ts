@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { cronExpression, TimeZone } from '../infra/schedules';
+import { TableName } from '../pg/ident';
 
 /** Severity levels from Missing Table's operations docs. */
 export const Severity = z.enum(['critical', 'warning', 'info']);
@@ -41,8 +42,6 @@ export const SECRET_ENV = ['SLACK_WEBHOOK_URL', 'PAGERDUTY_ROUTING_KEY', 'SMTP_P
 /** Env vars that are URLs whose password is a secret. */
 export const URL_ENV = ['DATABASE_URL', 'VERIFY_DATABASE_URL', 'SMTP_URL'] as const;
 
-/** A table named `schema.table`. */
-export const TableName = z.string().regex(/^[^.]+\.[^.]+$/, 'must be schema.table');
 
 export const RetentionPolicySchema = z
   .object({

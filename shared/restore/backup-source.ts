@@ -10,7 +10,7 @@ import type { Manifest, TableEntry } from '../backup/manifest';
 import { CopyTap, DigestTap, FieldFilter, RowSetHashTap, type RowSetHash } from '../pgcopy/copy-text';
 import type { PlannedTable, SourceSequence, SourceTable } from './preflight';
 import type { TableLoader } from './execute';
-import { ident, qualified } from './target-schema';
+import { quoteIdent as ident, qualifiedName as qualified } from '../pg/ident';
 
 /** The native format as a restore source: the manifest's tables and sequences, and a COPY loader. */
 export function manifestTables(manifest: Manifest): SourceTable[] {

@@ -3,13 +3,13 @@ import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import type { ObjectStore } from '../storage/types';
 import type { Manifest } from '../backup/manifest';
-import { connect } from '../backup/snapshot';
+import { connect } from '../pg/connect';
 import { OpsError, UsageError, errorMessage } from '../errors';
 import { redactString } from '../log/redact';
 import { RowSetHash } from '../pgcopy/copy-text';
 import type { RestoreProgress } from './execute';
 import { restore, RestoreRefused } from './restore';
-import { ident, qualified } from './target-schema';
+import { quoteIdent as ident, qualifiedName as qualified } from '../pg/ident';
 import { CopyOut } from '../pgcopy/copy-out';
 
 /**

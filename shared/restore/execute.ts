@@ -3,7 +3,8 @@ import { OpsError, errorMessage } from '../errors';
 import { redactString } from '../log/redact';
 import type { PlannedTable, Preflight } from './preflight';
 import type { TargetForeignKey } from './target-schema';
-import { ident, qualified } from './target-schema';
+import { quoteIdent as ident, qualifiedName as qualified } from '../pg/ident';
+import { copyTextSettingsSql } from '../pg/copy-text';
 
 /**
  * The restore itself, in ONE transaction: defer constraints, truncate, load every table in foreign-key order,
@@ -52,13 +53,9 @@ export interface ExecuteResult {
   sequences: Array<{ sequence: string; value: string; isCalled: boolean }>;
 }
 
-/** Settings of the restore transaction: unambiguous input, and the same text output the backup used. */
+/** Settings of the restore transaction: the COPY text settings the backup was written under, and limits. */
 const SETTINGS = [
-  "SET LOCAL DateStyle = 'ISO, MDY'",
-  "SET LOCAL IntervalStyle = 'postgres'",
-  "SET LOCAL TimeZone = 'UTC'",
-  'SET LOCAL extra_float_digits = 3',
-  "SET LOCAL bytea_output = 'hex'",
+  ...copyTextSettingsSql('local'),
   "SET LOCAL lock_timeout = '60s'",
   'SET LOCAL statement_timeout = 0',
   "SET LOCAL application_name = 'mt-ops restore'",
@@ -71,7 +68,6 @@ export async function executeRestore(options: ExecuteOptions): Promise<ExecuteRe
   const sequences: ExecuteResult['sequences'] = [];
   await client.query('BEGIN');
   try {
-    await client.query("SET client_encoding = 'UTF8'");
     for (const sql of SETTINGS) await client.query(sql);
     await client.query('SET CONSTRAINTS ALL DEFERRED');
     if (options.prepare) {

@@ -9,7 +9,7 @@ import { parser } from 'stream-json';
 import { UsageError, errorMessage } from '../errors';
 import type { PlannedTable, SourceTable } from './preflight';
 import type { TableLoader } from './execute';
-import { ident, qualified } from './target-schema';
+import { quoteIdent as ident, qualifiedName as qualified } from '../pg/ident';
 
 /**
  * The legacy JSON format (database_backup_*.json[.gz]): `{"backup_info": {...}, "tables": {"name": [row, ...]}}`.

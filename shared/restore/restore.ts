@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { connect } from '../backup/snapshot';
+import { connect } from '../pg/connect';
 import { runBackup } from '../backup/run';
 import type { Manifest } from '../backup/manifest';
 import type { ObjectStore } from '../storage/types';

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { FkEdge } from './fk-order';
-import { qualifiedName as qualified, quoteIdent as ident } from '../backup/scope';
+import { qualifiedName as qualified } from '../pg/ident';
 
 /** What the target database looks like, read from pg_catalog before anything is changed. */
 export interface TargetColumn {
@@ -159,4 +159,3 @@ export async function canUseReplicaRole(client: pg.ClientBase): Promise<boolean>
 }
 
 /** Identifier quoting: the same rules as the backup side (one implementation, in backup/scope). */
-export { qualified, ident };

@@ -1,4 +1,4 @@
-import { withClient } from '../../shared/backup/snapshot';
+import { withClient } from '../../shared/pg/connect';
 
 /** Every user table's rows as an ordered hash (md5 of the sorted row texts), by schema.table. */
 export async function tableHashes(url: string): Promise<Record<string, { rows: number; md5: string }>> {
