@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { cronExpression, TimeZone } from '../infra/schedules';
 import { TableName } from '../pg/ident';
+import { MaintenanceSectionSchema } from '../maintenance/window';
+export { MaintenanceWindowSchema } from '../maintenance/window';
 
 /** Severity levels from Missing Table's operations docs. */
 export const Severity = z.enum(['critical', 'warning', 'info']);
@@ -110,16 +112,6 @@ export const ProbeSchema = z
   })
   .strict();
 
-export const MaintenanceWindowSchema = z
-  .object({
-    name: z.string().min(1),
-    /** Cron for the window's start, in `timeZone` (croner syntax: `0#1` is the first Sunday of the month). */
-    cron: cronExpression(),
-    durationMinutes: z.number().int().min(1).max(24 * 60),
-    timeZone: TimeZone.default('America/New_York'),
-  })
-  .strict();
-
 export const RoutingSchema = z
   .object({
     critical: z.array(z.enum(['pagerduty', 'slack', 'email'])).default(['pagerduty', 'slack', 'email']),
@@ -141,11 +133,7 @@ export const OpsFileSchema = z
       { name: 'api-health', url: 'http://localhost:8000/health', method: 'GET', timeoutMs: 5000, conditions: ['[STATUS] == 200'] },
     ]),
     routing: RoutingSchema.default(RoutingSchema.parse({})),
-    maintenance: z.array(MaintenanceWindowSchema).default([
-      // Missing Table: monthly, Sundays 02:00-04:00 America/New_York (first Sunday of the month).
-      // Not `0 2 1-7 * 0`: with both day fields set, cron (and croner) run on days 1-7 OR on any Sunday.
-      { name: 'monthly', cron: '0 2 * * 0#1', durationMinutes: 120, timeZone: 'America/New_York' },
-    ]),
+    maintenance: MaintenanceSectionSchema,
   })
   .strict();
 export type OpsFile = z.infer<typeof OpsFileSchema>;
