@@ -3,12 +3,13 @@ import type { CloudEvent } from '@google-cloud/functions-framework';
 import { backupAndReport } from '../../shared/backup/service';
 import { BackupRequestSchema, type BackupRequest } from '../../shared/backup/request';
 import { requireDatabaseUrl } from '../../shared/config/load';
+import { UsageError } from '../../shared/errors';
 import { decodeJsonBody, answerError } from '../../shared/functions/http';
 import { decodeTrigger } from '../../shared/functions/trigger';
 import type { Runtime } from '../../shared/functions/runtime';
 import type { BackupOptions } from '../../shared/backup/run';
 
-function options(rt: Runtime, request: BackupRequest, trigger: BackupOptions['trigger']): BackupOptions {
+function options(rt: Runtime, request: BackupRequest, trigger: BackupOptions['trigger'], root: 'body' | 'data'): BackupOptions {
   const section = rt.config.file.backup;
   return {
     databaseUrl: requireDatabaseUrl(rt.config),
@@ -16,6 +17,10 @@ function options(rt: Runtime, request: BackupRequest, trigger: BackupOptions['tr
     env: rt.env,
     label: request.label,
     scope: { schemas: request.schemas ?? section.schemas, excludeTables: request.excludeTables ?? section.excludeTables },
+    scopeFields: {
+      schemas: request.schemas ? `${root}.schemas` : 'backup.schemas',
+      excludeTables: request.excludeTables ? `${root}.excludeTables` : 'backup.excludeTables',
+    },
     jobs: section.jobs,
     compressionLevel: section.compressionLevel,
     leaseTtlMs: section.leaseTtlSeconds * 1000,
@@ -35,7 +40,7 @@ export function backupHttpHandler(runtime: () => Runtime) {
     const request = decodeJsonBody(req, res, BackupRequestSchema);
     if (!request) return;
     try {
-      const result = await backupAndReport(options(rt, request, { kind: 'manual' }), rt);
+      const result = await backupAndReport(options(rt, request, { kind: 'manual' }, 'body'), rt);
       if (result.status === 'busy') res.status(409).json({ status: 'busy', message: 'another backup is running', until: result.until });
       else if (result.status === 'duplicate') res.status(200).json(result);
       else {
@@ -57,6 +62,12 @@ export function backupEventHandler(runtime: () => Runtime) {
     const rt = runtime();
     const decoded = decodeTrigger(BackupRequestSchema, event, rt, 'backup');
     if (!decoded) return;
-    await backupAndReport(options(rt, decoded.payload, { kind: 'scheduled', messageId: decoded.messageId }), rt);
+    try {
+      await backupAndReport(options(rt, decoded.payload, { kind: 'scheduled', messageId: decoded.messageId }, 'data'), rt);
+    } catch (err) {
+      if (!(err instanceof UsageError)) throw err;
+      // A scope naming a schema that does not exist: poison like a malformed message (acknowledged, no page).
+      rt.logger.error({ reason: err.message, eventId: event.id }, `backup trigger rejected: ${err.message}`);
+    }
   };
 }

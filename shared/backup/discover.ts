@@ -54,6 +54,14 @@ export async function discoverTables(client: pg.ClientBase, scope: Scope): Promi
     }));
 }
 
+/** Every schema and every table (ordinary or partitioned, as `schema.table`) of the database: to check a scope's names. */
+export async function readScopeNames(client: pg.ClientBase): Promise<{ schemas: Set<string>; tables: Set<string> }> {
+  const schemas = await client.query<{ name: string }>('SELECT nspname AS name FROM pg_namespace');
+  const tables = await client.query<{ name: string }>(`
+    SELECT n.nspname || '.' || c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p')`);
+  return { schemas: new Set(schemas.rows.map((r) => r.name)), tables: new Set(tables.rows.map((r) => r.name)) };
+}
+
 /** Every sequence in scope, including those not owned by any column. */
 export async function discoverSequences(client: pg.ClientBase, scope: Scope): Promise<DiscoveredSequence[]> {
   const { rows } = await client.query<{

@@ -5,16 +5,16 @@ import type pg from 'pg';
 import type { ObjectStore } from '../storage/types';
 import { StorageError } from '../storage/types';
 import { withLease, LeaseHeldError } from '../storage/lease';
-import { OpsError, errorMessage } from '../errors';
+import { OpsError, UsageError, errorMessage } from '../errors';
 import { redactString } from '../log/redact';
 import { VERSION } from '../version';
-import { discoverTables, discoverSequences, structureFingerprint, type DiscoveredTable } from './discover';
+import { discoverTables, discoverSequences, readScopeNames, structureFingerprint, type DiscoveredTable } from './discover';
 import { openSnapshot, lockTables, readSequence } from './snapshot';
 import { TableFailedError } from './table-error';
 import { dumpTable, type DumpProgress } from './table-dump';
 import { keys, newBackupId } from './layout';
 import { ManifestSchema, type Manifest, type TableEntry, type SequenceEntry } from './manifest';
-import type { Scope } from './scope';
+import { checkScopeNames, type Scope, type ScopeFields } from './scope';
 
 export interface BackupOptions {
   databaseUrl: string;
@@ -22,6 +22,10 @@ export interface BackupOptions {
   env: string;
   label?: string;
   scope?: Partial<Scope>;
+  /** Where the scope's lists came from, for the field paths of errors and warnings (default `schemas`, `excludeTables`). */
+  scopeFields?: ScopeFields;
+  /** A problem that does not stop the backup (an excluded table that does not exist). */
+  onWarning?: (message: string) => void;
   /** Parallel connections reading tables (all on one exported snapshot). */
   jobs?: number;
   compressionLevel?: number;
@@ -84,6 +88,10 @@ async function takeBackup(options: BackupOptions, trigger: NonNullable<BackupOpt
   const scope: Scope = { schemas: options.scope?.schemas, excludeTables: options.scope?.excludeTables ?? [] };
   const session = await openSnapshot(options.databaseUrl, options.statementTimeoutSeconds);
   try {
+    // A scope naming what does not exist is bad input (HTTP 400, exit 2, a poison trigger), never a failed backup.
+    const names = checkScopeNames(scope, await readScopeNames(session.leader), options.scopeFields);
+    if (names.errors.length > 0) throw new UsageError(`invalid backup scope: ${names.errors.join('; ')}`, names.errors);
+    for (const warning of names.warnings) options.onWarning?.(warning);
     const tables = await discoverTables(session.leader, scope);
     if (tables.length === 0) {
       const where = scope.schemas?.length ? `schemas ${scope.schemas.join(', ')}` : 'the default scope (user schemas)';
@@ -199,7 +207,7 @@ function tableError(table: string, err: unknown): OpsError {
 }
 
 function asBackupError(err: unknown): Error {
-  if (err instanceof OpsError) return err;
+  if (err instanceof OpsError || err instanceof UsageError) return err;
   return new OpsError(`backup failed: ${redactString(errorMessage(err))}`, 'backup_failed', { cause: err });
 }
 

@@ -1,6 +1,6 @@
 import type { EventBus } from '../bus/events';
 import type { Logger } from '../log/logger';
-import { errorMessage } from '../errors';
+import { UsageError, errorMessage } from '../errors';
 import { redactString } from '../log/redact';
 import { runBackup, type BackupOptions, type BackupResult } from './run';
 import { TableFailedError } from './table-error';
@@ -8,6 +8,7 @@ import { TableFailedError } from './table-error';
 /**
  * One backup run as the functions and the CLI see it: run, log, and publish `backup.succeeded` (info)
  * or `backup.failed` (critical). A busy lease or a duplicate trigger publishes nothing: no backup was attempted.
+ * Neither does bad input (a UsageError: a schema that does not exist): the caller answers it (400, exit 2, poison).
  */
 export async function backupAndReport(options: BackupOptions, deps: { bus: EventBus; logger: Logger }): Promise<BackupResult> {
   const { bus, logger } = deps;
@@ -15,8 +16,15 @@ export async function backupAndReport(options: BackupOptions, deps: { bus: Event
   const started = Date.now();
   let result: BackupResult;
   try {
-    result = await runBackup(options);
+    result = await runBackup({
+      ...options,
+      onWarning: (message) => {
+        logger.warn({ env: options.env }, message);
+        options.onWarning?.(message);
+      },
+    });
   } catch (err) {
+    if (err instanceof UsageError) throw err;
     const reason = redactString(errorMessage(err));
     logger.error({ env: options.env, trigger: trigger.kind, err }, `backup failed: ${reason}`);
     const table = err instanceof TableFailedError ? err.table : undefined;

@@ -52,6 +52,20 @@ describe('mt-ops backup / list / verify', () => {
     expect(table.stdout).toMatch(new RegExp(`${id}.*before-season.*ok`));
   });
 
+  it('--schemas naming a schema that does not exist is bad input: exit 2, one line, no backup', async () => {
+    const before = (await runCli(['list', '--all', '--json'], { env })).stdout;
+    const result = await runCli(['backup', '--schemas', 'league,nope', '--no-progress'], { env });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe('mt-ops: invalid backup scope: --schemas[1]: schema "nope" does not exist in the database\n');
+    expect((await runCli(['list', '--all', '--json'], { env })).stdout).toBe(before);
+  });
+
+  it('--exclude-tables naming a table that does not exist gets a warning, and the backup runs', async () => {
+    const result = await runCli(['backup', '--schemas', 'league', '--exclude-tables', 'league.nope', '--no-progress'], { env });
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/--exclude-tables\[0\]: table league\.nope does not exist/);
+  });
+
   it('a backup killed with SIGKILL midway leaves no complete backup; the next one runs once the lease expires', async () => {
     const before = JSON.parse((await runCli(['list', '--json'], { env })).stdout) as unknown[];
     const child = spawn(process.execPath, [CLI, 'backup', '--no-progress', '--schemas', 'public'], {

@@ -59,6 +59,23 @@ describe('backup function: HTTP (manual)', () => {
     expect(JSON.stringify(body)).toContain(expected);
   });
 
+  it('answers 400 for a schema that does not exist, naming the field; publishes nothing and takes no backup', async () => {
+    const published = rt.bus.published.length;
+    const before = (await listBackups(rt.store, 'fn', { includeIncomplete: true })).length;
+    const res = await post(JSON.stringify({ schemas: ['league', 'nope'] }));
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as any;
+    expect(body.issues).toEqual(['body.schemas[1]: schema "nope" does not exist in the database']);
+    expect(rt.bus.published.length).toBe(published);
+    expect((await listBackups(rt.store, 'fn', { includeIncomplete: true })).length).toBe(before);
+  });
+
+  it('backs up with an excluded table that does not exist, and logs a warning naming it', async () => {
+    const res = await post(JSON.stringify({ schemas: ['league'], excludeTables: ['league.nope'] }));
+    expect(res.status).toBe(200);
+    expect(rt.logs.some((l) => l.includes('"severity":"WARNING"') && l.includes('body.excludeTables[0]') && l.includes('league.nope'))).toBe(true);
+  });
+
   it('answers 400 to a body that is not JSON (rejected by the framework before the handler)', async () => {
     const res = await post('{not json');
     expect(res.status).toBe(400);
@@ -112,6 +129,14 @@ describe('backup function: CloudEvent (scheduled)', () => {
     const after = await listBackups(rt.store, 'fn');
     expect(after.length).toBe(before + 1);
     expect(after[0]!.manifest).toMatchObject({ label: 'nightly', trigger: { kind: 'scheduled', messageId: '1001' } });
+  });
+
+  it('a trigger naming a schema that does not exist is poison: logged with the field path, acknowledged, no event', async () => {
+    const handler = backupEventHandler(() => rt);
+    const published = rt.bus.published.length;
+    await expect(handler(cloudEvent({ schemas: ['nope'] }, 'bad-scope-1') as never)).resolves.toBeUndefined();
+    expect(rt.bus.published.length).toBe(published);
+    expect(rt.logs.some((l) => l.includes('"severity":"ERROR"') && l.includes('data.schemas[0]') && l.includes('nope'))).toBe(true);
   });
 
   it('a poison message is logged and acknowledged, not thrown', async () => {

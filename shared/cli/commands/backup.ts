@@ -45,6 +45,10 @@ export function registerBackupCommand(program: Command): void {
             env: ctx.env,
             label: flags.label,
             scope: { schemas: flags.schemas ?? section.schemas, excludeTables: flags.excludeTables ?? section.excludeTables },
+            scopeFields: {
+              schemas: flags.schemas ? '--schemas' : 'backup.schemas',
+              excludeTables: flags.excludeTables ? '--exclude-tables' : 'backup.excludeTables',
+            },
             jobs: flags.jobs ?? section.jobs,
             compressionLevel: section.compressionLevel,
             leaseTtlMs: section.leaseTtlSeconds * 1000,
