@@ -134,7 +134,7 @@ describe('backup function: CloudEvent (scheduled)', () => {
   it('a trigger naming a schema that does not exist is poison: logged with the field path, acknowledged, no event', async () => {
     const handler = backupEventHandler(() => rt);
     const published = rt.bus.published.length;
-    await expect(handler(cloudEvent({ schemas: ['nope'] }, 'bad-scope-1') as never)).resolves.toBeUndefined();
+    await expect(handler(cloudEvent({ schemas: ['nope'] }, '1077') as never)).resolves.toBeUndefined();
     expect(rt.bus.published.length).toBe(published);
     expect(rt.logs.some((l) => l.includes('"severity":"ERROR"') && l.includes('data.schemas[0]') && l.includes('nope'))).toBe(true);
   });
