@@ -1,5 +1,8 @@
 import { z } from 'zod';
-import { Severity } from '../config/schema';
+
+/** Severity levels from Missing Table's operations docs: critical pages at once, warning within an hour, info for the daily review. */
+export const Severity = z.enum(['critical', 'warning', 'info']);
+export type Severity = z.infer<typeof Severity>;
 
 /** Every event the suite publishes. Validated by zod when published and when received. */
 const base = {

@@ -1,12 +1,14 @@
 import { z } from 'zod';
 import { cronExpression, TimeZone } from '../infra/schedules';
-import { TableName } from '../pg/ident';
 import { MaintenanceSectionSchema } from '../maintenance/window';
 export { MaintenanceWindowSchema } from '../maintenance/window';
+import { BackupSectionSchema } from '../backup/config';
+import { RetentionSectionSchema } from '../retention/config';
+import { VerifySectionSchema } from '../restore/config';
 
-/** Severity levels from Missing Table's operations docs. */
-export const Severity = z.enum(['critical', 'warning', 'info']);
-export type Severity = z.infer<typeof Severity>;
+// Kept only for code written before they moved (remove once nothing imports them from here):
+export { Severity } from '../bus/events';
+export type { RetentionPolicy } from '../retention/policy';
 
 const bucketUrl = z
   .string()
@@ -43,48 +45,6 @@ export type Env = z.infer<typeof EnvSchema>;
 export const SECRET_ENV = ['SLACK_WEBHOOK_URL', 'PAGERDUTY_ROUTING_KEY', 'SMTP_PASSWORD'] as const;
 /** Env vars that are URLs whose password is a secret. */
 export const URL_ENV = ['DATABASE_URL', 'VERIFY_DATABASE_URL', 'SMTP_URL'] as const;
-
-
-export const RetentionPolicySchema = z
-  .object({
-    keepLast: z.number().int().min(0).optional(),
-    keepWithinDays: z.number().min(0).optional(),
-    keepHourly: z.number().int().min(0).optional(),
-    keepDaily: z.number().int().min(0).optional(),
-    keepWeekly: z.number().int().min(0).optional(),
-    keepMonthly: z.number().int().min(0).optional(),
-    keepYearly: z.number().int().min(0).optional(),
-  })
-  .strict();
-export type RetentionPolicy = z.infer<typeof RetentionPolicySchema>;
-
-export const BackupSectionSchema = z
-  .object({
-    schemas: z.array(z.string().min(1)).optional(),
-    excludeTables: z.array(TableName).default([]),
-    jobs: z.number().int().min(1).max(16).default(2),
-    compressionLevel: z.number().int().min(1).max(9).default(1),
-    leaseTtlSeconds: z.number().int().min(1).max(86_400).default(120),
-    statementTimeoutSeconds: z.number().int().min(0).default(0),
-  })
-  .strict();
-
-export const RetentionSectionSchema = z
-  .object({
-    policy: RetentionPolicySchema.refine((p) => Object.values(p).some((v) => (v ?? 0) > 0), {
-      message: 'empty retention policy: set at least one keep rule above 0',
-    }).default({ keepWithinDays: 30, keepMonthly: 12 }),
-    minKeep: z.number().int().min(1).default(3),
-    orphanGraceHours: z.number().min(0).default(24),
-    deleteConcurrency: z.number().int().min(1).max(64).default(8),
-  })
-  .strict();
-
-export const VerifySectionSchema = z
-  .object({
-    restoreDrill: z.boolean().default(true),
-  })
-  .strict();
 
 /** Schedule overrides for `npm start`; each job's declaration (topic, payload, default cron) lives in infra/schedules.yaml. */
 export const ScheduleSchema = z

@@ -1,6 +1,6 @@
 /** From what is in the bucket to a retention plan: what the policy keeps and removes, and which orphans go. */
 import type { ObjectStore } from '../storage/types';
-import type { RetentionPolicy } from '../config/schema';
+import type { RetentionPolicy } from './policy';
 import { listBackups, type BackupEntry } from '../backup/catalog';
 import { readLease } from '../storage/lease';
 import { keys } from '../backup/layout';

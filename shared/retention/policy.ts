@@ -3,7 +3,7 @@
  * per backup, with the reasons each kept backup is kept. Rules are OR'ed; calendar buckets are in UTC and keep the
  * newest backup of each bucket, for the N most recent buckets that have one.
  */
-import type { RetentionPolicy } from '../config/schema';
+import { z } from 'zod';
 import { UsageError } from '../errors';
 
 export interface PolicyInput {
@@ -27,14 +27,34 @@ export interface PolicyOptions {
   now: Date;
 }
 
+export const RetentionPolicySchema = z
+  .object({
+    keepLast: z.number().int().min(0).optional(),
+    keepWithinDays: z.number().min(0).optional(),
+    keepHourly: z.number().int().min(0).optional(),
+    keepDaily: z.number().int().min(0).optional(),
+    keepWeekly: z.number().int().min(0).optional(),
+    keepMonthly: z.number().int().min(0).optional(),
+    keepYearly: z.number().int().min(0).optional(),
+  })
+  .strict();
+export type RetentionPolicy = z.infer<typeof RetentionPolicySchema>;
+
 const RULES = ['keepLast', 'keepWithinDays', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const;
 
-/** Refuses an empty policy (no rule, or every rule 0): it would keep nothing but the floors. */
+/**
+ * The empty-policy rule, the one place it is written: a policy with no rule, or every rule 0, would keep nothing
+ * but the floors. Returns the reason, or undefined when the policy has a rule.
+ */
+export function emptyPolicyProblem(policy: RetentionPolicy): string | undefined {
+  if (RULES.some((rule) => (policy[rule] ?? 0) > 0)) return undefined;
+  return `empty retention policy: set at least one of ${RULES.join(', ')} above 0`;
+}
+
+/** Refuses an empty policy (see emptyPolicyProblem). */
 export function checkPolicy(policy: RetentionPolicy): void {
-  const active = RULES.filter((rule) => (policy[rule] ?? 0) > 0);
-  if (active.length === 0) {
-    throw new UsageError(`empty retention policy: set at least one of ${RULES.join(', ')} above 0`);
-  }
+  const problem = emptyPolicyProblem(policy);
+  if (problem) throw new UsageError(problem);
 }
 
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { applyPolicy, isoWeek, type PolicyInput } from '../../shared/retention/policy';
-import type { RetentionPolicy } from '../../shared/config/schema';
+import type { RetentionPolicy } from '../../shared/retention/policy';
 import { UsageError } from '../../shared/errors';
 
 const b = (time: string, verified = false): PolicyInput => ({ id: time, time: new Date(time), verified });

@@ -6,7 +6,7 @@ import { nonNegativeInt, nonNegativeNumber } from '../main';
 import { formatBytes, table } from '../progress';
 import { runRetention, type RetentionResult } from '../../retention/run';
 import { checkPolicy } from '../../retention/policy';
-import type { RetentionPolicy } from '../../config/schema';
+import type { RetentionPolicy } from '../../retention/policy';
 import { OpsError, UsageError } from '../../errors';
 
 interface CleanupFlags {
