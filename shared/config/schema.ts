@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { cronExpression, TimeZone } from '../infra/schedules';
 import { MaintenanceSectionSchema } from '../maintenance/window';
+import { ProbesSectionSchema } from '../probes/config';
 export { MaintenanceWindowSchema } from '../maintenance/window';
 import { BackupSectionSchema } from '../backup/config';
 import { RetentionSectionSchema } from '../retention/config';
@@ -37,6 +38,8 @@ export const EnvSchema = z.object({
   PAGERDUTY_ROUTING_KEY: z.string().min(1).optional(),
   SMTP_URL: z.string().optional(),
   SMTP_PASSWORD: z.string().optional(),
+  /** Missing Table's base URL, for the default probes. */
+  APP_BASE_URL: z.url().default('http://localhost:8000'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
 });
 export type Env = z.infer<typeof EnvSchema>;
@@ -62,16 +65,6 @@ export const SchedulesSectionSchema = z
   })
   .strict();
 
-export const ProbeSchema = z
-  .object({
-    name: z.string().min(1),
-    url: z.url(),
-    method: z.enum(['GET', 'HEAD']).default('GET'),
-    timeoutMs: z.number().int().min(100).max(60_000).default(5_000),
-    conditions: z.array(z.string().min(1)).default(['[STATUS] == 200']),
-  })
-  .strict();
-
 export const RoutingSchema = z
   .object({
     critical: z.array(z.enum(['pagerduty', 'slack', 'email'])).default(['pagerduty', 'slack', 'email']),
@@ -89,9 +82,8 @@ export const OpsFileSchema = z
     retention: RetentionSectionSchema.default(RetentionSectionSchema.parse({})),
     verify: VerifySectionSchema.default(VerifySectionSchema.parse({})),
     schedules: SchedulesSectionSchema.default(SchedulesSectionSchema.parse({})),
-    probes: z.array(ProbeSchema).default([
-      { name: 'api-health', url: 'http://localhost:8000/health', method: 'GET', timeoutMs: 5000, conditions: ['[STATUS] == 200'] },
-    ]),
+    /** Absent: the default probes (see shared/probes/config.ts). */
+    probes: ProbesSectionSchema,
     routing: RoutingSchema.default(RoutingSchema.parse({})),
     maintenance: MaintenanceSectionSchema,
   })

@@ -34,7 +34,8 @@ describe('configuration defaults encode Missing Table operations facts', () => {
     ['warning routing', config.file.routing.warning, ['slack', 'email']],
     ['slack channel', config.file.routing.slackChannel, '#alerts'],
     ['maintenance window', config.file.maintenance, [{ name: 'monthly', cron: '0 2 * * 0#1', durationMinutes: 120, timeZone: 'America/New_York' }]],
-    ['default probe', config.file.probes, [{ name: 'api-health', url: 'http://localhost:8000/health', method: 'GET', timeoutMs: 5000, conditions: ['[STATUS] == 200'] }]],
+    ['no probes named: the defaults apply at run time (shared/probes/config.ts)', config.file.probes, undefined],
+    ['app base url', config.env.APP_BASE_URL, 'http://localhost:8000'],
     ['info routing', config.file.routing.info, []],
     ['log level', config.env.LOG_LEVEL, 'info'],
     ['port', config.env.PORT, 8080],
@@ -97,7 +98,7 @@ describe('operator files', () => {
 
   it('reads JSON', () => {
     const path = file('ops.json', JSON.stringify({ probes: [{ name: 'api', url: 'https://api.missingtable.com/health/full' }] }));
-    expect(loadConfig({ OPS_CONFIG: path }).file.probes[0]).toMatchObject({ name: 'api', method: 'GET', timeoutMs: 5000 });
+    expect(loadConfig({ OPS_CONFIG: path }).file.probes?.[0]).toMatchObject({ name: 'api', kind: 'http', method: 'GET', timeoutMs: 10_000 });
   });
 
   it('reports every problem at once, each with its path', () => {

@@ -1,0 +1,204 @@
+/**
+ * The `probes` section of the operator file: its schema (every condition parsed when the config loads, errors quoting
+ * the condition), the defaults when the file names no probes, and the resolution of `${VAR}` references at run time.
+ */
+import { z } from 'zod';
+import { Severity } from '../bus/events';
+import { registerSecret } from '../log/redact';
+import { ConditionError, parseCondition, type Condition } from './conditions';
+
+const cache = new Map<string, Condition>();
+/** Parses a condition once per process (the config's validation has already parsed it). */
+export function compiled(source: string): Condition {
+  let c = cache.get(source);
+  if (!c) {
+    c = parseCondition(source);
+    if (cache.size < 10_000) cache.set(source, c);
+  }
+  return c;
+}
+
+const ConditionText = z.string().superRefine((source, ctx) => {
+  try {
+    compiled(source);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: err instanceof ConditionError ? `invalid condition ${err.message}` : String(err) });
+  }
+});
+
+/** A condition, optionally with its own severity (default: the probe's): `[CERTIFICATE_EXPIRATION] > 21d` as a warning. */
+export const ConditionEntry = z.union([ConditionText, z.object({ condition: ConditionText, severity: Severity.optional() }).strict()]);
+export type ConditionEntry = z.infer<typeof ConditionEntry>;
+
+export const PROBE_KINDS = ['http', 'postgres', 'backup-freshness'] as const;
+
+export const ProbeSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'letters, digits, ".", "_" and "-", at most 63'),
+    kind: z.enum(PROBE_KINDS).default('http'),
+    /** http(s) URL, or for `postgres` a postgres:// URL; `${VAR}` names an environment variable. Unused by backup-freshness. */
+    url: z.string().min(1).optional(),
+    method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']).default('GET'),
+    /** Values may name environment variables (`Bearer ${API_TOKEN}`), so secrets stay out of files. */
+    headers: z.record(z.string(), z.string()).default({}),
+    body: z.string().optional(),
+    timeoutMs: z.number().int().min(100).max(60_000).default(10_000),
+    intervalSeconds: z.number().int().min(10).max(86_400).default(60),
+    conditions: z.array(ConditionEntry).optional(),
+    failureThreshold: z.number().int().min(1).max(100).default(3),
+    successThreshold: z.number().int().min(1).max(100).default(2),
+    severity: Severity.default('critical'),
+    labels: z.record(z.string(), z.string()).default({}),
+    slo: z
+      .object({ availability: z.number().gt(0).lt(100).default(99.9), latencyP95Ms: z.number().positive().optional() })
+      .strict()
+      .default({ availability: 99.9 }),
+    ignoreMaintenance: z.boolean().default(false),
+    maxRedirects: z.number().int().min(0).max(20).default(5),
+    /** backup-freshness: critical when the newest complete backup is older. */
+    maxAgeHours: z.number().positive().default(26),
+    /** backup-freshness: warning when the newest verify is older (or failed). */
+    verifyMaxAgeDays: z.number().positive().default(8),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    if (p.kind === 'http') {
+      if (!p.url) ctx.addIssue({ code: 'custom', path: ['url'], message: 'an http probe needs a url' });
+      else if (!/^https?:\/\/\S+$/.test(p.url) && !p.url.startsWith('${')) ctx.addIssue({ code: 'custom', path: ['url'], message: 'Invalid URL: must be http:// or https://' });
+      else if (!p.url.includes('${')) {
+        try {
+          new URL(p.url);
+        } catch {
+          ctx.addIssue({ code: 'custom', path: ['url'], message: 'Invalid URL' });
+        }
+      }
+    }
+    if (p.kind === 'postgres' && p.url && !/^(postgres(ql)?:\/\/|\$\{)/.test(p.url)) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'must be a postgres:// URL or ${DATABASE_URL}' });
+    }
+  });
+export type ProbeConfig = z.infer<typeof ProbeSchema>;
+export type ProbeInput = z.input<typeof ProbeSchema>;
+
+/** The section: a list of probes with unique names; absent means "the defaults" (see defaultProbes). */
+export const ProbesSectionSchema = z
+  .array(ProbeSchema)
+  .superRefine((probes, ctx) => {
+    const seen = new Set<string>();
+    probes.forEach((p, i) => {
+      if (seen.has(p.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate probe name ${p.name}` });
+      seen.add(p.name);
+    });
+  })
+  .optional();
+
+/** Conditions a probe uses when it lists none. */
+export function defaultConditions(p: ProbeConfig): ConditionEntry[] {
+  switch (p.kind) {
+    case 'postgres':
+      return ['[CONNECTED] == true', { condition: '[BODY].connectionsUsedPercent <= 80', severity: 'warning' }];
+    case 'backup-freshness':
+      return [
+        '[CONNECTED] == true',
+        `[BODY].newestAgeHours < ${p.maxAgeHours}`,
+        { condition: '[BODY].verify.ok == true', severity: 'warning' },
+        { condition: `[BODY].verify.ageDays < ${p.verifyMaxAgeDays}`, severity: 'warning' },
+      ];
+    default: {
+      const tls = p.url?.startsWith('https://')
+        ? [
+            { condition: '[CERTIFICATE_EXPIRATION] > 21d', severity: 'warning' as const },
+            { condition: '[CERTIFICATE_EXPIRATION] > 7d', severity: 'critical' as const },
+          ]
+        : [];
+      return ['[STATUS] == 200', ...tls];
+    }
+  }
+}
+
+/**
+ * The probes when the operator file names none: Missing Table's `/health` and `/health/full` on APP_BASE_URL (the
+ * latter asserting what a real outage hides behind a 200: status healthy and counts above 0), a postgres probe of
+ * DATABASE_URL when it is set, and the backup watchdog.
+ */
+export function defaultProbes(env: { APP_BASE_URL?: string; DATABASE_URL?: string }): ProbeConfig[] {
+  const base = (env.APP_BASE_URL ?? 'http://localhost:8000').replace(/\/+$/, '');
+  const tls = base.startsWith('https://')
+    ? [
+        { condition: '[CERTIFICATE_EXPIRATION] > 21d', severity: 'warning' as const },
+        { condition: '[CERTIFICATE_EXPIRATION] > 7d', severity: 'critical' as const },
+      ]
+    : [];
+  const probes: ProbeInput[] = [
+    { name: 'api-health', url: `${base}/health`, conditions: ['[STATUS] == 200', '[BODY].status == healthy', ...tls] },
+    {
+      name: 'api-health-full',
+      url: `${base}/health/full`,
+      conditions: ['[STATUS] == 200', '[BODY].status == healthy', '[BODY].checks.database.age_groups_count > 0', '[RESPONSE_TIME] < 200', ...tls],
+      slo: { availability: 99.9, latencyP95Ms: 200 },
+    },
+  ];
+  if (env.DATABASE_URL) probes.push({ name: 'database', kind: 'postgres', url: '${DATABASE_URL}', slo: { availability: 99.9, latencyP95Ms: 100 } });
+  probes.push({ name: 'backup-freshness', kind: 'backup-freshness', intervalSeconds: 300, failureThreshold: 1, successThreshold: 1 });
+  return z.array(ProbeSchema).parse(probes);
+}
+
+/** The configured probes, or the defaults. */
+export function probesOf(section: ProbeConfig[] | undefined, env: { APP_BASE_URL?: string; DATABASE_URL?: string }): ProbeConfig[] {
+  return section && section.length > 0 ? section : defaultProbes(env);
+}
+
+export interface ResolvedCondition {
+  condition: Condition;
+  severity: Severity;
+}
+
+/** A probe ready to run: `${VAR}` references replaced (and registered as secrets), conditions compiled. */
+export interface ResolvedProbe {
+  config: ProbeConfig;
+  url?: string;
+  headers: Record<string, string>;
+  body?: string;
+  conditions: ResolvedCondition[];
+  /** A reference that could not be resolved: the probe fails with this reason instead of running. */
+  problem?: string;
+}
+
+const REF = /\$\{([A-Z_][A-Z0-9_]*)\}/g;
+
+function interpolate(text: string, environment: NodeJS.ProcessEnv, where: string, missing: string[]): string {
+  return text.replace(REF, (_m, name: string) => {
+    const value = environment[name];
+    if (value === undefined || value === '') {
+      missing.push(`${where} names \${${name}}, which is not set`);
+      return '';
+    }
+    return value;
+  });
+}
+
+export function resolveProbe(config: ProbeConfig, environment: NodeJS.ProcessEnv = process.env): ResolvedProbe {
+  const missing: string[] = [];
+  const url = config.url === undefined ? undefined : interpolate(config.url, environment, 'url', missing);
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(config.headers)) {
+    headers[k] = interpolate(v, environment, `headers.${k}`, missing);
+    // a header value built from a variable is a secret: mask it in every log line, excerpt and event
+    if (REF.test(v)) registerSecret(headers[k]);
+    REF.lastIndex = 0;
+  }
+  const body = config.body === undefined ? undefined : interpolate(config.body, environment, 'body', missing);
+  if (config.url && /\$\{/.test(config.url) && url) {
+    try {
+      const u = new URL(url);
+      if (u.password) registerSecret(decodeURIComponent(u.password));
+    } catch {
+      missing.push('url is not a valid URL once its variables are replaced');
+    }
+  }
+  const entries = config.conditions && config.conditions.length > 0 ? config.conditions : defaultConditions(config);
+  const conditions = entries.map((e) =>
+    typeof e === 'string' ? { condition: compiled(e), severity: config.severity } : { condition: compiled(e.condition), severity: e.severity ?? config.severity },
+  );
+  return { config, url, headers, body, conditions, problem: missing.length > 0 ? missing.join('; ') : undefined };
+}
