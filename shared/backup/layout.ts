@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
  *
  *   <env>/<id>/started.json          written first: marks the attempt (an interrupted run leaves only this and data)
  *   <env>/<id>/data/<NNNN>.copy.gz   one per table: COPY text format, gzip
+ *   <env>/<id>/lo/0001.lo.gz         every large object, framed (oid, chunks) in one gzip stream; absent when none
  *   <env>/<id>/manifest.json         written LAST: the only proof the backup is complete
  *   <env>/<id>/verify.json           the latest verify result (rewritten by each verify)
  *   <env>/.lease/backup.json         the lease that keeps two backups of one environment apart
@@ -52,6 +53,7 @@ export const keys = {
   started: (env: string, id: string) => `${env}/${id}/started.json`,
   verify: (env: string, id: string) => `${env}/${id}/verify.json`,
   tableObject: (index: number) => `data/${String(index).padStart(4, '0')}.copy.gz`,
+  largeObjects: () => 'lo/0001.lo.gz',
   lease: (env: string) => `${env}/.lease/backup.json`,
   trigger: (env: string, messageId: string) => `${env}/.triggers/${encodeURIComponent(messageId)}.json`,
 } as const;

@@ -40,6 +40,36 @@ export const SequenceEntrySchema = z.object({
 });
 export type SequenceEntry = z.infer<typeof SequenceEntrySchema>;
 
+/** One large object, in the order of the frames in the large-objects stream. */
+export const LargeObjectEntrySchema = z.object({
+  oid: z.number().int().min(1).max(0xffffffff),
+  /** Bytes of the large object's data. */
+  size: z.number().int().min(0),
+  /** Hex sha256 of the large object's data. */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type LargeObjectEntry = z.infer<typeof LargeObjectEntrySchema>;
+
+/**
+ * Every large object of the database (pg_largeobject_metadata in the snapshot), packed into one object of frames
+ * (see shared/backup/large-objects.ts). Absent when the database has none, and in manifests written before.
+ */
+export const LargeObjectsSchema = z.object({
+  object: z
+    .string()
+    .regex(/^lo\/[A-Za-z0-9._-]+$/, 'must be lo/<file> with no path traversal')
+    .refine((s) => !s.split('/').includes('..'), 'must not contain ..'),
+  format: z.literal('lo-frames-gzip'),
+  count: z.number().int().min(0),
+  /** Sum of the large objects' sizes. */
+  rawBytes: z.number().int().min(0),
+  compressedBytes: z.number().int().min(0),
+  /** Hex sha256 of the stored (compressed) object. */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  items: z.array(LargeObjectEntrySchema),
+});
+export type LargeObjects = z.infer<typeof LargeObjectsSchema>;
+
 export const ManifestSchema = z.object({
   format: z.literal('mt-ops-backup/1'),
   id: z.string().regex(BACKUP_ID_PATTERN, 'must be a backup id like 20261129T030000Z-7f3a'),
@@ -59,6 +89,8 @@ export const ManifestSchema = z.object({
   scope: z.object({ schemas: z.array(z.string()), excludeTables: z.array(z.string()) }),
   tables: z.array(TableEntrySchema),
   sequences: z.array(SequenceEntrySchema),
+  /** Optional: manifests written before large objects were backed up have none (and so do databases without any). */
+  largeObjects: LargeObjectsSchema.optional(),
   /** sha256 over the captured tables' schema, name and column names and types. */
   structureFingerprint: z.string().regex(/^[0-9a-f]{64}$/),
   totals: z.object({

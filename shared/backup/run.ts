@@ -13,6 +13,7 @@ import { openSnapshot, lockTables, readSequence } from './snapshot';
 import { TableFailedError } from './table-error';
 import { dumpTable, type DumpProgress } from './table-dump';
 import { keys, newBackupId } from './layout';
+import { dumpLargeObjects } from './large-objects';
 import { ManifestSchema, type Manifest, type TableEntry, type SequenceEntry } from './manifest';
 import { checkScopeNames, type Scope, type ScopeFields } from './scope';
 
@@ -111,6 +112,8 @@ async function takeBackup(options: BackupOptions, trigger: NonNullable<BackupOpt
     await options.afterSnapshot?.();
 
     const entries = await dumpAllTables(tables, options, prefix, session);
+    // every large object of the database, whatever the scope (they belong to no schema), in the same snapshot
+    const largeObjects = await dumpLargeObjects(session.leader, store, prefix, { compressionLevel: options.compressionLevel ?? 1 });
     const finishedAt = now();
     const manifest: Manifest = ManifestSchema.parse({
       format: 'mt-ops-backup/1',
@@ -125,6 +128,7 @@ async function takeBackup(options: BackupOptions, trigger: NonNullable<BackupOpt
       scope: { schemas: [...new Set(tables.map((t) => t.schema))].sort(), excludeTables: scope.excludeTables },
       tables: entries,
       sequences,
+      ...(largeObjects ? { largeObjects } : {}),
       structureFingerprint: structureFingerprint(tables),
       totals: {
         tables: entries.length,

@@ -5,6 +5,7 @@ import { CopyTap, DigestTap } from '../pgcopy/copy-text';
 import type { ObjectStore } from '../storage/types';
 import { errorMessage } from '../errors';
 import { keys } from './layout';
+import { checkLargeObjectsObject } from './large-objects';
 import { VerifyRecordSchema, type Manifest, type TableEntry, type VerifyRecord } from './manifest';
 
 export interface TableCheck {
@@ -51,10 +52,16 @@ export async function verifyBackup(
   const prefix = keys.backupPrefix(manifest.env, manifest.id);
   const problems: string[] = [];
   let index = 0;
+  const total = manifest.tables.length + (manifest.largeObjects ? 1 : 0);
   for (const entry of manifest.tables) {
     const check = await checkTableObject(store, prefix, entry);
     problems.push(...check.problems);
-    options.onTable?.(check, ++index, manifest.tables.length);
+    options.onTable?.(check, ++index, total);
+  }
+  if (manifest.largeObjects) {
+    const found = await checkLargeObjectsObject(store, prefix, manifest.largeObjects);
+    problems.push(...found);
+    options.onTable?.({ table: `${manifest.largeObjects.count} large objects`, ok: found.length === 0, problems: found }, ++index, total);
   }
   const record: VerifyRecord = {
     backupId: manifest.id,

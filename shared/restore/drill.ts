@@ -11,6 +11,7 @@ import type { RestoreProgress } from './execute';
 import { restore, RestoreRefused } from './restore';
 import { quoteIdent as ident, qualifiedName as qualified } from '../pg/ident';
 import { CopyOut } from '../pgcopy/copy-out';
+import { checkRestoredLargeObjects } from './large-objects';
 
 /**
  * Restore drill (`mt-ops verify ID --restore-into URL [--template NAME]`): the backup is restored into a scratch
@@ -98,15 +99,19 @@ export async function runRestoreDrill(options: RestoreDrillOptions): Promise<Res
             tables.push({ table: t.key, expectedRows, rows: restored.rows, backupHash, restoredHash: restored.digest(), ok });
           }
           const bad = tables.filter((t) => !t.ok);
-          if (bad.length > 0) {
-            throw new Error(bad.map((t) => `${t.table}: ${t.rows} rows (backup ${t.expectedRows}), content hash ${t.restoredHash.slice(0, 12)} vs ${t.backupHash.slice(0, 12)}`).join('; '));
+          const loProblems = plan.largeObjects?.action === 'restore' ? await checkRestoredLargeObjects(client, options.manifest.largeObjects!) : [];
+          if (bad.length > 0 || loProblems.length > 0) {
+            throw new Error(
+              [...bad.map((t) => `${t.table}: ${t.rows} rows (backup ${t.expectedRows}), content hash ${t.restoredHash.slice(0, 12)} vs ${t.backupHash.slice(0, 12)}`), ...loProblems].join('; '),
+            );
           }
         },
       },
     });
     const rows = tables.reduce((a, t) => a + t.rows, 0);
+    const lo = options.manifest.largeObjects ? ` and ${options.manifest.largeObjects.count} large objects` : '';
     return done(true, [
-      `restored ${tables.length} tables, ${rows} rows of ${options.manifest.id} into ${database}; every row count and content hash matches (${options.keep ? 'kept' : 'rolled back'})`,
+      `restored ${tables.length} tables, ${rows} rows${lo} of ${options.manifest.id} into ${database}; every row count and content hash matches (${options.keep ? 'kept' : 'rolled back'})`,
     ]);
   } catch (err) {
     if (err instanceof RestoreRefused) return done(false, err.problems.map(redactString));

@@ -35,6 +35,8 @@ export interface ExecuteOptions {
   load: TableLoader;
   /** Runs first inside the transaction (the legacy format stages its rows there). */
   prepare?: (client: pg.ClientBase) => Promise<void>;
+  /** Runs after the tables are loaded, inside the transaction: recreates the backup's large objects. */
+  largeObjects?: (client: pg.ClientBase) => Promise<void>;
   /** 'recorded': setval to the backup's values. 'max-id': the legacy format's only option. */
   sequences: 'recorded' | 'max-id';
   /** Rows each table must have once loaded (the manifest's count). */
@@ -94,6 +96,10 @@ export async function executeRestore(options: ExecuteOptions): Promise<ExecuteRe
       }
       loaded.push(result);
       options.onProgress?.({ phase: 'table', table: table.key, index, total, rows: result.rows, bytes: result.bytes, done: true });
+    }
+    if (options.largeObjects) {
+      stage = 'large objects';
+      await options.largeObjects(client);
     }
     if (preflight.replica) {
       await client.query('SET LOCAL session_replication_role = origin');

@@ -18,6 +18,11 @@ export function formatPlan(plan: RestorePlan): string {
     lines.push(`sequences set to their recorded values (${p.sequences.length}):`);
     for (const s of p.sequences) lines.push(`  ${s.schema}.${s.name} = ${s.lastValue}${s.isCalled ? '' : ' (not yet called)'}`);
   } else lines.push('sequences: set from max(id) of their columns (the legacy format records no sequence values)');
+  const lo = plan.largeObjects;
+  if (lo) {
+    const replaced = lo.existing.length ? `; ${lo.existing.length} with the same oid in the target are replaced` : '';
+    lines.push(`large objects (${lo.count}, ${formatBytes(lo.bytes)}): ${lo.action === 'restore' ? `recreated with their oids in the same transaction${replaced}` : lo.action}`);
+  }
   lines.push(`safety backup of the target: ${plan.safetyBackup}`);
   if (p.drift.length) lines.push('schema differences:', ...p.drift.map((d) => `  ${d}`));
   if (plan.notes.length) lines.push('notes:', ...plan.notes.map((n) => `  ${n}`));
@@ -41,6 +46,7 @@ export function formatResult(result: RestoreResult, totalMs: number): string {
       ? `sequences: ${result.sequences.length} set to their recorded values`
       : `sequences: ${result.sequences.length} set from max(id) (the legacy format records no sequence values)`,
   ];
+  if (result.largeObjects) lines.push(`large objects: ${result.largeObjects.count} recreated with their oids (${formatBytes(result.largeObjects.bytes)})`);
   if (result.safetyBackupId) lines.push(`safety backup of the target before the restore: ${result.safetyBackupId} (label pre-restore)`);
   for (const n of result.plan.notes) lines.push(`note: ${n}`);
   lines.push(recoveryInWords(totalMs));

@@ -10,6 +10,7 @@ import { executeRestore, type ExecuteResult, type RestoreProgress, type TableLoa
 import { backupLoader, checkManifest, checkObjects, entryFor, manifestSequences, manifestTables } from './backup-source';
 import { AUTH_USERS, legacyLoader, legacySourceTables, scanLegacy, stageLegacy, type LegacyScan } from './legacy-reader';
 import type { RowSetHash } from '../pgcopy/copy-text';
+import { largeObjectsOverwrite, loadLargeObjects, planLargeObjects, type LargeObjectsPlan } from './large-objects';
 
 export type RestoreSource =
   | { kind: 'backup'; store: ObjectStore; manifest: Manifest }
@@ -49,6 +50,8 @@ export interface RestorePlan {
   bytes: number;
   sequences: 'recorded' | 'max-id';
   safetyBackup: 'will be taken' | 'skipped (--no-safety-backup)';
+  /** The backup's large objects: how many, how many bytes, which the target holds already. */
+  largeObjects?: LargeObjectsPlan;
   notes: string[];
 }
 
@@ -57,6 +60,7 @@ export interface RestoreResult {
   safetyBackupId?: string;
   tables: ExecuteResult['tables'];
   sequences: ExecuteResult['sequences'];
+  largeObjects?: { count: number; bytes: number };
   rows: number;
   bytes: number;
   durationMs: number;
@@ -109,7 +113,9 @@ async function plan(options: RestoreOptions, client: pg.ClientBase): Promise<Res
   if (source.kind === 'backup' && preflight.problems.length === 0) {
     preflight.problems.push(...(await checkObjects(source.store, source.manifest, preflight.tables)));
   }
-  preflight.notes.push(...notes);
+  const lo = source.kind === 'backup' ? await planLargeObjects(client, source.store, source.manifest, { tables: options.tables }) : undefined;
+  preflight.problems.push(...(lo?.problems ?? []));
+  preflight.notes.push(...notes, ...(lo?.notes ?? []));
   const rows: Record<string, number> = {};
   for (const t of preflight.tables) rows[t.key] = t.source.rows ?? 0;
   const bytes = source.kind === 'backup' ? preflight.tables.reduce((a, t) => a + entryFor(source.manifest, t).compressedBytes, 0) : 0;
@@ -125,6 +131,7 @@ async function plan(options: RestoreOptions, client: pg.ClientBase): Promise<Res
     bytes,
     sequences: source.kind === 'backup' ? 'recorded' : 'max-id',
     safetyBackup: options.safetyBackup ? 'will be taken' : 'skipped (--no-safety-backup)',
+    ...(lo?.plan ? { largeObjects: lo.plan } : {}),
     notes: preflight.notes,
   };
 }
@@ -160,12 +167,12 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   try {
     const p = await plan(options, client);
     if (p.preflight.problems.length > 0) throw new RestoreRefused(p.preflight.problems);
-    if (p.preflight.overwrites.length > 0 && !options.yes) {
+    const replacedLo = largeObjectsOverwrite(p.largeObjects);
+    if ((p.preflight.overwrites.length > 0 || replacedLo) && !options.yes) {
       const ok = options.confirm ? await options.confirm(p) : false;
       if (!ok) {
-        throw new UsageError(
-          `database ${p.database} holds rows in ${p.preflight.overwrites.length} table(s) that would be overwritten (${p.preflight.overwrites.join(', ')}): pass --yes`,
-        );
+        const rows = p.preflight.overwrites.length > 0 ? `rows in ${p.preflight.overwrites.length} table(s) that would be overwritten (${p.preflight.overwrites.join(', ')})` : '';
+        throw new UsageError(`database ${p.database} holds ${[rows, replacedLo].filter(Boolean).join(' and ')}: pass --yes`);
       }
     }
     let safetyBackupId: string | undefined;
@@ -179,8 +186,13 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     const { source } = options;
     let load: TableLoader;
     let prepare: ((c: pg.ClientBase) => Promise<void>) | undefined;
-    if (source.kind === 'backup') load = backupLoader(source.store, source.manifest, { hashes: options.drill?.hashes });
-    else {
+    let largeObjects: ((c: pg.ClientBase) => Promise<void>) | undefined;
+    let loadedLo: RestoreResult['largeObjects'];
+    if (source.kind === 'backup') {
+      load = backupLoader(source.store, source.manifest, { hashes: options.drill?.hashes });
+      const loPlan = p.largeObjects?.action === 'restore' ? p.largeObjects : undefined;
+      if (loPlan) largeObjects = async (c) => void (loadedLo = await loadLargeObjects(c, source.store, source.manifest, loPlan));
+    } else {
       const staged = new Map<string, string>();
       prepare = async (c) => {
         for (const [k, v] of await stageLegacy(c, source.path, new Set(p.preflight.tables.map((t) => t.key)))) staged.set(k, v);
@@ -193,6 +205,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       foreignKeys: (await readTargetSchema(client)).foreignKeys,
       load,
       prepare,
+      largeObjects,
       sequences: p.sequences,
       expectedRows: (t) => t.source.rows,
       finish: options.drill?.rollback ? 'rollback' : 'commit',
@@ -205,6 +218,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       ...(safetyBackupId ? { safetyBackupId } : {}),
       tables: result.tables,
       sequences: result.sequences,
+      ...(loadedLo ? { largeObjects: loadedLo } : {}),
       rows: result.tables.reduce((a, t) => a + t.rows, 0),
       bytes: result.tables.reduce((a, t) => a + t.bytes, 0),
       durationMs: Date.now() - started,

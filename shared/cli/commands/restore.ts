@@ -11,6 +11,7 @@ import { createProgress, formatBytes } from '../progress';
 import { UsageError } from '../../errors';
 import { planRestore, restore, RestoreRefused, type RestoreOptions, type RestorePlan, type RestoreSource } from '../../restore/restore';
 import { formatPlan, formatResult, recoveryInWords } from '../../restore/plan';
+import { largeObjectsOverwrite } from '../../restore/large-objects';
 
 interface RestoreFlags {
   databaseUrl?: string;
@@ -79,7 +80,7 @@ export function registerRestoreCommand(program: Command): void {
         const total = Date.now() - started;
         if (flags.json) {
           process.stdout.write(
-            `${JSON.stringify({ status: 'restored', database: result.plan.database, source: result.plan.source, safetyBackupId: result.safetyBackupId, tables: result.tables, rows: result.rows, bytes: result.bytes, sequences: result.sequences, durationMs: result.durationMs, totalMs: total, recovery: recoveryInWords(total), notes: result.plan.notes }, null, 2)}\n`,
+            `${JSON.stringify({ status: 'restored', database: result.plan.database, source: result.plan.source, safetyBackupId: result.safetyBackupId, tables: result.tables, rows: result.rows, bytes: result.bytes, sequences: result.sequences, ...(result.largeObjects ? { largeObjects: result.largeObjects } : {}), durationMs: result.durationMs, totalMs: total, recovery: recoveryInWords(total), notes: result.plan.notes }, null, 2)}\n`,
           );
         } else process.stdout.write(`${formatResult(result, total)}\n`);
       } finally {
@@ -106,7 +107,11 @@ async function confirmOnTty(plan: RestorePlan): Promise<boolean> {
   if (!process.stdin.isTTY || !process.stderr.isTTY) return false;
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
-    process.stderr.write(`${plan.preflight.overwrites.length} table(s) in ${plan.database} hold rows and will be overwritten:\n  ${plan.preflight.overwrites.join('\n  ')}\n`);
+    if (plan.preflight.overwrites.length > 0) {
+      process.stderr.write(`${plan.preflight.overwrites.length} table(s) in ${plan.database} hold rows and will be overwritten:\n  ${plan.preflight.overwrites.join('\n  ')}\n`);
+    }
+    const lo = largeObjectsOverwrite(plan.largeObjects);
+    if (lo) process.stderr.write(`${plan.database} holds ${lo}\n`);
     const answer = await rl.question(`type the database name (${plan.database}) to continue: `);
     return answer.trim() === plan.database;
   } finally {
@@ -125,6 +130,7 @@ function planJson(plan: RestorePlan) {
     deferred: p.order.deferred,
     sequences: plan.sequences === 'recorded' ? p.sequences.map((s) => ({ sequence: `${s.schema}.${s.name}`, lastValue: s.lastValue, isCalled: s.isCalled })) : 'max(id)',
     safetyBackup: plan.safetyBackup,
+    ...(plan.largeObjects ? { largeObjects: { ...plan.largeObjects, existing: plan.largeObjects.existing.length } } : {}),
     drift: p.drift,
     notes: plan.notes,
     problems: p.problems,
