@@ -24,6 +24,7 @@ export function retentionEventHandler(runtime: () => Runtime) {
       const result = await runRetention(rt.store, rt.env, {
         policy: section.policy,
         minKeep: section.minKeep,
+        safety: section.safety,
         orphanGraceHours: section.orphanGraceHours,
         concurrency: section.deleteConcurrency,
         dryRun: decoded.payload.dryRun,

@@ -2,7 +2,7 @@ import { text } from 'node:stream/consumers';
 import type { ObjectStore } from '../storage/types';
 import { UsageError } from '../errors';
 import { BACKUP_ID_PATTERN, LEGACY_NAME_PATTERN, backupIdTime, keys, legacyNameTime } from './layout';
-import { ManifestSchema, VerifyRecordSchema, type Manifest, type VerifyRecord } from './manifest';
+import { ManifestSchema, VerifyRecordSchema, isSafetyBackup, type Manifest, type VerifyRecord } from './manifest';
 
 /** One backup as found in the store. */
 export interface BackupEntry {
@@ -17,6 +17,8 @@ export interface BackupEntry {
   objects: number;
   bytes: number;
   manifest?: Manifest;
+  /** A restore's safety backup (complete ones only): never `latest`, its own retention. */
+  safety?: boolean;
   verify?: VerifyRecord;
   /** Why an entry is incomplete when it has a manifest that does not parse. */
   note?: string;
@@ -78,12 +80,12 @@ export async function listBackups(store: ObjectStore, env: string, options: { in
 }
 
 /** A backup's manifest and verify record: `complete` with both, or a note on why the manifest could not be used. */
-async function readDocuments(store: ObjectStore, env: string, id: string): Promise<Pick<BackupEntry, 'kind' | 'manifest' | 'verify' | 'note'>> {
+async function readDocuments(store: ObjectStore, env: string, id: string): Promise<Pick<BackupEntry, 'kind' | 'manifest' | 'safety' | 'verify' | 'note'>> {
   const manifest = await readManifest(store, env, id).catch((err: Error) => err);
   if (manifest instanceof Error) return { kind: 'incomplete', note: manifest.message };
   const verify = await store.readJson(keys.verify(env, id)).catch(() => undefined);
   const parsedVerify = verify ? VerifyRecordSchema.safeParse(verify.value) : undefined;
-  return { kind: 'complete', manifest, ...(parsedVerify?.success ? { verify: parsedVerify.data } : {}) };
+  return { kind: 'complete', manifest, safety: isSafetyBackup(manifest), ...(parsedVerify?.success ? { verify: parsedVerify.data } : {}) };
 }
 
 async function readEntry(store: ObjectStore, env: string, id: string): Promise<BackupEntry> {
@@ -117,11 +119,18 @@ export async function readManifest(store: ObjectStore, env: string, id: string):
   return result.data;
 }
 
-/** The complete backup named by an id or `latest`; a UsageError when there is none. */
+/**
+ * The complete backup named by an id or `latest`; a UsageError when there is none. `latest` is the newest real
+ * backup: a restore's safety backup never is (a retried restore would load its own target's copy); name it by id.
+ */
 export async function resolveBackup(store: ObjectStore, env: string, idOrLatest: string): Promise<BackupEntry & { manifest: Manifest }> {
   if (idOrLatest === 'latest') {
-    const newest = (await listBackups(store, env)).find((e) => e.kind === 'complete');
-    if (!newest?.manifest) throw new UsageError(`no complete backup of env ${env} in ${store.url}`);
+    const complete = (await listBackups(store, env)).filter((e) => e.kind === 'complete');
+    const newest = complete.find((e) => !e.safety);
+    if (!newest?.manifest) {
+      const safety = complete.length > 0 ? ` (only safety backups, never "latest": name one by its id, e.g. ${complete[0]!.id})` : '';
+      throw new UsageError(`no complete backup of env ${env} in ${store.url}${safety}`);
+    }
     return newest as BackupEntry & { manifest: Manifest };
   }
   if (!BACKUP_ID_PATTERN.test(idOrLatest)) {

@@ -75,6 +75,11 @@ export const ManifestSchema = z.object({
   id: z.string().regex(BACKUP_ID_PATTERN, 'must be a backup id like 20261129T030000Z-7f3a'),
   env: z.string().min(1),
   label: z.string().optional(),
+  /**
+   * `safety`: taken by a restore of its target before overwriting it (label `pre-restore`); never `latest`, kept
+   * by its own retention rule. Absent in manifests written before the field existed (see isSafetyBackup).
+   */
+  purpose: z.enum(['backup', 'safety']).optional(),
   trigger: z.object({ kind: z.enum(['manual', 'scheduled']), messageId: z.string().optional() }),
   startedAt: z.iso.datetime(),
   finishedAt: z.iso.datetime(),
@@ -102,6 +107,14 @@ export const ManifestSchema = z.object({
   tool: z.object({ name: z.literal('mt-ops'), version: z.string() }),
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
+
+/** The label of the safety backup a restore takes of its target. */
+export const SAFETY_LABEL = 'pre-restore';
+
+/** A restore's safety backup: by its purpose, or, in manifests older than that field, by its label. */
+export function isSafetyBackup(manifest: Pick<Manifest, 'purpose' | 'label'>): boolean {
+  return manifest.purpose ? manifest.purpose === 'safety' : manifest.label === SAFETY_LABEL;
+}
 
 export const VerifyRecordSchema = z.object({
   backupId: z.string(),

@@ -22,6 +22,8 @@ export interface BackupOptions {
   store: ObjectStore;
   env: string;
   label?: string;
+  /** `safety`: a restore's backup of its target (never `latest`; its own retention). Default `backup`. */
+  purpose?: 'backup' | 'safety';
   scope?: Partial<Scope>;
   /** Where the scope's lists came from, for the field paths of errors and warnings (default `schemas`, `excludeTables`). */
   scopeFields?: ScopeFields;
@@ -105,7 +107,7 @@ async function takeBackup(options: BackupOptions, trigger: NonNullable<BackupOpt
     // Marks the attempt, so an interrupted run is visible (list --all) and removable (retention) even before data lands.
     await store.put(
       keys.started(env, backupId),
-      JSON.stringify({ backupId, startedAt: startedAt.toISOString(), trigger, tables: tables.length, host: hostname(), pid: process.pid }),
+      JSON.stringify({ backupId, purpose: options.purpose ?? 'backup', startedAt: startedAt.toISOString(), trigger, tables: tables.length, host: hostname(), pid: process.pid }),
       { contentType: 'application/json' },
     );
     options.onProgress?.({ phase: 'started', backupId, tables: tables.length });
@@ -120,6 +122,7 @@ async function takeBackup(options: BackupOptions, trigger: NonNullable<BackupOpt
       id: backupId,
       env,
       ...(options.label ? { label: options.label } : {}),
+      purpose: options.purpose ?? 'backup',
       trigger,
       startedAt: startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { connect } from '../pg/connect';
 import { runBackup } from '../backup/run';
-import type { Manifest } from '../backup/manifest';
+import { SAFETY_LABEL, type Manifest } from '../backup/manifest';
 import type { ObjectStore } from '../storage/types';
 import { OpsError, UsageError } from '../errors';
 import { runPreflight, type Preflight, type SourceTable } from './preflight';
@@ -228,10 +228,13 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   }
 }
 
-/** A backup of what the restore will overwrite (the schemas of the truncated tables), labelled pre-restore. */
+/**
+ * A backup of what the restore will overwrite (the schemas of the truncated tables), labelled pre-restore, with
+ * purpose `safety`: it is never `latest` and never counts towards the real backups' retention (see README: Restore).
+ */
 async function takeSafetyBackup(databaseUrl: string, target: { store: ObjectStore; env: string }, p: RestorePlan): Promise<string> {
   const schemas = [...new Set(p.preflight.truncate.map((k) => k.slice(0, k.indexOf('.'))))].sort();
-  const result = await runBackup({ databaseUrl, store: target.store, env: target.env, label: 'pre-restore', scope: { schemas, excludeTables: [] } }).catch((err) => {
+  const result = await runBackup({ databaseUrl, store: target.store, env: target.env, label: SAFETY_LABEL, purpose: 'safety', scope: { schemas, excludeTables: [] } }).catch((err) => {
     throw new OpsError(`safety backup failed, nothing restored: ${(err as Error).message} (pass --no-safety-backup to restore without one)`, 'safety_backup_failed', { cause: err });
   });
   if (result.status === 'busy') throw new OpsError(`safety backup not possible: another backup of env ${target.env} is running (until ${result.until}); nothing restored`, 'safety_backup_failed');

@@ -1,15 +1,17 @@
 /** From what is in the bucket to a retention plan: what the policy keeps and removes, and which orphans go. */
 import type { ObjectStore } from '../storage/types';
-import type { RetentionPolicy } from './policy';
+import type { RetentionPolicy, SafetyRetention } from './policy';
 import { listBackups, type BackupEntry } from '../backup/catalog';
 import { readLease } from '../storage/lease';
 import { keys } from '../backup/layout';
-import { applyPolicy, type Decision } from './policy';
+import { applyPolicy, applySafetyRetention, type Decision } from './policy';
 
 export interface PlanOptions {
   policy: RetentionPolicy;
   minKeep: number;
   orphanGraceHours: number;
+  /** Restores' safety backups: their own rule (default: 7 days). */
+  safety?: SafetyRetention;
   now?: Date;
 }
 
@@ -24,6 +26,8 @@ export interface RetentionPlan {
   now: Date;
   /** Complete and legacy backups, newest first, with the policy's decision. */
   decisions: Array<Decision<BackupEntry & { verified: boolean }>>;
+  /** Restores' safety backups, newest first: kept by their own rule, never by the policy or its floors. */
+  safety: Array<Decision<BackupEntry & { verified: boolean }>>;
   /** Incomplete backups: no manifest (orphans once past the grace period), or one that could not be read (kept). */
   orphans: OrphanDecision[];
   /** A backup of this environment holds its lease right now. */
@@ -34,7 +38,9 @@ export async function planRetention(store: ObjectStore, env: string, options: Pl
   const now = options.now ?? new Date();
   const entries = await listBackups(store, env, { includeIncomplete: true });
   const subject = entries.filter((e) => e.kind !== 'incomplete').map((e) => ({ ...e, verified: e.verify?.ok === true }));
-  const decisions = applyPolicy(subject, options.policy, { minKeep: options.minKeep, now });
+  // Safety backups never count as real ones: not for keepLast, not for the newest, newest-verified or minKeep floors.
+  const decisions = applyPolicy(subject.filter((e) => !e.safety), options.policy, { minKeep: options.minKeep, now });
+  const safety = applySafetyRetention(subject.filter((e) => e.safety), options.safety ?? { keepWithinDays: 7 }, now);
   const lease = await readLease(store, keys.lease(env), now);
   const backupRunning = Boolean(lease?.live);
   const graceMs = options.orphanGraceHours * 3_600_000;
@@ -49,5 +55,5 @@ export async function planRetention(store: ObjectStore, env: string, options: Pl
       if (backupRunning) return { backup, remove: false, reason: `incomplete, but a backup holds the lease (${lease!.holder})` };
       return { backup, remove: true, reason: `orphan: incomplete for over ${options.orphanGraceHours}h` };
     });
-  return { env, now, decisions, orphans, backupRunning };
+  return { env, now, decisions, safety, orphans, backupRunning };
 }

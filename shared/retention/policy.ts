@@ -132,3 +132,24 @@ export function applyPolicy<T extends PolicyInput>(backups: readonly T[], policy
   }
   return decisions;
 }
+
+/** Restores' safety backups: how long each is kept (the operator file's `retention.safety`). */
+export interface SafetyRetention {
+  keepWithinDays: number;
+}
+
+/**
+ * A restore's safety backups, apart from the policy: each is kept `keepWithinDays` days from now (they are not
+ * periodic, so the window is not measured from the newest), and none is a floor or counts towards the real backups'.
+ */
+export function applySafetyRetention<T extends PolicyInput>(backups: readonly T[], policy: SafetyRetention, now: Date): Decision<T>[] {
+  const from = now.getTime() - policy.keepWithinDays * 86_400_000;
+  return [...backups]
+    .sort((a, b) => b.time.getTime() - a.time.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+    .map((backup) => {
+      const t = backup.time.getTime();
+      if (t > now.getTime()) return { backup, keep: true, reasons: ['dated in the future'] };
+      if (t >= from) return { backup, keep: true, reasons: [`safety backup, within ${policy.keepWithinDays}d`] };
+      return { backup, keep: false, reasons: [] };
+    });
+}

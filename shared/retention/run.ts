@@ -80,13 +80,14 @@ export async function runRetention(
   options: PlanOptions & { dryRun?: boolean; concurrency?: number },
 ): Promise<RetentionResult> {
   const plan = await planRetention(store, env, options);
-  const toRemove = [...plan.decisions.filter((d) => !d.keep).map((d) => d.backup), ...plan.orphans.filter((o) => o.remove).map((o) => o.backup)];
+  const decided = [...plan.decisions, ...plan.safety];
+  const toRemove = [...decided.filter((d) => !d.keep).map((d) => d.backup), ...plan.orphans.filter((o) => o.remove).map((o) => o.backup)];
   const outcomes = options.dryRun ? [] : await pool(toRemove, options.concurrency ?? 8, (entry) => removeBackup(store, env, entry, plan.now));
   const removed = outcomes.filter((o) => o.status === 'removed');
   return {
     plan,
     dryRun: Boolean(options.dryRun),
-    kept: plan.decisions.filter((d) => d.keep).length,
+    kept: decided.filter((d) => d.keep).length,
     outcomes,
     removed: removed.filter((o) => o.kind !== 'incomplete').length,
     orphansRemoved: removed.filter((o) => o.kind === 'incomplete').length,

@@ -67,6 +67,7 @@ export function registerCleanupCommand(program: Command): void {
       const result = await runRetention(ctx.store, ctx.env, {
         policy: flagPolicy ?? section.policy,
         minKeep: flags.minKeep ?? section.minKeep,
+        safety: section.safety,
         orphanGraceHours: section.orphanGraceHours,
         concurrency: section.deleteConcurrency,
         dryRun: flags.dryRun,
@@ -83,6 +84,7 @@ function toJson(r: RetentionResult) {
     dryRun: r.dryRun,
     backups: [
       ...r.plan.decisions.map((d) => ({ id: d.backup.id, kind: d.backup.kind, time: d.backup.time.toISOString(), bytes: d.backup.bytes, action: d.keep ? 'keep' : 'remove', reasons: d.reasons, outcome: outcome.get(d.backup.id) })),
+      ...r.plan.safety.map((d) => ({ id: d.backup.id, kind: 'safety', time: d.backup.time.toISOString(), bytes: d.backup.bytes, action: d.keep ? 'keep' : 'remove', reasons: d.keep ? d.reasons : ['safety backup, past its retention'], outcome: outcome.get(d.backup.id) })),
       ...r.plan.orphans.map((o) => ({ id: o.backup.id, kind: o.backup.kind, time: o.backup.time.toISOString(), bytes: o.backup.bytes, action: o.remove ? 'remove' : 'keep', reasons: [o.reason], outcome: outcome.get(o.backup.id) })),
     ],
     totals: { kept: r.kept, removed: r.removed, orphansRemoved: r.orphansRemoved, skipped: r.skipped, failed: r.failed, bytesFreed: r.bytesFreed },

@@ -18,7 +18,11 @@ export function registerListCommand(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (flags: ListFlags) => {
       const ctx = commandContext(flags);
-      const entries = await listBackups(ctx.store, ctx.env, { includeIncomplete: Boolean(flags.all) });
+      const found = await listBackups(ctx.store, ctx.env, { includeIncomplete: Boolean(flags.all) });
+      // Safety backups are listed apart (after the real ones): copies of restore targets, never `latest`, their own retention.
+      const real = found.filter((e) => !e.safety);
+      const safety = found.filter((e) => e.safety);
+      const entries = [...real, ...safety];
       if (flags.json) {
         process.stdout.write(`${JSON.stringify(entries.map(summarize), null, 2)}\n`);
         return;
@@ -28,28 +32,38 @@ export function registerListCommand(program: Command): void {
         return;
       }
       const now = new Date();
-      const rows = entries.map((e) => {
-        const s = summarize(e);
-        return [
-          s.id,
-          s.time.replace(/\.\d+Z$/, 'Z'),
-          formatAge(e.time, now),
-          formatBytes(s.bytes),
-          s.tables === undefined ? '-' : String(s.tables),
-          s.rows === undefined ? '-' : String(s.rows),
-          s.label ?? '',
-          s.verify ?? '-',
-          s.kind === 'complete' ? '' : s.kind.toUpperCase(),
-        ];
-      });
-      process.stdout.write(`${table(['ID', 'TIME (UTC)', 'AGE', 'SIZE', 'TABLES', 'ROWS', 'LABEL', 'VERIFIED', ''], rows)}\n`);
+      const render = (list: BackupEntry[]) =>
+        table(
+          ['ID', 'TIME (UTC)', 'AGE', 'SIZE', 'TABLES', 'ROWS', 'LABEL', 'VERIFIED', 'KIND'],
+          list.map((e) => {
+            const s = summarize(e);
+            return [
+              s.id,
+              s.time.replace(/\.\d+Z$/, 'Z'),
+              formatAge(e.time, now),
+              formatBytes(s.bytes),
+              s.tables === undefined ? '-' : String(s.tables),
+              s.rows === undefined ? '-' : String(s.rows),
+              s.label ?? '',
+              s.verify ?? '-',
+              s.kind === 'complete' ? '' : s.kind.toUpperCase(),
+            ];
+          }),
+        );
+      const out: string[] = [];
+      if (real.length > 0) out.push(render(real));
+      if (safety.length > 0) {
+        const days = ctx.config.file.retention.safety.keepWithinDays;
+        out.push(`safety backups (taken by restore of its target before overwriting it; never "latest"; kept ${days} days):\n${render(safety)}`);
+      }
+      process.stdout.write(`${out.join('\n\n')}\n`);
     });
 }
 
 function summarize(e: BackupEntry) {
   return {
     id: e.id,
-    kind: e.kind,
+    kind: e.safety ? ('safety' as const) : e.kind,
     time: e.time.toISOString(),
     bytes: e.bytes,
     tables: e.manifest?.totals.tables,
