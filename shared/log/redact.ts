@@ -52,14 +52,21 @@ export function registerUrlSecrets(url: string | undefined): void {
   }
 }
 
-const PATTERNS: Array<[RegExp, string]> = [
-  // scheme://user:password@host
-  [/([a-z][a-z0-9+.-]*:\/\/[^\s:/@"'<>]*:)[^\s@/"'<>]+@/gi, `$1${MASK}@`],
+/**
+ * The shapes secrets take. Every pattern runs in time linear in its input (text from outside reaches them: zod's
+ * messages quote unknown keys, CLI arguments, message ids): no two adjacent quantifiers can match the same
+ * characters, and no pattern begins with a repeated class (a run of letters would be rescanned from each position). test/log/redos.test.ts holds each
+ * pattern to this on 1 MB of its worst input.
+ */
+export const PATTERNS: Array<[RegExp, string]> = [
+  // scheme://user:password@host: the match starts at `://` (found by a fast scan), the scheme before it is checked
+  // by a bounded lookbehind (1 to 32 scheme characters, starting where their run starts)
+  [/(:\/\/(?<=(?<![a-z0-9+.-])[a-z][a-z0-9+.-]{0,31}:\/\/)[^\s:/@"'<>]*:)[^\s@/"'<>]+@/gi, `$1${MASK}@`],
   // Slack and other webhook paths
   [/(https?:\/\/hooks\.slack\.com\/)[^\s"'<>]+/gi, `$1${MASK}`],
   [/(https?:\/\/[^\s/]+\/(?:services|hooks|webhooks?)\/)[^\s"'<>]+/gi, `$1${MASK}`],
-  // Authorization: Bearer xyz / Basic xyz
-  [/((?:authorization|proxy-authorization)["']?\s*[:=]\s*["']?(?:bearer|basic|token)?\s*)[^\s"',}]+/gi, `$1${MASK}`],
+  // Authorization: Bearer xyz / Basic xyz (the scheme word needs the space after it: one run of spaces, one way to match it)
+  [/((?:authorization|proxy-authorization)["']?\s*[:=]\s*["']?(?:(?:bearer|basic|token)\s+)?)[^\s"',}]+/gi, `$1${MASK}`],
   // a bearer token on its own (`Bearer eyJ...`)
   [/(\bbearer\s+)[A-Za-z0-9._~+/-]{8,}=*/gi, `$1${MASK}`],
   // password=..., routing_key=..., token=... in query strings or key=value text
