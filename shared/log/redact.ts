@@ -68,7 +68,7 @@ export const PATTERNS: Array<[RegExp, string]> = [
   // Authorization: Bearer xyz / Basic xyz (the scheme word needs the space after it: one run of spaces, one way to match it)
   [/((?:authorization|proxy-authorization)["']?\s*[:=]\s*["']?(?:(?:bearer|basic|token)\s+)?)[^\s"',}]+/gi, `$1${MASK}`],
   // a bearer token on its own (`Bearer eyJ...`)
-  [/(\bbearer\s+)[A-Za-z0-9._~+/-]{8,}=*/gi, `$1${MASK}`],
+  [/(bearer(?<=\bbearer)\s+)[A-Za-z0-9._~+/-]{8,}=*/gi, `$1${MASK}`],
   // password=..., routing_key=..., token=... in query strings or key=value text
   [
     /((?:password|passwd|pwd|secret|token|api[_-]?key|routing[_-]?key|access[_-]?token|sig)["']?\s*[=:]\s*["']?)[^\s"'&,;}]+/gi,

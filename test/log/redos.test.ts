@@ -1,7 +1,7 @@
 /**
  * The regular expressions that see text from outside (secret patterns, the base64 check) stay linear: each one, on
  * 1 MB of the input that is worst for it, must finish within 50 ms. A quadratic one takes minutes here, so the
- * margin is wide; a slow measurement is retried twice (the best of three counts) so a busy machine does not fail it.
+ * margin is wide; a slow measurement is retried (the best of five counts) so a busy machine does not fail it.
  */
 import { describe, it, expect } from 'vitest';
 import { PATTERNS, redactString } from '../../shared/log/redact';
@@ -41,10 +41,10 @@ const ADVERSARIAL: Record<string, string> = {
   'padding run': fill('=', 'QQ'),
 };
 
-/** Milliseconds for `work`, the best of up to three runs (only retried when slow). */
-function bestOf3(work: () => unknown): number {
+/** Milliseconds for `work`, the best of up to five runs (only retried when slow). */
+function bestOf5(work: () => unknown): number {
   let best = Infinity;
-  for (let i = 0; i < 3 && best > 50; i++) {
+  for (let i = 0; i < 5 && best > 50; i++) {
     const t = performance.now();
     work();
     best = Math.min(best, performance.now() - t);
@@ -55,21 +55,21 @@ function bestOf3(work: () => unknown): number {
 describe('linear regular expressions on 1 MB of hostile text', () => {
   it.each(PATTERNS.map(([pattern, replacement], i) => [i, pattern, replacement] as const))('secret pattern %i stays under 50 ms on every worst case', (_i, pattern, replacement) => {
     const slow = Object.entries(ADVERSARIAL)
-      .map(([name, text]) => [name, bestOf3(() => text.replace(pattern, replacement))] as const)
+      .map(([name, text]) => [name, bestOf5(() => text.replace(pattern, replacement))] as const)
       .filter(([, ms]) => ms > 50);
     expect(slow).toEqual([]);
   });
 
   it('the base64 check stays under 50 ms on every worst case', () => {
     const slow = Object.entries(ADVERSARIAL)
-      .map(([name, text]) => [name, bestOf3(() => isBase64(text))] as const)
+      .map(([name, text]) => [name, bestOf5(() => isBase64(text))] as const)
       .filter(([, ms]) => ms > 50);
     expect(slow).toEqual([]);
   });
 
   it('decoding a message of 1 MB of whitespace and a % is poison at once', () => {
     let reason = '';
-    const ms = bestOf3(() => {
+    const ms = bestOf5(() => {
       const decoded = decodePubSubJson(BackupRequestSchema, { data: fill(' ', '', '%'), messageId: '1' });
       reason = 'poison' in decoded ? decoded.reason : '';
     });
@@ -78,9 +78,9 @@ describe('linear regular expressions on 1 MB of hostile text', () => {
   });
 
   it("the issue's reproducers: 80,000 letters, a 40,000-character unknown key in zod's message", () => {
-    expect(bestOf3(() => redactString('a'.repeat(80_000)))).toBeLessThan(50);
+    expect(bestOf5(() => redactString('a'.repeat(80_000)))).toBeLessThan(50);
     const result = BackupRequestSchema.safeParse({ ['k'.repeat(40_000)]: 1 });
-    expect(bestOf3(() => redactString(result.error!.issues[0]!.message))).toBeLessThan(50);
+    expect(bestOf5(() => redactString(result.error!.issues[0]!.message))).toBeLessThan(50);
   });
 
   it('still masks what it masked', () => {
