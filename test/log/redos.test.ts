@@ -1,7 +1,7 @@
 /**
  * The regular expressions that see text from outside (secret patterns, the base64 check) stay linear: each one, on
- * 1 MB of the input that is worst for it, must finish within 50 ms. A quadratic one takes minutes here, so the
- * margin is wide; a slow measurement is retried (the best of five counts) so a busy machine does not fail it.
+ * 1 MB of the input that is worst for it, must finish within 50 ms (see overBudget for a busy machine). A quadratic
+ * one takes minutes here, so the margin is wide.
  */
 import { describe, it, expect } from 'vitest';
 import { PATTERNS, redactString } from '../../shared/log/redact';
@@ -52,35 +52,49 @@ function bestOf5(work: () => unknown): number {
   return best;
 }
 
+/**
+ * Over budget: more than 50 ms, and more than 25 times a plain linear pass over the same text measured just before
+ * (on this shared 2-core machine the load can slow everything tenfold; a quadratic pattern is thousands of times slower).
+ */
+function overBudget(text: string, work: () => unknown): number | undefined {
+  const ms = bestOf5(work);
+  if (ms <= 50) return undefined;
+  const reference = bestOf5(() => JSON.stringify(text));
+  return ms > 25 * reference ? ms : undefined;
+}
+
 describe('linear regular expressions on 1 MB of hostile text', () => {
   it.each(PATTERNS.map(([pattern, replacement], i) => [i, pattern, replacement] as const))('secret pattern %i stays under 50 ms on every worst case', (_i, pattern, replacement) => {
     const slow = Object.entries(ADVERSARIAL)
-      .map(([name, text]) => [name, bestOf5(() => text.replace(pattern, replacement))] as const)
-      .filter(([, ms]) => ms > 50);
+      .map(([name, text]) => [name, overBudget(text, () => text.replace(pattern, replacement))] as const)
+      .filter(([, ms]) => ms !== undefined);
     expect(slow).toEqual([]);
   });
 
   it('the base64 check stays under 50 ms on every worst case', () => {
     const slow = Object.entries(ADVERSARIAL)
-      .map(([name, text]) => [name, bestOf5(() => isBase64(text))] as const)
-      .filter(([, ms]) => ms > 50);
+      .map(([name, text]) => [name, overBudget(text, () => isBase64(text))] as const)
+      .filter(([, ms]) => ms !== undefined);
     expect(slow).toEqual([]);
   });
 
   it('decoding a message of 1 MB of whitespace and a % is poison at once', () => {
     let reason = '';
-    const ms = bestOf5(() => {
-      const decoded = decodePubSubJson(BackupRequestSchema, { data: fill(' ', '', '%'), messageId: '1' });
+    const data = fill(' ', '', '%');
+    const ms = overBudget(data, () => {
+      const decoded = decodePubSubJson(BackupRequestSchema, { data, messageId: '1' });
       reason = 'poison' in decoded ? decoded.reason : '';
     });
     expect(reason).toBe('data: not base64');
-    expect(ms).toBeLessThan(50);
+    expect(ms).toBeUndefined();
   });
 
   it("the issue's reproducers: 80,000 letters, a 40,000-character unknown key in zod's message", () => {
-    expect(bestOf5(() => redactString('a'.repeat(80_000)))).toBeLessThan(50);
+    const letters = 'a'.repeat(80_000);
+    expect(overBudget(letters, () => redactString(letters))).toBeUndefined();
     const result = BackupRequestSchema.safeParse({ ['k'.repeat(40_000)]: 1 });
-    expect(bestOf5(() => redactString(result.error!.issues[0]!.message))).toBeLessThan(50);
+    const message = result.error!.issues[0]!.message;
+    expect(overBudget(message, () => redactString(message))).toBeUndefined();
   });
 
   it('still masks what it masked', () => {
