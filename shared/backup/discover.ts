@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { createHash } from 'node:crypto';
-import { schemaInScope, tableInScope, type Scope } from './scope';
+import { UsageError } from '../errors';
+import { closeScope, schemaInScope, tableInScope, type Scope, type ScopeFields, type ScopeForeignKey, type ScopeInclusion } from './scope';
 
 export interface DiscoveredColumn {
   name: string;
@@ -23,35 +24,71 @@ export interface DiscoveredSequence {
 }
 
 /**
- * Every ordinary table in scope, from the catalog (never from a hand-written list).
- * Partitioned parents hold no rows themselves: their leaf partitions are ordinary tables and are backed up.
- * Tables that belong to an extension are left out, as pg_dump does.
+ * Every ordinary table in scope, from the catalog (never from a hand-written list), and the tables the scope's
+ * foreign keys reference (the closure, see closeScope). Partitioned parents hold no rows themselves: their leaf
+ * partitions are ordinary tables and are backed up. Tables that belong to an extension are left out, as pg_dump does.
+ * A scope that cannot be closed is bad input: a UsageError naming the key.
  */
-export async function discoverTables(client: pg.ClientBase, scope: Scope): Promise<DiscoveredTable[]> {
+export async function discoverTables(
+  client: pg.ClientBase,
+  scope: Scope,
+  fields?: ScopeFields,
+): Promise<{ tables: DiscoveredTable[]; included: ScopeInclusion[]; relations: Set<string> }> {
   const { rows } = await client.query<{
     schema: string;
     name: string;
     bytes: string;
+    ancestors: string[] | null;
     columns: Array<{ name: string; type: string; generated: string }>;
   }>(`
     SELECT n.nspname AS schema, c.relname AS name, pg_relation_size(c.oid)::text AS bytes,
+           (SELECT array_agg(an.nspname || '.' || ac.relname) FROM pg_partition_ancestors(c.oid) pa
+              JOIN pg_class ac ON ac.oid = pa.relid JOIN pg_namespace an ON an.oid = ac.relnamespace
+             WHERE pa.relid <> c.oid) AS ancestors,
            coalesce((SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
                                                        'generated', a.attgenerated) ORDER BY a.attnum)
                      FROM pg_attribute a
                      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns
     FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind = 'r'
+    WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
     ORDER BY n.nspname, c.relname`);
-  return rows
-    .filter((r) => tableInScope(r.schema, r.name, scope))
-    .map((r) => ({
+  const key = (r: { schema: string; name: string }) => `${r.schema}.${r.name}`;
+  const inScope = new Set(rows.filter((r) => tableInScope(r.schema, r.name, scope)).map(key));
+  const closure = closeScope(inScope, new Set(rows.map(key)), await readForeignKeys(client), scope, fields);
+  if (closure.errors.length > 0) throw new UsageError(`invalid backup scope: ${closure.errors.join('; ')}`, closure.errors);
+  const chosen = rows.filter((r) => closure.tables.has(key(r)));
+  const relations = new Set(chosen.flatMap((r) => [key(r), ...(r.ancestors ?? [])]));
+  return {
+    included: closure.included,
+    relations,
+    tables: chosen.map((r) => ({
       schema: r.schema,
       name: r.name,
       bytes: Number(r.bytes),
       columns: r.columns.filter((c) => c.generated === '').map((c) => ({ name: c.name, type: c.type })),
-    }));
+    })),
+  };
+}
+
+/**
+ * Every foreign key between ordinary tables: a key declared on a partitioned table appears once per partition
+ * (PostgreSQL clones it), and a key referencing a partitioned table is expanded to its leaf partitions.
+ */
+async function readForeignKeys(client: pg.ClientBase): Promise<ScopeForeignKey[]> {
+  const { rows } = await client.query<{ name: string; from_table: string; to_table: string; columns: string[] }>(`
+    SELECT DISTINCT con.conname AS name, fn.nspname || '.' || fc.relname AS from_table, tn.nspname || '.' || tc.relname AS to_table,
+           (SELECT array_agg(a.attname::text ORDER BY k.i) FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
+              JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n) AS columns
+    FROM pg_constraint con
+    JOIN pg_class fc ON fc.oid = con.conrelid JOIN pg_namespace fn ON fn.oid = fc.relnamespace
+    CROSS JOIN LATERAL (SELECT t.relid FROM pg_partition_tree(con.confrelid) t WHERE t.isleaf
+                        UNION SELECT con.confrelid WHERE (SELECT relkind FROM pg_class WHERE oid = con.confrelid) = 'r') leaf
+    JOIN pg_class tc ON tc.oid = leaf.relid JOIN pg_namespace tn ON tn.oid = tc.relnamespace
+    WHERE con.contype = 'f' AND fc.relkind = 'r'
+    ORDER BY 2, 1, 3`);
+  return rows.map((r) => ({ name: r.name, from: r.from_table, to: r.to_table, columns: r.columns }));
 }
 
 /** Every schema and every table (ordinary or partitioned, as `schema.table`) of the database: to check a scope's names. */
@@ -62,8 +99,11 @@ export async function readScopeNames(client: pg.ClientBase): Promise<{ schemas: 
   return { schemas: new Set(schemas.rows.map((r) => r.name)), tables: new Set(tables.rows.map((r) => r.name)) };
 }
 
-/** Every sequence in scope, including those not owned by any column. */
-export async function discoverSequences(client: pg.ClientBase, scope: Scope): Promise<DiscoveredSequence[]> {
+/**
+ * Every sequence in scope: those owned by a backed-up table (or by a partitioned table one of whose partitions is
+ * backed up: `relations`), and those owned by no column in a schema in scope.
+ */
+export async function discoverSequences(client: pg.ClientBase, scope: Scope, relations: ReadonlySet<string>): Promise<DiscoveredSequence[]> {
   const { rows } = await client.query<{
     schema: string;
     name: string;
@@ -84,7 +124,7 @@ export async function discoverSequences(client: pg.ClientBase, scope: Scope): Pr
       AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')
     ORDER BY n.nspname, c.relname`);
   return rows
-    .filter((r) => schemaInScope(r.schema, scope))
+    .filter((r) => (r.owner_table && r.owner_column ? relations.has(`${r.owner_schema}.${r.owner_table}`) : schemaInScope(r.schema, scope)))
     .map((r) => ({
       schema: r.schema,
       name: r.name,

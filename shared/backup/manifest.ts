@@ -91,7 +91,12 @@ export const ManifestSchema = z.object({
   }),
   /** The snapshot's point in time: the transaction's start (`now()`) and its txid snapshot. */
   snapshot: z.object({ time: z.iso.datetime({ offset: true }), txidSnapshot: z.string() }),
-  scope: z.object({ schemas: z.array(z.string()), excludeTables: z.array(z.string()) }),
+  scope: z.object({
+    schemas: z.array(z.string()),
+    excludeTables: z.array(z.string()),
+    /** Tables outside the asked scope, carried because a table in scope references them (the foreign-key closure). */
+    included: z.array(z.object({ table: z.string(), referencedBy: z.string(), constraint: z.string() })).optional(),
+  }),
   tables: z.array(TableEntrySchema),
   sequences: z.array(SequenceEntrySchema),
   /** Optional: manifests written before large objects were backed up have none (and so do databases without any). */

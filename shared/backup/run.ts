@@ -95,13 +95,13 @@ async function takeBackup(options: BackupOptions, trigger: NonNullable<BackupOpt
     const names = checkScopeNames(scope, await readScopeNames(session.leader), options.scopeFields);
     if (names.errors.length > 0) throw new UsageError(`invalid backup scope: ${names.errors.join('; ')}`, names.errors);
     for (const warning of names.warnings) options.onWarning?.(warning);
-    const tables = await discoverTables(session.leader, scope);
+    const { tables, included, relations } = await discoverTables(session.leader, scope, options.scopeFields);
     if (tables.length === 0) {
       const where = scope.schemas?.length ? `schemas ${scope.schemas.join(', ')}` : 'the default scope (user schemas)';
       throw new OpsError(`nothing to back up: no tables in ${where}`, 'empty_scope');
     }
     await lockTables(session.leader, tables);
-    const sequenceList = await discoverSequences(session.leader, scope);
+    const sequenceList = await discoverSequences(session.leader, scope, relations);
     const sequences: SequenceEntry[] = [];
     for (const seq of sequenceList) sequences.push({ ...seq, ...(await readSequence(session.leader, seq)) });
     // Marks the attempt, so an interrupted run is visible (list --all) and removable (retention) even before data lands.
@@ -128,7 +128,11 @@ async function takeBackup(options: BackupOptions, trigger: NonNullable<BackupOpt
       finishedAt: finishedAt.toISOString(),
       database: describeDatabase(options.databaseUrl, session.serverVersion),
       snapshot: { time: session.time, txidSnapshot: session.txidSnapshot },
-      scope: { schemas: [...new Set(tables.map((t) => t.schema))].sort(), excludeTables: scope.excludeTables },
+      scope: {
+        schemas: [...new Set(tables.map((t) => t.schema))].sort(),
+        excludeTables: scope.excludeTables,
+        ...(included.length > 0 ? { included } : {}),
+      },
       tables: entries,
       sequences,
       ...(largeObjects ? { largeObjects } : {}),

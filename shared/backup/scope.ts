@@ -22,8 +22,15 @@ export const EXCLUDED_SCHEMAS = [
   '_analytics',
 ] as const;
 
+/**
+ * On Supabase, `auth.users` and `auth.identities` are the app's users (the legacy backups carried them as
+ * `auth_users`): the default scope takes them, and leaves the rest of `auth` (sessions, refresh tokens, audit log,
+ * schema migrations: Supabase's own bookkeeping) out.
+ */
+export const SUPABASE_USER_TABLES = ['auth.users', 'auth.identities'] as const;
+
 export interface Scope {
-  /** Explicit schemas; when set, exactly these (even Supabase-managed ones such as `auth`). */
+  /** Explicit schemas; when set, exactly these (even Supabase-managed ones such as `auth`), plus the closure. */
   schemas?: string[];
   /** `schema.table` names left out. */
   excludeTables: string[];
@@ -36,7 +43,60 @@ export function schemaInScope(schema: string, scope: Scope): boolean {
 }
 
 export function tableInScope(schema: string, table: string, scope: Scope): boolean {
-  return schemaInScope(schema, scope) && !scope.excludeTables.includes(`${schema}.${table}`);
+  const key = `${schema}.${table}`;
+  if (scope.excludeTables.includes(key)) return false;
+  if (!scope.schemas?.length && (SUPABASE_USER_TABLES as readonly string[]).includes(key)) return true;
+  return schemaInScope(schema, scope);
+}
+
+/** A foreign key between two tables that hold rows (partitions expanded to their leaves), as `schema.table`. */
+export interface ScopeForeignKey {
+  name: string;
+  from: string;
+  to: string;
+  columns: string[];
+}
+
+/** A table outside the asked scope that the backup carries because a table in scope references it. */
+export interface ScopeInclusion {
+  table: string;
+  referencedBy: string;
+  constraint: string;
+}
+
+/**
+ * The closure of a scope: every table a table in scope references, transitively, so that a restore of the backup
+ * into a fresh copy of the schema can satisfy every foreign key. A referenced table the scope explicitly excludes,
+ * or that cannot be backed up (it belongs to an extension), is an error naming the key.
+ */
+export function closeScope(
+  inScope: ReadonlySet<string>,
+  backupable: ReadonlySet<string>,
+  foreignKeys: readonly ScopeForeignKey[],
+  scope: Scope,
+  fields: ScopeFields = DEFAULT_SCOPE_FIELDS,
+): { tables: Set<string>; included: ScopeInclusion[]; errors: string[] } {
+  const tables = new Set(inScope);
+  const included: ScopeInclusion[] = [];
+  const errors = new Set<string>();
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const fk of foreignKeys) {
+      if (!tables.has(fk.from) || tables.has(fk.to)) continue;
+      const key = `foreign key ${fk.name} of ${fk.from} (${fk.columns.join(', ')})`;
+      const excluded = scope.excludeTables.indexOf(fk.to);
+      if (excluded >= 0) {
+        errors.add(`${fields.excludeTables}[${excluded}]: ${fk.to} is referenced by ${key}; a restore of the backup could not satisfy that key: back ${fk.to} up too, or exclude ${fk.from} as well`);
+      } else if (!backupable.has(fk.to)) {
+        errors.add(`${fk.to} is referenced by ${key} but cannot be backed up (it belongs to an extension)`);
+      } else {
+        tables.add(fk.to);
+        included.push({ table: fk.to, referencedBy: fk.from, constraint: fk.name });
+        grew = true;
+      }
+    }
+  }
+  return { tables, included, errors: [...errors] };
 }
 
 /** Where a scope's lists came from, for error paths: `body.schemas`, `--schemas`, `backup.schemas` (the operator file). */

@@ -91,21 +91,37 @@ describe('backup of the awkward-types schema', () => {
 });
 
 describe('scope', () => {
-  it('excludes Supabase-managed schemas by default, and includes auth when named', async () => {
+  it('takes Supabase auth user data by default but not its bookkeeping; all of auth when named', async () => {
     await db.query(`CREATE SCHEMA IF NOT EXISTS auth; CREATE TABLE IF NOT EXISTS auth.users (id uuid PRIMARY KEY, email text);
+                    CREATE TABLE IF NOT EXISTS auth.sessions (id uuid PRIMARY KEY, user_id uuid REFERENCES auth.users (id));
                     INSERT INTO auth.users VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12', 'x@example.org') ON CONFLICT DO NOTHING`);
     const all = await completed(runBackup({ databaseUrl: db.url, store, env: 'scope' }));
-    expect(all.tables.map((t) => t.schema)).not.toContain('auth');
-    const auth = await completed(runBackup({ databaseUrl: db.url, store, env: 'scope', scope: { schemas: ['auth'] } }));
-    expect(auth.tables.map((t) => `${t.schema}.${t.name}`)).toEqual(['auth.users']);
-    expect(auth.tables[0]!.rows).toBe(1);
+    const auth = (m: Manifest) => m.tables.filter((t) => t.schema === 'auth').map((t) => `${t.schema}.${t.name}`);
+    expect(auth(all)).toEqual(['auth.users']);
+    const named = await completed(runBackup({ databaseUrl: db.url, store, env: 'scope', scope: { schemas: ['auth'] } }));
+    expect(auth(named)).toEqual(['auth.sessions', 'auth.users']);
+    expect(named.tables.find((t) => t.name === 'users')!.rows).toBe(1);
     const excluded = await completed(
-      runBackup({ databaseUrl: db.url, store, env: 'scope', scope: { excludeTables: ['public.everything', 'league.teams'] } }),
+      runBackup({ databaseUrl: db.url, store, env: 'scope', scope: { excludeTables: ['public.everything', 'Stats Schema.Player Stats'] } }),
     );
     const names = excluded.tables.map((t) => `${t.schema}.${t.name}`);
     expect(names).not.toContain('public.everything');
-    expect(names).not.toContain('league.teams');
+    expect(names).not.toContain('Stats Schema.Player Stats');
     expect(names).toContain('league.players');
+  });
+
+  it('refuses to exclude a table that a table in scope references, naming the key (a restore could not satisfy it)', async () => {
+    await expect(runBackup({ databaseUrl: db.url, store, env: 'scope', scope: { excludeTables: ['league.teams'] } })).rejects.toThrow(
+      /excludeTables\[0\]: league\.teams is referenced by foreign key players_team_id_fkey of league\.players \(team_id\)/,
+    );
+  });
+
+  it('carries the tables referenced from the named schemas (the closure), and records why', async () => {
+    const m = await completed(runBackup({ databaseUrl: db.url, store, env: 'scope', scope: { schemas: ['Stats Schema'] } }));
+    expect(m.tables.map((t) => `${t.schema}.${t.name}`).sort()).toEqual(['Stats Schema.Player Stats', 'league.matches', 'league.players', 'league.teams']);
+    expect(m.scope.included).toEqual(
+      expect.arrayContaining([{ table: 'league.players', referencedBy: 'Stats Schema.Player Stats', constraint: 'Player Stats_Player ID_fkey' }]),
+    );
   });
 });
 

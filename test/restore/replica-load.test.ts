@@ -84,14 +84,15 @@ describe('loading under session_replication_role = replica', () => {
     expect(audit.rows.map((r) => r.what)).toEqual(['Hilltop', 'Riverside']);
   });
 
-  it('refuses rows whose foreign key has no referenced row, naming the key; nothing changes', async () => {
+  it('refuses rows whose foreign key has no referenced row in the target, naming the key, before loading; nothing changes', async () => {
     // a subset restore of teams into a target whose clubs lack club 2
     const manifest = await sourceWith('mt_rep_src2', GOOD_ROWS);
     const dst = await server.createDatabase('mt_rep_dst2');
     await exec(dst, `${ddl} INSERT INTO clubs VALUES (1, 'Riverside'); INSERT INTO teams VALUES (99, 1, 'old');`);
     const before = await snapshotOf(dst);
+    // clubs is not restored: preflight looks the keys up in the target's rows before anything is loaded
     await expect(restore(options(dst, manifest, { tables: ['public.teams'] }))).rejects.toThrow(
-      /checking the foreign keys.*teams_club_id_fkey on public\.teams: 1 rows reference missing rows of public\.clubs.*rolled back/,
+      /refused before any change.*teams_club_id_fkey of public\.teams \(club_id\): 1 row of the backup reference public\.clubs rows that the target does not have/s,
     );
     expect(await snapshotOf(dst)).toEqual(before);
   });
