@@ -1,10 +1,9 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import type { ObjectStore } from '../storage/types';
 import { StorageError } from '../storage/types';
-import { withLease, LeaseHeldError } from '../storage/lease';
+import { withLease, newLeaseHolder, LeaseHeldError, LeaseLostError, type Lease } from '../storage/lease';
 import { OpsError, UsageError, errorMessage } from '../errors';
 import { redactString } from '../log/redact';
 import { VERSION } from '../version';
@@ -40,6 +39,11 @@ export interface BackupOptions {
   now?: () => Date;
   /** Called once the snapshot is taken and the tables are locked, before any data is read. */
   afterSnapshot?: () => Promise<void>;
+  /**
+   * Stops the backup (a signal to the CLI): connections closed at once, what was written removed, the lease released;
+   * runBackup then rejects with the signal's reason.
+   */
+  signal?: AbortSignal;
 }
 
 export type BackupProgress =
@@ -71,18 +75,30 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       return { status: 'duplicate', backupId, messageId: trigger.messageId };
     }
   }
-  const holder = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  options.signal?.throwIfAborted();
   try {
-    return await withLease(store, keys.lease(env), { ttlMs: options.leaseTtlMs ?? 120_000, holder }, () =>
-      takeBackup(options, trigger),
+    return await withLease(store, keys.lease(env), { ttlMs: options.leaseTtlMs ?? 120_000, holder: newLeaseHolder() }, (lease, lost) =>
+      takeBackup(options, trigger, lease, options.signal ? AbortSignal.any([lost, options.signal]) : lost),
     );
   } catch (err) {
     if (err instanceof LeaseHeldError) return { status: 'busy', holder: err.holder, until: err.expiresAt.toISOString() };
+    if (err instanceof LeaseLostError) {
+      throw new OpsError(`backup stopped: ${err.message}; no manifest was written and its objects were removed`, 'lease_lost', { cause: err });
+    }
     throw err;
   }
 }
 
-async function takeBackup(options: BackupOptions, trigger: NonNullable<BackupOptions['trigger']>): Promise<BackupResult> {
+/**
+ * The backup proper, under the lease. `signal` (the lease lost, or the caller's stop) closes every connection at once,
+ * which fails whatever is running (a COPY is cut off); then what was written is removed and no manifest is written.
+ */
+async function takeBackup(
+  options: BackupOptions,
+  trigger: NonNullable<BackupOptions['trigger']>,
+  lease: Lease,
+  signal: AbortSignal,
+): Promise<BackupResult> {
   const { store, env } = options;
   const now = options.now ?? (() => new Date());
   const startedAt = now();
@@ -90,7 +106,10 @@ async function takeBackup(options: BackupOptions, trigger: NonNullable<BackupOpt
   const prefix = keys.backupPrefix(env, backupId);
   const scope: Scope = { schemas: options.scope?.schemas, excludeTables: options.scope?.excludeTables ?? [] };
   const session = await openSnapshot(options.databaseUrl, options.statementTimeoutSeconds);
+  const stop = () => void session.abort();
+  signal.addEventListener('abort', stop, { once: true });
   try {
+    signal.throwIfAborted();
     // A scope naming what does not exist is bad input (HTTP 400, exit 2, a poison trigger), never a failed backup.
     const names = checkScopeNames(scope, await readScopeNames(session.leader), options.scopeFields);
     if (names.errors.length > 0) throw new UsageError(`invalid backup scope: ${names.errors.join('; ')}`, names.errors);
@@ -113,7 +132,7 @@ async function takeBackup(options: BackupOptions, trigger: NonNullable<BackupOpt
     options.onProgress?.({ phase: 'started', backupId, tables: tables.length });
     await options.afterSnapshot?.();
 
-    const entries = await dumpAllTables(tables, options, prefix, session);
+    const entries = await dumpAllTables(tables, options, prefix, session, signal);
     // every large object of the database, whatever the scope (they belong to no schema), in the same snapshot
     const largeObjects = await dumpLargeObjects(session.leader, store, prefix, { compressionLevel: options.compressionLevel ?? 1 });
     const finishedAt = now();
@@ -145,7 +164,9 @@ async function takeBackup(options: BackupOptions, trigger: NonNullable<BackupOpt
       },
       tool: { name: 'mt-ops', version: VERSION },
     });
-    // The manifest is written last: it is the only proof that the backup is complete.
+    // The manifest is written last: it is the only proof that the backup is complete. Never by a run that lost its lease.
+    signal.throwIfAborted();
+    await lease.assertHeld();
     await store.put(keys.manifest(env, backupId), JSON.stringify(manifest, null, 2), {
       contentType: 'application/json',
       metadata: { kind: 'mt-ops-manifest', backupId },
@@ -155,12 +176,17 @@ async function takeBackup(options: BackupOptions, trigger: NonNullable<BackupOpt
         .writeJson(keys.trigger(env, trigger.messageId), { backupId, at: finishedAt.toISOString() }, { ifGeneration: null })
         .catch(() => {}); // a marker that exists already points at an earlier complete backup
     }
+    // lost right as the manifest was written: another backup may have started; this one is not kept
+    signal.throwIfAborted();
     options.onProgress?.({ phase: 'finished', backupId });
     return { status: 'completed', manifest };
   } catch (err) {
+    if (signal.aborted) await session.abort();
     await removePrefix(store, prefix);
+    if (signal.aborted) throw signal.reason;
     throw asBackupError(err);
   } finally {
+    signal.removeEventListener('abort', stop);
     await session.close();
   }
 }
@@ -171,11 +197,15 @@ async function dumpAllTables(
   options: BackupOptions,
   prefix: string,
   session: Awaited<ReturnType<typeof openSnapshot>>,
+  stopped: AbortSignal,
 ): Promise<TableEntry[]> {
   const order = tables.map((t, index) => ({ t, index })).sort((a, b) => b.t.bytes - a.t.bytes);
   const entries: TableEntry[] = new Array(tables.length);
   const jobs = Math.max(1, Math.min(options.jobs ?? 1, tables.length || 1));
   const abort = new AbortController();
+  const onStop = () => abort.abort(stopped.reason);
+  if (stopped.aborted) onStop();
+  else stopped.addEventListener('abort', onStop, { once: true });
   let next = 0;
   let done = 0;
   const worker = async (client: pg.ClientBase) => {
@@ -201,13 +231,17 @@ async function dumpAllTables(
       }
     }
   };
-  const clients: pg.ClientBase[] = [session.leader];
-  for (let i = 1; i < jobs; i++) clients.push(await session.openWorker());
-  const results = await Promise.allSettled(clients.map((c) => worker(c)));
-  if (abort.signal.aborted) throw abort.signal.reason;
-  const failed = results.find((r) => r.status === 'rejected');
-  if (failed) throw (failed as PromiseRejectedResult).reason;
-  return entries;
+  try {
+    const clients: pg.ClientBase[] = [session.leader];
+    for (let i = 1; i < jobs; i++) clients.push(await session.openWorker());
+    const results = await Promise.allSettled(clients.map((c) => worker(c)));
+    if (abort.signal.aborted) throw abort.signal.reason;
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    return entries;
+  } finally {
+    stopped.removeEventListener('abort', onStop);
+  }
 }
 
 function tableError(table: string, err: unknown): OpsError {
@@ -222,10 +256,13 @@ function asBackupError(err: unknown): Error {
   return new OpsError(`backup failed: ${redactString(errorMessage(err))}`, 'backup_failed', { cause: err });
 }
 
-/** Best-effort removal of a failed backup's objects, so nothing incomplete lingers. */
+/** Best-effort removal of a failed backup's objects (its manifest first, if any), so nothing incomplete lingers. */
 async function removePrefix(store: ObjectStore, prefix: string): Promise<void> {
   try {
-    for await (const object of store.list(prefix)) await store.delete(object.key).catch(() => {});
+    const found: string[] = [];
+    for await (const object of store.list(prefix)) found.push(object.key);
+    found.sort((a, b) => Number(b.endsWith('/manifest.json')) - Number(a.endsWith('/manifest.json')));
+    for (const key of found) await store.delete(key).catch(() => {});
   } catch {
     // the store itself is failing: retention removes orphans later
   }

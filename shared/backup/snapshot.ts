@@ -20,6 +20,11 @@ export interface SnapshotSession {
   /** Opens another connection that sees exactly the same snapshot. */
   openWorker(): Promise<pg.Client>;
   close(): Promise<void>;
+  /**
+   * Stops everything at once: every connection is closed without waiting for its query (a running COPY is cut off, the
+   * server ends its transaction), and no worker opens after this.
+   */
+  abort(): Promise<void>;
 }
 
 const SESSION_SETTINGS = [
@@ -48,6 +53,12 @@ export async function openSnapshot(databaseUrl: string, statementTimeoutSeconds 
     );
     const row = rows[0]!;
     const workers: pg.Client[] = [];
+    let aborted = false;
+    const abort = async () => {
+      aborted = true;
+      // pg's end() destroys the socket when a query is running (a ROLLBACK would queue behind the COPY)
+      await Promise.all([leader, ...workers].map((c) => c.end().catch(() => {})));
+    };
     return {
       leader,
       snapshotId: row.snapshot,
@@ -55,14 +66,21 @@ export async function openSnapshot(databaseUrl: string, statementTimeoutSeconds 
       txidSnapshot: row.txid,
       serverVersion: row.version,
       async openWorker() {
+        if (aborted) throw new OpsError('backup stopped', 'aborted');
         const worker = await connect(databaseUrl);
         workers.push(worker);
+        if (aborted) {
+          await worker.end().catch(() => {});
+          throw new OpsError('backup stopped', 'aborted');
+        }
         await setup(worker);
         await worker.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
         await worker.query(`SET TRANSACTION SNAPSHOT '${row.snapshot.replace(/'/g, "''")}'`);
         return worker;
       },
+      abort,
       async close() {
+        if (aborted) return abort();
         await Promise.all(
           [leader, ...workers].map(async (c) => {
             await c.query('ROLLBACK').catch(() => {});

@@ -2,12 +2,13 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { loadAwkwardSchema } from '../support/fixtures';
 import { tempDir } from '../support/temp';
 import { runCli, CLI } from '../support/cli';
 import { openStore } from '../../shared/storage/open';
-import { readLease } from '../../shared/storage/lease';
+import { acquireLease, readLease } from '../../shared/storage/lease';
 import { keys } from '../../shared/backup/layout';
 
 let db: TestDatabase;
@@ -66,10 +67,13 @@ describe('mt-ops backup / list / verify', () => {
     expect(result.stderr).toMatch(/--exclude-tables\[0\]: table league\.nope does not exist/);
   });
 
-  it('a backup killed with SIGKILL midway leaves no complete backup; the next one runs once the lease expires', async () => {
+  it('a backup killed with SIGKILL midway leaves no complete backup; the next one on this host takes the dead run\'s lease over at once', async () => {
     const before = JSON.parse((await runCli(['list', '--json'], { env })).stdout) as unknown[];
+    // a lease far longer than the test: only the takeover of a dead holder's lease lets the next run start
+    const longLease = join(tempDir('mt-cli-config-'), 'ops.config.json');
+    writeFileSync(longLease, JSON.stringify({ backup: { leaseTtlSeconds: 3600, jobs: 1 } }));
     const child = spawn(process.execPath, [CLI, 'backup', '--no-progress', '--schemas', 'public'], {
-      env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
+      env: { ...process.env, ...env, OPS_CONFIG: longLease, LOG_LEVEL: 'warn' },
       stdio: 'ignore',
     });
     // wait until it is streaming table data into an object, then kill it
@@ -89,13 +93,23 @@ describe('mt-ops backup / list / verify', () => {
     const all = JSON.parse((await runCli(['list', '--json', '--all'], { env })).stdout) as Array<{ kind: string }>;
     expect(all.filter((e) => e.kind === 'incomplete')).toHaveLength(1);
 
-    const busy = await runCli(['backup', '--no-progress', '--schemas', 'league'], { env });
-    expect(busy.code).toBe(0);
-    expect(busy.stderr).toMatch(/another backup of env cli is running/);
-    // the killed run's lease expires on its own (nobody released it)
+    // the killed run's lease is still live (nobody released it) and names the dead process
     const lease = await readLease(openStore(`file://${bucketDir}`), keys.lease('cli'));
     expect(lease?.live).toBe(true);
-    await new Promise((r) => setTimeout(r, Math.max(0, lease!.expiresAt.getTime() - Date.now()) + 200));
+    expect(lease?.holder).toMatch(new RegExp(`^${hostname()}:${child.pid}:[0-9a-f]+$`));
+    const next = await runCli(['backup', '--no-progress', '--schemas', 'league'], { env });
+    expect(next.stderr).toBe('');
+    expect(next.code).toBe(0);
+    expect(next.stdout.trim()).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{4}$/);
+  });
+
+  it('a lease held by a process on another host blocks backups until it expires; then the next one runs', async () => {
+    const store = openStore(`file://${bucketDir}`);
+    const held = await acquireLease(store, keys.lease('cli'), { ttlMs: 12_000, holder: 'other-host:4242:abcdef' });
+    const busy = await runCli(['backup', '--no-progress', '--schemas', 'league'], { env });
+    expect(busy.code).toBe(0);
+    expect(busy.stderr).toMatch(/another backup of env cli is running \(other-host:4242:abcdef, lease until/);
+    await new Promise((r) => setTimeout(r, Math.max(0, held.expiresAt.getTime() - Date.now()) + 200));
     const next = await runCli(['backup', '--no-progress', '--schemas', 'league'], { env });
     expect(next.code).toBe(0);
     expect(next.stdout.trim()).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{4}$/);

@@ -180,9 +180,9 @@ function describeStoreContract(name: string, makeStore: () => ObjectStore, optio
 
     it('withLease renews while the work runs longer than the ttl', async () => {
       const key = k('lease/renewed.json');
-      const result = await withLease(store, key, { ttlMs: 600, holder: 'worker' }, async () => {
-        await new Promise((r) => setTimeout(r, 1300));
-        const other = await acquireLease(store, key, { ttlMs: 600, holder: 'intruder' }).catch((e: unknown) => e);
+      const result = await withLease(store, key, { ttlMs: 1500, holder: 'worker' }, async () => {
+        await new Promise((r) => setTimeout(r, 3200));
+        const other = await acquireLease(store, key, { ttlMs: 1500, holder: 'intruder' }).catch((e: unknown) => e);
         expect(other).toBeInstanceOf(LeaseHeldError);
         return 'done';
       });
@@ -194,7 +194,7 @@ function describeStoreContract(name: string, makeStore: () => ObjectStore, optio
       const key = k('lease/stolen.json');
       let workDone: (aborted: boolean) => void = () => {};
       const sawAbort = new Promise<boolean>((r) => (workDone = r));
-      const run = withLease(store, key, { ttlMs: 600, holder: 'worker' }, async (_lease, signal) => {
+      const run = withLease(store, key, { ttlMs: 1500, holder: 'worker' }, async (_lease, signal) => {
         const doc = await store.readJson(key);
         // another process overwrites the lease (as if it had taken it over after an expiry)
         const expiresAt = new Date(Date.now() + 60_000).toISOString();
