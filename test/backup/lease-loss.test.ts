@@ -71,7 +71,8 @@ describe('a backup that loses its lease stops at once', () => {
       () => undefined,
       (e: Error) => e,
     );
-    expect(err?.message).toMatch(/backup stopped: lease prod\/\.lease\/backup\.json was lost to another holder; no manifest was written/);
+    // found at the next renewal (or, on a machine too loaded to renew in time, by the deadline ttl/4 before expiry)
+    expect(err?.message).toMatch(/backup stopped: lease prod\/\.lease\/backup\.json (was lost to another holder|expires at .* and could not be renewed .*); no manifest was written/);
     // the big table never finished: its COPY was cut off, not read to the end
     expect(events.some((e) => e.phase === 'table' && e.table === 'public.big' && e.done)).toBe(false);
     expect(events.some((e) => e.phase === 'finished')).toBe(false);
