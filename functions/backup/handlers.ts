@@ -8,6 +8,7 @@ import { decodeJsonBody, answerError } from '../../shared/functions/http';
 import { decodeTrigger } from '../../shared/functions/trigger';
 import type { Runtime } from '../../shared/functions/runtime';
 import type { BackupOptions } from '../../shared/backup/run';
+import { http, event, type EntryPoints } from '../../shared/functions/entry-points';
 
 function options(rt: Runtime, request: BackupRequest, trigger: BackupOptions['trigger'], root: 'body' | 'data'): BackupOptions {
   const section = rt.config.file.backup;
@@ -71,3 +72,6 @@ export function backupEventHandler(runtime: () => Runtime) {
     }
   };
 }
+
+/** The entry points of the backup function (declared in infra/functions.yaml). */
+export const entryPoints: EntryPoints = { backupHttp: http(backupHttpHandler), backupEvent: event(backupEventHandler) };

@@ -1,8 +1,6 @@
-import * as ff from '@google-cloud/functions-framework';
+// Entry points: `backupHttp` (manual, HTTP POST) and `backupEvent` (scheduled, Pub/Sub CloudEvent); see handlers.ts.
 import { runtimeFromEnvironment } from '../../shared/functions/runtime';
-import { backupHttpHandler, backupEventHandler } from './handlers';
+import { registerEntryPoints } from '../../shared/functions/entry-points';
+import { entryPoints } from './handlers';
 
-// Entry points: `backupHttp` (manual, HTTP POST) and `backupEvent` (scheduled, Pub/Sub CloudEvent).
-const runtime = runtimeFromEnvironment('backup');
-ff.http('backupHttp', backupHttpHandler(runtime));
-ff.cloudEvent('backupEvent', backupEventHandler(runtime));
+registerEntryPoints(entryPoints, runtimeFromEnvironment('backup'));

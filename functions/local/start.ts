@@ -11,16 +11,10 @@ import { loadConfig } from '../../shared/config/load';
 import { openStore } from '../../shared/storage/open';
 import { MemoryBus } from '../../shared/bus/memory-bus';
 import { createLogger } from '../../shared/log/logger';
-import { loadSchedules } from '../../shared/infra/schedules';
+import { encodeCloudEvent } from '../../shared/bus/decode';
 import { UsageError, errorMessage } from '../../shared/errors';
 import type { Runtime } from '../../shared/functions/runtime';
 import { wiring } from './wiring';
-
-const JOB_KIND: Record<string, 'backup' | 'retention' | 'verify'> = {
-  'mt-ops-backup-trigger': 'backup',
-  'mt-ops-retention-trigger': 'retention',
-  'mt-ops-verify-trigger': 'verify',
-};
 
 export interface LocalSuite {
   url: string;
@@ -38,7 +32,18 @@ export async function startLocal(): Promise<LocalSuite> {
   const logger = createLogger({ level: config.env.LOG_LEVEL, labels: { env: config.env.OPS_ENV, component: 'local' } });
   const bus = new MemoryBus();
   const runtime: Runtime = { config, store: openStore(config.env.BACKUP_BUCKET), bus, logger, env: config.env.OPS_ENV };
-  const wired = wiring(() => runtime);
+  let wired;
+  try {
+    wired = wiring(() => runtime);
+    const scheduled = new Set(wired.jobs.flatMap((j) => (j.function ? [j.function] : [])));
+    const unknown = Object.keys(config.file.schedules).filter((name) => !scheduled.has(name));
+    if (unknown.length > 0) {
+      throw new UsageError(`schedules: ${unknown.map((n) => `${n}: no scheduled job triggers this function`).join('; ')} (scheduled: ${[...scheduled].join(', ')})`);
+    }
+  } catch (err) {
+    process.stderr.write(`mt-ops: ${errorMessage(err)}\n`);
+    process.exit(err instanceof UsageError ? 2 : 1);
+  }
   bus.subscribe((m) => logger.info({ event: m.event, messageId: m.messageId }, `event ${m.event.type}`));
 
   // HTTP: each function's own framework app (the same one Cloud Functions runs), mounted under /<name>.
@@ -69,24 +74,17 @@ export async function startLocal(): Promise<LocalSuite> {
 
   // Schedules: Cloud Scheduler -> Pub/Sub -> function, played in-process with the same CloudEvent shape.
   const crons: Cron[] = [];
-  for (const [jobIndex, job] of loadSchedules().entries()) {
+  for (const [jobIndex, job] of wired.jobs.entries()) {
     const handler = wired.topics[job.topic];
-    if (!handler) {
-      logger.debug({ job: job.name, topic: job.topic }, 'no local function for this topic yet');
+    if (!handler || !job.function) {
+      logger.debug({ job: job.name, topic: job.topic }, 'no function receives this topic yet');
       continue;
     }
-    const override = config.file.schedules[JOB_KIND[job.topic] ?? 'backup'];
+    const override = config.file.schedules[job.function];
     const cron = new Cron(override?.cron ?? job.cron, { timezone: override?.timeZone ?? job.timeZone, protect: true }, async (self: Cron) => {
       // A Pub/Sub message id is a decimal string: the run's time in ms and the job's position make it unique.
       const messageId = `${(self.currentRun() ?? new Date()).getTime()}${String(jobIndex).padStart(2, '0')}`;
-      const event = {
-        specversion: '1.0',
-        id: messageId,
-        source: `//pubsub.googleapis.com/projects/local/topics/${job.topic}`,
-        type: 'google.cloud.pubsub.topic.v1.messagePublished',
-        time: new Date().toISOString(),
-        data: { message: { data: Buffer.from(JSON.stringify(job.payload)).toString('base64'), messageId, attributes: { job: job.name } }, subscription: `local-${job.topic}` },
-      };
+      const event = encodeCloudEvent({ topic: job.topic, payload: job.payload, messageId, attributes: { job: job.name } });
       try {
         await handler(event as never);
       } catch (err) {

@@ -1,22 +1,49 @@
-import type { Request, Response, CloudEvent } from '@google-cloud/functions-framework';
+/**
+ * The local runtime's wiring, read from infra/: each HTTP entry point under /<function>, each event entry point on
+ * the topics whose subscriptions push to it, each Scheduler job to the function its topic reaches. The entry points
+ * themselves come from each function's handlers.ts (the same objects its index.ts registers).
+ */
 import type { Runtime } from '../../shared/functions/runtime';
-import { backupHttpHandler, backupEventHandler } from '../backup/handlers';
-import { retentionEventHandler } from '../retention/handlers';
-import { verifyEventHandler } from '../verify/handlers';
+import type { EntryPointKind } from '../../shared/infra/wiring';
+import { entryPointMismatches, loadWiring, type Wiring } from '../../shared/infra/wiring';
+import type { EntryPoints, EventHandler, HttpHandler } from '../../shared/functions/entry-points';
+import { UsageError } from '../../shared/errors';
+import { entryPoints as backup } from '../backup/handlers';
+import { entryPoints as retention } from '../retention/handlers';
+import { entryPoints as verify } from '../verify/handlers';
 
-export type HttpHandler = (req: Request, res: Response) => Promise<void>;
-export type EventHandler = (event: CloudEvent<unknown>) => Promise<unknown>;
+export type { EventHandler, HttpHandler };
 
-/** Which function serves which HTTP path and which Pub/Sub topic: the same wiring infra/ declares for the cloud. */
-export function wiring(runtime: () => Runtime): { http: Record<string, HttpHandler>; topics: Record<string, EventHandler> } {
-  return {
-    http: {
-      backup: backupHttpHandler(runtime),
-    },
-    topics: {
-      'mt-ops-backup-trigger': backupEventHandler(runtime),
-      'mt-ops-retention-trigger': retentionEventHandler(runtime),
-      'mt-ops-verify-trigger': verifyEventHandler(runtime),
-    },
-  };
+/** Every entry point of every function, by name. */
+export const ENTRY_POINTS: EntryPoints = { ...backup, ...retention, ...verify };
+
+export function registeredKinds(entryPoints: EntryPoints = ENTRY_POINTS): Record<string, EntryPointKind> {
+  return Object.fromEntries(Object.entries(entryPoints).map(([name, ep]) => [name, ep.kind]));
+}
+
+export interface LocalWiring {
+  /** HTTP handlers by path segment (the function's name). */
+  http: Record<string, HttpHandler>;
+  /** Event handlers by topic. */
+  topics: Record<string, EventHandler>;
+  jobs: Wiring['jobs'];
+}
+
+/** Wires the entry points as infra/ declares them; refuses (UsageError) when the declaration and the code disagree. */
+export function wiring(runtime: () => Runtime, infra: Wiring = loadWiring(), entryPoints: EntryPoints = ENTRY_POINTS): LocalWiring {
+  const problems = entryPointMismatches(infra.entryPoints, registeredKinds(entryPoints));
+  if (problems.length > 0) throw new UsageError(`infra/ and the code disagree: ${problems.join('; ')}`, problems);
+  const http: Record<string, HttpHandler> = {};
+  const topics: Record<string, EventHandler> = {};
+  for (const declared of infra.entryPoints) {
+    const ep = entryPoints[declared.name]!;
+    if (ep.kind === 'http') {
+      if (http[declared.function]) throw new UsageError(`function ${declared.function} has more than one HTTP entry point; npm start serves one per function`);
+      http[declared.function] = ep.handler(runtime);
+    } else {
+      const handler = ep.handler(runtime);
+      for (const topic of declared.topics) topics[topic] = handler;
+    }
+  }
+  return { http, topics, jobs: infra.jobs };
 }

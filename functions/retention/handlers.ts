@@ -5,6 +5,7 @@ import { runRetention } from '../../shared/retention/run';
 import { errorMessage } from '../../shared/errors';
 import { redactString } from '../../shared/log/redact';
 import type { Runtime } from '../../shared/functions/runtime';
+import { event, type EntryPoints } from '../../shared/functions/entry-points';
 
 /** The scheduled trigger's message: empty, or `{"dryRun": true}`. */
 export const RetentionRequestSchema = z.object({ dryRun: z.boolean().optional() }).strict();
@@ -55,3 +56,6 @@ export function retentionEventHandler(runtime: () => Runtime) {
     }
   };
 }
+
+/** The entry points of the retention function (declared in infra/functions.yaml). */
+export const entryPoints: EntryPoints = { retentionEvent: event(retentionEventHandler) };

@@ -1,6 +1,6 @@
-import * as ff from '@google-cloud/functions-framework';
+// Entry point: `retentionEvent` (scheduled, Pub/Sub CloudEvent from the daily Scheduler job); see handlers.ts.
 import { runtimeFromEnvironment } from '../../shared/functions/runtime';
-import { retentionEventHandler } from './handlers';
+import { registerEntryPoints } from '../../shared/functions/entry-points';
+import { entryPoints } from './handlers';
 
-// Entry point: `retentionEvent` (scheduled, Pub/Sub CloudEvent from the daily Scheduler job).
-ff.cloudEvent('retentionEvent', retentionEventHandler(runtimeFromEnvironment('retention')));
+registerEntryPoints(entryPoints, runtimeFromEnvironment('retention'));

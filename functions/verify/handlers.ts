@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Runtime } from '../../shared/functions/runtime';
 import { verifyNewestAndReport, type VerifyJobResult } from '../../shared/restore/verify-job';
 import { decodeTrigger } from '../../shared/functions/trigger';
+import { event, type EntryPoints } from '../../shared/functions/entry-points';
 
 /** The weekly trigger carries no options. */
 export const VerifyRequestSchema = z.object({}).strict();
@@ -27,3 +28,6 @@ export function verifyEventHandler(runtime: () => Runtime) {
     });
   };
 }
+
+/** The entry points of the verify function (declared in infra/functions.yaml). */
+export const entryPoints: EntryPoints = { verifyEvent: event(verifyEventHandler) };

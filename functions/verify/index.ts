@@ -1,8 +1,8 @@
-import * as ff from '@google-cloud/functions-framework';
+// Entry point: `verifyEvent` (scheduled, Pub/Sub CloudEvent from the weekly Scheduler job); see handlers.ts.
 import { runtimeFromEnvironment } from '../../shared/functions/runtime';
-import { verifyEventHandler } from './handlers';
+import { registerEntryPoints } from '../../shared/functions/entry-points';
+import { entryPoints } from './handlers';
 
 export { verifyEventHandler, VerifyRequestSchema } from './handlers';
 
-// Entry point: `verifyEvent` (scheduled, Pub/Sub CloudEvent from the weekly Scheduler job).
-ff.cloudEvent('verifyEvent', verifyEventHandler(runtimeFromEnvironment('verify')));
+registerEntryPoints(entryPoints, runtimeFromEnvironment('verify'));

@@ -166,3 +166,32 @@ export function decodeCloudEvent<S extends z.ZodType>(schema: S, event: unknown)
     return poison('event: could not be decoded');
   }
 }
+
+/**
+ * The CloudEvent in which Pub/Sub delivers a message to a 2nd-gen function: what decodeCloudEvent reads. The local
+ * runtime uses it to play Scheduler -> Pub/Sub -> function in-process with the same envelope.
+ */
+export function encodeCloudEvent(options: {
+  topic: string;
+  /** JSON payload of the message. */
+  payload: unknown;
+  /** A Pub/Sub message id: decimal digits. */
+  messageId: string;
+  attributes?: Record<string, string>;
+  subscription?: string;
+  project?: string;
+  time?: Date;
+}): { specversion: '1.0'; id: string; source: string; type: typeof PUBSUB_CLOUDEVENT_TYPE; time: string; data: { message: { data: string; messageId: string; attributes: Record<string, string> }; subscription: string } } {
+  const project = options.project ?? 'local';
+  return {
+    specversion: '1.0',
+    id: options.messageId,
+    source: `//pubsub.googleapis.com/projects/${project}/topics/${options.topic}`,
+    type: PUBSUB_CLOUDEVENT_TYPE,
+    time: (options.time ?? new Date()).toISOString(),
+    data: {
+      message: { data: Buffer.from(JSON.stringify(options.payload)).toString('base64'), messageId: options.messageId, attributes: options.attributes ?? {} },
+      subscription: options.subscription ?? `projects/${project}/subscriptions/local-${options.topic}`,
+    },
+  };
+}

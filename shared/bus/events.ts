@@ -136,14 +136,6 @@ export function attributesOf(event: OpsEvent): EventAttributes {
   return attributes;
 }
 
-/** Topic names (see infra/). */
-export const TOPICS = {
-  events: 'mt-ops-events',
-  backupTrigger: 'mt-ops-backup-trigger',
-  retentionTrigger: 'mt-ops-retention-trigger',
-  verifyTrigger: 'mt-ops-verify-trigger',
-} as const;
-
 export interface ReceivedEvent {
   event: OpsEvent;
   attributes: Record<string, string>;

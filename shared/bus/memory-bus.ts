@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { OpsEvent, TOPICS, attributesOf, type EventBus, type OpsEventInput, type ReceivedEvent } from './events';
+import { OpsEvent, attributesOf, type EventBus, type OpsEventInput, type ReceivedEvent } from './events';
 import { parseOrThrow, formatIssues } from '../errors';
 import { log, type Logger } from '../log/logger';
 
@@ -7,7 +7,7 @@ export type Handler = (message: ReceivedEvent) => Promise<void> | void;
 
 /**
  * Which events a subscriber gets:
- * - a topic name: `TOPICS.events` (or `'*'`) is every event (the in-process bus is the events topic);
+ * - `'*'`: every event (the in-process bus is the events topic);
  * - an event type (`'backup.failed'`) or a type prefix (`'backup.*'`);
  * - attributes to match exactly, like a Pub/Sub subscription filter (`{ severity: 'critical' }`);
  * - a predicate on the event and its attributes.
@@ -25,7 +25,7 @@ interface Subscriber {
 function matcher(selector: Selector): Subscriber['matches'] {
   if (typeof selector === 'function') return selector;
   if (typeof selector === 'string') {
-    if (selector === '*' || selector === TOPICS.events) return () => true;
+    if (selector === '*') return () => true;
     if (selector.endsWith('.*')) {
       const prefix = selector.slice(0, -1);
       return (e) => e.type.startsWith(prefix);

@@ -1,13 +1,14 @@
 import { PubSub, type ClientConfig, type Topic } from '@google-cloud/pubsub';
-import { OpsEvent, TOPICS, attributesOf, type EventBus, type OpsEventInput } from './events';
+import { OpsEvent, attributesOf, type EventBus, type OpsEventInput } from './events';
 import { parseOrThrow } from '../errors';
+import { eventsTopic } from '../infra/schedules';
 
 export { decodeCloudEvent, decodePubSubJson, decodePubSubMessage, PUBSUB_CLOUDEVENT_TYPE } from './decode';
 export type { Decoded, DecodedEvent, PubSubMessageLike } from './decode';
 
 export interface PubSubBusOptions {
   projectId?: string;
-  /** Topic to publish to; default TOPICS.events (mt-ops-events). */
+  /** Topic to publish to; default the events topic infra/topics.yaml marks. */
   topic?: string;
   /**
    * `host:port` of the Pub/Sub emulator. Without it the client still honours PUBSUB_EMULATOR_HOST from
@@ -30,7 +31,7 @@ export class PubSubBus implements EventBus {
   constructor(options: PubSubBusOptions = {}) {
     const emulator = options.emulatorHost ? { apiEndpoint: options.emulatorHost, emulatorMode: true } : {};
     this.client = new PubSub({ projectId: options.projectId, ...emulator, ...options.clientConfig });
-    this.topicName = options.topic ?? TOPICS.events;
+    this.topicName = options.topic ?? eventsTopic();
   }
 
   async publish(input: OpsEventInput): Promise<string> {

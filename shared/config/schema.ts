@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { cronExpression, TimeZone } from '../infra/schedules';
+import { ScheduleOverrideSchema } from '../infra/schedules';
 import { MaintenanceSectionSchema } from '../maintenance/window';
 import { ProbesSectionSchema } from '../probes/config';
 export { MaintenanceWindowSchema } from '../maintenance/window';
@@ -49,21 +49,12 @@ export const SECRET_ENV = ['SLACK_WEBHOOK_URL', 'PAGERDUTY_ROUTING_KEY', 'SMTP_P
 /** Env vars that are URLs whose password is a secret. */
 export const URL_ENV = ['DATABASE_URL', 'VERIFY_DATABASE_URL', 'SMTP_URL'] as const;
 
-/** Schedule overrides for `npm start`; each job's declaration (topic, payload, default cron) lives in infra/schedules.yaml. */
-export const ScheduleSchema = z
-  .object({
-    cron: cronExpression({ seconds: true }),
-    timeZone: TimeZone.optional(),
-  })
-  .strict();
-
-export const SchedulesSectionSchema = z
-  .object({
-    backup: ScheduleSchema.optional(),
-    retention: ScheduleSchema.optional(),
-    verify: ScheduleSchema.optional(),
-  })
-  .strict();
+/**
+ * Schedule overrides for `npm start`, keyed by the function a job triggers (`backup`, `retention`, `verify`); each
+ * job's declaration (topic, payload, default cron) lives in infra/schedules.yaml. `npm start` refuses a key that no
+ * scheduled job matches.
+ */
+export const SchedulesSectionSchema = z.record(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'a function name'), ScheduleOverrideSchema);
 
 export const RoutingSchema = z
   .object({

@@ -56,6 +56,8 @@ export const TopicsFileSchema = z
         .object({
           name: z.string().min(1),
           description: z.string().default(''),
+          /** The topic the suite's events are published to (exactly one). */
+          events: z.boolean().default(false),
           subscriptions: z
             .array(
               z
@@ -77,9 +79,9 @@ export const TopicsFileSchema = z
   .strict();
 export type TopicsFile = z.infer<typeof TopicsFileSchema>;
 
-const INFRA = (name: string) => fileURLToPath(new URL(`../../infra/${name}`, import.meta.url));
+export const INFRA = (name: string) => fileURLToPath(new URL(`../../infra/${name}`, import.meta.url));
 
-function loadYaml<S extends z.ZodType>(path: string, schema: S): z.output<S> {
+export function loadYaml<S extends z.ZodType>(path: string, schema: S): z.output<S> {
   let raw: unknown;
   try {
     raw = parse(readFileSync(path, 'utf8'));
@@ -89,7 +91,7 @@ function loadYaml<S extends z.ZodType>(path: string, schema: S): z.output<S> {
   return parseOrThrow(schema, raw, path);
 }
 
-function fail(path: string, issues: string[]): never {
+export function fail(path: string, issues: string[]): never {
   throw new UsageError(`invalid ${path}: ${issues.join('; ')}`, issues);
 }
 
@@ -134,9 +136,27 @@ export function loadTopics(path = INFRA('topics.yaml')): TopicsFile {
       }
     }),
   );
+  const events = file.topics.filter((t) => t.events);
+  if (events.length > 1) issues.push(`topics: at most one topic may have events: true (found ${events.length})`);
   if (issues.length > 0) fail(path, issues);
   return file;
 }
+
+/** The topic the suite's events go to: EVENTS_TOPIC when set (the cloud deployment sets it), else the one infra/topics.yaml marks. */
+export function eventsTopic(override?: string, path?: string): string {
+  if (override) return override;
+  const topic = loadTopics(path).topics.find((t) => t.events);
+  if (!topic) throw new UsageError(`no events topic: set EVENTS_TOPIC, or mark one topic with events: true in ${path ?? INFRA('topics.yaml')}`);
+  return topic.name;
+}
+
+/** An operator's override of a job's schedule for `npm start` (keyed by the function the job triggers). */
+export const ScheduleOverrideSchema = z
+  .object({
+    cron: cronExpression({ seconds: true }),
+    timeZone: TimeZone.optional(),
+  })
+  .strict();
 
 /** The next `count` run times of a job after `from`, in its time zone (DST-aware). */
 export function nextRuns(job: Pick<ScheduleJob, 'cron' | 'timeZone'>, from: Date, count: number): Date[] {

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { MemoryBus, type Selector } from '../../shared/bus/memory-bus';
 import { openBus } from '../../shared/bus/open';
 import { PubSubBus } from '../../shared/bus/pubsub-bus';
-import { TOPICS, type OpsEventInput, type ReceivedEvent } from '../../shared/bus/events';
+import { type OpsEventInput, type ReceivedEvent } from '../../shared/bus/events';
 import { UsageError } from '../../shared/errors';
 import { createLogger } from '../../shared/log/logger';
 import { loadConfig } from '../../shared/config/load';
@@ -48,7 +48,6 @@ function capturedLogger() {
 describe('in-process bus', () => {
   it.each<[string, Selector, string[]]>([
     ['no selector (every event)', '*', ['alert', 'alert', 'backup.failed', 'backup.succeeded']],
-    ['the events topic', TOPICS.events, ['alert', 'alert', 'backup.failed', 'backup.succeeded']],
     ['an event type', 'backup.failed', ['backup.failed']],
     ['a type prefix', 'backup.*', ['backup.failed', 'backup.succeeded']],
     ['attributes, like a subscription filter', { severity: 'critical' }, ['alert', 'backup.failed']],

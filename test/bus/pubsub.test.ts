@@ -4,7 +4,10 @@ import { PubSub, type Message, type Subscription } from '@google-cloud/pubsub';
 import { emulatorJar, emulatorSkipReason, startPubSubEmulator, type PubSubEmulator } from '../support/pubsub-emulator';
 import { PubSubBus, decodeCloudEvent, decodePubSubMessage, PUBSUB_CLOUDEVENT_TYPE } from '../../shared/bus/pubsub-bus';
 import { openBus } from '../../shared/bus/open';
-import { OpsEvent, TOPICS, type OpsEventInput } from '../../shared/bus/events';
+import { OpsEvent, type OpsEventInput } from '../../shared/bus/events';
+import { eventsTopic } from '../../shared/infra/schedules';
+
+const TOPICS = { events: eventsTopic() };
 import { UsageError } from '../../shared/errors';
 import { loadConfig } from '../../shared/config/load';
 

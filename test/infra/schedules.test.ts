@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../support/temp';
 import { loadSchedules, loadTopics, nextRuns } from '../../shared/infra/schedules';
-import { TOPICS } from '../../shared/bus/events';
+import { loadWiring } from '../../shared/infra/wiring';
 import { UsageError } from '../../shared/errors';
 
 const dir = tempDir('mt-infra-');
@@ -25,24 +25,25 @@ function loadError(load: () => unknown): UsageError {
 const iso = (dates: Date[]) => dates.map((d) => d.toISOString());
 
 describe('infra declarations', () => {
-  it('declares every topic the code uses, with dead-lettered subscriptions', () => {
+  it('declares the events topic and dead-lettered trigger subscriptions, each pushed to an entry point', () => {
     const topics = loadTopics().topics;
-    expect(topics.map((t) => t.name)).toEqual(expect.arrayContaining([...Object.values(TOPICS), 'mt-ops-dead-letter']));
-    for (const trigger of [TOPICS.backupTrigger, TOPICS.retentionTrigger, TOPICS.verifyTrigger]) {
-      const subs = topics.find((t) => t.name === trigger)!.subscriptions;
-      expect(subs, trigger).toHaveLength(1);
-      expect(subs[0]).toMatchObject({ deadLetterTopic: 'mt-ops-dead-letter', maxDeliveryAttempts: 5, ackDeadlineSeconds: 600 });
+    expect(topics.filter((t) => t.events).map((t) => t.name)).toEqual(['mt-ops-events']);
+    const triggers = topics.filter((t) => t.subscriptions.some((s) => s.pushTo));
+    expect(triggers.map((t) => t.name)).toEqual(['mt-ops-backup-trigger', 'mt-ops-retention-trigger', 'mt-ops-verify-trigger']);
+    for (const trigger of triggers) {
+      expect(trigger.subscriptions, trigger.name).toHaveLength(1);
+      expect(trigger.subscriptions[0]).toMatchObject({ deadLetterTopic: 'mt-ops-dead-letter', maxDeliveryAttempts: 5, ackDeadlineSeconds: 600 });
     }
     // a topic without subscriptions drops what is published to it
     expect(topics.find((t) => t.name === 'mt-ops-dead-letter')!.subscriptions.map((s) => s.name)).toEqual(['mt-ops-dead-letter-hold']);
   });
 
-  it('declares the three Scheduler jobs, each on its trigger topic with a JSON payload', () => {
-    const jobs = loadSchedules();
-    expect(jobs.map(({ name, cron, timeZone, topic }) => ({ name, cron, timeZone, topic }))).toEqual([
-      { name: 'mt-ops-backup-nightly', cron: '0 3 * * *', timeZone: 'America/New_York', topic: TOPICS.backupTrigger },
-      { name: 'mt-ops-retention-daily', cron: '30 4 * * *', timeZone: 'America/New_York', topic: TOPICS.retentionTrigger },
-      { name: 'mt-ops-verify-weekly', cron: '0 5 * * 1', timeZone: 'America/New_York', topic: TOPICS.verifyTrigger },
+  it('declares the three Scheduler jobs, each reaching its function through its topic, with a JSON payload', () => {
+    const { jobs } = loadWiring();
+    expect(jobs.map(({ name, cron, timeZone, topic, function: fn, entryPoint }) => ({ name, cron, timeZone, topic, fn, entryPoint }))).toEqual([
+      { name: 'mt-ops-backup-nightly', cron: '0 3 * * *', timeZone: 'America/New_York', topic: 'mt-ops-backup-trigger', fn: 'backup', entryPoint: 'backupEvent' },
+      { name: 'mt-ops-retention-daily', cron: '30 4 * * *', timeZone: 'America/New_York', topic: 'mt-ops-retention-trigger', fn: 'retention', entryPoint: 'retentionEvent' },
+      { name: 'mt-ops-verify-weekly', cron: '0 5 * * 1', timeZone: 'America/New_York', topic: 'mt-ops-verify-trigger', fn: 'verify', entryPoint: 'verifyEvent' },
     ]);
     for (const job of jobs) expect(JSON.parse(JSON.stringify(job.payload))).toEqual(job.payload);
     expect(jobs[0]!.payload).toEqual({ label: 'nightly' });

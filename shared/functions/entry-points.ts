@@ -1,0 +1,27 @@
+/**
+ * A function's entry points, by name: each function's handlers.ts exports them, its index.ts registers them with the
+ * Functions Framework, and `npm start` serves the same ones as infra/ wires them.
+ */
+import * as ff from '@google-cloud/functions-framework';
+import type { Request, Response, CloudEvent } from '@google-cloud/functions-framework';
+import type { Runtime } from './runtime';
+
+export type HttpHandler = (req: Request, res: Response) => Promise<void>;
+export type EventHandler = (event: CloudEvent<unknown>) => Promise<unknown>;
+
+export type EntryPoint =
+  | { kind: 'http'; handler: (runtime: () => Runtime) => HttpHandler }
+  | { kind: 'event'; handler: (runtime: () => Runtime) => EventHandler };
+
+export type EntryPoints = Record<string, EntryPoint>;
+
+export const http = (handler: (runtime: () => Runtime) => HttpHandler): EntryPoint => ({ kind: 'http', handler });
+export const event = (handler: (runtime: () => Runtime) => EventHandler): EntryPoint => ({ kind: 'event', handler });
+
+/** Registers every entry point with the Functions Framework (the deployed function's index.ts). */
+export function registerEntryPoints(entryPoints: EntryPoints, runtime: () => Runtime): void {
+  for (const [name, ep] of Object.entries(entryPoints)) {
+    if (ep.kind === 'http') ff.http(name, ep.handler(runtime));
+    else ff.cloudEvent(name, ep.handler(runtime));
+  }
+}

@@ -1,0 +1,85 @@
+import { describe, it, expect } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import { tempDir } from '../support/temp';
+import { entryPointMismatches, loadWiring } from '../../shared/infra/wiring';
+import { INFRA } from '../../shared/infra/schedules';
+import { ENTRY_POINTS, registeredKinds, wiring } from '../../functions/local/wiring';
+import { UsageError } from '../../shared/errors';
+import type { Runtime } from '../../shared/functions/runtime';
+
+const dir = tempDir('mt-wiring-');
+let n = 0;
+function file(content: string): string {
+  const path = join(dir, `file-${++n}.yaml`);
+  writeFileSync(path, content);
+  return path;
+}
+const noRuntime = (): Runtime => {
+  throw new Error('not called while wiring');
+};
+
+describe('entry points: infra/ and the code agree', () => {
+  it('every entry point declared in infra/ is registered, and every registered one is declared (same kind)', () => {
+    expect(entryPointMismatches(loadWiring().entryPoints, registeredKinds())).toEqual([]);
+  });
+
+  it("each function's index.ts registers exactly the entry points infra/ gives that function", async () => {
+    const { entryPoints } = loadWiring();
+    const functions = [...new Set(entryPoints.map((ep) => ep.function))];
+    expect(functions.length).toBeGreaterThan(0);
+    for (const fn of functions) {
+      const declared = entryPoints.filter((ep) => ep.function === fn).map((ep) => ep.name).sort();
+      const handlers = (await import(`../../functions/${fn}/handlers.ts`)) as { entryPoints: Record<string, unknown> };
+      expect(Object.keys(handlers.entryPoints).sort(), fn).toEqual(declared);
+      await import(`../../functions/${fn}/index.ts`);
+      // the Functions Framework knows each one by name (getTestServer throws for an unregistered name)
+      for (const name of declared) expect(() => getTestServer(name), name).not.toThrow();
+    }
+  });
+
+  it.each([
+    ['declared, not registered', [{ name: 'a', kind: 'event' as const }, { name: 'b', kind: 'http' as const }], { a: 'event' as const }, ['entry point b is declared in infra/ but not registered by any function']],
+    ['registered, not declared', [{ name: 'a', kind: 'event' as const }], { a: 'event' as const, c: 'http' as const }, ['entry point c is registered but not declared in infra/functions.yaml']],
+    ['another kind', [{ name: 'a', kind: 'event' as const }], { a: 'http' as const }, ['entry point a is declared as event but registered as http']],
+  ])('a mismatch is reported: %s', (_name, declared, registered, expected) => {
+    expect(entryPointMismatches(declared, registered)).toEqual(expected);
+  });
+
+  it('the local runtime refuses to start when they disagree', () => {
+    const infra = loadWiring();
+    const { backupHttp: _, ...missingOne } = ENTRY_POINTS;
+    expect(() => wiring(noRuntime, infra, missingOne)).toThrow(UsageError);
+    expect(() => wiring(noRuntime, infra, missingOne)).toThrow(/backupHttp is declared in infra\/ but not registered/);
+  });
+});
+
+describe('the local wiring comes from infra/', () => {
+  it('serves each HTTP entry point under its function and each pushed topic with its entry point; every job reaches a handler', () => {
+    const wired = wiring(noRuntime);
+    const infra = loadWiring();
+    expect(Object.keys(wired.http)).toEqual(infra.entryPoints.filter((ep) => ep.kind === 'http').map((ep) => ep.function));
+    expect(Object.keys(wired.topics).sort()).toEqual(infra.entryPoints.flatMap((ep) => ep.topics).sort());
+    for (const job of wired.jobs) {
+      expect(job.function, job.name).toBeDefined();
+      expect(wired.topics[job.topic], job.name).toBeTypeOf('function');
+    }
+  });
+
+  it('a subscription pushing to an undeclared entry point, or an event entry point nothing pushes to, is refused with its path', () => {
+    const functions = file('functions:\n  - name: backup\n    entryPoints:\n      backupEvent: event\n      lonelyEvent: event\n');
+    const topics = file(
+      'topics:\n  - name: ev\n    events: true\n  - name: t\n    subscriptions:\n      - name: s\n        pushTo: backupEvent\n      - name: s2\n        pushTo: nowhere\n',
+    );
+    let err: unknown;
+    try {
+      loadWiring({ functions, topics, schedules: INFRA('schedules.yaml') });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UsageError);
+    expect(String((err as Error).message)).toMatch(/topics\[1\]\.subscriptions\[1\]\.pushTo: nowhere is not an entry point/);
+    expect(String((err as Error).message)).toMatch(/entryPoints\.lonelyEvent: no subscription .* pushes to it/);
+  });
+});
