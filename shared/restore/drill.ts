@@ -76,12 +76,18 @@ export async function runRestoreDrill(options: RestoreDrillOptions): Promise<Res
     if (options.template) {
       await createFromTemplate(options.databaseUrl, database, options.template);
       created = true;
-    }
+    } else await probeScratch(options.databaseUrl, database);
     const hashes = new Map<string, RowSetHash>();
     await restore({
       databaseUrl: options.databaseUrl,
       source: { kind: 'backup', store: options.store, manifest: options.manifest },
       yes: false,
+      // rows in the scratch database: the drill is set up wrong (the backup is not at fault)
+      confirm: async (plan) => {
+        throw new DrillSetupError(
+          `--restore-into: scratch database ${database} is not empty: ${plan.preflight.overwrites.length} table(s) hold rows (${plan.preflight.overwrites.join(', ')}); a drill needs an empty scratch database, or --template`,
+        );
+      },
       safetyBackup: false,
       onProgress: (p) => {
         if (p.phase !== 'safety-backup') options.onProgress?.(p);
@@ -114,17 +120,44 @@ export async function runRestoreDrill(options: RestoreDrillOptions): Promise<Res
       `restored ${tables.length} tables, ${rows} rows${lo} of ${options.manifest.id} into ${database}; every row count and content hash matches (${options.keep ? 'kept' : 'rolled back'})`,
     ]);
   } catch (err) {
+    // A drill that could not be set up says nothing about the backup: thrown, never a failed result.
+    if (err instanceof DrillSetupError || err instanceof DrillEnvironmentError) throw err;
     if (err instanceof RestoreRefused) return done(false, err.problems.map(redactString));
-    if (err instanceof UsageError && /holds rows/.test(err.message)) return done(false, [`scratch database ${database} is not empty: ${redactString(err.message)}`]);
-    if (err instanceof UsageError && !(err instanceof DrillUsageError)) return done(false, [redactString(err.message)]);
-    if (err instanceof UsageError) throw err;
     return done(false, [redactString(errorMessage(err))]);
   } finally {
     if (created && !options.keep) await dropDatabase(options.databaseUrl, database).catch(() => {});
   }
 }
 
-class DrillUsageError extends UsageError {}
+/**
+ * The drill cannot be set up as asked (bad --restore-into URL, a scratch database that does not exist or is not
+ * empty, a missing template): bad input, CLI exit 2, and nothing recorded against the backup.
+ */
+export class DrillSetupError extends UsageError {}
+
+/** The scratch database's server cannot be reached, or CREATE DATABASE failed: exit 1, nothing recorded against the backup. */
+export class DrillEnvironmentError extends OpsError {
+  override readonly name = 'DrillEnvironmentError';
+}
+
+/** PostgreSQL's SQLSTATEs that mean the scratch database named is wrong: no such database, or not allowed in. */
+const SETUP_SQLSTATES = new Set(['3D000', '28000', '28P01', '42501']);
+
+/** Connects to the scratch database once, so that a wrong one is told apart from a failing restore. */
+async function probeScratch(url: string, database: string): Promise<void> {
+  let client: pg.Client;
+  try {
+    client = await connect(url, 'scratch database');
+  } catch (err) {
+    const code = (err as { cause?: { code?: unknown } }).cause?.code;
+    if (typeof code === 'string' && SETUP_SQLSTATES.has(code)) {
+      const why = code === '3D000' ? 'does not exist (create it with the schema, or pass --template NAME)' : `refuses the connection: ${redactString(errorMessage(err))}`;
+      throw new DrillSetupError(`--restore-into: scratch database ${database} ${why}`);
+    }
+    throw new DrillEnvironmentError(redactString(errorMessage(err)), 'drill_unreachable', { cause: err });
+  }
+  await client.end().catch(() => {});
+}
 
 /** COPY TO of the restored table (same columns, same settings as the backup) into an order-independent hash. */
 async function hashTable(client: pg.ClientBase, schema: string, name: string, columns: string[]): Promise<RowSetHash> {
@@ -147,10 +180,10 @@ function databaseName(url: string): string {
   try {
     parsed = new URL(url);
   } catch {
-    throw new DrillUsageError('--restore-into: not a postgres:// URL');
+    throw new DrillSetupError('--restore-into: not a postgres:// URL');
   }
   const name = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
-  if (!name) throw new DrillUsageError('--restore-into: the URL names no database');
+  if (!name) throw new DrillSetupError('--restore-into: the URL names no database');
   return name;
 }
 
@@ -165,12 +198,12 @@ async function createFromTemplate(url: string, database: string, template: strin
   try {
     const { rows } = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname = ANY($1)', [[database, template]]);
     const names = new Set(rows.map((r) => r.datname));
-    if (!names.has(template)) throw new DrillUsageError(`--template: no database named ${template}`);
-    if (names.has(database)) throw new DrillUsageError(`--restore-into: database ${database} exists already; with --template it is created (and dropped after)`);
+    if (!names.has(template)) throw new DrillSetupError(`--template: no database named ${template}`);
+    if (names.has(database)) throw new DrillSetupError(`--restore-into: database ${database} exists already; with --template it is created (and dropped after)`);
     await admin.query(`CREATE DATABASE ${ident(database)} TEMPLATE ${ident(template)}`);
   } catch (err) {
     if (err instanceof UsageError) throw err;
-    throw new OpsError(`cannot create ${database} from template ${template}: ${redactString(errorMessage(err))}`, 'drill_failed', { cause: err });
+    throw new DrillEnvironmentError(`cannot create ${database} from template ${template}: ${redactString(errorMessage(err))}`, 'drill_failed', { cause: err });
   } finally {
     await admin.end().catch(() => {});
   }

@@ -6,7 +6,7 @@ import { verifyBackup, recordVerify } from '../backup/verify';
 import type { VerifyRecord } from '../backup/manifest';
 import { errorMessage } from '../errors';
 import { redactString } from '../log/redact';
-import { runRestoreDrill, type RestoreDrillResult } from './drill';
+import { runRestoreDrill, DrillEnvironmentError, DrillSetupError, type RestoreDrillResult } from './drill';
 
 /**
  * The scheduled verify (weekly by default): the newest complete backup's checksums, then, when a scratch database
@@ -41,15 +41,24 @@ export async function verifyNewestAndReport(options: VerifyJobOptions): Promise<
     backupId = manifest.id;
     const record = await verifyBackup(store, manifest, { record: false, now });
     let drill: RestoreDrillResult | undefined;
+    let drillNotRun: string | undefined;
     if (record.ok && options.verifyDatabaseUrl && options.restoreDrill !== false) {
-      drill = await runRestoreDrill({ store, manifest, databaseUrl: options.verifyDatabaseUrl });
-      record.restoreDrill = { ok: drill.ok, database: drill.database, details: drill.details };
-      if (!drill.ok) record.ok = false;
+      // A drill that cannot be set up (VERIFY_DATABASE_URL wrong or unreachable) is not held against the backup.
+      drill = await runRestoreDrill({ store, manifest, databaseUrl: options.verifyDatabaseUrl }).catch((err: unknown) => {
+        if (!(err instanceof DrillSetupError || err instanceof DrillEnvironmentError)) throw err;
+        drillNotRun = `restore drill not run: ${redactString(err.message)}`;
+        logger.warn({ env, backupId }, drillNotRun);
+        return undefined;
+      });
+      if (drill) {
+        record.restoreDrill = { ok: drill.ok, database: drill.database, details: drill.details };
+        if (!drill.ok) record.ok = false;
+      }
     }
     await recordVerify(store, env, record);
     const time = now().toISOString();
     if (record.ok) {
-      const details = [`${manifest.tables.length} tables, ${manifest.totals.rows} rows: checksums match`, ...(drill ? drill.details : ['no restore drill (VERIFY_DATABASE_URL not set)'])].join('; ');
+      const details = [`${manifest.tables.length} tables, ${manifest.totals.rows} rows: checksums match`, ...(drill ? drill.details : [drillNotRun ?? 'no restore drill (VERIFY_DATABASE_URL not set)'])].join('; ');
       logger.info({ env, backupId, drill: Boolean(drill) }, `verify succeeded: ${details}`);
       await bus.publish({ type: 'verify.succeeded', severity: 'info', env, time, backupId: manifest.id, restoreDrill: Boolean(drill), details });
     } else {

@@ -7,7 +7,7 @@ import { testRuntime } from '../support/runtime';
 import { runBackup } from '../../shared/backup/run';
 import { keys } from '../../shared/backup/layout';
 import type { Manifest } from '../../shared/backup/manifest';
-import { runRestoreDrill } from '../../shared/restore/drill';
+import { runRestoreDrill, DrillSetupError } from '../../shared/restore/drill';
 import { verifyEventHandler } from '../../functions/verify/index';
 import { snapshotOf, exec, withClient } from './helpers';
 
@@ -52,12 +52,14 @@ describe('restore drill', () => {
     await expect(runRestoreDrill({ store: rt.store, manifest, databaseUrl: db.url, template })).rejects.toThrow(/exists already/);
   });
 
-  it('fails (without changing it) when the scratch database is not empty', async () => {
+  it('refuses (a set-up error, without changing it) when the scratch database is not empty', async () => {
     const busy = await db.createDatabase('mt_drill_busy');
     await exec(busy, readFixture('awkward-schema.sql') + "INSERT INTO public.serial_things (name) VALUES ('x');");
-    const result = await runRestoreDrill({ store: rt.store, manifest, databaseUrl: busy });
-    expect(result.ok).toBe(false);
-    expect(result.details.join('\n')).toMatch(/scratch database mt_drill_busy_\w+ is not empty.*public\.serial_things/);
+    const before = await snapshotOf(busy);
+    const err = await runRestoreDrill({ store: rt.store, manifest, databaseUrl: busy }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DrillSetupError);
+    expect((err as Error).message).toMatch(/scratch database mt_drill_busy_\w+ is not empty.*public\.serial_things/);
+    expect(await snapshotOf(busy)).toEqual(before);
   });
 
   it('detects content that does not read back the same (a target that changes rows on the way in)', async () => {
@@ -74,7 +76,7 @@ describe('restore drill', () => {
 });
 
 describe('functions/verify (scheduled)', () => {
-  const trigger = (data = '') => ({ id: 'weekly-1', type: 'google.cloud.pubsub.topic.v1.messagePublished', data: { message: { data, messageId: 'weekly-1' } } }) as never;
+  const trigger = (data = '') => ({ id: '1001', type: 'google.cloud.pubsub.topic.v1.messagePublished', data: { message: { data, messageId: '1001' } } }) as never;
 
   it('a trigger with an unexpected body is poison: logged, acknowledged, nothing verified', async () => {
     const before = rt.bus.published.length;
