@@ -14,6 +14,7 @@ import { restore, planRestore, RestoreRefused, type RestoreOptions } from '../..
 import { runRestoreDrill } from '../../shared/restore/drill';
 import { formatPlan } from '../../shared/restore/plan';
 import { tableHashes, exec, withClient } from './helpers';
+import { runCli } from '../support/cli';
 
 /**
  * Large objects: a table whose oid column points at large objects (one over 2 MiB, one of exactly one 1 MiB
@@ -198,6 +199,57 @@ describe('large objects: backup -> restore', () => {
     expect(plan.notes.join('\n')).toMatch(/large objects: the backup holds 5; none restored with --tables/);
     await restore(options(target, manifest, { tables: ['public.documents'] }));
     expect(await largeObjectsOf(target)).toEqual({});
+  });
+});
+
+describe('large objects in the CLI', () => {
+  it('verify, restore --dry-run and export say what happens to them', async () => {
+    const env = { BACKUP_BUCKET: `file://${bucketDir}`, OPS_ENV: 'lo', DATABASE_URL: undefined };
+    const verify = await runCli(['verify', manifest.id, '--no-progress'], { env });
+    expect(verify.stdout).toMatch(/verified: 1 tables, 6 rows, 5 large objects, checksums match/);
+    const target = await freshTarget();
+    const plan = await runCli(['restore', manifest.id, '--database-url', target, '--dry-run'], { env });
+    expect(plan.stdout).toMatch(/large objects \(5, 3\.\d+ MB\): recreated with their oids in the same transaction/);
+    const out = tempDir('mt-lo-export-');
+    const exported = await runCli(['export', manifest.id, '--out', out], { env });
+    expect(exported.code).toBe(0);
+    expect(exported.stderr).toMatch(/not exported: 5 large objects \(the legacy format has no place for them/);
+  });
+});
+
+describe('large objects and privileges', () => {
+  const newRole = () => `mt_lo_${Math.random().toString(16).slice(2, 8)}`;
+  const as = (url: string, role: string) => {
+    const u = new URL(url);
+    u.username = role;
+    return u.toString();
+  };
+
+  it('a large object the backup role may not read fails the backup, naming its oid, and leaves nothing behind', async () => {
+    const role = newRole();
+    await source.query(`CREATE ROLE ${role} LOGIN; GRANT SELECT ON public.documents TO ${role}`);
+    try {
+      const err = await runBackup({ databaseUrl: as(source.url, role), store, env: 'lo-denied' }).catch((e) => e as Error);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toMatch(/^large object \d+: permission denied for large object \d+$/);
+      const left: string[] = [];
+      for await (const o of store.list('lo-denied/')) if (!o.key.includes('/.lease/')) left.push(o.key);
+      expect(left).toEqual([]);
+    } finally {
+      await source.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
+    }
+  });
+
+  it('a target large object that the restoring role may not replace is refused in preflight, by oid', async () => {
+    const oid = manifest.largeObjects!.items[0]!.oid;
+    const role = newRole();
+    const target = await freshTarget(`SELECT lo_from_bytea(${oid}, 'owned by someone else'); CREATE ROLE ${role} LOGIN; GRANT ALL ON public.documents TO ${role};`);
+    try {
+      const plan = await planRestore(options(as(target, role), manifest));
+      expect(plan.preflight.problems.join('\n')).toMatch(new RegExp(`large objects: the target holds 1 with the backup's oids that the restoring role may not replace .*: ${oid}$`));
+    } finally {
+      await exec(target, `DROP OWNED BY ${role}; DROP ROLE ${role}`);
+    }
   });
 });
 

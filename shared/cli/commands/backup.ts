@@ -83,11 +83,11 @@ export function registerBackupCommand(program: Command): void {
         const m = result.manifest;
         if (flags.json) {
           process.stdout.write(
-            `${JSON.stringify({ status: 'completed', id: m.id, env: m.env, label: m.label, startedAt: m.startedAt, finishedAt: m.finishedAt, durationMs: Date.now() - started, totals: m.totals, bucket: ctx.store.url })}\n`,
+            `${JSON.stringify({ status: 'completed', id: m.id, env: m.env, label: m.label, startedAt: m.startedAt, finishedAt: m.finishedAt, durationMs: Date.now() - started, totals: m.totals, ...(m.largeObjects ? { largeObjects: { count: m.largeObjects.count, rawBytes: m.largeObjects.rawBytes, compressedBytes: m.largeObjects.compressedBytes } } : {}), bucket: ctx.store.url })}\n`,
           );
         } else {
           progress.line(
-            `backup ${m.id} complete: ${m.totals.tables} tables, ${m.totals.rows} rows, ${formatBytes(m.totals.compressedBytes)} stored (${formatBytes(m.totals.rawBytes)} raw) in ${formatDuration(Date.now() - started)}`,
+            `backup ${m.id} complete: ${m.totals.tables} tables, ${m.totals.rows} rows, ${formatBytes(m.totals.compressedBytes)} stored (${formatBytes(m.totals.rawBytes)} raw)${m.largeObjects ? `, ${m.largeObjects.count} large objects (${formatBytes(m.largeObjects.rawBytes)})` : ''} in ${formatDuration(Date.now() - started)}`,
           );
           process.stdout.write(`${m.id}\n`);
         }

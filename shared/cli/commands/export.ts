@@ -27,9 +27,11 @@ export function registerExportCommand(program: Command): void {
       const ctx = commandContext(flags);
       const entry = await resolveBackup(ctx.store, ctx.env, id);
       const result = await exportLegacy({ store: ctx.store, manifest: entry.manifest, out: flags.out });
-      if (flags.json) process.stdout.write(`${JSON.stringify({ backupId: entry.manifest.id, ...result }, null, 2)}\n`);
+      const lo = entry.manifest.largeObjects?.count ?? 0;
+      if (flags.json) process.stdout.write(`${JSON.stringify({ backupId: entry.manifest.id, ...result, ...(lo ? { largeObjectsNotExported: lo } : {}) }, null, 2)}\n`);
       else {
         process.stderr.write(`exported ${result.tables.length} public tables, ${result.rows} rows of backup ${entry.manifest.id} (${formatBytes(result.bytes)})\n`);
+        if (lo) process.stderr.write(`not exported: ${lo} large objects (the legacy format has no place for them; restore the backup itself to get them)\n`);
         process.stdout.write(`${result.path}\n`);
       }
     });

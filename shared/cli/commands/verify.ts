@@ -52,7 +52,7 @@ export function registerVerifyCommand(program: Command): Command {
       if (flags.json) process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
       else if (record.ok) {
         process.stdout.write(
-          `backup ${manifest.id} verified: ${manifest.tables.length} tables, ${manifest.totals.rows} rows, checksums match${record.restoreDrill ? ', restore drill passed' : ''}\n`,
+          `backup ${manifest.id} verified: ${manifest.tables.length} tables, ${manifest.totals.rows} rows${manifest.largeObjects ? `, ${manifest.largeObjects.count} large objects` : ''}, checksums match${record.restoreDrill ? ', restore drill passed' : ''}\n`,
         );
       } else {
         process.stdout.write(`backup ${manifest.id} FAILED verification:\n${record.problems.map((p) => `  ${p}`).join('\n')}\n`);
