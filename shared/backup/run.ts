@@ -134,7 +134,7 @@ async function takeBackup(
 
     const entries = await dumpAllTables(tables, options, prefix, session, signal);
     // every large object of the database, whatever the scope (they belong to no schema), in the same snapshot
-    const largeObjects = await dumpLargeObjects(session.leader, store, prefix, { compressionLevel: options.compressionLevel ?? 1 });
+    const largeObjects = await dumpLargeObjects(session.leader, store, prefix, { compressionLevel: options.compressionLevel ?? 1, signal });
     const finishedAt = now();
     const manifest: Manifest = ManifestSchema.parse({
       format: 'mt-ops-backup/1',
