@@ -6,6 +6,7 @@ import { requireDatabaseUrl } from '../../shared/config/load';
 import { UsageError } from '../../shared/errors';
 import { decodeJsonBody, answerError } from '../../shared/functions/http';
 import { decodeTrigger } from '../../shared/functions/trigger';
+import { redeliver } from '../../shared/functions/framework';
 import type { Runtime } from '../../shared/functions/runtime';
 import type { BackupOptions } from '../../shared/backup/run';
 import { http, event, type EntryPoints } from '../../shared/functions/entry-points';
@@ -66,9 +67,10 @@ export function backupEventHandler(runtime: () => Runtime) {
     try {
       await backupAndReport(options(rt, decoded.payload, { kind: 'scheduled', messageId: decoded.messageId }, 'data'), rt);
     } catch (err) {
-      if (!(err instanceof UsageError)) throw err;
+      // A failure is retried by Pub/Sub (the framework logs the thrown error's stack: redeliver() makes it one line).
+      if (!(err instanceof UsageError)) throw redeliver(err);
       // A scope naming a schema that does not exist: poison like a malformed message (acknowledged, no page).
-      rt.logger.error({ reason: err.message, eventId: event.id }, `backup trigger rejected: ${err.message}`);
+      rt.logger.error({ reason: err.message, messageId: decoded.messageId }, `backup trigger rejected: ${err.message}`);
     }
   };
 }

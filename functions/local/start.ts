@@ -15,6 +15,7 @@ import { encodeCloudEvent } from '../../shared/bus/decode';
 import { UsageError, errorMessage } from '../../shared/errors';
 import type { Runtime } from '../../shared/functions/runtime';
 import { wiring } from './wiring';
+import { installJsonErrors } from '../../shared/functions/framework';
 
 export interface LocalSuite {
   url: string;
@@ -47,6 +48,7 @@ export async function startLocal(): Promise<LocalSuite> {
   bus.subscribe((m) => logger.info({ event: m.event, messageId: m.messageId }, `event ${m.event.type}`));
 
   // HTTP: each function's own framework app (the same one Cloud Functions runs), mounted under /<name>.
+  installJsonErrors();
   const apps = new Map<string, (req: IncomingMessage, res: ServerResponse) => void>();
   for (const [name, handler] of Object.entries(wired.http)) {
     ff.http(`local-${name}`, handler);

@@ -5,6 +5,7 @@
 import * as ff from '@google-cloud/functions-framework';
 import type { Request, Response, CloudEvent } from '@google-cloud/functions-framework';
 import type { Runtime } from './runtime';
+import { installJsonErrors } from './framework';
 
 export type HttpHandler = (req: Request, res: Response) => Promise<void>;
 export type EventHandler = (event: CloudEvent<unknown>) => Promise<unknown>;
@@ -18,8 +19,9 @@ export type EntryPoints = Record<string, EntryPoint>;
 export const http = (handler: (runtime: () => Runtime) => HttpHandler): EntryPoint => ({ kind: 'http', handler });
 export const event = (handler: (runtime: () => Runtime) => EventHandler): EntryPoint => ({ kind: 'event', handler });
 
-/** Registers every entry point with the Functions Framework (the deployed function's index.ts). */
+/** Registers every entry point with the Functions Framework (the deployed function's index.ts), behind our JSON error answers. */
 export function registerEntryPoints(entryPoints: EntryPoints, runtime: () => Runtime): void {
+  installJsonErrors(); // every error answer JSON, never the framework's HTML page with a stack and paths
   for (const [name, ep] of Object.entries(entryPoints)) {
     if (ep.kind === 'http') ff.http(name, ep.handler(runtime));
     else ff.cloudEvent(name, ep.handler(runtime));

@@ -2,6 +2,7 @@ import type { Request, Response } from '@google-cloud/functions-framework';
 import type { z } from 'zod';
 import { formatIssues, OpsError, UsageError, errorMessage } from '../errors';
 import { redactString } from '../log/redact';
+import { safeMessage } from './framework';
 import type { Logger } from '../log/logger';
 
 /**
@@ -32,13 +33,13 @@ export function decodeJsonBody<S extends z.ZodType>(req: Request, res: Response,
   return result.data;
 }
 
-/** Maps an error to an HTTP answer: 400 for bad input, 500 otherwise; never a secret or a stack. */
+/** Maps an error to an HTTP answer: 400 for bad input, 500 otherwise; never a secret, a stack or a server path. */
 export function answerError(res: Response, err: unknown, logger: Logger): void {
-  const message = redactString(errorMessage(err));
+  const message = safeMessage(errorMessage(err));
   if (err instanceof UsageError) {
     res.status(400).json({ error: message, issues: err.issues.map(redactString) });
     return;
   }
   logger.error({ err }, message);
-  res.status(500).json({ error: message, code: err instanceof OpsError ? err.code : 'internal' });
+  res.status(500).json({ error: message, issues: [], code: err instanceof OpsError ? err.code : 'internal' });
 }

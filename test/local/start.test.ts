@@ -51,6 +51,10 @@ describe('npm start', () => {
       const bad = await fetch(`http://127.0.0.1:${port}/backup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"label":5}' });
       expect(bad.status).toBe(400);
       expect(await fetch(`http://127.0.0.1:${port}/nope`).then((r) => r.status)).toBe(404);
+      // the framework's own errors are JSON too (no HTML page with a stack and server paths)
+      const malformed = await fetch(`http://127.0.0.1:${port}/backup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{not json' });
+      expect(malformed.status).toBe(400);
+      expect(await malformed.json()).toEqual({ error: 'request body is not valid JSON', issues: ['body: not valid JSON'] });
 
       // the default bucket is ./backups in the working directory; the scheduled job fires every 2 s here
       const store = openStore(`file://${join(cwd, 'backups')}`);
