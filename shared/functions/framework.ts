@@ -6,7 +6,7 @@
  * function runs, so malformed JSON (400), an unsupported charset (415), too many urlencoded parameters (413) and a
  * non-JSON body sent to a CloudEvent function (a TypeError in its middleware) reach Express's default final handler,
  * which renders HTML with the stack. And when a function throws, it sends the error's message as text/html.
- * `installJsonErrors()` (called by every functions/<name>/index.ts and by `npm start`) replaces both, for the Express
+ * `installJsonErrors()` (called by registerEntryPoints for every functions/<name>/index.ts, and by `npm start`) replaces both, for the Express
  * the framework itself loads: the final handler of every app becomes ours, and an error answer that is not JSON is
  * turned into JSON on its way out.
  */
