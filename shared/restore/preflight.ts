@@ -1,5 +1,5 @@
 import { orderTables, type FkOrder } from './fk-order';
-import { tableKey, type TargetSchema } from './target-schema';
+import { leafForeignKeys, tableKey, withPartitionedParents, type TargetSchema } from './target-schema';
 
 /**
  * Preflight (pure): what is restored, in which order, what is truncated, and every difference between the
@@ -88,9 +88,15 @@ export function runPreflight(input: PreflightInput): Preflight {
 
   let selected = [...sourceByKey.keys()];
   if (options.tables && options.tables.length > 0) {
-    const unknown = options.tables.filter((t) => !sourceByKey.has(t));
-    for (const t of unknown) problems.push(`--tables: ${t} is not in the backup`);
-    selected = [...new Set(options.tables.filter((t) => sourceByKey.has(t)))];
+    // A partitioned table holds no rows itself: naming it means all of its partitions.
+    const expanded = options.tables.flatMap((t) => {
+      if (sourceByKey.has(t)) return [t];
+      const leaves = (target.partitions.get(t) ?? []).filter((l) => sourceByKey.has(l));
+      if (leaves.length > 0) notes.push(`--tables: ${t} is partitioned: its partitions ${leaves.join(', ')} are restored`);
+      else problems.push(`--tables: ${t} is not in the backup`);
+      return leaves;
+    });
+    selected = [...new Set(expanded)];
   }
 
   const planned: PlannedTable[] = [];
@@ -142,10 +148,11 @@ export function runPreflight(input: PreflightInput): Preflight {
   // Tables outside the restore whose foreign keys reach into it (transitively) must be truncated with it.
   const restoring = new Set(planned.map((t) => t.key));
   const referencing: Preflight['referencing'] = [];
-  const reached = new Set(restoring);
+  // A key may reference (or be declared on) a partitioned table: it reaches its partitions.
+  const reached = withPartitionedParents(target, restoring);
   for (let grew = true; grew; ) {
     grew = false;
-    for (const fk of target.foreignKeys) {
+    for (const fk of leafForeignKeys(target)) {
       if (reached.has(fk.to) && !reached.has(fk.from)) {
         reached.add(fk.from);
         referencing.push({ table: fk.from, references: fk.to, constraint: fk.name, rows: input.nonEmpty.has(fk.from) });
@@ -183,11 +190,19 @@ export function runPreflight(input: PreflightInput): Preflight {
   const truncate = [...tables.map((t) => t.key), ...referencing.map((r) => r.table)];
 
   // Sequences: all of them for a whole restore; only those owned by restored tables for a subset.
+  // A sequence owned by a partitioned table is restored when all of its partitions in the backup are.
   const subset = Boolean(options.tables && options.tables.length > 0);
   const sequences: SourceSequence[] = [];
   for (const s of input.sequences) {
     const key = tableKey(s.schema, s.name);
-    if (subset && !(s.ownedBy && restoring.has(tableKey(s.ownedBy.schema, s.ownedBy.table)))) {
+    const owner = s.ownedBy ? tableKey(s.ownedBy.schema, s.ownedBy.table) : undefined;
+    const leaves = owner ? (target.partitions.get(owner) ?? []).filter((l) => sourceByKey.has(l)) : [];
+    if (subset && owner && leaves.length > 0 && !leaves.every((l) => restoring.has(l))) {
+      if (leaves.some((l) => restoring.has(l))) notes.push(`sequence ${key} left as it is (its table ${owner} is partly restored: restore all of it to set it)`);
+      else notes.push(`sequence ${key} left as it is (not owned by a restored table)`);
+      continue;
+    }
+    if (subset && !(owner && (restoring.has(owner) || leaves.length > 0))) {
       notes.push(`sequence ${key} left as it is (not owned by a restored table)`);
       continue;
     }

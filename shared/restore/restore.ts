@@ -5,7 +5,7 @@ import { SAFETY_LABEL, type Manifest } from '../backup/manifest';
 import type { ObjectStore } from '../storage/types';
 import { OpsError, UsageError } from '../errors';
 import { runPreflight, type Preflight, type SourceTable } from './preflight';
-import { canUseReplicaRole, nonEmptyTables, readTargetSchema, tableKey, type TargetSchema } from './target-schema';
+import { leafForeignKeys, withPartitionedParents, canUseReplicaRole, nonEmptyTables, readTargetSchema, tableKey, type TargetSchema } from './target-schema';
 import { executeRestore, type ExecuteResult, type RestoreProgress, type TableLoader } from './execute';
 import { checkOutsideKeys } from './outside-keys';
 import { backupLoader, checkManifest, checkObjects, entryFor, manifestSequences, manifestTables } from './backup-source';
@@ -143,17 +143,17 @@ async function plan(options: RestoreOptions, client: pg.ClientBase): Promise<Res
 
 /** The selected tables that exist in the target, and every table whose foreign keys reach them. */
 function candidates(target: TargetSchema, selected: string[]): Array<{ schema: string; name: string }> {
-  const reached = new Set(selected.filter((k) => target.tables.has(k)));
+  const reached = withPartitionedParents(target, selected.flatMap((k) => target.partitions.get(k) ?? [k]).filter((k) => target.tables.has(k)));
   for (let grew = true; grew; ) {
     grew = false;
-    for (const fk of target.foreignKeys) {
+    for (const fk of leafForeignKeys(target)) {
       if (reached.has(fk.to) && !reached.has(fk.from)) {
         reached.add(fk.from);
         grew = true;
       }
     }
   }
-  return [...reached].map((k) => target.tables.get(k)!).filter(Boolean);
+  return [...reached].filter((k) => !target.partitions.has(k)).map((k) => target.tables.get(k)!).filter(Boolean);
 }
 
 export class RestoreRefused extends OpsError {
@@ -207,7 +207,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     const result = await executeRestore({
       client,
       preflight: p.preflight,
-      foreignKeys: (await readTargetSchema(client)).foreignKeys,
+      foreignKeys: leafForeignKeys(await readTargetSchema(client)),
       load,
       prepare,
       largeObjects,

@@ -44,6 +44,28 @@ export interface TargetSchema {
   tables: Map<string, TargetTable>;
   foreignKeys: TargetForeignKey[];
   sequences: Map<string, TargetSequence>;
+  /** Partitioned tables (schema.table) and their leaf partitions, which hold the rows (and are what a backup holds). */
+  partitions: Map<string, string[]>;
+}
+
+/** The partitioned tables whose partition tree holds `key` (a leaf). */
+export function partitionedParents(target: Pick<TargetSchema, 'partitions'>, key: string): string[] {
+  return [...target.partitions].filter(([, leaves]) => leaves.includes(key)).map(([parent]) => parent);
+}
+
+/**
+ * The foreign keys as the rows see them: a key declared on a partitioned table once per leaf partition (the rows are
+ * there; the partitions have the parent's column names). A key referencing a partitioned table keeps it as `to`.
+ */
+export function leafForeignKeys(target: Pick<TargetSchema, 'partitions' | 'foreignKeys'>): TargetForeignKey[] {
+  return target.foreignKeys.flatMap((fk) => (target.partitions.has(fk.from) ? target.partitions.get(fk.from)!.map((leaf) => ({ ...fk, from: leaf })) : [fk]));
+}
+
+/** `keys` and every partitioned table one of whose leaves is among them. */
+export function withPartitionedParents(target: Pick<TargetSchema, 'partitions'>, keys: Iterable<string>): Set<string> {
+  const out = new Set(keys);
+  for (const [parent, leaves] of target.partitions) if (leaves.some((l) => out.has(l))) out.add(parent);
+  return out;
 }
 
 export const tableKey = (schema: string, name: string) => `${schema}.${name}`;
@@ -96,8 +118,18 @@ export async function readTargetSchema(client: pg.ClientBase): Promise<TargetSch
   const seqs = await client.query<{ schema: string; name: string }>(`
     SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE c.relkind = 'S' AND ${SYSTEM_SCHEMA} ORDER BY 1, 2`);
+  const parts = await client.query<{ parent: string; leaf: string }>(`
+    SELECT n.nspname || '.' || c.relname AS parent, ln.nspname || '.' || l.relname AS leaf
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    CROSS JOIN LATERAL pg_partition_tree(c.oid) t
+    JOIN pg_class l ON l.oid = t.relid JOIN pg_namespace ln ON ln.oid = l.relnamespace
+    WHERE c.relkind = 'p' AND t.isleaf AND ${SYSTEM_SCHEMA}
+    ORDER BY 1, 2`);
+  const partitions = new Map<string, string[]>();
+  for (const r of parts.rows) partitions.set(r.parent, [...(partitions.get(r.parent) ?? []), r.leaf]);
   return {
     database,
+    partitions,
     tables: new Map(
       tables.rows.map((r) => [
         tableKey(r.schema, r.name),
