@@ -266,7 +266,7 @@ describe('retention function', () => {
     const rt = testRuntime({ BACKUP_BUCKET: `file://${dir}`, OPS_ENV: ENV });
     for (const d of ['2026-11-01', '2026-11-02', '2026-11-03', '2026-11-04']) await fakeBackup(rt.store, `${d}T03:00:00.000Z`);
     const handler = retentionEventHandler(() => rt);
-    await handler({ id: 'm1', data: { message: { data: '', messageId: 'm1' } } } as never);
+    await handler({ id: '1001', data: { message: { data: '', messageId: '1001' } } } as never);
     const event = (rt.bus as MemoryBus).published.map((m) => m.event);
     expect(event).toEqual([expect.objectContaining({ type: 'retention.completed', severity: 'info', kept: 4, removed: 0 })]);
   });
@@ -284,7 +284,7 @@ describe('retention function', () => {
     const ids = [] as string[];
     for (const d of ['2025-05-01', '2025-05-02', '2025-05-03']) ids.push(await fakeBackup(rt.store, `${d}T03:00:00.000Z`, { suffix: 'f0f0' }));
     gcs.failNext({ method: 'DELETE', pathIncludes: `fn-fail/${ENV}/${ids[0]}/manifest.json`, count: 20, status: 503 });
-    await retentionEventHandler(() => rt)({ id: 'm3', data: { message: { data: '', messageId: 'm3' } } } as never);
+    await retentionEventHandler(() => rt)({ id: '1003', data: { message: { data: '', messageId: '1003' } } } as never);
     gcs.clearFailures();
     const events = rt.bus.published.map((m) => m.event);
     expect(events).toEqual([expect.objectContaining({ type: 'retention.failed', severity: 'warning', reason: expect.stringContaining(ids[0]!) })]);
@@ -298,7 +298,7 @@ describe('retention function', () => {
 
   it('acknowledges a poison trigger with a logged reason', async () => {
     const rt = testRuntime({ BACKUP_BUCKET: `file://${tempDir()}`, OPS_ENV: ENV });
-    await retentionEventHandler(() => rt)({ id: 'm2', data: { message: { data: Buffer.from('{"dryRun":"yes"}').toString('base64'), messageId: 'm2' } } } as never);
+    await retentionEventHandler(() => rt)({ id: '1002', data: { message: { data: Buffer.from('{"dryRun":"yes"}').toString('base64'), messageId: '1002' } } } as never);
     expect(rt.bus.published).toHaveLength(0);
     expect(rt.logs.join('\n')).toMatch(/data\.dryRun/);
   });
