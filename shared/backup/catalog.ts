@@ -1,13 +1,17 @@
 import { text } from 'node:stream/consumers';
 import type { ObjectStore } from '../storage/types';
-import { UsageError } from '../errors';
+import { OpsError, UsageError } from '../errors';
 import { BACKUP_ID_PATTERN, LEGACY_NAME_PATTERN, backupIdTime, keys, legacyNameTime } from './layout';
 import { ManifestSchema, VerifyRecordSchema, isSafetyBackup, type Manifest, type VerifyRecord } from './manifest';
 
 /** One backup as found in the store. */
 export interface BackupEntry {
-  /** complete: manifest present and valid; incomplete: no (valid) manifest; legacy: a database_backup_*.json[.gz] file. */
-  kind: 'complete' | 'incomplete' | 'legacy';
+  /**
+   * complete: manifest present and valid; incomplete: no manifest (an interrupted or running attempt); corrupt: a
+   * manifest that cannot be read or does not validate (an integrity failure: listed, never removed by retention);
+   * legacy: a database_backup_*.json[.gz] file.
+   */
+  kind: 'complete' | 'incomplete' | 'corrupt' | 'legacy';
   /** The backup id, or the legacy file's key. */
   id: string;
   /** When it was taken: from the id (UTC) or the legacy file's name. */
@@ -20,7 +24,7 @@ export interface BackupEntry {
   /** A restore's safety backup (complete ones only): never `latest`, its own retention. */
   safety?: boolean;
   verify?: VerifyRecord;
-  /** Why an entry is incomplete when it has a manifest that does not parse. */
+  /** Why an entry is corrupt: its manifest could not be read or does not validate. */
   note?: string;
 }
 
@@ -73,16 +77,16 @@ export async function listBackups(store: ObjectStore, env: string, options: { in
   });
   await Promise.all(readers);
 
-  const entries = [...listed.filter((e) => e.kind === 'complete' || options.includeIncomplete), ...legacy];
+  const entries = [...listed.filter((e) => e.kind !== 'incomplete' || options.includeIncomplete), ...legacy];
   // Ids have second resolution; the manifest's start time orders backups taken within one second.
   const exact = (e: BackupEntry) => (e.manifest ? Date.parse(e.manifest.startedAt) : e.time.getTime());
   return entries.sort((a, b) => exact(b) - exact(a) || (a.id < b.id ? 1 : -1));
 }
 
-/** A backup's manifest and verify record: `complete` with both, or a note on why the manifest could not be used. */
+/** A backup's manifest and verify record: `complete` with both, or `corrupt` with a note on why the manifest could not be used. */
 async function readDocuments(store: ObjectStore, env: string, id: string): Promise<Pick<BackupEntry, 'kind' | 'manifest' | 'safety' | 'verify' | 'note'>> {
   const manifest = await readManifest(store, env, id).catch((err: Error) => err);
-  if (manifest instanceof Error) return { kind: 'incomplete', note: manifest.message };
+  if (manifest instanceof Error) return { kind: 'corrupt', note: manifest.message };
   const verify = await store.readJson(keys.verify(env, id)).catch(() => undefined);
   const parsedVerify = verify ? VerifyRecordSchema.safeParse(verify.value) : undefined;
   return { kind: 'complete', manifest, safety: isSafetyBackup(manifest), ...(parsedVerify?.success ? { verify: parsedVerify.data } : {}) };
@@ -113,7 +117,9 @@ export async function readManifest(store: ObjectStore, env: string, id: string):
   }
   const result = ManifestSchema.safeParse(json);
   if (!result.success) {
-    throw new Error(`manifest of ${id} is malformed: ${result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    const issues = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    const more = issues.length > 3 ? `; and ${issues.length - 3} more` : '';
+    throw new Error(`manifest of ${id} is malformed: ${issues.slice(0, 3).join('; ')}${more}`);
   }
   if (result.data.id !== id || result.data.env !== env) throw new Error(`manifest of ${id} names another backup (${result.data.env}/${result.data.id})`);
   return result.data;
@@ -138,8 +144,8 @@ export async function resolveBackup(store: ObjectStore, env: string, idOrLatest:
   }
   const entry = await readEntry(store, env, idOrLatest);
   if (entry.objects === 0) throw new UsageError(`unknown backup id ${idOrLatest}; run mt-ops list`);
-  if (entry.kind !== 'complete' || !entry.manifest) {
-    throw new UsageError(`backup ${idOrLatest} is incomplete (no valid manifest${entry.note ? `: ${entry.note}` : ''})`);
-  }
+  // A manifest that is there but unreadable is an integrity failure (exit 1), not bad input.
+  if (entry.kind === 'corrupt') throw new OpsError(`backup ${idOrLatest} is corrupt: ${entry.note}`, 'manifest_corrupt');
+  if (entry.kind !== 'complete' || !entry.manifest) throw new UsageError(`backup ${idOrLatest} is incomplete (no manifest: an interrupted or running backup)`);
   return entry as BackupEntry & { manifest: Manifest };
 }

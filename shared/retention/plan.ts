@@ -37,7 +37,7 @@ export interface RetentionPlan {
 export async function planRetention(store: ObjectStore, env: string, options: PlanOptions): Promise<RetentionPlan> {
   const now = options.now ?? new Date();
   const entries = await listBackups(store, env, { includeIncomplete: true });
-  const subject = entries.filter((e) => e.kind !== 'incomplete').map((e) => ({ ...e, verified: e.verify?.ok === true }));
+  const subject = entries.filter((e) => e.kind === 'complete' || e.kind === 'legacy').map((e) => ({ ...e, verified: e.verify?.ok === true }));
   // Safety backups never count as real ones: not for keepLast, not for the newest, newest-verified or minKeep floors.
   const decisions = applyPolicy(subject.filter((e) => !e.safety), options.policy, { minKeep: options.minKeep, now });
   const safety = applySafetyRetention(subject.filter((e) => e.safety), options.safety ?? { keepWithinDays: 7 }, now);
@@ -45,11 +45,11 @@ export async function planRetention(store: ObjectStore, env: string, options: Pl
   const backupRunning = Boolean(lease?.live);
   const graceMs = options.orphanGraceHours * 3_600_000;
   const orphans = entries
-    .filter((e) => e.kind === 'incomplete')
+    .filter((e) => e.kind === 'incomplete' || e.kind === 'corrupt')
     .map((backup): OrphanDecision => {
       // A manifest that is there but could not be read (malformed, or a transient read error) is no proof of an
       // abandoned run: such a backup may be complete. It is reported, never deleted by retention.
-      if (backup.note) return { backup, remove: false, reason: `manifest present but unreadable, left for an operator: ${backup.note}` };
+      if (backup.kind === 'corrupt') return { backup, remove: false, reason: `manifest present but unreadable, left for an operator: ${backup.note}` };
       const age = now.getTime() - backup.time.getTime();
       if (age < graceMs) return { backup, remove: false, reason: `incomplete, younger than ${options.orphanGraceHours}h` };
       if (backupRunning) return { backup, remove: false, reason: `incomplete, but a backup holds the lease (${lease!.holder})` };
