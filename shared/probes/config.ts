@@ -55,6 +55,8 @@ export const ProbeSchema = z
       .default({ availability: 99.9 }),
     ignoreMaintenance: z.boolean().default(false),
     maxRedirects: z.number().int().min(0).max(20).default(5),
+    /** https: a CA file (PEM) to trust besides the system's, or `insecure` to accept any certificate (its expiry is still read). */
+    tls: z.object({ caFile: z.string().min(1).optional(), insecure: z.boolean().optional() }).strict().optional(),
     /** backup-freshness: critical when the newest complete backup is older. */
     maxAgeHours: z.number().positive().default(26),
     /** backup-freshness: warning when the newest verify is older (or failed). */

@@ -38,12 +38,13 @@ describe('infra declarations', () => {
     expect(topics.find((t) => t.name === 'mt-ops-dead-letter')!.subscriptions.map((s) => s.name)).toEqual(['mt-ops-dead-letter-hold']);
   });
 
-  it('declares the three Scheduler jobs, each reaching its function through its topic, with a JSON payload', () => {
+  it('declares the four Scheduler jobs, each reaching its function through its topic, with a JSON payload', () => {
     const { jobs } = loadWiring();
     expect(jobs.map(({ name, cron, timeZone, topic, function: fn, entryPoint }) => ({ name, cron, timeZone, topic, fn, entryPoint }))).toEqual([
       { name: 'mt-ops-backup-nightly', cron: '0 3 * * *', timeZone: 'America/New_York', topic: 'mt-ops-backup-trigger', fn: 'backup', entryPoint: 'backupEvent' },
       { name: 'mt-ops-retention-daily', cron: '30 4 * * *', timeZone: 'America/New_York', topic: 'mt-ops-retention-trigger', fn: 'retention', entryPoint: 'retentionEvent' },
       { name: 'mt-ops-verify-weekly', cron: '0 5 * * 1', timeZone: 'America/New_York', topic: 'mt-ops-verify-trigger', fn: 'verify', entryPoint: 'verifyEvent' },
+      { name: 'mt-ops-probe-minutely', cron: '* * * * *', timeZone: 'America/New_York', topic: 'mt-ops-probe-trigger', fn: 'probe', entryPoint: 'probeEvent' },
     ]);
     for (const job of jobs) expect(JSON.parse(JSON.stringify(job.payload))).toEqual(job.payload);
     expect(jobs[0]!.payload).toEqual({ label: 'nightly' });

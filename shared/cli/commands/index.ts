@@ -6,6 +6,7 @@ import { registerVerifyCommand } from './verify';
 import { registerRestoreCommand } from './restore';
 import { registerExportCommand } from './export';
 import { registerCleanupCommand } from './cleanup';
+import { registerProbeCommands } from './probe';
 
 /** Every subcommand; each lives in its own file. */
 export function registerCommands(program: Command): void {
@@ -15,5 +16,6 @@ export function registerCommands(program: Command): void {
   registerRestoreCommand(program);
   registerExportCommand(program);
   registerCleanupCommand(program);
+  registerProbeCommands(program);
   registerConfigCommand(program);
 }

@@ -1,0 +1,127 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import { withStoreOptions } from '../options';
+import { commandContext } from '../context';
+import { table } from '../progress';
+import { openBus } from '../../bus/open';
+import { OpsError } from '../../errors';
+import { probeJob, configuredProbes } from '../../probes/job';
+import { readState, selectProbes, summarize, pool, type UptimeSummary } from '../../probes/plan';
+import type { ProbeOutcome } from '../../probes/run';
+
+interface ProbeFlags {
+  bucket?: string;
+  env?: string;
+  once?: boolean;
+  only?: string[];
+  json?: boolean;
+}
+
+function names(value: string): string[] {
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (items.length === 0) throw new InvalidArgumentError('must be a comma-separated list of probe names');
+  return items;
+}
+
+const pct = (v: number | undefined) => (v === undefined ? '-' : `${(v * 100).toFixed(v >= 0.9995 && v < 1 ? 3 : 2)}%`);
+const ms = (v: number | undefined) => (v === undefined ? '-' : v === Infinity ? '>10s' : `${Math.round(v)} ms`);
+
+function outcomeJson(o: ProbeOutcome, s: UptimeSummary | undefined) {
+  return {
+    name: o.name,
+    ok: o.result.ok,
+    state: o.state?.status,
+    status: o.result.status,
+    latencyMs: o.result.latencyMs,
+    timings: o.result.timings,
+    failed: o.result.failed.map((f) => ({ severity: f.severity, message: f.message })),
+    error: o.result.error,
+    redirects: o.result.redirects,
+    excerpt: o.result.excerpt,
+    details: o.result.details,
+    skipped: o.skipped,
+    writeError: o.writeError,
+    uptime24h: s?.uptime['24h'].uptime,
+    uptime30d: s?.uptime['30d'].uptime,
+    p95Ms: s?.uptime['24h'].p95,
+    budgetLeft: s?.budgetLeft,
+  };
+}
+
+export function registerProbeCommands(program: Command): void {
+  withStoreOptions(program.command('probe'))
+    .description('Run every probe once (or --only some), record the results and print them; exits 1 if any probe fails')
+    .option('--once', 'run each probe once and exit (the default)')
+    .option('--only <names>', 'only these probes (comma-separated names)', names)
+    .option('--json', 'print JSON')
+    .action(async (flags: ProbeFlags) => {
+      const ctx = commandContext(flags);
+      const bus = openBus(ctx.config);
+      try {
+        const { run, probes } = await probeJob({ ...ctx, bus }, { only: flags.only, all: true });
+        const now = new Date();
+        const summaries = new Map(
+          run.outcomes.filter((o) => o.state).map((o) => [o.name, summarize(probes.find((p) => p.name === o.name)!, o.state!, now)]),
+        );
+        if (flags.json) {
+          process.stdout.write(`${JSON.stringify({ passed: run.passed, failed: run.failed, durationMs: run.durationMs, probes: run.outcomes.map((o) => outcomeJson(o, summaries.get(o.name))) }, null, 2)}\n`);
+        } else {
+          const rows = run.outcomes.map((o) => {
+            const s = summaries.get(o.name);
+            const failed = o.result.failed.map((f) => f.message).join('; ');
+            return [
+              o.name,
+              o.skipped ? 'SKIPPED' : o.result.ok ? 'ok' : 'FAIL',
+              o.state?.status ?? '-',
+              o.result.status === undefined ? '-' : String(o.result.status),
+              ms(o.result.latencyMs),
+              pct(s?.uptime['24h'].uptime),
+              pct(s?.uptime['30d'].uptime),
+              ms(s?.uptime['24h'].p95),
+              pct(s?.budgetLeft),
+              failed.length > 160 ? `${failed.slice(0, 160)}...` : failed,
+            ];
+          });
+          process.stdout.write(`${table(['PROBE', 'RESULT', 'STATE', 'STATUS', 'LATENCY', 'UPTIME 24H', 'UPTIME 30D', 'P95 24H', 'BUDGET LEFT', 'FAILED CONDITIONS'], rows)}\n`);
+          process.stdout.write(`${run.passed} passed, ${run.failed} failed\n`);
+        }
+        const lost = run.outcomes.filter((o) => o.writeError);
+        if (lost.length > 0) for (const o of lost) process.stderr.write(`mt-ops: warning: ${o.writeError}\n`);
+        if (run.failed > 0) throw new OpsError(`${run.failed} probe(s) failed`, 'probe_failed');
+      } finally {
+        await bus.close();
+      }
+    });
+
+  withStoreOptions(program.command('uptime'))
+    .description('Print uptime (1h, 24h, 7d, 30d), latency and SLO error budget per probe from the recorded state, without probing')
+    .option('--only <names>', 'only these probes (comma-separated names)', names)
+    .option('--json', 'print JSON')
+    .action(async (flags: ProbeFlags) => {
+      const ctx = commandContext(flags);
+      const probes = selectProbes(configuredProbes(ctx.config), flags.only);
+      const now = new Date();
+      const summaries = await pool(probes, 16, async (p) => summarize(p, (await readState(ctx.store, ctx.env, p.name, now.toISOString())).state, now));
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify(summaries, (_k, v) => (v === Infinity ? null : v), 2)}\n`);
+        return;
+      }
+      const rows = summaries.map((s) => [
+        s.name,
+        s.status,
+        s.lastRunAt ? s.lastRunAt.replace(/\.\d+Z$/, 'Z') : 'never',
+        pct(s.uptime['1h'].uptime),
+        pct(s.uptime['24h'].uptime),
+        pct(s.uptime['7d'].uptime),
+        pct(s.uptime['30d'].uptime),
+        pct(s.uptime['30d'].unknown),
+        `${ms(s.uptime['24h'].p95)} / ${s.latencyObjectiveMs} ms`,
+        `${s.objective}%`,
+        pct(s.budgetLeft),
+        `${s.burn.rates['1h'].toFixed(1)} / ${s.burn.rates['6h'].toFixed(1)} / ${s.burn.rates['3d'].toFixed(1)}`,
+        s.sloIncident ? `${s.sloIncident.severity}: ${s.burn.reason ?? 'burning'}` : s.incident ? `${s.incident.severity} since ${s.incident.startsAt}` : '',
+      ]);
+      process.stdout.write(
+        `${table(['PROBE', 'STATE', 'LAST RUN (UTC)', '1H', '24H', '7D', '30D', 'UNKNOWN 30D', 'P95 24H / OBJECTIVE', 'SLO', 'BUDGET LEFT', 'BURN 1H/6H/3D', 'ALERT'], rows)}\n`,
+      );
+    });
+}

@@ -1,0 +1,223 @@
+/**
+ * The HTTP(S) probe: one fresh connection per hop (no pooling, as curl does), timed from socket events — DNS lookup,
+ * TCP connect, TLS handshake, time to first byte, total — redirects followed up to a bound, the body read up to
+ * 1 MiB (memory never grows with the target's answer), the certificate's expiry read even when it is not trusted
+ * (an untrusted certificate is then a failure of its own), and the whole probe bounded by its timeout.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { performance } from 'node:perf_hooks';
+import { errorMessage } from '../errors';
+import { redactString } from '../log/redact';
+import type { Observation } from './conditions';
+
+export const BODY_LIMIT = 1024 * 1024;
+const EXCERPT = 200;
+
+export interface HttpRequest {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body?: string;
+  timeoutMs: number;
+  maxRedirects: number;
+  tls?: { caFile?: string; insecure?: boolean };
+}
+
+export interface HttpTimings {
+  dnsMs?: number;
+  connectMs?: number;
+  tlsMs?: number;
+  ttfbMs?: number;
+  totalMs: number;
+}
+
+export interface HttpOutcome {
+  observation: Observation;
+  timings: HttpTimings;
+  /** Hops taken before the final answer: `301 http://a/ -> http://b/`. */
+  redirects: string[];
+  /** The reason the probe got no usable answer (refused, timeout, redirect loop, untrusted certificate). */
+  error?: string;
+  excerpt?: string;
+}
+
+interface Hop {
+  status?: number;
+  headers?: http.IncomingHttpHeaders;
+  body?: string;
+  location?: string;
+  timings: Omit<HttpTimings, 'totalMs'>;
+  certificateExpiresInMs?: number;
+  tlsError?: string;
+  dnsRcode?: string;
+  error?: string;
+}
+
+const caCache = new Map<string, Buffer>();
+function ca(file: string): Buffer {
+  let v = caCache.get(file);
+  if (!v) {
+    v = readFileSync(file);
+    caCache.set(file, v);
+  }
+  return v;
+}
+
+function rcodeOf(err: NodeJS.ErrnoException): string | undefined {
+  switch (err.code) {
+    case 'ENOTFOUND':
+      return 'NXDOMAIN';
+    case 'ESERVFAIL':
+      return 'SERVFAIL';
+    case 'EREFUSED':
+      return 'REFUSED';
+    case 'ENODATA':
+      return 'NOERROR';
+    default:
+      return undefined;
+  }
+}
+
+function describe(err: unknown, url: string): string {
+  const e = err as NodeJS.ErrnoException;
+  const host = (() => {
+    try {
+      return new URL(url).host;
+    } catch {
+      return url;
+    }
+  })();
+  switch (e.code) {
+    case 'ECONNREFUSED':
+      return `connection refused by ${host}`;
+    case 'ENOTFOUND':
+      return `DNS: ${host} not found`;
+    case 'ECONNRESET':
+      return `connection reset by ${host}`;
+    case 'EHOSTUNREACH':
+      return `host unreachable: ${host}`;
+    default:
+      return errorMessage(err);
+  }
+}
+
+function oneHop(url: URL, req: HttpRequest, deadline: number, started: number): Promise<Hop> {
+  return new Promise((resolve) => {
+    const timings: Hop['timings'] = {};
+    const hop: Hop = { timings };
+    const since = () => performance.now() - started;
+    const isHttps = url.protocol === 'https:';
+    const lib = isHttps ? https : http;
+    let settled = false;
+    const finish = (error?: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (error && !hop.error) hop.error = error;
+      resolve(hop);
+    };
+    const options: https.RequestOptions = {
+      method: req.method,
+      headers: { 'user-agent': 'mt-ops-probe', ...req.headers },
+      agent: false,
+      ...(isHttps ? { rejectUnauthorized: false, servername: url.hostname, ...(req.tls?.caFile ? { ca: ca(req.tls.caFile) } : {}) } : {}),
+    };
+    const request = lib.request(url, options);
+    const timer = setTimeout(() => {
+      finish(`timed out after ${req.timeoutMs} ms${timings.ttfbMs === undefined ? (timings.connectMs === undefined ? ' (no connection)' : ' (no answer)') : ' (reading the body)'}`);
+      request.destroy();
+    }, Math.max(0, deadline - performance.now()));
+    request.on('socket', (socket: Socket) => {
+      socket.on('lookup', (err: Error | null) => {
+        timings.dnsMs = since();
+        hop.dnsRcode = err ? rcodeOf(err as NodeJS.ErrnoException) : 'NOERROR';
+      });
+      socket.on('connect', () => {
+        timings.connectMs = since();
+      });
+      socket.on('secureConnect', () => {
+        timings.tlsMs = since();
+        const tls = socket as TLSSocket;
+        const cert = tls.getPeerCertificate();
+        if (cert?.valid_to) hop.certificateExpiresInMs = Date.parse(cert.valid_to) - Date.now();
+        if (!tls.authorized && !req.tls?.insecure) hop.tlsError = `TLS: certificate not trusted (${String(tls.authorizationError)})`;
+      });
+    });
+    request.on('response', (res) => {
+      timings.ttfbMs = since();
+      hop.status = res.statusCode;
+      hop.headers = res.headers;
+      hop.location = res.headers.location;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        if (size < BODY_LIMIT) {
+          const part = chunk.subarray(0, BODY_LIMIT - size);
+          chunks.push(part);
+          size += part.length;
+        }
+        // beyond the limit the rest is read and dropped, so the connection ends normally
+      });
+      res.on('end', () => {
+        hop.body = Buffer.concat(chunks).toString('utf8');
+        finish();
+      });
+      res.on('error', (err) => finish(describe(err, url.href)));
+      res.on('aborted', () => finish('connection closed mid-body'));
+    });
+    request.on('error', (err) => {
+      const rcode = rcodeOf(err as NodeJS.ErrnoException);
+      if (rcode) hop.dnsRcode = rcode;
+      finish(describe(err, url.href));
+    });
+    request.end(req.body);
+  });
+}
+
+export async function probeHttp(req: HttpRequest): Promise<HttpOutcome> {
+  const started = performance.now();
+  const deadline = started + req.timeoutMs;
+  const redirects: string[] = [];
+  const seen = new Set<string>();
+  let url: URL;
+  try {
+    url = new URL(req.url);
+  } catch {
+    return { observation: { connected: false }, timings: { totalMs: 0 }, redirects, error: 'invalid URL' };
+  }
+  for (;;) {
+    seen.add(url.href);
+    const hop = await oneHop(url, req, deadline, started);
+    const totalMs = performance.now() - started;
+    const observation: Observation = {
+      status: hop.status,
+      responseTimeMs: totalMs,
+      body: hop.body,
+      headers: hop.headers,
+      certificateExpiresInMs: hop.certificateExpiresInMs,
+      connected: hop.timings.connectMs !== undefined,
+      dnsRcode: hop.dnsRcode ?? (hop.timings.connectMs !== undefined ? 'NOERROR' : undefined),
+    };
+    const outcome: HttpOutcome = { observation, timings: { ...hop.timings, totalMs }, redirects, error: hop.error ?? hop.tlsError };
+    if (hop.body !== undefined && hop.body.length > 0) {
+      const text = hop.body.length > EXCERPT ? `${hop.body.slice(0, EXCERPT)}...` : hop.body;
+      outcome.excerpt = redactString(text.replace(/\s+/g, ' '));
+    }
+    if (hop.error || hop.tlsError || !hop.status || hop.status < 300 || hop.status >= 400 || !hop.location || hop.status === 304) return outcome;
+    let next: URL;
+    try {
+      next = new URL(hop.location, url);
+    } catch {
+      return { ...outcome, error: `redirect to an invalid location` };
+    }
+    redirects.push(`${hop.status} ${redactString(url.href)} -> ${redactString(next.href)}`);
+    if (seen.has(next.href)) return { ...outcome, error: `redirect loop after ${redirects.length} redirect(s): back to ${redactString(next.href)}` };
+    if (redirects.length > req.maxRedirects) return { ...outcome, error: `more than ${req.maxRedirects} redirects` };
+    if (performance.now() >= deadline) return { ...outcome, error: `timed out after ${req.timeoutMs} ms (following redirects)` };
+    url = next;
+  }
+}

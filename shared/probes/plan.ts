@@ -1,0 +1,117 @@
+/** Which probes are due, from their state documents (reads only), and the uptime and SLO figures a state yields. */
+import type { ObjectStore } from '../storage/types';
+import { UsageError } from '../errors';
+import type { ProbeConfig, ResolvedProbe } from './config';
+import { resolveProbe } from './config';
+import { parseState, probeKeys, type ProbeState } from './state';
+import { uptimeOver, burnAlert, budgetLeft, HOUR, type Uptime, type BurnAlert } from './slo';
+
+export interface PlannedProbe {
+  probe: ResolvedProbe;
+  state: ProbeState;
+  /** The state document's generation (null: none yet), for the compare-and-swap write. */
+  generation: string | null;
+  due: boolean;
+  /** A state document that could not be read (the probe starts afresh). */
+  problem?: string;
+}
+
+export interface PlanOptions {
+  now?: Date;
+  /** Only these probes (names); an unknown name is a usage error. */
+  only?: string[];
+  /** Every selected probe, due or not (the CLI). */
+  all?: boolean;
+  /** Seconds of slack: a probe is due when its interval has passed, less this (the scheduler's jitter). */
+  slackSeconds?: number;
+  environment?: NodeJS.ProcessEnv;
+}
+
+/** Runs `task` over `items` with at most `limit` at a time, results in order. */
+export async function pool<T, R>(items: readonly T[], limit: number, task: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(Math.max(1, limit), items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await task(items[i]!, i);
+    }
+  });
+  await Promise.all(workers);
+  return results;
+}
+
+export function selectProbes(probes: readonly ProbeConfig[], only?: string[]): ProbeConfig[] {
+  if (!only || only.length === 0) return [...probes];
+  const names = new Set(probes.map((p) => p.name));
+  const unknown = only.filter((n) => !names.has(n));
+  if (unknown.length > 0) throw new UsageError(`unknown probe(s): ${unknown.join(', ')} (configured: ${[...names].join(', ')})`);
+  return probes.filter((p) => only.includes(p.name));
+}
+
+export async function readState(store: ObjectStore, env: string, name: string, now: string): Promise<{ state: ProbeState; generation: string | null; problem?: string }> {
+  const doc = await store.readJson(probeKeys.state(env, name));
+  const parsed = parseState(name, doc?.value, now);
+  return { ...parsed, generation: doc?.generation ?? null };
+}
+
+export async function planProbes(store: ObjectStore, env: string, probes: readonly ProbeConfig[], options: PlanOptions = {}): Promise<PlannedProbe[]> {
+  const now = options.now ?? new Date();
+  const selected = selectProbes(probes, options.only);
+  const slack = (options.slackSeconds ?? 5) * 1000;
+  return pool(selected, 32, async (config) => {
+    const { state, generation, problem } = await readState(store, env, config.name, now.toISOString());
+    const last = state.lastRunAt ? Date.parse(state.lastRunAt) : undefined;
+    const due = Boolean(options.all) || last === undefined || now.getTime() - last >= config.intervalSeconds * 1000 - slack;
+    return { probe: resolveProbe(config, options.environment), state, generation, due, problem };
+  });
+}
+
+export interface UptimeSummary {
+  name: string;
+  kind: ProbeConfig['kind'];
+  status: ProbeState['status'];
+  since: string;
+  lastRunAt?: string;
+  last?: ProbeState['recent'][number];
+  uptime: Record<'1h' | '24h' | '7d' | '30d', Uptime>;
+  objective: number;
+  latencyObjectiveMs: number;
+  /** p95 over 24 h against the latency objective. */
+  latencyMet?: boolean;
+  burn: BurnAlert;
+  budgetLeft?: number;
+  incident?: ProbeState['incident'];
+  sloIncident?: ProbeState['sloIncident'];
+}
+
+export function latencyObjective(config: ProbeConfig): number {
+  return config.slo.latencyP95Ms ?? (config.kind === 'postgres' ? 100 : config.kind === 'http' ? 200 : 60_000);
+}
+
+/** The uptime and SLO figures of one probe's state at `now`. Pure. */
+export function summarize(config: ProbeConfig, state: ProbeState, now: Date): UptimeSummary {
+  const t = now.getTime();
+  const agg = { minutes: state.minutes, hours: state.hours, firstSampleAt: state.firstSampleAt };
+  const over = (ms: number) => uptimeOver(agg, ms, t, config.intervalSeconds);
+  const uptime = { '1h': over(HOUR), '24h': over(24 * HOUR), '7d': over(7 * 24 * HOUR), '30d': over(30 * 24 * HOUR) };
+  const objective = config.slo.availability;
+  const latencyObjectiveMs = latencyObjective(config);
+  const p95 = uptime['24h'].p95;
+  return {
+    name: config.name,
+    kind: config.kind,
+    status: state.status,
+    since: state.since,
+    lastRunAt: state.lastRunAt,
+    last: state.recent.at(-1),
+    uptime,
+    objective,
+    latencyObjectiveMs,
+    latencyMet: p95 === undefined ? undefined : p95 <= latencyObjectiveMs,
+    burn: burnAlert(agg, t, objective),
+    budgetLeft: budgetLeft(agg, t, objective),
+    incident: state.incident,
+    sloIncident: state.sloIncident,
+  };
+}

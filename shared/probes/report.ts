@@ -1,0 +1,116 @@
+/**
+ * The one place probe events are built and published: a firing alert when a probe crosses its failure threshold
+ * (again, escalated, when its failures grow more severe), the matching resolved alert when it crosses its success
+ * threshold, and the same pair for SLO burn-rate incidents. Generic `alert` events: the fan-out routes them by
+ * severity and labels without knowing about probes. A failed publish is logged as one warning and never fails the run.
+ */
+import type { EventBus, OpsEventInput } from '../bus/events';
+import type { Logger } from '../log/logger';
+import { errorMessage } from '../errors';
+import { redactString } from '../log/redact';
+import type { ProbeConfig } from './config';
+import type { ProbeOutcome, ProbeRunResult } from './run';
+
+const MAX_EVIDENCE = 10;
+
+function links(config: ProbeConfig, url: string | undefined): Array<{ title: string; url: string }> {
+  return config.kind === 'http' && url && !url.includes('${') ? [{ title: 'probe target', url: redactString(url) }] : [];
+}
+
+/** The alert events of one outcome (none, one, or two when an incident and an SLO incident change together). */
+export function alertEvents(env: string, config: ProbeConfig, outcome: ProbeOutcome, time: string): OpsEventInput[] {
+  const events: OpsEventInput[] = [];
+  const labels = { ...config.labels, probe: config.name, kind: config.kind, env };
+  const link = links(config, config.url);
+  const t = outcome.transition;
+  if (t) {
+    const r = t.result;
+    const evidence = [...r.failed.map((f) => f.message), ...(r.redirects ?? []).map((x) => `redirect: ${x}`)].slice(0, MAX_EVIDENCE);
+    if (t.kind === 'fire') {
+      events.push({
+        type: 'alert',
+        severity: t.incident.severity,
+        env,
+        time,
+        status: 'firing',
+        fingerprint: t.incident.fingerprint,
+        title: `${config.name} is down${t.escalated ? ` (now ${t.incident.severity})` : ''}`,
+        summary: redactString(
+          `${config.failureThreshold} consecutive failed probe(s) of ${config.name}: ${r.failed[0]?.message ?? r.error ?? 'failed'}` +
+            (r.status !== undefined ? ` (HTTP ${r.status}, ${r.latencyMs} ms)` : ''),
+        ),
+        evidence: evidence.map(redactString),
+        labels,
+        links: link,
+        startsAt: t.incident.startsAt,
+        source: 'probe',
+      });
+    } else {
+      events.push({
+        type: 'alert',
+        severity: t.incident.severity,
+        env,
+        time,
+        status: 'resolved',
+        fingerprint: t.incident.fingerprint,
+        title: `${config.name} is up again`,
+        summary: `${config.successThreshold} consecutive good probe(s) of ${config.name}`,
+        labels,
+        links: link,
+        startsAt: t.incident.startsAt,
+        endsAt: t.endsAt,
+        source: 'probe',
+      });
+    }
+  }
+  const slo = outcome.slo;
+  if (slo) {
+    const firing = slo.change === 'fire';
+    events.push({
+      type: 'alert',
+      severity: slo.incident.severity,
+      env,
+      time,
+      status: firing ? 'firing' : 'resolved',
+      fingerprint: slo.incident.fingerprint,
+      title: firing ? `${config.name}: error budget burning (${config.slo.availability}% objective)` : `${config.name}: error budget burn back to normal`,
+      summary: firing ? (slo.burn.reason ?? '') : 'no burn-rate rule holds any more',
+      evidence: Object.entries(slo.burn.rates).map(([w, rate]) => `burn rate ${w}: ${rate.toFixed(2)}`),
+      labels: { ...labels, slo: 'availability' },
+      links: link,
+      startsAt: slo.incident.startsAt,
+      ...(firing ? {} : { endsAt: slo.at }),
+      source: 'probe',
+    });
+  }
+  return events;
+}
+
+export interface ReportResult {
+  published: number;
+  failed: number;
+}
+
+/** Publishes the run's alert events and logs one line per probe that failed; never throws. */
+export async function reportProbes(bus: EventBus, logger: Logger, run: ProbeRunResult, configs: readonly ProbeConfig[]): Promise<ReportResult> {
+  const byName = new Map(configs.map((c) => [c.name, c]));
+  let published = 0;
+  let failed = 0;
+  const time = new Date().toISOString();
+  for (const outcome of run.outcomes) {
+    const config = byName.get(outcome.name);
+    if (!config) continue;
+    if (outcome.writeError) logger.warn({ probe: outcome.name }, outcome.writeError);
+    for (const event of alertEvents(run.env, config, outcome, time)) {
+      try {
+        await bus.publish(event);
+        published++;
+      } catch (err) {
+        failed++;
+        logger.warn({ probe: outcome.name, fingerprint: 'fingerprint' in event ? event.fingerprint : undefined }, `could not publish the alert for ${outcome.name}: ${errorMessage(err)}`);
+      }
+    }
+  }
+  logger.info({ passed: run.passed, failed: run.failed, durationMs: run.durationMs, published }, `probes: ${run.passed} passed, ${run.failed} failed`);
+  return { published, failed };
+}

@@ -1,0 +1,186 @@
+/**
+ * Uptime and SLO maths over a probe's aggregates (pure, table-tested): per-minute buckets for the last 6 hours and
+ * per-hour buckets for 90 days, each with a count, failures, maintenance samples and a latency histogram.
+ *
+ * - Uptime over a window is good samples over the samples the schedule should have taken (from the first sample, or
+ *   the window's start), maintenance excluded: time with no samples (the prober itself down) is unknown, never up.
+ * - Burn rate over a window is the error rate divided by the error budget (1 - objective), as in Google's SRE
+ *   workbook; alerts are multi-window, multi-burn-rate: page at 14.4 over 1 h and 5 min, or 6 over 6 h and 30 min;
+ *   warning at 1 over 3 d and 6 h.
+ */
+
+/** Upper bounds (ms) of the latency histogram's buckets; the last bucket is everything above. */
+export const LATENCY_BOUNDS_MS = [5, 10, 25, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000, 10000] as const;
+
+export interface Bucket {
+  /** Start of the bucket (ms since the epoch, aligned to the minute or the hour). */
+  t: number;
+  /** Samples counted (maintenance excluded). */
+  n: number;
+  /** Failed samples among them. */
+  f: number;
+  /** Samples taken inside a maintenance window. */
+  m: number;
+  /** Latency histogram of the counted samples: counts per LATENCY_BOUNDS_MS bucket (+ overflow), trailing zeros trimmed. */
+  h: number[];
+}
+
+export const MINUTE = 60_000;
+export const HOUR = 3_600_000;
+export const MINUTE_BUCKETS = 6 * 60;
+export const HOUR_BUCKETS = 90 * 24;
+
+export function latencyBucket(ms: number): number {
+  const i = LATENCY_BOUNDS_MS.findIndex((b) => ms <= b);
+  return i === -1 ? LATENCY_BOUNDS_MS.length : i;
+}
+
+export interface SampleFacts {
+  at: number;
+  ok: boolean;
+  /** Counts against availability (a failed condition at or above the probe's severity). */
+  availabilityFailure: boolean;
+  maintenance: boolean;
+  latencyMs?: number;
+}
+
+/** Adds one sample to a bucket list (sorted by t, bounded to `limit` newest buckets); returns a new list. */
+export function addToBuckets(buckets: readonly Bucket[], sample: SampleFacts, size: number, limit: number): Bucket[] {
+  const t = Math.floor(sample.at / size) * size;
+  const out = buckets.map((b) => ({ ...b, h: [...b.h] }));
+  let bucket = out.find((b) => b.t === t);
+  if (!bucket) {
+    bucket = { t, n: 0, f: 0, m: 0, h: [] };
+    out.push(bucket);
+    out.sort((a, b) => a.t - b.t);
+  }
+  if (sample.maintenance) bucket.m++;
+  else {
+    bucket.n++;
+    if (sample.availabilityFailure) bucket.f++;
+    if (sample.latencyMs !== undefined) {
+      const i = latencyBucket(sample.latencyMs);
+      while (bucket.h.length <= i) bucket.h.push(0);
+      bucket.h[i]!++;
+    }
+  }
+  // drop buckets older than the retained span (and beyond the count limit)
+  const oldest = t - (limit - 1) * size;
+  const kept = out.filter((b) => b.t >= oldest);
+  return kept.slice(-limit);
+}
+
+export interface Totals {
+  n: number;
+  f: number;
+  m: number;
+  h: number[];
+}
+
+/** Sums the buckets that start within [from, to). */
+export function totals(buckets: readonly Bucket[], from: number, to: number): Totals {
+  const sum: Totals = { n: 0, f: 0, m: 0, h: [] };
+  for (const b of buckets) {
+    if (b.t < from || b.t >= to) continue;
+    sum.n += b.n;
+    sum.f += b.f;
+    sum.m += b.m;
+    b.h.forEach((c, i) => (sum.h[i] = (sum.h[i] ?? 0) + c));
+  }
+  return sum;
+}
+
+/** The latency at quantile q (0..1) from a histogram: the upper bound of the bucket holding it (undefined if empty; Infinity above the last bound). */
+export function quantile(h: readonly number[], q: number): number | undefined {
+  const total = h.reduce((a, b) => a + b, 0);
+  if (total === 0) return undefined;
+  const rank = Math.ceil(q * total);
+  let seen = 0;
+  for (let i = 0; i < h.length; i++) {
+    seen += h[i] ?? 0;
+    if (seen >= rank) return LATENCY_BOUNDS_MS[i] ?? Infinity;
+  }
+  return Infinity;
+}
+
+export interface Aggregates {
+  minutes: readonly Bucket[];
+  hours: readonly Bucket[];
+  /** When the first sample was taken (ms). */
+  firstSampleAt?: number;
+}
+
+/** The buckets for a window ending at `now`: minute buckets up to 6 h, hour buckets beyond. */
+export function windowTotals(agg: Aggregates, windowMs: number, now: number): Totals {
+  if (windowMs <= MINUTE_BUCKETS * MINUTE) return totals(agg.minutes, now - windowMs, now + 1);
+  return totals(agg.hours, now - windowMs, now + 1);
+}
+
+export interface Uptime {
+  /** Fraction of expected samples that were good (0..1), or undefined with nothing expected yet. */
+  uptime?: number;
+  /** Fraction of expected samples never taken (the prober down): unknown, not up. */
+  unknown?: number;
+  samples: number;
+  failures: number;
+  maintenance: number;
+  p50?: number;
+  p95?: number;
+  p99?: number;
+}
+
+export function uptimeOver(agg: Aggregates, windowMs: number, now: number, intervalSeconds: number): Uptime {
+  const t = windowTotals(agg, windowMs, now);
+  const from = Math.max(now - windowMs, agg.firstSampleAt ?? now);
+  const expected = Math.max(t.n + t.m, Math.floor((now - from) / (intervalSeconds * 1000)) + (agg.firstSampleAt !== undefined ? 1 : 0));
+  const counted = expected - t.m;
+  const result: Uptime = { samples: t.n, failures: t.f, maintenance: t.m, p50: quantile(t.h, 0.5), p95: quantile(t.h, 0.95), p99: quantile(t.h, 0.99) };
+  if (counted > 0) {
+    result.uptime = (t.n - t.f) / counted;
+    result.unknown = Math.max(0, counted - t.n) / counted;
+  }
+  return result;
+}
+
+/** Burn rate over a window: error rate / (1 - objective). 0 with no samples. `objective` in percent (99.9). */
+export function burnRate(agg: Aggregates, windowMs: number, now: number, objective: number): number {
+  const t = windowTotals(agg, windowMs, now);
+  if (t.n === 0) return 0;
+  return t.f / t.n / (1 - objective / 100);
+}
+
+export const BURN_WINDOWS = { '5m': 5 * MINUTE, '30m': 30 * MINUTE, '1h': HOUR, '6h': 6 * HOUR, '3d': 72 * HOUR } as const;
+export type BurnWindow = keyof typeof BURN_WINDOWS;
+
+export interface BurnAlert {
+  level: 'critical' | 'warning' | 'none';
+  /** Why: `burn 20.1 over 1h and 16.0 over 5m (> 14.4)`. */
+  reason?: string;
+  rates: Record<BurnWindow, number>;
+}
+
+const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1));
+
+/** The multi-window, multi-burn-rate decision (SRE workbook, chapter 5). */
+export function burnAlert(agg: Aggregates, now: number, objective: number): BurnAlert {
+  const rates = Object.fromEntries(Object.entries(BURN_WINDOWS).map(([k, w]) => [k, burnRate(agg, w, now, objective)])) as Record<BurnWindow, number>;
+  const rules: Array<[BurnAlert['level'], BurnWindow, BurnWindow, number]> = [
+    ['critical', '1h', '5m', 14.4],
+    ['critical', '6h', '30m', 6],
+    ['warning', '3d', '6h', 1],
+  ];
+  for (const [level, long, short, threshold] of rules) {
+    if (rates[long] > threshold && rates[short] > threshold) {
+      return { level, rates, reason: `error budget burning at ${fmt(rates[long])}x over ${long} and ${fmt(rates[short])}x over ${short} (> ${threshold})` };
+    }
+  }
+  return { level: 'none', rates };
+}
+
+/** Error budget left over 30 days, as a fraction of the budget (1 = untouched, below 0 = overspent); undefined without samples. */
+export function budgetLeft(agg: Aggregates, now: number, objective: number): number | undefined {
+  const t = windowTotals(agg, 30 * 24 * HOUR, now);
+  if (t.n === 0) return undefined;
+  const budget = (1 - objective / 100) * t.n;
+  return 1 - t.f / budget;
+}

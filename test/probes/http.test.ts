@@ -1,0 +1,132 @@
+/** The HTTP(S) probe against local targets on 127.0.0.1: conditions, timing fields, redirects, timeouts, TLS. */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { startTargets, startTlsTarget, type Targets, type TlsTarget } from '../support/probe-targets';
+import { ProbeSchema, resolveProbe, type ProbeInput } from '../../shared/probes/config';
+import { runProbe } from '../../shared/probes/probe';
+import { openStore } from '../../shared/storage/open';
+import { tempDir } from '../support/temp';
+
+let targets: Targets;
+let tls: TlsTarget;
+const store = openStore(`file://${tempDir('mt-probe-http-')}`);
+beforeAll(async () => {
+  targets = await startTargets();
+  tls = await startTlsTarget(10);
+});
+afterAll(async () => {
+  await targets.close();
+  await tls.close();
+});
+
+const FULL = ['[STATUS] == 200', '[BODY].status == healthy', '[BODY].checks.database.age_groups_count > 0', '[RESPONSE_TIME] < 200'];
+const probe = (input: Partial<ProbeInput>) => runProbe(resolveProbe(ProbeSchema.parse({ name: 't', conditions: FULL, ...input })), { store, env: 'test' });
+
+describe('http probe', () => {
+  it('healthy: passes, with connect, time to first byte and total in order', async () => {
+    const r = await probe({ url: `${targets.url}/healthy` });
+    expect(r).toMatchObject({ ok: true, status: 200, failed: [] });
+    const t = r.timings!;
+    expect(t.dnsMs).toBeUndefined(); // an IP literal needs no lookup
+    expect(t.tlsMs).toBeUndefined();
+    expect(t.connectMs).toBeGreaterThan(0);
+    expect(t.ttfbMs!).toBeGreaterThanOrEqual(t.connectMs!);
+    expect(t.totalMs).toBeGreaterThanOrEqual(t.ttfbMs!);
+    expect(r.latencyMs).toBe(t.totalMs);
+  });
+
+  it('a host name is looked up, and the lookup is timed', async () => {
+    const r = await probe({ url: `${targets.url.replace('127.0.0.1', 'localhost')}/healthy`, conditions: ['[STATUS] == 200', '[DNS_RCODE] == NOERROR'] });
+    if (r.error?.includes('refused')) return; // localhost resolved to ::1 first and nothing listens there: the lookup still happened
+    expect(r.ok).toBe(true);
+    expect(r.timings!.dnsMs).toBeGreaterThanOrEqual(0);
+    expect(r.timings!.connectMs!).toBeGreaterThanOrEqual(r.timings!.dnsMs!);
+  });
+
+  it('degraded (200, the outage a status check misses): fails saying what it saw', async () => {
+    const r = await probe({ url: `${targets.url}/degraded` });
+    expect(r.ok).toBe(false);
+    expect(r.status).toBe(200);
+    expect(r.failed.map((f) => f.message)).toEqual(['[BODY].status == healthy: got "degraded"', '[BODY].checks.database.age_groups_count > 0: got 0']);
+    expect(r.excerpt).toMatch(/^\{ "status": "degraded"/);
+  });
+
+  it('503: fails on the status and on the wrapped body', async () => {
+    const r = await probe({ url: `${targets.url}/unhealthy` });
+    expect(r.failed.map((f) => f.message)).toEqual([
+      '[STATUS] == 200: got 503',
+      '[BODY].status == healthy: got nothing (missing)',
+      '[BODY].checks.database.age_groups_count > 0: got nothing (missing)',
+    ]);
+  });
+
+  it('slow: fails the response-time condition only', async () => {
+    const r = await probe({ url: `${targets.url}/slow?ms=300` });
+    expect(r.failed.map((f) => f.condition)).toEqual(['[RESPONSE_TIME] < 200']);
+    expect(r.latencyMs!).toBeGreaterThanOrEqual(300);
+  });
+
+  it('a hang: fails at the timeout, saying so', async () => {
+    const r = await probe({ url: `${targets.url}/hang`, timeoutMs: 300 });
+    expect(r.ok).toBe(false);
+    expect(r.error).toBe('timed out after 300 ms (no answer)');
+    expect(r.failed[0]).toMatchObject({ condition: 'probe', severity: 'critical', message: 'timed out after 300 ms (no answer)' });
+    expect(r.latencyMs!).toBeGreaterThanOrEqual(300);
+  });
+
+  it('a redirect loop: fails naming it, with the hops', async () => {
+    const r = await probe({ url: `${targets.url}/loop` });
+    expect(r.error).toBe(`redirect loop after 2 redirect(s): back to ${targets.url}/loop`);
+    expect(r.redirects).toEqual([`302 ${targets.url}/loop -> ${targets.url}/loop-b`, `301 ${targets.url}/loop-b -> ${targets.url}/loop`]);
+  });
+
+  it('a redirect is followed and the result says so; maxRedirects 0 refuses it', async () => {
+    const r = await probe({ url: `${targets.url}/redirect` });
+    expect(r).toMatchObject({ ok: true, redirects: [`301 ${targets.url}/redirect -> ${targets.url}/healthy`] });
+    const none = await probe({ url: `${targets.url}/redirect`, maxRedirects: 0 });
+    expect(none.error).toBe('more than 0 redirects');
+  });
+
+  it('invalid JSON: the body conditions fail saying so', async () => {
+    const r = await probe({ url: `${targets.url}/invalid-json` });
+    expect(r.failed.map((f) => f.message)).toEqual([
+      '[BODY].status == healthy: got a body that is not JSON',
+      '[BODY].checks.database.age_groups_count > 0: got a body that is not JSON',
+    ]);
+  });
+
+  it('connection refused: fails with one clear reason', async () => {
+    const r = await probe({ url: 'http://127.0.0.1:1/health' });
+    expect(r.error).toBe('connection refused by 127.0.0.1:1');
+    expect(r.failed.map((f) => f.message)).toContain('[STATUS] == 200: got nothing (missing)');
+  });
+
+  it('a header built from an environment variable is sent and never shown', async () => {
+    process.env.PROBE_TEST_TOKEN = 'sekret-token-12345';
+    const r = await runProbe(resolveProbe(ProbeSchema.parse({ name: 't', url: `${targets.url}/nope-\${PROBE_TEST_TOKEN}`, headers: { authorization: 'Bearer ${PROBE_TEST_TOKEN}' } })), { store, env: 'test' });
+    expect(JSON.stringify(r)).not.toContain('sekret-token-12345');
+    const missing = resolveProbe(ProbeSchema.parse({ name: 't', url: `${targets.url}/x`, headers: { authorization: 'Bearer ${PROBE_TEST_UNSET}' } }));
+    expect(missing.problem).toBe('headers.authorization names ${PROBE_TEST_UNSET}, which is not set');
+  });
+});
+
+describe('https probe (self-signed certificate expiring in 10 days, made with openssl)', () => {
+  const certConditions = ['[STATUS] == 200', { condition: '[CERTIFICATE_EXPIRATION] > 21d', severity: 'warning' as const }, { condition: '[CERTIFICATE_EXPIRATION] > 7d', severity: 'critical' as const }];
+
+  it('trusted through its CA: the 21-day warning fails, the 7-day critical passes; TLS is timed', async () => {
+    const r = await probe({ url: tls.url, tls: { caFile: tls.caFile }, conditions: certConditions });
+    expect(r.ok).toBe(false);
+    expect(r.severity).toBe('warning');
+    expect(r.availabilityFailure).toBe(false); // a warning below the probe's severity does not count as downtime
+    expect(r.failed).toHaveLength(1);
+    expect(r.failed[0]!.message).toMatch(/^\[CERTIFICATE_EXPIRATION\] > 21d: got (9d 23h|10d 0h)$/);
+    expect(r.timings!.tlsMs!).toBeGreaterThanOrEqual(r.timings!.connectMs!);
+    expect(r.timings!.ttfbMs!).toBeGreaterThanOrEqual(r.timings!.tlsMs!);
+  });
+
+  it('not trusted: fails at the probe severity, the expiry still read', async () => {
+    const r = await probe({ url: tls.url, conditions: certConditions });
+    expect(r.error).toBe('TLS: certificate not trusted (DEPTH_ZERO_SELF_SIGNED_CERT)');
+    expect(r).toMatchObject({ ok: false, severity: 'critical', availabilityFailure: true });
+    expect(r.failed.map((f) => f.condition)).toEqual(['probe', '[CERTIFICATE_EXPIRATION] > 21d']);
+  });
+});

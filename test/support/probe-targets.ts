@@ -1,0 +1,112 @@
+/** Local probe targets on 127.0.0.1: Missing Table's health answers and the ways a target goes wrong. */
+import { createServer as createHttp, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
+import { createServer as createHttps } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { tempDir } from './temp';
+
+const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
+
+export interface Targets {
+  url: string;
+  /** Requests in flight right now, and the most seen at once. */
+  inFlight: number;
+  maxInFlight: number;
+  /** What /toggle answers: set by the test. */
+  toggle: 'healthy' | 'degraded' | 'unhealthy';
+  close(): Promise<void>;
+}
+
+/**
+ * Paths: /health (healthy /health), /healthy, /degraded, /unhealthy (503), /slow?ms=N, /hang (never answers),
+ * /loop (redirect loop), /redirect (one hop to /healthy), /invalid-json, /toggle (see `toggle`), /wait?ms=N (counts concurrency).
+ */
+export async function startTargets(): Promise<Targets> {
+  const bodies = { healthy: fixture('health-full-healthy.json'), degraded: fixture('health-full-degraded.json'), unhealthy: fixture('health-full-unhealthy.json') };
+  const hanging = new Set<ServerResponse>();
+  const state: Targets = { url: '', inFlight: 0, maxInFlight: 0, toggle: 'healthy', close: async () => {} };
+  const json = (res: ServerResponse, status: number, body: string) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(body);
+  };
+  const server: Server = createHttp((req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const wait = Number(url.searchParams.get('ms') ?? 0);
+    switch (url.pathname) {
+      case '/health':
+        return json(res, 200, '{"status":"healthy","version":"2.0.0","schema":"enhanced"}');
+      case '/healthy':
+        return json(res, 200, bodies.healthy);
+      case '/degraded':
+        return json(res, 200, bodies.degraded);
+      case '/unhealthy':
+        return json(res, 503, bodies.unhealthy);
+      case '/toggle':
+        return json(res, state.toggle === 'unhealthy' ? 503 : 200, bodies[state.toggle]);
+      case '/slow':
+        setTimeout(() => json(res, 200, bodies.healthy), wait);
+        return;
+      case '/wait':
+        state.inFlight++;
+        state.maxInFlight = Math.max(state.maxInFlight, state.inFlight);
+        setTimeout(() => {
+          state.inFlight--;
+          json(res, 200, bodies.healthy);
+        }, wait);
+        return;
+      case '/hang':
+        hanging.add(res);
+        return;
+      case '/loop':
+        res.writeHead(302, { location: '/loop-b' });
+        return res.end();
+      case '/loop-b':
+        res.writeHead(301, { location: `${state.url}/loop` });
+        return res.end();
+      case '/redirect':
+        res.writeHead(301, { location: '/healthy' });
+        return res.end();
+      case '/invalid-json':
+        return json(res, 200, '{"status": "healthy", ');
+      default:
+        return json(res, 404, '{"detail":"Not Found"}');
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  state.close = async () => {
+    for (const res of hanging) res.destroy();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return state;
+}
+
+export interface TlsTarget {
+  url: string;
+  caFile: string;
+  close(): Promise<void>;
+}
+
+/** An HTTPS target with a self-signed certificate for 127.0.0.1 that expires in `days` days (made with openssl now). */
+export async function startTlsTarget(days: number): Promise<TlsTarget> {
+  const dir = tempDir('mt-probe-tls-');
+  const key = join(dir, 'key.pem');
+  const cert = join(dir, 'cert.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', String(days), '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  const server = createHttps({ key: readFileSync(key), cert: readFileSync(cert) }, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{"status":"healthy"}');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    caFile: cert,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
