@@ -29,7 +29,7 @@ describe('infra declarations', () => {
     const topics = loadTopics().topics;
     expect(topics.filter((t) => t.events).map((t) => t.name)).toEqual(['mt-ops-events']);
     const triggers = topics.filter((t) => t.subscriptions.some((s) => s.pushTo));
-    expect(triggers.map((t) => t.name)).toEqual(['mt-ops-backup-trigger', 'mt-ops-retention-trigger', 'mt-ops-verify-trigger']);
+    expect(triggers.map((t) => t.name)).toEqual(['mt-ops-backup-trigger', 'mt-ops-retention-trigger', 'mt-ops-verify-trigger', 'mt-ops-probe-trigger']);
     for (const trigger of triggers) {
       expect(trigger.subscriptions, trigger.name).toHaveLength(1);
       expect(trigger.subscriptions[0]).toMatchObject({ deadLetterTopic: 'mt-ops-dead-letter', maxDeliveryAttempts: 5, ackDeadlineSeconds: 600 });
