@@ -10,7 +10,10 @@ import { TableFailedError } from './table-error';
  * or `backup.failed` (critical). A busy lease or a duplicate trigger publishes nothing: no backup was attempted.
  * Neither does bad input (a UsageError: a schema that does not exist): the caller answers it (400, exit 2, poison).
  */
-export async function backupAndReport(options: BackupOptions, deps: { bus: EventBus; logger: Logger }): Promise<BackupResult> {
+export async function backupAndReport(
+  options: BackupOptions,
+  deps: { bus: EventBus; logger: Logger; /** false when the caller prints the failure itself (the CLI's one line) */ logFailure?: boolean },
+): Promise<BackupResult> {
   const { bus, logger } = deps;
   const trigger = options.trigger ?? { kind: 'manual' as const };
   const started = Date.now();
@@ -26,7 +29,7 @@ export async function backupAndReport(options: BackupOptions, deps: { bus: Event
   } catch (err) {
     if (err instanceof UsageError) throw err;
     const reason = redactString(errorMessage(err));
-    logger.error({ env: options.env, trigger: trigger.kind, err }, `backup failed: ${reason}`);
+    if (deps.logFailure !== false) logger.error({ env: options.env, trigger: trigger.kind, err }, `backup failed: ${reason}`);
     const table = err instanceof TableFailedError ? err.table : undefined;
     await bus
       .publish({

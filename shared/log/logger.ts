@@ -33,6 +33,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const isPretty = options.pretty ?? Boolean((destination as { isTTY?: boolean }).isTTY);
   const level = (options.level ?? process.env.LOG_LEVEL ?? 'info').toLowerCase();
   const base = options.labels ? { 'logging.googleapis.com/labels': options.labels } : undefined;
+  // Stacks belong at debug: at the default level a failure is one line (its message), not forty.
+  let logger: Logger | undefined;
+  const stacks = () => logger?.isLevelEnabled('debug') ?? false;
+  const scrub = (o: unknown) => redactValue(o, 0, stacks()) as Record<string, unknown>;
   const common = {
     level,
     base,
@@ -45,7 +49,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       // Last line of defence: registered secret values anywhere in the finished line (child bindings included).
       streamWrite: (line: string) => redactRegistered(line),
     },
-    serializers: { err: (e: unknown) => redactValue(e) },
+    serializers: { err: (e: unknown) => scrub(e) },
   };
   if (isPretty) {
     const stream = pretty({
@@ -56,20 +60,22 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       ignore: 'pid,hostname,logging.googleapis.com/labels',
       translateTime: 'SYS:HH:MM:ss',
     });
-    return redactChildren(pino({ ...common, formatters: { log: (o) => redactValue(o) as Record<string, unknown>, bindings: (b) => redactValue(b) as Record<string, unknown> } }, stream));
+    logger = redactChildren(pino({ ...common, formatters: { log: scrub, bindings: (b) => redactValue(b) as Record<string, unknown> } }, stream));
+    return logger;
   }
-  return redactChildren(pino(
+  logger = redactChildren(pino(
     {
       ...common,
       timestamp: () => `,"time":"${new Date().toISOString()}"`,
       formatters: {
         level: (label) => ({ severity: SEVERITY[label] ?? 'DEFAULT' }),
-        log: (o) => redactValue(o) as Record<string, unknown>,
+        log: scrub,
         bindings: (b) => redactValue(b) as Record<string, unknown>,
       },
     },
     destination as DestinationStream,
   ));
+  return logger;
 }
 
 /** pino applies no formatter to a child's bindings: scrub them on the way in (grandchildren inherit this). */

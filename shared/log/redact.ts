@@ -95,34 +95,34 @@ export function redactString(text: string): string {
 
 const SECRET_KEY = /pass(word)?|secret|token|authorization|routing[_-]?key|webhook|api[_-]?key|credential|private[_-]?key/i;
 
-/** Deep copy of a log record with secret-named fields masked and every string scrubbed. */
-export function redactValue(value: unknown, depth = 0): unknown {
+/** Deep copy of a log record with secret-named fields masked and every string scrubbed; errors keep their stacks only when `stacks`. */
+export function redactValue(value: unknown, depth = 0, stacks = true): unknown {
   if (depth > 8) return '[depth]';
   if (typeof value === 'string') return redactString(value);
   if (value === null || typeof value !== 'object') return value;
   if (value instanceof Date) return value;
-  if (value instanceof Error) return redactError(value, depth);
+  if (value instanceof Error) return redactError(value, depth, stacks);
   if (value instanceof URL) return redactString(value.href);
   if (Buffer.isBuffer(value) || ArrayBuffer.isView(value)) return `[${value.constructor.name} ${value.byteLength} bytes]`;
-  if (value instanceof Map) return redactValue(Object.fromEntries([...value].map(([k, v]) => [String(k), v])), depth);
-  if (value instanceof Set) return redactValue([...value], depth);
-  if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1));
+  if (value instanceof Map) return redactValue(Object.fromEntries([...value].map(([k, v]) => [String(k), v])), depth, stacks);
+  if (value instanceof Set) return redactValue([...value], depth, stacks);
+  if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1, stacks));
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
-    out[key] = SECRET_KEY.test(key) && v !== undefined && v !== null && v !== '' ? MASK : redactValue(v, depth + 1);
+    out[key] = SECRET_KEY.test(key) && v !== undefined && v !== null && v !== '' ? MASK : redactValue(v, depth + 1, stacks);
   }
   return out;
 }
 
 /** An error as a plain record: name, message, stack, cause, nested errors and its own fields (pg's detail, hint, ...), all scrubbed. */
-function redactError(error: Error, depth: number): Record<string, unknown> {
+function redactError(error: Error, depth: number, stacks: boolean): Record<string, unknown> {
   const out: Record<string, unknown> = { name: error.name, message: redactString(error.message) };
-  if (error.stack) out.stack = redactString(error.stack);
+  if (stacks && error.stack) out.stack = redactString(error.stack);
   for (const [key, v] of Object.entries(error)) {
     if (key in out || v === undefined || typeof v === 'function') continue;
-    out[key] = SECRET_KEY.test(key) && v !== null && v !== '' ? MASK : redactValue(v, depth + 1);
+    out[key] = SECRET_KEY.test(key) && v !== null && v !== '' ? MASK : redactValue(v, depth + 1, stacks);
   }
-  if (error.cause !== undefined) out.cause = redactValue(error.cause, depth + 1);
-  if (error instanceof AggregateError) out.errors = redactValue(error.errors, depth + 1);
+  if (error.cause !== undefined) out.cause = redactValue(error.cause, depth + 1, stacks);
+  if (error instanceof AggregateError) out.errors = redactValue(error.errors, depth + 1, stacks);
   return out;
 }

@@ -127,7 +127,17 @@ describe('redaction', () => {
     expect(records()[0]).toMatchObject({ user: 'ops', password: '***', headers: { Authorization: '***', 'x-api-key': '***' }, routingKey: '***' });
   });
 
-  it('keeps error stacks (scrubbed) and codes', () => {
+  it('at the default level an error is its message and fields, without stacks (its cause too)', () => {
+    const { logger, records } = capture({ level: 'info' });
+    const cause = new Error('socket hang up');
+    logger.error({ err: Object.assign(new Error('backup failed', { cause }), { code: 'ECONNRESET' }), other: new Error('x') }, 'failed');
+    const line = JSON.stringify(records()[0]);
+    expect(records()[0]).toMatchObject({ err: { name: 'Error', message: 'backup failed', code: 'ECONNRESET', cause: { message: 'socket hang up' } } });
+    expect(line).not.toContain('stack');
+    expect(line).not.toMatch(/\n\s+at /);
+  });
+
+  it('keeps error stacks (scrubbed) and codes at debug', () => {
     const { logger, records } = capture();
     logger.error({ err: Object.assign(new Error('boom postgres://u:stackpw99@h/d'), { code: 'ECONNREFUSED' }) }, 'failed');
     const err = records()[0]!.err as Record<string, string>;

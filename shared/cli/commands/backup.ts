@@ -67,7 +67,8 @@ export function registerBackupCommand(program: Command): void {
               }
             },
           },
-          { bus, logger: ctx.logger },
+          // At the default level the failure is our one line on stderr; at debug the log line (with stacks) too.
+          { bus, logger: ctx.logger, logFailure: ctx.logger.isLevelEnabled('debug') },
         );
         progress.done();
         if (result.status === 'busy') {
