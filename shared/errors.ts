@@ -23,6 +23,24 @@ export class OpsError extends Error {
   }
 }
 
+/**
+ * Work stopped by a signal (SIGINT, SIGTERM) after undoing what it had done: CLI exit 130 or 143, one line.
+ * Not a failure of the work: it pages nobody.
+ */
+export class InterruptedError extends OpsError {
+  override readonly name = 'InterruptedError';
+  constructor(
+    readonly signal: 'SIGINT' | 'SIGTERM',
+    message = `interrupted by ${signal}`,
+  ) {
+    super(message, 'interrupted');
+  }
+  /** 128 + the signal's number, as shells report a process killed by it. */
+  get exitCode(): number {
+    return this.signal === 'SIGINT' ? 130 : 143;
+  }
+}
+
 /** Cuts text that came from outside (a key, a path) to `max` characters, marking the cut. */
 export function truncate(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;

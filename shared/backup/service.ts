@@ -1,6 +1,6 @@
 import type { EventBus } from '../bus/events';
 import type { Logger } from '../log/logger';
-import { UsageError, errorMessage } from '../errors';
+import { InterruptedError, UsageError, errorMessage } from '../errors';
 import { redactString } from '../log/redact';
 import { runBackup, type BackupOptions, type BackupResult } from './run';
 import { TableFailedError } from './table-error';
@@ -28,6 +28,11 @@ export async function backupAndReport(
     });
   } catch (err) {
     if (err instanceof UsageError) throw err;
+    if (err instanceof InterruptedError) {
+      // stopped on purpose (an operator's Ctrl-C, a shutdown), everything undone: nobody is paged
+      logger.info({ env: options.env, trigger: trigger.kind }, `backup ${err.message}`);
+      throw err;
+    }
     const reason = redactString(errorMessage(err));
     if (deps.logFailure !== false) logger.error({ env: options.env, trigger: trigger.kind, err }, `backup failed: ${reason}`);
     const table = err instanceof TableFailedError ? err.table : undefined;

@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { UsageError, errorMessage } from '../errors';
+import { InterruptedError, UsageError, errorMessage } from '../errors';
 import { redactString } from '../log/redact';
 import { registerCommands } from './commands/index';
 import { VERSION } from '../version';
@@ -47,6 +47,10 @@ export function reportError(err: unknown): number {
   if (err instanceof UsageError) {
     process.stderr.write(`mt-ops: ${redactString(err.message)}\n`);
     return EXIT.usage;
+  }
+  if (err instanceof InterruptedError) {
+    process.stderr.write(`mt-ops: ${redactString(err.message)}\n`);
+    return err.exitCode;
   }
   process.stderr.write(`mt-ops: ${redactString(errorMessage(err))}\n`);
   return EXIT.failure;

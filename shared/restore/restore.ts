@@ -38,6 +38,11 @@ export interface RestoreOptions {
   beforeTable?: (table: string, index: number) => Promise<void>;
   /** Restore drill: hash rows while loading, check inside the transaction, roll back. */
   drill?: { hashes: Map<string, RowSetHash>; beforeFinish: (client: pg.ClientBase, plan: RestorePlan) => Promise<void>; rollback: boolean };
+  /**
+   * Stops the restore (a signal to the CLI): the connection is closed at once, so the server rolls the transaction back
+   * (a running safety backup removes itself); restore() then rejects with the signal's reason.
+   */
+  signal?: AbortSignal;
 }
 
 export interface RestorePlan {
@@ -168,8 +173,25 @@ export class RestoreRefused extends OpsError {
  * or OpsError('restore_failed') (rolled back, nothing changed).
  */
 export async function restore(options: RestoreOptions): Promise<RestoreResult> {
+  const { signal } = options;
+  signal?.throwIfAborted();
   const client = await connect(options.databaseUrl, 'target database');
+  // pg's end() cuts a running statement off (the socket is destroyed): the server rolls the transaction back
+  const stop = () => void client.end().catch(() => {});
+  signal?.addEventListener('abort', stop, { once: true });
   try {
+    return await restoreWith(client, options);
+  } catch (err) {
+    if (signal?.aborted) throw signal.reason;
+    throw err;
+  } finally {
+    signal?.removeEventListener('abort', stop);
+    await client.end().catch(() => {});
+  }
+}
+
+async function restoreWith(client: pg.Client, options: RestoreOptions): Promise<RestoreResult> {
+  {
     const p = await plan(options, client);
     if (p.preflight.problems.length > 0) throw new RestoreRefused(p.preflight.problems);
     const replacedLo = largeObjectsOverwrite(p.largeObjects);
@@ -184,7 +206,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     // Nothing is truncated (an empty restore): there is nothing for a safety backup to keep.
     if (options.safetyBackup && p.preflight.truncate.length > 0) {
       options.onProgress?.({ phase: 'safety-backup' });
-      safetyBackupId = await takeSafetyBackup(options.databaseUrl, options.safetyBackup, p);
+      safetyBackupId = await takeSafetyBackup(options.databaseUrl, options.safetyBackup, p, options.signal);
       options.onProgress?.({ phase: 'safety-backup', backupId: safetyBackupId });
     }
     const started = Date.now();
@@ -228,8 +250,6 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       bytes: result.tables.reduce((a, t) => a + t.bytes, 0),
       durationMs: Date.now() - started,
     };
-  } finally {
-    await client.end().catch(() => {});
   }
 }
 
@@ -237,9 +257,9 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
  * A backup of what the restore will overwrite (the schemas of the truncated tables), labelled pre-restore, with
  * purpose `safety`: it is never `latest` and never counts towards the real backups' retention (see README: Restore).
  */
-async function takeSafetyBackup(databaseUrl: string, target: { store: ObjectStore; env: string }, p: RestorePlan): Promise<string> {
+async function takeSafetyBackup(databaseUrl: string, target: { store: ObjectStore; env: string }, p: RestorePlan, signal?: AbortSignal): Promise<string> {
   const schemas = [...new Set(p.preflight.truncate.map((k) => k.slice(0, k.indexOf('.'))))].sort();
-  const result = await runBackup({ databaseUrl, store: target.store, env: target.env, label: SAFETY_LABEL, purpose: 'safety', scope: { schemas, excludeTables: [] } }).catch((err) => {
+  const result = await runBackup({ databaseUrl, store: target.store, env: target.env, label: SAFETY_LABEL, purpose: 'safety', scope: { schemas, excludeTables: [] }, signal }).catch((err) => {
     throw new OpsError(`safety backup failed, nothing restored: ${(err as Error).message} (pass --no-safety-backup to restore without one)`, 'safety_backup_failed', { cause: err });
   });
   if (result.status === 'busy') throw new OpsError(`safety backup not possible: another backup of env ${target.env} is running (until ${result.until}); nothing restored`, 'safety_backup_failed');

@@ -17,6 +17,8 @@ export interface RetentionOutcome {
 export interface RetentionResult {
   plan: RetentionPlan;
   dryRun: boolean;
+  /** Stopped by the caller's signal: the deletions under way finished (none is left half-done), no other started. */
+  stopped: boolean;
   kept: number;
   outcomes: RetentionOutcome[];
   removed: number;
@@ -60,33 +62,34 @@ async function removeBackup(store: ObjectStore, env: string, entry: BackupEntry,
   return { ...base, status: 'removed' };
 }
 
-/** Runs `tasks` with at most `limit` at a time. */
-async function pool<T, R>(items: T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+/** Runs `tasks` with at most `limit` at a time; once `signal` aborts, none is started (those running finish). */
+async function pool<T, R>(items: T[], limit: number, task: (item: T) => Promise<R>, signal?: AbortSignal): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
+    while (next < items.length && !signal?.aborted) {
       const i = next++;
       results[i] = await task(items[i]!);
     }
   });
   await Promise.all(workers);
-  return results;
+  return results.filter((r) => r !== undefined);
 }
 
 export async function runRetention(
   store: ObjectStore,
   env: string,
-  options: PlanOptions & { dryRun?: boolean; concurrency?: number },
+  options: PlanOptions & { dryRun?: boolean; concurrency?: number; signal?: AbortSignal },
 ): Promise<RetentionResult> {
   const plan = await planRetention(store, env, options);
   const decided = [...plan.decisions, ...plan.safety];
   const toRemove = [...decided.filter((d) => !d.keep).map((d) => d.backup), ...plan.orphans.filter((o) => o.remove).map((o) => o.backup)];
-  const outcomes = options.dryRun ? [] : await pool(toRemove, options.concurrency ?? 8, (entry) => removeBackup(store, env, entry, plan.now));
+  const outcomes = options.dryRun ? [] : await pool(toRemove, options.concurrency ?? 8, (entry) => removeBackup(store, env, entry, plan.now), options.signal);
   const removed = outcomes.filter((o) => o.status === 'removed');
   return {
     plan,
     dryRun: Boolean(options.dryRun),
+    stopped: Boolean(options.signal?.aborted),
     kept: decided.filter((d) => d.keep).length,
     outcomes,
     removed: removed.filter((o) => o.kind !== 'incomplete').length,

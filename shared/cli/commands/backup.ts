@@ -4,6 +4,7 @@ import { requireDatabaseUrl } from '../../config/load';
 import { openBus } from '../../bus/open';
 import { backupAndReport } from '../../backup/service';
 import { commandContext } from '../context';
+import { interruptSignal, interruptedBecause } from '../signals';
 import { commaList, positiveInt, tableList } from '../main';
 import { createProgress, formatBytes, formatDuration } from '../progress';
 
@@ -36,6 +37,7 @@ export function registerBackupCommand(program: Command): void {
       const progress = createProgress(process.stderr, flags.progress && !flags.json);
       const bus = openBus(ctx.config);
       const started = Date.now();
+      const interrupt = interruptSignal();
       let bytesSoFar = 0;
       try {
         const result = await backupAndReport(
@@ -54,6 +56,7 @@ export function registerBackupCommand(program: Command): void {
             leaseTtlMs: section.leaseTtlSeconds * 1000,
             statementTimeoutSeconds: section.statementTimeoutSeconds,
             trigger: { kind: 'manual' },
+            signal: interrupt,
             onProgress: (p) => {
               if (p.phase === 'started') progress.line(`backup ${p.backupId}: ${p.tables} tables`);
               if (p.phase === 'table') {
@@ -69,7 +72,9 @@ export function registerBackupCommand(program: Command): void {
           },
           // At the default level the failure is our one line on stderr; at debug the log line (with stacks) too.
           { bus, logger: ctx.logger, logFailure: ctx.logger.isLevelEnabled('debug') },
-        );
+        ).catch((err: unknown) => {
+          throw interruptedBecause(interrupt, (sig) => `backup stopped by ${sig}: nothing kept (its objects removed), lease released`) ?? err;
+        });
         progress.done();
         if (result.status === 'busy') {
           const message = `another backup of env ${ctx.env} is running (${result.holder}, lease until ${result.until}); nothing done`;

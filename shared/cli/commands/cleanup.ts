@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { withStoreOptions } from '../options';
 import { InvalidArgumentError } from 'commander';
 import { commandContext } from '../context';
+import { interruptSignal, interruptedBecause } from '../signals';
 import { nonNegativeInt, nonNegativeNumber } from '../main';
 import { formatBytes, table } from '../progress';
 import { runRetention, type RetentionResult } from '../../retention/run';
@@ -71,7 +72,12 @@ export function registerCleanupCommand(program: Command): void {
         orphanGraceHours: section.orphanGraceHours,
         concurrency: section.deleteConcurrency,
         dryRun: flags.dryRun,
+        signal: interruptSignal(),
       });
+      if (result.stopped) {
+        const done = result.outcomes.filter((o) => o.status === 'removed').length;
+        throw interruptedBecause(interruptSignal(), (sig) => `cleanup stopped by ${sig}: ${done} backup(s) removed, every other one left whole`);
+      }
       process.stdout.write(flags.json ? `${JSON.stringify(toJson(result), null, 2)}\n` : render(result));
       if (result.failed > 0) throw new OpsError(`${result.failed} backup(s) could not be removed; they are intact or partly removed and will be retried on the next run`);
     });

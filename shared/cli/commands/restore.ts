@@ -6,6 +6,7 @@ import { requireDatabaseUrl } from '../../config/load';
 import { resolveBackup } from '../../backup/catalog';
 import { BACKUP_ID_PATTERN } from '../../backup/layout';
 import { commandContext } from '../context';
+import { interruptSignal, interruptedBecause } from '../signals';
 import { tableList } from '../main';
 import { createProgress, formatBytes } from '../progress';
 import { UsageError } from '../../errors';
@@ -74,8 +75,11 @@ export function registerRestoreCommand(program: Command): void {
         if (plan.preflight.problems.length > 0) throw new RestoreRefused(plan.preflight.problems);
         return;
       }
+      const interrupt = interruptSignal();
       try {
-        const result = await restore(options);
+        const result = await restore({ ...options, signal: interrupt }).catch((err: unknown) => {
+          throw interruptedBecause(interrupt, (sig) => `restore stopped by ${sig}: rolled back, the target is unchanged`) ?? err;
+        });
         progress.done();
         const total = Date.now() - started;
         if (flags.json) {

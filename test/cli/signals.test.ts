@@ -1,0 +1,109 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { createTestDatabase, type TestDatabase } from '../support/database';
+import { tempDir } from '../support/temp';
+import { CLI } from '../support/cli';
+import { openStore } from '../../shared/storage/open';
+import { readLease } from '../../shared/storage/lease';
+import { listBackups } from '../../shared/backup/catalog';
+import { keys } from '../../shared/backup/layout';
+import { runBackup } from '../../shared/backup/run';
+
+/** SIGTERM and SIGINT stop the CLI cleanly: lease released, what it wrote removed (or rolled back), one line, 143/130. */
+let db: TestDatabase;
+let bucketDir: string;
+let env: Record<string, string>;
+
+function start(args: string[]): { child: ChildProcess; done: Promise<{ code: number | null; stderr: string; stdout: string }> } {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const done = new Promise<{ code: number | null; stderr: string; stdout: string }>((resolve) => child.on('close', (code) => resolve({ code, stderr, stdout })));
+  return { child, done };
+}
+
+async function waitFor(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 40_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function sessions(url: string, application: string, queryLike = '%'): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database() AND query LIKE $2`,
+      [application, queryLike],
+    );
+    return Number(rows[0].n);
+  } finally {
+    await client.end();
+  }
+}
+
+async function expectNoSessions(url: string, application: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while ((await sessions(url, application)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  expect(await sessions(url, application)).toBe(0);
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase('mt_signals');
+  await db.query(`CREATE TABLE public.big (id bigint PRIMARY KEY, payload text);
+                  INSERT INTO public.big SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 400000) g`);
+  bucketDir = tempDir('mt-signals-bucket-');
+  env = { DATABASE_URL: db.url, BACKUP_BUCKET: `file://${bucketDir}`, OPS_ENV: 'sig' };
+});
+
+describe('a signal stops the CLI cleanly', () => {
+  it('SIGTERM mid-backup: exit 143, one line, lease released, nothing left in the bucket, connections closed', async () => {
+    const { child, done } = start(['backup', '--no-progress']);
+    const tmp = join(bucketDir, '.tmp');
+    await waitFor('the backup writes table data', () =>
+      existsSync(tmp) && readdirSync(tmp).some((f) => (statSync(join(tmp, f), { throwIfNoEntry: false })?.size ?? 0) > 64 * 1024),
+    );
+    child.kill('SIGTERM');
+    const r = await done;
+    expect(r.code).toBe(143);
+    expect(r.stderr).toMatch(/^mt-ops: backup stopped by SIGTERM: nothing kept \(its objects removed\), lease released\n$/);
+    expect(r.stdout).toBe('');
+    const store = openStore(`file://${bucketDir}`);
+    expect(await readLease(store, keys.lease('sig'))).toBeUndefined();
+    expect(await listBackups(store, 'sig', { includeIncomplete: true })).toEqual([]);
+    expect(readdirSync(tmp)).toEqual([]);
+    await expectNoSessions(db.url, 'mt-ops backup');
+  });
+
+  it('SIGINT mid-restore: exit 130, one line, rolled back (the target unchanged), connections closed', async () => {
+    const result = await runBackup({ databaseUrl: db.url, store: openStore(`file://${bucketDir}`), env: 'sig' });
+    if (result.status !== 'completed') throw new Error('no backup');
+    const target = await db.createDatabase('mt_signals_target');
+    const t = new pg.Client({ connectionString: target });
+    await t.connect();
+    try {
+      await t.query(`CREATE TABLE public.big (id bigint PRIMARY KEY, payload text); INSERT INTO public.big VALUES (1, 'kept'), (2, 'kept')`);
+      const { child, done } = start(['restore', result.manifest.id, '--database-url', target, '--yes', '--no-safety-backup', '--no-progress']);
+      await waitFor('the restore loads rows', async () => (await sessions(target, 'mt-ops restore', 'COPY%')) > 0);
+      child.kill('SIGINT');
+      const r = await done;
+      expect(r.code).toBe(130);
+      expect(r.stderr).toMatch(/^mt-ops: restore stopped by SIGINT: rolled back, the target is unchanged\n$/);
+      await expectNoSessions(target, 'mt-ops restore');
+      const { rows } = await t.query(`SELECT id, payload FROM public.big ORDER BY id`);
+      expect(rows).toEqual([
+        { id: '1', payload: 'kept' },
+        { id: '2', payload: 'kept' },
+      ]);
+    } finally {
+      await t.end();
+    }
+  });
+});
