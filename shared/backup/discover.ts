@@ -91,6 +91,24 @@ async function readForeignKeys(client: pg.ClientBase): Promise<ScopeForeignKey[]
   return rows.map((r) => ({ name: r.name, from: r.from_table, to: r.to_table, columns: r.columns }));
 }
 
+/** A materialized view in scope, and whether it was populated (restore refreshes those that were). */
+export interface DiscoveredMaterializedView {
+  schema: string;
+  name: string;
+  populated: boolean;
+}
+
+/** Every materialized view in scope (a view is not data: restore recomputes it; the manifest says which were populated). */
+export async function discoverMaterializedViews(client: pg.ClientBase, scope: Scope): Promise<DiscoveredMaterializedView[]> {
+  const { rows } = await client.query<{ schema: string; name: string; populated: boolean }>(`
+    SELECT n.nspname AS schema, c.relname AS name, c.relispopulated AS populated
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'm'
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+    ORDER BY n.nspname, c.relname`);
+  return rows.filter((r) => tableInScope(r.schema, r.name, scope));
+}
+
 /** Every schema and every table (ordinary or partitioned, as `schema.table`) of the database: to check a scope's names. */
 export async function readScopeNames(client: pg.ClientBase): Promise<{ schemas: Set<string>; tables: Set<string> }> {
   const schemas = await client.query<{ name: string }>('SELECT nspname AS name FROM pg_namespace');

@@ -7,7 +7,7 @@ import { withLease, newLeaseHolder, LeaseHeldError, LeaseLostError, type Lease }
 import { OpsError, UsageError, errorMessage } from '../errors';
 import { redactString } from '../log/redact';
 import { VERSION } from '../version';
-import { discoverTables, discoverSequences, readScopeNames, structureFingerprint, type DiscoveredTable } from './discover';
+import { discoverTables, discoverSequences, discoverMaterializedViews, readScopeNames, structureFingerprint, type DiscoveredTable } from './discover';
 import { openSnapshot, lockTables, readSequence } from './snapshot';
 import { TableFailedError } from './table-error';
 import { dumpTable, type DumpProgress } from './table-dump';
@@ -121,6 +121,7 @@ async function takeBackup(
     }
     await lockTables(session.leader, tables);
     const sequenceList = await discoverSequences(session.leader, scope, relations);
+    const materializedViews = await discoverMaterializedViews(session.leader, scope);
     const sequences: SequenceEntry[] = [];
     for (const seq of sequenceList) sequences.push({ ...seq, ...(await readSequence(session.leader, seq)) });
     // Marks the attempt, so an interrupted run is visible (list --all) and removable (retention) even before data lands.
@@ -154,6 +155,7 @@ async function takeBackup(
       },
       tables: entries,
       sequences,
+      materializedViews,
       ...(largeObjects ? { largeObjects } : {}),
       structureFingerprint: structureFingerprint(tables),
       totals: {

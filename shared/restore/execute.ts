@@ -39,6 +39,8 @@ export interface ExecuteOptions {
   largeObjects?: (client: pg.ClientBase) => Promise<void>;
   /** 'recorded': setval to the backup's values. 'max-id': the legacy format's only option. */
   sequences: 'recorded' | 'max-id';
+  /** Materialized views to refresh (or empty WITH NO DATA) once the data is in, in order. */
+  materializedViews?: Array<{ schema: string; name: string; action: 'refresh' | 'no-data' | 'keep' }>;
   /** Rows each table must have once loaded (the manifest's count). */
   expectedRows: (table: PlannedTable) => number | undefined;
   /** After every check, before COMMIT/ROLLBACK: the restore drill hashes the tables here. */
@@ -110,6 +112,11 @@ export async function executeRestore(options: ExecuteOptions): Promise<ExecuteRe
 
     stage = 'checking deferred constraints';
     await client.query('SET CONSTRAINTS ALL IMMEDIATE');
+    for (const view of options.materializedViews ?? []) {
+      if (view.action === 'keep') continue;
+      stage = `refreshing materialized view ${view.schema}.${view.name}`;
+      await client.query(`REFRESH MATERIALIZED VIEW ${qualified(view.schema, view.name)}${view.action === 'no-data' ? ' WITH NO DATA' : ''}`);
+    }
     if (options.beforeFinish) {
       stage = 'checking the restored data';
       await options.beforeFinish(client);

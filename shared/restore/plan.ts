@@ -23,6 +23,7 @@ export function formatPlan(plan: RestorePlan): string {
     const replaced = lo.existing.length ? `; ${lo.existing.length} with the same oid in the target are replaced` : '';
     lines.push(`large objects (${lo.count}, ${formatBytes(lo.bytes)}): ${lo.action === 'restore' ? `recreated with their oids in the same transaction${replaced}` : lo.action}`);
   }
+  if (plan.materializedViews.length) lines.push('materialized views:', ...plan.materializedViews.map((v) => `  ${v.key}: ${v.why}`));
   lines.push(`safety backup of the target: ${plan.safetyBackup}`);
   if (p.drift.length) lines.push('schema differences:', ...p.drift.map((d) => `  ${d}`));
   if (plan.notes.length) lines.push('notes:', ...plan.notes.map((n) => `  ${n}`));

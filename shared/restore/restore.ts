@@ -8,6 +8,7 @@ import { runPreflight, type Preflight, type SourceTable } from './preflight';
 import { leafForeignKeys, withPartitionedParents, canUseReplicaRole, nonEmptyTables, readTargetSchema, tableKey, type TargetSchema } from './target-schema';
 import { executeRestore, type ExecuteResult, type RestoreProgress, type TableLoader } from './execute';
 import { checkOutsideKeys } from './outside-keys';
+import { planMaterializedViews, type MaterializedViewStep } from './matviews';
 import { backupLoader, checkManifest, checkObjects, entryFor, manifestSequences, manifestTables } from './backup-source';
 import { AUTH_USERS, legacyLoader, legacySourceTables, scanLegacy, stageLegacy, type LegacyScan } from './legacy-reader';
 import type { RowSetHash } from '../pgcopy/copy-text';
@@ -29,6 +30,11 @@ export interface RestoreOptions {
    * set session_replication_role = replica, which is the faster default.
    */
   fireTriggers?: boolean;
+  /**
+   * Materialized views: true refreshes every view of the target after the load, false touches none; by default
+   * those populated in the source are refreshed and those that were not are left unpopulated.
+   */
+  refreshMaterializedViews?: boolean;
   /** Where the pre-restore safety backup goes; false to skip it (--no-safety-backup). */
   safetyBackup: { store: ObjectStore; env: string } | false;
   /** Asked when tables with rows would be overwritten and `yes` is not set (a TTY prompt); false refuses. */
@@ -55,6 +61,8 @@ export interface RestorePlan {
   /** Stored bytes to read (native format). */
   bytes: number;
   sequences: 'recorded' | 'max-id';
+  /** What happens to each materialized view of the target, in refresh order. */
+  materializedViews: MaterializedViewStep[];
   safetyBackup: 'will be taken' | 'skipped (--no-safety-backup)';
   /** The backup's large objects: how many, how many bytes, which the target holds already. */
   largeObjects?: LargeObjectsPlan;
@@ -125,7 +133,11 @@ async function plan(options: RestoreOptions, client: pg.ClientBase): Promise<Res
   }
   const lo = source.kind === 'backup' ? await planLargeObjects(client, source.store, source.manifest, { tables: options.tables }) : undefined;
   preflight.problems.push(...(lo?.problems ?? []));
-  preflight.notes.push(...notes, ...(lo?.notes ?? []));
+  const views = planMaterializedViews(source.kind === 'backup' ? source.manifest.materializedViews : undefined, target, {
+    refresh: options.refreshMaterializedViews,
+    subset: Boolean(options.tables && options.tables.length > 0),
+  });
+  preflight.notes.push(...notes, ...(lo?.notes ?? []), ...views.notes);
   const rows: Record<string, number> = {};
   for (const t of preflight.tables) rows[t.key] = t.source.rows ?? 0;
   const bytes = source.kind === 'backup' ? preflight.tables.reduce((a, t) => a + entryFor(source.manifest, t).compressedBytes, 0) : 0;
@@ -140,6 +152,7 @@ async function plan(options: RestoreOptions, client: pg.ClientBase): Promise<Res
     totalRows: Object.values(rows).reduce((a, b) => a + b, 0),
     bytes,
     sequences: source.kind === 'backup' ? 'recorded' : 'max-id',
+    materializedViews: views.steps,
     safetyBackup: options.safetyBackup ? 'will be taken' : 'skipped (--no-safety-backup)',
     ...(lo?.plan ? { largeObjects: lo.plan } : {}),
     notes: preflight.notes,
@@ -234,6 +247,7 @@ async function restoreWith(client: pg.Client, options: RestoreOptions): Promise<
       prepare,
       largeObjects,
       sequences: p.sequences,
+      materializedViews: p.materializedViews,
       expectedRows: (t) => t.source.rows,
       finish: options.drill?.rollback ? 'rollback' : 'commit',
       beforeFinish: options.drill ? (c) => options.drill!.beforeFinish(c, p) : undefined,

@@ -44,6 +44,8 @@ export interface TargetSchema {
   tables: Map<string, TargetTable>;
   foreignKeys: TargetForeignKey[];
   sequences: Map<string, TargetSequence>;
+  /** Materialized views, each after the views it reads (the order to refresh them in). */
+  materializedViews: Array<{ schema: string; name: string; key: string }>;
   /** Partitioned tables (schema.table) and their leaf partitions, which hold the rows (and are what a backup holds). */
   partitions: Map<string, string[]>;
 }
@@ -125,11 +127,30 @@ export async function readTargetSchema(client: pg.ClientBase): Promise<TargetSch
     JOIN pg_class l ON l.oid = t.relid JOIN pg_namespace ln ON ln.oid = l.relnamespace
     WHERE c.relkind = 'p' AND t.isleaf AND ${SYSTEM_SCHEMA}
     ORDER BY 1, 2`);
+  const views = await client.query<{ schema: string; name: string; reads: string[] | null }>(`
+    SELECT n.nspname AS schema, c.relname AS name,
+           (SELECT array_agg(DISTINCT dn.nspname || '.' || dc.relname) FROM pg_rewrite r
+              JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_class'::regclass
+              JOIN pg_class dc ON dc.oid = d.refobjid AND dc.relkind = 'm' AND dc.oid <> c.oid
+              JOIN pg_namespace dn ON dn.oid = dc.relnamespace
+             WHERE r.ev_class = c.oid) AS reads
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'm' AND ${SYSTEM_SCHEMA}
+    ORDER BY 1, 2`);
+  const materializedViews: TargetSchema['materializedViews'] = [];
+  const pending = views.rows.map((r) => ({ schema: r.schema, name: r.name, key: tableKey(r.schema, r.name), reads: r.reads ?? [] }));
+  while (pending.length > 0) {
+    const done = new Set(materializedViews.map((v) => v.key));
+    const next = pending.findIndex((v) => v.reads.every((k) => done.has(k) || !pending.some((p) => p.key === k))) ;
+    const [v] = pending.splice(next === -1 ? 0 : next, 1);
+    materializedViews.push({ schema: v!.schema, name: v!.name, key: v!.key });
+  }
   const partitions = new Map<string, string[]>();
   for (const r of parts.rows) partitions.set(r.parent, [...(partitions.get(r.parent) ?? []), r.leaf]);
   return {
     database,
     partitions,
+    materializedViews,
     tables: new Map(
       tables.rows.map((r) => [
         tableKey(r.schema, r.name),

@@ -23,6 +23,7 @@ interface RestoreFlags {
   safetyBackup: boolean;
   allowSchemaDrift?: boolean;
   fireTriggers?: boolean;
+  refreshMaterializedViews?: boolean;
   includeAuth?: boolean;
   dryRun?: boolean;
   json?: boolean;
@@ -39,6 +40,8 @@ export function registerRestoreCommand(program: Command): void {
     .option('--no-safety-backup', 'do not take a backup of the target first')
     .option('--allow-schema-drift', 'restore the common columns when the target schema differs')
     .option('--fire-triggers', 'let user triggers fire and check foreign keys row by row (slower; by default a role that may loads with session_replication_role = replica and checks each key once)')
+    .option('--refresh-materialized-views', 'refresh every materialized view after the load (default: those populated in the backup; the others are left unpopulated)')
+    .option('--no-refresh-materialized-views', 'leave every materialized view as it is')
     .option('--include-auth', 'legacy files: restore auth_users into the auth.users columns that exist')
     .option('--dry-run', 'print the plan and change nothing')
     .option('--json', 'print JSON')
@@ -56,6 +59,7 @@ export function registerRestoreCommand(program: Command): void {
         yes: Boolean(flags.yes),
         allowSchemaDrift: Boolean(flags.allowSchemaDrift),
         fireTriggers: Boolean(flags.fireTriggers),
+        refreshMaterializedViews: flags.refreshMaterializedViews,
         safetyBackup: flags.safetyBackup ? { store: ctx.store, env: ctx.env } : false,
         confirm: confirmOnTty,
         onProgress: (p) => {
@@ -133,6 +137,7 @@ function planJson(plan: RestorePlan) {
     overwrites: p.overwrites,
     deferred: p.order.deferred,
     sequences: plan.sequences === 'recorded' ? p.sequences.map((s) => ({ sequence: `${s.schema}.${s.name}`, lastValue: s.lastValue, isCalled: s.isCalled })) : 'max(id)',
+    materializedViews: plan.materializedViews.map((v) => ({ view: v.key, action: v.action, why: v.why })),
     safetyBackup: plan.safetyBackup,
     ...(plan.largeObjects ? { largeObjects: { ...plan.largeObjects, existing: plan.largeObjects.existing.length } } : {}),
     drift: p.drift,
