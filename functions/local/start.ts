@@ -8,12 +8,12 @@ import * as ff from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { Cron } from 'croner';
 import { loadConfig } from '../../shared/config/load';
-import { openStore } from '../../shared/storage/open';
 import { MemoryBus } from '../../shared/bus/memory-bus';
 import { createLogger } from '../../shared/log/logger';
 import { encodeCloudEvent } from '../../shared/bus/decode';
 import { UsageError, errorMessage } from '../../shared/errors';
-import type { Runtime } from '../../shared/functions/runtime';
+import { functionRuntime } from '../../shared/functions/runtime';
+import { describeBus } from '../../shared/bus/open';
 import { wiring } from './wiring';
 import { installJsonErrors } from '../../shared/functions/framework';
 
@@ -31,8 +31,9 @@ export async function startLocal(): Promise<LocalSuite> {
     process.exit(err instanceof UsageError ? 2 : 1);
   }
   const logger = createLogger({ level: config.env.LOG_LEVEL, labels: { env: config.env.OPS_ENV, component: 'local' } });
-  const bus = new MemoryBus();
-  const runtime: Runtime = { config, store: openStore(config.env.BACKUP_BUCKET), bus, logger, env: config.env.OPS_ENV };
+  const runtime = functionRuntime(config, 'local', { logger });
+  const bus = runtime.bus;
+  logger.info(describeBus(bus.choice));
   let wired;
   try {
     wired = wiring(() => runtime);
@@ -45,7 +46,8 @@ export async function startLocal(): Promise<LocalSuite> {
     process.stderr.write(`mt-ops: ${errorMessage(err)}\n`);
     process.exit(err instanceof UsageError ? 2 : 1);
   }
-  bus.subscribe((m) => logger.info({ event: m.event, messageId: m.messageId }, `event ${m.event.type}`));
+  const memory = bus.inner instanceof MemoryBus ? bus.inner : undefined;
+  memory?.subscribe((m) => logger.info({ event: m.event, messageId: m.messageId }, `event ${m.event.type}`));
 
   // HTTP: each function's own framework app (the same one Cloud Functions runs), mounted under /<name>.
   installJsonErrors();

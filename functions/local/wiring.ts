@@ -6,7 +6,7 @@
 import type { Runtime } from '../../shared/functions/runtime';
 import type { EntryPointKind } from '../../shared/infra/wiring';
 import { entryPointMismatches, loadWiring, type Wiring } from '../../shared/infra/wiring';
-import type { EntryPoints, EventHandler, HttpHandler } from '../../shared/functions/entry-points';
+import { bindEntryPoint, type EntryPoints, type EventHandler, type HttpHandler } from '../../shared/functions/entry-points';
 import { UsageError } from '../../shared/errors';
 import { entryPoints as backup } from '../backup/handlers';
 import { entryPoints as retention } from '../retention/handlers';
@@ -40,9 +40,9 @@ export function wiring(runtime: () => Runtime, infra: Wiring = loadWiring(), ent
     const ep = entryPoints[declared.name]!;
     if (ep.kind === 'http') {
       if (http[declared.function]) throw new UsageError(`function ${declared.function} has more than one HTTP entry point; npm start serves one per function`);
-      http[declared.function] = ep.handler(runtime);
+      http[declared.function] = bindEntryPoint(ep, runtime) as HttpHandler;
     } else {
-      const handler = ep.handler(runtime);
+      const handler = bindEntryPoint(ep, runtime) as EventHandler;
       for (const topic of declared.topics) topics[topic] = handler;
     }
   }

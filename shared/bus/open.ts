@@ -1,25 +1,111 @@
+/**
+ * Which event bus a process uses, chosen explicitly, and a publish that never crashes the work: a failed publish
+ * is handed to `onUndelivered` (the CLI prints one warning line; a function saves the event to the outbox) and the
+ * caller carries on with its result.
+ */
 import type { Config } from '../config/load';
-import type { EventBus, OpsEventInput } from './events';
+import { OpsEvent, type EventBus, type OpsEventInput } from './events';
 import { MemoryBus } from './memory-bus';
+import { eventsTopic } from '../infra/schedules';
+import { parseOrThrow, errorMessage } from '../errors';
+import { redactString } from '../log/redact';
+import { log, type Logger } from '../log/logger';
+
+export type BusChoice =
+  | { kind: 'pubsub'; topic: string; projectId: string; emulatorHost?: string; reason: string }
+  | { kind: 'memory'; reason: string };
+
+type BusEnv = Pick<Config['env'], 'PUBSUB_EMULATOR_HOST' | 'GOOGLE_CLOUD_PROJECT' | 'EVENTS_TOPIC' | 'OPS_EVENTS'>;
 
 /**
- * Pub/Sub when a project or the emulator is configured (GOOGLE_CLOUD_PROJECT, PUBSUB_EMULATOR_HOST);
- * otherwise the in-process bus. The emulator host is passed to the client explicitly, so a configuration
- * loaded from something other than process.env is honoured too.
+ * Pub/Sub when OPS_EVENTS=pubsub, EVENTS_TOPIC or PUBSUB_EMULATOR_HOST says so (the cloud deployment sets them);
+ * otherwise (or OPS_EVENTS=memory) the in-process bus. GOOGLE_CLOUD_PROJECT alone does NOT choose Pub/Sub: a laptop
+ * with gcloud configured is not a deployment.
  */
-export function openBus(config: Pick<Config, 'env'>, options: { topic?: string } = {}): EventBus {
-  const { PUBSUB_EMULATOR_HOST: emulatorHost, GOOGLE_CLOUD_PROJECT } = config.env;
-  if (emulatorHost || GOOGLE_CLOUD_PROJECT) {
-    const projectId = GOOGLE_CLOUD_PROJECT ?? 'local-emulator';
+export function chooseBus(env: BusEnv, options: { topic?: string } = {}): BusChoice {
+  const { PUBSUB_EMULATOR_HOST: emulatorHost, GOOGLE_CLOUD_PROJECT, EVENTS_TOPIC, OPS_EVENTS } = env;
+  if (OPS_EVENTS === 'memory') return { kind: 'memory', reason: 'OPS_EVENTS=memory' };
+  const reason = OPS_EVENTS === 'pubsub' ? 'OPS_EVENTS=pubsub' : EVENTS_TOPIC ? 'EVENTS_TOPIC is set' : emulatorHost ? 'PUBSUB_EMULATOR_HOST is set' : undefined;
+  if (!reason) return { kind: 'memory', reason: 'neither OPS_EVENTS=pubsub, EVENTS_TOPIC nor PUBSUB_EMULATOR_HOST is set' };
+  const topic = options.topic ?? eventsTopic(EVENTS_TOPIC);
+  return { kind: 'pubsub', topic, projectId: GOOGLE_CLOUD_PROJECT ?? 'local-emulator', ...(emulatorHost ? { emulatorHost } : {}), reason };
+}
+
+export function describeBus(choice: BusChoice): string {
+  if (choice.kind === 'memory') return `events: in-process bus (${choice.reason})`;
+  return `events: Pub/Sub topic ${choice.topic} in project ${choice.projectId}${choice.emulatorHost ? ` on the emulator at ${choice.emulatorHost}` : ''} (${choice.reason})`;
+}
+
+export interface OpenBusOptions {
+  topic?: string;
+  logger?: Logger;
+  /** Gives up on one publish after this long (the client would retry an unreachable server for minutes). */
+  publishTimeoutMs?: number;
+  /** What to do with an event that could not be published. Default: one warning line. */
+  onUndelivered?: (event: OpsEvent, err: unknown) => Promise<void> | void;
+}
+
+/** A bus whose publish never rejects for a delivery failure (an invalid event still rejects: that is a bug). */
+export interface ReliableBus extends EventBus {
+  readonly choice: BusChoice;
+  /** The bus underneath (the in-process one can be subscribed to). */
+  readonly inner: EventBus;
+  /** Publishes or rejects (the outbox's flush uses it). */
+  deliver(event: OpsEventInput): Promise<string>;
+}
+
+export function openBus(config: Pick<Config, 'env'>, options: OpenBusOptions = {}): ReliableBus {
+  const choice = chooseBus(config.env, options);
+  const timeoutMs = options.publishTimeoutMs ?? 10_000;
+  let inner: EventBus;
+  if (choice.kind === 'pubsub') {
     // The Pub/Sub client is loaded on first publish only, so commands that publish nothing start fast.
     let bus: Promise<EventBus> | undefined;
-    const get = () => (bus ??= import('./pubsub-bus').then(({ PubSubBus }) => new PubSubBus({ projectId, emulatorHost, topic: options.topic })));
-    return {
+    const get = () =>
+      (bus ??= import('./pubsub-bus').then(({ PubSubBus }) => new PubSubBus({ projectId: choice.projectId, emulatorHost: choice.emulatorHost, topic: choice.topic })));
+    inner = {
       publish: async (event: OpsEventInput) => (await get()).publish(event),
       close: async () => {
         if (bus) await (await bus).close();
       },
     };
+  } else {
+    inner = new MemoryBus();
   }
-  return new MemoryBus();
+  const logger = () => options.logger ?? log();
+  const onUndelivered =
+    options.onUndelivered ??
+    ((event: OpsEvent, err: unknown) => logger().warn(`event ${event.type} not published (the work itself is done): ${redactString(errorMessage(err))}`));
+  let failed = false;
+  const deliver = (input: OpsEventInput) => withTimeout(inner.publish(input), timeoutMs, `publishing to ${choice.kind === 'pubsub' ? choice.topic : 'the in-process bus'} took over ${timeoutMs / 1000} s`);
+  return {
+    choice,
+    inner,
+    deliver,
+    async publish(input) {
+      const event = parseOrThrow(OpsEvent, input, 'event');
+      try {
+        return await deliver(event);
+      } catch (err) {
+        failed = true;
+        await onUndelivered(event, err);
+        return '';
+      }
+    },
+    async close() {
+      // After a failed publish the client still holds the batch and retries it: do not wait for it long.
+      const ms = failed ? Math.min(timeoutMs, 2_000) : timeoutMs;
+      await withTimeout(inner.close(), ms, 'closing the event bus timed out').catch((err) => logger().debug({ err }, 'closing the event bus failed'));
+    },
+  };
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+    timer.unref();
+  });
+  promise.catch(() => {}); // a late rejection after the timeout is not unhandled
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

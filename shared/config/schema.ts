@@ -34,6 +34,10 @@ export const EnvSchema = z.object({
   OPS_CONFIG: z.string().default('./ops.config.json'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   PUBSUB_EMULATOR_HOST: z.string().optional(),
+  /** `pubsub` or `memory`: which event bus (see shared/bus/open.ts); unset: Pub/Sub only if EVENTS_TOPIC or PUBSUB_EMULATOR_HOST is set. */
+  OPS_EVENTS: z.enum(['pubsub', 'memory']).optional(),
+  /** The Pub/Sub topic events go to (default: the events topic of infra/topics.yaml); setting it chooses Pub/Sub. */
+  EVENTS_TOPIC: z.string().min(1).max(255).optional(),
   SLACK_WEBHOOK_URL: z.url().optional(),
   PAGERDUTY_ROUTING_KEY: z.string().min(1).optional(),
   SMTP_URL: z.string().optional(),

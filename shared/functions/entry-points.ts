@@ -19,11 +19,20 @@ export type EntryPoints = Record<string, EntryPoint>;
 export const http = (handler: (runtime: () => Runtime) => HttpHandler): EntryPoint => ({ kind: 'http', handler });
 export const event = (handler: (runtime: () => Runtime) => EventHandler): EntryPoint => ({ kind: 'event', handler });
 
+/** An entry point's handler, which first publishes what earlier runs left in the outbox (at least once, never lost). */
+export function bindEntryPoint(ep: EntryPoint, runtime: () => Runtime): HttpHandler | EventHandler {
+  const handler = ep.handler(runtime) as (...args: unknown[]) => Promise<unknown>;
+  return (async (...args: unknown[]) => {
+    await runtime().flushOutbox?.();
+    return handler(...args);
+  }) as HttpHandler | EventHandler;
+}
+
 /** Registers every entry point with the Functions Framework (the deployed function's index.ts), behind our JSON error answers. */
 export function registerEntryPoints(entryPoints: EntryPoints, runtime: () => Runtime): void {
   installJsonErrors(); // every error answer JSON, never the framework's HTML page with a stack and paths
   for (const [name, ep] of Object.entries(entryPoints)) {
-    if (ep.kind === 'http') ff.http(name, ep.handler(runtime));
-    else ff.cloudEvent(name, ep.handler(runtime));
+    if (ep.kind === 'http') ff.http(name, bindEntryPoint(ep, runtime) as HttpHandler);
+    else ff.cloudEvent(name, bindEntryPoint(ep, runtime) as EventHandler);
   }
 }

@@ -1,6 +1,9 @@
 import { loadConfig, type Config } from '../config/load';
 import { openStore } from '../storage/open';
-import { openBus } from '../bus/open';
+import { openBus, type ReliableBus } from '../bus/open';
+import { flushOutbox, saveToOutbox } from '../bus/outbox';
+import { errorMessage } from '../errors';
+import { redactString } from '../log/redact';
 import { createLogger, type Logger } from '../log/logger';
 import type { ObjectStore } from '../storage/types';
 import type { EventBus } from '../bus/events';
@@ -12,21 +15,38 @@ export interface Runtime {
   bus: EventBus;
   logger: Logger;
   env: string;
+  /** Publishes the events earlier runs could not (see shared/bus/outbox.ts); never throws. */
+  flushOutbox?: () => Promise<void>;
 }
 
 export function runtimeFromEnvironment(component: string): () => Runtime {
   let runtime: Runtime | undefined;
   return () => {
     if (!runtime) {
-      const config = loadConfig();
-      runtime = {
-        config,
-        store: openStore(config.env.BACKUP_BUCKET),
-        bus: openBus(config),
-        logger: createLogger({ level: config.env.LOG_LEVEL, labels: { env: config.env.OPS_ENV, component } }),
-        env: config.env.OPS_ENV,
-      };
+      runtime = functionRuntime(loadConfig(), component);
     }
     return runtime;
   };
+}
+
+/** The runtime of a function (or of `npm start`): the bus saves what it cannot publish to the bucket's outbox. */
+export function functionRuntime(config: Config, component: string, options: { logger?: Logger } = {}): Runtime & { bus: ReliableBus } {
+  const store = openStore(config.env.BACKUP_BUCKET);
+  const env = config.env.OPS_ENV;
+  const logger = options.logger ?? createLogger({ level: config.env.LOG_LEVEL, labels: { env, component } });
+  const bus = openBus(config, {
+    logger,
+    // An event that could not be published waits in the bucket for the next run of any function.
+    onUndelivered: async (event, err) => {
+      const reason = redactString(errorMessage(err));
+      try {
+        const key = await saveToOutbox(store, env, event);
+        logger.warn({ key }, `event ${event.type} not published, saved to the outbox: ${reason}`);
+      } catch (saveErr) {
+        // Neither the bus nor the bucket: the log line is the last record of the event.
+        logger.error({ event }, `event ${event.type} not published and not saved to the outbox: ${reason}; ${redactString(errorMessage(saveErr))}`);
+      }
+    },
+  });
+  return { config, store, bus, logger, env, flushOutbox: () => flushOutbox(store, env, bus.deliver, logger).then(() => {}) };
 }

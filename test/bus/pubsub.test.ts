@@ -6,10 +6,10 @@ import { PubSubBus, decodeCloudEvent, decodePubSubMessage, PUBSUB_CLOUDEVENT_TYP
 import { openBus } from '../../shared/bus/open';
 import { OpsEvent, type OpsEventInput } from '../../shared/bus/events';
 import { eventsTopic } from '../../shared/infra/schedules';
-
-const TOPICS = { events: eventsTopic() };
 import { UsageError } from '../../shared/errors';
 import { loadConfig } from '../../shared/config/load';
+
+const TOPICS = { events: eventsTopic() };
 
 const skip = emulatorSkipReason();
 if (skip) console.warn(`skipping the Pub/Sub emulator tests: ${skip}`);

@@ -35,7 +35,7 @@ export function registerBackupCommand(program: Command): void {
       const databaseUrl = requireDatabaseUrl(ctx.config, flags.databaseUrl);
       const section = ctx.config.file.backup;
       const progress = createProgress(process.stderr, flags.progress && !flags.json);
-      const bus = openBus(ctx.config);
+      const bus = openBus(ctx.config, { logger: ctx.logger });
       const started = Date.now();
       const interrupt = interruptSignal();
       let bytesSoFar = 0;
