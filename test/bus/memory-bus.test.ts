@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo } from 'node:net';
 import { describe, it, expect } from 'vitest';
 import { Writable } from 'node:stream';
 import { MemoryBus, type Selector } from '../../shared/bus/memory-bus';
@@ -140,19 +141,39 @@ describe('in-process bus', () => {
 });
 
 describe('openBus', () => {
-  it('is the in-process bus without a project or an emulator', () => {
-    expect(openBus(loadConfig({ OPS_CONFIG: undefined }))).toBeInstanceOf(MemoryBus);
+  it('is the in-process bus without OPS_EVENTS, EVENTS_TOPIC or an emulator, even with GOOGLE_CLOUD_PROJECT', () => {
+    expect(openBus(loadConfig({ OPS_CONFIG: undefined })).inner).toBeInstanceOf(MemoryBus);
+    expect(openBus(loadConfig({ OPS_CONFIG: undefined, GOOGLE_CLOUD_PROJECT: 'mt-prod' })).inner).toBeInstanceOf(MemoryBus);
   });
 
   it.each([
-    ['GOOGLE_CLOUD_PROJECT', { GOOGLE_CLOUD_PROJECT: 'mt-prod' }],
-    ['PUBSUB_EMULATOR_HOST', { PUBSUB_EMULATOR_HOST: '127.0.0.1:1' }],
-  ])('is Pub/Sub with %s (the client loaded lazily)', async (_name, env) => {
-    const bus = openBus(loadConfig({ OPS_CONFIG: undefined, ...env }));
-    expect(bus).not.toBeInstanceOf(MemoryBus);
-    // still validates first: nothing goes to the network for an invalid event
-    await expect(bus.publish({ type: 'nope' } as never)).rejects.toBeInstanceOf(UsageError);
-    await bus.close();
+    ['OPS_EVENTS=pubsub', { OPS_EVENTS: 'pubsub' }],
+    ['EVENTS_TOPIC', { EVENTS_TOPIC: 'mt-ops-events' }],
+    ['PUBSUB_EMULATOR_HOST', {}],
+  ])('is Pub/Sub with %s (the client loaded lazily), and an invalid event never reaches the network', async (_name, env) => {
+    // A listener standing in for Pub/Sub: it counts every connection the client opens.
+    let connections = 0;
+    const server = createServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const bus = openBus(loadConfig({ OPS_CONFIG: undefined, GOOGLE_CLOUD_PROJECT: 'mt-prod', PUBSUB_EMULATOR_HOST: host, ...env }), { publishTimeoutMs: 3_000, onUndelivered: () => {} });
+      expect(bus.inner).not.toBeInstanceOf(MemoryBus);
+      expect(bus.choice).toMatchObject({ kind: 'pubsub', emulatorHost: host });
+      // validates first: nothing goes to the network for an invalid event
+      await expect(bus.publish({ type: 'nope' } as never)).rejects.toBeInstanceOf(UsageError);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(connections).toBe(0);
+      // the listener does see a valid event's attempt (so the check above can fail); the failure is not thrown
+      await expect(bus.publish(alert('x'))).resolves.toBe('');
+      expect(connections).toBeGreaterThan(0);
+      await bus.close();
+    } finally {
+      server.close();
+    }
   });
 
   it('PubSubBus takes the emulator host explicitly', async () => {
