@@ -110,10 +110,14 @@ export interface Aggregates {
   firstSampleAt?: number;
 }
 
-/** The buckets for a window ending at `now`: minute buckets up to 6 h, hour buckets beyond. */
-export function windowTotals(agg: Aggregates, windowMs: number, now: number): Totals {
-  if (windowMs <= MINUTE_BUCKETS * MINUTE) return totals(agg.minutes, now - windowMs, now + 1);
-  return totals(agg.hours, now - windowMs, now + 1);
+/**
+ * The totals of a window ending at `now`: minute buckets up to 6 h, hour buckets beyond. Only whole buckets count, so
+ * the window really starts at `from`, the first bucket boundary at or after `now - windowMs`.
+ */
+export function windowTotals(agg: Aggregates, windowMs: number, now: number): Totals & { from: number } {
+  const size = windowMs <= MINUTE_BUCKETS * MINUTE ? MINUTE : HOUR;
+  const from = Math.ceil((now - windowMs) / size) * size;
+  return { ...totals(size === MINUTE ? agg.minutes : agg.hours, from, now + 1), from };
 }
 
 export interface Uptime {
@@ -131,7 +135,7 @@ export interface Uptime {
 
 export function uptimeOver(agg: Aggregates, windowMs: number, now: number, intervalSeconds: number): Uptime {
   const t = windowTotals(agg, windowMs, now);
-  const from = Math.max(now - windowMs, agg.firstSampleAt ?? now);
+  const from = Math.max(t.from, agg.firstSampleAt ?? now);
   const expected = Math.max(t.n + t.m, Math.floor((now - from) / (intervalSeconds * 1000)) + (agg.firstSampleAt !== undefined ? 1 : 0));
   const counted = expected - t.m;
   const result: Uptime = { samples: t.n, failures: t.f, maintenance: t.m, p50: quantile(t.h, 0.5), p95: quantile(t.h, 0.95), p99: quantile(t.h, 0.99) };

@@ -1,0 +1,175 @@
+/** The pure rules: thresholds and transitions, the SLO maths on synthetic histories, the bounded state document. */
+import { describe, it, expect } from 'vitest';
+import { recordSample, emptyState, type ProbeState } from '../../shared/probes/state';
+import { addToBuckets, burnAlert, budgetLeft, quantile, uptimeOver, MINUTE, HOUR, MINUTE_BUCKETS, HOUR_BUCKETS, type Bucket } from '../../shared/probes/slo';
+import type { ProbeResult } from '../../shared/probes/rules';
+
+const T0 = Date.parse('2026-11-29T00:00:00Z');
+const result = (i: number, ok: boolean, severity: 'critical' | 'warning' = 'critical'): ProbeResult => ({
+  probe: 'api',
+  kind: 'http',
+  at: new Date(T0 + i * MINUTE).toISOString(),
+  ok,
+  severity: ok ? undefined : severity,
+  availabilityFailure: !ok && severity === 'critical',
+  status: ok ? 200 : 503,
+  latencyMs: 40,
+  failed: ok ? [] : [{ condition: '[STATUS] == 200', severity, message: '[STATUS] == 200: got 503' }],
+});
+const ctx = { env: 'prod', objective: 99.9, failureThreshold: 3, successThreshold: 2 };
+
+/** Feeds a pattern (`F` failed, `.` ok, `W` failed at warning, `M` ok in maintenance, `X` failed in maintenance) and returns what happened at each sample. */
+function feed(pattern: string, context = ctx): { state: ProbeState; log: string[] } {
+  let state = emptyState('api', new Date(T0).toISOString());
+  const log: string[] = [];
+  [...pattern].forEach((ch, i) => {
+    const r = result(i, ch === '.' || ch === 'M', ch === 'W' ? 'warning' : 'critical');
+    const recorded = recordSample(state, r, { ...context, maintenance: ch === 'M' || ch === 'X' ? 'monthly' : undefined });
+    state = recorded.state;
+    const t = recorded.transition;
+    log.push(t ? `${i}:${t.kind}${t.kind === 'fire' ? `:${t.incident.severity}${t.escalated ? ':escalated' : ''}` : ''}` : `${i}:${state.status}`);
+  });
+  return { state, log };
+}
+const transitions = (log: string[]) => log.filter((l) => /fire|resolve/.test(l));
+
+describe('thresholds and transitions (failureThreshold 3, successThreshold 2)', () => {
+  it.each<[string, string, string[]]>([
+    ['all good: nothing published', '.....', []],
+    ['two failures: below the threshold, nothing', '..FF..', []],
+    ['three failures fire once, however long it stays down', '.FFFFFFF', ['3:fire:critical']],
+    ['then two good samples resolve', '.FFF..', ['3:fire:critical', '5:resolve']],
+    ['one good sample is not enough to resolve', '.FFF.F.F', ['3:fire:critical']],
+    ['flapping never fires', 'F.F.F.F.FF.FF.', []],
+    ['flapping while down never resolves', 'FFF.F.F.F.F', ['2:fire:critical']],
+    ['a second incident after recovery fires again', 'FFF..FFF', ['2:fire:critical', '4:resolve', '7:fire:critical']],
+    ['warnings that turn critical escalate the same incident', 'WWWWFF', ['2:fire:warning', '4:fire:critical:escalated']],
+    ['critical then warning does not de-escalate', 'FFFWW', ['2:fire:critical']],
+    ['failures inside maintenance move no streak and raise nothing', 'XXXXXX', []],
+    ['maintenance between failures: the streak continues after it', 'FFXXF', ['4:fire:critical']],
+  ])('%s: %s', (_name, pattern, expected) => {
+    expect(transitions(feed(pattern).log)).toEqual(expected);
+  });
+
+  it('the state goes unknown -> up -> down -> maintenance -> down -> up, with since set on each change', () => {
+    const { log } = feed('.FFFXF..');
+    expect(log).toEqual(['0:up', '1:up', '2:up', '3:fire:critical', '4:maintenance', '5:down', '6:down', '7:resolve']);
+  });
+
+  it('the incident starts with the first failure of the streak; the resolve ends it', () => {
+    let state = emptyState('api', new Date(T0).toISOString());
+    const events: string[] = [];
+    [...'.FFF..'].forEach((ch, i) => {
+      const r = recordSample(state, result(i, ch === '.'), ctx);
+      state = r.state;
+      if (r.transition?.kind === 'fire') events.push(`fire ${r.transition.incident.fingerprint} from ${r.transition.incident.startsAt}`);
+      if (r.transition?.kind === 'resolve') events.push(`resolve at ${r.transition.endsAt}`);
+    });
+    expect(events).toEqual(['fire probe/prod/api from 2026-11-29T00:01:00.000Z', 'resolve at 2026-11-29T00:05:00.000Z']);
+  });
+
+  it('a seeded random history never publishes two fires in a row without a resolve between (escalation aside), nor a resolve without a fire', () => {
+    let seed = 42;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let run = 0; run < 50; run++) {
+      const pattern = Array.from({ length: 200 }, () => (random() < 0.4 ? 'F' : random() < 0.05 ? 'M' : '.')).join('');
+      let open = false;
+      for (const t of transitions(feed(pattern).log)) {
+        if (t.includes('resolve')) {
+          expect(open, pattern).toBe(true);
+          open = false;
+        } else {
+          expect(open, pattern).toBe(false);
+          open = true;
+        }
+      }
+    }
+  });
+
+  it('the document stays bounded: 20 recent results, 6 h of minutes, 90 days of hours', () => {
+    let state = emptyState('api', new Date(T0).toISOString());
+    for (let i = 0; i < 2000; i++) state = recordSample(state, { ...result(i, i % 7 !== 0), at: new Date(T0 + i * 3 * HOUR).toISOString() }, ctx).state;
+    expect(state.recent).toHaveLength(20);
+    expect(state.minutes.length).toBeLessThanOrEqual(MINUTE_BUCKETS);
+    expect(state.hours.length).toBeLessThanOrEqual(HOUR_BUCKETS);
+    expect(state.hours[0]!.t).toBeGreaterThanOrEqual(T0 + 1999 * 3 * HOUR - 90 * 24 * HOUR);
+    expect(JSON.stringify(state).length).toBeLessThan(200_000);
+  });
+});
+
+/** A history: `minutes` samples one a minute ending at `now`, the failing ones chosen by `fails(i)` (i = minutes before now). */
+function history(minutes: number, now: number, fails: (ago: number) => boolean, maintenance: (ago: number) => boolean = () => false) {
+  let m: Bucket[] = [];
+  let h: Bucket[] = [];
+  for (let ago = minutes - 1; ago >= 0; ago--) {
+    const f = fails(ago);
+    const s = { at: now - ago * MINUTE, ok: !f, availabilityFailure: f, maintenance: maintenance(ago), latencyMs: f ? 900 : 40 };
+    m = addToBuckets(m, s, MINUTE, MINUTE_BUCKETS);
+    h = addToBuckets(h, s, HOUR, HOUR_BUCKETS);
+  }
+  return { minutes: m, hours: h, firstSampleAt: now - (minutes - 1) * MINUTE };
+}
+
+describe('SLO maths on synthetic histories (objective 99.9%)', () => {
+  const now = Date.parse('2026-11-29T12:00:30Z');
+
+  it.each<[string, ReturnType<typeof history>, 'critical' | 'warning' | 'none', RegExp?]>([
+    ['all good for 4 days', history(4 * 1440, now, () => false), 'none'],
+    ['down for the last 10 minutes: fast burn over 1 h and 5 min pages', history(4 * 1440, now, (ago) => ago < 10), 'critical', /over 1h and .* over 5m \(> 14\.4\)/],
+    ['down for 10 minutes, an hour ago, now fine: the 5-minute window stops the page (the 3 d / 6 h pair still warns)', history(4 * 1440, now, (ago) => ago >= 60 && ago < 70), 'warning', /over 3d/],
+    ['2% errors for 6 hours (burn 20 over 6 h): pages through the 6 h / 30 min pair', history(4 * 1440, now, (ago) => ago < 360 && ago % 50 === 25), 'critical', /over 6h and .* over 30m \(> 6\)/],
+    ['0.2% errors for 3 days (burn 2): a warning through 3 d / 6 h', history(4 * 1440, now, (ago) => ago < 3 * 1440 && ago % 500 === 250), 'warning', /over 3d and .* over 6h \(> 1\)/],
+    ['0.05% errors (burn 0.5): within budget', history(4 * 1440, now, (ago) => ago % 2000 === 1000), 'none'],
+  ])('%s', (_name, agg, level, reason) => {
+    const alert = burnAlert(agg, now, 99.9);
+    expect(alert.level).toBe(level);
+    if (reason) expect(alert.reason).toMatch(reason);
+  });
+
+  it.each<[string, ReturnType<typeof history>, number, number | undefined, number | undefined]>([
+    // [name, history, window, uptime, unknown]
+    ['all good for 2 days: 100% over 24 h', history(2 * 1440, now, () => false), 24 * HOUR, 1, 0],
+    // the 24 h window is whole hour buckets: 12:00:30 back to 13:00 yesterday, 1381 samples, 24 of them failed (minutes 0, 60, ... 1380 ago)
+    ['one failure an hour in the last 24 h', history(2 * 1440, now, (ago) => ago % 60 === 0), 24 * HOUR, 1 - 24 / 1381, 0],
+    ['only one hour of samples, asked for 24 h: counted from the first sample', history(60, now, () => false), 24 * HOUR, 1, 0],
+  ])('uptime: %s', (_name, agg, window, uptime, unknown) => {
+    const u = uptimeOver(agg, window, now, 60);
+    expect(u.uptime).toBeCloseTo(uptime!, 6);
+    expect(u.unknown).toBeCloseTo(unknown!, 6);
+  });
+
+  it('time with no samples counts as unknown, never as up', () => {
+    const agg = history(120, now, () => false);
+    // drop the samples of the last 30 minutes' buckets: the prober was down
+    const gap = { ...agg, minutes: agg.minutes.filter((b) => b.t < now - 30 * MINUTE), hours: agg.hours };
+    const u = uptimeOver(gap, HOUR, now, 60);
+    expect(u.uptime!).toBeCloseTo(30 / 60, 1);
+    expect(u.unknown!).toBeCloseTo(30 / 60, 1);
+  });
+
+  it('maintenance samples are excluded from uptime and from the error budget', () => {
+    const agg = history(1440, now, (ago) => ago < 120, (ago) => ago < 120);
+    expect(uptimeOver(agg, 24 * HOUR, now, 60)).toMatchObject({ uptime: 1, maintenance: 120, failures: 0 });
+    expect(budgetLeft(agg, now, 99.9)).toBe(1);
+    expect(burnAlert(agg, now, 99.9).level).toBe('none');
+  });
+
+  it.each<[string, number, number]>([
+    ['no errors', 0, 1],
+    ['half the budget', 5, 0.5],
+    ['the whole budget', 10, 0],
+    ['overspent', 20, -1],
+  ])('error budget left over 30 days: %s', (_name, failures, left) => {
+    // 10,000 samples at 99.9%: a budget of 10 failures
+    const agg = history(10_000, now, (ago) => ago < failures * 100 && ago % 100 === 0);
+    expect(budgetLeft(agg, now, 99.9)).toBeCloseTo(left, 6);
+  });
+
+  it.each<[string, number[], number, number | undefined]>([
+    ['empty', [], 0.95, undefined],
+    ['all in the 50 ms bucket', [0, 0, 0, 10], 0.95, 50],
+    ['p95 in the tail', [0, 0, 0, 90, 0, 0, 0, 0, 0, 0, 0, 10], 0.95, 1000],
+    ['p50 before the tail', [0, 0, 0, 90, 0, 0, 0, 0, 0, 0, 0, 10], 0.5, 50],
+    ['beyond the last bound', [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5], 0.99, Infinity],
+  ])('quantile: %s', (_name, h, q, expected) => expect(quantile(h, q)).toBe(expected));
+});
