@@ -109,7 +109,7 @@ export function summarize(config: ProbeConfig, state: ProbeState, now: Date): Up
     objective,
     latencyObjectiveMs,
     latencyMet: p95 === undefined ? undefined : p95 <= latencyObjectiveMs,
-    burn: burnAlert(agg, t, objective),
+    burn: burnAlert(agg, t, objective, config.intervalSeconds),
     budgetLeft: budgetLeft(agg, t, objective),
     incident: state.incident,
     sloIncident: state.sloIncident,

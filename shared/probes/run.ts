@@ -80,7 +80,7 @@ export async function runProbes(store: ObjectStore, env: string, planned: readon
 
 async function record(store: ObjectStore, env: string, plan: PlannedProbe, result: ProbeResult, maintenance: string | undefined, attempts: number): Promise<ProbeOutcome> {
   const config = plan.probe.config;
-  const ctx = { env, objective: config.slo.availability, failureThreshold: config.failureThreshold, successThreshold: config.successThreshold, maintenance };
+  const ctx = { env, objective: config.slo.availability, intervalSeconds: config.intervalSeconds, failureThreshold: config.failureThreshold, successThreshold: config.successThreshold, maintenance };
   let state = plan.state;
   let generation = plan.generation;
   const key = probeKeys.state(env, config.name);

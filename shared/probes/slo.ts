@@ -165,16 +165,24 @@ export interface BurnAlert {
 
 const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1));
 
-/** The multi-window, multi-burn-rate decision (SRE workbook, chapter 5). */
-export function burnAlert(agg: Aggregates, now: number, objective: number): BurnAlert {
+/**
+ * The multi-window, multi-burn-rate decision (SRE workbook, chapter 5). A rule applies only once its long window holds
+ * at least half the samples the schedule takes in it: a new probe's first failed sample (an error rate of 100% over
+ * one sample) is the threshold alert's business, not a burn of the monthly budget.
+ */
+export function burnAlert(agg: Aggregates, now: number, objective: number, intervalSeconds = 60): BurnAlert {
   const rates = Object.fromEntries(Object.entries(BURN_WINDOWS).map(([k, w]) => [k, burnRate(agg, w, now, objective)])) as Record<BurnWindow, number>;
   const rules: Array<[BurnAlert['level'], BurnWindow, BurnWindow, number]> = [
     ['critical', '1h', '5m', 14.4],
     ['critical', '6h', '30m', 6],
     ['warning', '3d', '6h', 1],
   ];
+  const covered = (w: BurnWindow) => {
+    const t = windowTotals(agg, BURN_WINDOWS[w], now);
+    return t.n + t.m >= (BURN_WINDOWS[w] / (intervalSeconds * 1000)) / 2;
+  };
   for (const [level, long, short, threshold] of rules) {
-    if (rates[long] > threshold && rates[short] > threshold) {
+    if (rates[long] > threshold && rates[short] > threshold && covered(long)) {
       return { level, rates, reason: `error budget burning at ${fmt(rates[long])}x over ${long} and ${fmt(rates[short])}x over ${short} (> ${threshold})` };
     }
   }

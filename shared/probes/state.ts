@@ -62,6 +62,7 @@ export interface SampleContext extends Thresholds {
   env: string;
   /** SLO availability objective, percent. */
   objective: number;
+  intervalSeconds: number;
   /** The name of the maintenance window covering the sample, if any (and the probe honours maintenance). */
   maintenance?: string;
 }
@@ -96,7 +97,7 @@ export function recordSample(state: ProbeState, result: ProbeResult, ctx: Sample
   const hours: Bucket[] = addToBuckets(state.hours, facts, HOUR, HOUR_BUCKETS);
   const firstSampleAt = state.firstSampleAt === undefined ? at : Math.min(state.firstSampleAt, at);
   const agg = { minutes, hours, firstSampleAt };
-  const burn = burnAlert(agg, at, ctx.objective);
+  const burn = burnAlert(agg, at, ctx.objective, ctx.intervalSeconds);
   const slo = ctx.maintenance !== undefined ? { open: state.sloIncident } : sloStep(state.sloIncident, burn.level, fingerprints.slo(ctx.env, result.probe), result.at);
   const next: ProbeState = {
     ...state,

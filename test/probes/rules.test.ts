@@ -16,7 +16,7 @@ const result = (i: number, ok: boolean, severity: 'critical' | 'warning' = 'crit
   latencyMs: 40,
   failed: ok ? [] : [{ condition: '[STATUS] == 200', severity, message: '[STATUS] == 200: got 503' }],
 });
-const ctx = { env: 'prod', objective: 99.9, failureThreshold: 3, successThreshold: 2 };
+const ctx = { env: 'prod', objective: 99.9, intervalSeconds: 60, failureThreshold: 3, successThreshold: 2 };
 
 /** Feeds a pattern (`F` failed, `.` ok, `W` failed at warning, `M` ok in maintenance, `X` failed in maintenance) and returns what happened at each sample. */
 function feed(pattern: string, context = ctx): { state: ProbeState; log: string[] } {
@@ -145,6 +145,11 @@ describe('SLO maths on synthetic histories (objective 99.9%)', () => {
     const u = uptimeOver(gap, HOUR, now, 60);
     expect(u.uptime!).toBeCloseTo(30 / 60, 1);
     expect(u.unknown!).toBeCloseTo(30 / 60, 1);
+  });
+
+  it('a new probe\'s first failures burn no budget alert: the long window must be half covered first', () => {
+    expect(burnAlert(history(10, now, () => true), now, 99.9).level).toBe('none');
+    expect(burnAlert(history(31, now, (ago) => ago < 10), now, 99.9).level).toBe('critical'); // 31 of 60 samples in the last hour
   });
 
   it('maintenance samples are excluded from uptime and from the error budget', () => {

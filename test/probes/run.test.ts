@@ -1,0 +1,208 @@
+/** Probe runs against real parts: local targets, the file store (compare-and-swap), the in-process bus, PostgreSQL. */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { createHash } from 'node:crypto';
+import { startTargets, type Targets } from '../support/probe-targets';
+import { tempDir } from '../support/temp';
+import { testRuntime } from '../support/runtime';
+import { createTestDatabase } from '../support/database';
+import { freePort } from '../support/postgres-server';
+import { ProbeSchema, resolveProbe, type ProbeInput } from '../../shared/probes/config';
+import { planProbes, readState } from '../../shared/probes/plan';
+import { runProbes } from '../../shared/probes/run';
+import { runProbe } from '../../shared/probes/probe';
+import { probeJob } from '../../shared/probes/job';
+import { openStore } from '../../shared/storage/open';
+import { keys } from '../../shared/backup/layout';
+import type { ObjectStore } from '../../shared/storage/types';
+import type { Alert } from '../../shared/bus/events';
+
+let targets: Targets;
+beforeAll(async () => {
+  targets = await startTargets();
+});
+afterAll(async () => targets.close());
+
+const probes = (inputs: ProbeInput[]) => inputs.map((i) => ProbeSchema.parse(i));
+const freshStore = () => openStore(`file://${tempDir('mt-probe-run-')}`);
+
+function runtimeWith(file: object) {
+  const dir = tempDir('mt-probe-rt-');
+  const path = join(dir, 'ops.json');
+  writeFileSync(path, JSON.stringify(file));
+  return testRuntime({ BACKUP_BUCKET: `file://${dir}/bucket`, OPS_CONFIG: path, OPS_ENV: 'prod' });
+}
+
+describe('thresholds and transitions through real runs', () => {
+  it('one firing alert after 3 failed runs (none before, none after), one resolved after 2 good ones; the event is generic and routable', async () => {
+    const rt = runtimeWith({ probes: [{ name: 'api-full', url: `${targets.url}/toggle`, conditions: ['[STATUS] == 200', '[BODY].status == healthy'], labels: { team: 'web' } }], maintenance: [] });
+    const minute = (i: number) => () => new Date(Date.parse('2026-11-29T10:00:00Z') + i * 60_000);
+    const pattern = ['healthy', 'degraded', 'degraded', 'degraded', 'degraded', 'healthy', 'degraded', 'healthy', 'healthy', 'healthy'] as const;
+    const alertsAfter: number[] = [];
+    for (const [i, answer] of pattern.entries()) {
+      targets.toggle = answer;
+      await probeJob(rt, { all: true, now: minute(i) });
+      alertsAfter.push(rt.bus.published.length);
+    }
+    expect(alertsAfter).toEqual([0, 0, 0, 1, 1, 1, 1, 1, 2, 2]);
+    const [firing, resolved] = rt.bus.published.map((m) => m.event as Alert);
+    expect(firing).toMatchObject({
+      type: 'alert',
+      status: 'firing',
+      severity: 'critical',
+      env: 'prod',
+      fingerprint: 'probe/prod/api-full',
+      title: 'api-full is down',
+      evidence: ['[BODY].status == healthy: got "degraded"'],
+      labels: { team: 'web', probe: 'api-full', kind: 'http', env: 'prod' },
+      links: [{ title: 'probe target', url: `${targets.url}/toggle` }],
+      startsAt: '2026-11-29T10:01:00.000Z',
+      source: 'probe',
+    });
+    expect(rt.bus.published[0]!.attributes).toMatchObject({ type: 'alert', status: 'firing', source: 'probe', severity: 'critical' });
+    expect(resolved).toMatchObject({ status: 'resolved', fingerprint: 'probe/prod/api-full', startsAt: '2026-11-29T10:01:00.000Z', endsAt: '2026-11-29T10:08:00.000Z' });
+    const { state } = await readState(rt.store, 'prod', 'api-full', new Date().toISOString());
+    expect(state).toMatchObject({ status: 'up', samples: 10, consecutiveSuccesses: 3 });
+    expect(state.recent).toHaveLength(10);
+  });
+
+  it('samples inside a maintenance window are recorded as maintenance and raise nothing', async () => {
+    const rt = runtimeWith({
+      probes: [{ name: 'api', url: `${targets.url}/unhealthy`, failureThreshold: 1 }],
+      maintenance: [{ name: 'nightly', cron: '0 2 * * *', durationMinutes: 60, timeZone: 'UTC' }],
+    });
+    await probeJob(rt, { all: true, now: () => new Date('2026-11-29T02:30:00Z') });
+    expect(rt.bus.published).toHaveLength(0);
+    const { state } = await readState(rt.store, 'prod', 'api', new Date().toISOString());
+    expect(state.status).toBe('maintenance');
+    expect(state.recent[0]!.maintenance).toBe('nightly');
+    expect(state.minutes[0]).toMatchObject({ n: 0, f: 0, m: 1 });
+    await probeJob(rt, { all: true, now: () => new Date('2026-11-29T03:30:00Z') });
+    expect(rt.bus.published.map((m) => (m.event as Alert).status)).toEqual(['firing']);
+  });
+
+  it('the schedule runs only the probes that are due', async () => {
+    const rt = runtimeWith({ probes: [{ name: 'often', url: `${targets.url}/health`, intervalSeconds: 60 }, { name: 'rarely', url: `${targets.url}/health`, intervalSeconds: 600 }] });
+    const at = (m: number) => () => new Date(Date.parse('2026-11-29T10:00:00Z') + m * 60_000);
+    const ran: string[][] = [];
+    for (const m of [0, 1, 2]) ran.push((await probeJob(rt, { now: at(m) })).run.outcomes.map((o) => o.name));
+    expect(ran).toEqual([['often', 'rarely'], ['often'], ['often']]);
+  });
+});
+
+describe('bounds', () => {
+  it('never more than the concurrency bound in flight', async () => {
+    const store = freshStore();
+    targets.maxInFlight = 0;
+    const list = probes(Array.from({ length: 12 }, (_, i) => ({ name: `p${i}`, url: `${targets.url}/wait?ms=150` })));
+    const run = await runProbes(store, 'prod', await planProbes(store, 'prod', list, { all: true }), { concurrency: 4 });
+    expect(run.passed).toBe(12);
+    expect(targets.maxInFlight).toBe(4);
+  });
+
+  it('a run where every target hangs still ends by its deadline: late probes are skipped, running ones cut short', async () => {
+    const store = freshStore();
+    const list = probes(Array.from({ length: 20 }, (_, i) => ({ name: `h${i}`, url: `${targets.url}/hang`, timeoutMs: 10_000 })));
+    const run = await runProbes(store, 'prod', await planProbes(store, 'prod', list, { all: true }), { concurrency: 10, deadlineMs: 1_000 });
+    expect(run.durationMs).toBeLessThan(5_000); // not 20 x 10 s / 10 = 20 s
+    expect(run.outcomes.every((o) => o.skipped || /^timed out after \d+ ms \(no answer\)$/.test(o.result.error ?? ''))).toBe(true);
+    expect(run.outcomes.filter((o) => !o.skipped)).toHaveLength(10);
+  });
+});
+
+describe('compare-and-swap', () => {
+  it('two concurrent runs of the same probe both land their sample; only one publishes the transition', async () => {
+    const store = freshStore();
+    const list = probes([{ name: 'api', url: `${targets.url}/unhealthy`, failureThreshold: 1 }]);
+    const plan1 = await planProbes(store, 'prod', list, { all: true });
+    const plan2 = await planProbes(store, 'prod', list, { all: true });
+    expect(plan1[0]!.generation).toBeNull();
+    const [a, b] = await Promise.all([runProbes(store, 'prod', plan1), runProbes(store, 'prod', plan2)]);
+    expect([a, b].map((r) => r.outcomes[0]!.writeError)).toEqual([undefined, undefined]);
+    const { state } = await readState(store, 'prod', 'api', new Date().toISOString());
+    expect(state.samples).toBe(2);
+    expect(state.recent).toHaveLength(2);
+    expect(state.minutes.reduce((s, m) => s + m.n, 0)).toBe(2);
+    expect([a, b].filter((r) => r.outcomes[0]!.transition?.kind === 'fire')).toHaveLength(1);
+  });
+
+  it('ten concurrent runs: ten samples', async () => {
+    const store = freshStore();
+    const list = probes([{ name: 'api', url: `${targets.url}/health` }]);
+    const plans = await Promise.all(Array.from({ length: 10 }, () => planProbes(store, 'prod', list, { all: true })));
+    await Promise.all(plans.map((p) => runProbes(store, 'prod', p, { casAttempts: 20 })));
+    expect((await readState(store, 'prod', 'api', new Date().toISOString())).state.samples).toBe(10);
+  });
+});
+
+/** A complete backup (data object + manifest) laid out as the backup code does. */
+async function fakeBackup(store: ObjectStore, env: string, iso: string, verify?: { ok: boolean; at: string }): Promise<string> {
+  const id = `${iso.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-ab12`;
+  const data = gzipSync(Buffer.from('1\tx\n'));
+  await store.put(keys.started(env, id), JSON.stringify({ backupId: id }));
+  await store.put(`${keys.backupPrefix(env, id)}data/0001.copy.gz`, data);
+  const manifest = {
+    format: 'mt-ops-backup/1',
+    id,
+    env,
+    trigger: { kind: 'scheduled' },
+    startedAt: iso,
+    finishedAt: iso,
+    database: { name: 'missing_table', serverVersion: '15.4' },
+    snapshot: { time: iso, txidSnapshot: '1:1:' },
+    scope: { schemas: ['public'], excludeTables: [] },
+    tables: [{ schema: 'public', name: 't', object: 'data/0001.copy.gz', format: 'copy-text-gzip', columns: [{ name: 'id', type: 'integer' }], rows: 1, rawBytes: 4, compressedBytes: data.length, sha256: createHash('sha256').update(data).digest('hex') }],
+    sequences: [],
+    structureFingerprint: 'a'.repeat(64),
+    totals: { tables: 1, rows: 1, rawBytes: 4, compressedBytes: data.length },
+    tool: { name: 'mt-ops', version: '0.1.0' },
+  };
+  await store.put(keys.manifest(env, id), JSON.stringify(manifest));
+  if (verify) await store.writeJson(keys.verify(env, id), { backupId: id, ok: verify.ok, at: verify.at, problems: verify.ok ? [] : ['sha256 mismatch'] }, { ifGeneration: null });
+  return id;
+}
+
+describe('backup freshness (the watchdog of the backup job) on the file store', () => {
+  const NOW = new Date('2026-11-29T12:00:00Z');
+  const check = async (store: ObjectStore) => runProbe(resolveProbe(ProbeSchema.parse({ name: 'backups', kind: 'backup-freshness' })), { store, env: 'prod', now: () => NOW });
+
+  it.each<[string, (s: ObjectStore) => Promise<unknown>, boolean, string | undefined, string[]]>([
+    ['no backup at all: critical', async () => {}, false, 'critical', ['[BODY].newestAgeHours < 26: got null', '[BODY].verify.ok == true: got false', '[BODY].verify.ageDays < 8: got null']],
+    ['a fresh, verified backup: passes', (s) => fakeBackup(s, 'prod', '2026-11-29T03:00:00.000Z', { ok: true, at: '2026-11-29T05:00:00.000Z' }), true, undefined, []],
+    ['the schedule stopped 30 hours ago: critical', (s) => fakeBackup(s, 'prod', '2026-11-28T06:00:00.000Z', { ok: true, at: '2026-11-28T07:00:00.000Z' }), false, 'critical', ['[BODY].newestAgeHours < 26: got 30']],
+    ['fresh, but the newest verify failed: warning', (s) => fakeBackup(s, 'prod', '2026-11-29T03:00:00.000Z', { ok: false, at: '2026-11-29T05:00:00.000Z' }), false, 'warning', ['[BODY].verify.ok == true: got false']],
+    ['fresh, but verified 10 days ago: warning', async (s) => {
+      await fakeBackup(s, 'prod', '2026-11-19T03:00:00.000Z', { ok: true, at: '2026-11-19T12:00:00.000Z' });
+      await fakeBackup(s, 'prod', '2026-11-29T03:00:00.000Z');
+    }, false, 'warning', ['[BODY].verify.ageDays < 8: got 10']],
+  ])('%s', async (_name, seed, ok, severity, messages) => {
+    const store = freshStore();
+    await seed(store);
+    const r = await check(store);
+    expect(r.ok).toBe(ok);
+    expect(r.severity).toBe(severity);
+    expect(r.failed.map((f) => f.message)).toEqual(messages);
+  });
+});
+
+describe('postgres probe', () => {
+  it('against the real server: connected, SELECT 1 timed, connections and size reported', async () => {
+    const db = await createTestDatabase('mt_probe');
+    const r = await runProbe(resolveProbe(ProbeSchema.parse({ name: 'db', kind: 'postgres', url: db.url })), { store: freshStore(), env: 'prod' });
+    expect(r.ok).toBe(true);
+    expect(r.details).toMatchObject({ connections: expect.any(Number), maxConnections: expect.any(Number), databaseSizeBytes: expect.any(Number) });
+    expect((r.details as { connectionsUsedPercent: number }).connectionsUsedPercent).toBeLessThanOrEqual(100);
+    expect(r.latencyMs!).toBeGreaterThan(0);
+  });
+
+  it('against a port that refuses connections: fails with one clear line, no password', async () => {
+    const port = await freePort();
+    const r = await runProbe(resolveProbe(ProbeSchema.parse({ name: 'db', kind: 'postgres', url: `postgres://u:hunter2secret@127.0.0.1:${port}/x` })), { store: freshStore(), env: 'prod' });
+    expect(r.ok).toBe(false);
+    expect(r.error).toMatch(/^cannot connect to the probed database: .*ECONNREFUSED/);
+    expect(r.failed.map((f) => f.condition)).toEqual(['probe', '[CONNECTED] == true', '[BODY].connectionsUsedPercent <= 80']);
+    expect(JSON.stringify(r)).not.toContain('hunter2secret');
+  });
+});
