@@ -47,6 +47,16 @@ export function legacyNameTime(name: string): Date | undefined {
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
+/**
+ * The store keys a legacy file may have when named as `list` shows it: a bare name is looked for at the root, then
+ * under `<env>/`; `<env>/name` only there. Undefined when `name` is no legacy key (nothing else is looked up).
+ */
+export function legacyKeys(env: string, name: string): string[] | undefined {
+  if (LEGACY_NAME_PATTERN.test(name)) return [name, `${env}/${name}`];
+  if (name.startsWith(`${env}/`) && LEGACY_NAME_PATTERN.test(name.slice(env.length + 1))) return [name];
+  return undefined;
+}
+
 export const keys = {
   envPrefix: (env: string) => `${env}/`,
   backupPrefix: (env: string, id: string) => `${env}/${id}/`,

@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { StorageError } from '../storage/types';
 import { createGunzip } from 'node:zlib';
 import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
@@ -44,8 +45,22 @@ interface Handlers {
   onInfo?(info: Record<string, unknown>): void;
 }
 
+/** A legacy file: a local path, or an object in the bucket (named by its key, read as a stream). */
+export type LegacyInput = string | { name: string; open: () => Promise<Readable> };
+
+const nameOf = (input: LegacyInput) => (typeof input === 'string' ? input : input.name);
+
 /** The file's bytes, gunzipped when it starts with the gzip magic (whatever its name says). */
-export async function openLegacyFile(path: string): Promise<Readable> {
+export async function openLegacyFile(input: LegacyInput): Promise<Readable> {
+  if (typeof input !== 'string') {
+    let head = Buffer.alloc(0);
+    for await (const chunk of await input.open()) {
+      head = Buffer.from(chunk as Buffer).subarray(0, 2);
+      break; // ends the read: only the first bytes are needed
+    }
+    return gunzipIfGzip(await input.open(), head);
+  }
+  const path = input;
   let handle;
   try {
     handle = await open(path, 'r');
@@ -58,7 +73,10 @@ export async function openLegacyFile(path: string): Promise<Readable> {
   } finally {
     await handle.close();
   }
-  const raw = createReadStream(path);
+  return gunzipIfGzip(createReadStream(path), head);
+}
+
+function gunzipIfGzip(raw: Readable, head: Buffer): Readable {
   if (head[0] === 0x1f && head[1] === 0x8b) {
     const gunzip = createGunzip();
     raw.on('error', (e) => gunzip.destroy(e));
@@ -125,10 +143,11 @@ class JsonText {
 }
 
 /** Walks a legacy file's tokens; calls the handlers for each table and row. Bad shape -> UsageError. */
-async function walk(path: string, handlers: Handlers): Promise<void> {
+async function walk(source: LegacyInput, handlers: Handlers): Promise<void> {
+  const path = nameOf(source);
   const bad = (why: string) => new UsageError(`${path} is not a legacy backup file: ${why}`);
   const tokens = parser.asStream({ streamValues: false });
-  const input = await openLegacyFile(path);
+  const input = await openLegacyFile(source);
   input.on('error', (e) => tokens.destroy(e));
   input.pipe(tokens);
   // Positions: 0 outside; 1 in the root object; 2 in "tables"; 3 in a table's array; value capture below that.
@@ -189,7 +208,7 @@ async function walk(path: string, handlers: Handlers): Promise<void> {
       }
     }
   } catch (err) {
-    if (err instanceof UsageError) throw err;
+    if (err instanceof UsageError || err instanceof StorageError) throw err; // a failing bucket is no bad file
     throw bad(errorMessage(err));
   } finally {
     input.destroy();
@@ -199,10 +218,11 @@ async function walk(path: string, handlers: Handlers): Promise<void> {
 }
 
 /** Pass 1: the whole file read and validated; tables, row counts and keys. Nothing is kept but those. */
-export async function scanLegacy(path: string): Promise<LegacyScan> {
+export async function scanLegacy(source: LegacyInput): Promise<LegacyScan> {
+  const path = nameOf(source);
   const tables = new Map<string, { rows: number; keys: Set<string> }>();
   let info: Record<string, unknown> = {};
-  await walk(path, {
+  await walk(source, {
     onInfo: (i) => (info = i),
     onTable: (name) => {
       if (tables.has(name)) throw new UsageError(`${path}: table ${name} appears twice`);
@@ -243,7 +263,7 @@ const stageName = (index: number) => `mt_restore_stage_${index}`;
  * Pass 2, inside the restore transaction: every row of the tables being restored is copied as JSON text into a
  * temporary table (dropped at the end of the transaction). Returns the staging table of each target table.
  */
-export async function stageLegacy(client: pg.ClientBase, path: string, restoring: Set<string>): Promise<Map<string, string>> {
+export async function stageLegacy(client: pg.ClientBase, path: LegacyInput, restoring: Set<string>): Promise<Map<string, string>> {
   const staged = new Map<string, string>();
   let copy: Writable | undefined;
   let finished: Promise<unknown> | undefined;

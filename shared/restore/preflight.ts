@@ -52,6 +52,8 @@ export interface PlannedTable {
 export interface Preflight {
   /** Refusals: the restore cannot go ahead. */
   problems: string[];
+  /** The refusals that are the operator's input (--tables naming a table not in the backup): bad input, exit 2. */
+  inputProblems: string[];
   /** Schema differences (refusals too, unless allowSchemaDrift). */
   drift: string[];
   notes: string[];
@@ -82,6 +84,7 @@ export function runPreflight(input: PreflightInput): Preflight {
   const { target, options } = input;
   const replica = input.canUseReplica && !options.fireTriggers;
   const problems: string[] = [];
+  const inputProblems: string[] = [];
   const drift: string[] = [];
   const notes: string[] = [];
   const sourceByKey = new Map(input.tables.map((t) => [tableKey(t.schema, t.name), t]));
@@ -93,7 +96,7 @@ export function runPreflight(input: PreflightInput): Preflight {
       if (sourceByKey.has(t)) return [t];
       const leaves = (target.partitions.get(t) ?? []).filter((l) => sourceByKey.has(l));
       if (leaves.length > 0) notes.push(`--tables: ${t} is partitioned: its partitions ${leaves.join(', ')} are restored`);
-      else problems.push(`--tables: ${t} is not in the backup`);
+      else inputProblems.push(`--tables: ${t} is not in the backup`);
       return leaves;
     });
     selected = [...new Set(expanded)];
@@ -219,5 +222,6 @@ export function runPreflight(input: PreflightInput): Preflight {
   }
 
   const overwrites = truncate.filter((t) => input.nonEmpty.has(t));
-  return { problems, drift, notes, tables, truncate, referencing, order, sequences, replica, overwrites };
+  problems.unshift(...inputProblems);
+  return { problems, inputProblems, drift, notes, tables, truncate, referencing, order, sequences, replica, overwrites };
 }

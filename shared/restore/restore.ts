@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import { connect } from '../pg/connect';
 import { runBackup } from '../backup/run';
@@ -10,13 +11,14 @@ import { executeRestore, type ExecuteResult, type RestoreProgress, type TableLoa
 import { checkOutsideKeys } from './outside-keys';
 import { planMaterializedViews, type MaterializedViewStep } from './matviews';
 import { backupLoader, checkManifest, checkObjects, entryFor, manifestSequences, manifestTables } from './backup-source';
-import { AUTH_USERS, legacyLoader, legacySourceTables, scanLegacy, stageLegacy, type LegacyScan } from './legacy-reader';
+import { AUTH_USERS, legacyLoader, legacySourceTables, scanLegacy, stageLegacy, type LegacyInput, type LegacyScan } from './legacy-reader';
 import type { RowSetHash } from '../pgcopy/copy-text';
 import { largeObjectsOverwrite, loadLargeObjects, planLargeObjects, type LargeObjectsPlan } from './large-objects';
 
 export type RestoreSource =
   | { kind: 'backup'; store: ObjectStore; manifest: Manifest }
-  | { kind: 'legacy'; path: string; includeAuth?: boolean };
+  /** `path`: a local file, or with `open`, the key of an object in the bucket (read as a stream). */
+  | { kind: 'legacy'; path: string; open?: () => Promise<Readable>; includeAuth?: boolean };
 
 export interface RestoreOptions {
   databaseUrl: string;
@@ -101,7 +103,7 @@ async function plan(options: RestoreOptions, client: pg.ClientBase): Promise<Res
     problems.push(...checkManifest(source.manifest));
     tables = manifestTables(source.manifest);
   } else {
-    scan = await scanLegacy(source.path);
+    scan = await scanLegacy(legacyInput(source));
     const auth = scan.tables.find((t) => t.name === AUTH_USERS);
     const authColumns = target.tables.get('auth.users')?.columns.filter((c) => !c.generated).map((c) => c.name) ?? [];
     if (auth && !source.includeAuth) notes.push(`auth_users: ${auth.rows} rows skipped (pass --include-auth to restore them into auth.users)`);
@@ -181,6 +183,16 @@ export class RestoreRefused extends OpsError {
   }
 }
 
+function legacyInput(source: Extract<RestoreSource, { kind: 'legacy' }>): LegacyInput {
+  return source.open ? { name: source.path, open: source.open } : source.path;
+}
+
+/** Why a plan cannot go ahead: bad input (UsageError, exit 2) when the operator named what is not there, else RestoreRefused. */
+export function refusal(preflight: Pick<Preflight, 'problems' | 'inputProblems'>): Error | undefined {
+  if (preflight.inputProblems.length > 0) return new UsageError(preflight.inputProblems.join('; '), preflight.inputProblems);
+  return preflight.problems.length > 0 ? new RestoreRefused(preflight.problems) : undefined;
+}
+
 /**
  * Preflight, confirmation, safety backup, then the one-transaction restore. Throws RestoreRefused (nothing changed)
  * or OpsError('restore_failed') (rolled back, nothing changed).
@@ -206,7 +218,8 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
 async function restoreWith(client: pg.Client, options: RestoreOptions): Promise<RestoreResult> {
   {
     const p = await plan(options, client);
-    if (p.preflight.problems.length > 0) throw new RestoreRefused(p.preflight.problems);
+    const refused = refusal(p.preflight);
+    if (refused) throw refused;
     const replacedLo = largeObjectsOverwrite(p.largeObjects);
     if ((p.preflight.overwrites.length > 0 || replacedLo) && !options.yes) {
       const ok = options.confirm ? await options.confirm(p) : false;
@@ -235,7 +248,7 @@ async function restoreWith(client: pg.Client, options: RestoreOptions): Promise<
     } else {
       const staged = new Map<string, string>();
       prepare = async (c) => {
-        for (const [k, v] of await stageLegacy(c, source.path, new Set(p.preflight.tables.map((t) => t.key)))) staged.set(k, v);
+        for (const [k, v] of await stageLegacy(c, legacyInput(source), new Set(p.preflight.tables.map((t) => t.key)))) staged.set(k, v);
       };
       load = legacyLoader(staged);
     }

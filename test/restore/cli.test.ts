@@ -108,7 +108,7 @@ describe('mt-ops restore', () => {
     expect(await snapshotOf(target)).toEqual(before);
   });
 
-  it('a missing table refuses before any change (exit 1), listing every difference; --tables of an unknown table too', async () => {
+  it('a missing table refuses before any change (exit 1), listing every difference; --tables of an unknown table is bad input (exit 2)', async () => {
     const url = await db.createDatabase('mt_restore_cli_d');
     await exec(url, `${readFixture('awkward-schema.sql')} DROP TABLE public.empty_table; ALTER TABLE public.private_notes DROP COLUMN body;`);
     const r = await runCli(['restore', id, '--database-url', url, '--yes', '--no-safety-backup', '--no-progress'], { env });
@@ -117,7 +117,7 @@ describe('mt-ops restore', () => {
     expect(r.stderr).toContain('public.empty_table: table missing in the target database');
     expect(r.stderr).toContain('public.private_notes: column body missing in the target');
     const t = await runCli(['restore', id, '--database-url', url, '--tables', 'public.nope', '--no-progress'], { env });
-    expect(t.code).toBe(1);
+    expect(t.code).toBe(2); // naming a table that is not in the backup is bad input
     expect(t.stderr).toContain('--tables: public.nope is not in the backup');
   });
 

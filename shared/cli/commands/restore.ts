@@ -4,13 +4,13 @@ import { existsSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { requireDatabaseUrl } from '../../config/load';
 import { resolveBackup } from '../../backup/catalog';
-import { BACKUP_ID_PATTERN } from '../../backup/layout';
+import { BACKUP_ID_PATTERN, legacyKeys } from '../../backup/layout';
 import { commandContext } from '../context';
 import { interruptSignal, interruptedBecause } from '../signals';
 import { tableList } from '../main';
 import { createProgress, formatBytes } from '../progress';
 import { UsageError } from '../../errors';
-import { planRestore, restore, RestoreRefused, type RestoreOptions, type RestorePlan, type RestoreSource } from '../../restore/restore';
+import { planRestore, refusal, restore, type RestoreOptions, type RestorePlan, type RestoreSource } from '../../restore/restore';
 import { formatPlan, formatResult, recoveryInWords } from '../../restore/plan';
 import { largeObjectsOverwrite } from '../../restore/large-objects';
 
@@ -33,7 +33,7 @@ interface RestoreFlags {
 export function registerRestoreCommand(program: Command): void {
   withStoreOptions(program.command('restore'))
     .description('Restore a backup (or a legacy database_backup_*.json[.gz] file) into an existing schema, all or nothing')
-    .argument('[source]', 'backup id, "latest", or the path of a legacy file', 'latest')
+    .argument('[source]', 'backup id, "latest", a legacy file\'s key as list shows it, or the path of a legacy file', 'latest')
     .option('--database-url <url>', 'target PostgreSQL URL (default: DATABASE_URL)')
     .option('--tables <s.t,...>', 'restore only these tables', tableList('--tables'))
     .option('--yes', 'overwrite tables that hold rows (and truncate tables referencing a --tables subset)')
@@ -76,7 +76,8 @@ export function registerRestoreCommand(program: Command): void {
         const plan = await planRestore(options);
         if (flags.json) process.stdout.write(`${JSON.stringify(planJson(plan), null, 2)}\n`);
         else process.stdout.write(`${formatPlan(plan)}\n`);
-        if (plan.preflight.problems.length > 0) throw new RestoreRefused(plan.preflight.problems);
+        const refused = refusal(plan.preflight);
+        if (refused) throw refused;
         return;
       }
       const interrupt = interruptSignal();
@@ -103,9 +104,18 @@ async function resolveSource(arg: string, flags: RestoreFlags, ctx: ReturnType<t
     const entry = await resolveBackup(ctx.store, ctx.env, arg);
     return { kind: 'backup', store: ctx.store, manifest: entry.manifest };
   }
+  const includeAuth = Boolean(flags.includeAuth);
+  // A legacy key as `list` shows it: a local file of that name wins, else the object in the bucket (streamed).
+  const inStore = existsSync(arg) ? undefined : legacyKeys(ctx.env, arg);
+  if (inStore) {
+    for (const key of inStore) {
+      if (await ctx.store.stat(key)) return { kind: 'legacy', path: key, open: () => ctx.store.get(key), includeAuth };
+    }
+    throw new UsageError(`no legacy backup ${arg} in ${ctx.store.url} (looked for ${inStore.join(' and ')}) nor a local file of that name`);
+  }
   if (/\.json(\.gz)?$/i.test(arg) || arg.includes('/') || existsSync(arg)) {
     if (!existsSync(arg) || !statSync(arg).isFile()) throw new UsageError(`no such legacy backup file: ${arg}`);
-    return { kind: 'legacy', path: arg, includeAuth: Boolean(flags.includeAuth) };
+    return { kind: 'legacy', path: arg, includeAuth };
   }
   throw new UsageError(`${JSON.stringify(arg)} is neither a backup id (like 20261129T030000Z-7f3a), "latest", nor a legacy file path`);
 }
