@@ -33,7 +33,9 @@ export const LO_MAGIC = Buffer.from('MTLO1\n');
 export const LO_CHUNK = 1 << 20;
 /** A frame chunk longer than this is corruption, not data (the writer never exceeds LO_CHUNK). */
 const MAX_FRAME_CHUNK = 16 << 20;
-const OID_PAGE = 1000;
+/** Large objects listed per query, each with its first HEAD bytes (at most 1 MiB of data per query). */
+const OID_PAGE = 256;
+const HEAD = 4096;
 
 const u32 = (n: number) => {
   const b = Buffer.alloc(4);
@@ -69,12 +71,21 @@ export async function dumpLargeObjects(
   const chunkBytes = options.chunkBytes ?? LO_CHUNK;
   const items: LargeObjectEntry[] = [];
   let rawBytes = 0;
+  const read = async (sql: string, params: unknown[], what: string) => {
+    try {
+      return (await client.query<{ oid: string; data: Buffer }>(sql, params)).rows;
+    } catch (err) {
+      throw new OpsError(`${what}: ${redactString(errorMessage(err))}`, 'large_object_unreadable', { cause: err });
+    }
+  };
   async function* frames(): AsyncGenerator<Buffer> {
     yield LO_MAGIC;
     for (let after = 0; ; ) {
-      const { rows } = await client.query<{ oid: string }>(
-        'SELECT oid::int8::text AS oid FROM pg_largeobject_metadata WHERE oid::int8 > $1 ORDER BY oid::int8 LIMIT $2',
-        [after, OID_PAGE],
+      // a page of oids, each with its first HEAD bytes: one round trip for up to OID_PAGE small large objects
+      const rows = await read(
+        'SELECT oid::int8::text AS oid, lo_get(oid, 0, $3::int4) AS data FROM pg_largeobject_metadata WHERE oid > $1::int8::oid ORDER BY oid LIMIT $2',
+        [after, OID_PAGE, HEAD],
+        `large objects after oid ${after}`,
       );
       for (const row of rows) {
         const oid = Number(row.oid);
@@ -82,22 +93,19 @@ export async function dumpLargeObjects(
         yield Buffer.concat([Buffer.from('O'), u32(oid)]);
         const hash = createHash('sha256');
         let size = 0;
+        let data = row.data;
+        let asked = HEAD;
         for (;;) {
-          options.signal?.throwIfAborted();
-          let data: Buffer;
-          try {
-            const r = await client.query<{ data: Buffer }>('SELECT lo_get($1::oid, $2::int8, $3::int4) AS data', [oid, size, chunkBytes]);
-            data = r.rows[0]!.data;
-          } catch (err) {
-            throw new OpsError(`large object ${oid}: ${redactString(errorMessage(err))}`, 'large_object_unreadable', { cause: err });
-          }
           if (data.length > 0) {
             hash.update(data);
             size += data.length;
             yield u32(data.length);
             yield data;
           }
-          if (data.length < chunkBytes) break;
+          if (data.length < asked) break;
+          options.signal?.throwIfAborted();
+          asked = chunkBytes;
+          data = (await read('SELECT lo_get($1::oid, $2::int8, $3::int4) AS data', [oid, size, chunkBytes], `large object ${oid}`))[0]!.data;
         }
         yield u32(0);
         items.push({ oid, size, sha256: hash.digest('hex') });

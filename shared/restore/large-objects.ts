@@ -26,6 +26,11 @@ export interface LargeObjectsPlan {
   others: number;
 }
 
+/** A large object up to SMALL bytes is written in a batch of up to BATCH (and BATCH_BYTES); a larger one streams. */
+const SMALL = 64 * 1024;
+const BATCH = 256;
+const BATCH_BYTES = 1 << 20;
+
 const preview = (oids: number[]) => `${oids.slice(0, 10).join(', ')}${oids.length > 10 ? `, … (${oids.length})` : ''}`;
 
 /** Reads the target's large objects against the backup's; problems refuse the restore, notes go into the plan. */
@@ -71,8 +76,9 @@ export function largeObjectsOverwrite(plan: LargeObjectsPlan | undefined): strin
 }
 
 /**
- * Recreates every large object of the backup with its oid, in the caller's transaction: lo_from_bytea for the
- * first chunk (lo_create for an empty one), lo_put for the next ones, at most one chunk in memory. Each large
+ * Recreates every large object of the backup with its oid, in the caller's transaction: small ones (and empty ones)
+ * with one lo_from_bytea query per batch; a larger one with lo_from_bytea for its first chunk and lo_put for the
+ * next ones, at most one chunk (1 MiB) in memory. Each large
  * object's size and sha256, and the stored object's sha256, are checked; any mismatch throws (the restore rolls back).
  */
 export async function loadLargeObjects(
@@ -87,30 +93,53 @@ export async function loadLargeObjects(
   const digest = new DigestTap();
   const gunzip = createGunzip({ chunkSize: 256 * 1024 });
   let source: Readable | undefined;
-  let offset = 0;
   let done = 0;
   let bytes = 0;
+  // small large objects are written in batches (one query for up to BATCH of them); a larger one streams chunk by chunk
+  let pending: Array<{ oid: number; data: Buffer }> = [];
+  let pendingBytes = 0;
+  const flush = async () => {
+    if (pending.length === 0) return;
+    const oids = pending.map((p) => p.oid);
+    const unlink = oids.filter((o) => replace.has(o));
+    if (unlink.length > 0) await client.query('SELECT lo_unlink(o) FROM unnest($1::oid[]) AS t(o)', [unlink]);
+    await client.query('SELECT lo_from_bytea(o, d) FROM unnest($1::oid[], $2::bytea[]) AS t(o, d)', [oids, pending.map((p) => p.data)]);
+    done += pending.length;
+    pending = [];
+    pendingBytes = 0;
+    onProgress?.(done, bytes);
+  };
+  let current: { oid: number; head: Buffer[]; size: number; streaming: boolean } = { oid: 0, head: [], size: 0, streaming: false };
   try {
     source = await store.get(`${keys.backupPrefix(manifest.env, manifest.id)}${entry.object}`);
     const reading = pipeline(source, digest, gunzip);
     reading.catch(() => {}); // surfaced through the walk below
     const walked = await walkLargeObjects(gunzip, entry, async (frame) => {
-      if (frame.kind === 'start') {
-        if (replace.has(frame.oid)) await client.query('SELECT lo_unlink($1::oid)', [frame.oid]);
-        offset = 0;
-      } else if (frame.kind === 'data') {
-        if (offset === 0) await client.query('SELECT lo_from_bytea($1::oid, $2::bytea)', [frame.oid, frame.data]);
-        else await client.query('SELECT lo_put($1::oid, $2::int8, $3::bytea)', [frame.oid, offset, frame.data]);
-        offset += frame.data.length;
+      if (frame.kind === 'start') current = { oid: frame.oid, head: [], size: 0, streaming: false };
+      else if (frame.kind === 'data') {
         bytes += frame.data.length;
+        if (!current.streaming && current.size + frame.data.length <= SMALL) current.head.push(frame.data);
+        else if (!current.streaming) {
+          await flush();
+          if (replace.has(current.oid)) await client.query('SELECT lo_unlink($1::oid)', [current.oid]);
+          await client.query('SELECT lo_from_bytea($1::oid, $2::bytea)', [current.oid, Buffer.concat([...current.head, frame.data])]);
+          current.streaming = true;
+        } else await client.query('SELECT lo_put($1::oid, $2::int8, $3::bytea)', [current.oid, current.size, frame.data]);
+        current.size += frame.data.length;
       } else if (frame.kind === 'end') {
-        if (offset === 0) await client.query('SELECT lo_create($1::oid)', [frame.oid]);
-        done++;
-        onProgress?.(done, bytes);
+        if (current.streaming) {
+          done++;
+          onProgress?.(done, bytes);
+        } else {
+          pending.push({ oid: current.oid, data: Buffer.concat(current.head) });
+          pendingBytes += current.size;
+          if (pending.length >= BATCH || pendingBytes >= BATCH_BYTES) await flush();
+        }
       }
     });
     await reading;
     if (walked.problems.length > 0) throw new Error(walked.problems.join('; '));
+    await flush();
   } catch (err) {
     source?.destroy();
     gunzip.destroy();
