@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import type { ObjectStore } from '../storage/types';
 import type { LargeObjects, Manifest } from '../backup/manifest';
 import { keys } from '../backup/layout';
-import { LO_CHUNK, checkLargeObjectsManifest, checkLargeObjectsStored, walkLargeObjects } from '../backup/large-objects';
+import { LO_CHUNK, readLargeObjectChunk, checkLargeObjectsManifest, checkLargeObjectsStored, walkLargeObjects } from '../backup/large-objects';
 import { DigestTap } from '../pgcopy/copy-text';
 
 /**
@@ -161,8 +161,7 @@ export async function checkRestoredLargeObjects(client: pg.ClientBase, entry: La
     const hash = createHash('sha256');
     let size = 0;
     for (;;) {
-      const { rows } = await client.query<{ data: Buffer }>('SELECT lo_get($1::oid, $2::int8, $3::int4) AS data', [item.oid, size, LO_CHUNK]);
-      const data = rows[0]!.data;
+      const data = await readLargeObjectChunk(client, item.oid, size, LO_CHUNK);
       hash.update(data);
       size += data.length;
       if (data.length < LO_CHUNK) break;

@@ -10,8 +10,8 @@ import { withClient } from '../../shared/pg/connect';
  * holding one 32 MiB large object, then one holding a 96 MiB one, and its peak RSS is compared. Read whole, the big
  * one would cost at least 96 MiB of Buffer plus 192 MiB of hex text (bytea over the wire) on either side; streamed in
  * 1 MiB chunks, the peak stays where it was. (Below about 32 MiB the peak still rises with the garbage of the chunks
- * read so far, until V8's first full collections: measured 4 -> 32 -> 128 MiB: backup 142 -> 182 -> 192 MB,
- * restore 137 -> 171 -> 173 MB. So the smaller one is 32 MiB, not less.)
+ * read so far, until V8's first collections: measured 4 -> 32 -> 128 MiB: backup 142 -> 182 -> 192 MB, restore
+ * 137 -> 171 -> 173 MB. So the smaller one is 32 MiB, not less.)
  */
 const PEAK = fileURLToPath(new URL('../support/peak-rss.cjs', import.meta.url));
 const MiB = 1 << 20;
@@ -77,8 +77,10 @@ describe('large objects are streamed', () => {
   it('peak memory of backup and restore does not grow with a large object of 96 MiB over one of 32 MiB', async () => {
     const small = await roundTrip(32, 'small');
     const big = await roundTrip(96, 'big');
-    // 32 MiB of slack for the noise of a Node process; reading the big one whole would add over 250 MiB
-    expect((big.backup - small.backup) * 1024).toBeLessThan(32 * MiB);
-    expect((big.restore - small.restore) * 1024).toBeLessThan(32 * MiB);
+    // Streamed, the peaks differ by the garbage V8 lets pile up before collecting: Buffers are external memory, which
+    // may grow by about 64 MiB before V8 forces a collection (measured on a loaded machine: -19 to +27 MB). Reading the
+    // big one whole was measured at +517 MB (backup) and +207 MB (restore).
+    expect((big.backup - small.backup) * 1024).toBeLessThan(80 * MiB);
+    expect((big.restore - small.restore) * 1024).toBeLessThan(80 * MiB);
   }, 400_000);
 });
