@@ -41,7 +41,8 @@ export function reportError(err: unknown): number {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
       return EXIT.ok;
     }
-    process.stderr.write(`mt-ops: ${err.message.replace(/^error: /, '')}\n`);
+    // One line: commander's "(Did you mean ...?)" comes on a line of its own.
+    process.stderr.write(`mt-ops: ${oneLine(err.message.replace(/^error: /, ''))}\n`);
     return EXIT.usage;
   }
   if (err instanceof UsageError) {
@@ -54,6 +55,15 @@ export function reportError(err: unknown): number {
   }
   process.stderr.write(`mt-ops: ${redactString(errorMessage(err))}\n`);
   return EXIT.failure;
+}
+
+/** Lines joined by a space (split, not a `\s*\n\s*` pattern: that is quadratic on a long run of tabs). */
+function oneLine(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(' ');
 }
 
 /** Option value parsers: bad values become commander errors (exit 2 with the reason). */

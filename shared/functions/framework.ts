@@ -37,7 +37,11 @@ export function scrubPaths(text: string): string {
 
 /** Text safe to answer with: secrets masked, paths removed, one line, bounded. */
 export function safeMessage(text: string): string {
-  const line = scrubPaths(redactString(text.slice(0, 2000))).replace(/\s*\n\s*/g, ' ').trim();
+  const line = scrubPaths(redactString(text.slice(0, 2000)))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(' ');
   return line.length > 500 ? `${line.slice(0, 500)}…` : line;
 }
 
