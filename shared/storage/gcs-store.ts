@@ -1,5 +1,5 @@
 import { IdempotencyStrategy, Storage, type File, type FileMetadata } from '@google-cloud/storage';
-import { PassThrough, Readable, type Readable as ReadableType } from 'node:stream';
+import { PassThrough, Readable, Transform, type Readable as ReadableType } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { StorageError, checkKey, type Body, type JsonDocument, type ObjectInfo, type ObjectStore, type WriteOptions } from './types';
@@ -16,6 +16,11 @@ export interface GcsStoreOptions {
    */
   chunkBytes?: number;
   retry?: { maxRetries?: number; totalTimeoutSeconds?: number; maxDelaySeconds?: number };
+  /**
+   * A request that accepts no bytes (and does not answer) for this long fails (default 60): a streamed upload is
+   * cut off, every other request times out. A stalled server never holds a backup, or its lease, forever.
+   */
+  progressTimeoutSeconds?: number;
 }
 
 /**
@@ -30,6 +35,7 @@ export class GcsStore implements ObjectStore {
   private readonly maxRetries: number;
   private readonly maxDelayMs: number;
   private readonly chunkBytes: number;
+  private readonly progressTimeoutMs: number;
 
   constructor(options: GcsStoreOptions) {
     const endpoint = options.apiEndpoint ?? process.env.GCS_API_ENDPOINT ?? (process.env.STORAGE_EMULATOR_HOST || undefined);
@@ -37,11 +43,13 @@ export class GcsStore implements ObjectStore {
     this.maxRetries = options.retry?.maxRetries ?? 5;
     this.maxDelayMs = (options.retry?.maxDelaySeconds ?? 16) * 1000;
     this.chunkBytes = options.chunkBytes ?? 8 * 1024 * 1024;
+    this.progressTimeoutMs = (options.progressTimeoutSeconds ?? 60) * 1000;
     if (this.chunkBytes <= 0 || this.chunkBytes % (256 * 1024) !== 0) throw new Error('chunkBytes must be a positive multiple of 256 KiB');
     this.prefix = options.prefix ? `${options.prefix.replace(/^\/+|\/+$/g, '')}/` : '';
     this.url = `gs://${options.bucket}${this.prefix ? `/${this.prefix.slice(0, -1)}` : ''}`;
     this.storage = new Storage({
       ...(endpoint ? { apiEndpoint: endpoint, projectId: 'local', useAuthWithCustomEndpoint: false } : {}),
+      timeout: this.progressTimeoutMs,
       retryOptions: {
         // the client reads maxRetries 0 as "default (3)": switch retries off instead
         autoRetry: this.maxRetries > 0,
@@ -73,10 +81,29 @@ export class GcsStore implements ObjectStore {
       metadata,
       validation: 'crc32c',
     });
+    // Stalled: for progressTimeout the upload held bytes it did not take (or all was sent and no answer came), while
+    // the source was not the one keeping it waiting. Then the upload is cut off (its request aborted).
+    let last = Date.now();
+    const meter = new Transform({
+      transform(chunk, _encoding, done) {
+        last = Date.now();
+        done(null, chunk);
+      },
+    });
+    const watch = setInterval(() => {
+      const waitingOnStorage = meter.readableLength > 0 || stream.writableLength > 0 || meter.writableEnded;
+      if (!waitingOnStorage) last = Date.now();
+      else if (Date.now() - last >= this.progressTimeoutMs) {
+        const seconds = this.progressTimeoutMs / 1000;
+        stream.destroy(new StorageError('io', `storage upload of ${key} stalled: the server took no bytes and did not answer for ${seconds} s`));
+      }
+    }, Math.min(1000, Math.max(50, this.progressTimeoutMs / 4)));
     try {
-      await pipeline(body as ReadableType, stream);
+      await pipeline(body as ReadableType, meter, stream);
     } catch (err) {
       throw mapError(err, key, 'upload');
+    } finally {
+      clearInterval(watch);
     }
     const info = await this.stat(key);
     if (!info) throw new StorageError('io', `object ${key} missing right after upload`);

@@ -8,6 +8,8 @@ export interface OpenStoreOptions {
   gcsApiEndpoint?: string;
   /** Retry bounds for the GCS client (tests keep them short). */
   gcsRetry?: { maxRetries?: number; totalTimeoutSeconds?: number; maxDelaySeconds?: number };
+  /** GCS: a request that makes no progress for this long fails (default 60). */
+  progressTimeoutSeconds?: number;
 }
 
 const USAGE = 'must be file:///abs/path, file://./relative or gs://bucket[/prefix]';
@@ -48,7 +50,7 @@ function openGcs(bucket: string, prefix: string, options: OpenStoreOptions): Obj
   // Imported lazily so file:// users never load the Google client.
   return new LazyStore(async () => {
     const { GcsStore } = await import('./gcs-store');
-    return new GcsStore({ bucket, prefix, apiEndpoint: options.gcsApiEndpoint, retry: options.gcsRetry });
+    return new GcsStore({ bucket, prefix, apiEndpoint: options.gcsApiEndpoint, retry: options.gcsRetry, progressTimeoutSeconds: options.progressTimeoutSeconds });
   }, `gs://${bucket}${prefix ? `/${prefix}` : ''}`);
 }
 

@@ -52,6 +52,11 @@ export interface FakeGcs {
   requests: Array<{ method: string; path: string }>;
   setHold(bucket: string, name: string, hold: { temporaryHold?: boolean; eventBasedHold?: boolean; retentionExpirationTime?: string }): void;
   failNext(rule: FailureRule): void;
+  /**
+   * From now on, resumable upload sessions are accepted but their data requests are never read nor answered (a server
+   * that stops answering mid-upload); `false` lets new requests through again.
+   */
+  stallUploads(stall?: boolean): void;
   clearFailures(): void;
   objectCount(bucket: string): number;
   objectNames(bucket: string): string[];
@@ -99,6 +104,7 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
   const requests: FakeGcs['requests'] = [];
   const failures: Array<Required<Pick<FailureRule, 'count' | 'status' | 'afterN'>> & FailureRule> = [];
   let nextGeneration = 1_700_000_000_000_000;
+  let stallUploads = false;
   let base = '';
 
   const bucketOf = (name: string) => {
@@ -225,6 +231,8 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
 
     // Resumable upload data: PUT {session} with Content-Range
     if (req.method === 'PUT' && path.startsWith('/upload/storage/v1/b/') && q.get('upload_id')) {
+      if (stallUploads) return; // never read, never answered: the client waits until it gives up
+
       const session = sessions.get(q.get('upload_id')!);
       if (!session) return gcsError(res, 404, 'notFound', 'No such upload session');
       const body = await readBody(req);
@@ -352,6 +360,9 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
     },
     failNext(rule) {
       failures.push({ count: 1, status: 503, afterN: 0, ...rule });
+    },
+    stallUploads(stall = true) {
+      stallUploads = stall;
     },
     clearFailures() {
       failures.length = 0;
