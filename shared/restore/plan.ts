@@ -12,6 +12,7 @@ export function formatPlan(plan: RestorePlan): string {
     lines.push(`  ${String(i + 1).padStart(3)}. ${t.key}  ${plan.rows[t.key] ?? 0} rows${cols}`);
   });
   lines.push(`truncated first, in one transaction (${p.truncate.length}): ${p.truncate.join(', ') || '(none)'}`);
+  if (p.cascade.length) lines.push(`emptied too (--cascade), not restored: ${p.cascade.join(', ')}`);
   if (p.overwrites.length) lines.push(`holding rows now (overwritten): ${p.overwrites.join(', ')}`);
   if (p.order.deferred.length) lines.push(`deferred to COMMIT: ${p.order.deferred.join(', ')}`);
   if (plan.sequences === 'recorded') {

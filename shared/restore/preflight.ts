@@ -35,7 +35,8 @@ export interface PreflightInput {
    */
   canUseReplica: boolean;
   /** fireTriggers: load with per-row triggers (user triggers and foreign key checks) even where replica is allowed. */
-  options: { tables?: string[]; allowSchemaDrift?: boolean; yes?: boolean; fireTriggers?: boolean };
+  /** cascade: empty tables that are not restored but reference restored ones and hold rows (else refused). */
+  options: { tables?: string[]; allowSchemaDrift?: boolean; yes?: boolean; fireTriggers?: boolean; cascade?: boolean };
 }
 
 export interface PlannedTable {
@@ -61,6 +62,8 @@ export interface Preflight {
   tables: PlannedTable[];
   /** Every table truncated, restored ones first. */
   truncate: string[];
+  /** Tables outside the restore that hold rows and are emptied with it (--cascade). */
+  cascade: string[];
   /** Tables outside the restore that reference it (and are truncated with it). */
   referencing: Array<{ table: string; references: string; constraint: string; rows: boolean }>;
   order: FkOrder;
@@ -163,14 +166,17 @@ export function runPreflight(input: PreflightInput): Preflight {
       }
     }
   }
+  // Emptying a table that is not restored loses its rows: only with --cascade (--yes only confirms overwriting restored tables).
+  const cascade = referencing.filter((r) => r.rows).map((r) => r.table);
   for (const r of referencing) {
     if (!r.rows) notes.push(`${r.table} (empty) references ${r.references} (${r.constraint}): truncated too`);
-    else if (options.yes) notes.push(`${r.table} references ${r.references} (${r.constraint}): TRUNCATED too (--yes), its rows are lost`);
-    else {
-      problems.push(
-        `${r.table} is not being restored but references ${r.references} (${r.constraint}) and holds rows: include it in --tables, or pass --yes to truncate it too`,
-      );
-    }
+    else if (options.cascade) notes.push(`${r.table} references ${r.references} (${r.constraint}): EMPTIED too (--cascade), its rows are lost`);
+  }
+  if (cascade.length > 0 && !options.cascade) {
+    const which = referencing.filter((r) => r.rows).map((r) => `${r.table} (${r.constraint} -> ${r.references})`);
+    problems.push(
+      `not restored, but would be emptied too (they hold rows and reference restored tables): ${which.join(', ')}; include them in --tables, or pass --cascade to empty them as well`,
+    );
   }
 
   const order = orderTables([...restoring], target.foreignKeys);
@@ -223,5 +229,5 @@ export function runPreflight(input: PreflightInput): Preflight {
 
   const overwrites = truncate.filter((t) => input.nonEmpty.has(t));
   problems.unshift(...inputProblems);
-  return { problems, inputProblems, drift, notes, tables, truncate, referencing, order, sequences, replica, overwrites };
+  return { problems, inputProblems, drift, notes, tables, truncate, referencing, cascade, order, sequences, replica, overwrites };
 }

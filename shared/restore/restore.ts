@@ -25,7 +25,10 @@ export interface RestoreOptions {
   source: RestoreSource;
   /** `schema.table` subset. */
   tables?: string[];
+  /** Overwrite restored tables that hold rows (without asking). */
   yes?: boolean;
+  /** Also empty tables that are not restored but reference restored ones (refused without it, naming them). */
+  cascade?: boolean;
   allowSchemaDrift?: boolean;
   /**
    * Load with per-row triggers (user triggers fire, foreign keys are checked row by row) even when the role may
@@ -123,7 +126,7 @@ async function plan(options: RestoreOptions, client: pg.ClientBase): Promise<Res
     target,
     nonEmpty,
     canUseReplica: await canUseReplicaRole(client),
-    options: { tables: options.tables, allowSchemaDrift: options.allowSchemaDrift, yes: options.yes, fireTriggers: options.fireTriggers },
+    options: { tables: options.tables, allowSchemaDrift: options.allowSchemaDrift, yes: options.yes, fireTriggers: options.fireTriggers, cascade: options.cascade },
   });
   preflight.problems.unshift(...problems);
   if (source.kind === 'backup' && preflight.problems.length === 0) {

@@ -9,6 +9,7 @@ import type { Manifest } from '../../shared/backup/manifest';
 import type { ObjectStore } from '../../shared/storage/types';
 import { restore, planRestore, RestoreRefused, type RestoreOptions } from '../../shared/restore/restore';
 import { snapshotOf, exec, withClient } from './helpers';
+import { formatPlan } from '../../shared/restore/plan';
 
 let source: TestDatabase;
 let store: ObjectStore;
@@ -89,6 +90,31 @@ describe('restore round trip (awkward-types schema)', () => {
     await exec(url, readFixture('awkward-schema.sql'));
     await restore(options(url, { yes: false }));
     expect((await snapshotOf(url)).tables).toEqual((await snapshotOf(source.url)).tables);
+  });
+});
+
+describe('--tables and the tables that reference them', () => {
+  const withPlayer = `INSERT INTO league.players VALUES (1, 'kept?', 1, NULL);`;
+
+  it('refuses, even with --yes, to empty referencing tables that hold rows, naming them; nothing changes', async () => {
+    const target = await newTarget(withPlayer);
+    const before = await snapshotOf(target);
+    const refused = await restore(options(target, { tables: ['league.teams'], yes: true })).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(RestoreRefused);
+    expect((refused as Error).message).toMatch(/would be emptied too.*league\.players \(players_team_id_fkey -> league\.teams\).*--cascade/);
+    expect(await snapshotOf(target)).toEqual(before);
+  });
+
+  it('with --cascade, empties them too and the plan lists them', async () => {
+    const target = await newTarget(withPlayer);
+    const plan = await planRestore(options(target, { tables: ['league.teams'], cascade: true }));
+    expect(plan.preflight.problems).toEqual([]);
+    expect(plan.preflight.cascade).toEqual(['league.players']);
+    expect(formatPlan(plan)).toMatch(/emptied too \(--cascade\), not restored: league\.players/);
+    await restore(options(target, { tables: ['league.teams'], cascade: true }));
+    const after = await snapshotOf(target);
+    expect(after.tables['league.players']!.rows).toBe(0);
+    expect(after.tables['league.teams']).toEqual((await snapshotOf(source.url)).tables['league.teams']);
   });
 });
 
@@ -178,16 +204,16 @@ describe('table subsets', () => {
     const before = await snapshotOf(target);
     const err = await restore(options(target, { tables: ['league.teams'], yes: false })).catch((e) => e);
     expect(err).toBeInstanceOf(RestoreRefused);
-    expect(err.message).toContain('league.players is not being restored but references league.teams (players_team_id_fkey) and holds rows');
+    expect(err.message).toMatch(/not restored, but would be emptied too .*: league\.players \(players_team_id_fkey -> league\.teams\)/);
     expect(await snapshotOf(target)).toEqual(before);
   });
 
-  it('with --yes truncates the referencing tables too, listed in the plan', async () => {
+  it('with --cascade truncates the referencing tables too, listed in the plan', async () => {
     const target = await newTarget(`INSERT INTO league.players VALUES (7, 'Zed', 1, NULL);`);
-    const plan = await planRestore(options(target, { tables: ['league.teams'] }));
+    const plan = await planRestore(options(target, { tables: ['league.teams'], cascade: true }));
     expect(plan.preflight.problems).toEqual([]);
     expect(plan.preflight.truncate).toEqual(expect.arrayContaining(['league.teams', 'league.players', 'Stats Schema.Player Stats', 'league.matches']));
-    await restore(options(target, { tables: ['league.teams'] }));
+    await restore(options(target, { tables: ['league.teams'], cascade: true }));
     const after = await snapshotOf(target);
     const expected = await snapshotOf(source.url);
     expect(after.tables['league.teams']).toEqual(expected.tables['league.teams']);

@@ -20,6 +20,7 @@ interface RestoreFlags {
   env?: string;
   tables?: string[];
   yes?: boolean;
+  cascade?: boolean;
   safetyBackup: boolean;
   allowSchemaDrift?: boolean;
   fireTriggers?: boolean;
@@ -36,7 +37,8 @@ export function registerRestoreCommand(program: Command): void {
     .argument('[source]', 'backup id, "latest", a legacy file\'s key as list shows it, or the path of a legacy file', 'latest')
     .option('--database-url <url>', 'target PostgreSQL URL (default: DATABASE_URL)')
     .option('--tables <s.t,...>', 'restore only these tables', tableList('--tables'))
-    .option('--yes', 'overwrite tables that hold rows (and truncate tables referencing a --tables subset)')
+    .option('--yes', 'overwrite restored tables that hold rows without asking')
+    .option('--cascade', 'also empty tables that are not restored but reference restored ones (refused without it, naming them)')
     .option('--no-safety-backup', 'do not take a backup of the target first')
     .option('--allow-schema-drift', 'restore the common columns when the target schema differs')
     .option('--fire-triggers', 'let user triggers fire and check foreign keys row by row (slower; by default a role that may loads with session_replication_role = replica and checks each key once)')
@@ -57,6 +59,7 @@ export function registerRestoreCommand(program: Command): void {
         source,
         tables: flags.tables,
         yes: Boolean(flags.yes),
+        cascade: Boolean(flags.cascade),
         allowSchemaDrift: Boolean(flags.allowSchemaDrift),
         fireTriggers: Boolean(flags.fireTriggers),
         refreshMaterializedViews: flags.refreshMaterializedViews,
@@ -145,6 +148,7 @@ function planJson(plan: RestorePlan) {
     tables: p.tables.map((t) => ({ table: t.key, rows: plan.rows[t.key] ?? 0, columns: t.columns })),
     truncate: p.truncate,
     overwrites: p.overwrites,
+    cascade: p.cascade,
     deferred: p.order.deferred,
     sequences: plan.sequences === 'recorded' ? p.sequences.map((s) => ({ sequence: `${s.schema}.${s.name}`, lastValue: s.lastValue, isCalled: s.isCalled })) : 'max(id)',
     materializedViews: plan.materializedViews.map((v) => ({ view: v.key, action: v.action, why: v.why })),
