@@ -1,0 +1,43 @@
+import type { Channel, Notification, SendResult } from './channels/types';
+
+/** How hard one invocation tries a channel before leaving it to the next delivery (Pub/Sub redelivers). */
+export interface RetryPolicy {
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Per send; a server that hangs counts as a retryable failure. */
+  timeoutMs: number;
+  /** A Retry-After longer than this is not waited out here: the failure is left to redelivery. */
+  maxRetryAfterMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 500, maxDelayMs: 8_000, timeoutMs: 10_000, maxRetryAfterMs: 30_000 };
+
+export interface DeliveryAttempt {
+  result: SendResult;
+  attempts: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Stage 6, deliver with retry: sends, and on a retryable failure waits (the server's Retry-After when it gave
+ * one, else exponential backoff) and tries again, up to `attempts`. A failure that is not retryable stops at once.
+ */
+export async function deliverWithRetry(channel: Channel, n: Notification, policy: RetryPolicy = DEFAULT_RETRY): Promise<DeliveryAttempt> {
+  let result: SendResult = { ok: false, retryable: true, error: 'not attempted' };
+  let attempt = 0;
+  while (attempt < policy.attempts) {
+    attempt += 1;
+    try {
+      result = await channel.send(n, AbortSignal.timeout(policy.timeoutMs));
+    } catch (err) {
+      result = { ok: false, retryable: true, error: `${channel.name}: ${(err as Error)?.message ?? String(err)}` };
+    }
+    if (result.ok || !result.retryable || attempt >= policy.attempts) break;
+    const wait = result.retryAfterMs ?? Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+    if (wait > policy.maxRetryAfterMs) break;
+    await sleep(wait);
+  }
+  return { result, attempts: attempt };
+}

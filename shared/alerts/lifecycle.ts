@@ -1,0 +1,140 @@
+import type { Alert, Receiver } from './model';
+
+/**
+ * Stage 5, dedup: the incident state per fingerprint and the pure decision of what a new alert means for it.
+ * A firing incident notifies once and reminds every repeat interval; a resolve goes out at once, and only if
+ * the firing did; the same message id always maps to the same transition (so a redelivery resends only the
+ * channels that failed); a resolve that arrives before its firing is kept, and the late firing is recognised
+ * by its start time and ignored.
+ */
+export type TransitionKind = 'firing' | 'reminder' | 'resolved';
+
+export interface Transition {
+  seq: number;
+  kind: TransitionKind;
+  /** When it was decided (ISO): the outbox and the log file it under this time. */
+  at: string;
+  receivers: Receiver[];
+  messageId: string;
+}
+
+export interface IncidentState {
+  fingerprint: string;
+  status: 'firing' | 'resolved';
+  startsAt: string;
+  endsAt?: string;
+  /** The latest alert seen (what reminders and the post-maintenance send carry). */
+  alert: Alert;
+  /** A firing notification went out for the current incident (so its resolve is due). */
+  notified: boolean;
+  lastNotifiedAt?: string;
+  /** Why the current firing has not been sent (maintenance window name or silence id). */
+  mutedBy?: string;
+  seq: number;
+  transitions: Transition[];
+  /** Message ids already handled -> the transition they produced (0: none). Bounded. */
+  messages: Record<string, number>;
+}
+
+export interface DecideOptions {
+  now: Date;
+  messageId: string;
+  repeatIntervalMs: number;
+  receivers: Receiver[];
+  /** Why the alert is muted now, if it is. */
+  mutedBy?: string;
+}
+
+export interface Decision {
+  state: IncidentState;
+  /** The transition to deliver (new, or the one a redelivered message produced), if any. */
+  transition?: Transition;
+  /** True when nothing changed (a redelivery): no write is needed. */
+  unchanged: boolean;
+  why: string;
+}
+
+const KEEP_MESSAGES = 64;
+const KEEP_TRANSITIONS = 32;
+
+export function decide(state: IncidentState | undefined, alert: Alert, o: DecideOptions): Decision {
+  if (state && o.messageId && o.messageId in state.messages) {
+    const seq = state.messages[o.messageId]!;
+    return { state, transition: state.transitions.find((t) => t.seq === seq), unchanged: true, why: 'redelivered message' };
+  }
+  const at = o.now.toISOString();
+  const next = (s: IncidentState, kind: TransitionKind | undefined, why: string): Decision => {
+    const messages = { ...s.messages };
+    let transition: Transition | undefined;
+    let seq = s.seq;
+    if (kind) {
+      seq += 1;
+      transition = { seq, kind, at, receivers: o.receivers, messageId: o.messageId };
+    }
+    if (o.messageId) messages[o.messageId] = transition?.seq ?? 0;
+    const keys = Object.keys(messages);
+    for (const k of keys.slice(0, Math.max(0, keys.length - KEEP_MESSAGES))) delete messages[k];
+    return {
+      state: { ...s, seq, messages, transitions: transition ? [...s.transitions, transition].slice(-KEEP_TRANSITIONS) : s.transitions },
+      transition,
+      unchanged: false,
+      why,
+    };
+  };
+  const t = (iso: string | undefined) => (iso ? Date.parse(iso) : NaN);
+
+  if (alert.status === 'firing') {
+    const fresh = (): IncidentState => ({
+      fingerprint: alert.fingerprint,
+      status: 'firing',
+      startsAt: alert.startsAt,
+      alert,
+      notified: !o.mutedBy,
+      ...(o.mutedBy ? { mutedBy: o.mutedBy } : { lastNotifiedAt: at }),
+      seq: state?.seq ?? 0,
+      transitions: state?.transitions ?? [],
+      messages: state?.messages ?? {},
+    });
+    if (!state) return next(fresh(), o.mutedBy ? undefined : 'firing', o.mutedBy ? `muted by ${o.mutedBy}` : 'new incident');
+    if (state.status === 'resolved') {
+      // A firing that started before the recorded resolve belongs to the incident already over (late or out of order).
+      if (t(alert.startsAt) <= t(state.endsAt ?? state.startsAt)) return next(state, undefined, 'stale firing: the incident was resolved after it started');
+      return next(fresh(), o.mutedBy ? undefined : 'firing', o.mutedBy ? `muted by ${o.mutedBy}` : 'incident reopened');
+    }
+    // Still firing.
+    const updated: IncidentState = { ...state, alert: { ...alert, startsAt: state.startsAt } };
+    if (o.mutedBy) return next({ ...updated, mutedBy: o.mutedBy }, undefined, `muted by ${o.mutedBy}`);
+    if (!state.notified) {
+      const { mutedBy: _m, ...rest } = updated;
+      return next({ ...rest, notified: true, lastNotifiedAt: at }, 'firing', 'no longer muted: sent now');
+    }
+    if (o.now.getTime() - t(state.lastNotifiedAt) >= o.repeatIntervalMs) return next({ ...updated, lastNotifiedAt: at }, 'reminder', 'still firing: reminder');
+    return next(updated, undefined, 'still firing: already notified');
+  }
+
+  // Resolved.
+  const endsAt = alert.endsAt ?? at;
+  if (!state) {
+    return next(
+      { fingerprint: alert.fingerprint, status: 'resolved', startsAt: alert.startsAt, endsAt, alert, notified: false, seq: 0, transitions: [], messages: {} },
+      undefined,
+      'resolved before any firing was seen',
+    );
+  }
+  if (state.status === 'resolved') {
+    const later = t(endsAt) > t(state.endsAt) ? { endsAt } : {};
+    return next({ ...state, ...later }, undefined, 'already resolved');
+  }
+  if (t(endsAt) < t(state.startsAt)) return next(state, undefined, 'stale resolve: ended before the current incident started');
+  const { mutedBy: _m, ...rest } = state;
+  const resolved: IncidentState = { ...rest, status: 'resolved', endsAt, alert: { ...alert, startsAt: state.startsAt }, notified: false };
+  return next(resolved, state.notified ? 'resolved' : undefined, state.notified ? 'resolved' : 'resolved while muted: nobody was told');
+}
+
+/**
+ * The reminder / end-of-maintenance sweep: for a firing incident with no new message, whether it is due now.
+ * Uses `decide` with a synthetic message id per time slot, so two sweeps at once still send once.
+ */
+export function sweepMessageId(fingerprint: string, now: Date, repeatIntervalMs: number): string {
+  return `sweep:${fingerprint}:${Math.floor(now.getTime() / Math.min(repeatIntervalMs, 5 * 60_000))}`;
+}
