@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Severity } from '../config/schema';
+import type { Severity } from '../bus/events';
 
 /**
  * The one alert model every input is normalised to (our own events, the probes, Cloud Monitoring incidents),

@@ -80,32 +80,25 @@ export function normaliseEvent(event: OpsEvent): Normalised {
   }
 }
 
-/** The generic `alert` event (probes and anything else that speaks the alert shape). */
-function normaliseGenericAlert(event: Extract<OpsEvent, { type: 'alert' }>): Normalised {
-  // Fields of the generic shape read defensively, so older publishers (title/text/dedupKey) still normalise.
-  const e = event as Record<string, unknown> & typeof event;
-  const str = (k: string) => (typeof e[k] === 'string' ? (e[k] as string) : undefined);
-  const record = (k: string) => (e[k] && typeof e[k] === 'object' && !Array.isArray(e[k]) ? Object.fromEntries(Object.entries(e[k] as object).map(([a, b]) => [a, String(b)])) : {});
-  const status = str('status') === 'resolved' ? 'resolved' : 'firing';
-  const source = str('source') ?? 'mt-ops';
-  const links = Array.isArray(e.links) ? (e.links as unknown[]).flatMap((l) => (l && typeof l === 'object' && typeof (l as { url?: unknown }).url === 'string' ? [{ title: String((l as { title?: unknown }).title ?? (l as { url: string }).url), url: (l as { url: string }).url }] : [])) : [];
-  const fingerprint = str('fingerprint') ?? str('dedupKey') ?? `alert/${event.env}/${source}/${event.title}`;
-  const startsAt = str('startsAt') ?? event.time;
+/** The generic `alert` event (the probes, and anything else that speaks the alert shape). */
+function normaliseGenericAlert(e: Extract<OpsEvent, { type: 'alert' }>): Normalised {
+  const details: Record<string, string> = {};
+  if (e.evidence.length > 0) details.evidence = e.evidence.join('\n');
   return {
     alerts: [
       {
-        fingerprint,
-        status,
-        severity: event.severity,
-        title: event.title,
-        summary: str('summary') ?? str('text') ?? '',
-        labels: { ...record('labels'), type: 'alert' },
-        source,
-        links,
-        startsAt,
-        ...(status === 'resolved' ? { endsAt: str('endsAt') ?? event.time } : {}),
-        env: event.env,
-        details: {},
+        fingerprint: e.fingerprint,
+        status: e.status,
+        severity: e.severity,
+        title: e.title,
+        summary: e.summary,
+        labels: { ...e.labels, type: 'alert' },
+        source: e.source,
+        links: e.links,
+        startsAt: e.startsAt,
+        ...(e.status === 'resolved' ? { endsAt: e.endsAt ?? e.time } : {}),
+        env: e.env,
+        details,
       },
     ],
     notices: [],

@@ -21,6 +21,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
   for (const name of SECRET_ENV) registerSecret(environment[name]);
   for (const name of URL_ENV) registerUrlSecrets(environment[name]);
   registerWebhookSecret(environment.SLACK_WEBHOOK_URL);
+  registerWebhookSecret(environment.ALERT_WEBHOOK_URL);
 
   const issues: string[] = [];
   const envResult = EnvSchema.safeParse(pickDefined(environment, Object.keys(EnvSchema.shape)));

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ScheduleOverrideSchema } from '../infra/schedules';
 import { MaintenanceSectionSchema } from '../maintenance/window';
+import { RoutingSchema } from '../alerts/config';
 import { ProbesSectionSchema } from '../probes/config';
 export { MaintenanceWindowSchema } from '../maintenance/window';
 import { BackupSectionSchema } from '../backup/config';
@@ -42,6 +43,10 @@ export const EnvSchema = z.object({
   PAGERDUTY_ROUTING_KEY: z.string().min(1).optional(),
   SMTP_URL: z.string().optional(),
   SMTP_PASSWORD: z.string().optional(),
+  PAGERDUTY_EVENTS_URL: z.url().default('https://events.pagerduty.com/v2/enqueue'),
+  ALERT_EMAIL_FROM: z.string().min(3).optional(),
+  ALERT_EMAIL_TO: z.string().min(3).optional(),
+  ALERT_WEBHOOK_URL: z.url().optional(),
   /** Missing Table's base URL, for the default probes. */
   APP_BASE_URL: z.url().default('http://localhost:8000'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -49,7 +54,7 @@ export const EnvSchema = z.object({
 export type Env = z.infer<typeof EnvSchema>;
 
 /** Env vars whose whole value is a secret (masked in every log line). */
-export const SECRET_ENV = ['SLACK_WEBHOOK_URL', 'PAGERDUTY_ROUTING_KEY', 'SMTP_PASSWORD'] as const;
+export const SECRET_ENV = ['SLACK_WEBHOOK_URL', 'PAGERDUTY_ROUTING_KEY', 'SMTP_PASSWORD', 'ALERT_WEBHOOK_URL'] as const;
 /** Env vars that are URLs whose password is a secret. */
 export const URL_ENV = ['DATABASE_URL', 'VERIFY_DATABASE_URL', 'SMTP_URL'] as const;
 
@@ -60,14 +65,6 @@ export const URL_ENV = ['DATABASE_URL', 'VERIFY_DATABASE_URL', 'SMTP_URL'] as co
  */
 export const SchedulesSectionSchema = z.record(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'a function name'), ScheduleOverrideSchema);
 
-export const RoutingSchema = z
-  .object({
-    critical: z.array(z.enum(['pagerduty', 'slack', 'email'])).default(['pagerduty', 'slack', 'email']),
-    warning: z.array(z.enum(['pagerduty', 'slack', 'email'])).default(['slack', 'email']),
-    info: z.array(z.enum(['pagerduty', 'slack', 'email'])).default([]),
-    slackChannel: z.string().default('#alerts'),
-  })
-  .strict();
 
 /** The operator config file (`OPS_CONFIG`, JSON or YAML). Every section is optional. */
 export const OpsFileSchema = z
@@ -79,7 +76,7 @@ export const OpsFileSchema = z
     schedules: SchedulesSectionSchema.default(SchedulesSectionSchema.parse({})),
     /** Absent: the default probes (see shared/probes/config.ts). */
     probes: ProbesSectionSchema,
-    routing: RoutingSchema.default(RoutingSchema.parse({})),
+    routing: RoutingSchema.default(RoutingSchema.parse({})), // the routing tree: shared/alerts/config.ts
     maintenance: MaintenanceSectionSchema,
   })
   .strict();

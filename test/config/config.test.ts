@@ -6,6 +6,13 @@ import { loadConfig } from '../../shared/config/load';
 import { UsageError } from '../../shared/errors';
 import { nextRuns } from '../../shared/infra/schedules';
 
+import { route } from '../../shared/alerts/route';
+import type { Alert } from '../../shared/alerts/model';
+
+const alertOf = (severity: Alert['severity']): Alert => ({
+  fingerprint: 'f', status: 'firing', severity, title: 't', summary: '', labels: {}, source: 'test', links: [], startsAt: '2026-11-29T03:00:00Z', env: 'local', details: {},
+});
+
 const dir = tempDir('mt-config-');
 function file(name: string, content: string): string {
   const path = join(dir, name);
@@ -30,13 +37,14 @@ describe('configuration defaults encode Missing Table operations facts', () => {
     ['environment', config.env.OPS_ENV, 'local'],
     ['retention', config.file.retention.policy, { keepWithinDays: 30, keepMonthly: 12 }],
     ['minimum kept', config.file.retention.minKeep, 3],
-    ['critical routing', config.file.routing.critical, ['pagerduty', 'slack', 'email']],
-    ['warning routing', config.file.routing.warning, ['slack', 'email']],
+    ['critical routing', route(config.file.routing, alertOf('critical')), ['pagerduty', 'slack', 'email']],
+    ['warning routing', route(config.file.routing, alertOf('warning')), ['slack', 'email']],
     ['slack channel', config.file.routing.slackChannel, '#alerts'],
     ['maintenance window', config.file.maintenance, [{ name: 'monthly', cron: '0 2 * * 0#1', durationMinutes: 120, timeZone: 'America/New_York' }]],
     ['no probes named: the defaults apply at run time (shared/probes/config.ts)', config.file.probes, undefined],
     ['app base url', config.env.APP_BASE_URL, 'http://localhost:8000'],
-    ['info routing', config.file.routing.info, []],
+    ['info routing', route(config.file.routing, alertOf('info')), ['digest']],
+    ['reminders', config.file.routing.repeatIntervalHours, 4],
     ['log level', config.env.LOG_LEVEL, 'info'],
     ['port', config.env.PORT, 8080],
     ['no database', config.env.DATABASE_URL, undefined],
@@ -138,7 +146,7 @@ describe('operator files', () => {
         'maintenance:',
         '  - { name: m, cron: "0 2 * * 0", durationMinutes: 0 }',
         'routing:',
-        '  critical: [pagerduty, sms]',
+        '  routes: [{ matchers: ["severity = critical"], receivers: [pagerduty, sms] }]',
       ].join('\n'),
     );
     const issues = configError({ OPS_CONFIG: path }).issues.map((i) => i.slice(path.length + 2));
@@ -147,7 +155,7 @@ describe('operator files', () => {
       expect.stringMatching(/^backup: Unrecognized key: "compresion"/),
       'schedules.backup.cron: must be a valid cron expression (5 fields, or 6 with seconds)',
       'schedules.verify.timeZone: must be an IANA time zone',
-      expect.stringMatching(/^routing\.critical\[1\]: Invalid option/),
+      expect.stringMatching(/^routing\.routes\[0\]\.receivers\[1\]: Invalid option/),
       expect.stringMatching(/^maintenance\[0\]\.durationMinutes: Too small/),
     ]);
   });
