@@ -7,7 +7,7 @@ import { RECEIVERS } from './model';
  * and child routes. An alert walks the tree depth first; the first matching child handles it unless `continue`
  * lets later siblings match too; a route no child of which matches handles the alert itself.
  */
-export const MATCHER_PATTERN = /^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*(=~|!~|!=|=)\s*(?:"(.*)"|(.*?))\s*$/;
+export const MATCHER_PATTERN = /^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*(=~|!~|!=|=)(?![=~])\s*(?:"(.*)"|(.*?))\s*$/;
 
 export const MatcherText = z.string().superRefine((value, ctx) => {
   const m = MATCHER_PATTERN.exec(value);
@@ -60,7 +60,7 @@ const RoutingObject = z
   .object({
     /** The root route's receivers: alerts no route matches (info) go here. */
     receivers: z.array(ReceiverName).default(['digest']),
-    routes: z.array(RouteSchema).default(DEFAULT_ROUTES as Route[]),
+    routes: z.array(RouteSchema).default(() => z.array(RouteSchema).parse(DEFAULT_ROUTES)),
     /** A firing incident reminds this often while it keeps firing. */
     repeatIntervalHours: z.number().min(0.01).max(24 * 7).default(4),
     slackChannel: z.string().default('#alerts'),
