@@ -16,6 +16,7 @@ const server = new SMTPServer({
   authOptional: !auth,
   allowInsecureAuth: true,
   logger: false,
+  disableReverseLookup: true,
   onAuth(a, session, cb) {
     if (auth && `${a.username}:${a.password}` === auth) return cb(null, { user: a.username });
     return cb(Object.assign(new Error('Invalid username or password'), { responseCode: 535 }));
