@@ -5,6 +5,12 @@ import { describeChannels, fanoutDeps } from '../../shared/alerts/settings';
 import { OpsError } from '../../shared/errors';
 import { PUBSUB_CLOUDEVENT_TYPE, type PubSubMessageLike } from '../../shared/bus/decode';
 import type { Runtime } from '../../shared/functions/runtime';
+import { decodeTrigger } from '../../shared/functions/trigger';
+import { sendDigest, type DigestResult } from '../../shared/alerts/digest';
+import { z } from 'zod';
+
+/** The digest trigger carries no options. */
+export const DigestRequestSchema = z.object({}).strict();
 
 /** A delivery is still owed: the function fails so that Pub/Sub redelivers (the outbox resends only what failed). */
 export class RetryableDeliveryError extends OpsError {
@@ -52,6 +58,23 @@ export function fanoutEventHandler(runtime: () => Runtime) {
       const failed = result.alerts.flatMap((a) => a.deliveries.filter((d) => d.pending).map((d) => `${d.channel}${d.error ? ` (${d.error})` : ''}`));
       throw new RetryableDeliveryError(`alert delivery still owed to ${failed.join(', ')}; Pub/Sub will redeliver`, 'retry');
     }
+    return result;
+  };
+}
+
+/**
+ * The daily digest (`digestEvent`, Scheduler 09:00 America/New_York via mt-ops-digest-trigger): one Slack message and
+ * one email of the info notices. A channel that failed retryably makes the function fail, so Pub/Sub redelivers;
+ * a channel that already has today's digest is not sent it again.
+ */
+export function digestEventHandler(runtime: () => Runtime, now: () => Date = () => new Date()) {
+  let deps: FanoutDeps | undefined;
+  return async (event: CloudEvent<unknown>): Promise<DigestResult | undefined> => {
+    const rt = runtime();
+    if (!decodeTrigger(DigestRequestSchema, event, rt, 'digest')) return undefined;
+    deps ??= fanoutDeps(rt.config, rt.store, rt.env, rt.logger);
+    const result = await sendDigest(deps, now());
+    if (result.retry) throw new RetryableDeliveryError(`daily digest ${result.day} still owed to ${Object.entries(result.channels).filter(([, s]) => s === 'failed').map(([c]) => c).join(', ')}`, 'retry');
     return result;
   };
 }

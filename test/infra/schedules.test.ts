@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { tempDir } from '../support/temp';
 import { loadSchedules, loadTopics, nextRuns } from '../../shared/infra/schedules';
 import { loadWiring } from '../../shared/infra/wiring';
+import { ALERT_TOPICS } from '../../shared/alerts/topics';
 import { UsageError } from '../../shared/errors';
 
 const dir = tempDir('mt-infra-');
@@ -29,8 +30,8 @@ describe('infra declarations', () => {
     const topics = loadTopics().topics;
     expect(topics.filter((t) => t.events).map((t) => t.name)).toEqual(['mt-ops-events']);
     const triggers = topics.filter((t) => t.subscriptions.some((s) => s.pushTo));
-    expect(triggers.map((t) => t.name)).toEqual(['mt-ops-backup-trigger', 'mt-ops-retention-trigger', 'mt-ops-verify-trigger', 'mt-ops-probe-trigger']);
-    for (const trigger of triggers) {
+    expect(triggers.map((t) => t.name)).toEqual(['mt-ops-events', 'mt-ops-monitoring', 'mt-ops-digest-trigger', 'mt-ops-backup-trigger', 'mt-ops-retention-trigger', 'mt-ops-verify-trigger', 'mt-ops-probe-trigger']);
+    for (const trigger of triggers.filter((t) => t.name.endsWith('-trigger') && t.name !== 'mt-ops-digest-trigger')) {
       expect(trigger.subscriptions, trigger.name).toHaveLength(1);
       expect(trigger.subscriptions[0]).toMatchObject({ deadLetterTopic: 'mt-ops-dead-letter', maxDeliveryAttempts: 5, ackDeadlineSeconds: 600 });
     }
@@ -38,13 +39,23 @@ describe('infra declarations', () => {
     expect(topics.find((t) => t.name === 'mt-ops-dead-letter')!.subscriptions.map((s) => s.name)).toEqual(['mt-ops-dead-letter-hold']);
   });
 
-  it('declares the four Scheduler jobs, each reaching its function through its topic, with a JSON payload', () => {
+  it('routes the suite events and Cloud Monitoring incidents to the fan-out, dead-lettered', () => {
+    const topics = loadTopics().topics;
+    for (const topic of [ALERT_TOPICS.events, ALERT_TOPICS.monitoring]) {
+      const subs = topics.find((t) => t.name === topic)?.subscriptions ?? [];
+      expect(subs.filter((s) => s.pushTo === 'fanoutEvent'), topic).toEqual([expect.objectContaining({ deadLetterTopic: 'mt-ops-dead-letter', maxDeliveryAttempts: 10 })]);
+    }
+    expect(topics.find((t) => t.name === ALERT_TOPICS.digestTrigger)?.subscriptions).toEqual([expect.objectContaining({ pushTo: 'digestEvent' })]);
+  });
+
+  it('declares the Scheduler jobs, each reaching its function through its topic, with a JSON payload', () => {
     const { jobs } = loadWiring();
     expect(jobs.map(({ name, cron, timeZone, topic, function: fn, entryPoint }) => ({ name, cron, timeZone, topic, fn, entryPoint }))).toEqual([
       { name: 'mt-ops-backup-nightly', cron: '0 3 * * *', timeZone: 'America/New_York', topic: 'mt-ops-backup-trigger', fn: 'backup', entryPoint: 'backupEvent' },
       { name: 'mt-ops-retention-daily', cron: '30 4 * * *', timeZone: 'America/New_York', topic: 'mt-ops-retention-trigger', fn: 'retention', entryPoint: 'retentionEvent' },
       { name: 'mt-ops-verify-weekly', cron: '0 5 * * 1', timeZone: 'America/New_York', topic: 'mt-ops-verify-trigger', fn: 'verify', entryPoint: 'verifyEvent' },
       { name: 'mt-ops-probe-minutely', cron: '* * * * *', timeZone: 'America/New_York', topic: 'mt-ops-probe-trigger', fn: 'probe', entryPoint: 'probeEvent' },
+      { name: 'mt-ops-alerts-digest', cron: '0 9 * * *', timeZone: 'America/New_York', topic: 'mt-ops-digest-trigger', fn: 'fanout', entryPoint: 'digestEvent' },
     ]);
     for (const job of jobs) expect(JSON.parse(JSON.stringify(job.payload))).toEqual(job.payload);
     expect(jobs[0]!.payload).toEqual({ label: 'nightly' });

@@ -1,0 +1,92 @@
+import { StorageError } from '../storage/types';
+import { OpsError } from '../errors';
+import { redactString } from '../log/redact';
+import type { Digest } from './channels/types';
+import { deliverWithRetry, DEFAULT_RETRY } from './deliver';
+import { alertKeys } from './layout';
+import type { ChannelName, Notice } from './model';
+import type { FanoutDeps } from './pipeline';
+
+/** The digest goes to Slack and email: one message each. */
+export const DIGEST_CHANNELS: ChannelName[] = ['slack', 'email'];
+
+export interface DigestResult {
+  day: string;
+  notices: number;
+  channels: Partial<Record<ChannelName, 'delivered' | 'failed' | 'off'>>;
+  /** A channel failed and may succeed later: the trigger must be retried. */
+  retry: boolean;
+}
+
+interface SentDoc {
+  day: string;
+  channels: Partial<Record<ChannelName, { status: 'delivered' | 'failed'; at: string; error?: string }>>;
+}
+
+/** The New York calendar date of `at` (the digest's day; the Scheduler job runs at 09:00 there). */
+export function digestDay(at: Date, timeZone = 'America/New_York'): string {
+  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(at);
+}
+
+/**
+ * The daily digest: every info notice filed since the last digest (backups, cleanups, verifies, incidents opened and
+ * closed with their durations) as one Slack message and one email. A day's digest is sent once per channel
+ * (recorded under digest-sent/<day> with compare-and-swap); the notices are removed once every channel has it.
+ */
+export async function sendDigest(deps: FanoutDeps, now = new Date()): Promise<DigestResult> {
+  const day = digestDay(now);
+  const keys: string[] = [];
+  const notices: Notice[] = [];
+  for await (const info of deps.store.list(alertKeys.digest(deps.env))) {
+    const doc = await deps.store.readJson(info.key);
+    if (doc?.value && typeof doc.value === 'object') {
+      keys.push(info.key);
+      notices.push(doc.value as Notice);
+    }
+  }
+  notices.sort((a, b) => a.time.localeCompare(b.time));
+  const digest: Digest = { env: deps.env, from: notices[0]?.time ?? now.toISOString(), to: now.toISOString(), notices };
+  const sentKey = alertKeys.digestSent(deps.env, day);
+  const result: DigestResult = { day, notices: notices.length, channels: {}, retry: false };
+  for (const name of DIGEST_CHANNELS) {
+    const channel = deps.channels[name];
+    if (!channel) {
+      result.channels[name] = 'off';
+      continue;
+    }
+    const doc = await deps.store.readJson(sentKey);
+    const sent = (doc?.value as SentDoc | undefined) ?? { day, channels: {} };
+    if (sent.channels[name]?.status === 'delivered') {
+      result.channels[name] = 'delivered';
+      continue;
+    }
+    const { result: r } = await deliverWithRetry(channel, { kind: 'digest', digest }, deps.retry ?? DEFAULT_RETRY);
+    const entry = r.ok ? { status: 'delivered' as const, at: now.toISOString() } : { status: 'failed' as const, at: now.toISOString(), error: redactString(r.error) };
+    await updateSent(deps, sentKey, day, name, entry);
+    result.channels[name] = entry.status;
+    if (!r.ok) {
+      deps.logger.warn({ channel: name, day }, `digest to ${name} failed: ${entry.error}`);
+      if (r.retryable) result.retry = true;
+    }
+  }
+  if (!result.retry && Object.values(result.channels).every((s) => s !== 'failed')) {
+    for (const key of keys) await deps.store.delete(key);
+  }
+  deps.logger.info({ day, notices: notices.length, channels: result.channels }, `daily digest ${day}: ${notices.length} notice(s)`);
+  return result;
+}
+
+async function updateSent(deps: FanoutDeps, key: string, day: string, name: ChannelName, entry: SentDoc['channels'][ChannelName]): Promise<void> {
+  for (let i = 0; i < 10; i++) {
+    const doc = await deps.store.readJson(key);
+    const sent = (doc?.value as SentDoc | undefined) ?? { day, channels: {} };
+    try {
+      await deps.store.writeJson(key, { ...sent, channels: { ...sent.channels, [name]: entry } }, { ifGeneration: doc?.generation ?? null });
+      return;
+    } catch (err) {
+      if (err instanceof StorageError && (err.code === 'precondition_failed' || err.code === 'already_exists')) continue;
+      throw err;
+    }
+  }
+  throw new OpsError(`digest ${day}: too many concurrent updates`);
+}
