@@ -1,5 +1,5 @@
 import type { OpsEvent } from '../bus/events';
-import type { Severity } from '../config/schema';
+import type { Severity } from '../bus/events';
 import type { CmIncident, CmNotification, DecodedInput } from './decode';
 import type { Alert, Normalised, Notice } from './model';
 

@@ -1,4 +1,4 @@
-import type { Severity } from '../../config/schema';
+import type { Severity } from '../../bus/events';
 import { postJson, type Channel, type Notification, type SendResult } from './types';
 
 export const PAGERDUTY_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue';
