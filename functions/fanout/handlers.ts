@@ -5,6 +5,7 @@ import { describeChannels, fanoutDeps } from '../../shared/alerts/settings';
 import { OpsError } from '../../shared/errors';
 import { PUBSUB_CLOUDEVENT_TYPE, type PubSubMessageLike } from '../../shared/bus/decode';
 import type { Runtime } from '../../shared/functions/runtime';
+import { event, type EntryPoints } from '../../shared/functions/entry-points';
 import { decodeTrigger } from '../../shared/functions/trigger';
 import { sendDigest, type DigestResult } from '../../shared/alerts/digest';
 import { z } from 'zod';
@@ -78,3 +79,5 @@ export function digestEventHandler(runtime: () => Runtime, now: () => Date = () 
     return result;
   };
 }
+
+export const entryPoints: EntryPoints = { fanoutEvent: event(fanoutEventHandler), digestEvent: event((rt) => digestEventHandler(rt)) };

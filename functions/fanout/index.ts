@@ -1,9 +1,7 @@
-import * as ff from '@google-cloud/functions-framework';
 import { runtimeFromEnvironment } from '../../shared/functions/runtime';
-import { digestEventHandler, fanoutEventHandler } from './handlers';
+import { registerEntryPoints } from '../../shared/functions/entry-points';
+import { entryPoints } from './handlers';
 
-// Entry point: `fanoutEvent` (Pub/Sub CloudEvents from mt-ops-events and mt-ops-monitoring).
-const runtime = runtimeFromEnvironment('fanout');
-ff.cloudEvent('fanoutEvent', fanoutEventHandler(runtime));
-// Entry point: `digestEvent` (the daily digest, Scheduler -> mt-ops-digest-trigger).
-ff.cloudEvent('digestEvent', digestEventHandler(runtime));
+// Entry points: `fanoutEvent` (Pub/Sub CloudEvents from mt-ops-events and mt-ops-monitoring) and `digestEvent`
+// (the daily digest's Scheduler job, through mt-ops-digest-trigger).
+registerEntryPoints(entryPoints, runtimeFromEnvironment('fanout'));

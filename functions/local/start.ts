@@ -16,6 +16,8 @@ import { functionRuntime } from '../../shared/functions/runtime';
 import { describeBus } from '../../shared/bus/open';
 import { wiring } from './wiring';
 import { installJsonErrors } from '../../shared/functions/framework';
+import { channelsFromConfig, describeChannels } from '../../shared/alerts/settings';
+import { eventsTopic } from '../../shared/infra/schedules';
 
 export interface LocalSuite {
   url: string;
@@ -48,6 +50,19 @@ export async function startLocal(): Promise<LocalSuite> {
   }
   const memory = bus.inner instanceof MemoryBus ? bus.inner : undefined;
   memory?.subscribe((m) => logger.info({ event: m.event, messageId: m.messageId }, `event ${m.event.type}`));
+  // The in-process bus is the events topic: its events reach whatever infra/ pushes that topic to (the fan-out).
+  logger.info(describeChannels(config, channelsFromConfig(config)));
+  const topic = eventsTopic(process.env.EVENTS_TOPIC);
+  const onEvents = wired.topics[topic];
+  if (memory && onEvents) {
+    memory.subscribe(async (m) => {
+      try {
+        await onEvents(encodeCloudEvent({ topic, payload: m.event, messageId: m.messageId, attributes: m.attributes }) as never);
+      } catch (err) {
+        logger.error({ err, messageId: m.messageId }, `fan-out of ${m.event.type} failed: ${errorMessage(err)}`);
+      }
+    });
+  }
 
   // HTTP: each function's own framework app (the same one Cloud Functions runs), mounted under /<name>.
   installJsonErrors();

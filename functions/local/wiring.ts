@@ -12,11 +12,12 @@ import { entryPoints as backup } from '../backup/handlers';
 import { entryPoints as retention } from '../retention/handlers';
 import { entryPoints as verify } from '../verify/handlers';
 import { entryPoints as probe } from '../probe/handlers';
+import { entryPoints as fanout } from '../fanout/handlers';
 
 export type { EventHandler, HttpHandler };
 
 /** Every entry point of every function, by name. */
-export const ENTRY_POINTS: EntryPoints = { ...backup, ...retention, ...verify, ...probe };
+export const ENTRY_POINTS: EntryPoints = { ...backup, ...retention, ...verify, ...probe, ...fanout };
 
 export function registeredKinds(entryPoints: EntryPoints = ENTRY_POINTS): Record<string, EntryPointKind> {
   return Object.fromEntries(Object.entries(entryPoints).map(([name, ep]) => [name, ep.kind]));

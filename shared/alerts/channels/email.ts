@@ -1,4 +1,4 @@
-import { createTransport, type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import { COLOUR, statusWord, type Channel, type Notification, type SendResult } from './types';
 
 export interface EmailSettings {
@@ -25,8 +25,10 @@ export class EmailChannel implements Channel {
     return true;
   }
 
-  private open(): Transporter {
+  /** nodemailer is loaded on first send, so nothing else pays for it at start-up. */
+  private async open(): Promise<Transporter> {
     if (this.transport) return this.transport;
+    const { createTransport } = await import('nodemailer');
     const url = new URL(this.settings.smtpUrl);
     const secure = url.protocol === 'smtps:';
     const user = decodeURIComponent(url.username);
@@ -51,7 +53,7 @@ export class EmailChannel implements Channel {
   async send(n: Notification, signal: AbortSignal): Promise<SendResult> {
     const message = emailMessage(n);
     try {
-      const sending = this.open().sendMail({ from: this.settings.from, to: this.settings.to, ...message });
+      const sending = (await this.open()).sendMail({ from: this.settings.from, to: this.settings.to, ...message });
       const aborted = new Promise<never>((_, reject) => {
         if (signal.aborted) reject(signal.reason);
         signal.addEventListener('abort', () => reject(signal.reason), { once: true });
