@@ -46,7 +46,7 @@ function deps(over: Partial<FanoutDeps> = {}): FanoutDeps {
       email: new EmailChannel({ smtpUrl: smtp.url, from: 'ops@example.org', to: ['oncall@example.org'] }),
     },
     deadLetter: { publish: async (l) => void letters.push(l), close: async () => {} },
-    retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 10, timeoutMs: 2000, maxRetryAfterMs: 2000 },
+    retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 10, timeoutMs: 15_000, maxRetryAfterMs: 2000 },
     maxInvocations: 3,
     ...over,
   };
