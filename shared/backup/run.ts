@@ -9,6 +9,7 @@ import { redactString } from '../log/redact';
 import { VERSION } from '../version';
 import { discoverTables, discoverSequences, discoverMaterializedViews, readScopeNames, structureFingerprint, type DiscoveredTable } from './discover';
 import { openSnapshot, lockTables, readSequence } from './snapshot';
+import { describeLockHolders, isLockTimeout } from '../pg/locks';
 import { TableFailedError } from './table-error';
 import { dumpTable, type DumpProgress } from './table-dump';
 import { keys, newBackupId } from './layout';
@@ -33,6 +34,8 @@ export interface BackupOptions {
   compressionLevel?: number;
   leaseTtlMs?: number;
   statementTimeoutSeconds?: number;
+  /** How long a table locked by another session is waited for before the backup fails naming it and the holder (default 60). */
+  lockTimeoutSeconds?: number;
   trigger?: { kind: 'manual' | 'scheduled'; messageId?: string };
   onProgress?: (event: BackupProgress) => void;
   /** For tests and callers that need the clock fixed. */
@@ -105,7 +108,7 @@ async function takeBackup(
   const backupId = newBackupId(startedAt);
   const prefix = keys.backupPrefix(env, backupId);
   const scope: Scope = { schemas: options.scope?.schemas, excludeTables: options.scope?.excludeTables ?? [] };
-  const session = await openSnapshot(options.databaseUrl, options.statementTimeoutSeconds);
+  const session = await openSnapshot(options.databaseUrl, options.statementTimeoutSeconds, options.lockTimeoutSeconds);
   const stop = () => void session.abort();
   signal.addEventListener('abort', stop, { once: true });
   try {
@@ -119,7 +122,7 @@ async function takeBackup(
       const where = scope.schemas?.length ? `schemas ${scope.schemas.join(', ')}` : 'the default scope (user schemas)';
       throw new OpsError(`nothing to back up: no tables in ${where}`, 'empty_scope');
     }
-    await lockTables(session.leader, tables);
+    await lockTables(session.leader, tables, options.databaseUrl);
     const sequenceList = await discoverSequences(session.leader, scope, relations);
     const materializedViews = await discoverMaterializedViews(session.leader, scope);
     const sequences: SequenceEntry[] = [];
@@ -186,6 +189,10 @@ async function takeBackup(
     if (signal.aborted) await session.abort();
     await removePrefix(store, prefix);
     if (signal.aborted) throw signal.reason;
+    // a lock timeout outside lockTables (which names its table): the catalog reads met a table locked ACCESS EXCLUSIVE
+    if (!(err instanceof TableFailedError) && isLockTimeout(err)) {
+      throw new OpsError(`backup failed: ${redactString(errorMessage(err))}: ${await describeLockHolders(options.databaseUrl, undefined)}`, 'locked', { cause: err });
+    }
     throw asBackupError(err);
   } finally {
     signal.removeEventListener('abort', stop);

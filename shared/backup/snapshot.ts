@@ -4,6 +4,7 @@ import { OpsError, errorMessage } from '../errors';
 import { connect } from '../pg/connect';
 import { qualifiedName } from '../pg/ident';
 import { copyTextSettingsSql } from '../pg/copy-text';
+import { describeLockHolders, isLockTimeout } from '../pg/locks';
 
 /**
  * One consistent view of the database for the whole backup: a REPEATABLE READ READ ONLY transaction whose
@@ -30,19 +31,19 @@ export interface SnapshotSession {
 const SESSION_SETTINGS = [
   // Never let row-level security silently hide rows: a filtered read is an error instead (as pg_dump does).
   'SET row_security = off',
-  // A table locked by someone else for too long fails the backup, naming it, instead of hanging forever.
-  "SET lock_timeout = '60s'",
   "SET idle_in_transaction_session_timeout = '0'",
   "SET application_name = 'mt-ops backup'",
   // Output that reads back exactly, whatever the server's defaults: the same settings restore reads it under.
   ...copyTextSettingsSql('session'),
 ];
 
-export async function openSnapshot(databaseUrl: string, statementTimeoutSeconds = 0): Promise<SnapshotSession> {
+export async function openSnapshot(databaseUrl: string, statementTimeoutSeconds = 0, lockTimeoutSeconds = 60): Promise<SnapshotSession> {
   const leader = await connect(databaseUrl);
   const setup = async (client: pg.Client) => {
     for (const sql of SESSION_SETTINGS) await client.query(sql);
     await client.query(`SET statement_timeout = '${Math.max(0, Math.floor(statementTimeoutSeconds))}s'`);
+    // A table locked by someone else for too long fails the backup, naming it and the holder, instead of hanging forever.
+    await client.query(`SET lock_timeout = '${Math.max(0, Math.floor(lockTimeoutSeconds * 1000))}ms'`);
   };
   try {
     await setup(leader);
@@ -99,12 +100,17 @@ export async function openSnapshot(databaseUrl: string, statementTimeoutSeconds 
  * Takes ACCESS SHARE locks on every table, as pg_dump does, so that no table can be dropped or altered while
  * the backup reads it. A table the role may not read fails here, by name.
  */
-export async function lockTables(client: pg.ClientBase, tables: Array<{ schema: string; name: string }>): Promise<void> {
+export async function lockTables(client: pg.Client, tables: Array<{ schema: string; name: string }>, databaseUrl?: string): Promise<void> {
   for (const t of tables) {
     try {
       await client.query(`LOCK TABLE ${qualifiedName(t.schema, t.name)} IN ACCESS SHARE MODE`);
     } catch (err) {
-      throw new TableFailedError(`${t.schema}.${t.name}`, `table ${t.schema}.${t.name}: ${errorMessage(err)}`, { cause: err });
+      const name = `${t.schema}.${t.name}`;
+      if (isLockTimeout(err) && databaseUrl) {
+        const holders = await describeLockHolders(databaseUrl, [name], [(client as unknown as { processID: number }).processID]);
+        throw new TableFailedError(name, `table ${name}: ${errorMessage(err)}: ${holders}`, { cause: err });
+      }
+      throw new TableFailedError(name, `table ${name}: ${errorMessage(err)}`, { cause: err });
     }
   }
 }
