@@ -4,6 +4,7 @@ import { redactString } from '../log/redact';
 import { registerCommands } from './commands/index';
 import { VERSION } from '../version';
 import { TableName } from '../pg/ident';
+import { DatabaseUrl } from '../config/schema';
 
 /** Exit codes: 0 success, 1 runtime failure, 2 usage (bad flags, bad values, bad configuration). */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -96,5 +97,17 @@ export function tableList(flag: string): (value: string) => string[] {
       if (!TableName.safeParse(item).success) throw new UsageError(`${flag}: ${JSON.stringify(item)} must be schema.table`);
     }
     return items;
+  };
+}
+
+/**
+ * A parser for a flag holding a database URL (`--database-url`, `--restore-into`): the same rule as DATABASE_URL.
+ * A UsageError (not commander's InvalidArgumentError, whose message would quote the URL and its password).
+ */
+export function databaseUrlFlag(flag: string): (value: string) => string {
+  return (value) => {
+    const result = DatabaseUrl.safeParse(value);
+    if (!result.success) throw new UsageError(`${flag}: ${result.error.issues.map((i) => i.message).join('; ')}`);
+    return value;
   };
 }

@@ -18,9 +18,30 @@ const bucketUrl = z
     message: 'must be file:///abs/path, file://./relative or gs://bucket[/prefix]',
   });
 
-const postgresUrl = z
-  .string()
-  .refine((v) => /^postgres(ql)?:\/\//.test(v), { message: 'must be a postgres:// or postgresql:// URL' });
+/**
+ * A PostgreSQL connection URL: the one rule for every source of one (DATABASE_URL, VERIFY_DATABASE_URL,
+ * --database-url, --restore-into). The reasons never echo the value (it holds a password).
+ */
+export const DatabaseUrl = z.string().superRefine((value, ctx) => {
+  const problem = databaseUrlProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+function databaseUrlProblem(value: string): string | undefined {
+  if (!/^postgres(ql)?:\/\//i.test(value)) return 'must be a postgres:// or postgresql:// URL';
+  const port = /^[^/]*\/\/(?:[^@/]*@)?(?:\[[^\]]*\]|[^:/?#]*):(\d*)(?:[/?#]|$)/.exec(value)?.[1];
+  if (port !== undefined && (port === '' || Number(port) < 1 || Number(port) > 65535)) return 'port must be a number from 1 to 65535';
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'not a valid URL (postgres://user:password@host:port/database)';
+  }
+  if (!url.hostname && !url.searchParams.get('host')) return 'names no host (postgres://user:password@host:port/database)';
+  return undefined;
+}
+
+const postgresUrl = DatabaseUrl;
 
 /** Environment variables: secrets and endpoints. */
 export const EnvSchema = z.object({

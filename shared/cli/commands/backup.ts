@@ -5,7 +5,7 @@ import { openBus } from '../../bus/open';
 import { backupAndReport } from '../../backup/service';
 import { commandContext } from '../context';
 import { interruptSignal, interruptedBecause } from '../signals';
-import { commaList, positiveInt, tableList } from '../main';
+import { commaList, positiveInt, tableList, databaseUrlFlag } from '../main';
 import { createProgress, formatBytes, formatDuration } from '../progress';
 
 interface BackupFlags {
@@ -23,7 +23,7 @@ interface BackupFlags {
 export function registerBackupCommand(program: Command): void {
   withStoreOptions(program.command('backup'))
     .description('Take a consistent backup of the database into the bucket; prints the backup id')
-    .option('--database-url <url>', 'PostgreSQL URL (default: DATABASE_URL)')
+    .option('--database-url <url>', 'PostgreSQL URL (default: DATABASE_URL)', databaseUrlFlag('--database-url'))
     .option('--schemas <a,b>', 'only these schemas (e.g. public,auth)', commaList)
     .option('--exclude-tables <s.t,...>', 'leave these tables out', tableList('--exclude-tables'))
     .option('--label <text>', 'a label recorded in the manifest')

@@ -7,7 +7,7 @@ import { resolveBackup } from '../../backup/catalog';
 import { BACKUP_ID_PATTERN, legacyKeys } from '../../backup/layout';
 import { commandContext } from '../context';
 import { interruptSignal, interruptedBecause } from '../signals';
-import { tableList } from '../main';
+import { tableList, databaseUrlFlag } from '../main';
 import { createProgress, formatBytes } from '../progress';
 import { UsageError } from '../../errors';
 import { planRestore, refusal, restore, type RestoreOptions, type RestorePlan, type RestoreSource } from '../../restore/restore';
@@ -35,7 +35,7 @@ export function registerRestoreCommand(program: Command): void {
   withStoreOptions(program.command('restore'))
     .description('Restore a backup (or a legacy database_backup_*.json[.gz] file) into an existing schema, all or nothing')
     .argument('[source]', 'backup id, "latest", a legacy file\'s key as list shows it, or the path of a legacy file', 'latest')
-    .option('--database-url <url>', 'target PostgreSQL URL (default: DATABASE_URL)')
+    .option('--database-url <url>', 'target PostgreSQL URL (default: DATABASE_URL)', databaseUrlFlag('--database-url'))
     .option('--tables <s.t,...>', 'restore only these tables', tableList('--tables'))
     .option('--yes', 'overwrite restored tables that hold rows without asking')
     .option('--cascade', 'also empty tables that are not restored but reference restored ones (refused without it, naming them)')

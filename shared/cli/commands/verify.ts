@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { databaseUrlFlag } from '../main';
 import { withStoreOptions } from '../options';
 import { commandContext } from '../context';
 import { resolveBackup } from '../../backup/catalog';
@@ -20,13 +21,12 @@ export function registerVerifyCommand(program: Command): Command {
   return withStoreOptions(program.command('verify'))
     .description('Re-read every object of a backup and check sha256, size and row count against its manifest; optionally restore it into a scratch database')
     .argument('[id]', 'backup id, or "latest"', 'latest')
-    .option('--restore-into <url>', 'restore drill: restore into this scratch database and compare every table (rows and content hash)')
+    .option('--restore-into <url>', 'restore drill: restore into this scratch database and compare every table (rows and content hash)', databaseUrlFlag('--restore-into'))
     .option('--template <name>', 'create the scratch database from this template database first (and drop it after)')
     .option('--json', 'print the verify record as JSON')
     .option('--no-progress', 'no progress output')
     .action(async (id: string, flags: VerifyFlags) => {
       if (flags.template && !flags.restoreInto) throw new UsageError('--template needs --restore-into');
-      if (flags.restoreInto && !/^postgres(ql)?:\/\//.test(flags.restoreInto)) throw new UsageError('--restore-into must be a postgres:// URL');
       const ctx = commandContext(flags);
       const entry = await resolveBackup(ctx.store, ctx.env, id);
       const manifest = entry.manifest;
