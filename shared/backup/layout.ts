@@ -22,10 +22,6 @@ export function newBackupId(at: Date = new Date()): string {
   return `${stamp}-${randomBytes(2).toString('hex')}`;
 }
 
-export function isBackupId(id: string): boolean {
-  return BACKUP_ID_PATTERN.test(id);
-}
-
 /** The UTC time encoded in a backup id. */
 export function backupIdTime(id: string): Date {
   const m = BACKUP_ID_PATTERN.exec(id);

@@ -1,4 +1,4 @@
-import { formatBytes, formatDuration } from '../cli/progress';
+import { formatBytes, formatDuration } from '../format';
 import type { RestorePlan, RestoreResult } from './restore';
 
 /** Human-readable dry-run plan: tables in order, rows, truncation, sequences, the safety backup. */

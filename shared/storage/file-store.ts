@@ -130,15 +130,6 @@ export class FileStore implements ObjectStore {
     }
   }
 
-  async *listPrefixes(prefix: string): AsyncIterable<string> {
-    const slash = prefix.lastIndexOf('/');
-    const dir = prefix.slice(0, slash + 1);
-    for (const entry of await this.sortedEntries(dir)) {
-      const key = `${dir}${entry.name}`;
-      if (entry.isDirectory() && key.startsWith(prefix) && !(dir === '' && INTERNAL.has(entry.name))) yield `${key}/`;
-    }
-  }
-
   /** Walks folders lazily in key order, descending only where keys can match the prefix. */
   private async *walk(dir: string, prefix: string): AsyncIterable<string> {
     for (const entry of await this.sortedEntries(dir)) {

@@ -162,12 +162,6 @@ export class GcsStore implements ObjectStore {
     }
   }
 
-  async *listPrefixes(prefix: string, options: { pageSize?: number } = {}): AsyncIterable<string> {
-    for await (const page of this.pages(prefix, '/', options.pageSize)) {
-      for (const p of page.prefixes) yield p.slice(this.prefix.length);
-    }
-  }
-
   /** One list request per page: never all names at once. */
   private async *pages(prefix: string, delimiter: string | undefined, pageSize = 1000) {
     let pageToken: string | undefined;

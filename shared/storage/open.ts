@@ -74,7 +74,4 @@ class LazyStore implements ObjectStore {
   async *list(...a: Parameters<ObjectStore['list']>) {
     yield* (await this.store).list(...a);
   }
-  async *listPrefixes(...a: Parameters<ObjectStore['listPrefixes']>) {
-    yield* (await this.store).listPrefixes(...a);
-  }
 }

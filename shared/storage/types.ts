@@ -51,8 +51,6 @@ export interface ObjectStore {
   /** Every object whose key starts with `prefix`, in key order, fetched page by page. */
   list(prefix: string, options?: { pageSize?: number }): AsyncIterable<ObjectInfo>;
 
-  /** The distinct "folders" directly under `prefix` (delimiter `/`), each ending in `/`, in key order. */
-  listPrefixes(prefix: string, options?: { pageSize?: number }): AsyncIterable<string>;
 
   /**
    * Deletes an object. `ifGeneration` makes it conditional (StorageError('precondition_failed')).

@@ -1,12 +1,11 @@
 import { createServer, type AddressInfo } from 'node:net';
 import { describe, it, expect } from 'vitest';
-import { Writable } from 'node:stream';
 import { MemoryBus, type Selector } from '../../shared/bus/memory-bus';
 import { openBus } from '../../shared/bus/open';
 import { PubSubBus } from '../../shared/bus/pubsub-bus';
 import { type OpsEventInput, type ReceivedEvent } from '../../shared/bus/events';
 import { UsageError } from '../../shared/errors';
-import { createLogger } from '../../shared/log/logger';
+import { capturedLogger } from '../support/logs';
 import { loadConfig } from '../../shared/config/load';
 
 const alert = (title: string, severity: 'critical' | 'warning' | 'info' = 'warning'): OpsEventInput => ({
@@ -35,16 +34,6 @@ const succeeded: OpsEventInput = {
 };
 const events = [alert('slow'), alert('down', 'critical'), failed, succeeded];
 
-function capturedLogger() {
-  const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk, _enc, done) {
-      lines.push(...String(chunk).split('\n').filter(Boolean));
-      done();
-    },
-  });
-  return { logger: createLogger({ destination, pretty: false, level: 'info' }), lines };
-}
 
 describe('in-process bus', () => {
   it.each<[string, Selector, string[]]>([

@@ -1,20 +1,12 @@
 import { describe, it, expect, vi, afterEach } from 'vitest';
-import { Writable } from 'node:stream';
 import { createLogger, type Logger } from '../../shared/log/logger';
+import { capturedLogger } from '../support/logs';
 import { loadConfig } from '../../shared/config/load';
 
 /** Captured output; the level is `debug` unless given (an explicit `undefined` means "from LOG_LEVEL"). */
 function capture(options: { level?: string; pretty?: boolean } = {}) {
   const level = 'level' in options ? options.level : 'debug';
-  const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk, _enc, done) {
-      lines.push(...String(chunk).split('\n').filter(Boolean));
-      done();
-    },
-  });
-  const logger = createLogger({ destination, pretty: options.pretty ?? false, level, labels: { env: 'prod', component: 'backup' } });
-  return { logger, lines, records: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return capturedLogger({ level, pretty: options.pretty ?? false, labels: { env: 'prod', component: 'backup' } });
 }
 
 describe('structured logs for Cloud Logging', () => {

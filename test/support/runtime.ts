@@ -1,25 +1,18 @@
-import { createLogger } from '../../shared/log/logger';
+import { capturedLogger } from './logs';
 import { loadConfig } from '../../shared/config/load';
 import { openStore } from '../../shared/storage/open';
 import { MemoryBus } from '../../shared/bus/memory-bus';
 import type { Runtime } from '../../shared/functions/runtime';
-import { Writable } from 'node:stream';
 
 /** A function runtime for tests: real config loading from the given variables, a real store, the in-process bus, captured logs. */
 export function testRuntime(env: Record<string, string>): Runtime & { bus: MemoryBus; logs: string[] } {
   const config = loadConfig({ OPS_CONFIG: undefined, ...env });
-  const logs: string[] = [];
-  const destination = new Writable({
-    write(chunk, _enc, done) {
-      logs.push(...String(chunk).split('\n').filter(Boolean));
-      done();
-    },
-  });
+  const { logger, lines: logs } = capturedLogger();
   return {
     config,
     store: openStore(config.env.BACKUP_BUCKET),
     bus: new MemoryBus(),
-    logger: createLogger({ destination, pretty: false, level: 'info' }),
+    logger,
     env: config.env.OPS_ENV,
     logs,
   };
