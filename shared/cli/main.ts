@@ -1,10 +1,8 @@
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { InterruptedError, UsageError, errorMessage } from '../errors';
 import { redactString } from '../log/redact';
 import { registerCommands } from './commands/index';
 import { VERSION } from '../version';
-import { TableName } from '../pg/ident';
-import { DatabaseUrl } from '../config/schema';
 
 /** Exit codes: 0 success, 1 runtime failure, 2 usage (bad flags, bad values, bad configuration). */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -65,49 +63,4 @@ function oneLine(text: string): string {
     .map((l) => l.trim())
     .filter(Boolean)
     .join(' ');
-}
-
-/** Option value parsers: bad values become commander errors (exit 2 with the reason). */
-export function positiveInt(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('must be a positive integer');
-  return Number(value);
-}
-
-export function nonNegativeInt(value: string): number {
-  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('must be a non-negative integer');
-  return Number(value);
-}
-
-export function nonNegativeNumber(value: string): number {
-  if (!/^\d+(\.\d+)?$/.test(value)) throw new InvalidArgumentError('must be a non-negative number');
-  return Number(value);
-}
-
-export function commaList(value: string): string[] {
-  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
-  if (items.length === 0) throw new InvalidArgumentError('must be a comma-separated list');
-  return items;
-}
-
-/** A parser for a comma-separated list of `schema.table` names, each checked like the configuration's. */
-export function tableList(flag: string): (value: string) => string[] {
-  return (value) => {
-    const items = commaList(value);
-    for (const item of items) {
-      if (!TableName.safeParse(item).success) throw new UsageError(`${flag}: ${JSON.stringify(item)} must be schema.table`);
-    }
-    return items;
-  };
-}
-
-/**
- * A parser for a flag holding a database URL (`--database-url`, `--restore-into`): the same rule as DATABASE_URL.
- * A UsageError (not commander's InvalidArgumentError, whose message would quote the URL and its password).
- */
-export function databaseUrlFlag(flag: string): (value: string) => string {
-  return (value) => {
-    const result = DatabaseUrl.safeParse(value);
-    if (!result.success) throw new UsageError(`${flag}: ${result.error.issues.map((i) => i.message).join('; ')}`);
-    return value;
-  };
 }

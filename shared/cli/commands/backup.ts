@@ -5,7 +5,7 @@ import { openBus } from '../../bus/open';
 import { backupAndReport } from '../../backup/service';
 import { commandContext } from '../context';
 import { interruptSignal, interruptedBecause } from '../signals';
-import { commaList, positiveInt, tableList, databaseUrlFlag } from '../main';
+import { commaList, positiveInt, tableList, databaseUrlFlag } from '../options';
 import { createProgress, formatBytes, formatDuration } from '../progress';
 
 interface BackupFlags {

@@ -3,7 +3,7 @@ import { withStoreOptions } from '../options';
 import { InvalidArgumentError } from 'commander';
 import { commandContext } from '../context';
 import { interruptSignal, interruptedBecause } from '../signals';
-import { nonNegativeInt, nonNegativeNumber } from '../main';
+import { nonNegativeInt, nonNegativeNumber } from '../options';
 import { formatBytes, table } from '../progress';
 import { runRetention, type RetentionResult } from '../../retention/run';
 import { checkPolicy } from '../../retention/policy';

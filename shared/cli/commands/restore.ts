@@ -7,7 +7,7 @@ import { resolveBackup } from '../../backup/catalog';
 import { BACKUP_ID_PATTERN, legacyKeys } from '../../backup/layout';
 import { commandContext } from '../context';
 import { interruptSignal, interruptedBecause } from '../signals';
-import { tableList, databaseUrlFlag } from '../main';
+import { tableList, databaseUrlFlag } from '../options';
 import { createProgress, formatBytes } from '../progress';
 import { UsageError } from '../../errors';
 import { planRestore, refusal, restore, type RestoreOptions, type RestorePlan, type RestoreSource } from '../../restore/restore';

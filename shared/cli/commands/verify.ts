@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { databaseUrlFlag } from '../main';
+import { databaseUrlFlag } from '../options';
 import { withStoreOptions } from '../options';
 import { commandContext } from '../context';
 import { resolveBackup } from '../../backup/catalog';
