@@ -60,7 +60,6 @@ export interface ExecuteResult {
 /** Settings of the restore transaction: the COPY text settings the backup was written under, and limits. */
 const SETTINGS = [
   ...copyTextSettingsSql('local'),
-  "SET LOCAL lock_timeout = '60s'",
   'SET LOCAL statement_timeout = 0',
   "SET LOCAL application_name = 'mt-ops restore'",
 ];

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import { connect } from '../pg/connect';
+import { describeLockHolders, isLockTimeout } from '../pg/locks';
 import { runBackup } from '../backup/run';
 import { SAFETY_LABEL, type Manifest } from '../backup/manifest';
 import type { ObjectStore } from '../storage/types';
@@ -54,6 +55,8 @@ export interface RestoreOptions {
    * (a running safety backup removes itself); restore() then rejects with the signal's reason.
    */
   signal?: AbortSignal;
+  /** Every statement (preflight included) waits at most this long for a lock (default 30); then it fails naming the holder. */
+  lockTimeoutSeconds?: number;
 }
 
 export interface RestorePlan {
@@ -87,9 +90,11 @@ export interface RestoreResult {
 
 /** Reads the target and the source and runs every check; changes nothing. Problems are in plan.preflight.problems. */
 export async function planRestore(options: RestoreOptions, client?: pg.ClientBase): Promise<RestorePlan> {
-  const own = client ? undefined : await connect(options.databaseUrl, 'target database');
+  const own = client ? undefined : await connectTarget(options);
   try {
     return await plan(options, (client ?? own)!);
+  } catch (err) {
+    throw own ? await namingLockHolder(err, options, own) : err;
   } finally {
     await own?.end().catch(() => {});
   }
@@ -203,7 +208,7 @@ export function refusal(preflight: Pick<Preflight, 'problems' | 'inputProblems'>
 export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   const { signal } = options;
   signal?.throwIfAborted();
-  const client = await connect(options.databaseUrl, 'target database');
+  const client = await connectTarget(options);
   // pg's end() cuts a running statement off (the socket is destroyed): the server rolls the transaction back
   const stop = () => void client.end().catch(() => {});
   signal?.addEventListener('abort', stop, { once: true });
@@ -211,11 +216,31 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     return await restoreWith(client, options);
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
-    throw err;
+    throw await namingLockHolder(err, options, client);
   } finally {
     signal?.removeEventListener('abort', stop);
     await client.end().catch(() => {});
   }
+}
+
+/** The target connection, every statement of it under the lock timeout (a locked table never hangs a restore). */
+async function connectTarget(options: RestoreOptions): Promise<pg.Client> {
+  const client = await connect(options.databaseUrl, 'target database');
+  try {
+    await client.query(`SET lock_timeout = '${Math.max(0, Math.floor((options.lockTimeoutSeconds ?? 30) * 1000))}ms'`);
+  } catch (err) {
+    await client.end().catch(() => {});
+    throw err;
+  }
+  return client;
+}
+
+/** A lock timeout becomes: which table is locked, by which session; and that nothing changed. */
+async function namingLockHolder(err: unknown, options: RestoreOptions, client: pg.Client): Promise<unknown> {
+  if (!isLockTimeout(err)) return err;
+  const holders = await describeLockHolders(options.databaseUrl, undefined, [(client as unknown as { processID: number }).processID]);
+  const seconds = options.lockTimeoutSeconds ?? 30;
+  return new OpsError(`restore stopped: a table stayed locked for ${seconds} s (--lock-timeout): ${holders}; the target is unchanged`, 'locked', { cause: err });
 }
 
 async function restoreWith(client: pg.Client, options: RestoreOptions): Promise<RestoreResult> {

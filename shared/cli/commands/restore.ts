@@ -7,7 +7,7 @@ import { resolveBackup } from '../../backup/catalog';
 import { BACKUP_ID_PATTERN, legacyKeys } from '../../backup/layout';
 import { commandContext } from '../context';
 import { interruptSignal, interruptedBecause } from '../signals';
-import { tableList, databaseUrlFlag } from '../options';
+import { nonNegativeNumber, tableList, databaseUrlFlag } from '../options';
 import { createProgress, formatBytes } from '../progress';
 import { UsageError } from '../../errors';
 import { planRestore, refusal, restore, type RestoreOptions, type RestorePlan, type RestoreSource } from '../../restore/restore';
@@ -27,6 +27,7 @@ interface RestoreFlags {
   refreshMaterializedViews?: boolean;
   includeAuth?: boolean;
   dryRun?: boolean;
+  lockTimeout?: number;
   json?: boolean;
   progress: boolean;
 }
@@ -45,6 +46,7 @@ export function registerRestoreCommand(program: Command): void {
     .option('--refresh-materialized-views', 'refresh every materialized view after the load (default: those populated in the backup; the others are left unpopulated)')
     .option('--no-refresh-materialized-views', 'leave every materialized view as it is')
     .option('--include-auth', 'legacy files: restore auth_users into the auth.users columns that exist')
+    .option('--lock-timeout <seconds>', 'wait at most this long for a locked table, then stop naming the session holding it (default 30)', nonNegativeNumber)
     .option('--dry-run', 'print the plan and change nothing')
     .option('--json', 'print JSON')
     .option('--no-progress', 'no progress output')
@@ -65,6 +67,7 @@ export function registerRestoreCommand(program: Command): void {
         refreshMaterializedViews: flags.refreshMaterializedViews,
         safetyBackup: flags.safetyBackup ? { store: ctx.store, env: ctx.env } : false,
         confirm: confirmOnTty,
+        lockTimeoutSeconds: flags.lockTimeout,
         onProgress: (p) => {
           if (p.phase === 'safety-backup') {
             if (p.backupId) progress.line(`safety backup taken: ${p.backupId} (label pre-restore)`);
