@@ -88,7 +88,21 @@ export async function startLocal(): Promise<LocalSuite> {
     req.url = `/${rest.join('/')}${first.includes('?') ? `?${first.split('?')[1]}` : ''}`;
     app(req, res);
   });
-  await new Promise<void>((resolve) => server.listen(config.env.PORT, '127.0.0.1', resolve));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.env.PORT, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    // A second `npm start`, or another program on the port: say so in one line (exit 2: a setting to change).
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EADDRINUSE' ? 'is in use' : code === 'EACCES' ? 'may not be used by this user' : `cannot be listened on (${code ?? errorMessage(err)})`;
+    process.stderr.write(`mt-ops: port ${config.env.PORT} ${why}; set PORT\n`);
+    process.exit(2);
+  }
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   // Schedules: Cloud Scheduler -> Pub/Sub -> function, played in-process with the same CloudEvent shape.
@@ -124,6 +138,14 @@ export async function startLocal(): Promise<LocalSuite> {
     });
     await bus.close();
   };
+  // `npm start` stopped with a signal to npm's pid alone: npm exits without stopping us, and we are reparented.
+  // Whatever runs under `npm start` stops with it: a parent that is gone stops the server too.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid === parent) return;
+    logger.info('the process that started this one (npm) has exited: stopping');
+    void stop().then(() => process.exit(0));
+  }, 500).unref();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       logger.info(`${signal}: stopping`);

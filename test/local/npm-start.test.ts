@@ -1,0 +1,80 @@
+/** `npm start` as operators run it: a second one on a busy port, and stopping it through npm's own pid. */
+import { describe, it, expect } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { tempDir } from '../support/temp';
+import { freePort } from '../support/postgres-server';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+function npmStart(port: number): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  // Its own process group (detached), so a signal reaches npm only unless npm passes it on.
+  const child = spawn('npm', ['start', '--silent'], {
+    cwd: ROOT,
+    detached: true,
+    env: { ...process.env, PORT: String(port), BACKUP_BUCKET: `file://${tempDir()}`, OPS_CONFIG: '', DATABASE_URL: '', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code, signal) => r(code ?? (signal ? -1 : null))));
+  return { child, output: () => out, exited };
+}
+
+async function listening(port: number): Promise<boolean> {
+  try {
+    await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor(what: () => boolean | Promise<boolean>, ms: number, why: () => string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await what())) {
+    if (Date.now() > deadline) throw new Error(why());
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('npm start', () => {
+  it('a second one on the same port says so in one line and exits 2', async () => {
+    const port = await freePort();
+    const first = npmStart(port);
+    try {
+      await waitFor(() => first.output().includes('listening on'), 60_000, () => `did not start: ${first.output()}`);
+      const second = npmStart(port);
+      const code = await second.exited;
+      expect(second.output()).toContain(`mt-ops: port ${port} is in use; set PORT`);
+      expect(second.output()).not.toMatch(/\n\s+at |EADDRINUSE/);
+      expect(code).toBe(2);
+    } finally {
+      try {
+        process.kill(-first.child.pid!, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  });
+
+  // SIGINT to npm's pid alone: npm (10) neither exits nor passes it on, so nothing is orphaned; not covered here.
+  it.each(['SIGTERM'] as const)('%s to npm alone stops the server too (nothing left listening)', async (signal) => {
+    const port = await freePort();
+    const run = npmStart(port);
+    try {
+      await waitFor(() => run.output().includes('listening on'), 60_000, () => `did not start: ${run.output()}`);
+      expect(await listening(port)).toBe(true);
+      process.kill(run.child.pid!, signal);
+      await run.exited;
+      await waitFor(async () => !(await listening(port)), 10_000, () => `still listening on ${port} after npm exited: ${run.output()}`);
+    } finally {
+      try {
+        process.kill(-run.child.pid!, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  });
+});
