@@ -70,10 +70,12 @@ rmSync(dir, { recursive: true, force: true });
 await withClient(ADMIN_URL, async (c) => {
   for (const name of [source, target]) await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
 });
-const ratio = median(ours) / median(theirs);
+const anchor = median(ours) / median(theirsNoTriggers);
 console.log(`dataset: ${SCALE} x 1,000,000 rows in 5 tables; median of ${RUNS}`);
-console.log(`mt-ops restore: ${(median(ours) / 1000).toFixed(2)} s   pg_restore --data-only -Fc: ${(median(theirs) / 1000).toFixed(2)} s   time ratio: ${ratio.toFixed(2)}x (target <= 1.00x)`);
 console.log(
-  `for reference, pg_restore --data-only -Fc --disable-triggers --single-transaction (no foreign key checked): ${(median(theirsNoTriggers) / 1000).toFixed(2)} s, ratio ${(median(ours) / median(theirsNoTriggers)).toFixed(2)}x`,
+  `mt-ops restore: ${(median(ours) / 1000).toFixed(2)} s   pg_restore --data-only -Fc --disable-triggers --single-transaction: ${(median(theirsNoTriggers) / 1000).toFixed(2)} s   time ratio: ${anchor.toFixed(2)}x`,
+);
+console.log(
+  `note: plain pg_restore --data-only -Fc (per-row foreign-key checks; fails outright when table names do not sort in foreign-key order): ${(median(theirs) / 1000).toFixed(2)} s, ratio ${(median(ours) / median(theirs)).toFixed(2)}x`,
 );
 console.log(`peak RSS: ${peak.toFixed(0)} MB (target <= 200 MB)`);
