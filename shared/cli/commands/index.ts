@@ -7,6 +7,7 @@ import { registerRestoreCommand } from './restore';
 import { registerExportCommand } from './export';
 import { registerCleanupCommand } from './cleanup';
 import { registerProbeCommands } from './probe';
+import { registerAlertsCommands } from './alerts';
 
 /** Every subcommand; each lives in its own file. */
 export function registerCommands(program: Command): void {
@@ -17,5 +18,6 @@ export function registerCommands(program: Command): void {
   registerExportCommand(program);
   registerCleanupCommand(program);
   registerProbeCommands(program);
+  registerAlertsCommands(program);
   registerConfigCommand(program);
 }

@@ -1,0 +1,75 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { runCli } from '../support/cli';
+import { tempDir } from '../support/temp';
+import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
+import { startFakePagerDuty, type FakePagerDuty } from '../support/fake-pagerduty';
+import { delivered } from '../support/fake-http';
+
+let slack: FakeSlack;
+let pd: FakePagerDuty;
+let env: Record<string, string | undefined>;
+const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
+
+beforeAll(async () => {
+  [slack, pd] = await Promise.all([startFakeSlack(), startFakePagerDuty()]);
+  env = {
+    BACKUP_BUCKET: `file://${tempDir('mt-alerts-cli-')}`,
+    OPS_ENV: 'prod',
+    OPS_CONFIG: undefined,
+    GOOGLE_CLOUD_PROJECT: undefined,
+    PUBSUB_EMULATOR_HOST: undefined,
+    SLACK_WEBHOOK_URL: slack.webhookUrl,
+    PAGERDUTY_ROUTING_KEY: 'R0UTINGKEY0000000000000000000000',
+    PAGERDUTY_EVENTS_URL: pd.eventsUrl,
+  };
+});
+afterAll(async () => {
+  await Promise.all([slack.close(), pd.close()]);
+});
+
+describe('mt-ops alerts and silence (the real CLI)', () => {
+  it('alerts send --file: the push envelope pages once; sent twice, once; log and status show it', async () => {
+    const first = await runCli(['alerts', 'send', '--file', fixture('cm-pubsub-push-envelope.json')], { env });
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/cloud-monitoring\/0\.nx7k2q9wbc41 \[critical firing\] -> firing #1: pagerduty: delivered, slack: delivered, email: off/);
+    const again = await runCli(['alerts', 'send', '--file', fixture('cm-pubsub-push-envelope.json')], { env });
+    expect(again.code).toBe(0);
+    expect(delivered(pd).filter((r) => r.json?.dedup_key === 'cloud-monitoring/0.nx7k2q9wbc41')).toHaveLength(1);
+    const log = await runCli(['alerts', 'log', '--json'], { env });
+    expect(JSON.parse(log.stdout).map((r: any) => [r.channel, r.status])).toEqual([['email', 'off'], ['pagerduty', 'delivered'], ['slack', 'delivered']]);
+    const status = await runCli(['alerts', 'status', '--json'], { env });
+    expect(JSON.parse(status.stdout)).toMatchObject({ firing: [{ fingerprint: 'cloud-monitoring/0.nx7k2q9wbc41', severity: 'critical' }], maintenance: { next: { name: 'monthly' } } });
+  });
+
+  it('silence add / list / expire, and a silenced test alert is not sent', async () => {
+    const add = await runCli(['silence', 'add', '--match', 'test=true', '--for', '2h', '--reason', 'trying the CLI', '--author', 'tom', '--json'], { env });
+    expect(add.code).toBe(0);
+    const s = JSON.parse(add.stdout);
+    expect(s).toMatchObject({ matchers: ['test=true'], reason: 'trying the CLI', author: 'tom' });
+    const before = delivered(slack).length;
+    const test = await runCli(['alerts', 'test', '--severity', 'warning'], { env });
+    expect(test.code).toBe(0);
+    expect(test.stdout).toMatch(/muted by silence/);
+    expect(delivered(slack).length).toBe(before);
+    expect((await runCli(['silence', 'list'], { env })).stdout).toContain(s.id);
+    expect((await runCli(['silence', 'expire', s.id], { env })).code).toBe(0);
+    expect((await runCli(['silence', 'list'], { env })).stdout).toBe('no silences\n');
+    const sent = await runCli(['alerts', 'test', '--severity', 'warning'], { env });
+    expect(sent.stdout).toMatch(/slack: delivered/);
+  });
+
+  it.each([
+    [['silence', 'add', '--match', 'probe==x', '--for', '2h', '--reason', 'r'], /--match/],
+    [['silence', 'add', '--match', 'probe=x', '--for', 'soon', '--reason', 'r'], /--for/],
+    [['alerts', 'test', '--severity', 'urgent'], /--severity/],
+    [['silence', 'expire', 'nope-0000'], /no silence/],
+    [['alerts', 'send', '--file', fixture('awkward-schema.sql')], /not valid JSON/],
+  ])('bad input %j: exit 2 with one line', async (args, reason) => {
+    const r = await runCli(args, { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(reason);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
