@@ -3,6 +3,8 @@ import { withStoreOptions } from '../options';
 import { requireDatabaseUrl } from '../../config/load';
 import { openBus } from '../../bus/open';
 import { backupAndReport } from '../../backup/service';
+import { Label } from '../../backup/request';
+import { UsageError } from '../../errors';
 import { commandContext } from '../context';
 import { interruptSignal, interruptedBecause } from '../signals';
 import { commaList, positiveInt, tableList, databaseUrlFlag } from '../options';
@@ -26,7 +28,7 @@ export function registerBackupCommand(program: Command): void {
     .option('--database-url <url>', 'PostgreSQL URL (default: DATABASE_URL)', databaseUrlFlag('--database-url'))
     .option('--schemas <a,b>', 'only these schemas (e.g. public,auth)', commaList)
     .option('--exclude-tables <s.t,...>', 'leave these tables out', tableList('--exclude-tables'))
-    .option('--label <text>', 'a label recorded in the manifest')
+    .option('--label <text>', 'a label recorded in the manifest (printable, at most 200 characters)', labelFlag)
     .option('--jobs <n>', 'parallel connections (one shared snapshot)', positiveInt)
     .option('--json', 'print a JSON summary instead of the id')
     .option('--no-progress', 'no progress output')
@@ -102,4 +104,11 @@ export function registerBackupCommand(program: Command): void {
         await bus.close();
       }
     });
+}
+
+/** --label checked by the same rule as the HTTP body's label. */
+function labelFlag(value: string): string {
+  const result = Label.safeParse(value);
+  if (!result.success) throw new UsageError(`--label: ${result.error.issues.map((i) => i.message).join('; ')}`);
+  return value;
 }
