@@ -17,6 +17,8 @@ export interface RetentionOutcome {
 export interface RetentionResult {
   plan: RetentionPlan;
   dryRun: boolean;
+  /** Temporary objects (left by killed writers) removed, older than the orphan grace period. */
+  temporaryRemoved: number;
   /** Stopped by the caller's signal: the deletions under way finished (none is left half-done), no other started. */
   stopped: boolean;
   kept: number;
@@ -86,10 +88,18 @@ export async function runRetention(
   const toRemove = [...decided.filter((d) => !d.keep).map((d) => d.backup), ...plan.orphans.filter((o) => o.remove).map((o) => o.backup)];
   const outcomes = options.dryRun ? [] : await pool(toRemove, options.concurrency ?? 8, (entry) => removeBackup(store, env, entry, plan.now), options.signal);
   const removed = outcomes.filter((o) => o.status === 'removed');
+  // Temporary objects a killed backup left (file store `.tmp/`), past the orphan grace period. GCS keeps none:
+  // an unfinished resumable upload is never an object.
+  const sweeper = store as Partial<{ removeTemporary(olderThan: Date): Promise<{ removed: number; bytes: number }> }>;
+  const temporary =
+    options.dryRun || options.signal?.aborted || typeof sweeper.removeTemporary !== 'function'
+      ? { removed: 0, bytes: 0 }
+      : await sweeper.removeTemporary(new Date(plan.now.getTime() - options.orphanGraceHours * 3_600_000));
   return {
     plan,
     dryRun: Boolean(options.dryRun),
     stopped: Boolean(options.signal?.aborted),
+    temporaryRemoved: temporary.removed,
     kept: decided.filter((d) => d.keep).length,
     outcomes,
     removed: removed.filter((o) => o.kind !== 'incomplete').length,

@@ -83,6 +83,35 @@ export class FileStore implements ObjectStore {
     return (await this.stat(key))!;
   }
 
+  /**
+   * Removes temporary files (`.tmp/`) older than `olderThan`: what a killed writer left behind (a put publishes by link
+   * and unlinks its temp file; a SIGKILL skips the unlink). Younger ones may belong to a write under way.
+   */
+  async removeTemporary(olderThan: Date): Promise<{ removed: number; bytes: number }> {
+    const dir = join(this.root, '.tmp');
+    let removed = 0;
+    let bytes = 0;
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return { removed, bytes };
+    }
+    for (const name of names) {
+      const path = join(dir, name);
+      const st = await stat(path).catch(() => undefined);
+      if (!st?.isFile() || st.mtime >= olderThan) continue;
+      await unlink(path).then(
+        () => {
+          removed++;
+          bytes += st.size;
+        },
+        () => {},
+      );
+    }
+    return { removed, bytes };
+  }
+
   async get(key: string): Promise<ReadableType> {
     const path = this.path(key);
     let handle;
