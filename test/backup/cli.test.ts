@@ -45,6 +45,10 @@ describe('mt-ops backup / list / verify', () => {
     const entries = JSON.parse(list.stdout) as Array<{ id: string; label?: string; kind: string }>;
     expect(entries.map((e) => e.id)).toEqual([summary.id, id]);
     expect(entries[1]).toMatchObject({ label: 'before-season', kind: 'complete' });
+    // the size backup reports is the one list shows (every object of the backup), beside the table data it holds
+    const listed = entries[0] as unknown as { bytes: number };
+    expect(summary.bucketBytes).toBe(listed.bytes);
+    expect(summary.bucketBytes).toBeGreaterThan(summary.totals.compressedBytes);
 
     const verify = await runCli(['verify', id], { env });
     expect(verify.code).toBe(0);

@@ -9,6 +9,8 @@ import { commandContext } from '../context';
 import { interruptSignal, interruptedBecause } from '../signals';
 import { commaList, positiveInt, tableList, databaseUrlFlag } from '../options';
 import { createProgress, formatBytes, formatDuration } from '../progress';
+import { keys } from '../../backup/layout';
+import type { ObjectStore } from '../../storage/types';
 
 interface BackupFlags {
   databaseUrl?: string;
@@ -91,11 +93,14 @@ export function registerBackupCommand(program: Command): void {
         const m = result.manifest;
         if (flags.json) {
           process.stdout.write(
-            `${JSON.stringify({ status: 'completed', id: m.id, env: m.env, label: m.label, startedAt: m.startedAt, finishedAt: m.finishedAt, durationMs: Date.now() - started, totals: m.totals, ...(m.largeObjects ? { largeObjects: { count: m.largeObjects.count, rawBytes: m.largeObjects.rawBytes, compressedBytes: m.largeObjects.compressedBytes } } : {}), bucket: ctx.store.url })}\n`,
+            `${JSON.stringify({ status: 'completed', id: m.id, env: m.env, label: m.label, startedAt: m.startedAt, finishedAt: m.finishedAt, durationMs: Date.now() - started, totals: m.totals, bucketBytes: await bucketBytes(ctx.store, m.env, m.id), ...(m.largeObjects ? { largeObjects: { count: m.largeObjects.count, rawBytes: m.largeObjects.rawBytes, compressedBytes: m.largeObjects.compressedBytes } } : {}), bucket: ctx.store.url })}\n`,
           );
         } else {
+          // The bucket figure is what `list` shows as SIZE (every object of the backup, manifest included); the table
+          // data figure is the manifest's compressed total, and raw is the COPY text before gzip.
+          const inBucket = await bucketBytes(ctx.store, m.env, m.id);
           progress.line(
-            `backup ${m.id} complete: ${m.totals.tables} tables, ${m.totals.rows} rows, ${formatBytes(m.totals.compressedBytes)} stored (${formatBytes(m.totals.rawBytes)} raw)${m.largeObjects ? `, ${m.largeObjects.count} large objects (${formatBytes(m.largeObjects.rawBytes)})` : ''} in ${formatDuration(Date.now() - started)}`,
+            `backup ${m.id} complete: ${m.totals.tables} tables, ${m.totals.rows} rows, ${formatBytes(inBucket)} in the bucket (table data ${formatBytes(m.totals.compressedBytes)} compressed, ${formatBytes(m.totals.rawBytes)} raw)${m.largeObjects ? `, ${m.largeObjects.count} large objects (${formatBytes(m.largeObjects.rawBytes)})` : ''} in ${formatDuration(Date.now() - started)}`,
           );
           process.stdout.write(`${m.id}\n`);
         }
@@ -104,6 +109,13 @@ export function registerBackupCommand(program: Command): void {
         await bus.close();
       }
     });
+}
+
+/** Bytes of every object of a backup, as `list` counts them (SIZE). */
+async function bucketBytes(store: ObjectStore, env: string, id: string): Promise<number> {
+  let bytes = 0;
+  for await (const object of store.list(keys.backupPrefix(env, id))) bytes += object.size;
+  return bytes;
 }
 
 /** --label checked by the same rule as the HTTP body's label. */
