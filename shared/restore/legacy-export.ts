@@ -36,7 +36,9 @@ export async function exportLegacy(options: { store: ObjectStore; manifest: Mani
   const { store, manifest } = options;
   const path = existsSync(options.out) && statSync(options.out).isDirectory() ? join(options.out, legacyFileName(manifest)) : options.out;
   if (existsSync(path)) throw new UsageError(`${path} exists already; not overwritten`);
-  if (!existsSync(dirname(path))) throw new UsageError(`no such directory: ${dirname(path)}`);
+  const folder = options.out.endsWith('/') ? options.out : dirname(path);
+  if (!existsSync(folder)) throw new UsageError(`--out: no such directory: ${folder}`);
+  if (!statSync(folder).isDirectory()) throw new UsageError(`--out: ${folder} is a file, not a directory`);
   const tables = manifest.tables.filter((t) => t.schema === 'public');
   const counts: LegacyExportResult['tables'] = [];
   const prefix = keys.backupPrefix(manifest.env, manifest.id);

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Readable as ReadableType } from 'node:stream';
+import { UsageError } from '../errors';
 import { StorageError, checkKey, type Body, type JsonDocument, type ObjectInfo, type ObjectStore, type WriteOptions } from './types';
 
 const INTERNAL = new Set(['.tmp', '.meta', '.locks']);
@@ -24,8 +25,49 @@ interface Sidecar {
 export class FileStore implements ObjectStore {
   readonly url: string;
 
+  private rootChecked?: Promise<void>;
+
   constructor(readonly root: string) {
     this.url = `file://${root}`;
+  }
+
+  /**
+   * The bucket folder is a folder, or not there yet (made on first write). A bucket URL naming a file, or a path
+   * through one, is a configuration mistake said in plain words (a UsageError: exit 2), not a raw ENOTDIR later.
+   */
+  private ready(): Promise<void> {
+    this.rootChecked ??= stat(this.root).then(
+      (st) => {
+        if (!st.isDirectory()) throw new UsageError(`bucket ${this.url}: ${this.root} is a file, not a folder`);
+      },
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOTDIR') throw new UsageError(`bucket ${this.url}: a parent of ${this.root} is a file, not a folder`);
+        if (err.code !== 'ENOENT') throw this.fsError(err, 'read');
+      },
+    );
+    return this.rootChecked.catch((err) => {
+      this.rootChecked = undefined;
+      throw err;
+    });
+  }
+
+  /** A write that failed: a refusal of the filesystem in plain words, anything else as a StorageError. */
+  private refusal(err: unknown, key: string): StorageError {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    return ['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT'].includes(code) ? this.fsError(err as NodeJS.ErrnoException, 'write') : asStorageError(err, key);
+  }
+
+  /** A filesystem refusal in plain words: which folder, and why (read-only, full, no permission). */
+  private fsError(err: NodeJS.ErrnoException, what: 'read' | 'write'): StorageError {
+    const why: Record<string, string> = {
+      EACCES: 'permission denied',
+      EPERM: 'operation not permitted',
+      EROFS: 'the filesystem is read-only',
+      ENOSPC: 'no space left on the device',
+      EDQUOT: 'disk quota exceeded',
+    };
+    const reason = why[err.code ?? ''] ?? err.message;
+    return new StorageError('io', `cannot ${what} the bucket folder ${this.root}: ${reason}`, { cause: err });
   }
 
   private path(key: string): string {
@@ -39,8 +81,11 @@ export class FileStore implements ObjectStore {
   }
 
   private async tempPath(): Promise<string> {
+    await this.ready();
     const dir = join(this.root, '.tmp');
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+      throw this.fsError(err, 'write');
+    });
     return join(dir, `${Date.now()}-${randomBytes(6).toString('hex')}`);
   }
 
@@ -76,7 +121,7 @@ export class FileStore implements ObjectStore {
         }),
       );
     } catch (err) {
-      throw asStorageError(err, key);
+      throw this.refusal(err, key);
     } finally {
       await unlink(temp).catch(() => {});
     }
@@ -113,6 +158,7 @@ export class FileStore implements ObjectStore {
   }
 
   async get(key: string): Promise<ReadableType> {
+    await this.ready();
     const path = this.path(key);
     let handle;
     try {
@@ -127,6 +173,7 @@ export class FileStore implements ObjectStore {
   }
 
   async stat(key: string): Promise<ObjectInfo | undefined> {
+    await this.ready();
     const path = this.path(key);
     let st;
     try {
@@ -153,6 +200,7 @@ export class FileStore implements ObjectStore {
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    await this.ready();
     for await (const key of this.walk('', prefix)) {
       const info = await this.stat(key);
       if (info) yield info;
@@ -237,6 +285,7 @@ export class FileStore implements ObjectStore {
   }
 
   async readJson(key: string): Promise<JsonDocument | undefined> {
+    await this.ready();
     const path = this.path(key);
     // Read and stat the same inode: rename replaces the name, not the file we opened.
     let handle;
@@ -289,15 +338,18 @@ export class FileStore implements ObjectStore {
    */
   private async withKeyLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
     // hashed: any key gives a short, unique, flat file name
+    await this.ready();
     const path = join(this.root, '.locks', `${createHash('sha256').update(key).digest('hex')}.lock`);
-    await mkdir(dirname(path), { recursive: true });
+    await mkdir(dirname(path), { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+      throw this.fsError(err, 'write');
+    });
     const deadline = Date.now() + LOCK_STALE_MS + 10_000;
     for (;;) {
       try {
         await (await open(path, 'wx')).close();
         break;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw asStorageError(err, key);
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw this.refusal(err, key);
         const st = await stat(path).catch(() => undefined);
         if (st && Date.now() - st.mtimeMs > LOCK_STALE_MS) await rm(path, { force: true });
         if (Date.now() > deadline) throw new StorageError('io', `could not lock ${key}: ${path} stays locked`);

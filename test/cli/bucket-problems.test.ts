@@ -1,0 +1,87 @@
+/** Bucket problems get plain words and the right exit code (issue 9, item 21): no raw ENOTDIR, EACCES or stack. */
+import { describe, it, expect, beforeAll } from 'vitest';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createTestDatabase, type TestDatabase } from '../support/database';
+import { tempDir } from '../support/temp';
+import { runCli, CLI, type CliResult } from '../support/cli';
+
+const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+/** Whether the CLI can be run as an unprivileged user here (root ignores folder permissions). */
+const canDropPrivileges =
+  process.getuid?.() === 0 && spawnSync('setpriv', [...NOBODY, process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(CLI)})`]).status === 0;
+
+function runAsNobody(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('setpriv', [...NOBODY, process.execPath, CLI, ...args], {
+      env: { ...process.env, LOG_LEVEL: 'warn', HOME: '/tmp', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+const oneLine = (r: CliResult) => {
+  expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  expect(r.stderr).not.toMatch(/\n\s+at |ENOTDIR|EACCES|node_modules/);
+};
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase('mt_bucket');
+  await db.query('CREATE TABLE public.teams (id int PRIMARY KEY, name text); INSERT INTO public.teams VALUES (1, $$Eagles$$)');
+});
+
+describe('bucket problems', () => {
+  it('a bucket URL naming a file: backup and list exit 2 saying so (list does not claim "no backups")', async () => {
+    const file = join(tempDir(), 'not-a-folder');
+    writeFileSync(file, 'x');
+    const env = { DATABASE_URL: db.url, BACKUP_BUCKET: `file://${file}`, OPS_ENV: 'b', OPS_CONFIG: '' };
+    const list = await runCli(['list'], { env });
+    expect(list.code).toBe(2);
+    expect(list.stderr).toBe(`mt-ops: bucket file://${file}: ${file} is a file, not a folder\n`);
+    const backup = await runCli(['backup', '--no-progress'], { env });
+    expect(backup.code).toBe(2);
+    expect(backup.stderr).toContain(`${file} is a file, not a folder`);
+    oneLine(backup);
+    const through = await runCli(['list'], { env: { ...env, BACKUP_BUCKET: `file://${file}/sub` } });
+    expect(through.code).toBe(2);
+    expect(through.stderr).toContain('a parent of');
+    oneLine(through);
+  });
+
+  it.skipIf(!canDropPrivileges)('a bucket folder the user may not write: exit 1 with a plain sentence, no raw EACCES', async () => {
+    const bucket = tempDir();
+    mkdirSync(join(bucket, 'b'), { recursive: true });
+    chmodSync(bucket, 0o755); // owned by root: read-only for nobody
+    const result = await runAsNobody(['backup', '--no-progress'], { DATABASE_URL: db.url, BACKUP_BUCKET: `file://${bucket}`, OPS_ENV: 'b', OPS_CONFIG: '' });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`cannot write the bucket folder ${bucket}: permission denied`);
+    oneLine(result);
+  });
+
+  it('export --out through a file or into a missing folder: exit 2 naming the folder', async () => {
+    const bucket = tempDir();
+    const env = { DATABASE_URL: db.url, BACKUP_BUCKET: `file://${bucket}`, OPS_ENV: 'b', OPS_CONFIG: '' };
+    const backup = await runCli(['backup', '--no-progress', '--schemas', 'public'], { env });
+    expect(backup.code).toBe(0);
+    const dir = tempDir();
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'x');
+    const through = await runCli(['export', 'latest', '--out', join(file, 'out.json.gz')], { env });
+    expect(through.code).toBe(2);
+    expect(through.stderr).toBe(`mt-ops: --out: ${file} is a file, not a directory\n`);
+    const missing = await runCli(['export', 'latest', '--out', join(dir, 'missing', 'x.json.gz')], { env });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toBe(`mt-ops: --out: no such directory: ${join(dir, 'missing')}\n`);
+    const slash = await runCli(['export', 'latest', '--out', `${join(dir, 'gone')}/`], { env });
+    expect(slash.code).toBe(2);
+    expect(slash.stderr).toBe(`mt-ops: --out: no such directory: ${join(dir, 'gone')}/\n`);
+  });
+});
