@@ -59,8 +59,9 @@ describe('npm start', () => {
     }
   });
 
-  // SIGINT to npm's pid alone: npm (10) neither exits nor passes it on, so nothing is orphaned; not covered here.
-  it.each(['SIGTERM'] as const)('%s to npm alone stops the server too (nothing left listening)', async (signal) => {
+  // npm passes SIGINT and SIGTERM on to its script's process; the script `exec`s node, so no shell sits between them
+  // that would swallow the signal (with `sh -c node ...`, SIGINT to npm left both running).
+  it.each(['SIGTERM', 'SIGINT'] as const)('%s to npm alone stops the server too (nothing left listening)', async (signal) => {
     const port = await freePort();
     const run = npmStart(port);
     try {
