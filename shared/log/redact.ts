@@ -93,7 +93,8 @@ export function redactString(text: string): string {
   return out;
 }
 
-const SECRET_KEY = /pass(word)?|secret|token|authorization|routing[_-]?key|webhook|api[_-]?key|credential|private[_-]?key/i;
+// `pass`, `password`, `passwd`, `dbPass`, but not `passed` (a count of passed probes is no secret).
+const SECRET_KEY = /pass(?:w(?:or)?d|phrase)?(?![a-z])|secret|token|authorization|routing[_-]?key|webhook|api[_-]?key|credential|private[_-]?key/i;
 
 /** Deep copy of a log record with secret-named fields masked and every string scrubbed; errors keep their stacks only when `stacks`. */
 export function redactValue(value: unknown, depth = 0, stacks = true): unknown {

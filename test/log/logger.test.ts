@@ -143,3 +143,12 @@ describe('redaction', () => {
     expect(records()[0]).toMatchObject({ url: 'http://localhost:8000/health', message: 'probe http://localhost:8000/health/full' });
   });
 });
+
+describe('secret-named fields', () => {
+  it('masks password-like keys but not words that merely start with "pass" (a probe count logged as passed)', async () => {
+    const { redactValue } = await import('../../shared/log/redact');
+    const out = redactValue({ passed: 3, passengers: 'x', password: 'p1', passwd: 'p2', pass: 'p3', dbPass: 'p4', password_hash: 'p5', apiKey: 'k' }) as Record<string, unknown>;
+    expect(out).toMatchObject({ passed: 3, passengers: 'x' });
+    for (const key of ['password', 'passwd', 'pass', 'dbPass', 'password_hash', 'apiKey']) expect(out[key]).toBe('***');
+  });
+});
