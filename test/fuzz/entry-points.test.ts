@@ -37,7 +37,7 @@ describe('config loader', () => {
   const validEnv = { DATABASE_URL: 'postgres://u:p@h:5432/d', BACKUP_BUCKET: 'file:///tmp/x', OPS_ENV: 'prod', LOG_LEVEL: 'info', PORT: '8080' };
 
   it('throws only UsageErrors, one line per problem, no stack', async () => {
-    await fuzz('config', 600, (rng) => {
+    await fuzz('config', 2000, (rng) => {
       const file = join(dir, `ops-${rng.int(1e9)}.${rng.pick(['json', 'yaml', 'yml', 'conf'])}`);
       writeFileSync(file, rng.chance(0.5) ? toJsonText(rng, mutate(rng, validFile)) : mutateBytes(rng, Buffer.from(JSON.stringify(validFile))));
       const env: Record<string, string> = { ...(mutate(rng, validEnv) as Record<string, string>) };
@@ -93,7 +93,7 @@ describe('HTTP backup through the real functions-framework server', () => {
 
   it('never a 500 for bad input, always JSON, no stack or path', async () => {
     const types = ['application/json', 'application/json; charset=latin2', 'text/plain', 'application/x-www-form-urlencoded', 'application/octet-stream', 'application/cloudevents+json', 'multipart/form-data', ''];
-    await fuzz('http-backup', 200, async (rng: Rng) => {
+    await fuzz('http-backup', 1500, async (rng: Rng) => {
       const value = rng.chance(0.5) ? mutate(rng, { label: 'x', schemas: ['public'], excludeTables: ['public.t'] }) : randomJson(rng);
       let body = rng.chance(0.8) ? toJsonText(rng, value) : mutateBytes(rng, Buffer.from(JSON.stringify(value) ?? ''));
       if (rng.chance(0.05)) body = Array.from({ length: 1200 }, (_, i) => `p${i}=1`).join('&');
@@ -121,7 +121,7 @@ describe('HTTP backup through the real functions-framework server', () => {
 describe('legacy JSON reader', () => {
   const sample = readFileSync(fixturePath('database_backup_20260420_030001.json'));
   it('resolves, or rejects with a clear error (no crash, no stack in the message)', async () => {
-    await fuzz('legacy', 200, async (rng) => {
+    await fuzz('legacy', 1000, async (rng) => {
       const gz = rng.chance(0.2);
       const file = join(dir, `database_backup_20260420_0300${String(rng.int(100)).padStart(2, '0')}.json${gz ? '.gz' : ''}`);
       const bytes = rng.chance(0.9) ? mutateBytes(rng, sample) : Buffer.from(toJsonText(rng, randomJson(rng)));
@@ -155,7 +155,7 @@ describe('manifest parser', () => {
     const store = openStore(`file://${root}`);
     const id = valid.id;
     mkdirSync(join(root, 'fz', id), { recursive: true });
-    await fuzz('manifest', 800, async (rng) => {
+    await fuzz('manifest', 2000, async (rng) => {
       const text = rng.chance(0.7) ? toJsonText(rng, mutate(rng, valid)) : mutateBytes(rng, Buffer.from(JSON.stringify(valid)));
       writeFileSync(join(root, 'fz', id, 'manifest.json'), text);
       try {
@@ -185,7 +185,7 @@ describe('CLI argv', () => {
     const commands = ['backup', 'list', 'verify', 'export', 'cleanup', 'config', 'restore', 'nope', '--help', '-V', ''];
     const flags = ['--json', '--bucket', '--env', '--label', '--schemas', '--exclude-tables', '--jobs', '--database-url', '--keep-last', '--dry-run', '--format', '--out', '--tables', '--no-progress', '--all', '--min-keep', '--restore-into', '--', '-x'];
     const write = { out: process.stdout.write, err: process.stderr.write };
-    await fuzz('cli', 300, async (rng) => {
+    await fuzz('cli', 1500, async (rng) => {
       const command = rng.pick(commands);
       const args = command ? [command] : [];
       if (command === 'restore') args.push('--dry-run');
