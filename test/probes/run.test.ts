@@ -2,10 +2,9 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
-import { createHash } from 'node:crypto';
 import { startTargets, type Targets } from '../support/probe-targets';
 import { tempDir } from '../support/temp';
+import { writeSyntheticBackup } from '../support/synthetic-backup';
 import { testRuntime } from '../support/runtime';
 import { createTestDatabase } from '../support/database';
 import { freePort } from '../support/postgres-server';
@@ -15,7 +14,6 @@ import { runProbes } from '../../shared/probes/run';
 import { runProbe } from '../../shared/probes/probe';
 import { probeJob } from '../../shared/probes/job';
 import { openStore } from '../../shared/storage/open';
-import { keys } from '../../shared/backup/layout';
 import type { ObjectStore } from '../../shared/storage/types';
 import type { Alert } from '../../shared/bus/events';
 
@@ -138,30 +136,8 @@ describe('compare-and-swap', () => {
 });
 
 /** A complete backup (data object + manifest) laid out as the backup code does. */
-async function fakeBackup(store: ObjectStore, env: string, iso: string, verify?: { ok: boolean; at: string }): Promise<string> {
-  const id = `${iso.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-ab12`;
-  const data = gzipSync(Buffer.from('1\tx\n'));
-  await store.put(keys.started(env, id), JSON.stringify({ backupId: id }));
-  await store.put(`${keys.backupPrefix(env, id)}data/0001.copy.gz`, data);
-  const manifest = {
-    format: 'mt-ops-backup/1',
-    id,
-    env,
-    trigger: { kind: 'scheduled' },
-    startedAt: iso,
-    finishedAt: iso,
-    database: { name: 'missing_table', serverVersion: '15.4' },
-    snapshot: { time: iso, txidSnapshot: '1:1:' },
-    scope: { schemas: ['public'], excludeTables: [] },
-    tables: [{ schema: 'public', name: 't', object: 'data/0001.copy.gz', format: 'copy-text-gzip', columns: [{ name: 'id', type: 'integer' }], rows: 1, rawBytes: 4, compressedBytes: data.length, sha256: createHash('sha256').update(data).digest('hex') }],
-    sequences: [],
-    structureFingerprint: 'a'.repeat(64),
-    totals: { tables: 1, rows: 1, rawBytes: 4, compressedBytes: data.length },
-    tool: { name: 'mt-ops', version: '0.1.0' },
-  };
-  await store.put(keys.manifest(env, id), JSON.stringify(manifest));
-  if (verify) await store.writeJson(keys.verify(env, id), { backupId: id, ok: verify.ok, at: verify.at, problems: verify.ok ? [] : ['sha256 mismatch'] }, { ifGeneration: null });
-  return id;
+function fakeBackup(store: ObjectStore, env: string, iso: string, verify?: { ok: boolean; at: string }): Promise<string> {
+  return writeSyntheticBackup(store, env, iso, { suffix: 'ab12', ...(verify ? { verify } : {}) });
 }
 
 describe('backup freshness (the watchdog of the backup job) on the file store', () => {

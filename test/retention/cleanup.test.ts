@@ -1,10 +1,10 @@
 /** Retention against real stores: the file store and the protocol fake of GCS. */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { gzipSync } from 'node:zlib';
-import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../support/temp';
+import { writeSyntheticBackup, idAt } from '../support/synthetic-backup';
 import { startFakeGcs, type FakeGcs } from '../support/fake-gcs';
 import { openStore } from '../../shared/storage/open';
 import type { ObjectStore } from '../../shared/storage/types';
@@ -19,36 +19,13 @@ import { testRuntime } from '../support/runtime';
 const ENV = 'prod';
 const NOW = new Date('2026-11-29T12:00:00Z');
 
-function idAt(iso: string, suffix = 'a1b2'): string {
-  return `${iso.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${suffix}`;
-}
-
 /** Writes a complete backup (data object + manifest) the way the backup code lays it out. */
-async function fakeBackup(store: ObjectStore, iso: string, options: { verified?: boolean; suffix?: string } = {}): Promise<string> {
-  const id = idAt(iso, options.suffix);
-  const data = gzipSync(Buffer.from('1\tx\n'));
-  const prefix = keys.backupPrefix(ENV, id);
-  await store.put(keys.started(ENV, id), JSON.stringify({ backupId: id }));
-  await store.put(`${prefix}data/0001.copy.gz`, data);
-  const manifest = {
-    format: 'mt-ops-backup/1',
-    id,
-    env: ENV,
-    trigger: { kind: 'scheduled' },
-    startedAt: iso,
-    finishedAt: iso,
-    database: { name: 'missing_table', serverVersion: '15.4' },
-    snapshot: { time: iso, txidSnapshot: '1:1:' },
-    scope: { schemas: ['public'], excludeTables: [] },
-    tables: [{ schema: 'public', name: 't', object: 'data/0001.copy.gz', format: 'copy-text-gzip', columns: [{ name: 'id', type: 'integer' }, { name: 'v', type: 'text' }], rows: 1, rawBytes: 4, compressedBytes: data.length, sha256: createHash('sha256').update(data).digest('hex') }],
-    sequences: [],
-    structureFingerprint: 'a'.repeat(64),
-    totals: { tables: 1, rows: 1, rawBytes: 4, compressedBytes: data.length },
-    tool: { name: 'mt-ops', version: '0.1.0' },
-  };
-  await store.put(keys.manifest(ENV, id), JSON.stringify(manifest));
-  if (options.verified) await store.writeJson(keys.verify(ENV, id), { backupId: id, ok: true, at: iso, problems: [] }, { ifGeneration: null });
-  return id;
+function fakeBackup(store: ObjectStore, iso: string, options: { verified?: boolean; suffix?: string } = {}): Promise<string> {
+  return writeSyntheticBackup(store, ENV, iso, {
+    ...(options.suffix ? { suffix: options.suffix } : {}),
+    columns: [{ name: 'id', type: 'integer' }, { name: 'v', type: 'text' }],
+    ...(options.verified ? { verify: { ok: true, at: iso } } : {}),
+  });
 }
 
 async function orphan(store: ObjectStore, iso: string): Promise<string> {

@@ -1,8 +1,7 @@
 /** Restores' safety backups in retention and in `latest`: apart from the real backups, with their own rule (issue 9, item 1). */
 import { describe, it, expect } from 'vitest';
-import { gzipSync } from 'node:zlib';
-import { createHash } from 'node:crypto';
 import { tempDir } from '../support/temp';
+import { writeSyntheticBackup } from '../support/synthetic-backup';
 import { openStore } from '../../shared/storage/open';
 import type { ObjectStore } from '../../shared/storage/types';
 import { keys } from '../../shared/backup/layout';
@@ -16,32 +15,9 @@ const ENV = 'prod';
 const NOW = new Date('2026-11-29T12:00:00Z');
 
 /** A complete backup laid out as the backup code does; `purpose` absent mimics a manifest older than the field. */
-async function backup(store: ObjectStore, iso: string, suffix: string, extra: { label?: string; purpose?: 'backup' | 'safety'; verified?: boolean } = {}): Promise<string> {
-  const id = `${iso.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${suffix}`;
-  const data = gzipSync(Buffer.from('1\tx\n'));
-  const prefix = keys.backupPrefix(ENV, id);
-  await store.put(`${prefix}data/0001.copy.gz`, data);
-  const manifest = {
-    format: 'mt-ops-backup/1',
-    id,
-    env: ENV,
-    ...(extra.label ? { label: extra.label } : {}),
-    ...(extra.purpose ? { purpose: extra.purpose } : {}),
-    trigger: { kind: 'manual' },
-    startedAt: iso,
-    finishedAt: iso,
-    database: { name: 'missing_table', serverVersion: '15.4' },
-    snapshot: { time: iso, txidSnapshot: '1:1:' },
-    scope: { schemas: ['public'], excludeTables: [] },
-    tables: [{ schema: 'public', name: 't', object: 'data/0001.copy.gz', format: 'copy-text-gzip', columns: [{ name: 'id', type: 'integer' }], rows: 1, rawBytes: 4, compressedBytes: data.length, sha256: createHash('sha256').update(data).digest('hex') }],
-    sequences: [],
-    structureFingerprint: 'a'.repeat(64),
-    totals: { tables: 1, rows: 1, rawBytes: 4, compressedBytes: data.length },
-    tool: { name: 'mt-ops', version: '0.1.0' },
-  };
-  await store.put(keys.manifest(ENV, id), JSON.stringify(manifest));
-  if (extra.verified) await store.writeJson(keys.verify(ENV, id), { backupId: id, ok: true, at: iso, problems: [] }, { ifGeneration: null });
-  return id;
+function backup(store: ObjectStore, iso: string, suffix: string, extra: { label?: string; purpose?: 'backup' | 'safety'; verified?: boolean } = {}): Promise<string> {
+  const { verified, ...rest } = extra;
+  return writeSyntheticBackup(store, ENV, iso, { suffix, started: false, ...rest, ...(verified ? { verify: { ok: true, at: iso } } : {}) });
 }
 
 describe('safety backups apart from the real ones', () => {
