@@ -1,7 +1,7 @@
 // Builds one ESM bundle per function under dist/<name>/ (with a package.json that Cloud Functions installs from),
 // plus the CLI at dist/cli/mt-ops.js. Our code is bundled; npm packages stay external and are installed on deploy.
 import { build } from 'esbuild';
-import { readdirSync, existsSync, mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, existsSync, mkdirSync, writeFileSync, readFileSync, rmSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('.', import.meta.url).pathname;
@@ -52,4 +52,6 @@ await build({
   // CommonJS packages inside an ESM bundle still call require() for Node's built-ins
   banner: { js: "#!/usr/bin/env node\nimport { createRequire as __mtCreateRequire } from 'node:module';\nconst require = __mtCreateRequire(import.meta.url);" },
 });
+// `bin` points here: npm links it at install time, before `prepare` builds it, so it cannot set the mode itself.
+chmodSync(join(root, 'dist', 'cli', 'mt-ops.js'), 0o755);
 console.log('built dist/cli/mt-ops.js');

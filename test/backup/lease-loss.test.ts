@@ -59,7 +59,7 @@ describe('a backup that loses its lease stops at once', () => {
       store,
       env: 'prod',
       jobs: 2,
-      leaseTtlMs: 1500,
+      leaseTtlMs: 900, // found at the first renewal (ttl/3), well before the big table's COPY can end
       onProgress: (p) => events.push(p),
       // another holder overwrites the lease object once the snapshot is taken
       afterSnapshot: async () => {
@@ -98,6 +98,10 @@ describe('a backup that loses its lease stops at once', () => {
         // every write of the lease fails from now on: renewals, and the release
         fake.failNext({ method: 'POST', pathIncludes: 'prod/.lease/backup.json', count: 1_000_000, status: 503 });
         fake.failNext({ method: 'DELETE', pathIncludes: 'prod/.lease/backup.json', count: 1_000_000, status: 503 });
+        // Hold the backup here until it gives up the lease (its connections close then), however fast the machine
+        // would read the tables: the give-up deadline (ttl/4 before expiry) must be what stops it, not the data's size.
+        const deadline = Date.now() + 10_000;
+        while ((await backupSessions()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       },
     }).then(
       () => undefined,
