@@ -1,6 +1,7 @@
 /** Which probes are due, from their state documents (reads only), and the uptime and SLO figures a state yields. */
 import type { ObjectStore } from '../storage/types';
 import { UsageError } from '../errors';
+import { pool } from '../pool';
 import type { ProbeConfig, ResolvedProbe } from './config';
 import { resolveProbe } from './config';
 import { parseState, probeKeys, type ProbeState } from './state';
@@ -25,20 +26,6 @@ export interface PlanOptions {
   /** Seconds of slack: a probe is due when its interval has passed, less this (the scheduler's jitter). */
   slackSeconds?: number;
   environment?: NodeJS.ProcessEnv;
-}
-
-/** Runs `task` over `items` with at most `limit` at a time, results in order. */
-export async function pool<T, R>(items: readonly T[], limit: number, task: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(Math.max(1, limit), items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await task(items[i]!, i);
-    }
-  });
-  await Promise.all(workers);
-  return results;
 }
 
 export function selectProbes(probes: readonly ProbeConfig[], only?: string[]): ProbeConfig[] {

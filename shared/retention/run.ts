@@ -2,6 +2,7 @@
 import type { ObjectStore, ObjectInfo } from '../storage/types';
 import { StorageError } from '../storage/types';
 import { errorMessage } from '../errors';
+import { pool } from '../pool';
 import { keys } from '../backup/layout';
 import type { BackupEntry } from '../backup/catalog';
 import { planRetention, type PlanOptions, type RetentionPlan } from './plan';
@@ -62,20 +63,6 @@ async function removeBackup(store: ObjectStore, env: string, entry: BackupEntry,
     return { ...base, status: 'failed', reason: errorMessage(err) };
   }
   return { ...base, status: 'removed' };
-}
-
-/** Runs `tasks` with at most `limit` at a time; once `signal` aborts, none is started (those running finish). */
-async function pool<T, R>(items: T[], limit: number, task: (item: T) => Promise<R>, signal?: AbortSignal): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length && !signal?.aborted) {
-      const i = next++;
-      results[i] = await task(items[i]!);
-    }
-  });
-  await Promise.all(workers);
-  return results.filter((r) => r !== undefined);
 }
 
 export async function runRetention(

@@ -5,7 +5,8 @@ import { table } from '../progress';
 import { openBus } from '../../bus/open';
 import { OpsError } from '../../errors';
 import { probeJob, configuredProbes } from '../../probes/job';
-import { readState, selectProbes, summarize, pool, type UptimeSummary } from '../../probes/plan';
+import { readState, selectProbes, summarize, type UptimeSummary } from '../../probes/plan';
+import { pool } from '../../pool';
 import type { ProbeOutcome } from '../../probes/run';
 
 interface ProbeFlags {
