@@ -1,6 +1,6 @@
 import type { Config } from '../config/load';
 import type { Alert, ChannelName } from './model';
-import { ALERT_TOPICS } from './topics';
+import { alertTopics } from './topics';
 
 /** A delivery given up on: what, where, and why. */
 export interface DeadLetter {
@@ -29,7 +29,7 @@ export function openDeadLetter(config: Pick<Config, 'env'>): DeadLetterSink {
     ));
   return {
     publish: async (letter) => {
-      await (await get()).topic(ALERT_TOPICS.deadLetter).publishMessage({ json: letter, attributes: { type: 'alert.undeliverable', channel: letter.channel, env: letter.env, severity: letter.alert.severity } });
+      await (await get()).topic(alertTopics().deadLetter).publishMessage({ json: letter, attributes: { type: 'alert.undeliverable', channel: letter.channel, env: letter.env, severity: letter.alert.severity } });
     },
     close: async () => {
       if (client) await (await client).close();

@@ -20,7 +20,9 @@ import { testRuntime } from '../support/runtime';
 import { openBus } from '../../shared/bus/open';
 import { fanoutEventHandler } from '../../functions/fanout/handlers';
 import { backupEventHandler } from '../../functions/backup/handlers';
-import { ALERT_TOPICS } from '../../shared/alerts/topics';
+import { alertTopics } from '../../shared/alerts/topics';
+
+const ALERT_TOPICS = alertTopics();
 
 const skip = emulatorSkipReason();
 if (skip) console.warn(`skipping the fan-out end-to-end tests: ${skip}`);

@@ -4,8 +4,12 @@ import { join } from 'node:path';
 import { tempDir } from '../support/temp';
 import { loadSchedules, loadTopics, nextRuns } from '../../shared/infra/schedules';
 import { loadWiring } from '../../shared/infra/wiring';
-import { ALERT_TOPICS } from '../../shared/alerts/topics';
+import { alertTopics } from '../../shared/alerts/topics';
 import { UsageError } from '../../shared/errors';
+import { INFRA } from '../../shared/infra/schedules';
+import { readFileSync } from 'node:fs';
+
+const ALERT_TOPICS = alertTopics();
 
 const dir = tempDir('mt-infra-');
 let n = 0;
@@ -46,6 +50,15 @@ describe('infra declarations', () => {
       expect(subs.filter((s) => s.pushTo === 'fanoutEvent'), topic).toEqual([expect.objectContaining({ deadLetterTopic: 'mt-ops-dead-letter', maxDeliveryAttempts: 10 })]);
     }
     expect(topics.find((t) => t.name === ALERT_TOPICS.digestTrigger)?.subscriptions).toEqual([expect.objectContaining({ pushTo: 'digestEvent' })]);
+  });
+
+  it("the fan-out's topics are read from infra/ (a renamed topic is followed; a missing dead-letter topic is refused)", () => {
+    expect(alertTopics()).toEqual({ events: 'mt-ops-events', monitoring: 'mt-ops-monitoring', deadLetter: 'mt-ops-dead-letter', digestTrigger: 'mt-ops-digest-trigger' });
+    const real = readFileSync(INFRA('topics.yaml'), 'utf8');
+    const renamed = file(real.replace('name: mt-ops-monitoring', 'name: cm-incidents'));
+    expect(alertTopics({ topics: renamed })).toMatchObject({ monitoring: 'cm-incidents', deadLetter: 'mt-ops-dead-letter' });
+    const lost = file(real.replace(/(pushTo: fanoutEvent\n\s+ackDeadlineSeconds: 60\n)\s+deadLetterTopic: mt-ops-dead-letter\n/, '$1'));
+    expect(loadError(() => alertTopics({ topics: lost })).message).toMatch(/must share one deadLetterTopic/);
   });
 
   it('declares the Scheduler jobs, each reaching its function through its topic, with a JSON payload', () => {
