@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { connect } from '../pg/connect';
-import { listBackups } from '../backup/catalog';
+import { backupFreshness } from '../backup';
 import type { ObjectStore } from '../storage/types';
 import { errorMessage } from '../errors';
 import { redactString } from '../log/redact';
@@ -99,16 +99,14 @@ async function observeFreshness(deps: ProbeDeps, timeoutMs: number): Promise<Obs
   const now = (deps.now ?? (() => new Date()))().getTime();
   const work = async (): Promise<Observed> => {
     try {
-      const backups = await listBackups(deps.store, deps.env);
-      const complete = backups.filter((b) => b.kind === 'complete');
-      const newest = complete[0];
-      const verified = complete.filter((b) => b.verify).sort((a, b) => Date.parse(b.verify!.at) - Date.parse(a.verify!.at))[0];
+      const fresh = await backupFreshness(deps.store, deps.env);
+      const verify = fresh.newestVerify;
       const details = {
-        backups: complete.length,
-        newestBackupId: newest?.id ?? null,
-        newestAgeHours: newest ? Math.round(((now - newest.time.getTime()) / HOUR) * 100) / 100 : null,
-        verify: verified
-          ? { ok: verified.verify!.ok, backupId: verified.id, ageDays: Math.round(((now - Date.parse(verified.verify!.at)) / (24 * HOUR)) * 100) / 100 }
+        backups: fresh.backups,
+        newestBackupId: fresh.newest?.id ?? null,
+        newestAgeHours: fresh.newest ? Math.round(((now - fresh.newest.time.getTime()) / HOUR) * 100) / 100 : null,
+        verify: verify
+          ? { ok: verify.ok, backupId: verify.backupId, ageDays: Math.round(((now - verify.at.getTime()) / (24 * HOUR)) * 100) / 100 }
           : { ok: false, backupId: null, ageDays: null },
       };
       return { observation: { connected: true, responseTimeMs: performance.now() - started, json: details }, timings: { totalMs: performance.now() - started }, details };

@@ -153,6 +153,10 @@ describe('backup freshness (the watchdog of the backup job) on the file store', 
       await fakeBackup(s, 'prod', '2026-11-19T03:00:00.000Z', { ok: true, at: '2026-11-19T12:00:00.000Z' });
       await fakeBackup(s, 'prod', '2026-11-29T03:00:00.000Z');
     }, false, 'warning', ['[BODY].verify.ageDays < 8: got 10']],
+    ['the schedule stopped 30 hours ago, and a restore took a safety backup an hour ago: still critical (a safety backup is not the schedule\'s work)', async (s) => {
+      await fakeBackup(s, 'prod', '2026-11-28T06:00:00.000Z', { ok: true, at: '2026-11-28T07:00:00.000Z' });
+      await writeSyntheticBackup(s, 'prod', '2026-11-29T11:00:00.000Z', { suffix: 'cd34', label: 'pre-restore', purpose: 'safety', verify: { ok: false, at: '2026-11-29T11:30:00.000Z' } });
+    }, false, 'critical', ['[BODY].newestAgeHours < 26: got 30']],
   ])('%s', async (_name, seed, ok, severity, messages) => {
     const store = freshStore();
     await seed(store);
