@@ -9,7 +9,7 @@ import { redactString } from '../log/redact';
 import { VERSION } from '../version';
 import { discoverTables, discoverSequences, discoverMaterializedViews, readScopeNames, structureFingerprint, type DiscoveredTable } from './discover';
 import { openSnapshot, lockTables, readSequence } from './snapshot';
-import { describeLockHolders, isLockTimeout } from '../pg/locks';
+import { isLockTimeout } from '../pg/locks';
 import { TableFailedError } from './table-error';
 import { dumpTable, type DumpProgress } from './table-dump';
 import { keys, newBackupId } from './layout';
@@ -122,7 +122,7 @@ async function takeBackup(
       const where = scope.schemas?.length ? `schemas ${scope.schemas.join(', ')}` : 'the default scope (user schemas)';
       throw new OpsError(`nothing to back up: no tables in ${where}`, 'empty_scope');
     }
-    await lockTables(session.leader, tables, options.databaseUrl);
+    await lockTables(session.leader, tables, session);
     const sequenceList = await discoverSequences(session.leader, scope, relations);
     const materializedViews = await discoverMaterializedViews(session.leader, scope);
     const sequences: SequenceEntry[] = [];
@@ -189,9 +189,9 @@ async function takeBackup(
     if (signal.aborted) await session.abort();
     await removePrefix(store, prefix);
     if (signal.aborted) throw signal.reason;
-    // a lock timeout outside lockTables (which names its table): the catalog reads met a table locked ACCESS EXCLUSIVE
+    // a lock timeout outside lockTables (which names its table): the catalog reads met a locked table
     if (!(err instanceof TableFailedError) && isLockTimeout(err)) {
-      throw new OpsError(`backup failed: ${redactString(errorMessage(err))}: ${await describeLockHolders(options.databaseUrl, undefined)}`, 'locked', { cause: err });
+      throw new OpsError(`backup failed: ${redactString(errorMessage(err))}: ${await session.describeLockHolders(session.leader)}`, 'locked', { cause: err });
     }
     throw asBackupError(err);
   } finally {
@@ -234,7 +234,9 @@ async function dumpAllTables(
         report({ rows: dumped.rows, rawBytes: dumped.rawBytes }, true);
         entries[index] = { schema: t.schema, name: t.name, object, format: 'copy-text-gzip', columns: t.columns, ...dumped };
       } catch (err) {
-        const wrapped = tableError(name, err);
+        // a worker's COPY may queue behind a lock another session awaits (an ALTER TABLE waiting on the leader's lock)
+        const holders = !abort.signal.aborted && isLockTimeout(err) ? `: ${await session.describeLockHolders(client, { exclusiveOn: [name] })}` : '';
+        const wrapped = holders ? new TableFailedError(name, `table ${name}: ${redactString(errorMessage(err))}${holders}`, { cause: err }) : tableError(name, err);
         if (!abort.signal.aborted) abort.abort(wrapped);
         throw wrapped;
       }

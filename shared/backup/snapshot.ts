@@ -4,7 +4,7 @@ import { OpsError, errorMessage } from '../errors';
 import { connect } from '../pg/connect';
 import { qualifiedName } from '../pg/ident';
 import { copyTextSettingsSql } from '../pg/copy-text';
-import { describeLockHolders, isLockTimeout } from '../pg/locks';
+import { isLockTimeout, watchLockWaits, type HolderLookup } from '../pg/locks';
 
 /**
  * One consistent view of the database for the whole backup: a REPEATABLE READ READ ONLY transaction whose
@@ -26,6 +26,11 @@ export interface SnapshotSession {
    * server ends its transaction), and no worker opens after this.
    */
   abort(): Promise<void>;
+  /**
+   * After a lock timeout on one of the session's connections: the sessions that blocked it (seen while it waited,
+   * pg_blocking_pids), else those holding a lock that conflicts with ours (`fallback`).
+   */
+  describeLockHolders(client: pg.ClientBase, fallback?: HolderLookup): Promise<string>;
 }
 
 const SESSION_SETTINGS = [
@@ -39,6 +44,8 @@ const SESSION_SETTINGS = [
 
 export async function openSnapshot(databaseUrl: string, statementTimeoutSeconds = 0, lockTimeoutSeconds = 60): Promise<SnapshotSession> {
   const leader = await connect(databaseUrl);
+  const watch = watchLockWaits(databaseUrl, lockTimeoutSeconds);
+  watch.add(leader);
   const setup = async (client: pg.Client) => {
     for (const sql of SESSION_SETTINGS) await client.query(sql);
     await client.query(`SET statement_timeout = '${Math.max(0, Math.floor(statementTimeoutSeconds))}s'`);
@@ -59,6 +66,7 @@ export async function openSnapshot(databaseUrl: string, statementTimeoutSeconds 
       aborted = true;
       // pg's end() destroys the socket when a query is running (a ROLLBACK would queue behind the COPY)
       await Promise.all([leader, ...workers].map((c) => c.end().catch(() => {})));
+      await watch.stop();
     };
     return {
       leader,
@@ -70,6 +78,7 @@ export async function openSnapshot(databaseUrl: string, statementTimeoutSeconds 
         if (aborted) throw new OpsError('backup stopped', 'aborted');
         const worker = await connect(databaseUrl);
         workers.push(worker);
+        watch.add(worker);
         if (aborted) {
           await worker.end().catch(() => {});
           throw new OpsError('backup stopped', 'aborted');
@@ -82,6 +91,7 @@ export async function openSnapshot(databaseUrl: string, statementTimeoutSeconds 
       abort,
       async close() {
         if (aborted) return abort();
+        await watch.stop();
         await Promise.all(
           [leader, ...workers].map(async (c) => {
             await c.query('ROLLBACK').catch(() => {});
@@ -89,8 +99,10 @@ export async function openSnapshot(databaseUrl: string, statementTimeoutSeconds 
           }),
         );
       },
+      describeLockHolders: (client, fallback) => watch.describe(client, fallback),
     };
   } catch (err) {
+    await watch.stop();
     await leader.end().catch(() => {});
     throw err;
   }
@@ -100,14 +112,18 @@ export async function openSnapshot(databaseUrl: string, statementTimeoutSeconds 
  * Takes ACCESS SHARE locks on every table, as pg_dump does, so that no table can be dropped or altered while
  * the backup reads it. A table the role may not read fails here, by name.
  */
-export async function lockTables(client: pg.Client, tables: Array<{ schema: string; name: string }>, databaseUrl?: string): Promise<void> {
+export async function lockTables(
+  client: pg.Client,
+  tables: Array<{ schema: string; name: string }>,
+  session?: Pick<SnapshotSession, 'describeLockHolders'>,
+): Promise<void> {
   for (const t of tables) {
     try {
       await client.query(`LOCK TABLE ${qualifiedName(t.schema, t.name)} IN ACCESS SHARE MODE`);
     } catch (err) {
       const name = `${t.schema}.${t.name}`;
-      if (isLockTimeout(err) && databaseUrl) {
-        const holders = await describeLockHolders(databaseUrl, [name], [(client as unknown as { processID: number }).processID]);
+      if (isLockTimeout(err) && session) {
+        const holders = await session.describeLockHolders(client, { exclusiveOn: [name] });
         throw new TableFailedError(name, `table ${name}: ${errorMessage(err)}: ${holders}`, { cause: err });
       }
       throw new TableFailedError(name, `table ${name}: ${errorMessage(err)}`, { cause: err });

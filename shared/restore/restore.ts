@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import { connect } from '../pg/connect';
-import { describeLockHolders, isLockTimeout } from '../pg/locks';
+import { isLockTimeout, watchLockWaits, type LockWatch } from '../pg/locks';
 import { runBackup } from '../backup/run';
 import { SAFETY_LABEL, type Manifest } from '../backup/manifest';
 import type { ObjectStore } from '../storage/types';
@@ -91,11 +91,13 @@ export interface RestoreResult {
 /** Reads the target and the source and runs every check; changes nothing. Problems are in plan.preflight.problems. */
 export async function planRestore(options: RestoreOptions, client?: pg.ClientBase): Promise<RestorePlan> {
   const own = client ? undefined : await connectTarget(options);
+  const watch = own ? watchTarget(options, own) : undefined;
   try {
     return await plan(options, (client ?? own)!);
   } catch (err) {
-    throw own ? await namingLockHolder(err, options, own) : err;
+    throw own && watch ? await namingLockHolder(err, options, own, watch, {}) : err;
   } finally {
+    await watch?.stop();
     await own?.end().catch(() => {});
   }
 }
@@ -209,18 +211,27 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   const { signal } = options;
   signal?.throwIfAborted();
   const client = await connectTarget(options);
+  const watch = watchTarget(options, client);
   // pg's end() cuts a running statement off (the socket is destroyed): the server rolls the transaction back
   const stop = () => void client.end().catch(() => {});
   signal?.addEventListener('abort', stop, { once: true });
+  const locking: { truncate?: string[] } = {};
   try {
-    return await restoreWith(client, options);
+    return await restoreWith(client, options, locking);
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
-    throw await namingLockHolder(err, options, client);
+    throw await namingLockHolder(err, options, client, watch, locking);
   } finally {
     signal?.removeEventListener('abort', stop);
+    await watch.stop();
     await client.end().catch(() => {});
   }
+}
+
+function watchTarget(options: RestoreOptions, client: pg.ClientBase): LockWatch {
+  const watch = watchLockWaits(options.databaseUrl, options.lockTimeoutSeconds ?? 30);
+  watch.add(client);
+  return watch;
 }
 
 /** The target connection, every statement of it under the lock timeout (a locked table never hangs a restore). */
@@ -235,17 +246,21 @@ async function connectTarget(options: RestoreOptions): Promise<pg.Client> {
   return client;
 }
 
-/** A lock timeout becomes: which table is locked, by which session; and that nothing changed. */
-async function namingLockHolder(err: unknown, options: RestoreOptions, client: pg.Client): Promise<unknown> {
+/**
+ * A lock timeout becomes: which table is locked, by which session(s) (those that blocked the statement, whatever their
+ * mode: the watcher's record, else the locks that conflict with ours); and that nothing changed.
+ */
+async function namingLockHolder(err: unknown, options: RestoreOptions, client: pg.Client, watch: LockWatch, locking: { truncate?: string[] }): Promise<unknown> {
   if (!isLockTimeout(err)) return err;
-  const holders = await describeLockHolders(options.databaseUrl, undefined, [(client as unknown as { processID: number }).processID]);
+  const holders = await watch.describe(client, { anyModeOn: locking.truncate });
   const seconds = options.lockTimeoutSeconds ?? 30;
   return new OpsError(`restore stopped: a table stayed locked for ${seconds} s (--lock-timeout): ${holders}; the target is unchanged`, 'locked', { cause: err });
 }
 
-async function restoreWith(client: pg.Client, options: RestoreOptions): Promise<RestoreResult> {
+async function restoreWith(client: pg.Client, options: RestoreOptions, locking: { truncate?: string[] }): Promise<RestoreResult> {
   {
     const p = await plan(options, client);
+    locking.truncate = p.preflight.truncate;
     const refused = refusal(p.preflight);
     if (refused) throw refused;
     const replacedLo = largeObjectsOverwrite(p.largeObjects);

@@ -49,4 +49,32 @@ describe('a locked target table', () => {
     await c.end();
     expect(rows).toEqual([{ id: 7, v: 'target row' }]);
   });
+
+  it('names the session whose weaker lock (SHARE ROW EXCLUSIVE) blocks the TRUNCATE, and not one holding a lock on another table', async () => {
+    const locker = new pg.Client({ connectionString: target, application_name: 'share-row-locker' });
+    const bystander = new pg.Client({ connectionString: target, application_name: 'bystander' });
+    await locker.connect();
+    await bystander.connect();
+    try {
+      await bystander.query('CREATE TABLE IF NOT EXISTS public.other (id int)');
+      await bystander.query('BEGIN; LOCK TABLE public.other IN ACCESS SHARE MODE');
+      // preflight reads public.t (ACCESS SHARE: no conflict); only the TRUNCATE waits
+      await locker.query('BEGIN; LOCK TABLE public.t IN SHARE ROW EXCLUSIVE MODE');
+      const pid = (locker as unknown as { processID: number }).processID;
+      const r = await runCli(['restore', id, '--database-url', target, '--lock-timeout', '1', '--no-progress', '--yes', '--no-safety-backup'], { env });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toBe(
+        `mt-ops: restore stopped: a table stayed locked for 1 s (--lock-timeout): public.t is locked by pid ${pid} (application "share-row-locker", state "idle in transaction", ShareRowExclusiveLock); the target is unchanged\n`,
+      );
+    } finally {
+      await locker.end();
+      await bystander.end();
+    }
+    const c = new pg.Client({ connectionString: target });
+    await c.connect();
+    const { rows } = await c.query('SELECT id, v FROM public.t ORDER BY id');
+    await c.query('DROP TABLE public.other');
+    await c.end();
+    expect(rows).toEqual([{ id: 7, v: 'target row' }]);
+  });
 });
