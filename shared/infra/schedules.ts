@@ -43,35 +43,68 @@ export const ScheduleJobSchema = z
     timeZone,
     topic: z.string().min(1),
     payload: z.record(z.string(), z.unknown()).default({}),
+    /** Cloud Scheduler's retry of a failed publish (exponential backoff between min and max). */
+    retry: z
+      .object({
+        retryCount: z.number().int().min(0).max(5).default(3),
+        minBackoffSeconds: z.number().int().min(1).max(3600).default(10),
+        maxBackoffSeconds: z.number().int().min(1).max(3600).default(300),
+        maxDoublings: z.number().int().min(0).max(16).default(5),
+      })
+      .strict()
+      .refine((r) => r.minBackoffSeconds <= r.maxBackoffSeconds, { message: 'minBackoffSeconds must not exceed maxBackoffSeconds', path: ['minBackoffSeconds'] })
+      .default({ retryCount: 3, minBackoffSeconds: 10, maxBackoffSeconds: 300, maxDoublings: 5 }),
   })
   .strict();
 export type ScheduleJob = z.infer<typeof ScheduleJobSchema>;
 
 export const SchedulesFileSchema = z.object({ jobs: z.array(ScheduleJobSchema).min(1) }).strict();
 
+/** A Pub/Sub topic or subscription id (the cloud's rule; checked by the full topology, see topology.ts). */
+export const PUBSUB_NAME = /^(?!goog)[A-Za-z][A-Za-z0-9._~%+-]{2,254}$/;
+const pubsubName = z.string().min(1);
+
+export const SubscriptionSchema = z
+  .object({
+    name: pubsubName,
+    description: z.string().optional(),
+    pushTo: z.string().optional(),
+    ackDeadlineSeconds: z.number().int().min(10).max(600).default(60),
+    /** Redelivery backoff after a nack or a missed deadline (exponential between min and max). */
+    retryPolicy: z
+      .object({
+        minimumBackoffSeconds: z.number().int().min(0).max(600).default(10),
+        maximumBackoffSeconds: z.number().int().min(0).max(600).default(600),
+      })
+      .strict()
+      .refine((r) => r.minimumBackoffSeconds <= r.maximumBackoffSeconds, {
+        message: 'minimumBackoffSeconds must not exceed maximumBackoffSeconds',
+        path: ['minimumBackoffSeconds'],
+      })
+      .default({ minimumBackoffSeconds: 10, maximumBackoffSeconds: 600 }),
+    deadLetterTopic: z.string().optional(),
+    /** With deadLetterTopic: deliveries before a message goes there (Pub/Sub's default, 5, when unset). */
+    maxDeliveryAttempts: z.number().int().min(5).max(100).optional(),
+    /** How long an unacknowledged message is kept (10 minutes to 7 days). */
+    messageRetentionSeconds: z.number().int().min(600).max(604_800).default(604_800),
+    /** A Pub/Sub filter on attributes (`attributes.severity = "critical"`); fixed once the subscription exists. */
+    filter: z.string().max(256).optional(),
+  })
+  .strict();
+export type Subscription = z.infer<typeof SubscriptionSchema>;
+
 export const TopicsFileSchema = z
   .object({
     topics: z.array(
       z
         .object({
-          name: z.string().min(1),
+          name: pubsubName,
           description: z.string().default(''),
           /** The topic the suite's events are published to (exactly one). */
           events: z.boolean().default(false),
-          subscriptions: z
-            .array(
-              z
-                .object({
-                  name: z.string().min(1),
-                  description: z.string().optional(),
-                  pushTo: z.string().optional(),
-                  ackDeadlineSeconds: z.number().int().min(10).max(600).default(60),
-                  deadLetterTopic: z.string().optional(),
-                  maxDeliveryAttempts: z.number().int().min(5).max(100).optional(),
-                })
-                .strict(),
-            )
-            .default([]),
+          /** How long the topic keeps published messages (unset: as long as a subscription needs them). */
+          messageRetentionSeconds: z.number().int().min(600).max(2_678_400).optional(),
+          subscriptions: z.array(SubscriptionSchema).default([]),
         })
         .strict(),
     ),

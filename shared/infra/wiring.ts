@@ -10,6 +10,63 @@ import { INFRA, fail, loadSchedules, loadTopics, loadYaml, type ScheduleJob } fr
 export const EntryPointKind = z.enum(['http', 'event']);
 export type EntryPointKind = z.infer<typeof EntryPointKind>;
 
+/** Object access on the bucket: read (list, get), create (new objects only), delete. */
+export const ObjectAccess = z.enum(['read', 'create', 'delete']);
+export type ObjectAccess = z.infer<typeof ObjectAccess>;
+
+const memory = z.string().regex(/^\d+(Mi|Gi)$/, 'a size such as 512Mi or 1Gi');
+
+/**
+ * How a function is deployed (Cloud Functions 2nd gen), all optional so that a bare declaration still loads. Time
+ * limits: an event-driven function is stopped after at most 540 s, an HTTP one after 3,600 s; unset means the most
+ * its trigger allows. Each function runs as its own service account and gets only the access declared here.
+ */
+export const FunctionDeploymentFields = {
+  description: z.string().default(''),
+  runtime: z.literal('nodejs20').default('nodejs20'),
+  memory: memory.default('512Mi'),
+  cpu: z.number().min(0.083).max(8).default(1),
+  timeoutSeconds: z.number().int().min(1).max(3600).optional(),
+  minInstances: z.number().int().min(0).max(100).default(0),
+  maxInstances: z.number().int().min(1).max(1000).default(10),
+  /** Requests one instance serves at once (more than 1 needs at least 1 CPU). */
+  concurrency: z.number().int().min(1).max(1000).default(1),
+  /** Plain environment variables (never secrets). */
+  env: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'an environment variable name'), z.string()).default({}),
+  /** Environment variable -> Secret Manager secret (`name` or `name:version`, default latest). */
+  secrets: z
+    .record(z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'an environment variable name'), z.string().regex(/^[A-Za-z0-9_-]{1,255}(:(latest|\d+))?$/, 'a secret name, optionally :version'))
+    .default({}),
+  /** The function's own service account (account id; default mt-ops-<name>). */
+  serviceAccount: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'a service account id: 6-30 lowercase letters, digits and dashes').optional(),
+  /** Object access on the whole bucket. */
+  bucket: z.array(ObjectAccess).default([]),
+  /**
+   * Read, create and delete only these objects of the environment's folder, through an IAM condition on the object
+   * name: a folder (`.state/probes/`: everything under it) or `*\/name` (an object of that name in any backup).
+   */
+  bucketPaths: z
+    .array(z.string().regex(/^([A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/|\*\/[A-Za-z0-9._-]+)$/, 'a folder ending in / (.state/probes/) or */name (*\/verify.json)'))
+    .default([]),
+  /** The topics this function publishes to (nothing else). */
+  publishes: z.array(z.string().min(1)).default([]),
+  /**
+   * Run the same bundled CLI as a Cloud Run job (up to 24 h) instead of inside the function, for databases that
+   * outgrow the function's time limit; the Scheduler job's topic then starts the job.
+   */
+  cloudRunJob: z
+    .object({
+      enabled: z.boolean().default(false),
+      /** The CLI command the job runs (`backup`, `verify latest`, `cleanup --yes`). */
+      command: z.array(z.string().min(1)).min(1),
+      memory: memory.default('2Gi'),
+      cpu: z.number().min(1).max(8).default(2),
+      taskTimeoutSeconds: z.number().int().min(60).max(86_400).default(86_400),
+    })
+    .strict()
+    .optional(),
+};
+
 export const FunctionsFileSchema = z
   .object({
     functions: z
@@ -18,6 +75,7 @@ export const FunctionsFileSchema = z
           .object({
             name: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'lowercase letters, digits and dashes'),
             entryPoints: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'a JavaScript identifier'), EntryPointKind),
+            ...FunctionDeploymentFields,
           })
           .strict(),
       )
