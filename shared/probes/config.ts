@@ -82,15 +82,40 @@ export const ProbeSchema = z
 export type ProbeConfig = z.infer<typeof ProbeSchema>;
 export type ProbeInput = z.input<typeof ProbeSchema>;
 
-/** The section: a list of probes with unique names; absent means "the defaults" (see defaultProbes). */
+/** A list of probes with unique names. */
+export const ProbeListSchema = z.array(ProbeSchema).superRefine((probes, ctx) => {
+  const seen = new Set<string>();
+  probes.forEach((p, i) => {
+    if (seen.has(p.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate probe name ${p.name}` });
+    seen.add(p.name);
+  });
+});
+
+/** How many probes one run probes at once, by default and at most (each holds a socket and its answer). */
+export const PROBE_CONCURRENCY = { default: 50, min: 1, max: 500 } as const;
+
+/** The section's settings form: `{ concurrency, targets }` (targets absent: the defaults). */
+export const ProbesSettingsSchema = z
+  .object({
+    concurrency: z.number().int().min(PROBE_CONCURRENCY.min).max(PROBE_CONCURRENCY.max).default(PROBE_CONCURRENCY.default),
+    targets: ProbeListSchema.optional(),
+  })
+  .strict();
+export type ProbesSection = z.infer<typeof ProbesSettingsSchema>;
+
+/**
+ * The `probes` section: either the list of probes (`probes: [...]`) or `{ concurrency, targets: [...] }`; both read as
+ * the second. Absent (or no targets): the defaults (see defaultProbes). Issues keep the path of the form written.
+ */
 export const ProbesSectionSchema = z
-  .array(ProbeSchema)
-  .superRefine((probes, ctx) => {
-    const seen = new Set<string>();
-    probes.forEach((p, i) => {
-      if (seen.has(p.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate probe name ${p.name}` });
-      seen.add(p.name);
-    });
+  .unknown()
+  .transform((value, ctx): ProbesSection => {
+    const result = Array.isArray(value) ? ProbeListSchema.safeParse(value) : ProbesSettingsSchema.safeParse(value);
+    if (!result.success) {
+      for (const issue of result.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+      return z.NEVER;
+    }
+    return Array.isArray(result.data) ? { concurrency: PROBE_CONCURRENCY.default, targets: result.data } : (result.data as ProbesSection);
   })
   .optional();
 
@@ -146,8 +171,8 @@ export function defaultProbes(env: { APP_BASE_URL?: string; DATABASE_URL?: strin
 }
 
 /** The configured probes, or the defaults. */
-export function probesOf(section: ProbeConfig[] | undefined, env: { APP_BASE_URL?: string; DATABASE_URL?: string }): ProbeConfig[] {
-  return section && section.length > 0 ? section : defaultProbes(env);
+export function probesOf(section: ProbesSection | undefined, env: { APP_BASE_URL?: string; DATABASE_URL?: string }): ProbeConfig[] {
+  return section?.targets && section.targets.length > 0 ? section.targets : defaultProbes(env);
 }
 
 export interface ResolvedCondition {

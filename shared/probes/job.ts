@@ -3,7 +3,7 @@ import type { Config } from '../config/load';
 import type { EventBus } from '../bus/events';
 import type { Logger } from '../log/logger';
 import type { ObjectStore } from '../storage/types';
-import { probesOf, type ProbeConfig } from './config';
+import { PROBE_CONCURRENCY, probesOf, type ProbeConfig } from './config';
 import { planProbes } from './plan';
 import { runProbes, type ProbeRunResult, type RunOptions } from './run';
 import { reportProbes, type ReportResult } from './report';
@@ -32,7 +32,8 @@ export async function probeJob(deps: ProbeJobDeps, options: ProbeJobOptions = {}
   const now = options.now ?? (() => new Date());
   const planned = await planProbes(deps.store, deps.env, probes, { now: now(), only: options.only, all: options.all });
   for (const p of planned) if (p.problem) deps.logger.warn({ probe: p.probe.config.name }, p.problem);
-  const run = await runProbes(deps.store, deps.env, planned, { concurrency: options.concurrency, deadlineMs: options.deadlineMs, maintenance: deps.config.file.maintenance, now });
+  const concurrency = options.concurrency ?? deps.config.file.probes?.concurrency ?? PROBE_CONCURRENCY.default;
+  const run = await runProbes(deps.store, deps.env, planned, { concurrency, deadlineMs: options.deadlineMs, maintenance: deps.config.file.maintenance, now });
   const report = await reportProbes(deps.bus, deps.logger, run, probes);
   return { run, report, probes };
 }

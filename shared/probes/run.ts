@@ -12,11 +12,12 @@ import { activeWindow, type MaintenanceWindow } from '../maintenance/window';
 import { readState, type PlannedProbe } from './plan';
 import { pool } from '../pool';
 import { runProbe } from './probe';
+import { PROBE_CONCURRENCY } from './config';
 import { recordSample, probeKeys, type ProbeState, type SloChange } from './state';
 import type { ProbeResult, Transition } from './rules';
 
 export interface RunOptions {
-  /** At most this many probes at once (default 50). */
+  /** At most this many probes at once (default 50; the operator file's `probes.concurrency`). */
   concurrency?: number;
   /** The run ends by then (ms from its start; default 55 000, within the minute schedule): later probes are skipped. */
   deadlineMs?: number;
@@ -55,7 +56,7 @@ export async function runProbes(store: ObjectStore, env: string, planned: readon
   const startedAt = now().toISOString();
   const deadline = started + (options.deadlineMs ?? 55_000);
   const due = planned.filter((p) => p.due);
-  const outcomes = await pool(due, options.concurrency ?? 50, async (plan): Promise<ProbeOutcome> => {
+  const outcomes = await pool(due, options.concurrency ?? PROBE_CONCURRENCY.default, async (plan): Promise<ProbeOutcome> => {
     const remaining = Math.floor(deadline - performance.now());
     const config = plan.probe.config;
     if (remaining < 100) {

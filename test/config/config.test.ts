@@ -106,7 +106,7 @@ describe('operator files', () => {
 
   it('reads JSON', () => {
     const path = file('ops.json', JSON.stringify({ probes: [{ name: 'api', url: 'https://api.missingtable.com/health/full' }] }));
-    expect(loadConfig({ OPS_CONFIG: path }).file.probes?.[0]).toMatchObject({ name: 'api', kind: 'http', method: 'GET', timeoutMs: 10_000 });
+    expect(loadConfig({ OPS_CONFIG: path }).file.probes?.targets?.[0]).toMatchObject({ name: 'api', kind: 'http', method: 'GET', timeoutMs: 10_000 });
   });
 
   it('reports every problem at once, each with its path', () => {

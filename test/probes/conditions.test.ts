@@ -107,6 +107,25 @@ describe('conditions: parse errors quote the condition and point at the bad toke
     const result = ProbesSectionSchema.safeParse([{ name: 'a', url: 'http://x/' }, { name: 'a', url: 'http://y/' }]);
     expect(formatIssues(result.error!)).toEqual(['[1].name: duplicate probe name a']);
   });
+
+  it.each<[string, unknown, string[] | { concurrency: number; targets?: number }]>([
+    ['the list form: concurrency 50', [{ name: 'a', url: 'http://x/' }], { concurrency: 50, targets: 1 }],
+    ['the settings form', { concurrency: 8, targets: [{ name: 'a', url: 'http://x/' }] }, { concurrency: 8, targets: 1 }],
+    ['settings without targets: the defaults run', { concurrency: 200 }, { concurrency: 200 }],
+    ['concurrency 0', { concurrency: 0 }, ['concurrency: Too small: expected number to be >=1']],
+    ['concurrency above the bound', { concurrency: 501 }, ['concurrency: Too big: expected number to be <=500']],
+    ['concurrency not an integer', { concurrency: 2.5 }, ['concurrency: Invalid input: expected int, received number']],
+    ['an unknown setting', { concurency: 5 }, ['Unrecognized key: "concurency"']],
+    ['a bad target in the settings form keeps its path', { targets: [{ name: 'a', url: 'nope' }] }, ['targets[0].url: Invalid URL: must be http:// or https://']],
+    ['neither a list nor settings', 'all', ['Invalid input: expected object, received string']],
+  ])('the section: %s', (_name, input, expected) => {
+    const result = ProbesSectionSchema.safeParse(input);
+    if (Array.isArray(expected)) expect(formatIssues(result.error!)).toEqual(expected);
+    else {
+      expect(result.error).toBeUndefined();
+      expect({ concurrency: result.data!.concurrency, ...(result.data!.targets ? { targets: result.data!.targets.length } : {}) }).toEqual(expected);
+    }
+  });
 });
 
 describe('helpers', () => {

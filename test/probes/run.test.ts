@@ -100,6 +100,14 @@ describe('bounds', () => {
     expect(targets.maxInFlight).toBe(4);
   });
 
+  it('the job probes at most the configured probes.concurrency at once', async () => {
+    const rt = runtimeWith({ probes: { concurrency: 3, targets: Array.from({ length: 9 }, (_, i) => ({ name: `w${i}`, url: `${targets.url}/wait?ms=150` })) } });
+    targets.maxInFlight = 0;
+    const { run } = await probeJob(rt, { all: true });
+    expect(run.passed).toBe(9);
+    expect(targets.maxInFlight).toBe(3);
+  });
+
   it('a run where every target hangs still ends by its deadline: late probes are skipped, running ones cut short', async () => {
     const store = freshStore();
     const list = probes(Array.from({ length: 20 }, (_, i) => ({ name: `h${i}`, url: `${targets.url}/hang`, timeoutMs: 10_000 })));
