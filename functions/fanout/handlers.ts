@@ -8,10 +8,14 @@ import type { Runtime } from '../../shared/functions/runtime';
 import { event, type EntryPoints } from '../../shared/functions/entry-points';
 import { decodeTrigger } from '../../shared/functions/trigger';
 import { sendDigest, type DigestResult } from '../../shared/alerts/digest';
+import { sweep, type SweepResult } from '../../shared/alerts/sweep';
+import { errorMessage } from '../../shared/errors';
 import { z } from 'zod';
 
 /** The digest trigger carries no options. */
 export const DigestRequestSchema = z.object({}).strict();
+/** Nor does the sweep's. */
+export const SweepRequestSchema = z.object({}).strict();
 
 /** A delivery is still owed: the function fails so that Pub/Sub redelivers (the outbox resends only what failed). */
 export class RetryableDeliveryError extends OpsError {
@@ -80,4 +84,28 @@ export function digestEventHandler(runtime: () => Runtime, now: () => Date = () 
   };
 }
 
-export const entryPoints: EntryPoints = { fanoutEvent: event(fanoutEventHandler), digestEvent: event((rt) => digestEventHandler(rt)) };
+/**
+ * The sweep (`sweepEvent`, Scheduler every minute via its trigger topic): firings held back by a maintenance window
+ * or a silence that has ended, reminders, and deliveries still owed (shared/alerts/sweep.ts). A failed sweep is
+ * logged and acknowledged: the next minute's sweep does the same work (nothing is lost in between).
+ */
+export function sweepEventHandler(runtime: () => Runtime, now: () => Date = () => new Date()) {
+  let deps: FanoutDeps | undefined;
+  return async (event: CloudEvent<unknown>): Promise<SweepResult | undefined> => {
+    const rt = runtime();
+    if (!decodeTrigger(SweepRequestSchema, event, rt, 'alert sweep')) return undefined;
+    deps ??= fanoutDeps(rt.config, rt.store, rt.env, rt.logger);
+    try {
+      return await sweep({ ...deps, now });
+    } catch (err) {
+      rt.logger.error({ err }, `alert sweep failed (the next one retries): ${errorMessage(err)}`);
+      return undefined;
+    }
+  };
+}
+
+export const entryPoints: EntryPoints = {
+  fanoutEvent: event(fanoutEventHandler),
+  digestEvent: event((rt) => digestEventHandler(rt)),
+  sweepEvent: event((rt) => sweepEventHandler(rt)),
+};

@@ -6,6 +6,7 @@ import { fingerprintKey, type Receiver } from './model';
  *
  *   <env>/.alerts/incidents/<fp>.json                     incident state per fingerprint (status, transitions, message ids)
  *   <env>/.alerts/outbox/<YYYY-MM-DD>/<fp>-<seq>-<receiver>.json   one delivery: claimed, then delivered / failed / dead-lettered
+ *   <env>/.alerts/pending/<fp>-<seq>-<receiver>.json   a delivery not settled yet (the sweep retries these)
  *   <env>/.alerts/silences/<id>.json                      an ad hoc silence (matchers, reason, author, expiry)
  *   <env>/.alerts/digest/<time>-<id>.json                 an info notice waiting for the daily digest
  *   <env>/.alerts/digest-sent/<YYYY-MM-DD>.json           the digest of that day (New York date) went out
@@ -19,6 +20,8 @@ export const alertKeys = {
   outboxDay: (env: string, day: string) => `${env}/.alerts/outbox/${day}/`,
   outbox: (env: string, fingerprint: string, seq: number, at: string, receiver: Receiver) =>
     `${env}/.alerts/outbox/${at.slice(0, 10)}/${fingerprintKey(fingerprint)}-${String(seq).padStart(6, '0')}-${receiver}.json`,
+  pendingAll: (env: string) => `${env}/.alerts/pending/`,
+  pending: (env: string, fingerprint: string, seq: number, receiver: Receiver) => `${env}/.alerts/pending/${fingerprintKey(fingerprint)}-${String(seq).padStart(6, '0')}-${receiver}.json`,
   silences: (env: string) => `${env}/.alerts/silences/`,
   silence: (env: string, id: string) => `${env}/.alerts/silences/${id}.json`,
   digest: (env: string) => `${env}/.alerts/digest/`,

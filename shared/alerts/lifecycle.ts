@@ -132,8 +132,18 @@ export function decide(state: IncidentState | undefined, alert: Alert, o: Decide
 }
 
 /**
- * The reminder / end-of-maintenance sweep: for a firing incident with no new message, whether it is due now.
- * Uses `decide` with a synthetic message id per time slot, so two sweeps at once still send once.
+ * The sweep's question for a firing incident no message has touched: is something due now? A firing held back by a
+ * maintenance window or a silence that no longer mutes it, or a reminder whose repeat interval has passed. Pure.
+ */
+export function sweepDue(state: IncidentState, now: Date, repeatIntervalMs: number, mutedBy: string | undefined): boolean {
+  if (state.status !== 'firing' || mutedBy) return false;
+  if (!state.notified) return true;
+  return now.getTime() - Date.parse(state.lastNotifiedAt ?? state.startsAt) >= repeatIntervalMs;
+}
+
+/**
+ * The message id the sweep decides under: one per incident and time slot, so two sweeps at once (or a redelivered
+ * sweep trigger) map to the same transition and send once.
  */
 export function sweepMessageId(fingerprint: string, now: Date, repeatIntervalMs: number): string {
   return `sweep:${fingerprint}:${Math.floor(now.getTime() / Math.min(repeatIntervalMs, 5 * 60_000))}`;

@@ -14,7 +14,7 @@ import type { Alert, ChannelName } from './model';
  * settled after it, with compare-and-swap, so a retried or redelivered message resends only to the channels
  * that have not succeeded, and two instances never send the same delivery at once.
  */
-export type DeliveryStatus = 'sending' | 'delivered' | 'failed' | 'dead-lettered' | 'off';
+export type DeliveryStatus = 'sending' | 'delivered' | 'failed' | 'dead-lettered' | 'off' | 'superseded';
 
 export interface DeliveryRecord {
   env: string;
@@ -33,12 +33,23 @@ export interface DeliveryRecord {
   invocations: number;
   lastError?: string;
   claimedAt?: string;
+  /** The server asked us to wait until then (429 Retry-After longer than one invocation waits): nothing is sent before. */
+  notBefore?: string;
   updatedAt: string;
+}
+
+/** The pending index entry: a delivery not settled yet, for the sweep (one small document, removed once settled). */
+export interface PendingMarker {
+  outbox: string;
+  fingerprint: string;
+  seq: number;
+  channel: ChannelName;
+  createdAt: string;
 }
 
 export interface DeliveryOutcome {
   channel: ChannelName;
-  status: DeliveryStatus | 'in-flight';
+  status: DeliveryStatus | 'in-flight' | 'waiting';
   /** True when it still has to be sent: the message must be retried. */
   pending: boolean;
   error?: string;
@@ -57,19 +68,26 @@ export interface OutboxOptions {
   now: () => Date;
 }
 
-const DONE: DeliveryStatus[] = ['delivered', 'dead-lettered', 'off'];
+const DONE: DeliveryStatus[] = ['delivered', 'dead-lettered', 'off', 'superseded'];
+export const isSettled = (status: DeliveryStatus) => DONE.includes(status);
 
-export async function deliverTransition(o: OutboxOptions, alert: Alert, transition: Transition, channels: Partial<Record<ChannelName, Channel>>): Promise<DeliveryOutcome[]> {
+/**
+ * Delivers one transition to its channels. `latestSeq` is the incident's newest transition: an older one still owed
+ * (a redelivered message, the sweep) is not sent after a newer one (a stale trigger must never follow the resolve,
+ * nor a stale resolve a new trigger: PagerDuty would close the reopened incident); it is settled as superseded.
+ */
+export async function deliverTransition(o: OutboxOptions, alert: Alert, transition: Transition, channels: Partial<Record<ChannelName, Channel>>, latestSeq = transition.seq): Promise<DeliveryOutcome[]> {
   const targets = transition.receivers.filter((r): r is ChannelName => r !== 'digest');
   const notification: Notification = { kind: transition.kind, alert, seq: transition.seq };
-  return Promise.all(targets.map((channel) => deliverOne(o, notification, transition, channel, channels[channel])));
+  return Promise.all(targets.map((channel) => deliverOne(o, notification, transition, channel, channels[channel], transition.seq < latestSeq)));
 }
 
-async function deliverOne(o: OutboxOptions, n: Notification & { alert: Alert }, t: Transition, name: ChannelName, channel: Channel | undefined): Promise<DeliveryOutcome> {
+export async function deliverOne(o: OutboxOptions, n: Notification & { alert: Alert }, t: Transition, name: ChannelName, channel: Channel | undefined, superseded = false): Promise<DeliveryOutcome> {
   const key = alertKeys.outbox(o.env, n.alert.fingerprint, t.seq, t.at, name);
+  const pendingKey = alertKeys.pending(o.env, n.alert.fingerprint, t.seq, name);
   const doc = await o.store.readJson(key);
   const previous = doc?.value as DeliveryRecord | undefined;
-  if (previous && DONE.includes(previous.status)) return { channel: name, status: previous.status, pending: false };
+  if (previous && isSettled(previous.status)) return { channel: name, status: previous.status, pending: false };
   const now = o.now();
   const base: DeliveryRecord = previous ?? {
     env: o.env,
@@ -85,22 +103,30 @@ async function deliverOne(o: OutboxOptions, n: Notification & { alert: Alert }, 
     invocations: 0,
     updatedAt: now.toISOString(),
   };
-  if (!channel) {
-    await cas(o.store, key, { ...base, status: 'off', lastError: 'channel not configured', updatedAt: now.toISOString() }, doc?.generation ?? null);
-    return { channel: name, status: 'off', pending: false };
-  }
+  const settleWithoutSending = async (status: 'off' | 'superseded', why: string): Promise<DeliveryOutcome> => {
+    const { claimedAt: _c, notBefore: _n, ...rest } = base;
+    if (await cas(o.store, key, { ...rest, status, lastError: why, updatedAt: now.toISOString() }, doc?.generation ?? null)) await o.store.delete(pendingKey);
+    return { channel: name, status, pending: false };
+  };
+  if (superseded) return settleWithoutSending('superseded', 'a newer transition of the incident was sent instead');
+  if (!channel) return settleWithoutSending('off', 'channel not configured');
   if (previous?.status === 'sending' && previous.claimedAt && now.getTime() - Date.parse(previous.claimedAt) < o.claimTtlMs) {
     return { channel: name, status: 'in-flight', pending: true };
   }
+  if (previous?.notBefore && now.getTime() < Date.parse(previous.notBefore)) {
+    return { channel: name, status: 'waiting', pending: true, error: `${name} asked to wait until ${previous.notBefore}` };
+  }
+  if (!previous) await writeMarker(o.store, pendingKey, { outbox: key, fingerprint: n.alert.fingerprint, seq: t.seq, channel: name, createdAt: now.toISOString() });
   const claim = await cas(o.store, key, { ...base, status: 'sending', claimedAt: now.toISOString(), updatedAt: now.toISOString() }, doc?.generation ?? null);
   if (!claim) return { channel: name, status: 'in-flight', pending: true };
 
   const { result, attempts } = await deliverWithRetry(channel, n, o.retry);
   const settled: DeliveryRecord = { ...base, attempts: base.attempts + attempts, updatedAt: o.now().toISOString() };
   delete settled.claimedAt;
+  delete settled.notBefore;
   if (result.ok) {
     delete settled.lastError;
-    await cas(o.store, key, { ...settled, status: 'delivered' }, claim);
+    if (await cas(o.store, key, { ...settled, status: 'delivered' }, claim)) await o.store.delete(pendingKey);
     o.logger.info({ fingerprint: n.alert.fingerprint, channel: name, kind: t.kind, seq: t.seq, attempts }, `alert delivered to ${name}: ${n.alert.title}`);
     return { channel: name, status: 'delivered', pending: false };
   }
@@ -109,13 +135,23 @@ async function deliverOne(o: OutboxOptions, n: Notification & { alert: Alert }, 
   const giveUp = !result.retryable || (invocations >= o.maxInvocations && n.alert.severity !== 'critical');
   if (giveUp) {
     await o.deadLetter.publish({ env: o.env, channel: name, kind: t.kind, seq: t.seq, reason: error, alert: n.alert, at: o.now().toISOString() });
-    await cas(o.store, key, { ...settled, invocations, status: 'dead-lettered', lastError: error }, claim);
+    if (await cas(o.store, key, { ...settled, invocations, status: 'dead-lettered', lastError: error }, claim)) await o.store.delete(pendingKey);
     o.logger.warn({ fingerprint: n.alert.fingerprint, channel: name, kind: t.kind, attempts: settled.attempts }, `alert to ${name} dead-lettered (${result.retryable ? 'retries exhausted' : 'not retryable'}): ${error}`);
     return { channel: name, status: 'dead-lettered', pending: false, error };
   }
-  await cas(o.store, key, { ...settled, invocations, status: 'failed', lastError: error }, claim);
-  o.logger.warn({ fingerprint: n.alert.fingerprint, channel: name, kind: t.kind, attempts: settled.attempts }, `alert to ${name} failed, will be retried: ${error}`);
+  const notBefore = result.retryAfterMs !== undefined && result.retryAfterMs > 0 ? { notBefore: new Date(o.now().getTime() + result.retryAfterMs).toISOString() } : {};
+  await cas(o.store, key, { ...settled, invocations, status: 'failed', lastError: error, ...notBefore }, claim);
+  o.logger.warn({ fingerprint: n.alert.fingerprint, channel: name, kind: t.kind, attempts: settled.attempts, ...notBefore }, `alert to ${name} failed, will be retried${notBefore.notBefore ? ` after ${notBefore.notBefore} (Retry-After)` : ''}: ${error}`);
   return { channel: name, status: 'failed', pending: true, error };
+}
+
+async function writeMarker(store: ObjectStore, key: string, marker: PendingMarker): Promise<void> {
+  try {
+    await store.writeJson(key, marker, { ifGeneration: null });
+  } catch (err) {
+    if (err instanceof StorageError && (err.code === 'precondition_failed' || err.code === 'already_exists')) return;
+    throw err;
+  }
 }
 
 /** Compare-and-swap write; the new generation, or undefined when someone else wrote first. */

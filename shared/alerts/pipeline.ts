@@ -106,6 +106,7 @@ export async function handleAlert(deps: FanoutDeps, alert: Alert, messageId: str
     decision.state.alert,
     t,
     deps.channels,
+    decision.state.seq,
   );
   return outcome;
 }

@@ -7,7 +7,7 @@ import { UsageError } from '../errors';
 import { eventsTopic, loadTopics } from '../infra/schedules';
 import { loadWiring, type WiringPaths } from '../infra/wiring';
 
-export const FANOUT_ENTRY_POINTS = { fanout: 'fanoutEvent', digest: 'digestEvent' } as const;
+export const FANOUT_ENTRY_POINTS = { fanout: 'fanoutEvent', digest: 'digestEvent', sweep: 'sweepEvent' } as const;
 
 export interface AlertTopics {
   /** The suite's own events (the topic marked `events: true`). */
@@ -18,6 +18,8 @@ export interface AlertTopics {
   deadLetter: string;
   /** The daily digest's Scheduler topic (pushed to digestEvent). */
   digestTrigger: string;
+  /** The sweep's Scheduler topic (pushed to sweepEvent). */
+  sweepTrigger: string;
 }
 
 let cached: AlertTopics | undefined;
@@ -46,8 +48,10 @@ export function alertTopics(paths?: WiringPaths): AlertTopics {
   if (deadLetters.size !== 1 || !deadLetter) problems.push(`the subscriptions pushing to ${FANOUT_ENTRY_POINTS.fanout} must share one deadLetterTopic`);
   const digest = pushedTo(FANOUT_ENTRY_POINTS.digest);
   if (digest.length !== 1) problems.push(`expected one topic pushed to ${FANOUT_ENTRY_POINTS.digest}, found ${digest.length}`);
+  const sweepTopics = pushedTo(FANOUT_ENTRY_POINTS.sweep);
+  if (sweepTopics.length !== 1) problems.push(`expected one topic pushed to ${FANOUT_ENTRY_POINTS.sweep}, found ${sweepTopics.length}`);
   if (problems.length > 0) throw new UsageError(`infra/ does not declare the alert fan-out's topics: ${problems.join('; ')}`, problems);
-  const topics = { events, monitoring: others[0]!, deadLetter: deadLetter!, digestTrigger: digest[0]! };
+  const topics = { events, monitoring: others[0]!, deadLetter: deadLetter!, digestTrigger: digest[0]!, sweepTrigger: sweepTopics[0]! };
   if (!paths) cached = topics;
   return topics;
 }

@@ -4,7 +4,7 @@ import { decodeDocument, decodeMessage } from '../../shared/alerts/decode';
 import { normalise } from '../../shared/alerts/normalise';
 import { RoutingSchema } from '../../shared/alerts/config';
 import { route } from '../../shared/alerts/route';
-import { decide, type IncidentState } from '../../shared/alerts/lifecycle';
+import { decide, sweepDue, type IncidentState } from '../../shared/alerts/lifecycle';
 import { silencedBy, type Silence } from '../../shared/alerts/silences';
 import { muteReason } from '../../shared/alerts/pipeline';
 import { MaintenanceSectionSchema } from '../../shared/maintenance/window';
@@ -181,6 +181,32 @@ describe('lifecycle: notify once per change', () => {
     ['a second resolve is quiet', [[firing(), o('2026-11-29T03:00:00Z', 'a')], [resolved('2026-11-29T03:10:00Z'), o('2026-11-29T03:10:00Z', 'b')], [resolved('2026-11-29T03:11:00Z'), o('2026-11-29T03:11:00Z', 'c')]], ['firing#1', 'resolved#2', '-']],
   ] as Array<[string, Array<[Alert, ReturnType<typeof o>]>, string[]]>)('%s', (_name, steps, expected) => {
     expect(run(steps)).toEqual(expected);
+  });
+});
+
+describe('sweep: is something due for a firing incident no message touched?', () => {
+  const H = 3_600_000;
+  const state = (over: Partial<IncidentState>): IncidentState => ({
+    fingerprint: 'f',
+    status: 'firing',
+    startsAt: '2026-11-29T03:00:00.000Z',
+    alert: alert(),
+    notified: true,
+    lastNotifiedAt: '2026-11-29T03:00:00.000Z',
+    seq: 1,
+    transitions: [],
+    messages: {},
+    ...over,
+  });
+  it.each([
+    ['notified, interval not passed', state({}), '2026-11-29T06:59:59Z', undefined, false],
+    ['notified, interval passed: reminder', state({}), '2026-11-29T07:00:00Z', undefined, true],
+    ['interval passed but muted now', state({}), '2026-11-29T07:00:00Z', 'silence x', false],
+    ['held back, still muted', state({ notified: false, mutedBy: 'maintenance window monthly' }), '2026-11-29T03:30:00Z', 'maintenance window monthly', false],
+    ['held back, mute over: send now', state({ notified: false, mutedBy: 'maintenance window monthly' }), '2026-11-29T04:00:00Z', undefined, true],
+    ['resolved', state({ status: 'resolved', notified: false }), '2026-11-30T00:00:00Z', undefined, false],
+  ])('%s', (_name, s, now, mutedBy, expected) => {
+    expect(sweepDue(s, new Date(now), 4 * H, mutedBy)).toBe(expected);
   });
 });
 

@@ -34,8 +34,8 @@ describe('infra declarations', () => {
     const topics = loadTopics().topics;
     expect(topics.filter((t) => t.events).map((t) => t.name)).toEqual(['mt-ops-events']);
     const triggers = topics.filter((t) => t.subscriptions.some((s) => s.pushTo));
-    expect(triggers.map((t) => t.name)).toEqual(['mt-ops-events', 'mt-ops-monitoring', 'mt-ops-digest-trigger', 'mt-ops-backup-trigger', 'mt-ops-retention-trigger', 'mt-ops-verify-trigger', 'mt-ops-probe-trigger']);
-    for (const trigger of triggers.filter((t) => t.name.endsWith('-trigger') && t.name !== 'mt-ops-digest-trigger')) {
+    expect(triggers.map((t) => t.name)).toEqual(['mt-ops-events', 'mt-ops-monitoring', 'mt-ops-digest-trigger', 'mt-ops-alerts-sweep-trigger', 'mt-ops-backup-trigger', 'mt-ops-retention-trigger', 'mt-ops-verify-trigger', 'mt-ops-probe-trigger']);
+    for (const trigger of triggers.filter((t) => t.name.endsWith('-trigger') && !['mt-ops-digest-trigger', 'mt-ops-alerts-sweep-trigger'].includes(t.name))) {
       expect(trigger.subscriptions, trigger.name).toHaveLength(1);
       expect(trigger.subscriptions[0]).toMatchObject({ deadLetterTopic: 'mt-ops-dead-letter', maxDeliveryAttempts: 5, ackDeadlineSeconds: 600 });
     }
@@ -50,10 +50,11 @@ describe('infra declarations', () => {
       expect(subs.filter((s) => s.pushTo === 'fanoutEvent'), topic).toEqual([expect.objectContaining({ deadLetterTopic: 'mt-ops-dead-letter', maxDeliveryAttempts: 10 })]);
     }
     expect(topics.find((t) => t.name === ALERT_TOPICS.digestTrigger)?.subscriptions).toEqual([expect.objectContaining({ pushTo: 'digestEvent' })]);
+    expect(topics.find((t) => t.name === ALERT_TOPICS.sweepTrigger)?.subscriptions).toEqual([expect.objectContaining({ pushTo: 'sweepEvent', deadLetterTopic: 'mt-ops-dead-letter' })]);
   });
 
   it("the fan-out's topics are read from infra/ (a renamed topic is followed; a missing dead-letter topic is refused)", () => {
-    expect(alertTopics()).toEqual({ events: 'mt-ops-events', monitoring: 'mt-ops-monitoring', deadLetter: 'mt-ops-dead-letter', digestTrigger: 'mt-ops-digest-trigger' });
+    expect(alertTopics()).toEqual({ events: 'mt-ops-events', monitoring: 'mt-ops-monitoring', deadLetter: 'mt-ops-dead-letter', digestTrigger: 'mt-ops-digest-trigger', sweepTrigger: 'mt-ops-alerts-sweep-trigger' });
     const real = readFileSync(INFRA('topics.yaml'), 'utf8');
     const renamed = file(real.replace('name: mt-ops-monitoring', 'name: cm-incidents'));
     expect(alertTopics({ topics: renamed })).toMatchObject({ monitoring: 'cm-incidents', deadLetter: 'mt-ops-dead-letter' });
@@ -69,6 +70,7 @@ describe('infra declarations', () => {
       { name: 'mt-ops-verify-weekly', cron: '0 5 * * 1', timeZone: 'America/New_York', topic: 'mt-ops-verify-trigger', fn: 'verify', entryPoint: 'verifyEvent' },
       { name: 'mt-ops-probe-minutely', cron: '* * * * *', timeZone: 'America/New_York', topic: 'mt-ops-probe-trigger', fn: 'probe', entryPoint: 'probeEvent' },
       { name: 'mt-ops-alerts-digest', cron: '0 9 * * *', timeZone: 'America/New_York', topic: 'mt-ops-digest-trigger', fn: 'fanout', entryPoint: 'digestEvent' },
+      { name: 'mt-ops-alerts-sweep', cron: '* * * * *', timeZone: 'America/New_York', topic: 'mt-ops-alerts-sweep-trigger', fn: 'fanout', entryPoint: 'sweepEvent' },
     ]);
     for (const job of jobs) expect(JSON.parse(JSON.stringify(job.payload))).toEqual(job.payload);
     expect(jobs[0]!.payload).toEqual({ label: 'nightly' });

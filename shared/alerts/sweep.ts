@@ -1,0 +1,112 @@
+/**
+ * The periodic sweep (Scheduler job -> `sweepEvent`, every minute): what must happen when no message arrives.
+ *   - a firing incident held back by a maintenance window or a silence is sent once nothing mutes it any more;
+ *   - a still-firing incident reminds every `repeatIntervalHours`;
+ *   - a delivery still owed (failed retryably, a Retry-After not yet passed, a claim left by a crashed instance) is
+ *     retried from the pending index, with backoff, after Pub/Sub has stopped redelivering its message;
+ *   - resolved incidents are forgotten once no redelivery can refer to them any more.
+ * Same stages as the pipeline (handleAlert, the outbox); the clock is injected (`deps.now`).
+ */
+import { StorageError } from '../storage/types';
+import { sweepDue, sweepMessageId, type IncidentState } from './lifecycle';
+import { alertKeys } from './layout';
+import type { Alert } from './model';
+import { deliverOne, isSettled, type DeliveryOutcome, type DeliveryRecord, type OutboxOptions, type PendingMarker } from './outbox';
+import { DEFAULT_RETRY } from './deliver';
+import { handleAlert, muteReason, type AlertOutcome, type FanoutDeps } from './pipeline';
+import { listSilences } from './silences';
+
+/** Pub/Sub keeps an unacknowledged message at most 7 days: after that no redelivery can name a resolved incident. */
+export const FORGET_RESOLVED_AFTER_MS = 8 * 86_400_000;
+/** Between two sweep retries of one delivery: 1 min, doubling per failed invocation, at most 30 min. */
+export const sweepBackoffMs = (invocations: number) => Math.min(30 * 60_000, 60_000 * 2 ** Math.max(0, invocations - 1));
+
+export interface SweepResult {
+  /** Firing incidents looked at. */
+  firing: number;
+  /** Sends the sweep decided (held-back firings, reminders). */
+  sent: AlertOutcome[];
+  /** Deliveries retried from the pending index, with their outcome. */
+  retried: Array<DeliveryOutcome & { fingerprint: string; seq: number }>;
+  /** Resolved incidents forgotten. */
+  forgotten: number;
+  /** Some delivery is still owed (the next sweep tries again). */
+  pending: boolean;
+}
+
+export async function sweep(deps: FanoutDeps): Promise<SweepResult> {
+  const now = (deps.now ?? (() => new Date()))();
+  const repeatMs = deps.routing.repeatIntervalHours * 3_600_000;
+  const silences = deps.silences ?? (await listSilences(deps.store, deps.env));
+  const result: SweepResult = { firing: 0, sent: [], retried: [], forgotten: 0, pending: false };
+
+  for await (const info of deps.store.list(alertKeys.incidents(deps.env))) {
+    const doc = await deps.store.readJson(info.key);
+    const state = doc?.value as IncidentState | undefined;
+    if (!doc || !state || typeof state !== 'object' || typeof state.fingerprint !== 'string') continue;
+    if (state.status === 'resolved') {
+      if (now.getTime() - Date.parse(state.endsAt ?? state.startsAt) > FORGET_RESOLVED_AFTER_MS) {
+        await deleteIf(deps, info.key, doc.generation);
+        result.forgotten += 1;
+      }
+      continue;
+    }
+    result.firing += 1;
+    if (!sweepDue(state, now, repeatMs, muteReason(deps, state.alert, now, silences))) continue;
+    const outcome = await handleAlert(deps, state.alert, sweepMessageId(state.fingerprint, now, repeatMs), now, silences);
+    if (outcome.transition) result.sent.push(outcome);
+  }
+
+  const o: OutboxOptions = {
+    store: deps.store,
+    env: deps.env,
+    logger: deps.logger,
+    retry: deps.retry ?? DEFAULT_RETRY,
+    deadLetter: deps.deadLetter,
+    maxInvocations: deps.maxInvocations ?? 5,
+    claimTtlMs: deps.claimTtlMs ?? 120_000,
+    now: deps.now ?? (() => new Date()),
+  };
+  for await (const info of deps.store.list(alertKeys.pendingAll(deps.env))) {
+    const marker = (await deps.store.readJson(info.key))?.value as PendingMarker | undefined;
+    if (!marker?.outbox) continue;
+    const record = (await deps.store.readJson(marker.outbox))?.value as DeliveryRecord | undefined;
+    if (!record) {
+      // written just before a claim: leave it to its writer unless that writer is long gone
+      if (now.getTime() - Date.parse(marker.createdAt) > o.claimTtlMs) await deps.store.delete(info.key);
+      continue;
+    }
+    if (isSettled(record.status)) {
+      await deps.store.delete(info.key);
+      continue;
+    }
+    if (record.status === 'failed' && now.getTime() - Date.parse(record.updatedAt) < sweepBackoffMs(record.invocations)) {
+      result.pending = true;
+      continue;
+    }
+    const state = (await deps.store.readJson(alertKeys.incident(deps.env, record.fingerprint)))?.value as IncidentState | undefined;
+    const transition = state?.transitions.find((t) => t.seq === record.seq);
+    // the incident's newest alert is what the newest transition carries; an older transition is superseded anyway
+    const alert: Alert = state?.alert ?? { fingerprint: record.fingerprint, status: 'firing', severity: record.severity, title: record.title, summary: '', labels: {}, source: 'mt-ops', links: [], startsAt: record.at, env: record.env, details: {} };
+    const t = transition ?? { seq: record.seq, kind: record.kind, at: record.at, receivers: [record.channel], messageId: '' };
+    const superseded = !state || !transition || record.seq < state.seq;
+    const outcome = await deliverOne(o, { kind: t.kind, alert, seq: t.seq }, t, record.channel, deps.channels[record.channel], superseded);
+    result.retried.push({ ...outcome, fingerprint: record.fingerprint, seq: record.seq });
+    if (outcome.pending) result.pending = true;
+  }
+  result.pending ||= result.sent.some((s) => s.deliveries.some((d) => d.pending));
+  deps.logger.info(
+    { firing: result.firing, sent: result.sent.length, retried: result.retried.length, forgotten: result.forgotten, pending: result.pending },
+    `alert sweep: ${result.firing} firing, ${result.sent.length} sent (held back or reminders), ${result.retried.length} deliveries retried${result.pending ? '; some still owed' : ''}`,
+  );
+  return result;
+}
+
+async function deleteIf(deps: FanoutDeps, key: string, generation: string): Promise<void> {
+  try {
+    await deps.store.delete(key, { ifGeneration: generation });
+  } catch (err) {
+    // a message touched it meanwhile: keep it
+    if (!(err instanceof StorageError && err.code === 'precondition_failed')) throw err;
+  }
+}
