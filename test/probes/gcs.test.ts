@@ -1,0 +1,125 @@
+/**
+ * The probe job against GCS (the protocol-level fake of the JSON API): state documents written with
+ * `ifGenerationMatch`, and the precondition conflicts (412) a concurrent run causes, retried by re-reading and
+ * re-applying the sample, so no sample and no transition is ever lost or doubled.
+ */
+import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startTargets, type Targets } from '../support/probe-targets';
+import { startFakeGcs, type FakeGcs } from '../support/fake-gcs';
+import { tempDir } from '../support/temp';
+import { testRuntime } from '../support/runtime';
+import { configuredProbes, probeJob } from '../../shared/probes/job';
+import { planProbes, readState } from '../../shared/probes/plan';
+import { runProbes } from '../../shared/probes/run';
+import { reportProbes } from '../../shared/probes/report';
+import { openStore } from '../../shared/storage/open';
+import type { Alert } from '../../shared/bus/events';
+
+let targets: Targets;
+let gcs: FakeGcs;
+beforeAll(async () => {
+  [targets, gcs] = await Promise.all([startTargets(), startFakeGcs()]);
+});
+afterAll(async () => {
+  await Promise.all([targets.close(), gcs.close()]);
+});
+beforeEach(() => gcs.clearFailures());
+
+let bucketN = 0;
+/** A runtime whose bucket is a fresh bucket of the fake GCS. */
+function runtimeWith(file: object) {
+  const dir = tempDir('mt-probe-gcs-');
+  const path = join(dir, 'ops.json');
+  writeFileSync(path, JSON.stringify(file));
+  const rt = testRuntime({ BACKUP_BUCKET: `file://${dir}/unused`, OPS_CONFIG: path, OPS_ENV: 'prod' });
+  const bucket = `probe-bucket-${++bucketN}`;
+  return { ...rt, bucket, store: openStore(`gs://${bucket}/ops`, { gcsApiEndpoint: gcs.url, gcsRetry: { maxRetries: 1, maxDelaySeconds: 1 } }) };
+}
+
+const minute = (i: number) => () => new Date(Date.parse('2026-11-29T10:00:00Z') + i * 60_000);
+const stateWrites = (bucket: string) =>
+  gcs.requests.filter((r) => r.method === 'POST' && r.path.startsWith(`/upload/storage/v1/b/${bucket}/o`) && decodeURIComponent(r.path).includes('.state/probes/'));
+const alerts = (rt: { bus: { published: Array<{ event: unknown }> } }) => rt.bus.published.map((m) => m.event as Alert).map((a) => `${a.status} ${a.fingerprint}`);
+
+describe('the probe job on GCS', () => {
+  it('creates the state document with ifGenerationMatch=0, then swaps it generation by generation; fires once at the threshold', async () => {
+    const rt = runtimeWith({ probes: [{ name: 'api', url: `${targets.url}/unhealthy` }] });
+    for (const i of [0, 1, 2, 3]) await probeJob(rt, { all: true, now: minute(i) });
+    expect(alerts(rt)).toEqual(['firing probe/prod/api']);
+    const writes = stateWrites(rt.bucket).map((r) => new URL(r.path, 'http://x').searchParams.get('ifGenerationMatch'));
+    expect(writes).toHaveLength(4);
+    expect(writes[0]).toBe('0');
+    expect(writes.slice(1).every((g) => g !== null && g !== '0')).toBe(true);
+    const { state } = await readState(rt.store, 'prod', 'api', minute(4)().toISOString());
+    expect(state).toMatchObject({ status: 'down', samples: 4, consecutiveFailures: 4, incident: { fingerprint: 'probe/prod/api', startsAt: '2026-11-29T10:00:00.000Z' } });
+  });
+
+  it('a run whose state write meets 412 (another run wrote first) re-reads and re-applies its sample: the threshold it crosses on top still fires', async () => {
+    const rt = runtimeWith({ probes: [{ name: 'api', url: `${targets.url}/unhealthy`, failureThreshold: 3 }] });
+    const probes = configuredProbes(rt.config);
+    await probeJob(rt, { all: true, now: minute(0) }); // 1 failure
+    // run A reads the state (1 failure) ...
+    const planA = await planProbes(rt.store, 'prod', probes, { all: true, now: minute(1)() });
+    // ... run B probes and writes first (2 failures: below the threshold, nothing published) ...
+    await probeJob(rt, { all: true, now: minute(1) });
+    expect(alerts(rt)).toEqual([]);
+    const before = stateWrites(rt.bucket).length;
+    // ... then A's write is refused (412): from its stale read it saw 2 failures and nothing to publish, but on top
+    // of B's document its sample is the third: the firing alert must come from A's retried write.
+    const runA = await runProbes(rt.store, 'prod', planA, { now: minute(1) });
+    expect(stateWrites(rt.bucket).length - before).toBe(2); // refused once, then landed
+    expect(runA.outcomes[0]!.writeError).toBeUndefined();
+    expect(runA.outcomes[0]!.transition?.kind).toBe('fire');
+    await reportProbes(rt.bus, rt.logger, runA, probes);
+    expect(alerts(rt)).toEqual(['firing probe/prod/api']);
+    const { state } = await readState(rt.store, 'prod', 'api', minute(2)().toISOString());
+    expect(state).toMatchObject({ samples: 3, consecutiveFailures: 3, status: 'down' });
+    expect(state.recent).toHaveLength(3);
+  });
+
+  it('two runs resolving at once: the one whose write lands publishes the resolved alert, the other (412, re-applied) does not', async () => {
+    const rt = runtimeWith({ probes: [{ name: 'api', url: `${targets.url}/toggle`, failureThreshold: 1, successThreshold: 2 }] });
+    const probes = configuredProbes(rt.config);
+    targets.toggle = 'unhealthy';
+    await probeJob(rt, { all: true, now: minute(0) });
+    targets.toggle = 'healthy';
+    await probeJob(rt, { all: true, now: minute(1) });
+    expect(alerts(rt)).toEqual(['firing probe/prod/api']);
+    const planA = await planProbes(rt.store, 'prod', probes, { all: true, now: minute(2)() });
+    await probeJob(rt, { all: true, now: minute(2) }); // B: the second good sample resolves
+    const runA = await runProbes(rt.store, 'prod', planA, { now: minute(2) });
+    expect(runA.outcomes[0]!.writeError).toBeUndefined();
+    expect(runA.outcomes[0]!.transition).toBeUndefined();
+    await reportProbes(rt.bus, rt.logger, runA, probes);
+    expect(alerts(rt)).toEqual(['firing probe/prod/api', 'resolved probe/prod/api']);
+    const { state } = await readState(rt.store, 'prod', 'api', minute(3)().toISOString());
+    expect(state).toMatchObject({ samples: 4, consecutiveSuccesses: 3, status: 'up' });
+    expect(state.incident).toBeUndefined();
+  });
+
+  it('a 412 with nobody else writing (the store refused once): the retry lands the sample exactly once and the transition with it', async () => {
+    const rt = runtimeWith({ probes: [{ name: 'api', url: `${targets.url}/unhealthy`, failureThreshold: 1 }] });
+    gcs.failNext({ method: 'POST', pathIncludes: '.state/probes/api.json', status: 412 });
+    const { run } = await probeJob(rt, { all: true, now: minute(0) });
+    expect(run.outcomes[0]!.writeError).toBeUndefined();
+    expect(stateWrites(rt.bucket)).toHaveLength(2);
+    expect(alerts(rt)).toEqual(['firing probe/prod/api']);
+    const { state } = await readState(rt.store, 'prod', 'api', minute(1)().toISOString());
+    expect(state).toMatchObject({ samples: 1, consecutiveFailures: 1 });
+  });
+
+  it('a state write that keeps failing (503 past the retries): the sample is lost and said so in one line, nothing is published', async () => {
+    const rt = runtimeWith({ probes: [{ name: 'api', url: `${targets.url}/unhealthy`, failureThreshold: 1 }] });
+    gcs.failNext({ method: 'POST', pathIncludes: '.state/probes/api.json', status: 503, count: 10 });
+    const { run } = await probeJob(rt, { all: true, now: minute(0) });
+    expect(run.outcomes[0]!.writeError).toMatch(/^writing the state of api: /);
+    expect(alerts(rt)).toEqual([]);
+    expect(rt.logs.filter((l) => l.includes('writing the state of api'))).toHaveLength(1);
+    gcs.clearFailures();
+    // the next run starts from the last document that landed (none): the threshold is crossed then
+    await probeJob(rt, { all: true, now: minute(1) });
+    expect(alerts(rt)).toEqual(['firing probe/prod/api']);
+  });
+});
