@@ -7,14 +7,14 @@ import type { AddressInfo } from 'node:net';
 import * as ff from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { Cron } from 'croner';
-import { loadConfig } from '../../shared/config/load';
+import { loadConfig, type Config } from '../../shared/config/load';
 import { MemoryBus } from '../../shared/bus/memory-bus';
 import { createLogger } from '../../shared/log/logger';
 import { encodeCloudEvent } from '../../shared/bus/decode';
 import { UsageError, errorMessage } from '../../shared/errors';
 import { functionRuntime } from '../../shared/functions/runtime';
 import { describeBus } from '../../shared/bus/open';
-import { wiring } from './wiring';
+import { scheduleOverrides, wiring } from './wiring';
 import { installJsonErrors } from '../../shared/functions/framework';
 import { channelsFromConfig, describeChannels } from '../../shared/alerts/settings';
 import { eventsTopic } from '../../shared/infra/schedules';
@@ -37,13 +37,10 @@ export async function startLocal(): Promise<LocalSuite> {
   const bus = runtime.bus;
   logger.info(describeBus(bus.choice));
   let wired;
+  let overrides = new Map<string, Config['file']['schedules'][string]>();
   try {
     wired = wiring(() => runtime);
-    const scheduled = new Set(wired.jobs.flatMap((j) => (j.function ? [j.function] : [])));
-    const unknown = Object.keys(config.file.schedules).filter((name) => !scheduled.has(name));
-    if (unknown.length > 0) {
-      throw new UsageError(`schedules: ${unknown.map((n) => `${n}: no scheduled job triggers this function`).join('; ')} (scheduled: ${[...scheduled].join(', ')})`);
-    }
+    overrides = scheduleOverrides(wired.jobs, config.file.schedules);
   } catch (err) {
     process.stderr.write(`mt-ops: ${errorMessage(err)}\n`);
     process.exit(err instanceof UsageError ? 2 : 1);
@@ -113,7 +110,7 @@ export async function startLocal(): Promise<LocalSuite> {
       logger.debug({ job: job.name, topic: job.topic }, 'no function receives this topic yet');
       continue;
     }
-    const override = config.file.schedules[job.function];
+    const override = overrides.get(job.name);
     const cron = new Cron(override?.cron ?? job.cron, { timezone: override?.timeZone ?? job.timeZone, protect: true }, async (self: Cron) => {
       // A Pub/Sub message id is a decimal string: the run's time in ms and the job's position make it unique.
       const messageId = `${(self.currentRun() ?? new Date()).getTime()}${String(jobIndex).padStart(2, '0')}`;

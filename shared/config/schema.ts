@@ -80,11 +80,12 @@ export const SECRET_ENV = ['SLACK_WEBHOOK_URL', 'PAGERDUTY_ROUTING_KEY', 'SMTP_P
 export const URL_ENV = ['DATABASE_URL', 'VERIFY_DATABASE_URL', 'SMTP_URL'] as const;
 
 /**
- * Schedule overrides for `npm start`, keyed by the function a job triggers (`backup`, `retention`, `verify`); each
+ * Schedule overrides for `npm start`, keyed by the function a job triggers (`backup`, `retention`, `verify`) or, for
+ * a function with several jobs (fanout: `mt-ops-alerts-digest`, `mt-ops-alerts-sweep`), by the job's name; each
  * job's declaration (topic, payload, default cron) lives in infra/schedules.yaml. `npm start` refuses a key that no
- * scheduled job matches.
+ * scheduled job matches, or a function key that would reach several jobs.
  */
-export const SchedulesSectionSchema = z.record(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'a function name'), ScheduleOverrideSchema);
+export const SchedulesSectionSchema = z.record(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'a function or job name'), ScheduleOverrideSchema);
 
 
 /** The operator config file (`OPS_CONFIG`, JSON or YAML). Every section is optional. */

@@ -5,7 +5,7 @@ import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { tempDir } from '../support/temp';
 import { entryPointMismatches, loadWiring } from '../../shared/infra/wiring';
 import { INFRA } from '../../shared/infra/schedules';
-import { ENTRY_POINTS, registeredKinds, wiring } from '../../functions/local/wiring';
+import { ENTRY_POINTS, registeredKinds, scheduleOverrides, wiring } from '../../functions/local/wiring';
 import { UsageError } from '../../shared/errors';
 import type { Runtime } from '../../shared/functions/runtime';
 
@@ -81,5 +81,20 @@ describe('the local wiring comes from infra/', () => {
     expect(err).toBeInstanceOf(UsageError);
     expect(String((err as Error).message)).toMatch(/topics\[1\]\.subscriptions\[1\]\.pushTo: nowhere is not an entry point/);
     expect(String((err as Error).message)).toMatch(/entryPoints\.lonelyEvent: no subscription .* pushes to it/);
+  });
+});
+
+describe("npm start's schedule overrides", () => {
+  const { jobs } = loadWiring();
+  const cron = (c: string) => ({ cron: c });
+  it('a function key reaches its one job; a job name reaches that job only (fanout has two jobs)', () => {
+    const o = scheduleOverrides(jobs, { backup: cron('*/2 * * * * *'), 'mt-ops-alerts-sweep': cron('*/5 * * * * *') });
+    expect(Object.fromEntries(o)).toEqual({ 'mt-ops-backup-nightly': cron('*/2 * * * * *'), 'mt-ops-alerts-sweep': cron('*/5 * * * * *') });
+  });
+  it.each([
+    ['fanout', /fanout: triggers several jobs \(mt-ops-alerts-digest, mt-ops-alerts-sweep\); key the override by job name/],
+    ['nope', /nope: no scheduled job triggers this function, and no job has this name/],
+  ])('refuses %s', (key, message) => {
+    expect(() => scheduleOverrides(jobs, { [key]: cron('0 9 * * *') })).toThrow(message);
   });
 });
