@@ -135,8 +135,13 @@ export interface Uptime {
 
 export function uptimeOver(agg: Aggregates, windowMs: number, now: number, intervalSeconds: number): Uptime {
   const t = windowTotals(agg, windowMs, now);
-  const from = Math.max(t.from, agg.firstSampleAt ?? now);
-  const expected = Math.max(t.n + t.m, Math.floor((now - from) / (intervalSeconds * 1000)) + (agg.firstSampleAt !== undefined ? 1 : 0));
+  const first = agg.firstSampleAt;
+  const from = Math.max(t.from, first ?? now);
+  // the schedule's samples (first + k x interval) that fall in [from, now]; counting floor((now - from) / interval) + 1
+  // instead would expect one sample too many whenever the window is read between two samples
+  const every = intervalSeconds * 1000;
+  const scheduled = first === undefined ? 0 : Math.floor((now - first) / every) - Math.ceil((from - first) / every) + 1;
+  const expected = Math.max(t.n + t.m, scheduled);
   const counted = expected - t.m;
   const result: Uptime = { samples: t.n, failures: t.f, maintenance: t.m, p50: quantile(t.h, 0.5), p95: quantile(t.h, 0.95), p99: quantile(t.h, 0.99) };
   if (counted > 0) {

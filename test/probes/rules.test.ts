@@ -126,14 +126,17 @@ describe('SLO maths on synthetic histories (objective 99.9%)', () => {
     if (reason) expect(alert.reason).toMatch(reason);
   });
 
-  it.each<[string, ReturnType<typeof history>, number, number | undefined, number | undefined]>([
-    // [name, history, window, uptime, unknown]
+  it.each<[string, ReturnType<typeof history>, number, number | undefined, number | undefined, number?]>([
+    // [name, history, window, uptime, unknown, read at (default: at the last sample)]
     ['all good for 2 days: 100% over 24 h', history(2 * 1440, now, () => false), 24 * HOUR, 1, 0],
     // the 24 h window is whole hour buckets: 12:00:30 back to 13:00 yesterday, 1381 samples, 24 of them failed (minutes 0, 60, ... 1380 ago)
     ['one failure an hour in the last 24 h', history(2 * 1440, now, (ago) => ago % 60 === 0), 24 * HOUR, 1 - 24 / 1381, 0],
     ['only one hour of samples, asked for 24 h: counted from the first sample', history(60, now, () => false), 24 * HOUR, 1, 0],
-  ])('uptime: %s', (_name, agg, window, uptime, unknown) => {
-    const u = uptimeOver(agg, window, now, 60);
+    // samples at :30 up to 12:59:30, read at 13:00:10: the window (14:00 yesterday to now) holds 1380 samples, every one
+    // the schedule took in it (14:00:30 ... 12:59:30); the status page reads at any time, not just after a sample
+    ['all good, read between two samples: still 100% over 24 h', history(2 * 1440, now + 59 * MINUTE, () => false), 24 * HOUR, 1, 0, now + 59 * MINUTE + 40_000],
+  ])('uptime: %s', (_name, agg, window, uptime, unknown, at = now) => {
+    const u = uptimeOver(agg, window, at, 60);
     expect(u.uptime).toBeCloseTo(uptime!, 6);
     expect(u.unknown).toBeCloseTo(unknown!, 6);
   });
