@@ -108,3 +108,20 @@ export function activeWindow(windows: readonly MaintenanceWindow[], at: Date): A
 export function inMaintenance(windows: readonly MaintenanceWindow[], at: Date): boolean {
   return activeWindow(windows, at) !== undefined;
 }
+
+/** The next occurrence to start after `at`, over every window (the earliest), or undefined when none will. Pure. */
+export function nextWindow(windows: readonly MaintenanceWindow[], at: Date): ActiveWindow | undefined {
+  let best: ActiveWindow | undefined;
+  for (const w of windows) {
+    const cron = new Cron(w.cron, { timezone: w.timeZone, paused: true });
+    try {
+      const start = cron.nextRun(at);
+      if (!start || (best && best.start.getTime() <= start.getTime())) continue;
+      const end = instantOfWallClock(wallClock(start.getTime(), w.timeZone) + w.durationMinutes * 60_000, w.timeZone);
+      best = { name: w.name, start, end: new Date(end) };
+    } finally {
+      cron.stop();
+    }
+  }
+  return best;
+}

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { activeWindow, inMaintenance, instantOfWallClock, MaintenanceSectionSchema, type MaintenanceWindow } from '../../shared/maintenance/window';
+import { activeWindow, inMaintenance, instantOfWallClock, nextWindow, MaintenanceSectionSchema, type MaintenanceWindow } from '../../shared/maintenance/window';
 import { formatIssues } from '../../shared/errors';
 
 const monthly: MaintenanceWindow = { name: 'monthly', cron: '0 2 * * 0#1', durationMinutes: 120, timeZone: 'America/New_York' };
@@ -45,6 +45,17 @@ describe('maintenance windows (pure, DST-correct: wall-clock start and end in th
     ['a repeated wall time is its first occurrence', Date.UTC(2026, 10, 1, 1, 30), '2026-11-01T05:30:00.000Z'],
   ])('instantOfWallClock: %s', (_name, wall, expected) => {
     expect(new Date(instantOfWallClock(wall, 'America/New_York')).toISOString()).toBe(expected);
+  });
+
+  it.each<[string, MaintenanceWindow[], string, string | undefined]>([
+    ['the next monthly window from late November (EST)', [monthly], '2026-11-29T12:00:00Z', 'monthly 2026-12-06T07:00:00.000Z/2026-12-06T09:00:00.000Z'],
+    ['inside a window, the next one is the following occurrence', [monthly], '2026-12-06T07:30:00Z', 'monthly 2027-01-03T07:00:00.000Z/2027-01-03T09:00:00.000Z'],
+    ['the earliest of several windows wins', [monthly, utc], '2026-11-29T12:00:00Z', 'utc 2026-11-29T23:30:00.000Z/2026-11-30T00:30:00.000Z'],
+    ['its end is wall-clock: the nightly window on the night clocks fall back lasts four hours', [nightly], '2026-10-31T12:00:00Z', 'nightly 2026-11-01T05:00:00.000Z/2026-11-01T09:00:00.000Z'],
+    ['no windows: none', [], '2026-11-29T12:00:00Z', undefined],
+  ])('nextWindow: %s', (_name, windows, at, expected) => {
+    const next = nextWindow(windows, new Date(at));
+    expect(next ? `${next.name} ${next.start.toISOString()}/${next.end.toISOString()}` : undefined).toBe(expected);
   });
 
   it('no windows: never in maintenance', () => {

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import { Cron } from 'croner';
 import { withStoreOptions } from '../options';
 import { commandContext } from '../context';
 import { table } from '../progress';
@@ -13,7 +12,7 @@ import { readDeliveries } from '../../alerts/outbox';
 import { readIncidents } from '../../alerts/state';
 import { addSilence, expireSilence, isActive, listSilences } from '../../alerts/silences';
 import { MatcherText } from '../../alerts/config';
-import { activeWindow, instantOfWallClock } from '../../maintenance/window';
+import { activeWindow, nextWindow } from '../../maintenance/window';
 
 interface Flags {
   bucket?: string;
@@ -122,17 +121,7 @@ export function registerAlertsCommands(program: Command): void {
       const silences = (await listSilences(ctx.store, ctx.env)).filter((s) => isActive(s, now));
       const windows = ctx.config.file.maintenance;
       const current = activeWindow(windows, now);
-      const next = windows
-        .map((w) => {
-          const cron = new Cron(w.cron, { timezone: w.timeZone, paused: true });
-          const start = cron.nextRun(now);
-          cron.stop();
-          if (!start) return undefined;
-          const wall = new Date(start.toLocaleString('en-US', { timeZone: w.timeZone })).getTime() - new Date(start.toLocaleString('en-US', { timeZone: 'UTC' })).getTime() + start.getTime();
-          return { name: w.name, start, end: new Date(instantOfWallClock(wall + w.durationMinutes * 60_000, w.timeZone)) };
-        })
-        .filter((w): w is NonNullable<typeof w> => w !== undefined)
-        .sort((a, b) => a.start.getTime() - b.start.getTime())[0];
+      const next = nextWindow(windows, now);
       const out = {
         firing: firing.map((i) => ({ fingerprint: i.fingerprint, severity: i.alert.severity, title: i.alert.title, since: i.startsAt, notified: i.notified, mutedBy: i.mutedBy })),
         silences,
