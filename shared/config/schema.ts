@@ -7,6 +7,7 @@ export { MaintenanceWindowSchema } from '../maintenance/window';
 import { BackupSectionSchema } from '../backup/config';
 import { RetentionSectionSchema } from '../retention/config';
 import { VerifySectionSchema } from '../restore/config';
+import { StatusSectionSchema } from '../status/config';
 
 // Kept only for code written before they moved (remove once nothing imports them from here):
 export { Severity } from '../bus/events';
@@ -100,6 +101,7 @@ export const OpsFileSchema = z
     probes: ProbesSectionSchema,
     routing: RoutingSchema.default(RoutingSchema.parse({})), // the routing tree: shared/alerts/config.ts
     maintenance: MaintenanceSectionSchema,
+    status: StatusSectionSchema.default(StatusSectionSchema.parse({})), // the status page: shared/status/config.ts
   })
   .strict();
 export type OpsFile = z.infer<typeof OpsFileSchema>;
