@@ -52,6 +52,13 @@ export function normaliseEvent(event: OpsEvent): Normalised {
         alerts: [suite('retention', 'resolved', 'warning', `Retention cleanup failed (${event.env})`, 'cleanup completed')],
         notices: [notice('Cleanup', `${event.removed} removed, ${event.orphansRemoved} orphans removed, ${event.kept} kept, ${event.bytesFreed} bytes freed`)],
       };
+    case 'deployment.failed':
+      return { alerts: [suite('deployment', 'firing', event.severity, `Deployment failed (${event.env})`, `step ${event.step}: ${event.reason}`, { project: event.project })], notices: [] };
+    case 'deployment.succeeded':
+      return {
+        alerts: [suite('deployment', 'resolved', 'warning', `Deployment failed (${event.env})`, 'deployment succeeded')],
+        notices: [notice('Deployment', `${event.project} (${event.region})${event.commit ? ` at ${event.commit}` : ''}`)],
+      };
     case 'probe.state_changed': {
       if (event.to === 'unknown') return { alerts: [], notices: [notice(`Probe ${event.probe} unknown`, event.reason ?? `${event.from} -> unknown`)] };
       const status = event.to === 'down' ? 'firing' : 'resolved';

@@ -67,6 +67,31 @@ export const RetentionFailed = z.object({
   reason: z.string(),
 });
 
+/** A deployment by Cloud Build (cloudbuild.yaml) finished: every step passed. */
+export const DeploymentSucceeded = z.object({
+  type: z.literal('deployment.succeeded'),
+  severity: z.literal('info'),
+  ...base,
+  project: z.string().min(1).max(100),
+  region: z.string().min(1).max(100),
+  /** The commit deployed and the build that did it, when known. */
+  commit: z.string().max(100).optional(),
+  build: z.string().max(200).optional(),
+});
+
+/** A deployment by Cloud Build failed: the step that failed. */
+export const DeploymentFailed = z.object({
+  type: z.literal('deployment.failed'),
+  severity: z.literal('warning'),
+  ...base,
+  project: z.string().min(1).max(100),
+  region: z.string().min(1).max(100),
+  step: z.string().min(1).max(100),
+  reason: z.string().max(1000),
+  commit: z.string().max(100).optional(),
+  build: z.string().max(200).optional(),
+});
+
 export const ProbeStateChanged = z.object({
   type: z.literal('probe.state_changed'),
   severity: Severity,
@@ -115,6 +140,8 @@ export const OpsEvent = z.discriminatedUnion('type', [
   RetentionCompleted,
   RetentionFailed,
   ProbeStateChanged,
+  DeploymentSucceeded,
+  DeploymentFailed,
   Alert,
 ]);
 export type OpsEvent = z.infer<typeof OpsEvent>;

@@ -102,6 +102,8 @@ describe('decode and normalise', () => {
     [{ type: 'retention.failed', severity: 'warning', env: 'prod', time: '2026-11-29T08:00:00.000Z', reason: 'held' }, [['mt-ops/prod/retention', 'firing', 'warning']], 0],
     [{ type: 'retention.completed', severity: 'info', env: 'prod', time: '2026-11-29T08:00:00.000Z', kept: 1, removed: 1, orphansRemoved: 0, bytesFreed: 5, skipped: 0 }, [['mt-ops/prod/retention', 'resolved', 'warning']], 1],
     [{ type: 'probe.state_changed', severity: 'critical', env: 'prod', time: '2026-11-29T08:00:00.000Z', probe: 'api-full', from: 'up', to: 'down' }, [['probe/prod/api-full', 'firing', 'critical']], 0],
+    [{ type: 'deployment.failed', severity: 'warning', env: 'prod', time: '2026-11-29T08:00:00.000Z', project: 'p', region: 'us-east1', step: 'tests', reason: 'exit 1' }, [['mt-ops/prod/deployment', 'firing', 'warning']], 0],
+    [{ type: 'deployment.succeeded', severity: 'info', env: 'prod', time: '2026-11-29T08:00:00.000Z', project: 'p', region: 'us-east1', commit: 'abc' }, [['mt-ops/prod/deployment', 'resolved', 'warning']], 1],
     [{ type: 'alert', severity: 'warning', env: 'prod', time: '2026-11-29T08:00:00.000Z', status: 'resolved', fingerprint: 'probe/api', title: 'API slow', startsAt: '2026-11-29T07:00:00.000Z', endsAt: '2026-11-29T08:00:00.000Z', source: 'probe' }, [['probe/api', 'resolved', 'warning']], 0],
   ])('our event %# normalises to the alert model (+ notices)', (event, expected, notices) => {
     const d = decodeMessage({ data: b64(JSON.stringify(event)), messageId: '1' });

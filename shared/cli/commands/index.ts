@@ -8,6 +8,7 @@ import { registerExportCommand } from './export';
 import { registerCleanupCommand } from './cleanup';
 import { registerProbeCommands } from './probe';
 import { registerAlertsCommands } from './alerts';
+import { registerInfraCommands } from './infra';
 
 /** Every subcommand; each lives in its own file. */
 export function registerCommands(program: Command): void {
@@ -19,5 +20,6 @@ export function registerCommands(program: Command): void {
   registerCleanupCommand(program);
   registerProbeCommands(program);
   registerAlertsCommands(program);
+  registerInfraCommands(program);
   registerConfigCommand(program);
 }

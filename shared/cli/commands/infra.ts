@@ -1,0 +1,74 @@
+// `mt-ops infra plan | apply | deploy-commands`: the topology of infra/ against a Google Cloud project.
+import { InvalidArgumentError, type Command } from 'commander';
+import { join } from 'node:path';
+import { loadTopology, type Topology } from '../../infra/topology';
+import { deployCommands } from '../../infra/deploy';
+import { loadConfig } from '../../config/load';
+import { openBus } from '../../bus/open';
+
+interface TargetFlags {
+  project: string;
+  region: string;
+  infra?: string;
+}
+
+const projectId = (value: string) => {
+  if (!/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/.test(value)) throw new InvalidArgumentError('must be a project id (6-30 lowercase letters, digits and dashes)');
+  return value;
+};
+const regionName = (value: string) => {
+  if (!/^[a-z]+-[a-z]+\d+$/.test(value)) throw new InvalidArgumentError('must be a region such as us-east1');
+  return value;
+};
+
+/** The topology of infra/ (or of --infra DIR), checked against the operator's retention policy. */
+export function topologyFor(flags: { infra?: string }): Topology {
+  const retention = loadConfig().file.retention;
+  if (!flags.infra) return loadTopology({}, retention);
+  const at = (name: string) => join(flags.infra!, `${name}.yaml`);
+  return loadTopology({ functions: at('functions'), topics: at('topics'), schedules: at('schedules'), project: at('project') }, retention);
+}
+
+function targetOptions(command: Command): Command {
+  return command
+    .requiredOption('--project <id>', 'the Google Cloud project', projectId)
+    .requiredOption('--region <region>', 'the region of the functions and Scheduler jobs (us-east1)', regionName)
+    .option('--infra <dir>', 'the folder of the topology (default: infra/ of this repository)');
+}
+
+export function registerInfraCommands(program: Command): void {
+  const infra = program.command('infra').description('Deploy the topology declared in infra/ to Google Cloud');
+
+  targetOptions(infra.command('deploy-commands'))
+    .description('Print the gcloud commands that deploy the functions, the bucket, the service accounts and their access (idempotent, in dependency order)')
+    .option('--dist <dir>', 'where the function bundles are', 'dist')
+    .action((flags: TargetFlags & { dist: string }) => {
+      process.stdout.write(deployCommands(topologyFor(flags), { project: flags.project, region: flags.region, dist: flags.dist }));
+    });
+
+  targetOptions(infra.command('notify'))
+    .description('Publish deployment.succeeded (info) or deployment.failed (warning) to the events topic (the last step of cloudbuild.yaml)')
+    .requiredOption('--status <status>', 'succeeded or failed', (v: string) => {
+      if (v !== 'succeeded' && v !== 'failed') throw new InvalidArgumentError('must be succeeded or failed');
+      return v;
+    })
+    .option('--step <name>', 'the step that failed')
+    .option('--reason <text>', 'why it failed', 'the step failed')
+    .option('--commit <sha>', 'the commit deployed')
+    .option('--build <id>', 'the Cloud Build id')
+    .action(async (flags: TargetFlags & { status: 'succeeded' | 'failed'; step?: string; reason: string; commit?: string; build?: string }) => {
+      const topology = topologyFor(flags);
+      const config = loadConfig();
+      const bus = openBus({ env: { ...config.env, GOOGLE_CLOUD_PROJECT: flags.project, OPS_EVENTS: config.env.OPS_EVENTS ?? 'pubsub' } }, { topic: topology.eventsTopic });
+      const common = { env: topology.project.env, time: new Date().toISOString(), project: flags.project, region: flags.region, ...(flags.commit ? { commit: flags.commit } : {}), ...(flags.build ? { build: flags.build } : {}) };
+      try {
+        const id =
+          flags.status === 'succeeded'
+            ? await bus.deliver({ type: 'deployment.succeeded', severity: 'info', ...common })
+            : await bus.deliver({ type: 'deployment.failed', severity: 'warning', ...common, step: flags.step ?? 'unknown', reason: flags.reason });
+        process.stdout.write(`published deployment.${flags.status} to ${topology.eventsTopic} (message ${id})\n`);
+      } finally {
+        await bus.close();
+      }
+    });
+}

@@ -1,0 +1,95 @@
+// `mt-ops infra deploy-commands` as golden output (test/fixtures/infra/deploy-commands.golden.sh; regenerate with
+// UPDATE_GOLDEN=1 after a deliberate change and read the diff), its order and idempotence, and cloudbuild.yaml.
+import { describe, it, expect } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { loadTopology } from '../../shared/infra/topology';
+import { deployCommands } from '../../shared/infra/deploy';
+import { runCli } from '../support/cli';
+
+const GOLDEN = fileURLToPath(new URL('../fixtures/infra/deploy-commands.golden.sh', import.meta.url));
+const target = { project: 'mt-prod-123', region: 'us-east1' };
+
+describe('infra deploy-commands', () => {
+  const script = deployCommands(loadTopology(), target);
+  const lines = script.split('\n').filter((l) => l.startsWith('gcloud') || l.includes('|| gcloud'));
+
+  it('prints the golden commands (the real CLI)', async () => {
+    if (process.env.UPDATE_GOLDEN === '1' || !existsSync(GOLDEN)) writeFileSync(GOLDEN, script);
+    const golden = readFileSync(GOLDEN, 'utf8');
+    expect(script).toBe(golden);
+    const cli = await runCli(['infra', 'deploy-commands', '--project', target.project, '--region', target.region]);
+    expect(cli.stderr).toBe('');
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toBe(golden);
+  });
+
+  it('is a valid bash script', () => {
+    execFileSync('bash', ['-n'], { input: script });
+  });
+
+  it('is in dependency order: accounts, bucket, topics, secrets, then the functions that use them', () => {
+    const first = (re: RegExp) => lines.findIndex((l) => re.test(l));
+    const last = (re: RegExp) => lines.length - 1 - [...lines].reverse().findIndex((l) => re.test(l));
+    expect(last(/service-accounts create/)).toBeLessThan(first(/buckets add-iam-policy-binding/));
+    expect(last(/buckets create/)).toBeLessThan(first(/buckets add-iam-policy-binding/));
+    expect(last(/topics create/)).toBeLessThan(first(/topics add-iam-policy-binding/));
+    expect(last(/secrets add-iam-policy-binding/)).toBeLessThan(first(/functions deploy/));
+    expect(last(/roles create/)).toBeLessThan(first(/mtOpsObjectDeleter$/));
+  });
+
+  it('is idempotent: every create is guarded by a describe; the rest are deploys, updates and bindings', () => {
+    for (const line of lines) {
+      if (/ create /.test(line)) expect(line, line).toMatch(/ describe .* >\/dev\/null 2>&1 \|\| gcloud .* create /);
+      else expect(line, line).toMatch(/^gcloud (services enable|functions deploy|functions add-invoker-policy-binding|storage buckets update|\S+ (\S+ )?add-iam-policy-binding|projects add-iam-policy-binding|run jobs)/);
+    }
+  });
+
+  it('no function allows unauthenticated calls; each runs as its own account with its time limit', () => {
+    const deploys = lines.filter((l) => l.startsWith('gcloud functions deploy'));
+    expect(deploys).toHaveLength(loadTopology().deployed.length);
+    for (const d of deploys) {
+      expect(d).toContain('--no-allow-unauthenticated');
+      expect(d).toContain('--runtime=nodejs20');
+      expect(d).toMatch(/--service-account=mt-ops-[a-z]+@mt-prod-123\.iam\.gserviceaccount\.com/);
+      expect(d).toMatch(/MT_OPS_TIME_LIMIT_SECONDS=(\d+)/);
+      expect(d.match(/--timeout=(\d+)s/)![1]).toBe(d.match(/MT_OPS_TIME_LIMIT_SECONDS=(\d+)/)![1]);
+    }
+    expect(script).not.toMatch(/allUsers|allAuthenticatedUsers|--allow-unauthenticated/);
+    // backup is never granted a role that deletes on the whole bucket
+    const backupBucket = lines.filter((l) => l.includes('buckets add-iam-policy-binding') && l.includes('mt-ops-backup@') && !l.includes('--condition'));
+    expect(backupBucket.map((l) => l.match(/--role=(\S+)/)![1])).toEqual(['roles/storage.objectViewer', 'roles/storage.objectCreator']);
+  });
+
+  it('emits the Cloud Run job for a function whose topology asks for one', () => {
+    const t = loadTopology();
+    const backup = t.functions.find((f) => f.name === 'backup')!;
+    backup.cloudRunJob = { ...backup.cloudRunJob!, enabled: true };
+    const out = deployCommands(t, target);
+    expect(out).toMatch(/gcloud run jobs deploy mt-ops-backup-job --project=mt-prod-123 --region=us-east1 --source=\. --command=node --args=dist\/cli\/mt-ops\.js,backup,--no-progress .*--task-timeout=86400s .*MT_OPS_TIME_LIMIT_SECONDS=86400/);
+    expect(out).toMatch(/gcloud run jobs add-iam-policy-binding mt-ops-backup-job .* --role=roles\/run\.invoker/);
+    expect(script).not.toContain('run jobs deploy');
+  });
+
+  it('bad flags are exit 2 with one line', async () => {
+    const cli = await runCli(['infra', 'deploy-commands', '--project', 'Bad_Project', '--region', 'us-east1']);
+    expect(cli.code).toBe(2);
+    expect(cli.stderr).toMatch(/--project.*must be a project id/);
+    expect(cli.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('cloudbuild.yaml', () => {
+  const build = parse(readFileSync(fileURLToPath(new URL('../../cloudbuild.yaml', import.meta.url)), 'utf8')) as { steps: Array<{ id: string; args: string[] }> };
+
+  it('runs npm ci, typecheck, tests, bundles, the deploy commands, infra apply, then notifies, in that order', () => {
+    expect(build.steps.map((s) => s.id)).toEqual(['postgres', 'npm-ci', 'typecheck', 'tests', 'bundles', 'deploy-commands', 'deploy', 'infra-apply', 'notify']);
+    const notify = build.steps.at(-1)!.args.join(' ');
+    expect(notify).toMatch(/--status failed --step/);
+    expect(notify).toMatch(/--status succeeded/);
+    // every working step records its failure instead of ending the build, so notify always runs
+    for (const step of build.steps.slice(1, -1)) expect(step.args.join(' '), step.id).toMatch(new RegExp(`\\[ -f \\.failed \\] \\|\\| .* \\|\\| echo ${step.id} > \\.failed`));
+  });
+});
