@@ -3,5 +3,5 @@
 import { register } from 'tsx/esm/api';
 
 register();
-const { main } = await import('../shared/cli/main.ts');
-await main(process.argv);
+const { main, exitWhenDone } = await import('../shared/cli/main.ts');
+exitWhenDone(await main(process.argv));

@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { DigestTap } from '../pgcopy/copy-text';
 import { CopyOut } from '../pgcopy/copy-out';
-import type { ObjectStore } from '../storage/types';
+import { StorageError, type ObjectStore } from '../storage/types';
 import { OpsError, errorMessage } from '../errors';
 import { redactString } from '../log/redact';
 import { keys } from './layout';
@@ -299,6 +299,7 @@ export async function checkLargeObjectsObject(store: ObjectStore, prefix: string
   } catch (err) {
     source?.destroy();
     gunzip.destroy();
+    if (err instanceof StorageError && err.code === 'stalled') throw err; // the storage, not the backup
     // unreadable inside: say whether the stored bytes themselves differ from what the backup wrote
     const storedProblems = await checkLargeObjectsStored(store, prefix, entry);
     return [...problems, ...storedProblems, `large objects: cannot read ${entry.object}: ${errorMessage(err)}`];

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { CopyTap, DigestTap } from '../pgcopy/copy-text';
-import type { ObjectStore } from '../storage/types';
+import { StorageError, type ObjectStore } from '../storage/types';
 import { errorMessage } from '../errors';
 import { keys } from './layout';
 import { checkLargeObjectsObject } from './large-objects';
@@ -25,6 +25,8 @@ export async function checkTableObject(store: ObjectStore, prefix: string, entry
     const source = await store.get(`${prefix}${entry.object}`);
     await pipeline(source, stored, createGunzip(), data, new Writable({ write: (_chunk, _enc, done) => done() }));
   } catch (err) {
+    // the storage stalled: that says nothing about the backup, so the verify fails as a run and records nothing
+    if (err instanceof StorageError && err.code === 'stalled') throw err;
     // a truncated or corrupted gzip stream: still report what the bytes say
     readable = false;
     problems.push(`${table}: cannot read ${entry.object}: ${errorMessage(err)}`);

@@ -1,5 +1,6 @@
 import { loadConfig, type Config } from '../config/load';
 import { openStore } from '../storage/open';
+import { storeOptions } from '../storage/config';
 import type { ObjectStore } from '../storage/types';
 import { createLogger, setRootLogger, type Logger } from '../log/logger';
 
@@ -17,7 +18,7 @@ export function commandContext(options: { bucket?: string; env?: string }): Comm
   setRootLogger(logger);
   return {
     config,
-    store: openStore(options.bucket ?? config.env.BACKUP_BUCKET),
+    store: openStore(options.bucket ?? config.env.BACKUP_BUCKET, storeOptions(config.file.storage)),
     env: options.env ?? config.env.OPS_ENV,
     logger,
   };

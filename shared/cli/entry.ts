@@ -6,6 +6,6 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   // The one answer that needs none of the commands: printed before the rest of the CLI is even loaded.
   process.stdout.write(`${VERSION}\n`);
 } else {
-  const { main } = await import('./main');
-  await main(process.argv);
+  const { main, exitWhenDone } = await import('./main');
+  exitWhenDone(await main(process.argv));
 }

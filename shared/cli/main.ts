@@ -35,6 +35,15 @@ export async function main(argv: string[]): Promise<number> {
   return code;
 }
 
+/**
+ * Called by the CLI's entry points once main() has returned: the command's own cleanup is done, so a request a stalled
+ * storage server never answers (the GCS client does not abort the socket of a resumable upload it gives up on) must not
+ * keep the process alive. A process with nothing left exits by itself before this fires.
+ */
+export function exitWhenDone(code: number): void {
+  setTimeout(() => process.exit(code), 1000).unref();
+}
+
 export function reportError(err: unknown): number {
   if (err instanceof CommanderError) {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {

@@ -8,6 +8,7 @@ import { BackupSectionSchema } from '../backup/config';
 import { RetentionSectionSchema } from '../retention/config';
 import { VerifySectionSchema } from '../restore/config';
 import { StatusSectionSchema } from '../status/config';
+import { StorageSectionSchema } from '../storage/config';
 
 // Kept only for code written before they moved (remove once nothing imports them from here):
 export { Severity } from '../bus/events';
@@ -96,6 +97,7 @@ export const OpsFileSchema = z
     backup: BackupSectionSchema.default(BackupSectionSchema.parse({})),
     retention: RetentionSectionSchema.default(RetentionSectionSchema.parse({})),
     verify: VerifySectionSchema.default(VerifySectionSchema.parse({})),
+    storage: StorageSectionSchema.default(StorageSectionSchema.parse({})),
     schedules: SchedulesSectionSchema.default(SchedulesSectionSchema.parse({})),
     /** Absent: the default probes (see shared/probes/config.ts). */
     probes: ProbesSectionSchema,

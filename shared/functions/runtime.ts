@@ -1,5 +1,6 @@
 import { loadConfig, type Config } from '../config/load';
 import { openStore } from '../storage/open';
+import { storeOptions } from '../storage/config';
 import { openBus, type ReliableBus } from '../bus/open';
 import { flushOutbox, saveToOutbox } from '../bus/outbox';
 import { errorMessage } from '../errors';
@@ -31,7 +32,7 @@ export function runtimeFromEnvironment(component: string): () => Runtime {
 
 /** The runtime of a function (or of `npm start`): the bus saves what it cannot publish to the bucket's outbox. */
 export function functionRuntime(config: Config, component: string, options: { logger?: Logger } = {}): Runtime & { bus: ReliableBus } {
-  const store = openStore(config.env.BACKUP_BUCKET);
+  const store = openStore(config.env.BACKUP_BUCKET, storeOptions(config.file.storage));
   const env = config.env.OPS_ENV;
   const logger = options.logger ?? createLogger({ level: config.env.LOG_LEVEL, labels: { env, component } });
   const bus = openBus(config, {

@@ -95,7 +95,7 @@ export class GcsStore implements ObjectStore {
       if (!waitingOnStorage) last = Date.now();
       else if (Date.now() - last >= this.progressTimeoutMs) {
         const seconds = this.progressTimeoutMs / 1000;
-        stream.destroy(new StorageError('io', `storage upload of ${key} stalled: the server took no bytes and did not answer for ${seconds} s`));
+        stream.destroy(new StorageError('stalled', `storage upload of ${key} stalled: the server took no bytes and did not answer for ${seconds} s`));
       }
     }, Math.min(1000, Math.max(50, this.progressTimeoutMs / 4)));
     try {
@@ -141,7 +141,22 @@ export class GcsStore implements ObjectStore {
     const stream = file.createReadStream({ validation: 'crc32c' });
     const out = new PassThrough();
     stream.on('error', (err) => out.destroy(mapError(err, key, 'read')));
-    out.on('close', () => stream.destroy());
+    // Stalled: for progressTimeout no byte came while the reader was ready for more (a reader that is slow itself,
+    // `out` full, is not the server's stall). Then the download is cut off with one clear error.
+    let last = Date.now();
+    stream.on('data', () => (last = Date.now()));
+    const watch = setInterval(() => {
+      if (out.writableNeedDrain || out.writableEnded) last = Date.now();
+      else if (Date.now() - last >= this.progressTimeoutMs) {
+        const seconds = this.progressTimeoutMs / 1000;
+        out.destroy(new StorageError('stalled', `storage read of ${key} stalled: the server sent no bytes and did not answer for ${seconds} s`));
+      }
+    }, Math.min(1000, Math.max(50, this.progressTimeoutMs / 4)));
+    watch.unref();
+    out.on('close', () => {
+      clearInterval(watch);
+      stream.destroy();
+    });
     return stream.pipe(out);
   }
 

@@ -69,7 +69,8 @@ export interface ObjectStore {
   writeJson(key: string, value: unknown, options: { ifGeneration: string | null; metadata?: Record<string, string> }): Promise<string>;
 }
 
-export type StorageErrorCode = 'not_found' | 'already_exists' | 'precondition_failed' | 'held' | 'invalid_key' | 'io';
+/** `stalled`: the server took or sent no bytes, and did not answer, for the progress timeout (storage.progressTimeoutSeconds). */
+export type StorageErrorCode = 'not_found' | 'already_exists' | 'precondition_failed' | 'held' | 'invalid_key' | 'io' | 'stalled';
 
 export class StorageError extends Error {
   override readonly name = 'StorageError';

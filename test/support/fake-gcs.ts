@@ -57,6 +57,12 @@ export interface FakeGcs {
    * that stops answering mid-upload); `false` lets new requests through again.
    */
   stallUploads(stall?: boolean): void;
+  /**
+   * From now on, media downloads of objects whose name includes `nameIncludes` (every object when omitted) send their
+   * headers and the first half of the body, then nothing more, never ending (a server that stops answering
+   * mid-download); `false` lets new downloads through again.
+   */
+  stallDownloads(stall?: boolean | { nameIncludes?: string }): void;
   clearFailures(): void;
   objectCount(bucket: string): number;
   objectNames(bucket: string): string[];
@@ -105,6 +111,7 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
   const failures: Array<Required<Pick<FailureRule, 'count' | 'status' | 'afterN'>> & FailureRule> = [];
   let nextGeneration = 1_700_000_000_000_000;
   let stallUploads = false;
+  let stallDownloads: { nameIncludes?: string } | undefined;
   let base = '';
 
   const bucketOf = (name: string) => {
@@ -279,6 +286,10 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
           // GCS sends this; the client validates the hash only when it is present
           'x-goog-stored-content-encoding': 'identity',
         });
+        if (stallDownloads && name.includes(stallDownloads.nameIncludes ?? '')) {
+          res.write(object.data.subarray(0, Math.floor(object.data.length / 2)));
+          return; // never more bytes, never the end
+        }
         return res.end(object.data);
       }
       res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8' });
@@ -363,6 +374,9 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
     },
     stallUploads(stall = true) {
       stallUploads = stall;
+    },
+    stallDownloads(stall = true) {
+      stallDownloads = stall === false ? undefined : stall === true ? {} : stall;
     },
     clearFailures() {
       failures.length = 0;
