@@ -50,12 +50,12 @@ export function decodeFanoutEvent(event: CloudEvent<unknown>): DecodedInput {
  * (mt-ops-monitoring), both as Pub/Sub CloudEvents. Poison is logged and acknowledged; a delivery still owed makes
  * the function fail so Pub/Sub redelivers.
  */
-export function fanoutEventHandler(runtime: () => Runtime) {
+export function fanoutEventHandler(runtime: () => Runtime, now: () => Date = () => new Date()) {
   let deps: FanoutDeps | undefined;
   return async (event: CloudEvent<unknown>): Promise<FanoutResult> => {
     const rt = runtime();
     if (!deps) {
-      deps = fanoutDeps(rt.config, rt.store, rt.env, rt.logger);
+      deps = { ...fanoutDeps(rt.config, rt.store, rt.env, rt.logger), now };
       rt.logger.info(describeChannels(rt.config, deps.channels));
     }
     const result = await fanout(deps, decodeFanoutEvent(event));
@@ -105,7 +105,7 @@ export function sweepEventHandler(runtime: () => Runtime, now: () => Date = () =
 }
 
 export const entryPoints: EntryPoints = {
-  fanoutEvent: event(fanoutEventHandler),
+  fanoutEvent: event((rt) => fanoutEventHandler(rt)),
   digestEvent: event((rt) => digestEventHandler(rt)),
   sweepEvent: event((rt) => sweepEventHandler(rt)),
 };

@@ -1,4 +1,5 @@
 import type { Config } from '../config/load';
+import type { Digest } from './channels/types';
 import type { Alert, ChannelName } from './model';
 import { alertTopics } from './topics';
 
@@ -9,7 +10,9 @@ export interface DeadLetter {
   kind: string;
   seq: number;
   reason: string;
-  alert: Alert;
+  /** The alert given up on; or, for the daily digest (`kind: digest`), the digest. */
+  alert?: Alert;
+  digest?: Digest;
   at: string;
 }
 
@@ -29,7 +32,7 @@ export function openDeadLetter(config: Pick<Config, 'env'>): DeadLetterSink {
     ));
   return {
     publish: async (letter) => {
-      await (await get()).topic(alertTopics().deadLetter).publishMessage({ json: letter, attributes: { type: 'alert.undeliverable', channel: letter.channel, env: letter.env, severity: letter.alert.severity } });
+      await (await get()).topic(alertTopics().deadLetter).publishMessage({ json: letter, attributes: { type: 'alert.undeliverable', channel: letter.channel, env: letter.env, severity: letter.alert?.severity ?? 'info' } });
     },
     close: async () => {
       if (client) await (await client).close();

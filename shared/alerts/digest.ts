@@ -13,14 +13,17 @@ export const DIGEST_CHANNELS: ChannelName[] = ['slack', 'email'];
 export interface DigestResult {
   day: string;
   notices: number;
-  channels: Partial<Record<ChannelName, 'delivered' | 'failed' | 'off'>>;
+  /** Per channel: sent, failed (still owed: retried), dead-lettered (refused for good), off; empty when nothing to report. */
+  channels: Partial<Record<ChannelName, 'delivered' | 'failed' | 'dead-lettered' | 'off'>>;
+  /** Nothing was filed since the last digest: nothing is sent (no daily "nothing to report" noise). */
+  empty: boolean;
   /** A channel failed and may succeed later: the trigger must be retried. */
   retry: boolean;
 }
 
 interface SentDoc {
   day: string;
-  channels: Partial<Record<ChannelName, { status: 'delivered' | 'failed'; at: string; error?: string }>>;
+  channels: Partial<Record<ChannelName, { status: 'delivered' | 'failed' | 'dead-lettered'; at: string; error?: string }>>;
 }
 
 /** The New York calendar date of `at` (the digest's day; the Scheduler job runs at 09:00 there). */
@@ -31,7 +34,9 @@ export function digestDay(at: Date, timeZone = 'America/New_York'): string {
 /**
  * The daily digest: every info notice filed since the last digest (backups, cleanups, verifies, incidents opened and
  * closed with their durations) as one Slack message and one email. A day's digest is sent once per channel
- * (recorded under digest-sent/<day> with compare-and-swap); the notices are removed once every channel has it.
+ * (recorded under digest-sent/<day> with compare-and-swap); a refused one (not retryable) goes to the dead-letter
+ * topic with a warning. The notices are removed once no channel can still take them (sent, refused or off), so they
+ * never pile up behind a channel that is broken for good. With no notices nothing is sent.
  */
 export async function sendDigest(deps: FanoutDeps, now = new Date()): Promise<DigestResult> {
   const day = digestDay(now);
@@ -45,9 +50,13 @@ export async function sendDigest(deps: FanoutDeps, now = new Date()): Promise<Di
     }
   }
   notices.sort((a, b) => a.time.localeCompare(b.time));
-  const digest: Digest = { env: deps.env, from: notices[0]?.time ?? now.toISOString(), to: now.toISOString(), notices };
+  const result: DigestResult = { day, notices: notices.length, channels: {}, empty: notices.length === 0, retry: false };
+  if (result.empty) {
+    deps.logger.info({ day, notices: 0 }, `daily digest ${day}: nothing to report, not sent`);
+    return result;
+  }
+  const digest: Digest = { env: deps.env, from: notices[0]!.time, to: now.toISOString(), notices };
   const sentKey = alertKeys.digestSent(deps.env, day);
-  const result: DigestResult = { day, notices: notices.length, channels: {}, retry: false };
   for (const name of DIGEST_CHANNELS) {
     const channel = deps.channels[name];
     if (!channel) {
@@ -56,20 +65,32 @@ export async function sendDigest(deps: FanoutDeps, now = new Date()): Promise<Di
     }
     const doc = await deps.store.readJson(sentKey);
     const sent = (doc?.value as SentDoc | undefined) ?? { day, channels: {} };
-    if (sent.channels[name]?.status === 'delivered') {
-      result.channels[name] = 'delivered';
+    const already = sent.channels[name]?.status;
+    if (already === 'delivered' || already === 'dead-lettered') {
+      result.channels[name] = already;
       continue;
     }
     const { result: r } = await deliverWithRetry(channel, { kind: 'digest', digest }, deps.retry ?? DEFAULT_RETRY);
-    const entry = r.ok ? { status: 'delivered' as const, at: now.toISOString() } : { status: 'failed' as const, at: now.toISOString(), error: redactString(r.error) };
-    await updateSent(deps, sentKey, day, name, entry);
-    result.channels[name] = entry.status;
-    if (!r.ok) {
-      deps.logger.warn({ channel: name, day }, `digest to ${name} failed: ${entry.error}`);
-      if (r.retryable) result.retry = true;
+    const at = now.toISOString();
+    if (r.ok) {
+      await updateSent(deps, sentKey, day, name, { status: 'delivered', at });
+      result.channels[name] = 'delivered';
+      continue;
     }
+    const error = redactString(r.error);
+    if (r.retryable) {
+      await updateSent(deps, sentKey, day, name, { status: 'failed', at, error });
+      deps.logger.warn({ channel: name, day }, `digest to ${name} failed, will be retried: ${error}`);
+      result.channels[name] = 'failed';
+      result.retry = true;
+      continue;
+    }
+    await deps.deadLetter.publish({ env: deps.env, channel: name, kind: 'digest', seq: 0, reason: error, digest, at });
+    await updateSent(deps, sentKey, day, name, { status: 'dead-lettered', at, error });
+    deps.logger.warn({ channel: name, day }, `digest to ${name} dead-lettered (not retryable): ${error}`);
+    result.channels[name] = 'dead-lettered';
   }
-  if (!result.retry && Object.values(result.channels).every((s) => s !== 'failed')) {
+  if (!result.retry) {
     for (const key of keys) await deps.store.delete(key);
   }
   deps.logger.info({ day, notices: notices.length, channels: result.channels }, `daily digest ${day}: ${notices.length} notice(s)`);

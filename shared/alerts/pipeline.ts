@@ -90,8 +90,8 @@ export async function handleAlert(deps: FanoutDeps, alert: Alert, messageId: str
     return outcome;
   }
   outcome.transition = t;
+  // the digest's record of the incident (an info alert routed to the digest is this notice too)
   if (t.kind !== 'reminder') await fileNotice(deps.store, deps.env, incidentNotice(decision.state.alert, t, decision.state.startsAt), `transition:${alert.fingerprint}:${t.seq}`);
-  if (t.receivers.includes('digest') && t.kind === 'firing') await fileNotice(deps.store, deps.env, { type: 'alert', env: alert.env, time: t.at, title: alert.title, summary: alert.summary }, `digest:${alert.fingerprint}:${t.seq}`);
   outcome.deliveries = await deliverTransition(
     {
       store: deps.store,
@@ -127,5 +127,5 @@ function incidentNotice(alert: Alert, t: Transition, startsAt: string): Notice {
     const minutes = Math.max(0, Math.round((Date.parse(alert.endsAt ?? t.at) - Date.parse(startsAt)) / 60_000));
     return { type: 'incident.closed', env: alert.env, time: t.at, title: `Incident closed: ${alert.title}`, summary: `${alert.severity}, lasted ${minutes} min` };
   }
-  return { type: 'incident.opened', env: alert.env, time: t.at, title: `Incident opened: ${alert.title}`, summary: `${alert.severity}: ${alert.summary}` };
+  return { type: 'incident.opened', env: alert.env, time: t.at, title: `Incident opened: ${alert.title}`, summary: alert.summary ? `${alert.severity}: ${alert.summary}` : alert.severity };
 }
