@@ -1,4 +1,5 @@
 import { createWriteStream } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, readFile, readdir, rename, rmdir, stat, unlink, link, writeFile, rm } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
@@ -253,14 +254,18 @@ export class FileStore implements ObjectStore {
   }
 
   /**
-   * Runs `publish` after making the key's folders (object and sidecar). A delete elsewhere may prune a
-   * folder between the mkdir and the publish: then the folders are made again, once.
+   * Runs `publish`, making the key's folders (object, sidecar, `.tmp/`) only when it finds one missing (ENOENT): the
+   * common case, a key whose folders are there, costs no mkdir. A delete elsewhere may prune a folder between the
+   * mkdir and the publish: then the folders are made again, once.
    */
   private async withFolders<T>(key: string, publish: () => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await mkdir(dirname(join(this.root, key)), { recursive: true });
-        await mkdir(dirname(this.metaPath(key)), { recursive: true });
+        if (attempt > 0) {
+          await mkdir(dirname(join(this.root, key)), { recursive: true });
+          await mkdir(dirname(this.metaPath(key)), { recursive: true });
+          await mkdir(join(this.root, '.tmp'), { recursive: true });
+        }
         return await publish();
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
@@ -268,7 +273,7 @@ export class FileStore implements ObjectStore {
           // a parent "folder" is an object here: files cannot have both (GCS could)
           throw new StorageError('io', `cannot write ${key}: a parent of it is an object in this file store`, { cause: err });
         }
-        if (code !== 'ENOENT' || attempt > 0) throw err;
+        if (code !== 'ENOENT' || attempt > 1) throw err;
       }
     }
   }
@@ -306,30 +311,49 @@ export class FileStore implements ObjectStore {
 
   async writeJson(key: string, value: unknown, options: { ifGeneration: string | null; metadata?: Record<string, string> }): Promise<string> {
     const final = this.path(key);
-    return this.withKeyLock(key, () => this.withFolders(key, () => this.swapJson(key, final, value, options)));
+    await this.ready();
+    // serialised before taking the lock, which is then held for the file operations alone
+    const text = JSON.stringify(value);
+    const sidecar: Sidecar = { md5: createHash('md5').update(text).digest('base64'), contentType: 'application/json', metadata: options.metadata ?? {} };
+    return this.withKeyLock(key, () => this.withFolders(key, () => this.swapJson(key, final, text, JSON.stringify(sidecar), options)));
   }
 
-  /** The check-and-replace step of writeJson; runs under the key's lock. */
-  private async swapJson(key: string, final: string, value: unknown, options: { ifGeneration: string | null; metadata?: Record<string, string> }): Promise<string> {
-    const current = await this.stat(key);
-    const ok = options.ifGeneration === null ? current === undefined : current?.generation === options.ifGeneration;
+  /**
+   * The check-and-replace step of writeJson; runs under the key's lock. Few filesystem calls (they dominate a state
+   * write): the current generation from one stat, the new one from the temp file's own fstat (rename keeps the inode
+   * and its mtime), and no mkdir unless a folder is missing (withFolders).
+   */
+  private async swapJson(key: string, final: string, text: string, sidecar: string, options: { ifGeneration: string | null }): Promise<string> {
+    const current = await stat(final, { bigint: true }).then(
+      (st) => (st.isFile() ? `${st.ino}-${st.mtimeNs}` : undefined),
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return undefined;
+        throw err;
+      },
+    );
+    const ok = options.ifGeneration === null ? current === undefined : current === options.ifGeneration;
     if (!ok) {
       throw new StorageError(
         'precondition_failed',
-        `precondition failed for ${key}: expected ${options.ifGeneration === null ? 'no object' : `generation ${options.ifGeneration}`}, found ${current ? `generation ${current.generation}` : 'none'}`,
+        `precondition failed for ${key}: expected ${options.ifGeneration === null ? 'no object' : `generation ${options.ifGeneration}`}, found ${current ? `generation ${current}` : 'none'}`,
       );
     }
-    const text = JSON.stringify(value);
-    const temp = await this.tempPath();
+    const temp = join(this.root, '.tmp', `${Date.now()}-${randomBytes(6).toString('hex')}`);
+    let handle: FileHandle | undefined;
     try {
-      await writeFile(temp, text, { flag: 'wx' });
-      const sidecar: Sidecar = { md5: createHash('md5').update(text).digest('base64'), contentType: 'application/json', metadata: options.metadata ?? {} };
-      await writeFile(this.metaPath(key), JSON.stringify(sidecar));
+      handle = await open(temp, 'wx');
+      await handle.writeFile(text);
+      const st = await handle.stat({ bigint: true });
+      await handle.close();
+      handle = undefined;
+      await writeFile(this.metaPath(key), sidecar);
       await rename(temp, final); // atomic replace
-    } finally {
+      return `${st.ino}-${st.mtimeNs}`;
+    } catch (err) {
+      await handle?.close().catch(() => {});
       await unlink(temp).catch(() => {});
+      throw err;
     }
-    return (await this.stat(key))!.generation;
   }
 
   /**
@@ -340,15 +364,20 @@ export class FileStore implements ObjectStore {
     // hashed: any key gives a short, unique, flat file name
     await this.ready();
     const path = join(this.root, '.locks', `${createHash('sha256').update(key).digest('hex')}.lock`);
-    await mkdir(dirname(path), { recursive: true }).catch((err: NodeJS.ErrnoException) => {
-      throw this.fsError(err, 'write');
-    });
     const deadline = Date.now() + LOCK_STALE_MS + 10_000;
-    for (;;) {
+    for (let made = false; ; ) {
       try {
         await (await open(path, 'wx')).close();
         break;
       } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !made) {
+          // the locks folder (or the bucket folder itself) is not there yet
+          made = true;
+          await mkdir(dirname(path), { recursive: true }).catch((e: NodeJS.ErrnoException) => {
+            throw this.fsError(e, 'write');
+          });
+          continue;
+        }
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw this.refusal(err, key);
         const st = await stat(path).catch(() => undefined);
         if (st && Date.now() - st.mtimeMs > LOCK_STALE_MS) await rm(path, { force: true });
@@ -359,7 +388,7 @@ export class FileStore implements ObjectStore {
     try {
       return await fn();
     } finally {
-      await rm(path, { force: true });
+      await unlink(path).catch(() => {});
     }
   }
 }

@@ -152,6 +152,10 @@ function describeStoreContract(name: string, makeStore: () => ObjectStore, optio
       const winner = (results.find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<string>).value;
       expect(doc?.generation).toBe(winner);
       expect(doc?.value).toMatchObject({ n: 2 });
+      const info = await store.stat(key);
+      expect(info?.generation).toBe(winner);
+      expect(info?.md5).toBe(createHash('md5').update(JSON.stringify(doc?.value)).digest('base64'));
+      expect(info?.contentType).toBe('application/json');
     });
 
     it('rejects keys that could escape the store', async () => {
