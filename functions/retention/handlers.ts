@@ -37,7 +37,7 @@ export function retentionEventHandler(runtime: () => Runtime) {
         await rt.bus.publish({ type: 'retention.failed', severity: 'warning', env: rt.env, time: time(), reason });
         return;
       }
-      rt.logger.info({ kept: result.kept, removed: result.removed, orphansRemoved: result.orphansRemoved, skipped: result.skipped, bytesFreed: result.bytesFreed }, 'retention completed');
+      rt.logger.info({ kept: result.kept, removed: result.removed, orphansRemoved: result.orphansRemoved, temporaryRemoved: result.temporaryRemoved, skipped: result.skipped, bytesFreed: result.bytesFreed }, 'retention completed');
       await rt.bus.publish({
         type: 'retention.completed',
         severity: 'info',

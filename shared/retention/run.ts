@@ -20,6 +20,8 @@ export interface RetentionResult {
   dryRun: boolean;
   /** Temporary objects (left by killed writers) removed, older than the orphan grace period. */
   temporaryRemoved: number;
+  /** Their bytes. */
+  temporaryBytes: number;
   /** Stopped by the caller's signal: the deletions under way finished (none is left half-done), no other started. */
   stopped: boolean;
   kept: number;
@@ -87,6 +89,7 @@ export async function runRetention(
     dryRun: Boolean(options.dryRun),
     stopped: Boolean(options.signal?.aborted),
     temporaryRemoved: temporary.removed,
+    temporaryBytes: temporary.bytes,
     kept: decided.filter((d) => d.keep).length,
     outcomes,
     removed: removed.filter((o) => o.kind !== 'incomplete').length,

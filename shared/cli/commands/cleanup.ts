@@ -93,18 +93,29 @@ function toJson(r: RetentionResult) {
       ...r.plan.safety.map((d) => ({ id: d.backup.id, kind: 'safety', time: d.backup.time.toISOString(), bytes: d.backup.bytes, action: d.keep ? 'keep' : 'remove', reasons: d.keep ? d.reasons : ['safety backup, past its retention'], outcome: outcome.get(d.backup.id) })),
       ...r.plan.orphans.map((o) => ({ id: o.backup.id, kind: o.backup.kind, time: o.backup.time.toISOString(), bytes: o.backup.bytes, action: o.remove ? 'remove' : 'keep', reasons: [o.reason], outcome: outcome.get(o.backup.id) })),
     ],
-    totals: { kept: r.kept, removed: r.removed, orphansRemoved: r.orphansRemoved, skipped: r.skipped, failed: r.failed, bytesFreed: r.bytesFreed },
+    totals: {
+      kept: r.kept,
+      removed: r.removed,
+      orphansRemoved: r.orphansRemoved,
+      temporaryRemoved: r.temporaryRemoved,
+      temporaryBytes: r.temporaryBytes,
+      skipped: r.skipped,
+      failed: r.failed,
+      bytesFreed: r.bytesFreed,
+    },
   };
 }
 
 function render(r: RetentionResult): string {
   const j = toJson(r);
-  if (j.backups.length === 0) return `no backups for env ${r.plan.env}\n`;
+  // temporary objects a killed writer left (the file store's .tmp/), past the orphan grace period
+  const temporary = `${r.temporaryRemoved} temporary object${r.temporaryRemoved === 1 ? '' : 's'} removed${r.temporaryRemoved > 0 ? ` (${formatBytes(r.temporaryBytes)})` : ''}`;
+  if (j.backups.length === 0) return `no backups for env ${r.plan.env}${r.dryRun ? '' : `; ${temporary}`}\n`;
   const rows = j.backups.map((b) => {
     const status = b.outcome ? ` (${b.outcome.status}${b.outcome.reason ? `: ${b.outcome.reason}` : ''})` : '';
     return [b.id, b.time.slice(0, 19).replace('T', ' '), b.kind, formatBytes(b.bytes), (r.dryRun && b.action === 'remove' ? 'would remove' : b.action.toUpperCase()) + status, b.reasons.join(', ')];
   });
   const t = j.totals;
   const verb = r.dryRun ? 'would free' : 'freed';
-  return `${table(['ID', 'TIME (UTC)', 'KIND', 'SIZE', 'ACTION', 'REASONS'], rows)}\n\n${t.kept} kept, ${r.dryRun ? j.backups.filter((b) => b.action === 'remove').length + ' to remove' : `${t.removed} removed, ${t.orphansRemoved} orphans removed`}, ${t.skipped} skipped (held), ${t.failed} failed; ${verb} ${formatBytes(t.bytesFreed)}${r.dryRun ? ' (dry run: nothing removed)' : ''}\n`;
+  return `${table(['ID', 'TIME (UTC)', 'KIND', 'SIZE', 'ACTION', 'REASONS'], rows)}\n\n${t.kept} kept, ${r.dryRun ? j.backups.filter((b) => b.action === 'remove').length + ' to remove' : `${t.removed} removed, ${t.orphansRemoved} orphans removed, ${temporary}`}, ${t.skipped} skipped (held), ${t.failed} failed; ${verb} ${formatBytes(t.bytesFreed)}${r.dryRun ? ' (dry run: nothing removed)' : ''}\n`;
 }
