@@ -47,6 +47,7 @@ export async function dumpTable(
   const stored = store.put(key, digest, {
     contentType: 'application/gzip',
     metadata: { table: `${table.schema}.${table.name}`, format: 'copy-text-gzip' },
+    signal: options.signal,
   });
   const piped = pipeline(source, createGzip(GZIP(options.compressionLevel)), digest, {
     signal: options.signal,

@@ -99,7 +99,8 @@ export class GcsStore implements ObjectStore {
       }
     }, Math.min(1000, Math.max(50, this.progressTimeoutMs / 4)));
     try {
-      await pipeline(body as ReadableType, meter, stream);
+      // A body that has ended leaves the upload waiting on the server: the caller's signal cuts that off too.
+      await pipeline(body as ReadableType, meter, stream, ...(options.signal ? [{ signal: options.signal }] : []));
     } catch (err) {
       throw mapError(err, key, 'upload');
     } finally {

@@ -23,6 +23,8 @@ export interface WriteOptions {
   contentType?: string;
   /** Custom metadata (GCS `metadata`); never put a secret here. */
   metadata?: Record<string, string>;
+  /** Cuts a streamed upload off (its request aborted, nothing created); put then rejects. */
+  signal?: AbortSignal;
 }
 
 export type Body = Readable | AsyncIterable<Uint8Array> | Uint8Array | string;

@@ -44,4 +44,25 @@ describe('a stalled upload', () => {
     // the same store works again once the server answers
     expect((await runBackup({ databaseUrl: db.url, store, env: 'prod' })).status).toBe('completed');
   });
+
+  it('a stop (Ctrl-C, a shutdown) during a stalled upload stops the backup at once, not after the progress timeout', async () => {
+    const store = openStore('gs://stall-bucket/c', { gcsApiEndpoint: fake.url, gcsRetry: { maxRetries: 0 }, progressTimeoutSeconds: 600 });
+    const stop = new AbortController();
+    fake.stallUploads();
+    try {
+      const seen = fake.requests.length;
+      const running = runBackup({ databaseUrl: db.url, store, env: 'prod', signal: stop.signal }).then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      // handshake: the table's data is on its way to a server that takes none of it
+      while (!fake.requests.slice(seen).some((r) => r.method === 'PUT' && r.path.includes('upload_id='))) await new Promise((r) => setTimeout(r, 20));
+      stop.abort(new Error('stopped by the test'));
+      expect((await running)?.message).toBe('stopped by the test');
+    } finally {
+      fake.stallUploads(false);
+    }
+    expect(await readLease(store, keys.lease('prod'))).toBeUndefined();
+    expect(fake.objectNames('stall-bucket').filter((n) => n.startsWith('c/'))).toEqual([]);
+  });
 });
