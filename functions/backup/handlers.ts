@@ -28,6 +28,7 @@ function options(rt: Runtime, request: BackupRequest, trigger: BackupOptions['tr
     leaseTtlMs: section.leaseTtlSeconds * 1000,
     statementTimeoutSeconds: section.statementTimeoutSeconds,
     trigger,
+    ...(rt.signal ? { signal: rt.signal } : {}),
   };
 }
 

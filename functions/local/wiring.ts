@@ -28,6 +28,8 @@ export interface LocalWiring {
   http: Record<string, HttpHandler>;
   /** Event handlers by topic. */
   topics: Record<string, EventHandler>;
+  /** Each declared subscription that pushes to an entry point, with its handler (pulled on the Pub/Sub emulator). */
+  subscriptions: Array<{ name: string; topic: string; ackDeadlineSeconds: number; entryPoint: string; handler: EventHandler }>;
   jobs: Wiring['jobs'];
 }
 
@@ -37,6 +39,7 @@ export function wiring(runtime: () => Runtime, infra: Wiring = loadWiring(), ent
   if (problems.length > 0) throw new UsageError(`infra/ and the code disagree: ${problems.join('; ')}`, problems);
   const http: Record<string, HttpHandler> = {};
   const topics: Record<string, EventHandler> = {};
+  const subscriptions: LocalWiring['subscriptions'] = [];
   for (const declared of infra.entryPoints) {
     const ep = entryPoints[declared.name]!;
     if (ep.kind === 'http') {
@@ -45,9 +48,10 @@ export function wiring(runtime: () => Runtime, infra: Wiring = loadWiring(), ent
     } else {
       const handler = bindEntryPoint(ep, runtime) as EventHandler;
       for (const topic of declared.topics) topics[topic] = handler;
+      for (const sub of declared.subscriptions) subscriptions.push({ ...sub, entryPoint: declared.name, handler });
     }
   }
-  return { http, topics, jobs: infra.jobs };
+  return { http, topics, subscriptions, jobs: infra.jobs };
 }
 
 /**

@@ -29,6 +29,7 @@ export function retentionEventHandler(runtime: () => Runtime) {
         orphanGraceHours: section.orphanGraceHours,
         concurrency: section.deleteConcurrency,
         dryRun: decoded.payload.dryRun,
+        ...(rt.signal ? { signal: rt.signal } : {}),
       });
       if (result.failed > 0) {
         const reasons = result.outcomes.filter((o) => o.status === 'failed').map((o) => `${o.id}: ${o.reason}`);

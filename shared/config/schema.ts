@@ -73,11 +73,19 @@ export const EnvSchema = z.object({
   /** Missing Table's base URL, for the default probes. */
   APP_BASE_URL: z.url().default('http://localhost:8000'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** The address `npm start` (`mt-ops serve`) listens on: loopback unless set (0.0.0.0 or :: for every interface). */
+  HOST: z.string().min(1).default('127.0.0.1'),
+  /** The bearer token `npm start` requires on every route but /healthz; unset: one is generated and printed at start. */
+  OPS_API_TOKEN: z
+    .string()
+    .min(16, 'at least 16 characters (unset it and `npm start` generates one)')
+    .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces (it travels in an Authorization header)')
+    .optional(),
 });
 export type Env = z.infer<typeof EnvSchema>;
 
 /** Env vars whose whole value is a secret (masked in every log line). */
-export const SECRET_ENV = ['SLACK_WEBHOOK_URL', 'PAGERDUTY_ROUTING_KEY', 'SMTP_PASSWORD', 'ALERT_WEBHOOK_URL'] as const;
+export const SECRET_ENV = ['SLACK_WEBHOOK_URL', 'PAGERDUTY_ROUTING_KEY', 'SMTP_PASSWORD', 'ALERT_WEBHOOK_URL', 'OPS_API_TOKEN'] as const;
 /** Env vars that are URLs whose password is a secret. */
 export const URL_ENV = ['DATABASE_URL', 'VERIFY_DATABASE_URL', 'SMTP_URL'] as const;
 

@@ -1,6 +1,6 @@
 import type { Request, Response } from '@google-cloud/functions-framework';
 import type { z } from 'zod';
-import { formatIssues, OpsError, UsageError, errorMessage } from '../errors';
+import { formatIssues, InterruptedError, OpsError, UsageError, errorMessage } from '../errors';
 import { redactString } from '../log/redact';
 import { safeMessage } from './framework';
 import type { Logger } from '../log/logger';
@@ -33,11 +33,18 @@ export function decodeJsonBody<S extends z.ZodType>(req: Request, res: Response,
   return result.data;
 }
 
-/** Maps an error to an HTTP answer: 400 for bad input, 500 otherwise; never a secret, a stack or a server path. */
+/**
+ * Maps an error to an HTTP answer: 400 for bad input, 503 for work stopped because the instance is stopping (try
+ * again), 500 otherwise; never a secret, a stack or a server path.
+ */
 export function answerError(res: Response, err: unknown, logger: Logger): void {
   const message = safeMessage(errorMessage(err));
   if (err instanceof UsageError) {
     res.status(400).json({ error: message, issues: err.issues.map(redactString) });
+    return;
+  }
+  if (err instanceof InterruptedError) {
+    res.status(503).set('Retry-After', '30').json({ error: message, issues: [], code: err.code });
     return;
   }
   logger.error({ err }, message);

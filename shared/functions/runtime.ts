@@ -18,6 +18,11 @@ export interface Runtime {
   env: string;
   /** Publishes the events earlier runs could not (see shared/bus/outbox.ts); never throws. */
   flushOutbox?: () => Promise<void>;
+  /**
+   * Aborted when the instance stops (`npm start` on SIGINT/SIGTERM), with an InterruptedError: long work stops
+   * cleanly (a backup removes what it wrote and releases its lease; retention finishes the deletion under way).
+   */
+  signal?: AbortSignal;
 }
 
 export function runtimeFromEnvironment(component: string): () => Runtime {
@@ -31,7 +36,7 @@ export function runtimeFromEnvironment(component: string): () => Runtime {
 }
 
 /** The runtime of a function (or of `npm start`): the bus saves what it cannot publish to the bucket's outbox. */
-export function functionRuntime(config: Config, component: string, options: { logger?: Logger } = {}): Runtime & { bus: ReliableBus } {
+export function functionRuntime(config: Config, component: string, options: { logger?: Logger; signal?: AbortSignal } = {}): Runtime & { bus: ReliableBus } {
   const store = openStore(config.env.BACKUP_BUCKET, storeOptions(config.file.storage));
   const env = config.env.OPS_ENV;
   const logger = options.logger ?? createLogger({ level: config.env.LOG_LEVEL, labels: { env, component } });
@@ -49,5 +54,5 @@ export function functionRuntime(config: Config, component: string, options: { lo
       }
     },
   });
-  return { config, store, bus, logger, env, flushOutbox: () => flushOutbox(store, env, bus.deliver, logger).then(() => {}) };
+  return { config, store, bus, logger, env, flushOutbox: () => flushOutbox(store, env, bus.deliver, logger).then(() => {}), ...(options.signal ? { signal: options.signal } : {}) };
 }

@@ -90,6 +90,8 @@ export interface DeclaredEntryPoint {
   function: string;
   /** For an event entry point: the topics pushed to it. */
   topics: string[];
+  /** For an event entry point: the subscriptions that push to it (the local runtime pulls them on the Pub/Sub emulator). */
+  subscriptions: Array<{ name: string; topic: string; ackDeadlineSeconds: number }>;
 }
 
 export interface Wiring {
@@ -115,7 +117,7 @@ export function loadWiring(paths: WiringPaths = {}): Wiring {
     if (file.functions.findIndex((f) => f.name === fn.name) !== i) issues.push(`functions[${i}].name: duplicate function ${fn.name}`);
     for (const [name, kind] of Object.entries(fn.entryPoints)) {
       if (entryPoints.has(name)) issues.push(`functions[${i}].entryPoints.${name}: already declared by ${entryPoints.get(name)!.function}`);
-      else entryPoints.set(name, { name, kind, function: fn.name, topics: [] });
+      else entryPoints.set(name, { name, kind, function: fn.name, topics: [], subscriptions: [] });
     }
   });
   topics.topics.forEach((topic, i) =>
@@ -124,7 +126,10 @@ export function loadWiring(paths: WiringPaths = {}): Wiring {
       const target = entryPoints.get(sub.pushTo);
       if (!target) issues.push(`${topicsPath}: topics[${i}].subscriptions[${j}].pushTo: ${sub.pushTo} is not an entry point in ${functionsPath}`);
       else if (target.kind !== 'event') issues.push(`${topicsPath}: topics[${i}].subscriptions[${j}].pushTo: ${sub.pushTo} is an ${target.kind} entry point`);
-      else target.topics.push(topic.name);
+      else {
+        target.topics.push(topic.name);
+        target.subscriptions.push({ name: sub.name, topic: topic.name, ackDeadlineSeconds: sub.ackDeadlineSeconds });
+      }
     }),
   );
   for (const ep of entryPoints.values()) {

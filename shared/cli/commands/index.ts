@@ -9,6 +9,7 @@ import { registerCleanupCommand } from './cleanup';
 import { registerProbeCommands } from './probe';
 import { registerAlertsCommands } from './alerts';
 import { registerInfraCommands } from './infra';
+import { registerServeCommand } from './serve';
 
 /** Every subcommand; each lives in its own file. */
 export function registerCommands(program: Command): void {
@@ -22,4 +23,5 @@ export function registerCommands(program: Command): void {
   registerAlertsCommands(program);
   registerInfraCommands(program);
   registerConfigCommand(program);
+  registerServeCommand(program);
 }

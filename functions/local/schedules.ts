@@ -1,0 +1,61 @@
+/**
+ * The Scheduler jobs of infra/, played in-process with croner: the same cron and time zone (or the operator file's
+ * `schedules` override, keyed by the function a job triggers), one run at a time per job, none once stopping.
+ */
+import { Cron } from 'croner';
+import type { Config } from '../../shared/config/load';
+import type { Logger } from '../../shared/log/logger';
+import { errorMessage } from '../../shared/errors';
+import { scheduleOverrides } from './wiring';
+import type { Delivery, Job } from './delivery';
+import type { Work } from './work';
+
+export interface PlannedSchedule {
+  job: Job;
+  cron: string;
+  timeZone: string;
+  /** true when the operator file overrides the declared cron. */
+  overridden: boolean;
+}
+
+/**
+ * Each job that reaches a function, with its effective cron: the operator file's override (keyed by job name, or by
+ * the function when it has one job; see scheduleOverrides) or the declared one. A key matching nothing is refused.
+ */
+export function plannedSchedules(jobs: readonly Job[], schedules: Config['file']['schedules']): PlannedSchedule[] {
+  const overrides = scheduleOverrides([...jobs], schedules);
+  return jobs
+    .filter((job) => job.function)
+    .map((job) => {
+      const override = overrides.get(job.name);
+      return { job, cron: override?.cron ?? job.cron, timeZone: override?.timeZone ?? job.timeZone, overridden: Boolean(override) };
+    });
+}
+
+export interface RunningSchedule extends PlannedSchedule {
+  next(): Date | null;
+}
+
+export function startSchedules(planned: readonly PlannedSchedule[], delivery: Delivery, work: Work, logger: Logger): { schedules: RunningSchedule[]; stop(): void } {
+  const crons: Cron[] = [];
+  const schedules = planned.map((p, jobIndex) => {
+    const cron = new Cron(p.cron, { timezone: p.timeZone, protect: true }, async (self: Cron) => {
+      if (work.stopping) return;
+      // A Pub/Sub message id is a decimal string: the run's time in ms and the job's position make it unique.
+      const messageId = `${(self.currentRun() ?? new Date()).getTime()}${String(jobIndex).padStart(2, '0')}`;
+      try {
+        await delivery.trigger(p.job, messageId);
+      } catch (err) {
+        logger.error({ err, job: p.job.name }, `scheduled ${p.job.name} could not be triggered: ${errorMessage(err)}`);
+      }
+    });
+    crons.push(cron);
+    return { ...p, next: () => cron.nextRun() };
+  });
+  return {
+    schedules,
+    stop() {
+      for (const c of crons) c.stop();
+    },
+  };
+}
