@@ -9,6 +9,7 @@ import { redactString } from '../log/redact';
 import { RowSetHash } from '../pgcopy/copy-text';
 import type { RestoreProgress } from './execute';
 import { restore, RestoreRefused } from './restore';
+import { backupSource } from './backup-source';
 import { quoteIdent as ident, qualifiedName as qualified } from '../pg/ident';
 import { CopyOut } from '../pgcopy/copy-out';
 import { checkRestoredLargeObjects } from './large-objects';
@@ -78,22 +79,23 @@ export async function runRestoreDrill(options: RestoreDrillOptions): Promise<Res
       created = true;
     } else await probeScratch(options.databaseUrl, database);
     const hashes = new Map<string, RowSetHash>();
-    await restore({
-      databaseUrl: options.databaseUrl,
-      source: { kind: 'backup', store: options.store, manifest: options.manifest },
-      yes: false,
-      // rows in the scratch database: the drill is set up wrong (the backup is not at fault)
-      confirm: async (plan) => {
-        throw new DrillSetupError(
-          `--restore-into: scratch database ${database} is not empty: ${plan.preflight.overwrites.length} table(s) hold rows (${plan.preflight.overwrites.join(', ')}); a drill needs an empty scratch database, or --template`,
-        );
+    await restore(
+      {
+        databaseUrl: options.databaseUrl,
+        source: backupSource(options.store, options.manifest, { hashes }),
+        yes: false,
+        // rows in the scratch database: the drill is set up wrong (the backup is not at fault)
+        confirm: async (plan) => {
+          throw new DrillSetupError(
+            `--restore-into: scratch database ${database} is not empty: ${plan.preflight.overwrites.length} table(s) hold rows (${plan.preflight.overwrites.join(', ')}); a drill needs an empty scratch database, or --template`,
+          );
+        },
+        safetyBackup: false,
+        onProgress: (p) => {
+          if (p.phase !== 'safety-backup') options.onProgress?.(p);
+        },
       },
-      safetyBackup: false,
-      onProgress: (p) => {
-        if (p.phase !== 'safety-backup') options.onProgress?.(p);
-      },
-      drill: {
-        hashes,
+      {
         rollback: !options.keep,
         beforeFinish: async (client, plan) => {
           for (const t of plan.preflight.tables) {
@@ -113,7 +115,7 @@ export async function runRestoreDrill(options: RestoreDrillOptions): Promise<Res
           }
         },
       },
-    });
+    );
     const rows = tables.reduce((a, t) => a + t.rows, 0);
     const lo = options.manifest.largeObjects ? ` and ${options.manifest.largeObjects.count} large objects` : '';
     return done(true, [

@@ -1,11 +1,8 @@
+/** Preflight check of the foreign keys from restored tables into tables that are not restored, against the target's rows. */
 import type pg from 'pg';
-import { createGunzip } from 'node:zlib';
+import type { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
-import type { ObjectStore } from '../storage/types';
-import type { Manifest } from '../backup/manifest';
-import { keys } from '../backup/layout';
 import { splitCopyLine } from '../pgcopy/copy-text';
-import { entryFor } from './backup-source';
 import type { PlannedTable } from './preflight';
 import { leafForeignKeys, withPartitionedParents, type TargetForeignKey, type TargetSchema } from './target-schema';
 import { quoteIdent as ident, qualifiedName as qualified } from '../pg/ident';
@@ -16,13 +13,12 @@ const BATCH = 5_000;
 /**
  * Preflight, before anything is loaded: every foreign key from a restored table to a table that is not restored
  * must be satisfied by the target's rows (or, when that table is emptied by this restore, by none). The restored
- * table's data is streamed from its object and its keys looked up in the target, a batch at a time.
+ * table's data is streamed from the source (`rows`: COPY text) and its keys looked up in the target, a batch at a time.
  * Returns one problem per key that some rows would break: the key, the table and how many rows.
  */
 export async function checkOutsideKeys(
   client: pg.ClientBase,
-  store: ObjectStore,
-  manifest: Manifest,
+  rows: (table: PlannedTable) => Promise<Readable>,
   planned: PlannedTable[],
   target: TargetSchema,
   truncated: ReadonlySet<string>,
@@ -39,7 +35,7 @@ export async function checkOutsideKeys(
     if (!referenced || indexes.some((i) => i < 0)) continue; // a key column not in the backup: drift, reported already
     const types = fk.refColumns.map((c) => referenced.columns.find((rc) => rc.name === c)?.type ?? 'text');
     const emptied = truncated.has(fk.to);
-    const missing = await countMissing(client, store, manifest, table, fk, indexes, types, emptied);
+    const missing = await countMissing(client, rows, table, fk, indexes, types, emptied);
     if (missing > 0) {
       problems.push(
         `foreign key ${fk.name} of ${fk.from} (${fk.columns.join(', ')}): ${missing} row${missing === 1 ? '' : 's'} of the backup reference ${fk.to} rows ` +
@@ -52,8 +48,7 @@ export async function checkOutsideKeys(
 
 async function countMissing(
   client: pg.ClientBase,
-  store: ObjectStore,
-  manifest: Manifest,
+  rows: (table: PlannedTable) => Promise<Readable>,
   table: PlannedTable,
   fk: TargetForeignKey,
   indexes: number[],
@@ -74,8 +69,7 @@ async function countMissing(
     else missing += (await client.query<{ n: number }>(sql, batch)).rows[0]!.n;
     batch = fk.columns.map(() => []);
   };
-  const entry = entryFor(manifest, table);
-  const source = (await store.get(`${keys.backupPrefix(manifest.env, manifest.id)}${entry.object}`)).pipe(createGunzip());
+  const source = await rows(table);
   const lines = createInterface({ input: source, crlfDelay: Infinity });
   for await (const line of lines) {
     const fields = splitCopyLine(line);

@@ -1,10 +1,10 @@
-import { orderTables, type FkOrder } from './fk-order';
-import { leafForeignKeys, tableKey, withPartitionedParents, type TargetSchema } from './target-schema';
-
 /**
  * Preflight (pure): what is restored, in which order, what is truncated, and every difference between the
  * backup and the target, all at once. Nothing here touches a database; the caller reads the target first.
  */
+import { orderTables, type FkOrder } from './fk-order';
+import { referencingClosure, tableKey, type TargetSchema } from './target-schema';
+
 export interface SourceTable {
   schema: string;
   name: string;
@@ -153,19 +153,12 @@ export function runPreflight(input: PreflightInput): Preflight {
 
   // Tables outside the restore whose foreign keys reach into it (transitively) must be truncated with it.
   const restoring = new Set(planned.map((t) => t.key));
-  const referencing: Preflight['referencing'] = [];
-  // A key may reference (or be declared on) a partitioned table: it reaches its partitions.
-  const reached = withPartitionedParents(target, restoring);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const fk of leafForeignKeys(target)) {
-      if (reached.has(fk.to) && !reached.has(fk.from)) {
-        reached.add(fk.from);
-        referencing.push({ table: fk.from, references: fk.to, constraint: fk.name, rows: input.nonEmpty.has(fk.from) });
-        grew = true;
-      }
-    }
-  }
+  const referencing: Preflight['referencing'] = referencingClosure(target, restoring).via.map((fk) => ({
+    table: fk.from,
+    references: fk.to,
+    constraint: fk.name,
+    rows: input.nonEmpty.has(fk.from),
+  }));
   // Emptying a table that is not restored loses its rows: only with --cascade (--yes only confirms overwriting restored tables).
   const cascade = referencing.filter((r) => r.rows).map((r) => r.table);
   for (const r of referencing) {

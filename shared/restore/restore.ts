@@ -1,25 +1,26 @@
-import type { Readable } from 'node:stream';
+/**
+ * The restore capability's entry: plan (read the target and the source once, every check), then confirmation, the
+ * safety backup and the one-transaction load (execute.ts). The source is any RestoreSource (source.ts): this file
+ * knows no backup format.
+ */
 import type pg from 'pg';
 import { connect } from '../pg/connect';
 import { isLockTimeout, watchLockWaits, type LockWatch } from '../pg/locks';
 import { runBackup } from '../backup/run';
-import { SAFETY_LABEL, type Manifest } from '../backup/manifest';
+import { SAFETY_LABEL } from '../backup/manifest';
 import type { ObjectStore } from '../storage/types';
 import { OpsError, UsageError } from '../errors';
-import { runPreflight, type Preflight, type SourceTable } from './preflight';
-import { leafForeignKeys, withPartitionedParents, canUseReplicaRole, nonEmptyTables, readTargetSchema, tableKey, type TargetSchema } from './target-schema';
-import { executeRestore, type ExecuteResult, type RestoreProgress, type TableLoader } from './execute';
+import { runPreflight, type Preflight } from './preflight';
+import { leafForeignKeys, canUseReplicaRole, nonEmptyTables, readTargetSchema, referencingClosure, tableKey, type TargetSchema } from './target-schema';
+import { executeRestore, type ExecuteResult, type RestoreProgress } from './execute';
 import { checkOutsideKeys } from './outside-keys';
 import { planMaterializedViews, type MaterializedViewStep } from './matviews';
-import { backupLoader, checkManifest, checkObjects, entryFor, manifestSequences, manifestTables } from './backup-source';
-import { AUTH_USERS, legacyLoader, legacySourceTables, scanLegacy, stageLegacy, type LegacyInput, type LegacyScan } from './legacy-reader';
-import type { RowSetHash } from '../pgcopy/copy-text';
-import { largeObjectsOverwrite, loadLargeObjects, planLargeObjects, type LargeObjectsPlan } from './large-objects';
+import { largeObjectsOverwrite, type LargeObjectsPlan } from './large-objects';
+import type { RestoreSource, SourceDescription } from './source';
 
-export type RestoreSource =
-  | { kind: 'backup'; store: ObjectStore; manifest: Manifest }
-  /** `path`: a local file, or with `open`, the key of an object in the bucket (read as a stream). */
-  | { kind: 'legacy'; path: string; open?: () => Promise<Readable>; includeAuth?: boolean };
+export type { RestoreSource } from './source';
+export { backupSource } from './backup-source';
+export { legacySource } from './legacy-source';
 
 export interface RestoreOptions {
   databaseUrl: string;
@@ -48,8 +49,6 @@ export interface RestoreOptions {
   onProgress?: (p: RestoreProgress | { phase: 'safety-backup'; backupId?: string }) => void;
   /** Test hook: runs before each table's load, inside the transaction. */
   beforeTable?: (table: string, index: number) => Promise<void>;
-  /** Restore drill: hash rows while loading, check inside the transaction, roll back. */
-  drill?: { hashes: Map<string, RowSetHash>; beforeFinish: (client: pg.ClientBase, plan: RestorePlan) => Promise<void>; rollback: boolean };
   /**
    * Stops the restore (a signal to the CLI): the connection is closed at once, so the server rolls the transaction back
    * (a running safety backup removes itself); restore() then rejects with the signal's reason.
@@ -61,7 +60,7 @@ export interface RestoreOptions {
 
 export interface RestorePlan {
   database: string;
-  source: { kind: 'backup'; id: string; env: string; takenAt: string } | { kind: 'legacy'; path: string; createdAt?: string };
+  source: SourceDescription;
   preflight: Preflight;
   /** Rows the backup holds per planned table. */
   rows: Record<string, number>;
@@ -88,12 +87,22 @@ export interface RestoreResult {
   durationMs: number;
 }
 
+/**
+ * How a restore ends, for the restore drill (verify --restore-into): `beforeFinish` runs inside the transaction after
+ * every check (the drill compares the restored tables there), then the transaction commits, or with `rollback` is
+ * rolled back so the scratch database stays as it was.
+ */
+export interface RestoreFinish {
+  beforeFinish?: (client: pg.ClientBase, plan: RestorePlan) => Promise<void>;
+  rollback?: boolean;
+}
+
 /** Reads the target and the source and runs every check; changes nothing. Problems are in plan.preflight.problems. */
 export async function planRestore(options: RestoreOptions, client?: pg.ClientBase): Promise<RestorePlan> {
   const own = client ? undefined : await connectTarget(options);
   const watch = own ? watchTarget(options, own) : undefined;
   try {
-    return await plan(options, (client ?? own)!);
+    return (await plan(options, (client ?? own)!)).plan;
   } catch (err) {
     throw own && watch ? await namingLockHolder(err, options, own, watch, {}) : err;
   } finally {
@@ -102,87 +111,58 @@ export async function planRestore(options: RestoreOptions, client?: pg.ClientBas
   }
 }
 
-async function plan(options: RestoreOptions, client: pg.ClientBase): Promise<RestorePlan> {
+/** The plan, and the target schema it was made against (read once: the load uses the same). */
+async function plan(options: RestoreOptions, client: pg.ClientBase): Promise<{ plan: RestorePlan; target: TargetSchema }> {
   const target = await readTargetSchema(client);
   const { source } = options;
-  const notes: string[] = [];
-  let tables: SourceTable[];
-  let scan: LegacyScan | undefined;
-  const problems: string[] = [];
-  if (source.kind === 'backup') {
-    problems.push(...checkManifest(source.manifest));
-    tables = manifestTables(source.manifest);
-  } else {
-    scan = await scanLegacy(legacyInput(source));
-    const auth = scan.tables.find((t) => t.name === AUTH_USERS);
-    const authColumns = target.tables.get('auth.users')?.columns.filter((c) => !c.generated).map((c) => c.name) ?? [];
-    if (auth && !source.includeAuth) notes.push(`auth_users: ${auth.rows} rows skipped (pass --include-auth to restore them into auth.users)`);
-    if (auth && source.includeAuth) {
-      const dropped = auth.keys.filter((k) => !authColumns.includes(k));
-      if (!target.tables.has('auth.users')) problems.push('auth_users: --include-auth, but the target has no auth.users table');
-      else if (dropped.length > 0) notes.push(`auth_users: keys with no auth.users column, not restored: ${dropped.join(', ')}`);
-    }
-    tables = legacySourceTables(scan, { includeAuth: Boolean(source.includeAuth), authColumns });
-    notes.push('legacy format: it records no sequence values, so sequences are set from max(id) of their columns');
-  }
+  const inspected = await source.inspect(target);
+  const { tables } = inspected;
   const selected = options.tables && options.tables.length > 0 ? options.tables : tables.map((t) => tableKey(t.schema, t.name));
   const nonEmpty = new Set(await nonEmptyTables(client, candidates(target, selected)));
   const preflight = runPreflight({
     tables,
-    sequences: source.kind === 'backup' ? manifestSequences(source.manifest) : [],
+    sequences: inspected.sequences,
     target,
     nonEmpty,
     canUseReplica: await canUseReplicaRole(client),
     options: { tables: options.tables, allowSchemaDrift: options.allowSchemaDrift, yes: options.yes, fireTriggers: options.fireTriggers, cascade: options.cascade },
   });
-  preflight.problems.unshift(...problems);
-  if (source.kind === 'backup' && preflight.problems.length === 0) {
-    preflight.problems.push(...(await checkObjects(source.store, source.manifest, preflight.tables)));
+  preflight.problems.unshift(...inspected.problems);
+  if (source.checkStored && preflight.problems.length === 0) {
+    preflight.problems.push(...(await source.checkStored(preflight.tables)));
   }
-  if (source.kind === 'backup' && preflight.problems.length === 0) {
+  if (source.copyRows && preflight.problems.length === 0) {
     // Keys into tables that are not restored: checked against the target's rows now, not after the whole load.
-    preflight.problems.push(...(await checkOutsideKeys(client, source.store, source.manifest, preflight.tables, target, new Set(preflight.truncate))));
+    preflight.problems.push(...(await checkOutsideKeys(client, source.copyRows, preflight.tables, target, new Set(preflight.truncate))));
   }
-  const lo = source.kind === 'backup' ? await planLargeObjects(client, source.store, source.manifest, { tables: options.tables }) : undefined;
+  const lo = source.largeObjects ? await source.largeObjects.plan(client, { tables: options.tables }) : undefined;
   preflight.problems.push(...(lo?.problems ?? []));
-  const views = planMaterializedViews(source.kind === 'backup' ? source.manifest.materializedViews : undefined, target, {
+  const views = planMaterializedViews(inspected.materializedViews, target, {
     refresh: options.refreshMaterializedViews,
     subset: Boolean(options.tables && options.tables.length > 0),
   });
-  preflight.notes.push(...notes, ...(lo?.notes ?? []), ...views.notes);
+  preflight.notes.push(...inspected.notes, ...(lo?.notes ?? []), ...views.notes);
   const rows: Record<string, number> = {};
   for (const t of preflight.tables) rows[t.key] = t.source.rows ?? 0;
-  const bytes = source.kind === 'backup' ? preflight.tables.reduce((a, t) => a + entryFor(source.manifest, t).compressedBytes, 0) : 0;
-  return {
+  const restorePlan: RestorePlan = {
     database: target.database,
-    source:
-      source.kind === 'backup'
-        ? { kind: 'backup', id: source.manifest.id, env: source.manifest.env, takenAt: source.manifest.snapshot.time }
-        : { kind: 'legacy', path: source.path, ...(typeof scan?.info.created_at === 'string' ? { createdAt: scan.info.created_at } : {}) },
+    source: inspected.description,
     preflight,
     rows,
     totalRows: Object.values(rows).reduce((a, b) => a + b, 0),
-    bytes,
-    sequences: source.kind === 'backup' ? 'recorded' : 'max-id',
+    bytes: source.storedBytes(preflight.tables),
+    sequences: inspected.sequenceValues,
     materializedViews: views.steps,
     safetyBackup: options.safetyBackup ? 'will be taken' : 'skipped (--no-safety-backup)',
     ...(lo?.plan ? { largeObjects: lo.plan } : {}),
     notes: preflight.notes,
   };
+  return { plan: restorePlan, target };
 }
 
 /** The selected tables that exist in the target, and every table whose foreign keys reach them. */
 function candidates(target: TargetSchema, selected: string[]): Array<{ schema: string; name: string }> {
-  const reached = withPartitionedParents(target, selected.flatMap((k) => target.partitions.get(k) ?? [k]).filter((k) => target.tables.has(k)));
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const fk of leafForeignKeys(target)) {
-      if (reached.has(fk.to) && !reached.has(fk.from)) {
-        reached.add(fk.from);
-        grew = true;
-      }
-    }
-  }
+  const { reached } = referencingClosure(target, selected.flatMap((k) => target.partitions.get(k) ?? [k]).filter((k) => target.tables.has(k)));
   return [...reached].filter((k) => !target.partitions.has(k)).map((k) => target.tables.get(k)!).filter(Boolean);
 }
 
@@ -191,10 +171,6 @@ export class RestoreRefused extends OpsError {
   constructor(readonly problems: string[]) {
     super(`restore refused before any change (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ${problems.join('\n  ')}`, 'preflight_failed');
   }
-}
-
-function legacyInput(source: Extract<RestoreSource, { kind: 'legacy' }>): LegacyInput {
-  return source.open ? { name: source.path, open: source.open } : source.path;
 }
 
 /** Why a plan cannot go ahead: bad input (UsageError, exit 2) when the operator named what is not there, else RestoreRefused. */
@@ -207,7 +183,7 @@ export function refusal(preflight: Pick<Preflight, 'problems' | 'inputProblems'>
  * Preflight, confirmation, safety backup, then the one-transaction restore. Throws RestoreRefused (nothing changed)
  * or OpsError('restore_failed') (rolled back, nothing changed).
  */
-export async function restore(options: RestoreOptions): Promise<RestoreResult> {
+export async function restore(options: RestoreOptions, finish: RestoreFinish = {}): Promise<RestoreResult> {
   const { signal } = options;
   signal?.throwIfAborted();
   const client = await connectTarget(options);
@@ -217,7 +193,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   signal?.addEventListener('abort', stop, { once: true });
   const locking: { truncate?: string[] } = {};
   try {
-    return await restoreWith(client, options, locking);
+    return await restoreWith(client, options, finish, locking);
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
     throw await namingLockHolder(err, options, client, watch, locking);
@@ -257,70 +233,56 @@ async function namingLockHolder(err: unknown, options: RestoreOptions, client: p
   return new OpsError(`restore stopped: a table stayed locked for ${seconds} s (--lock-timeout): ${holders}; the target is unchanged`, 'locked', { cause: err });
 }
 
-async function restoreWith(client: pg.Client, options: RestoreOptions, locking: { truncate?: string[] }): Promise<RestoreResult> {
-  {
-    const p = await plan(options, client);
-    locking.truncate = p.preflight.truncate;
-    const refused = refusal(p.preflight);
-    if (refused) throw refused;
-    const replacedLo = largeObjectsOverwrite(p.largeObjects);
-    if ((p.preflight.overwrites.length > 0 || replacedLo) && !options.yes) {
-      const ok = options.confirm ? await options.confirm(p) : false;
-      if (!ok) {
-        const rows = p.preflight.overwrites.length > 0 ? `rows in ${p.preflight.overwrites.length} table(s) that would be overwritten (${p.preflight.overwrites.join(', ')})` : '';
-        throw new UsageError(`database ${p.database} holds ${[rows, replacedLo].filter(Boolean).join(' and ')}: pass --yes`);
-      }
+async function restoreWith(client: pg.Client, options: RestoreOptions, finish: RestoreFinish, locking: { truncate?: string[] }): Promise<RestoreResult> {
+  const { plan: p, target } = await plan(options, client);
+  locking.truncate = p.preflight.truncate;
+  const refused = refusal(p.preflight);
+  if (refused) throw refused;
+  const replacedLo = largeObjectsOverwrite(p.largeObjects);
+  if ((p.preflight.overwrites.length > 0 || replacedLo) && !options.yes) {
+    const ok = options.confirm ? await options.confirm(p) : false;
+    if (!ok) {
+      const rows = p.preflight.overwrites.length > 0 ? `rows in ${p.preflight.overwrites.length} table(s) that would be overwritten (${p.preflight.overwrites.join(', ')})` : '';
+      throw new UsageError(`database ${p.database} holds ${[rows, replacedLo].filter(Boolean).join(' and ')}: pass --yes`);
     }
-    let safetyBackupId: string | undefined;
-    // Nothing is truncated (an empty restore): there is nothing for a safety backup to keep.
-    if (options.safetyBackup && p.preflight.truncate.length > 0) {
-      options.onProgress?.({ phase: 'safety-backup' });
-      safetyBackupId = await takeSafetyBackup(options.databaseUrl, options.safetyBackup, p, options.signal);
-      options.onProgress?.({ phase: 'safety-backup', backupId: safetyBackupId });
-    }
-    const started = Date.now();
-    const { source } = options;
-    let load: TableLoader;
-    let prepare: ((c: pg.ClientBase) => Promise<void>) | undefined;
-    let largeObjects: ((c: pg.ClientBase) => Promise<void>) | undefined;
-    let loadedLo: RestoreResult['largeObjects'];
-    if (source.kind === 'backup') {
-      load = backupLoader(source.store, source.manifest, { hashes: options.drill?.hashes });
-      const loPlan = p.largeObjects?.action === 'restore' ? p.largeObjects : undefined;
-      if (loPlan) largeObjects = async (c) => void (loadedLo = await loadLargeObjects(c, source.store, source.manifest, loPlan));
-    } else {
-      const staged = new Map<string, string>();
-      prepare = async (c) => {
-        for (const [k, v] of await stageLegacy(c, legacyInput(source), new Set(p.preflight.tables.map((t) => t.key)))) staged.set(k, v);
-      };
-      load = legacyLoader(staged);
-    }
-    const result = await executeRestore({
-      client,
-      preflight: p.preflight,
-      foreignKeys: leafForeignKeys(await readTargetSchema(client)),
-      load,
-      prepare,
-      largeObjects,
-      sequences: p.sequences,
-      materializedViews: p.materializedViews,
-      expectedRows: (t) => t.source.rows,
-      finish: options.drill?.rollback ? 'rollback' : 'commit',
-      beforeFinish: options.drill ? (c) => options.drill!.beforeFinish(c, p) : undefined,
-      onProgress: options.onProgress,
-      beforeTable: options.beforeTable,
-    });
-    return {
-      plan: p,
-      ...(safetyBackupId ? { safetyBackupId } : {}),
-      tables: result.tables,
-      sequences: result.sequences,
-      ...(loadedLo ? { largeObjects: loadedLo } : {}),
-      rows: result.tables.reduce((a, t) => a + t.rows, 0),
-      bytes: result.tables.reduce((a, t) => a + t.bytes, 0),
-      durationMs: Date.now() - started,
-    };
   }
+  let safetyBackupId: string | undefined;
+  // Nothing is truncated (an empty restore): there is nothing for a safety backup to keep.
+  if (options.safetyBackup && p.preflight.truncate.length > 0) {
+    options.onProgress?.({ phase: 'safety-backup' });
+    safetyBackupId = await takeSafetyBackup(options.databaseUrl, options.safetyBackup, p, options.signal);
+    options.onProgress?.({ phase: 'safety-backup', backupId: safetyBackupId });
+  }
+  const started = Date.now();
+  const { source } = options;
+  const { prepare, load } = source.loader();
+  const loPlan = p.largeObjects?.action === 'restore' ? p.largeObjects : undefined;
+  let loadedLo: RestoreResult['largeObjects'];
+  const result = await executeRestore({
+    client,
+    preflight: p.preflight,
+    foreignKeys: leafForeignKeys(target),
+    load,
+    prepare: prepare ? (c) => prepare(c, p.preflight.tables) : undefined,
+    largeObjects: loPlan && source.largeObjects ? async (c) => void (loadedLo = await source.largeObjects!.load(c, loPlan)) : undefined,
+    sequences: p.sequences,
+    materializedViews: p.materializedViews,
+    expectedRows: (t) => t.source.rows,
+    finish: finish.rollback ? 'rollback' : 'commit',
+    beforeFinish: finish.beforeFinish ? (c) => finish.beforeFinish!(c, p) : undefined,
+    onProgress: options.onProgress,
+    beforeTable: options.beforeTable,
+  });
+  return {
+    plan: p,
+    ...(safetyBackupId ? { safetyBackupId } : {}),
+    tables: result.tables,
+    sequences: result.sequences,
+    ...(loadedLo ? { largeObjects: loadedLo } : {}),
+    rows: result.tables.reduce((a, t) => a + t.rows, 0),
+    bytes: result.tables.reduce((a, t) => a + t.bytes, 0),
+    durationMs: Date.now() - started,
+  };
 }
 
 /**

@@ -70,6 +70,28 @@ export function withPartitionedParents(target: Pick<TargetSchema, 'partitions'>,
   return out;
 }
 
+/**
+ * The tables whose foreign keys reach `keys`, transitively (what truncating `keys` must truncate too), with the key
+ * through which each was reached, in discovery order. A key may reference (or be declared on) a partitioned table:
+ * it reaches its partitions. `reached` holds `keys`, their partitioned parents and every table reached.
+ */
+export function referencingClosure(target: Pick<TargetSchema, 'partitions' | 'foreignKeys'>, keys: Iterable<string>): { reached: Set<string>; via: TargetForeignKey[] } {
+  const reached = withPartitionedParents(target, keys);
+  const via: TargetForeignKey[] = [];
+  const fks = leafForeignKeys(target);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const fk of fks) {
+      if (reached.has(fk.to) && !reached.has(fk.from)) {
+        reached.add(fk.from);
+        via.push(fk);
+        grew = true;
+      }
+    }
+  }
+  return { reached, via };
+}
+
 export const tableKey = (schema: string, name: string) => `${schema}.${name}`;
 
 const SYSTEM_SCHEMA = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'`;

@@ -10,7 +10,7 @@ import { keys } from '../../shared/backup/layout';
 import { ManifestSchema, type Manifest } from '../../shared/backup/manifest';
 import { verifyBackup } from '../../shared/backup/verify';
 import type { ObjectStore } from '../../shared/storage/types';
-import { restore, planRestore, RestoreRefused, type RestoreOptions } from '../../shared/restore/restore';
+import { restore, planRestore, RestoreRefused, type RestoreOptions, backupSource } from '../../shared/restore/restore';
 import { runRestoreDrill } from '../../shared/restore/drill';
 import { formatPlan } from '../../shared/restore/plan';
 import { tableHashes, exec, withClient } from './helpers';
@@ -60,7 +60,7 @@ async function freshTarget(extraSql = ''): Promise<string> {
 
 const options = (url: string, m: Manifest, more: Partial<RestoreOptions> = {}): RestoreOptions => ({
   databaseUrl: url,
-  source: { kind: 'backup', store, manifest: m },
+  source: backupSource(store, m),
   yes: true,
   safetyBackup: false,
   ...more,

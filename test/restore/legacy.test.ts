@@ -8,7 +8,7 @@ import { tempDir } from '../support/temp';
 import { openStore } from '../../shared/storage/open';
 import { runBackup } from '../../shared/backup/run';
 import { UsageError } from '../../shared/errors';
-import { restore, type RestoreOptions } from '../../shared/restore/restore';
+import { restore, type RestoreOptions, legacySource } from '../../shared/restore/restore';
 import { exportLegacy } from '../../shared/restore/legacy-export';
 import { scanLegacy } from '../../shared/restore/legacy-reader';
 import { snapshotOf, exec, withClient } from './helpers';
@@ -42,7 +42,7 @@ async function target(extra = ''): Promise<string> {
 
 const legacy = (url: string, path: string, more: Partial<RestoreOptions> = {}): RestoreOptions => ({
   databaseUrl: url,
-  source: { kind: 'legacy', path },
+  source: legacySource({ path }),
   yes: true,
   safetyBackup: false,
   ...more,
@@ -99,7 +99,7 @@ describe('legacy JSON restore', () => {
 
   it('--include-auth restores auth_users into the auth.users columns that exist', async () => {
     const url = await target();
-    const result = await restore(legacy(url, sample, { source: { kind: 'legacy', path: sample, includeAuth: true } }));
+    const result = await restore(legacy(url, sample, { source: legacySource({ path: sample, includeAuth: true }) }));
     expect(result.plan.notes.join('\n')).toMatch(/auth_users: keys with no auth.users column, not restored: user_metadata, app_metadata/);
     const { rows } = await withClient(url, (c) => c.query('SELECT id, email, role FROM auth.users'));
     expect(rows).toEqual([{ id: '3f2b6c1e-8a4d-4e0f-9b7a-2c5d1e9f0a11', email: 'coach@example.org', role: 'authenticated' }]);

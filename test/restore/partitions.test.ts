@@ -5,7 +5,7 @@ import { openStore } from '../../shared/storage/open';
 import { runBackup } from '../../shared/backup/run';
 import type { Manifest } from '../../shared/backup/manifest';
 import type { ObjectStore } from '../../shared/storage/types';
-import { restore, planRestore, type RestoreOptions } from '../../shared/restore/restore';
+import { restore, planRestore, type RestoreOptions, backupSource } from '../../shared/restore/restore';
 import { snapshotOf, exec } from './helpers';
 
 /** A partitioned table (as in the well-known sample database's payment table) whose sequence its parent owns. */
@@ -29,7 +29,7 @@ let manifest: Manifest;
 
 const options = (url: string, more: Partial<RestoreOptions> = {}): RestoreOptions => ({
   databaseUrl: url,
-  source: { kind: 'backup', store, manifest },
+  source: backupSource(store, manifest),
   yes: true,
   safetyBackup: false,
   ...more,

@@ -5,7 +5,7 @@ import { openStore } from '../../shared/storage/open';
 import { runBackup } from '../../shared/backup/run';
 import type { Manifest } from '../../shared/backup/manifest';
 import type { ObjectStore } from '../../shared/storage/types';
-import { restore, type RestoreOptions } from '../../shared/restore/restore';
+import { restore, type RestoreOptions, backupSource } from '../../shared/restore/restore';
 import { snapshotOf, exec, withClient } from './helpers';
 
 /**
@@ -41,7 +41,7 @@ const GOOD_ROWS = `
 
 const options = (url: string, manifest: Manifest, more: Partial<RestoreOptions> = {}): RestoreOptions => ({
   databaseUrl: url,
-  source: { kind: 'backup', store, manifest },
+  source: backupSource(store, manifest),
   yes: true,
   safetyBackup: false,
   ...more,

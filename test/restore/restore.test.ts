@@ -7,7 +7,7 @@ import { runBackup } from '../../shared/backup/run';
 import { readManifest } from '../../shared/backup/catalog';
 import type { Manifest } from '../../shared/backup/manifest';
 import type { ObjectStore } from '../../shared/storage/types';
-import { restore, planRestore, RestoreRefused, type RestoreOptions } from '../../shared/restore/restore';
+import { restore, planRestore, RestoreRefused, type RestoreOptions, backupSource } from '../../shared/restore/restore';
 import { snapshotOf, exec, withClient } from './helpers';
 import { formatPlan } from '../../shared/restore/plan';
 
@@ -38,7 +38,7 @@ async function newTarget(extraSql = ''): Promise<string> {
 
 const options = (url: string, more: Partial<RestoreOptions> = {}): RestoreOptions => ({
   databaseUrl: url,
-  source: { kind: 'backup', store, manifest },
+  source: backupSource(store, manifest),
   yes: true,
   safetyBackup: false,
   ...more,
@@ -191,7 +191,7 @@ describe('preflight', () => {
     writeFileSync(file, bytes);
     const target = await newTarget();
     const before = await snapshotOf(target);
-    const err = await restore({ ...options(target), source: { kind: 'backup', store: corruptStore, manifest: r.manifest } }).catch((e) => e);
+    const err = await restore({ ...options(target), source: backupSource(corruptStore, r.manifest) }).catch((e) => e);
     expect(err).toBeInstanceOf(RestoreRefused);
     expect(err.message).toMatch(/public\.serial_things: .* sha256 does not match the manifest \(corrupted object\)/);
     expect(await snapshotOf(target)).toEqual(before);
@@ -248,7 +248,7 @@ describe('a cycle of non-deferrable foreign keys', () => {
     const m = await backupOf(src, 'cycle');
     const dst = await source.createDatabase('mt_cycle_t');
     await exec(dst, ddl);
-    const result = await restore({ ...options(dst), source: { kind: 'backup', store, manifest: m } });
+    const result = await restore({ ...options(dst), source: backupSource(store, m) });
     expect(result.plan.preflight.replica).toBe(true);
     expect(result.plan.notes.join('\n')).toMatch(/cycle of non-deferrable foreign keys public\.a -\[a_b_fk\]-> public\.b -\[b_a_id_fkey\]-> public\.a/);
     expect((await snapshotOf(dst)).tables).toEqual((await snapshotOf(src)).tables);
@@ -257,7 +257,7 @@ describe('a cycle of non-deferrable foreign keys', () => {
     await exec(src, `SET session_replication_role = replica; INSERT INTO b VALUES (9, 99);`);
     const bad = await backupOf(src, 'cycle');
     const before = await snapshotOf(dst);
-    await expect(restore({ ...options(dst), source: { kind: 'backup', store, manifest: bad } })).rejects.toThrow(/b_a_id_fkey.*1 rows reference missing rows/);
+    await expect(restore({ ...options(dst), source: backupSource(store, bad) })).rejects.toThrow(/b_a_id_fkey.*1 rows reference missing rows/);
     expect(await snapshotOf(dst)).toEqual(before);
   });
 
@@ -265,7 +265,7 @@ describe('a cycle of non-deferrable foreign keys', () => {
     const src = await source.createDatabase('mt_cycle_f');
     await exec(src, ddl);
     const m = await backupOf(src, 'cycle');
-    const plan = await planRestore({ ...options(src), fireTriggers: true, source: { kind: 'backup', store, manifest: m } });
+    const plan = await planRestore({ ...options(src), fireTriggers: true, source: backupSource(store, m) });
     expect(plan.preflight.problems.join('\n')).toMatch(/cycle of non-deferrable foreign keys public\.a .*: cannot be loaded in any order with triggers firing; restore without --fire-triggers/);
   });
 
@@ -276,7 +276,7 @@ describe('a cycle of non-deferrable foreign keys', () => {
     const m = await backupOf(db, 'cycle');
     const u = new URL(db);
     u.username = role;
-    const err = await planRestore({ ...options(u.toString()), source: { kind: 'backup', store, manifest: m } });
+    const err = await planRestore({ ...options(u.toString()), source: backupSource(store, m) });
     expect(err.preflight.problems.join('\n')).toMatch(/cycle of non-deferrable foreign keys public\.a -\[a_b_fk\]-> public\.b -\[b_a_id_fkey\]-> public\.a: .* may not set session_replication_role/);
     await exec(db, `DROP OWNED BY ${role}; DROP ROLE ${role}`);
   });

@@ -7,7 +7,7 @@ import { runBackup } from '../../shared/backup/run';
 import type { Manifest } from '../../shared/backup/manifest';
 import type { ObjectStore } from '../../shared/storage/types';
 import { UsageError } from '../../shared/errors';
-import { restore, planRestore } from '../../shared/restore/restore';
+import { restore, planRestore, backupSource } from '../../shared/restore/restore';
 import { runRestoreDrill } from '../../shared/restore/drill';
 import { snapshotOf, exec } from './helpers';
 
@@ -64,7 +64,7 @@ describe('default scope on Supabase', () => {
 
   it('restores into a fresh copy of the schema: the app tables and the auth users equal the source', async () => {
     const target = await freshCopy();
-    await restore({ databaseUrl: target, source: { kind: 'backup', store, manifest }, safetyBackup: false });
+    await restore({ databaseUrl: target, source: backupSource(store, manifest), safetyBackup: false });
     const [want, got] = [await snapshotOf(source.url), await snapshotOf(target)];
     for (const t of names(manifest)) expect(got.tables[t], t).toEqual(want.tables[t]);
     expect(got.tables['auth.sessions']!.rows).toBe(0);
@@ -98,7 +98,7 @@ describe('restore preflight: keys into tables that are not restored', () => {
     const target = await freshCopy();
     const plan = await planRestore({
       databaseUrl: target,
-      source: { kind: 'backup', store, manifest },
+      source: backupSource(store, manifest),
       tables: ['public.invite_requests', 'public.channel_access_requests'],
       safetyBackup: false,
     });
@@ -112,15 +112,15 @@ describe('restore preflight: keys into tables that are not restored', () => {
     );
     const before = await snapshotOf(target);
     await expect(
-      restore({ databaseUrl: target, source: { kind: 'backup', store, manifest }, tables: ['public.invite_requests'], safetyBackup: false }),
+      restore({ databaseUrl: target, source: backupSource(store, manifest), tables: ['public.invite_requests'], safetyBackup: false }),
     ).rejects.toThrow(/restore refused before any change.*invite_requests_reviewed_by_fkey/s);
     expect(await snapshotOf(target)).toEqual(before);
   });
 
   it('passes when the target holds the referenced rows', async () => {
     const target = await freshCopy();
-    await restore({ databaseUrl: target, source: { kind: 'backup', store, manifest }, safetyBackup: false });
-    const plan = await planRestore({ databaseUrl: target, source: { kind: 'backup', store, manifest }, tables: ['public.invite_requests'], yes: true, safetyBackup: false });
+    await restore({ databaseUrl: target, source: backupSource(store, manifest), safetyBackup: false });
+    const plan = await planRestore({ databaseUrl: target, source: backupSource(store, manifest), tables: ['public.invite_requests'], yes: true, safetyBackup: false });
     expect(plan.preflight.problems).toEqual([]);
   });
 });

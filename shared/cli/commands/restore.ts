@@ -10,7 +10,7 @@ import { interruptSignal, interruptedBecause } from '../signals';
 import { nonNegativeNumber, tableList, databaseUrlFlag } from '../options';
 import { createProgress, formatBytes } from '../progress';
 import { UsageError } from '../../errors';
-import { planRestore, refusal, restore, type RestoreOptions, type RestorePlan, type RestoreSource } from '../../restore/restore';
+import { backupSource, legacySource, planRestore, refusal, restore, type RestoreOptions, type RestorePlan, type RestoreSource } from '../../restore/restore';
 import { formatPlan, formatResult, recoveryInWords } from '../../restore/plan';
 import { largeObjectsOverwrite } from '../../restore/large-objects';
 
@@ -108,20 +108,20 @@ async function resolveSource(arg: string, flags: RestoreFlags, ctx: ReturnType<t
   if (arg === 'latest' || BACKUP_ID_PATTERN.test(arg)) {
     if (flags.includeAuth) throw new UsageError('--include-auth applies to legacy files only');
     const entry = await resolveBackup(ctx.store, ctx.env, arg);
-    return { kind: 'backup', store: ctx.store, manifest: entry.manifest };
+    return backupSource(ctx.store, entry.manifest);
   }
   const includeAuth = Boolean(flags.includeAuth);
   // A legacy key as `list` shows it: a local file of that name wins, else the object in the bucket (streamed).
   const inStore = existsSync(arg) ? undefined : legacyKeys(ctx.env, arg);
   if (inStore) {
     for (const key of inStore) {
-      if (await ctx.store.stat(key)) return { kind: 'legacy', path: key, open: () => ctx.store.get(key), includeAuth };
+      if (await ctx.store.stat(key)) return legacySource({ path: key, open: () => ctx.store.get(key), includeAuth });
     }
     throw new UsageError(`no legacy backup ${arg} in ${ctx.store.url} (looked for ${inStore.join(' and ')}) nor a local file of that name`);
   }
   if (/\.json(\.gz)?$/i.test(arg) || arg.includes('/') || existsSync(arg)) {
     if (!existsSync(arg) || !statSync(arg).isFile()) throw new UsageError(`no such legacy backup file: ${arg}`);
-    return { kind: 'legacy', path: arg, includeAuth };
+    return legacySource({ path: arg, includeAuth });
   }
   throw new UsageError(`${JSON.stringify(arg)} is neither a backup id (like 20261129T030000Z-7f3a), "latest", nor a legacy file path`);
 }
