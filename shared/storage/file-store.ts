@@ -7,6 +7,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Readable as ReadableType } from 'node:stream';
 import { UsageError } from '../errors';
+import { holderIsDeadLocalProcess, newLeaseHolder, processScope } from './lease';
 import { StorageError, checkKey, type Body, type JsonDocument, type ObjectInfo, type ObjectStore, type WriteOptions } from './types';
 
 const INTERNAL = new Set(['.tmp', '.meta', '.locks']);
@@ -357,30 +358,27 @@ export class FileStore implements ObjectStore {
   }
 
   /**
-   * Runs `fn` holding a cross-process lock file for one key (`open(..., 'wx')`). Locks are held for milliseconds;
-   * one older than 30 s is taken as stale (its holder died) and removed, so waiters give up only after that.
+   * Runs `fn` holding a cross-process lock file for one key (created with `wx`, holding `{holder, scope}`: host, pid and
+   * where that pid means something, as a lease's). Locks are held for milliseconds. One whose holder is a process of
+   * this machine that no longer exists (a writer killed with SIGKILL while publishing) is broken at once; one older than
+   * 30 s is taken as stale too (its holder died on another machine sharing the folder).
    */
   private async withKeyLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
     // hashed: any key gives a short, unique, flat file name
     await this.ready();
     const path = join(this.root, '.locks', `${createHash('sha256').update(key).digest('hex')}.lock`);
+    await mkdir(dirname(path), { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+      throw this.fsError(err, 'write');
+    });
+    const token = JSON.stringify({ holder: newLeaseHolder(), scope: processScope() });
     const deadline = Date.now() + LOCK_STALE_MS + 10_000;
-    for (let made = false; ; ) {
+    for (;;) {
       try {
-        await (await open(path, 'wx')).close();
+        await writeFile(path, token, { flag: 'wx' });
         break;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !made) {
-          // the locks folder (or the bucket folder itself) is not there yet
-          made = true;
-          await mkdir(dirname(path), { recursive: true }).catch((e: NodeJS.ErrnoException) => {
-            throw this.fsError(e, 'write');
-          });
-          continue;
-        }
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw this.refusal(err, key);
-        const st = await stat(path).catch(() => undefined);
-        if (st && Date.now() - st.mtimeMs > LOCK_STALE_MS) await rm(path, { force: true });
+        if (await breakStaleLock(path)) continue;
         if (Date.now() > deadline) throw new StorageError('io', `could not lock ${key}: ${path} stays locked`);
         await new Promise((r) => setTimeout(r, 2 + Math.random() * 10));
       }
@@ -388,9 +386,38 @@ export class FileStore implements ObjectStore {
     try {
       return await fn();
     } finally {
-      await unlink(path).catch(() => {});
+      // only our own lock: never one another writer took after ours was (wrongly) judged stale
+      if ((await readFile(path, 'utf8').catch(() => undefined)) === token) await rm(path, { force: true });
     }
   }
+}
+
+/**
+ * Breaks the lock at `path` if its holder is dead (a process of this machine that is gone) or it is older than 30 s;
+ * true when the caller should try to take it again now. The lock is moved aside first (atomic), and only a lock that is
+ * still the stale one is removed: one taken meanwhile by a live writer is put back.
+ */
+async function breakStaleLock(path: string): Promise<boolean> {
+  const [st, content] = await Promise.all([stat(path), readFile(path, 'utf8')]).catch(() => [undefined, undefined] as const);
+  if (!st || content === undefined) return true; // released meanwhile
+  let dead = false;
+  try {
+    const doc = JSON.parse(content) as { holder?: unknown; scope?: unknown };
+    if (typeof doc.holder === 'string') dead = holderIsDeadLocalProcess({ holder: doc.holder, scope: typeof doc.scope === 'string' ? doc.scope : undefined });
+  } catch {
+    // empty (being written right now) or an older format: the age rule alone
+  }
+  if (!dead && Date.now() - st.mtimeMs <= LOCK_STALE_MS) return false;
+  const aside = `${path}.${randomBytes(6).toString('hex')}.stale`;
+  try {
+    await rename(path, aside);
+  } catch {
+    return true; // someone else broke or released it
+  }
+  const moved = await readFile(aside, 'utf8').catch(() => undefined);
+  if (moved !== content) await link(aside, path).catch(() => {}); // a live writer's lock: back where it was
+  await rm(aside, { force: true });
+  return moved === content;
 }
 
 async function exists(path: string): Promise<boolean> {

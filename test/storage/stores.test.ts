@@ -11,7 +11,8 @@ import { startFakeGcs, type FakeGcs } from '../support/fake-gcs';
 import { openStore } from '../../shared/storage/open';
 import { StorageError } from '../../shared/storage/types';
 import { UsageError } from '../../shared/errors';
-import { withLease } from '../../shared/storage/lease';
+import { withLease, processScope } from '../../shared/storage/lease';
+import { hostname } from 'node:os';
 
 describe('openStore', () => {
   it.each([
@@ -197,6 +198,29 @@ describe('file store', () => {
     expect(Date.now() - started).toBeLessThan(2_000);
     expect((await store.readJson('doc.json'))?.value).toEqual({ a: 2 });
     expect(existsSync(lockFile)).toBe(false);
+  });
+
+  it('breaks at once a key lock whose holder, a process of this machine, was killed with SIGKILL (not after 30 s)', async () => {
+    const root = tempDir();
+    const store = openStore(`file://${root}`);
+    await store.writeJson('doc.json', { a: 1 }, { ifGeneration: null });
+    const lockFile = join(root, '.locks', `${createHash('sha256').update('doc.json').digest('hex')}.lock`);
+    // a real process holds the lock (the file a writer leaves while it publishes: its host, pid and pid scope)
+    const holder = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    await new Promise((r) => holder.once('spawn', r));
+    writeFileSync(lockFile, JSON.stringify({ holder: `${hostname()}:${holder.pid}:abcdef`, scope: processScope() }));
+    const doc = await store.readJson('doc.json');
+    let written = false;
+    const write = store.writeJson('doc.json', { a: 2 }, { ifGeneration: doc!.generation }).then(() => (written = true));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(written).toBe(false); // alive: its lock holds the writer back
+    holder.kill('SIGKILL');
+    await new Promise((r) => holder.once('exit', r));
+    const killedAt = Date.now();
+    await write;
+    expect(Date.now() - killedAt).toBeLessThan(10_000); // far below the 30 s age rule
+    expect((await store.readJson('doc.json'))?.value).toEqual({ a: 2 });
+    expect(readdirSync(join(root, '.locks'))).toEqual([]);
   });
 
   it('compare-and-swap holds across processes: 6 processes x 10 increments lose no update', async () => {
