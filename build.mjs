@@ -45,7 +45,7 @@ for (const name of functions) {
 await build({
   ...common,
   packages: undefined,
-  external: ['@google-cloud/*', 'pg-native'],
+  external: ['@google-cloud/*', 'google-gax', 'pg-native'],
   splitting: true,
   entryPoints: { 'mt-ops': join(root, 'shared', 'cli', 'entry.ts') },
   outdir: join(root, 'dist', 'cli'),

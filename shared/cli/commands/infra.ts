@@ -5,6 +5,8 @@ import { loadTopology, type Topology } from '../../infra/topology';
 import { deployCommands } from '../../infra/deploy';
 import { loadConfig } from '../../config/load';
 import { openBus } from '../../bus/open';
+import { applyInfra, formatPlan, planInfra, type Change } from '../../infra/reconcile';
+import { openCloudClients } from '../../infra/clients';
 
 interface TargetFlags {
   project: string;
@@ -44,6 +46,42 @@ export function registerInfraCommands(program: Command): void {
     .option('--dist <dir>', 'where the function bundles are', 'dist')
     .action((flags: TargetFlags & { dist: string }) => {
       process.stdout.write(deployCommands(topologyFor(flags), { project: flags.project, region: flags.region, dist: flags.dist }));
+    });
+
+  targetOptions(infra.command('plan'))
+    .description('Compare the topics, subscriptions and Scheduler jobs of infra/ with the project: what apply would create, update (field by field) or find undeclared')
+    .option('--prune', 'show undeclared mt-ops-* resources as deletions')
+    .option('--json', 'print JSON')
+    .action(async (flags: TargetFlags & { prune?: boolean; json?: boolean }) => {
+      const topology = topologyFor(flags);
+      const clients = await openCloudClients(flags.project);
+      try {
+        const plan = await planInfra(topology, clients, flags);
+        process.stdout.write(flags.json ? `${JSON.stringify(plan, null, 2)}\n` : formatPlan(plan, { prune: Boolean(flags.prune) }));
+      } finally {
+        await clients.close();
+      }
+    });
+
+  targetOptions(infra.command('apply'))
+    .description('Create and update the topics, subscriptions and Scheduler jobs of infra/ in the project (safe to interrupt and run again); undeclared mt-ops-* resources are only reported, deleted with --prune')
+    .option('--prune', 'delete mt-ops-* topics, subscriptions and jobs that infra/ does not declare')
+    .action(async (flags: TargetFlags & { prune?: boolean }) => {
+      const topology = topologyFor(flags);
+      const clients = await openCloudClients(flags.project);
+      try {
+        const done: Change[] = [];
+        const plan = await applyInfra(topology, clients, flags, {
+          prune: Boolean(flags.prune),
+          onChange: (c) => {
+            done.push(c);
+            process.stderr.write(`${c.action === 'create' ? 'created' : c.action === 'delete' ? 'deleted' : c.action === 'replace' ? 'replaced' : 'updated'} ${c.kind} ${c.name}\n`);
+          },
+        });
+        process.stdout.write(formatPlan(plan, { prune: Boolean(flags.prune), applied: true }));
+      } finally {
+        await clients.close();
+      }
     });
 
   targetOptions(infra.command('notify'))

@@ -1,0 +1,43 @@
+/**
+ * The Pub/Sub and Cloud Scheduler clients `infra plan/apply` use, loaded on first use. PUBSUB_EMULATOR_HOST points
+ * Pub/Sub at the emulator; SCHEDULER_API_ENDPOINT (`http://127.0.0.1:PORT`) points Cloud Scheduler at another
+ * server through the client's HTTP/JSON fallback mode, without credentials (no emulator of Scheduler exists: the
+ * tests run a fake of its REST API).
+ */
+import type { CloudClients } from './reconcile';
+import { UsageError } from '../errors';
+
+export async function openCloudClients(project: string, env: NodeJS.ProcessEnv = process.env): Promise<CloudClients & { close(): Promise<void> }> {
+  const [{ PubSub }, { CloudSchedulerClient }] = await Promise.all([import('@google-cloud/pubsub'), import('@google-cloud/scheduler')]);
+  const emulator = env.PUBSUB_EMULATOR_HOST;
+  const pubsub = new PubSub({ projectId: project, ...(emulator ? { apiEndpoint: emulator, emulatorMode: true } : {}) });
+  let scheduler: InstanceType<typeof CloudSchedulerClient>;
+  const endpoint = env.SCHEDULER_API_ENDPOINT;
+  if (endpoint) {
+    let url: URL;
+    try {
+      url = new URL(endpoint);
+    } catch {
+      throw new UsageError('SCHEDULER_API_ENDPOINT: must be a URL such as http://127.0.0.1:8085');
+    }
+    // google-gax (the client's own transport, installed with it) carries the auth library: no credentials at all
+    const { googleAuthLibrary } = await import('google-gax');
+    const { GoogleAuth, PassThroughClient } = googleAuthLibrary;
+    scheduler = new CloudSchedulerClient({
+      fallback: true,
+      apiEndpoint: url.hostname,
+      port: Number(url.port || (url.protocol === 'http:' ? 80 : 443)),
+      protocol: url.protocol.replace(':', ''),
+      auth: new GoogleAuth({ authClient: new PassThroughClient() }),
+    } as never);
+  } else {
+    scheduler = new CloudSchedulerClient({ projectId: project });
+  }
+  return {
+    pubsub,
+    scheduler,
+    close: async () => {
+      await Promise.allSettled([pubsub.close(), scheduler.close()]);
+    },
+  };
+}
