@@ -4,7 +4,6 @@ import type { EventBus } from '../bus/events';
 import type { Logger } from '../log/logger';
 import type { ObjectStore } from '../storage/types';
 import { PROBE_CONCURRENCY, probesOf, type ProbeConfig } from './config';
-import { planProbes } from './plan';
 import { runProbes, type ProbeRunResult, type RunOptions } from './run';
 import { reportProbes, type ReportResult } from './report';
 
@@ -16,7 +15,7 @@ export interface ProbeJobDeps {
   logger: Logger;
 }
 
-export interface ProbeJobOptions extends Pick<RunOptions, 'concurrency' | 'deadlineMs' | 'now'> {
+export interface ProbeJobOptions extends Pick<RunOptions, 'concurrency' | 'deadlineMs' | 'now' | 'summaries'> {
   only?: string[];
   /** Every selected probe, due or not (the CLI); otherwise only those whose interval has passed (the schedule). */
   all?: boolean;
@@ -27,13 +26,19 @@ export function configuredProbes(config: Config): ProbeConfig[] {
   return probesOf(config.file.probes, config.env);
 }
 
+/** Plan, run and record each due probe (planned inside the run: memory bounded by the concurrency), then report. */
 export async function probeJob(deps: ProbeJobDeps, options: ProbeJobOptions = {}): Promise<{ run: ProbeRunResult; report: ReportResult; probes: ProbeConfig[] }> {
   const probes = configuredProbes(deps.config);
-  const now = options.now ?? (() => new Date());
-  const planned = await planProbes(deps.store, deps.env, probes, { now: now(), only: options.only, all: options.all });
-  for (const p of planned) if (p.problem) deps.logger.warn({ probe: p.probe.config.name }, p.problem);
   const concurrency = options.concurrency ?? deps.config.file.probes?.concurrency ?? PROBE_CONCURRENCY.default;
-  const run = await runProbes(deps.store, deps.env, planned, { concurrency, deadlineMs: options.deadlineMs, maintenance: deps.config.file.maintenance, now });
+  const run = await runProbes(deps.store, deps.env, probes, {
+    only: options.only,
+    all: options.all,
+    concurrency,
+    deadlineMs: options.deadlineMs,
+    maintenance: deps.config.file.maintenance,
+    now: options.now,
+    summaries: options.summaries,
+  });
   const report = await reportProbes(deps.bus, deps.logger, run, probes);
   return { run, report, probes };
 }

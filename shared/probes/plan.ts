@@ -42,16 +42,28 @@ export async function readState(store: ObjectStore, env: string, name: string, n
   return { ...parsed, generation: doc?.generation ?? null };
 }
 
-export async function planProbes(store: ObjectStore, env: string, probes: readonly ProbeConfig[], options: PlanOptions = {}): Promise<PlannedProbe[]> {
+/** Whether a probe is due at `now` by its state's last run (pure). */
+export function isDue(config: ProbeConfig, state: ProbeState, now: Date, options: Pick<PlanOptions, 'all' | 'slackSeconds'> = {}): boolean {
+  if (options.all) return true;
+  const last = state.lastRunAt ? Date.parse(state.lastRunAt) : undefined;
+  return last === undefined || now.getTime() - last >= config.intervalSeconds * 1000 - (options.slackSeconds ?? 5) * 1000;
+}
+
+/** One probe's plan: its state document read, due or not. */
+export async function planProbe(store: ObjectStore, env: string, config: ProbeConfig, options: PlanOptions = {}): Promise<PlannedProbe> {
   const now = options.now ?? new Date();
+  const { state, generation, problem } = await readState(store, env, config.name, now.toISOString());
+  return { probe: resolveProbe(config, options.environment), state, generation, due: isDue(config, state, now, options), problem };
+}
+
+/**
+ * Every selected probe's plan at once. It holds every state document in memory: for a few probes (tests, two
+ * runs planned before either writes); the job plans each probe inside the run instead (runProbes), so memory is
+ * bounded by the concurrency, not by the number of probes.
+ */
+export async function planProbes(store: ObjectStore, env: string, probes: readonly ProbeConfig[], options: PlanOptions = {}): Promise<PlannedProbe[]> {
   const selected = selectProbes(probes, options.only);
-  const slack = (options.slackSeconds ?? 5) * 1000;
-  return pool(selected, 32, async (config) => {
-    const { state, generation, problem } = await readState(store, env, config.name, now.toISOString());
-    const last = state.lastRunAt ? Date.parse(state.lastRunAt) : undefined;
-    const due = Boolean(options.all) || last === undefined || now.getTime() - last >= config.intervalSeconds * 1000 - slack;
-    return { probe: resolveProbe(config, options.environment), state, generation, due, problem };
-  });
+  return pool(selected, 32, (config) => planProbe(store, env, config, options));
 }
 
 export interface UptimeSummary {

@@ -100,6 +100,7 @@ export async function reportProbes(bus: EventBus, logger: Logger, run: ProbeRunR
   for (const outcome of run.outcomes) {
     const config = byName.get(outcome.name);
     if (!config) continue;
+    if (outcome.stateProblem) logger.warn({ probe: outcome.name }, outcome.stateProblem);
     if (outcome.writeError) logger.warn({ probe: outcome.name }, outcome.writeError);
     for (const event of alertEvents(run.env, config, outcome, time)) {
       try {

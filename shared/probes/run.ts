@@ -9,12 +9,12 @@ import type { ObjectStore } from '../storage/types';
 import { StorageError } from '../storage/types';
 import { errorMessage } from '../errors';
 import { activeWindow, type MaintenanceWindow } from '../maintenance/window';
-import { readState, type PlannedProbe } from './plan';
+import { planProbe, readState, selectProbes, summarize, type PlannedProbe, type PlanOptions, type UptimeSummary } from './plan';
 import { pool } from '../pool';
 import { runProbe } from './probe';
-import { PROBE_CONCURRENCY } from './config';
-import { recordSample, probeKeys, type ProbeState, type SloChange } from './state';
-import type { ProbeResult, Transition } from './rules';
+import { PROBE_CONCURRENCY, type ProbeConfig } from './config';
+import { recordSample, probeKeys, type SloChange } from './state';
+import type { ProbeResult, ProbeStatus, Transition } from './rules';
 
 export interface RunOptions {
   /** At most this many probes at once (default 50; the operator file's `probes.concurrency`). */
@@ -25,16 +25,23 @@ export interface RunOptions {
   now?: () => Date;
   /** Attempts at the compare-and-swap write before giving up on one sample (default 8). */
   casAttempts?: number;
+  /** Keep each probe's uptime and SLO summary in its outcome (the CLI prints them); off, nothing of the state is kept. */
+  summaries?: boolean;
 }
 
 export interface ProbeOutcome {
   name: string;
   result: ProbeResult;
-  state?: ProbeState;
+  /** The probe's status once this sample is recorded (absent when it could not be). */
+  status?: ProbeStatus;
+  /** Uptime and SLO figures after this sample (with `summaries`). */
+  summary?: UptimeSummary;
   transition?: Transition;
   slo?: SloChange;
   /** The state could not be written: the sample is lost, and said so. */
   writeError?: string;
+  /** The state document could not be read: the probe started afresh. */
+  stateProblem?: string;
   /** Skipped: the run's deadline came first. */
   skipped?: boolean;
 }
@@ -50,37 +57,72 @@ export interface ProbeRunResult {
   failed: number;
 }
 
-export async function runProbes(store: ObjectStore, env: string, planned: readonly PlannedProbe[], options: RunOptions = {}): Promise<ProbeRunResult> {
+/**
+ * The scheduled run: each selected probe is planned (its state read, due or not) just before it runs, inside the
+ * bounded pool, and nothing of its state is kept once its sample is written: memory is bounded by the concurrency,
+ * whatever the number of probes.
+ */
+export async function runProbes(
+  store: ObjectStore,
+  env: string,
+  probes: readonly ProbeConfig[],
+  options: RunOptions & Pick<PlanOptions, 'only' | 'all' | 'slackSeconds' | 'environment'> = {},
+): Promise<ProbeRunResult> {
+  const now = options.now ?? (() => new Date());
+  const selected = selectProbes(probes, options.only);
+  return execute(store, env, selected, (config) => planProbe(store, env, config, { now: now(), all: options.all, slackSeconds: options.slackSeconds, environment: options.environment }), options);
+}
+
+/** Runs probes planned beforehand (planProbes), from the state they read then: a write that meets a newer document re-reads it. */
+export async function runPlanned(store: ObjectStore, env: string, planned: readonly PlannedProbe[], options: RunOptions = {}): Promise<ProbeRunResult> {
+  return execute(store, env, planned, async (p) => p, options);
+}
+
+async function execute<T>(store: ObjectStore, env: string, items: readonly T[], plan: (item: T) => Promise<PlannedProbe>, options: RunOptions): Promise<ProbeRunResult> {
   const now = options.now ?? (() => new Date());
   const started = performance.now();
   const startedAt = now().toISOString();
   const deadline = started + (options.deadlineMs ?? 55_000);
-  const due = planned.filter((p) => p.due);
-  const outcomes = await pool(due, options.concurrency ?? PROBE_CONCURRENCY.default, async (plan): Promise<ProbeOutcome> => {
+  // a probe not due yields its name
+  const all = await pool(items, options.concurrency ?? PROBE_CONCURRENCY.default, async (item): Promise<ProbeOutcome | string> => {
+    const planned = await plan(item);
+    const config = planned.probe.config;
+    if (!planned.due) return config.name;
     const remaining = Math.floor(deadline - performance.now());
-    const config = plan.probe.config;
     if (remaining < 100) {
       const at = now().toISOString();
       const result: ProbeResult = { probe: config.name, kind: config.kind, at, ok: false, availabilityFailure: false, failed: [], error: 'skipped: the run ran out of time' };
       return { name: config.name, result, skipped: true };
     }
-    const probe = remaining < config.timeoutMs ? { ...plan.probe, config: { ...config, timeoutMs: remaining } } : plan.probe;
+    const probe = remaining < config.timeoutMs ? { ...planned.probe, config: { ...config, timeoutMs: remaining } } : planned.probe;
     const result = await runProbe(probe, { store, env, now });
     const window = config.ignoreMaintenance ? undefined : activeWindow(options.maintenance ?? [], new Date(result.at));
-    return record(store, env, plan, result, window?.name, options.casAttempts ?? 8);
+    const outcome = await record(store, env, planned, result, window?.name, options.casAttempts ?? 8, options.summaries ? now : undefined);
+    if (planned.problem) outcome.stateProblem = planned.problem;
+    return outcome;
   });
+  const outcomes = all.filter((o): o is ProbeOutcome => typeof o !== 'string');
+  const notDue = all.filter((o): o is string => typeof o === 'string');
   return {
     env,
     startedAt,
     durationMs: Math.round(performance.now() - started),
     outcomes,
-    notDue: planned.filter((p) => !p.due).map((p) => p.probe.config.name),
+    notDue,
     passed: outcomes.filter((o) => !o.skipped && o.result.ok).length,
     failed: outcomes.filter((o) => !o.skipped && !o.result.ok).length,
   };
 }
 
-async function record(store: ObjectStore, env: string, plan: PlannedProbe, result: ProbeResult, maintenance: string | undefined, attempts: number): Promise<ProbeOutcome> {
+async function record(
+  store: ObjectStore,
+  env: string,
+  plan: PlannedProbe,
+  result: ProbeResult,
+  maintenance: string | undefined,
+  attempts: number,
+  summarizeAt: (() => Date) | undefined,
+): Promise<ProbeOutcome> {
   const config = plan.probe.config;
   const ctx = { env, objective: config.slo.availability, intervalSeconds: config.intervalSeconds, failureThreshold: config.failureThreshold, successThreshold: config.successThreshold, maintenance };
   let state = plan.state;
@@ -90,7 +132,10 @@ async function record(store: ObjectStore, env: string, plan: PlannedProbe, resul
     const recorded = recordSample(state, result, ctx);
     try {
       await store.writeJson(key, recorded.state, { ifGeneration: generation });
-      return { name: config.name, result, state: recorded.state, transition: recorded.transition, slo: recorded.slo };
+      const outcome: ProbeOutcome = { name: config.name, result, status: recorded.state.status, transition: recorded.transition, slo: recorded.slo };
+      if (summarizeAt) outcome.summary = summarize(config, recorded.state, summarizeAt());
+      for (const k of ['transition', 'slo'] as const) if (outcome[k] === undefined) delete outcome[k];
+      return outcome;
     } catch (err) {
       const conflict = err instanceof StorageError && (err.code === 'precondition_failed' || err.code === 'already_exists');
       if (!conflict || attempt >= attempts) {

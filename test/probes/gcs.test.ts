@@ -12,7 +12,7 @@ import { tempDir } from '../support/temp';
 import { testRuntime } from '../support/runtime';
 import { configuredProbes, probeJob } from '../../shared/probes/job';
 import { planProbes, readState } from '../../shared/probes/plan';
-import { runProbes } from '../../shared/probes/run';
+import { runPlanned } from '../../shared/probes/run';
 import { reportProbes } from '../../shared/probes/report';
 import { openStore } from '../../shared/storage/open';
 import type { Alert } from '../../shared/bus/events';
@@ -68,7 +68,7 @@ describe('the probe job on GCS', () => {
     const before = stateWrites(rt.bucket).length;
     // ... then A's write is refused (412): from its stale read it saw 2 failures and nothing to publish, but on top
     // of B's document its sample is the third: the firing alert must come from A's retried write.
-    const runA = await runProbes(rt.store, 'prod', planA, { now: minute(1) });
+    const runA = await runPlanned(rt.store, 'prod', planA, { now: minute(1) });
     expect(stateWrites(rt.bucket).length - before).toBe(2); // refused once, then landed
     expect(runA.outcomes[0]!.writeError).toBeUndefined();
     expect(runA.outcomes[0]!.transition?.kind).toBe('fire');
@@ -89,7 +89,7 @@ describe('the probe job on GCS', () => {
     expect(alerts(rt)).toEqual(['firing probe/prod/api']);
     const planA = await planProbes(rt.store, 'prod', probes, { all: true, now: minute(2)() });
     await probeJob(rt, { all: true, now: minute(2) }); // B: the second good sample resolves
-    const runA = await runProbes(rt.store, 'prod', planA, { now: minute(2) });
+    const runA = await runPlanned(rt.store, 'prod', planA, { now: minute(2) });
     expect(runA.outcomes[0]!.writeError).toBeUndefined();
     expect(runA.outcomes[0]!.transition).toBeUndefined();
     await reportProbes(rt.bus, rt.logger, runA, probes);

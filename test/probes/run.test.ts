@@ -10,7 +10,7 @@ import { createTestDatabase } from '../support/database';
 import { freePort } from '../support/postgres-server';
 import { ProbeSchema, resolveProbe, type ProbeInput } from '../../shared/probes/config';
 import { planProbes, readState } from '../../shared/probes/plan';
-import { runProbes } from '../../shared/probes/run';
+import { runPlanned, runProbes } from '../../shared/probes/run';
 import { runProbe } from '../../shared/probes/probe';
 import { probeJob } from '../../shared/probes/job';
 import { openStore } from '../../shared/storage/open';
@@ -95,7 +95,7 @@ describe('bounds', () => {
     const store = freshStore();
     targets.maxInFlight = 0;
     const list = probes(Array.from({ length: 12 }, (_, i) => ({ name: `p${i}`, url: `${targets.url}/wait?ms=150` })));
-    const run = await runProbes(store, 'prod', await planProbes(store, 'prod', list, { all: true }), { concurrency: 4 });
+    const run = await runProbes(store, 'prod', list, { all: true, concurrency: 4 });
     expect(run.passed).toBe(12);
     expect(targets.maxInFlight).toBe(4);
   });
@@ -108,10 +108,36 @@ describe('bounds', () => {
     expect(targets.maxInFlight).toBe(3);
   });
 
+  it('each probe\'s state is read just before it runs and let go once written: never more documents held than the concurrency', async () => {
+    const store = freshStore();
+    const list = probes(Array.from({ length: 12 }, (_, i) => ({ name: `s${i}`, url: `${targets.url}/wait?ms=20` })));
+    await runProbes(store, 'prod', list, { all: true, concurrency: 3 }); // every probe has a state document now
+    // the real store, watched: documents read and not yet written back are what the run holds
+    let held = 0;
+    let most = 0;
+    const watched: ObjectStore = Object.assign(Object.create(store) as ObjectStore, {
+      readJson: async (key: string) => {
+        const doc = await store.readJson(key);
+        if (key.includes('/.state/probes/')) most = Math.max(most, ++held);
+        return doc;
+      },
+      writeJson: async (key: string, value: unknown, options: { ifGeneration: string | null }) => {
+        const generation = await store.writeJson(key, value, options);
+        if (key.includes('/.state/probes/')) held--;
+        return generation;
+      },
+    });
+    const run = await runProbes(watched, 'prod', list, { all: true, concurrency: 3 });
+    expect(run.passed).toBe(12);
+    expect(run.outcomes.every((o) => o.summary === undefined && o.status === 'up')).toBe(true);
+    expect(held).toBe(0);
+    expect(most).toBe(3);
+  });
+
   it('a run where every target hangs still ends by its deadline: late probes are skipped, running ones cut short', async () => {
     const store = freshStore();
     const list = probes(Array.from({ length: 20 }, (_, i) => ({ name: `h${i}`, url: `${targets.url}/hang`, timeoutMs: 10_000 })));
-    const run = await runProbes(store, 'prod', await planProbes(store, 'prod', list, { all: true }), { concurrency: 10, deadlineMs: 1_000 });
+    const run = await runProbes(store, 'prod', list, { all: true, concurrency: 10, deadlineMs: 1_000 });
     expect(run.durationMs).toBeLessThan(5_000); // not 20 x 10 s / 10 = 20 s
     expect(run.outcomes.every((o) => o.skipped || /^timed out after \d+ ms \((no answer|no connection)\)$/.test(o.result.error ?? ''))).toBe(true);
     expect(run.outcomes.filter((o) => !o.skipped)).toHaveLength(10);
@@ -125,7 +151,7 @@ describe('compare-and-swap', () => {
     const plan1 = await planProbes(store, 'prod', list, { all: true });
     const plan2 = await planProbes(store, 'prod', list, { all: true });
     expect(plan1[0]!.generation).toBeNull();
-    const [a, b] = await Promise.all([runProbes(store, 'prod', plan1), runProbes(store, 'prod', plan2)]);
+    const [a, b] = await Promise.all([runPlanned(store, 'prod', plan1), runPlanned(store, 'prod', plan2)]);
     expect([a, b].map((r) => r.outcomes[0]!.writeError)).toEqual([undefined, undefined]);
     const { state } = await readState(store, 'prod', 'api', new Date().toISOString());
     expect(state.samples).toBe(2);
@@ -138,7 +164,7 @@ describe('compare-and-swap', () => {
     const store = freshStore();
     const list = probes([{ name: 'api', url: `${targets.url}/health` }]);
     const plans = await Promise.all(Array.from({ length: 10 }, () => planProbes(store, 'prod', list, { all: true })));
-    await Promise.all(plans.map((p) => runProbes(store, 'prod', p, { casAttempts: 20 })));
+    await Promise.all(plans.map((p) => runPlanned(store, 'prod', p, { casAttempts: 20 })));
     expect((await readState(store, 'prod', 'api', new Date().toISOString())).state.samples).toBe(10);
   });
 });

@@ -30,7 +30,7 @@ function outcomeJson(o: ProbeOutcome, s: UptimeSummary | undefined) {
   return {
     name: o.name,
     ok: o.result.ok,
-    state: o.state?.status,
+    state: o.status,
     status: o.result.status,
     latencyMs: o.result.latencyMs,
     timings: o.result.timings,
@@ -58,11 +58,8 @@ export function registerProbeCommands(program: Command): void {
       const ctx = commandContext(flags);
       const bus = openBus(ctx.config);
       try {
-        const { run, probes } = await probeJob({ ...ctx, bus }, { only: flags.only, all: true });
-        const now = new Date();
-        const summaries = new Map(
-          run.outcomes.filter((o) => o.state).map((o) => [o.name, summarize(probes.find((p) => p.name === o.name)!, o.state!, now)]),
-        );
+        const { run } = await probeJob({ ...ctx, bus }, { only: flags.only, all: true, summaries: true });
+        const summaries = new Map(run.outcomes.filter((o) => o.summary).map((o) => [o.name, o.summary!]));
         if (flags.json) {
           process.stdout.write(`${JSON.stringify({ passed: run.passed, failed: run.failed, durationMs: run.durationMs, probes: run.outcomes.map((o) => outcomeJson(o, summaries.get(o.name))) }, null, 2)}\n`);
         } else {
@@ -72,7 +69,7 @@ export function registerProbeCommands(program: Command): void {
             return [
               o.name,
               o.skipped ? 'SKIPPED' : o.result.ok ? 'ok' : 'FAIL',
-              o.state?.status ?? '-',
+              o.status ?? '-',
               o.result.status === undefined ? '-' : String(o.result.status),
               ms(o.result.latencyMs),
               pct(s?.uptime['24h'].uptime),
