@@ -77,8 +77,33 @@ export function instantOfWallClock(wall: number, timeZone: string): number {
   return wall - (wallClock(before, timeZone) - before);
 }
 
+/**
+ * What is known about a window around the last instant asked: from `from` until `until` (ms) the answer is `hit`
+ * (an occurrence, or none until the next one starts). croner's previousRuns costs milliseconds, and the alert
+ * pipeline asks for every message: a time inside the known span is answered from here, the same answer.
+ */
+const known = new WeakMap<MaintenanceWindow, { from: number; until: number; hit: ActiveWindow | undefined }>();
+
 /** The occurrence of `window` that covers `at`, if any. */
 export function occurrenceAt(window: MaintenanceWindow, at: Date): ActiveWindow | undefined {
+  const t = at.getTime();
+  const memo = known.get(window);
+  if (memo && memo.from <= t && t < memo.until) return memo.hit;
+  const hit = computeOccurrenceAt(window, at);
+  if (hit) known.set(window, { from: hit.start.getTime(), until: hit.end.getTime(), hit });
+  else {
+    // no occurrence covers `at`, so none covers any instant before the next one starts
+    const cron = new Cron(window.cron, { timezone: window.timeZone, paused: true });
+    try {
+      known.set(window, { from: t, until: cron.nextRun(at)?.getTime() ?? Number.POSITIVE_INFINITY, hit: undefined });
+    } finally {
+      cron.stop();
+    }
+  }
+  return hit;
+}
+
+function computeOccurrenceAt(window: MaintenanceWindow, at: Date): ActiveWindow | undefined {
   const cron = new Cron(window.cron, { timezone: window.timeZone, paused: true });
   try {
     // Any occurrence covering `at` started at most the duration (plus an hour of DST) before it.

@@ -33,6 +33,18 @@ describe('maintenance windows (pure, DST-correct: wall-clock start and end in th
     expect(hit ? `${hit.start.toISOString()}/${hit.end.toISOString()}` : undefined).toBe(expected);
   });
 
+  it('asked again and again, in any order, one window object answers as a fresh one does (the known span is memoised)', () => {
+    const times: number[] = [];
+    for (let t = Date.parse('2026-10-31T00:00:00Z'); t < Date.parse('2026-11-02T00:00:00Z'); t += 7 * 60_000) times.push(t);
+    for (let t = Date.parse('2026-12-06T06:00:00Z'); t < Date.parse('2026-12-06T10:00:00Z'); t += 60_000) times.push(t);
+    // forward, backward and interleaved
+    const order = [...times, ...[...times].reverse(), ...times.filter((_, i) => i % 2), ...times.filter((_, i) => i % 2 === 0)];
+    const show = (hit: ReturnType<typeof activeWindow>) => (hit ? `${hit.name} ${hit.start.toISOString()}/${hit.end.toISOString()}` : '-');
+    for (const w of [monthly, nightly]) {
+      for (const t of order) expect(show(activeWindow([w], new Date(t))), `${w.name} ${new Date(t).toISOString()}`).toBe(show(activeWindow([{ ...w }], new Date(t))));
+    }
+  });
+
   it('the first matching window in config order names the occurrence', () => {
     const at = new Date('2026-12-06T07:30:00Z'); // inside both: nightly 06:00-09:00Z and monthly 07:00-09:00Z
     expect(activeWindow([nightly, monthly], at)?.name).toBe('nightly');
