@@ -15,7 +15,7 @@ import { dumpTable, type DumpProgress } from './table-dump';
 import { keys, newBackupId } from './layout';
 import { dumpLargeObjects } from './large-objects';
 import { ManifestSchema, type Manifest, type TableEntry, type SequenceEntry } from './manifest';
-import { checkScopeNames, type Scope, type ScopeFields } from './scope';
+import { DEFAULT_SCOPE_FIELDS, checkScopeNames, type Scope, type ScopeFields } from './scope';
 
 export interface BackupOptions {
   databaseUrl: string;
@@ -119,8 +119,16 @@ async function takeBackup(
     for (const warning of names.warnings) options.onWarning?.(warning);
     const { tables, included, relations } = await discoverTables(session.leader, scope, options.scopeFields);
     if (tables.length === 0) {
-      const where = scope.schemas?.length ? `schemas ${scope.schemas.join(', ')}` : 'the default scope (user schemas)';
-      throw new OpsError(`nothing to back up: no tables in ${where}`, 'empty_scope');
+      // Schemas named on purpose that hold nothing: the request asked for nothing (bad input, no page). The default
+      // scope finding no table at all is a failure: the database has lost its tables.
+      if (scope.schemas?.length) {
+        const field = (options.scopeFields ?? DEFAULT_SCOPE_FIELDS).schemas;
+        const which = scope.schemas.length === 1 ? `schema ${scope.schemas[0]} holds` : `schemas ${scope.schemas.join(', ')} hold`;
+        const excluded = scope.excludeTables.length > 0 ? ' (once the excluded tables are left out)' : '';
+        const issue = `${field}: ${which} no tables${excluded}: nothing to back up`;
+        throw new UsageError(`invalid backup scope: ${issue}`, [issue]);
+      }
+      throw new OpsError('nothing to back up: no tables in the default scope (user schemas)', 'empty_scope');
     }
     await lockTables(session.leader, tables, session);
     const sequenceList = await discoverSequences(session.leader, scope, relations);
