@@ -44,30 +44,41 @@ export interface SampleFacts {
   latencyMs?: number;
 }
 
-/** Adds one sample to a bucket list (sorted by t, bounded to `limit` newest buckets); returns a new list. */
+/**
+ * Adds one sample to a bucket list (sorted by t, bounded to `limit` newest buckets); returns a new list. The input is
+ * not changed, and only the bucket the sample falls in is copied (the others are shared): a 90-day hourly list is
+ * 2,160 buckets, and copying them all made every sample cost milliseconds.
+ */
 export function addToBuckets(buckets: readonly Bucket[], sample: SampleFacts, size: number, limit: number): Bucket[] {
   const t = Math.floor(sample.at / size) * size;
-  const out = buckets.map((b) => ({ ...b, h: [...b.h] }));
-  let bucket = out.find((b) => b.t === t);
-  if (!bucket) {
+  const out = buckets.slice();
+  // samples arrive in time order, so the bucket is nearly always the last one: search from the end
+  let i = out.length - 1;
+  while (i >= 0 && out[i]!.t > t) i--;
+  let bucket: Bucket;
+  if (i >= 0 && out[i]!.t === t) {
+    bucket = { ...out[i]!, h: [...out[i]!.h] };
+    out[i] = bucket;
+  } else {
     bucket = { t, n: 0, f: 0, m: 0, h: [] };
-    out.push(bucket);
-    out.sort((a, b) => a.t - b.t);
+    out.splice(i + 1, 0, bucket);
   }
   if (sample.maintenance) bucket.m++;
   else {
     bucket.n++;
     if (sample.availabilityFailure) bucket.f++;
     if (sample.latencyMs !== undefined) {
-      const i = latencyBucket(sample.latencyMs);
-      while (bucket.h.length <= i) bucket.h.push(0);
-      bucket.h[i]!++;
+      const k = latencyBucket(sample.latencyMs);
+      while (bucket.h.length <= k) bucket.h.push(0);
+      bucket.h[k]!++;
     }
   }
   // drop buckets older than the retained span (and beyond the count limit)
   const oldest = t - (limit - 1) * size;
-  const kept = out.filter((b) => b.t >= oldest);
-  return kept.slice(-limit);
+  let first = 0;
+  while (first < out.length && out[first]!.t < oldest) first++;
+  const kept = first > 0 ? out.slice(first) : out;
+  return kept.length > limit ? kept.slice(-limit) : kept;
 }
 
 export interface Totals {
