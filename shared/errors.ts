@@ -83,3 +83,20 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/**
+ * Work stopped on purpose before the platform's time limit would kill it (a function at 540 s or 3,600 s, a Cloud
+ * Run job at its task timeout), after undoing what it had done. A failure of the work: it is reported, naming the limit.
+ */
+export class TimeLimitError extends OpsError {
+  override readonly name = 'TimeLimitError';
+  constructor(
+    readonly limitSeconds: number,
+    readonly stoppedAfterSeconds: number,
+  ) {
+    super(
+      `stopped after ${Math.round(stoppedAfterSeconds)} s, before the ${limitSeconds} s time limit would kill it (nothing kept; if this recurs, run it as a Cloud Run job: README, Deploy)`,
+      'time-limit',
+    );
+  }
+}

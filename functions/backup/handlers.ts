@@ -3,15 +3,16 @@ import type { CloudEvent } from '@google-cloud/functions-framework';
 import { backupAndReport } from '../../shared/backup/service';
 import { BackupRequestSchema, type BackupRequest } from '../../shared/backup/request';
 import { requireDatabaseUrl } from '../../shared/config/load';
-import { UsageError } from '../../shared/errors';
+import { TimeLimitError, UsageError } from '../../shared/errors';
+import type { Deadline } from '../../shared/deadline';
 import { decodeJsonBody, answerError } from '../../shared/functions/http';
 import { decodeTrigger } from '../../shared/functions/trigger';
 import { redeliver } from '../../shared/functions/framework';
-import type { Runtime } from '../../shared/functions/runtime';
+import { startRunDeadline, type Runtime } from '../../shared/functions/runtime';
 import type { BackupOptions } from '../../shared/backup/run';
 import { http, event, type EntryPoints } from '../../shared/functions/entry-points';
 
-function options(rt: Runtime, request: BackupRequest, trigger: BackupOptions['trigger'], root: 'body' | 'data'): BackupOptions {
+function options(rt: Runtime, request: BackupRequest, trigger: BackupOptions['trigger'], root: 'body' | 'data', deadline: Deadline | undefined): BackupOptions {
   const section = rt.config.file.backup;
   return {
     databaseUrl: requireDatabaseUrl(rt.config),
@@ -29,6 +30,7 @@ function options(rt: Runtime, request: BackupRequest, trigger: BackupOptions['tr
     statementTimeoutSeconds: section.statementTimeoutSeconds,
     trigger,
     ...(rt.signal ? { signal: rt.signal } : {}),
+    ...(deadline ? { deadline } : {}),
   };
 }
 
@@ -42,8 +44,9 @@ export function backupHttpHandler(runtime: () => Runtime) {
     }
     const request = decodeJsonBody(req, res, BackupRequestSchema);
     if (!request) return;
+    const deadline = startRunDeadline(rt);
     try {
-      const result = await backupAndReport(options(rt, request, { kind: 'manual' }, 'body'), rt);
+      const result = await backupAndReport(options(rt, request, { kind: 'manual' }, 'body', deadline), rt);
       if (result.status === 'busy') res.status(409).json({ status: 'busy', message: 'another backup is running', until: result.until });
       else if (result.status === 'duplicate') res.status(200).json(result);
       else {
@@ -52,6 +55,8 @@ export function backupHttpHandler(runtime: () => Runtime) {
       }
     } catch (err) {
       answerError(res, err, rt.logger);
+    } finally {
+      deadline?.dispose();
     }
   };
 }
@@ -65,13 +70,18 @@ export function backupEventHandler(runtime: () => Runtime) {
     const rt = runtime();
     const decoded = decodeTrigger(BackupRequestSchema, event, rt, 'backup');
     if (!decoded) return;
+    const deadline = startRunDeadline(rt);
     try {
-      await backupAndReport(options(rt, decoded.payload, { kind: 'scheduled', messageId: decoded.messageId }, 'data'), rt);
+      await backupAndReport(options(rt, decoded.payload, { kind: 'scheduled', messageId: decoded.messageId }, 'data', deadline), rt);
     } catch (err) {
+      // Stopped before the time limit (reported as backup.failed): a redelivery would hit the same limit.
+      if (err instanceof TimeLimitError) return;
       // A failure is retried by Pub/Sub (the framework logs the thrown error's stack: redeliver() makes it one line).
       if (!(err instanceof UsageError)) throw redeliver(err);
       // A scope naming a schema that does not exist: poison like a malformed message (acknowledged, no page).
       rt.logger.error({ reason: err.message, messageId: decoded.messageId }, `backup trigger rejected: ${err.message}`);
+    } finally {
+      deadline?.dispose();
     }
   };
 }

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { withDeadlineSignal, type Deadline } from '../deadline';
 import type pg from 'pg';
 import type { ObjectStore } from '../storage/types';
 import { StorageError } from '../storage/types';
@@ -47,6 +48,11 @@ export interface BackupOptions {
    * runBackup then rejects with the signal's reason.
    */
   signal?: AbortSignal;
+  /**
+   * The run's time limit (from infra/ through MT_OPS_TIME_LIMIT_SECONDS): at its stop time the backup stops as on
+   * `signal` and runBackup rejects with a TimeLimitError naming the limit.
+   */
+  deadline?: Deadline;
 }
 
 export type BackupProgress =
@@ -78,10 +84,11 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       return { status: 'duplicate', backupId, messageId: trigger.messageId };
     }
   }
-  options.signal?.throwIfAborted();
+  const stop = withDeadlineSignal(options.signal, options.deadline);
+  stop?.throwIfAborted();
   try {
     return await withLease(store, keys.lease(env), { ttlMs: options.leaseTtlMs ?? 120_000, holder: newLeaseHolder() }, (lease, lost) =>
-      takeBackup(options, trigger, lease, options.signal ? AbortSignal.any([lost, options.signal]) : lost),
+      takeBackup(options, trigger, lease, stop ? AbortSignal.any([lost, stop]) : lost),
     );
   } catch (err) {
     if (err instanceof LeaseHeldError) return { status: 'busy', holder: err.holder, until: err.expiresAt.toISOString() };

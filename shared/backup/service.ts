@@ -6,6 +6,34 @@ import { runBackup, type BackupOptions, type BackupResult } from './run';
 import { TableFailedError } from './table-error';
 
 /**
+ * A backup that used more than half of its time limit raises a warning (an alert, `mt-ops/<env>/backup-time-limit`),
+ * before the day it no longer fits; one that used less resolves it.
+ */
+async function reportTimeUsed(env: string, used: number, limitSeconds: number, deps: { bus: EventBus; logger: Logger }): Promise<void> {
+  const firing = used > 0.5;
+  const percent = Math.round(used * 100);
+  const summary = `the backup run took ${Math.round(used * limitSeconds)} s, ${percent}% of its ${limitSeconds} s time limit`;
+  if (firing) deps.logger.warn({ env, used, limitSeconds }, `${summary}: run it as a Cloud Run job before it outgrows the function (README, Deploy)`);
+  const time = new Date().toISOString();
+  await deps.bus
+    .publish({
+      type: 'alert',
+      severity: 'warning',
+      env,
+      time,
+      status: firing ? 'firing' : 'resolved',
+      fingerprint: `mt-ops/${env}/backup-time-limit`,
+      title: `Backup uses over half its time limit (${env})`,
+      summary: firing ? `${summary}; switch to the Cloud Run job before it is killed (README, Deploy)` : summary,
+      labels: { job: 'backup' },
+      startsAt: time,
+      ...(firing ? {} : { endsAt: time }),
+      source: 'mt-ops',
+    })
+    .catch((e: unknown) => deps.logger.error({ err: e }, 'could not publish the time-limit alert'));
+}
+
+/**
  * One backup run as the functions and the CLI see it: run, log, and publish `backup.succeeded` (info)
  * or `backup.failed` (critical). A busy lease or a duplicate trigger publishes nothing: no backup was attempted.
  * Neither does bad input (a UsageError: a schema that does not exist): the caller answers it (400, exit 2, poison).
@@ -55,7 +83,9 @@ export async function backupAndReport(
     logger.info({ env: options.env, backupId: result.backupId, messageId: result.messageId }, 'trigger already produced a complete backup; nothing done');
   } else {
     const m = result.manifest;
-    logger.info({ env: m.env, backupId: m.id, tables: m.totals.tables, rows: m.totals.rows, bytes: m.totals.compressedBytes }, 'backup completed');
+    const durationMs = Date.now() - started;
+    logger.info({ env: m.env, backupId: m.id, tables: m.totals.tables, rows: m.totals.rows, bytes: m.totals.compressedBytes, durationMs }, 'backup completed');
+    const limit = options.deadline?.limitSeconds;
     await bus.publish({
       type: 'backup.succeeded',
       severity: 'info',
@@ -67,8 +97,11 @@ export async function backupAndReport(
       bytes: m.totals.compressedBytes,
       rows: m.totals.rows,
       tables: m.totals.tables,
-      durationMs: Date.now() - started,
+      durationMs,
+      ...(limit ? { timeLimitSeconds: limit } : {}),
     });
+    // the share of the limit counts from the run's start (the function's invocation), not the backup's own
+    if (options.deadline) await reportTimeUsed(m.env, options.deadline.used(), options.deadline.limitSeconds, deps);
   }
   return result;
 }

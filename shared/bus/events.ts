@@ -21,6 +21,8 @@ export const BackupSucceeded = z.object({
   rows: z.number().int().min(0),
   tables: z.number().int().min(0),
   durationMs: z.number().min(0),
+  /** The run's time limit, when it had one (a function's timeout, a Cloud Run job's task timeout). */
+  timeLimitSeconds: z.number().int().min(1).optional(),
 });
 
 export const BackupFailed = z.object({

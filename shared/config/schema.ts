@@ -73,6 +73,8 @@ export const EnvSchema = z.object({
   /** Missing Table's base URL, for the default probes. */
   APP_BASE_URL: z.url().default('http://localhost:8000'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** The time limit of one run of this function or job, in seconds (set by deploy-commands from infra/). */
+  MT_OPS_TIME_LIMIT_SECONDS: z.coerce.number().int().min(1).max(86_400).optional(),
   /** The address `npm start` (`mt-ops serve`) listens on: loopback unless set (0.0.0.0 or :: for every interface). */
   HOST: z.string().min(1).default('127.0.0.1'),
   /** The bearer token `npm start` requires on every route but /healthz; unset: one is generated and printed at start. */

@@ -1,3 +1,4 @@
+import { startDeadline, type Deadline } from '../deadline';
 import { loadConfig, type Config } from '../config/load';
 import { openStore } from '../storage/open';
 import { storeOptions } from '../storage/config';
@@ -55,4 +56,13 @@ export function functionRuntime(config: Config, component: string, options: { lo
     },
   });
   return { config, store, bus, logger, env, flushOutbox: () => flushOutbox(store, env, bus.deliver, logger).then(() => {}), ...(options.signal ? { signal: options.signal } : {}) };
+}
+
+/**
+ * The deadline of one run of a long job (backup, verify, retention): MT_OPS_TIME_LIMIT_SECONDS, which
+ * deploy-commands sets from the function's timeout in infra/; none when unset (`npm start`, the CLI).
+ */
+export function startRunDeadline(rt: Pick<Runtime, 'config'>): Deadline | undefined {
+  const limit = rt.config.env.MT_OPS_TIME_LIMIT_SECONDS;
+  return limit ? startDeadline(limit) : undefined;
 }
