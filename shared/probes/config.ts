@@ -193,13 +193,15 @@ export interface ResolvedProbe {
 
 const REF = /\$\{([A-Z_][A-Z0-9_]*)\}/g;
 
-function interpolate(text: string, environment: NodeJS.ProcessEnv, where: string, missing: string[]): string {
+/** Replaces `${VAR}` references; with `secret`, each value read is masked everywhere (a target may quote it back). */
+function interpolate(text: string, environment: NodeJS.ProcessEnv, where: string, missing: string[], secret = false): string {
   return text.replace(REF, (_m, name: string) => {
     const value = environment[name];
     if (value === undefined || value === '') {
       missing.push(`${where} names \${${name}}, which is not set`);
       return '';
     }
+    if (secret) registerSecret(value);
     return value;
   });
 }
@@ -209,12 +211,12 @@ export function resolveProbe(config: ProbeConfig, environment: NodeJS.ProcessEnv
   const url = config.url === undefined ? undefined : interpolate(config.url, environment, 'url', missing);
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(config.headers)) {
-    headers[k] = interpolate(v, environment, `headers.${k}`, missing);
+    headers[k] = interpolate(v, environment, `headers.${k}`, missing, true);
     // a header value built from a variable is a secret: mask it in every log line, excerpt and event
     if (REF.test(v)) registerSecret(headers[k]);
     REF.lastIndex = 0;
   }
-  const body = config.body === undefined ? undefined : interpolate(config.body, environment, 'body', missing);
+  const body = config.body === undefined ? undefined : interpolate(config.body, environment, 'body', missing, true);
   if (config.url && /\$\{/.test(config.url) && url) {
     try {
       const u = new URL(url);

@@ -108,6 +108,14 @@ describe('http probe', () => {
     const missing = resolveProbe(ProbeSchema.parse({ name: 't', url: `${targets.url}/x`, headers: { authorization: 'Bearer ${PROBE_TEST_UNSET}' } }));
     expect(missing.problem).toBe('headers.authorization names ${PROBE_TEST_UNSET}, which is not set');
   });
+
+  it('the variable\'s value itself is masked, not only the whole header: a target quoting the token back shows it masked', async () => {
+    process.env.PROBE_TEST_TOKEN2 = 'quoted-token-67890';
+    const r = await runProbe(resolveProbe(ProbeSchema.parse({ name: 't', url: `${targets.url}/echo-auth`, headers: { authorization: 'Bearer ${PROBE_TEST_TOKEN2}' } })), { store, env: 'test' });
+    expect(r.status).toBe(401);
+    expect(r.excerpt).toMatch(/refused \S*\*/);
+    expect(JSON.stringify(r)).not.toContain('quoted-token-67890');
+  });
 });
 
 describe('https probe (self-signed certificate expiring in 10 days, made with openssl)', () => {

@@ -21,7 +21,7 @@ export interface Targets {
 
 /**
  * Paths: /health (healthy /health), /healthy, /degraded, /unhealthy (503), /slow?ms=N, /hang (never answers),
- * /loop (redirect loop), /redirect (one hop to /healthy), /invalid-json, /toggle (see `toggle`), /wait?ms=N (counts concurrency).
+ * /loop (redirect loop), /redirect (one hop to /healthy), /invalid-json, /echo-auth (401 quoting the token), /toggle (see `toggle`), /wait?ms=N (counts concurrency).
  */
 export async function startTargets(): Promise<Targets> {
   const bodies = { healthy: fixture('health-full-healthy.json'), degraded: fixture('health-full-degraded.json'), unhealthy: fixture('health-full-unhealthy.json') };
@@ -70,6 +70,9 @@ export async function startTargets(): Promise<Targets> {
         return res.end();
       case '/invalid-json':
         return json(res, 200, '{"status": "healthy", ');
+      case '/echo-auth':
+        // what a careless server does: a 401 page that quotes the credential it refused
+        return json(res, 401, JSON.stringify({ detail: `refused ${String(req.headers.authorization ?? '').replace(/^Bearer /, '')}` }));
       default:
         return json(res, 404, '{"detail":"Not Found"}');
     }
