@@ -32,8 +32,11 @@ export interface IncidentState {
   mutedBy?: string;
   seq: number;
   transitions: Transition[];
-  /** Message ids already handled -> the transition they produced (0: none). Bounded. */
-  messages: Record<string, number>;
+  /**
+   * Message ids already handled, with the transition each produced (0: none), oldest first. Bounded. (Documents
+   * written before this was a list hold an object of id -> seq: still read.)
+   */
+  messages: Array<[string, number]> | Record<string, number>;
 }
 
 export interface DecideOptions {
@@ -57,23 +60,31 @@ export interface Decision {
 const KEEP_MESSAGES = 64;
 const KEEP_TRANSITIONS = 32;
 
+/** The handled message ids, oldest first (an older document's id -> seq object read as a list). */
+function recentMessages(s: IncidentState): Array<[string, number]> {
+  const m = s.messages;
+  if (Array.isArray(m)) return m;
+  return m && typeof m === 'object' ? Object.entries(m) : [];
+}
+
 export function decide(state: IncidentState | undefined, alert: Alert, o: DecideOptions): Decision {
-  if (state && o.messageId && o.messageId in state.messages) {
-    const seq = state.messages[o.messageId]!;
+  const seen = state ? recentMessages(state) : [];
+  const handled = o.messageId ? seen.find(([id]) => id === o.messageId) : undefined;
+  if (state && handled) {
+    const seq = handled[1];
     return { state, transition: state.transitions.find((t) => t.seq === seq), unchanged: true, why: 'redelivered message' };
   }
   const at = o.now.toISOString();
   const next = (s: IncidentState, kind: TransitionKind | undefined, why: string): Decision => {
-    const messages = { ...s.messages };
     let transition: Transition | undefined;
     let seq = s.seq;
     if (kind) {
       seq += 1;
       transition = { seq, kind, at, receivers: o.receivers, messageId: o.messageId };
     }
-    if (o.messageId) messages[o.messageId] = transition?.seq ?? 0;
-    const keys = Object.keys(messages);
-    for (const k of keys.slice(0, Math.max(0, keys.length - KEEP_MESSAGES))) delete messages[k];
+    // the newest KEEP_MESSAGES ids, as a list (an object with a new key per message cost ten times the decision)
+    const messages: Array<[string, number]> = o.messageId ? [...recentMessages(s), [o.messageId, transition?.seq ?? 0]] : recentMessages(s);
+    if (messages.length > KEEP_MESSAGES) messages.splice(0, messages.length - KEEP_MESSAGES);
     return {
       state: { ...s, seq, messages, transitions: transition ? [...s.transitions, transition].slice(-KEEP_TRANSITIONS) : s.transitions },
       transition,
@@ -93,7 +104,7 @@ export function decide(state: IncidentState | undefined, alert: Alert, o: Decide
       ...(o.mutedBy ? { mutedBy: o.mutedBy } : { lastNotifiedAt: at }),
       seq: state?.seq ?? 0,
       transitions: state?.transitions ?? [],
-      messages: state?.messages ?? {},
+      messages: state ? recentMessages(state) : [],
     });
     if (!state) return next(fresh(), o.mutedBy ? undefined : 'firing', o.mutedBy ? `muted by ${o.mutedBy}` : 'new incident');
     if (state.status === 'resolved') {
@@ -116,7 +127,7 @@ export function decide(state: IncidentState | undefined, alert: Alert, o: Decide
   const endsAt = alert.endsAt ?? at;
   if (!state) {
     return next(
-      { fingerprint: alert.fingerprint, status: 'resolved', startsAt: alert.startsAt, endsAt, alert, notified: false, seq: 0, transitions: [], messages: {} },
+      { fingerprint: alert.fingerprint, status: 'resolved', startsAt: alert.startsAt, endsAt, alert, notified: false, seq: 0, transitions: [], messages: [] },
       undefined,
       'resolved before any firing was seen',
     );

@@ -186,6 +186,17 @@ describe('lifecycle: notify once per change', () => {
   });
 });
 
+describe('lifecycle: incident documents written before the message list', () => {
+  it('an old document (message id -> seq object) still recognises a redelivered message, and is rewritten as a list', () => {
+    const legacy = { fingerprint: 'f', status: 'firing', startsAt: '2026-11-29T03:00:00.000Z', alert: alert(), notified: true, lastNotifiedAt: '2026-11-29T03:00:00.000Z', seq: 1, transitions: [{ seq: 1, kind: 'firing', at: '2026-11-29T03:00:00.000Z', receivers: ['slack'], messageId: '41' }], messages: { '41': 1 } } as IncidentState;
+    const o = (messageId: string) => ({ now: new Date('2026-11-29T03:05:00Z'), messageId, repeatIntervalMs: 4 * 3_600_000, receivers: ['slack' as const] });
+    expect(decide(legacy, alert(), o('41'))).toMatchObject({ unchanged: true, transition: { seq: 1, kind: 'firing' } });
+    const next = decide(legacy, alert(), o('42'));
+    expect(next.state.messages).toEqual([['41', 1], ['42', 0]]);
+    expect(decide(next.state, alert(), o('41'))).toMatchObject({ unchanged: true, why: 'redelivered message' });
+  });
+});
+
 describe('sweep: is something due for a firing incident no message touched?', () => {
   const H = 3_600_000;
   const state = (over: Partial<IncidentState>): IncidentState => ({
@@ -197,7 +208,7 @@ describe('sweep: is something due for a firing incident no message touched?', ()
     lastNotifiedAt: '2026-11-29T03:00:00.000Z',
     seq: 1,
     transitions: [],
-    messages: {},
+    messages: [],
     ...over,
   });
   it.each([
