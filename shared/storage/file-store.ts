@@ -7,7 +7,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Readable as ReadableType } from 'node:stream';
 import { UsageError } from '../errors';
-import { holderIsDeadLocalProcess, newLeaseHolder, processScope } from './lease';
+import { localHolder, newLeaseHolder, processScope } from './lease';
 import { StorageError, checkKey, type Body, type JsonDocument, type ObjectInfo, type ObjectStore, type WriteOptions } from './types';
 
 const INTERNAL = new Set(['.tmp', '.meta', '.locks']);
@@ -360,8 +360,9 @@ export class FileStore implements ObjectStore {
   /**
    * Runs `fn` holding a cross-process lock file for one key (created with `wx`, holding `{holder, scope}`: host, pid and
    * where that pid means something, as a lease's). Locks are held for milliseconds. One whose holder is a process of
-   * this machine that no longer exists (a writer killed with SIGKILL while publishing) is broken at once; one older than
-   * 30 s is taken as stale too (its holder died on another machine sharing the folder).
+   * this machine that no longer exists (a writer killed with SIGKILL while publishing) is broken at once, one held by a
+   * live process of this machine never; another one (a holder on another machine sharing the folder, or an older lock
+   * file) is taken as stale once older than 30 s.
    */
   private async withKeyLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
     // hashed: any key gives a short, unique, flat file name
@@ -400,14 +401,15 @@ export class FileStore implements ObjectStore {
 async function breakStaleLock(path: string): Promise<boolean> {
   const [st, content] = await Promise.all([stat(path), readFile(path, 'utf8')]).catch(() => [undefined, undefined] as const);
   if (!st || content === undefined) return true; // released meanwhile
-  let dead = false;
+  let holder: 'alive' | 'dead' | 'unknown' = 'unknown';
   try {
     const doc = JSON.parse(content) as { holder?: unknown; scope?: unknown };
-    if (typeof doc.holder === 'string') dead = holderIsDeadLocalProcess({ holder: doc.holder, scope: typeof doc.scope === 'string' ? doc.scope : undefined });
+    if (typeof doc.holder === 'string') holder = localHolder({ holder: doc.holder, scope: typeof doc.scope === 'string' ? doc.scope : undefined });
   } catch {
     // empty (being written right now) or an older format: the age rule alone
   }
-  if (!dead && Date.now() - st.mtimeMs <= LOCK_STALE_MS) return false;
+  // a live process of this machine holds it (however long): not stale; a dead one: stale at once; else by age
+  if (holder === 'alive' || (holder === 'unknown' && Date.now() - st.mtimeMs <= LOCK_STALE_MS)) return false;
   const aside = `${path}.${randomBytes(6).toString('hex')}.stale`;
   try {
     await rename(path, aside);

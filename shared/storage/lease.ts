@@ -90,10 +90,16 @@ function pidAlive(pid: number): boolean {
 
 /** The holder is a process of this machine (same host, boot and PID namespace) that no longer exists. */
 export function holderIsDeadLocalProcess(doc: { holder: string; scope?: string }): boolean {
+  return localHolder(doc) === 'dead';
+}
+
+/** Whether the holder is a process of this machine, alive or dead; 'unknown' when it is not (or not provably) one. */
+export function localHolder(doc: { holder: string; scope?: string }): 'alive' | 'dead' | 'unknown' {
   const m = /^(.+):(\d+):[0-9a-f]+$/.exec(doc.holder);
-  if (!m || m[1] !== hostname() || doc.scope === undefined || doc.scope !== processScope()) return false;
+  if (!m || m[1] !== hostname() || doc.scope === undefined || doc.scope !== processScope()) return 'unknown';
   const pid = Number(m[2]);
-  return pid > 0 && pid !== process.pid && !pidAlive(pid);
+  if (pid <= 0) return 'unknown';
+  return pid === process.pid || pidAlive(pid) ? 'alive' : 'dead';
 }
 
 export async function readLease(store: ObjectStore, key: string, now: Date = new Date()): Promise<LeaseState | undefined> {
