@@ -1,13 +1,16 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { tempDir } from '../support/temp';
 import { CLI } from '../support/cli';
 import { openStore } from '../../shared/storage/open';
-import { readLease } from '../../shared/storage/lease';
+import { readLease, processScope } from '../../shared/storage/lease';
+import { writeSyntheticBackup } from '../support/synthetic-backup';
 import { listBackups } from '../../shared/backup/catalog';
 import { keys } from '../../shared/backup/layout';
 import { runBackup } from '../../shared/backup/run';
@@ -105,5 +108,51 @@ describe('a signal stops the CLI cleanly', () => {
     } finally {
       await t.end();
     }
+  });
+
+  it('SIGTERM mid-cleanup: the deletion under way finishes, no other starts; exit 143, one line saying what it removed', async () => {
+    const root = tempDir('mt-signals-cleanup-');
+    const store = openStore(`file://${root}`);
+    const ids: string[] = [];
+    for (const [i, day] of ['01', '02', '03', '04', '05'].entries()) ids.push(await writeSyntheticBackup(store, 'cl', `2026-11-${day}T03:00:00Z`, { suffix: `c${i}00` }));
+    // Every backup to be removed has its data object's key locked by this (live) process: whichever deletion starts
+    // first removes its manifest, then waits on that lock, so the signal lands while one deletion is under way.
+    const lockOf = (key: string) => join(root, '.locks', `${createHash('sha256').update(key).digest('hex')}.lock`);
+    mkdirSync(join(root, '.locks'), { recursive: true });
+    const locks = ids.slice(0, 4).map((id) => lockOf(`${keys.backupPrefix('cl', id)}data/0001.copy.gz`));
+    for (const lock of locks) writeFileSync(lock, JSON.stringify({ holder: `${hostname()}:${process.pid}:abcdef`, scope: processScope() }));
+    const manifests = () => ids.filter((id) => existsSync(join(root, keys.manifest('cl', id)))).length;
+
+    const config = join(tempDir('mt-signals-cleanup-config-'), 'ops.config.json');
+    writeFileSync(config, JSON.stringify({ retention: { deleteConcurrency: 1 } })); // one deletion at a time
+    const child = spawn(process.execPath, [CLI, 'cleanup', '--keep-last', '1', '--min-keep', '1'], {
+      env: { ...process.env, BACKUP_BUCKET: `file://${root}`, OPS_ENV: 'cl', OPS_CONFIG: config, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await waitFor('a deletion has started (a manifest is gone)', () => manifests() < ids.length);
+    child.kill('SIGTERM');
+    // Let the deletion under way finish: release the lock of each backup whose deletion has started (its manifest is
+    // gone), until the process exits. Normally that is one; one started before the signal was seen finishes too.
+    const gone = (id: string) => !existsSync(join(root, keys.manifest('cl', id)));
+    let exited = false;
+    const done2 = done.then((code) => ((exited = true), code));
+    while (!exited) {
+      ids.slice(0, 4).forEach((id, i) => gone(id) && rmSync(locks[i]!, { force: true }));
+      await Promise.race([done2, new Promise((r) => setTimeout(r, 20))]);
+    }
+    const code = await done2;
+    expect(code).toBe(143);
+    const left = await listBackups(store, 'cl', { includeIncomplete: true });
+    const removed = ids.length - left.length;
+    expect(removed).toBeGreaterThanOrEqual(1);
+    expect(removed).toBeLessThan(4); // stopped before the end
+    expect(stderr).toBe(`mt-ops: cleanup stopped by SIGTERM: ${removed} backup(s) removed, every other one left whole\n`);
+    expect(stdout).toBe('');
+    expect(left.every((b) => b.kind === 'complete')).toBe(true); // nothing half-deleted
   });
 });
