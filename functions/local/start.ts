@@ -110,7 +110,7 @@ export async function startLocal(options: StartOptions = {}): Promise<LocalSuite
 
   const warnings: string[] = [];
   if (!config.env.DATABASE_URL) warnings.push('DATABASE_URL is not set: backups fail until it is');
-  if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1') warnings.push(`HOST=${host}: reachable from other machines; anyone with the token can start a backup`);
+  if (!/^127\./.test(host) && host !== 'localhost' && host !== '::1') warnings.push(`HOST=${host}: reachable from other machines; anyone with the token can start a backup`);
   const print = options.print ?? ((text: string) => process.stdout.write(text));
   print(
     banner({

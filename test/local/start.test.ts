@@ -68,7 +68,8 @@ async function start(cwd: string, env: Record<string, string>): Promise<Started>
     child.stdout!.on('data', onData);
     child.once('exit', () => check());
   });
-  return { child, port, url: `http://127.0.0.1:${port}`, stdout: () => stdout, logs: () => logs, exited };
+  const url = /listening on (http:\/\/\S+)/.exec(stdout)![1]!;
+  return { child, port, url, stdout: () => stdout, logs: () => logs, exited };
 }
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -144,8 +145,13 @@ describe('npm start', () => {
   });
 
   it('without OPS_API_TOKEN, generates one and prints it once (never in the logs); HOST chooses the address', async () => {
-    const run = await start(tempDir('mt-local-'), { HOST: '127.0.0.1' });
+    // another loopback address: it listens there, and only there
+    const run = await start(tempDir('mt-local-'), { HOST: '127.0.0.2' });
     try {
+      expect(run.url).toBe(`http://127.0.0.2:${run.port}`);
+      expect((await fetch(`${run.url}/healthz`)).status).toBe(200);
+      await expect(fetch(`http://127.0.0.1:${run.port}/healthz`)).rejects.toThrow();
+      expect(run.stdout()).not.toContain('reachable from other machines'); // still loopback
       const token = /token: +(\S+) +\(generated for this run/.exec(run.stdout())?.[1];
       expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
       expect(run.stdout()).toContain(`curl -X POST -H "Authorization: Bearer ${token}" ${run.url}/backup`);
