@@ -4,7 +4,8 @@ import { decodeTrigger } from '../../shared/functions/trigger';
 import { runRetention } from '../../shared/retention/run';
 import { errorMessage } from '../../shared/errors';
 import { redactString } from '../../shared/log/redact';
-import type { Runtime } from '../../shared/functions/runtime';
+import { startRunDeadline, type Runtime } from '../../shared/functions/runtime';
+import { withDeadlineSignal } from '../../shared/deadline';
 import { event, type EntryPoints } from '../../shared/functions/entry-points';
 
 /** The scheduled trigger's message: empty, or `{"dryRun": true}`. */
@@ -21,6 +22,8 @@ export function retentionEventHandler(runtime: () => Runtime) {
     if (!decoded) return;
     const section = rt.config.file.retention;
     const time = () => new Date().toISOString();
+    const deadline = startRunDeadline(rt);
+    const signal = withDeadlineSignal(rt.signal, deadline);
     try {
       const result = await runRetention(rt.store, rt.env, {
         policy: section.policy,
@@ -29,8 +32,15 @@ export function retentionEventHandler(runtime: () => Runtime) {
         orphanGraceHours: section.orphanGraceHours,
         concurrency: section.deleteConcurrency,
         dryRun: decoded.payload.dryRun,
-        ...(rt.signal ? { signal: rt.signal } : {}),
+        ...(signal ? { signal } : {}),
       });
+      if (deadline?.signal.aborted) {
+        // stopped before the time limit: the deletions under way finished (manifest first, none half-done), no other started
+        const reason = `${errorMessage(deadline.signal.reason)}; ${result.removed} backup(s) removed before stopping, the rest next run`;
+        rt.logger.warn({ removed: result.removed }, `retention ${reason}`);
+        await rt.bus.publish({ type: 'retention.failed', severity: 'warning', env: rt.env, time: time(), reason });
+        return;
+      }
       if (result.failed > 0) {
         const reasons = result.outcomes.filter((o) => o.status === 'failed').map((o) => `${o.id}: ${o.reason}`);
         const reason = redactString(`${result.failed} backup(s) could not be removed (retried next run): ${reasons.join('; ')}`);
@@ -54,6 +64,8 @@ export function retentionEventHandler(runtime: () => Runtime) {
       const reason = redactString(errorMessage(err));
       rt.logger.error({ err }, `retention failed: ${reason}`);
       await rt.bus.publish({ type: 'retention.failed', severity: 'warning', env: rt.env, time: time(), reason });
+    } finally {
+      deadline?.dispose();
     }
   };
 }

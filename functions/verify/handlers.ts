@@ -1,6 +1,6 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { z } from 'zod';
-import type { Runtime } from '../../shared/functions/runtime';
+import { startRunDeadline, type Runtime } from '../../shared/functions/runtime';
 import { verifyNewestAndReport, type VerifyJobResult } from '../../shared/restore/verify-job';
 import { decodeTrigger } from '../../shared/functions/trigger';
 import { event, type EntryPoints } from '../../shared/functions/entry-points';
@@ -18,6 +18,7 @@ export function verifyEventHandler(runtime: () => Runtime) {
   return async (event: CloudEvent<unknown>): Promise<VerifyJobResult | undefined> => {
     const rt = runtime();
     if (!decodeTrigger(VerifyRequestSchema, event, rt, 'verify')) return undefined;
+    const deadline = startRunDeadline(rt);
     return verifyNewestAndReport({
       store: rt.store,
       env: rt.env,
@@ -25,7 +26,8 @@ export function verifyEventHandler(runtime: () => Runtime) {
       logger: rt.logger,
       verifyDatabaseUrl: rt.config.env.VERIFY_DATABASE_URL,
       restoreDrill: rt.config.file.verify.restoreDrill,
-    });
+      ...(deadline ? { deadline } : {}),
+    }).finally(() => deadline?.dispose());
   };
 }
 

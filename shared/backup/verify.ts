@@ -49,17 +49,25 @@ export async function checkTableObject(store: ObjectStore, prefix: string, entry
 export async function verifyBackup(
   store: ObjectStore,
   manifest: Manifest,
-  options: { record?: boolean; now?: () => Date; onTable?: (check: TableCheck, index: number, total: number) => void } = {},
+  options: {
+    record?: boolean;
+    now?: () => Date;
+    onTable?: (check: TableCheck, index: number, total: number) => void;
+    /** Stops between objects (a time limit): rejects with the signal's reason and records nothing. */
+    signal?: AbortSignal;
+  } = {},
 ): Promise<VerifyRecord> {
   const prefix = keys.backupPrefix(manifest.env, manifest.id);
   const problems: string[] = [];
   let index = 0;
   const total = manifest.tables.length + (manifest.largeObjects ? 1 : 0);
   for (const entry of manifest.tables) {
+    options.signal?.throwIfAborted();
     const check = await checkTableObject(store, prefix, entry);
     problems.push(...check.problems);
     options.onTable?.(check, ++index, total);
   }
+  options.signal?.throwIfAborted();
   if (manifest.largeObjects) {
     const found = await checkLargeObjectsObject(store, prefix, manifest.largeObjects);
     problems.push(...found);

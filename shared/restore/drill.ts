@@ -38,6 +38,8 @@ export interface RestoreDrillOptions {
   /** Commit the restored data instead of rolling it back. */
   keep?: boolean;
   onProgress?: (p: RestoreProgress) => void;
+  /** Stops the drill (the restore rolls back; a database it created is dropped); it rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface DrillTable {
@@ -91,6 +93,7 @@ export async function runRestoreDrill(options: RestoreDrillOptions): Promise<Res
           );
         },
         safetyBackup: false,
+        ...(options.signal ? { signal: options.signal } : {}),
         onProgress: (p) => {
           if (p.phase !== 'safety-backup') options.onProgress?.(p);
         },

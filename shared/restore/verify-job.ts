@@ -5,6 +5,7 @@ import { resolveBackup } from '../backup/catalog';
 import { verifyBackup, recordVerify } from '../backup/verify';
 import type { VerifyRecord } from '../backup/manifest';
 import { errorMessage } from '../errors';
+import type { Deadline } from '../deadline';
 import { redactString } from '../log/redact';
 import { runRestoreDrill, DrillEnvironmentError, DrillSetupError, type RestoreDrillResult } from './drill';
 
@@ -23,6 +24,8 @@ export interface VerifyJobOptions {
   /** Operator switch (config verify.restoreDrill); default true. */
   restoreDrill?: boolean;
   now?: () => Date;
+  /** The run's time limit: at its stop time the verify stops, records nothing, and verify.failed names the limit. */
+  deadline?: Deadline;
 }
 
 export interface VerifyJobResult {
@@ -39,12 +42,13 @@ export async function verifyNewestAndReport(options: VerifyJobOptions): Promise<
     const entry = await resolveBackup(store, env, 'latest');
     const manifest = entry.manifest;
     backupId = manifest.id;
-    const record = await verifyBackup(store, manifest, { record: false, now });
+    const signal = options.deadline?.signal;
+    const record = await verifyBackup(store, manifest, { record: false, now, ...(signal ? { signal } : {}) });
     let drill: RestoreDrillResult | undefined;
     let drillNotRun: string | undefined;
     if (record.ok && options.verifyDatabaseUrl && options.restoreDrill !== false) {
       // A drill that cannot be set up (VERIFY_DATABASE_URL wrong or unreachable) is not held against the backup.
-      drill = await runRestoreDrill({ store, manifest, databaseUrl: options.verifyDatabaseUrl }).catch((err: unknown) => {
+      drill = await runRestoreDrill({ store, manifest, databaseUrl: options.verifyDatabaseUrl, ...(signal ? { signal } : {}) }).catch((err: unknown) => {
         if (!(err instanceof DrillSetupError || err instanceof DrillEnvironmentError)) throw err;
         drillNotRun = `restore drill not run: ${redactString(err.message)}`;
         logger.warn({ env, backupId }, drillNotRun);
@@ -55,6 +59,8 @@ export async function verifyNewestAndReport(options: VerifyJobOptions): Promise<
         if (!drill.ok) record.ok = false;
       }
     }
+    // the limit reached after the last check: nothing is recorded that the run did not finish
+    signal?.throwIfAborted();
     await recordVerify(store, env, record);
     const time = now().toISOString();
     if (record.ok) {
