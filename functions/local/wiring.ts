@@ -13,11 +13,12 @@ import { entryPoints as retention } from '../retention/handlers';
 import { entryPoints as verify } from '../verify/handlers';
 import { entryPoints as probe } from '../probe/handlers';
 import { entryPoints as fanout } from '../fanout/handlers';
+import { entryPoints as status } from '../status/handlers';
 
 export type { EventHandler, HttpHandler };
 
 /** Every entry point of every function, by name. */
-export const ENTRY_POINTS: EntryPoints = { ...backup, ...retention, ...verify, ...probe, ...fanout };
+export const ENTRY_POINTS: EntryPoints = { ...backup, ...retention, ...verify, ...probe, ...fanout, ...status };
 
 export function registeredKinds(entryPoints: EntryPoints = ENTRY_POINTS): Record<string, EntryPointKind> {
   return Object.fromEntries(Object.entries(entryPoints).map(([name, ep]) => [name, ep.kind]));

@@ -11,17 +11,19 @@ export type HttpHandler = (req: Request, res: Response) => Promise<void>;
 export type EventHandler = (event: CloudEvent<unknown>) => Promise<unknown>;
 
 export type EntryPoint =
-  | { kind: 'http'; handler: (runtime: () => Runtime) => HttpHandler }
-  | { kind: 'event'; handler: (runtime: () => Runtime) => EventHandler };
+  | { kind: 'http'; handler: (runtime: () => Runtime) => HttpHandler; readOnly?: boolean }
+  | { kind: 'event'; handler: (runtime: () => Runtime) => EventHandler; readOnly?: boolean };
 
 export type EntryPoints = Record<string, EntryPoint>;
 
-export const http = (handler: (runtime: () => Runtime) => HttpHandler): EntryPoint => ({ kind: 'http', handler });
+/** `readOnly`: the entry point only reads (the status page): it publishes nothing, so it does not flush the outbox either. */
+export const http = (handler: (runtime: () => Runtime) => HttpHandler, options: { readOnly?: boolean } = {}): EntryPoint => ({ kind: 'http', handler, ...options });
 export const event = (handler: (runtime: () => Runtime) => EventHandler): EntryPoint => ({ kind: 'event', handler });
 
 /** An entry point's handler, which first publishes what earlier runs left in the outbox (at least once, never lost). */
 export function bindEntryPoint(ep: EntryPoint, runtime: () => Runtime): HttpHandler | EventHandler {
   const handler = ep.handler(runtime) as (...args: unknown[]) => Promise<unknown>;
+  if (ep.readOnly) return handler as HttpHandler | EventHandler;
   return (async (...args: unknown[]) => {
     await runtime().flushOutbox?.();
     return handler(...args);

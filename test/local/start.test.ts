@@ -157,7 +157,7 @@ describe('npm start', () => {
       expect(run.stdout()).toContain(`curl -X POST -H "Authorization: Bearer ${token}" ${run.url}/backup`);
       const described = await fetch(`${run.url}/`, { headers: bearer(token!) });
       expect(described.status).toBe(200);
-      expect(await described.json()).toMatchObject({ env: 'local', functions: ['backup'] });
+      expect(await described.json()).toMatchObject({ env: 'local', functions: ['backup', 'status'] });
       expect((await fetch(`${run.url}/`, { headers: bearer(TOKEN) })).status).toBe(401);
       // what it runs: each schedule with its next time, the probes, the bucket, the channels, the URL
       expect(run.stdout()).toMatch(/mt-ops-probe-minutely +\* \* \* \* \* +-> probe +next \d{4}-\d\d-\d\d \d\d:\d\d:00 America\/New_York/);
