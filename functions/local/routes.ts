@@ -8,6 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../../shared/config/load';
 import type { Runtime } from '../../shared/functions/runtime';
+import { STATUS_PATHS, statusRequestHandler } from '../status/handlers';
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
@@ -17,6 +18,8 @@ export interface LocalRoute {
   /** An exact path (`/status`), or a prefix ending in `/*` (`/badge/*` matches `/badge/api.svg`). No query string. */
   path: string;
   handler: RouteHandler;
+  /** The function whose own handler this route serves at the root: it may claim that function's path (`/status`). */
+  function?: string;
 }
 
 export interface ExtraRoutes {
@@ -26,9 +29,14 @@ export interface ExtraRoutes {
   authenticated: LocalRoute[];
 }
 
-/** The extra routes of this configuration. None yet: the status page adds its own here, behind its config flag. */
-export function extraRoutes(_context: { config: Config; runtime: Runtime }): ExtraRoutes {
-  return { public: [], authenticated: [] };
+/**
+ * The extra routes of this configuration: the status page (`/status`, `/status.json`, `/badge/*`, the status function's
+ * handler), public only when `status.public` is on.
+ */
+export function extraRoutes(context: { config: Config; runtime: Runtime }): ExtraRoutes {
+  const handler = statusRequestHandler(() => context.runtime);
+  const status: LocalRoute[] = STATUS_PATHS.map((path) => ({ method: 'GET', path, handler, function: 'status' }));
+  return context.config.file.status.public ? { public: status, authenticated: [] } : { public: [], authenticated: status };
 }
 
 /** The route `method path` matches, if any (path without its query string). */

@@ -55,7 +55,7 @@ export async function startLocal(options: StartOptions = {}): Promise<LocalSuite
   const routes = options.routes ?? extraRoutes({ config, runtime });
   for (const route of [...routes.public, ...routes.authenticated]) {
     const segment = firstSegment(route.path);
-    if (wired.http[segment] || segment === 'healthz' || segment === '') throw new UsageError(`route ${route.path} would shadow ${segment ? `/${segment}` : '/'}`);
+    if ((wired.http[segment] && route.function !== segment) || segment === 'healthz' || segment === '') throw new UsageError(`route ${route.path} would shadow ${segment ? `/${segment}` : '/'}`);
   }
   let probes: BannerInfo['probes'];
   try {
