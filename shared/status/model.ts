@@ -174,9 +174,10 @@ function history(p: ProbeInput, now: number): { days: DayCell[]; latency: Latenc
   const days = sums.map((s, i): DayCell => {
     const start = first + i * DAY;
     const date = iso(start).slice(0, 10);
-    // the schedule's samples (first + k x interval) in [start, end), or up to now for today
+    // the schedule's samples (first + k x interval) in [start, end), or for today those due an interval ago or more
+    // (the sample due last may still be in flight: not yet missing)
     const from = firstSample === undefined ? Infinity : Math.max(start, firstSample);
-    const to = Math.min(start + DAY, now + 1);
+    const to = Math.min(start + DAY, now + 1 - interval);
     const scheduled = to > from ? Math.ceil((to - firstSample!) / interval) - Math.ceil((from - firstSample!) / interval) : 0;
     const expected = Math.max(s.n + s.m, scheduled);
     const counted = expected - s.m;

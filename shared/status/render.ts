@@ -201,6 +201,8 @@ export function renderPage(m: StatusModel): string {
     m.probes.length > 0 ? m.probes.map((p, i) => probeSection(p, i)).join('') : '<p class="empty">No probes are configured.</p>';
   return (
     `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
+    // no favicon request: behind the token (or on a function) it would answer 401 or 404
+    `<link rel="icon" href="data:,">` +
     `<meta http-equiv="refresh" content="${m.refreshSeconds}"><title>${esc(m.title)}: ${esc(m.overall.text)}</title><style>${CSS}</style></head><body>` +
     `<header><h1>${esc(m.title)}</h1><p class="overall overall-${level.css}" role="status"><span aria-hidden="true">${level.icon}</span> ${esc(m.overall.text)}</p>` +
     `<p class="small">Updated ${time(m.generatedAt)}; this page refreshes itself every ${m.refreshSeconds} s.</p></header>` +

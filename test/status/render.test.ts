@@ -119,6 +119,13 @@ describe('status page: all up', () => {
     expect(html).not.toContain(`stroke="${COLOURS.down}"`);
   });
 
+  it('the sample due last may still be in flight: read 15 s after it was due, today is not short of it', () => {
+    const later = statusOf(s, new Date(T + 45_000)); // the 12:00:30 sample is not recorded yet
+    expect(later.probes[0]!.days.at(-1)).toMatchObject({ level: 'up', uptime: 1, samples: 720, missed: 0 });
+    const muchLater = statusOf(s, new Date(T + 95_000)); // 12:00:30 is now a whole interval overdue: missing
+    expect(muchLater.probes[0]!.days.at(-1)).toMatchObject({ samples: 720, missed: 1 });
+  });
+
   it('says what else is quiet, plainly', () => {
     const text = visibleText(html);
     expect(text).toContain('No alerts firing.');
