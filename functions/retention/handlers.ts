@@ -41,6 +41,12 @@ export function retentionEventHandler(runtime: () => Runtime) {
         await rt.bus.publish({ type: 'retention.failed', severity: 'warning', env: rt.env, time: time(), reason });
         return;
       }
+      if (result.stopped) {
+        // stopped on purpose (the instance is stopping): the deletion under way finished, nothing else started;
+        // nothing to report (the next run removes the rest)
+        rt.logger.info({ removed: result.removed, orphansRemoved: result.orphansRemoved }, `retention stopped (${errorMessage(rt.signal?.reason)}) after removing ${result.removed}; the next run removes the rest`);
+        return;
+      }
       if (result.failed > 0) {
         const reasons = result.outcomes.filter((o) => o.status === 'failed').map((o) => `${o.id}: ${o.reason}`);
         const reason = redactString(`${result.failed} backup(s) could not be removed (retried next run): ${reasons.join('; ')}`);

@@ -273,6 +273,19 @@ describe('retention function', () => {
     expect(() => gcsRuntime('fn-empty', { policy: { keepLast: 0, keepMonthly: 0 } })).toThrow(/empty retention policy/);
   });
 
+  it('stopped by its instance (npm start on SIGTERM): starts no deletion, reports nothing, says so in one line', async () => {
+    const stop = new AbortController();
+    const config = join(tempDir(), 'ops.config.json');
+    writeFileSync(config, JSON.stringify({ retention: { policy: { keepLast: 1 }, minKeep: 1 } })); // three to remove
+    const rt = { ...testRuntime({ BACKUP_BUCKET: `file://${tempDir()}`, OPS_ENV: ENV, OPS_CONFIG: config }), signal: stop.signal };
+    for (const d of ['2025-05-01', '2025-05-02', '2025-05-03', '2025-05-04']) await fakeBackup(rt.store, `${d}T03:00:00.000Z`);
+    stop.abort(new Error('interrupted by SIGTERM (the server is stopping)'));
+    await retentionEventHandler(() => rt)({ id: '1004', data: { message: { data: '', messageId: '1004' } } } as never);
+    expect(rt.bus.published).toHaveLength(0);
+    expect((await listBackups(rt.store, ENV)).length).toBe(4);
+    expect(rt.logs.join('\n')).toContain('retention stopped (interrupted by SIGTERM (the server is stopping)) after removing 0; the next run removes the rest');
+  });
+
   it('acknowledges a poison trigger with a logged reason', async () => {
     const rt = testRuntime({ BACKUP_BUCKET: `file://${tempDir()}`, OPS_ENV: ENV });
     await retentionEventHandler(() => rt)({ id: '1002', data: { message: { data: Buffer.from('{"dryRun":"yes"}').toString('base64'), messageId: '1002' } } } as never);
