@@ -85,7 +85,17 @@ async function execute<T>(store: ObjectStore, env: string, items: readonly T[], 
   const deadline = started + (options.deadlineMs ?? 55_000);
   // a probe not due yields its name
   const all = await pool(items, options.concurrency ?? PROBE_CONCURRENCY.default, async (item): Promise<ProbeOutcome | string> => {
-    const planned = await plan(item);
+    let planned: PlannedProbe;
+    try {
+      planned = await plan(item);
+    } catch (err) {
+      // the state could not be read (the store failed): this probe is not run (its write could not be checked
+      // against anything), the others are
+      const { name, kind } = identify(item);
+      const error = `reading the state of ${name}: ${errorMessage(err)}`;
+      const result: ProbeResult = { probe: name, kind, at: now().toISOString(), ok: false, availabilityFailure: false, failed: [], error };
+      return { name, result, writeError: error };
+    }
     const config = planned.probe.config;
     if (!planned.due) return config.name;
     const remaining = Math.floor(deadline - performance.now());
@@ -112,6 +122,13 @@ async function execute<T>(store: ObjectStore, env: string, items: readonly T[], 
     passed: outcomes.filter((o) => !o.skipped && o.result.ok).length,
     failed: outcomes.filter((o) => !o.skipped && !o.result.ok).length,
   };
+}
+
+/** The name and kind of a run's item: a probe's configuration, or its plan. */
+function identify(item: unknown): Pick<ProbeConfig, 'name' | 'kind'> {
+  const i = item as Partial<ProbeConfig> & { probe?: { config: ProbeConfig } };
+  const config = i.probe?.config ?? i;
+  return { name: config.name ?? '?', kind: config.kind ?? 'http' };
 }
 
 async function record(
