@@ -70,6 +70,8 @@ export function desiredState(topology: Topology, target: CloudTarget): Desired {
         'deadLetterPolicy.deadLetterTopic': s.deadLetterTopic,
         'deadLetterPolicy.maxDeliveryAttempts': s.deadLetterTopic ? (s.maxDeliveryAttempts ?? 5) : undefined,
         messageRetentionSeconds: s.messageRetentionSeconds,
+        // never expires (Pub/Sub deletes a subscription idle for 31 days by default: the dead-letter hold would go)
+        'expirationPolicy.ttlSeconds': undefined,
         filter: s.filter,
         'pushConfig.pushEndpoint': url ? `${url}/projects/${project}/topics/${t.name}` : undefined,
         'pushConfig.oidcToken.serviceAccountEmail': url ? pusher : undefined,
@@ -112,6 +114,7 @@ function flatSubscription(m: any): Flat {
     'deadLetterPolicy.deadLetterTopic': orUndefined(m.deadLetterPolicy?.deadLetterTopic) ? short(m.deadLetterPolicy.deadLetterTopic) : undefined,
     'deadLetterPolicy.maxDeliveryAttempts': orUndefined(m.deadLetterPolicy?.deadLetterTopic) ? m.deadLetterPolicy.maxDeliveryAttempts : undefined,
     messageRetentionSeconds: seconds(m.messageRetentionDuration),
+    'expirationPolicy.ttlSeconds': m.expirationPolicy?.ttl ? seconds(m.expirationPolicy.ttl) : undefined,
     filter: orUndefined(m.filter),
     'pushConfig.pushEndpoint': orUndefined(m.pushConfig?.pushEndpoint),
     'pushConfig.oidcToken.serviceAccountEmail': orUndefined(m.pushConfig?.oidcToken?.serviceAccountEmail),
@@ -208,6 +211,7 @@ function subscriptionResource(f: Flat, project: string): Record<string, unknown>
     ackDeadlineSeconds: f.ackDeadlineSeconds,
     retryPolicy: { minimumBackoff: durationOf(f['retryPolicy.minimumBackoffSeconds'] as number), maximumBackoff: durationOf(f['retryPolicy.maximumBackoffSeconds'] as number) },
     messageRetentionDuration: durationOf(f.messageRetentionSeconds as number),
+    expirationPolicy: {},
     deadLetterPolicy: f['deadLetterPolicy.deadLetterTopic']
       ? { deadLetterTopic: `projects/${project}/topics/${f['deadLetterPolicy.deadLetterTopic']}`, maxDeliveryAttempts: f['deadLetterPolicy.maxDeliveryAttempts'] }
       : null,

@@ -49,11 +49,13 @@ describe.skipIf(!emulatorJar())('infra apply against the Pub/Sub emulator and a 
       expect(formatPlan(second)).toBe(`no changes (${declared} up to date)\n`);
 
       const [subs] = await clients.pubsub.getSubscriptions();
+      expect(subs.find((s) => s.name.endsWith('/mt-ops-dead-letter-hold'))!.metadata!.expirationPolicy).toEqual({ ttl: null });
       const backup = subs.find((s) => s.name.endsWith('/mt-ops-backup'))!.metadata!;
       expect(backup).toMatchObject({
         topic: `projects/${target.project}/topics/mt-ops-backup-trigger`,
         ackDeadlineSeconds: 600,
         deadLetterPolicy: { deadLetterTopic: `projects/${target.project}/topics/mt-ops-dead-letter`, maxDeliveryAttempts: 5 },
+        expirationPolicy: { ttl: null }, // never: an idle subscription is otherwise deleted after 31 days
         pushConfig: {
           pushEndpoint: `https://us-east1-${target.project}.cloudfunctions.net/mt-ops-backup-event/projects/${target.project}/topics/mt-ops-backup-trigger`,
           oidcToken: { serviceAccountEmail: `mt-ops-pusher@${target.project}.iam.gserviceaccount.com` },

@@ -5,6 +5,7 @@ import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { tempDir } from '../support/temp';
 import { entryPointMismatches, loadWiring } from '../../shared/infra/wiring';
 import { INFRA } from '../../shared/infra/schedules';
+import { loadTopology } from '../../shared/infra/topology';
 import { ENTRY_POINTS, registeredKinds, scheduleOverrides, wiring } from '../../functions/local/wiring';
 import { UsageError } from '../../shared/errors';
 import type { Runtime } from '../../shared/functions/runtime';
@@ -37,6 +38,18 @@ describe('entry points: infra/ and the code agree', () => {
       // the Functions Framework knows each one by name (getTestServer throws for an unregistered name)
       for (const name of declared) expect(() => getTestServer(name), name).not.toThrow();
     }
+  });
+
+  it('each function deploy-commands deploys names an entry point its bundle source exports, of the same kind', async () => {
+    const { deployed } = loadTopology();
+    expect(deployed.length).toBeGreaterThan(0);
+    for (const d of deployed) {
+      const handlers = (await import(`../../functions/${d.function}/handlers.ts`)) as { entryPoints: Record<string, { kind: string }> };
+      expect(handlers.entryPoints[d.entryPoint]?.kind, `${d.name} --entry-point=${d.entryPoint} (functions/${d.function})`).toBe(d.kind);
+    }
+    // and every exported entry point is deployed
+    const exported = Object.keys(ENTRY_POINTS).sort();
+    expect(deployed.map((d) => d.entryPoint).sort()).toEqual(exported);
   });
 
   it.each([
