@@ -34,6 +34,7 @@ const LEVEL_WORD: Record<DayLevel, string> = { up: 'met the objective', degraded
 export function dayTitle(d: DayCell): string {
   if (d.level === 'none') return `${d.date}: no data`;
   if (d.level === 'maintenance') return `${d.date}: maintenance, ${d.maintenance} samples in a maintenance window, none counted`;
+  if (d.failures === 0 && d.missed === 0 && d.maintenance === 0) return `${d.date}: 100% up, ${d.samples} samples`;
   const parts = [`${d.date}: ${percent(d.uptime, 3)} up (${LEVEL_WORD[d.level]})`];
   if (d.samples > 0) parts.push(`${d.samples - d.failures} of ${d.samples + d.missed} samples good`, `${d.failures} failed`, `${d.missed} not taken`);
   if (d.maintenance > 0) parts.push(`${d.maintenance} in maintenance`);
@@ -56,7 +57,7 @@ export function uptimeBar(days: readonly DayCell[], label: string, id = 'bar'): 
     const d = days[i]!;
     const h = HEIGHT[d.level];
     const fill = d.level === 'maintenance' ? `url(#${id}-hatch)` : COLOURS[d.level];
-    parts.push(`<rect class="d-${d.level}" x="${i * CELL}" y="${BAR_H - h}" width="${CELL - 1}" height="${h}" fill="${fill}"><title>${esc(dayTitle(d))}</title></rect>`);
+    parts.push(`<rect class="d-${d.level}" x="${i * CELL}" y="${BAR_H - h}" width="3" height="${h}" fill="${fill}"><title>${esc(dayTitle(d))}</title></rect>`);
     // a day with some maintenance (but also counted samples) gets a mark under its cell
     if (d.maintenance > 0 && d.level !== 'maintenance') parts.push(`<rect x="${i * CELL}" y="${BAR_H + 2}" width="${CELL - 1}" height="3" fill="${COLOURS.maintenance}"/>`);
   }
