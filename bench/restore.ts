@@ -1,21 +1,28 @@
 /**
- * npm run bench:restore — mt-ops restore against pg_restore --data-only -Fc of the matching pg_dump -Fc, on the
- * backup benchmark's dataset, into an empty copy of the schema, in the same run. Median of 3 (BENCH_RUNS).
- * Prints the time ratio and our peak RSS. Targets: at most 1.0x pg_restore, peak RSS at most 200 MB. For reference it
- * also times pg_restore with triggers off in one transaction: the mode closest to ours, minus our foreign key checks.
+ * npm run bench:restore [-- --scale N] — mt-ops restore against `pg_restore --data-only --disable-triggers
+ * --single-transaction` of the matching pg_dump -Fc (the anchor: it loads whatever the table order, and checks no
+ * foreign key at all), on the backup benchmark's dataset with its secondary indexes, into an empty copy of the schema,
+ * in the same run. Median of 3 (BENCH_RUNS). Prints the time ratio, our peak RSS, and where our time goes (load, index
+ * builds, key checks, sequences: the restore's own --json timings, medians).
+ * Targets: at most 0.9x the anchor at 1x and at about 1 GB (--scale 6), peak RSS at most 150 MB.
+ * BENCH_INDEXES=0: the dataset without secondary indexes. BENCH_PLAIN=1: also time plain pg_restore --data-only (a note).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { ADMIN_URL, createDataset, dbUrl, median, runMeasured, withClient, builtCli } from './support';
 
 const CLI = builtCli();
 const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const scaleFlag = process.argv.indexOf('--scale');
+const SCALE = Number(scaleFlag > 0 ? process.argv[scaleFlag + 1] : (process.env.BENCH_SCALE ?? 1));
+if (!(SCALE > 0)) throw new Error('--scale: a positive number');
+const INDEXES = process.env.BENCH_INDEXES !== '0';
+const PLAIN = process.env.BENCH_PLAIN === '1';
 const TABLES = ['bench.teams', 'bench.players', 'bench.matches', 'bench.match_events', 'bench.audit_events'];
+const ANCHOR = ['--data-only', '--disable-triggers', '--single-transaction'];
 
 const source = `mt_bench_restore_src`;
 const target = `mt_bench_restore_dst`;
@@ -27,8 +34,9 @@ await withClient(ADMIN_URL, async (c) => {
 });
 const srcUrl = dbUrl(ADMIN_URL, source);
 const dstUrl = dbUrl(ADMIN_URL, target);
-process.stderr.write(`generating dataset (${SCALE} x 1,000,000 rows)...\n`);
-await createDataset(srcUrl, SCALE);
+process.stderr.write(`generating dataset (${SCALE} x 1,000,000 rows${INDEXES ? ', with secondary indexes' : ''})...\n`);
+await createDataset(srcUrl, SCALE, { indexes: INDEXES });
+const size = await withClient(srcUrl, (c) => c.query<{ mb: string }>("SELECT round(pg_database_size(current_database()) / 1e6)::text AS mb")).then((r) => r.rows[0]!.mb);
 
 // An empty copy of the schema.
 const ddl = spawnSync(join(PG_BIN, 'pg_dump'), ['--schema-only', '-n', 'bench', srcUrl], { encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -47,35 +55,40 @@ const id = backup.stdout.trim();
 
 const empty = () => withClient(dstUrl, (c) => c.query(`TRUNCATE ${TABLES.join(', ')}`).then(() => c.query('CHECKPOINT')));
 const ours: number[] = [];
-const theirs: number[] = [];
-// For reference: pg_restore in the mode closest to ours (triggers off, one transaction) but with no foreign key check at all.
-const theirsNoTriggers: number[] = [];
+const anchor: number[] = [];
+const plain: number[] = [];
+const phases: Array<Record<string, number>> = [];
 let peak = 0;
+const loads: number[] = [];
 for (let i = 0; i < RUNS; i++) {
+  loads.push(loadavg()[0]!);
   await empty();
-  const p = await runMeasured(join(PG_BIN, 'pg_restore'), ['--data-only', '-Fc', '-d', dstUrl, dump]);
-  if (p.code !== 0) throw new Error(`pg_restore failed: ${p.stderr}`);
-  theirs.push(p.ms);
+  const q = await runMeasured(join(PG_BIN, 'pg_restore'), [...ANCHOR, '-d', dstUrl, dump]);
+  if (q.code !== 0) throw new Error(`pg_restore ${ANCHOR.join(' ')} failed: ${q.stderr}`);
+  anchor.push(q.ms);
   await empty();
-  const q = await runMeasured(join(PG_BIN, 'pg_restore'), ['--data-only', '-Fc', '--disable-triggers', '--single-transaction', '-d', dstUrl, dump]);
-  if (q.code !== 0) throw new Error(`pg_restore --disable-triggers failed: ${q.stderr}`);
-  theirsNoTriggers.push(q.ms);
-  await empty();
-  const r = await runMeasured(process.execPath, [CLI, 'restore', id, '--database-url', dstUrl, '--bucket', bucket, '--env', 'bench', '--no-safety-backup', '--no-progress'], { LOG_LEVEL: 'warn' });
+  const r = await runMeasured(process.execPath, [CLI, 'restore', id, '--database-url', dstUrl, '--bucket', bucket, '--env', 'bench', '--no-safety-backup', '--no-progress', '--json'], { LOG_LEVEL: 'warn' });
   if (r.code !== 0) throw new Error(`mt-ops restore failed: ${r.stderr}`);
   ours.push(r.ms);
   peak = Math.max(peak, r.peakRssMb);
+  const out = JSON.parse(r.stdout) as { timings: Record<string, number>; totalMs: number };
+  phases.push({ ...out.timings, startupMs: r.ms - out.totalMs });
+  if (PLAIN) {
+    await empty();
+    const p = await runMeasured(join(PG_BIN, 'pg_restore'), ['--data-only', '-d', dstUrl, dump]);
+    if (p.code !== 0) throw new Error(`pg_restore --data-only failed: ${p.stderr}`);
+    plain.push(p.ms);
+  }
 }
 rmSync(dir, { recursive: true, force: true });
 await withClient(ADMIN_URL, async (c) => {
   for (const name of [source, target]) await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
 });
-const anchor = median(ours) / median(theirsNoTriggers);
-console.log(`dataset: ${SCALE} x 1,000,000 rows in 5 tables; median of ${RUNS}`);
-console.log(
-  `mt-ops restore: ${(median(ours) / 1000).toFixed(2)} s   pg_restore --data-only -Fc --disable-triggers --single-transaction: ${(median(theirsNoTriggers) / 1000).toFixed(2)} s   time ratio: ${anchor.toFixed(2)}x`,
-);
-console.log(
-  `note: plain pg_restore --data-only -Fc (per-row foreign-key checks; fails outright when table names do not sort in foreign-key order): ${(median(theirs) / 1000).toFixed(2)} s, ratio ${(median(ours) / median(theirs)).toFixed(2)}x`,
-);
-console.log(`peak RSS: ${peak.toFixed(0)} MB (target <= 200 MB)`);
+const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+console.log(`dataset: ${SCALE} x 1,000,000 rows in 5 tables (${size} MB in PostgreSQL${INDEXES ? ', 5 PKs and 5 secondary indexes' : ', primary keys only'}); median of ${RUNS}; load average ${loads.map((l) => l.toFixed(1)).join(', ')}`);
+console.log(`mt-ops restore: ${s(median(ours))}   pg_restore ${ANCHOR.join(' ')}: ${s(median(anchor))}   time ratio: ${(median(ours) / median(anchor)).toFixed(2)}x (target <= 0.90x)`);
+console.log(`  each run: ours ${ours.map(s).join(', ')}; anchor ${anchor.map(s).join(', ')}; ratios ${ours.map((o, i) => (o / anchor[i]!).toFixed(2)).join(', ')}`);
+const keys = ['startupMs', 'planMs', 'prepareMs', 'loadMs', 'indexMs', 'keyCheckMs', 'afterMs', 'sequencesMs', 'commitMs'];
+console.log(`  where our time goes (medians): ${keys.map((k) => `${k.replace(/Ms$/, '')} ${s(median(phases.map((p) => p[k] ?? 0)))}`).join(', ')}`);
+if (PLAIN) console.log(`note: plain pg_restore --data-only (per-row foreign-key checks): ${s(median(plain))}, ratio ${(median(ours) / median(plain)).toFixed(2)}x`);
+console.log(`peak RSS: ${peak.toFixed(0)} MB (target <= 150 MB)`);

@@ -105,8 +105,8 @@ export async function checkObjects(store: ObjectStore, manifest: Manifest, table
   return problems.flat();
 }
 
-export function copyFromSql(table: PlannedTable): string {
-  return `COPY ${qualified(table.schema, table.name)} (${table.columns.map(ident).join(', ')}) FROM STDIN`;
+export function copyFromSql(table: PlannedTable, how: { freeze: boolean } = { freeze: false }): string {
+  return `COPY ${qualified(table.schema, table.name)} (${table.columns.map(ident).join(', ')}) FROM STDIN${how.freeze ? ' WITH (FREEZE)' : ''}`;
 }
 
 /**
@@ -116,7 +116,7 @@ export function copyFromSql(table: PlannedTable): string {
  */
 export function backupLoader(store: ObjectStore, manifest: Manifest, options: { hashes?: Map<string, RowSetHash> } = {}): TableLoader {
   const prefix = keys.backupPrefix(manifest.env, manifest.id);
-  return async (client, table, report) => {
+  return async (client, table, report, how) => {
     const entry = entryFor(manifest, table);
     const digest = new DigestTap();
     const counter = new CopyTap((tap) => report(tap.rows, tap.bytes));
@@ -128,7 +128,7 @@ export function backupLoader(store: ObjectStore, manifest: Manifest, options: { 
       stages.push(tap);
     }
     const source = await store.get(`${prefix}${entry.object}`);
-    const sink = client.query(pgCopy.from(copyFromSql(table)));
+    const sink = client.query(pgCopy.from(copyFromSql(table, how)));
     await pipeline([source, ...stages, sink]);
     if (digest.digest() !== entry.sha256) throw new Error(`${entry.object}: sha256 does not match the manifest (object changed since preflight)`);
     if (sink.rowCount !== counter.rows) throw new Error(`COPY reported ${sink.rowCount} rows, the object holds ${counter.rows}`);

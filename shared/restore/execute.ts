@@ -1,3 +1,8 @@
+/**
+ * The restore itself, in ONE transaction: defer constraints, truncate, set the loaded tables' indexes aside, load
+ * every table in foreign-key order, rebuild the indexes (keys enforced), check the foreign keys the load did not,
+ * set the sequences, and only then COMMIT. Any error rolls everything back.
+ */
 import type pg from 'pg';
 import { OpsError, errorMessage } from '../errors';
 import { redactString } from '../log/redact';
@@ -5,11 +10,8 @@ import type { PlannedTable, Preflight } from './preflight';
 import type { TargetForeignKey } from './target-schema';
 import { quoteIdent as ident, qualifiedName as qualified } from '../pg/ident';
 import { copyTextSettingsSql } from '../pg/copy-text';
+import { dropIndexes, indexesToSetAside, rebuildIndex } from './indexes';
 
-/**
- * The restore itself, in ONE transaction: defer constraints, truncate, load every table in foreign-key order,
- * set the sequences, check row counts, and only then COMMIT. Any error rolls everything back.
- */
 export interface LoadedTable {
   table: string;
   rows: number;
@@ -21,6 +23,11 @@ export type TableLoader = (
   client: pg.ClientBase,
   table: PlannedTable,
   report: (rows: number, bytes: number) => void,
+  /**
+   * The table was truncated in this transaction: COPY may load it frozen (WITH (FREEZE)): its rows are then visible
+   * to all and frozen from the start, so no later VACUUM or first read rewrites every page (hint bits, freezing).
+   */
+  how: { freeze: boolean },
 ) => Promise<LoadedTable>;
 
 export type RestoreProgress =
@@ -55,6 +62,25 @@ export interface ExecuteOptions {
 export interface ExecuteResult {
   tables: LoadedTable[];
   sequences: Array<{ sequence: string; value: string; isCalled: boolean }>;
+  /** Indexes dropped before the load and rebuilt after it (schema.index). */
+  rebuiltIndexes: string[];
+  /** Where the time went, in ms. */
+  timings: RestoreTimings;
+}
+
+export interface RestoreTimings {
+  /** BEGIN to the first row: settings, staging (legacy), truncation, setting indexes aside. */
+  prepareMs: number;
+  /** The tables' COPY (and large objects). */
+  loadMs: number;
+  /** Rebuilding the indexes set aside (primary and unique keys enforced). */
+  indexMs: number;
+  /** Checking the foreign keys (after a replica load), and the deferred constraints. */
+  keyCheckMs: number;
+  /** Materialized views and the drill's checks. */
+  afterMs: number;
+  sequencesMs: number;
+  commitMs: number;
 }
 
 /** Settings of the restore transaction: the COPY text settings the backup was written under, and limits. */
@@ -64,14 +90,38 @@ const SETTINGS = [
   "SET LOCAL application_name = 'mt-ops restore'",
 ];
 
+/**
+ * Index builds and the key checks' hash joins: in memory rather than in temporary files (server memory, for this
+ * transaction only). Raised to these, never lowered.
+ */
+const MEMORY: Array<[setting: string, kB: number]> = [
+  ['maintenance_work_mem', 256 * 1024],
+  ['work_mem', 64 * 1024],
+];
+
 export async function executeRestore(options: ExecuteOptions): Promise<ExecuteResult> {
   const { client, preflight } = options;
   let stage = 'starting the transaction';
   const loaded: LoadedTable[] = [];
   const sequences: ExecuteResult['sequences'] = [];
+  const timings: RestoreTimings = { prepareMs: 0, loadMs: 0, indexMs: 0, keyCheckMs: 0, afterMs: 0, sequencesMs: 0, commitMs: 0 };
+  let clock = Date.now();
+  const lap = (phase: keyof RestoreTimings) => {
+    const now = Date.now();
+    timings[phase] += now - clock;
+    clock = now;
+  };
+  let setAside: Awaited<ReturnType<typeof indexesToSetAside>> = [];
   await client.query('BEGIN');
   try {
     for (const sql of SETTINGS) await client.query(sql);
+    const { rows: memory } = await client.query<{ name: string; kb: string }>(
+      `SELECT name, setting AS kb FROM pg_settings WHERE name = ANY ($1) AND unit = 'kB'`,
+      [MEMORY.map(([name]) => name)],
+    );
+    for (const [name, kb] of MEMORY) {
+      if (memory.some((m) => m.name === name && Number(m.kb) < kb)) await client.query(`SET LOCAL ${name} = '${kb}kB'`);
+    }
     await client.query('SET CONSTRAINTS ALL DEFERRED');
     if (options.prepare) {
       stage = 'reading the legacy file';
@@ -83,6 +133,15 @@ export async function executeRestore(options: ExecuteOptions): Promise<ExecuteRe
       await client.query(`TRUNCATE TABLE ${names.join(', ')}`);
     }
     if (preflight.replica) await client.query('SET LOCAL session_replication_role = replica');
+    // Indexes are built once after the load rather than maintained row by row; only when no trigger fires during the
+    // load (one could rely on them, as ON CONFLICT does).
+    if (!preflight.triggersFire) {
+      stage = 'setting indexes aside';
+      setAside = await indexesToSetAside(client, preflight.tables);
+      await dropIndexes(client, setAside);
+    }
+    lap('prepareMs');
+    const truncated = new Set(preflight.truncate);
     const total = preflight.tables.length;
     for (const [index, table] of preflight.tables.entries()) {
       stage = `table ${table.key}`;
@@ -90,6 +149,7 @@ export async function executeRestore(options: ExecuteOptions): Promise<ExecuteRe
       options.onProgress?.({ phase: 'table', table: table.key, index, total, rows: 0, bytes: 0, done: false });
       const result = await options.load(client, table, (rows, bytes) =>
         options.onProgress?.({ phase: 'table', table: table.key, index, total, rows, bytes, done: false }),
+        { freeze: truncated.has(table.key) },
       );
       const expected = options.expectedRows(table);
       if (expected !== undefined && result.rows !== expected) {
@@ -102,6 +162,12 @@ export async function executeRestore(options: ExecuteOptions): Promise<ExecuteRe
       stage = 'large objects';
       await options.largeObjects(client);
     }
+    lap('loadMs');
+    for (const ix of setAside) {
+      stage = `rebuilding index ${ix.schema}.${ix.name}${ix.constraint ? (ix.constraint.type === 'p' ? ' (primary key)' : ' (unique key)') : ''}`;
+      await rebuildIndex(client, ix);
+    }
+    lap('indexMs');
     if (preflight.replica) {
       await client.query('SET LOCAL session_replication_role = origin');
       stage = 'checking the foreign keys (loaded with session_replication_role = replica)';
@@ -111,6 +177,7 @@ export async function executeRestore(options: ExecuteOptions): Promise<ExecuteRe
 
     stage = 'checking deferred constraints';
     await client.query('SET CONSTRAINTS ALL IMMEDIATE');
+    lap('keyCheckMs');
     for (const view of options.materializedViews ?? []) {
       if (view.action === 'keep') continue;
       stage = `refreshing materialized view ${view.schema}.${view.name}`;
@@ -120,6 +187,7 @@ export async function executeRestore(options: ExecuteOptions): Promise<ExecuteRe
       stage = 'checking the restored data';
       await options.beforeFinish(client);
     }
+    lap('afterMs');
     stage = 'setting sequences';
     if (options.sequences === 'recorded') {
       for (const s of preflight.sequences) {
@@ -130,11 +198,13 @@ export async function executeRestore(options: ExecuteOptions): Promise<ExecuteRe
       sequences.push(...(await sequencesFromMaxId(client, preflight.tables)));
     }
     options.onProgress?.({ phase: 'sequences', count: sequences.length });
+    lap('sequencesMs');
 
     stage = 'committing';
     options.onProgress?.({ phase: 'committing' });
     await client.query(options.finish === 'rollback' ? 'ROLLBACK' : 'COMMIT');
-    return { tables: loaded, sequences };
+    lap('commitMs');
+    return { tables: loaded, sequences, rebuiltIndexes: setAside.map((ix) => `${ix.schema}.${ix.name}`), timings };
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {
       // the connection is gone: the server has rolled the transaction back itself
@@ -164,26 +234,34 @@ function qualifiedKey(preflight: Preflight, key: string): string {
 
 /**
  * Foreign keys the load did not check (replica role): every key of the loaded rows must have its referenced row.
- * One anti-join per key, as ALTER TABLE ... VALIDATE CONSTRAINT does, instead of one lookup per row.
+ * One pass over each referencing table, whatever its number of keys (a LEFT JOIN per key, counted apart), as
+ * ALTER TABLE ... VALIDATE CONSTRAINT does for one key, instead of one lookup per row.
  * MATCH SIMPLE exempts a row with any NULL in the key; MATCH FULL allows only all or none NULL.
  */
 async function checkForeignKeys(client: pg.ClientBase, fks: TargetForeignKey[]): Promise<void> {
-  for (const fk of fks) {
-    const [fs, ft] = splitKey(fk.from);
-    const [ts, tt] = splitKey(fk.to);
-    const allSet = fk.columns.map((c) => `c.${ident(c)} IS NOT NULL`).join(' AND ');
-    const match = fk.columns.map((c, i) => `p.${ident(fk.refColumns[i]!)} = c.${ident(c)}`).join(' AND ');
-    const missing = `(${allSet} AND NOT EXISTS (SELECT 1 FROM ${qualified(ts, tt)} p WHERE ${match}))`;
-    // MATCH FULL matters only for a key of several columns: then a partly NULL key is a violation too
-    const full = fk.matchFull && fk.columns.length > 1;
-    const partlyNull = `(NOT (${allSet}) AND NOT (${fk.columns.map((c) => `c.${ident(c)} IS NULL`).join(' AND ')}))`;
-    const { rows } = await client.query<{ n: string }>(
-      `SELECT count(*)::text AS n FROM ${qualified(fs, ft)} c WHERE ${full ? `${missing} OR ${partlyNull}` : missing}`,
-    );
-    if (rows[0]!.n !== '0') {
-      const partly = full ? ' or hold a partly NULL key (MATCH FULL)' : '';
-      throw new Error(`foreign key ${fk.name} on ${fk.from}: ${rows[0]!.n} rows reference missing rows of ${fk.to}${partly}`);
-    }
+  const byTable = new Map<string, TargetForeignKey[]>();
+  for (const fk of fks) byTable.set(fk.from, [...(byTable.get(fk.from) ?? []), fk]);
+  for (const [from, keys] of byTable) {
+    const joins: string[] = [];
+    const counts = keys.map((fk, k) => {
+      const [ts, tt] = splitKey(fk.to);
+      const p = `p${k}`;
+      joins.push(`LEFT JOIN ${qualified(ts, tt)} ${p} ON ${fk.columns.map((c, i) => `${p}.${ident(fk.refColumns[i]!)} = c.${ident(c)}`).join(' AND ')}`);
+      const allSet = fk.columns.map((c) => `c.${ident(c)} IS NOT NULL`).join(' AND ');
+      const missing = `(${allSet} AND ${p}.ctid IS NULL)`;
+      const full = fk.matchFull && fk.columns.length > 1;
+      const partlyNull = `(NOT (${allSet}) AND NOT (${fk.columns.map((c) => `c.${ident(c)} IS NULL`).join(' AND ')}))`;
+      return `count(*) FILTER (WHERE ${full ? `${missing} OR ${partlyNull}` : missing})::text AS k${k}`;
+    });
+    const [fs, ft] = splitKey(from);
+    const { rows } = await client.query<Record<string, string>>(`SELECT ${counts.join(', ')} FROM ${qualified(fs, ft)} c ${joins.join(' ')}`);
+    keys.forEach((fk, k) => {
+      const n = rows[0]![`k${k}`]!;
+      if (n !== '0') {
+        const partly = fk.matchFull && fk.columns.length > 1 ? ' or hold a partly NULL key (MATCH FULL)' : '';
+        throw new Error(`foreign key ${fk.name} on ${fk.from}: ${n} rows reference missing rows of ${fk.to}${partly}`);
+      }
+    });
   }
 }
 

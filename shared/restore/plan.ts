@@ -48,6 +48,12 @@ export function formatResult(result: RestoreResult, totalMs: number): string {
       ? `sequences: ${result.sequences.length} set to their recorded values`
       : `sequences: ${result.sequences.length} set from max(id) (the legacy format records no sequence values)`,
   ];
+  const t = result.timings;
+  const ms = (n: number) => formatDuration(n);
+  lines.push(
+    `time: plan ${ms(t.planMs)}, load ${ms(t.loadMs)}, index builds ${ms(t.indexMs)} (${result.rebuiltIndexes.length} indexes rebuilt after the load), ` +
+      `key checks ${ms(t.keyCheckMs)}, sequences ${ms(t.sequencesMs)}, commit ${ms(t.commitMs)}`,
+  );
   if (result.largeObjects) lines.push(`large objects: ${result.largeObjects.count} recreated with their oids (${formatBytes(result.largeObjects.bytes)})`);
   if (result.safetyBackupId) lines.push(`safety backup of the target before the restore: ${result.safetyBackupId} (label pre-restore)`);
   for (const n of result.plan.notes) lines.push(`note: ${n}`);

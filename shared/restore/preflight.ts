@@ -74,6 +74,11 @@ export interface Preflight {
    * Several times faster, and it loads cycles of non-deferrable keys. Off when the role may not set it.
    */
   replica: boolean;
+  /**
+   * Some trigger fires during the load (all of them without replica; ENABLE ALWAYS or REPLICA ones with it). When none
+   * does, the loaded tables' indexes are set aside and rebuilt after the load (no trigger can rely on them meanwhile).
+   */
+  triggersFire: boolean;
   /** Tables (of truncate) that hold rows now. */
   overwrites: string[];
 }
@@ -106,6 +111,7 @@ export function runPreflight(input: PreflightInput): Preflight {
   }
 
   const planned: PlannedTable[] = [];
+  let triggersFire = !replica;
   for (const key of selected) {
     const source = sourceByKey.get(key)!;
     const table = target.tables.get(key);
@@ -139,6 +145,7 @@ export function runPreflight(input: PreflightInput): Preflight {
     } else {
       const off = table.triggers.filter((t) => !table.replicaTriggers.includes(t));
       if (off.length > 0) notes.push(`${key}: user triggers do not fire during the load (as pg_restore --disable-triggers): ${off.join(', ')}`);
+      if (table.replicaTriggers.length > 0) triggersFire = true;
       if (table.replicaTriggers.length > 0) notes.push(`${key}: triggers enabled ALWAYS or REPLICA fire during the load: ${table.replicaTriggers.join(', ')}`);
     }
     planned.push({
@@ -222,5 +229,5 @@ export function runPreflight(input: PreflightInput): Preflight {
 
   const overwrites = truncate.filter((t) => input.nonEmpty.has(t));
   problems.unshift(...inputProblems);
-  return { problems, inputProblems, drift, notes, tables, truncate, referencing, cascade, order, sequences, replica, overwrites };
+  return { problems, inputProblems, drift, notes, tables, truncate, referencing, cascade, order, sequences, replica, triggersFire, overwrites };
 }

@@ -81,6 +81,8 @@ export interface RestoreResult {
   safetyBackupId?: string;
   tables: ExecuteResult['tables'];
   sequences: ExecuteResult['sequences'];
+  rebuiltIndexes: string[];
+  timings: ExecuteResult['timings'] & { planMs: number };
   largeObjects?: { count: number; bytes: number };
   rows: number;
   bytes: number;
@@ -234,7 +236,9 @@ async function namingLockHolder(err: unknown, options: RestoreOptions, client: p
 }
 
 async function restoreWith(client: pg.Client, options: RestoreOptions, finish: RestoreFinish, locking: { truncate?: string[] }): Promise<RestoreResult> {
+  const planStarted = Date.now();
   const { plan: p, target } = await plan(options, client);
+  const planMs = Date.now() - planStarted;
   locking.truncate = p.preflight.truncate;
   const refused = refusal(p.preflight);
   if (refused) throw refused;
@@ -278,6 +282,8 @@ async function restoreWith(client: pg.Client, options: RestoreOptions, finish: R
     ...(safetyBackupId ? { safetyBackupId } : {}),
     tables: result.tables,
     sequences: result.sequences,
+    rebuiltIndexes: result.rebuiltIndexes,
+    timings: { planMs, ...result.timings },
     ...(loadedLo ? { largeObjects: loadedLo } : {}),
     rows: result.tables.reduce((a, t) => a + t.rows, 0),
     bytes: result.tables.reduce((a, t) => a + t.bytes, 0),

@@ -95,7 +95,7 @@ export function registerRestoreCommand(program: Command): void {
         const total = Date.now() - started;
         if (flags.json) {
           process.stdout.write(
-            `${JSON.stringify({ status: 'restored', database: result.plan.database, source: result.plan.source, safetyBackupId: result.safetyBackupId, tables: result.tables, rows: result.rows, bytes: result.bytes, sequences: result.sequences, ...(result.largeObjects ? { largeObjects: result.largeObjects } : {}), durationMs: result.durationMs, totalMs: total, recovery: recoveryInWords(total), notes: result.plan.notes }, null, 2)}\n`,
+            `${JSON.stringify({ status: 'restored', database: result.plan.database, source: result.plan.source, safetyBackupId: result.safetyBackupId, tables: result.tables, rows: result.rows, bytes: result.bytes, sequences: result.sequences, ...(result.largeObjects ? { largeObjects: result.largeObjects } : {}), rebuiltIndexes: result.rebuiltIndexes, timings: result.timings, durationMs: result.durationMs, totalMs: total, recovery: recoveryInWords(total), notes: result.plan.notes }, null, 2)}\n`,
           );
         } else process.stdout.write(`${formatResult(result, total)}\n`);
       } finally {
