@@ -42,7 +42,8 @@ export async function planRetention(store: ObjectStore, env: string, options: Pl
   const decisions = applyPolicy(subject.filter((e) => !e.safety), options.policy, { minKeep: options.minKeep, now });
   const safety = applySafetyRetention(subject.filter((e) => e.safety), options.safety ?? { keepWithinDays: 7 }, now);
   const lease = await readLease(store, keys.lease(env), now);
-  const backupRunning = Boolean(lease?.live);
+  // a live lease whose holder is a dead process of this host (a backup killed with SIGKILL) protects nothing
+  const backupRunning = Boolean(lease?.live && !lease.holderDead);
   const graceMs = options.orphanGraceHours * 3_600_000;
   const orphans = entries
     .filter((e) => e.kind === 'incomplete' || e.kind === 'corrupt')

@@ -55,6 +55,8 @@ export interface LeaseState {
   holder: string;
   expiresAt: Date;
   live: boolean;
+  /** Its holder is a process of this machine that no longer exists (killed): nobody is working under it. */
+  holderDead: boolean;
 }
 
 /** A holder name for this process: `host:pid:random`. */
@@ -108,7 +110,7 @@ export async function readLease(store: ObjectStore, key: string, now: Date = new
   const parsed = LeaseDoc.safeParse(doc.value);
   if (!parsed.success) return undefined;
   const expiresAt = new Date(parsed.data.expiresAt);
-  return { holder: parsed.data.holder, expiresAt, live: expiresAt > now };
+  return { holder: parsed.data.holder, expiresAt, live: expiresAt > now, holderDead: holderIsDeadLocalProcess(parsed.data) };
 }
 
 export async function acquireLease(store: ObjectStore, key: string, options: LeaseOptions): Promise<Lease> {
