@@ -11,7 +11,8 @@ import { badge, COLOURS, esc, percent, sparkline, uptimeBar } from './svg';
 const STATUS_WORD: Record<ProbeModel['status'], { word: string; icon: string; css: string }> = {
   up: { word: 'Up', icon: '✓', css: 'up' },
   down: { word: 'Down', icon: '✕', css: 'down' },
-  maintenance: { word: 'Maintenance', icon: '⏸', css: 'maintenance' },
+  // (a symbol every system font has: ⏸ shows as an empty box in Debian's Chromium)
+  maintenance: { word: 'Maintenance', icon: '‖', css: 'maintenance' },
   unknown: { word: 'No data', icon: '?', css: 'none' },
 };
 
@@ -19,7 +20,7 @@ const LEVEL: Record<StatusModel['overall']['level'], { icon: string; css: string
   operational: { icon: '✓', css: 'up' },
   degraded: { icon: '!', css: 'degraded' },
   outage: { icon: '✕', css: 'down' },
-  maintenance: { icon: '⏸', css: 'maintenance' },
+  maintenance: { icon: '‖', css: 'maintenance' },
   'no-data': { icon: '?', css: 'none' },
 };
 
@@ -105,7 +106,7 @@ function backupsSection(b: BackupModel | null, problems: readonly string[]): str
   const newest = b.newest
     ? `${verdict(b.newest.fresh, 'on time', 'late')} ${age(b.newest.ageMs)} ago <span class="muted">(limit ${b.maxAgeHours} h; ${time(b.newest.at)})</span>`
     : pill('down', '✕', 'none complete');
-  const size = b.newest ? `${esc(formatBytes(b.newest.bytes))}${b.newest.rows !== undefined ? `, ${b.newest.rows.toLocaleString('en-US')} rows` : ''}` : 'no data';
+  const size = b.newest ? `${esc(formatBytes(b.newest.bytes))}${b.newest.rows !== undefined ? `, ${b.newest.rows.toLocaleString('en-US')} row${b.newest.rows === 1 ? '' : 's'}` : ''}` : 'no data';
   const verify = b.verify
     ? `${verdict(b.verify.ok, 'passed', 'failed')} ${age(b.verify.ageMs)} ago${b.verify.ok ? '' : `, ${b.verify.problems} mismatch${b.verify.problems === 1 ? '' : 'es'}`}${b.verify.fresh ? '' : ' <span class="muted">(older than the limit)</span>'}`
     : 'none yet';
@@ -142,7 +143,7 @@ function incidentsSection(m: StatusModel): string {
       : '<p class="empty">No active silences.</p>';
   const mt = m.maintenance;
   const window = [
-    mt.active ? `<p>${pill('maintenance', '⏸', 'in progress')} ${esc(mt.active.name)} until ${time(mt.active.until)}.</p>` : '',
+    mt.active ? `<p>${pill('maintenance', '‖', 'in progress')} ${esc(mt.active.name)} until ${time(mt.active.until)}.</p>` : '',
     mt.next ? `<p>Next: ${esc(mt.next.name)}, ${time(mt.next.start)} to ${time(mt.next.end)}.</p>` : mt.active ? '' : '<p class="empty">No maintenance window scheduled.</p>',
   ].join('');
   return (

@@ -63,7 +63,7 @@ describe.skipIf(missing)(title, () => {
     expect(await page.title()).toBe('Missing Table status: Partial outage: api-health-full is down.');
     expect((await page.locator('.overall').innerText()).trim()).toBe('✕ Partial outage: api-health-full is down.');
     const states = await page.locator('article.probe').evaluateAll((articles) => articles.map((a) => `${a.querySelector('h3')!.textContent} ${a.querySelector('.pill')!.textContent!.trim()}`));
-    expect(states).toEqual(['api-health ✓ Up', 'api-health-full ✕ Down', 'worker ⏸ Maintenance', 'backup-freshness ? No data']);
+    expect(states).toEqual(['api-health ✓ Up', 'api-health-full ✕ Down', 'worker ‖ Maintenance', 'backup-freshness ? No data']);
     expect(await page.getByText('No data yet: this probe has not run.').count()).toBe(1);
     // each probe with data: 90 day cells with a tooltip, a latency sparkline; the incident and the silence are listed
     expect(await page.locator('svg.bar').count()).toBe(3);

@@ -234,10 +234,10 @@ describe('status page: maintenance', () => {
     expect(model.overall.level).toBe('maintenance');
     expect(model.maintenance).toEqual({ active: { name: 'patching', until: '2026-11-30T13:00:00.000Z' }, next: { name: 'patching', start: '2026-12-01T11:00:00.000Z', end: '2026-12-01T13:00:00.000Z' } });
     const text = visibleText(html);
-    expect(text).toContain('⏸ Scheduled maintenance in progress.');
-    expect(text).toContain('⏸ in progress patching until 2026-11-30 13:00 UTC.');
+    expect(text).toContain('‖ Scheduled maintenance in progress.');
+    expect(text).toContain('‖ in progress patching until 2026-11-30 13:00 UTC.');
     expect(text).toContain('Next: patching, 2026-12-01 11:00 UTC to 2026-12-01 13:00 UTC.');
-    expect(html).toContain('<span class="pill pill-maintenance"><span aria-hidden="true">⏸</span> Maintenance</span>');
+    expect(html).toContain('<span class="pill pill-maintenance"><span aria-hidden="true">‖</span> Maintenance</span>');
   });
 
   it('maintenance samples are not downtime: days with some are marked under the cell, a day of nothing else is hatched', () => {
