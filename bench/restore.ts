@@ -72,6 +72,7 @@ for (let i = 0; i < RUNS; i++) {
   ours.push(r.ms);
   peak = Math.max(peak, r.peakRssMb);
   const out = JSON.parse(r.stdout) as { timings: Record<string, number>; totalMs: number };
+  process.stderr.write(`run ${i + 1}/${RUNS}: ours ${(r.ms / 1000).toFixed(2)} s, anchor ${(q.ms / 1000).toFixed(2)} s, load average ${loadavg()[0]!.toFixed(1)}\n`);
   phases.push({ ...out.timings, startupMs: r.ms - out.totalMs });
   if (PLAIN) {
     await empty();
