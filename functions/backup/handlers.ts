@@ -1,8 +1,7 @@
 import type { Request, Response } from '@google-cloud/functions-framework';
 import type { CloudEvent } from '@google-cloud/functions-framework';
-import { backupAndReport } from '../../shared/backup/service';
+import { backupJob, backupOptions } from '../../shared/backup/job';
 import { BackupRequestSchema, type BackupRequest } from '../../shared/backup/request';
-import { requireDatabaseUrl } from '../../shared/config/load';
 import { TimeLimitError, UsageError } from '../../shared/errors';
 import type { Deadline } from '../../shared/deadline';
 import { decodeJsonBody, answerError } from '../../shared/functions/http';
@@ -12,26 +11,10 @@ import { startRunDeadline, type Runtime } from '../../shared/functions/runtime';
 import type { BackupOptions } from '../../shared/backup/run';
 import { http, event, type EntryPoints } from '../../shared/functions/entry-points';
 
-function options(rt: Runtime, request: BackupRequest, trigger: BackupOptions['trigger'], root: 'body' | 'data', deadline: Deadline | undefined): BackupOptions {
-  const section = rt.config.file.backup;
-  return {
-    databaseUrl: requireDatabaseUrl(rt.config),
-    store: rt.store,
-    env: rt.env,
-    label: request.label,
-    scope: { schemas: request.schemas ?? section.schemas, excludeTables: request.excludeTables ?? section.excludeTables },
-    scopeFields: {
-      schemas: request.schemas ? `${root}.schemas` : 'backup.schemas',
-      excludeTables: request.excludeTables ? `${root}.excludeTables` : 'backup.excludeTables',
-    },
-    jobs: section.jobs,
-    compressionLevel: section.compressionLevel,
-    leaseTtlMs: section.leaseTtlSeconds * 1000,
-    statementTimeoutSeconds: section.statementTimeoutSeconds,
-    trigger,
-    ...(rt.signal ? { signal: rt.signal } : {}),
-    ...(deadline ? { deadline } : {}),
-  };
+/** The backup job of this runtime for one request (`root`: where the request came from, for error paths). */
+function job(rt: Runtime, request: BackupRequest, trigger: BackupOptions['trigger'] & {}, root: 'body' | 'data', deadline: Deadline | undefined) {
+  const options = backupOptions(rt, { request, fields: { schemas: `${root}.schemas`, excludeTables: `${root}.excludeTables` }, trigger });
+  return backupJob(rt, { ...options, ...(deadline ? { deadline } : {}) });
 }
 
 /** Manual backups: POST with an optional JSON body {label, schemas, excludeTables}; answers when done. */
@@ -46,7 +29,7 @@ export function backupHttpHandler(runtime: () => Runtime) {
     if (!request) return;
     const deadline = startRunDeadline(rt);
     try {
-      const result = await backupAndReport(options(rt, request, { kind: 'manual' }, 'body', deadline), rt);
+      const result = await job(rt, request, { kind: 'manual' }, 'body', deadline);
       if (result.status === 'busy') res.status(409).json({ status: 'busy', message: 'another backup is running', until: result.until });
       else if (result.status === 'duplicate') res.status(200).json(result);
       else {
@@ -72,7 +55,7 @@ export function backupEventHandler(runtime: () => Runtime) {
     if (!decoded) return;
     const deadline = startRunDeadline(rt);
     try {
-      await backupAndReport(options(rt, decoded.payload, { kind: 'scheduled', messageId: decoded.messageId }, 'data', deadline), rt);
+      await job(rt, decoded.payload, { kind: 'scheduled', messageId: decoded.messageId }, 'data', deadline);
     } catch (err) {
       // Stopped before the time limit (reported as backup.failed): a redelivery would hit the same limit.
       if (err instanceof TimeLimitError) return;

@@ -7,7 +7,7 @@ import { loadAwkwardSchema } from '../support/fixtures';
 import { tempDir } from '../support/temp';
 import { openStore } from '../../shared/storage/open';
 import { runBackup } from '../../shared/backup/run';
-import { backupAndReport } from '../../shared/backup/service';
+import { backupJob } from '../../shared/backup/job';
 import { MemoryBus } from '../../shared/bus/memory-bus';
 import { createLogger } from '../../shared/log/logger';
 import { verifyBackup } from '../../shared/backup/verify';
@@ -52,7 +52,7 @@ describe('a table the backup cannot read fails the whole backup, by name', () =>
       await expect(runBackup({ databaseUrl: limitedUrl(), store, env: 'test' })).rejects.toThrow(/league\.matches.*permission denied/);
       // through the service, the backup.failed event names the table (critical)
       const bus = new MemoryBus();
-      await expect(backupAndReport({ databaseUrl: limitedUrl(), store, env: 'test' }, { bus, logger: createLogger({ level: 'silent' }) })).rejects.toThrow();
+      await expect(backupJob({ bus, logger: createLogger({ level: 'silent' }) }, { databaseUrl: limitedUrl(), store, env: 'test' })).rejects.toThrow();
       expect(bus.published.map((m) => m.event)).toEqual([expect.objectContaining({ type: 'backup.failed', severity: 'critical', table: 'league.matches' })]);
       // nothing incomplete is left behind, and no manifest exists
       expect(await keysUnder(store, 'test/2')).toEqual([]);

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { withStoreOptions } from '../options';
-import { requireDatabaseUrl } from '../../config/load';
 import { openBus } from '../../bus/open';
-import { backupAndReport } from '../../backup/service';
+import { backupJob, backupOptions } from '../../backup/job';
 import { Label } from '../../backup/request';
 import { UsageError } from '../../errors';
 import { commandContext } from '../context';
@@ -36,30 +35,22 @@ export function registerBackupCommand(program: Command): void {
     .option('--no-progress', 'no progress output')
     .action(async (flags: BackupFlags) => {
       const ctx = commandContext(flags);
-      const databaseUrl = requireDatabaseUrl(ctx.config, flags.databaseUrl);
-      const section = ctx.config.file.backup;
+      const options = backupOptions(ctx, {
+        request: { databaseUrl: flags.databaseUrl, label: flags.label, schemas: flags.schemas, excludeTables: flags.excludeTables, jobs: flags.jobs },
+        fields: { schemas: '--schemas', excludeTables: '--exclude-tables' },
+        trigger: { kind: 'manual' },
+      });
       const progress = createProgress(process.stderr, flags.progress && !flags.json);
       const bus = openBus(ctx.config, { logger: ctx.logger });
       const started = Date.now();
       const interrupt = interruptSignal();
       let bytesSoFar = 0;
       try {
-        const result = await backupAndReport(
+        const result = await backupJob(
+          // At the default level the failure is our one line on stderr; at debug the log line (with stacks) too.
+          { bus, logger: ctx.logger, logFailure: ctx.logger.isLevelEnabled('debug') },
           {
-            databaseUrl,
-            store: ctx.store,
-            env: ctx.env,
-            label: flags.label,
-            scope: { schemas: flags.schemas ?? section.schemas, excludeTables: flags.excludeTables ?? section.excludeTables },
-            scopeFields: {
-              schemas: flags.schemas ? '--schemas' : 'backup.schemas',
-              excludeTables: flags.excludeTables ? '--exclude-tables' : 'backup.excludeTables',
-            },
-            jobs: flags.jobs ?? section.jobs,
-            compressionLevel: section.compressionLevel,
-            leaseTtlMs: section.leaseTtlSeconds * 1000,
-            statementTimeoutSeconds: section.statementTimeoutSeconds,
-            trigger: { kind: 'manual' },
+            ...options,
             signal: interrupt,
             onProgress: (p) => {
               if (p.phase === 'started') progress.line(`backup ${p.backupId}: ${p.tables} tables`);
@@ -74,8 +65,6 @@ export function registerBackupCommand(program: Command): void {
               }
             },
           },
-          // At the default level the failure is our one line on stderr; at debug the log line (with stacks) too.
-          { bus, logger: ctx.logger, logFailure: ctx.logger.isLevelEnabled('debug') },
         ).catch((err: unknown) => {
           throw interruptedBecause(interrupt, (sig) => `backup stopped by ${sig}: nothing kept (its objects removed), lease released`) ?? err;
         });

@@ -1,9 +1,27 @@
+/**
+ * The one place backup events are built and published: `backup.succeeded` (info) or `backup.failed` (critical), with
+ * the matching log line. A busy lease or a duplicate trigger publishes nothing (no backup was attempted); neither
+ * does bad input (a UsageError: the caller answers it with 400, exit 2 or an acknowledged poison message) nor a
+ * backup stopped on purpose (an operator's Ctrl-C, a shutdown: everything was undone, nobody is paged). A run using
+ * over half its time limit raises a warning alert (resolved by one that does not).
+ */
 import type { EventBus } from '../bus/events';
 import type { Logger } from '../log/logger';
 import { InterruptedError, UsageError, errorMessage } from '../errors';
 import { redactString } from '../log/redact';
-import { runBackup, type BackupOptions, type BackupResult } from './run';
+import type { Deadline } from '../deadline';
+import type { BackupResult } from './run';
 import { TableFailedError } from './table-error';
+
+export interface BackupReportDeps {
+  bus: EventBus;
+  logger: Logger;
+  /** false when the caller prints the failure itself (the CLI's one line at the default level). */
+  logFailure?: boolean;
+}
+
+/** What one backup run came to: its result, or the error it failed with; `deadline`, the run's time limit. */
+export type BackupOutcome = { env: string; trigger: 'manual' | 'scheduled'; durationMs: number; deadline?: Deadline } & ({ result: BackupResult } | { error: unknown });
 
 /**
  * A backup that used more than half of its time limit raises a warning (an alert, `mt-ops/<env>/backup-time-limit`),
@@ -33,59 +51,34 @@ async function reportTimeUsed(env: string, used: number, limitSeconds: number, d
     .catch((e: unknown) => deps.logger.error({ err: e }, 'could not publish the time-limit alert'));
 }
 
-/**
- * One backup run as the functions and the CLI see it: run, log, and publish `backup.succeeded` (info)
- * or `backup.failed` (critical). A busy lease or a duplicate trigger publishes nothing: no backup was attempted.
- * Neither does bad input (a UsageError: a schema that does not exist): the caller answers it (400, exit 2, poison).
- */
-export async function backupAndReport(
-  options: BackupOptions,
-  deps: { bus: EventBus; logger: Logger; /** false when the caller prints the failure itself (the CLI's one line) */ logFailure?: boolean },
-): Promise<BackupResult> {
+export async function reportBackup(deps: BackupReportDeps, outcome: BackupOutcome): Promise<void> {
   const { bus, logger } = deps;
-  const trigger = options.trigger ?? { kind: 'manual' as const };
-  const started = Date.now();
-  let result: BackupResult;
-  try {
-    result = await runBackup({
-      ...options,
-      onWarning: (message) => {
-        logger.warn({ env: options.env }, message);
-        options.onWarning?.(message);
-      },
-    });
-  } catch (err) {
-    if (err instanceof UsageError) throw err;
+  const { env, trigger } = outcome;
+  if ('error' in outcome) {
+    const err = outcome.error;
+    if (err instanceof UsageError) return;
     if (err instanceof InterruptedError) {
-      // stopped on purpose (an operator's Ctrl-C, a shutdown), everything undone: nobody is paged
-      logger.info({ env: options.env, trigger: trigger.kind }, `backup ${err.message}`);
-      throw err;
+      logger.info({ env, trigger }, `backup ${err.message}`);
+      return;
     }
     const reason = redactString(errorMessage(err));
-    if (deps.logFailure !== false) logger.error({ env: options.env, trigger: trigger.kind, err }, `backup failed: ${reason}`);
+    if (deps.logFailure !== false) logger.error({ env, trigger, err }, `backup failed: ${reason}`);
     const table = err instanceof TableFailedError ? err.table : undefined;
     await bus
-      .publish({
-        type: 'backup.failed',
-        severity: 'critical',
-        env: options.env,
-        time: new Date().toISOString(),
-        trigger: trigger.kind,
-        reason,
-        ...(table ? { table } : {}),
-      })
+      .publish({ type: 'backup.failed', severity: 'critical', env, time: new Date().toISOString(), trigger, reason, ...(table ? { table } : {}) })
       .catch((e) => logger.error({ err: e }, 'could not publish backup.failed'));
-    throw err;
+    return;
   }
+  const result = outcome.result;
   if (result.status === 'busy') {
-    logger.warn({ env: options.env, holder: result.holder, until: result.until }, 'another backup is running; nothing done');
+    logger.warn({ env, holder: result.holder, until: result.until }, 'another backup is running; nothing done');
   } else if (result.status === 'duplicate') {
-    logger.info({ env: options.env, backupId: result.backupId, messageId: result.messageId }, 'trigger already produced a complete backup; nothing done');
+    logger.info({ env, backupId: result.backupId, messageId: result.messageId }, 'trigger already produced a complete backup; nothing done');
   } else {
     const m = result.manifest;
-    const durationMs = Date.now() - started;
+    const { durationMs, deadline } = outcome;
     logger.info({ env: m.env, backupId: m.id, tables: m.totals.tables, rows: m.totals.rows, bytes: m.totals.compressedBytes, durationMs }, 'backup completed');
-    const limit = options.deadline?.limitSeconds;
+    const limit = deadline?.limitSeconds;
     await bus.publish({
       type: 'backup.succeeded',
       severity: 'info',
@@ -101,7 +94,6 @@ export async function backupAndReport(
       ...(limit ? { timeLimitSeconds: limit } : {}),
     });
     // the share of the limit counts from the run's start (the function's invocation), not the backup's own
-    if (options.deadline) await reportTimeUsed(m.env, options.deadline.used(), options.deadline.limitSeconds, deps);
+    if (deadline) await reportTimeUsed(m.env, deadline.used(), deadline.limitSeconds, deps);
   }
-  return result;
 }
