@@ -1,7 +1,7 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { z } from 'zod';
 import { startRunDeadline, type Runtime } from '../../shared/functions/runtime';
-import { verifyNewestAndReport, type VerifyJobResult } from '../../shared/restore/verify-job';
+import { verifyJob, verifyOptions, type VerifyJobResult } from '../../shared/restore/verify-job';
 import { decodeTrigger } from '../../shared/functions/trigger';
 import { event, type EntryPoints } from '../../shared/functions/entry-points';
 
@@ -19,15 +19,7 @@ export function verifyEventHandler(runtime: () => Runtime) {
     const rt = runtime();
     if (!decodeTrigger(VerifyRequestSchema, event, rt, 'verify')) return undefined;
     const deadline = startRunDeadline(rt);
-    return verifyNewestAndReport({
-      store: rt.store,
-      env: rt.env,
-      bus: rt.bus,
-      logger: rt.logger,
-      verifyDatabaseUrl: rt.config.env.VERIFY_DATABASE_URL,
-      restoreDrill: rt.config.file.verify.restoreDrill,
-      ...(deadline ? { deadline } : {}),
-    }).finally(() => deadline?.dispose());
+    return verifyJob(rt, { ...verifyOptions(rt, { trigger: 'scheduled' }), ...(deadline ? { deadline } : {}) }).finally(() => deadline?.dispose());
   };
 }
 

@@ -13,7 +13,7 @@ import { resolveBackup } from '../../shared/backup/catalog';
 import { runRestoreDrill, DrillSetupError } from '../../shared/restore/drill';
 import { exec } from './helpers';
 import { testRuntime } from '../support/runtime';
-import { verifyNewestAndReport } from '../../shared/restore/verify-job';
+import { verifyJob, verifyOptions } from '../../shared/restore/verify-job';
 
 let source: TestDatabase;
 let env: Record<string, string>;
@@ -76,7 +76,7 @@ describe('a restore drill that cannot be set up', () => {
 describe('the scheduled verify with a VERIFY_DATABASE_URL that cannot be used', () => {
   it('verifies the checksums, records no drill against the backup, and says the drill was not run (no verify.failed)', async () => {
     const rt = testRuntime({ BACKUP_BUCKET: bucket, OPS_ENV: 'drill', VERIFY_DATABASE_URL: source.urlFor(`mt_dsetup_missing_${Date.now()}`) });
-    const result = await verifyNewestAndReport({ store: rt.store, env: 'drill', bus: rt.bus, logger: rt.logger, verifyDatabaseUrl: rt.config.env.VERIFY_DATABASE_URL });
+    const result = await verifyJob(rt, verifyOptions(rt, { trigger: 'scheduled' }));
     expect(result.ok).toBe(true);
     expect(result.record?.restoreDrill).toBeUndefined();
     const event = rt.bus.published.at(-1)!.event as { type: string; restoreDrill: boolean; details: string };

@@ -2,11 +2,10 @@ import type { Command } from 'commander';
 import { databaseUrlFlag } from '../options';
 import { withStoreOptions } from '../options';
 import { commandContext } from '../context';
-import { resolveBackup } from '../../backup/catalog';
-import { recordVerify, verifyBackup } from '../../backup/verify';
-import { runRestoreDrill } from '../../restore/drill';
+import { openBus } from '../../bus/open';
+import { verifyJob, verifyOptions } from '../../restore/verify-job';
 import { createProgress, formatDuration } from '../progress';
-import { OpsError, UsageError } from '../../errors';
+import { OpsError } from '../../errors';
 
 interface VerifyFlags {
   bucket?: string;
@@ -26,37 +25,38 @@ export function registerVerifyCommand(program: Command): Command {
     .option('--json', 'print the verify record as JSON')
     .option('--no-progress', 'no progress output')
     .action(async (id: string, flags: VerifyFlags) => {
-      if (flags.template && !flags.restoreInto) throw new UsageError('--template needs --restore-into');
       const ctx = commandContext(flags);
-      const entry = await resolveBackup(ctx.store, ctx.env, id);
-      const manifest = entry.manifest;
+      const options = verifyOptions(ctx, { trigger: 'manual', id, restoreInto: flags.restoreInto, template: flags.template });
       const progress = createProgress(process.stderr, flags.progress && !flags.json);
-      const record = await verifyBackup(ctx.store, manifest, {
-        record: false,
-        onTable: (check, index, total) => {
-          progress.update(index / total, `${index}/${total} ${check.table}`);
-          if (!check.ok) progress.line(`  MISMATCH ${check.table}`);
-        },
-      });
-      if (flags.restoreInto && record.ok) {
-        progress.line(`restore drill into a scratch database...`);
-        const drill = await runRestoreDrill({ store: ctx.store, manifest, databaseUrl: flags.restoreInto, template: flags.template });
-        record.restoreDrill = { ok: drill.ok, database: drill.database, details: drill.details };
-        if (!drill.ok) {
-          record.ok = false;
-          record.problems.push(...drill.details.map((d) => `restore drill: ${d}`));
-        } else progress.line(`restore drill: ${drill.tables.length} tables match (rows and content) in ${formatDuration(drill.durationMs)}`);
-      }
-      await recordVerify(ctx.store, ctx.env, record);
-      progress.done();
-      if (flags.json) process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
-      else if (record.ok) {
-        process.stdout.write(
-          `backup ${manifest.id} verified: ${manifest.tables.length} tables, ${manifest.totals.rows} rows${manifest.largeObjects ? `, ${manifest.largeObjects.count} large objects` : ''}, checksums match${record.restoreDrill ? ', restore drill passed' : ''}\n`,
+      const bus = openBus(ctx.config, { logger: ctx.logger });
+      try {
+        const result = await verifyJob(
+          // At the default level the failure is our own output and one line on stderr; at debug the log line too.
+          { bus, logger: ctx.logger, logFailure: ctx.logger.isLevelEnabled('debug') },
+          {
+            ...options,
+            onTable: (check, index, total) => {
+              progress.update(index / total, `${index}/${total} ${check.table}`);
+              if (!check.ok) progress.line(`  MISMATCH ${check.table}`);
+            },
+            onDrillStart: () => progress.line(`restore drill into a scratch database...`),
+          },
         );
-      } else {
-        process.stdout.write(`backup ${manifest.id} FAILED verification:\n${record.problems.map((p) => `  ${p}`).join('\n')}\n`);
+        const { record, manifest } = result as Required<Pick<typeof result, 'record' | 'manifest'>> & typeof result;
+        if (result.drill?.ok) progress.line(`restore drill: ${result.drill.tables.length} tables match (rows and content) in ${formatDuration(result.drill.durationMs)}`);
+        progress.done();
+        if (flags.json) process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
+        else if (record.ok) {
+          process.stdout.write(
+            `backup ${manifest.id} verified: ${manifest.tables.length} tables, ${manifest.totals.rows} rows${manifest.largeObjects ? `, ${manifest.largeObjects.count} large objects` : ''}, checksums match${record.restoreDrill ? ', restore drill passed' : ''}\n`,
+          );
+        } else {
+          process.stdout.write(`backup ${manifest.id} FAILED verification:\n${record.problems.map((p) => `  ${p}`).join('\n')}\n`);
+        }
+        if (!record.ok) throw new OpsError(`backup ${manifest.id} failed verification (${record.problems.length} problems)`, 'verify_failed');
+      } finally {
+        progress.done();
+        await bus.close();
       }
-      if (!record.ok) throw new OpsError(`backup ${manifest.id} failed verification (${record.problems.length} problems)`, 'verify_failed');
     });
 }
