@@ -129,12 +129,14 @@ export interface VerifyReportDeps {
 /** The one place verify events are built and published, with their log lines. */
 export async function reportVerify(
   deps: VerifyReportDeps,
-  outcome: { env: string; now?: () => Date } & ({ run: VerifyRun } | { error: unknown; backupId?: string }),
+  outcome: { env: string; trigger: VerifyOptions['trigger']; now?: () => Date } & ({ run: VerifyRun } | { error: unknown; backupId?: string }),
 ): Promise<void> {
   const { bus, logger, logFailure = true } = deps;
   const { env } = outcome;
   const time = (outcome.now ?? (() => new Date()))().toISOString();
   if ('error' in outcome) {
+    // An operator's bad input, or their scratch server unreachable: theirs to fix, nothing said about the backup.
+    if (outcome.trigger === 'manual' && (outcome.error instanceof UsageError || outcome.error instanceof DrillEnvironmentError)) return;
     const reason = redactString(errorMessage(outcome.error));
     const backupId = outcome.backupId;
     if (logFailure) logger.error({ env, backupId, err: outcome.error }, `verify failed: ${reason}`);
@@ -162,13 +164,11 @@ export async function verifyJob(deps: VerifyReportDeps, options: VerifyOptions):
   try {
     run = await runVerify({ ...options, onResolved: (m) => ((backupId = m.id), options.onResolved?.(m)) });
   } catch (error) {
-    const operators = error instanceof UsageError || error instanceof DrillEnvironmentError;
-    if (options.trigger === 'manual' && operators) throw error;
     // A failure after the backup was found names it (a failed read, a failed record).
-    await reportVerify(deps, { env: options.env, now: options.now, error, backupId });
+    await reportVerify(deps, { env: options.env, trigger: options.trigger, now: options.now, error, backupId });
     if (options.trigger === 'manual') throw error;
     return { ok: false };
   }
-  await reportVerify(deps, { env: options.env, now: options.now, run });
+  await reportVerify(deps, { env: options.env, trigger: options.trigger, now: options.now, run });
   return { manifest: run.manifest, record: run.record, ...(run.drill ? { drill: run.drill } : {}), ok: run.record.ok };
 }

@@ -67,11 +67,15 @@ async function removeBackup(store: ObjectStore, env: string, entry: BackupEntry,
   return { ...base, status: 'removed' };
 }
 
-export async function runRetention(
-  store: ObjectStore,
-  env: string,
-  options: PlanOptions & { dryRun?: boolean; concurrency?: number; signal?: AbortSignal },
-): Promise<RetentionResult> {
+export interface RetentionOptions extends PlanOptions {
+  dryRun?: boolean;
+  /** Deletions at once (default 8). */
+  concurrency?: number;
+  /** Stops the run: the deletions under way finish, no other starts. */
+  signal?: AbortSignal;
+}
+
+export async function runRetention(store: ObjectStore, env: string, options: RetentionOptions): Promise<RetentionResult> {
   const plan = await planRetention(store, env, options);
   const decided = [...plan.decisions, ...plan.safety];
   const toRemove = [...decided.filter((d) => !d.keep).map((d) => d.backup), ...plan.orphans.filter((o) => o.remove).map((o) => o.backup)];

@@ -5,7 +5,9 @@ import { commandContext } from '../context';
 import { interruptSignal, interruptedBecause } from '../signals';
 import { nonNegativeInt, nonNegativeNumber } from '../options';
 import { formatBytes, table } from '../progress';
-import { runRetention, type RetentionResult } from '../../retention/run';
+import type { RetentionResult } from '../../retention/run';
+import { retentionJob, retentionOptions } from '../../retention/job';
+import { openBus } from '../../bus/open';
 import { checkPolicy } from '../../retention/policy';
 import type { RetentionPolicy } from '../../retention/policy';
 import { OpsError, UsageError } from '../../errors';
@@ -64,16 +66,12 @@ export function registerCleanupCommand(program: Command): void {
     .action(async (n: string | undefined, flags: CleanupFlags) => {
       const flagPolicy = policyFromFlags(n, flags);
       const ctx = commandContext(flags);
-      const section = ctx.config.file.retention;
-      const result = await runRetention(ctx.store, ctx.env, {
-        policy: flagPolicy ?? section.policy,
-        minKeep: flags.minKeep ?? section.minKeep,
-        safety: section.safety,
-        orphanGraceHours: section.orphanGraceHours,
-        concurrency: section.deleteConcurrency,
-        dryRun: flags.dryRun,
-        signal: interruptSignal(),
-      });
+      const bus = openBus(ctx.config, { logger: ctx.logger });
+      const result = await retentionJob(
+        // At the default level a failure is our own output and one line on stderr; at debug the log line too.
+        { bus, store: ctx.store, env: ctx.env, trigger: 'manual', logger: ctx.logger, logFailure: ctx.logger.isLevelEnabled('debug') },
+        retentionOptions(ctx.config, { policy: flagPolicy, minKeep: flags.minKeep, dryRun: flags.dryRun, signal: interruptSignal() }),
+      ).finally(() => bus.close());
       if (result.stopped) {
         const done = result.outcomes.filter((o) => o.status === 'removed').length;
         throw interruptedBecause(interruptSignal(), (sig) => `cleanup stopped by ${sig}: ${done} backup(s) removed, every other one left whole`);
