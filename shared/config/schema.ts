@@ -1,18 +1,14 @@
+/** The suite's configuration schemas: environment variables, and the operator file composed of each capability's section. */
 import { z } from 'zod';
 import { ScheduleOverrideSchema } from '../infra/schedules';
 import { MaintenanceSectionSchema } from '../maintenance/window';
 import { RoutingSchema } from '../alerts/config';
 import { ProbesSectionSchema } from '../probes/config';
-export { MaintenanceWindowSchema } from '../maintenance/window';
 import { BackupSectionSchema } from '../backup/config';
 import { RetentionSectionSchema } from '../retention/config';
 import { VerifySectionSchema } from '../restore/config';
 import { StatusSectionSchema } from '../status/config';
 import { StorageSectionSchema } from '../storage/config';
-
-// Kept only for code written before they moved (remove once nothing imports them from here):
-export { Severity } from '../bus/events';
-export type { RetentionPolicy } from '../retention/policy';
 
 const bucketUrl = z
   .string()
@@ -98,7 +94,6 @@ export const URL_ENV = ['DATABASE_URL', 'VERIFY_DATABASE_URL', 'SMTP_URL'] as co
  * scheduled job matches, or a function key that would reach several jobs.
  */
 export const SchedulesSectionSchema = z.record(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'a function or job name'), ScheduleOverrideSchema);
-
 
 /** The operator config file (`OPS_CONFIG`, JSON or YAML). Every section is optional. */
 export const OpsFileSchema = z
