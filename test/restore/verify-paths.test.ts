@@ -1,7 +1,6 @@
 /** `mt-ops verify --restore-into` and the scheduled verify (functions/verify) write the same verify.json record. */
 import { describe, it, expect, beforeAll } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database';
-import { readFixture, loadAwkwardSchema } from '../support/fixtures';
 import { tempDir } from '../support/temp';
 import { testRuntime } from '../support/runtime';
 import { runCli } from '../support/cli';
@@ -14,10 +13,14 @@ let db: TestDatabase;
 let bucket: string;
 let backupId: string;
 const ENV = 'paths';
+const SCHEMA = `CREATE TABLE public.things (id serial PRIMARY KEY, name text NOT NULL);
+  CREATE TABLE public.notes (id serial PRIMARY KEY, thing_id int REFERENCES public.things (id), body text);`;
 
 beforeAll(async () => {
   db = await createTestDatabase('mt_vpaths');
-  await loadAwkwardSchema(db);
+  await db.query(SCHEMA);
+  await db.query(`INSERT INTO public.things (name) SELECT 'thing ' || g FROM generate_series(1, 20) g;
+    INSERT INTO public.notes (thing_id, body) SELECT g, 'note ' || g FROM generate_series(1, 20) g;`);
   bucket = `file://${tempDir('mt-vpaths-')}`;
   const r = await runBackup({ databaseUrl: db.url, store: testRuntime({ BACKUP_BUCKET: bucket }).store, env: ENV });
   if (r.status !== 'completed') throw new Error(r.status);
@@ -44,7 +47,7 @@ async function bothRecords(scratch: string) {
 describe('verify.json: the CLI and the scheduled job', () => {
   it('write the same record when the drill passes', async () => {
     const scratch = await db.createDatabase('mt_vpaths_ok');
-    await exec(scratch, readFixture('awkward-schema.sql'));
+    await exec(scratch, SCHEMA);
     const { cli, job, fromCli, fromJob } = await bothRecords(scratch);
     expect(cli.code, cli.stderr).toBe(0);
     expect(job.ok).toBe(true);
@@ -54,16 +57,16 @@ describe('verify.json: the CLI and the scheduled job', () => {
 
   it('write the same record, drill findings among the problems, when the drill fails', async () => {
     const scratch = await db.createDatabase('mt_vpaths_odd');
-    await exec(scratch, readFixture('awkward-schema.sql') + `
+    await exec(scratch, SCHEMA + `
       CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.name := upper(NEW.name); RETURN NEW; END $$;
-      CREATE TRIGGER shout BEFORE INSERT ON public.serial_things FOR EACH ROW EXECUTE FUNCTION shout();
-      ALTER TABLE public.serial_things ENABLE ALWAYS TRIGGER shout;`);
+      CREATE TRIGGER shout BEFORE INSERT ON public.things FOR EACH ROW EXECUTE FUNCTION shout();
+      ALTER TABLE public.things ENABLE ALWAYS TRIGGER shout;`);
     const { cli, job, fromCli, fromJob, events } = await bothRecords(scratch);
     expect(cli.code).toBe(1);
-    expect(cli.stdout).toMatch(/FAILED verification:\n {2}restore drill: .*public\.serial_things: 20 rows \(backup 20\), content hash/);
+    expect(cli.stdout).toMatch(/FAILED verification:\n {2}restore drill: .*public\.things: 20 rows \(backup 20\), content hash/);
     expect(job.ok).toBe(false);
     expect(fromCli).toMatchObject({ backupId, ok: false, restoreDrill: { ok: false } });
-    expect((fromCli.problems as string[]).join('\n')).toMatch(/^restore drill: .*public\.serial_things: 20 rows/);
+    expect((fromCli.problems as string[]).join('\n')).toMatch(/^restore drill: .*public\.things: 20 rows/);
     expect(fromJob).toEqual(fromCli);
     // the event carries the same findings, once
     const failed = events.at(-1) as { type: string; reason: string };
