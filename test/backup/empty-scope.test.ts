@@ -14,7 +14,7 @@ import { testRuntime } from '../support/runtime';
 import { runCli } from '../support/cli';
 import { backupHttpHandler, backupEventHandler } from '../../functions/backup/handlers';
 import { listBackups } from '../../shared/backup/catalog';
-import { backupAndReport } from '../../shared/backup/service';
+import { backupJob } from '../../shared/backup/job';
 
 let db: TestDatabase;
 let bare: TestDatabase;
@@ -74,7 +74,7 @@ describe('explicit schemas that hold no tables', () => {
 
   it('the default scope finding no table at all still fails the backup and publishes backup.failed', async () => {
     const bareRt = testRuntime({ DATABASE_URL: bare.url, BACKUP_BUCKET: `file://${tempDir()}`, OPS_ENV: 'es' });
-    const err = await backupAndReport({ databaseUrl: bare.url, store: bareRt.store, env: 'es' }, bareRt).then(
+    const err = await backupJob(bareRt, { databaseUrl: bare.url, store: bareRt.store, env: 'es' }).then(
       () => undefined,
       (e: Error) => e,
     );
