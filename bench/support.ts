@@ -1,3 +1,4 @@
+/** Shared by the benchmarks: timed runs with peak RSS, the generated dataset, and the bundled CLI. */
 import { withClient } from '../shared/pg/connect';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';

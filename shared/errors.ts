@@ -1,3 +1,4 @@
+/** The error kinds (bad input, failed work, interrupted) and how their messages are formatted. */
 import type { z } from 'zod';
 
 /** Bad input from an operator or a caller: CLI exit 2, HTTP 400, an acknowledged poison message. */

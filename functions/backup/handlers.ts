@@ -1,3 +1,4 @@
+/** The backup function: manual backups over HTTP and scheduled ones from Pub/Sub, both through the backup job. */
 import type { Request, Response } from '@google-cloud/functions-framework';
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { backupJob, backupOptions } from '../../shared/backup/job';

@@ -1,3 +1,4 @@
+/** The alert fan-out function: each event or incident through the pipeline, the daily digest and the sweep. */
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { decodeMessage, decodeJson, excerptOf, type DecodedInput } from '../../shared/alerts/decode';
 import { fanout, type FanoutDeps, type FanoutResult } from '../../shared/alerts/pipeline';

@@ -1,3 +1,4 @@
+/** The probe function: the minute trigger runs the probe job. */
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { z } from 'zod';
 import type { Runtime } from '../../shared/functions/runtime';

@@ -1,3 +1,4 @@
+/** The retention function: the daily trigger runs the retention job. */
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { z } from 'zod';
 import { decodeTrigger } from '../../shared/functions/trigger';

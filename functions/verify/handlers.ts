@@ -1,3 +1,4 @@
+/** The verify function: the weekly trigger runs the verify job (checksums, then the restore drill). */
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { z } from 'zod';
 import { startRunDeadline, type Runtime } from '../../shared/functions/runtime';

@@ -1,3 +1,4 @@
+/** The operator file's `routing` section: the alert routing tree and its matchers. */
 import { z } from 'zod';
 import { RECEIVERS } from './model';
 

@@ -1,3 +1,4 @@
+/** Deliveries the fan-out gave up on, kept in the bucket for an operator. */
 import type { Config } from '../config/load';
 import type { Digest } from './channels/types';
 import type { Alert, ChannelName } from './model';

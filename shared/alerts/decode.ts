@@ -1,3 +1,4 @@
+/** Fan-out stage 1, decode: a Pub/Sub message or an operator's file to a typed input, or the reason it is poison. */
 import { z } from 'zod';
 import { OpsEvent } from '../bus/events';
 import { formatIssues } from '../errors';

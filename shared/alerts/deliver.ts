@@ -1,3 +1,4 @@
+/** Fan-out delivery to one channel: bounded retries with backoff within one invocation. */
 import type { Channel, Notification, SendResult } from './channels/types';
 
 /** How hard one invocation tries a channel before leaving it to the next delivery (Pub/Sub redelivers). */

@@ -1,3 +1,4 @@
+/** The daily digest of info alerts: collected notices sent once a day to Slack and email. */
 import { StorageError } from '../storage/types';
 import { OpsError } from '../errors';
 import { redactString } from '../log/redact';

@@ -1,3 +1,4 @@
+/** Where the alert fan-out keeps its state in the bucket. */
 import { fingerprintKey, type Receiver } from './model';
 
 /**

@@ -1,3 +1,4 @@
+/** Fan-out stage 5, dedup: the incident state per fingerprint and what a new alert means for it (pure). */
 import type { Alert, Receiver } from './model';
 
 /**

@@ -1,3 +1,4 @@
+/** The one alert model every input is normalised to. */
 import { createHash } from 'node:crypto';
 import type { Severity } from '../bus/events';
 

@@ -1,3 +1,4 @@
+/** Fan-out stage 2, normalise: our events, probe alerts and Cloud Monitoring incidents to the alert model. */
 import type { OpsEvent } from '../bus/events';
 import type { Severity } from '../bus/events';
 import type { CmIncident, CmNotification, DecodedInput } from './decode';

@@ -1,3 +1,4 @@
+/** Fan-out stage 7, record: the delivery outbox (claimed before a send, so a redelivery never sends twice). */
 import type { ObjectStore } from '../storage/types';
 import { StorageError } from '../storage/types';
 import type { Logger } from '../log/logger';

@@ -1,3 +1,7 @@
+/**
+ * The alert fan-out pipeline, composed in one place: decode -> normalise -> route -> silence -> dedup -> deliver ->
+ * record.
+ */
 import type { ObjectStore } from '../storage/types';
 import type { Logger } from '../log/logger';
 import { activeWindow, type MaintenanceWindow } from '../maintenance/window';

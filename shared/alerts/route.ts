@@ -1,3 +1,4 @@
+/** Fan-out routing: matchers and the routing tree walk (as in Alertmanager). */
 import { MATCHER_PATTERN, type Route, type Routing } from './config';
 import { matchLabels, type Alert, type Receiver } from './model';
 

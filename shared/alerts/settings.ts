@@ -1,3 +1,4 @@
+/** The fan-out's channels and dependencies, from the environment and the operator file. */
 import type { Config } from '../config/load';
 import { UsageError } from '../errors';
 import type { Logger } from '../log/logger';

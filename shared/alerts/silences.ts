@@ -1,3 +1,4 @@
+/** Ad hoc alert silences kept in the bucket: add, list, expire, match. */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { ObjectStore } from '../storage/types';

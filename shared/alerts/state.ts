@@ -1,3 +1,4 @@
+/** The incident state document of the fan-out, read-decide-write under compare-and-swap. */
 import { createHash } from 'node:crypto';
 import type { ObjectStore } from '../storage/types';
 import { StorageError } from '../storage/types';

@@ -1,3 +1,7 @@
+/**
+ * What backups a bucket holds: listing (complete, incomplete, corrupt, legacy, safety) and resolving an id or
+ * `latest`.
+ */
 import { text } from 'node:stream/consumers';
 import type { ObjectStore } from '../storage/types';
 import { OpsError, UsageError } from '../errors';

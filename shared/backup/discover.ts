@@ -1,3 +1,4 @@
+/** What a backup takes: the tables, sequences and materialized views in scope, read from the catalog. */
 import type pg from 'pg';
 import { createHash } from 'node:crypto';
 import { UsageError } from '../errors';

@@ -1,3 +1,4 @@
+/** Large objects in a backup: read inside the snapshot and streamed to one checked object. */
 import type pg from 'pg';
 import { createHash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';

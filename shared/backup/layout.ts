@@ -1,3 +1,4 @@
+/** Where a backup's objects live in the bucket, and backup ids. */
 import { randomBytes } from 'node:crypto';
 
 /**

@@ -1,3 +1,4 @@
+/** The manifest of a backup and the verify record: their schemas, the one description of what a backup holds. */
 import { z } from 'zod';
 import { BACKUP_ID_PATTERN } from './layout';
 

@@ -1,3 +1,4 @@
+/** What a backup request may ask for (HTTP body, trigger message, CLI flags): label and scope. */
 import { z } from 'zod';
 import { TableName } from '../pg/ident';
 

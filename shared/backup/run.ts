@@ -1,3 +1,4 @@
+/** Taking one backup: lease -> snapshot -> tables -> sequences -> manifest, all or nothing. */
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { withDeadlineSignal, type Deadline } from '../deadline';

@@ -1,3 +1,4 @@
+/** The backup's one consistent snapshot, shared by its parallel connections. */
 import type pg from 'pg';
 import { TableFailedError } from './table-error';
 import { OpsError, errorMessage } from '../errors';

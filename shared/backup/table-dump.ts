@@ -1,3 +1,4 @@
+/** One table of a backup: COPY out, gzip, upload, with its checksums and counts. */
 import type pg from 'pg';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';

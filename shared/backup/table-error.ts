@@ -1,3 +1,4 @@
+/** The error of a backup that failed on one table, naming it. */
 import { OpsError } from '../errors';
 
 /** A backup that failed on one table, which the error names (and `backup.failed` carries). */

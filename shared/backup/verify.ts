@@ -1,3 +1,4 @@
+/** Checking a backup against its manifest (sha256, size, rows) and recording the result (verify.json). */
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';

@@ -1,3 +1,4 @@
+/** Decoding Pub/Sub messages (push envelopes and CloudEvents) and encoding them for the local runtime. */
 import { z } from 'zod';
 import { formatIssues } from '../errors';
 import { OpsEvent } from './events';

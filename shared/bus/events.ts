@@ -1,3 +1,4 @@
+/** The events the suite publishes: their schemas, severities and Pub/Sub attributes. */
 import { z } from 'zod';
 
 /** Severity levels from Missing Table's operations docs: critical pages at once, warning within an hour, info for the daily review. */

@@ -1,3 +1,4 @@
+/** The in-process event bus (local runs and tests): subscribers get events as they are published. */
 import { randomUUID } from 'node:crypto';
 import { OpsEvent, attributesOf, type EventBus, type OpsEventInput, type ReceivedEvent } from './events';
 import { parseOrThrow, formatIssues } from '../errors';

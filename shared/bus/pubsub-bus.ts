@@ -1,3 +1,4 @@
+/** The event bus on Google Pub/Sub (production and the emulator). */
 import { PubSub, type ClientConfig, type Topic } from '@google-cloud/pubsub';
 import { OpsEvent, attributesOf, type EventBus, type OpsEventInput } from './events';
 import { parseOrThrow } from '../errors';

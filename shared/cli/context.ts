@@ -1,3 +1,4 @@
+/** What every CLI command that touches the bucket starts from: configuration, store, environment, logger. */
 import { loadConfig, type Config } from '../config/load';
 import { openStore } from '../storage/open';
 import { storeOptions } from '../storage/config';

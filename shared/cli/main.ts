@@ -1,3 +1,4 @@
+/** The CLI program: its subcommands, exit codes and the one-line error report. */
 import { Command, CommanderError } from 'commander';
 import { InterruptedError, UsageError, errorMessage } from '../errors';
 import { redactString } from '../log/redact';

@@ -1,3 +1,4 @@
+/** Flag parsers shared by the CLI commands (bucket, env, database URL, numbers, lists). */
 import { InvalidArgumentError, type Command } from 'commander';
 import { EnvSchema, DatabaseUrl } from '../config/schema';
 import { UsageError } from '../errors';

@@ -1,3 +1,4 @@
+/** Loads and checks the whole configuration: environment variables, then the operator file. */
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';

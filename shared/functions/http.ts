@@ -1,3 +1,4 @@
+/** HTTP helpers for the functions: JSON body decoding and error answers (400/500 without stacks). */
 import type { Request, Response } from '@google-cloud/functions-framework';
 import type { z } from 'zod';
 import { formatIssues, InterruptedError, OpsError, UsageError, errorMessage } from '../errors';

@@ -1,3 +1,4 @@
+/** What a function needs at run time (config, store, bus with its outbox, logger), built once per instance. */
 import { startDeadline, type Deadline } from '../deadline';
 import { loadConfig, type Config } from '../config/load';
 import { openStore } from '../storage/open';

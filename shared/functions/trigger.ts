@@ -1,3 +1,4 @@
+/** Decoding a scheduled trigger message; a bad one is logged and acknowledged as poison. */
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import type { z } from 'zod';
 import { decodeCloudEvent } from '../bus/decode';

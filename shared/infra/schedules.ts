@@ -1,3 +1,4 @@
+/** The Scheduler jobs and topics declared in infra/, read and checked. */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';

@@ -1,3 +1,4 @@
+/** Structured logging: Cloud Logging JSON lines, pretty on a TTY, secrets masked. */
 import { pino, type Logger as PinoLogger, type DestinationStream } from 'pino';
 import pretty from 'pino-pretty';
 import { redactRegistered, redactString, redactValue } from './redact';

@@ -1,3 +1,4 @@
+/** COPY ... TO STDOUT as a stream of large blocks (our reader, for speed). */
 import { Readable } from 'node:stream';
 import type { Socket } from 'node:net';
 import type pg from 'pg';

@@ -1,3 +1,4 @@
+/** COPY text format streams: row counts, digests, column filtering, parsing, and order-independent row-set hashes. */
 import { Transform, type TransformCallback } from 'node:stream';
 import { createHash, type Hash } from 'node:crypto';
 

@@ -1,3 +1,4 @@
+/** The restore drill: a backup restored into a scratch database and compared table by table, then rolled back. */
 import type pg from 'pg';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';

@@ -1,3 +1,4 @@
+/** Large objects in a restore: planned, recreated with their oids and checked. */
 import type pg from 'pg';
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';

@@ -1,3 +1,4 @@
+/** A backup written out as a legacy JSON file (database_backup_*.json.gz). */
 import { createWriteStream, existsSync, statSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';

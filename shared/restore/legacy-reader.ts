@@ -1,3 +1,4 @@
+/** Reading legacy JSON backups as a stream: checked, then loaded through staging tables. */
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { StorageError } from '../storage/types';

@@ -1,3 +1,4 @@
+/** What a restore does to each materialized view (pure). */
 import type { Manifest } from '../backup/manifest';
 import type { TargetSchema } from './target-schema';
 

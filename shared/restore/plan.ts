@@ -1,3 +1,4 @@
+/** The restore plan and result in words (dry run, closing summary). */
 import { formatBytes, formatDuration } from '../format';
 import type { RestorePlan, RestoreResult } from './restore';
 

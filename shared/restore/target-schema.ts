@@ -1,3 +1,4 @@
+/** The target database's schema, read from pg_catalog once before a restore. */
 import type pg from 'pg';
 import type { FkEdge } from './fk-order';
 import { qualifiedName as qualified } from '../pg/ident';

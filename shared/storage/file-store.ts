@@ -1,3 +1,4 @@
+/** The object store in a local folder (file:// buckets). */
 import { createWriteStream } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, readFile, readdir, rename, rmdir, stat, unlink, link, writeFile, rm } from 'node:fs/promises';

@@ -1,3 +1,4 @@
+/** Leases (locks with a time-to-live) in the bucket, on compare-and-swap. */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';

@@ -1,3 +1,4 @@
+/** Opens the object store a bucket URL names. */
 import { resolve } from 'node:path';
 import { UsageError } from '../errors';
 import { FileStore } from './file-store';

@@ -1,3 +1,4 @@
+/** The object store interface every store implements, and its errors. */
 import type { Readable } from 'node:stream';
 
 /** What the store knows about one object. Keys are relative to the store's root (file) or prefix (gs). */

@@ -25,3 +25,13 @@ describe('shared/config only composes', () => {
     }
   });
 });
+
+describe('every source file says first what it is for', () => {
+  const files = ['shared', 'functions', 'bin', 'bench', 'test/support'].flatMap(sources);
+  it('finds the sources', () => expect(files.length).toBeGreaterThan(100));
+  it.each(files)('%s opens with a comment', (file) => {
+    const lines = readFileSync(join(ROOT, file), 'utf8').split('\n');
+    const first = lines[0]!.startsWith('#!') ? lines[1]! : lines[0]!;
+    expect(first).toMatch(/^(\/\*|\/\/)/);
+  });
+});

@@ -1,3 +1,4 @@
+/** Runs the real CLI as a child process for tests. */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 

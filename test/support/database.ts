@@ -1,3 +1,4 @@
+/** A PostgreSQL database of its own per test file, dropped afterwards. */
 import { inject, afterAll } from 'vitest';
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';

@@ -1,3 +1,4 @@
+/** Test fixtures: the awkward-types and Missing Table schemas and data. */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { TestDatabase } from './database';

@@ -1,3 +1,4 @@
+/** Vitest global setup: one PostgreSQL server for the whole run. */
 import type { TestProject } from 'vitest/node';
 import { startPostgresServer } from './postgres-server';
 

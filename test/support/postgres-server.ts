@@ -1,3 +1,4 @@
+/** Finds or starts the PostgreSQL server for the tests. */
 import { spawnSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,3 +1,4 @@
+/** A function runtime for tests: real config and store, the in-process bus, captured logs. */
 import { capturedLogger } from './logs';
 import { loadConfig } from '../../shared/config/load';
 import { openStore } from '../../shared/storage/open';

@@ -1,3 +1,4 @@
+/** Temporary directories per test file, removed afterwards. */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

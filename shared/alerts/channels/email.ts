@@ -1,3 +1,4 @@
+/** The email channel (SMTP through nodemailer). */
 import type { Transporter } from 'nodemailer';
 import { COLOUR, statusWord, type Channel, type Notification, type SendResult } from './types';
 

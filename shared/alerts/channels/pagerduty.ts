@@ -1,3 +1,4 @@
+/** The PagerDuty channel (Events API v2). */
 import type { Severity } from '../../bus/events';
 import { postJson, type Channel, type Notification, type SendResult } from './types';
 

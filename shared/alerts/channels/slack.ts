@@ -1,3 +1,4 @@
+/** The Slack channel (incoming webhook, Block Kit). */
 import { COLOUR, postJson, statusWord, type Channel, type Notification, type SendResult } from './types';
 
 /**

@@ -1,3 +1,4 @@
+/** What every alert channel takes and answers: the notification, the result, the Channel interface. */
 import type { Alert, ChannelName, Notice } from '../model';
 import type { TransitionKind } from '../lifecycle';
 

@@ -1,3 +1,4 @@
+/** The generic JSON webhook channel. */
 import { postJson, type Channel, type Notification, type SendResult } from './types';
 
 /** A generic JSON webhook: `{version: 1, kind, alert | digest}`; 408, 429 and 5xx are retried. */

@@ -1,3 +1,4 @@
+/** `mt-ops alerts`: send, test, log, status and silences, over the fan-out pipeline. */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';

@@ -1,3 +1,4 @@
+/** `mt-ops backup`: the backup job with progress on stderr and the id (or JSON) on stdout. */
 import type { Command } from 'commander';
 import { withStoreOptions } from '../options';
 import { openBus } from '../../bus/open';

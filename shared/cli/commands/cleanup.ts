@@ -1,3 +1,4 @@
+/** `mt-ops cleanup`: the retention job by the configured policy or the one given by flags. */
 import type { Command } from 'commander';
 import { withStoreOptions } from '../options';
 import { InvalidArgumentError } from 'commander';

@@ -1,3 +1,4 @@
+/** `mt-ops config`: the effective configuration, checked, with secrets masked. */
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load';
 import { redactValue } from '../../log/redact';

@@ -1,3 +1,4 @@
+/** `mt-ops export`: a backup as a legacy JSON file. */
 import type { Command } from 'commander';
 import { withStoreOptions } from '../options';
 import { commandContext } from '../context';

@@ -1,3 +1,4 @@
+/** Registers every `mt-ops` subcommand. */
 import type { Command } from 'commander';
 import { registerConfigCommand } from './config';
 import { registerBackupCommand } from './backup';

@@ -1,3 +1,4 @@
+/** `mt-ops list`: the backups in the bucket, newest first. */
 import type { Command } from 'commander';
 import { withStoreOptions } from '../options';
 import { commandContext } from '../context';

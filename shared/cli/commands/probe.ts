@@ -1,3 +1,4 @@
+/** `mt-ops probe` and `mt-ops uptime`: run the probes once, or show their recorded uptime and SLOs. */
 import { InvalidArgumentError, type Command } from 'commander';
 import { withStoreOptions } from '../options';
 import { commandContext } from '../context';

@@ -1,3 +1,4 @@
+/** `mt-ops restore`: a backup or legacy file into a database, all or nothing, with a plan and confirmation. */
 import type { Command } from 'commander';
 import { withStoreOptions } from '../options';
 import { existsSync, statSync } from 'node:fs';

@@ -1,3 +1,4 @@
+/** `mt-ops verify`: the verify job on one backup (checksums, and the restore drill with --restore-into). */
 import type { Command } from 'commander';
 import { databaseUrlFlag } from '../options';
 import { withStoreOptions } from '../options';
