@@ -6,7 +6,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database';
 import { loadAwkwardSchema } from '../support/fixtures';
 import { tempDir } from '../support/temp';
 import { openStore } from '../../shared/storage/open';
-import { backupAndReport } from '../../shared/backup/service';
+import { backupJob } from '../../shared/backup/job';
 import { listBackups } from '../../shared/backup/catalog';
 import { MemoryBus } from '../../shared/bus/memory-bus';
 import { createLogger } from '../../shared/log/logger';
@@ -35,7 +35,7 @@ describe('backup under a time limit', () => {
     // a 2 s limit, stopped 1.5 s early: the backup is held after its snapshot until the deadline fires
     const deadline = startDeadline(2, { marginSeconds: 1.5 });
     const held = new Promise<void>((resolve) => deadline.signal.addEventListener('abort', () => resolve(), { once: true }));
-    const run = backupAndReport({ databaseUrl: db.url, store, env: 'test', deadline, afterSnapshot: () => held }, { bus, logger });
+    const run = backupJob({ bus, logger }, { databaseUrl: db.url, store, env: 'test', deadline, afterSnapshot: () => held });
     const err = await run.catch((e: unknown) => e);
     deadline.dispose();
     expect(err).toBeInstanceOf(TimeLimitError);
@@ -45,7 +45,7 @@ describe('backup under a time limit', () => {
     expect((await keysUnder(store, 'test/')).filter((k) => k.endsWith('manifest.json'))).toEqual([]);
     expect(await listBackups(store, 'test', { includeIncomplete: false })).toEqual([]);
     // and the next run is not blocked by anything it left
-    const next = await backupAndReport({ databaseUrl: db.url, store, env: 'test' }, { bus, logger });
+    const next = await backupJob({ bus, logger }, { databaseUrl: db.url, store, env: 'test' });
     expect(next.status).toBe('completed');
   }, 60_000);
 
@@ -54,14 +54,14 @@ describe('backup under a time limit', () => {
     const bus = new MemoryBus();
     // the run (the function's invocation) started 60 s into a 100 s limit before the backup itself began
     const late = startDeadline(100, { now: Date.now() - 60_000 });
-    await backupAndReport({ databaseUrl: db.url, store, env: 'test', deadline: late }, { bus, logger });
+    await backupJob({ bus, logger }, { databaseUrl: db.url, store, env: 'test', deadline: late });
     late.dispose();
     const [succeeded, alert] = bus.published.map((m) => m.event);
     expect(succeeded).toMatchObject({ type: 'backup.succeeded', timeLimitSeconds: 100, durationMs: expect.any(Number) });
     expect(alert).toMatchObject({ type: 'alert', severity: 'warning', status: 'firing', fingerprint: 'mt-ops/test/backup-time-limit', summary: expect.stringMatching(/6\d% of its 100 s time limit/) });
 
     const early = startDeadline(100);
-    await backupAndReport({ databaseUrl: db.url, store, env: 'test', deadline: early }, { bus, logger });
+    await backupJob({ bus, logger }, { databaseUrl: db.url, store, env: 'test', deadline: early });
     early.dispose();
     expect(bus.published.at(-1)!.event).toMatchObject({ type: 'alert', status: 'resolved', fingerprint: 'mt-ops/test/backup-time-limit' });
   }, 60_000);

@@ -5,7 +5,7 @@ import { tempDir } from '../support/temp';
 import { writeSyntheticBackup } from '../support/synthetic-backup';
 import { testRuntime } from '../support/runtime';
 import { retentionEventHandler } from '../../functions/retention/handlers';
-import { verifyNewestAndReport } from '../../shared/restore/verify-job';
+import { verifyJob, verifyOptions } from '../../shared/restore/verify-job';
 import { listBackups } from '../../shared/backup/catalog';
 import { keys } from '../../shared/backup/layout';
 import { startDeadline } from '../../shared/deadline';
@@ -48,7 +48,7 @@ describe('the scheduled verify under a time limit', () => {
     const id = await backup(rt.store, '2026-11-28T03:00:00.000Z');
     const deadline = startDeadline(1, { marginSeconds: 1 }); // already at its stop time
     await new Promise<void>((resolve) => deadline.signal.addEventListener('abort', () => resolve(), { once: true }));
-    const result = await verifyNewestAndReport({ store: rt.store, env: ENV, bus: rt.bus, logger: rt.logger, deadline });
+    const result = await verifyJob(rt, { ...verifyOptions(rt, { trigger: 'scheduled' }), deadline });
     expect(result.ok).toBe(false);
     expect(rt.bus.published.map((m) => m.event)).toEqual([expect.objectContaining({ type: 'verify.failed', backupId: id, reason: expect.stringMatching(/before the 1 s time limit/) })]);
     expect(await rt.store.stat(keys.verify(ENV, id))).toBeUndefined();
