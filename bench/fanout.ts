@@ -140,13 +140,17 @@ async function endToEnd(samples: number) {
   const ff = await import('@google-cloud/functions-framework');
   const { getTestServer } = await import('@google-cloud/functions-framework/testing');
   const { fanoutEventHandler } = await import('../functions/fanout/handlers');
+  const step = (what: string) => process.stderr.write(`end to end: ${what}\n`);
+  step('starting the Pub/Sub emulator');
   const [emulator, slack] = await Promise.all([startPubSubEmulator(), startFakeSlack()]);
+  step(`emulator on ${emulator.host}`);
   const topics = alertTopics();
   const pubsub = new PubSub({ projectId: 'mt-bench', apiEndpoint: emulator.host, emulatorMode: true });
   const dir = mkdtempSync(join(process.env.BENCH_TMP ?? tmpdir(), 'mt-bench-e2e-'));
   let server: Server | undefined;
   try {
     await pubsub.createTopic(topics.events);
+    step(`topic ${topics.events} created`);
     const config = loadConfig({ OPS_CONFIG: undefined, BACKUP_BUCKET: `file://${dir}`, OPS_ENV: 'prod', SLACK_WEBHOOK_URL: slack.webhookUrl, METADATA_SERVER_DETECTION: 'none' });
     // warnings and errors of the function reach stderr (a failed delivery would otherwise look like latency)
     const rt = { config, store: openStore(config.env.BACKUP_BUCKET), bus: new MemoryBus(), logger: createLogger({ level: 'warn', pretty: false }), env: 'prod' };
@@ -154,6 +158,7 @@ async function endToEnd(samples: number) {
     server = getTestServer('fanoutBench');
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
     const fnUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    step(`function served at ${fnUrl}`);
     const answers: string[] = [];
     // the push subscription, played by pulling and POSTing the CloudEvent a 2nd-gen function receives
     const [sub] = await pubsub.topic(topics.events).createSubscription('fanout-bench', { ackDeadlineSeconds: 30 });
@@ -164,6 +169,7 @@ async function endToEnd(samples: number) {
       if (res.status < 300) m.ack();
       else m.nack();
     });
+    step('subscribed');
     const warning = (i: number) => ({ type: 'alert', severity: 'warning', env: 'prod', time: new Date().toISOString(), status: 'firing', fingerprint: `bench/e2e/${i}`, title: `Bench alert ${i}`, summary: 'latency', startsAt: new Date().toISOString(), source: 'probe' });
     const received = (i: number) => new Promise<number>((resolve, reject) => {
       const started = Date.now();
