@@ -38,6 +38,6 @@ export async function retentionJob(
     await reportRetention(deps, { env: deps.env, trigger: deps.trigger, deadline: deps.deadline, error });
     throw error;
   }
-  await reportRetention(deps, { env: deps.env, trigger: deps.trigger, deadline: deps.deadline, result });
+  await reportRetention(deps, { env: deps.env, trigger: deps.trigger, deadline: deps.deadline, signal: options.signal, result });
   return result;
 }

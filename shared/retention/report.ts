@@ -18,7 +18,7 @@ export interface RetentionReportDeps {
   logFailure?: boolean;
 }
 
-export async function reportRetention(deps: RetentionReportDeps, outcome: { env: string; trigger: 'manual' | 'scheduled'; /** The run's time limit. */ deadline?: Deadline } & ({ result: RetentionResult } | { error: unknown })): Promise<void> {
+export async function reportRetention(deps: RetentionReportDeps, outcome: { env: string; trigger: 'manual' | 'scheduled'; /** The run's time limit. */ deadline?: Deadline; /** What stopped it, if anything. */ signal?: AbortSignal } & ({ result: RetentionResult } | { error: unknown })): Promise<void> {
   const { bus, logger, logFailure = true } = deps;
   const { env } = outcome;
   const time = () => new Date().toISOString();
@@ -39,7 +39,7 @@ export async function reportRetention(deps: RetentionReportDeps, outcome: { env:
   }
   if (result.stopped) {
     // stopped on purpose (Ctrl-C, the instance stopping): nothing to report, the next run removes the rest
-    logger.info({ env, removed: result.removed, orphansRemoved: result.orphansRemoved }, `retention stopped after removing ${result.removed}; the deletions under way finished, no other started`);
+    logger.info({ env, removed: result.removed, orphansRemoved: result.orphansRemoved }, `retention stopped (${errorMessage(outcome.signal?.reason)}) after removing ${result.removed}; the next run removes the rest`);
     return;
   }
   if (result.failed > 0) {
