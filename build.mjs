@@ -26,7 +26,12 @@ for (const name of functions) {
   const outdir = join(root, 'dist', name);
   mkdirSync(outdir, { recursive: true });
   // splitting: lazily imported modules (the GCS and Pub/Sub clients) stay in chunks loaded on first use
-  const result = await build({ ...common, splitting: true, entryPoints: { index: join(root, 'functions', name, 'index.ts') }, outdir });
+  const result = await build({
+    ...common,
+    splitting: true,
+    entryPoints: { index: join(root, 'functions', name, 'index.ts') },
+    outdir,
+  });
   const used = new Set(
     Object.values(result.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path)),
   );
@@ -36,7 +41,18 @@ for (const name of functions) {
   dependencies['@google-cloud/functions-framework'] = pkg.dependencies['@google-cloud/functions-framework'];
   writeFileSync(
     join(outdir, 'package.json'),
-    JSON.stringify({ name: `mt-ops-${name}`, private: true, type: 'module', main: 'index.js', engines: { node: '>=20' }, dependencies }, null, 2),
+    JSON.stringify(
+      {
+        name: `mt-ops-${name}`,
+        private: true,
+        type: 'module',
+        main: 'index.js',
+        engines: { node: '>=20' },
+        dependencies,
+      },
+      null,
+      2,
+    ),
   );
   console.log(`built dist/${name}/index.js`);
 }
@@ -50,7 +66,9 @@ await build({
   entryPoints: { 'mt-ops': join(root, 'shared', 'cli', 'entry.ts') },
   outdir: join(root, 'dist', 'cli'),
   // CommonJS packages inside an ESM bundle still call require() for Node's built-ins
-  banner: { js: "#!/usr/bin/env node\nimport { createRequire as __mtCreateRequire } from 'node:module';\nconst require = __mtCreateRequire(import.meta.url);" },
+  banner: {
+    js: "#!/usr/bin/env node\nimport { createRequire as __mtCreateRequire } from 'node:module';\nconst require = __mtCreateRequire(import.meta.url);",
+  },
 });
 // `bin` points here: npm links it at install time, before `prepare` builds it, so it cannot set the mode itself.
 chmodSync(join(root, 'dist', 'cli', 'mt-ops.js'), 0o755);

@@ -32,8 +32,10 @@ import { loadConfig } from '../shared/config/load';
 import { MemoryBus } from '../shared/bus/memory-bus';
 import { alertTopics } from '../shared/alerts/topics';
 
-const quietLogger = () => createLogger({ destination: new Writable({ write: (_c, _e, done) => done() }), pretty: false, level: 'warn' });
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const quietLogger = () =>
+  createLogger({ destination: new Writable({ write: (_c, _e, done) => done() }), pretty: false, level: 'warn' });
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64');
 
 /**
@@ -50,19 +52,76 @@ function messages(n: number): Array<{ data: string; messageId: string; lane: num
     let event: unknown;
     // the incident a message belongs to decides its lane: one incident's messages in order, as an ordering key keeps them
     const lane = i % 4 < 2 ? fp : i % 4 === 2 ? 1000 : 1001;
-    if (i % 100 === 99) return { data: Buffer.from('{"type":"backup.failed","reason":').toString('base64'), messageId: String(i + 1), lane };
+    if (i % 100 === 99)
+      return {
+        data: Buffer.from('{"type":"backup.failed","reason":').toString('base64'),
+        messageId: String(i + 1),
+        lane,
+      };
     switch (i % 4) {
       case 0:
-        event = { type: 'alert', severity: fp % 2 ? 'warning' : 'critical', env: 'prod', time, status, fingerprint: `probe/prod/t${fp}`, title: `Probe t${fp} is down`, summary: 'status 503', evidence: ['[STATUS] == 200 (saw 503)'], labels: { probe: `t${fp}` }, startsAt: new Date(t0 + round * 1000).toISOString(), ...(status === 'resolved' ? { endsAt: time } : {}), source: 'probe' };
+        event = {
+          type: 'alert',
+          severity: fp % 2 ? 'warning' : 'critical',
+          env: 'prod',
+          time,
+          status,
+          fingerprint: `probe/prod/t${fp}`,
+          title: `Probe t${fp} is down`,
+          summary: 'status 503',
+          evidence: ['[STATUS] == 200 (saw 503)'],
+          labels: { probe: `t${fp}` },
+          startsAt: new Date(t0 + round * 1000).toISOString(),
+          ...(status === 'resolved' ? { endsAt: time } : {}),
+          source: 'probe',
+        };
         break;
       case 1:
-        event = { version: '1.2', incident: { incident_id: `0.inc${fp}`, state: status === 'resolved' ? 'closed' : 'open', started_at: Math.floor(t0 / 1000) + round, ended_at: status === 'resolved' ? Math.floor(Date.parse(time) / 1000) : null, policy_name: `policy ${fp}`, condition_name: 'CPU', summary: 'CPU above 90%', url: 'https://console.cloud.google.com/monitoring/alerting/incidents/x', severity: fp % 3 ? 'Warning' : 'Critical', documentation: { content: 'Runbook: scale up', subject: `CPU high ${fp}` } } };
+        event = {
+          version: '1.2',
+          incident: {
+            incident_id: `0.inc${fp}`,
+            state: status === 'resolved' ? 'closed' : 'open',
+            started_at: Math.floor(t0 / 1000) + round,
+            ended_at: status === 'resolved' ? Math.floor(Date.parse(time) / 1000) : null,
+            policy_name: `policy ${fp}`,
+            condition_name: 'CPU',
+            summary: 'CPU above 90%',
+            url: 'https://console.cloud.google.com/monitoring/alerting/incidents/x',
+            severity: fp % 3 ? 'Warning' : 'Critical',
+            documentation: { content: 'Runbook: scale up', subject: `CPU high ${fp}` },
+          },
+        };
         break;
       case 2:
-        event = { type: 'backup.succeeded', severity: 'info', env: 'prod', time, backupId: `b${i}`, trigger: 'scheduled', bytes: 1, rows: 1, tables: 1, durationMs: 10 };
+        event = {
+          type: 'backup.succeeded',
+          severity: 'info',
+          env: 'prod',
+          time,
+          backupId: `b${i}`,
+          trigger: 'scheduled',
+          bytes: 1,
+          rows: 1,
+          tables: 1,
+          durationMs: 10,
+        };
         break;
       default:
-        event = status === 'resolved' ? { type: 'retention.completed', severity: 'info', env: 'prod', time, kept: 3, removed: 0, orphansRemoved: 0, bytesFreed: 0, skipped: 0 } : { type: 'retention.failed', severity: 'warning', env: 'prod', time, reason: 'held' };
+        event =
+          status === 'resolved'
+            ? {
+                type: 'retention.completed',
+                severity: 'info',
+                env: 'prod',
+                time,
+                kept: 3,
+                removed: 0,
+                orphansRemoved: 0,
+                bytesFreed: 0,
+                skipped: 0,
+              }
+            : { type: 'retention.failed', severity: 'warning', env: 'prod', time, reason: 'held' };
     }
     return { data: b64(event), messageId: String(i + 1), lane };
   });
@@ -82,7 +141,13 @@ function stagesInMemory(msgs: ReturnType<typeof messages>): { ms: number; cpuMs:
     for (const alert of normalise(input, 'prod').alerts) {
       const receivers = route(routing, alert);
       const mutedBy = alert.status === 'firing' ? muteReason({ routing, maintenance }, alert, now, []) : undefined;
-      const d = decide(states.get(alert.fingerprint), alert, { now, messageId: m.messageId, repeatIntervalMs: 4 * 3_600_000, receivers, ...(mutedBy ? { mutedBy } : {}) });
+      const d = decide(states.get(alert.fingerprint), alert, {
+        now,
+        messageId: m.messageId,
+        repeatIntervalMs: 4 * 3_600_000,
+        receivers,
+        ...(mutedBy ? { mutedBy } : {}),
+      });
       states.set(alert.fingerprint, d.state);
     }
   }
@@ -96,7 +161,10 @@ function cpuMsSince(start: NodeJS.CpuUsage): number {
 }
 
 /** The real pipeline (fanout()), no channel configured, the state in a folder bucket; `concurrency` messages at once. */
-async function pipeline(msgs: ReturnType<typeof messages>, concurrency: number): Promise<{ ms: number; cpuMs: number; transitions: number }> {
+async function pipeline(
+  msgs: ReturnType<typeof messages>,
+  concurrency: number,
+): Promise<{ ms: number; cpuMs: number; transitions: number }> {
   const dir = mkdtempSync(join(process.env.BENCH_TMP ?? tmpdir(), 'mt-bench-fanout-'));
   try {
     const deps: FanoutDeps = {
@@ -151,10 +219,25 @@ async function endToEnd(samples: number) {
   try {
     await pubsub.createTopic(topics.events);
     step(`topic ${topics.events} created`);
-    const config = loadConfig({ OPS_CONFIG: undefined, BACKUP_BUCKET: `file://${dir}`, OPS_ENV: 'prod', SLACK_WEBHOOK_URL: slack.webhookUrl, METADATA_SERVER_DETECTION: 'none' });
+    const config = loadConfig({
+      OPS_CONFIG: undefined,
+      BACKUP_BUCKET: `file://${dir}`,
+      OPS_ENV: 'prod',
+      SLACK_WEBHOOK_URL: slack.webhookUrl,
+      METADATA_SERVER_DETECTION: 'none',
+    });
     // warnings and errors of the function reach stderr (a failed delivery would otherwise look like latency)
-    const rt = { config, store: openStore(config.env.BACKUP_BUCKET), bus: new MemoryBus(), logger: createLogger({ level: 'warn', pretty: false }), env: 'prod' };
-    ff.cloudEvent('fanoutBench', fanoutEventHandler(() => rt));
+    const rt = {
+      config,
+      store: openStore(config.env.BACKUP_BUCKET),
+      bus: new MemoryBus(),
+      logger: createLogger({ level: 'warn', pretty: false }),
+      env: 'prod',
+    };
+    ff.cloudEvent(
+      'fanoutBench',
+      fanoutEventHandler(() => rt),
+    );
     server = getTestServer('fanoutBench');
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
     const fnUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
@@ -163,23 +246,50 @@ async function endToEnd(samples: number) {
     // the push subscription, played by pulling and POSTing the CloudEvent a 2nd-gen function receives
     const [sub] = await pubsub.topic(topics.events).createSubscription('fanout-bench', { ackDeadlineSeconds: 30 });
     sub.on('message', async (m) => {
-      const event = { specversion: '1.0', id: m.id, type: 'google.cloud.pubsub.topic.v1.messagePublished', source: `//pubsub.googleapis.com/projects/mt-bench/topics/${topics.events}`, data: { message: { data: m.data.toString('base64'), messageId: m.id, attributes: m.attributes } } };
-      const res = await fetch(fnUrl, { method: 'POST', headers: { 'content-type': 'application/cloudevents+json' }, body: JSON.stringify(event) });
+      const event = {
+        specversion: '1.0',
+        id: m.id,
+        type: 'google.cloud.pubsub.topic.v1.messagePublished',
+        source: `//pubsub.googleapis.com/projects/mt-bench/topics/${topics.events}`,
+        data: { message: { data: m.data.toString('base64'), messageId: m.id, attributes: m.attributes } },
+      };
+      const res = await fetch(fnUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/cloudevents+json' },
+        body: JSON.stringify(event),
+      });
       answers.push(`${res.status} ${(await res.text()).slice(0, 200)}`);
       if (res.status < 300) m.ack();
       else m.nack();
     });
     step('subscribed');
-    const warning = (i: number) => ({ type: 'alert', severity: 'warning', env: 'prod', time: new Date().toISOString(), status: 'firing', fingerprint: `bench/e2e/${i}`, title: `Bench alert ${i}`, summary: 'latency', startsAt: new Date().toISOString(), source: 'probe' });
-    const received = (i: number) => new Promise<number>((resolve, reject) => {
-      const started = Date.now();
-      const check = setInterval(() => {
-        const hit = slack.received.find((r) => r.json?.text?.includes(`Bench alert ${i}:`));
-        if (hit || Date.now() - started > 30_000) clearInterval(check);
-        if (hit) resolve(hit.at);
-        else if (Date.now() - started > 30_000) reject(new Error(`alert ${i} did not reach the fake Slack within 30 s (function answers: ${answers.slice(-5).join(', ')})`));
-      }, 2);
+    const warning = (i: number) => ({
+      type: 'alert',
+      severity: 'warning',
+      env: 'prod',
+      time: new Date().toISOString(),
+      status: 'firing',
+      fingerprint: `bench/e2e/${i}`,
+      title: `Bench alert ${i}`,
+      summary: 'latency',
+      startsAt: new Date().toISOString(),
+      source: 'probe',
     });
+    const received = (i: number) =>
+      new Promise<number>((resolve, reject) => {
+        const started = Date.now();
+        const check = setInterval(() => {
+          const hit = slack.received.find((r) => r.json?.text?.includes(`Bench alert ${i}:`));
+          if (hit || Date.now() - started > 30_000) clearInterval(check);
+          if (hit) resolve(hit.at);
+          else if (Date.now() - started > 30_000)
+            reject(
+              new Error(
+                `alert ${i} did not reach the fake Slack within 30 s (function answers: ${answers.slice(-5).join(', ')})`,
+              ),
+            );
+        }, 2);
+      });
     const latencies: number[] = [];
     for (let i = -3; i < samples; i++) {
       // Slack takes about one message a second per webhook (the channel spaces its sends): one alert at a time,
@@ -193,19 +303,54 @@ async function endToEnd(samples: number) {
     await sub.close();
     // the reference: curl posting the same payload to the same fake server
     const payloadFile = join(dir, 'payload.json');
-    const sample = { kind: 'firing' as const, seq: 1, alert: { fingerprint: 'bench/e2e/x', status: 'firing' as const, severity: 'warning' as const, title: 'Bench alert x', summary: 'latency', labels: {}, source: 'probe', links: [], startsAt: new Date().toISOString(), env: 'prod', details: {} } };
+    const sample = {
+      kind: 'firing' as const,
+      seq: 1,
+      alert: {
+        fingerprint: 'bench/e2e/x',
+        status: 'firing' as const,
+        severity: 'warning' as const,
+        title: 'Bench alert x',
+        summary: 'latency',
+        labels: {},
+        source: 'probe',
+        links: [],
+        startsAt: new Date().toISOString(),
+        env: 'prod',
+        details: {},
+      },
+    };
     writeFileSync(payloadFile, JSON.stringify(slackPayload(sample)));
     const curl: number[] = [];
     for (let i = 0; i < samples + 3; i++) {
-      const r = spawnSync('curl', ['-s', '-o', '/dev/null', '-w', '%{time_total}', '-H', 'content-type: application/json', '--data-binary', `@${payloadFile}`, slack.webhookUrl], { encoding: 'utf8' });
+      const r = spawnSync(
+        'curl',
+        [
+          '-s',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{time_total}',
+          '-H',
+          'content-type: application/json',
+          '--data-binary',
+          `@${payloadFile}`,
+          slack.webhookUrl,
+        ],
+        { encoding: 'utf8' },
+      );
       if (i >= 3) curl.push(Number(r.stdout) * 1000);
     }
     const p50 = pct(latencies, 50);
     const p95 = pct(latencies, 95);
     const c50 = pct(curl, 50);
     const c95 = pct(curl, 95);
-    console.log(`end to end, emulator -> fanoutEvent -> fake Slack, ${samples} alerts one at a time: p50 ${p50} ms, p95 ${p95} ms (target: p95 < 500 ms: ${p95 < 500 ? 'met' : 'NOT met'})`);
-    console.log(`reference, curl posting the same payload to the same fake Slack: p50 ${c50.toFixed(1)} ms, p95 ${c95.toFixed(1)} ms; ratio p50 ${(p50 / c50).toFixed(1)}x, p95 ${(p95 / c95).toFixed(1)}x`);
+    console.log(
+      `end to end, emulator -> fanoutEvent -> fake Slack, ${samples} alerts one at a time: p50 ${p50} ms, p95 ${p95} ms (target: p95 < 500 ms: ${p95 < 500 ? 'met' : 'NOT met'})`,
+    );
+    console.log(
+      `reference, curl posting the same payload to the same fake Slack: p50 ${c50.toFixed(1)} ms, p95 ${c95.toFixed(1)} ms; ratio p50 ${(p50 / c50).toFixed(1)}x, p95 ${(p95 / c95).toFixed(1)}x`,
+    );
   } finally {
     await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
     await pubsub.close();
@@ -226,15 +371,30 @@ if (process.env.BENCH_FANOUT_ONLY === 'e2e') {
   const msgs = messages(N);
   stagesInMemory(messages(1000)); // warm-up
   const mem = [0, 1, 2].map(() => stagesInMemory(msgs));
-  const memMs = pct(mem.map((r) => r.ms), 50);
-  const memCpu = pct(mem.map((r) => r.cpuMs), 50);
-  const rates = (ms: number, cpuMs: number) => `${Math.round(N / (ms / 1000))} alerts/s wall, ${Math.round(N / (cpuMs / 1000))} alerts per CPU second`;
-  console.log(`stages in memory (decode, normalise, route, mute, decide), ${N} alerts: ${memMs.toFixed(0)} ms wall, ${memCpu.toFixed(0)} ms CPU = ${rates(memMs, memCpu)} (median of 3)`);
+  const memMs = pct(
+    mem.map((r) => r.ms),
+    50,
+  );
+  const memCpu = pct(
+    mem.map((r) => r.cpuMs),
+    50,
+  );
+  const rates = (ms: number, cpuMs: number) =>
+    `${Math.round(N / (ms / 1000))} alerts/s wall, ${Math.round(N / (cpuMs / 1000))} alerts per CPU second`;
+  console.log(
+    `stages in memory (decode, normalise, route, mute, decide), ${N} alerts: ${memMs.toFixed(0)} ms wall, ${memCpu.toFixed(0)} ms CPU = ${rates(memMs, memCpu)} (median of 3)`,
+  );
   await pipeline(messages(500), 8); // warm-up
   const runs = [];
   for (let i = 0; i < Number(process.env.BENCH_FANOUT_RUNS ?? 3); i++) runs.push(await pipeline(msgs, 8));
-  const ms = pct(runs.map((r) => r.ms), 50);
-  const cpuMs = pct(runs.map((r) => r.cpuMs), 50);
+  const ms = pct(
+    runs.map((r) => r.ms),
+    50,
+  );
+  const cpuMs = pct(
+    runs.map((r) => r.cpuMs),
+    50,
+  );
   const met = (rate: number) => (rate >= 5000 ? 'met' : 'NOT met');
   console.log(
     `pipeline with the state in a folder bucket, delivery excluded, ${N} alerts (${runs[0]!.transitions} transitions), 8 incidents at once: ${ms.toFixed(0)} ms wall, ${cpuMs.toFixed(0)} ms CPU = ${rates(ms, cpuMs)} (target >= 5,000/s: wall ${met(N / (ms / 1000))}, per CPU second ${met(N / (cpuMs / 1000))}); ${(cpuMs / memCpu).toFixed(1)}x the CPU of the stages in memory`,
@@ -244,7 +404,10 @@ if (process.env.BENCH_FANOUT_ONLY === 'e2e') {
   const rss: Record<number, number> = {};
   for (const n of [2_000, 10_000]) {
     const out = await new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, [runner, self], { env: { ...process.env, BENCH_FANOUT_CHILD: String(n) }, stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, [runner, self], {
+        env: { ...process.env, BENCH_FANOUT_CHILD: String(n) },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       let text = '';
       child.stdout.on('data', (d) => (text += d));
       child.on('error', reject);
@@ -252,7 +415,14 @@ if (process.env.BENCH_FANOUT_ONLY === 'e2e') {
     });
     rss[n] = (JSON.parse(out.trim().split('\n').at(-1)!) as { maxRssMb: number }).maxRssMb;
   }
-  console.log(`peak RSS, pipeline run in its own process: 2,000 alerts ${rss[2000]!.toFixed(0)} MB, 10,000 alerts ${rss[10000]!.toFixed(0)} MB (${(((rss[10000]! - rss[2000]!) / rss[2000]!) * 100).toFixed(1)}%)`);
+  console.log(
+    `peak RSS, pipeline run in its own process: 2,000 alerts ${rss[2000]!.toFixed(0)} MB, 10,000 alerts ${rss[10000]!.toFixed(0)} MB (${(((rss[10000]! - rss[2000]!) / rss[2000]!) * 100).toFixed(1)}%)`,
+  );
   await endToEnd(Number(process.env.BENCH_FANOUT_SAMPLES ?? 30));
-  console.log(`load average during the run: ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(
+    `load average during the run: ${(await import('node:os'))
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')}`,
+  );
 }

@@ -19,7 +19,14 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 builtCli(); // builds dist/ (every function bundle, and the CLI)
 const framework = join(root, 'node_modules', '@google-cloud', 'functions-framework', 'build', 'src', 'main.js');
 const bucket = mkdtempSync(join(tmpdir(), 'mt-bench-functions-'));
-const env = { BACKUP_BUCKET: `file://${bucket}`, OPS_CONFIG: '', OPS_ENV: 'bench', LOG_LEVEL: 'warn', NODE_ENV: 'development', METADATA_SERVER_DETECTION: 'none' };
+const env = {
+  BACKUP_BUCKET: `file://${bucket}`,
+  OPS_CONFIG: '',
+  OPS_ENV: 'bench',
+  LOG_LEVEL: 'warn',
+  NODE_ENV: 'development',
+  METADATA_SERVER_DETECTION: 'none',
+};
 
 function bundleBytes(dir: string): number {
   return readdirSync(dir)
@@ -31,7 +38,13 @@ let port = 18_000 + Math.floor(Math.random() * 20_000);
 
 function send(p: number, kind: 'http' | 'event'): Promise<number> {
   return new Promise((resolve, reject) => {
-    const body = kind === 'event' ? JSON.stringify({ message: { data: Buffer.from('not json').toString('base64'), messageId: '1' }, subscription: 'projects/bench/subscriptions/s' }) : '';
+    const body =
+      kind === 'event'
+        ? JSON.stringify({
+            message: { data: Buffer.from('not json').toString('base64'), messageId: '1' },
+            subscription: 'projects/bench/subscriptions/s',
+          })
+        : '';
     const headers: Record<string, string> =
       kind === 'event'
         ? {
@@ -42,25 +55,42 @@ function send(p: number, kind: 'http' | 'event'): Promise<number> {
             'ce-source': '//pubsub.googleapis.com/projects/bench/topics/t',
           }
         : {};
-    const req = request({ host: '127.0.0.1', port: p, method: kind === 'event' ? 'POST' : 'GET', path: '/', headers }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = request(
+      { host: '127.0.0.1', port: p, method: kind === 'event' ? 'POST' : 'GET', path: '/', headers },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
 }
 
 /** One cold start: ms to ready, ms to the first answer, the answer's status. */
-function coldStart(fn: string, entryPoint: string, kind: 'http' | 'event'): Promise<{ ready: number; answered: number; status: number }> {
+function coldStart(
+  fn: string,
+  entryPoint: string,
+  kind: 'http' | 'event',
+): Promise<{ ready: number; answered: number; status: number }> {
   const p = port++;
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     const ms = () => Number(process.hrtime.bigint() - started) / 1e6;
-    const child = spawn(process.execPath, [framework, `--target=${entryPoint}`, `--source=${join(root, 'dist', fn)}`, `--port=${p}`, `--signature-type=${kind === 'http' ? 'http' : 'cloudevent'}`], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        framework,
+        `--target=${entryPoint}`,
+        `--source=${join(root, 'dist', fn)}`,
+        `--port=${p}`,
+        `--signature-type=${kind === 'http' ? 'http' : 'cloudevent'}`,
+      ],
+      {
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     child.stderr.on('data', (d) => (err += d));
@@ -105,8 +135,12 @@ try {
   rmSync(bucket, { recursive: true, force: true });
 }
 const base = median(node);
-console.log(`functions: bundle size and cold start under the functions-framework, median of ${RUNS} (node -e 0: ${base.toFixed(0)} ms in the same run)`);
-console.log(`  ${'function'.padEnd(24)} ${'bundle'.padStart(9)}  ${'ready'.padStart(7)}  ${'1st answer'.padStart(10)}  status  met (< 5 MB, < 500 ms)`);
+console.log(
+  `functions: bundle size and cold start under the functions-framework, median of ${RUNS} (node -e 0: ${base.toFixed(0)} ms in the same run)`,
+);
+console.log(
+  `  ${'function'.padEnd(24)} ${'bundle'.padStart(9)}  ${'ready'.padStart(7)}  ${'1st answer'.padStart(10)}  status  met (< 5 MB, < 500 ms)`,
+);
 let failed = false;
 for (const d of topology.deployed) {
   const r = results.get(d.name)!;

@@ -35,11 +35,22 @@ async function startServer(): Promise<{ child: ChildProcess; url: string }> {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function oneRun(url: string, count: number, slowestMs: number, concurrency: number): Promise<{ wallMs: number; passed: number }> {
+async function oneRun(
+  url: string,
+  count: number,
+  slowestMs: number,
+  concurrency: number,
+): Promise<{ wallMs: number; passed: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'mt-bench-probe-'));
   try {
     const store = openStore(`file://${dir}`);
-    const probes = Array.from({ length: count }, (_, i) => ProbeSchema.parse({ name: `t${i}`, url: `${url}/t/${i}?ms=${Math.round((i / Math.max(1, count - 1)) * slowestMs)}`, timeoutMs: 10_000 }));
+    const probes = Array.from({ length: count }, (_, i) =>
+      ProbeSchema.parse({
+        name: `t${i}`,
+        url: `${url}/t/${i}?ms=${Math.round((i / Math.max(1, count - 1)) * slowestMs)}`,
+        timeoutMs: 10_000,
+      }),
+    );
     const t0 = performance.now();
     const run = await runProbes(store, 'bench', probes, { all: true, concurrency });
     return { wallMs: performance.now() - t0, passed: run.passed };
@@ -52,10 +63,14 @@ async function oneRun(url: string, count: number, slowestMs: number, concurrency
 async function bareRun(url: string, count: number, slowestMs: number): Promise<number> {
   const one = (i: number) =>
     new Promise<void>((resolve, reject) => {
-      const req = http.request(`${url}/t/${i}?ms=${Math.round((i / Math.max(1, count - 1)) * slowestMs)}`, { agent: false }, (res) => {
-        res.resume();
-        res.on('end', resolve);
-      });
+      const req = http.request(
+        `${url}/t/${i}?ms=${Math.round((i / Math.max(1, count - 1)) * slowestMs)}`,
+        { agent: false },
+        (res) => {
+          res.resume();
+          res.on('end', resolve);
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -74,7 +89,13 @@ if (child) {
   server.kill();
   (globalThis as { gc?: () => void }).gc?.();
   // the live set once the run is over (outcomes included) beside the peak, which follows the garbage collector's pace
-  console.log(JSON.stringify({ ...r, maxRssMb: process.resourceUsage().maxRSS / 1024, liveHeapMb: process.memoryUsage().heapUsed / 2 ** 20 }));
+  console.log(
+    JSON.stringify({
+      ...r,
+      maxRssMb: process.resourceUsage().maxRSS / 1024,
+      liveHeapMb: process.memoryUsage().heapUsed / 2 ** 20,
+    }),
+  );
 } else {
   const { child: server, url } = await startServer();
   try {
@@ -95,8 +116,13 @@ if (child) {
 
     const ours: number[] = [];
     const curls: number[] = [];
-    const probeOnce = async () => (await probeHttp({ url: `${url}/curl`, method: 'GET', headers: {}, timeoutMs: 5000, maxRedirects: 0 })).timings.totalMs;
-    const curlOnce = () => Number(spawnSync('curl', ['-s', '-o', '/dev/null', '-w', '%{time_total}', `${url}/curl`], { encoding: 'utf8' }).stdout) * 1000;
+    const probeOnce = async () =>
+      (await probeHttp({ url: `${url}/curl`, method: 'GET', headers: {}, timeoutMs: 5000, maxRedirects: 0 })).timings
+        .totalMs;
+    const curlOnce = () =>
+      Number(
+        spawnSync('curl', ['-s', '-o', '/dev/null', '-w', '%{time_total}', `${url}/curl`], { encoding: 'utf8' }).stdout,
+      ) * 1000;
     for (let i = 0; i < 21; i++) {
       await probeOnce(); // warm-up: the first request after a curl process pays for it, whoever makes it
       if (i % 2 === 0) {
@@ -109,12 +135,23 @@ if (child) {
       }
     }
     const diffs = ours.map((o, i) => o - curls[i]!);
-    console.log(`total time vs curl -w %{time_total} (21 pairs): ours median ${median(ours).toFixed(2)} ms, curl ${median(curls).toFixed(2)} ms, median difference ${median(diffs).toFixed(2)} ms (target <= 2 ms); load average ${load()}`);
+    console.log(
+      `total time vs curl -w %{time_total} (21 pairs): ours median ${median(ours).toFixed(2)} ms, curl ${median(curls).toFixed(2)} ms, median difference ${median(diffs).toFixed(2)} ms (target <= 2 ms); load average ${load()}`,
+    );
 
     const self = fileURLToPath(import.meta.url);
     const runChild = (n: number) => {
-      const r = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(new URL('../bin/run-ts.js', import.meta.url)), self], { env: { ...process.env, BENCH_PROBE_CHILD: String(n) }, encoding: 'utf8' });
-      return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { wallMs: number; passed: number; maxRssMb: number; liveHeapMb: number };
+      const r = spawnSync(
+        process.execPath,
+        ['--expose-gc', fileURLToPath(new URL('../bin/run-ts.js', import.meta.url)), self],
+        { env: { ...process.env, BENCH_PROBE_CHILD: String(n) }, encoding: 'utf8' },
+      );
+      return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+        wallMs: number;
+        passed: number;
+        maxRssMb: number;
+        liveHeapMb: number;
+      };
     };
     const small = runChild(200);
     const large = runChild(2000);

@@ -11,7 +11,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { ADMIN_URL, DATASET_TABLES as TABLES, createDataset, dbUrl, median, runMeasured, withClient, builtCli } from './support';
+import {
+  ADMIN_URL,
+  DATASET_TABLES as TABLES,
+  createDataset,
+  dbUrl,
+  median,
+  runMeasured,
+  withClient,
+  builtCli,
+} from './support';
 
 const CLI = builtCli();
 const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
@@ -35,12 +44,20 @@ const srcUrl = dbUrl(ADMIN_URL, source);
 const dstUrl = dbUrl(ADMIN_URL, target);
 process.stderr.write(`generating dataset (${SCALE} x 1,000,000 rows${INDEXES ? ', with secondary indexes' : ''})...\n`);
 await createDataset(srcUrl, SCALE, { indexes: INDEXES });
-const size = await withClient(srcUrl, (c) => c.query<{ mb: string }>("SELECT round(pg_database_size(current_database()) / 1e6)::text AS mb")).then((r) => r.rows[0]!.mb);
+const size = await withClient(srcUrl, (c) =>
+  c.query<{ mb: string }>('SELECT round(pg_database_size(current_database()) / 1e6)::text AS mb'),
+).then((r) => r.rows[0]!.mb);
 
 // An empty copy of the schema.
-const ddl = spawnSync(join(PG_BIN, 'pg_dump'), ['--schema-only', '-n', 'bench', srcUrl], { encoding: 'utf8', maxBuffer: 64 << 20 });
+const ddl = spawnSync(join(PG_BIN, 'pg_dump'), ['--schema-only', '-n', 'bench', srcUrl], {
+  encoding: 'utf8',
+  maxBuffer: 64 << 20,
+});
 if (ddl.status !== 0) throw new Error(`pg_dump --schema-only failed: ${ddl.stderr}`);
-const load = spawnSync(join(PG_BIN, 'psql'), ['-q', '-v', 'ON_ERROR_STOP=1', dstUrl], { input: ddl.stdout, encoding: 'utf8' });
+const load = spawnSync(join(PG_BIN, 'psql'), ['-q', '-v', 'ON_ERROR_STOP=1', dstUrl], {
+  input: ddl.stdout,
+  encoding: 'utf8',
+});
 if (load.status !== 0) throw new Error(`schema load failed: ${load.stderr}`);
 
 const dir = mkdtempSync(join(tmpdir(), 'mt-bench-restore-'));
@@ -48,11 +65,28 @@ const dump = join(dir, 'dump.fc');
 const pgd = await runMeasured(join(PG_BIN, 'pg_dump'), ['-Fc', '-n', 'bench', '-f', dump, srcUrl]);
 if (pgd.code !== 0) throw new Error(`pg_dump failed: ${pgd.stderr}`);
 const bucket = `file://${join(dir, 'bucket')}`;
-const backup = await runMeasured(process.execPath, [CLI, 'backup', '--database-url', srcUrl, '--bucket', bucket, '--schemas', 'bench', '--no-progress', '--env', 'bench'], { LOG_LEVEL: 'warn' });
+const backup = await runMeasured(
+  process.execPath,
+  [
+    CLI,
+    'backup',
+    '--database-url',
+    srcUrl,
+    '--bucket',
+    bucket,
+    '--schemas',
+    'bench',
+    '--no-progress',
+    '--env',
+    'bench',
+  ],
+  { LOG_LEVEL: 'warn' },
+);
 if (backup.code !== 0) throw new Error(`mt-ops backup failed: ${backup.stderr}`);
 const id = backup.stdout.trim();
 
-const empty = () => withClient(dstUrl, (c) => c.query(`TRUNCATE ${TABLES.join(', ')}`).then(() => c.query('CHECKPOINT')));
+const empty = () =>
+  withClient(dstUrl, (c) => c.query(`TRUNCATE ${TABLES.join(', ')}`).then(() => c.query('CHECKPOINT')));
 const ours: number[] = [];
 const anchor: number[] = [];
 const plain: number[] = [];
@@ -68,18 +102,38 @@ for (let i = 0; i < RUNS; i++) {
   if (q.code !== 0) throw new Error(`pg_restore ${ANCHOR.join(' ')} failed: ${q.stderr}`);
   anchor.push(q.ms);
   await empty();
-  const r = await runMeasured(process.execPath, [CLI, 'restore', id, '--database-url', dstUrl, '--bucket', bucket, '--env', 'bench', '--no-safety-backup', '--no-progress', '--json'], { LOG_LEVEL: 'warn' });
+  const r = await runMeasured(
+    process.execPath,
+    [
+      CLI,
+      'restore',
+      id,
+      '--database-url',
+      dstUrl,
+      '--bucket',
+      bucket,
+      '--env',
+      'bench',
+      '--no-safety-backup',
+      '--no-progress',
+      '--json',
+    ],
+    { LOG_LEVEL: 'warn' },
+  );
   if (r.code !== 0) throw new Error(`mt-ops restore failed: ${r.stderr}`);
   ours.push(r.ms);
   peak = Math.max(peak, r.peakRssMb);
   const out = JSON.parse(r.stdout) as { timings: Record<string, number>; totalMs: number };
-  process.stderr.write(`run ${i + 1}/${RUNS}: ours ${(r.ms / 1000).toFixed(2)} s, anchor ${(q.ms / 1000).toFixed(2)} s, load average ${loadavg()[0]!.toFixed(1)}\n`);
+  process.stderr.write(
+    `run ${i + 1}/${RUNS}: ours ${(r.ms / 1000).toFixed(2)} s, anchor ${(q.ms / 1000).toFixed(2)} s, load average ${loadavg()[0]!.toFixed(1)}\n`,
+  );
   phases.push({ ...out.timings, startupMs: r.ms - out.totalMs });
   if (PLAIN) {
     await empty();
     const p = await runMeasured(join(PG_BIN, 'pg_restore'), ['--data-only', '-d', dstUrl, dump]);
     if (p.code === 0) plain.push(p.ms);
-    else plainFailure ??= /violates foreign key constraint "[^"]+"/.exec(p.stderr)?.[0] ?? p.stderr.trim().split('\n')[0];
+    else
+      plainFailure ??= /violates foreign key constraint "[^"]+"/.exec(p.stderr)?.[0] ?? p.stderr.trim().split('\n')[0];
   }
 }
 rmSync(dir, { recursive: true, force: true });
@@ -87,11 +141,35 @@ await withClient(ADMIN_URL, async (c) => {
   for (const name of [source, target]) await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
 });
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-console.log(`dataset: ${SCALE} x 1,000,000 rows in 5 tables (${size} MB in PostgreSQL${INDEXES ? ', 5 PKs and 5 secondary indexes' : ', primary keys only'}); median of ${RUNS}; load average ${loads.map((l) => l.toFixed(1)).join(', ')}`);
-console.log(`mt-ops restore: ${s(median(ours))}   pg_restore ${ANCHOR.join(' ')}: ${s(median(anchor))}   time ratio: ${(median(ours) / median(anchor)).toFixed(2)}x (target <= 0.90x)`);
-console.log(`  each run: ours ${ours.map(s).join(', ')}; anchor ${anchor.map(s).join(', ')}; ratios ${ours.map((o, i) => (o / anchor[i]!).toFixed(2)).join(', ')}`);
-const keys = ['startupMs', 'planMs', 'prepareMs', 'loadMs', 'indexMs', 'keyCheckMs', 'afterMs', 'sequencesMs', 'commitMs'];
-console.log(`  where our time goes (medians): ${keys.map((k) => `${k.replace(/Ms$/, '')} ${s(median(phases.map((p) => p[k] ?? 0)))}`).join(', ')}`);
-if (PLAIN && plainFailure) console.log(`note: plain pg_restore --data-only (tables in name order, per-row foreign-key checks) does not load this dataset from the full archive: ${plainFailure}`);
-else if (PLAIN) console.log(`note: plain pg_restore --data-only (per-row foreign-key checks): ${s(median(plain))}, ratio ${(median(ours) / median(plain)).toFixed(2)}x`);
+console.log(
+  `dataset: ${SCALE} x 1,000,000 rows in 5 tables (${size} MB in PostgreSQL${INDEXES ? ', 5 PKs and 5 secondary indexes' : ', primary keys only'}); median of ${RUNS}; load average ${loads.map((l) => l.toFixed(1)).join(', ')}`,
+);
+console.log(
+  `mt-ops restore: ${s(median(ours))}   pg_restore ${ANCHOR.join(' ')}: ${s(median(anchor))}   time ratio: ${(median(ours) / median(anchor)).toFixed(2)}x (target <= 0.90x)`,
+);
+console.log(
+  `  each run: ours ${ours.map(s).join(', ')}; anchor ${anchor.map(s).join(', ')}; ratios ${ours.map((o, i) => (o / anchor[i]!).toFixed(2)).join(', ')}`,
+);
+const keys = [
+  'startupMs',
+  'planMs',
+  'prepareMs',
+  'loadMs',
+  'indexMs',
+  'keyCheckMs',
+  'afterMs',
+  'sequencesMs',
+  'commitMs',
+];
+console.log(
+  `  where our time goes (medians): ${keys.map((k) => `${k.replace(/Ms$/, '')} ${s(median(phases.map((p) => p[k] ?? 0)))}`).join(', ')}`,
+);
+if (PLAIN && plainFailure)
+  console.log(
+    `note: plain pg_restore --data-only (tables in name order, per-row foreign-key checks) does not load this dataset from the full archive: ${plainFailure}`,
+  );
+else if (PLAIN)
+  console.log(
+    `note: plain pg_restore --data-only (per-row foreign-key checks): ${s(median(plain))}, ratio ${(median(ours) / median(plain)).toFixed(2)}x`,
+  );
 console.log(`peak RSS: ${peak.toFixed(0)} MB (target <= 150 MB)`);

@@ -24,8 +24,14 @@ const t0 = performance.now();
 const backups: PolicyInput[] = [];
 for await (const page of listing(COUNT)) backups.push(...page);
 const t1 = performance.now();
-const decisions = applyPolicy(backups, { keepWithinDays: 30, keepMonthly: 12, keepDaily: 7, keepWeekly: 4, keepYearly: 5 }, { minKeep: 3, now: new Date() });
+const decisions = applyPolicy(
+  backups,
+  { keepWithinDays: 30, keepMonthly: 12, keepDaily: 7, keepWeekly: 4, keepYearly: 5 },
+  { minKeep: 3, now: new Date() },
+);
 const t2 = performance.now();
 const kept = decisions.filter((d) => d.keep).length;
-console.log(`retention policy over ${COUNT.toLocaleString('en-US')} backups: listing ${(t1 - t0).toFixed(0)} ms, policy ${(t2 - t1).toFixed(0)} ms (target < 1000 ms); kept ${kept}, removed ${COUNT - kept}; peak RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB`);
+console.log(
+  `retention policy over ${COUNT.toLocaleString('en-US')} backups: listing ${(t1 - t0).toFixed(0)} ms, policy ${(t2 - t1).toFixed(0)} ms (target < 1000 ms); kept ${kept}, removed ${COUNT - kept}; peak RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB`,
+);
 if (t2 - t1 >= 1000) process.exitCode = 1;

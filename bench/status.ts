@@ -39,8 +39,23 @@ const state: StatusState = {
   refreshSeconds: 60,
   internalHosts: ['*.internal', 'localhost'],
   hiddenHosts: [],
-  probes: states.map((s) => ({ name: s.probe, kind: 'http', intervalSeconds: 60, objective: 99.9, latencyObjectiveMs: 200, state: s })),
-  backups: Array.from({ length: 40 }, (_, d) => ({ id: `b${d}`, kind: 'complete' as const, time: new Date(T - d * 24 * HOUR).toISOString(), safety: false, bytes: 2e8 + d * 1e6, tables: 40, rows: 1e6 })),
+  probes: states.map((s) => ({
+    name: s.probe,
+    kind: 'http',
+    intervalSeconds: 60,
+    objective: 99.9,
+    latencyObjectiveMs: 200,
+    state: s,
+  })),
+  backups: Array.from({ length: 40 }, (_, d) => ({
+    id: `b${d}`,
+    kind: 'complete' as const,
+    time: new Date(T - d * 24 * HOUR).toISOString(),
+    safety: false,
+    bytes: 2e8 + d * 1e6,
+    tables: 40,
+    rows: 1e6,
+  })),
   backupMaxAgeHours: 26,
   verifyMaxAgeDays: 8,
   retention: { policy: 'within 30 days, monthly 12', minKeep: 3 },
@@ -86,7 +101,10 @@ const dir = mkdtempSync(join(tmpdir(), 'mt-bench-status-'));
 try {
   const store = openStore(`file://${dir}`);
   for (const s of states) await store.writeJson(probeKeys.state('bench', s.probe), s, { ifGeneration: null });
-  writeFileSync(join(dir, 'ops.json'), JSON.stringify({ probes: states.map((s) => ({ name: s.probe, url: 'http://127.0.0.1:9/' })) }));
+  writeFileSync(
+    join(dir, 'ops.json'),
+    JSON.stringify({ probes: states.map((s) => ({ name: s.probe, url: 'http://127.0.0.1:9/' })) }),
+  );
   const config = loadConfig({ BACKUP_BUCKET: `file://${dir}`, OPS_ENV: 'bench', OPS_CONFIG: join(dir, 'ops.json') });
   const reads: number[] = [];
   for (let i = 0; i < 5; i++) {
@@ -95,7 +113,9 @@ try {
     reads.push(performance.now() - t0);
   }
   const bytes = JSON.stringify(states[0]).length;
-  console.log(`reading the ${PROBES} state documents (${(bytes / 1024).toFixed(0)} KiB each) from a file bucket: ${median(reads).toFixed(0)} ms (median of 5)`);
+  console.log(
+    `reading the ${PROBES} state documents (${(bytes / 1024).toFixed(0)} KiB each) from a file bucket: ${median(reads).toFixed(0)} ms (median of 5)`,
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -13,7 +13,11 @@ export interface RunResult {
   stdout: string;
 }
 
-export function runMeasured(command: string, args: string[], env: Record<string, string | undefined> = {}): Promise<RunResult> {
+export function runMeasured(
+  command: string,
+  args: string[],
+  env: Record<string, string | undefined> = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -59,14 +63,21 @@ export function dbUrl(base: string, name: string): string {
   return u.toString();
 }
 
-export const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const ADMIN_URL =
+  process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /**
  * The dataset's tables in name order, which is NOT their foreign-key order (match_events references matches and sorts
  * before it; players references teams): a tool that loads tables by name breaks a foreign key, as plain
  * `pg_restore --data-only` of a full `pg_dump -Fc` archive does.
  */
-export const DATASET_TABLES = ['bench.audit_events', 'bench.match_events', 'bench.matches', 'bench.players', 'bench.teams'];
+export const DATASET_TABLES = [
+  'bench.audit_events',
+  'bench.match_events',
+  'bench.matches',
+  'bench.players',
+  'bench.teams',
+];
 
 /**
  * Five tables shaped like Missing Table's (matches, players, events...), `scale` x 1,000,000 rows in all, created and
@@ -84,12 +95,20 @@ export async function createDataset(url: string, scale: number, options: { index
       CREATE TABLE bench.players (id bigint PRIMARY KEY, team_id bigint, name text, born date, tags text[]);
       CREATE TABLE bench.teams (id bigint PRIMARY KEY, name text NOT NULL, club text, created_at timestamptz NOT NULL);`);
     const n = (k: number) => Math.round(k * scale);
-    await c.query(`INSERT INTO bench.audit_events SELECT g, now() - g * interval '1 second', md5(g::text)::uuid, 'update', jsonb_build_object('field', 'score', 'old', g % 7, 'new', g % 9, 'ip', '10.0.' || (g % 255) || '.' || (g % 200)) FROM generate_series(1, ${n(200_000)}) g`);
-    await c.query(`INSERT INTO bench.match_events SELECT g, 1 + g % ${n(200_000)}, 1 + g % ${n(180_000)}, g % 90, (ARRAY['goal','card','sub','foul'])[1 + g % 4], 'note ' || md5(g::text) FROM generate_series(1, ${n(400_000)}) g`);
+    await c.query(
+      `INSERT INTO bench.audit_events SELECT g, now() - g * interval '1 second', md5(g::text)::uuid, 'update', jsonb_build_object('field', 'score', 'old', g % 7, 'new', g % 9, 'ip', '10.0.' || (g % 255) || '.' || (g % 200)) FROM generate_series(1, ${n(200_000)}) g`,
+    );
+    await c.query(
+      `INSERT INTO bench.match_events SELECT g, 1 + g % ${n(200_000)}, 1 + g % ${n(180_000)}, g % 90, (ARRAY['goal','card','sub','foul'])[1 + g % 4], 'note ' || md5(g::text) FROM generate_series(1, ${n(400_000)}) g`,
+    );
     await c.query(`INSERT INTO bench.matches SELECT g, 1 + g % ${n(20_000)}, 1 + (g * 7) % ${n(20_000)}, now() - g * interval '1 hour', g % 5, g % 3,
                      jsonb_build_object('venue', 'Field ' || (g % 40), 'referee', 'Ref ' || (g % 300), 'weather', CASE WHEN g % 2 = 0 THEN 'sunny' ELSE 'rain' END) FROM generate_series(1, ${n(200_000)}) g`);
-    await c.query(`INSERT INTO bench.players SELECT g, 1 + g % ${n(20_000)}, 'Player ' || md5(g::text), date '2010-01-01' + (g % 3000), ARRAY['u' || (g % 19), 'pos' || (g % 4)] FROM generate_series(1, ${n(180_000)}) g`);
-    await c.query(`INSERT INTO bench.teams SELECT g, 'Team ' || g, 'Club ' || (g % 500), now() - g * interval '1 minute' FROM generate_series(1, ${n(20_000)}) g`);
+    await c.query(
+      `INSERT INTO bench.players SELECT g, 1 + g % ${n(20_000)}, 'Player ' || md5(g::text), date '2010-01-01' + (g % 3000), ARRAY['u' || (g % 19), 'pos' || (g % 4)] FROM generate_series(1, ${n(180_000)}) g`,
+    );
+    await c.query(
+      `INSERT INTO bench.teams SELECT g, 'Team ' || g, 'Club ' || (g % 500), now() - g * interval '1 minute' FROM generate_series(1, ${n(20_000)}) g`,
+    );
     await c.query(`
       ALTER TABLE bench.match_events ADD FOREIGN KEY (match_id) REFERENCES bench.matches (id);
       ALTER TABLE bench.matches ADD FOREIGN KEY (home) REFERENCES bench.teams (id), ADD FOREIGN KEY (away) REFERENCES bench.teams (id);
@@ -98,7 +117,8 @@ export async function createDataset(url: string, scale: number, options: { index
     const { rows } = await c.query<{ child: string; parent: string }>(
       `SELECT conrelid::regclass::text AS child, confrelid::regclass::text AS parent FROM pg_constraint WHERE contype = 'f' AND connamespace = 'bench'::regnamespace`,
     );
-    if (!rows.some((r) => r.child < r.parent)) throw new Error('bench dataset: every foreign key sorts after the table it references; rename the tables');
+    if (!rows.some((r) => r.child < r.parent))
+      throw new Error('bench dataset: every foreign key sorts after the table it references; rename the tables');
     if (options.indexes) {
       await c.query(`
         CREATE INDEX players_team_id_idx ON bench.players (team_id);

@@ -28,7 +28,10 @@ export function startDeadline(limitSeconds: number, options: { marginSeconds?: n
   const margin = options.marginSeconds ?? defaultMarginSeconds(limitSeconds);
   const stopAt = startedAt + Math.max(0, limitSeconds - margin) * 1000;
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new TimeLimitError(limitSeconds, (Date.now() - startedAt) / 1000)), Math.max(0, stopAt - Date.now()));
+  const timer = setTimeout(
+    () => controller.abort(new TimeLimitError(limitSeconds, (Date.now() - startedAt) / 1000)),
+    Math.max(0, stopAt - Date.now()),
+  );
   timer.unref();
   return {
     limitSeconds,
@@ -41,7 +44,10 @@ export function startDeadline(limitSeconds: number, options: { marginSeconds?: n
 }
 
 /** Combines the caller's signal (a shutdown, Ctrl-C) with the deadline's. */
-export function withDeadlineSignal(signal: AbortSignal | undefined, deadline: Deadline | undefined): AbortSignal | undefined {
+export function withDeadlineSignal(
+  signal: AbortSignal | undefined,
+  deadline: Deadline | undefined,
+): AbortSignal | undefined {
   const signals = [signal, deadline?.signal].filter((s): s is AbortSignal => s !== undefined);
   return signals.length === 0 ? undefined : signals.length === 1 ? signals[0] : AbortSignal.any(signals);
 }

@@ -13,8 +13,18 @@ import type { BackupOptions } from '../../shared/backup/run';
 import { http, event, type EntryPoints } from '../../shared/functions/entry-points';
 
 /** The backup job of this runtime for one request (`root`: where the request came from, for error paths). */
-function job(rt: Runtime, request: BackupRequest, trigger: BackupOptions['trigger'] & {}, root: 'body' | 'data', deadline: Deadline | undefined) {
-  const options = backupOptions(rt, { request, fields: { schemas: `${root}.schemas`, excludeTables: `${root}.excludeTables` }, trigger });
+function job(
+  rt: Runtime,
+  request: BackupRequest,
+  trigger: BackupOptions['trigger'] & {},
+  root: 'body' | 'data',
+  deadline: Deadline | undefined,
+) {
+  const options = backupOptions(rt, {
+    request,
+    fields: { schemas: `${root}.schemas`, excludeTables: `${root}.excludeTables` },
+    trigger,
+  });
   return backupJob(rt, { ...options, ...(deadline ? { deadline } : {}) });
 }
 
@@ -31,11 +41,22 @@ export function backupHttpHandler(runtime: () => Runtime) {
     const deadline = startRunDeadline(rt);
     try {
       const result = await job(rt, request, { kind: 'manual' }, 'body', deadline);
-      if (result.status === 'busy') res.status(409).json({ status: 'busy', message: 'another backup is running', until: result.until });
+      if (result.status === 'busy')
+        res.status(409).json({ status: 'busy', message: 'another backup is running', until: result.until });
       else if (result.status === 'duplicate') res.status(200).json(result);
       else {
         const m = result.manifest;
-        res.status(200).json({ status: 'completed', id: m.id, env: m.env, label: m.label, startedAt: m.startedAt, finishedAt: m.finishedAt, totals: m.totals });
+        res
+          .status(200)
+          .json({
+            status: 'completed',
+            id: m.id,
+            env: m.env,
+            label: m.label,
+            startedAt: m.startedAt,
+            finishedAt: m.finishedAt,
+            totals: m.totals,
+          });
       }
     } catch (err) {
       answerError(res, err, rt.logger);

@@ -26,8 +26,10 @@ export class RetryableDeliveryError extends OpsError {
 /** The CloudEvent of a Pub/Sub message, as the pipeline's decode stage takes it; never throws. */
 export function decodeFanoutEvent(event: CloudEvent<unknown>): DecodedInput {
   const id = typeof event?.id === 'string' ? event.id : '';
-  if (!event || typeof event !== 'object') return { kind: 'poison', reason: 'event: not a CloudEvent', excerpt: '', messageId: '' };
-  if (typeof event.type === 'string' && event.type !== PUBSUB_CLOUDEVENT_TYPE) return { kind: 'poison', reason: `type: expected ${PUBSUB_CLOUDEVENT_TYPE}`, excerpt: '', messageId: id };
+  if (!event || typeof event !== 'object')
+    return { kind: 'poison', reason: 'event: not a CloudEvent', excerpt: '', messageId: '' };
+  if (typeof event.type === 'string' && event.type !== PUBSUB_CLOUDEVENT_TYPE)
+    return { kind: 'poison', reason: `type: expected ${PUBSUB_CLOUDEVENT_TYPE}`, excerpt: '', messageId: id };
   let data: unknown = event.data;
   if (typeof data === 'string' || Buffer.isBuffer(data)) {
     try {
@@ -61,8 +63,13 @@ export function fanoutEventHandler(runtime: () => Runtime, now: () => Date = () 
     }
     const result = await fanout(deps, decodeFanoutEvent(event));
     if (result.retry) {
-      const failed = result.alerts.flatMap((a) => a.deliveries.filter((d) => d.pending).map((d) => `${d.channel}${d.error ? ` (${d.error})` : ''}`));
-      throw new RetryableDeliveryError(`alert delivery still owed to ${failed.join(', ')}; Pub/Sub will redeliver`, 'retry');
+      const failed = result.alerts.flatMap((a) =>
+        a.deliveries.filter((d) => d.pending).map((d) => `${d.channel}${d.error ? ` (${d.error})` : ''}`),
+      );
+      throw new RetryableDeliveryError(
+        `alert delivery still owed to ${failed.join(', ')}; Pub/Sub will redeliver`,
+        'retry',
+      );
     }
     return result;
   };
@@ -80,7 +87,14 @@ export function digestEventHandler(runtime: () => Runtime, now: () => Date = () 
     if (!decodeTrigger(DigestRequestSchema, event, rt, 'digest')) return undefined;
     deps ??= fanoutDeps(rt.config, rt.store, rt.env, rt.logger);
     const result = await sendDigest(deps, now());
-    if (result.retry) throw new RetryableDeliveryError(`daily digest ${result.day} still owed to ${Object.entries(result.channels).filter(([, s]) => s === 'failed').map(([c]) => c).join(', ')}`, 'retry');
+    if (result.retry)
+      throw new RetryableDeliveryError(
+        `daily digest ${result.day} still owed to ${Object.entries(result.channels)
+          .filter(([, s]) => s === 'failed')
+          .map(([c]) => c)
+          .join(', ')}`,
+        'retry',
+      );
     return result;
   };
 }

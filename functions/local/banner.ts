@@ -13,8 +13,17 @@ export interface BannerInfo {
   channels: string;
   functions: string[];
   publicRoutes: string[];
-  schedules: Array<{ name: string; cron: string; timeZone: string; function: string; overridden: boolean; next: Date | null }>;
-  probes: Array<{ name: string; kind: string; target?: string; method?: string; intervalSeconds: number }> | { problem: string };
+  schedules: Array<{
+    name: string;
+    cron: string;
+    timeZone: string;
+    function: string;
+    overridden: boolean;
+    next: Date | null;
+  }>;
+  probes:
+    | Array<{ name: string; kind: string; target?: string; method?: string; intervalSeconds: number }>
+    | { problem: string };
   warnings: string[];
 }
 
@@ -38,20 +47,38 @@ export function banner(info: BannerInfo): string {
       ? `  token:    ${info.token.value}  (generated for this run: set OPS_API_TOKEN to keep one)`
       : '  token:    from OPS_API_TOKEN (not shown)',
   );
-  lines.push(`  call:     curl -X POST -H "Authorization: Bearer ${shown}" ${info.url}/${info.functions[0] ?? 'backup'}`);
-  lines.push(`  health:   ${info.url}/healthz (no token needed)${info.publicRoutes.length ? `; also public: ${info.publicRoutes.join(', ')}` : ''}`);
+  lines.push(
+    `  call:     curl -X POST -H "Authorization: Bearer ${shown}" ${info.url}/${info.functions[0] ?? 'backup'}`,
+  );
+  lines.push(
+    `  health:   ${info.url}/healthz (no token needed)${info.publicRoutes.length ? `; also public: ${info.publicRoutes.join(', ')}` : ''}`,
+  );
   lines.push(`  routes:   ${info.functions.map((f) => `${info.url}/${f}`).join(', ') || 'none'}`);
   lines.push(`  bucket:   ${redactString(info.bucket)}`);
   lines.push(`  ${info.events}`);
   lines.push(`  ${info.channels}`);
   lines.push(`  schedules (${info.schedules.length}):`);
-  lines.push(...pad(info.schedules.map((s) => [s.name, `${s.cron}${s.overridden ? ' (operator file)' : ''}`, `-> ${s.function}`, `next ${when(s.next, s.timeZone)}`])));
+  lines.push(
+    ...pad(
+      info.schedules.map((s) => [
+        s.name,
+        `${s.cron}${s.overridden ? ' (operator file)' : ''}`,
+        `-> ${s.function}`,
+        `next ${when(s.next, s.timeZone)}`,
+      ]),
+    ),
+  );
   if ('problem' in info.probes) lines.push(`  probes: ${info.probes.problem}`);
   else {
     lines.push(`  probes (${info.probes.length}):`);
     lines.push(
       ...pad(
-        info.probes.map((p) => [p.name, p.kind, p.kind === 'http' ? `${p.method ?? 'GET'} ${redactString(p.target ?? '')}` : redactString(p.target ?? ''), `every ${p.intervalSeconds} s`]),
+        info.probes.map((p) => [
+          p.name,
+          p.kind,
+          p.kind === 'http' ? `${p.method ?? 'GET'} ${redactString(p.target ?? '')}` : redactString(p.target ?? ''),
+          `every ${p.intervalSeconds} s`,
+        ]),
       ),
     );
   }

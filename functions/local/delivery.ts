@@ -28,39 +28,67 @@ export interface Delivery {
 }
 
 /** Calls an entry point as tracked work; a failure is logged in one line (an interrupted run at info). */
-async function invoke(work: Work, logger: Logger, what: string, handler: EventHandler, event: unknown): Promise<boolean> {
+async function invoke(
+  work: Work,
+  logger: Logger,
+  what: string,
+  handler: EventHandler,
+  event: unknown,
+): Promise<boolean> {
   try {
     await work.run(what, () => handler(event as never));
     return true;
   } catch (err) {
-    if (work.stopping && work.signal.reason instanceof InterruptedError) logger.info(`${what} stopped: ${errorMessage(work.signal.reason)}`);
+    if (work.stopping && work.signal.reason instanceof InterruptedError)
+      logger.info(`${what} stopped: ${errorMessage(work.signal.reason)}`);
     else logger.error({ err }, `${what} failed: ${errorMessage(err)}`);
     return false;
   }
 }
 
-export function inProcessDelivery(wired: LocalWiring, bus: ReliableBus, eventsTopic: string, work: Work, logger: Logger): Delivery {
+export function inProcessDelivery(
+  wired: LocalWiring,
+  bus: ReliableBus,
+  eventsTopic: string,
+  work: Work,
+  logger: Logger,
+): Delivery {
   const memory = bus.inner instanceof MemoryBus ? bus.inner : undefined;
   const unsubscribe: Array<() => void> = [];
   const onEvents = wired.topics[eventsTopic];
   if (memory) {
-    unsubscribe.push(memory.subscribe((m) => logger.info({ event: m.event, messageId: m.messageId }, `event ${m.event.type}`)));
+    unsubscribe.push(
+      memory.subscribe((m) => logger.info({ event: m.event, messageId: m.messageId }, `event ${m.event.type}`)),
+    );
     // The in-process bus is the events topic: its events reach whatever infra/ pushes that topic to (the fan-out).
     if (onEvents) {
       unsubscribe.push(
         memory.subscribe(async (m) => {
-          const event = encodeCloudEvent({ topic: eventsTopic, payload: m.event, messageId: m.messageId, attributes: m.attributes });
+          const event = encodeCloudEvent({
+            topic: eventsTopic,
+            payload: m.event,
+            messageId: m.messageId,
+            attributes: m.attributes,
+          });
           await invoke(work, logger, `delivery of ${m.event.type} to ${eventsTopic}`, onEvents, event);
         }),
       );
     }
   }
   return {
-    description: bus.choice.kind === 'memory' ? 'schedules and events delivered in-process' : 'schedules run in-process; events are not delivered back here',
+    description:
+      bus.choice.kind === 'memory'
+        ? 'schedules and events delivered in-process'
+        : 'schedules run in-process; events are not delivered back here',
     async trigger(job, messageId) {
       const handler = wired.topics[job.topic];
       if (!handler) return;
-      const event = encodeCloudEvent({ topic: job.topic, payload: job.payload, messageId, attributes: { job: job.name } });
+      const event = encodeCloudEvent({
+        topic: job.topic,
+        payload: job.payload,
+        messageId,
+        attributes: { job: job.name },
+      });
       await invoke(work, logger, `scheduled ${job.name}`, handler, event);
     },
     async close() {
@@ -78,7 +106,12 @@ function cloudEventOf(m: Message, project: string, topic: string, subscription: 
     type: PUBSUB_CLOUDEVENT_TYPE,
     time: m.publishTime.toISOString(),
     data: {
-      message: { data: m.data.toString('base64'), messageId: m.id, attributes: { ...m.attributes }, publishTime: m.publishTime.toISOString() },
+      message: {
+        data: m.data.toString('base64'),
+        messageId: m.id,
+        attributes: { ...m.attributes },
+        publishTime: m.publishTime.toISOString(),
+      },
       subscription: `projects/${project}/subscriptions/${subscription}`,
     },
   };
@@ -96,7 +129,11 @@ export async function emulatorDelivery(
   logger: Logger,
 ): Promise<Delivery> {
   const { PubSub } = await import('@google-cloud/pubsub');
-  const client: PubSub = new PubSub({ projectId: options.projectId, apiEndpoint: options.emulatorHost, emulatorMode: true });
+  const client: PubSub = new PubSub({
+    projectId: options.projectId,
+    apiEndpoint: options.emulatorHost,
+    emulatorMode: true,
+  });
   // The emulator starts empty: create what infra/ declares (a topic or subscription that exists is left as it is).
   for (const name of options.topics) {
     if (!(await exists(() => client.topic(name).exists()))) await client.createTopic(name).catch(alreadyExists);
@@ -120,7 +157,9 @@ export async function emulatorDelivery(
         return;
       }
       const event = cloudEventOf(m, options.projectId, sub.topic, sub.name);
-      void invoke(work, logger, `${sub.entryPoint} (message ${m.id} on ${sub.name})`, sub.handler, event).then((ok) => (ok ? m.ack() : m.nack()));
+      void invoke(work, logger, `${sub.entryPoint} (message ${m.id} on ${sub.name})`, sub.handler, event).then((ok) =>
+        ok ? m.ack() : m.nack(),
+      );
     });
     subscription.on('error', (err: unknown) => logger.error({ err }, `subscription ${sub.name}: ${errorMessage(err)}`));
     subscriptions.push(subscription);
@@ -129,7 +168,9 @@ export async function emulatorDelivery(
     description: `schedules published and events delivered through the emulator (${wired.subscriptions.length} subscriptions of infra/ pulled here)`,
     async trigger(job, _messageId) {
       // As Cloud Scheduler does: the job's payload to its topic; the subscription brings it back to the entry point.
-      await work.run(`scheduled ${job.name}`, () => client.topic(job.topic).publishMessage({ json: job.payload, attributes: { job: job.name } }));
+      await work.run(`scheduled ${job.name}`, () =>
+        client.topic(job.topic).publishMessage({ json: job.payload, attributes: { job: job.name } }),
+      );
     },
     async close() {
       for (const s of subscriptions) {

@@ -36,12 +36,16 @@ export interface ExtraRoutes {
 export function extraRoutes(context: { config: Config; runtime: Runtime }): ExtraRoutes {
   const handler = statusRequestHandler(() => context.runtime);
   const status: LocalRoute[] = STATUS_PATHS.map((path) => ({ method: 'GET', path, handler, function: 'status' }));
-  return context.config.file.status.public ? { public: status, authenticated: [] } : { public: [], authenticated: status };
+  return context.config.file.status.public
+    ? { public: status, authenticated: [] }
+    : { public: [], authenticated: status };
 }
 
 /** The route `method path` matches, if any (path without its query string). */
 export function findRoute(routes: readonly LocalRoute[], method: string, path: string): LocalRoute | undefined {
-  return routes.find((r) => (r.method === method || (r.method === 'GET' && method === 'HEAD')) && matchesPath(r.path, path));
+  return routes.find(
+    (r) => (r.method === method || (r.method === 'GET' && method === 'HEAD')) && matchesPath(r.path, path),
+  );
 }
 
 function matchesPath(pattern: string, path: string): boolean {

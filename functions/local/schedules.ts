@@ -28,7 +28,12 @@ export function plannedSchedules(jobs: readonly Job[], schedules: Config['file']
     .filter((job) => job.function)
     .map((job) => {
       const override = overrides.get(job.name);
-      return { job, cron: override?.cron ?? job.cron, timeZone: override?.timeZone ?? job.timeZone, overridden: Boolean(override) };
+      return {
+        job,
+        cron: override?.cron ?? job.cron,
+        timeZone: override?.timeZone ?? job.timeZone,
+        overridden: Boolean(override),
+      };
     });
 }
 
@@ -36,7 +41,12 @@ export interface RunningSchedule extends PlannedSchedule {
   next(): Date | null;
 }
 
-export function startSchedules(planned: readonly PlannedSchedule[], delivery: Delivery, work: Work, logger: Logger): { schedules: RunningSchedule[]; stop(): void } {
+export function startSchedules(
+  planned: readonly PlannedSchedule[],
+  delivery: Delivery,
+  work: Work,
+  logger: Logger,
+): { schedules: RunningSchedule[]; stop(): void } {
   const crons: Cron[] = [];
   const schedules = planned.map((p, jobIndex) => {
     const cron = new Cron(p.cron, { timezone: p.timeZone, protect: true }, async (self: Cron) => {

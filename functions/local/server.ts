@@ -66,12 +66,21 @@ export function localServer(parts: ServerParts): Server {
 
     const auth = token.check(req);
     if (auth !== 'ok') {
-      if (auth === 'wrong') logger.warn({ method, path, remote: req.socket.remoteAddress }, `${method} ${path}: wrong bearer token (401)`);
+      if (auth === 'wrong')
+        logger.warn({ method, path, remote: req.socket.remoteAddress }, `${method} ${path}: wrong bearer token (401)`);
       const error =
         auth === 'missing'
           ? 'missing bearer token: send "Authorization: Bearer <token>" (printed by npm start, or OPS_API_TOKEN)'
           : 'wrong bearer token';
-      json(res, 401, { error }, { 'www-authenticate': auth === 'missing' ? 'Bearer realm="mt-ops"' : 'Bearer realm="mt-ops", error="invalid_token"' });
+      json(
+        res,
+        401,
+        { error },
+        {
+          'www-authenticate':
+            auth === 'missing' ? 'Bearer realm="mt-ops"' : 'Bearer realm="mt-ops", error="invalid_token"',
+        },
+      );
       return;
     }
     const extra = findRoute(routes.authenticated, method, path);

@@ -55,11 +55,18 @@ export async function startLocal(options: StartOptions = {}): Promise<LocalSuite
   const routes = options.routes ?? extraRoutes({ config, runtime });
   for (const route of [...routes.public, ...routes.authenticated]) {
     const segment = firstSegment(route.path);
-    if ((wired.http[segment] && route.function !== segment) || segment === 'healthz' || segment === '') throw new UsageError(`route ${route.path} would shadow ${segment ? `/${segment}` : '/'}`);
+    if ((wired.http[segment] && route.function !== segment) || segment === 'healthz' || segment === '')
+      throw new UsageError(`route ${route.path} would shadow ${segment ? `/${segment}` : '/'}`);
   }
   let probes: BannerInfo['probes'];
   try {
-    probes = configuredProbes(config).map((p) => ({ name: p.name, kind: p.kind, target: p.kind === 'backup-freshness' ? `newest backup in ${runtime.store.url}` : p.url, method: p.method, intervalSeconds: p.intervalSeconds }));
+    probes = configuredProbes(config).map((p) => ({
+      name: p.name,
+      kind: p.kind,
+      target: p.kind === 'backup-freshness' ? `newest backup in ${runtime.store.url}` : p.url,
+      method: p.method,
+      intervalSeconds: p.intervalSeconds,
+    }));
   } catch (err) {
     probes = { problem: `not run: ${errorMessage(err)}` };
   }
@@ -75,7 +82,16 @@ export async function startLocal(options: StartOptions = {}): Promise<LocalSuite
   const choice = bus.choice;
   const delivery: Delivery =
     choice.kind === 'pubsub' && choice.emulatorHost
-      ? await emulatorDelivery(wired, { emulatorHost: choice.emulatorHost, projectId: choice.projectId, topics: loadTopics().topics.map((t) => t.name) }, work, logger)
+      ? await emulatorDelivery(
+          wired,
+          {
+            emulatorHost: choice.emulatorHost,
+            projectId: choice.projectId,
+            topics: loadTopics().topics.map((t) => t.name),
+          },
+          work,
+          logger,
+        )
       : inProcessDelivery(wired, bus, topic, work, logger);
 
   const server = localServer({
@@ -84,7 +100,18 @@ export async function startLocal(options: StartOptions = {}): Promise<LocalSuite
     token,
     work,
     logger,
-    describe: () => ({ env: runtime.env, bucket: runtime.store.url, functions: [...apps.keys()], schedules: running.map((s) => ({ job: s.job.name, cron: s.cron, timeZone: s.timeZone, next: s.next()?.toISOString() ?? null })), inFlight: work.inFlight() }),
+    describe: () => ({
+      env: runtime.env,
+      bucket: runtime.store.url,
+      functions: [...apps.keys()],
+      schedules: running.map((s) => ({
+        job: s.job.name,
+        cron: s.cron,
+        timeZone: s.timeZone,
+        next: s.next()?.toISOString() ?? null,
+      })),
+      inFlight: work.inFlight(),
+    }),
   });
   const host = config.env.HOST;
   try {
@@ -100,8 +127,16 @@ export async function startLocal(options: StartOptions = {}): Promise<LocalSuite
     // A second `npm start`, or another program on the port: say so in one line (exit 2: a setting to change).
     const code = (err as NodeJS.ErrnoException).code;
     const why =
-      code === 'EADDRINUSE' ? 'is in use' : code === 'EACCES' ? 'may not be used by this user' : code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' ? `cannot be listened on at ${host} (HOST)` : `cannot be listened on (${code ?? errorMessage(err)})`;
-    throw new UsageError(`port ${config.env.PORT} ${why}; set ${code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' ? 'HOST' : 'PORT'}`);
+      code === 'EADDRINUSE'
+        ? 'is in use'
+        : code === 'EACCES'
+          ? 'may not be used by this user'
+          : code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND'
+            ? `cannot be listened on at ${host} (HOST)`
+            : `cannot be listened on (${code ?? errorMessage(err)})`;
+    throw new UsageError(
+      `port ${config.env.PORT} ${why}; set ${code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' ? 'HOST' : 'PORT'}`,
+    );
   }
   const address = server.address() as AddressInfo;
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -110,7 +145,8 @@ export async function startLocal(options: StartOptions = {}): Promise<LocalSuite
 
   const warnings: string[] = [];
   if (!config.env.DATABASE_URL) warnings.push('DATABASE_URL is not set: backups fail until it is');
-  if (!/^127\./.test(host) && host !== 'localhost' && host !== '::1') warnings.push(`HOST=${host}: reachable from other machines; anyone with the token can start a backup`);
+  if (!/^127\./.test(host) && host !== 'localhost' && host !== '::1')
+    warnings.push(`HOST=${host}: reachable from other machines; anyone with the token can start a backup`);
   const print = options.print ?? ((text: string) => process.stdout.write(text));
   print(
     banner({
@@ -122,7 +158,14 @@ export async function startLocal(options: StartOptions = {}): Promise<LocalSuite
       channels: describeChannels(config, channelsFromConfig(config)),
       functions: [...apps.keys()],
       publicRoutes: routes.public.map((r) => `${r.method} ${r.path}`),
-      schedules: running.map((s) => ({ name: s.job.name, cron: s.cron, timeZone: s.timeZone, function: s.job.function!, overridden: s.overridden, next: s.next() })),
+      schedules: running.map((s) => ({
+        name: s.job.name,
+        cron: s.cron,
+        timeZone: s.timeZone,
+        function: s.job.function!,
+        overridden: s.overridden,
+        next: s.next(),
+      })),
       probes,
       warnings,
     }),
@@ -135,7 +178,8 @@ export async function startLocal(options: StartOptions = {}): Promise<LocalSuite
       stopSchedules();
       server.close(); // no new connections; requests on open ones get 503 from here on
       const waiting = work.inFlight();
-      if (waiting.length > 0) logger.info(`waiting for ${waiting.join(', ')} to finish or stop (a second ${signal} exits at once)`);
+      if (waiting.length > 0)
+        logger.info(`waiting for ${waiting.join(', ')} to finish or stop (a second ${signal} exits at once)`);
       await work.stop(signal);
       await delivery.close();
       server.closeAllConnections();

@@ -6,7 +6,12 @@
 import type { Runtime } from '../../shared/functions/runtime';
 import type { EntryPointKind } from '../../shared/infra/wiring';
 import { entryPointMismatches, loadWiring, type Wiring } from '../../shared/infra/wiring';
-import { bindEntryPoint, type EntryPoints, type EventHandler, type HttpHandler } from '../../shared/functions/entry-points';
+import {
+  bindEntryPoint,
+  type EntryPoints,
+  type EventHandler,
+  type HttpHandler,
+} from '../../shared/functions/entry-points';
 import { UsageError } from '../../shared/errors';
 import { entryPoints as backup } from '../backup/handlers';
 import { entryPoints as retention } from '../retention/handlers';
@@ -30,12 +35,22 @@ export interface LocalWiring {
   /** Event handlers by topic. */
   topics: Record<string, EventHandler>;
   /** Each declared subscription that pushes to an entry point, with its handler (pulled on the Pub/Sub emulator). */
-  subscriptions: Array<{ name: string; topic: string; ackDeadlineSeconds: number; entryPoint: string; handler: EventHandler }>;
+  subscriptions: Array<{
+    name: string;
+    topic: string;
+    ackDeadlineSeconds: number;
+    entryPoint: string;
+    handler: EventHandler;
+  }>;
   jobs: Wiring['jobs'];
 }
 
 /** Wires the entry points as infra/ declares them; refuses (UsageError) when the declaration and the code disagree. */
-export function wiring(runtime: () => Runtime, infra: Wiring = loadWiring(), entryPoints: EntryPoints = ENTRY_POINTS): LocalWiring {
+export function wiring(
+  runtime: () => Runtime,
+  infra: Wiring = loadWiring(),
+  entryPoints: EntryPoints = ENTRY_POINTS,
+): LocalWiring {
   const problems = entryPointMismatches(infra.entryPoints, registeredKinds(entryPoints));
   if (problems.length > 0) throw new UsageError(`infra/ and the code disagree: ${problems.join('; ')}`, problems);
   const http: Record<string, HttpHandler> = {};
@@ -44,7 +59,10 @@ export function wiring(runtime: () => Runtime, infra: Wiring = loadWiring(), ent
   for (const declared of infra.entryPoints) {
     const ep = entryPoints[declared.name]!;
     if (ep.kind === 'http') {
-      if (http[declared.function]) throw new UsageError(`function ${declared.function} has more than one HTTP entry point; npm start serves one per function`);
+      if (http[declared.function])
+        throw new UsageError(
+          `function ${declared.function} has more than one HTTP entry point; npm start serves one per function`,
+        );
       http[declared.function] = bindEntryPoint(ep, runtime) as HttpHandler;
     } else {
       const handler = bindEntryPoint(ep, runtime) as EventHandler;
@@ -62,20 +80,30 @@ export function wiring(runtime: () => Runtime, infra: Wiring = loadWiring(), ent
  */
 export function scheduleOverrides<O>(jobs: Wiring['jobs'], schedules: Record<string, O>): Map<string, O> {
   const byFunction = new Map<string, string[]>();
-  for (const job of jobs) if (job.function) byFunction.set(job.function, [...(byFunction.get(job.function) ?? []), job.name]);
+  for (const job of jobs)
+    if (job.function) byFunction.set(job.function, [...(byFunction.get(job.function) ?? []), job.name]);
   const problems: string[] = [];
   for (const key of Object.keys(schedules)) {
     const names = byFunction.get(key);
     if (jobs.some((j) => j.name === key && j.function)) continue;
     if (!names) problems.push(`${key}: no scheduled job triggers this function, and no job has this name`);
-    else if (names.length > 1) problems.push(`${key}: triggers several jobs (${names.join(', ')}); key the override by job name`);
+    else if (names.length > 1)
+      problems.push(`${key}: triggers several jobs (${names.join(', ')}); key the override by job name`);
   }
   if (problems.length > 0) {
-    throw new UsageError(`schedules: ${problems.join('; ')} (functions: ${[...byFunction.keys()].join(', ')}; jobs: ${jobs.filter((j) => j.function).map((j) => j.name).join(', ')})`, problems);
+    throw new UsageError(
+      `schedules: ${problems.join('; ')} (functions: ${[...byFunction.keys()].join(', ')}; jobs: ${jobs
+        .filter((j) => j.function)
+        .map((j) => j.name)
+        .join(', ')})`,
+      problems,
+    );
   }
   const out = new Map<string, O>();
   for (const job of jobs) {
-    const override = schedules[job.name] ?? (job.function && byFunction.get(job.function)?.length === 1 ? schedules[job.function] : undefined);
+    const override =
+      schedules[job.name] ??
+      (job.function && byFunction.get(job.function)?.length === 1 ? schedules[job.function] : undefined);
     if (override) out.set(job.name, override);
   }
   return out;

@@ -49,7 +49,8 @@ export class Work {
 
   /** Takes no new work, aborts the signal, and resolves once nothing is in flight. */
   async stop(signal: 'SIGINT' | 'SIGTERM'): Promise<void> {
-    if (!this.stopping) this.controller.abort(new InterruptedError(signal, `interrupted by ${signal} (the server is stopping)`));
+    if (!this.stopping)
+      this.controller.abort(new InterruptedError(signal, `interrupted by ${signal} (the server is stopping)`));
     await this.drained();
   }
 

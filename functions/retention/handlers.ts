@@ -21,7 +21,10 @@ export function retentionEventHandler(runtime: () => Runtime) {
     if (!decoded) return;
     const deadline = startRunDeadline(rt);
     const signal = withDeadlineSignal(rt.signal, deadline);
-    await retentionJob({ ...rt, trigger: 'scheduled', ...(deadline ? { deadline } : {}) }, retentionOptions(rt.config, { dryRun: decoded.payload.dryRun, signal }))
+    await retentionJob(
+      { ...rt, trigger: 'scheduled', ...(deadline ? { deadline } : {}) },
+      retentionOptions(rt.config, { dryRun: decoded.payload.dryRun, signal }),
+    )
       .catch(() => {
         // logged and published by the job's report; acknowledged: the next daily run retries
       })

@@ -20,7 +20,9 @@ export function verifyEventHandler(runtime: () => Runtime) {
     const rt = runtime();
     if (!decodeTrigger(VerifyRequestSchema, event, rt, 'verify')) return undefined;
     const deadline = startRunDeadline(rt);
-    return verifyJob(rt, { ...verifyOptions(rt, { trigger: 'scheduled' }), ...(deadline ? { deadline } : {}) }).finally(() => deadline?.dispose());
+    return verifyJob(rt, { ...verifyOptions(rt, { trigger: 'scheduled' }), ...(deadline ? { deadline } : {}) }).finally(
+      () => deadline?.dispose(),
+    );
   };
 }
 

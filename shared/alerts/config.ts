@@ -13,7 +13,10 @@ export const MATCHER_PATTERN = /^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*(=~|!~|!=|=)(?!
 export const MatcherText = z.string().superRefine((value, ctx) => {
   const m = MATCHER_PATTERN.exec(value);
   if (!m) {
-    ctx.addIssue({ code: 'custom', message: 'must be `label = value`, `label != value`, `label =~ regex` or `label !~ regex`' });
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be `label = value`, `label != value`, `label =~ regex` or `label !~ regex`',
+    });
     return;
   }
   if (m[2]!.includes('~')) {
@@ -63,7 +66,11 @@ const RoutingObject = z
     receivers: z.array(ReceiverName).default(['digest']),
     routes: z.array(RouteSchema).default(() => z.array(RouteSchema).parse(DEFAULT_ROUTES)),
     /** A firing incident reminds this often while it keeps firing. */
-    repeatIntervalHours: z.number().min(0.01).max(24 * 7).default(4),
+    repeatIntervalHours: z
+      .number()
+      .min(0.01)
+      .max(24 * 7)
+      .default(4),
     slackChannel: z.string().default('#alerts'),
     /** Alerts with this label set to "true" are sent during maintenance windows. */
     ignoreMaintenanceLabel: z.string().min(1).default('ignore_maintenance'),
@@ -79,7 +86,9 @@ function fromFlat(value: unknown): unknown {
   const routes = [
     { matchers: ['severity = critical'], receivers: critical ?? ['pagerduty', 'slack', 'email'] },
     { matchers: ['severity = warning'], receivers: warning ?? ['slack', 'email'] },
-    ...(info !== undefined ? [{ matchers: ['severity = info'], receivers: Array.isArray(info) && info.length > 0 ? info : ['digest'] }] : []),
+    ...(info !== undefined
+      ? [{ matchers: ['severity = info'], receivers: Array.isArray(info) && info.length > 0 ? info : ['digest'] }]
+      : []),
   ];
   return { ...rest, routes };
 }

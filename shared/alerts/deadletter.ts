@@ -29,11 +29,27 @@ export function openDeadLetter(config: Pick<Config, 'env'>): DeadLetterSink {
   let client: Promise<import('@google-cloud/pubsub').PubSub> | undefined;
   const get = () =>
     (client ??= import('@google-cloud/pubsub').then(
-      ({ PubSub }) => new PubSub({ projectId: GOOGLE_CLOUD_PROJECT ?? 'local-emulator', ...(emulatorHost ? { apiEndpoint: emulatorHost, emulatorMode: true } : {}) }),
+      ({ PubSub }) =>
+        new PubSub({
+          projectId: GOOGLE_CLOUD_PROJECT ?? 'local-emulator',
+          ...(emulatorHost ? { apiEndpoint: emulatorHost, emulatorMode: true } : {}),
+        }),
     ));
   return {
     publish: async (letter) => {
-      await (await get()).topic(alertTopics().deadLetter).publishMessage({ json: letter, attributes: { type: 'alert.undeliverable', channel: letter.channel, env: letter.env, severity: letter.alert?.severity ?? 'info' } });
+      await (
+        await get()
+      )
+        .topic(alertTopics().deadLetter)
+        .publishMessage({
+          json: letter,
+          attributes: {
+            type: 'alert.undeliverable',
+            channel: letter.channel,
+            env: letter.env,
+            severity: letter.alert?.severity ?? 'info',
+          },
+        });
     },
     close: async () => {
       if (client) await (await client).close();

@@ -15,8 +15,20 @@ const text = z.string();
 const labelMap = z
   .record(z.string(), z.unknown())
   .nullish()
-  .transform((m) => Object.fromEntries(Object.entries(m ?? {}).filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => [k, String(v)])));
-const seconds = z.union([z.number(), z.string().regex(/^\d+(\.\d+)?$/).transform(Number)]);
+  .transform((m) =>
+    Object.fromEntries(
+      Object.entries(m ?? {})
+        .filter(([, v]) => v !== null && v !== undefined)
+        .map(([k, v]) => [k, String(v)]),
+    ),
+  );
+const seconds = z.union([
+  z.number(),
+  z
+    .string()
+    .regex(/^\d+(\.\d+)?$/)
+    .transform(Number),
+]);
 
 /** Cloud Monitoring incident, schema 1.2 (../shared/reference/cloud-monitoring-incident.md). Lenient: case, nulls, unknown fields. */
 export const CmIncident = z.looseObject({
@@ -41,7 +53,10 @@ export const CmIncident = z.looseObject({
 });
 export type CmIncident = z.output<typeof CmIncident>;
 
-export const CmNotification = z.looseObject({ version: z.union([text, z.number()]).transform(String), incident: CmIncident });
+export const CmNotification = z.looseObject({
+  version: z.union([text, z.number()]).transform(String),
+  incident: CmIncident,
+});
 export type CmNotification = z.output<typeof CmNotification>;
 
 export type DecodedInput =
@@ -63,7 +78,8 @@ export function decodeMessage(message: PubSubMessageLike): DecodedInput {
   let raw: string;
   if (message.data == null) raw = '';
   else if (typeof message.data === 'string') {
-    if (!/^[A-Za-z0-9+/\-_\s]*={0,2}\s*$/.test(message.data)) return { kind: 'poison', reason: 'data: not base64', excerpt: excerptOf(message.data), messageId };
+    if (!/^[A-Za-z0-9+/\-_\s]*={0,2}\s*$/.test(message.data))
+      return { kind: 'poison', reason: 'data: not base64', excerpt: excerptOf(message.data), messageId };
     raw = Buffer.from(message.data, 'base64').toString('utf8');
   } else raw = Buffer.from(message.data).toString('utf8');
   return decodeText(raw, messageId);
@@ -88,11 +104,19 @@ export function decodeJson(json: unknown, messageId: string, raw = JSON.stringif
   if ('incident' in json) {
     const result = CmNotification.safeParse(json);
     if (result.success) return { kind: 'incident', notification: result.data, messageId };
-    return { kind: 'poison', reason: formatIssues(result.error, 'data').join('; '), excerpt: excerptOf(raw), messageId };
+    return {
+      kind: 'poison',
+      reason: formatIssues(result.error, 'data').join('; '),
+      excerpt: excerptOf(raw),
+      messageId,
+    };
   }
   const result = OpsEvent.safeParse(json);
   if (result.success) return { kind: 'event', event: result.data, messageId };
-  const reason = 'type' in json ? formatIssues(result.error, 'data').join('; ') : 'data: neither a suite event (no "type") nor a Cloud Monitoring notification (no "incident")';
+  const reason =
+    'type' in json
+      ? formatIssues(result.error, 'data').join('; ')
+      : 'data: neither a suite event (no "type") nor a Cloud Monitoring notification (no "incident")';
   return { kind: 'poison', reason, excerpt: excerptOf(raw), messageId };
 }
 
@@ -109,7 +133,14 @@ export function decodeDocument(raw: string, fallbackId: string): DecodedInput {
     return { kind: 'poison', reason: 'file: not valid JSON', excerpt: excerptOf(raw), messageId: fallbackId };
   }
   const obj = json as { message?: unknown; data?: { message?: unknown }; id?: string };
-  const message = obj && typeof obj === 'object' ? (isMessage(obj.message) ? obj.message : isMessage(obj.data?.message) ? obj.data!.message : undefined) : undefined;
+  const message =
+    obj && typeof obj === 'object'
+      ? isMessage(obj.message)
+        ? obj.message
+        : isMessage(obj.data?.message)
+          ? obj.data!.message
+          : undefined
+      : undefined;
   if (message) {
     const decoded = decodeMessage(message);
     return decoded.messageId ? decoded : { ...decoded, messageId: obj.id ?? fallbackId };

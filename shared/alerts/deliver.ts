@@ -12,7 +12,13 @@ export interface RetryPolicy {
   maxRetryAfterMs: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 500, maxDelayMs: 8_000, timeoutMs: 10_000, maxRetryAfterMs: 30_000 };
+export const DEFAULT_RETRY: RetryPolicy = {
+  attempts: 4,
+  baseDelayMs: 500,
+  maxDelayMs: 8_000,
+  timeoutMs: 10_000,
+  maxRetryAfterMs: 30_000,
+};
 
 export interface DeliveryAttempt {
   result: SendResult;
@@ -25,7 +31,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Stage 6, deliver with retry: sends, and on a retryable failure waits (the server's Retry-After when it gave
  * one, else exponential backoff) and tries again, up to `attempts`. A failure that is not retryable stops at once.
  */
-export async function deliverWithRetry(channel: Channel, n: Notification, policy: RetryPolicy = DEFAULT_RETRY): Promise<DeliveryAttempt> {
+export async function deliverWithRetry(
+  channel: Channel,
+  n: Notification,
+  policy: RetryPolicy = DEFAULT_RETRY,
+): Promise<DeliveryAttempt> {
   let result: SendResult = { ok: false, retryable: true, error: 'not attempted' };
   let attempt = 0;
   while (attempt < policy.attempts) {

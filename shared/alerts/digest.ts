@@ -24,7 +24,9 @@ export interface DigestResult {
 
 interface SentDoc {
   day: string;
-  channels: Partial<Record<ChannelName, { status: 'delivered' | 'failed' | 'dead-lettered'; at: string; error?: string }>>;
+  channels: Partial<
+    Record<ChannelName, { status: 'delivered' | 'failed' | 'dead-lettered'; at: string; error?: string }>
+  >;
 }
 
 /** The New York calendar date of `at` (the digest's day; the Scheduler job runs at 09:00 there). */
@@ -51,7 +53,13 @@ export async function sendDigest(deps: FanoutDeps, now = new Date()): Promise<Di
     }
   }
   notices.sort((a, b) => a.time.localeCompare(b.time));
-  const result: DigestResult = { day, notices: notices.length, channels: {}, empty: notices.length === 0, retry: false };
+  const result: DigestResult = {
+    day,
+    notices: notices.length,
+    channels: {},
+    empty: notices.length === 0,
+    retry: false,
+  };
   if (result.empty) {
     deps.logger.info({ day, notices: 0 }, `daily digest ${day}: nothing to report, not sent`);
     return result;
@@ -94,19 +102,33 @@ export async function sendDigest(deps: FanoutDeps, now = new Date()): Promise<Di
   if (!result.retry) {
     for (const key of keys) await deps.store.delete(key);
   }
-  deps.logger.info({ day, notices: notices.length, channels: result.channels }, `daily digest ${day}: ${notices.length} notice(s)`);
+  deps.logger.info(
+    { day, notices: notices.length, channels: result.channels },
+    `daily digest ${day}: ${notices.length} notice(s)`,
+  );
   return result;
 }
 
-async function updateSent(deps: FanoutDeps, key: string, day: string, name: ChannelName, entry: SentDoc['channels'][ChannelName]): Promise<void> {
+async function updateSent(
+  deps: FanoutDeps,
+  key: string,
+  day: string,
+  name: ChannelName,
+  entry: SentDoc['channels'][ChannelName],
+): Promise<void> {
   for (let i = 0; i < 10; i++) {
     const doc = await deps.store.readJson(key);
     const sent = (doc?.value as SentDoc | undefined) ?? { day, channels: {} };
     try {
-      await deps.store.writeJson(key, { ...sent, channels: { ...sent.channels, [name]: entry } }, { ifGeneration: doc?.generation ?? null });
+      await deps.store.writeJson(
+        key,
+        { ...sent, channels: { ...sent.channels, [name]: entry } },
+        { ifGeneration: doc?.generation ?? null },
+      );
       return;
     } catch (err) {
-      if (err instanceof StorageError && (err.code === 'precondition_failed' || err.code === 'already_exists')) continue;
+      if (err instanceof StorageError && (err.code === 'precondition_failed' || err.code === 'already_exists'))
+        continue;
       throw err;
     }
   }

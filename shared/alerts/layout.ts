@@ -22,10 +22,12 @@ export const alertKeys = {
   outbox: (env: string, fingerprint: string, seq: number, at: string, receiver: Receiver) =>
     `${env}/.alerts/outbox/${at.slice(0, 10)}/${fingerprintKey(fingerprint)}-${String(seq).padStart(6, '0')}-${receiver}.json`,
   pendingAll: (env: string) => `${env}/.alerts/pending/`,
-  pending: (env: string, fingerprint: string, seq: number, receiver: Receiver) => `${env}/.alerts/pending/${fingerprintKey(fingerprint)}-${String(seq).padStart(6, '0')}-${receiver}.json`,
+  pending: (env: string, fingerprint: string, seq: number, receiver: Receiver) =>
+    `${env}/.alerts/pending/${fingerprintKey(fingerprint)}-${String(seq).padStart(6, '0')}-${receiver}.json`,
   silences: (env: string) => `${env}/.alerts/silences/`,
   silence: (env: string, id: string) => `${env}/.alerts/silences/${id}.json`,
   digest: (env: string) => `${env}/.alerts/digest/`,
-  digestItem: (env: string, time: string, id: string) => `${env}/.alerts/digest/${time.replace(/[^0-9TZ]/g, '')}-${id}.json`,
+  digestItem: (env: string, time: string, id: string) =>
+    `${env}/.alerts/digest/${time.replace(/[^0-9TZ]/g, '')}-${id}.json`,
   digestSent: (env: string, day: string) => `${env}/.alerts/digest-sent/${day}.json`,
 } as const;

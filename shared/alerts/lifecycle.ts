@@ -73,7 +73,12 @@ export function decide(state: IncidentState | undefined, alert: Alert, o: Decide
   const handled = o.messageId ? seen.find(([id]) => id === o.messageId) : undefined;
   if (state && handled) {
     const seq = handled[1];
-    return { state, transition: state.transitions.find((t) => t.seq === seq), unchanged: true, why: 'redelivered message' };
+    return {
+      state,
+      transition: state.transitions.find((t) => t.seq === seq),
+      unchanged: true,
+      why: 'redelivered message',
+    };
   }
   const at = o.now.toISOString();
   const next = (s: IncidentState, kind: TransitionKind | undefined, why: string): Decision => {
@@ -84,10 +89,17 @@ export function decide(state: IncidentState | undefined, alert: Alert, o: Decide
       transition = { seq, kind, at, receivers: o.receivers, messageId: o.messageId };
     }
     // the newest KEEP_MESSAGES ids, as a list (an object with a new key per message cost ten times the decision)
-    const messages: Array<[string, number]> = o.messageId ? [...recentMessages(s), [o.messageId, transition?.seq ?? 0]] : recentMessages(s);
+    const messages: Array<[string, number]> = o.messageId
+      ? [...recentMessages(s), [o.messageId, transition?.seq ?? 0]]
+      : recentMessages(s);
     if (messages.length > KEEP_MESSAGES) messages.splice(0, messages.length - KEEP_MESSAGES);
     return {
-      state: { ...s, seq, messages, transitions: transition ? [...s.transitions, transition].slice(-KEEP_TRANSITIONS) : s.transitions },
+      state: {
+        ...s,
+        seq,
+        messages,
+        transitions: transition ? [...s.transitions, transition].slice(-KEEP_TRANSITIONS) : s.transitions,
+      },
       transition,
       unchanged: false,
       why,
@@ -107,10 +119,12 @@ export function decide(state: IncidentState | undefined, alert: Alert, o: Decide
       transitions: state?.transitions ?? [],
       messages: state ? recentMessages(state) : [],
     });
-    if (!state) return next(fresh(), o.mutedBy ? undefined : 'firing', o.mutedBy ? `muted by ${o.mutedBy}` : 'new incident');
+    if (!state)
+      return next(fresh(), o.mutedBy ? undefined : 'firing', o.mutedBy ? `muted by ${o.mutedBy}` : 'new incident');
     if (state.status === 'resolved') {
       // A firing that started before the recorded resolve belongs to the incident already over (late or out of order).
-      if (t(alert.startsAt) <= t(state.endsAt ?? state.startsAt)) return next(state, undefined, 'stale firing: the incident was resolved after it started');
+      if (t(alert.startsAt) <= t(state.endsAt ?? state.startsAt))
+        return next(state, undefined, 'stale firing: the incident was resolved after it started');
       return next(fresh(), o.mutedBy ? undefined : 'firing', o.mutedBy ? `muted by ${o.mutedBy}` : 'incident reopened');
     }
     // Still firing.
@@ -120,7 +134,8 @@ export function decide(state: IncidentState | undefined, alert: Alert, o: Decide
       const { mutedBy: _m, ...rest } = updated;
       return next({ ...rest, notified: true, lastNotifiedAt: at }, 'firing', 'no longer muted: sent now');
     }
-    if (o.now.getTime() - t(state.lastNotifiedAt) >= o.repeatIntervalMs) return next({ ...updated, lastNotifiedAt: at }, 'reminder', 'still firing: reminder');
+    if (o.now.getTime() - t(state.lastNotifiedAt) >= o.repeatIntervalMs)
+      return next({ ...updated, lastNotifiedAt: at }, 'reminder', 'still firing: reminder');
     return next(updated, undefined, 'still firing: already notified');
   }
 
@@ -128,7 +143,17 @@ export function decide(state: IncidentState | undefined, alert: Alert, o: Decide
   const endsAt = alert.endsAt ?? at;
   if (!state) {
     return next(
-      { fingerprint: alert.fingerprint, status: 'resolved', startsAt: alert.startsAt, endsAt, alert, notified: false, seq: 0, transitions: [], messages: [] },
+      {
+        fingerprint: alert.fingerprint,
+        status: 'resolved',
+        startsAt: alert.startsAt,
+        endsAt,
+        alert,
+        notified: false,
+        seq: 0,
+        transitions: [],
+        messages: [],
+      },
       undefined,
       'resolved before any firing was seen',
     );
@@ -137,17 +162,33 @@ export function decide(state: IncidentState | undefined, alert: Alert, o: Decide
     const later = t(endsAt) > t(state.endsAt) ? { endsAt } : {};
     return next({ ...state, ...later }, undefined, 'already resolved');
   }
-  if (t(endsAt) < t(state.startsAt)) return next(state, undefined, 'stale resolve: ended before the current incident started');
+  if (t(endsAt) < t(state.startsAt))
+    return next(state, undefined, 'stale resolve: ended before the current incident started');
   const { mutedBy: _m, ...rest } = state;
-  const resolved: IncidentState = { ...rest, status: 'resolved', endsAt, alert: { ...alert, startsAt: state.startsAt }, notified: false };
-  return next(resolved, state.notified ? 'resolved' : undefined, state.notified ? 'resolved' : 'resolved while muted: nobody was told');
+  const resolved: IncidentState = {
+    ...rest,
+    status: 'resolved',
+    endsAt,
+    alert: { ...alert, startsAt: state.startsAt },
+    notified: false,
+  };
+  return next(
+    resolved,
+    state.notified ? 'resolved' : undefined,
+    state.notified ? 'resolved' : 'resolved while muted: nobody was told',
+  );
 }
 
 /**
  * The sweep's question for a firing incident no message has touched: is something due now? A firing held back by a
  * maintenance window or a silence that no longer mutes it, or a reminder whose repeat interval has passed. Pure.
  */
-export function sweepDue(state: IncidentState, now: Date, repeatIntervalMs: number, mutedBy: string | undefined): boolean {
+export function sweepDue(
+  state: IncidentState,
+  now: Date,
+  repeatIntervalMs: number,
+  mutedBy: string | undefined,
+): boolean {
   if (state.status !== 'firing' || mutedBy) return false;
   if (!state.notified) return true;
   return now.getTime() - Date.parse(state.lastNotifiedAt ?? state.startsAt) >= repeatIntervalMs;

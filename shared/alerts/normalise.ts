@@ -16,8 +16,20 @@ export function normalise(input: Exclude<DecodedInput, { kind: 'poison' }>, env:
 const none: Normalised = { alerts: [], notices: [] };
 
 export function normaliseEvent(event: OpsEvent): Normalised {
-  const base = { env: event.env, labels: { type: event.type }, links: [] as Alert['links'], details: {} as Record<string, string> };
-  const suite = (job: string, status: Alert['status'], severity: Severity, title: string, summary: string, details: Record<string, string> = {}): Alert => ({
+  const base = {
+    env: event.env,
+    labels: { type: event.type },
+    links: [] as Alert['links'],
+    details: {} as Record<string, string>,
+  };
+  const suite = (
+    job: string,
+    status: Alert['status'],
+    severity: Severity,
+    title: string,
+    summary: string,
+    details: Record<string, string> = {},
+  ): Alert => ({
     ...base,
     fingerprint: `mt-ops/${event.env}/${job}`,
     status,
@@ -30,38 +42,105 @@ export function normaliseEvent(event: OpsEvent): Normalised {
     ...(status === 'resolved' ? { endsAt: event.time } : {}),
     details,
   });
-  const notice = (title: string, summary: string): Notice => ({ type: event.type, env: event.env, time: event.time, title, summary });
+  const notice = (title: string, summary: string): Notice => ({
+    type: event.type,
+    env: event.env,
+    time: event.time,
+    title,
+    summary,
+  });
   switch (event.type) {
     case 'backup.failed':
-      return { alerts: [suite('backup', 'firing', event.severity, `Backup failed (${event.env})`, event.reason, { trigger: event.trigger, ...(event.table ? { table: event.table } : {}) })], notices: [] };
+      return {
+        alerts: [
+          suite('backup', 'firing', event.severity, `Backup failed (${event.env})`, event.reason, {
+            trigger: event.trigger,
+            ...(event.table ? { table: event.table } : {}),
+          }),
+        ],
+        notices: [],
+      };
     case 'backup.succeeded':
       return {
-        alerts: [suite('backup', 'resolved', 'critical', `Backup failed (${event.env})`, `backup ${event.backupId} completed`)],
-        notices: [notice(`Backup ${event.backupId}`, `${event.tables} tables, ${event.rows} rows, ${event.bytes} bytes in ${Math.round(event.durationMs / 1000)} s (${event.trigger})`)],
+        alerts: [
+          suite('backup', 'resolved', 'critical', `Backup failed (${event.env})`, `backup ${event.backupId} completed`),
+        ],
+        notices: [
+          notice(
+            `Backup ${event.backupId}`,
+            `${event.tables} tables, ${event.rows} rows, ${event.bytes} bytes in ${Math.round(event.durationMs / 1000)} s (${event.trigger})`,
+          ),
+        ],
       };
     case 'verify.failed':
-      return { alerts: [suite('verify', 'firing', event.severity, `Verify failed (${event.env})`, event.reason, event.backupId ? { backupId: event.backupId } : {})], notices: [] };
+      return {
+        alerts: [
+          suite(
+            'verify',
+            'firing',
+            event.severity,
+            `Verify failed (${event.env})`,
+            event.reason,
+            event.backupId ? { backupId: event.backupId } : {},
+          ),
+        ],
+        notices: [],
+      };
     case 'verify.succeeded':
       return {
-        alerts: [suite('verify', 'resolved', 'critical', `Verify failed (${event.env})`, `backup ${event.backupId} verified`)],
-        notices: [notice(`Verify of ${event.backupId}`, `${event.restoreDrill ? 'with restore drill: ' : ''}${event.details}`)],
+        alerts: [
+          suite('verify', 'resolved', 'critical', `Verify failed (${event.env})`, `backup ${event.backupId} verified`),
+        ],
+        notices: [
+          notice(`Verify of ${event.backupId}`, `${event.restoreDrill ? 'with restore drill: ' : ''}${event.details}`),
+        ],
       };
     case 'retention.failed':
-      return { alerts: [suite('retention', 'firing', event.severity, `Retention cleanup failed (${event.env})`, event.reason)], notices: [] };
+      return {
+        alerts: [suite('retention', 'firing', event.severity, `Retention cleanup failed (${event.env})`, event.reason)],
+        notices: [],
+      };
     case 'retention.completed':
       return {
-        alerts: [suite('retention', 'resolved', 'warning', `Retention cleanup failed (${event.env})`, 'cleanup completed')],
-        notices: [notice('Cleanup', `${event.removed} removed, ${event.orphansRemoved} orphans removed, ${event.kept} kept, ${event.bytesFreed} bytes freed`)],
+        alerts: [
+          suite('retention', 'resolved', 'warning', `Retention cleanup failed (${event.env})`, 'cleanup completed'),
+        ],
+        notices: [
+          notice(
+            'Cleanup',
+            `${event.removed} removed, ${event.orphansRemoved} orphans removed, ${event.kept} kept, ${event.bytesFreed} bytes freed`,
+          ),
+        ],
       };
     case 'deployment.failed':
-      return { alerts: [suite('deployment', 'firing', event.severity, `Deployment failed (${event.env})`, `step ${event.step}: ${event.reason}`, { project: event.project })], notices: [] };
+      return {
+        alerts: [
+          suite(
+            'deployment',
+            'firing',
+            event.severity,
+            `Deployment failed (${event.env})`,
+            `step ${event.step}: ${event.reason}`,
+            { project: event.project },
+          ),
+        ],
+        notices: [],
+      };
     case 'deployment.succeeded':
       return {
-        alerts: [suite('deployment', 'resolved', 'warning', `Deployment failed (${event.env})`, 'deployment succeeded')],
-        notices: [notice('Deployment', `${event.project} (${event.region})${event.commit ? ` at ${event.commit}` : ''}`)],
+        alerts: [
+          suite('deployment', 'resolved', 'warning', `Deployment failed (${event.env})`, 'deployment succeeded'),
+        ],
+        notices: [
+          notice('Deployment', `${event.project} (${event.region})${event.commit ? ` at ${event.commit}` : ''}`),
+        ],
       };
     case 'probe.state_changed': {
-      if (event.to === 'unknown') return { alerts: [], notices: [notice(`Probe ${event.probe} unknown`, event.reason ?? `${event.from} -> unknown`)] };
+      if (event.to === 'unknown')
+        return {
+          alerts: [],
+          notices: [notice(`Probe ${event.probe} unknown`, event.reason ?? `${event.from} -> unknown`)],
+        };
       const status = event.to === 'down' ? 'firing' : 'resolved';
       return {
         alerts: [
@@ -127,7 +206,18 @@ export function normaliseIncident(n: CmNotification, env = 'cloud'): Normalised 
   const i: CmIncident = n.incident;
   const iso = (s: number | null | undefined) => (s && s > 0 ? new Date(s * 1000).toISOString() : undefined);
   if (n.version.toLowerCase() === 'test') {
-    return { alerts: [], notices: [{ type: 'cloud-monitoring.test', env, time: iso(i.started_at) ?? new Date(0).toISOString(), title: 'Cloud Monitoring test notification', summary: i.summary ?? '' }] };
+    return {
+      alerts: [],
+      notices: [
+        {
+          type: 'cloud-monitoring.test',
+          env,
+          time: iso(i.started_at) ?? new Date(0).toISOString(),
+          title: 'Cloud Monitoring test notification',
+          summary: i.summary ?? '',
+        },
+      ],
+    };
   }
   const status = i.state === 'closed' ? 'resolved' : 'firing';
   const startsAt = iso(i.started_at) ?? new Date(0).toISOString();
@@ -144,7 +234,8 @@ export function normaliseIncident(n: CmNotification, env = 'cloud'): Normalised 
   if (i.resource_display_name) details.resource = i.resource_display_name;
   if (i.metric?.type) details.metric = i.metric.type;
   if (i.condition_name) details.condition = i.condition_name;
-  const title = i.documentation?.subject || i.policy_name || i.condition_name || `Cloud Monitoring incident ${i.incident_id}`;
+  const title =
+    i.documentation?.subject || i.policy_name || i.condition_name || `Cloud Monitoring incident ${i.incident_id}`;
   return {
     alerts: [
       {

@@ -77,13 +77,30 @@ export const isSettled = (status: DeliveryStatus) => DONE.includes(status);
  * (a redelivered message, the sweep) is not sent after a newer one (a stale trigger must never follow the resolve,
  * nor a stale resolve a new trigger: PagerDuty would close the reopened incident); it is settled as superseded.
  */
-export async function deliverTransition(o: OutboxOptions, alert: Alert, transition: Transition, channels: Partial<Record<ChannelName, Channel>>, latestSeq = transition.seq): Promise<DeliveryOutcome[]> {
+export async function deliverTransition(
+  o: OutboxOptions,
+  alert: Alert,
+  transition: Transition,
+  channels: Partial<Record<ChannelName, Channel>>,
+  latestSeq = transition.seq,
+): Promise<DeliveryOutcome[]> {
   const targets = transition.receivers.filter((r): r is ChannelName => r !== 'digest');
   const notification: Notification = { kind: transition.kind, alert, seq: transition.seq };
-  return Promise.all(targets.map((channel) => deliverOne(o, notification, transition, channel, channels[channel], transition.seq < latestSeq)));
+  return Promise.all(
+    targets.map((channel) =>
+      deliverOne(o, notification, transition, channel, channels[channel], transition.seq < latestSeq),
+    ),
+  );
 }
 
-export async function deliverOne(o: OutboxOptions, n: Notification & { alert: Alert }, t: Transition, name: ChannelName, channel: Channel | undefined, superseded = false): Promise<DeliveryOutcome> {
+export async function deliverOne(
+  o: OutboxOptions,
+  n: Notification & { alert: Alert },
+  t: Transition,
+  name: ChannelName,
+  channel: Channel | undefined,
+  superseded = false,
+): Promise<DeliveryOutcome> {
   const key = alertKeys.outbox(o.env, n.alert.fingerprint, t.seq, t.at, name);
   const pendingKey = alertKeys.pending(o.env, n.alert.fingerprint, t.seq, name);
   const doc = await o.store.readJson(key);
@@ -106,19 +123,48 @@ export async function deliverOne(o: OutboxOptions, n: Notification & { alert: Al
   };
   const settleWithoutSending = async (status: 'off' | 'superseded', why: string): Promise<DeliveryOutcome> => {
     const { claimedAt: _c, notBefore: _n, ...rest } = base;
-    if (await cas(o.store, key, { ...rest, status, lastError: why, updatedAt: now.toISOString() }, doc?.generation ?? null)) await o.store.delete(pendingKey);
+    if (
+      await cas(
+        o.store,
+        key,
+        { ...rest, status, lastError: why, updatedAt: now.toISOString() },
+        doc?.generation ?? null,
+      )
+    )
+      await o.store.delete(pendingKey);
     return { channel: name, status, pending: false };
   };
   if (superseded) return settleWithoutSending('superseded', 'a newer transition of the incident was sent instead');
   if (!channel) return settleWithoutSending('off', 'channel not configured');
-  if (previous?.status === 'sending' && previous.claimedAt && now.getTime() - Date.parse(previous.claimedAt) < o.claimTtlMs) {
+  if (
+    previous?.status === 'sending' &&
+    previous.claimedAt &&
+    now.getTime() - Date.parse(previous.claimedAt) < o.claimTtlMs
+  ) {
     return { channel: name, status: 'in-flight', pending: true };
   }
   if (previous?.notBefore && now.getTime() < Date.parse(previous.notBefore)) {
-    return { channel: name, status: 'waiting', pending: true, error: `${name} asked to wait until ${previous.notBefore}` };
+    return {
+      channel: name,
+      status: 'waiting',
+      pending: true,
+      error: `${name} asked to wait until ${previous.notBefore}`,
+    };
   }
-  if (!previous) await writeMarker(o.store, pendingKey, { outbox: key, fingerprint: n.alert.fingerprint, seq: t.seq, channel: name, createdAt: now.toISOString() });
-  const claim = await cas(o.store, key, { ...base, status: 'sending', claimedAt: now.toISOString(), updatedAt: now.toISOString() }, doc?.generation ?? null);
+  if (!previous)
+    await writeMarker(o.store, pendingKey, {
+      outbox: key,
+      fingerprint: n.alert.fingerprint,
+      seq: t.seq,
+      channel: name,
+      createdAt: now.toISOString(),
+    });
+  const claim = await cas(
+    o.store,
+    key,
+    { ...base, status: 'sending', claimedAt: now.toISOString(), updatedAt: now.toISOString() },
+    doc?.generation ?? null,
+  );
   if (!claim) return { channel: name, status: 'in-flight', pending: true };
 
   const { result, attempts } = await deliverWithRetry(channel, n, o.retry);
@@ -128,21 +174,42 @@ export async function deliverOne(o: OutboxOptions, n: Notification & { alert: Al
   if (result.ok) {
     delete settled.lastError;
     if (await cas(o.store, key, { ...settled, status: 'delivered' }, claim)) await o.store.delete(pendingKey);
-    o.logger.info({ fingerprint: n.alert.fingerprint, channel: name, kind: t.kind, seq: t.seq, attempts }, `alert delivered to ${name}: ${n.alert.title}`);
+    o.logger.info(
+      { fingerprint: n.alert.fingerprint, channel: name, kind: t.kind, seq: t.seq, attempts },
+      `alert delivered to ${name}: ${n.alert.title}`,
+    );
     return { channel: name, status: 'delivered', pending: false };
   }
   const error = redactString(result.error);
   const invocations = base.invocations + 1;
   const giveUp = !result.retryable || (invocations >= o.maxInvocations && n.alert.severity !== 'critical');
   if (giveUp) {
-    await o.deadLetter.publish({ env: o.env, channel: name, kind: t.kind, seq: t.seq, reason: error, alert: n.alert, at: o.now().toISOString() });
-    if (await cas(o.store, key, { ...settled, invocations, status: 'dead-lettered', lastError: error }, claim)) await o.store.delete(pendingKey);
-    o.logger.warn({ fingerprint: n.alert.fingerprint, channel: name, kind: t.kind, attempts: settled.attempts }, `alert to ${name} dead-lettered (${result.retryable ? 'retries exhausted' : 'not retryable'}): ${error}`);
+    await o.deadLetter.publish({
+      env: o.env,
+      channel: name,
+      kind: t.kind,
+      seq: t.seq,
+      reason: error,
+      alert: n.alert,
+      at: o.now().toISOString(),
+    });
+    if (await cas(o.store, key, { ...settled, invocations, status: 'dead-lettered', lastError: error }, claim))
+      await o.store.delete(pendingKey);
+    o.logger.warn(
+      { fingerprint: n.alert.fingerprint, channel: name, kind: t.kind, attempts: settled.attempts },
+      `alert to ${name} dead-lettered (${result.retryable ? 'retries exhausted' : 'not retryable'}): ${error}`,
+    );
     return { channel: name, status: 'dead-lettered', pending: false, error };
   }
-  const notBefore = result.retryAfterMs !== undefined && result.retryAfterMs > 0 ? { notBefore: new Date(o.now().getTime() + result.retryAfterMs).toISOString() } : {};
+  const notBefore =
+    result.retryAfterMs !== undefined && result.retryAfterMs > 0
+      ? { notBefore: new Date(o.now().getTime() + result.retryAfterMs).toISOString() }
+      : {};
   await cas(o.store, key, { ...settled, invocations, status: 'failed', lastError: error, ...notBefore }, claim);
-  o.logger.warn({ fingerprint: n.alert.fingerprint, channel: name, kind: t.kind, attempts: settled.attempts, ...notBefore }, `alert to ${name} failed, will be retried${notBefore.notBefore ? ` after ${notBefore.notBefore} (Retry-After)` : ''}: ${error}`);
+  o.logger.warn(
+    { fingerprint: n.alert.fingerprint, channel: name, kind: t.kind, attempts: settled.attempts, ...notBefore },
+    `alert to ${name} failed, will be retried${notBefore.notBefore ? ` after ${notBefore.notBefore} (Retry-After)` : ''}: ${error}`,
+  );
   return { channel: name, status: 'failed', pending: true, error };
 }
 
@@ -156,19 +223,34 @@ async function writeMarker(store: ObjectStore, key: string, marker: PendingMarke
 }
 
 /** Compare-and-swap write; the new generation, or undefined when someone else wrote first. */
-async function cas(store: ObjectStore, key: string, value: DeliveryRecord, ifGeneration: string | null): Promise<string | undefined> {
+async function cas(
+  store: ObjectStore,
+  key: string,
+  value: DeliveryRecord,
+  ifGeneration: string | null,
+): Promise<string | undefined> {
   try {
     return await store.writeJson(key, value, { ifGeneration });
   } catch (err) {
-    if (err instanceof StorageError && (err.code === 'precondition_failed' || err.code === 'already_exists')) return undefined;
+    if (err instanceof StorageError && (err.code === 'precondition_failed' || err.code === 'already_exists'))
+      return undefined;
     throw err;
   }
 }
 
 /** Deliveries recorded since `since` (days listed one by one), oldest first. */
-export async function readDeliveries(store: ObjectStore, env: string, since: Date, now = new Date()): Promise<DeliveryRecord[]> {
+export async function readDeliveries(
+  store: ObjectStore,
+  env: string,
+  since: Date,
+  now = new Date(),
+): Promise<DeliveryRecord[]> {
   const out: DeliveryRecord[] = [];
-  for (let day = new Date(Date.UTC(since.getUTCFullYear(), since.getUTCMonth(), since.getUTCDate())); day <= now; day = new Date(day.getTime() + 86_400_000)) {
+  for (
+    let day = new Date(Date.UTC(since.getUTCFullYear(), since.getUTCMonth(), since.getUTCDate()));
+    day <= now;
+    day = new Date(day.getTime() + 86_400_000)
+  ) {
     for await (const info of store.list(alertKeys.outboxDay(env, day.toISOString().slice(0, 10)))) {
       const doc = await store.readJson(info.key);
       const record = doc?.value as DeliveryRecord | undefined;

@@ -69,33 +69,72 @@ export function poisonCounter(): number {
 export async function fanout(deps: FanoutDeps, input: DecodedInput): Promise<FanoutResult> {
   if (input.kind === 'poison') {
     poisonCount += 1;
-    deps.logger.error({ poison: true, poisonCount, reason: input.reason, excerpt: input.excerpt, messageId: input.messageId }, `alert message rejected (acknowledged, not retried): ${input.reason}`);
+    deps.logger.error(
+      { poison: true, poisonCount, reason: input.reason, excerpt: input.excerpt, messageId: input.messageId },
+      `alert message rejected (acknowledged, not retried): ${input.reason}`,
+    );
     return { poison: { reason: input.reason, excerpt: input.excerpt }, alerts: [], notices: 0, retry: false };
   }
   const now = (deps.now ?? (() => new Date()))();
   const { alerts, notices } = normalise(input, deps.env);
-  for (const [i, notice] of notices.entries()) await fileNotice(deps.store, deps.env, notice, `${input.messageId}#${i}`);
-  const silences = alerts.some((a) => a.status === 'firing') ? (deps.silences ?? (await listSilences(deps.store, deps.env))) : [];
+  for (const [i, notice] of notices.entries())
+    await fileNotice(deps.store, deps.env, notice, `${input.messageId}#${i}`);
+  const silences = alerts.some((a) => a.status === 'firing')
+    ? (deps.silences ?? (await listSilences(deps.store, deps.env)))
+    : [];
   const outcomes = await Promise.all(alerts.map((alert) => handleAlert(deps, alert, input.messageId, now, silences)));
-  return { alerts: outcomes, notices: notices.length, retry: outcomes.some((o) => o.deliveries.some((d) => d.pending)) };
+  return {
+    alerts: outcomes,
+    notices: notices.length,
+    retry: outcomes.some((o) => o.deliveries.some((d) => d.pending)),
+  };
 }
 
 /** Route, mute, dedup, deliver and record one alert. Also the sweep's entry (reminders, sends held by a window). */
-export async function handleAlert(deps: FanoutDeps, alert: Alert, messageId: string, now: Date, silences: Silence[]): Promise<AlertOutcome> {
+export async function handleAlert(
+  deps: FanoutDeps,
+  alert: Alert,
+  messageId: string,
+  now: Date,
+  silences: Silence[],
+): Promise<AlertOutcome> {
   const receivers = route(deps.routing, alert);
   const mutedBy = alert.status === 'firing' ? muteReason(deps, alert, now, silences) : undefined;
   const decision = await updateIncident(deps.store, deps.env, alert.fingerprint, (state) =>
-    decide(state, alert, { now, messageId, repeatIntervalMs: deps.routing.repeatIntervalHours * 3_600_000, receivers, mutedBy }),
+    decide(state, alert, {
+      now,
+      messageId,
+      repeatIntervalMs: deps.routing.repeatIntervalHours * 3_600_000,
+      receivers,
+      mutedBy,
+    }),
   );
-  const outcome: AlertOutcome = { fingerprint: alert.fingerprint, status: alert.status, severity: alert.severity, receivers, ...(mutedBy ? { mutedBy } : {}), why: decision.why, deliveries: [] };
+  const outcome: AlertOutcome = {
+    fingerprint: alert.fingerprint,
+    status: alert.status,
+    severity: alert.severity,
+    receivers,
+    ...(mutedBy ? { mutedBy } : {}),
+    why: decision.why,
+    deliveries: [],
+  };
   const t = decision.transition;
   if (!t) {
-    deps.logger.info({ fingerprint: alert.fingerprint, why: decision.why }, `alert ${alert.fingerprint}: nothing to send (${decision.why})`);
+    deps.logger.info(
+      { fingerprint: alert.fingerprint, why: decision.why },
+      `alert ${alert.fingerprint}: nothing to send (${decision.why})`,
+    );
     return outcome;
   }
   outcome.transition = t;
   // the digest's record of the incident (an info alert routed to the digest is this notice too)
-  if (t.kind !== 'reminder') await fileNotice(deps.store, deps.env, incidentNotice(decision.state.alert, t, decision.state.startsAt), `transition:${alert.fingerprint}:${t.seq}`);
+  if (t.kind !== 'reminder')
+    await fileNotice(
+      deps.store,
+      deps.env,
+      incidentNotice(decision.state.alert, t, decision.state.startsAt),
+      `transition:${alert.fingerprint}:${t.seq}`,
+    );
   outcome.deliveries = await deliverTransition(
     {
       store: deps.store,
@@ -116,7 +155,12 @@ export async function handleAlert(deps: FanoutDeps, alert: Alert, messageId: str
 }
 
 /** Stage 4, mute: a maintenance window (unless the alert is labelled to ignore maintenance) or an active silence. */
-export function muteReason(deps: Pick<FanoutDeps, 'maintenance' | 'routing'>, alert: Alert, now: Date, silences: readonly Silence[]): string | undefined {
+export function muteReason(
+  deps: Pick<FanoutDeps, 'maintenance' | 'routing'>,
+  alert: Alert,
+  now: Date,
+  silences: readonly Silence[],
+): string | undefined {
   const silence = silencedBy(silences, alert, now);
   if (silence) return `silence ${silence.id}`;
   if (alert.labels[deps.routing.ignoreMaintenanceLabel] !== 'true') {
@@ -129,7 +173,19 @@ export function muteReason(deps: Pick<FanoutDeps, 'maintenance' | 'routing'>, al
 function incidentNotice(alert: Alert, t: Transition, startsAt: string): Notice {
   if (t.kind === 'resolved') {
     const minutes = Math.max(0, Math.round((Date.parse(alert.endsAt ?? t.at) - Date.parse(startsAt)) / 60_000));
-    return { type: 'incident.closed', env: alert.env, time: t.at, title: `Incident closed: ${alert.title}`, summary: `${alert.severity}, lasted ${minutes} min` };
+    return {
+      type: 'incident.closed',
+      env: alert.env,
+      time: t.at,
+      title: `Incident closed: ${alert.title}`,
+      summary: `${alert.severity}, lasted ${minutes} min`,
+    };
   }
-  return { type: 'incident.opened', env: alert.env, time: t.at, title: `Incident opened: ${alert.title}`, summary: alert.summary ? `${alert.severity}: ${alert.summary}` : alert.severity };
+  return {
+    type: 'incident.opened',
+    env: alert.env,
+    time: t.at,
+    title: `Incident opened: ${alert.title}`,
+    summary: alert.summary ? `${alert.severity}: ${alert.summary}` : alert.severity,
+  };
 }

@@ -19,7 +19,12 @@ export function parseMatcher(text: string): Matcher {
   if (!m) throw new Error(`bad matcher ${JSON.stringify(text)}: must be label = value, !=, =~ or !~`);
   const op = m[2] as Matcher['op'];
   const value = m[3] ?? m[4] ?? '';
-  const matcher: Matcher = { name: m[1]!, op, value, ...(op.includes('~') ? { regex: new RegExp(`^(?:${value})$`) } : {}) };
+  const matcher: Matcher = {
+    name: m[1]!,
+    op,
+    value,
+    ...(op.includes('~') ? { regex: new RegExp(`^(?:${value})$`) } : {}),
+  };
   cache.set(text, matcher);
   return matcher;
 }

@@ -19,11 +19,16 @@ import type { FanoutDeps } from './pipeline';
 export function channelsFromConfig(config: Pick<Config, 'env' | 'file'>): Partial<Record<ChannelName, Channel>> {
   const e = config.env;
   const channels: Partial<Record<ChannelName, Channel>> = {};
-  if (e.PAGERDUTY_ROUTING_KEY) channels.pagerduty = new PagerDutyChannel(e.PAGERDUTY_ROUTING_KEY, e.PAGERDUTY_EVENTS_URL);
-  if (e.SLACK_WEBHOOK_URL) channels.slack = new SlackChannel(e.SLACK_WEBHOOK_URL, { channel: config.file.routing.slackChannel });
+  if (e.PAGERDUTY_ROUTING_KEY)
+    channels.pagerduty = new PagerDutyChannel(e.PAGERDUTY_ROUTING_KEY, e.PAGERDUTY_EVENTS_URL);
+  if (e.SLACK_WEBHOOK_URL)
+    channels.slack = new SlackChannel(e.SLACK_WEBHOOK_URL, { channel: config.file.routing.slackChannel });
   if (e.SMTP_URL && e.ALERT_EMAIL_FROM && e.ALERT_EMAIL_TO) {
-    if (!/^smtps?:\/\/[^/]+/.test(e.SMTP_URL)) throw new UsageError('SMTP_URL: must be smtp://[user:pass@]host[:port] or smtps://...');
-    const to = e.ALERT_EMAIL_TO.split(',').map((s) => s.trim()).filter(Boolean);
+    if (!/^smtps?:\/\/[^/]+/.test(e.SMTP_URL))
+      throw new UsageError('SMTP_URL: must be smtp://[user:pass@]host[:port] or smtps://...');
+    const to = e.ALERT_EMAIL_TO.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     channels.email = new EmailChannel({ smtpUrl: e.SMTP_URL, password: e.SMTP_PASSWORD, from: e.ALERT_EMAIL_FROM, to });
   }
   if (e.ALERT_WEBHOOK_URL) channels.webhook = new WebhookChannel(e.ALERT_WEBHOOK_URL);
@@ -48,5 +53,13 @@ export function describeChannels(config: Pick<Config, 'env'>, channels: Partial<
 /** Everything the pipeline needs, from the configuration (the function and the CLI build it the same way). */
 export function fanoutDeps(config: Config, store: ObjectStore, env: string, logger: Logger): FanoutDeps {
   const channels = channelsFromConfig(config);
-  return { store, env, logger, routing: config.file.routing, maintenance: config.file.maintenance, channels, deadLetter: openDeadLetter(config) };
+  return {
+    store,
+    env,
+    logger,
+    routing: config.file.routing,
+    maintenance: config.file.maintenance,
+    channels,
+    deadLetter: openDeadLetter(config),
+  };
 }

@@ -32,7 +32,12 @@ export function newSilenceId(now: Date): string {
   return `${now.toISOString().slice(0, 10).replace(/-/g, '')}-${randomBytes(3).toString('hex')}`;
 }
 
-export async function addSilence(store: ObjectStore, env: string, input: Omit<Silence, 'id' | 'createdAt'>, now = new Date()): Promise<Silence> {
+export async function addSilence(
+  store: ObjectStore,
+  env: string,
+  input: Omit<Silence, 'id' | 'createdAt'>,
+  now = new Date(),
+): Promise<Silence> {
   const silence = SilenceSchema.parse({ ...input, id: newSilenceId(now), createdAt: now.toISOString() });
   await store.writeJson(alertKeys.silence(env, silence.id), silence, { ifGeneration: null });
   return silence;
@@ -50,13 +55,21 @@ export async function listSilences(store: ObjectStore, env: string): Promise<Sil
 }
 
 /** Ends a silence now (compare-and-swap); undefined when there is no such silence. */
-export async function expireSilence(store: ObjectStore, env: string, id: string, now = new Date()): Promise<Silence | undefined> {
+export async function expireSilence(
+  store: ObjectStore,
+  env: string,
+  id: string,
+  now = new Date(),
+): Promise<Silence | undefined> {
   if (!/^[a-z0-9-]{4,64}$/.test(id)) return undefined;
   const key = alertKeys.silence(env, id);
   const doc = await store.readJson(key);
   const parsed = SilenceSchema.safeParse(doc?.value);
   if (!doc || !parsed.success) return undefined;
-  const expired = { ...parsed.data, expiresAt: new Date(Math.min(Date.parse(parsed.data.expiresAt), now.getTime())).toISOString() };
+  const expired = {
+    ...parsed.data,
+    expiresAt: new Date(Math.min(Date.parse(parsed.data.expiresAt), now.getTime())).toISOString(),
+  };
   await store.writeJson(key, expired, { ifGeneration: doc.generation });
   return expired;
 }

@@ -11,7 +11,12 @@ import type { Notice } from './model';
  * The incident state document, read-decide-write under compare-and-swap: a concurrent writer makes us read again
  * and decide again, so two instances handling two messages for one incident never both send the same transition.
  */
-export async function updateIncident(store: ObjectStore, env: string, fingerprint: string, decideFn: (state: IncidentState | undefined) => Decision): Promise<Decision> {
+export async function updateIncident(
+  store: ObjectStore,
+  env: string,
+  fingerprint: string,
+  decideFn: (state: IncidentState | undefined) => Decision,
+): Promise<Decision> {
   const key = alertKeys.incident(env, fingerprint);
   for (let attempt = 0; attempt < 20; attempt++) {
     const doc = await store.readJson(key);
@@ -21,7 +26,8 @@ export async function updateIncident(store: ObjectStore, env: string, fingerprin
       await store.writeJson(key, decision.state, { ifGeneration: doc?.generation ?? null });
       return decision;
     } catch (err) {
-      if (err instanceof StorageError && (err.code === 'precondition_failed' || err.code === 'already_exists')) continue;
+      if (err instanceof StorageError && (err.code === 'precondition_failed' || err.code === 'already_exists'))
+        continue;
       throw err;
     }
   }

@@ -11,7 +11,14 @@ import { StorageError } from '../storage/types';
 import { sweepDue, sweepMessageId, type IncidentState } from './lifecycle';
 import { alertKeys } from './layout';
 import type { Alert } from './model';
-import { deliverOne, isSettled, type DeliveryOutcome, type DeliveryRecord, type OutboxOptions, type PendingMarker } from './outbox';
+import {
+  deliverOne,
+  isSettled,
+  type DeliveryOutcome,
+  type DeliveryRecord,
+  type OutboxOptions,
+  type PendingMarker,
+} from './outbox';
 import { DEFAULT_RETRY } from './deliver';
 import { handleAlert, muteReason, type AlertOutcome, type FanoutDeps } from './pipeline';
 import { listSilences } from './silences';
@@ -19,7 +26,8 @@ import { listSilences } from './silences';
 /** Pub/Sub keeps an unacknowledged message at most 7 days: after that no redelivery can name a resolved incident. */
 export const FORGET_RESOLVED_AFTER_MS = 8 * 86_400_000;
 /** Between two sweep retries of one delivery: 1 min, doubling per failed invocation, at most 30 min. */
-export const sweepBackoffMs = (invocations: number) => Math.min(30 * 60_000, 60_000 * 2 ** Math.max(0, invocations - 1));
+export const sweepBackoffMs = (invocations: number) =>
+  Math.min(30 * 60_000, 60_000 * 2 ** Math.max(0, invocations - 1));
 
 export interface SweepResult {
   /** Firing incidents looked at. */
@@ -53,7 +61,13 @@ export async function sweep(deps: FanoutDeps): Promise<SweepResult> {
     }
     result.firing += 1;
     if (!sweepDue(state, now, repeatMs, muteReason(deps, state.alert, now, silences))) continue;
-    const outcome = await handleAlert(deps, state.alert, sweepMessageId(state.fingerprint, now, repeatMs), now, silences);
+    const outcome = await handleAlert(
+      deps,
+      state.alert,
+      sweepMessageId(state.fingerprint, now, repeatMs),
+      now,
+      silences,
+    );
     if (outcome.transition) result.sent.push(outcome);
   }
 
@@ -80,23 +94,58 @@ export async function sweep(deps: FanoutDeps): Promise<SweepResult> {
       await deps.store.delete(info.key);
       continue;
     }
-    if (record.status === 'failed' && now.getTime() - Date.parse(record.updatedAt) < sweepBackoffMs(record.invocations)) {
+    if (
+      record.status === 'failed' &&
+      now.getTime() - Date.parse(record.updatedAt) < sweepBackoffMs(record.invocations)
+    ) {
       result.pending = true;
       continue;
     }
-    const state = (await deps.store.readJson(alertKeys.incident(deps.env, record.fingerprint)))?.value as IncidentState | undefined;
+    const state = (await deps.store.readJson(alertKeys.incident(deps.env, record.fingerprint)))?.value as
+      IncidentState | undefined;
     const transition = state?.transitions.find((t) => t.seq === record.seq);
     // the incident's newest alert is what the newest transition carries; an older transition is superseded anyway
-    const alert: Alert = state?.alert ?? { fingerprint: record.fingerprint, status: 'firing', severity: record.severity, title: record.title, summary: '', labels: {}, source: 'mt-ops', links: [], startsAt: record.at, env: record.env, details: {} };
-    const t = transition ?? { seq: record.seq, kind: record.kind, at: record.at, receivers: [record.channel], messageId: '' };
+    const alert: Alert = state?.alert ?? {
+      fingerprint: record.fingerprint,
+      status: 'firing',
+      severity: record.severity,
+      title: record.title,
+      summary: '',
+      labels: {},
+      source: 'mt-ops',
+      links: [],
+      startsAt: record.at,
+      env: record.env,
+      details: {},
+    };
+    const t = transition ?? {
+      seq: record.seq,
+      kind: record.kind,
+      at: record.at,
+      receivers: [record.channel],
+      messageId: '',
+    };
     const superseded = !state || !transition || record.seq < state.seq;
-    const outcome = await deliverOne(o, { kind: t.kind, alert, seq: t.seq }, t, record.channel, deps.channels[record.channel], superseded);
+    const outcome = await deliverOne(
+      o,
+      { kind: t.kind, alert, seq: t.seq },
+      t,
+      record.channel,
+      deps.channels[record.channel],
+      superseded,
+    );
     result.retried.push({ ...outcome, fingerprint: record.fingerprint, seq: record.seq });
     if (outcome.pending) result.pending = true;
   }
   result.pending ||= result.sent.some((s) => s.deliveries.some((d) => d.pending));
   deps.logger.info(
-    { firing: result.firing, sent: result.sent.length, retried: result.retried.length, forgotten: result.forgotten, pending: result.pending },
+    {
+      firing: result.firing,
+      sent: result.sent.length,
+      retried: result.retried.length,
+      forgotten: result.forgotten,
+      pending: result.pending,
+    },
     `alert sweep: ${result.firing} firing, ${result.sent.length} sent (held back or reminders), ${result.retried.length} deliveries retried${result.pending ? '; some still owed' : ''}`,
   );
   return result;

@@ -36,8 +36,12 @@ export function alertTopics(paths?: WiringPaths): AlertTopics {
   const fanoutTopics = pushedTo(FANOUT_ENTRY_POINTS.fanout);
   const others = fanoutTopics.filter((t) => t !== events);
   const problems: string[] = [];
-  if (!fanoutTopics.includes(events)) problems.push(`no subscription of the events topic ${events} pushes to ${FANOUT_ENTRY_POINTS.fanout}`);
-  if (others.length !== 1) problems.push(`expected one Cloud Monitoring topic pushed to ${FANOUT_ENTRY_POINTS.fanout}, found ${others.length}`);
+  if (!fanoutTopics.includes(events))
+    problems.push(`no subscription of the events topic ${events} pushes to ${FANOUT_ENTRY_POINTS.fanout}`);
+  if (others.length !== 1)
+    problems.push(
+      `expected one Cloud Monitoring topic pushed to ${FANOUT_ENTRY_POINTS.fanout}, found ${others.length}`,
+    );
   const deadLetters = new Set(
     loadTopics(paths?.topics)
       .topics.flatMap((t) => t.subscriptions)
@@ -45,13 +49,23 @@ export function alertTopics(paths?: WiringPaths): AlertTopics {
       .map((s) => s.deadLetterTopic),
   );
   const [deadLetter] = [...deadLetters];
-  if (deadLetters.size !== 1 || !deadLetter) problems.push(`the subscriptions pushing to ${FANOUT_ENTRY_POINTS.fanout} must share one deadLetterTopic`);
+  if (deadLetters.size !== 1 || !deadLetter)
+    problems.push(`the subscriptions pushing to ${FANOUT_ENTRY_POINTS.fanout} must share one deadLetterTopic`);
   const digest = pushedTo(FANOUT_ENTRY_POINTS.digest);
-  if (digest.length !== 1) problems.push(`expected one topic pushed to ${FANOUT_ENTRY_POINTS.digest}, found ${digest.length}`);
+  if (digest.length !== 1)
+    problems.push(`expected one topic pushed to ${FANOUT_ENTRY_POINTS.digest}, found ${digest.length}`);
   const sweepTopics = pushedTo(FANOUT_ENTRY_POINTS.sweep);
-  if (sweepTopics.length !== 1) problems.push(`expected one topic pushed to ${FANOUT_ENTRY_POINTS.sweep}, found ${sweepTopics.length}`);
-  if (problems.length > 0) throw new UsageError(`infra/ does not declare the alert fan-out's topics: ${problems.join('; ')}`, problems);
-  const topics = { events, monitoring: others[0]!, deadLetter: deadLetter!, digestTrigger: digest[0]!, sweepTrigger: sweepTopics[0]! };
+  if (sweepTopics.length !== 1)
+    problems.push(`expected one topic pushed to ${FANOUT_ENTRY_POINTS.sweep}, found ${sweepTopics.length}`);
+  if (problems.length > 0)
+    throw new UsageError(`infra/ does not declare the alert fan-out's topics: ${problems.join('; ')}`, problems);
+  const topics = {
+    events,
+    monitoring: others[0]!,
+    deadLetter: deadLetter!,
+    digestTrigger: digest[0]!,
+    sweepTrigger: sweepTopics[0]!,
+  };
   if (!paths) cached = topics;
   return topics;
 }

@@ -43,7 +43,11 @@ const READ_CONCURRENCY = 8;
  * manifests (and verify records) are read, a few at a time. Folders that are not backup ids (`.lease/`,
  * `.triggers/`, anything else) are ignored.
  */
-export async function listBackups(store: ObjectStore, env: string, options: { includeIncomplete?: boolean } = {}): Promise<BackupEntry[]> {
+export async function listBackups(
+  store: ObjectStore,
+  env: string,
+  options: { includeIncomplete?: boolean } = {},
+): Promise<BackupEntry[]> {
   const envPrefix = keys.envPrefix(env);
   const found = new Map<string, { objects: number; bytes: number; hasManifest: boolean }>();
   const legacy: BackupEntry[] = [];
@@ -70,7 +74,14 @@ export async function listBackups(store: ObjectStore, env: string, options: { in
     if (!object.key.includes('/') && LEGACY_NAME_PATTERN.test(object.key)) addLegacy(object.key, object.size);
   }
 
-  const listed = [...found].map(([id, seen]): BackupEntry => ({ kind: 'incomplete', id, time: backupIdTime(id), prefix: keys.backupPrefix(env, id), objects: seen.objects, bytes: seen.bytes }));
+  const listed = [...found].map(([id, seen]): BackupEntry => ({
+    kind: 'incomplete',
+    id,
+    time: backupIdTime(id),
+    prefix: keys.backupPrefix(env, id),
+    objects: seen.objects,
+    bytes: seen.bytes,
+  }));
   const withManifest = listed.filter((e) => found.get(e.id)!.hasManifest);
   let next = 0;
   const readers = Array.from({ length: Math.min(READ_CONCURRENCY, withManifest.length) }, async () => {
@@ -88,12 +99,21 @@ export async function listBackups(store: ObjectStore, env: string, options: { in
 }
 
 /** A backup's manifest and verify record: `complete` with both, or `corrupt` with a note on why the manifest could not be used. */
-async function readDocuments(store: ObjectStore, env: string, id: string): Promise<Pick<BackupEntry, 'kind' | 'manifest' | 'safety' | 'verify' | 'note'>> {
+async function readDocuments(
+  store: ObjectStore,
+  env: string,
+  id: string,
+): Promise<Pick<BackupEntry, 'kind' | 'manifest' | 'safety' | 'verify' | 'note'>> {
   const manifest = await readManifest(store, env, id).catch((err: Error) => err);
   if (manifest instanceof Error) return { kind: 'corrupt', note: manifest.message };
   const verify = await store.readJson(keys.verify(env, id)).catch(() => undefined);
   const parsedVerify = verify ? VerifyRecordSchema.safeParse(verify.value) : undefined;
-  return { kind: 'complete', manifest, safety: isSafetyBackup(manifest), ...(parsedVerify?.success ? { verify: parsedVerify.data } : {}) };
+  return {
+    kind: 'complete',
+    manifest,
+    safety: isSafetyBackup(manifest),
+    ...(parsedVerify?.success ? { verify: parsedVerify.data } : {}),
+  };
 }
 
 async function readEntry(store: ObjectStore, env: string, id: string): Promise<BackupEntry> {
@@ -125,7 +145,8 @@ export async function readManifest(store: ObjectStore, env: string, id: string):
     const more = issues.length > 3 ? `; and ${issues.length - 3} more` : '';
     throw new Error(`manifest of ${id} is malformed: ${issues.slice(0, 3).join('; ')}${more}`);
   }
-  if (result.data.id !== id || result.data.env !== env) throw new Error(`manifest of ${id} names another backup (${result.data.env}/${result.data.id})`);
+  if (result.data.id !== id || result.data.env !== env)
+    throw new Error(`manifest of ${id} names another backup (${result.data.env}/${result.data.id})`);
   return result.data;
 }
 
@@ -133,23 +154,34 @@ export async function readManifest(store: ObjectStore, env: string, id: string):
  * The complete backup named by an id or `latest`; a UsageError when there is none. `latest` is the newest real
  * backup: a restore's safety backup never is (a retried restore would load its own target's copy); name it by id.
  */
-export async function resolveBackup(store: ObjectStore, env: string, idOrLatest: string): Promise<BackupEntry & { manifest: Manifest }> {
+export async function resolveBackup(
+  store: ObjectStore,
+  env: string,
+  idOrLatest: string,
+): Promise<BackupEntry & { manifest: Manifest }> {
   if (idOrLatest === 'latest') {
     const complete = (await listBackups(store, env)).filter((e) => e.kind === 'complete');
     const newest = complete.find((e) => !e.safety);
     if (!newest?.manifest) {
-      const safety = complete.length > 0 ? ` (only safety backups, never "latest": name one by its id, e.g. ${complete[0]!.id})` : '';
+      const safety =
+        complete.length > 0
+          ? ` (only safety backups, never "latest": name one by its id, e.g. ${complete[0]!.id})`
+          : '';
       throw new UsageError(`no complete backup of env ${env} in ${store.url}${safety}`);
     }
     return newest as BackupEntry & { manifest: Manifest };
   }
   if (!BACKUP_ID_PATTERN.test(idOrLatest)) {
-    throw new UsageError(`invalid backup id ${JSON.stringify(idOrLatest)}: expected an id like 20261129T030000Z-7f3a, or "latest"`);
+    throw new UsageError(
+      `invalid backup id ${JSON.stringify(idOrLatest)}: expected an id like 20261129T030000Z-7f3a, or "latest"`,
+    );
   }
   const entry = await readEntry(store, env, idOrLatest);
   if (entry.objects === 0) throw new UsageError(`unknown backup id ${idOrLatest}; run mt-ops list`);
   // A manifest that is there but unreadable is an integrity failure (exit 1), not bad input.
-  if (entry.kind === 'corrupt') throw new OpsError(`backup ${idOrLatest} is corrupt: ${entry.note}`, 'manifest_corrupt');
-  if (entry.kind !== 'complete' || !entry.manifest) throw new UsageError(`backup ${idOrLatest} is incomplete (no manifest: an interrupted or running backup)`);
+  if (entry.kind === 'corrupt')
+    throw new OpsError(`backup ${idOrLatest} is corrupt: ${entry.note}`, 'manifest_corrupt');
+  if (entry.kind !== 'complete' || !entry.manifest)
+    throw new UsageError(`backup ${idOrLatest} is incomplete (no manifest: an interrupted or running backup)`);
   return entry as BackupEntry & { manifest: Manifest };
 }

@@ -2,7 +2,15 @@
 import type pg from 'pg';
 import { createHash } from 'node:crypto';
 import { UsageError } from '../errors';
-import { closeScope, schemaInScope, tableInScope, type Scope, type ScopeFields, type ScopeForeignKey, type ScopeInclusion } from './scope';
+import {
+  closeScope,
+  schemaInScope,
+  tableInScope,
+  type Scope,
+  type ScopeFields,
+  type ScopeForeignKey,
+  type ScopeInclusion,
+} from './scope';
 
 export interface DiscoveredColumn {
   name: string;
@@ -58,7 +66,8 @@ export async function discoverTables(
   const key = (r: { schema: string; name: string }) => `${r.schema}.${r.name}`;
   const inScope = new Set(rows.filter((r) => tableInScope(r.schema, r.name, scope)).map(key));
   const closure = closeScope(inScope, new Set(rows.map(key)), await readForeignKeys(client), scope, fields);
-  if (closure.errors.length > 0) throw new UsageError(`invalid backup scope: ${closure.errors.join('; ')}`, closure.errors);
+  if (closure.errors.length > 0)
+    throw new UsageError(`invalid backup scope: ${closure.errors.join('; ')}`, closure.errors);
   const chosen = rows.filter((r) => closure.tables.has(key(r)));
   const relations = new Set(chosen.flatMap((r) => [key(r), ...(r.ancestors ?? [])]));
   return {
@@ -100,7 +109,10 @@ export interface DiscoveredMaterializedView {
 }
 
 /** Every materialized view in scope (a view is not data: restore recomputes it; the manifest says which were populated). */
-export async function discoverMaterializedViews(client: pg.ClientBase, scope: Scope): Promise<DiscoveredMaterializedView[]> {
+export async function discoverMaterializedViews(
+  client: pg.ClientBase,
+  scope: Scope,
+): Promise<DiscoveredMaterializedView[]> {
   const { rows } = await client.query<{ schema: string; name: string; populated: boolean }>(`
     SELECT n.nspname AS schema, c.relname AS name, c.relispopulated AS populated
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -122,7 +134,11 @@ export async function readScopeNames(client: pg.ClientBase): Promise<{ schemas: 
  * Every sequence in scope: those owned by a backed-up table (or by a partitioned table one of whose partitions is
  * backed up: `relations`), and those owned by no column in a schema in scope.
  */
-export async function discoverSequences(client: pg.ClientBase, scope: Scope, relations: ReadonlySet<string>): Promise<DiscoveredSequence[]> {
+export async function discoverSequences(
+  client: pg.ClientBase,
+  scope: Scope,
+  relations: ReadonlySet<string>,
+): Promise<DiscoveredSequence[]> {
   const { rows } = await client.query<{
     schema: string;
     name: string;
@@ -143,7 +159,11 @@ export async function discoverSequences(client: pg.ClientBase, scope: Scope, rel
       AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')
     ORDER BY n.nspname, c.relname`);
   return rows
-    .filter((r) => (r.owner_table && r.owner_column ? relations.has(`${r.owner_schema}.${r.owner_table}`) : schemaInScope(r.schema, scope)))
+    .filter((r) =>
+      r.owner_table && r.owner_column
+        ? relations.has(`${r.owner_schema}.${r.owner_table}`)
+        : schemaInScope(r.schema, scope),
+    )
     .map((r) => ({
       schema: r.schema,
       name: r.name,
@@ -154,7 +174,9 @@ export async function discoverSequences(client: pg.ClientBase, scope: Scope, rel
 }
 
 /** sha256 over the captured tables' names and column names and types, in a canonical order. */
-export function structureFingerprint(tables: Array<{ schema: string; name: string; columns: DiscoveredColumn[] }>): string {
+export function structureFingerprint(
+  tables: Array<{ schema: string; name: string; columns: DiscoveredColumn[] }>,
+): string {
   const canonical = [...tables]
     .sort((a, b) => (a.schema === b.schema ? cmp(a.name, b.name) : cmp(a.schema, b.schema)))
     .map((t) => [t.schema, t.name, t.columns.map((c) => [c.name, c.type])]);

@@ -24,7 +24,11 @@ export async function backupFreshness(store: ObjectStore, env: string): Promise<
     const at = new Date(b.verify.at);
     if (!newestVerify || at > newestVerify.at) newestVerify = { backupId: b.id, ok: b.verify.ok, at };
   }
-  return { backups: real.length, ...(newest ? { newest: { id: newest.id, time: newest.time } } : {}), ...(newestVerify ? { newestVerify } : {}) };
+  return {
+    backups: real.length,
+    ...(newest ? { newest: { id: newest.id, time: newest.time } } : {}),
+    ...(newestVerify ? { newestVerify } : {}),
+  };
 }
 
 /** One backup as the status page sees it: ids, times, sizes, counts and verdicts only. */
@@ -44,7 +48,13 @@ export interface BackupFacts {
 }
 
 function factsOf(e: BackupEntry): BackupFacts {
-  const facts: BackupFacts = { id: e.kind === 'legacy' ? e.id.slice(e.id.lastIndexOf('/') + 1) : e.id, kind: e.kind, time: e.time.toISOString(), safety: Boolean(e.safety), bytes: e.bytes };
+  const facts: BackupFacts = {
+    id: e.kind === 'legacy' ? e.id.slice(e.id.lastIndexOf('/') + 1) : e.id,
+    kind: e.kind,
+    time: e.time.toISOString(),
+    safety: Boolean(e.safety),
+    bytes: e.bytes,
+  };
   if (e.manifest) {
     facts.time = e.manifest.startedAt;
     facts.tables = e.manifest.totals.tables;

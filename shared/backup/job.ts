@@ -19,7 +19,12 @@ export interface BackupJobInput {
 
 /** The one mapping from configuration (operator file, environment) and a request to the options of a backup. */
 export function backupOptions(
-  deps: { config: Config; store: ObjectStore; env: string; /** The runtime's stop (a server shutting down). */ signal?: AbortSignal },
+  deps: {
+    config: Config;
+    store: ObjectStore;
+    env: string;
+    /** The runtime's stop (a server shutting down). */ signal?: AbortSignal;
+  },
   input: BackupJobInput,
 ): BackupOptions {
   const section = deps.config.file.backup;
@@ -29,7 +34,10 @@ export function backupOptions(
     store: deps.store,
     env: deps.env,
     label: request.label,
-    scope: { schemas: request.schemas ?? section.schemas, excludeTables: request.excludeTables ?? section.excludeTables },
+    scope: {
+      schemas: request.schemas ?? section.schemas,
+      excludeTables: request.excludeTables ?? section.excludeTables,
+    },
     scopeFields: {
       schemas: request.schemas ? input.fields.schemas : 'backup.schemas',
       excludeTables: request.excludeTables ? input.fields.excludeTables : 'backup.excludeTables',

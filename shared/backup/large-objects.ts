@@ -82,7 +82,7 @@ export async function dumpLargeObjects(
   };
   async function* frames(): AsyncGenerator<Buffer> {
     yield LO_MAGIC;
-    for (let after = 0; ; ) {
+    for (let after = 0; ;) {
       // a page of oids, each with its first HEAD bytes: one round trip for up to OID_PAGE small large objects
       const rows = await read(
         'SELECT oid::int8::text AS oid, lo_get(oid, 0, $3::int4) AS data FROM pg_largeobject_metadata WHERE oid > $1::int8::oid ORDER BY oid LIMIT $2',
@@ -110,7 +110,9 @@ export async function dumpLargeObjects(
           try {
             data = await readLargeObjectChunk(client, oid, size, chunkBytes);
           } catch (err) {
-            throw new OpsError(`large object ${oid}: ${redactString(errorMessage(err))}`, 'large_object_unreadable', { cause: err });
+            throw new OpsError(`large object ${oid}: ${redactString(errorMessage(err))}`, 'large_object_unreadable', {
+              cause: err,
+            });
           }
         }
         yield u32(0);
@@ -124,7 +126,10 @@ export async function dumpLargeObjects(
   }
   const object = keys.largeObjects();
   const digest = new DigestTap();
-  const stored = store.put(`${prefix}${object}`, digest, { contentType: 'application/gzip', metadata: { format: 'lo-frames-gzip' } });
+  const stored = store.put(`${prefix}${object}`, digest, {
+    contentType: 'application/gzip',
+    metadata: { format: 'lo-frames-gzip' },
+  });
   const piped = pipeline(
     Readable.from(frames(), { objectMode: false, highWaterMark: 1 << 20 }),
     createGzip({ level: options.compressionLevel, chunkSize: 256 * 1024 }),
@@ -149,8 +154,18 @@ export async function dumpLargeObjects(
  * query, whose bytea result arrives as hex text (a 2 MiB string per 1 MiB chunk, which V8 keeps in its large-object
  * space until a full collection: on a loaded machine the peak memory then rose by tens of MB with a large object's size).
  */
-export async function readLargeObjectChunk(client: pg.ClientBase, oid: number, offset: number, length: number): Promise<Buffer> {
-  const copy = client.query(new CopyOut(`COPY (SELECT lo_get(${Math.trunc(oid)}::oid, ${Math.trunc(offset)}::int8, ${Math.trunc(length)}::int4)) TO STDOUT (FORMAT binary)`, length + 64));
+export async function readLargeObjectChunk(
+  client: pg.ClientBase,
+  oid: number,
+  offset: number,
+  length: number,
+): Promise<Buffer> {
+  const copy = client.query(
+    new CopyOut(
+      `COPY (SELECT lo_get(${Math.trunc(oid)}::oid, ${Math.trunc(offset)}::int8, ${Math.trunc(length)}::int4)) TO STDOUT (FORMAT binary)`,
+      length + 64,
+    ),
+  );
   const parts: Buffer[] = [];
   for await (const part of copy) parts.push(part as Buffer);
   const all = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
@@ -250,8 +265,12 @@ export async function walkLargeObjects(
       size = 0;
     }
     const expected = entry.items[index];
-    if (!expected) throw new Error(`large object ${frame.kind === 'start' ? frame.oid : '?'} is in the stream but not in the manifest`);
-    if (frame.kind === 'start' && frame.oid !== expected.oid) throw new Error(`large object ${frame.oid} found where the manifest has ${expected.oid}`);
+    if (!expected)
+      throw new Error(
+        `large object ${frame.kind === 'start' ? frame.oid : '?'} is in the stream but not in the manifest`,
+      );
+    if (frame.kind === 'start' && frame.oid !== expected.oid)
+      throw new Error(`large object ${frame.oid} found where the manifest has ${expected.oid}`);
     if (frame.kind === 'data') {
       hash.update(frame.data);
       size += frame.data.length;
@@ -259,13 +278,17 @@ export async function walkLargeObjects(
     }
     await onFrame?.(frame, expected);
     if (frame.kind === 'end') {
-      if (size !== expected.size) problems.push(`large object ${expected.oid}: ${size} bytes, the manifest says ${expected.size}`);
-      else if (hash.digest('hex') !== expected.sha256) problems.push(`large object ${expected.oid}: sha256 does not match the manifest`);
+      if (size !== expected.size)
+        problems.push(`large object ${expected.oid}: ${size} bytes, the manifest says ${expected.size}`);
+      else if (hash.digest('hex') !== expected.sha256)
+        problems.push(`large object ${expected.oid}: sha256 does not match the manifest`);
     }
   }
   const count = index + 1;
-  if (count !== entry.items.length) problems.push(`large objects: ${count} in the stream, the manifest lists ${entry.items.length}`);
-  if (trailer !== undefined && trailer !== count) problems.push(`large objects: the stream's trailer says ${trailer}, it holds ${count}`);
+  if (count !== entry.items.length)
+    problems.push(`large objects: ${count} in the stream, the manifest lists ${entry.items.length}`);
+  if (trailer !== undefined && trailer !== count)
+    problems.push(`large objects: the stream's trailer says ${trailer}, it holds ${count}`);
   return { problems, count, rawBytes };
 }
 
@@ -274,8 +297,10 @@ export function checkLargeObjectsManifest(entry: LargeObjects | undefined): stri
   if (!entry) return [];
   const problems: string[] = [];
   const bytes = entry.items.reduce((a, i) => a + i.size, 0);
-  if (entry.count !== entry.items.length || bytes !== entry.rawBytes) problems.push('manifest: large-object totals do not match their entries (manifest altered or corrupted)');
-  if (new Set(entry.items.map((i) => i.oid)).size !== entry.items.length) problems.push('manifest: a large object is listed twice');
+  if (entry.count !== entry.items.length || bytes !== entry.rawBytes)
+    problems.push('manifest: large-object totals do not match their entries (manifest altered or corrupted)');
+  if (new Set(entry.items.map((i) => i.oid)).size !== entry.items.length)
+    problems.push('manifest: a large object is listed twice');
   return problems;
 }
 
@@ -283,7 +308,11 @@ export function checkLargeObjectsManifest(entry: LargeObjects | undefined): stri
  * Verify: re-reads the large-objects object: sha256 and size of the stored bytes, then every large object's size
  * and sha256 inside, against the manifest.
  */
-export async function checkLargeObjectsObject(store: ObjectStore, prefix: string, entry: LargeObjects): Promise<string[]> {
+export async function checkLargeObjectsObject(
+  store: ObjectStore,
+  prefix: string,
+  entry: LargeObjects,
+): Promise<string[]> {
   const problems = checkLargeObjectsManifest(entry);
   const stored = new DigestTap();
   const gunzip = createGunzip();
@@ -294,8 +323,12 @@ export async function checkLargeObjectsObject(store: ObjectStore, prefix: string
     reading.catch(() => {}); // surfaced through the walk below
     const walked = await walkLargeObjects(gunzip, entry);
     await reading;
-    if (stored.bytes !== entry.compressedBytes) problems.push(`large objects: ${entry.object} is ${stored.bytes} bytes, the manifest says ${entry.compressedBytes}`);
-    else if (stored.digest() !== entry.sha256) problems.push(`large objects: ${entry.object} sha256 does not match the manifest (corrupted object)`);
+    if (stored.bytes !== entry.compressedBytes)
+      problems.push(
+        `large objects: ${entry.object} is ${stored.bytes} bytes, the manifest says ${entry.compressedBytes}`,
+      );
+    else if (stored.digest() !== entry.sha256)
+      problems.push(`large objects: ${entry.object} sha256 does not match the manifest (corrupted object)`);
     return [...problems, ...walked.problems];
   } catch (err) {
     source?.destroy();
@@ -308,7 +341,11 @@ export async function checkLargeObjectsObject(store: ObjectStore, prefix: string
 }
 
 /** Restore preflight: sha256 and size of the stored object only (no decompression), as for tables. */
-export async function checkLargeObjectsStored(store: ObjectStore, prefix: string, entry: LargeObjects): Promise<string[]> {
+export async function checkLargeObjectsStored(
+  store: ObjectStore,
+  prefix: string,
+  entry: LargeObjects,
+): Promise<string[]> {
   const tap = new DigestTap();
   try {
     const source = await store.get(`${prefix}${entry.object}`);
@@ -316,7 +353,11 @@ export async function checkLargeObjectsStored(store: ObjectStore, prefix: string
   } catch (err) {
     return [`large objects: cannot read ${entry.object}: ${errorMessage(err)}`];
   }
-  if (tap.bytes !== entry.compressedBytes) return [`large objects: ${entry.object} is ${tap.bytes} bytes, the manifest says ${entry.compressedBytes} (corrupted object)`];
-  if (tap.digest() !== entry.sha256) return [`large objects: ${entry.object} sha256 does not match the manifest (corrupted object)`];
+  if (tap.bytes !== entry.compressedBytes)
+    return [
+      `large objects: ${entry.object} is ${tap.bytes} bytes, the manifest says ${entry.compressedBytes} (corrupted object)`,
+    ];
+  if (tap.digest() !== entry.sha256)
+    return [`large objects: ${entry.object} sha256 does not match the manifest (corrupted object)`];
   return [];
 }

@@ -28,7 +28,9 @@ export function backupIdTime(id: string): Date {
   const m = BACKUP_ID_PATTERN.exec(id);
   if (!m) throw new Error(`not a backup id: ${id}`);
   const [d, t] = [m[1]!, m[2]!];
-  return new Date(Date.UTC(+d.slice(0, 4), +d.slice(4, 6) - 1, +d.slice(6, 8), +t.slice(0, 2), +t.slice(2, 4), +t.slice(4, 6)));
+  return new Date(
+    Date.UTC(+d.slice(0, 4), +d.slice(4, 6) - 1, +d.slice(6, 8), +t.slice(0, 2), +t.slice(2, 4), +t.slice(4, 6)),
+  );
 }
 
 /**
@@ -40,7 +42,9 @@ export function legacyNameTime(name: string): Date | undefined {
   const m = LEGACY_NAME_PATTERN.exec(base);
   if (!m) return undefined;
   const [d, t] = [m[1]!, m[2]!];
-  const date = new Date(Date.UTC(+d.slice(0, 4), +d.slice(4, 6) - 1, +d.slice(6, 8), +t.slice(0, 2), +t.slice(2, 4), +t.slice(4, 6)));
+  const date = new Date(
+    Date.UTC(+d.slice(0, 4), +d.slice(4, 6) - 1, +d.slice(6, 8), +t.slice(0, 2), +t.slice(2, 4), +t.slice(4, 6)),
+  );
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
 

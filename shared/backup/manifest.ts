@@ -103,7 +103,9 @@ export const ManifestSchema = z.object({
   /** Optional: manifests written before large objects were backed up have none (and so do databases without any). */
   largeObjects: LargeObjectsSchema.optional(),
   /** Materialized views in scope and whether each was populated; restore refreshes the populated ones. Absent in older backups. */
-  materializedViews: z.array(z.object({ schema: z.string().min(1), name: z.string().min(1), populated: z.boolean() })).optional(),
+  materializedViews: z
+    .array(z.object({ schema: z.string().min(1), name: z.string().min(1), populated: z.boolean() }))
+    .optional(),
   /** sha256 over the captured tables' schema, name and column names and types. */
   structureFingerprint: z.string().regex(/^[0-9a-f]{64}$/),
   totals: z.object({

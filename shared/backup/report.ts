@@ -21,17 +21,31 @@ export interface BackupReportDeps {
 }
 
 /** What one backup run came to: its result, or the error it failed with; `deadline`, the run's time limit. */
-export type BackupOutcome = { env: string; trigger: 'manual' | 'scheduled'; durationMs: number; deadline?: Deadline } & ({ result: BackupResult } | { error: unknown });
+export type BackupOutcome = {
+  env: string;
+  trigger: 'manual' | 'scheduled';
+  durationMs: number;
+  deadline?: Deadline;
+} & ({ result: BackupResult } | { error: unknown });
 
 /**
  * A backup that used more than half of its time limit raises a warning (an alert, `mt-ops/<env>/backup-time-limit`),
  * before the day it no longer fits; one that used less resolves it.
  */
-async function reportTimeUsed(env: string, used: number, limitSeconds: number, deps: { bus: EventBus; logger: Logger }): Promise<void> {
+async function reportTimeUsed(
+  env: string,
+  used: number,
+  limitSeconds: number,
+  deps: { bus: EventBus; logger: Logger },
+): Promise<void> {
   const firing = used > 0.5;
   const percent = Math.round(used * 100);
   const summary = `the backup run took ${Math.round(used * limitSeconds)} s, ${percent}% of its ${limitSeconds} s time limit`;
-  if (firing) deps.logger.warn({ env, used, limitSeconds }, `${summary}: run it as a Cloud Run job before it outgrows the function (README, Deploy)`);
+  if (firing)
+    deps.logger.warn(
+      { env, used, limitSeconds },
+      `${summary}: run it as a Cloud Run job before it outgrows the function (README, Deploy)`,
+    );
   const time = new Date().toISOString();
   await deps.bus
     .publish({
@@ -65,7 +79,15 @@ export async function reportBackup(deps: BackupReportDeps, outcome: BackupOutcom
     if (deps.logFailure !== false) logger.error({ env, trigger, err }, `backup failed: ${reason}`);
     const table = err instanceof TableFailedError ? err.table : undefined;
     await bus
-      .publish({ type: 'backup.failed', severity: 'critical', env, time: new Date().toISOString(), trigger, reason, ...(table ? { table } : {}) })
+      .publish({
+        type: 'backup.failed',
+        severity: 'critical',
+        env,
+        time: new Date().toISOString(),
+        trigger,
+        reason,
+        ...(table ? { table } : {}),
+      })
       .catch((e) => logger.error({ err: e }, 'could not publish backup.failed'));
     return;
   }
@@ -73,11 +95,24 @@ export async function reportBackup(deps: BackupReportDeps, outcome: BackupOutcom
   if (result.status === 'busy') {
     logger.warn({ env, holder: result.holder, until: result.until }, 'another backup is running; nothing done');
   } else if (result.status === 'duplicate') {
-    logger.info({ env, backupId: result.backupId, messageId: result.messageId }, 'trigger already produced a complete backup; nothing done');
+    logger.info(
+      { env, backupId: result.backupId, messageId: result.messageId },
+      'trigger already produced a complete backup; nothing done',
+    );
   } else {
     const m = result.manifest;
     const { durationMs, deadline } = outcome;
-    logger.info({ env: m.env, backupId: m.id, tables: m.totals.tables, rows: m.totals.rows, bytes: m.totals.compressedBytes, durationMs }, 'backup completed');
+    logger.info(
+      {
+        env: m.env,
+        backupId: m.id,
+        tables: m.totals.tables,
+        rows: m.totals.rows,
+        bytes: m.totals.compressedBytes,
+        durationMs,
+      },
+      'backup completed',
+    );
     const limit = deadline?.limitSeconds;
     await bus.publish({
       type: 'backup.succeeded',

@@ -9,7 +9,14 @@ import { withLease, newLeaseHolder, LeaseHeldError, LeaseLostError, type Lease }
 import { OpsError, UsageError, errorMessage } from '../errors';
 import { redactString } from '../log/redact';
 import { VERSION } from '../version';
-import { discoverTables, discoverSequences, discoverMaterializedViews, readScopeNames, structureFingerprint, type DiscoveredTable } from './discover';
+import {
+  discoverTables,
+  discoverSequences,
+  discoverMaterializedViews,
+  readScopeNames,
+  structureFingerprint,
+  type DiscoveredTable,
+} from './discover';
 import { openSnapshot, lockTables, readSequence } from './snapshot';
 import { isLockTimeout } from '../pg/locks';
 import { TableFailedError } from './table-error';
@@ -88,13 +95,21 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const stop = withDeadlineSignal(options.signal, options.deadline);
   stop?.throwIfAborted();
   try {
-    return await withLease(store, keys.lease(env), { ttlMs: options.leaseTtlMs ?? 120_000, holder: newLeaseHolder() }, (lease, lost) =>
-      takeBackup(options, trigger, lease, stop ? AbortSignal.any([lost, stop]) : lost),
+    return await withLease(
+      store,
+      keys.lease(env),
+      { ttlMs: options.leaseTtlMs ?? 120_000, holder: newLeaseHolder() },
+      (lease, lost) => takeBackup(options, trigger, lease, stop ? AbortSignal.any([lost, stop]) : lost),
     );
   } catch (err) {
-    if (err instanceof LeaseHeldError) return { status: 'busy', holder: err.holder, until: err.expiresAt.toISOString() };
+    if (err instanceof LeaseHeldError)
+      return { status: 'busy', holder: err.holder, until: err.expiresAt.toISOString() };
     if (err instanceof LeaseLostError) {
-      throw new OpsError(`backup stopped: ${err.message}; no manifest was written and its objects were removed`, 'lease_lost', { cause: err });
+      throw new OpsError(
+        `backup stopped: ${err.message}; no manifest was written and its objects were removed`,
+        'lease_lost',
+        { cause: err },
+      );
     }
     throw err;
   }
@@ -131,7 +146,8 @@ async function takeBackup(
       // scope finding no table at all is a failure: the database has lost its tables.
       if (scope.schemas?.length) {
         const field = (options.scopeFields ?? DEFAULT_SCOPE_FIELDS).schemas;
-        const which = scope.schemas.length === 1 ? `schema ${scope.schemas[0]} holds` : `schemas ${scope.schemas.join(', ')} hold`;
+        const which =
+          scope.schemas.length === 1 ? `schema ${scope.schemas[0]} holds` : `schemas ${scope.schemas.join(', ')} hold`;
         const excluded = scope.excludeTables.length > 0 ? ' (once the excluded tables are left out)' : '';
         const issue = `${field}: ${which} no tables${excluded}: nothing to back up`;
         throw new UsageError(`invalid backup scope: ${issue}`, [issue]);
@@ -146,7 +162,15 @@ async function takeBackup(
     // Marks the attempt, so an interrupted run is visible (list --all) and removable (retention) even before data lands.
     await store.put(
       keys.started(env, backupId),
-      JSON.stringify({ backupId, purpose: options.purpose ?? 'backup', startedAt: startedAt.toISOString(), trigger, tables: tables.length, host: hostname(), pid: process.pid }),
+      JSON.stringify({
+        backupId,
+        purpose: options.purpose ?? 'backup',
+        startedAt: startedAt.toISOString(),
+        trigger,
+        tables: tables.length,
+        host: hostname(),
+        pid: process.pid,
+      }),
       { contentType: 'application/json' },
     );
     options.onProgress?.({ phase: 'started', backupId, tables: tables.length });
@@ -154,7 +178,10 @@ async function takeBackup(
 
     const entries = await dumpAllTables(tables, options, prefix, session, signal);
     // every large object of the database, whatever the scope (they belong to no schema), in the same snapshot
-    const largeObjects = await dumpLargeObjects(session.leader, store, prefix, { compressionLevel: options.compressionLevel ?? 1, signal });
+    const largeObjects = await dumpLargeObjects(session.leader, store, prefix, {
+      compressionLevel: options.compressionLevel ?? 1,
+      signal,
+    });
     const finishedAt = now();
     const manifest: Manifest = ManifestSchema.parse({
       format: 'mt-ops-backup/1',
@@ -194,7 +221,11 @@ async function takeBackup(
     });
     if (trigger.messageId) {
       await store
-        .writeJson(keys.trigger(env, trigger.messageId), { backupId, at: finishedAt.toISOString() }, { ifGeneration: null })
+        .writeJson(
+          keys.trigger(env, trigger.messageId),
+          { backupId, at: finishedAt.toISOString() },
+          { ifGeneration: null },
+        )
         .catch(() => {}); // a marker that exists already points at an earlier complete backup
     }
     // lost right as the manifest was written: another backup may have started; this one is not kept
@@ -207,7 +238,11 @@ async function takeBackup(
     if (signal.aborted) throw signal.reason;
     // a lock timeout outside lockTables (which names its table): the catalog reads met a locked table
     if (!(err instanceof TableFailedError) && isLockTimeout(err)) {
-      throw new OpsError(`backup failed: ${redactString(errorMessage(err))}: ${await session.describeLockHolders(session.leader)}`, 'locked', { cause: err });
+      throw new OpsError(
+        `backup failed: ${redactString(errorMessage(err))}: ${await session.describeLockHolders(session.leader)}`,
+        'locked',
+        { cause: err },
+      );
     }
     throw asBackupError(err);
   } finally {
@@ -239,7 +274,15 @@ async function dumpAllTables(
       const object = keys.tableObject(index + 1);
       const name = `${t.schema}.${t.name}`;
       const report = (p: DumpProgress, finished: boolean) =>
-        options.onProgress?.({ phase: 'table', table: name, rows: p.rows, rawBytes: p.rawBytes, done: finished, index: done, total: tables.length });
+        options.onProgress?.({
+          phase: 'table',
+          table: name,
+          rows: p.rows,
+          rawBytes: p.rawBytes,
+          done: finished,
+          index: done,
+          total: tables.length,
+        });
       try {
         const dumped = await dumpTable(client, t, options.store, `${prefix}${object}`, {
           compressionLevel: options.compressionLevel ?? 1,
@@ -248,11 +291,23 @@ async function dumpAllTables(
         });
         done++;
         report({ rows: dumped.rows, rawBytes: dumped.rawBytes }, true);
-        entries[index] = { schema: t.schema, name: t.name, object, format: 'copy-text-gzip', columns: t.columns, ...dumped };
+        entries[index] = {
+          schema: t.schema,
+          name: t.name,
+          object,
+          format: 'copy-text-gzip',
+          columns: t.columns,
+          ...dumped,
+        };
       } catch (err) {
         // a worker's COPY may queue behind a lock another session awaits (an ALTER TABLE waiting on the leader's lock)
-        const holders = !abort.signal.aborted && isLockTimeout(err) ? `: ${await session.describeLockHolders(client, { exclusiveOn: [name] })}` : '';
-        const wrapped = holders ? new TableFailedError(name, `table ${name}: ${redactString(errorMessage(err))}${holders}`, { cause: err }) : tableError(name, err);
+        const holders =
+          !abort.signal.aborted && isLockTimeout(err)
+            ? `: ${await session.describeLockHolders(client, { exclusiveOn: [name] })}`
+            : '';
+        const wrapped = holders
+          ? new TableFailedError(name, `table ${name}: ${redactString(errorMessage(err))}${holders}`, { cause: err })
+          : tableError(name, err);
         if (!abort.signal.aborted) abort.abort(wrapped);
         throw wrapped;
       }

@@ -79,14 +79,16 @@ export function closeScope(
   const tables = new Set(inScope);
   const included: ScopeInclusion[] = [];
   const errors = new Set<string>();
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const fk of foreignKeys) {
       if (!tables.has(fk.from) || tables.has(fk.to)) continue;
       const key = `foreign key ${fk.name} of ${fk.from} (${fk.columns.join(', ')})`;
       const excluded = scope.excludeTables.indexOf(fk.to);
       if (excluded >= 0) {
-        errors.add(`${fields.excludeTables}[${excluded}]: ${fk.to} is referenced by ${key}; a restore of the backup could not satisfy that key: back ${fk.to} up too, or exclude ${fk.from} as well`);
+        errors.add(
+          `${fields.excludeTables}[${excluded}]: ${fk.to} is referenced by ${key}; a restore of the backup could not satisfy that key: back ${fk.to} up too, or exclude ${fk.from} as well`,
+        );
       } else if (!backupable.has(fk.to)) {
         errors.add(`${fk.to} is referenced by ${key} but cannot be backed up (it belongs to an extension)`);
       } else {
@@ -119,10 +121,14 @@ export function checkScopeNames(
   const errors: string[] = [];
   const warnings: string[] = [];
   (scope.schemas ?? []).forEach((schema, i) => {
-    if (!existing.schemas.has(schema)) errors.push(`${fields.schemas}[${i}]: schema ${JSON.stringify(schema)} does not exist in the database`);
+    if (!existing.schemas.has(schema))
+      errors.push(`${fields.schemas}[${i}]: schema ${JSON.stringify(schema)} does not exist in the database`);
   });
   scope.excludeTables.forEach((table, i) => {
-    if (!existing.tables.has(table)) warnings.push(`${fields.excludeTables}[${i}]: table ${table} does not exist in the database; it excludes nothing`);
+    if (!existing.tables.has(table))
+      warnings.push(
+        `${fields.excludeTables}[${i}]: table ${table} does not exist in the database; it excludes nothing`,
+      );
   });
   return { errors, warnings };
 }

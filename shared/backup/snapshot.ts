@@ -43,7 +43,11 @@ const SESSION_SETTINGS = [
   ...copyTextSettingsSql('session'),
 ];
 
-export async function openSnapshot(databaseUrl: string, statementTimeoutSeconds = 0, lockTimeoutSeconds = 60): Promise<SnapshotSession> {
+export async function openSnapshot(
+  databaseUrl: string,
+  statementTimeoutSeconds = 0,
+  lockTimeoutSeconds = 60,
+): Promise<SnapshotSession> {
   const leader = await connect(databaseUrl);
   const watch = watchLockWaits(databaseUrl, lockTimeoutSeconds);
   watch.add(leader);
@@ -142,6 +146,8 @@ export async function readSequence(
     );
     return { lastValue: rows[0]!.last_value, isCalled: rows[0]!.is_called };
   } catch (err) {
-    throw new OpsError(`sequence ${seq.schema}.${seq.name}: ${errorMessage(err)}`, 'sequence_unreadable', { cause: err });
+    throw new OpsError(`sequence ${seq.schema}.${seq.name}: ${errorMessage(err)}`, 'sequence_unreadable', {
+      cause: err,
+    });
   }
 }

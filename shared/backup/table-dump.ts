@@ -43,7 +43,9 @@ export async function dumpTable(
   key: string,
   options: { compressionLevel: number; signal?: AbortSignal; onProgress?: (p: DumpProgress) => void },
 ): Promise<DumpedTable> {
-  const source = client.query(new CopyOut(copyToSql(table), undefined, (copy) => options.onProgress?.({ rows: copy.rows, rawBytes: copy.bytes })));
+  const source = client.query(
+    new CopyOut(copyToSql(table), undefined, (copy) => options.onProgress?.({ rows: copy.rows, rawBytes: copy.bytes })),
+  );
   const digest = new DigestTap();
   const stored = store.put(key, digest, {
     contentType: 'application/gzip',

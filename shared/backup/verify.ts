@@ -34,8 +34,10 @@ export async function checkTableObject(store: ObjectStore, prefix: string, entry
   }
   const sha256 = stored.digest();
   const [size, raw, rows] = [stored.bytes, data.bytes, data.rows];
-  if (size !== entry.compressedBytes) problems.push(`${table}: size ${size} bytes, manifest says ${entry.compressedBytes}`);
-  if (sha256 !== entry.sha256) problems.push(`${table}: sha256 ${sha256.slice(0, 16)}…, manifest says ${entry.sha256.slice(0, 16)}…`);
+  if (size !== entry.compressedBytes)
+    problems.push(`${table}: size ${size} bytes, manifest says ${entry.compressedBytes}`);
+  if (sha256 !== entry.sha256)
+    problems.push(`${table}: sha256 ${sha256.slice(0, 16)}…, manifest says ${entry.sha256.slice(0, 16)}…`);
   if (readable) {
     if (rows !== entry.rows) problems.push(`${table}: ${rows} rows, manifest says ${entry.rows}`);
     if (raw !== entry.rawBytes) problems.push(`${table}: ${raw} raw bytes, manifest says ${entry.rawBytes}`);
@@ -72,7 +74,11 @@ export async function verifyBackup(
   if (manifest.largeObjects) {
     const found = await checkLargeObjectsObject(store, prefix, manifest.largeObjects);
     problems.push(...found);
-    options.onTable?.({ table: `${manifest.largeObjects.count} large objects`, ok: found.length === 0, problems: found }, ++index, total);
+    options.onTable?.(
+      { table: `${manifest.largeObjects.count} large objects`, ok: found.length === 0, problems: found },
+      ++index,
+      total,
+    );
   }
   const record: VerifyRecord = {
     backupId: manifest.id,

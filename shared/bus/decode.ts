@@ -23,7 +23,9 @@ export const PUBSUB_CLOUDEVENT_TYPE = 'google.cloud.pubsub.topic.v1.messagePubli
 const MAX_DATA_CHARS = 14_000_000;
 
 /** Pub/Sub message ids are decimal strings (about 16 digits). Bounded: the id becomes part of a bucket key. */
-export const PubSubMessageId = z.string().regex(/^[0-9]{1,64}$/, 'must be a Pub/Sub message id (decimal digits, at most 64)');
+export const PubSubMessageId = z
+  .string()
+  .regex(/^[0-9]{1,64}$/, 'must be a Pub/Sub message id (decimal digits, at most 64)');
 
 /**
  * Base64 (standard or URL-safe alphabet, up to two `=` of padding at the end, whitespace ignored). Linear: one
@@ -42,7 +44,8 @@ export function isBase64(text: string): boolean {
 const MessageData = z.unknown().superRefine((value, ctx) => {
   if (value === undefined || value === null || value instanceof Uint8Array) return;
   if (typeof value !== 'string') ctx.addIssue({ code: 'custom', message: 'must be base64 text' });
-  else if (value.length > MAX_DATA_CHARS) ctx.addIssue({ code: 'custom', message: `longer than ${MAX_DATA_CHARS} characters` });
+  else if (value.length > MAX_DATA_CHARS)
+    ctx.addIssue({ code: 'custom', message: `longer than ${MAX_DATA_CHARS} characters` });
   else if (!isBase64(value)) ctx.addIssue({ code: 'custom', message: 'not base64' });
 });
 
@@ -68,14 +71,21 @@ const PubSubCloudEvent = z
     type: z.literal(PUBSUB_CLOUDEVENT_TYPE, { error: `expected ${PUBSUB_CLOUDEVENT_TYPE}` }).optional(),
     data: z
       .object(
-        { message: z.looseObject(PubSubMessageSchema.shape, { error: 'missing (not a Pub/Sub CloudEvent)' }), subscription: z.string().max(1024).optional() },
+        {
+          message: z.looseObject(PubSubMessageSchema.shape, { error: 'missing (not a Pub/Sub CloudEvent)' }),
+          subscription: z.string().max(1024).optional(),
+        },
         { error: 'missing (not a Pub/Sub CloudEvent)' },
       )
       .loose(),
   })
   .loose();
 
-const poison = (reason: string, messageId?: string) => ({ poison: true as const, reason, ...(messageId ? { messageId } : {}) });
+const poison = (reason: string, messageId?: string) => ({
+  poison: true as const,
+  reason,
+  ...(messageId ? { messageId } : {}),
+});
 
 /** The message id if it is a valid one (a poison message's id is logged only when it is). */
 function validId(...candidates: unknown[]): string | undefined {
@@ -97,12 +107,14 @@ function decodeMessage<S extends z.ZodType>(schema: S, message: unknown, root: s
   const m = message as Record<string, unknown> | null;
   try {
     const envelope = PubSubMessageSchema.safeParse(message);
-    if (!envelope.success) return poison(formatIssues(envelope.error, root).join('; '), validId(m?.messageId, m?.message_id));
+    if (!envelope.success)
+      return poison(formatIssues(envelope.error, root).join('; '), validId(m?.messageId, m?.message_id));
     const { data, attributes } = envelope.data;
     const messageId = envelope.data.messageId ?? envelope.data.message_id ?? '';
     let text = '';
     if (typeof data === 'string') text = Buffer.from(data, 'base64').toString('utf8');
-    else if (data instanceof Uint8Array) text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
+    else if (data instanceof Uint8Array)
+      text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
     let json: unknown = {};
     if (text.trim() !== '') {
       try {
@@ -182,7 +194,14 @@ export function encodeCloudEvent(options: {
   subscription?: string;
   project?: string;
   time?: Date;
-}): { specversion: '1.0'; id: string; source: string; type: typeof PUBSUB_CLOUDEVENT_TYPE; time: string; data: { message: { data: string; messageId: string; attributes: Record<string, string> }; subscription: string } } {
+}): {
+  specversion: '1.0';
+  id: string;
+  source: string;
+  type: typeof PUBSUB_CLOUDEVENT_TYPE;
+  time: string;
+  data: { message: { data: string; messageId: string; attributes: Record<string, string> }; subscription: string };
+} {
   const project = options.project ?? 'local';
   return {
     specversion: '1.0',
@@ -191,7 +210,11 @@ export function encodeCloudEvent(options: {
     type: PUBSUB_CLOUDEVENT_TYPE,
     time: (options.time ?? new Date()).toISOString(),
     data: {
-      message: { data: Buffer.from(JSON.stringify(options.payload)).toString('base64'), messageId: options.messageId, attributes: options.attributes ?? {} },
+      message: {
+        data: Buffer.from(JSON.stringify(options.payload)).toString('base64'),
+        messageId: options.messageId,
+        attributes: options.attributes ?? {},
+      },
       subscription: options.subscription ?? `projects/${project}/subscriptions/local-${options.topic}`,
     },
   };

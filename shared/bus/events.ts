@@ -116,23 +116,28 @@ export type AlertStatus = z.infer<typeof AlertStatus>;
 
 export const AlertLink = z.object({ title: z.string().min(1), url: z.string().min(1) }).strict();
 
-export const Alert = z.object({
-  type: z.literal('alert'),
-  severity: Severity,
-  ...base,
-  status: AlertStatus,
-  fingerprint: z.string().min(1).max(256),
-  title: z.string().min(1).max(300),
-  summary: z.string().max(4000).default(''),
-  /** What was seen, one line each (failed conditions, ages, burn rates). */
-  evidence: z.array(z.string().max(1000)).max(50).default([]),
-  labels: z.record(z.string(), z.string()).default({}),
-  links: z.array(AlertLink).max(10).default([]),
-  startsAt: z.iso.datetime(),
-  /** Set on `resolved`: when the condition ended. */
-  endsAt: z.iso.datetime().optional(),
-  source: z.string().min(1).max(100),
-}).refine((a) => a.status === 'firing' || a.endsAt !== undefined, { message: 'a resolved alert needs endsAt', path: ['endsAt'] });
+export const Alert = z
+  .object({
+    type: z.literal('alert'),
+    severity: Severity,
+    ...base,
+    status: AlertStatus,
+    fingerprint: z.string().min(1).max(256),
+    title: z.string().min(1).max(300),
+    summary: z.string().max(4000).default(''),
+    /** What was seen, one line each (failed conditions, ages, burn rates). */
+    evidence: z.array(z.string().max(1000)).max(50).default([]),
+    labels: z.record(z.string(), z.string()).default({}),
+    links: z.array(AlertLink).max(10).default([]),
+    startsAt: z.iso.datetime(),
+    /** Set on `resolved`: when the condition ended. */
+    endsAt: z.iso.datetime().optional(),
+    source: z.string().min(1).max(100),
+  })
+  .refine((a) => a.status === 'firing' || a.endsAt !== undefined, {
+    message: 'a resolved alert needs endsAt',
+    path: ['endsAt'],
+  });
 export type Alert = z.infer<typeof Alert>;
 
 export const OpsEvent = z.discriminatedUnion('type', [

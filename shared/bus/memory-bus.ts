@@ -68,7 +68,9 @@ export class MemoryBus implements EventBus {
   subscribe(handler: Handler): () => void;
   subscribe(selector: Selector, handler: Handler): () => void;
   subscribe(a: Selector | Handler, b?: Handler): () => void {
-    const entry: Subscriber = b ? { matches: matcher(a as Selector), handler: b } : { matches: () => true, handler: a as Handler };
+    const entry: Subscriber = b
+      ? { matches: matcher(a as Selector), handler: b }
+      : { matches: () => true, handler: a as Handler };
     this.subscribers.push(entry);
     return () => {
       const i = this.subscribers.indexOf(entry);

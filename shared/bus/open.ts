@@ -25,10 +25,24 @@ type BusEnv = Pick<Config['env'], 'PUBSUB_EMULATOR_HOST' | 'GOOGLE_CLOUD_PROJECT
 export function chooseBus(env: BusEnv, options: { topic?: string } = {}): BusChoice {
   const { PUBSUB_EMULATOR_HOST: emulatorHost, GOOGLE_CLOUD_PROJECT, EVENTS_TOPIC, OPS_EVENTS } = env;
   if (OPS_EVENTS === 'memory') return { kind: 'memory', reason: 'OPS_EVENTS=memory' };
-  const reason = OPS_EVENTS === 'pubsub' ? 'OPS_EVENTS=pubsub' : EVENTS_TOPIC ? 'EVENTS_TOPIC is set' : emulatorHost ? 'PUBSUB_EMULATOR_HOST is set' : undefined;
-  if (!reason) return { kind: 'memory', reason: 'neither OPS_EVENTS=pubsub, EVENTS_TOPIC nor PUBSUB_EMULATOR_HOST is set' };
+  const reason =
+    OPS_EVENTS === 'pubsub'
+      ? 'OPS_EVENTS=pubsub'
+      : EVENTS_TOPIC
+        ? 'EVENTS_TOPIC is set'
+        : emulatorHost
+          ? 'PUBSUB_EMULATOR_HOST is set'
+          : undefined;
+  if (!reason)
+    return { kind: 'memory', reason: 'neither OPS_EVENTS=pubsub, EVENTS_TOPIC nor PUBSUB_EMULATOR_HOST is set' };
   const topic = options.topic ?? eventsTopic(EVENTS_TOPIC);
-  return { kind: 'pubsub', topic, projectId: GOOGLE_CLOUD_PROJECT ?? 'local-emulator', ...(emulatorHost ? { emulatorHost } : {}), reason };
+  return {
+    kind: 'pubsub',
+    topic,
+    projectId: GOOGLE_CLOUD_PROJECT ?? 'local-emulator',
+    ...(emulatorHost ? { emulatorHost } : {}),
+    reason,
+  };
 }
 
 export function describeBus(choice: BusChoice): string {
@@ -62,7 +76,10 @@ export function openBus(config: Pick<Config, 'env'>, options: OpenBusOptions = {
     // The Pub/Sub client is loaded on first publish only, so commands that publish nothing start fast.
     let bus: Promise<EventBus> | undefined;
     const get = () =>
-      (bus ??= import('./pubsub-bus').then(({ PubSubBus }) => new PubSubBus({ projectId: choice.projectId, emulatorHost: choice.emulatorHost, topic: choice.topic })));
+      (bus ??= import('./pubsub-bus').then(
+        ({ PubSubBus }) =>
+          new PubSubBus({ projectId: choice.projectId, emulatorHost: choice.emulatorHost, topic: choice.topic }),
+      ));
     inner = {
       publish: async (event: OpsEventInput) => (await get()).publish(event),
       close: async () => {
@@ -75,9 +92,15 @@ export function openBus(config: Pick<Config, 'env'>, options: OpenBusOptions = {
   const logger = () => options.logger ?? log();
   const onUndelivered =
     options.onUndelivered ??
-    ((event: OpsEvent, err: unknown) => logger().warn(`event ${event.type} not published (the work itself is done): ${redactString(errorMessage(err))}`));
+    ((event: OpsEvent, err: unknown) =>
+      logger().warn(`event ${event.type} not published (the work itself is done): ${redactString(errorMessage(err))}`));
   let failed = false;
-  const deliver = (input: OpsEventInput) => withTimeout(inner.publish(input), timeoutMs, `publishing to ${choice.kind === 'pubsub' ? choice.topic : 'the in-process bus'} took over ${timeoutMs / 1000} s`);
+  const deliver = (input: OpsEventInput) =>
+    withTimeout(
+      inner.publish(input),
+      timeoutMs,
+      `publishing to ${choice.kind === 'pubsub' ? choice.topic : 'the in-process bus'} took over ${timeoutMs / 1000} s`,
+    );
   return {
     choice,
     inner,
@@ -95,7 +118,9 @@ export function openBus(config: Pick<Config, 'env'>, options: OpenBusOptions = {
     async close() {
       // After a failed publish the client still holds the batch and retries it: do not wait for it long.
       const ms = failed ? Math.min(timeoutMs, 2_000) : timeoutMs;
-      await withTimeout(inner.close(), ms, 'closing the event bus timed out').catch((err) => logger().debug({ err }, 'closing the event bus failed'));
+      await withTimeout(inner.close(), ms, 'closing the event bus timed out').catch((err) =>
+        logger().debug({ err }, 'closing the event bus failed'),
+      );
     },
   };
 }

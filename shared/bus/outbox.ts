@@ -14,7 +14,8 @@ import { redactString } from '../log/redact';
 
 export const outboxKeys = {
   prefix: (env: string) => `${env}/.outbox/`,
-  event: (env: string, now = new Date()) => `${env}/.outbox/${now.toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}.json`,
+  event: (env: string, now = new Date()) =>
+    `${env}/.outbox/${now.toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}.json`,
 };
 
 export async function saveToOutbox(store: ObjectStore, env: string, event: OpsEvent): Promise<string> {
@@ -43,7 +44,9 @@ export async function flushOutbox(
       published++;
     }
   } catch (err) {
-    logger.warn(`outbox: ${published} event(s) published, the rest stay for the next run: ${redactString(errorMessage(err))}`);
+    logger.warn(
+      `outbox: ${published} event(s) published, the rest stay for the next run: ${redactString(errorMessage(err))}`,
+    );
     return { published, left: true };
   }
   if (published > 0) logger.info({ published }, `outbox: ${published} event(s) published`);

@@ -16,7 +16,11 @@ function checkedBy(schema: typeof EnvSchema.shape.OPS_ENV | typeof EnvSchema.sha
 /** `--bucket URL` and `--env NAME`, shared by every command that works on the bucket. */
 export function withStoreOptions(command: Command): Command {
   return command
-    .option('--bucket <url>', 'bucket URL: gs://bucket[/prefix] or file://path (default: BACKUP_BUCKET)', checkedBy(EnvSchema.shape.BACKUP_BUCKET))
+    .option(
+      '--bucket <url>',
+      'bucket URL: gs://bucket[/prefix] or file://path (default: BACKUP_BUCKET)',
+      checkedBy(EnvSchema.shape.BACKUP_BUCKET),
+    )
     .option('--env <name>', 'environment name (default: OPS_ENV)', checkedBy(EnvSchema.shape.OPS_ENV));
 }
 
@@ -37,7 +41,10 @@ export function nonNegativeNumber(value: string): number {
 }
 
 export function commaList(value: string): string[] {
-  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (items.length === 0) throw new InvalidArgumentError('must be a comma-separated list');
   return items;
 }
@@ -47,7 +54,8 @@ export function tableList(flag: string): (value: string) => string[] {
   return (value) => {
     const items = commaList(value);
     for (const item of items) {
-      if (!TableName.safeParse(item).success) throw new UsageError(`${flag}: ${JSON.stringify(item)} must be schema.table`);
+      if (!TableName.safeParse(item).success)
+        throw new UsageError(`${flag}: ${JSON.stringify(item)} must be schema.table`);
     }
     return items;
   };

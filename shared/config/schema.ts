@@ -10,11 +10,9 @@ import { VerifySectionSchema } from '../restore/config';
 import { StatusSectionSchema } from '../status/config';
 import { StorageSectionSchema } from '../storage/config';
 
-const bucketUrl = z
-  .string()
-  .refine((v) => /^(file:\/\/.+|gs:\/\/[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](\/.*)?)$/.test(v), {
-    message: 'must be file:///abs/path, file://./relative or gs://bucket[/prefix]',
-  });
+const bucketUrl = z.string().refine((v) => /^(file:\/\/.+|gs:\/\/[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](\/.*)?)$/.test(v), {
+  message: 'must be file:///abs/path, file://./relative or gs://bucket[/prefix]',
+});
 
 /**
  * A PostgreSQL connection URL: the one rule for every source of one (DATABASE_URL, VERIFY_DATABASE_URL,
@@ -28,14 +26,16 @@ export const DatabaseUrl = z.string().superRefine((value, ctx) => {
 function databaseUrlProblem(value: string): string | undefined {
   if (!/^postgres(ql)?:\/\//i.test(value)) return 'must be a postgres:// or postgresql:// URL';
   const port = /^[^/]*\/\/(?:[^@/]*@)?(?:\[[^\]]*\]|[^:/?#]*):(\d*)(?:[/?#]|$)/.exec(value)?.[1];
-  if (port !== undefined && (port === '' || Number(port) < 1 || Number(port) > 65535)) return 'port must be a number from 1 to 65535';
+  if (port !== undefined && (port === '' || Number(port) < 1 || Number(port) > 65535))
+    return 'port must be a number from 1 to 65535';
   let url: URL;
   try {
     url = new URL(value);
   } catch {
     return 'not a valid URL (postgres://user:password@host:port/database)';
   }
-  if (!url.hostname && !url.searchParams.get('host')) return 'names no host (postgres://user:password@host:port/database)';
+  if (!url.hostname && !url.searchParams.get('host'))
+    return 'names no host (postgres://user:password@host:port/database)';
   return undefined;
 }
 
@@ -83,7 +83,13 @@ export const EnvSchema = z.object({
 export type Env = z.infer<typeof EnvSchema>;
 
 /** Env vars whose whole value is a secret (masked in every log line). */
-export const SECRET_ENV = ['SLACK_WEBHOOK_URL', 'PAGERDUTY_ROUTING_KEY', 'SMTP_PASSWORD', 'ALERT_WEBHOOK_URL', 'OPS_API_TOKEN'] as const;
+export const SECRET_ENV = [
+  'SLACK_WEBHOOK_URL',
+  'PAGERDUTY_ROUTING_KEY',
+  'SMTP_PASSWORD',
+  'ALERT_WEBHOOK_URL',
+  'OPS_API_TOKEN',
+] as const;
 /** Env vars that are URLs whose password is a secret. */
 export const URL_ENV = ['DATABASE_URL', 'VERIFY_DATABASE_URL', 'SMTP_URL'] as const;
 
@@ -93,7 +99,10 @@ export const URL_ENV = ['DATABASE_URL', 'VERIFY_DATABASE_URL', 'SMTP_URL'] as co
  * job's declaration (topic, payload, default cron) lives in infra/schedules.yaml. `npm start` refuses a key that no
  * scheduled job matches, or a function key that would reach several jobs.
  */
-export const SchedulesSectionSchema = z.record(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'a function or job name'), ScheduleOverrideSchema);
+export const SchedulesSectionSchema = z.record(
+  z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'a function or job name'),
+  ScheduleOverrideSchema,
+);
 
 /** The operator config file (`OPS_CONFIG`, JSON or YAML). Every section is optional. */
 export const OpsFileSchema = z

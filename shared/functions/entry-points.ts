@@ -17,7 +17,10 @@ export type EntryPoint =
 export type EntryPoints = Record<string, EntryPoint>;
 
 /** `readOnly`: the entry point only reads (the status page): it publishes nothing, so it does not flush the outbox either. */
-export const http = (handler: (runtime: () => Runtime) => HttpHandler, options: { readOnly?: boolean } = {}): EntryPoint => ({ kind: 'http', handler, ...options });
+export const http = (
+  handler: (runtime: () => Runtime) => HttpHandler,
+  options: { readOnly?: boolean } = {},
+): EntryPoint => ({ kind: 'http', handler, ...options });
 export const event = (handler: (runtime: () => Runtime) => EventHandler): EntryPoint => ({ kind: 'event', handler });
 
 /** An entry point's handler, which first publishes what earlier runs left in the outbox (at least once, never lost). */

@@ -52,17 +52,31 @@ interface BodyParserError {
 }
 
 /** The answer for an error that reached the end of the framework's middleware (the function never ran). */
-export function answerFor(err: unknown, req: IncomingMessage & { body?: unknown }): { status: number; error: string; issues: string[] } {
-  if (err === undefined) return req.method === 'POST' ? { status: 404, error: 'not found', issues: [] } : { status: 405, error: 'use POST', issues: [] };
+export function answerFor(
+  err: unknown,
+  req: IncomingMessage & { body?: unknown },
+): { status: number; error: string; issues: string[] } {
+  if (err === undefined)
+    return req.method === 'POST'
+      ? { status: 404, error: 'not found', issues: [] }
+      : { status: 405, error: 'use POST', issues: [] };
   const e = (err ?? {}) as BodyParserError;
   switch (e.type) {
     case 'entity.parse.failed':
       return { status: 400, error: 'request body is not valid JSON', issues: ['body: not valid JSON'] };
     case 'charset.unsupported':
     case 'encoding.unsupported':
-      return { status: 415, error: 'unsupported charset or content encoding: send UTF-8 JSON', issues: ['content-type: unsupported charset or encoding'] };
+      return {
+        status: 415,
+        error: 'unsupported charset or content encoding: send UTF-8 JSON',
+        issues: ['content-type: unsupported charset or encoding'],
+      };
     case 'parameters.too.many':
-      return { status: 413, error: 'too many parameters in the urlencoded body', issues: ['body: too many parameters'] };
+      return {
+        status: 413,
+        error: 'too many parameters in the urlencoded body',
+        issues: ['body: too many parameters'],
+      };
     case 'entity.too.large':
       return { status: 413, error: 'request body too large', issues: ['body: too large'] };
     case 'request.aborted':
@@ -74,9 +88,14 @@ export function answerFor(err: unknown, req: IncomingMessage & { body?: unknown 
   if (req.method !== 'POST') return { status: 405, error: 'use POST', issues: [] };
   // The framework's CloudEvent middleware assumes an object body: text or bytes make it throw before our function runs.
   if (req.body === null || typeof req.body !== 'object' || Buffer.isBuffer(req.body)) {
-    return { status: 415, error: 'a CloudEvent must be a JSON object (content-type application/json or application/cloudevents+json)', issues: ['body: not a JSON object'] };
+    return {
+      status: 415,
+      error: 'a CloudEvent must be a JSON object (content-type application/json or application/cloudevents+json)',
+      issues: ['body: not a JSON object'],
+    };
   }
-  if ((err as Error)?.name === 'EventConversionError') return { status: 400, error: 'not a CloudEvent this function accepts', issues: ['body: not a CloudEvent'] };
+  if ((err as Error)?.name === 'EventConversionError')
+    return { status: 400, error: 'not a CloudEvent this function accepts', issues: ['body: not a CloudEvent'] };
   return { status: 500, error: 'internal error before the function ran', issues: [] };
 }
 
@@ -115,7 +134,11 @@ export function installJsonErrors(): void {
           return;
         }
         const answer = answerFor(err, req);
-        if (answer.status >= 500) log().error({ err: err instanceof Error ? { name: err.name, message: safeMessage(err.message) } : undefined }, `request failed: ${answer.error}`);
+        if (answer.status >= 500)
+          log().error(
+            { err: err instanceof Error ? { name: err.name, message: safeMessage(err.message) } : undefined },
+            `request failed: ${answer.error}`,
+          );
         sendJson(res, answer.status, { error: answer.error, issues: answer.issues });
       });
     return original.call(this, req, res, final);

@@ -24,7 +24,11 @@ export function decodeJsonBody<S extends z.ZodType>(req: Request, res: Response,
       }
     }
   }
-  if (body === undefined || (typeof body === 'object' && body !== null && Object.keys(body).length === 0 && !Array.isArray(body))) body = {};
+  if (
+    body === undefined ||
+    (typeof body === 'object' && body !== null && Object.keys(body).length === 0 && !Array.isArray(body))
+  )
+    body = {};
   const result = schema.safeParse(body);
   if (!result.success) {
     const issues = formatIssues(result.error, 'body');

@@ -38,7 +38,11 @@ export function runtimeFromEnvironment(component: string): () => Runtime {
 }
 
 /** The runtime of a function (or of `npm start`): the bus saves what it cannot publish to the bucket's outbox. */
-export function functionRuntime(config: Config, component: string, options: { logger?: Logger; signal?: AbortSignal } = {}): Runtime & { bus: ReliableBus } {
+export function functionRuntime(
+  config: Config,
+  component: string,
+  options: { logger?: Logger; signal?: AbortSignal } = {},
+): Runtime & { bus: ReliableBus } {
   const store = openStore(config.env.BACKUP_BUCKET, storeOptions(config.file.storage));
   const env = config.env.OPS_ENV;
   const logger = options.logger ?? createLogger({ level: config.env.LOG_LEVEL, labels: { env, component } });
@@ -52,11 +56,22 @@ export function functionRuntime(config: Config, component: string, options: { lo
         logger.warn({ key }, `event ${event.type} not published, saved to the outbox: ${reason}`);
       } catch (saveErr) {
         // Neither the bus nor the bucket: the log line is the last record of the event.
-        logger.error({ event }, `event ${event.type} not published and not saved to the outbox: ${reason}; ${redactString(errorMessage(saveErr))}`);
+        logger.error(
+          { event },
+          `event ${event.type} not published and not saved to the outbox: ${reason}; ${redactString(errorMessage(saveErr))}`,
+        );
       }
     },
   });
-  return { config, store, bus, logger, env, flushOutbox: () => flushOutbox(store, env, bus.deliver, logger).then(() => {}), ...(options.signal ? { signal: options.signal } : {}) };
+  return {
+    config,
+    store,
+    bus,
+    logger,
+    env,
+    flushOutbox: () => flushOutbox(store, env, bus.deliver, logger).then(() => {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
 }
 
 /**

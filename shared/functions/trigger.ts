@@ -17,7 +17,10 @@ export function decodeTrigger<S extends z.ZodType>(
 ): { payload: z.output<S>; messageId: string } | undefined {
   const decoded = decodeCloudEvent(schema, event);
   if ('poison' in decoded) {
-    rt.logger.error({ reason: decoded.reason, messageId: decoded.messageId }, `${what} trigger rejected (acknowledged, not retried): ${decoded.reason}`);
+    rt.logger.error(
+      { reason: decoded.reason, messageId: decoded.messageId },
+      `${what} trigger rejected (acknowledged, not retried): ${decoded.reason}`,
+    );
     return undefined;
   }
   return { payload: decoded.payload, messageId: decoded.messageId };

@@ -7,8 +7,14 @@
 import type { CloudClients } from './reconcile';
 import { UsageError } from '../errors';
 
-export async function openCloudClients(project: string, env: NodeJS.ProcessEnv = process.env): Promise<CloudClients & { close(): Promise<void> }> {
-  const [{ PubSub }, { CloudSchedulerClient }] = await Promise.all([import('@google-cloud/pubsub'), import('@google-cloud/scheduler')]);
+export async function openCloudClients(
+  project: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<CloudClients & { close(): Promise<void> }> {
+  const [{ PubSub }, { CloudSchedulerClient }] = await Promise.all([
+    import('@google-cloud/pubsub'),
+    import('@google-cloud/scheduler'),
+  ]);
   const emulator = env.PUBSUB_EMULATOR_HOST;
   const pubsub = new PubSub({ projectId: project, ...(emulator ? { apiEndpoint: emulator, emulatorMode: true } : {}) });
   let scheduler: InstanceType<typeof CloudSchedulerClient>;

@@ -41,7 +41,8 @@ export function bucketName(topology: Topology, project: string): string {
 }
 export const serviceAccountEmail = (id: string, project: string) => `${id}@${project}.iam.gserviceaccount.com`;
 /** The URL Cloud Functions gives a 2nd gen function (what Pub/Sub pushes to, and the OIDC audience). */
-export const functionUrl = (name: string, t: DeployTarget) => `https://${t.region}-${t.project}.cloudfunctions.net/${name}`;
+export const functionUrl = (name: string, t: DeployTarget) =>
+  `https://${t.region}-${t.project}.cloudfunctions.net/${name}`;
 export const runJobName = (fn: string) => `mt-ops-${fn}-job`;
 
 function fill(value: string, vars: Record<string, string>): string {
@@ -75,9 +76,14 @@ export function deployCommands(topology: Topology, target: DeployTarget): string
   out.push(`PROJECT_NUMBER=$(gcloud projects describe ${project} --format='value(projectNumber)')`);
 
   section('Service accounts: one per function, and the one Pub/Sub pushes with');
-  const accounts = [...topology.functions.map((f) => ({ id: f.serviceAccount, what: `mt-ops ${f.name} function` })), { id: topology.project.pushServiceAccount, what: 'mt-ops Pub/Sub push' }];
+  const accounts = [
+    ...topology.functions.map((f) => ({ id: f.serviceAccount, what: `mt-ops ${f.name} function` })),
+    { id: topology.project.pushServiceAccount, what: 'mt-ops Pub/Sub push' },
+  ];
   for (const a of accounts) {
-    out.push(`${cmd('gcloud', 'iam', 'service-accounts', 'describe', serviceAccountEmail(a.id, project), p)} >/dev/null 2>&1 || ${cmd('gcloud', 'iam', 'service-accounts', 'create', a.id, p, `--display-name=${a.what}`)}`);
+    out.push(
+      `${cmd('gcloud', 'iam', 'service-accounts', 'describe', serviceAccountEmail(a.id, project), p)} >/dev/null 2>&1 || ${cmd('gcloud', 'iam', 'service-accounts', 'create', a.id, p, `--display-name=${a.what}`)}`,
+    );
   }
   out.push(
     `${cmd('gcloud', 'iam', 'roles', 'describe', DELETER_ROLE, p)} >/dev/null 2>&1 || ${cmd('gcloud', 'iam', 'roles', 'create', DELETER_ROLE, p, '--title=mt-ops object deleter', '--permissions=storage.objects.delete')}`,
@@ -85,45 +91,112 @@ export function deployCommands(topology: Topology, target: DeployTarget): string
 
   section(`The bucket gs://${bucket}`);
   const b = topology.project.bucket;
-  const settings = ['--uniform-bucket-level-access', '--public-access-prevention', `--soft-delete-duration=${b.softDeleteDays}d`, `--default-storage-class=${b.storageClass}`];
-  out.push(`${cmd('gcloud', 'storage', 'buckets', 'describe', `gs://${bucket}`, p)} >/dev/null 2>&1 || ${cmd('gcloud', 'storage', 'buckets', 'create', `gs://${bucket}`, p, `--location=${b.location}`, ...settings)}`);
+  const settings = [
+    '--uniform-bucket-level-access',
+    '--public-access-prevention',
+    `--soft-delete-duration=${b.softDeleteDays}d`,
+    `--default-storage-class=${b.storageClass}`,
+  ];
+  out.push(
+    `${cmd('gcloud', 'storage', 'buckets', 'describe', `gs://${bucket}`, p)} >/dev/null 2>&1 || ${cmd('gcloud', 'storage', 'buckets', 'create', `gs://${bucket}`, p, `--location=${b.location}`, ...settings)}`,
+  );
   out.push(cmd('gcloud', 'storage', 'buckets', 'update', `gs://${bucket}`, p, ...settings));
   if (b.lifecycle) {
-    const rule = JSON.stringify({ rule: [{ action: { type: 'Delete' }, condition: { age: b.lifecycle.deleteAfterDays } }] });
+    const rule = JSON.stringify({
+      rule: [{ action: { type: 'Delete' }, condition: { age: b.lifecycle.deleteAfterDays } }],
+    });
     out.push(`${cmd('printf', '%s', rule)} > /tmp/mt-ops-lifecycle.json`);
-    out.push(cmd('gcloud', 'storage', 'buckets', 'update', `gs://${bucket}`, p, '--lifecycle-file=/tmp/mt-ops-lifecycle.json'));
+    out.push(
+      cmd('gcloud', 'storage', 'buckets', 'update', `gs://${bucket}`, p, '--lifecycle-file=/tmp/mt-ops-lifecycle.json'),
+    );
   } else out.push(cmd('gcloud', 'storage', 'buckets', 'update', `gs://${bucket}`, p, '--clear-lifecycle'));
   if (b.retentionLock) {
-    out.push(cmd('gcloud', 'storage', 'buckets', 'update', `gs://${bucket}`, p, `--retention-period=${b.retentionLock.days}d`));
-    if (b.retentionLock.locked) out.push(`# irreversible: the retention period can never be shortened or removed again\n${cmd('gcloud', 'storage', 'buckets', 'update', `gs://${bucket}`, p, '--lock-retention-period')}`);
+    out.push(
+      cmd('gcloud', 'storage', 'buckets', 'update', `gs://${bucket}`, p, `--retention-period=${b.retentionLock.days}d`),
+    );
+    if (b.retentionLock.locked)
+      out.push(
+        `# irreversible: the retention period can never be shortened or removed again\n${cmd('gcloud', 'storage', 'buckets', 'update', `gs://${bucket}`, p, '--lock-retention-period')}`,
+      );
   }
-  const roles: Record<string, string> = { read: 'roles/storage.objectViewer', create: 'roles/storage.objectCreator', delete: `projects/${project}/roles/${DELETER_ROLE}` };
+  const roles: Record<string, string> = {
+    read: 'roles/storage.objectViewer',
+    create: 'roles/storage.objectCreator',
+    delete: `projects/${project}/roles/${DELETER_ROLE}`,
+  };
   for (const fn of topology.functions) {
     const member = `--member=serviceAccount:${serviceAccountEmail(fn.serviceAccount, project)}`;
-    for (const access of fn.bucket) out.push(cmd('gcloud', 'storage', 'buckets', 'add-iam-policy-binding', `gs://${bucket}`, p, member, `--role=${roles[access]}`));
+    for (const access of fn.bucket)
+      out.push(
+        cmd(
+          'gcloud',
+          'storage',
+          'buckets',
+          'add-iam-policy-binding',
+          `gs://${bucket}`,
+          p,
+          member,
+          `--role=${roles[access]}`,
+        ),
+      );
     for (const path of fn.bucketPaths) {
       const objects = `projects/_/buckets/${bucket}/objects/${env}/`;
       const expression = path.startsWith('*/')
         ? `resource.name.startsWith("${objects}") && resource.name.endsWith("${path.slice(1)}")`
         : `resource.name.startsWith("${objects}${path}")`;
       const title = `${fn.name} ${path}`.replace(/[^A-Za-z0-9 ._-]/g, '_');
-      out.push(cmd('gcloud', 'storage', 'buckets', 'add-iam-policy-binding', `gs://${bucket}`, p, member, '--role=roles/storage.objectUser', `--condition=expression=${expression},title=${title}`));
+      out.push(
+        cmd(
+          'gcloud',
+          'storage',
+          'buckets',
+          'add-iam-policy-binding',
+          `gs://${bucket}`,
+          p,
+          member,
+          '--role=roles/storage.objectUser',
+          `--condition=expression=${expression},title=${title}`,
+        ),
+      );
     }
   }
 
   section('Topics, and who may publish to each');
   for (const topic of topology.topics) {
-    out.push(`${cmd('gcloud', 'pubsub', 'topics', 'describe', topic.name, p)} >/dev/null 2>&1 || ${cmd('gcloud', 'pubsub', 'topics', 'create', topic.name, p)}`);
+    out.push(
+      `${cmd('gcloud', 'pubsub', 'topics', 'describe', topic.name, p)} >/dev/null 2>&1 || ${cmd('gcloud', 'pubsub', 'topics', 'create', topic.name, p)}`,
+    );
   }
   for (const fn of topology.functions) {
     for (const topic of fn.publishes) {
-      out.push(cmd('gcloud', 'pubsub', 'topics', 'add-iam-policy-binding', topic, p, `--member=serviceAccount:${serviceAccountEmail(fn.serviceAccount, project)}`, '--role=roles/pubsub.publisher'));
+      out.push(
+        cmd(
+          'gcloud',
+          'pubsub',
+          'topics',
+          'add-iam-policy-binding',
+          topic,
+          p,
+          `--member=serviceAccount:${serviceAccountEmail(fn.serviceAccount, project)}`,
+          '--role=roles/pubsub.publisher',
+        ),
+      );
     }
   }
   const pubsubAgent = 'serviceAccount:service-${PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com';
-  const deadLetters = [...new Set(topology.topics.flatMap((t) => t.subscriptions.flatMap((s) => (s.deadLetterTopic ? [s.deadLetterTopic] : []))))];
-  for (const topic of deadLetters) out.push(`${cmd('gcloud', 'pubsub', 'topics', 'add-iam-policy-binding', topic, p)} --member="${pubsubAgent}" --role=roles/pubsub.publisher`);
-  if (deadLetters.length > 0) out.push(`${cmd('gcloud', 'projects', 'add-iam-policy-binding', project)} --member="${pubsubAgent}" --role=roles/pubsub.subscriber --condition=None`);
+  const deadLetters = [
+    ...new Set(
+      topology.topics.flatMap((t) => t.subscriptions.flatMap((s) => (s.deadLetterTopic ? [s.deadLetterTopic] : []))),
+    ),
+  ];
+  for (const topic of deadLetters)
+    out.push(
+      `${cmd('gcloud', 'pubsub', 'topics', 'add-iam-policy-binding', topic, p)} --member="${pubsubAgent}" --role=roles/pubsub.publisher`,
+    );
+  if (deadLetters.length > 0)
+    out.push(
+      `${cmd('gcloud', 'projects', 'add-iam-policy-binding', project)} --member="${pubsubAgent}" --role=roles/pubsub.subscriber --condition=None`,
+    );
   const monitoring = topology.topics.find((t) => t.name === 'mt-ops-monitoring');
   if (monitoring) {
     out.push(
@@ -141,7 +214,17 @@ export function deployCommands(topology: Topology, target: DeployTarget): string
   }
   for (const [secret, users] of [...secretUsers].sort(([a], [b]) => a.localeCompare(b))) {
     for (const user of [...users].sort()) {
-      out.push(cmd('gcloud', 'secrets', 'add-iam-policy-binding', secret, p, `--member=serviceAccount:${serviceAccountEmail(user, project)}`, '--role=roles/secretmanager.secretAccessor'));
+      out.push(
+        cmd(
+          'gcloud',
+          'secrets',
+          'add-iam-policy-binding',
+          secret,
+          p,
+          `--member=serviceAccount:${serviceAccountEmail(user, project)}`,
+          '--role=roles/secretmanager.secretAccessor',
+        ),
+      );
     }
   }
 
@@ -160,15 +243,41 @@ export function deployCommands(topology: Topology, target: DeployTarget): string
     const secrets = Object.entries(fn.secrets).map(([k, ref]) => `${k}=${ref.includes(':') ? ref : `${ref}:latest`}`);
     out.push(
       cmd(
-        'gcloud', 'functions', 'deploy', d.name, '--gen2', p, `--region=${region}`, `--runtime=${fn.runtime}`, `--source=${dist}/${d.function}`,
-        `--entry-point=${d.entryPoint}`, '--trigger-http', '--no-allow-unauthenticated', `--memory=${fn.memory}`, `--cpu=${fn.cpu}`,
-        `--timeout=${d.timeoutSeconds}s`, `--min-instances=${fn.minInstances}`, `--max-instances=${fn.maxInstances}`, `--concurrency=${fn.concurrency}`,
-        `--service-account=${serviceAccountEmail(fn.serviceAccount, project)}`, envFlag('--set-env-vars', envVars),
+        'gcloud',
+        'functions',
+        'deploy',
+        d.name,
+        '--gen2',
+        p,
+        `--region=${region}`,
+        `--runtime=${fn.runtime}`,
+        `--source=${dist}/${d.function}`,
+        `--entry-point=${d.entryPoint}`,
+        '--trigger-http',
+        '--no-allow-unauthenticated',
+        `--memory=${fn.memory}`,
+        `--cpu=${fn.cpu}`,
+        `--timeout=${d.timeoutSeconds}s`,
+        `--min-instances=${fn.minInstances}`,
+        `--max-instances=${fn.maxInstances}`,
+        `--concurrency=${fn.concurrency}`,
+        `--service-account=${serviceAccountEmail(fn.serviceAccount, project)}`,
+        envFlag('--set-env-vars', envVars),
         ...(secrets.length > 0 ? [`--set-secrets=${secrets.join(',')}`] : ['--clear-secrets']),
       ),
     );
     if (d.kind === 'event') {
-      out.push(cmd('gcloud', 'functions', 'add-invoker-policy-binding', d.name, p, `--region=${region}`, `--member=serviceAccount:${pusher}`));
+      out.push(
+        cmd(
+          'gcloud',
+          'functions',
+          'add-invoker-policy-binding',
+          d.name,
+          p,
+          `--region=${region}`,
+          `--member=serviceAccount:${pusher}`,
+        ),
+      );
     }
   }
 
@@ -188,14 +297,39 @@ export function deployCommands(topology: Topology, target: DeployTarget): string
       const secrets = Object.entries(fn.secrets).map(([k, ref]) => `${k}=${ref.includes(':') ? ref : `${ref}:latest`}`);
       out.push(
         cmd(
-          'gcloud', 'run', 'jobs', 'deploy', runJobName(fn.name), p, `--region=${region}`, '--source=.', '--command=node',
-          `--args=${['dist/cli/mt-ops.js', ...job.command].join(',')}`, `--memory=${job.memory}`, `--cpu=${job.cpu}`,
-          `--task-timeout=${job.taskTimeoutSeconds}s`, '--max-retries=0', '--tasks=1',
-          `--service-account=${serviceAccountEmail(fn.serviceAccount, project)}`, envFlag('--set-env-vars', envVars),
+          'gcloud',
+          'run',
+          'jobs',
+          'deploy',
+          runJobName(fn.name),
+          p,
+          `--region=${region}`,
+          '--source=.',
+          '--command=node',
+          `--args=${['dist/cli/mt-ops.js', ...job.command].join(',')}`,
+          `--memory=${job.memory}`,
+          `--cpu=${job.cpu}`,
+          `--task-timeout=${job.taskTimeoutSeconds}s`,
+          '--max-retries=0',
+          '--tasks=1',
+          `--service-account=${serviceAccountEmail(fn.serviceAccount, project)}`,
+          envFlag('--set-env-vars', envVars),
           ...(secrets.length > 0 ? [`--set-secrets=${secrets.join(',')}`] : []),
         ),
       );
-      out.push(cmd('gcloud', 'run', 'jobs', 'add-iam-policy-binding', runJobName(fn.name), p, `--region=${region}`, `--member=serviceAccount:${pusher}`, '--role=roles/run.invoker'));
+      out.push(
+        cmd(
+          'gcloud',
+          'run',
+          'jobs',
+          'add-iam-policy-binding',
+          runJobName(fn.name),
+          p,
+          `--region=${region}`,
+          `--member=serviceAccount:${pusher}`,
+          '--role=roles/run.invoker',
+        ),
+      );
     }
   }
   return `${out.join('\n')}\n`;

@@ -90,7 +90,9 @@ export function desiredState(topology: Topology, target: CloudTarget): Desired {
       'pubsubTarget.topic': runJob ? undefined : job.topic,
       'pubsubTarget.data': runJob ? undefined : JSON.stringify(job.payload),
       'pubsubTarget.attributes.job': runJob ? undefined : job.name,
-      'httpTarget.uri': runJob ? `https://run.googleapis.com/v2/projects/${project}/locations/${target.region}/jobs/${runJob}:run` : undefined,
+      'httpTarget.uri': runJob
+        ? `https://run.googleapis.com/v2/projects/${project}/locations/${target.region}/jobs/${runJob}:run`
+        : undefined,
       'httpTarget.oauthToken.serviceAccountEmail': runJob ? pusher : undefined,
       'retryConfig.retryCount': job.retry.retryCount,
       'retryConfig.minBackoffSeconds': job.retry.minBackoffSeconds,
@@ -111,8 +113,12 @@ function flatSubscription(m: any): Flat {
     ackDeadlineSeconds: m.ackDeadlineSeconds ?? undefined,
     'retryPolicy.minimumBackoffSeconds': m.retryPolicy ? seconds(m.retryPolicy.minimumBackoff) : undefined,
     'retryPolicy.maximumBackoffSeconds': m.retryPolicy ? seconds(m.retryPolicy.maximumBackoff) : undefined,
-    'deadLetterPolicy.deadLetterTopic': orUndefined(m.deadLetterPolicy?.deadLetterTopic) ? short(m.deadLetterPolicy.deadLetterTopic) : undefined,
-    'deadLetterPolicy.maxDeliveryAttempts': orUndefined(m.deadLetterPolicy?.deadLetterTopic) ? m.deadLetterPolicy.maxDeliveryAttempts : undefined,
+    'deadLetterPolicy.deadLetterTopic': orUndefined(m.deadLetterPolicy?.deadLetterTopic)
+      ? short(m.deadLetterPolicy.deadLetterTopic)
+      : undefined,
+    'deadLetterPolicy.maxDeliveryAttempts': orUndefined(m.deadLetterPolicy?.deadLetterTopic)
+      ? m.deadLetterPolicy.maxDeliveryAttempts
+      : undefined,
     messageRetentionSeconds: seconds(m.messageRetentionDuration),
     'expirationPolicy.ttlSeconds': m.expirationPolicy?.ttl ? seconds(m.expirationPolicy.ttl) : undefined,
     filter: orUndefined(m.filter),
@@ -156,7 +162,11 @@ export function diffFields(desired: Flat, actual: Flat): FieldChange[] {
 /** Fields the API cannot change in place: the resource is deleted and created again. */
 const IMMUTABLE: Record<Kind, string[]> = { topic: [], subscription: ['topic', 'filter'], job: [] };
 
-export function diff(kind: Kind, desired: Map<string, Flat>, actual: Map<string, Flat>): { changes: Change[]; unchanged: number } {
+export function diff(
+  kind: Kind,
+  desired: Map<string, Flat>,
+  actual: Map<string, Flat>,
+): { changes: Change[]; unchanged: number } {
   const changes: Change[] = [];
   let unchanged = 0;
   for (const [name, want] of desired) {
@@ -167,10 +177,17 @@ export function diff(kind: Kind, desired: Map<string, Flat>, actual: Map<string,
     }
     const fields = diffFields(want, have);
     if (fields.length === 0) unchanged++;
-    else changes.push({ kind, name, action: fields.some((f) => IMMUTABLE[kind].includes(f.field)) ? 'replace' : 'update', fields });
+    else
+      changes.push({
+        kind,
+        name,
+        action: fields.some((f) => IMMUTABLE[kind].includes(f.field)) ? 'replace' : 'update',
+        fields,
+      });
   }
   for (const name of actual.keys()) {
-    if (!desired.has(name) && name.startsWith(OWNED_PREFIX)) changes.push({ kind, name, action: 'undeclared', fields: [] });
+    if (!desired.has(name) && name.startsWith(OWNED_PREFIX))
+      changes.push({ kind, name, action: 'undeclared', fields: [] });
   }
   return { changes, unchanged };
 }
@@ -186,7 +203,9 @@ async function actualState(clients: CloudClients, target: CloudTarget): Promise<
   const parent = `projects/${target.project}/locations/${target.region}`;
   const [jobs] = await clients.scheduler.listJobs({ parent });
   return {
-    topics: new Map(topics.map((t) => [short(t.name), { messageRetentionSeconds: seconds(t.metadata?.messageRetentionDuration) }])),
+    topics: new Map(
+      topics.map((t) => [short(t.name), { messageRetentionSeconds: seconds(t.metadata?.messageRetentionDuration) }]),
+    ),
     subscriptions: new Map(subs.map((s) => [short(s.name), flatSubscription(s.metadata)])),
     jobs: new Map(jobs.map((j) => [short(j.name), flatJob(j)])),
   };
@@ -196,7 +215,11 @@ async function actualState(clients: CloudClients, target: CloudTarget): Promise<
 export async function planInfra(topology: Topology, clients: CloudClients, target: CloudTarget): Promise<Plan> {
   const desired = desiredState(topology, target);
   const actual = await actualState(clients, target);
-  const parts = [diff('topic', desired.topics, actual.topics), diff('subscription', desired.subscriptions, actual.subscriptions), diff('job', desired.jobs, actual.jobs)];
+  const parts = [
+    diff('topic', desired.topics, actual.topics),
+    diff('subscription', desired.subscriptions, actual.subscriptions),
+    diff('job', desired.jobs, actual.jobs),
+  ];
   return { changes: parts.flatMap((p) => p.changes), unchanged: parts.reduce((n, p) => n + p.unchanged, 0) };
 }
 
@@ -209,14 +232,26 @@ const NOT_FOUND = (err: unknown) => code(err) === 5 || code(err) === 404;
 function subscriptionResource(f: Flat, project: string): Record<string, unknown> {
   const r: Record<string, unknown> = {
     ackDeadlineSeconds: f.ackDeadlineSeconds,
-    retryPolicy: { minimumBackoff: durationOf(f['retryPolicy.minimumBackoffSeconds'] as number), maximumBackoff: durationOf(f['retryPolicy.maximumBackoffSeconds'] as number) },
+    retryPolicy: {
+      minimumBackoff: durationOf(f['retryPolicy.minimumBackoffSeconds'] as number),
+      maximumBackoff: durationOf(f['retryPolicy.maximumBackoffSeconds'] as number),
+    },
     messageRetentionDuration: durationOf(f.messageRetentionSeconds as number),
     expirationPolicy: {},
     deadLetterPolicy: f['deadLetterPolicy.deadLetterTopic']
-      ? { deadLetterTopic: `projects/${project}/topics/${f['deadLetterPolicy.deadLetterTopic']}`, maxDeliveryAttempts: f['deadLetterPolicy.maxDeliveryAttempts'] }
+      ? {
+          deadLetterTopic: `projects/${project}/topics/${f['deadLetterPolicy.deadLetterTopic']}`,
+          maxDeliveryAttempts: f['deadLetterPolicy.maxDeliveryAttempts'],
+        }
       : null,
     pushConfig: f['pushConfig.pushEndpoint']
-      ? { pushEndpoint: f['pushConfig.pushEndpoint'], oidcToken: { serviceAccountEmail: f['pushConfig.oidcToken.serviceAccountEmail'], audience: f['pushConfig.oidcToken.audience'] } }
+      ? {
+          pushEndpoint: f['pushConfig.pushEndpoint'],
+          oidcToken: {
+            serviceAccountEmail: f['pushConfig.oidcToken.serviceAccountEmail'],
+            audience: f['pushConfig.oidcToken.audience'],
+          },
+        }
       : {},
   };
   if (f.filter) r.filter = f.filter;
@@ -230,8 +265,20 @@ function jobResource(name: string, f: Flat, target: CloudTarget): Record<string,
     schedule: f.schedule,
     timeZone: f.timeZone,
     ...(f['pubsubTarget.topic']
-      ? { pubsubTarget: { topicName: `projects/${target.project}/topics/${f['pubsubTarget.topic']}`, data: Buffer.from(String(f['pubsubTarget.data'])), attributes: { job: f['pubsubTarget.attributes.job'] } } }
-      : { httpTarget: { uri: f['httpTarget.uri'], httpMethod: 'POST', oauthToken: { serviceAccountEmail: f['httpTarget.oauthToken.serviceAccountEmail'] } } }),
+      ? {
+          pubsubTarget: {
+            topicName: `projects/${target.project}/topics/${f['pubsubTarget.topic']}`,
+            data: Buffer.from(String(f['pubsubTarget.data'])),
+            attributes: { job: f['pubsubTarget.attributes.job'] },
+          },
+        }
+      : {
+          httpTarget: {
+            uri: f['httpTarget.uri'],
+            httpMethod: 'POST',
+            oauthToken: { serviceAccountEmail: f['httpTarget.oauthToken.serviceAccountEmail'] },
+          },
+        }),
     retryConfig: {
       retryCount: f['retryConfig.retryCount'],
       minBackoffDuration: durationOf(f['retryConfig.minBackoffSeconds'] as number),
@@ -272,14 +319,19 @@ export async function applyInfra(
     if (c.action === 'create') {
       try {
         const retention = desired.topics.get(c.name)!.messageRetentionSeconds as number | undefined;
-        await pubsub.createTopic({ name: c.name, ...(retention ? { messageRetentionDuration: { seconds: retention } } : {}) });
+        await pubsub.createTopic({
+          name: c.name,
+          ...(retention ? { messageRetentionDuration: { seconds: retention } } : {}),
+        });
       } catch (err) {
         if (!ALREADY_EXISTS(err)) throw err;
       }
       done(c);
     } else if (c.action === 'update') {
       const retention = desired.topics.get(c.name)!.messageRetentionSeconds as number | undefined;
-      await pubsub.topic(c.name).setMetadata({ messageRetentionDuration: retention ? { seconds: retention } : null } as never);
+      await pubsub
+        .topic(c.name)
+        .setMetadata({ messageRetentionDuration: retention ? { seconds: retention } : null } as never);
       done(c);
     }
   }
@@ -344,12 +396,20 @@ const show = (v: unknown) => (v === undefined ? '(unset)' : typeof v === 'string
 export function formatPlan(plan: Plan, options: { prune?: boolean; applied?: boolean } = {}): string {
   const sign = { create: '+', update: '~', replace: '-/+', undeclared: '?', delete: '-' } as const;
   const verb = options.applied
-    ? { create: 'created', update: 'updated', replace: 'replaced', undeclared: 'exists but is not declared (kept; --prune deletes it)', delete: 'deleted' }
+    ? {
+        create: 'created',
+        update: 'updated',
+        replace: 'replaced',
+        undeclared: 'exists but is not declared (kept; --prune deletes it)',
+        delete: 'deleted',
+      }
     : {
         create: 'create',
         update: 'update',
         replace: 'replace (delete, then create: the field cannot be changed in place)',
-        undeclared: options.prune ? 'delete (exists but is not declared; --prune)' : 'exists but is not declared (kept; --prune deletes it)',
+        undeclared: options.prune
+          ? 'delete (exists but is not declared; --prune)'
+          : 'exists but is not declared (kept; --prune deletes it)',
         delete: 'delete',
       };
   const lines: string[] = [];
@@ -358,6 +418,10 @@ export function formatPlan(plan: Plan, options: { prune?: boolean; applied?: boo
     for (const f of c.fields) lines.push(`    ${f.field}: ${show(f.from)} -> ${show(f.to)}`);
   }
   const changing = plan.changes.filter((c) => c.action !== 'undeclared' || options.prune).length;
-  lines.push(changing === 0 ? `no changes (${plan.unchanged} up to date)` : `${changing} change${changing === 1 ? '' : 's'}, ${plan.unchanged} up to date`);
+  lines.push(
+    changing === 0
+      ? `no changes (${plan.unchanged} up to date)`
+      : `${changing} change${changing === 1 ? '' : 's'}, ${plan.unchanged} up to date`,
+  );
   return `${lines.join('\n')}\n`;
 }

@@ -19,7 +19,9 @@ export function cronExpression(options: { seconds?: boolean } = {}) {
         return false;
       }
     },
-    options.seconds ? 'must be a valid cron expression (5 fields, or 6 with seconds)' : 'must be a valid 5-field cron expression',
+    options.seconds
+      ? 'must be a valid cron expression (5 fields, or 6 with seconds)'
+      : 'must be a valid 5-field cron expression',
   );
 }
 
@@ -53,7 +55,10 @@ export const ScheduleJobSchema = z
         maxDoublings: z.number().int().min(0).max(16).default(5),
       })
       .strict()
-      .refine((r) => r.minBackoffSeconds <= r.maxBackoffSeconds, { message: 'minBackoffSeconds must not exceed maxBackoffSeconds', path: ['minBackoffSeconds'] })
+      .refine((r) => r.minBackoffSeconds <= r.maxBackoffSeconds, {
+        message: 'minBackoffSeconds must not exceed maxBackoffSeconds',
+        path: ['minBackoffSeconds'],
+      })
       .default({ retryCount: 3, minBackoffSeconds: 10, maxBackoffSeconds: 300, maxDoublings: 5 }),
   })
   .strict();
@@ -154,7 +159,8 @@ export function loadTopics(path = INFRA('topics.yaml')): TopicsFile {
     if (names.has(topic.name)) issues.push(`topics[${i}].name: duplicate topic ${topic.name}`);
     names.add(topic.name);
     topic.subscriptions.forEach((sub, j) => {
-      if (subscriptions.has(sub.name)) issues.push(`topics[${i}].subscriptions[${j}].name: duplicate subscription ${sub.name}`);
+      if (subscriptions.has(sub.name))
+        issues.push(`topics[${i}].subscriptions[${j}].name: duplicate subscription ${sub.name}`);
       subscriptions.add(sub.name);
     });
   });
@@ -163,10 +169,13 @@ export function loadTopics(path = INFRA('topics.yaml')): TopicsFile {
       if (sub.deadLetterTopic && !names.has(sub.deadLetterTopic)) {
         issues.push(`topics[${i}].subscriptions[${j}].deadLetterTopic: unknown topic ${sub.deadLetterTopic}`);
       }
-      if (sub.deadLetterTopic === topic.name) issues.push(`topics[${i}].subscriptions[${j}].deadLetterTopic: must differ from the topic`);
+      if (sub.deadLetterTopic === topic.name)
+        issues.push(`topics[${i}].subscriptions[${j}].deadLetterTopic: must differ from the topic`);
       const target = file.topics.find((t) => t.name === sub.deadLetterTopic);
       if (target && target.subscriptions.length === 0) {
-        issues.push(`topics[${i}].subscriptions[${j}].deadLetterTopic: ${target.name} has no subscription (its messages would be dropped)`);
+        issues.push(
+          `topics[${i}].subscriptions[${j}].deadLetterTopic: ${target.name} has no subscription (its messages would be dropped)`,
+        );
       }
     }),
   );
@@ -180,7 +189,10 @@ export function loadTopics(path = INFRA('topics.yaml')): TopicsFile {
 export function eventsTopic(override?: string, path?: string): string {
   if (override) return override;
   const topic = loadTopics(path).topics.find((t) => t.events);
-  if (!topic) throw new UsageError(`no events topic: set EVENTS_TOPIC, or mark one topic with events: true in ${path ?? INFRA('topics.yaml')}`);
+  if (!topic)
+    throw new UsageError(
+      `no events topic: set EVENTS_TOPIC, or mark one topic with events: true in ${path ?? INFRA('topics.yaml')}`,
+    );
   return topic.name;
 }
 

@@ -19,18 +19,32 @@ export const ProjectFileSchema = z
     bucket: z
       .object({
         /** `{project}` is replaced by the project id. */
-        name: z.string().regex(/^[a-z0-9{][a-z0-9._{}-]{1,220}[a-z0-9}]$/, 'a bucket name (lowercase letters, digits, - _ .), {project} allowed'),
+        name: z
+          .string()
+          .regex(
+            /^[a-z0-9{][a-z0-9._{}-]{1,220}[a-z0-9}]$/,
+            'a bucket name (lowercase letters, digits, - _ .), {project} allowed',
+          ),
         location: z.string().regex(/^[A-Z0-9-]+$/, 'a location in capitals, such as US-EAST1'),
         storageClass: z.enum(['STANDARD', 'NEARLINE', 'COLDLINE', 'ARCHIVE']).default('STANDARD'),
         uniformAccess: z.literal(true, 'must be true: access is granted by IAM only, never by object ACLs'),
         publicAccessPrevention: z.literal('enforced', 'must be enforced: backups are never public'),
         /** Days a deleted object can still be restored (0 turns soft delete off; at most 90). */
         softDeleteDays: z.number().int().min(0).max(90).default(7),
-        lifecycle: z.object({ deleteAfterDays: z.number().int().min(1) }).strict().optional(),
-        retentionLock: z.object({ days: z.number().int().min(1), locked: z.boolean().default(false) }).strict().optional(),
+        lifecycle: z
+          .object({ deleteAfterDays: z.number().int().min(1) })
+          .strict()
+          .optional(),
+        retentionLock: z
+          .object({ days: z.number().int().min(1), locked: z.boolean().default(false) })
+          .strict()
+          .optional(),
       })
       .strict(),
-    pushServiceAccount: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'a service account id').default('mt-ops-pusher'),
+    pushServiceAccount: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'a service account id')
+      .default('mt-ops-pusher'),
   })
   .strict();
 export type ProjectFile = z.infer<typeof ProjectFileSchema>;
@@ -54,7 +68,13 @@ export interface Topology {
   project: ProjectFile;
   functions: Array<FunctionDecl & { serviceAccount: string }>;
   deployed: DeployedFunction[];
-  topics: Array<{ name: string; description: string; events: boolean; messageRetentionSeconds?: number; subscriptions: Subscription[] }>;
+  topics: Array<{
+    name: string;
+    description: string;
+    events: boolean;
+    messageRetentionSeconds?: number;
+    subscriptions: Subscription[];
+  }>;
   jobs: Array<ScheduleJob & { function?: string; entryPoint?: string }>;
   eventsTopic: string;
 }
@@ -80,7 +100,10 @@ export const BUCKET_CEILING: Record<string, ObjectAccess[]> = {
 };
 const DEFAULT_CEILING: ObjectAccess[] = ['read', 'create'];
 /** Functions whose folders (bucketPaths) are limited to their state: fanout and probe. */
-const STATE_ONLY: Record<string, RegExp> = { probe: /^(\.state\/probes\/|\.outbox\/)$/, fanout: /^(\.alerts\/|\.outbox\/)$/ };
+const STATE_ONLY: Record<string, RegExp> = {
+  probe: /^(\.state\/probes\/|\.outbox\/)$/,
+  fanout: /^(\.alerts\/|\.outbox\/)$/,
+};
 
 export const kebab = (name: string) => name.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
 export const deployedName = (entryPoint: string) => `mt-ops-${kebab(entryPoint)}`;
@@ -110,7 +133,10 @@ export function retentionHorizonDays(section: Pick<RetentionSection, 'policy' | 
  * Loads and checks every file of infra/. `retention` is the operator's retention section (default: the built-in
  * policy) that the bucket's lifecycle rule must never be stricter than.
  */
-export function loadTopology(paths: TopologyPaths = {}, retention: RetentionSection = RetentionSectionSchema.parse({})): Topology {
+export function loadTopology(
+  paths: TopologyPaths = {},
+  retention: RetentionSection = RetentionSectionSchema.parse({}),
+): Topology {
   const functionsPath = paths.functions ?? INFRA('functions.yaml');
   const topicsPath = paths.topics ?? INFRA('topics.yaml');
   const schedulesPath = paths.schedules ?? INFRA('schedules.yaml');
@@ -126,11 +152,16 @@ export function loadTopology(paths: TopologyPaths = {}, retention: RetentionSect
 
   // topics.yaml: the cloud's naming rules, and what the cloud needs that the local runtime does not
   topicsFile.topics.forEach((topic, i) => {
-    if (!PUBSUB_NAME.test(topic.name)) problem(topicsPath, `topics[${i}].name: ${topic.name} is not a Pub/Sub name (a letter, then 2-254 letters, digits or - . _ ~ % +; not goog...)`);
+    if (!PUBSUB_NAME.test(topic.name))
+      problem(
+        topicsPath,
+        `topics[${i}].name: ${topic.name} is not a Pub/Sub name (a letter, then 2-254 letters, digits or - . _ ~ % +; not goog...)`,
+      );
     topic.subscriptions.forEach((sub, j) => {
       const at = `topics[${i}].subscriptions[${j}]`;
       if (!PUBSUB_NAME.test(sub.name)) problem(topicsPath, `${at}.name: ${sub.name} is not a Pub/Sub name`);
-      if (sub.maxDeliveryAttempts !== undefined && !sub.deadLetterTopic) problem(topicsPath, `${at}.maxDeliveryAttempts: needs deadLetterTopic`);
+      if (sub.maxDeliveryAttempts !== undefined && !sub.deadLetterTopic)
+        problem(topicsPath, `${at}.maxDeliveryAttempts: needs deadLetterTopic`);
       if (sub.pushTo && sub.ackDeadlineSeconds < 10) problem(topicsPath, `${at}.ackDeadlineSeconds: too short`);
     });
   });
@@ -148,10 +179,15 @@ export function loadTopology(paths: TopologyPaths = {}, retention: RetentionSect
     const kinds = new Set(Object.values(fn.entryPoints));
     const limit = Math.min(...[...kinds].map((k) => TIME_LIMIT_SECONDS[k]));
     if (fn.timeoutSeconds !== undefined && fn.timeoutSeconds > limit) {
-      problem(functionsPath, `${at}.timeoutSeconds: ${fn.timeoutSeconds} is above ${limit} s, the most a${kinds.has('event') ? 'n event-driven' : 'n HTTP'} function may run`);
+      problem(
+        functionsPath,
+        `${at}.timeoutSeconds: ${fn.timeoutSeconds} is above ${limit} s, the most a${kinds.has('event') ? 'n event-driven' : 'n HTTP'} function may run`,
+      );
     }
-    if (fn.name === 'backup' && fn.maxInstances !== 1) problem(functionsPath, `${at}.maxInstances: must be 1 for backup (one backup at a time)`);
-    if (fn.concurrency > 1 && fn.cpu < 1) problem(functionsPath, `${at}.concurrency: more than 1 needs cpu of at least 1`);
+    if (fn.name === 'backup' && fn.maxInstances !== 1)
+      problem(functionsPath, `${at}.maxInstances: must be 1 for backup (one backup at a time)`);
+    if (fn.concurrency > 1 && fn.cpu < 1)
+      problem(functionsPath, `${at}.concurrency: more than 1 needs cpu of at least 1`);
     if (fn.minInstances > fn.maxInstances) problem(functionsPath, `${at}.minInstances: above maxInstances`);
     const ceiling = BUCKET_CEILING[fn.name] ?? DEFAULT_CEILING;
     fn.bucket.forEach((access, j) => {
@@ -164,13 +200,16 @@ export function loadTopology(paths: TopologyPaths = {}, retention: RetentionSect
     });
     const stateOnly = STATE_ONLY[fn.name];
     fn.bucketPaths.forEach((path, j) => {
-      if (stateOnly && !stateOnly.test(path)) problem(functionsPath, `${at}.bucketPaths[${j}]: ${fn.name} may touch only its state folder, not ${path}`);
+      if (stateOnly && !stateOnly.test(path))
+        problem(functionsPath, `${at}.bucketPaths[${j}]: ${fn.name} may touch only its state folder, not ${path}`);
     });
     fn.publishes.forEach((topic, j) => {
-      if (!topicNames.has(topic)) problem(functionsPath, `${at}.publishes[${j}]: unknown topic ${topic} (not in ${topicsPath})`);
+      if (!topicNames.has(topic))
+        problem(functionsPath, `${at}.publishes[${j}]: unknown topic ${topic} (not in ${topicsPath})`);
     });
     for (const name of Object.keys(fn.secrets)) {
-      if (name in fn.env) problem(functionsPath, `${at}.secrets.${name}: also set in env (a secret is never a plain variable)`);
+      if (name in fn.env)
+        problem(functionsPath, `${at}.secrets.${name}: also set in env (a secret is never a plain variable)`);
     }
     if (fn.cloudRunJob && !Object.values(fn.entryPoints).includes('event')) {
       problem(functionsPath, `${at}.cloudRunJob: only a scheduled (event) function can run as a Cloud Run job`);
@@ -180,9 +219,14 @@ export function loadTopology(paths: TopologyPaths = {}, retention: RetentionSect
   const accounts = new Map<string, string>();
   functions.forEach((fn, i) => {
     const other = accounts.get(fn.serviceAccount);
-    if (other) problem(functionsPath, `functions[${i}].serviceAccount: ${fn.serviceAccount} is already ${other}'s (one service account per function)`);
+    if (other)
+      problem(
+        functionsPath,
+        `functions[${i}].serviceAccount: ${fn.serviceAccount} is already ${other}'s (one service account per function)`,
+      );
     accounts.set(fn.serviceAccount, fn.name);
-    if (fn.serviceAccount === project.pushServiceAccount) problem(functionsPath, `functions[${i}].serviceAccount: ${fn.serviceAccount} is the push service account`);
+    if (fn.serviceAccount === project.pushServiceAccount)
+      problem(functionsPath, `functions[${i}].serviceAccount: ${fn.serviceAccount} is the push service account`);
   });
 
   // project.yaml: the lifecycle rule is a safety net, never stricter than retention
@@ -195,7 +239,10 @@ export function loadTopology(paths: TopologyPaths = {}, retention: RetentionSect
     );
   }
   if (retentionLock && lifecycle && retentionLock.days > lifecycle.deleteAfterDays) {
-    problem(projectPath, `bucket.retentionLock.days: ${retentionLock.days} is longer than the lifecycle rule's ${lifecycle.deleteAfterDays} days`);
+    problem(
+      projectPath,
+      `bucket.retentionLock.days: ${retentionLock.days} is longer than the lifecycle rule's ${lifecycle.deleteAfterDays} days`,
+    );
   }
   if (retentionLock && retentionLock.days > retention.orphanGraceHours / 24 + 1) {
     problem(
@@ -219,7 +266,9 @@ export function loadTopology(paths: TopologyPaths = {}, retention: RetentionSect
         function: fn.name,
         timeoutSeconds: Math.min(fn.timeoutSeconds ?? TIME_LIMIT_SECONDS[kind], TIME_LIMIT_SECONDS[kind]),
         serviceAccount: fn.serviceAccount,
-        subscriptions: topicsFile.topics.flatMap((t) => t.subscriptions.filter((s) => s.pushTo === entryPoint).map((s) => ({ topic: t.name, subscription: s.name }))),
+        subscriptions: topicsFile.topics.flatMap((t) =>
+          t.subscriptions.filter((s) => s.pushTo === entryPoint).map((s) => ({ topic: t.name, subscription: s.name })),
+        ),
       });
     }
   }

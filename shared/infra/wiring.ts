@@ -35,10 +35,16 @@ export const FunctionDeploymentFields = {
   env: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'an environment variable name'), z.string()).default({}),
   /** Environment variable -> Secret Manager secret (`name` or `name:version`, default latest). */
   secrets: z
-    .record(z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'an environment variable name'), z.string().regex(/^[A-Za-z0-9_-]{1,255}(:(latest|\d+))?$/, 'a secret name, optionally :version'))
+    .record(
+      z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'an environment variable name'),
+      z.string().regex(/^[A-Za-z0-9_-]{1,255}(:(latest|\d+))?$/, 'a secret name, optionally :version'),
+    )
     .default({}),
   /** The function's own service account (account id; default mt-ops-<name>). */
-  serviceAccount: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'a service account id: 6-30 lowercase letters, digits and dashes').optional(),
+  serviceAccount: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'a service account id: 6-30 lowercase letters, digits and dashes')
+    .optional(),
   /** Object access on the whole bucket. */
   bucket: z.array(ObjectAccess).default([]),
   /**
@@ -46,7 +52,14 @@ export const FunctionDeploymentFields = {
    * name: a folder (`.state/probes/`: everything under it) or `*\/name` (an object of that name in any backup).
    */
   bucketPaths: z
-    .array(z.string().regex(/^([A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/|\*\/[A-Za-z0-9._-]+)$/, 'a folder ending in / (.state/probes/) or */name (*\/verify.json)'))
+    .array(
+      z
+        .string()
+        .regex(
+          /^([A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/|\*\/[A-Za-z0-9._-]+)$/,
+          'a folder ending in / (.state/probes/) or */name (*\/verify.json)',
+        ),
+    )
     .default([]),
   /** The topics this function publishes to (nothing else). */
   publishes: z.array(z.string().min(1)).default([]),
@@ -74,7 +87,10 @@ export const FunctionsFileSchema = z
         z
           .object({
             name: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'lowercase letters, digits and dashes'),
-            entryPoints: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'a JavaScript identifier'), EntryPointKind),
+            entryPoints: z.record(
+              z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'a JavaScript identifier'),
+              EntryPointKind,
+            ),
             ...FunctionDeploymentFields,
           })
           .strict(),
@@ -114,9 +130,11 @@ export function loadWiring(paths: WiringPaths = {}): Wiring {
   const issues: string[] = [];
   const entryPoints = new Map<string, DeclaredEntryPoint>();
   file.functions.forEach((fn, i) => {
-    if (file.functions.findIndex((f) => f.name === fn.name) !== i) issues.push(`functions[${i}].name: duplicate function ${fn.name}`);
+    if (file.functions.findIndex((f) => f.name === fn.name) !== i)
+      issues.push(`functions[${i}].name: duplicate function ${fn.name}`);
     for (const [name, kind] of Object.entries(fn.entryPoints)) {
-      if (entryPoints.has(name)) issues.push(`functions[${i}].entryPoints.${name}: already declared by ${entryPoints.get(name)!.function}`);
+      if (entryPoints.has(name))
+        issues.push(`functions[${i}].entryPoints.${name}: already declared by ${entryPoints.get(name)!.function}`);
       else entryPoints.set(name, { name, kind, function: fn.name, topics: [], subscriptions: [] });
     }
   });
@@ -124,8 +142,14 @@ export function loadWiring(paths: WiringPaths = {}): Wiring {
     topic.subscriptions.forEach((sub, j) => {
       if (!sub.pushTo) return;
       const target = entryPoints.get(sub.pushTo);
-      if (!target) issues.push(`${topicsPath}: topics[${i}].subscriptions[${j}].pushTo: ${sub.pushTo} is not an entry point in ${functionsPath}`);
-      else if (target.kind !== 'event') issues.push(`${topicsPath}: topics[${i}].subscriptions[${j}].pushTo: ${sub.pushTo} is an ${target.kind} entry point`);
+      if (!target)
+        issues.push(
+          `${topicsPath}: topics[${i}].subscriptions[${j}].pushTo: ${sub.pushTo} is not an entry point in ${functionsPath}`,
+        );
+      else if (target.kind !== 'event')
+        issues.push(
+          `${topicsPath}: topics[${i}].subscriptions[${j}].pushTo: ${sub.pushTo} is an ${target.kind} entry point`,
+        );
       else {
         target.topics.push(topic.name);
         target.subscriptions.push({ name: sub.name, topic: topic.name, ackDeadlineSeconds: sub.ackDeadlineSeconds });
@@ -133,7 +157,8 @@ export function loadWiring(paths: WiringPaths = {}): Wiring {
     }),
   );
   for (const ep of entryPoints.values()) {
-    if (ep.kind === 'event' && ep.topics.length === 0) issues.push(`entryPoints.${ep.name}: no subscription in ${topicsPath} pushes to it`);
+    if (ep.kind === 'event' && ep.topics.length === 0)
+      issues.push(`entryPoints.${ep.name}: no subscription in ${topicsPath} pushes to it`);
   }
   if (issues.length > 0) fail(functionsPath, issues);
   const jobs = loadSchedules(paths.schedules ?? INFRA('schedules.yaml'), topicsPath).map((job) => {
@@ -147,15 +172,20 @@ export function loadWiring(paths: WiringPaths = {}): Wiring {
  * Compares the declared entry points with the registered ones (name -> kind): every problem, one line each.
  * Empty when they agree.
  */
-export function entryPointMismatches(declared: ReadonlyArray<Pick<DeclaredEntryPoint, 'name' | 'kind'>>, registered: Record<string, EntryPointKind>): string[] {
+export function entryPointMismatches(
+  declared: ReadonlyArray<Pick<DeclaredEntryPoint, 'name' | 'kind'>>,
+  registered: Record<string, EntryPointKind>,
+): string[] {
   const problems: string[] = [];
   for (const ep of declared) {
     const kind = registered[ep.name];
     if (!kind) problems.push(`entry point ${ep.name} is declared in infra/ but not registered by any function`);
-    else if (kind !== ep.kind) problems.push(`entry point ${ep.name} is declared as ${ep.kind} but registered as ${kind}`);
+    else if (kind !== ep.kind)
+      problems.push(`entry point ${ep.name} is declared as ${ep.kind} but registered as ${kind}`);
   }
   for (const name of Object.keys(registered)) {
-    if (!declared.some((ep) => ep.name === name)) problems.push(`entry point ${name} is registered but not declared in infra/functions.yaml`);
+    if (!declared.some((ep) => ep.name === name))
+      problems.push(`entry point ${name} is registered but not declared in infra/functions.yaml`);
   }
   return problems;
 }

@@ -61,21 +61,28 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       ignore: 'pid,hostname,logging.googleapis.com/labels',
       translateTime: 'SYS:HH:MM:ss',
     });
-    logger = redactChildren(pino({ ...common, formatters: { log: scrub, bindings: (b) => redactValue(b) as Record<string, unknown> } }, stream));
+    logger = redactChildren(
+      pino(
+        { ...common, formatters: { log: scrub, bindings: (b) => redactValue(b) as Record<string, unknown> } },
+        stream,
+      ),
+    );
     return logger;
   }
-  logger = redactChildren(pino(
-    {
-      ...common,
-      timestamp: () => `,"time":"${new Date().toISOString()}"`,
-      formatters: {
-        level: (label) => ({ severity: SEVERITY[label] ?? 'DEFAULT' }),
-        log: scrub,
-        bindings: (b) => redactValue(b) as Record<string, unknown>,
+  logger = redactChildren(
+    pino(
+      {
+        ...common,
+        timestamp: () => `,"time":"${new Date().toISOString()}"`,
+        formatters: {
+          level: (label) => ({ severity: SEVERITY[label] ?? 'DEFAULT' }),
+          log: scrub,
+          bindings: (b) => redactValue(b) as Record<string, unknown>,
+        },
       },
-    },
-    destination as DestinationStream,
-  ));
+      destination as DestinationStream,
+    ),
+  );
   return logger;
 }
 

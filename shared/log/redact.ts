@@ -66,7 +66,10 @@ export const PATTERNS: Array<[RegExp, string]> = [
   [/(https?:\/\/hooks\.slack\.com\/)[^\s"'<>]+/gi, `$1${MASK}`],
   [/(https?:\/\/[^\s/]+\/(?:services|hooks|webhooks?)\/)[^\s"'<>]+/gi, `$1${MASK}`],
   // Authorization: Bearer xyz / Basic xyz (the scheme word needs the space after it: one run of spaces, one way to match it)
-  [/((?:authorization|proxy-authorization)["']?\s*[:=]\s*["']?(?:(?:bearer|basic|token)\s+)?)[^\s"',}]+/gi, `$1${MASK}`],
+  [
+    /((?:authorization|proxy-authorization)["']?\s*[:=]\s*["']?(?:(?:bearer|basic|token)\s+)?)[^\s"',}]+/gi,
+    `$1${MASK}`,
+  ],
   // a bearer token on its own (`Bearer eyJ...`)
   [/(bearer(?<=\bbearer)\s+)[A-Za-z0-9._~+/-]{8,}=*/gi, `$1${MASK}`],
   // password=..., routing_key=..., token=... in query strings or key=value text
@@ -94,7 +97,8 @@ export function redactString(text: string): string {
 }
 
 // `pass`, `password`, `passwd`, `dbPass`, but not `passed` (a count of passed probes is no secret).
-const SECRET_KEY = /pass(?:w(?:or)?d|phrase)?(?![a-z])|secret|token|authorization|routing[_-]?key|webhook|api[_-]?key|credential|private[_-]?key/i;
+const SECRET_KEY =
+  /pass(?:w(?:or)?d|phrase)?(?![a-z])|secret|token|authorization|routing[_-]?key|webhook|api[_-]?key|credential|private[_-]?key/i;
 
 /** Deep copy of a log record with secret-named fields masked and every string scrubbed; errors keep their stacks only when `stacks`. */
 export function redactValue(value: unknown, depth = 0, stacks = true): unknown {
@@ -104,13 +108,16 @@ export function redactValue(value: unknown, depth = 0, stacks = true): unknown {
   if (value instanceof Date) return value;
   if (value instanceof Error) return redactError(value, depth, stacks);
   if (value instanceof URL) return redactString(value.href);
-  if (Buffer.isBuffer(value) || ArrayBuffer.isView(value)) return `[${value.constructor.name} ${value.byteLength} bytes]`;
-  if (value instanceof Map) return redactValue(Object.fromEntries([...value].map(([k, v]) => [String(k), v])), depth, stacks);
+  if (Buffer.isBuffer(value) || ArrayBuffer.isView(value))
+    return `[${value.constructor.name} ${value.byteLength} bytes]`;
+  if (value instanceof Map)
+    return redactValue(Object.fromEntries([...value].map(([k, v]) => [String(k), v])), depth, stacks);
   if (value instanceof Set) return redactValue([...value], depth, stacks);
   if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1, stacks));
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
-    out[key] = SECRET_KEY.test(key) && v !== undefined && v !== null && v !== '' ? MASK : redactValue(v, depth + 1, stacks);
+    out[key] =
+      SECRET_KEY.test(key) && v !== undefined && v !== null && v !== '' ? MASK : redactValue(v, depth + 1, stacks);
   }
   return out;
 }

@@ -16,7 +16,11 @@ export const MaintenanceWindowSchema = z
     name: z.string().min(1),
     /** Cron for the window's start, in `timeZone` (croner syntax: `0#1` is the first Sunday of the month). */
     cron: cronExpression(),
-    durationMinutes: z.number().int().min(1).max(24 * 60),
+    durationMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 60),
     timeZone: TimeZone.default('America/New_York'),
   })
   .strict();
@@ -58,8 +62,11 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
 /** The wall-clock time of `instant` in `timeZone`, as if it were UTC (ms). */
 function wallClock(instant: number, timeZone: string): number {
   const parts: Record<string, number> = {};
-  for (const p of formatter(timeZone).formatToParts(new Date(instant))) if (p.type !== 'literal') parts[p.type] = Number(p.value);
-  return Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!) + (instant % 1000);
+  for (const p of formatter(timeZone).formatToParts(new Date(instant)))
+    if (p.type !== 'literal') parts[p.type] = Number(p.value);
+  return (
+    Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!) + (instant % 1000)
+  );
 }
 
 /**
@@ -69,7 +76,8 @@ function wallClock(instant: number, timeZone: string): number {
  */
 export function instantOfWallClock(wall: number, timeZone: string): number {
   const candidates = new Set<number>();
-  for (const probe of [wall - 36 * 3_600_000, wall, wall + 36 * 3_600_000]) candidates.add(wall - (wallClock(probe, timeZone) - probe));
+  for (const probe of [wall - 36 * 3_600_000, wall, wall + 36 * 3_600_000])
+    candidates.add(wall - (wallClock(probe, timeZone) - probe));
   const exact = [...candidates].filter((t) => wallClock(t, timeZone) === wall).sort((a, b) => a - b);
   if (exact.length > 0) return exact[0]!;
   // in a gap: read it with the offset in force before the gap, which lands after the gap
@@ -111,7 +119,8 @@ function computeOccurrenceAt(window: MaintenanceWindow, at: Date): ActiveWindow 
     for (const start of cron.previousRuns(3, reference)) {
       const startWall = wallClock(start.getTime(), window.timeZone);
       const end = instantOfWallClock(startWall + window.durationMinutes * 60_000, window.timeZone);
-      if (start.getTime() <= at.getTime() && at.getTime() < end) return { name: window.name, start, end: new Date(end) };
+      if (start.getTime() <= at.getTime() && at.getTime() < end)
+        return { name: window.name, start, end: new Date(end) };
       if (end <= at.getTime() - 3_600_000) break; // older occurrences ended even earlier
     }
     return undefined;

@@ -12,13 +12,19 @@ export async function connect(databaseUrl: string, what = 'database'): Promise<p
     await client.connect();
   } catch (err) {
     await client.end().catch(() => {});
-    throw new OpsError(`cannot connect to the ${what}: ${redactString(errorMessage(err))}`, 'db_unreachable', { cause: err });
+    throw new OpsError(`cannot connect to the ${what}: ${redactString(errorMessage(err))}`, 'db_unreachable', {
+      cause: err,
+    });
   }
   return client;
 }
 
 /** Runs `fn` with a connection that is closed afterwards, whatever happens. */
-export async function withClient<T>(databaseUrl: string, fn: (client: pg.Client) => Promise<T>, what = 'database'): Promise<T> {
+export async function withClient<T>(
+  databaseUrl: string,
+  fn: (client: pg.Client) => Promise<T>,
+  what = 'database',
+): Promise<T> {
   const client = await connect(databaseUrl, what);
   try {
     return await fn(client);

@@ -144,7 +144,11 @@ export interface HolderLookup {
  * `ownPids`, the caller's own sessions, are left out. One phrase per session, granted ACCESS EXCLUSIVE first.
  * Never throws: a lookup that fails says so.
  */
-export async function describeLockHolders(databaseUrl: string, lookup: HolderLookup = {}, ownPids: number[] = []): Promise<string> {
+export async function describeLockHolders(
+  databaseUrl: string,
+  lookup: HolderLookup = {},
+  ownPids: number[] = [],
+): Promise<string> {
   try {
     const client = await connect(databaseUrl);
     try {

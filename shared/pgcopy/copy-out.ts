@@ -61,7 +61,8 @@ export class CopyOut extends Readable implements pg.Submittable {
       return;
     }
     const listeners = stream.listeners('data') as Array<(chunk: Buffer) => void>;
-    if (listeners.length !== 1) throw new Error(`CopyOut: expected one data listener on the connection, found ${listeners.length}`);
+    if (listeners.length !== 1)
+      throw new Error(`CopyOut: expected one data listener on the connection, found ${listeners.length}`);
     this.pgDataHandler = listeners[0];
     stream.removeListener('data', this.pgDataHandler!);
     stream.pause();
@@ -80,7 +81,8 @@ export class CopyOut extends Readable implements pg.Submittable {
     this.forwarding = true;
     try {
       let chunk: Buffer | null;
-      while (this.wanted && !this.finished && (chunk = this.connection.stream.read() as Buffer | null) !== null) this.parse(chunk);
+      while (this.wanted && !this.finished && (chunk = this.connection.stream.read() as Buffer | null) !== null)
+        this.parse(chunk);
     } finally {
       this.forwarding = false;
     }
@@ -110,7 +112,8 @@ export class CopyOut extends Readable implements pg.Submittable {
           if (this.headerFill < 5) break;
           this.headerFill = 0;
           this.code = this.header[0]!;
-          if (this.code === ERROR_RESPONSE) return this.stop(chunk, packed, Buffer.concat([this.header, chunk.subarray(i)]));
+          if (this.code === ERROR_RESPONSE)
+            return this.stop(chunk, packed, Buffer.concat([this.header, chunk.subarray(i)]));
           this.remaining = this.header.readUInt32BE(1) - 4;
         }
         if (this.remaining < 0) return this.malformed();

@@ -5,7 +5,15 @@
  * says what it saw (`[BODY].status == healthy: got "degraded"`).
  */
 
-export const PLACEHOLDERS = ['STATUS', 'RESPONSE_TIME', 'BODY', 'HEADER', 'CERTIFICATE_EXPIRATION', 'CONNECTED', 'DNS_RCODE'] as const;
+export const PLACEHOLDERS = [
+  'STATUS',
+  'RESPONSE_TIME',
+  'BODY',
+  'HEADER',
+  'CERTIFICATE_EXPIRATION',
+  'CONNECTED',
+  'DNS_RCODE',
+] as const;
 export type Placeholder = (typeof PLACEHOLDERS)[number];
 export const OPERATORS = ['==', '!=', '<=', '>=', '<', '>'] as const;
 export type Operator = (typeof OPERATORS)[number];
@@ -56,7 +64,8 @@ export function parseDuration(text: string): number | undefined {
 
 function unquote(text: string): string {
   const t = text.trim();
-  if (t.length >= 2 && ((t.startsWith('"') && t.endsWith('"')) || (t.startsWith("'") && t.endsWith("'")))) return t.slice(1, -1);
+  if (t.length >= 2 && ((t.startsWith('"') && t.endsWith('"')) || (t.startsWith("'") && t.endsWith("'"))))
+    return t.slice(1, -1);
   return t;
 }
 
@@ -153,11 +162,13 @@ function parseOperand(source: string, raw: string, column: number): Operand {
     if (name === 'pat') return { kind: 'pattern', glob: unquote(inner!), text };
     if (name === 'any') {
       const values = splitArgs(inner!);
-      if (values.some((v) => v === '')) throw new ConditionError(source, innerCol, 'any() needs values separated by commas');
+      if (values.some((v) => v === ''))
+        throw new ConditionError(source, innerCol, 'any() needs values separated by commas');
       return { kind: 'any', values, text };
     }
     const arg = parseOperand(source, inner!, innerCol);
-    if (arg.kind !== 'placeholder' || arg.fn) throw new ConditionError(source, innerCol, `${name}() takes a placeholder such as [BODY].items`);
+    if (arg.kind !== 'placeholder' || arg.fn)
+      throw new ConditionError(source, innerCol, `${name}() takes a placeholder such as [BODY].items`);
     return { ...arg, fn: name as 'len' | 'has', text };
   }
   if (/^[a-z]+\(/i.test(text)) throw new ConditionError(source, col, `unknown function (known: len, has, pat, any)`);
@@ -165,7 +176,11 @@ function parseOperand(source: string, raw: string, column: number): Operand {
     const m = /^\[([A-Z_]+)\]/.exec(text);
     const name = m?.[1];
     if (!m || !(PLACEHOLDERS as readonly string[]).includes(name!)) {
-      throw new ConditionError(source, col, `unknown placeholder (known: ${PLACEHOLDERS.map((p) => `[${p}]`).join(', ')})`);
+      throw new ConditionError(
+        source,
+        col,
+        `unknown placeholder (known: ${PLACEHOLDERS.map((p) => `[${p}]`).join(', ')})`,
+      );
     }
     const path = parsePath(source, text.slice(m[0].length), col + m[0].length);
     const placeholder = name as Placeholder;
@@ -194,12 +209,17 @@ export function parseCondition(source: string): Condition {
   const rightCol = at + operator.length + 1;
   const right = parseOperand(source, source.slice(at + operator.length), rightCol);
   if (findOperator(source.slice(at + operator.length)) && right.kind === 'literal') {
-    throw new ConditionError(source, rightCol + source.slice(at + operator.length).search(/[<>=!]/) , 'a second operator; quote the value if it contains one');
+    throw new ConditionError(
+      source,
+      rightCol + source.slice(at + operator.length).search(/[<>=!]/),
+      'a second operator; quote the value if it contains one',
+    );
   }
   if (left.kind !== 'placeholder' && right.kind !== 'placeholder') {
     throw new ConditionError(source, 1, 'compares two constants: one side must be a placeholder such as [STATUS]');
   }
-  if (left.kind === 'pattern' || left.kind === 'any') throw new ConditionError(source, 1, `${left.kind === 'pattern' ? 'pat' : 'any'}() belongs on the right`);
+  if (left.kind === 'pattern' || left.kind === 'any')
+    throw new ConditionError(source, 1, `${left.kind === 'pattern' ? 'pat' : 'any'}() belongs on the right`);
   if ((right.kind === 'pattern' || right.kind === 'any') && operator !== '==' && operator !== '!=') {
     throw new ConditionError(source, at + 1, `${right.kind === 'pattern' ? 'pat' : 'any'}() works only with == and !=`);
   }
@@ -209,7 +229,11 @@ export function parseCondition(source: string): Condition {
       [right, rightCol],
     ] as const) {
       if (side.kind === 'literal' && parseDuration(side.text) === undefined) {
-        throw new ConditionError(source, col + (source.slice(col - 1).length - source.slice(col - 1).trimStart().length), `${operator} needs a number or a duration (200, 1.5s, 21d)`);
+        throw new ConditionError(
+          source,
+          col + (source.slice(col - 1).length - source.slice(col - 1).trimStart().length),
+          `${operator} needs a number or a duration (200, 1.5s, 21d)`,
+        );
       }
     }
   }
@@ -309,11 +333,21 @@ export class Evaluation {
   evaluate(condition: Condition): ConditionResult {
     const left = this.operand(condition.left);
     const right = this.operand(condition.right);
-    const placeholderSide = condition.left.kind === 'placeholder' ? condition.left : (condition.right as Extract<Operand, { kind: 'placeholder' }>);
+    const placeholderSide =
+      condition.left.kind === 'placeholder'
+        ? condition.left
+        : (condition.right as Extract<Operand, { kind: 'placeholder' }>);
     const seen = condition.left.kind === 'placeholder' ? left : right;
     const got = show(seen, placeholderSide);
-    const ok = compare(left, condition.operator, right, placeholderSide.name === 'CERTIFICATE_EXPIRATION' || placeholderSide.name === 'RESPONSE_TIME');
-    return ok ? { condition: condition.source, ok, got } : { condition: condition.source, ok, got, message: `${condition.source}: got ${got}` };
+    const ok = compare(
+      left,
+      condition.operator,
+      right,
+      placeholderSide.name === 'CERTIFICATE_EXPIRATION' || placeholderSide.name === 'RESPONSE_TIME',
+    );
+    return ok
+      ? { condition: condition.source, ok, got }
+      : { condition: condition.source, ok, got, message: `${condition.source}: got ${got}` };
   }
 }
 
@@ -342,21 +376,29 @@ function show(v: unknown, op: Extract<Operand, { kind: 'placeholder' }>): string
   if (op.fn) return JSON.stringify(v);
   if (op.name === 'CERTIFICATE_EXPIRATION' && typeof v === 'number') return formatDuration(v);
   if (op.name === 'RESPONSE_TIME' && typeof v === 'number') return `${v} ms`;
-  if (op.name === 'BODY' && op.path.length === 0 && typeof v === 'string') return JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}...` : v);
+  if (op.name === 'BODY' && op.path.length === 0 && typeof v === 'string')
+    return JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}...` : v);
   const text = JSON.stringify(v) ?? String(v);
   return text.length > 120 ? `${text.slice(0, 120)}...` : text;
 }
 
 /** Glob: `*` any run, `?` one character; the whole value must match. */
 export function globMatch(glob: string, value: string): boolean {
-  const re = new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's');
+  const re = new RegExp(
+    `^${glob
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+    's',
+  );
   return re.test(value);
 }
 
 function asNumber(v: unknown, durations: boolean): number | undefined {
   if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
   if (typeof v === 'boolean') return undefined;
-  if (typeof v === 'string') return durations ? parseDuration(v) : /^-?\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : undefined;
+  if (typeof v === 'string')
+    return durations ? parseDuration(v) : /^-?\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : undefined;
   if (isOperand(v) && v.kind === 'literal') return asNumber(v.text, durations);
   return undefined;
 }
@@ -380,14 +422,18 @@ function equal(a: unknown, b: unknown, durations: boolean): boolean {
 }
 
 function isOperand(v: unknown): v is Operand {
-  return Boolean(v && typeof v === 'object' && 'kind' in v && typeof (v as { kind: unknown }).kind === 'string' && 'text' in v);
+  return Boolean(
+    v && typeof v === 'object' && 'kind' in v && typeof (v as { kind: unknown }).kind === 'string' && 'text' in v,
+  );
 }
 
 function compare(left: unknown, op: Operator, right: unknown, durations: boolean): boolean {
   if (left === NO_JSON || right === NO_JSON) return false;
   if (isOperand(right) && (right.kind === 'pattern' || right.kind === 'any')) {
     const text = asText(left);
-    const hit = text !== undefined && (right.kind === 'pattern' ? globMatch(right.glob, text) : right.values.some((v) => equal(left, v, durations)));
+    const hit =
+      text !== undefined &&
+      (right.kind === 'pattern' ? globMatch(right.glob, text) : right.values.some((v) => equal(left, v, durations)));
     return op === '==' ? hit : text !== undefined && !hit;
   }
   if (op === '==') return equal(left, right, durations);

@@ -22,12 +22,18 @@ const ConditionText = z.string().superRefine((source, ctx) => {
   try {
     compiled(source);
   } catch (err) {
-    ctx.addIssue({ code: 'custom', message: err instanceof ConditionError ? `invalid condition ${err.message}` : String(err) });
+    ctx.addIssue({
+      code: 'custom',
+      message: err instanceof ConditionError ? `invalid condition ${err.message}` : String(err),
+    });
   }
 });
 
 /** A condition, optionally with its own severity (default: the probe's): `[CERTIFICATE_EXPIRATION] > 21d` as a warning. */
-export const ConditionEntry = z.union([ConditionText, z.object({ condition: ConditionText, severity: Severity.optional() }).strict()]);
+export const ConditionEntry = z.union([
+  ConditionText,
+  z.object({ condition: ConditionText, severity: Severity.optional() }).strict(),
+]);
 export type ConditionEntry = z.infer<typeof ConditionEntry>;
 
 export const PROBE_KINDS = ['http', 'postgres', 'backup-freshness'] as const;
@@ -56,7 +62,10 @@ export const ProbeSchema = z
     ignoreMaintenance: z.boolean().default(false),
     maxRedirects: z.number().int().min(0).max(20).default(5),
     /** https: a CA file (PEM) to trust besides the system's, or `insecure` to accept any certificate (its expiry is still read). */
-    tls: z.object({ caFile: z.string().min(1).optional(), insecure: z.boolean().optional() }).strict().optional(),
+    tls: z
+      .object({ caFile: z.string().min(1).optional(), insecure: z.boolean().optional() })
+      .strict()
+      .optional(),
     /** backup-freshness: critical when the newest complete backup is older. */
     maxAgeHours: z.number().positive().default(26),
     /** backup-freshness: warning when the newest verify is older (or failed). */
@@ -66,7 +75,8 @@ export const ProbeSchema = z
   .superRefine((p, ctx) => {
     if (p.kind === 'http') {
       if (!p.url) ctx.addIssue({ code: 'custom', path: ['url'], message: 'an http probe needs a url' });
-      else if (!/^https?:\/\/\S+$/.test(p.url) && !p.url.startsWith('${')) ctx.addIssue({ code: 'custom', path: ['url'], message: 'Invalid URL: must be http:// or https://' });
+      else if (!/^https?:\/\/\S+$/.test(p.url) && !p.url.startsWith('${'))
+        ctx.addIssue({ code: 'custom', path: ['url'], message: 'Invalid URL: must be http:// or https://' });
       else if (!p.url.includes('${')) {
         try {
           new URL(p.url);
@@ -86,7 +96,8 @@ export type ProbeInput = z.input<typeof ProbeSchema>;
 export const ProbeListSchema = z.array(ProbeSchema).superRefine((probes, ctx) => {
   const seen = new Set<string>();
   probes.forEach((p, i) => {
-    if (seen.has(p.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate probe name ${p.name}` });
+    if (seen.has(p.name))
+      ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate probe name ${p.name}` });
     seen.add(p.name);
   });
 });
@@ -97,7 +108,12 @@ export const PROBE_CONCURRENCY = { default: 50, min: 1, max: 500 } as const;
 /** The section's settings form: `{ concurrency, targets }` (targets absent: the defaults). */
 export const ProbesSettingsSchema = z
   .object({
-    concurrency: z.number().int().min(PROBE_CONCURRENCY.min).max(PROBE_CONCURRENCY.max).default(PROBE_CONCURRENCY.default),
+    concurrency: z
+      .number()
+      .int()
+      .min(PROBE_CONCURRENCY.min)
+      .max(PROBE_CONCURRENCY.max)
+      .default(PROBE_CONCURRENCY.default),
     targets: ProbeListSchema.optional(),
   })
   .strict();
@@ -112,10 +128,13 @@ export const ProbesSectionSchema = z
   .transform((value, ctx): ProbesSection => {
     const result = Array.isArray(value) ? ProbeListSchema.safeParse(value) : ProbesSettingsSchema.safeParse(value);
     if (!result.success) {
-      for (const issue of result.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+      for (const issue of result.error.issues)
+        ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
       return z.NEVER;
     }
-    return Array.isArray(result.data) ? { concurrency: PROBE_CONCURRENCY.default, targets: result.data } : (result.data as ProbesSection);
+    return Array.isArray(result.data)
+      ? { concurrency: PROBE_CONCURRENCY.default, targets: result.data }
+      : (result.data as ProbesSection);
   })
   .optional();
 
@@ -161,17 +180,38 @@ export function defaultProbes(env: { APP_BASE_URL?: string; DATABASE_URL?: strin
     {
       name: 'api-health-full',
       url: `${base}/health/full`,
-      conditions: ['[STATUS] == 200', '[BODY].status == healthy', '[BODY].checks.database.age_groups_count > 0', '[RESPONSE_TIME] < 200', ...tls],
+      conditions: [
+        '[STATUS] == 200',
+        '[BODY].status == healthy',
+        '[BODY].checks.database.age_groups_count > 0',
+        '[RESPONSE_TIME] < 200',
+        ...tls,
+      ],
       slo: { availability: 99.9, latencyP95Ms: 200 },
     },
   ];
-  if (env.DATABASE_URL) probes.push({ name: 'database', kind: 'postgres', url: '${DATABASE_URL}', slo: { availability: 99.9, latencyP95Ms: 100 } });
-  probes.push({ name: 'backup-freshness', kind: 'backup-freshness', intervalSeconds: 300, failureThreshold: 1, successThreshold: 1 });
+  if (env.DATABASE_URL)
+    probes.push({
+      name: 'database',
+      kind: 'postgres',
+      url: '${DATABASE_URL}',
+      slo: { availability: 99.9, latencyP95Ms: 100 },
+    });
+  probes.push({
+    name: 'backup-freshness',
+    kind: 'backup-freshness',
+    intervalSeconds: 300,
+    failureThreshold: 1,
+    successThreshold: 1,
+  });
   return z.array(ProbeSchema).parse(probes);
 }
 
 /** The configured probes, or the defaults. */
-export function probesOf(section: ProbesSection | undefined, env: { APP_BASE_URL?: string; DATABASE_URL?: string }): ProbeConfig[] {
+export function probesOf(
+  section: ProbesSection | undefined,
+  env: { APP_BASE_URL?: string; DATABASE_URL?: string },
+): ProbeConfig[] {
   return section?.targets && section.targets.length > 0 ? section.targets : defaultProbes(env);
 }
 
@@ -194,7 +234,13 @@ export interface ResolvedProbe {
 const REF = /\$\{([A-Z_][A-Z0-9_]*)\}/g;
 
 /** Replaces `${VAR}` references; with `secret`, each value read is masked everywhere (a target may quote it back). */
-function interpolate(text: string, environment: NodeJS.ProcessEnv, where: string, missing: string[], secret = false): string {
+function interpolate(
+  text: string,
+  environment: NodeJS.ProcessEnv,
+  where: string,
+  missing: string[],
+  secret = false,
+): string {
   return text.replace(REF, (_m, name: string) => {
     const value = environment[name];
     if (value === undefined || value === '') {
@@ -227,7 +273,9 @@ export function resolveProbe(config: ProbeConfig, environment: NodeJS.ProcessEnv
   }
   const entries = config.conditions && config.conditions.length > 0 ? config.conditions : defaultConditions(config);
   const conditions = entries.map((e) =>
-    typeof e === 'string' ? { condition: compiled(e), severity: config.severity } : { condition: compiled(e.condition), severity: e.severity ?? config.severity },
+    typeof e === 'string'
+      ? { condition: compiled(e), severity: config.severity }
+      : { condition: compiled(e.condition), severity: e.severity ?? config.severity },
   );
   return { config, url, headers, body, conditions, problem: missing.length > 0 ? missing.join('; ') : undefined };
 }

@@ -124,13 +124,24 @@ function oneHop(url: URL, req: HttpRequest, deadline: number, started: number): 
       method: req.method,
       headers: { 'user-agent': 'mt-ops-probe', ...req.headers },
       agent: false,
-      ...(isHttps ? { rejectUnauthorized: false, servername: url.hostname, ...(req.tls?.caFile ? { ca: ca(req.tls.caFile) } : {}) } : {}),
+      ...(isHttps
+        ? {
+            rejectUnauthorized: false,
+            servername: url.hostname,
+            ...(req.tls?.caFile ? { ca: ca(req.tls.caFile) } : {}),
+          }
+        : {}),
     };
     const request = lib.request(url, options);
-    const timer = setTimeout(() => {
-      finish(`timed out after ${req.timeoutMs} ms${timings.ttfbMs === undefined ? (timings.connectMs === undefined ? ' (no connection)' : ' (no answer)') : ' (reading the body)'}`);
-      request.destroy();
-    }, Math.max(0, deadline - performance.now()));
+    const timer = setTimeout(
+      () => {
+        finish(
+          `timed out after ${req.timeoutMs} ms${timings.ttfbMs === undefined ? (timings.connectMs === undefined ? ' (no connection)' : ' (no answer)') : ' (reading the body)'}`,
+        );
+        request.destroy();
+      },
+      Math.max(0, deadline - performance.now()),
+    );
     request.on('socket', (socket: Socket) => {
       socket.on('lookup', (err: Error | null) => {
         timings.dnsMs = since();
@@ -144,7 +155,8 @@ function oneHop(url: URL, req: HttpRequest, deadline: number, started: number): 
         const tls = socket as TLSSocket;
         const cert = tls.getPeerCertificate();
         if (cert?.valid_to) hop.certificateExpiresInMs = Date.parse(cert.valid_to) - Date.now();
-        if (!tls.authorized && !req.tls?.insecure) hop.tlsError = `TLS: certificate not trusted (${String(tls.authorizationError)})`;
+        if (!tls.authorized && !req.tls?.insecure)
+          hop.tlsError = `TLS: certificate not trusted (${String(tls.authorizationError)})`;
       });
     });
     request.on('response', (res) => {
@@ -202,12 +214,26 @@ export async function probeHttp(req: HttpRequest): Promise<HttpOutcome> {
       connected: hop.timings.connectMs !== undefined,
       dnsRcode: hop.dnsRcode ?? (hop.timings.connectMs !== undefined ? 'NOERROR' : undefined),
     };
-    const outcome: HttpOutcome = { observation, timings: { ...hop.timings, totalMs }, redirects, error: hop.error ?? hop.tlsError };
+    const outcome: HttpOutcome = {
+      observation,
+      timings: { ...hop.timings, totalMs },
+      redirects,
+      error: hop.error ?? hop.tlsError,
+    };
     if (hop.body !== undefined && hop.body.length > 0) {
       const text = hop.body.length > EXCERPT ? `${hop.body.slice(0, EXCERPT)}...` : hop.body;
       outcome.excerpt = redactString(text.replace(/\s+/g, ' '));
     }
-    if (hop.error || hop.tlsError || !hop.status || hop.status < 300 || hop.status >= 400 || !hop.location || hop.status === 304) return outcome;
+    if (
+      hop.error ||
+      hop.tlsError ||
+      !hop.status ||
+      hop.status < 300 ||
+      hop.status >= 400 ||
+      !hop.location ||
+      hop.status === 304
+    )
+      return outcome;
     let next: URL;
     try {
       next = new URL(hop.location, url);
@@ -215,9 +241,14 @@ export async function probeHttp(req: HttpRequest): Promise<HttpOutcome> {
       return { ...outcome, error: `redirect to an invalid location` };
     }
     redirects.push(`${hop.status} ${redactString(url.href)} -> ${redactString(next.href)}`);
-    if (seen.has(next.href)) return { ...outcome, error: `redirect loop after ${redirects.length} redirect(s): back to ${redactString(next.href)}` };
+    if (seen.has(next.href))
+      return {
+        ...outcome,
+        error: `redirect loop after ${redirects.length} redirect(s): back to ${redactString(next.href)}`,
+      };
     if (redirects.length > req.maxRedirects) return { ...outcome, error: `more than ${req.maxRedirects} redirects` };
-    if (performance.now() >= deadline) return { ...outcome, error: `timed out after ${req.timeoutMs} ms (following redirects)` };
+    if (performance.now() >= deadline)
+      return { ...outcome, error: `timed out after ${req.timeoutMs} ms (following redirects)` };
     url = next;
   }
 }

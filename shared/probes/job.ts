@@ -27,7 +27,10 @@ export function configuredProbes(config: Config): ProbeConfig[] {
 }
 
 /** Plan, run and record each due probe (planned inside the run: memory bounded by the concurrency), then report. */
-export async function probeJob(deps: ProbeJobDeps, options: ProbeJobOptions = {}): Promise<{ run: ProbeRunResult; report: ReportResult; probes: ProbeConfig[] }> {
+export async function probeJob(
+  deps: ProbeJobDeps,
+  options: ProbeJobOptions = {},
+): Promise<{ run: ProbeRunResult; report: ReportResult; probes: ProbeConfig[] }> {
   const probes = configuredProbes(deps.config);
   const concurrency = options.concurrency ?? deps.config.file.probes?.concurrency ?? PROBE_CONCURRENCY.default;
   const run = await runProbes(deps.store, deps.env, probes, {

@@ -32,28 +32,52 @@ export function selectProbes(probes: readonly ProbeConfig[], only?: string[]): P
   if (!only || only.length === 0) return [...probes];
   const names = new Set(probes.map((p) => p.name));
   const unknown = only.filter((n) => !names.has(n));
-  if (unknown.length > 0) throw new UsageError(`unknown probe(s): ${unknown.join(', ')} (configured: ${[...names].join(', ')})`);
+  if (unknown.length > 0)
+    throw new UsageError(`unknown probe(s): ${unknown.join(', ')} (configured: ${[...names].join(', ')})`);
   return probes.filter((p) => only.includes(p.name));
 }
 
-export async function readState(store: ObjectStore, env: string, name: string, now: string): Promise<{ state: ProbeState; generation: string | null; problem?: string }> {
+export async function readState(
+  store: ObjectStore,
+  env: string,
+  name: string,
+  now: string,
+): Promise<{ state: ProbeState; generation: string | null; problem?: string }> {
   const doc = await store.readJson(probeKeys.state(env, name));
   const parsed = parseState(name, doc?.value, now);
   return { ...parsed, generation: doc?.generation ?? null };
 }
 
 /** Whether a probe is due at `now` by its state's last run (pure). */
-export function isDue(config: ProbeConfig, state: ProbeState, now: Date, options: Pick<PlanOptions, 'all' | 'slackSeconds'> = {}): boolean {
+export function isDue(
+  config: ProbeConfig,
+  state: ProbeState,
+  now: Date,
+  options: Pick<PlanOptions, 'all' | 'slackSeconds'> = {},
+): boolean {
   if (options.all) return true;
   const last = state.lastRunAt ? Date.parse(state.lastRunAt) : undefined;
-  return last === undefined || now.getTime() - last >= config.intervalSeconds * 1000 - (options.slackSeconds ?? 5) * 1000;
+  return (
+    last === undefined || now.getTime() - last >= config.intervalSeconds * 1000 - (options.slackSeconds ?? 5) * 1000
+  );
 }
 
 /** One probe's plan: its state document read, due or not. */
-export async function planProbe(store: ObjectStore, env: string, config: ProbeConfig, options: PlanOptions = {}): Promise<PlannedProbe> {
+export async function planProbe(
+  store: ObjectStore,
+  env: string,
+  config: ProbeConfig,
+  options: PlanOptions = {},
+): Promise<PlannedProbe> {
   const now = options.now ?? new Date();
   const { state, generation, problem } = await readState(store, env, config.name, now.toISOString());
-  return { probe: resolveProbe(config, options.environment), state, generation, due: isDue(config, state, now, options), problem };
+  return {
+    probe: resolveProbe(config, options.environment),
+    state,
+    generation,
+    due: isDue(config, state, now, options),
+    problem,
+  };
 }
 
 /**
@@ -61,7 +85,12 @@ export async function planProbe(store: ObjectStore, env: string, config: ProbeCo
  * runs planned before either writes); the job plans each probe inside the run instead (runProbes), so memory is
  * bounded by the concurrency, not by the number of probes.
  */
-export async function planProbes(store: ObjectStore, env: string, probes: readonly ProbeConfig[], options: PlanOptions = {}): Promise<PlannedProbe[]> {
+export async function planProbes(
+  store: ObjectStore,
+  env: string,
+  probes: readonly ProbeConfig[],
+  options: PlanOptions = {},
+): Promise<PlannedProbe[]> {
   const selected = selectProbes(probes, options.only);
   return pool(selected, 32, (config) => planProbe(store, env, config, options));
 }

@@ -55,7 +55,10 @@ async function observePostgres(url: string, timeoutMs: number): Promise<Observed
     try {
       client = await connect(url, 'probed database');
     } catch (err) {
-      return { observation: { connected: false, responseTimeMs: performance.now() - started }, error: redactString(errorMessage(err)) };
+      return {
+        observation: { connected: false, responseTimeMs: performance.now() - started },
+        error: redactString(errorMessage(err)),
+      };
     }
     const connectMs = performance.now() - started;
     try {
@@ -75,21 +78,27 @@ async function observePostgres(url: string, timeoutMs: number): Promise<Observed
         databaseSizeBytes: Number(r.size),
         serverVersion: r.version,
       };
-      return { observation: { connected: true, responseTimeMs: queryMs, json: details }, timings: { connectMs, totalMs: performance.now() - started }, details };
+      return {
+        observation: { connected: true, responseTimeMs: queryMs, json: details },
+        timings: { connectMs, totalMs: performance.now() - started },
+        details,
+      };
     } catch (err) {
-      return { observation: { connected: true, responseTimeMs: performance.now() - started }, error: redactString(errorMessage(err)) };
+      return {
+        observation: { connected: true, responseTimeMs: performance.now() - started },
+        error: redactString(errorMessage(err)),
+      };
     } finally {
       await client.end().catch(() => {});
     }
   };
-  return within(
-    timeoutMs,
-    work,
-    () => {
-      void client?.end().catch(() => {});
-      return { observation: { connected: client !== undefined, responseTimeMs: timeoutMs }, error: `timed out after ${timeoutMs} ms` };
-    },
-  );
+  return within(timeoutMs, work, () => {
+    void client?.end().catch(() => {});
+    return {
+      observation: { connected: client !== undefined, responseTimeMs: timeoutMs },
+      error: `timed out after ${timeoutMs} ms`,
+    };
+  });
 }
 
 const HOUR = 3_600_000;
@@ -106,15 +115,29 @@ async function observeFreshness(deps: ProbeDeps, timeoutMs: number): Promise<Obs
         newestBackupId: fresh.newest?.id ?? null,
         newestAgeHours: fresh.newest ? Math.round(((now - fresh.newest.time.getTime()) / HOUR) * 100) / 100 : null,
         verify: verify
-          ? { ok: verify.ok, backupId: verify.backupId, ageDays: Math.round(((now - verify.at.getTime()) / (24 * HOUR)) * 100) / 100 }
+          ? {
+              ok: verify.ok,
+              backupId: verify.backupId,
+              ageDays: Math.round(((now - verify.at.getTime()) / (24 * HOUR)) * 100) / 100,
+            }
           : { ok: false, backupId: null, ageDays: null },
       };
-      return { observation: { connected: true, responseTimeMs: performance.now() - started, json: details }, timings: { totalMs: performance.now() - started }, details };
+      return {
+        observation: { connected: true, responseTimeMs: performance.now() - started, json: details },
+        timings: { totalMs: performance.now() - started },
+        details,
+      };
     } catch (err) {
-      return { observation: { connected: false, responseTimeMs: performance.now() - started }, error: `reading the bucket: ${redactString(errorMessage(err))}` };
+      return {
+        observation: { connected: false, responseTimeMs: performance.now() - started },
+        error: `reading the bucket: ${redactString(errorMessage(err))}`,
+      };
     }
   };
-  return within(timeoutMs, work, () => ({ observation: { connected: false, responseTimeMs: timeoutMs }, error: `timed out after ${timeoutMs} ms reading the bucket` }));
+  return within(timeoutMs, work, () => ({
+    observation: { connected: false, responseTimeMs: timeoutMs },
+    error: `timed out after ${timeoutMs} ms reading the bucket`,
+  }));
 }
 
 /** Probes one target and judges it by its conditions. Never throws. */
@@ -123,16 +146,39 @@ export async function runProbe(probe: ResolvedProbe, deps: ProbeDeps): Promise<P
   const p = probe.config;
   const base = { probe: p.name, kind: p.kind, at };
   if (probe.problem) {
-    return { ...base, ok: false, severity: p.severity, availabilityFailure: true, failed: [{ condition: 'configuration', severity: p.severity, message: probe.problem }], error: probe.problem };
+    return {
+      ...base,
+      ok: false,
+      severity: p.severity,
+      availabilityFailure: true,
+      failed: [{ condition: 'configuration', severity: p.severity, message: probe.problem }],
+      error: probe.problem,
+    };
   }
   let observed: Observed;
   try {
     if (p.kind === 'http') {
-      const out = await probeHttp({ url: probe.url!, method: p.method, headers: probe.headers, body: probe.body, timeoutMs: p.timeoutMs, maxRedirects: p.maxRedirects, tls: p.tls });
-      observed = { observation: out.observation, error: out.error, timings: out.timings, redirects: out.redirects, excerpt: out.excerpt };
+      const out = await probeHttp({
+        url: probe.url!,
+        method: p.method,
+        headers: probe.headers,
+        body: probe.body,
+        timeoutMs: p.timeoutMs,
+        maxRedirects: p.maxRedirects,
+        tls: p.tls,
+      });
+      observed = {
+        observation: out.observation,
+        error: out.error,
+        timings: out.timings,
+        redirects: out.redirects,
+        excerpt: out.excerpt,
+      };
     } else if (p.kind === 'postgres') {
       const url = probe.url ?? process.env.DATABASE_URL;
-      observed = url ? await observePostgres(url, p.timeoutMs) : { observation: { connected: false }, error: 'no database: set url or DATABASE_URL' };
+      observed = url
+        ? await observePostgres(url, p.timeoutMs)
+        : { observation: { connected: false }, error: 'no database: set url or DATABASE_URL' };
     } else {
       observed = await observeFreshness(deps, p.timeoutMs);
     }
@@ -152,7 +198,12 @@ export async function runProbe(probe: ResolvedProbe, deps: ProbeDeps): Promise<P
     judged.availabilityFailure = true;
     if (!judged.severity || SEVERITY_RANK[p.severity] > SEVERITY_RANK[judged.severity]) judged.severity = p.severity;
   }
-  const result: ProbeResult = { ...base, ...judged, status: observed.observation.status, latencyMs: round(observed.observation.responseTimeMs) };
+  const result: ProbeResult = {
+    ...base,
+    ...judged,
+    status: observed.observation.status,
+    latencyMs: round(observed.observation.responseTimeMs),
+  };
   if (observed.timings) result.timings = roundTimings(observed.timings);
   if (observed.error) result.error = observed.error;
   if (observed.redirects && observed.redirects.length > 0) result.redirects = observed.redirects;

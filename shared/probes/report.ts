@@ -14,7 +14,9 @@ import type { ProbeOutcome, ProbeRunResult } from './run';
 const MAX_EVIDENCE = 10;
 
 function links(config: ProbeConfig, url: string | undefined): Array<{ title: string; url: string }> {
-  return config.kind === 'http' && url && !url.includes('${') ? [{ title: 'probe target', url: redactString(url) }] : [];
+  return config.kind === 'http' && url && !url.includes('${')
+    ? [{ title: 'probe target', url: redactString(url) }]
+    : [];
 }
 
 /** The alert events of one outcome (none, one, or two when an incident and an SLO incident change together). */
@@ -25,7 +27,10 @@ export function alertEvents(env: string, config: ProbeConfig, outcome: ProbeOutc
   const t = outcome.transition;
   if (t) {
     const r = t.result;
-    const evidence = [...r.failed.map((f) => f.message), ...(r.redirects ?? []).map((x) => `redirect: ${x}`)].slice(0, MAX_EVIDENCE);
+    const evidence = [...r.failed.map((f) => f.message), ...(r.redirects ?? []).map((x) => `redirect: ${x}`)].slice(
+      0,
+      MAX_EVIDENCE,
+    );
     if (t.kind === 'fire') {
       events.push({
         type: 'alert',
@@ -73,7 +78,9 @@ export function alertEvents(env: string, config: ProbeConfig, outcome: ProbeOutc
       time,
       status: firing ? 'firing' : 'resolved',
       fingerprint: slo.incident.fingerprint,
-      title: firing ? `${config.name}: error budget burning (${config.slo.availability}% objective)` : `${config.name}: error budget burn back to normal`,
+      title: firing
+        ? `${config.name}: error budget burning (${config.slo.availability}% objective)`
+        : `${config.name}: error budget burn back to normal`,
       summary: firing ? (slo.burn.reason ?? '') : 'no burn-rate rule holds any more',
       evidence: Object.entries(slo.burn.rates).map(([w, rate]) => `burn rate ${w}: ${rate.toFixed(2)}`),
       labels: { ...labels, slo: 'availability' },
@@ -92,7 +99,12 @@ export interface ReportResult {
 }
 
 /** Publishes the run's alert events and logs one line per probe that failed; never throws. */
-export async function reportProbes(bus: EventBus, logger: Logger, run: ProbeRunResult, configs: readonly ProbeConfig[]): Promise<ReportResult> {
+export async function reportProbes(
+  bus: EventBus,
+  logger: Logger,
+  run: ProbeRunResult,
+  configs: readonly ProbeConfig[],
+): Promise<ReportResult> {
   const byName = new Map(configs.map((c) => [c.name, c]));
   let published = 0;
   let failed = 0;
@@ -108,10 +120,16 @@ export async function reportProbes(bus: EventBus, logger: Logger, run: ProbeRunR
         published++;
       } catch (err) {
         failed++;
-        logger.warn({ probe: outcome.name, fingerprint: 'fingerprint' in event ? event.fingerprint : undefined }, `could not publish the alert for ${outcome.name}: ${errorMessage(err)}`);
+        logger.warn(
+          { probe: outcome.name, fingerprint: 'fingerprint' in event ? event.fingerprint : undefined },
+          `could not publish the alert for ${outcome.name}: ${errorMessage(err)}`,
+        );
       }
     }
   }
-  logger.info({ passed: run.passed, failed: run.failed, durationMs: run.durationMs, published }, `probes: ${run.passed} passed, ${run.failed} failed`);
+  logger.info(
+    { passed: run.passed, failed: run.failed, durationMs: run.durationMs, published },
+    `probes: ${run.passed} passed, ${run.failed} failed`,
+  );
   return { published, failed };
 }

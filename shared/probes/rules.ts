@@ -52,10 +52,24 @@ export function verdict(
   results: ReadonlyArray<ConditionResult & { severity: Severity }>,
   probeSeverity: Severity,
 ): Pick<ProbeResult, 'ok' | 'severity' | 'availabilityFailure' | 'failed'> {
-  const failed = results.filter((r) => !r.ok).map((r) => ({ condition: r.condition, severity: r.severity, message: r.message ?? `${r.condition}: got ${r.got}` }));
+  const failed = results
+    .filter((r) => !r.ok)
+    .map((r) => ({
+      condition: r.condition,
+      severity: r.severity,
+      message: r.message ?? `${r.condition}: got ${r.got}`,
+    }));
   if (failed.length === 0) return { ok: true, availabilityFailure: false, failed };
-  const severity = failed.reduce<Severity>((worst, f) => (SEVERITY_RANK[f.severity] > SEVERITY_RANK[worst] ? f.severity : worst), 'info');
-  return { ok: false, severity, availabilityFailure: failed.some((f) => SEVERITY_RANK[f.severity] >= SEVERITY_RANK[probeSeverity]), failed };
+  const severity = failed.reduce<Severity>(
+    (worst, f) => (SEVERITY_RANK[f.severity] > SEVERITY_RANK[worst] ? f.severity : worst),
+    'info',
+  );
+  return {
+    ok: false,
+    severity,
+    availabilityFailure: failed.some((f) => SEVERITY_RANK[f.severity] >= SEVERITY_RANK[probeSeverity]),
+    failed,
+  };
 }
 
 export interface OpenIncident {
@@ -84,7 +98,13 @@ export type Transition =
   | { kind: 'resolve'; incident: OpenIncident; result: ProbeResult; endsAt: string };
 
 /** One sample through the state machine: the next machine state and at most one transition. */
-export function step(machine: Machine, result: ProbeResult, thresholds: Thresholds, fingerprint: string, inMaintenance: boolean): { machine: Machine; transition?: Transition } {
+export function step(
+  machine: Machine,
+  result: ProbeResult,
+  thresholds: Thresholds,
+  fingerprint: string,
+  inMaintenance: boolean,
+): { machine: Machine; transition?: Transition } {
   const next: Machine = { ...machine };
   const moveTo = (status: ProbeStatus) => {
     if (next.status !== status) {
@@ -122,7 +142,11 @@ export function step(machine: Machine, result: ProbeResult, thresholds: Threshol
   }
   if (!result.ok && next.consecutiveFailures >= thresholds.failureThreshold) {
     // the incident starts with the first failure of the streak, not when the threshold was crossed
-    const incident: OpenIncident = { fingerprint, severity: result.severity ?? 'critical', startsAt: next.failingSince ?? result.at };
+    const incident: OpenIncident = {
+      fingerprint,
+      severity: result.severity ?? 'critical',
+      startsAt: next.failingSince ?? result.at,
+    };
     next.incident = incident;
     moveTo('down');
     return { machine: next, transition: { kind: 'fire', incident, result, escalated: false } };
@@ -141,6 +165,7 @@ export function sloStep(
 ): { open?: OpenIncident; change?: 'fire' | 'resolve' } {
   if (level === 'none') return open ? { open: undefined, change: 'resolve' } : { open: undefined };
   if (!open) return { open: { fingerprint, severity: level, startsAt: at }, change: 'fire' };
-  if (SEVERITY_RANK[level] > SEVERITY_RANK[open.severity]) return { open: { ...open, severity: level }, change: 'fire' };
+  if (SEVERITY_RANK[level] > SEVERITY_RANK[open.severity])
+    return { open: { ...open, severity: level }, change: 'fire' };
   return { open };
 }

@@ -9,7 +9,15 @@ import type { ObjectStore } from '../storage/types';
 import { StorageError } from '../storage/types';
 import { errorMessage } from '../errors';
 import { activeWindow, type MaintenanceWindow } from '../maintenance/window';
-import { planProbe, readState, selectProbes, summarize, type PlannedProbe, type PlanOptions, type UptimeSummary } from './plan';
+import {
+  planProbe,
+  readState,
+  selectProbes,
+  summarize,
+  type PlannedProbe,
+  type PlanOptions,
+  type UptimeSummary,
+} from './plan';
 import { pool } from '../pool';
 import { runProbe } from './probe';
 import { PROBE_CONCURRENCY, type ProbeConfig } from './config';
@@ -70,47 +78,103 @@ export async function runProbes(
 ): Promise<ProbeRunResult> {
   const now = options.now ?? (() => new Date());
   const selected = selectProbes(probes, options.only);
-  return execute(store, env, selected, (config) => planProbe(store, env, config, { now: now(), all: options.all, slackSeconds: options.slackSeconds, environment: options.environment }), options);
+  return execute(
+    store,
+    env,
+    selected,
+    (config) =>
+      planProbe(store, env, config, {
+        now: now(),
+        all: options.all,
+        slackSeconds: options.slackSeconds,
+        environment: options.environment,
+      }),
+    options,
+  );
 }
 
 /** Runs probes planned beforehand (planProbes), from the state they read then: a write that meets a newer document re-reads it. */
-export async function runPlanned(store: ObjectStore, env: string, planned: readonly PlannedProbe[], options: RunOptions = {}): Promise<ProbeRunResult> {
+export async function runPlanned(
+  store: ObjectStore,
+  env: string,
+  planned: readonly PlannedProbe[],
+  options: RunOptions = {},
+): Promise<ProbeRunResult> {
   return execute(store, env, planned, async (p) => p, options);
 }
 
-async function execute<T>(store: ObjectStore, env: string, items: readonly T[], plan: (item: T) => Promise<PlannedProbe>, options: RunOptions): Promise<ProbeRunResult> {
+async function execute<T>(
+  store: ObjectStore,
+  env: string,
+  items: readonly T[],
+  plan: (item: T) => Promise<PlannedProbe>,
+  options: RunOptions,
+): Promise<ProbeRunResult> {
   const now = options.now ?? (() => new Date());
   const started = performance.now();
   const startedAt = now().toISOString();
   const deadline = started + (options.deadlineMs ?? 55_000);
   // a probe not due yields its name
-  const all = await pool(items, options.concurrency ?? PROBE_CONCURRENCY.default, async (item): Promise<ProbeOutcome | string> => {
-    let planned: PlannedProbe;
-    try {
-      planned = await plan(item);
-    } catch (err) {
-      // the state could not be read (the store failed): this probe is not run (its write could not be checked
-      // against anything), the others are
-      const { name, kind } = identify(item);
-      const error = `reading the state of ${name}: ${errorMessage(err)}`;
-      const result: ProbeResult = { probe: name, kind, at: now().toISOString(), ok: false, availabilityFailure: false, failed: [], error };
-      return { name, result, writeError: error };
-    }
-    const config = planned.probe.config;
-    if (!planned.due) return config.name;
-    const remaining = Math.floor(deadline - performance.now());
-    if (remaining < 100) {
-      const at = now().toISOString();
-      const result: ProbeResult = { probe: config.name, kind: config.kind, at, ok: false, availabilityFailure: false, failed: [], error: 'skipped: the run ran out of time' };
-      return { name: config.name, result, skipped: true };
-    }
-    const probe = remaining < config.timeoutMs ? { ...planned.probe, config: { ...config, timeoutMs: remaining } } : planned.probe;
-    const result = await runProbe(probe, { store, env, now });
-    const window = config.ignoreMaintenance ? undefined : activeWindow(options.maintenance ?? [], new Date(result.at));
-    const outcome = await record(store, env, planned, result, window?.name, options.casAttempts ?? 8, options.summaries ? now : undefined);
-    if (planned.problem) outcome.stateProblem = planned.problem;
-    return outcome;
-  });
+  const all = await pool(
+    items,
+    options.concurrency ?? PROBE_CONCURRENCY.default,
+    async (item): Promise<ProbeOutcome | string> => {
+      let planned: PlannedProbe;
+      try {
+        planned = await plan(item);
+      } catch (err) {
+        // the state could not be read (the store failed): this probe is not run (its write could not be checked
+        // against anything), the others are
+        const { name, kind } = identify(item);
+        const error = `reading the state of ${name}: ${errorMessage(err)}`;
+        const result: ProbeResult = {
+          probe: name,
+          kind,
+          at: now().toISOString(),
+          ok: false,
+          availabilityFailure: false,
+          failed: [],
+          error,
+        };
+        return { name, result, writeError: error };
+      }
+      const config = planned.probe.config;
+      if (!planned.due) return config.name;
+      const remaining = Math.floor(deadline - performance.now());
+      if (remaining < 100) {
+        const at = now().toISOString();
+        const result: ProbeResult = {
+          probe: config.name,
+          kind: config.kind,
+          at,
+          ok: false,
+          availabilityFailure: false,
+          failed: [],
+          error: 'skipped: the run ran out of time',
+        };
+        return { name: config.name, result, skipped: true };
+      }
+      const probe =
+        remaining < config.timeoutMs
+          ? { ...planned.probe, config: { ...config, timeoutMs: remaining } }
+          : planned.probe;
+      const result = await runProbe(probe, { store, env, now });
+      const window = config.ignoreMaintenance
+        ? undefined
+        : activeWindow(options.maintenance ?? [], new Date(result.at));
+      const outcome = await record(
+        store,
+        env,
+        planned,
+        result,
+        window?.name,
+        options.casAttempts ?? 8,
+        options.summaries ? now : undefined,
+      );
+      if (planned.problem) outcome.stateProblem = planned.problem;
+      return outcome;
+    },
+  );
   const outcomes = all.filter((o): o is ProbeOutcome => typeof o !== 'string');
   const notDue = all.filter((o): o is string => typeof o === 'string');
   return {
@@ -141,7 +205,14 @@ async function record(
   summarizeAt: (() => Date) | undefined,
 ): Promise<ProbeOutcome> {
   const config = plan.probe.config;
-  const ctx = { env, objective: config.slo.availability, intervalSeconds: config.intervalSeconds, failureThreshold: config.failureThreshold, successThreshold: config.successThreshold, maintenance };
+  const ctx = {
+    env,
+    objective: config.slo.availability,
+    intervalSeconds: config.intervalSeconds,
+    failureThreshold: config.failureThreshold,
+    successThreshold: config.successThreshold,
+    maintenance,
+  };
   let state = plan.state;
   let generation = plan.generation;
   const key = probeKeys.state(env, config.name);
@@ -149,12 +220,19 @@ async function record(
     const recorded = recordSample(state, result, ctx);
     try {
       await store.writeJson(key, recorded.state, { ifGeneration: generation });
-      const outcome: ProbeOutcome = { name: config.name, result, status: recorded.state.status, transition: recorded.transition, slo: recorded.slo };
+      const outcome: ProbeOutcome = {
+        name: config.name,
+        result,
+        status: recorded.state.status,
+        transition: recorded.transition,
+        slo: recorded.slo,
+      };
       if (summarizeAt) outcome.summary = summarize(config, recorded.state, summarizeAt());
       for (const k of ['transition', 'slo'] as const) if (outcome[k] === undefined) delete outcome[k];
       return outcome;
     } catch (err) {
-      const conflict = err instanceof StorageError && (err.code === 'precondition_failed' || err.code === 'already_exists');
+      const conflict =
+        err instanceof StorageError && (err.code === 'precondition_failed' || err.code === 'already_exists');
       if (!conflict || attempt >= attempts) {
         return { name: config.name, result, writeError: `writing the state of ${config.name}: ${errorMessage(err)}` };
       }

@@ -154,7 +154,14 @@ export function uptimeOver(agg: Aggregates, windowMs: number, now: number, inter
   const scheduled = first === undefined ? 0 : Math.floor((now - first) / every) - Math.ceil((from - first) / every) + 1;
   const expected = Math.max(t.n + t.m, scheduled);
   const counted = expected - t.m;
-  const result: Uptime = { samples: t.n, failures: t.f, maintenance: t.m, p50: quantile(t.h, 0.5), p95: quantile(t.h, 0.95), p99: quantile(t.h, 0.99) };
+  const result: Uptime = {
+    samples: t.n,
+    failures: t.f,
+    maintenance: t.m,
+    p50: quantile(t.h, 0.5),
+    p95: quantile(t.h, 0.95),
+    p99: quantile(t.h, 0.99),
+  };
   if (counted > 0) {
     result.uptime = (t.n - t.f) / counted;
     result.unknown = Math.max(0, counted - t.n) / counted;
@@ -169,7 +176,13 @@ export function burnRate(agg: Aggregates, windowMs: number, now: number, objecti
   return t.f / t.n / (1 - objective / 100);
 }
 
-export const BURN_WINDOWS = { '5m': 5 * MINUTE, '30m': 30 * MINUTE, '1h': HOUR, '6h': 6 * HOUR, '3d': 72 * HOUR } as const;
+export const BURN_WINDOWS = {
+  '5m': 5 * MINUTE,
+  '30m': 30 * MINUTE,
+  '1h': HOUR,
+  '6h': 6 * HOUR,
+  '3d': 72 * HOUR,
+} as const;
 export type BurnWindow = keyof typeof BURN_WINDOWS;
 
 export interface BurnAlert {
@@ -187,7 +200,9 @@ const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1));
  * one sample) is the threshold alert's business, not a burn of the monthly budget.
  */
 export function burnAlert(agg: Aggregates, now: number, objective: number, intervalSeconds = 60): BurnAlert {
-  const rates = Object.fromEntries(Object.entries(BURN_WINDOWS).map(([k, w]) => [k, burnRate(agg, w, now, objective)])) as Record<BurnWindow, number>;
+  const rates = Object.fromEntries(
+    Object.entries(BURN_WINDOWS).map(([k, w]) => [k, burnRate(agg, w, now, objective)]),
+  ) as Record<BurnWindow, number>;
   const rules: Array<[BurnAlert['level'], BurnWindow, BurnWindow, number]> = [
     ['critical', '1h', '5m', 14.4],
     ['critical', '6h', '30m', 6],
@@ -195,11 +210,15 @@ export function burnAlert(agg: Aggregates, now: number, objective: number, inter
   ];
   const covered = (w: BurnWindow) => {
     const t = windowTotals(agg, BURN_WINDOWS[w], now);
-    return t.n + t.m >= (BURN_WINDOWS[w] / (intervalSeconds * 1000)) / 2;
+    return t.n + t.m >= BURN_WINDOWS[w] / (intervalSeconds * 1000) / 2;
   };
   for (const [level, long, short, threshold] of rules) {
     if (rates[long] > threshold && rates[short] > threshold && covered(long)) {
-      return { level, rates, reason: `error budget burning at ${fmt(rates[long])}x over ${long} and ${fmt(rates[short])}x over ${short} (> ${threshold})` };
+      return {
+        level,
+        rates,
+        reason: `error budget burning at ${fmt(rates[long])}x over ${long} and ${fmt(rates[short])}x over ${short} (> ${threshold})`,
+      };
     }
   }
   return { level: 'none', rates };

@@ -6,8 +6,26 @@
  */
 import { z } from 'zod';
 import { Severity } from '../bus/events';
-import { addToBuckets, burnAlert, budgetLeft, HOUR, HOUR_BUCKETS, MINUTE, MINUTE_BUCKETS, type BurnAlert, type Bucket } from './slo';
-import { sloStep, step, type Machine, type OpenIncident, type ProbeResult, type Thresholds, type Transition } from './rules';
+import {
+  addToBuckets,
+  burnAlert,
+  budgetLeft,
+  HOUR,
+  HOUR_BUCKETS,
+  MINUTE,
+  MINUTE_BUCKETS,
+  type BurnAlert,
+  type Bucket,
+} from './slo';
+import {
+  sloStep,
+  step,
+  type Machine,
+  type OpenIncident,
+  type ProbeResult,
+  type Thresholds,
+  type Transition,
+} from './rules';
 
 export const RECENT_RESULTS = 20;
 
@@ -47,7 +65,18 @@ export const ProbeStateSchema = z.object({
 export type ProbeState = z.infer<typeof ProbeStateSchema>;
 
 export function emptyState(probe: string, now: string): ProbeState {
-  return { version: 1, probe, status: 'unknown', since: now, consecutiveFailures: 0, consecutiveSuccesses: 0, samples: 0, recent: [], minutes: [], hours: [] };
+  return {
+    version: 1,
+    probe,
+    status: 'unknown',
+    since: now,
+    consecutiveFailures: 0,
+    consecutiveSuccesses: 0,
+    samples: 0,
+    recent: [],
+    minutes: [],
+    hours: [],
+  };
 }
 
 /** A stored document, or a fresh one when absent or unreadable (an unreadable one is reported by the caller). */
@@ -92,13 +121,22 @@ export function recordSample(state: ProbeState, result: ProbeResult, ctx: Sample
     incident: state.incident,
   };
   const stepped = step(machine, result, ctx, fingerprints.probe(ctx.env, result.probe), ctx.maintenance !== undefined);
-  const facts = { at, ok: result.ok, availabilityFailure: result.availabilityFailure, maintenance: ctx.maintenance !== undefined, latencyMs: result.latencyMs };
+  const facts = {
+    at,
+    ok: result.ok,
+    availabilityFailure: result.availabilityFailure,
+    maintenance: ctx.maintenance !== undefined,
+    latencyMs: result.latencyMs,
+  };
   const minutes: Bucket[] = addToBuckets(state.minutes, facts, MINUTE, MINUTE_BUCKETS);
   const hours: Bucket[] = addToBuckets(state.hours, facts, HOUR, HOUR_BUCKETS);
   const firstSampleAt = state.firstSampleAt === undefined ? at : Math.min(state.firstSampleAt, at);
   const agg = { minutes, hours, firstSampleAt };
   const burn = burnAlert(agg, at, ctx.objective, ctx.intervalSeconds);
-  const slo = ctx.maintenance !== undefined ? { open: state.sloIncident } : sloStep(state.sloIncident, burn.level, fingerprints.slo(ctx.env, result.probe), result.at);
+  const slo =
+    ctx.maintenance !== undefined
+      ? { open: state.sloIncident }
+      : sloStep(state.sloIncident, burn.level, fingerprints.slo(ctx.env, result.probe), result.at);
   const next: ProbeState = {
     ...state,
     status: stepped.machine.status,
@@ -111,16 +149,24 @@ export function recordSample(state: ProbeState, result: ProbeResult, ctx: Sample
     lastRunAt: !state.lastRunAt || state.lastRunAt < result.at ? result.at : state.lastRunAt,
     firstSampleAt,
     samples: state.samples + 1,
-    recent: [...state.recent, { ...result, maintenance: ctx.maintenance }].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0)).slice(-RECENT_RESULTS),
+    recent: [...state.recent, { ...result, maintenance: ctx.maintenance }]
+      .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0))
+      .slice(-RECENT_RESULTS),
     minutes,
     hours,
     burn: burn.rates,
     budgetLeft: budgetLeft(agg, at, ctx.objective),
   };
-  for (const key of ['failingSince', 'incident', 'sloIncident', 'budgetLeft'] as const) if (next[key] === undefined) delete next[key];
+  for (const key of ['failingSince', 'incident', 'sloIncident', 'budgetLeft'] as const)
+    if (next[key] === undefined) delete next[key];
   const recorded: Recorded = { state: next, transition: stepped.transition };
   if ('change' in slo && slo.change) {
-    recorded.slo = { change: slo.change, incident: slo.change === 'resolve' ? state.sloIncident! : slo.open!, burn, at: result.at };
+    recorded.slo = {
+      change: slo.change,
+      incident: slo.change === 'resolve' ? state.sloIncident! : slo.open!,
+      burn,
+      at: result.at,
+    };
   }
   return recorded;
 }

@@ -19,7 +19,11 @@ import { quoteIdent as ident, qualifiedName as qualified } from '../pg/ident';
  * A backup (its manifest, its objects in `store`) as a restore source. With `hashes`, an order-independent content
  * hash of each table's rows is kept as they load (the restore drill compares it with the restored table's).
  */
-export function backupSource(store: ObjectStore, manifest: Manifest, options: { hashes?: Map<string, RowSetHash> } = {}): RestoreSource {
+export function backupSource(
+  store: ObjectStore,
+  manifest: Manifest,
+  options: { hashes?: Map<string, RowSetHash> } = {},
+): RestoreSource {
   const prefix = keys.backupPrefix(manifest.env, manifest.id);
   return {
     inspect: async () => ({
@@ -32,7 +36,8 @@ export function backupSource(store: ObjectStore, manifest: Manifest, options: { 
       notes: [],
     }),
     checkStored: (tables) => checkObjects(store, manifest, tables),
-    copyRows: async (table): Promise<Readable> => (await store.get(`${prefix}${entryFor(manifest, table).object}`)).pipe(createGunzip()),
+    copyRows: async (table): Promise<Readable> =>
+      (await store.get(`${prefix}${entryFor(manifest, table).object}`)).pipe(createGunzip()),
     storedBytes: (tables) => tables.reduce((a, t) => a + entryFor(manifest, t).compressedBytes, 0),
     largeObjects: {
       plan: (client, o) => planLargeObjects(client, store, manifest, o),
@@ -60,7 +65,9 @@ export function entryFor(manifest: Manifest, table: { schema: string; name: stri
 export function checkManifest(manifest: Manifest): string[] {
   const problems: string[] = [];
   if (structureFingerprint(manifest.tables) !== manifest.structureFingerprint) {
-    problems.push(`manifest of ${manifest.id}: structure fingerprint does not match its tables (manifest altered or corrupted)`);
+    problems.push(
+      `manifest of ${manifest.id}: structure fingerprint does not match its tables (manifest altered or corrupted)`,
+    );
   }
   const rows = manifest.tables.reduce((a, t) => a + t.rows, 0);
   if (rows !== manifest.totals.rows || manifest.tables.length !== manifest.totals.tables) {
@@ -78,7 +85,12 @@ export function checkManifest(manifest: Manifest): string[] {
  * Preflight check of the objects to be restored: size and sha256 of the stored bytes, against the manifest.
  * Reads each object once (no decompression); `concurrency` objects at a time.
  */
-export async function checkObjects(store: ObjectStore, manifest: Manifest, tables: Array<{ schema: string; name: string }>, concurrency = 4): Promise<string[]> {
+export async function checkObjects(
+  store: ObjectStore,
+  manifest: Manifest,
+  tables: Array<{ schema: string; name: string }>,
+  concurrency = 4,
+): Promise<string[]> {
   const prefix = keys.backupPrefix(manifest.env, manifest.id);
   const entries = tables.map((t) => entryFor(manifest, t));
   const problems: string[][] = entries.map(() => []);
@@ -97,8 +109,12 @@ export async function checkObjects(store: ObjectStore, manifest: Manifest, table
         problems[i]!.push(`${name}: cannot read ${entry.object}: ${errorMessage(err)}`);
         continue;
       }
-      if (tap.bytes !== entry.compressedBytes) problems[i]!.push(`${name}: ${entry.object} is ${tap.bytes} bytes, the manifest says ${entry.compressedBytes} (corrupted object)`);
-      else if (tap.digest() !== entry.sha256) problems[i]!.push(`${name}: ${entry.object} sha256 does not match the manifest (corrupted object)`);
+      if (tap.bytes !== entry.compressedBytes)
+        problems[i]!.push(
+          `${name}: ${entry.object} is ${tap.bytes} bytes, the manifest says ${entry.compressedBytes} (corrupted object)`,
+        );
+      else if (tap.digest() !== entry.sha256)
+        problems[i]!.push(`${name}: ${entry.object} sha256 does not match the manifest (corrupted object)`);
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, entries.length) }, worker));
@@ -114,7 +130,11 @@ export function copyFromSql(table: PlannedTable, how: { freeze: boolean } = { fr
  * The sha256 is checked again at the end (the object could change between preflight and load): a mismatch fails
  * the restore, which rolls back. With `hashes`, an order-independent content hash of the loaded rows is kept.
  */
-export function backupLoader(store: ObjectStore, manifest: Manifest, options: { hashes?: Map<string, RowSetHash> } = {}): TableLoader {
+export function backupLoader(
+  store: ObjectStore,
+  manifest: Manifest,
+  options: { hashes?: Map<string, RowSetHash> } = {},
+): TableLoader {
   const prefix = keys.backupPrefix(manifest.env, manifest.id);
   return async (client, table, report, how) => {
     const entry = entryFor(manifest, table);
@@ -130,8 +150,10 @@ export function backupLoader(store: ObjectStore, manifest: Manifest, options: { 
     const source = await store.get(`${prefix}${entry.object}`);
     const sink = client.query(pgCopy.from(copyFromSql(table, how)));
     await pipeline([source, ...stages, sink]);
-    if (digest.digest() !== entry.sha256) throw new Error(`${entry.object}: sha256 does not match the manifest (object changed since preflight)`);
-    if (sink.rowCount !== counter.rows) throw new Error(`COPY reported ${sink.rowCount} rows, the object holds ${counter.rows}`);
+    if (digest.digest() !== entry.sha256)
+      throw new Error(`${entry.object}: sha256 does not match the manifest (object changed since preflight)`);
+    if (sink.rowCount !== counter.rows)
+      throw new Error(`COPY reported ${sink.rowCount} rows, the object holds ${counter.rows}`);
     return { table: table.key, rows: sink.rowCount, bytes: counter.bytes };
   };
 }

@@ -108,13 +108,29 @@ export async function runRestoreDrill(options: RestoreDrillOptions): Promise<Res
             const backupHash = backup?.digest() ?? '';
             const expectedRows = t.source.rows ?? 0;
             const ok = restored.rows === expectedRows && restored.digest() === backupHash;
-            tables.push({ table: t.key, expectedRows, rows: restored.rows, backupHash, restoredHash: restored.digest(), ok });
+            tables.push({
+              table: t.key,
+              expectedRows,
+              rows: restored.rows,
+              backupHash,
+              restoredHash: restored.digest(),
+              ok,
+            });
           }
           const bad = tables.filter((t) => !t.ok);
-          const loProblems = plan.largeObjects?.action === 'restore' ? await checkRestoredLargeObjects(client, options.manifest.largeObjects!) : [];
+          const loProblems =
+            plan.largeObjects?.action === 'restore'
+              ? await checkRestoredLargeObjects(client, options.manifest.largeObjects!)
+              : [];
           if (bad.length > 0 || loProblems.length > 0) {
             throw new Error(
-              [...bad.map((t) => `${t.table}: ${t.rows} rows (backup ${t.expectedRows}), content hash ${t.restoredHash.slice(0, 12)} vs ${t.backupHash.slice(0, 12)}`), ...loProblems].join('; '),
+              [
+                ...bad.map(
+                  (t) =>
+                    `${t.table}: ${t.rows} rows (backup ${t.expectedRows}), content hash ${t.restoredHash.slice(0, 12)} vs ${t.backupHash.slice(0, 12)}`,
+                ),
+                ...loProblems,
+              ].join('; '),
             );
           }
         },
@@ -157,7 +173,10 @@ async function probeScratch(url: string, database: string): Promise<void> {
   } catch (err) {
     const code = (err as { cause?: { code?: unknown } }).cause?.code;
     if (typeof code === 'string' && SETUP_SQLSTATES.has(code)) {
-      const why = code === '3D000' ? 'does not exist (create it with the schema, or pass --template NAME)' : `refuses the connection: ${redactString(errorMessage(err))}`;
+      const why =
+        code === '3D000'
+          ? 'does not exist (create it with the schema, or pass --template NAME)'
+          : `refuses the connection: ${redactString(errorMessage(err))}`;
       throw new DrillSetupError(`--restore-into: scratch database ${database} ${why}`);
     }
     throw new DrillEnvironmentError(redactString(errorMessage(err)), 'drill_unreachable', { cause: err });
@@ -168,7 +187,9 @@ async function probeScratch(url: string, database: string): Promise<void> {
 /** COPY TO of the restored table (same columns, same settings as the backup) into an order-independent hash. */
 async function hashTable(client: pg.ClientBase, schema: string, name: string, columns: string[]): Promise<RowSetHash> {
   const hash = new RowSetHash();
-  const source = client.query(new CopyOut(`COPY ${qualified(schema, name)} (${columns.map(ident).join(', ')}) TO STDOUT`));
+  const source = client.query(
+    new CopyOut(`COPY ${qualified(schema, name)} (${columns.map(ident).join(', ')}) TO STDOUT`),
+  );
   await pipeline(
     source,
     new Writable({
@@ -202,14 +223,23 @@ function adminUrl(url: string): string {
 async function createFromTemplate(url: string, database: string, template: string): Promise<void> {
   const admin = await connect(adminUrl(url), 'server of the scratch database');
   try {
-    const { rows } = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname = ANY($1)', [[database, template]]);
+    const { rows } = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname = ANY($1)', [
+      [database, template],
+    ]);
     const names = new Set(rows.map((r) => r.datname));
     if (!names.has(template)) throw new DrillSetupError(`--template: no database named ${template}`);
-    if (names.has(database)) throw new DrillSetupError(`--restore-into: database ${database} exists already; with --template it is created (and dropped after)`);
+    if (names.has(database))
+      throw new DrillSetupError(
+        `--restore-into: database ${database} exists already; with --template it is created (and dropped after)`,
+      );
     await admin.query(`CREATE DATABASE ${ident(database)} TEMPLATE ${ident(template)}`);
   } catch (err) {
     if (err instanceof UsageError) throw err;
-    throw new DrillEnvironmentError(`cannot create ${database} from template ${template}: ${redactString(errorMessage(err))}`, 'drill_failed', { cause: err });
+    throw new DrillEnvironmentError(
+      `cannot create ${database} from template ${template}: ${redactString(errorMessage(err))}`,
+      'drill_failed',
+      { cause: err },
+    );
   } finally {
     await admin.end().catch(() => {});
   }

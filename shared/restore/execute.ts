@@ -104,7 +104,15 @@ export async function executeRestore(options: ExecuteOptions): Promise<ExecuteRe
   let stage = 'starting the transaction';
   const loaded: LoadedTable[] = [];
   const sequences: ExecuteResult['sequences'] = [];
-  const timings: RestoreTimings = { prepareMs: 0, loadMs: 0, indexMs: 0, keyCheckMs: 0, afterMs: 0, sequencesMs: 0, commitMs: 0 };
+  const timings: RestoreTimings = {
+    prepareMs: 0,
+    loadMs: 0,
+    indexMs: 0,
+    keyCheckMs: 0,
+    afterMs: 0,
+    sequencesMs: 0,
+    commitMs: 0,
+  };
   let clock = Date.now();
   const lap = (phase: keyof RestoreTimings) => {
     const now = Date.now();
@@ -147,8 +155,11 @@ export async function executeRestore(options: ExecuteOptions): Promise<ExecuteRe
       stage = `table ${table.key}`;
       await options.beforeTable?.(table.key, index);
       options.onProgress?.({ phase: 'table', table: table.key, index, total, rows: 0, bytes: 0, done: false });
-      const result = await options.load(client, table, (rows, bytes) =>
-        options.onProgress?.({ phase: 'table', table: table.key, index, total, rows, bytes, done: false }),
+      const result = await options.load(
+        client,
+        table,
+        (rows, bytes) =>
+          options.onProgress?.({ phase: 'table', table: table.key, index, total, rows, bytes, done: false }),
         { freeze: truncated.has(table.key) },
       );
       const expected = options.expectedRows(table);
@@ -156,7 +167,15 @@ export async function executeRestore(options: ExecuteOptions): Promise<ExecuteRe
         throw new Error(`${result.rows} rows loaded, the backup says ${expected}`);
       }
       loaded.push(result);
-      options.onProgress?.({ phase: 'table', table: table.key, index, total, rows: result.rows, bytes: result.bytes, done: true });
+      options.onProgress?.({
+        phase: 'table',
+        table: table.key,
+        index,
+        total,
+        rows: result.rows,
+        bytes: result.bytes,
+        done: true,
+      });
     }
     if (options.largeObjects) {
       stage = 'large objects';
@@ -172,7 +191,10 @@ export async function executeRestore(options: ExecuteOptions): Promise<ExecuteRe
       await client.query('SET LOCAL session_replication_role = origin');
       stage = 'checking the foreign keys (loaded with session_replication_role = replica)';
       const loadedKeys = new Set(preflight.tables.map((t) => t.key));
-      await checkForeignKeys(client, options.foreignKeys.filter((fk) => loadedKeys.has(fk.from)));
+      await checkForeignKeys(
+        client,
+        options.foreignKeys.filter((fk) => loadedKeys.has(fk.from)),
+      );
     }
 
     stage = 'checking deferred constraints';
@@ -181,7 +203,9 @@ export async function executeRestore(options: ExecuteOptions): Promise<ExecuteRe
     for (const view of options.materializedViews ?? []) {
       if (view.action === 'keep') continue;
       stage = `refreshing materialized view ${view.schema}.${view.name}`;
-      await client.query(`REFRESH MATERIALIZED VIEW ${qualified(view.schema, view.name)}${view.action === 'no-data' ? ' WITH NO DATA' : ''}`);
+      await client.query(
+        `REFRESH MATERIALIZED VIEW ${qualified(view.schema, view.name)}${view.action === 'no-data' ? ' WITH NO DATA' : ''}`,
+      );
     }
     if (options.beforeFinish) {
       stage = 'checking the restored data';
@@ -246,7 +270,9 @@ async function checkForeignKeys(client: pg.ClientBase, fks: TargetForeignKey[]):
     const counts = keys.map((fk, k) => {
       const [ts, tt] = splitKey(fk.to);
       const p = `p${k}`;
-      joins.push(`LEFT JOIN ${qualified(ts, tt)} ${p} ON ${fk.columns.map((c, i) => `${p}.${ident(fk.refColumns[i]!)} = c.${ident(c)}`).join(' AND ')}`);
+      joins.push(
+        `LEFT JOIN ${qualified(ts, tt)} ${p} ON ${fk.columns.map((c, i) => `${p}.${ident(fk.refColumns[i]!)} = c.${ident(c)}`).join(' AND ')}`,
+      );
       const allSet = fk.columns.map((c) => `c.${ident(c)} IS NOT NULL`).join(' AND ');
       const missing = `(${allSet} AND ${p}.ctid IS NULL)`;
       const full = fk.matchFull && fk.columns.length > 1;
@@ -254,7 +280,9 @@ async function checkForeignKeys(client: pg.ClientBase, fks: TargetForeignKey[]):
       return `count(*) FILTER (WHERE ${full ? `${missing} OR ${partlyNull}` : missing})::text AS k${k}`;
     });
     const [fs, ft] = splitKey(from);
-    const { rows } = await client.query<Record<string, string>>(`SELECT ${counts.join(', ')} FROM ${qualified(fs, ft)} c ${joins.join(' ')}`);
+    const { rows } = await client.query<Record<string, string>>(
+      `SELECT ${counts.join(', ')} FROM ${qualified(fs, ft)} c ${joins.join(' ')}`,
+    );
     keys.forEach((fk, k) => {
       const n = rows[0]![`k${k}`]!;
       if (n !== '0') {
@@ -286,7 +314,9 @@ async function sequencesFromMaxId(client: pg.ClientBase, tables: PlannedTable[])
       [qualified(t.schema, t.name)],
     );
     for (const r of rows) {
-      const { rows: max } = await client.query<{ m: string | null }>(`SELECT max(${ident(r.column)})::text AS m FROM ${qualified(t.schema, t.name)}`);
+      const { rows: max } = await client.query<{ m: string | null }>(
+        `SELECT max(${ident(r.column)})::text AS m FROM ${qualified(t.schema, t.name)}`,
+      );
       const m = max[0]!.m;
       await setSequence(client, qualified(r.seq_schema, r.seq_name), m ?? r.min, m !== null);
       out.push({ sequence: `${r.seq_schema}.${r.seq_name}`, value: m ?? r.min, isCalled: m !== null });

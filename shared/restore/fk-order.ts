@@ -82,11 +82,18 @@ export function orderTables(tables: readonly string[], edges: readonly FkEdge[])
 }
 
 /** Kahn's algorithm; `deps(n)` are the nodes that must come before n. Nodes left on a cycle are returned as `stuck`. */
-function kahn<T>(nodes: readonly T[], deps: (n: T) => Set<T>, compare: (a: T, b: T) => number): { order: T[]; stuck: T[] } {
+function kahn<T>(
+  nodes: readonly T[],
+  deps: (n: T) => Set<T>,
+  compare: (a: T, b: T) => number,
+): { order: T[]; stuck: T[] } {
   const remaining = new Map(nodes.map((n) => [n, new Set([...deps(n)].filter((d) => d !== n))]));
   const order: T[] = [];
   for (;;) {
-    const ready = [...remaining.entries()].filter(([, d]) => d.size === 0).map(([n]) => n).sort(compare);
+    const ready = [...remaining.entries()]
+      .filter(([, d]) => d.size === 0)
+      .map(([n]) => n)
+      .sort(compare);
     if (ready.length === 0) break;
     const next = ready[0]!;
     order.push(next);
@@ -143,7 +150,11 @@ function findCycles(stuck: readonly string[], edges: readonly FkEdge[]): FkCycle
     const members = new Set(component);
     const out = new Map<string, FkEdge[]>();
     for (const e of local) {
-      if (members.has(e.from) && members.has(e.to)) out.set(e.from, [...(out.get(e.from) ?? []), e].sort((a, b) => cmp(a.to, b.to) || cmp(a.name, b.name)));
+      if (members.has(e.from) && members.has(e.to))
+        out.set(
+          e.from,
+          [...(out.get(e.from) ?? []), e].sort((a, b) => cmp(a.to, b.to) || cmp(a.name, b.name)),
+        );
     }
     // Walk from the first member until a table repeats: that closes a cycle.
     const start = component[0]!;

@@ -25,9 +25,19 @@ export interface SetAsideIndex {
 }
 
 /** The loaded tables' indexes that can be dropped now and rebuilt exactly after the load. */
-export async function indexesToSetAside(client: pg.ClientBase, tables: Array<{ schema: string; name: string }>): Promise<SetAsideIndex[]> {
+export async function indexesToSetAside(
+  client: pg.ClientBase,
+  tables: Array<{ schema: string; name: string }>,
+): Promise<SetAsideIndex[]> {
   if (tables.length === 0) return [];
-  const { rows } = await client.query<{ schema: string; table: string; name: string; definition: string; conname: string | null; contype: 'p' | 'u' | null }>(
+  const { rows } = await client.query<{
+    schema: string;
+    table: string;
+    name: string;
+    definition: string;
+    conname: string | null;
+    contype: 'p' | 'u' | null;
+  }>(
     `SELECT n.nspname AS schema, c.relname AS table, ic.relname AS name, pg_get_indexdef(i.indexrelid) AS definition,
             con.conname, con.contype
      FROM pg_index i
@@ -65,7 +75,10 @@ export async function indexesToSetAside(client: pg.ClientBase, tables: Array<{ s
 /** Drops them (inside the transaction: a rollback brings them back as they were). */
 export async function dropIndexes(client: pg.ClientBase, indexes: SetAsideIndex[]): Promise<void> {
   for (const ix of indexes) {
-    if (ix.constraint) await client.query(`ALTER TABLE ${qualified(ix.schema, ix.tableName)} DROP CONSTRAINT ${ident(ix.constraint.name)}`);
+    if (ix.constraint)
+      await client.query(
+        `ALTER TABLE ${qualified(ix.schema, ix.tableName)} DROP CONSTRAINT ${ident(ix.constraint.name)}`,
+      );
     else await client.query(`DROP INDEX ${qualified(ix.schema, ix.name)}`);
   }
 }
@@ -75,6 +88,8 @@ export async function rebuildIndex(client: pg.ClientBase, ix: SetAsideIndex): Pr
   await client.query(ix.definition);
   if (ix.constraint) {
     const kind = ix.constraint.type === 'p' ? 'PRIMARY KEY' : 'UNIQUE';
-    await client.query(`ALTER TABLE ${qualified(ix.schema, ix.tableName)} ADD CONSTRAINT ${ident(ix.constraint.name)} ${kind} USING INDEX ${ident(ix.name)}`);
+    await client.query(
+      `ALTER TABLE ${qualified(ix.schema, ix.tableName)} ADD CONSTRAINT ${ident(ix.constraint.name)} ${kind} USING INDEX ${ident(ix.name)}`,
+    );
   }
 }

@@ -7,7 +7,13 @@ import type { Readable } from 'node:stream';
 import type { ObjectStore } from '../storage/types';
 import type { LargeObjects, Manifest } from '../backup/manifest';
 import { keys } from '../backup/layout';
-import { LO_CHUNK, readLargeObjectChunk, checkLargeObjectsManifest, checkLargeObjectsStored, walkLargeObjects } from '../backup/large-objects';
+import {
+  LO_CHUNK,
+  readLargeObjectChunk,
+  checkLargeObjectsManifest,
+  checkLargeObjectsStored,
+  walkLargeObjects,
+} from '../backup/large-objects';
 import { DigestTap } from '../pgcopy/copy-text';
 
 /**
@@ -48,7 +54,9 @@ export async function planLargeObjects(
     return {
       plan: { action: 'skipped (--tables)', ...base },
       problems: [],
-      notes: [`large objects: the backup holds ${entry.count}; none restored with --tables (they belong to no table; restore without --tables to restore them)`],
+      notes: [
+        `large objects: the backup holds ${entry.count}; none restored with --tables (they belong to no table; restore without --tables to restore them)`,
+      ],
     };
   }
   const oids = entry.items.map((i) => i.oid);
@@ -56,16 +64,22 @@ export async function planLargeObjects(
     `SELECT oid::int8::text AS oid, pg_has_role(lomowner, 'MEMBER') AS replaceable FROM pg_largeobject_metadata WHERE oid = ANY($1::oid[]) ORDER BY oid::int8`,
     [oids],
   );
-  const { rows: counts } = await client.query<{ total: string; me: string }>('SELECT count(*)::text AS total, current_user AS me FROM pg_largeobject_metadata');
+  const { rows: counts } = await client.query<{ total: string; me: string }>(
+    'SELECT count(*)::text AS total, current_user AS me FROM pg_largeobject_metadata',
+  );
   const existing = rows.map((r) => Number(r.oid));
   const problems = [...checkLargeObjectsManifest(entry)];
   const locked = rows.filter((r) => !r.replaceable).map((r) => Number(r.oid));
   if (locked.length > 0) {
-    problems.push(`large objects: the target holds ${locked.length} with the backup's oids that the restoring role may not replace (owned by a role it is not a member of): ${preview(locked)}`);
+    problems.push(
+      `large objects: the target holds ${locked.length} with the backup's oids that the restoring role may not replace (owned by a role it is not a member of): ${preview(locked)}`,
+    );
   }
   problems.push(...(await checkLargeObjectsStored(store, keys.backupPrefix(manifest.env, manifest.id), entry)));
   const others = Number(counts[0]!.total) - existing.length;
-  const notes = [`large objects: created owned by ${counts[0]!.me} (the backup records no owners or grants of large objects)`];
+  const notes = [
+    `large objects: created owned by ${counts[0]!.me} (the backup records no owners or grants of large objects)`,
+  ];
   if (others > 0) notes.push(`large objects: ${others} in the target are not in the backup and are left as they are`);
   return { plan: { action: 'restore', count: entry.count, bytes: entry.rawBytes, existing, others }, problems, notes };
 }
@@ -104,13 +118,21 @@ export async function loadLargeObjects(
     const oids = pending.map((p) => p.oid);
     const unlink = oids.filter((o) => replace.has(o));
     if (unlink.length > 0) await client.query('SELECT lo_unlink(o) FROM unnest($1::oid[]) AS t(o)', [unlink]);
-    await client.query('SELECT lo_from_bytea(o, d) FROM unnest($1::oid[], $2::bytea[]) AS t(o, d)', [oids, pending.map((p) => p.data)]);
+    await client.query('SELECT lo_from_bytea(o, d) FROM unnest($1::oid[], $2::bytea[]) AS t(o, d)', [
+      oids,
+      pending.map((p) => p.data),
+    ]);
     done += pending.length;
     pending = [];
     pendingBytes = 0;
     onProgress?.(done, bytes);
   };
-  let current: { oid: number; head: Buffer[]; size: number; streaming: boolean } = { oid: 0, head: [], size: 0, streaming: false };
+  let current: { oid: number; head: Buffer[]; size: number; streaming: boolean } = {
+    oid: 0,
+    head: [],
+    size: 0,
+    streaming: false,
+  };
   try {
     source = await store.get(`${keys.backupPrefix(manifest.env, manifest.id)}${entry.object}`);
     const reading = pipeline(source, digest, gunzip);
@@ -123,9 +145,13 @@ export async function loadLargeObjects(
         else if (!current.streaming) {
           await flush();
           if (replace.has(current.oid)) await client.query('SELECT lo_unlink($1::oid)', [current.oid]);
-          await client.query('SELECT lo_from_bytea($1::oid, $2::bytea)', [current.oid, Buffer.concat([...current.head, frame.data])]);
+          await client.query('SELECT lo_from_bytea($1::oid, $2::bytea)', [
+            current.oid,
+            Buffer.concat([...current.head, frame.data]),
+          ]);
           current.streaming = true;
-        } else await client.query('SELECT lo_put($1::oid, $2::int8, $3::bytea)', [current.oid, current.size, frame.data]);
+        } else
+          await client.query('SELECT lo_put($1::oid, $2::int8, $3::bytea)', [current.oid, current.size, frame.data]);
         current.size += frame.data.length;
       } else if (frame.kind === 'end') {
         if (current.streaming) {
@@ -146,7 +172,8 @@ export async function loadLargeObjects(
     gunzip.destroy();
     throw err;
   }
-  if (digest.digest() !== entry.sha256) throw new Error(`${entry.object}: sha256 does not match the manifest (object changed since preflight)`);
+  if (digest.digest() !== entry.sha256)
+    throw new Error(`${entry.object}: sha256 does not match the manifest (object changed since preflight)`);
   return { count: done, bytes };
 }
 
@@ -167,8 +194,10 @@ export async function checkRestoredLargeObjects(client: pg.ClientBase, entry: La
       size += data.length;
       if (data.length < LO_CHUNK) break;
     }
-    if (size !== item.size) problems.push(`large object ${item.oid}: ${size} bytes restored, the backup has ${item.size}`);
-    else if (hash.digest('hex') !== item.sha256) problems.push(`large object ${item.oid}: restored bytes differ from the backup (sha256)`);
+    if (size !== item.size)
+      problems.push(`large object ${item.oid}: ${size} bytes restored, the backup has ${item.size}`);
+    else if (hash.digest('hex') !== item.sha256)
+      problems.push(`large object ${item.oid}: restored bytes differ from the backup (sha256)`);
   }
   return problems;
 }

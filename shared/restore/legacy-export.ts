@@ -33,9 +33,16 @@ export function legacyFileName(manifest: Manifest): string {
   return `database_backup_${t.slice(0, 4)}${t.slice(5, 7)}${t.slice(8, 10)}_${t.slice(11, 13)}${t.slice(14, 16)}${t.slice(17, 19)}.json.gz`;
 }
 
-export async function exportLegacy(options: { store: ObjectStore; manifest: Manifest; out: string }): Promise<LegacyExportResult> {
+export async function exportLegacy(options: {
+  store: ObjectStore;
+  manifest: Manifest;
+  out: string;
+}): Promise<LegacyExportResult> {
   const { store, manifest } = options;
-  const path = existsSync(options.out) && statSync(options.out).isDirectory() ? join(options.out, legacyFileName(manifest)) : options.out;
+  const path =
+    existsSync(options.out) && statSync(options.out).isDirectory()
+      ? join(options.out, legacyFileName(manifest))
+      : options.out;
   if (existsSync(path)) throw new UsageError(`${path} exists already; not overwritten`);
   const folder = options.out.endsWith('/') ? options.out : dirname(path);
   if (!existsSync(folder)) throw new UsageError(`--out: no such directory: ${folder}`);
@@ -97,7 +104,8 @@ async function* copyLines(store: ObjectStore, key: string, entry: TableEntry): A
   await flowing;
   rest += decoder.end();
   if (rest) yield rest;
-  if (digest.digest() !== entry.sha256) throw new Error(`${entry.schema}.${entry.name}: ${entry.object} sha256 does not match the manifest`);
+  if (digest.digest() !== entry.sha256)
+    throw new Error(`${entry.schema}.${entry.name}: ${entry.object} sha256 does not match the manifest`);
 }
 
 export function rowJson(entry: TableEntry, line: string): string {

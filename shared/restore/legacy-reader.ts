@@ -66,7 +66,9 @@ export async function openLegacyFile(input: LegacyInput): Promise<Readable> {
   try {
     handle = await open(path, 'r');
   } catch (err) {
-    throw new UsageError(`cannot open ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : errorMessage(err)}`);
+    throw new UsageError(
+      `cannot open ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : errorMessage(err)}`,
+    );
   }
   const head = Buffer.alloc(2);
   try {
@@ -166,7 +168,8 @@ async function walk(source: LegacyInput, handlers: Handlers): Promise<void> {
           const done = capture;
           capture = undefined;
           if (done.kind === 'row') await handlers.onRow?.(table!, done.text.parts.join(''), done.text.keys);
-          else if (done.kind === 'info') handlers.onInfo?.(JSON.parse(done.text.parts.join('')) as Record<string, unknown>);
+          else if (done.kind === 'info')
+            handlers.onInfo?.(JSON.parse(done.text.parts.join('')) as Record<string, unknown>);
         }
         continue;
       }
@@ -244,16 +247,29 @@ export function legacyTarget(name: string): { schema: string; name: string } {
 }
 
 /** Preflight view of the legacy tables. Empty tables have no known columns: they are only truncated. */
-export function legacySourceTables(scan: LegacyScan, options: { includeAuth: boolean; authColumns?: string[] }): SourceTable[] {
+export function legacySourceTables(
+  scan: LegacyScan,
+  options: { includeAuth: boolean; authColumns?: string[] },
+): SourceTable[] {
   const out: SourceTable[] = [];
   for (const t of scan.tables) {
     if (t.name === AUTH_USERS) {
       if (!options.includeAuth) continue;
       const existing = new Set(options.authColumns ?? []);
-      out.push({ ...legacyTarget(t.name), columns: t.keys.filter((k) => existing.has(k)).map((name) => ({ name })), rows: t.rows, lenient: true });
+      out.push({
+        ...legacyTarget(t.name),
+        columns: t.keys.filter((k) => existing.has(k)).map((name) => ({ name })),
+        rows: t.rows,
+        lenient: true,
+      });
       continue;
     }
-    out.push({ ...legacyTarget(t.name), columns: t.keys.map((name) => ({ name })), rows: t.rows, ...(t.rows === 0 ? { lenient: true } : {}) });
+    out.push({
+      ...legacyTarget(t.name),
+      columns: t.keys.map((name) => ({ name })),
+      rows: t.rows,
+      ...(t.rows === 0 ? { lenient: true } : {}),
+    });
   }
   return out;
 }
@@ -264,7 +280,11 @@ const stageName = (index: number) => `mt_restore_stage_${index}`;
  * Pass 2, inside the restore transaction: every row of the tables being restored is copied as JSON text into a
  * temporary table (dropped at the end of the transaction). Returns the staging table of each target table.
  */
-export async function stageLegacy(client: pg.ClientBase, path: LegacyInput, restoring: Set<string>): Promise<Map<string, string>> {
+export async function stageLegacy(
+  client: pg.ClientBase,
+  path: LegacyInput,
+  restoring: Set<string>,
+): Promise<Map<string, string>> {
   const staged = new Map<string, string>();
   let copy: Writable | undefined;
   let finished: Promise<unknown> | undefined;
@@ -282,7 +302,8 @@ export async function stageLegacy(client: pg.ClientBase, path: LegacyInput, rest
     onRow: async (_name, json) => {
       if (!copy) return;
       // JSON text has no raw tab or newline; only backslashes need escaping for COPY text format.
-      if (!copy.write(`${json.replace(/\\/g, '\\\\')}\n`)) await Promise.race([once(copy, 'drain'), once(copy, 'error').then(([e]) => Promise.reject(e))]);
+      if (!copy.write(`${json.replace(/\\/g, '\\\\')}\n`))
+        await Promise.race([once(copy, 'drain'), once(copy, 'error').then(([e]) => Promise.reject(e))]);
     },
     onTableEnd: async () => {
       if (!copy) return;
@@ -305,7 +326,9 @@ export function legacyLoader(staged: Map<string, string>): TableLoader {
        SELECT ${table.columns.map((c) => `r.${ident(c)}`).join(', ')}
        FROM pg_temp.${stage} s CROSS JOIN LATERAL json_populate_record(null::${qualified(table.schema, table.name)}, s.doc) r`,
     );
-    const { rows } = await client.query<{ bytes: string }>(`SELECT coalesce(sum(octet_length(doc::text)), 0)::text AS bytes FROM pg_temp.${stage}`);
+    const { rows } = await client.query<{ bytes: string }>(
+      `SELECT coalesce(sum(octet_length(doc::text)), 0)::text AS bytes FROM pg_temp.${stage}`,
+    );
     return { table: table.key, rows: result.rowCount ?? 0, bytes: Number(rows[0]!.bytes) };
   };
 }

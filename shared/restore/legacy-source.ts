@@ -5,7 +5,14 @@
  */
 import type { Readable } from 'node:stream';
 import type { RestoreSource } from './source';
-import { AUTH_USERS, legacyLoader, legacySourceTables, scanLegacy, stageLegacy, type LegacyInput } from './legacy-reader';
+import {
+  AUTH_USERS,
+  legacyLoader,
+  legacySourceTables,
+  scanLegacy,
+  stageLegacy,
+  type LegacyInput,
+} from './legacy-reader';
 
 export interface LegacySourceOptions {
   /** A local file, or with `open`, the key of an object in the bucket (read as a stream). */
@@ -24,12 +31,19 @@ export function legacySource(options: LegacySourceOptions): RestoreSource {
       const notes: string[] = [];
       const problems: string[] = [];
       const auth = scan.tables.find((t) => t.name === AUTH_USERS);
-      const authColumns = target.tables.get('auth.users')?.columns.filter((c) => !c.generated).map((c) => c.name) ?? [];
-      if (auth && !includeAuth) notes.push(`auth_users: ${auth.rows} rows skipped (pass --include-auth to restore them into auth.users)`);
+      const authColumns =
+        target.tables
+          .get('auth.users')
+          ?.columns.filter((c) => !c.generated)
+          .map((c) => c.name) ?? [];
+      if (auth && !includeAuth)
+        notes.push(`auth_users: ${auth.rows} rows skipped (pass --include-auth to restore them into auth.users)`);
       if (auth && includeAuth) {
         const dropped = auth.keys.filter((k) => !authColumns.includes(k));
-        if (!target.tables.has('auth.users')) problems.push('auth_users: --include-auth, but the target has no auth.users table');
-        else if (dropped.length > 0) notes.push(`auth_users: keys with no auth.users column, not restored: ${dropped.join(', ')}`);
+        if (!target.tables.has('auth.users'))
+          problems.push('auth_users: --include-auth, but the target has no auth.users table');
+        else if (dropped.length > 0)
+          notes.push(`auth_users: keys with no auth.users column, not restored: ${dropped.join(', ')}`);
       }
       notes.push('legacy format: it records no sequence values, so sequences are set from max(id) of their columns');
       const createdAt = scan.info.created_at;

@@ -5,9 +5,14 @@ import type { RestorePlan, RestoreResult } from './restore';
 /** Human-readable dry-run plan: tables in order, rows, truncation, sequences, the safety backup. */
 export function formatPlan(plan: RestorePlan): string {
   const p = plan.preflight;
-  const src = plan.source.kind === 'backup' ? `backup ${plan.source.id} (env ${plan.source.env}, taken ${plan.source.takenAt})` : `legacy file ${plan.source.path}${plan.source.createdAt ? ` (created ${plan.source.createdAt})` : ''}`;
+  const src =
+    plan.source.kind === 'backup'
+      ? `backup ${plan.source.id} (env ${plan.source.env}, taken ${plan.source.takenAt})`
+      : `legacy file ${plan.source.path}${plan.source.createdAt ? ` (created ${plan.source.createdAt})` : ''}`;
   const lines = [`restore plan: ${src} -> database ${plan.database}`];
-  lines.push(`tables, in load order (${p.tables.length}, ${plan.totalRows} rows${plan.bytes ? `, ${formatBytes(plan.bytes)} stored` : ''}):`);
+  lines.push(
+    `tables, in load order (${p.tables.length}, ${plan.totalRows} rows${plan.bytes ? `, ${formatBytes(plan.bytes)} stored` : ''}):`,
+  );
   p.tables.forEach((t, i) => {
     const cols = t.keep ? `  (${t.columns.length} of ${t.source.columns.length} columns)` : '';
     lines.push(`  ${String(i + 1).padStart(3)}. ${t.key}  ${plan.rows[t.key] ?? 0} rows${cols}`);
@@ -18,14 +23,18 @@ export function formatPlan(plan: RestorePlan): string {
   if (p.order.deferred.length) lines.push(`deferred to COMMIT: ${p.order.deferred.join(', ')}`);
   if (plan.sequences === 'recorded') {
     lines.push(`sequences set to their recorded values (${p.sequences.length}):`);
-    for (const s of p.sequences) lines.push(`  ${s.schema}.${s.name} = ${s.lastValue}${s.isCalled ? '' : ' (not yet called)'}`);
+    for (const s of p.sequences)
+      lines.push(`  ${s.schema}.${s.name} = ${s.lastValue}${s.isCalled ? '' : ' (not yet called)'}`);
   } else lines.push('sequences: set from max(id) of their columns (the legacy format records no sequence values)');
   const lo = plan.largeObjects;
   if (lo) {
     const replaced = lo.existing.length ? `; ${lo.existing.length} with the same oid in the target are replaced` : '';
-    lines.push(`large objects (${lo.count}, ${formatBytes(lo.bytes)}): ${lo.action === 'restore' ? `recreated with their oids in the same transaction${replaced}` : lo.action}`);
+    lines.push(
+      `large objects (${lo.count}, ${formatBytes(lo.bytes)}): ${lo.action === 'restore' ? `recreated with their oids in the same transaction${replaced}` : lo.action}`,
+    );
   }
-  if (plan.materializedViews.length) lines.push('materialized views:', ...plan.materializedViews.map((v) => `  ${v.key}: ${v.why}`));
+  if (plan.materializedViews.length)
+    lines.push('materialized views:', ...plan.materializedViews.map((v) => `  ${v.key}: ${v.why}`));
   lines.push(`safety backup of the target: ${plan.safetyBackup}`);
   if (p.drift.length) lines.push('schema differences:', ...p.drift.map((d) => `  ${d}`));
   if (plan.notes.length) lines.push('notes:', ...plan.notes.map((n) => `  ${n}`));
@@ -55,8 +64,12 @@ export function formatResult(result: RestoreResult, totalMs: number): string {
     `time: plan ${ms(t.planMs)}, load ${ms(t.loadMs)}, index builds ${ms(t.indexMs)} (${result.rebuiltIndexes.length} indexes rebuilt after the load), ` +
       `key checks ${ms(t.keyCheckMs)}, sequences ${ms(t.sequencesMs)}, commit ${ms(t.commitMs)}`,
   );
-  if (result.largeObjects) lines.push(`large objects: ${result.largeObjects.count} recreated with their oids (${formatBytes(result.largeObjects.bytes)})`);
-  if (result.safetyBackupId) lines.push(`safety backup of the target before the restore: ${result.safetyBackupId} (label pre-restore)`);
+  if (result.largeObjects)
+    lines.push(
+      `large objects: ${result.largeObjects.count} recreated with their oids (${formatBytes(result.largeObjects.bytes)})`,
+    );
+  if (result.safetyBackupId)
+    lines.push(`safety backup of the target before the restore: ${result.safetyBackupId} (label pre-restore)`);
   for (const n of result.plan.notes) lines.push(`note: ${n}`);
   lines.push(recoveryInWords(totalMs));
   return lines.join('\n');

@@ -85,7 +85,10 @@ export interface Preflight {
 
 /** `format_type` differs by search_path (`mood` vs `public.mood`); quotes too. */
 export function normalizeType(type: string): string {
-  return type.replace(/"/g, '').replace(/(^|[\s(,])public\./g, '$1').trim();
+  return type
+    .replace(/"/g, '')
+    .replace(/(^|[\s(,])public\./g, '$1')
+    .trim();
 }
 
 export function runPreflight(input: PreflightInput): Preflight {
@@ -103,7 +106,8 @@ export function runPreflight(input: PreflightInput): Preflight {
     const expanded = options.tables.flatMap((t) => {
       if (sourceByKey.has(t)) return [t];
       const leaves = (target.partitions.get(t) ?? []).filter((l) => sourceByKey.has(l));
-      if (leaves.length > 0) notes.push(`--tables: ${t} is partitioned: its partitions ${leaves.join(', ')} are restored`);
+      if (leaves.length > 0)
+        notes.push(`--tables: ${t} is partitioned: its partitions ${leaves.join(', ')} are restored`);
       else inputProblems.push(`--tables: ${t} is not in the backup`);
       return leaves;
     });
@@ -129,7 +133,9 @@ export function runPreflight(input: PreflightInput): Preflight {
       else {
         keep.push(index);
         if (column.type !== undefined && normalizeType(column.type) !== normalizeType(tc.type)) {
-          drift.push(`${key}: column ${column.name} type changed: ${column.type} in the backup, ${tc.type} in the target`);
+          drift.push(
+            `${key}: column ${column.name} type changed: ${column.type} in the backup, ${tc.type} in the target`,
+          );
         }
       }
     });
@@ -137,16 +143,25 @@ export function runPreflight(input: PreflightInput): Preflight {
       if (tc.generated || sourceNames.has(tc.name)) continue;
       if (!source.lenient) drift.push(`${key}: extra column ${tc.name} in the target (not in the backup)`);
       if (source.rows !== 0 && tc.notNull && !tc.hasDefault && tc.identity === '') {
-        problems.push(`${key}: column ${tc.name} is NOT NULL without a default and not in the backup: no row can be restored`);
+        problems.push(
+          `${key}: column ${tc.name} is NOT NULL without a default and not in the backup: no row can be restored`,
+        );
       }
     }
     if (!replica) {
-      if (table.triggers.length > 0) notes.push(`${key}: user triggers fire during the load: ${table.triggers.join(', ')}`);
+      if (table.triggers.length > 0)
+        notes.push(`${key}: user triggers fire during the load: ${table.triggers.join(', ')}`);
     } else {
       const off = table.triggers.filter((t) => !table.replicaTriggers.includes(t));
-      if (off.length > 0) notes.push(`${key}: user triggers do not fire during the load (as pg_restore --disable-triggers): ${off.join(', ')}`);
+      if (off.length > 0)
+        notes.push(
+          `${key}: user triggers do not fire during the load (as pg_restore --disable-triggers): ${off.join(', ')}`,
+        );
       if (table.replicaTriggers.length > 0) triggersFire = true;
-      if (table.replicaTriggers.length > 0) notes.push(`${key}: triggers enabled ALWAYS or REPLICA fire during the load: ${table.replicaTriggers.join(', ')}`);
+      if (table.replicaTriggers.length > 0)
+        notes.push(
+          `${key}: triggers enabled ALWAYS or REPLICA fire during the load: ${table.replicaTriggers.join(', ')}`,
+        );
     }
     planned.push({
       key,
@@ -170,7 +185,8 @@ export function runPreflight(input: PreflightInput): Preflight {
   const cascade = referencing.filter((r) => r.rows).map((r) => r.table);
   for (const r of referencing) {
     if (!r.rows) notes.push(`${r.table} (empty) references ${r.references} (${r.constraint}): truncated too`);
-    else if (options.cascade) notes.push(`${r.table} references ${r.references} (${r.constraint}): EMPTIED too (--cascade), its rows are lost`);
+    else if (options.cascade)
+      notes.push(`${r.table} references ${r.references} (${r.constraint}): EMPTIED too (--cascade), its rows are lost`);
   }
   if (cascade.length > 0 && !options.cascade) {
     const which = referencing.filter((r) => r.rows).map((r) => `${r.table} (${r.constraint} -> ${r.references})`);
@@ -180,10 +196,16 @@ export function runPreflight(input: PreflightInput): Preflight {
   }
 
   const order = orderTables([...restoring], target.foreignKeys);
-  if (replica) notes.push('loaded with session_replication_role = replica: foreign keys are checked after the load, one query per key, before COMMIT');
+  if (replica)
+    notes.push(
+      'loaded with session_replication_role = replica: foreign keys are checked after the load, one query per key, before COMMIT',
+    );
   if (order.cycles.length > 0) {
     if (replica) {
-      for (const c of order.cycles) notes.push(`cycle of non-deferrable foreign keys ${c.text}: loaded with session_replication_role = replica, then checked`);
+      for (const c of order.cycles)
+        notes.push(
+          `cycle of non-deferrable foreign keys ${c.text}: loaded with session_replication_role = replica, then checked`,
+        );
     } else {
       for (const c of order.cycles) {
         problems.push(
@@ -207,7 +229,10 @@ export function runPreflight(input: PreflightInput): Preflight {
     const owner = s.ownedBy ? tableKey(s.ownedBy.schema, s.ownedBy.table) : undefined;
     const leaves = owner ? (target.partitions.get(owner) ?? []).filter((l) => sourceByKey.has(l)) : [];
     if (subset && owner && leaves.length > 0 && !leaves.every((l) => restoring.has(l))) {
-      if (leaves.some((l) => restoring.has(l))) notes.push(`sequence ${key} left as it is (its table ${owner} is partly restored: restore all of it to set it)`);
+      if (leaves.some((l) => restoring.has(l)))
+        notes.push(
+          `sequence ${key} left as it is (its table ${owner} is partly restored: restore all of it to set it)`,
+        );
       else notes.push(`sequence ${key} left as it is (not owned by a restored table)`);
       continue;
     }
@@ -229,5 +254,19 @@ export function runPreflight(input: PreflightInput): Preflight {
 
   const overwrites = truncate.filter((t) => input.nonEmpty.has(t));
   problems.unshift(...inputProblems);
-  return { problems, inputProblems, drift, notes, tables, truncate, referencing, cascade, order, sequences, replica, triggersFire, overwrites };
+  return {
+    problems,
+    inputProblems,
+    drift,
+    notes,
+    tables,
+    truncate,
+    referencing,
+    cascade,
+    order,
+    sequences,
+    replica,
+    triggersFire,
+    overwrites,
+  };
 }

@@ -11,7 +11,15 @@ import { SAFETY_LABEL } from '../backup/manifest';
 import type { ObjectStore } from '../storage/types';
 import { OpsError, UsageError } from '../errors';
 import { runPreflight, type Preflight } from './preflight';
-import { leafForeignKeys, canUseReplicaRole, nonEmptyTables, readTargetSchema, referencingClosure, tableKey, type TargetSchema } from './target-schema';
+import {
+  leafForeignKeys,
+  canUseReplicaRole,
+  nonEmptyTables,
+  readTargetSchema,
+  referencingClosure,
+  tableKey,
+  type TargetSchema,
+} from './target-schema';
 import { executeRestore, type ExecuteResult, type RestoreProgress } from './execute';
 import { checkOutsideKeys } from './outside-keys';
 import { planMaterializedViews, type MaterializedViewStep } from './matviews';
@@ -114,12 +122,16 @@ export async function planRestore(options: RestoreOptions, client?: pg.ClientBas
 }
 
 /** The plan, and the target schema it was made against (read once: the load uses the same). */
-async function plan(options: RestoreOptions, client: pg.ClientBase): Promise<{ plan: RestorePlan; target: TargetSchema }> {
+async function plan(
+  options: RestoreOptions,
+  client: pg.ClientBase,
+): Promise<{ plan: RestorePlan; target: TargetSchema }> {
   const target = await readTargetSchema(client);
   const { source } = options;
   const inspected = await source.inspect(target);
   const { tables } = inspected;
-  const selected = options.tables && options.tables.length > 0 ? options.tables : tables.map((t) => tableKey(t.schema, t.name));
+  const selected =
+    options.tables && options.tables.length > 0 ? options.tables : tables.map((t) => tableKey(t.schema, t.name));
   const nonEmpty = new Set(await nonEmptyTables(client, candidates(target, selected)));
   const preflight = runPreflight({
     tables,
@@ -127,7 +139,13 @@ async function plan(options: RestoreOptions, client: pg.ClientBase): Promise<{ p
     target,
     nonEmpty,
     canUseReplica: await canUseReplicaRole(client),
-    options: { tables: options.tables, allowSchemaDrift: options.allowSchemaDrift, yes: options.yes, fireTriggers: options.fireTriggers, cascade: options.cascade },
+    options: {
+      tables: options.tables,
+      allowSchemaDrift: options.allowSchemaDrift,
+      yes: options.yes,
+      fireTriggers: options.fireTriggers,
+      cascade: options.cascade,
+    },
   });
   preflight.problems.unshift(...inspected.problems);
   if (source.checkStored && preflight.problems.length === 0) {
@@ -135,7 +153,9 @@ async function plan(options: RestoreOptions, client: pg.ClientBase): Promise<{ p
   }
   if (source.copyRows && preflight.problems.length === 0) {
     // Keys into tables that are not restored: checked against the target's rows now, not after the whole load.
-    preflight.problems.push(...(await checkOutsideKeys(client, source.copyRows, preflight.tables, target, new Set(preflight.truncate))));
+    preflight.problems.push(
+      ...(await checkOutsideKeys(client, source.copyRows, preflight.tables, target, new Set(preflight.truncate))),
+    );
   }
   const lo = source.largeObjects ? await source.largeObjects.plan(client, { tables: options.tables }) : undefined;
   preflight.problems.push(...(lo?.problems ?? []));
@@ -164,20 +184,30 @@ async function plan(options: RestoreOptions, client: pg.ClientBase): Promise<{ p
 
 /** The selected tables that exist in the target, and every table whose foreign keys reach them. */
 function candidates(target: TargetSchema, selected: string[]): Array<{ schema: string; name: string }> {
-  const { reached } = referencingClosure(target, selected.flatMap((k) => target.partitions.get(k) ?? [k]).filter((k) => target.tables.has(k)));
-  return [...reached].filter((k) => !target.partitions.has(k)).map((k) => target.tables.get(k)!).filter(Boolean);
+  const { reached } = referencingClosure(
+    target,
+    selected.flatMap((k) => target.partitions.get(k) ?? [k]).filter((k) => target.tables.has(k)),
+  );
+  return [...reached]
+    .filter((k) => !target.partitions.has(k))
+    .map((k) => target.tables.get(k)!)
+    .filter(Boolean);
 }
 
 export class RestoreRefused extends OpsError {
   override readonly name = 'RestoreRefused';
   constructor(readonly problems: string[]) {
-    super(`restore refused before any change (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ${problems.join('\n  ')}`, 'preflight_failed');
+    super(
+      `restore refused before any change (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ${problems.join('\n  ')}`,
+      'preflight_failed',
+    );
   }
 }
 
 /** Why a plan cannot go ahead: bad input (UsageError, exit 2) when the operator named what is not there, else RestoreRefused. */
 export function refusal(preflight: Pick<Preflight, 'problems' | 'inputProblems'>): Error | undefined {
-  if (preflight.inputProblems.length > 0) return new UsageError(preflight.inputProblems.join('; '), preflight.inputProblems);
+  if (preflight.inputProblems.length > 0)
+    return new UsageError(preflight.inputProblems.join('; '), preflight.inputProblems);
   return preflight.problems.length > 0 ? new RestoreRefused(preflight.problems) : undefined;
 }
 
@@ -228,14 +258,29 @@ async function connectTarget(options: RestoreOptions): Promise<pg.Client> {
  * A lock timeout becomes: which table is locked, by which session(s) (those that blocked the statement, whatever their
  * mode: the watcher's record, else the locks that conflict with ours); and that nothing changed.
  */
-async function namingLockHolder(err: unknown, options: RestoreOptions, client: pg.Client, watch: LockWatch, locking: { truncate?: string[] }): Promise<unknown> {
+async function namingLockHolder(
+  err: unknown,
+  options: RestoreOptions,
+  client: pg.Client,
+  watch: LockWatch,
+  locking: { truncate?: string[] },
+): Promise<unknown> {
   if (!isLockTimeout(err)) return err;
   const holders = await watch.describe(client, { anyModeOn: locking.truncate });
   const seconds = options.lockTimeoutSeconds ?? 30;
-  return new OpsError(`restore stopped: a table stayed locked for ${seconds} s (--lock-timeout): ${holders}; the target is unchanged`, 'locked', { cause: err });
+  return new OpsError(
+    `restore stopped: a table stayed locked for ${seconds} s (--lock-timeout): ${holders}; the target is unchanged`,
+    'locked',
+    { cause: err },
+  );
 }
 
-async function restoreWith(client: pg.Client, options: RestoreOptions, finish: RestoreFinish, locking: { truncate?: string[] }): Promise<RestoreResult> {
+async function restoreWith(
+  client: pg.Client,
+  options: RestoreOptions,
+  finish: RestoreFinish,
+  locking: { truncate?: string[] },
+): Promise<RestoreResult> {
   const planStarted = Date.now();
   const { plan: p, target } = await plan(options, client);
   const planMs = Date.now() - planStarted;
@@ -246,8 +291,13 @@ async function restoreWith(client: pg.Client, options: RestoreOptions, finish: R
   if ((p.preflight.overwrites.length > 0 || replacedLo) && !options.yes) {
     const ok = options.confirm ? await options.confirm(p) : false;
     if (!ok) {
-      const rows = p.preflight.overwrites.length > 0 ? `rows in ${p.preflight.overwrites.length} table(s) that would be overwritten (${p.preflight.overwrites.join(', ')})` : '';
-      throw new UsageError(`database ${p.database} holds ${[rows, replacedLo].filter(Boolean).join(' and ')}: pass --yes`);
+      const rows =
+        p.preflight.overwrites.length > 0
+          ? `rows in ${p.preflight.overwrites.length} table(s) that would be overwritten (${p.preflight.overwrites.join(', ')})`
+          : '';
+      throw new UsageError(
+        `database ${p.database} holds ${[rows, replacedLo].filter(Boolean).join(' and ')}: pass --yes`,
+      );
     }
   }
   let safetyBackupId: string | undefined;
@@ -268,7 +318,10 @@ async function restoreWith(client: pg.Client, options: RestoreOptions, finish: R
     foreignKeys: leafForeignKeys(target),
     load,
     prepare: prepare ? (c) => prepare(c, p.preflight.tables) : undefined,
-    largeObjects: loPlan && source.largeObjects ? async (c) => void (loadedLo = await source.largeObjects!.load(c, loPlan)) : undefined,
+    largeObjects:
+      loPlan && source.largeObjects
+        ? async (c) => void (loadedLo = await source.largeObjects!.load(c, loPlan))
+        : undefined,
     sequences: p.sequences,
     materializedViews: p.materializedViews,
     expectedRows: (t) => t.source.rows,
@@ -295,12 +348,34 @@ async function restoreWith(client: pg.Client, options: RestoreOptions, finish: R
  * A backup of what the restore will overwrite (the schemas of the truncated tables), labelled pre-restore, with
  * purpose `safety`: it is never `latest` and never counts towards the real backups' retention (see README: Restore).
  */
-async function takeSafetyBackup(databaseUrl: string, target: { store: ObjectStore; env: string }, p: RestorePlan, signal?: AbortSignal): Promise<string> {
+async function takeSafetyBackup(
+  databaseUrl: string,
+  target: { store: ObjectStore; env: string },
+  p: RestorePlan,
+  signal?: AbortSignal,
+): Promise<string> {
   const schemas = [...new Set(p.preflight.truncate.map((k) => k.slice(0, k.indexOf('.'))))].sort();
-  const result = await runBackup({ databaseUrl, store: target.store, env: target.env, label: SAFETY_LABEL, purpose: 'safety', scope: { schemas, excludeTables: [] }, signal }).catch((err) => {
-    throw new OpsError(`safety backup failed, nothing restored: ${(err as Error).message} (pass --no-safety-backup to restore without one)`, 'safety_backup_failed', { cause: err });
+  const result = await runBackup({
+    databaseUrl,
+    store: target.store,
+    env: target.env,
+    label: SAFETY_LABEL,
+    purpose: 'safety',
+    scope: { schemas, excludeTables: [] },
+    signal,
+  }).catch((err) => {
+    throw new OpsError(
+      `safety backup failed, nothing restored: ${(err as Error).message} (pass --no-safety-backup to restore without one)`,
+      'safety_backup_failed',
+      { cause: err },
+    );
   });
-  if (result.status === 'busy') throw new OpsError(`safety backup not possible: another backup of env ${target.env} is running (until ${result.until}); nothing restored`, 'safety_backup_failed');
-  if (result.status !== 'completed') throw new OpsError('safety backup did not complete; nothing restored', 'safety_backup_failed');
+  if (result.status === 'busy')
+    throw new OpsError(
+      `safety backup not possible: another backup of env ${target.env} is running (until ${result.until}); nothing restored`,
+      'safety_backup_failed',
+    );
+  if (result.status !== 'completed')
+    throw new OpsError('safety backup did not complete; nothing restored', 'safety_backup_failed');
   return result.manifest.id;
 }

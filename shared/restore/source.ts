@@ -14,8 +14,7 @@ import type { LargeObjectsPlan } from './large-objects';
 
 /** The source as the plan names it. */
 export type SourceDescription =
-  | { kind: 'backup'; id: string; env: string; takenAt: string }
-  | { kind: 'legacy'; path: string; createdAt?: string };
+  { kind: 'backup'; id: string; env: string; takenAt: string } | { kind: 'legacy'; path: string; createdAt?: string };
 
 /** A materialized view the source recorded, and whether it was populated there. */
 export interface RecordedView {
@@ -49,7 +48,10 @@ export interface SourceLoad {
 
 export interface SourceLargeObjects {
   /** Reads the target's large objects against the source's; problems refuse the restore. No plan: the source holds none. */
-  plan(client: pg.ClientBase, options: { tables?: string[] }): Promise<{ plan?: LargeObjectsPlan; problems: string[]; notes: string[] }>;
+  plan(
+    client: pg.ClientBase,
+    options: { tables?: string[] },
+  ): Promise<{ plan?: LargeObjectsPlan; problems: string[]; notes: string[] }>;
   /** Recreates them inside the restore transaction. */
   load(client: pg.ClientBase, plan: LargeObjectsPlan): Promise<{ count: number; bytes: number }>;
 }

@@ -61,7 +61,9 @@ export function partitionedParents(target: Pick<TargetSchema, 'partitions'>, key
  * there; the partitions have the parent's column names). A key referencing a partitioned table keeps it as `to`.
  */
 export function leafForeignKeys(target: Pick<TargetSchema, 'partitions' | 'foreignKeys'>): TargetForeignKey[] {
-  return target.foreignKeys.flatMap((fk) => (target.partitions.has(fk.from) ? target.partitions.get(fk.from)!.map((leaf) => ({ ...fk, from: leaf })) : [fk]));
+  return target.foreignKeys.flatMap((fk) =>
+    target.partitions.has(fk.from) ? target.partitions.get(fk.from)!.map((leaf) => ({ ...fk, from: leaf })) : [fk],
+  );
 }
 
 /** `keys` and every partitioned table one of whose leaves is among them. */
@@ -76,11 +78,14 @@ export function withPartitionedParents(target: Pick<TargetSchema, 'partitions'>,
  * through which each was reached, in discovery order. A key may reference (or be declared on) a partitioned table:
  * it reaches its partitions. `reached` holds `keys`, their partitioned parents and every table reached.
  */
-export function referencingClosure(target: Pick<TargetSchema, 'partitions' | 'foreignKeys'>, keys: Iterable<string>): { reached: Set<string>; via: TargetForeignKey[] } {
+export function referencingClosure(
+  target: Pick<TargetSchema, 'partitions' | 'foreignKeys'>,
+  keys: Iterable<string>,
+): { reached: Set<string>; via: TargetForeignKey[] } {
   const reached = withPartitionedParents(target, keys);
   const via: TargetForeignKey[] = [];
   const fks = leafForeignKeys(target);
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const fk of fks) {
       if (reached.has(fk.to) && !reached.has(fk.from)) {
@@ -102,7 +107,14 @@ export async function readTargetSchema(client: pg.ClientBase): Promise<TargetSch
   const tables = await client.query<{
     schema: string;
     name: string;
-    columns: Array<{ name: string; type: string; generated: string; identity: string; not_null: boolean; has_default: boolean }>;
+    columns: Array<{
+      name: string;
+      type: string;
+      generated: string;
+      identity: string;
+      not_null: boolean;
+      has_default: boolean;
+    }>;
     triggers: string[];
     replica_triggers: string[];
   }>(`
@@ -161,10 +173,15 @@ export async function readTargetSchema(client: pg.ClientBase): Promise<TargetSch
     WHERE c.relkind = 'm' AND ${SYSTEM_SCHEMA}
     ORDER BY 1, 2`);
   const materializedViews: TargetSchema['materializedViews'] = [];
-  const pending = views.rows.map((r) => ({ schema: r.schema, name: r.name, key: tableKey(r.schema, r.name), reads: r.reads ?? [] }));
+  const pending = views.rows.map((r) => ({
+    schema: r.schema,
+    name: r.name,
+    key: tableKey(r.schema, r.name),
+    reads: r.reads ?? [],
+  }));
   while (pending.length > 0) {
     const done = new Set(materializedViews.map((v) => v.key));
-    const next = pending.findIndex((v) => v.reads.every((k) => done.has(k) || !pending.some((p) => p.key === k))) ;
+    const next = pending.findIndex((v) => v.reads.every((k) => done.has(k) || !pending.some((p) => p.key === k)));
     const [v] = pending.splice(next === -1 ? 0 : next, 1);
     materializedViews.push({ schema: v!.schema, name: v!.name, key: v!.key });
   }
@@ -203,15 +220,25 @@ export async function readTargetSchema(client: pg.ClientBase): Promise<TargetSch
       columns: r.columns,
       refColumns: r.ref_columns,
     })),
-    sequences: new Map(seqs.rows.map((r) => [tableKey(r.schema, r.name), { schema: r.schema, name: r.name, key: tableKey(r.schema, r.name) }])),
+    sequences: new Map(
+      seqs.rows.map((r) => [
+        tableKey(r.schema, r.name),
+        { schema: r.schema, name: r.name, key: tableKey(r.schema, r.name) },
+      ]),
+    ),
   };
 }
 
 /** Which of `tables` hold at least one row. */
-export async function nonEmptyTables(client: pg.ClientBase, tables: Array<{ schema: string; name: string }>): Promise<string[]> {
+export async function nonEmptyTables(
+  client: pg.ClientBase,
+  tables: Array<{ schema: string; name: string }>,
+): Promise<string[]> {
   const out: string[] = [];
   for (const t of tables) {
-    const { rows } = await client.query<{ has: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${qualified(t.schema, t.name)}) AS has`);
+    const { rows } = await client.query<{ has: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM ${qualified(t.schema, t.name)}) AS has`,
+    );
     if (rows[0]!.has) out.push(tableKey(t.schema, t.name));
   }
   return out;

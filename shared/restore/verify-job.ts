@@ -73,7 +73,9 @@ export function verifyOptions(
       ...base,
       id: request.id,
       trigger: 'manual',
-      ...(request.restoreInto ? { drill: { databaseUrl: request.restoreInto, template: request.template } } : { noDrill: 'no restore drill (no --restore-into)' }),
+      ...(request.restoreInto
+        ? { drill: { databaseUrl: request.restoreInto, template: request.template } }
+        : { noDrill: 'no restore drill (no --restore-into)' }),
     };
   }
   const url = deps.config.env.VERIFY_DATABASE_URL;
@@ -82,7 +84,13 @@ export function verifyOptions(
     ...base,
     id: 'latest',
     trigger: 'scheduled',
-    ...(url && enabled ? { drill: { databaseUrl: url } } : { noDrill: url ? 'no restore drill (verify.restoreDrill is false)' : 'no restore drill (VERIFY_DATABASE_URL not set)' }),
+    ...(url && enabled
+      ? { drill: { databaseUrl: url } }
+      : {
+          noDrill: url
+            ? 'no restore drill (verify.restoreDrill is false)'
+            : 'no restore drill (VERIFY_DATABASE_URL not set)',
+        }),
   };
 }
 
@@ -92,15 +100,27 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyRun> {
   const manifest = (await resolveBackup(store, env, options.id)).manifest;
   options.onResolved?.(manifest);
   const signal = options.deadline?.signal;
-  const record = await verifyBackup(store, manifest, { record: false, now: options.now, onTable: options.onTable, ...(signal ? { signal } : {}) });
+  const record = await verifyBackup(store, manifest, {
+    record: false,
+    now: options.now,
+    onTable: options.onTable,
+    ...(signal ? { signal } : {}),
+  });
   let drill: RestoreDrillResult | undefined;
   let drillNotRun = options.drill ? undefined : options.noDrill;
   let drillSkipped = false;
   if (record.ok && options.drill) {
     options.onDrillStart?.();
-    drill = await runRestoreDrill({ store, manifest, databaseUrl: options.drill.databaseUrl, template: options.drill.template, ...(signal ? { signal } : {}) }).catch((err: unknown) => {
+    drill = await runRestoreDrill({
+      store,
+      manifest,
+      databaseUrl: options.drill.databaseUrl,
+      template: options.drill.template,
+      ...(signal ? { signal } : {}),
+    }).catch((err: unknown) => {
       // A drill that cannot be set up says nothing about the backup; on the schedule it is noted and skipped.
-      if (options.trigger === 'manual' || !(err instanceof DrillSetupError || err instanceof DrillEnvironmentError)) throw err;
+      if (options.trigger === 'manual' || !(err instanceof DrillSetupError || err instanceof DrillEnvironmentError))
+        throw err;
       drillNotRun = `restore drill not run: ${redactString(err.message)}`;
       drillSkipped = true;
       return undefined;
@@ -116,7 +136,13 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyRun> {
   // the limit reached after the last check: nothing is recorded that the run did not finish
   signal?.throwIfAborted();
   await recordVerify(store, env, record);
-  return { manifest, record, ...(drill ? { drill } : {}), ...(drillNotRun ? { drillNotRun } : {}), ...(drillSkipped ? { drillSkipped } : {}) };
+  return {
+    manifest,
+    record,
+    ...(drill ? { drill } : {}),
+    ...(drillNotRun ? { drillNotRun } : {}),
+    ...(drillSkipped ? { drillSkipped } : {}),
+  };
 }
 
 export interface VerifyReportDeps {
@@ -129,31 +155,62 @@ export interface VerifyReportDeps {
 /** The one place verify events are built and published, with their log lines. */
 export async function reportVerify(
   deps: VerifyReportDeps,
-  outcome: { env: string; trigger: VerifyOptions['trigger']; now?: () => Date } & ({ run: VerifyRun } | { error: unknown; backupId?: string }),
+  outcome: { env: string; trigger: VerifyOptions['trigger']; now?: () => Date } & (
+    { run: VerifyRun } | { error: unknown; backupId?: string }
+  ),
 ): Promise<void> {
   const { bus, logger, logFailure = true } = deps;
   const { env } = outcome;
   const time = (outcome.now ?? (() => new Date()))().toISOString();
   if ('error' in outcome) {
     // An operator's bad input, or their scratch server unreachable: theirs to fix, nothing said about the backup.
-    if (outcome.trigger === 'manual' && (outcome.error instanceof UsageError || outcome.error instanceof DrillEnvironmentError)) return;
+    if (
+      outcome.trigger === 'manual' &&
+      (outcome.error instanceof UsageError || outcome.error instanceof DrillEnvironmentError)
+    )
+      return;
     const reason = redactString(errorMessage(outcome.error));
     const backupId = outcome.backupId;
     if (logFailure) logger.error({ env, backupId, err: outcome.error }, `verify failed: ${reason}`);
-    await bus.publish({ type: 'verify.failed', severity: 'critical', env, time, ...(backupId ? { backupId } : {}), reason });
+    await bus.publish({
+      type: 'verify.failed',
+      severity: 'critical',
+      env,
+      time,
+      ...(backupId ? { backupId } : {}),
+      reason,
+    });
     return;
   }
   const { manifest, record, drill, drillNotRun, drillSkipped } = outcome.run;
   const backupId = manifest.id;
   if (drillSkipped) logger.warn({ env, backupId }, drillNotRun);
   if (record.ok) {
-    const details = [`${manifest.tables.length} tables, ${manifest.totals.rows} rows: checksums match`, ...(drill ? drill.details : [drillNotRun ?? 'no restore drill'])].join('; ');
+    const details = [
+      `${manifest.tables.length} tables, ${manifest.totals.rows} rows: checksums match`,
+      ...(drill ? drill.details : [drillNotRun ?? 'no restore drill']),
+    ].join('; ');
     logger.info({ env, backupId, drill: Boolean(drill) }, `verify succeeded: ${details}`);
-    await bus.publish({ type: 'verify.succeeded', severity: 'info', env, time, backupId, restoreDrill: Boolean(drill), details });
+    await bus.publish({
+      type: 'verify.succeeded',
+      severity: 'info',
+      env,
+      time,
+      backupId,
+      restoreDrill: Boolean(drill),
+      details,
+    });
   } else {
     const reason = record.problems.join('; ');
     if (logFailure) logger.error({ env, backupId }, `verify failed: ${reason}`);
-    await bus.publish({ type: 'verify.failed', severity: 'critical', env, time, backupId, reason: redactString(reason) });
+    await bus.publish({
+      type: 'verify.failed',
+      severity: 'critical',
+      env,
+      time,
+      backupId,
+      reason: redactString(reason),
+    });
   }
 }
 

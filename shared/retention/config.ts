@@ -10,7 +10,10 @@ export const RetentionSectionSchema = z
     }).default({ keepWithinDays: 30, keepMonthly: 12 }),
     minKeep: z.number().int().min(1).default(3),
     /** Restores' safety backups (label pre-restore): kept this many days from now, apart from the policy and its floors. */
-    safety: z.object({ keepWithinDays: z.number().min(0).default(7) }).strict().default({ keepWithinDays: 7 }),
+    safety: z
+      .object({ keepWithinDays: z.number().min(0).default(7) })
+      .strict()
+      .default({ keepWithinDays: 7 }),
     orphanGraceHours: z.number().min(0).default(24),
     deleteConcurrency: z.number().int().min(1).max(64).default(8),
   })

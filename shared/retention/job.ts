@@ -38,6 +38,12 @@ export async function retentionJob(
     await reportRetention(deps, { env: deps.env, trigger: deps.trigger, deadline: deps.deadline, error });
     throw error;
   }
-  await reportRetention(deps, { env: deps.env, trigger: deps.trigger, deadline: deps.deadline, signal: options.signal, result });
+  await reportRetention(deps, {
+    env: deps.env,
+    trigger: deps.trigger,
+    deadline: deps.deadline,
+    signal: options.signal,
+    result,
+  });
   return result;
 }

@@ -37,10 +37,20 @@ export interface RetentionPlan {
 export async function planRetention(store: ObjectStore, env: string, options: PlanOptions): Promise<RetentionPlan> {
   const now = options.now ?? new Date();
   const entries = await listBackups(store, env, { includeIncomplete: true });
-  const subject = entries.filter((e) => e.kind === 'complete' || e.kind === 'legacy').map((e) => ({ ...e, verified: e.verify?.ok === true }));
+  const subject = entries
+    .filter((e) => e.kind === 'complete' || e.kind === 'legacy')
+    .map((e) => ({ ...e, verified: e.verify?.ok === true }));
   // Safety backups never count as real ones: not for keepLast, not for the newest, newest-verified or minKeep floors.
-  const decisions = applyPolicy(subject.filter((e) => !e.safety), options.policy, { minKeep: options.minKeep, now });
-  const safety = applySafetyRetention(subject.filter((e) => e.safety), options.safety ?? { keepWithinDays: 7 }, now);
+  const decisions = applyPolicy(
+    subject.filter((e) => !e.safety),
+    options.policy,
+    { minKeep: options.minKeep, now },
+  );
+  const safety = applySafetyRetention(
+    subject.filter((e) => e.safety),
+    options.safety ?? { keepWithinDays: 7 },
+    now,
+  );
   const lease = await readLease(store, keys.lease(env), now);
   // a live lease whose holder is a dead process of this host (a backup killed with SIGKILL) protects nothing
   const backupRunning = Boolean(lease?.live && !lease.holderDead);
@@ -50,10 +60,17 @@ export async function planRetention(store: ObjectStore, env: string, options: Pl
     .map((backup): OrphanDecision => {
       // A manifest that is there but could not be read (malformed, or a transient read error) is no proof of an
       // abandoned run: such a backup may be complete. It is reported, never deleted by retention.
-      if (backup.kind === 'corrupt') return { backup, remove: false, reason: `manifest present but unreadable, left for an operator: ${backup.note}` };
+      if (backup.kind === 'corrupt')
+        return {
+          backup,
+          remove: false,
+          reason: `manifest present but unreadable, left for an operator: ${backup.note}`,
+        };
       const age = now.getTime() - backup.time.getTime();
-      if (age < graceMs) return { backup, remove: false, reason: `incomplete, younger than ${options.orphanGraceHours}h` };
-      if (backupRunning) return { backup, remove: false, reason: `incomplete, but a backup holds the lease (${lease!.holder})` };
+      if (age < graceMs)
+        return { backup, remove: false, reason: `incomplete, younger than ${options.orphanGraceHours}h` };
+      if (backupRunning)
+        return { backup, remove: false, reason: `incomplete, but a backup holds the lease (${lease!.holder})` };
       return { backup, remove: true, reason: `orphan: incomplete for over ${options.orphanGraceHours}h` };
     });
   return { env, now, decisions, safety, orphans, backupRunning };

@@ -40,7 +40,15 @@ export const RetentionPolicySchema = z
   .strict();
 export type RetentionPolicy = z.infer<typeof RetentionPolicySchema>;
 
-const RULES = ['keepLast', 'keepWithinDays', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const;
+const RULES = [
+  'keepLast',
+  'keepWithinDays',
+  'keepHourly',
+  'keepDaily',
+  'keepWeekly',
+  'keepMonthly',
+  'keepYearly',
+] as const;
 
 /**
  * The empty-policy rule, the one place it is written: a policy with no rule, or every rule 0, would keep nothing
@@ -69,9 +77,21 @@ export function isoWeek(date: Date): string {
   return `${d.getUTCFullYear()}-W${pad(week)}`;
 }
 
-const BUCKETS: Array<{ rule: 'keepHourly' | 'keepDaily' | 'keepWeekly' | 'keepMonthly' | 'keepYearly'; name: string; key: (d: Date) => string }> = [
-  { rule: 'keepHourly', name: 'hourly', key: (d) => `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T${pad(d.getUTCHours())}` },
-  { rule: 'keepDaily', name: 'daily', key: (d) => `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}` },
+const BUCKETS: Array<{
+  rule: 'keepHourly' | 'keepDaily' | 'keepWeekly' | 'keepMonthly' | 'keepYearly';
+  name: string;
+  key: (d: Date) => string;
+}> = [
+  {
+    rule: 'keepHourly',
+    name: 'hourly',
+    key: (d) => `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T${pad(d.getUTCHours())}`,
+  },
+  {
+    rule: 'keepDaily',
+    name: 'daily',
+    key: (d) => `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`,
+  },
   { rule: 'keepWeekly', name: 'weekly', key: isoWeek },
   { rule: 'keepMonthly', name: 'monthly', key: (d) => `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}` },
   { rule: 'keepYearly', name: 'yearly', key: (d) => String(d.getUTCFullYear()) },
@@ -83,9 +103,15 @@ const BUCKETS: Array<{ rule: 'keepHourly' | 'keepDaily' | 'keepWeekly' | 'keepMo
  * clock is wrong somewhere) and do not move the `keepWithinDays` window, which is measured from the newest backup
  * that is not in the future, never from now: a week of failed backups never lets retention eat the old ones.
  */
-export function applyPolicy<T extends PolicyInput>(backups: readonly T[], policy: RetentionPolicy, options: PolicyOptions): Decision<T>[] {
+export function applyPolicy<T extends PolicyInput>(
+  backups: readonly T[],
+  policy: RetentionPolicy,
+  options: PolicyOptions,
+): Decision<T>[] {
   checkPolicy(policy);
-  const sorted = [...backups].sort((a, b) => b.time.getTime() - a.time.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  const sorted = [...backups].sort(
+    (a, b) => b.time.getTime() - a.time.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
+  );
   const decisions: Decision<T>[] = sorted.map((backup) => ({ backup, keep: false, reasons: [] }));
   const keep = (d: Decision<T>, reason: string) => {
     d.keep = true;
@@ -142,7 +168,11 @@ export interface SafetyRetention {
  * A restore's safety backups, apart from the policy: each is kept `keepWithinDays` days from now (they are not
  * periodic, so the window is not measured from the newest), and none is a floor or counts towards the real backups'.
  */
-export function applySafetyRetention<T extends PolicyInput>(backups: readonly T[], policy: SafetyRetention, now: Date): Decision<T>[] {
+export function applySafetyRetention<T extends PolicyInput>(
+  backups: readonly T[],
+  policy: SafetyRetention,
+  now: Date,
+): Decision<T>[] {
   const from = now.getTime() - policy.keepWithinDays * 86_400_000;
   return [...backups]
     .sort((a, b) => b.time.getTime() - a.time.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))

@@ -18,7 +18,15 @@ export interface RetentionReportDeps {
   logFailure?: boolean;
 }
 
-export async function reportRetention(deps: RetentionReportDeps, outcome: { env: string; trigger: 'manual' | 'scheduled'; /** The run's time limit. */ deadline?: Deadline; /** What stopped it, if anything. */ signal?: AbortSignal } & ({ result: RetentionResult } | { error: unknown })): Promise<void> {
+export async function reportRetention(
+  deps: RetentionReportDeps,
+  outcome: {
+    env: string;
+    trigger: 'manual' | 'scheduled';
+    /** The run's time limit. */ deadline?: Deadline;
+    /** What stopped it, if anything. */ signal?: AbortSignal;
+  } & ({ result: RetentionResult } | { error: unknown }),
+): Promise<void> {
   const { bus, logger, logFailure = true } = deps;
   const { env } = outcome;
   const time = () => new Date().toISOString();
@@ -39,17 +47,32 @@ export async function reportRetention(deps: RetentionReportDeps, outcome: { env:
   }
   if (result.stopped) {
     // stopped on purpose (Ctrl-C, the instance stopping): nothing to report, the next run removes the rest
-    logger.info({ env, removed: result.removed, orphansRemoved: result.orphansRemoved }, `retention stopped (${errorMessage(outcome.signal?.reason)}) after removing ${result.removed}; the next run removes the rest`);
+    logger.info(
+      { env, removed: result.removed, orphansRemoved: result.orphansRemoved },
+      `retention stopped (${errorMessage(outcome.signal?.reason)}) after removing ${result.removed}; the next run removes the rest`,
+    );
     return;
   }
   if (result.failed > 0) {
     const reasons = result.outcomes.filter((o) => o.status === 'failed').map((o) => `${o.id}: ${o.reason}`);
-    const reason = redactString(`${result.failed} backup(s) could not be removed (retried next run): ${reasons.join('; ')}`);
+    const reason = redactString(
+      `${result.failed} backup(s) could not be removed (retried next run): ${reasons.join('; ')}`,
+    );
     if (logFailure) logger.warn({ failed: result.failed }, reason);
     await bus.publish({ type: 'retention.failed', severity: 'warning', env, time: time(), reason });
     return;
   }
-  logger.info({ kept: result.kept, removed: result.removed, orphansRemoved: result.orphansRemoved, temporaryRemoved: result.temporaryRemoved, skipped: result.skipped, bytesFreed: result.bytesFreed }, 'retention completed');
+  logger.info(
+    {
+      kept: result.kept,
+      removed: result.removed,
+      orphansRemoved: result.orphansRemoved,
+      temporaryRemoved: result.temporaryRemoved,
+      skipped: result.skipped,
+      bytesFreed: result.bytesFreed,
+    },
+    'retention completed',
+  );
   await bus.publish({
     type: 'retention.completed',
     severity: 'info',

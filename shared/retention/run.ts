@@ -61,7 +61,8 @@ async function removeBackup(store: ObjectStore, env: string, entry: BackupEntry,
   try {
     for (const o of ordered) await store.delete(o.key, { ifGeneration: o.generation });
   } catch (err) {
-    if (err instanceof StorageError && err.code === 'held') return { ...base, status: 'skipped', reason: `held: ${errorMessage(err)}` };
+    if (err instanceof StorageError && err.code === 'held')
+      return { ...base, status: 'skipped', reason: `held: ${errorMessage(err)}` };
     return { ...base, status: 'failed', reason: errorMessage(err) };
   }
   return { ...base, status: 'removed' };
@@ -75,11 +76,25 @@ export interface RetentionOptions extends PlanOptions {
   signal?: AbortSignal;
 }
 
-export async function runRetention(store: ObjectStore, env: string, options: RetentionOptions): Promise<RetentionResult> {
+export async function runRetention(
+  store: ObjectStore,
+  env: string,
+  options: RetentionOptions,
+): Promise<RetentionResult> {
   const plan = await planRetention(store, env, options);
   const decided = [...plan.decisions, ...plan.safety];
-  const toRemove = [...decided.filter((d) => !d.keep).map((d) => d.backup), ...plan.orphans.filter((o) => o.remove).map((o) => o.backup)];
-  const outcomes = options.dryRun ? [] : await pool(toRemove, options.concurrency ?? 8, (entry) => removeBackup(store, env, entry, plan.now), options.signal);
+  const toRemove = [
+    ...decided.filter((d) => !d.keep).map((d) => d.backup),
+    ...plan.orphans.filter((o) => o.remove).map((o) => o.backup),
+  ];
+  const outcomes = options.dryRun
+    ? []
+    : await pool(
+        toRemove,
+        options.concurrency ?? 8,
+        (entry) => removeBackup(store, env, entry, plan.now),
+        options.signal,
+      );
   const removed = outcomes.filter((o) => o.status === 'removed');
   // Temporary objects a killed backup left (file store `.tmp/`), past the orphan grace period. GCS keeps none:
   // an unfinished resumable upload is never an object.

@@ -12,7 +12,14 @@ const HostPattern = z
   .max(253)
   .regex(/^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/, 'a host name, or *.domain');
 
-export const DEFAULT_INTERNAL_HOSTS = ['localhost', '*.internal', '*.local', '*.lan', '*.localdomain', '*.cluster.local'];
+export const DEFAULT_INTERNAL_HOSTS = [
+  'localhost',
+  '*.internal',
+  '*.local',
+  '*.lan',
+  '*.localdomain',
+  '*.cluster.local',
+];
 
 export const StatusSectionSchema = z
   .object({

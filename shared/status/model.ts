@@ -147,7 +147,10 @@ export interface StatusModel {
   backups: BackupModel | null;
   incidents: { firing: IncidentModel[]; resolved: IncidentModel[] };
   silences: Array<{ matchers: string[]; reason: string; until: string }>;
-  maintenance: { active: { name: string; until: string } | null; next: { name: string; start: string; end: string } | null };
+  maintenance: {
+    active: { name: string; until: string } | null;
+    next: { name: string; start: string; end: string } | null;
+  };
   problems: string[];
 }
 
@@ -178,7 +181,8 @@ function history(p: ProbeInput, now: number): { days: DayCell[]; latency: Latenc
     // (the sample due last may still be in flight: not yet missing)
     const from = firstSample === undefined ? Infinity : Math.max(start, firstSample);
     const to = Math.min(start + DAY, now + 1 - interval);
-    const scheduled = to > from ? Math.ceil((to - firstSample!) / interval) - Math.ceil((from - firstSample!) / interval) : 0;
+    const scheduled =
+      to > from ? Math.ceil((to - firstSample!) / interval) - Math.ceil((from - firstSample!) / interval) : 0;
     const expected = Math.max(s.n + s.m, scheduled);
     const counted = expected - s.m;
     const uptime = counted > 0 && s.n > 0 ? (s.n - s.f) / counted : null;
@@ -214,7 +218,9 @@ function probeModel(p: ProbeInput, now: number, scrub: (t: string | undefined) =
     since: hasData ? state!.since : null,
     lastRunAt: state?.lastRunAt ?? null,
     hasData,
-    uptime: hasData ? { '24h': orNull(day.uptime), '7d': orNull(over(7 * DAY).uptime), '30d': orNull(over(30 * DAY).uptime) } : { '24h': null, '7d': null, '30d': null },
+    uptime: hasData
+      ? { '24h': orNull(day.uptime), '7d': orNull(over(7 * DAY).uptime), '30d': orNull(over(30 * DAY).uptime) }
+      : { '24h': null, '7d': null, '30d': null },
     objective: p.objective,
     latencyObjectiveMs: p.latencyObjectiveMs,
     p95Ms: day.p95 === undefined ? null : Math.min(day.p95, 10_000),
@@ -227,7 +233,10 @@ function probeModel(p: ProbeInput, now: number, scrub: (t: string | undefined) =
           at: last.at,
           ...(last.status !== undefined ? { httpStatus: last.status } : {}),
           ...(last.latencyMs !== undefined ? { latencyMs: Math.round(last.latencyMs) } : {}),
-          problems: [...(last.error ? [scrub(last.error)] : []), ...last.failed.slice(0, 5).map((f) => scrub(`${f.condition}: ${f.message}`))].filter(Boolean),
+          problems: [
+            ...(last.error ? [scrub(last.error)] : []),
+            ...last.failed.slice(0, 5).map((f) => scrub(`${f.condition}: ${f.message}`)),
+          ].filter(Boolean),
         }
       : null,
   };
@@ -286,16 +295,29 @@ function backupModel(state: StatusState, now: number): BackupModel | null {
   };
 }
 
-function overall(probes: ProbeModel[], backups: BackupModel | null, firing: IncidentModel[], inWindow: boolean): StatusModel['overall'] {
+function overall(
+  probes: ProbeModel[],
+  backups: BackupModel | null,
+  firing: IncidentModel[],
+  inWindow: boolean,
+): StatusModel['overall'] {
   const withData = probes.filter((p) => p.hasData);
-  if (withData.length === 0 && !backups?.newest) return { level: 'no-data', text: 'No data yet: no probe has run and no backup has been taken.' };
+  if (withData.length === 0 && !backups?.newest)
+    return { level: 'no-data', text: 'No data yet: no probe has run and no backup has been taken.' };
   const down = withData.filter((p) => p.status === 'down');
-  if (down.length > 0 && down.length === withData.length) return { level: 'outage', text: `Major outage: every service is down (${down.map((p) => p.name).join(', ')}).` };
-  if (down.length > 0) return { level: 'outage', text: `Partial outage: ${down.map((p) => p.name).join(', ')} ${down.length === 1 ? 'is' : 'are'} down.` };
-  if (inWindow || withData.some((p) => p.status === 'maintenance')) return { level: 'maintenance', text: 'Scheduled maintenance in progress.' };
+  if (down.length > 0 && down.length === withData.length)
+    return { level: 'outage', text: `Major outage: every service is down (${down.map((p) => p.name).join(', ')}).` };
+  if (down.length > 0)
+    return {
+      level: 'outage',
+      text: `Partial outage: ${down.map((p) => p.name).join(', ')} ${down.length === 1 ? 'is' : 'are'} down.`,
+    };
+  if (inWindow || withData.some((p) => p.status === 'maintenance'))
+    return { level: 'maintenance', text: 'Scheduled maintenance in progress.' };
   const problems: string[] = [];
   if (backups && !backups.newest) problems.push('no backup has been taken yet');
-  else if (backups?.newest && !backups.newest.fresh) problems.push(`the newest backup is older than ${backups.maxAgeHours} h`);
+  else if (backups?.newest && !backups.newest.fresh)
+    problems.push(`the newest backup is older than ${backups.maxAgeHours} h`);
   if (backups?.verify && !backups.verify.ok) problems.push('the last backup verify failed');
   if (firing.length > 0) problems.push(`${firing.length} alert${firing.length === 1 ? ' is' : 's are'} firing`);
   if (problems.length > 0) return { level: 'degraded', text: `Degraded: ${problems.join('; ')}.` };
@@ -322,7 +344,10 @@ export function statusOf(state: StatusState, now: Date): StatusModel {
   const firing = state.incidents
     .filter((i) => i.status === 'firing')
     .map(incident)
-    .sort((a, b) => (SEVERITY_ORDER[a.severity] ?? 3) - (SEVERITY_ORDER[b.severity] ?? 3) || a.startsAt.localeCompare(b.startsAt));
+    .sort(
+      (a, b) =>
+        (SEVERITY_ORDER[a.severity] ?? 3) - (SEVERITY_ORDER[b.severity] ?? 3) || a.startsAt.localeCompare(b.startsAt),
+    );
   const resolved = state.incidents
     .filter((i) => i.status === 'resolved' && i.endsAt)
     .sort((a, b) => b.endsAt!.localeCompare(a.endsAt!))

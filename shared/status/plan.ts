@@ -32,7 +32,15 @@ export function shownProbes(config: Config): ProbeConfig[] {
 
 /** `within 30 days, monthly 12`: the retention policy in words. */
 export function describePolicy(policy: Record<string, number | undefined>): string {
-  const words: Record<string, string> = { keepLast: 'last', keepWithinDays: 'within days', keepHourly: 'hourly', keepDaily: 'daily', keepWeekly: 'weekly', keepMonthly: 'monthly', keepYearly: 'yearly' };
+  const words: Record<string, string> = {
+    keepLast: 'last',
+    keepWithinDays: 'within days',
+    keepHourly: 'hourly',
+    keepDaily: 'daily',
+    keepWeekly: 'weekly',
+    keepMonthly: 'monthly',
+    keepYearly: 'yearly',
+  };
   const parts = Object.entries(policy)
     .filter(([, v]) => v !== undefined)
     .map(([k, v]) => (k === 'keepWithinDays' ? `within ${v} days` : `${words[k] ?? k} ${v}`));
@@ -48,7 +56,12 @@ function hiddenHosts(config: Config, probes: readonly ProbeConfig[]): string[] {
 }
 
 function isIncident(value: IncidentState): boolean {
-  return typeof value?.fingerprint === 'string' && (value.status === 'firing' || value.status === 'resolved') && typeof value.startsAt === 'string' && !Number.isNaN(Date.parse(value.startsAt));
+  return (
+    typeof value?.fingerprint === 'string' &&
+    (value.status === 'firing' || value.status === 'resolved') &&
+    typeof value.startsAt === 'string' &&
+    !Number.isNaN(Date.parse(value.startsAt))
+  );
 }
 
 /** Everything the page shows, read from the store and the configuration. */
@@ -65,11 +78,19 @@ export async function readStatus(sources: StatusSources, now = new Date()): Prom
 
   const [states, backups, incidents, silences] = await Promise.all([
     pool(probes, 16, async (p): Promise<ProbeInput> => {
-      const base: ProbeInput = { name: p.name, kind: p.kind, intervalSeconds: p.intervalSeconds, objective: p.slo.availability, latencyObjectiveMs: latencyObjective(p) };
+      const base: ProbeInput = {
+        name: p.name,
+        kind: p.kind,
+        intervalSeconds: p.intervalSeconds,
+        objective: p.slo.availability,
+        latencyObjectiveMs: latencyObjective(p),
+      };
       try {
         const read = await readState(store, env, p.name, now.toISOString());
         // a probe that never ran has no document: no state, not an empty one
-        return read.generation === null ? base : { ...base, state: read.state, ...(read.problem ? { problem: read.problem } : {}) };
+        return read.generation === null
+          ? base
+          : { ...base, state: read.state, ...(read.problem ? { problem: read.problem } : {}) };
       } catch (err) {
         return { ...base, problem: `its state could not be read: ${errorMessage(err)}` };
       }
@@ -88,7 +109,10 @@ export async function readStatus(sources: StatusSources, now = new Date()): Prom
     ...(backups ? { backups } : {}),
     backupMaxAgeHours: freshness?.maxAgeHours ?? 26,
     verifyMaxAgeDays: freshness?.verifyMaxAgeDays ?? 8,
-    retention: { policy: describePolicy(config.file.retention.policy as Record<string, number | undefined>), minKeep: config.file.retention.minKeep },
+    retention: {
+      policy: describePolicy(config.file.retention.policy as Record<string, number | undefined>),
+      minKeep: config.file.retention.minKeep,
+    },
     incidents: (incidents ?? []).filter(isIncident),
     silences: silences ?? [],
     maintenance: config.file.maintenance,

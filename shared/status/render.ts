@@ -65,8 +65,16 @@ function probeSection(p: ProbeModel, index: number): string {
     const why = p.problem ? ` Its state could not be read: ${esc(p.problem)}.` : '';
     return `<article class="probe" aria-labelledby="${id}-h">${head}<p class="empty">No data yet: this probe has not run.${why}</p></article>`;
   }
-  const budget = p.budgetLeft === null ? 'no data' : p.budgetLeft < 0 ? `overspent (${percent(p.budgetLeft, 0)})` : percent(p.budgetLeft, 0);
-  const p95 = p.p95Ms === null ? 'no data' : `${p.p95Ms >= 10_000 ? '> 10 s' : `${p.p95Ms} ms`} <span class="muted">(objective ${p.latencyObjectiveMs} ms${p.p95Ms > p.latencyObjectiveMs ? ', missed' : ''})</span>`;
+  const budget =
+    p.budgetLeft === null
+      ? 'no data'
+      : p.budgetLeft < 0
+        ? `overspent (${percent(p.budgetLeft, 0)})`
+        : percent(p.budgetLeft, 0);
+  const p95 =
+    p.p95Ms === null
+      ? 'no data'
+      : `${p.p95Ms >= 10_000 ? '> 10 s' : `${p.p95Ms} ms`} <span class="muted">(objective ${p.latencyObjectiveMs} ms${p.p95Ms > p.latencyObjectiveMs ? ', missed' : ''})</span>`;
   const figures = [
     figure('Uptime 24 h', percent(p.uptime['24h'])),
     figure('Uptime 7 d', percent(p.uptime['7d'])),
@@ -75,7 +83,13 @@ function probeSection(p: ProbeModel, index: number): string {
     figure(`Error budget left (${p.objective}%, 30 d)`, budget),
   ].join('');
   const bad = p.days.filter((d) => d.level === 'degraded' || d.level === 'down');
-  const badList = bad.length > 0 ? `<p class="small">Days below the objective: ${bad.slice(-10).map((d) => `${d.date} (${percent(d.uptime)})`).join(', ')}${bad.length > 10 ? `, and ${bad.length - 10} earlier` : ''}.</p>` : '';
+  const badList =
+    bad.length > 0
+      ? `<p class="small">Days below the objective: ${bad
+          .slice(-10)
+          .map((d) => `${d.date} (${percent(d.uptime)})`)
+          .join(', ')}${bad.length > 10 ? `, and ${bad.length - 10} earlier` : ''}.</p>`
+      : '';
   const maint = p.days.filter((d) => d.maintenance > 0).length;
   const summary = barSummary(p.days, p.objective);
   const bar =
@@ -85,12 +99,23 @@ function probeSection(p: ProbeModel, index: number): string {
   const points = p.latency.map((l) => l.p95Ms);
   const present = p.latency.filter((l) => l.p95Ms !== null);
   const above = present.filter((l) => l.p95Ms! > p.latencyObjectiveMs).length;
-  const latencyText = present.length === 0 ? `p95 latency per day, last ${p.latency.length} days: no samples with a latency.` : `p95 latency per day, last ${p.latency.length} days, against the ${p.latencyObjectiveMs} ms objective: ${above} of ${present.length} days above it (circled); latest ${present.at(-1)!.p95Ms} ms.`;
+  const latencyText =
+    present.length === 0
+      ? `p95 latency per day, last ${p.latency.length} days: no samples with a latency.`
+      : `p95 latency per day, last ${p.latency.length} days, against the ${p.latencyObjectiveMs} ms objective: ${above} of ${present.length} days above it (circled); latest ${present.at(-1)!.p95Ms} ms.`;
   const spark = `<figure class="latency"><figcaption>${esc(latencyText)}</figcaption>${present.length > 0 ? sparkline(points, { label: latencyText, objective: p.latencyObjectiveMs, objectiveLabel: `${p.latencyObjectiveMs} ms` }) : ''}</figure>`;
   let last = '';
   if (p.last) {
-    const what = [p.last.httpStatus !== undefined ? `HTTP ${p.last.httpStatus}` : '', p.last.latencyMs !== undefined ? `${p.last.latencyMs} ms` : ''].filter(Boolean).join(', ');
-    const problems = p.last.problems.length > 0 ? `<ul class="problems">${p.last.problems.map((x) => `<li>${esc(x)}</li>`).join('')}</ul>` : '';
+    const what = [
+      p.last.httpStatus !== undefined ? `HTTP ${p.last.httpStatus}` : '',
+      p.last.latencyMs !== undefined ? `${p.last.latencyMs} ms` : '',
+    ]
+      .filter(Boolean)
+      .join(', ');
+    const problems =
+      p.last.problems.length > 0
+        ? `<ul class="problems">${p.last.problems.map((x) => `<li>${esc(x)}</li>`).join('')}</ul>`
+        : '';
     last = `<div class="last"><p>Last check ${time(p.last.at)}: ${verdict(p.last.ok, 'passed', 'failed')}${what ? ` ${esc(what)}` : ''}</p>${problems}</div>`;
   }
   return `<article class="probe" aria-labelledby="${id}-h">${head}<dl class="figures">${figures}</dl>${bar}${spark}${last}</article>`;
@@ -98,7 +123,8 @@ function probeSection(p: ProbeModel, index: number): string {
 
 function backupsSection(b: BackupModel | null, problems: readonly string[]): string {
   const h = '<h2 id="backups-h">Backups</h2>';
-  if (!b) return `<section aria-labelledby="backups-h">${h}<p class="empty">The backups could not be read${problems.length ? ' (see above)' : ''}.</p></section>`;
+  if (!b)
+    return `<section aria-labelledby="backups-h">${h}<p class="empty">The backups could not be read${problems.length ? ' (see above)' : ''}.</p></section>`;
   const r = b.retention;
   if (!b.newest && r.complete + r.legacy + r.safety + r.incomplete + r.corrupt === 0) {
     return `<section aria-labelledby="backups-h">${h}<p class="empty">No backup yet: none has been taken in this environment.</p></section>`;
@@ -106,7 +132,9 @@ function backupsSection(b: BackupModel | null, problems: readonly string[]): str
   const newest = b.newest
     ? `${verdict(b.newest.fresh, 'on time', 'late')} ${age(b.newest.ageMs)} ago <span class="muted">(limit ${b.maxAgeHours} h; ${time(b.newest.at)})</span>`
     : pill('down', '✕', 'none complete');
-  const size = b.newest ? `${esc(formatBytes(b.newest.bytes))}${b.newest.rows !== undefined ? `, ${b.newest.rows.toLocaleString('en-US')} row${b.newest.rows === 1 ? '' : 's'}` : ''}` : 'no data';
+  const size = b.newest
+    ? `${esc(formatBytes(b.newest.bytes))}${b.newest.rows !== undefined ? `, ${b.newest.rows.toLocaleString('en-US')} row${b.newest.rows === 1 ? '' : 's'}` : ''}`
+    : 'no data';
   const verify = b.verify
     ? `${verdict(b.verify.ok, 'passed', 'failed')} ${age(b.verify.ageMs)} ago${b.verify.ok ? '' : `, ${b.verify.problems} mismatch${b.verify.problems === 1 ? '' : 'es'}`}${b.verify.fresh ? '' : ' <span class="muted">(older than the limit)</span>'}`
     : 'none yet';
@@ -120,8 +148,13 @@ function backupsSection(b: BackupModel | null, problems: readonly string[]): str
     figure('Retention', `${kept}. <span class="muted">Policy: ${esc(r.policy)}; at least ${r.minKeep}.</span>`),
   ].join('');
   const sizes = b.sizes.map((s) => s.bytes);
-  const sizeText = sizes.length > 1 ? `Backup size, last ${sizes.length} backups: from ${formatBytes(Math.min(...sizes))} to ${formatBytes(Math.max(...sizes))}, latest ${formatBytes(sizes.at(-1)!)}.` : '';
-  const spark = sizeText ? `<figure class="latency"><figcaption>${esc(sizeText)}</figcaption>${sparkline(sizes, { label: sizeText })}</figure>` : '';
+  const sizeText =
+    sizes.length > 1
+      ? `Backup size, last ${sizes.length} backups: from ${formatBytes(Math.min(...sizes))} to ${formatBytes(Math.max(...sizes))}, latest ${formatBytes(sizes.at(-1)!)}.`
+      : '';
+  const spark = sizeText
+    ? `<figure class="latency"><figcaption>${esc(sizeText)}</figcaption>${sparkline(sizes, { label: sizeText })}</figure>`
+    : '';
   return `<section aria-labelledby="backups-h">${h}<dl class="figures">${figures}</dl>${spark}</section>`;
 }
 
@@ -130,11 +163,17 @@ function incidentItem(i: IncidentModel): string {
 }
 
 function incidentsSection(m: StatusModel): string {
-  const firing = m.incidents.firing.length > 0 ? `<ul class="list">${m.incidents.firing.map(incidentItem).join('')}</ul>` : '<p class="empty">No alerts firing.</p>';
+  const firing =
+    m.incidents.firing.length > 0
+      ? `<ul class="list">${m.incidents.firing.map(incidentItem).join('')}</ul>`
+      : '<p class="empty">No alerts firing.</p>';
   const resolved =
     m.incidents.resolved.length > 0
       ? `<div class="scroll"><table><caption class="sr-only">Recently resolved incidents</caption><thead><tr><th scope="col">Alert</th><th scope="col">Severity</th><th scope="col">Started</th><th scope="col">Lasted</th></tr></thead><tbody>${m.incidents.resolved
-          .map((i) => `<tr><td>${esc(i.title)}</td><td>${esc(i.severity)}</td><td>${time(i.startsAt)}</td><td>${esc(formatDuration(i.durationMs))}</td></tr>`)
+          .map(
+            (i) =>
+              `<tr><td>${esc(i.title)}</td><td>${esc(i.severity)}</td><td>${time(i.startsAt)}</td><td>${esc(formatDuration(i.durationMs))}</td></tr>`,
+          )
           .join('')}</tbody></table></div>`
       : '<p class="empty">No incidents resolved recently.</p>';
   const silences =
@@ -143,8 +182,14 @@ function incidentsSection(m: StatusModel): string {
       : '<p class="empty">No active silences.</p>';
   const mt = m.maintenance;
   const window = [
-    mt.active ? `<p>${pill('maintenance', '‖', 'in progress')} ${esc(mt.active.name)} until ${time(mt.active.until)}.</p>` : '',
-    mt.next ? `<p>Next: ${esc(mt.next.name)}, ${time(mt.next.start)} to ${time(mt.next.end)}.</p>` : mt.active ? '' : '<p class="empty">No maintenance window scheduled.</p>',
+    mt.active
+      ? `<p>${pill('maintenance', '‖', 'in progress')} ${esc(mt.active.name)} until ${time(mt.active.until)}.</p>`
+      : '',
+    mt.next
+      ? `<p>Next: ${esc(mt.next.name)}, ${time(mt.next.start)} to ${time(mt.next.end)}.</p>`
+      : mt.active
+        ? ''
+        : '<p class="empty">No maintenance window scheduled.</p>',
   ].join('');
   return (
     `<section aria-labelledby="incidents-h"><h2 id="incidents-h">Incidents</h2>` +
@@ -197,9 +242,13 @@ footer{margin:2rem auto;font-size:.875rem;color:#57606a}
 export function renderPage(m: StatusModel): string {
   const level = LEVEL[m.overall.level];
   const problems =
-    m.problems.length > 0 ? `<section aria-labelledby="problems-h"><h2 id="problems-h">Could not be read</h2><ul class="list">${m.problems.map((p) => `<li>${esc(p)}</li>`).join('')}</ul></section>` : '';
+    m.problems.length > 0
+      ? `<section aria-labelledby="problems-h"><h2 id="problems-h">Could not be read</h2><ul class="list">${m.problems.map((p) => `<li>${esc(p)}</li>`).join('')}</ul></section>`
+      : '';
   const probes =
-    m.probes.length > 0 ? m.probes.map((p, i) => probeSection(p, i)).join('') : '<p class="empty">No probes are configured.</p>';
+    m.probes.length > 0
+      ? m.probes.map((p, i) => probeSection(p, i)).join('')
+      : '<p class="empty">No probes are configured.</p>';
   return (
     `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
     // no favicon request: behind the token (or on a function) it would answer 401 or 404
@@ -240,7 +289,9 @@ export function uptimeBadge(m: StatusModel, probe: string, window: UptimeWindow 
 export function statusBadge(m: StatusModel, probe: string): string | undefined {
   const p = m.probes.find((x) => x.name === probe);
   if (!p) return undefined;
-  const colour = { up: COLOURS.up, down: COLOURS.down, maintenance: COLOURS.maintenance, unknown: COLOURS.none }[p.status];
+  const colour = { up: COLOURS.up, down: COLOURS.down, maintenance: COLOURS.maintenance, unknown: COLOURS.none }[
+    p.status
+  ];
   return badge(p.name, STATUS_WORD[p.status].word.toLowerCase(), colour);
 }
 

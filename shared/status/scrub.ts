@@ -35,7 +35,8 @@ function hostPattern(options: ScrubOptions): RegExp | undefined {
 const URL_PATTERN = /(?<![a-z0-9+.-])[a-z][a-z0-9+.-]{0,31}:\/\/[^\s"'<>]*/gi;
 const IPV4 = /(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)/g;
 // full IPv6, or any compressed form (with `::`); bracketed or not
-const IPV6 = /(?<![\w:])(?:(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}|(?:[0-9a-f]{1,4}:){0,6}[0-9a-f]{0,4}::[0-9a-f]{0,4}(?::[0-9a-f]{1,4}){0,6})(?![\w:])/gi;
+const IPV6 =
+  /(?<![\w:])(?:(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}|(?:[0-9a-f]{1,4}:){0,6}[0-9a-f]{0,4}::[0-9a-f]{0,4}(?::[0-9a-f]{1,4}){0,6})(?![\w:])/gi;
 
 /** A scrubber for the status page's free text: one line, at most 300 characters. */
 export function scrubber(options: ScrubOptions): (text: string | undefined) => string {

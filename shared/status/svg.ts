@@ -17,7 +17,9 @@ export const COLOURS = {
 
 /** Text safe inside an element or a double-quoted attribute. */
 export function esc(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '"' ? '&quot;' : '&#39;'));
+  return text.replace(/[&<>"']/g, (c) =>
+    c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '"' ? '&quot;' : '&#39;',
+  );
 }
 
 /** A fraction as a percentage, never rounded up to 100% (99.996% shows 99.99%). */
@@ -28,15 +30,27 @@ export function percent(u: number | null, digits = 2): string {
   return `${(Math.floor(u * 100 * f) / f).toFixed(digits)}%`;
 }
 
-const LEVEL_WORD: Record<DayLevel, string> = { up: 'met the objective', degraded: 'below the objective', down: 'down', maintenance: 'maintenance', none: 'no data' };
+const LEVEL_WORD: Record<DayLevel, string> = {
+  up: 'met the objective',
+  degraded: 'below the objective',
+  down: 'down',
+  maintenance: 'maintenance',
+  none: 'no data',
+};
 
 /** The tooltip of one day cell: the figures behind it. */
 export function dayTitle(d: DayCell): string {
   if (d.level === 'none') return `${d.date}: no data`;
-  if (d.level === 'maintenance') return `${d.date}: maintenance, ${d.maintenance} samples in a maintenance window, none counted`;
+  if (d.level === 'maintenance')
+    return `${d.date}: maintenance, ${d.maintenance} samples in a maintenance window, none counted`;
   if (d.failures === 0 && d.missed === 0 && d.maintenance === 0) return `${d.date}: 100% up, ${d.samples} samples`;
   const parts = [`${d.date}: ${percent(d.uptime, 3)} up (${LEVEL_WORD[d.level]})`];
-  if (d.samples > 0) parts.push(`${d.samples - d.failures} of ${d.samples + d.missed} samples good`, `${d.failures} failed`, `${d.missed} not taken`);
+  if (d.samples > 0)
+    parts.push(
+      `${d.samples - d.failures} of ${d.samples + d.missed} samples good`,
+      `${d.failures} failed`,
+      `${d.missed} not taken`,
+    );
   if (d.maintenance > 0) parts.push(`${d.maintenance} in maintenance`);
   return parts.join(', ');
 }
@@ -57,9 +71,14 @@ export function uptimeBar(days: readonly DayCell[], label: string, id = 'bar'): 
     const d = days[i]!;
     const h = HEIGHT[d.level];
     const fill = d.level === 'maintenance' ? `url(#${id}-hatch)` : COLOURS[d.level];
-    parts.push(`<rect class="d-${d.level}" x="${i * CELL}" y="${BAR_H - h}" width="3" height="${h}" fill="${fill}"><title>${esc(dayTitle(d))}</title></rect>`);
+    parts.push(
+      `<rect class="d-${d.level}" x="${i * CELL}" y="${BAR_H - h}" width="3" height="${h}" fill="${fill}"><title>${esc(dayTitle(d))}</title></rect>`,
+    );
     // a day with some maintenance (but also counted samples) gets a mark under its cell
-    if (d.maintenance > 0 && d.level !== 'maintenance') parts.push(`<rect x="${i * CELL}" y="${BAR_H + 2}" width="${CELL - 1}" height="3" fill="${COLOURS.maintenance}"/>`);
+    if (d.maintenance > 0 && d.level !== 'maintenance')
+      parts.push(
+        `<rect x="${i * CELL}" y="${BAR_H + 2}" width="${CELL - 1}" height="3" fill="${COLOURS.maintenance}"/>`,
+      );
   }
   parts.push('</svg>');
   return parts.join('');
@@ -94,18 +113,29 @@ export function sparkline(values: ReadonlyArray<number | null>, o: SparklineOpti
     d += `${pen ? 'L' : 'M'}${x(i)} ${y(v)}`;
     pen = true;
   });
-  const parts = [`<svg class="spark" viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img" aria-label="${esc(o.label)}" xmlns="http://www.w3.org/2000/svg">`];
+  const parts = [
+    `<svg class="spark" viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img" aria-label="${esc(o.label)}" xmlns="http://www.w3.org/2000/svg">`,
+  ];
   if (o.objective !== undefined) {
-    parts.push(`<line x1="0" x2="${w}" y1="${y(o.objective)}" y2="${y(o.objective)}" stroke="${COLOURS.none}" stroke-dasharray="3 3" stroke-width="1"/>`);
-    if (o.objectiveLabel) parts.push(`<text x="${w - 2}" y="${Math.max(9, Number(y(o.objective)) - 2)}" text-anchor="end" font-size="9" fill="#57606a">${esc(o.objectiveLabel)}</text>`);
+    parts.push(
+      `<line x1="0" x2="${w}" y1="${y(o.objective)}" y2="${y(o.objective)}" stroke="${COLOURS.none}" stroke-dasharray="3 3" stroke-width="1"/>`,
+    );
+    if (o.objectiveLabel)
+      parts.push(
+        `<text x="${w - 2}" y="${Math.max(9, Number(y(o.objective)) - 2)}" text-anchor="end" font-size="9" fill="#57606a">${esc(o.objectiveLabel)}</text>`,
+      );
   }
-  if (d) parts.push(`<path d="${d}" fill="none" stroke="${COLOURS.maintenance}" stroke-width="1.5" stroke-linejoin="round"/>`);
+  if (d)
+    parts.push(
+      `<path d="${d}" fill="none" stroke="${COLOURS.maintenance}" stroke-width="1.5" stroke-linejoin="round"/>`,
+    );
   // single points (no neighbour to draw a line to) and points above the objective are drawn as dots
   values.forEach((v, i) => {
     if (v === null) return;
     const alone = (i === 0 || values[i - 1] === null) && (i === values.length - 1 || values[i + 1] === null);
     const above = o.objective !== undefined && v > o.objective;
-    if (above) parts.push(`<circle cx="${x(i)}" cy="${y(v)}" r="2.5" fill="#fff" stroke="${COLOURS.down}" stroke-width="1.5"/>`);
+    if (above)
+      parts.push(`<circle cx="${x(i)}" cy="${y(v)}" r="2.5" fill="#fff" stroke="${COLOURS.down}" stroke-width="1.5"/>`);
     else if (alone) parts.push(`<circle cx="${x(i)}" cy="${y(v)}" r="1.5" fill="${COLOURS.maintenance}"/>`);
   });
   parts.push('</svg>');
@@ -113,7 +143,7 @@ export function sparkline(values: ReadonlyArray<number | null>, o: SparklineOpti
 }
 
 // Verdana 11px advance widths (shields' measure), by character class; close enough for badge layout.
-const NARROW = new Set('ijlI!|.,:;\'`'.split(''));
+const NARROW = new Set("ijlI!|.,:;'`".split(''));
 const SEMI = new Set('frt()[]{}/\\- '.split(''));
 const WIDE = new Set('mwMW%@'.split(''));
 /** The width of text in Verdana 11px, estimated per character. */

@@ -9,7 +9,15 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable as ReadableType } from 'node:stream';
 import { UsageError } from '../errors';
 import { localHolder, newLeaseHolder, processScope } from './lease';
-import { StorageError, checkKey, type Body, type JsonDocument, type ObjectInfo, type ObjectStore, type WriteOptions } from './types';
+import {
+  StorageError,
+  checkKey,
+  type Body,
+  type JsonDocument,
+  type ObjectInfo,
+  type ObjectStore,
+  type WriteOptions,
+} from './types';
 
 const INTERNAL = new Set(['.tmp', '.meta', '.locks']);
 const LOCK_STALE_MS = 30_000;
@@ -44,7 +52,8 @@ export class FileStore implements ObjectStore {
         if (!st.isDirectory()) throw new UsageError(`bucket ${this.url}: ${this.root} is a file, not a folder`);
       },
       (err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOTDIR') throw new UsageError(`bucket ${this.url}: a parent of ${this.root} is a file, not a folder`);
+        if (err.code === 'ENOTDIR')
+          throw new UsageError(`bucket ${this.url}: a parent of ${this.root} is a file, not a folder`);
         if (err.code !== 'ENOENT') throw this.fsError(err, 'read');
       },
     );
@@ -57,7 +66,9 @@ export class FileStore implements ObjectStore {
   /** A write that failed: a refusal of the filesystem in plain words, anything else as a StorageError. */
   private refusal(err: unknown, key: string): StorageError {
     const code = (err as NodeJS.ErrnoException).code ?? '';
-    return ['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT'].includes(code) ? this.fsError(err as NodeJS.ErrnoException, 'write') : asStorageError(err, key);
+    return ['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT'].includes(code)
+      ? this.fsError(err as NodeJS.ErrnoException, 'write')
+      : asStorageError(err, key);
   }
 
   /** A filesystem refusal in plain words: which folder, and why (read-only, full, no permission). */
@@ -75,7 +86,8 @@ export class FileStore implements ObjectStore {
 
   private path(key: string): string {
     checkKey(key);
-    if (INTERNAL.has(key.split('/')[0]!)) throw new StorageError('invalid_key', `invalid object key: ${JSON.stringify(key)} is reserved`);
+    if (INTERNAL.has(key.split('/')[0]!))
+      throw new StorageError('invalid_key', `invalid object key: ${JSON.stringify(key)} is reserved`);
     return join(this.root, key);
   }
 
@@ -108,7 +120,11 @@ export class FileStore implements ObjectStore {
       await pipeline(source as ReadableType, hasher, out);
       const handle = await open(temp, 'r');
       await handle.sync().finally(() => handle.close());
-      const sidecar: Sidecar = { md5: md5.digest('base64'), contentType: options.contentType, metadata: options.metadata ?? {} };
+      const sidecar: Sidecar = {
+        md5: md5.digest('base64'),
+        contentType: options.contentType,
+        metadata: options.metadata ?? {},
+      };
       // Publishing holds the key's lock, so a losing concurrent put cannot overwrite the winner's sidecar
       // and a delete cannot remove the sidecar of an object published right after it.
       await this.withKeyLock(key, () =>
@@ -118,7 +134,8 @@ export class FileStore implements ObjectStore {
           try {
             await link(temp, final); // atomic, create-only
           } catch (err) {
-            if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new StorageError('already_exists', `object ${key} already exists`);
+            if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+              throw new StorageError('already_exists', `object ${key} already exists`);
             throw err;
           }
         }),
@@ -228,9 +245,12 @@ export class FileStore implements ObjectStore {
     try {
       const entries = await readdir(join(this.root, dir), { withFileTypes: true });
       // key order: a folder "a" sorts as "a/" among files
-      return entries.sort((a, b) => cmp(a.isDirectory() ? `${a.name}/` : a.name, b.isDirectory() ? `${b.name}/` : b.name));
+      return entries.sort((a, b) =>
+        cmp(a.isDirectory() ? `${a.name}/` : a.name, b.isDirectory() ? `${b.name}/` : b.name),
+      );
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR')
+        return [];
       throw err;
     }
   }
@@ -273,7 +293,9 @@ export class FileStore implements ObjectStore {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'EEXIST' || code === 'ENOTDIR') {
           // a parent "folder" is an object here: files cannot have both (GCS could)
-          throw new StorageError('io', `cannot write ${key}: a parent of it is an object in this file store`, { cause: err });
+          throw new StorageError('io', `cannot write ${key}: a parent of it is an object in this file store`, {
+            cause: err,
+          });
         }
         if (code !== 'ENOENT' || attempt > 1) throw err;
       }
@@ -311,13 +333,23 @@ export class FileStore implements ObjectStore {
     }
   }
 
-  async writeJson(key: string, value: unknown, options: { ifGeneration: string | null; metadata?: Record<string, string> }): Promise<string> {
+  async writeJson(
+    key: string,
+    value: unknown,
+    options: { ifGeneration: string | null; metadata?: Record<string, string> },
+  ): Promise<string> {
     const final = this.path(key);
     await this.ready();
     // serialised before taking the lock, which is then held for the file operations alone
     const text = JSON.stringify(value);
-    const sidecar: Sidecar = { md5: createHash('md5').update(text).digest('base64'), contentType: 'application/json', metadata: options.metadata ?? {} };
-    return this.withKeyLock(key, () => this.withFolders(key, () => this.swapJson(key, final, text, JSON.stringify(sidecar), options)));
+    const sidecar: Sidecar = {
+      md5: createHash('md5').update(text).digest('base64'),
+      contentType: 'application/json',
+      metadata: options.metadata ?? {},
+    };
+    return this.withKeyLock(key, () =>
+      this.withFolders(key, () => this.swapJson(key, final, text, JSON.stringify(sidecar), options)),
+    );
   }
 
   /**
@@ -325,7 +357,13 @@ export class FileStore implements ObjectStore {
    * write): the current generation from one stat, the new one from the temp file's own fstat (rename keeps the inode
    * and its mtime), and no mkdir unless a folder is missing (withFolders).
    */
-  private async swapJson(key: string, final: string, text: string, sidecar: string, options: { ifGeneration: string | null }): Promise<string> {
+  private async swapJson(
+    key: string,
+    final: string,
+    text: string,
+    sidecar: string,
+    options: { ifGeneration: string | null },
+  ): Promise<string> {
     const current = await stat(final, { bigint: true }).then(
       (st) => (st.isFile() ? `${st.ino}-${st.mtimeNs}` : undefined),
       (err: NodeJS.ErrnoException) => {
@@ -400,12 +438,15 @@ export class FileStore implements ObjectStore {
  * still the stale one is removed: one taken meanwhile by a live writer is put back.
  */
 async function breakStaleLock(path: string): Promise<boolean> {
-  const [st, content] = await Promise.all([stat(path), readFile(path, 'utf8')]).catch(() => [undefined, undefined] as const);
+  const [st, content] = await Promise.all([stat(path), readFile(path, 'utf8')]).catch(
+    () => [undefined, undefined] as const,
+  );
   if (!st || content === undefined) return true; // released meanwhile
   let holder: 'alive' | 'dead' | 'unknown' = 'unknown';
   try {
     const doc = JSON.parse(content) as { holder?: unknown; scope?: unknown };
-    if (typeof doc.holder === 'string') holder = localHolder({ holder: doc.holder, scope: typeof doc.scope === 'string' ? doc.scope : undefined });
+    if (typeof doc.holder === 'string')
+      holder = localHolder({ holder: doc.holder, scope: typeof doc.scope === 'string' ? doc.scope : undefined });
   } catch {
     // empty (being written right now) or an older format: the age rule alone
   }

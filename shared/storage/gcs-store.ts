@@ -3,7 +3,15 @@ import { IdempotencyStrategy, Storage, type File, type FileMetadata } from '@goo
 import { PassThrough, Readable, Transform, type Readable as ReadableType } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
-import { StorageError, checkKey, type Body, type JsonDocument, type ObjectInfo, type ObjectStore, type WriteOptions } from './types';
+import {
+  StorageError,
+  checkKey,
+  type Body,
+  type JsonDocument,
+  type ObjectInfo,
+  type ObjectStore,
+  type WriteOptions,
+} from './types';
 
 export interface GcsStoreOptions {
   bucket: string;
@@ -39,13 +47,15 @@ export class GcsStore implements ObjectStore {
   private readonly progressTimeoutMs: number;
 
   constructor(options: GcsStoreOptions) {
-    const endpoint = options.apiEndpoint ?? process.env.GCS_API_ENDPOINT ?? (process.env.STORAGE_EMULATOR_HOST || undefined);
+    const endpoint =
+      options.apiEndpoint ?? process.env.GCS_API_ENDPOINT ?? (process.env.STORAGE_EMULATOR_HOST || undefined);
     this.bucketName = options.bucket;
     this.maxRetries = options.retry?.maxRetries ?? 5;
     this.maxDelayMs = (options.retry?.maxDelaySeconds ?? 16) * 1000;
     this.chunkBytes = options.chunkBytes ?? 8 * 1024 * 1024;
     this.progressTimeoutMs = (options.progressTimeoutSeconds ?? 60) * 1000;
-    if (this.chunkBytes <= 0 || this.chunkBytes % (256 * 1024) !== 0) throw new Error('chunkBytes must be a positive multiple of 256 KiB');
+    if (this.chunkBytes <= 0 || this.chunkBytes % (256 * 1024) !== 0)
+      throw new Error('chunkBytes must be a positive multiple of 256 KiB');
     this.prefix = options.prefix ? `${options.prefix.replace(/^\/+|\/+$/g, '')}/` : '';
     this.url = `gs://${options.bucket}${this.prefix ? `/${this.prefix.slice(0, -1)}` : ''}`;
     this.storage = new Storage({
@@ -72,7 +82,10 @@ export class GcsStore implements ObjectStore {
 
   async put(key: string, body: Body, options: WriteOptions = {}): Promise<ObjectInfo> {
     const file = this.file(key);
-    const metadata = { contentType: options.contentType ?? 'application/octet-stream', ...(options.metadata ? { metadata: options.metadata } : {}) };
+    const metadata = {
+      contentType: options.contentType ?? 'application/octet-stream',
+      ...(options.metadata ? { metadata: options.metadata } : {}),
+    };
     if (typeof body === 'string' || body instanceof Uint8Array) return this.putSmall(key, Buffer.from(body), metadata);
     // Streams go through a chunked resumable upload, which the client resumes by itself after a transient failure.
     const stream = file.createWriteStream({
@@ -91,14 +104,22 @@ export class GcsStore implements ObjectStore {
         done(null, chunk);
       },
     });
-    const watch = setInterval(() => {
-      const waitingOnStorage = meter.readableLength > 0 || stream.writableLength > 0 || meter.writableEnded;
-      if (!waitingOnStorage) last = Date.now();
-      else if (Date.now() - last >= this.progressTimeoutMs) {
-        const seconds = this.progressTimeoutMs / 1000;
-        stream.destroy(new StorageError('stalled', `storage upload of ${key} stalled: the server took no bytes and did not answer for ${seconds} s`));
-      }
-    }, Math.min(1000, Math.max(50, this.progressTimeoutMs / 4)));
+    const watch = setInterval(
+      () => {
+        const waitingOnStorage = meter.readableLength > 0 || stream.writableLength > 0 || meter.writableEnded;
+        if (!waitingOnStorage) last = Date.now();
+        else if (Date.now() - last >= this.progressTimeoutMs) {
+          const seconds = this.progressTimeoutMs / 1000;
+          stream.destroy(
+            new StorageError(
+              'stalled',
+              `storage upload of ${key} stalled: the server took no bytes and did not answer for ${seconds} s`,
+            ),
+          );
+        }
+      },
+      Math.min(1000, Math.max(50, this.progressTimeoutMs / 4)),
+    );
     try {
       // A body that has ended leaves the upload waiting on the server: the caller's signal cuts that off too.
       await pipeline(body as ReadableType, meter, stream, ...(options.signal ? [{ signal: options.signal }] : []));
@@ -120,7 +141,12 @@ export class GcsStore implements ObjectStore {
     const md5 = createHash('md5').update(data).digest('base64');
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.file(key).save(data, { resumable: false, preconditionOpts: { ifGenerationMatch: 0 }, metadata, validation: 'md5' });
+        await this.file(key).save(data, {
+          resumable: false,
+          preconditionOpts: { ifGenerationMatch: 0 },
+          metadata,
+          validation: 'md5',
+        });
         break;
       } catch (err) {
         const mapped = mapError(err, key, 'upload');
@@ -147,13 +173,21 @@ export class GcsStore implements ObjectStore {
     // `out` full, is not the server's stall). Then the download is cut off with one clear error.
     let last = Date.now();
     stream.on('data', () => (last = Date.now()));
-    const watch = setInterval(() => {
-      if (out.writableNeedDrain || out.writableEnded) last = Date.now();
-      else if (Date.now() - last >= this.progressTimeoutMs) {
-        const seconds = this.progressTimeoutMs / 1000;
-        out.destroy(new StorageError('stalled', `storage read of ${key} stalled: the server sent no bytes and did not answer for ${seconds} s`));
-      }
-    }, Math.min(1000, Math.max(50, this.progressTimeoutMs / 4)));
+    const watch = setInterval(
+      () => {
+        if (out.writableNeedDrain || out.writableEnded) last = Date.now();
+        else if (Date.now() - last >= this.progressTimeoutMs) {
+          const seconds = this.progressTimeoutMs / 1000;
+          out.destroy(
+            new StorageError(
+              'stalled',
+              `storage read of ${key} stalled: the server sent no bytes and did not answer for ${seconds} s`,
+            ),
+          );
+        }
+      },
+      Math.min(1000, Math.max(50, this.progressTimeoutMs / 4)),
+    );
     watch.unref();
     out.on('close', () => {
       clearInterval(watch);
@@ -195,7 +229,11 @@ export class GcsStore implements ObjectStore {
       } catch (err) {
         throw mapError(err, prefix, 'list');
       }
-      const [files, , api] = response as unknown as [File[], unknown, { nextPageToken?: string; prefixes?: string[]; items?: FileMetadata[] }];
+      const [files, , api] = response as unknown as [
+        File[],
+        unknown,
+        { nextPageToken?: string; prefixes?: string[]; items?: FileMetadata[] },
+      ];
       yield { items: files.map((f) => f.metadata), prefixes: api?.prefixes ?? [] };
       pageToken = api?.nextPageToken;
     } while (pageToken);
@@ -225,7 +263,11 @@ export class GcsStore implements ObjectStore {
     }
   }
 
-  async writeJson(key: string, value: unknown, options: { ifGeneration: string | null; metadata?: Record<string, string> }): Promise<string> {
+  async writeJson(
+    key: string,
+    value: unknown,
+    options: { ifGeneration: string | null; metadata?: Record<string, string> },
+  ): Promise<string> {
     const file = this.file(key);
     try {
       await file.save(JSON.stringify(value), {
@@ -235,7 +277,8 @@ export class GcsStore implements ObjectStore {
       });
     } catch (err) {
       const mapped = mapError(err, key, 'write');
-      if (mapped.code === 'already_exists') throw new StorageError('precondition_failed', `precondition failed for ${key}`);
+      if (mapped.code === 'already_exists')
+        throw new StorageError('precondition_failed', `precondition failed for ${key}`);
       throw mapped;
     }
     return String(file.metadata.generation);
@@ -254,7 +297,9 @@ export class GcsStore implements ObjectStore {
       metadata: Object.fromEntries(Object.entries(metadata.metadata ?? {}).map(([k, v]) => [k, String(v)])),
       temporaryHold: Boolean(metadata.temporaryHold),
       eventBasedHold: Boolean(metadata.eventBasedHold),
-      ...(metadata.retentionExpirationTime ? { retentionExpires: new Date(String(metadata.retentionExpirationTime)) } : {}),
+      ...(metadata.retentionExpirationTime
+        ? { retentionExpires: new Date(String(metadata.retentionExpirationTime)) }
+        : {}),
     };
   }
 }
@@ -289,6 +334,7 @@ function mapError(err: unknown, key: string, action: string): StorageError {
       ? new StorageError('already_exists', `object ${key} already exists`, { cause: err })
       : new StorageError('precondition_failed', `precondition failed for ${key}`, { cause: err });
   }
-  if (status === 403 && /hold|retention/i.test(message)) return new StorageError('held', `object ${key} is held: ${message}`, { cause: err });
+  if (status === 403 && /hold|retention/i.test(message))
+    return new StorageError('held', `object ${key} is held: ${message}`, { cause: err });
   return new StorageError('io', `storage ${action} of ${key} failed: ${message}`, { cause: err });
 }

@@ -105,13 +105,22 @@ export function localHolder(doc: { holder: string; scope?: string }): 'alive' | 
   return pid === process.pid || pidAlive(pid) ? 'alive' : 'dead';
 }
 
-export async function readLease(store: ObjectStore, key: string, now: Date = new Date()): Promise<LeaseState | undefined> {
+export async function readLease(
+  store: ObjectStore,
+  key: string,
+  now: Date = new Date(),
+): Promise<LeaseState | undefined> {
   const doc = await store.readJson(key);
   if (!doc) return undefined;
   const parsed = LeaseDoc.safeParse(doc.value);
   if (!parsed.success) return undefined;
   const expiresAt = new Date(parsed.data.expiresAt);
-  return { holder: parsed.data.holder, expiresAt, live: expiresAt > now, holderDead: holderIsDeadLocalProcess(parsed.data) };
+  return {
+    holder: parsed.data.holder,
+    expiresAt,
+    live: expiresAt > now,
+    holderDead: holderIsDeadLocalProcess(parsed.data),
+  };
 }
 
 export async function acquireLease(store: ObjectStore, key: string, options: LeaseOptions): Promise<Lease> {
@@ -122,7 +131,8 @@ export async function acquireLease(store: ObjectStore, key: string, options: Lea
     const parsed = LeaseDoc.safeParse(existing.value);
     if (parsed.success && new Date(parsed.data.expiresAt) > now()) {
       // A live lease whose holder died on this machine (SIGKILL, OOM): nobody will renew or release it.
-      if (!holderIsDeadLocalProcess(parsed.data)) throw new LeaseHeldError(key, parsed.data.holder, new Date(parsed.data.expiresAt));
+      if (!holderIsDeadLocalProcess(parsed.data))
+        throw new LeaseHeldError(key, parsed.data.holder, new Date(parsed.data.expiresAt));
       takenOverFrom = parsed.data.holder;
     }
   }
@@ -130,7 +140,11 @@ export async function acquireLease(store: ObjectStore, key: string, options: Lea
   const write = (ifGeneration: string | null) => {
     const expiresAt = new Date(now().getTime() + options.ttlMs);
     return store
-      .writeJson(key, { holder: options.holder, acquiredAt, expiresAt: expiresAt.toISOString(), scope: processScope() }, { ifGeneration })
+      .writeJson(
+        key,
+        { holder: options.holder, acquiredAt, expiresAt: expiresAt.toISOString(), scope: processScope() },
+        { ifGeneration },
+      )
       .then((generation) => ({ generation, expiresAt }));
   };
   let state: { generation: string; expiresAt: Date };
@@ -157,14 +171,19 @@ export async function acquireLease(store: ObjectStore, key: string, options: Lea
       try {
         state = await write(state.generation);
       } catch (err) {
-        if (err instanceof StorageError && err.code === 'precondition_failed') throw new LeaseLostError(`lease ${key} was lost to another holder`);
+        if (err instanceof StorageError && err.code === 'precondition_failed')
+          throw new LeaseLostError(`lease ${key} was lost to another holder`);
         throw err;
       }
     },
     async assertHeld() {
       const current = await readLease(store, key, now());
-      if (current?.holder !== options.holder) throw new LeaseLostError(`lease ${key} was lost to ${current ? current.holder : 'nobody (it is gone)'}`);
-      if (!current.live) throw new LeaseLostError(`lease ${key} expired at ${current.expiresAt.toISOString()}: it was not renewed in time`);
+      if (current?.holder !== options.holder)
+        throw new LeaseLostError(`lease ${key} was lost to ${current ? current.holder : 'nobody (it is gone)'}`);
+      if (!current.live)
+        throw new LeaseLostError(
+          `lease ${key} expired at ${current.expiresAt.toISOString()}: it was not renewed in time`,
+        );
     },
     async release() {
       if (released) return;
@@ -215,10 +234,15 @@ export async function withLease<T>(
     clearTimeout(watchdog);
     const expiresAt = lease.expiresAt;
     const left = expiresAt.getTime() - now().getTime() - margin;
-    watchdog = setTimeout(() => {
-      const why = lastError === undefined ? 'no renewal answered in time' : errorText(lastError);
-      fail(new LeaseLostError(`lease ${key} expires at ${expiresAt.toISOString()} and could not be renewed (${why})`));
-    }, Math.max(0, left));
+    watchdog = setTimeout(
+      () => {
+        const why = lastError === undefined ? 'no renewal answered in time' : errorText(lastError);
+        fail(
+          new LeaseLostError(`lease ${key} expires at ${expiresAt.toISOString()} and could not be renewed (${why})`),
+        );
+      },
+      Math.max(0, left),
+    );
   };
   const schedule = (delay: number) => {
     if (stopped || lost.signal.aborted) return;

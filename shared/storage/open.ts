@@ -40,7 +40,8 @@ export function openStore(url: string, options: OpenStoreOptions = {}): ObjectSt
       throw invalid(url, 'a bucket name is 3-222 characters: lowercase letters, digits, dashes, underscores and dots');
     }
     const prefix = rest.join('/').replace(/\/+$/, '');
-    if (prefix !== '' && prefix.split('/').some((p) => p === '' || p === '.' || p === '..')) throw invalid(url, 'the prefix has an empty, . or .. segment');
+    if (prefix !== '' && prefix.split('/').some((p) => p === '' || p === '.' || p === '..'))
+      throw invalid(url, 'the prefix has an empty, . or .. segment');
     if (/[?#\0]/.test(prefix)) throw invalid(url, 'the prefix has a ?, # or NUL');
     return openGcs(bucket, prefix, options);
   }
@@ -49,10 +50,19 @@ export function openStore(url: string, options: OpenStoreOptions = {}): ObjectSt
 
 function openGcs(bucket: string, prefix: string, options: OpenStoreOptions): ObjectStore {
   // Imported lazily so file:// users never load the Google client.
-  return new LazyStore(async () => {
-    const { GcsStore } = await import('./gcs-store');
-    return new GcsStore({ bucket, prefix, apiEndpoint: options.gcsApiEndpoint, retry: options.gcsRetry, progressTimeoutSeconds: options.progressTimeoutSeconds });
-  }, `gs://${bucket}${prefix ? `/${prefix}` : ''}`);
+  return new LazyStore(
+    async () => {
+      const { GcsStore } = await import('./gcs-store');
+      return new GcsStore({
+        bucket,
+        prefix,
+        apiEndpoint: options.gcsApiEndpoint,
+        retry: options.gcsRetry,
+        progressTimeoutSeconds: options.progressTimeoutSeconds,
+      });
+    },
+    `gs://${bucket}${prefix ? `/${prefix}` : ''}`,
+  );
 }
 
 /** Defers creating a store until first use (keeps startup cheap). */

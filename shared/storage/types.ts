@@ -54,7 +54,6 @@ export interface ObjectStore {
   /** Every object whose key starts with `prefix`, in key order, fetched page by page. */
   list(prefix: string, options?: { pageSize?: number }): AsyncIterable<ObjectInfo>;
 
-
   /**
    * Deletes an object. `ifGeneration` makes it conditional (StorageError('precondition_failed')).
    * Objects under a hold or retention period reject with StorageError('held'). A missing object is not an error.
@@ -69,11 +68,16 @@ export interface ObjectStore {
    * a string means "must still be that generation". Rejects with StorageError('precondition_failed') otherwise.
    * Returns the new generation.
    */
-  writeJson(key: string, value: unknown, options: { ifGeneration: string | null; metadata?: Record<string, string> }): Promise<string>;
+  writeJson(
+    key: string,
+    value: unknown,
+    options: { ifGeneration: string | null; metadata?: Record<string, string> },
+  ): Promise<string>;
 }
 
 /** `stalled`: the server took or sent no bytes, and did not answer, for the progress timeout (storage.progressTimeoutSeconds). */
-export type StorageErrorCode = 'not_found' | 'already_exists' | 'precondition_failed' | 'held' | 'invalid_key' | 'io' | 'stalled';
+export type StorageErrorCode =
+  'not_found' | 'already_exists' | 'precondition_failed' | 'held' | 'invalid_key' | 'io' | 'stalled';
 
 export class StorageError extends Error {
   override readonly name = 'StorageError';

@@ -27,7 +27,11 @@ const alert: Alert = {
   details: { table: 'public.games', documentation: 'Restore from the latest verified backup.' },
 };
 const firing: Notification = { kind: 'firing', alert, seq: 1 };
-const resolved: Notification = { kind: 'resolved', alert: { ...alert, status: 'resolved', endsAt: '2026-11-29T09:00:00.000Z' }, seq: 2 };
+const resolved: Notification = {
+  kind: 'resolved',
+  alert: { ...alert, status: 'resolved', endsAt: '2026-11-29T09:00:00.000Z' },
+  seq: 2,
+};
 
 /** One channel against its real or protocol-level fake server, in a given mood. */
 interface Harness {
@@ -47,7 +51,13 @@ async function silentServer(): Promise<number> {
   const sockets: import('node:net').Socket[] = [];
   const server = createServer((s) => sockets.push(s));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanups.push(() => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }));
+  cleanups.push(
+    () =>
+      new Promise((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  );
   return (server.address() as AddressInfo).port;
 }
 
@@ -57,14 +67,33 @@ const harnesses: Record<string, (mood: Mood) => Promise<Harness>> = {
     if (mood === 'temporary') fake.script({ status: 429, body: 'rate_limited', headers: { 'retry-after': '1' } });
     if (mood === 'permanent') fake.script({ status: 400, body: 'invalid_payload' });
     if (mood === 'hang') fake.script({ status: 200, hang: true });
-    return { channel: new SlackChannel(fake.webhookUrl, { minIntervalMs: 0 }), sent: () => delivered(fake), close: fake.close };
+    return {
+      channel: new SlackChannel(fake.webhookUrl, { minIntervalMs: 0 }),
+      sent: () => delivered(fake),
+      close: fake.close,
+    };
   },
   pagerduty: async (mood) => {
     const fake = await startFakePagerDuty();
-    if (mood === 'temporary') fake.script({ status: 429, body: JSON.stringify({ status: 'throttle event', message: 'Requests for this service are arriving too quickly' }) });
-    if (mood === 'permanent') fake.script({ status: 400, body: JSON.stringify({ status: 'invalid event', errors: ["'routing_key' is invalid"] }) });
+    if (mood === 'temporary')
+      fake.script({
+        status: 429,
+        body: JSON.stringify({
+          status: 'throttle event',
+          message: 'Requests for this service are arriving too quickly',
+        }),
+      });
+    if (mood === 'permanent')
+      fake.script({
+        status: 400,
+        body: JSON.stringify({ status: 'invalid event', errors: ["'routing_key' is invalid"] }),
+      });
     if (mood === 'hang') fake.script({ status: 202, hang: true });
-    return { channel: new PagerDutyChannel('R0UTINGKEY0000000000000000000000', fake.eventsUrl), sent: () => delivered(fake), close: fake.close };
+    return {
+      channel: new PagerDutyChannel('R0UTINGKEY0000000000000000000000', fake.eventsUrl),
+      sent: () => delivered(fake),
+      close: fake.close,
+    };
   },
   webhook: async (mood) => {
     const fake = await startFakeHttp(() => ({ status: 204 }));
@@ -76,11 +105,34 @@ const harnesses: Record<string, (mood: Mood) => Promise<Harness>> = {
   email: async (mood) => {
     if (mood === 'hang') {
       const port = await silentServer();
-      return { channel: new EmailChannel({ smtpUrl: `smtp://127.0.0.1:${port}`, from: 'ops@example.org', to: ['oncall@example.org'] }), sent: () => [], close: async () => {} };
+      return {
+        channel: new EmailChannel({
+          smtpUrl: `smtp://127.0.0.1:${port}`,
+          from: 'ops@example.org',
+          to: ['oncall@example.org'],
+        }),
+        sent: () => [],
+        close: async () => {},
+      };
     }
-    const server = await startSmtpServer({ auth: { user: 'ops', pass: 's3cret-pass' }, rejectFirst: mood === 'ok' ? 0 : 1, rejectCode: mood === 'temporary' ? 451 : 550 });
-    const channel = new EmailChannel({ smtpUrl: server.url, from: 'ops@example.org', to: ['oncall@example.org', 'lead@example.org'] });
-    return { channel, sent: () => server.messages(), close: async () => { await channel.close?.(); await server.stop(); } };
+    const server = await startSmtpServer({
+      auth: { user: 'ops', pass: 's3cret-pass' },
+      rejectFirst: mood === 'ok' ? 0 : 1,
+      rejectCode: mood === 'temporary' ? 451 : 550,
+    });
+    const channel = new EmailChannel({
+      smtpUrl: server.url,
+      from: 'ops@example.org',
+      to: ['oncall@example.org', 'lead@example.org'],
+    });
+    return {
+      channel,
+      sent: () => server.messages(),
+      close: async () => {
+        await channel.close?.();
+        await server.stop();
+      },
+    };
   },
 };
 
@@ -127,8 +179,17 @@ describe('channel payloads', () => {
     await pd.send(firing, AbortSignal.timeout(5000));
     await pd.send(resolved, AbortSignal.timeout(5000));
     const [t, r] = delivered(fake).map((x) => x.json);
-    expect(t).toMatchObject({ event_action: 'trigger', dedup_key: 'mt-ops/prod/backup', payload: { severity: 'critical', custom_details: { table: 'public.games', documentation: expect.any(String) } }, links: [{ href: 'https://example.org/runbook' }] });
-    expect(r).toEqual({ routing_key: 'R0UTINGKEY0000000000000000000000', event_action: 'resolve', dedup_key: 'mt-ops/prod/backup' });
+    expect(t).toMatchObject({
+      event_action: 'trigger',
+      dedup_key: 'mt-ops/prod/backup',
+      payload: { severity: 'critical', custom_details: { table: 'public.games', documentation: expect.any(String) } },
+      links: [{ href: 'https://example.org/runbook' }],
+    });
+    expect(r).toEqual({
+      routing_key: 'R0UTINGKEY0000000000000000000000',
+      event_action: 'resolve',
+      dedup_key: 'mt-ops/prod/backup',
+    });
   });
 
   it('Slack: Block Kit with a text fallback, coloured by severity (green when resolved), with the links', async () => {
@@ -161,7 +222,10 @@ describe('channel payloads', () => {
   it('email: STARTTLS, authenticated, HTML and text parts, the subject says severity and status', async () => {
     const server = await startSmtpServer({ auth: { user: 'ops', pass: 's3cret-pass' } });
     const email = new EmailChannel({ smtpUrl: server.url, from: 'ops@example.org', to: ['oncall@example.org'] });
-    cleanups.push(async () => { await email.close(); await server.stop(); });
+    cleanups.push(async () => {
+      await email.close();
+      await server.stop();
+    });
     expect(await email.send(firing, AbortSignal.timeout(10_000))).toMatchObject({ ok: true });
     const [m] = server.messages();
     expect(m).toMatchObject({ user: 'ops', secure: true, to: ['oncall@example.org'] });
@@ -173,15 +237,25 @@ describe('channel payloads', () => {
   it('email: implicit TLS (smtps://)', async () => {
     const server = await startSmtpServer({ secure: true });
     const email = new EmailChannel({ smtpUrl: server.url, from: 'ops@example.org', to: ['oncall@example.org'] });
-    cleanups.push(async () => { await email.close(); await server.stop(); });
+    cleanups.push(async () => {
+      await email.close();
+      await server.stop();
+    });
     expect(await email.send(resolved, AbortSignal.timeout(10_000))).toMatchObject({ ok: true });
     expect(server.messages()[0]!.raw).toMatch(/^Subject: \[CRITICAL\] \[RESOLVED\]/m);
   });
 
   it('email: wrong credentials are not retryable, and the password is not in the error', async () => {
     const server = await startSmtpServer({ auth: { user: 'ops', pass: 'right-pass' } });
-    const email = new EmailChannel({ smtpUrl: server.url.replace('right-pass', 'wrong-pass-xyz'), from: 'ops@example.org', to: ['oncall@example.org'] });
-    cleanups.push(async () => { await email.close(); await server.stop(); });
+    const email = new EmailChannel({
+      smtpUrl: server.url.replace('right-pass', 'wrong-pass-xyz'),
+      from: 'ops@example.org',
+      to: ['oncall@example.org'],
+    });
+    cleanups.push(async () => {
+      await email.close();
+      await server.stop();
+    });
     const result = await email.send(firing, AbortSignal.timeout(10_000));
     expect(result).toMatchObject({ ok: false, retryable: false });
     expect(JSON.stringify(result)).not.toContain('wrong-pass-xyz');
@@ -193,7 +267,11 @@ describe('delivery with retry', () => {
     const fake = await startFakeSlack();
     cleanups.push(fake.close);
     fake.script({ status: 429, body: 'rate_limited', headers: { 'retry-after': '1' } });
-    const { result, attempts } = await deliverWithRetry(new SlackChannel(fake.webhookUrl, { minIntervalMs: 0 }), firing, { attempts: 3, baseDelayMs: 10, maxDelayMs: 10, timeoutMs: 5000, maxRetryAfterMs: 5000 });
+    const { result, attempts } = await deliverWithRetry(
+      new SlackChannel(fake.webhookUrl, { minIntervalMs: 0 }),
+      firing,
+      { attempts: 3, baseDelayMs: 10, maxDelayMs: 10, timeoutMs: 5000, maxRetryAfterMs: 5000 },
+    );
     expect(result.ok).toBe(true);
     expect(attempts).toBe(2);
     expect(fake.received[1]!.at - fake.received[0]!.at).toBeGreaterThanOrEqual(950);
@@ -207,14 +285,21 @@ describe('delivery with retry', () => {
     const policy = { attempts: 4, baseDelayMs: 10, maxDelayMs: 20, timeoutMs: 5000, maxRetryAfterMs: 5000 };
     expect(await deliverWithRetry(pd, firing, policy)).toMatchObject({ result: { ok: true }, attempts: 3 });
     fake.script({ status: 400, body: JSON.stringify({ status: 'invalid event' }) });
-    expect(await deliverWithRetry(pd, firing, policy)).toMatchObject({ result: { ok: false, retryable: false }, attempts: 1 });
+    expect(await deliverWithRetry(pd, firing, policy)).toMatchObject({
+      result: { ok: false, retryable: false },
+      attempts: 1,
+    });
   });
 
   it('leaves a Retry-After longer than it may wait to the next delivery', async () => {
     const fake = await startFakeSlack();
     cleanups.push(fake.close);
     fake.script({ status: 429, body: 'rate_limited', headers: { 'retry-after': '120' } });
-    const { result, attempts } = await deliverWithRetry(new SlackChannel(fake.webhookUrl, { minIntervalMs: 0 }), firing, { attempts: 3, baseDelayMs: 10, maxDelayMs: 10, timeoutMs: 5000, maxRetryAfterMs: 5000 });
+    const { result, attempts } = await deliverWithRetry(
+      new SlackChannel(fake.webhookUrl, { minIntervalMs: 0 }),
+      firing,
+      { attempts: 3, baseDelayMs: 10, maxDelayMs: 10, timeoutMs: 5000, maxRetryAfterMs: 5000 },
+    );
     expect(result).toMatchObject({ ok: false, retryable: true, retryAfterMs: 120_000 });
     expect(attempts).toBe(1);
   });

@@ -33,18 +33,42 @@ describe('mt-ops alerts and silence (the real CLI)', () => {
     const first = await runCli(['alerts', 'send', '--file', fixture('cm-pubsub-push-envelope.json')], { env });
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
-    expect(first.stdout).toMatch(/cloud-monitoring\/0\.nx7k2q9wbc41 \[critical firing\] -> firing #1: pagerduty: delivered, slack: delivered, email: off/);
+    expect(first.stdout).toMatch(
+      /cloud-monitoring\/0\.nx7k2q9wbc41 \[critical firing\] -> firing #1: pagerduty: delivered, slack: delivered, email: off/,
+    );
     const again = await runCli(['alerts', 'send', '--file', fixture('cm-pubsub-push-envelope.json')], { env });
     expect(again.code).toBe(0);
     expect(delivered(pd).filter((r) => r.json?.dedup_key === 'cloud-monitoring/0.nx7k2q9wbc41')).toHaveLength(1);
     const log = await runCli(['alerts', 'log', '--json'], { env });
-    expect(JSON.parse(log.stdout).map((r: any) => [r.channel, r.status])).toEqual([['email', 'off'], ['pagerduty', 'delivered'], ['slack', 'delivered']]);
+    expect(JSON.parse(log.stdout).map((r: any) => [r.channel, r.status])).toEqual([
+      ['email', 'off'],
+      ['pagerduty', 'delivered'],
+      ['slack', 'delivered'],
+    ]);
     const status = await runCli(['alerts', 'status', '--json'], { env });
-    expect(JSON.parse(status.stdout)).toMatchObject({ firing: [{ fingerprint: 'cloud-monitoring/0.nx7k2q9wbc41', severity: 'critical' }], maintenance: { next: { name: 'monthly' } } });
+    expect(JSON.parse(status.stdout)).toMatchObject({
+      firing: [{ fingerprint: 'cloud-monitoring/0.nx7k2q9wbc41', severity: 'critical' }],
+      maintenance: { next: { name: 'monthly' } },
+    });
   });
 
   it('silence add / list / expire, and a silenced test alert is not sent', async () => {
-    const add = await runCli(['silence', 'add', '--match', 'test=true', '--for', '2h', '--reason', 'trying the CLI', '--author', 'tom', '--json'], { env });
+    const add = await runCli(
+      [
+        'silence',
+        'add',
+        '--match',
+        'test=true',
+        '--for',
+        '2h',
+        '--reason',
+        'trying the CLI',
+        '--author',
+        'tom',
+        '--json',
+      ],
+      { env },
+    );
     expect(add.code).toBe(0);
     const s = JSON.parse(add.stdout);
     expect(s).toMatchObject({ matchers: ['test=true'], reason: 'trying the CLI', author: 'tom' });

@@ -23,7 +23,12 @@ let smtp: SmtpServer;
 const cleanups: Array<() => Promise<void>> = [];
 
 beforeAll(async () => {
-  [slack, pd, webhook, smtp] = await Promise.all([startFakeSlack(), startFakePagerDuty(), startFakeHttp(() => ({ status: 204 })), startSmtpServer()]);
+  [slack, pd, webhook, smtp] = await Promise.all([
+    startFakeSlack(),
+    startFakePagerDuty(),
+    startFakeHttp(() => ({ status: 204 })),
+    startSmtpServer(),
+  ]);
 });
 afterAll(async () => {
   for (const c of cleanups) await c();
@@ -34,7 +39,13 @@ const job = loadWiring().jobs.find((j) => j.entryPoint === 'digestEvent')!;
 let ids = 8000;
 const cloudEvent = (topic: string, data: unknown) => {
   const id = String(++ids);
-  return { specversion: '1.0', id, type: 'google.cloud.pubsub.topic.v1.messagePublished', source: `//pubsub.googleapis.com/projects/p/topics/${topic}`, data: { message: { data: Buffer.from(JSON.stringify(data)).toString('base64'), messageId: id } } } as never;
+  return {
+    specversion: '1.0',
+    id,
+    type: 'google.cloud.pubsub.topic.v1.messagePublished',
+    source: `//pubsub.googleapis.com/projects/p/topics/${topic}`,
+    data: { message: { data: Buffer.from(JSON.stringify(data)).toString('base64'), messageId: id } },
+  } as never;
 };
 
 function suite(over: Record<string, string> = {}) {
@@ -52,8 +63,14 @@ function suite(over: Record<string, string> = {}) {
     ...over,
   });
   let clock = new Date(0);
-  const fan = fanoutEventHandler(() => rt, () => clock);
-  const digest = digestEventHandler(() => rt, () => clock);
+  const fan = fanoutEventHandler(
+    () => rt,
+    () => clock,
+  );
+  const digest = digestEventHandler(
+    () => rt,
+    () => clock,
+  );
   return {
     rt,
     /** An event through the fan-out entry point, at its own time. */
@@ -69,12 +86,33 @@ function suite(over: Record<string, string> = {}) {
   };
 }
 
-const counts = () => ({ slack: delivered(slack).length, pd: delivered(pd).length, email: smtp.messages().length, webhook: delivered(webhook).length });
+const counts = () => ({
+  slack: delivered(slack).length,
+  pd: delivered(pd).length,
+  email: smtp.messages().length,
+  webhook: delivered(webhook).length,
+});
 const since = (before: ReturnType<typeof counts>) => {
   const now = counts();
-  return { slack: now.slack - before.slack, pd: now.pd - before.pd, email: now.email - before.email, webhook: now.webhook - before.webhook };
+  return {
+    slack: now.slack - before.slack,
+    pd: now.pd - before.pd,
+    email: now.email - before.email,
+    webhook: now.webhook - before.webhook,
+  };
 };
-const backupOk = (time: string, backupId: string) => ({ type: 'backup.succeeded', severity: 'info', env: 'prod', time, backupId, trigger: 'scheduled', bytes: 26_700_000, rows: 1_000_000, tables: 5, durationMs: 2100 });
+const backupOk = (time: string, backupId: string) => ({
+  type: 'backup.succeeded',
+  severity: 'info',
+  env: 'prod',
+  time,
+  backupId,
+  trigger: 'scheduled',
+  bytes: 26_700_000,
+  rows: 1_000_000,
+  tables: 5,
+  durationMs: 2100,
+});
 
 describe('the daily digest', () => {
   it('the Scheduler job is declared for 09:00 New York, across DST', () => {
@@ -86,16 +124,57 @@ describe('the daily digest', () => {
   it("collects the day's info notices and sends them at 09:00 as one Slack message and one email, nowhere else", async () => {
     const s = suite();
     await s.publish(backupOk('2026-11-29T08:00:00.000Z', '20261129T080000Z-aaaa'));
-    await s.publish({ type: 'retention.completed', severity: 'info', env: 'prod', time: '2026-11-29T09:30:00.000Z', kept: 31, removed: 1, orphansRemoved: 0, bytesFreed: 26_000_000, skipped: 0 });
-    await s.publish({ type: 'verify.succeeded', severity: 'info', env: 'prod', time: '2026-11-29T10:00:00.000Z', backupId: '20261129T080000Z-aaaa', restoreDrill: true, details: '5 tables match' });
-    await s.publish({ type: 'backup.failed', severity: 'critical', env: 'prod', time: '2026-11-29T10:05:00.000Z', trigger: 'manual', reason: 'could not read public.games' });
+    await s.publish({
+      type: 'retention.completed',
+      severity: 'info',
+      env: 'prod',
+      time: '2026-11-29T09:30:00.000Z',
+      kept: 31,
+      removed: 1,
+      orphansRemoved: 0,
+      bytesFreed: 26_000_000,
+      skipped: 0,
+    });
+    await s.publish({
+      type: 'verify.succeeded',
+      severity: 'info',
+      env: 'prod',
+      time: '2026-11-29T10:00:00.000Z',
+      backupId: '20261129T080000Z-aaaa',
+      restoreDrill: true,
+      details: '5 tables match',
+    });
+    await s.publish({
+      type: 'backup.failed',
+      severity: 'critical',
+      env: 'prod',
+      time: '2026-11-29T10:05:00.000Z',
+      trigger: 'manual',
+      reason: 'could not read public.games',
+    });
     await s.publish(backupOk('2026-11-29T10:50:00.000Z', '20261129T105000Z-bbbb'));
-    await s.publish({ type: 'alert', severity: 'info', env: 'prod', time: '2026-11-29T11:00:00.000Z', status: 'firing', fingerprint: 'probe/prod/cert', title: 'Certificate renews in 25 days', startsAt: '2026-11-29T11:00:00.000Z', source: 'probe' });
+    await s.publish({
+      type: 'alert',
+      severity: 'info',
+      env: 'prod',
+      time: '2026-11-29T11:00:00.000Z',
+      status: 'firing',
+      fingerprint: 'probe/prod/cert',
+      title: 'Certificate renews in 25 days',
+      startsAt: '2026-11-29T11:00:00.000Z',
+      source: 'probe',
+    });
     const before = counts();
 
     const { at, result, trigger } = await s.scheduled('2026-11-29T12:00:00Z');
     expect(at).toBe('2026-11-29T14:00:00.000Z');
-    expect(result).toMatchObject({ day: '2026-11-29', notices: 7, empty: false, retry: false, channels: { slack: 'delivered', email: 'delivered' } });
+    expect(result).toMatchObject({
+      day: '2026-11-29',
+      notices: 7,
+      empty: false,
+      retry: false,
+      channels: { slack: 'delivered', email: 'delivered' },
+    });
     expect(since(before)).toEqual({ slack: 1, pd: 0, email: 1, webhook: 0 });
 
     const message = delivered(slack).at(-1)!.json;
@@ -130,7 +209,9 @@ describe('the daily digest', () => {
     const s = suite();
     await s.publish(backupOk('2026-11-29T08:00:00.000Z', 'b1'));
     const before = counts();
-    slack.script(...Array.from({ length: 4 }, () => ({ status: 429, body: 'rate_limited', headers: { 'retry-after': '0' } })));
+    slack.script(
+      ...Array.from({ length: 4 }, () => ({ status: 429, body: 'rate_limited', headers: { 'retry-after': '0' } })),
+    );
     const trigger = cloudEvent(job.topic, job.payload);
     await expect(s.scheduled('2026-11-29T12:00:00Z', trigger)).rejects.toThrow(RetryableDeliveryError);
     expect(since(before)).toMatchObject({ slack: 0, email: 1 });
@@ -143,7 +224,11 @@ describe('the daily digest', () => {
     const r = suite({ SMTP_URL: refusing.url });
     await r.publish(backupOk('2026-11-29T08:00:00.000Z', 'b2'));
     const refused = await r.scheduled('2026-11-29T12:00:00Z');
-    expect(refused.result).toMatchObject({ notices: 1, retry: false, channels: { slack: 'delivered', email: 'dead-lettered' } });
+    expect(refused.result).toMatchObject({
+      notices: 1,
+      retry: false,
+      channels: { slack: 'delivered', email: 'dead-lettered' },
+    });
     expect(r.rt.logs.some((l) => /"severity":"WARNING".*digest to email dead-lettered/.test(l))).toBe(true);
     const left: string[] = [];
     for await (const o of r.rt.store.list(alertKeys.digest('prod'))) left.push(o.key);

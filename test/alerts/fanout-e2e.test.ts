@@ -41,7 +41,8 @@ describe.skipIf(!emulatorJar())('fan-out end to end through the Pub/Sub emulator
   beforeAll(async () => {
     [emulator, slack, pd] = await Promise.all([startPubSubEmulator(), startFakeSlack(), startFakePagerDuty()]);
     pubsub = new PubSub({ projectId: 'mt-test', apiEndpoint: emulator.host, emulatorMode: true });
-    for (const name of [ALERT_TOPICS.events, ALERT_TOPICS.monitoring, ALERT_TOPICS.deadLetter]) await pubsub.createTopic(name);
+    for (const name of [ALERT_TOPICS.events, ALERT_TOPICS.monitoring, ALERT_TOPICS.deadLetter])
+      await pubsub.createTopic(name);
     rt = testRuntime({
       BACKUP_BUCKET: `file://${tempDir()}`,
       OPS_ENV: 'prod',
@@ -51,13 +52,21 @@ describe.skipIf(!emulatorJar())('fan-out end to end through the Pub/Sub emulator
       PAGERDUTY_ROUTING_KEY: 'R0UTINGKEY0000000000000000000000',
       PAGERDUTY_EVENTS_URL: pd.eventsUrl,
     });
-    ff.cloudEvent('fanoutE2E', fanoutEventHandler(() => rt));
+    ff.cloudEvent(
+      'fanoutE2E',
+      fanoutEventHandler(() => rt),
+    );
     server = getTestServer('fanoutE2E');
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     fnUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
     // The push subscriptions of infra/topics.yaml, played by pulling and POSTing.
     for (const topic of [ALERT_TOPICS.events, ALERT_TOPICS.monitoring]) {
-      const [sub] = await pubsub.topic(topic).createSubscription(`fanout-${topic}`, { ackDeadlineSeconds: 10, retryPolicy: { minimumBackoff: { seconds: 0 }, maximumBackoff: { seconds: 1 } } });
+      const [sub] = await pubsub
+        .topic(topic)
+        .createSubscription(`fanout-${topic}`, {
+          ackDeadlineSeconds: 10,
+          retryPolicy: { minimumBackoff: { seconds: 0 }, maximumBackoff: { seconds: 1 } },
+        });
       sub.on('message', (m: Message) => void push(topic, m));
       stops.push(() => sub.close());
     }
@@ -78,9 +87,21 @@ describe.skipIf(!emulatorJar())('fan-out end to end through the Pub/Sub emulator
       source: `//pubsub.googleapis.com/projects/mt-test/topics/${topic}`,
       time: m.publishTime.toISOString(),
       datacontenttype: 'application/json',
-      data: { message: { data: m.data.toString('base64'), messageId: m.id, attributes: m.attributes, publishTime: m.publishTime.toISOString() }, subscription: `projects/mt-test/subscriptions/fanout-${topic}` },
+      data: {
+        message: {
+          data: m.data.toString('base64'),
+          messageId: m.id,
+          attributes: m.attributes,
+          publishTime: m.publishTime.toISOString(),
+        },
+        subscription: `projects/mt-test/subscriptions/fanout-${topic}`,
+      },
     };
-    const res = await fetch(fnUrl, { method: 'POST', headers: { 'content-type': 'application/cloudevents+json' }, body: JSON.stringify(event) });
+    const res = await fetch(fnUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/cloudevents+json' },
+      body: JSON.stringify(event),
+    });
     await res.text();
     invocations.push({ id: m.id, status: res.status });
     if (res.status < 300) m.ack();
@@ -96,16 +117,30 @@ describe.skipIf(!emulatorJar())('fan-out end to end through the Pub/Sub emulator
   };
 
   it('a backup.failed from a real failing backup reaches the fake PagerDuty as a critical trigger, once', async () => {
-    const broken = testRuntime({ DATABASE_URL: 'postgres://ops:pw-never-shown@127.0.0.1:1/x', BACKUP_BUCKET: `file://${tempDir()}`, OPS_ENV: 'prod', PUBSUB_EMULATOR_HOST: emulator.host, GOOGLE_CLOUD_PROJECT: 'mt-test' });
+    const broken = testRuntime({
+      DATABASE_URL: 'postgres://ops:pw-never-shown@127.0.0.1:1/x',
+      BACKUP_BUCKET: `file://${tempDir()}`,
+      OPS_ENV: 'prod',
+      PUBSUB_EMULATOR_HOST: emulator.host,
+      GOOGLE_CLOUD_PROJECT: 'mt-test',
+    });
     const bus = openBus(broken.config);
-    const event = { specversion: '1.0', id: '901', type: 'google.cloud.pubsub.topic.v1.messagePublished', source: 's', data: { message: { data: Buffer.from('{}').toString('base64'), messageId: '901' } } };
+    const event = {
+      specversion: '1.0',
+      id: '901',
+      type: 'google.cloud.pubsub.topic.v1.messagePublished',
+      source: 's',
+      data: { message: { data: Buffer.from('{}').toString('base64'), messageId: '901' } },
+    };
     await backupEventHandler(() => ({ ...broken, bus }))(event as never).catch(() => undefined);
     await bus.close();
     await until('the PagerDuty trigger', () => delivered(pd).some((r) => r.json?.dedup_key === 'mt-ops/prod/backup'));
     const trigger = delivered(pd).find((r) => r.json?.dedup_key === 'mt-ops/prod/backup')!.json;
     expect(trigger).toMatchObject({ event_action: 'trigger', payload: { severity: 'critical' } });
     expect(JSON.stringify(trigger)).not.toContain('pw-never-shown');
-    await until('the Slack message', () => delivered(slack).some((r) => r.json?.text?.includes('Backup failed (prod)')));
+    await until('the Slack message', () =>
+      delivered(slack).some((r) => r.json?.text?.includes('Backup failed (prod)')),
+    );
   });
 
   it('Cloud Monitoring open then close on mt-ops-monitoring: one trigger, one resolve; PagerDuty 500s are redelivered to PagerDuty only', async () => {
@@ -115,17 +150,33 @@ describe.skipIf(!emulatorJar())('fan-out end to end through the Pub/Sub emulator
     const open = readFileSync(new URL('../fixtures/cm-incident-open.json', import.meta.url));
     const id = await pubsub.topic(ALERT_TOPICS.monitoring).publishMessage({ data: open });
     // the trigger reaches the fake before the function answers: wait for the answer of the redelivery too
-    await until('the redelivered trigger', () => delivered(pd).length > before.pd && invocations.filter((i) => i.id === id).length >= 2, 40_000);
+    await until(
+      'the redelivered trigger',
+      () => delivered(pd).length > before.pd && invocations.filter((i) => i.id === id).length >= 2,
+      40_000,
+    );
     expect(invocations.filter((i) => i.id === id).map((i) => i.status)).toEqual([500, 200]);
     expect(delivered(slack).length - before.slack).toBe(1);
-    await pubsub.topic(ALERT_TOPICS.monitoring).publishMessage({ data: readFileSync(new URL('../fixtures/cm-incident-closed.json', import.meta.url)) });
-    await until('the resolve', () => delivered(pd).some((r) => r.json?.event_action === 'resolve' && r.json?.dedup_key === 'cloud-monitoring/0.nx7k2q9wbc41'));
-    expect(delivered(pd).filter((r) => r.json?.dedup_key === 'cloud-monitoring/0.nx7k2q9wbc41').map((r) => r.json.event_action)).toEqual(['trigger', 'resolve']);
+    await pubsub
+      .topic(ALERT_TOPICS.monitoring)
+      .publishMessage({ data: readFileSync(new URL('../fixtures/cm-incident-closed.json', import.meta.url)) });
+    await until('the resolve', () =>
+      delivered(pd).some(
+        (r) => r.json?.event_action === 'resolve' && r.json?.dedup_key === 'cloud-monitoring/0.nx7k2q9wbc41',
+      ),
+    );
+    expect(
+      delivered(pd)
+        .filter((r) => r.json?.dedup_key === 'cloud-monitoring/0.nx7k2q9wbc41')
+        .map((r) => r.json.event_action),
+    ).toEqual(['trigger', 'resolve']);
   }, 60_000);
 
   it('a poison message is acknowledged (200), not redelivered, and pages nobody', async () => {
     const before = delivered(pd).length;
-    const id = await pubsub.topic(ALERT_TOPICS.events).publishMessage({ data: Buffer.from('{"type":"backup.failed","reason":') });
+    const id = await pubsub
+      .topic(ALERT_TOPICS.events)
+      .publishMessage({ data: Buffer.from('{"type":"backup.failed","reason":') });
     await until('the poison invocation', () => invocations.some((i) => i.id === id));
     await new Promise((r) => setTimeout(r, 1500));
     expect(invocations.filter((i) => i.id === id).map((i) => i.status)).toEqual([200]);
@@ -139,8 +190,21 @@ describe.skipIf(!emulatorJar())('fan-out end to end through the Pub/Sub emulator
     hold.on('message', (m: Message) => (letters.push(JSON.parse(m.data.toString())), m.ack()));
     stops.push(() => hold.close());
     pd.script({ status: 400, body: JSON.stringify({ status: 'invalid event', errors: ['bad'] }) });
-    await pubsub.topic(ALERT_TOPICS.events).publishMessage({ json: { type: 'verify.failed', severity: 'critical', env: 'prod', time: new Date().toISOString(), reason: 'sha256 mismatch' } });
+    await pubsub
+      .topic(ALERT_TOPICS.events)
+      .publishMessage({
+        json: {
+          type: 'verify.failed',
+          severity: 'critical',
+          env: 'prod',
+          time: new Date().toISOString(),
+          reason: 'sha256 mismatch',
+        },
+      });
     await until('the dead letter', () => letters.length > 0);
-    expect(letters[0]).toMatchObject({ channel: 'pagerduty', alert: { fingerprint: 'mt-ops/prod/verify', severity: 'critical' } });
+    expect(letters[0]).toMatchObject({
+      channel: 'pagerduty',
+      alert: { fingerprint: 'mt-ops/prod/verify', severity: 'critical' },
+    });
   });
 });

@@ -54,7 +54,14 @@ function deps(over: Partial<FanoutDeps> = {}): FanoutDeps {
 
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64');
 const message = (event: unknown, messageId: string) => decodeMessage({ data: b64(event), messageId });
-const backupFailed = (time: string) => ({ type: 'backup.failed', severity: 'critical', env: 'prod', time, trigger: 'scheduled', reason: 'could not read public.games' });
+const backupFailed = (time: string) => ({
+  type: 'backup.failed',
+  severity: 'critical',
+  env: 'prod',
+  time,
+  trigger: 'scheduled',
+  reason: 'could not read public.games',
+});
 const counts = () => ({ slack: delivered(slack).length, pd: delivered(pd).length, email: smtp.messages().length });
 const delta = (before: ReturnType<typeof counts>) => {
   const now = counts();
@@ -67,22 +74,53 @@ describe('fan-out pipeline against the fake Slack and PagerDuty and a real SMTP 
     const before = counts();
     const first = await fanout(d, message(backupFailed('2026-11-29T08:00:00.000Z'), 'm1'));
     expect(first.retry).toBe(false);
-    expect(first.alerts[0]!.deliveries.map((x) => [x.channel, x.status])).toEqual([['pagerduty', 'delivered'], ['slack', 'delivered'], ['email', 'delivered']]);
+    expect(first.alerts[0]!.deliveries.map((x) => [x.channel, x.status])).toEqual([
+      ['pagerduty', 'delivered'],
+      ['slack', 'delivered'],
+      ['email', 'delivered'],
+    ]);
     await fanout(d, message(backupFailed('2026-11-29T08:00:00.000Z'), 'm1'));
     await fanout(d, message(backupFailed('2026-11-29T08:30:00.000Z'), 'm2'));
     expect(delta(before)).toEqual({ slack: 1, pd: 1, email: 1 });
-    expect(delivered(pd).at(-1)!.json).toMatchObject({ event_action: 'trigger', dedup_key: 'mt-ops/prod/backup', payload: { severity: 'critical' } });
+    expect(delivered(pd).at(-1)!.json).toMatchObject({
+      event_action: 'trigger',
+      dedup_key: 'mt-ops/prod/backup',
+      payload: { severity: 'critical' },
+    });
   });
 
   it('a resolve goes out at once; a warning goes to Slack and email only', async () => {
     const d = deps();
     await fanout(d, message(backupFailed('2026-11-29T08:00:00.000Z'), 'a1'));
     const before = counts();
-    const ok = { type: 'backup.succeeded', severity: 'info', env: 'prod', time: '2026-11-29T09:00:00.000Z', backupId: 'b1', trigger: 'manual', bytes: 1, rows: 1, tables: 1, durationMs: 10 };
+    const ok = {
+      type: 'backup.succeeded',
+      severity: 'info',
+      env: 'prod',
+      time: '2026-11-29T09:00:00.000Z',
+      backupId: 'b1',
+      trigger: 'manual',
+      bytes: 1,
+      rows: 1,
+      tables: 1,
+      durationMs: 10,
+    };
     const r = await fanout(d, message(ok, 'a2'));
     expect(r.alerts[0]!.transition?.kind).toBe('resolved');
     expect(delivered(pd).at(-1)!.json).toMatchObject({ event_action: 'resolve', dedup_key: 'mt-ops/prod/backup' });
-    await fanout(d, message({ type: 'retention.failed', severity: 'warning', env: 'prod', time: '2026-11-29T09:00:00.000Z', reason: 'held' }, 'a3'));
+    await fanout(
+      d,
+      message(
+        {
+          type: 'retention.failed',
+          severity: 'warning',
+          env: 'prod',
+          time: '2026-11-29T09:00:00.000Z',
+          reason: 'held',
+        },
+        'a3',
+      ),
+    );
     expect(delta(before)).toEqual({ slack: 2, pd: 1, email: 2 });
   });
 
@@ -92,13 +130,20 @@ describe('fan-out pipeline against the fake Slack and PagerDuty and a real SMTP 
     const before = counts();
     const first = await fanout(d, message(backupFailed('2026-11-29T08:00:00.000Z'), 'r1'));
     expect(first.retry).toBe(true);
-    expect(first.alerts[0]!.deliveries.find((x) => x.channel === 'pagerduty')).toMatchObject({ status: 'failed', pending: true });
+    expect(first.alerts[0]!.deliveries.find((x) => x.channel === 'pagerduty')).toMatchObject({
+      status: 'failed',
+      pending: true,
+    });
     expect(delta(before)).toEqual({ slack: 1, pd: 0, email: 1 });
     const again = await fanout(d, message(backupFailed('2026-11-29T08:00:00.000Z'), 'r1'));
     expect(again.retry).toBe(false);
     expect(delta(before)).toEqual({ slack: 1, pd: 1, email: 1 });
     const log = await readDeliveries(d.store, 'prod', new Date('2026-11-29T00:00:00Z'));
-    expect(log.find((x) => x.channel === 'pagerduty')).toMatchObject({ status: 'delivered', attempts: 3, invocations: 1 });
+    expect(log.find((x) => x.channel === 'pagerduty')).toMatchObject({
+      status: 'delivered',
+      attempts: 3,
+      invocations: 1,
+    });
   });
 
   it('a 400 from PagerDuty is not retried: the delivery is dead-lettered with a warning, the others still go', async () => {
@@ -112,12 +157,33 @@ describe('fan-out pipeline against the fake Slack and PagerDuty and a real SMTP 
   });
 
   it('a warning whose channel keeps failing is dead-lettered after maxInvocations; a critical is kept and retried', async () => {
-    const d = deps({ channels: { slack: new SlackChannel(slack.webhookUrl.replace(/\/X+$/, '/WRONG'), { minIntervalMs: 0 }) } });
+    const d = deps({
+      channels: { slack: new SlackChannel(slack.webhookUrl.replace(/\/X+$/, '/WRONG'), { minIntervalMs: 0 }) },
+    });
     // the fake answers 404 no_service for an unknown webhook: not retryable
-    const w = await fanout(d, message({ type: 'retention.failed', severity: 'warning', env: 'prod', time: '2026-11-29T09:00:00.000Z', reason: 'held' }, 'w1'));
-    expect(w.alerts[0]!.deliveries).toEqual([expect.objectContaining({ channel: 'slack', status: 'dead-lettered' }), expect.objectContaining({ channel: 'email', status: 'off' })]);
+    const w = await fanout(
+      d,
+      message(
+        {
+          type: 'retention.failed',
+          severity: 'warning',
+          env: 'prod',
+          time: '2026-11-29T09:00:00.000Z',
+          reason: 'held',
+        },
+        'w1',
+      ),
+    );
+    expect(w.alerts[0]!.deliveries).toEqual([
+      expect.objectContaining({ channel: 'slack', status: 'dead-lettered' }),
+      expect.objectContaining({ channel: 'email', status: 'off' }),
+    ]);
 
-    const down = deps({ channels: { pagerduty: new PagerDutyChannel('R0UTINGKEY0000000000000000000000', 'http://127.0.0.1:1/v2/enqueue') } });
+    const down = deps({
+      channels: {
+        pagerduty: new PagerDutyChannel('R0UTINGKEY0000000000000000000000', 'http://127.0.0.1:1/v2/enqueue'),
+      },
+    });
     for (let i = 0; i < 4; i++) {
       const c = await fanout(down, message(backupFailed('2026-11-29T08:00:00.000Z'), 'c1'));
       expect(c.retry).toBe(true);
@@ -134,9 +200,15 @@ describe('fan-out pipeline against the fake Slack and PagerDuty and a real SMTP 
     await fanout(d, decodeDocument(fixture('cm-pubsub-push-envelope.json'), 'x'));
     await fanout(d, decodeDocument(fixture('cm-incident-open.json'), 'open-2'));
     expect(delta(before)).toEqual({ slack: 1, pd: 1, email: 1 });
-    expect(delivered(pd).at(-1)!.json).toMatchObject({ dedup_key: 'cloud-monitoring/0.nx7k2q9wbc41', payload: { custom_details: { documentation: expect.stringContaining('Runbook') } } });
+    expect(delivered(pd).at(-1)!.json).toMatchObject({
+      dedup_key: 'cloud-monitoring/0.nx7k2q9wbc41',
+      payload: { custom_details: { documentation: expect.stringContaining('Runbook') } },
+    });
     await fanout(d, decodeDocument(fixture('cm-incident-closed.json'), 'close-1'));
-    expect(delivered(pd).at(-1)!.json).toMatchObject({ event_action: 'resolve', dedup_key: 'cloud-monitoring/0.nx7k2q9wbc41' });
+    expect(delivered(pd).at(-1)!.json).toMatchObject({
+      event_action: 'resolve',
+      dedup_key: 'cloud-monitoring/0.nx7k2q9wbc41',
+    });
     expect(delta(before)).toEqual({ slack: 2, pd: 2, email: 2 });
   });
 
@@ -152,11 +224,19 @@ describe('fan-out pipeline against the fake Slack and PagerDuty and a real SMTP 
 
   it('a silenced alert is not sent; poison is acknowledged with a reason and counted', async () => {
     const d = deps();
-    await addSilence(d.store, 'prod', { matchers: ['job = backup'], reason: 'migrating', author: 'tom', expiresAt: '2100-01-01T00:00:00.000Z' });
+    await addSilence(d.store, 'prod', {
+      matchers: ['job = backup'],
+      reason: 'migrating',
+      author: 'tom',
+      expiresAt: '2100-01-01T00:00:00.000Z',
+    });
     const before = counts();
     const r = await fanout(d, message(backupFailed('2026-11-29T08:00:00.000Z'), 's1'));
     expect(r.alerts[0]!.mutedBy).toMatch(/^silence /);
-    const p = await fanout(d, decodeMessage({ data: Buffer.from('{"type":"backup.failed"').toString('base64'), messageId: 'p1' }));
+    const p = await fanout(
+      d,
+      decodeMessage({ data: Buffer.from('{"type":"backup.failed"').toString('base64'), messageId: 'p1' }),
+    );
     expect(p).toMatchObject({ poison: { reason: 'data: not valid JSON' }, retry: false });
     expect(logs.some((l) => l.includes('"poison":true') && l.includes('"messageId":"p1"'))).toBe(true);
     expect(delta(before)).toEqual({ slack: 0, pd: 0, email: 0 });

@@ -40,7 +40,11 @@ describe('decode and normalise', () => {
       source: 'cloud-monitoring',
       startsAt: '2025-11-29T14:00:00.000Z',
       links: [{ url: expect.stringContaining('console.cloud.google.com/monitoring/alerting/alerts/0.nx7k2q9wbc41') }],
-      details: { documentation: expect.stringContaining('Runbook: Database Recovery'), observed_value: '12.000', threshold_value: '5' },
+      details: {
+        documentation: expect.stringContaining('Runbook: Database Recovery'),
+        observed_value: '12.000',
+        threshold_value: '5',
+      },
       labels: { team: 'platform', policy: 'DB connection errors' },
     });
   });
@@ -48,12 +52,20 @@ describe('decode and normalise', () => {
   it('the close sample pairs with the open by incident_id and carries its end', () => {
     const d = decodeDocument(fixture('cm-incident-closed.json'), 'm2');
     const [a] = normalise(d as Exclude<typeof d, { kind: 'poison' }>, 'prod').alerts;
-    expect(a).toMatchObject({ fingerprint: 'cloud-monitoring/0.nx7k2q9wbc41', status: 'resolved', endsAt: '2025-11-29T14:27:00.000Z' });
+    expect(a).toMatchObject({
+      fingerprint: 'cloud-monitoring/0.nx7k2q9wbc41',
+      status: 'resolved',
+      endsAt: '2025-11-29T14:27:00.000Z',
+    });
   });
 
   it('the push envelope sample decodes to the open incident with its message id', () => {
     const d = decodeDocument(fixture('cm-pubsub-push-envelope.json'), 'fallback');
-    expect(d).toMatchObject({ kind: 'incident', messageId: '15738239201442101', notification: { incident: { state: 'open' } } });
+    expect(d).toMatchObject({
+      kind: 'incident',
+      messageId: '15738239201442101',
+      notification: { incident: { state: 'open' } },
+    });
   });
 
   it.each([
@@ -79,8 +91,16 @@ describe('decode and normalise', () => {
     ['not JSON', { data: b64('{nope') }, /not valid JSON/],
     ['an array', { data: b64('[1]') }, /expected a JSON object/],
     ['an unknown event type', { data: b64(JSON.stringify({ type: 'backup.exploded', env: 'x' })) }, /^data\.type/],
-    ['an incident without id', { data: b64(JSON.stringify({ version: '1.2', incident: { state: 'open' } })) }, /data\.incident\.incident_id/],
-    ['an incident with a bad state', { data: b64(JSON.stringify({ version: '1.2', incident: { incident_id: 'x', state: 'halfway' } })) }, /data\.incident\.state/],
+    [
+      'an incident without id',
+      { data: b64(JSON.stringify({ version: '1.2', incident: { state: 'open' } })) },
+      /data\.incident\.incident_id/,
+    ],
+    [
+      'an incident with a bad state',
+      { data: b64(JSON.stringify({ version: '1.2', incident: { incident_id: 'x', state: 'halfway' } })) },
+      /data\.incident\.state/,
+    ],
     ['neither', { data: b64(JSON.stringify({ hello: 'world' })) }, /neither a suite event/],
   ])('poison: %s, with a reason and a redacted excerpt', (_name, message, reason) => {
     const d = decodeMessage({ ...message, messageId: '7' });
@@ -96,15 +116,122 @@ describe('decode and normalise', () => {
   });
 
   it.each([
-    [{ type: 'backup.failed', severity: 'critical', env: 'prod', time: '2026-11-29T08:00:00.000Z', trigger: 'scheduled', reason: 'boom', table: 'public.t' }, [['mt-ops/prod/backup', 'firing', 'critical']], 0],
-    [{ type: 'backup.succeeded', severity: 'info', env: 'prod', time: '2026-11-29T08:00:00.000Z', backupId: 'b1', trigger: 'scheduled', bytes: 1, rows: 1, tables: 1, durationMs: 1000 }, [['mt-ops/prod/backup', 'resolved', 'critical']], 1],
-    [{ type: 'verify.failed', severity: 'critical', env: 'prod', time: '2026-11-29T08:00:00.000Z', reason: 'sha mismatch' }, [['mt-ops/prod/verify', 'firing', 'critical']], 0],
-    [{ type: 'retention.failed', severity: 'warning', env: 'prod', time: '2026-11-29T08:00:00.000Z', reason: 'held' }, [['mt-ops/prod/retention', 'firing', 'warning']], 0],
-    [{ type: 'retention.completed', severity: 'info', env: 'prod', time: '2026-11-29T08:00:00.000Z', kept: 1, removed: 1, orphansRemoved: 0, bytesFreed: 5, skipped: 0 }, [['mt-ops/prod/retention', 'resolved', 'warning']], 1],
-    [{ type: 'probe.state_changed', severity: 'critical', env: 'prod', time: '2026-11-29T08:00:00.000Z', probe: 'api-full', from: 'up', to: 'down' }, [['probe/prod/api-full', 'firing', 'critical']], 0],
-    [{ type: 'deployment.failed', severity: 'warning', env: 'prod', time: '2026-11-29T08:00:00.000Z', project: 'p', region: 'us-east1', step: 'tests', reason: 'exit 1' }, [['mt-ops/prod/deployment', 'firing', 'warning']], 0],
-    [{ type: 'deployment.succeeded', severity: 'info', env: 'prod', time: '2026-11-29T08:00:00.000Z', project: 'p', region: 'us-east1', commit: 'abc' }, [['mt-ops/prod/deployment', 'resolved', 'warning']], 1],
-    [{ type: 'alert', severity: 'warning', env: 'prod', time: '2026-11-29T08:00:00.000Z', status: 'resolved', fingerprint: 'probe/api', title: 'API slow', startsAt: '2026-11-29T07:00:00.000Z', endsAt: '2026-11-29T08:00:00.000Z', source: 'probe' }, [['probe/api', 'resolved', 'warning']], 0],
+    [
+      {
+        type: 'backup.failed',
+        severity: 'critical',
+        env: 'prod',
+        time: '2026-11-29T08:00:00.000Z',
+        trigger: 'scheduled',
+        reason: 'boom',
+        table: 'public.t',
+      },
+      [['mt-ops/prod/backup', 'firing', 'critical']],
+      0,
+    ],
+    [
+      {
+        type: 'backup.succeeded',
+        severity: 'info',
+        env: 'prod',
+        time: '2026-11-29T08:00:00.000Z',
+        backupId: 'b1',
+        trigger: 'scheduled',
+        bytes: 1,
+        rows: 1,
+        tables: 1,
+        durationMs: 1000,
+      },
+      [['mt-ops/prod/backup', 'resolved', 'critical']],
+      1,
+    ],
+    [
+      {
+        type: 'verify.failed',
+        severity: 'critical',
+        env: 'prod',
+        time: '2026-11-29T08:00:00.000Z',
+        reason: 'sha mismatch',
+      },
+      [['mt-ops/prod/verify', 'firing', 'critical']],
+      0,
+    ],
+    [
+      { type: 'retention.failed', severity: 'warning', env: 'prod', time: '2026-11-29T08:00:00.000Z', reason: 'held' },
+      [['mt-ops/prod/retention', 'firing', 'warning']],
+      0,
+    ],
+    [
+      {
+        type: 'retention.completed',
+        severity: 'info',
+        env: 'prod',
+        time: '2026-11-29T08:00:00.000Z',
+        kept: 1,
+        removed: 1,
+        orphansRemoved: 0,
+        bytesFreed: 5,
+        skipped: 0,
+      },
+      [['mt-ops/prod/retention', 'resolved', 'warning']],
+      1,
+    ],
+    [
+      {
+        type: 'probe.state_changed',
+        severity: 'critical',
+        env: 'prod',
+        time: '2026-11-29T08:00:00.000Z',
+        probe: 'api-full',
+        from: 'up',
+        to: 'down',
+      },
+      [['probe/prod/api-full', 'firing', 'critical']],
+      0,
+    ],
+    [
+      {
+        type: 'deployment.failed',
+        severity: 'warning',
+        env: 'prod',
+        time: '2026-11-29T08:00:00.000Z',
+        project: 'p',
+        region: 'us-east1',
+        step: 'tests',
+        reason: 'exit 1',
+      },
+      [['mt-ops/prod/deployment', 'firing', 'warning']],
+      0,
+    ],
+    [
+      {
+        type: 'deployment.succeeded',
+        severity: 'info',
+        env: 'prod',
+        time: '2026-11-29T08:00:00.000Z',
+        project: 'p',
+        region: 'us-east1',
+        commit: 'abc',
+      },
+      [['mt-ops/prod/deployment', 'resolved', 'warning']],
+      1,
+    ],
+    [
+      {
+        type: 'alert',
+        severity: 'warning',
+        env: 'prod',
+        time: '2026-11-29T08:00:00.000Z',
+        status: 'resolved',
+        fingerprint: 'probe/api',
+        title: 'API slow',
+        startsAt: '2026-11-29T07:00:00.000Z',
+        endsAt: '2026-11-29T08:00:00.000Z',
+        source: 'probe',
+      },
+      [['probe/api', 'resolved', 'warning']],
+      0,
+    ],
   ])('our event %# normalises to the alert model (+ notices)', (event, expected, notices) => {
     const d = decodeMessage({ data: b64(JSON.stringify(event)), messageId: '1' });
     const n = normalise(d as Exclude<typeof d, { kind: 'poison' }>, 'prod');
@@ -119,7 +246,11 @@ describe('routing tree', () => {
     receivers: ['digest'],
     routes: [
       { matchers: ['source = cloud-monitoring', 'team = platform'], receivers: ['webhook'], continue: true },
-      { matchers: ['severity = critical'], receivers: ['pagerduty', 'slack', 'email'], routes: [{ matchers: ['env =~ staging|dev'], receivers: ['slack'] }] },
+      {
+        matchers: ['severity = critical'],
+        receivers: ['pagerduty', 'slack', 'email'],
+        routes: [{ matchers: ['env =~ staging|dev'], receivers: ['slack'] }],
+      },
       { matchers: ['severity = warning', 'probe != api-canary'], receivers: ['slack', 'email'] },
     ],
   });
@@ -127,7 +258,12 @@ describe('routing tree', () => {
     ['default critical', defaults, alert(), ['pagerduty', 'slack', 'email']],
     ['default warning', defaults, alert({ severity: 'warning' }), ['slack', 'email']],
     ['default info', defaults, alert({ severity: 'info' }), ['digest']],
-    ['continue: both routes', custom, alert({ source: 'cloud-monitoring', labels: { team: 'platform' } }), ['webhook', 'pagerduty', 'slack', 'email']],
+    [
+      'continue: both routes',
+      custom,
+      alert({ source: 'cloud-monitoring', labels: { team: 'platform' } }),
+      ['webhook', 'pagerduty', 'slack', 'email'],
+    ],
     ['child route wins (staging does not page)', custom, alert({ env: 'staging' }), ['slack']],
     ['regex does not match a part', custom, alert({ env: 'staging-2' }), ['pagerduty', 'slack', 'email']],
     ['!= excludes', custom, alert({ severity: 'warning', labels: { probe: 'api-canary' } }), ['digest']],
@@ -158,7 +294,13 @@ describe('routing tree', () => {
 
 describe('lifecycle: notify once per change', () => {
   const H = 3_600_000;
-  const o = (now: string, messageId: string, mutedBy?: string) => ({ now: new Date(now), messageId, repeatIntervalMs: 4 * H, receivers: ['slack' as const], ...(mutedBy ? { mutedBy } : {}) });
+  const o = (now: string, messageId: string, mutedBy?: string) => ({
+    now: new Date(now),
+    messageId,
+    repeatIntervalMs: 4 * H,
+    receivers: ['slack' as const],
+    ...(mutedBy ? { mutedBy } : {}),
+  });
   /** Runs a sequence of (alert, options) through decide and returns the transitions' kinds (or '-' for none). */
   const run = (steps: Array<[Alert, ReturnType<typeof o>]>) => {
     let state: IncidentState | undefined;
@@ -169,18 +311,85 @@ describe('lifecycle: notify once per change', () => {
     });
   };
   const firing = (startsAt = '2026-11-29T03:00:00.000Z') => alert({ startsAt });
-  const resolved = (endsAt: string, startsAt = '2026-11-29T03:00:00.000Z') => alert({ status: 'resolved', startsAt, endsAt });
+  const resolved = (endsAt: string, startsAt = '2026-11-29T03:00:00.000Z') =>
+    alert({ status: 'resolved', startsAt, endsAt });
 
   it.each([
-    ['fires once, then is quiet', [[firing(), o('2026-11-29T03:00:00Z', 'a')], [firing(), o('2026-11-29T03:05:00Z', 'b')]], ['firing#1', '-']],
-    ['reminds after the repeat interval', [[firing(), o('2026-11-29T03:00:00Z', 'a')], [firing(), o('2026-11-29T07:00:00Z', 'b')], [firing(), o('2026-11-29T08:00:00Z', 'c')]], ['firing#1', 'reminder#2', '-']],
-    ['a redelivered message maps to the same transition', [[firing(), o('2026-11-29T03:00:00Z', 'a')], [firing(), o('2026-11-29T09:00:00Z', 'a')]], ['firing#1', 'firing#1']],
-    ['resolve at once', [[firing(), o('2026-11-29T03:00:00Z', 'a')], [resolved('2026-11-29T03:10:00Z'), o('2026-11-29T03:10:00Z', 'b')]], ['firing#1', 'resolved#2']],
-    ['resolve before firing: the late firing is stale', [[resolved('2026-11-29T03:10:00Z'), o('2026-11-29T03:10:00Z', 'b')], [firing(), o('2026-11-29T03:11:00Z', 'a')]], ['-', '-']],
-    ['a new firing after the resolve reopens', [[firing(), o('2026-11-29T03:00:00Z', 'a')], [resolved('2026-11-29T03:10:00Z'), o('2026-11-29T03:10:00Z', 'b')], [firing('2026-11-29T05:00:00.000Z'), o('2026-11-29T05:00:00Z', 'c')]], ['firing#1', 'resolved#2', 'firing#3']],
-    ['muted firing is sent when the mute ends', [[firing(), o('2026-11-29T03:00:00Z', 'a', 'maintenance window monthly')], [firing(), o('2026-11-29T04:01:00Z', 'b')]], ['-', 'firing#1']],
-    ['a resolve of a muted firing tells nobody', [[firing(), o('2026-11-29T03:00:00Z', 'a', 'silence x')], [resolved('2026-11-29T03:10:00Z'), o('2026-11-29T03:10:00Z', 'b')]], ['-', '-']],
-    ['a second resolve is quiet', [[firing(), o('2026-11-29T03:00:00Z', 'a')], [resolved('2026-11-29T03:10:00Z'), o('2026-11-29T03:10:00Z', 'b')], [resolved('2026-11-29T03:11:00Z'), o('2026-11-29T03:11:00Z', 'c')]], ['firing#1', 'resolved#2', '-']],
+    [
+      'fires once, then is quiet',
+      [
+        [firing(), o('2026-11-29T03:00:00Z', 'a')],
+        [firing(), o('2026-11-29T03:05:00Z', 'b')],
+      ],
+      ['firing#1', '-'],
+    ],
+    [
+      'reminds after the repeat interval',
+      [
+        [firing(), o('2026-11-29T03:00:00Z', 'a')],
+        [firing(), o('2026-11-29T07:00:00Z', 'b')],
+        [firing(), o('2026-11-29T08:00:00Z', 'c')],
+      ],
+      ['firing#1', 'reminder#2', '-'],
+    ],
+    [
+      'a redelivered message maps to the same transition',
+      [
+        [firing(), o('2026-11-29T03:00:00Z', 'a')],
+        [firing(), o('2026-11-29T09:00:00Z', 'a')],
+      ],
+      ['firing#1', 'firing#1'],
+    ],
+    [
+      'resolve at once',
+      [
+        [firing(), o('2026-11-29T03:00:00Z', 'a')],
+        [resolved('2026-11-29T03:10:00Z'), o('2026-11-29T03:10:00Z', 'b')],
+      ],
+      ['firing#1', 'resolved#2'],
+    ],
+    [
+      'resolve before firing: the late firing is stale',
+      [
+        [resolved('2026-11-29T03:10:00Z'), o('2026-11-29T03:10:00Z', 'b')],
+        [firing(), o('2026-11-29T03:11:00Z', 'a')],
+      ],
+      ['-', '-'],
+    ],
+    [
+      'a new firing after the resolve reopens',
+      [
+        [firing(), o('2026-11-29T03:00:00Z', 'a')],
+        [resolved('2026-11-29T03:10:00Z'), o('2026-11-29T03:10:00Z', 'b')],
+        [firing('2026-11-29T05:00:00.000Z'), o('2026-11-29T05:00:00Z', 'c')],
+      ],
+      ['firing#1', 'resolved#2', 'firing#3'],
+    ],
+    [
+      'muted firing is sent when the mute ends',
+      [
+        [firing(), o('2026-11-29T03:00:00Z', 'a', 'maintenance window monthly')],
+        [firing(), o('2026-11-29T04:01:00Z', 'b')],
+      ],
+      ['-', 'firing#1'],
+    ],
+    [
+      'a resolve of a muted firing tells nobody',
+      [
+        [firing(), o('2026-11-29T03:00:00Z', 'a', 'silence x')],
+        [resolved('2026-11-29T03:10:00Z'), o('2026-11-29T03:10:00Z', 'b')],
+      ],
+      ['-', '-'],
+    ],
+    [
+      'a second resolve is quiet',
+      [
+        [firing(), o('2026-11-29T03:00:00Z', 'a')],
+        [resolved('2026-11-29T03:10:00Z'), o('2026-11-29T03:10:00Z', 'b')],
+        [resolved('2026-11-29T03:11:00Z'), o('2026-11-29T03:11:00Z', 'c')],
+      ],
+      ['firing#1', 'resolved#2', '-'],
+    ],
   ] as Array<[string, Array<[Alert, ReturnType<typeof o>]>, string[]]>)('%s', (_name, steps, expected) => {
     expect(run(steps)).toEqual(expected);
   });
@@ -188,11 +397,29 @@ describe('lifecycle: notify once per change', () => {
 
 describe('lifecycle: incident documents written before the message list', () => {
   it('an old document (message id -> seq object) still recognises a redelivered message, and is rewritten as a list', () => {
-    const legacy = { fingerprint: 'f', status: 'firing', startsAt: '2026-11-29T03:00:00.000Z', alert: alert(), notified: true, lastNotifiedAt: '2026-11-29T03:00:00.000Z', seq: 1, transitions: [{ seq: 1, kind: 'firing', at: '2026-11-29T03:00:00.000Z', receivers: ['slack'], messageId: '41' }], messages: { '41': 1 } } as IncidentState;
-    const o = (messageId: string) => ({ now: new Date('2026-11-29T03:05:00Z'), messageId, repeatIntervalMs: 4 * 3_600_000, receivers: ['slack' as const] });
+    const legacy = {
+      fingerprint: 'f',
+      status: 'firing',
+      startsAt: '2026-11-29T03:00:00.000Z',
+      alert: alert(),
+      notified: true,
+      lastNotifiedAt: '2026-11-29T03:00:00.000Z',
+      seq: 1,
+      transitions: [{ seq: 1, kind: 'firing', at: '2026-11-29T03:00:00.000Z', receivers: ['slack'], messageId: '41' }],
+      messages: { '41': 1 },
+    } as IncidentState;
+    const o = (messageId: string) => ({
+      now: new Date('2026-11-29T03:05:00Z'),
+      messageId,
+      repeatIntervalMs: 4 * 3_600_000,
+      receivers: ['slack' as const],
+    });
     expect(decide(legacy, alert(), o('41'))).toMatchObject({ unchanged: true, transition: { seq: 1, kind: 'firing' } });
     const next = decide(legacy, alert(), o('42'));
-    expect(next.state.messages).toEqual([['41', 1], ['42', 0]]);
+    expect(next.state.messages).toEqual([
+      ['41', 1],
+      ['42', 0],
+    ]);
     expect(decide(next.state, alert(), o('41'))).toMatchObject({ unchanged: true, why: 'redelivered message' });
   });
 });
@@ -215,8 +442,20 @@ describe('sweep: is something due for a firing incident no message touched?', ()
     ['notified, interval not passed', state({}), '2026-11-29T06:59:59Z', undefined, false],
     ['notified, interval passed: reminder', state({}), '2026-11-29T07:00:00Z', undefined, true],
     ['interval passed but muted now', state({}), '2026-11-29T07:00:00Z', 'silence x', false],
-    ['held back, still muted', state({ notified: false, mutedBy: 'maintenance window monthly' }), '2026-11-29T03:30:00Z', 'maintenance window monthly', false],
-    ['held back, mute over: send now', state({ notified: false, mutedBy: 'maintenance window monthly' }), '2026-11-29T04:00:00Z', undefined, true],
+    [
+      'held back, still muted',
+      state({ notified: false, mutedBy: 'maintenance window monthly' }),
+      '2026-11-29T03:30:00Z',
+      'maintenance window monthly',
+      false,
+    ],
+    [
+      'held back, mute over: send now',
+      state({ notified: false, mutedBy: 'maintenance window monthly' }),
+      '2026-11-29T04:00:00Z',
+      undefined,
+      true,
+    ],
     ['resolved', state({ status: 'resolved', notified: false }), '2026-11-30T00:00:00Z', undefined, false],
   ])('%s', (_name, s, now, mutedBy, expected) => {
     expect(sweepDue(s, new Date(now), 4 * H, mutedBy)).toBe(expected);
@@ -226,26 +465,49 @@ describe('sweep: is something due for a firing incident no message touched?', ()
 describe('muting: silences and maintenance windows', () => {
   const routing = RoutingSchema.parse({});
   const maintenance = MaintenanceSectionSchema.parse(undefined);
-  const silence: Silence = { id: 'abcd-1', matchers: ['probe = api-full'], reason: 'deploy', author: 'tom', createdAt: '2026-11-29T10:00:00.000Z', expiresAt: '2026-11-29T12:00:00.000Z' };
+  const silence: Silence = {
+    id: 'abcd-1',
+    matchers: ['probe = api-full'],
+    reason: 'deploy',
+    author: 'tom',
+    createdAt: '2026-11-29T10:00:00.000Z',
+    expiresAt: '2026-11-29T12:00:00.000Z',
+  };
   it.each([
     ['silence matches', alert({ labels: { probe: 'api-full' } }), '2026-11-29T11:00:00Z', [silence], 'silence abcd-1'],
     ['silence expired', alert({ labels: { probe: 'api-full' } }), '2026-11-29T12:00:00Z', [silence], undefined],
     ['silence does not match', alert({ labels: { probe: 'api' } }), '2026-11-29T11:00:00Z', [silence], undefined],
     // first Sunday of November 2026 is the 1st: DST ends at 02:00 EDT -> 01:00 EST; the window is 02:00-04:00 EST (07:00-09:00Z)
-    ['maintenance on the DST change (fall back)', alert(), '2026-11-01T07:30:00Z', [], expect.stringMatching(/^maintenance window monthly/)],
+    [
+      'maintenance on the DST change (fall back)',
+      alert(),
+      '2026-11-01T07:30:00Z',
+      [],
+      expect.stringMatching(/^maintenance window monthly/),
+    ],
     ['01:30 EDT on that day is before the window', alert(), '2026-11-01T05:30:00Z', [], undefined],
     ['after the window', alert(), '2026-11-01T09:00:00Z', [], undefined],
     // March 1 2026 (EST): 02:00-04:00 EST = 07:00-09:00Z
     ['first Sunday of March', alert(), '2026-03-01T08:59:00Z', [], expect.stringMatching(/^maintenance/)],
     ['second Sunday is not', alert(), '2026-03-08T08:00:00Z', [], undefined],
-    ['labelled to ignore maintenance', alert({ labels: { ignore_maintenance: 'true' } }), '2026-11-01T07:30:00Z', [], undefined],
+    [
+      'labelled to ignore maintenance',
+      alert({ labels: { ignore_maintenance: 'true' } }),
+      '2026-11-01T07:30:00Z',
+      [],
+      undefined,
+    ],
   ])('%s', (_name, a, now, silences, expected) => {
     expect(muteReason({ routing, maintenance }, a, new Date(now), silences)).toEqual(expected);
   });
 
   it('silencedBy matches on severity, source and env too', () => {
     const s = { ...silence, matchers: ['severity = warning', 'source =~ probe|cloud-monitoring'] };
-    expect(silencedBy([s], alert({ severity: 'warning', source: 'probe' }), new Date('2026-11-29T11:00:00Z'))?.id).toBe('abcd-1');
-    expect(silencedBy([s], alert({ severity: 'critical', source: 'probe' }), new Date('2026-11-29T11:00:00Z'))).toBeUndefined();
+    expect(silencedBy([s], alert({ severity: 'warning', source: 'probe' }), new Date('2026-11-29T11:00:00Z'))?.id).toBe(
+      'abcd-1',
+    );
+    expect(
+      silencedBy([s], alert({ severity: 'critical', source: 'probe' }), new Date('2026-11-29T11:00:00Z')),
+    ).toBeUndefined();
   });
 });

@@ -71,8 +71,26 @@ const MIN = 60_000;
 const H = 60 * MIN;
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64');
 const message = (event: unknown, messageId: string) => decodeMessage({ data: b64(event), messageId });
-const backupFailed = (time: string) => ({ type: 'backup.failed', severity: 'critical', env: 'prod', time, trigger: 'scheduled', reason: 'could not read public.games' });
-const backupOk = (time: string) => ({ type: 'backup.succeeded', severity: 'info', env: 'prod', time, backupId: 'b1', trigger: 'scheduled', bytes: 1, rows: 1, tables: 1, durationMs: 10 });
+const backupFailed = (time: string) => ({
+  type: 'backup.failed',
+  severity: 'critical',
+  env: 'prod',
+  time,
+  trigger: 'scheduled',
+  reason: 'could not read public.games',
+});
+const backupOk = (time: string) => ({
+  type: 'backup.succeeded',
+  severity: 'info',
+  env: 'prod',
+  time,
+  backupId: 'b1',
+  trigger: 'scheduled',
+  bytes: 1,
+  rows: 1,
+  tables: 1,
+  durationMs: 10,
+});
 const counts = () => ({ slack: delivered(slack).length, pd: delivered(pd).length, email: smtp.messages().length });
 const since = (before: ReturnType<typeof counts>) => {
   const now = counts();
@@ -114,19 +132,53 @@ describe('the alert sweep', () => {
     const before = counts();
     const muted = await fanout(deps, message(backupFailed('2026-12-06T07:30:00.000Z'), 'm1'));
     expect(muted.alerts[0]!.mutedBy).toMatch(/^maintenance window monthly/);
-    await fanout(deps, message({ type: 'retention.failed', severity: 'warning', env: 'prod', time: '2026-12-06T07:31:00.000Z', reason: 'held' }, 'm2'));
+    await fanout(
+      deps,
+      message(
+        {
+          type: 'retention.failed',
+          severity: 'warning',
+          env: 'prod',
+          time: '2026-12-06T07:31:00.000Z',
+          reason: 'held',
+        },
+        'm2',
+      ),
+    );
     at('2026-12-06T08:30:00.000Z');
     await sweep(deps);
-    const closed = await fanout(deps, message({ type: 'retention.completed', severity: 'info', env: 'prod', time: '2026-12-06T08:40:00.000Z', removed: 0, orphansRemoved: 0, kept: 3, bytesFreed: 0, skipped: 0 }, 'm3'));
+    const closed = await fanout(
+      deps,
+      message(
+        {
+          type: 'retention.completed',
+          severity: 'info',
+          env: 'prod',
+          time: '2026-12-06T08:40:00.000Z',
+          removed: 0,
+          orphansRemoved: 0,
+          kept: 3,
+          bytesFreed: 0,
+          skipped: 0,
+        },
+        'm3',
+      ),
+    );
     expect(closed.poison).toBeUndefined();
     at('2026-12-06T08:59:59.000Z');
     await sweep(deps);
     expect(since(before)).toEqual({ slack: 0, pd: 0, email: 0 });
     at('2026-12-06T09:00:30.000Z');
     const r = await sweep(deps);
-    expect(r.sent.map((s) => [s.fingerprint, s.transition?.kind, s.why])).toEqual([['mt-ops/prod/backup', 'firing', 'no longer muted: sent now']]);
+    expect(r.sent.map((s) => [s.fingerprint, s.transition?.kind, s.why])).toEqual([
+      ['mt-ops/prod/backup', 'firing', 'no longer muted: sent now'],
+    ]);
     expect(since(before)).toEqual({ slack: 1, pd: 1, email: 1 });
-    expect(delivered(pd).at(-1)!.json).toMatchObject({ event_action: 'trigger', dedup_key: 'mt-ops/prod/backup', payload: { severity: 'critical' } });
+    expect(delivered(pd).at(-1)!.json).toMatchObject({
+      event_action: 'trigger',
+      dedup_key: 'mt-ops/prod/backup',
+      payload: { severity: 'critical' },
+    });
     at('2026-12-06T09:05:00.000Z');
     await sweep(deps);
     expect(since(before)).toEqual({ slack: 1, pd: 1, email: 1 });
@@ -134,9 +186,16 @@ describe('the alert sweep', () => {
 
   it('a firing held back by a silence is sent once the silence has expired', async () => {
     const { deps, at } = setup();
-    await addSilence(deps.store, 'prod', { matchers: ['job = backup'], reason: 'migrating', author: 'tom', expiresAt: '2026-11-29T09:00:00.000Z' }, new Date('2026-11-29T07:00:00.000Z'));
+    await addSilence(
+      deps.store,
+      'prod',
+      { matchers: ['job = backup'], reason: 'migrating', author: 'tom', expiresAt: '2026-11-29T09:00:00.000Z' },
+      new Date('2026-11-29T07:00:00.000Z'),
+    );
     const before = counts();
-    expect((await fanout(deps, message(backupFailed('2026-11-29T08:00:00.000Z'), 's1'))).alerts[0]!.mutedBy).toMatch(/^silence /);
+    expect((await fanout(deps, message(backupFailed('2026-11-29T08:00:00.000Z'), 's1'))).alerts[0]!.mutedBy).toMatch(
+      /^silence /,
+    );
     at('2026-11-29T08:59:00.000Z');
     await sweep(deps);
     expect(since(before)).toEqual({ slack: 0, pd: 0, email: 0 });
@@ -158,11 +217,22 @@ describe('the alert sweep', () => {
     expect(pd.received.length).toBe(before.pd + 2);
     at('2026-11-29T08:01:00.000Z');
     const r = await sweep(deps);
-    expect(r.retried).toEqual([expect.objectContaining({ channel: 'pagerduty', status: 'delivered', fingerprint: 'mt-ops/prod/backup', seq: 1 })]);
+    expect(r.retried).toEqual([
+      expect.objectContaining({ channel: 'pagerduty', status: 'delivered', fingerprint: 'mt-ops/prod/backup', seq: 1 }),
+    ]);
     expect(r.pending).toBe(false);
     expect(since(before)).toEqual({ slack: 1, pd: 1, email: 1 });
-    const log = await readDeliveries(deps.store, 'prod', new Date('2026-11-29T00:00:00Z'), new Date('2026-11-29T09:00:00Z'));
-    expect(log.find((x) => x.channel === 'pagerduty')).toMatchObject({ status: 'delivered', attempts: 3, invocations: 1 });
+    const log = await readDeliveries(
+      deps.store,
+      'prod',
+      new Date('2026-11-29T00:00:00Z'),
+      new Date('2026-11-29T09:00:00Z'),
+    );
+    expect(log.find((x) => x.channel === 'pagerduty')).toMatchObject({
+      status: 'delivered',
+      attempts: 3,
+      invocations: 1,
+    });
     // settled: nothing left in the pending index
     const pending: string[] = [];
     for await (const o of deps.store.list(alertKeys.pendingAll('prod'))) pending.push(o.key);
@@ -171,7 +241,7 @@ describe('the alert sweep', () => {
     expect((await sweep(deps)).retried).toEqual([]);
   });
 
-  it("a trigger still owed is not sent after the resolve went out (superseded), and the redelivered firing stays quiet", async () => {
+  it('a trigger still owed is not sent after the resolve went out (superseded), and the redelivered firing stays quiet', async () => {
     const { deps, at } = setup();
     pd.script({ status: 500, body: '{}' }, { status: 500, body: '{}' });
     const before = counts();
@@ -184,20 +254,36 @@ describe('the alert sweep', () => {
     at('2026-11-29T08:03:00.000Z');
     const redelivered = await fanout(deps, message(backupFailed('2026-11-29T08:00:00.000Z'), 'x1'));
     expect(redelivered.retry).toBe(false);
-    expect(redelivered.alerts[0]!.deliveries.find((d) => d.channel === 'pagerduty')).toMatchObject({ status: 'superseded', pending: false });
+    expect(redelivered.alerts[0]!.deliveries.find((d) => d.channel === 'pagerduty')).toMatchObject({
+      status: 'superseded',
+      pending: false,
+    });
     at('2026-11-29T08:30:00.000Z');
     await sweep(deps);
-    expect(delivered(pd).slice(before.pd).map((r) => r.json.event_action)).toEqual(['resolve']);
+    expect(
+      delivered(pd)
+        .slice(before.pd)
+        .map((r) => r.json.event_action),
+    ).toEqual(['resolve']);
     expect(since(before)).toEqual({ slack: 2, pd: 1, email: 2 });
   });
 
-  it("honours a Retry-After longer than one invocation waits: nothing is sent before it, the sweep sends after", async () => {
+  it('honours a Retry-After longer than one invocation waits: nothing is sent before it, the sweep sends after', async () => {
     const { deps, at } = setup({ channels: { slack: new SlackChannel(slack.webhookUrl, { minIntervalMs: 0 }) } });
     slack.script({ status: 429, body: 'rate_limited', headers: { 'retry-after': '120' } });
-    const warning = { type: 'retention.failed', severity: 'warning', env: 'prod', time: '2026-11-29T08:00:00.000Z', reason: 'held' };
+    const warning = {
+      type: 'retention.failed',
+      severity: 'warning',
+      env: 'prod',
+      time: '2026-11-29T08:00:00.000Z',
+      reason: 'held',
+    };
     const requests = () => slack.received.length;
     const first = await fanout(deps, message(warning, 'ra1'));
-    expect(first.alerts[0]!.deliveries).toEqual([expect.objectContaining({ channel: 'slack', status: 'failed', pending: true }), expect.objectContaining({ channel: 'email', status: 'off' })]);
+    expect(first.alerts[0]!.deliveries).toEqual([
+      expect.objectContaining({ channel: 'slack', status: 'failed', pending: true }),
+      expect.objectContaining({ channel: 'email', status: 'off' }),
+    ]);
     const after429 = requests();
     // Pub/Sub redelivers 10 s later: not sent (the server asked for 120 s), still owed, and not counted as a failure
     at('2026-11-29T08:00:10.000Z');
@@ -211,7 +297,12 @@ describe('the alert sweep', () => {
     const r = await sweep(deps);
     expect(r.retried).toEqual([expect.objectContaining({ channel: 'slack', status: 'delivered' })]);
     expect(requests()).toBe(after429 + 1);
-    const log = await readDeliveries(deps.store, 'prod', new Date('2026-11-29T00:00:00Z'), new Date('2026-11-29T09:00:00Z'));
+    const log = await readDeliveries(
+      deps.store,
+      'prod',
+      new Date('2026-11-29T00:00:00Z'),
+      new Date('2026-11-29T09:00:00Z'),
+    );
     expect(log.find((x) => x.channel === 'slack')).toMatchObject({ status: 'delivered', invocations: 1 });
   });
 
@@ -237,14 +328,45 @@ describe('sweepEvent (the entry point the Scheduler job reaches)', () => {
   });
 
   it('sweeps with the configured channels at the time it is given; a bad trigger is acknowledged', async () => {
-    const rt = testRuntime({ BACKUP_BUCKET: `file://${tempDir('mt-sweep-fn-')}`, OPS_ENV: 'prod', SLACK_WEBHOOK_URL: slack.webhookUrl, METADATA_SERVER_DETECTION: 'none' });
-    const { deps } = setup({ store: rt.store, channels: { slack: new SlackChannel(slack.webhookUrl, { minIntervalMs: 0 }) } });
-    await fanout(deps, message({ type: 'retention.failed', severity: 'warning', env: 'prod', time: '2026-11-29T08:00:00.000Z', reason: 'held' }, 'e1'));
+    const rt = testRuntime({
+      BACKUP_BUCKET: `file://${tempDir('mt-sweep-fn-')}`,
+      OPS_ENV: 'prod',
+      SLACK_WEBHOOK_URL: slack.webhookUrl,
+      METADATA_SERVER_DETECTION: 'none',
+    });
+    const { deps } = setup({
+      store: rt.store,
+      channels: { slack: new SlackChannel(slack.webhookUrl, { minIntervalMs: 0 }) },
+    });
+    await fanout(
+      deps,
+      message(
+        {
+          type: 'retention.failed',
+          severity: 'warning',
+          env: 'prod',
+          time: '2026-11-29T08:00:00.000Z',
+          reason: 'held',
+        },
+        'e1',
+      ),
+    );
     const before = delivered(slack).length;
     let clock = new Date('2026-11-29T12:00:00.000Z');
-    const handler = sweepEventHandler(() => rt, () => clock);
+    const handler = sweepEventHandler(
+      () => rt,
+      () => clock,
+    );
     const result = await handler(trigger({}, '7001') as never);
-    expect(result).toMatchObject({ firing: 1, sent: [expect.objectContaining({ fingerprint: 'mt-ops/prod/retention', transition: expect.objectContaining({ kind: 'reminder' }) })] });
+    expect(result).toMatchObject({
+      firing: 1,
+      sent: [
+        expect.objectContaining({
+          fingerprint: 'mt-ops/prod/retention',
+          transition: expect.objectContaining({ kind: 'reminder' }),
+        }),
+      ],
+    });
     expect(delivered(slack).length).toBe(before + 1);
     clock = new Date('2026-11-29T12:01:00.000Z');
     expect(await handler(trigger({ now: 'soon' }, '7002') as never)).toBeUndefined();

@@ -58,7 +58,9 @@ describe('backup of the awkward-types schema', () => {
     expect(names).toContain('id');
     expect(names).not.toContain('note_length');
     expect(everything.columns.find((c) => c.name === 'feeling')!.type).toBe('mood');
-    const data = await text((await store.get(`${keys.backupPrefix('test', manifest.id)}${everything.object}`)).pipe(createGunzip()));
+    const data = await text(
+      (await store.get(`${keys.backupPrefix('test', manifest.id)}${everything.object}`)).pipe(createGunzip()),
+    );
     const lines = data.split('\n').filter(Boolean);
     expect(lines).toHaveLength(3);
     expect(lines[0]!.startsWith('1\t')).toBe(true);
@@ -98,11 +100,18 @@ describe('scope', () => {
     const all = await completed(runBackup({ databaseUrl: db.url, store, env: 'scope' }));
     const auth = (m: Manifest) => m.tables.filter((t) => t.schema === 'auth').map((t) => `${t.schema}.${t.name}`);
     expect(auth(all)).toEqual(['auth.users']);
-    const named = await completed(runBackup({ databaseUrl: db.url, store, env: 'scope', scope: { schemas: ['auth'] } }));
+    const named = await completed(
+      runBackup({ databaseUrl: db.url, store, env: 'scope', scope: { schemas: ['auth'] } }),
+    );
     expect(auth(named)).toEqual(['auth.sessions', 'auth.users']);
     expect(named.tables.find((t) => t.name === 'users')!.rows).toBe(1);
     const excluded = await completed(
-      runBackup({ databaseUrl: db.url, store, env: 'scope', scope: { excludeTables: ['public.everything', 'Stats Schema.Player Stats'] } }),
+      runBackup({
+        databaseUrl: db.url,
+        store,
+        env: 'scope',
+        scope: { excludeTables: ['public.everything', 'Stats Schema.Player Stats'] },
+      }),
     );
     const names = excluded.tables.map((t) => `${t.schema}.${t.name}`);
     expect(names).not.toContain('public.everything');
@@ -111,16 +120,31 @@ describe('scope', () => {
   });
 
   it('refuses to exclude a table that a table in scope references, naming the key (a restore could not satisfy it)', async () => {
-    await expect(runBackup({ databaseUrl: db.url, store, env: 'scope', scope: { excludeTables: ['league.teams'] } })).rejects.toThrow(
+    await expect(
+      runBackup({ databaseUrl: db.url, store, env: 'scope', scope: { excludeTables: ['league.teams'] } }),
+    ).rejects.toThrow(
       /excludeTables\[0\]: league\.teams is referenced by foreign key players_team_id_fkey of league\.players \(team_id\)/,
     );
   });
 
   it('carries the tables referenced from the named schemas (the closure), and records why', async () => {
-    const m = await completed(runBackup({ databaseUrl: db.url, store, env: 'scope', scope: { schemas: ['Stats Schema'] } }));
-    expect(m.tables.map((t) => `${t.schema}.${t.name}`).sort()).toEqual(['Stats Schema.Player Stats', 'league.matches', 'league.players', 'league.teams']);
+    const m = await completed(
+      runBackup({ databaseUrl: db.url, store, env: 'scope', scope: { schemas: ['Stats Schema'] } }),
+    );
+    expect(m.tables.map((t) => `${t.schema}.${t.name}`).sort()).toEqual([
+      'Stats Schema.Player Stats',
+      'league.matches',
+      'league.players',
+      'league.teams',
+    ]);
     expect(m.scope.included).toEqual(
-      expect.arrayContaining([{ table: 'league.players', referencedBy: 'Stats Schema.Player Stats', constraint: 'Player Stats_Player ID_fkey' }]),
+      expect.arrayContaining([
+        {
+          table: 'league.players',
+          referencedBy: 'Stats Schema.Player Stats',
+          constraint: 'Player Stats_Player ID_fkey',
+        },
+      ]),
     );
   });
 });
@@ -151,13 +175,17 @@ describe('consistency', () => {
       expect(counts['public.empty_table']).toBe(0);
       expect(counts['league.teams']).toBe(3);
       const matches = manifest.tables.find((t) => t.name === 'matches')!;
-      const data = await text((await store.get(`${keys.backupPrefix('consistency', manifest.id)}${matches.object}`)).pipe(createGunzip()));
+      const data = await text(
+        (await store.get(`${keys.backupPrefix('consistency', manifest.id)}${matches.object}`)).pipe(createGunzip()),
+      );
       expect(data).not.toContain('2030-01-01');
       // ...and the rows are really there now, so the next backup has them
       const next = await completed(runBackup({ databaseUrl: db.url, store, env: 'consistency' }));
       expect(next.tables.find((t) => t.name === 'serial_things')!.rows).toBe(22);
     } finally {
-      await other.query(`DELETE FROM public.serial_things WHERE name LIKE 'late%'; DELETE FROM public.empty_table; DELETE FROM league.teams WHERE name = 'Late FC'`);
+      await other.query(
+        `DELETE FROM public.serial_things WHERE name LIKE 'late%'; DELETE FROM public.empty_table; DELETE FROM league.teams WHERE name = 'Late FC'`,
+      );
       await other.end();
     }
   });

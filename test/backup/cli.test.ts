@@ -24,7 +24,12 @@ beforeAll(async () => {
   bucketDir = tempDir('mt-cli-bucket-');
   const configDir = tempDir('mt-cli-config-');
   writeFileSync(join(configDir, 'ops.config.json'), JSON.stringify({ backup: { leaseTtlSeconds: 12, jobs: 1 } }));
-  env = { DATABASE_URL: db.url, BACKUP_BUCKET: `file://${bucketDir}`, OPS_ENV: 'cli', OPS_CONFIG: join(configDir, 'ops.config.json') };
+  env = {
+    DATABASE_URL: db.url,
+    BACKUP_BUCKET: `file://${bucketDir}`,
+    OPS_ENV: 'cli',
+    OPS_CONFIG: join(configDir, 'ops.config.json'),
+  };
 });
 
 describe('mt-ops backup / list / verify', () => {
@@ -61,17 +66,21 @@ describe('mt-ops backup / list / verify', () => {
     const before = (await runCli(['list', '--all', '--json'], { env })).stdout;
     const result = await runCli(['backup', '--schemas', 'league,nope', '--no-progress'], { env });
     expect(result.code).toBe(2);
-    expect(result.stderr).toBe('mt-ops: invalid backup scope: --schemas[1]: schema "nope" does not exist in the database\n');
+    expect(result.stderr).toBe(
+      'mt-ops: invalid backup scope: --schemas[1]: schema "nope" does not exist in the database\n',
+    );
     expect((await runCli(['list', '--all', '--json'], { env })).stdout).toBe(before);
   });
 
   it('--exclude-tables naming a table that does not exist gets a warning, and the backup runs', async () => {
-    const result = await runCli(['backup', '--schemas', 'league', '--exclude-tables', 'league.nope', '--no-progress'], { env });
+    const result = await runCli(['backup', '--schemas', 'league', '--exclude-tables', 'league.nope', '--no-progress'], {
+      env,
+    });
     expect(result.code).toBe(0);
     expect(result.stderr).toMatch(/--exclude-tables\[0\]: table league\.nope does not exist/);
   });
 
-  it('a backup killed with SIGKILL midway leaves no complete backup; the next one on this host takes the dead run\'s lease over at once', async () => {
+  it("a backup killed with SIGKILL midway leaves no complete backup; the next one on this host takes the dead run's lease over at once", async () => {
     const before = JSON.parse((await runCli(['list', '--json'], { env })).stdout) as unknown[];
     // a lease far longer than the test: only the takeover of a dead holder's lease lets the next run start
     const longLease = join(tempDir('mt-cli-config-'), 'ops.config.json');
@@ -84,7 +93,8 @@ describe('mt-ops backup / list / verify', () => {
     const tmp = join(bucketDir, '.tmp');
     const deadline = Date.now() + 30_000;
     const writingData = () =>
-      existsSync(tmp) && readdirSync(tmp).some((f) => (statSync(join(tmp, f), { throwIfNoEntry: false })?.size ?? 0) > 64 * 1024);
+      existsSync(tmp) &&
+      readdirSync(tmp).some((f) => (statSync(join(tmp, f), { throwIfNoEntry: false })?.size ?? 0) > 64 * 1024);
     while (!writingData()) {
       if (Date.now() > deadline) throw new Error('backup never started writing');
       await new Promise((r) => setTimeout(r, 10));
@@ -150,14 +160,22 @@ describe('bad input', () => {
   });
 
   it('an unreachable database exits 1, without the password', async () => {
-    const r = await runCli(['backup', '--no-progress', '--database-url', 'postgres://ops:s3cret-pw-77@127.0.0.1:1/db'], { env });
+    const r = await runCli(
+      ['backup', '--no-progress', '--database-url', 'postgres://ops:s3cret-pw-77@127.0.0.1:1/db'],
+      { env },
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/cannot connect to the database/);
     expect(r.stderr + r.stdout).not.toContain('s3cret-pw-77');
   });
 
   it('bad flag values exit 2 with a one-line reason', async () => {
-    for (const args of [['backup', '--jobs', '0'], ['backup', '--jobs', 'many'], ['backup', '--exclude-tables', 'nodot'], ['list', '--bogus']]) {
+    for (const args of [
+      ['backup', '--jobs', '0'],
+      ['backup', '--jobs', 'many'],
+      ['backup', '--exclude-tables', 'nodot'],
+      ['list', '--bogus'],
+    ]) {
       const r = await runCli(args, { env });
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);

@@ -47,7 +47,11 @@ describe('an unreadable manifest.json', () => {
       const text = await runCli(args, { env });
       expect(text.code, text.stderr).toBe(0);
       for (const id of [garbled, malformed]) expect(text.stdout).toMatch(new RegExp(`${id}.*CORRUPT`));
-      const json = JSON.parse((await runCli([...args, '--json'], { env })).stdout) as Array<{ id: string; kind: string; note?: string }>;
+      const json = JSON.parse((await runCli([...args, '--json'], { env })).stdout) as Array<{
+        id: string;
+        kind: string;
+        note?: string;
+      }>;
       const corrupt = json.filter((e) => e.kind === 'corrupt');
       expect(corrupt.map((e) => e.id).sort()).toEqual([garbled, malformed]);
       expect(corrupt.find((e) => e.id === garbled)!.note).toMatch(/not valid JSON/);
@@ -56,7 +60,12 @@ describe('an unreadable manifest.json', () => {
   });
 
   it('retention never removes a corrupt backup, nor counts it as a backup', async () => {
-    const result = await runRetention(openStore(bucket), ENV, { policy: { keepLast: 1 }, minKeep: 1, orphanGraceHours: 0, dryRun: true });
+    const result = await runRetention(openStore(bucket), ENV, {
+      policy: { keepLast: 1 },
+      minKeep: 1,
+      orphanGraceHours: 0,
+      dryRun: true,
+    });
     expect(result.plan.decisions).toHaveLength(0);
     const orphans = Object.fromEntries(result.plan.orphans.map((o) => [o.backup.id, o.remove]));
     expect(orphans).toEqual({ [garbled]: false, [malformed]: false, [partial]: true });

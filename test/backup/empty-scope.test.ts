@@ -30,7 +30,10 @@ beforeAll(async () => {
   bare = await createTestDatabase('mt_empty_scope_bare');
   bucket = tempDir('mt-empty-scope-');
   rt = testRuntime({ DATABASE_URL: db.url, BACKUP_BUCKET: `file://${bucket}`, OPS_ENV: 'es' });
-  ff.http('backupHttpEmptyScope', backupHttpHandler(() => rt));
+  ff.http(
+    'backupHttpEmptyScope',
+    backupHttpHandler(() => rt),
+  );
   server = getTestServer('backupHttpEmptyScope');
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
@@ -45,14 +48,22 @@ describe('explicit schemas that hold no tables', () => {
     const env = { DATABASE_URL: db.url, BACKUP_BUCKET: `file://${bucket}`, OPS_ENV: 'es', OPS_CONFIG: '' };
     const r = await runCli(['backup', '--schemas', 'empty_one,empty_two', '--no-progress'], { env });
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toBe('mt-ops: invalid backup scope: --schemas: schemas empty_one, empty_two hold no tables: nothing to back up\n');
+    expect(r.stderr).toBe(
+      'mt-ops: invalid backup scope: --schemas: schemas empty_one, empty_two hold no tables: nothing to back up\n',
+    );
     expect(await attempts()).toBe(0);
   });
 
   it('HTTP: 400 with the field path; nothing published, no backup attempted', async () => {
-    const res = await fetch(base, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ schemas: ['empty_one'] }) });
+    const res = await fetch(base, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ schemas: ['empty_one'] }),
+    });
     expect(res.status).toBe(400);
-    expect(((await res.json()) as { issues: string[] }).issues).toEqual(['body.schemas: schema empty_one holds no tables: nothing to back up']);
+    expect(((await res.json()) as { issues: string[] }).issues).toEqual([
+      'body.schemas: schema empty_one holds no tables: nothing to back up',
+    ]);
     expect(rt.bus.published).toEqual([]);
     expect(await attempts()).toBe(0);
   });
@@ -69,7 +80,11 @@ describe('explicit schemas that hold no tables', () => {
     };
     await expect(handler(event as never)).resolves.toBeUndefined();
     expect(rt.bus.published).toEqual([]);
-    expect(rt.logs.some((l) => l.includes('"severity":"ERROR"') && l.includes('data.schemas') && l.includes('holds no tables'))).toBe(true);
+    expect(
+      rt.logs.some(
+        (l) => l.includes('"severity":"ERROR"') && l.includes('data.schemas') && l.includes('holds no tables'),
+      ),
+    ).toBe(true);
   });
 
   it('the default scope finding no table at all still fails the backup and publishes backup.failed', async () => {

@@ -49,11 +49,20 @@ describe('a table the backup cannot read fails the whole backup, by name', () =>
     await db.query(`REVOKE SELECT ON league.matches FROM ${role}`);
     const store = openStore(`file://${tempDir()}`);
     try {
-      await expect(runBackup({ databaseUrl: limitedUrl(), store, env: 'test' })).rejects.toThrow(/league\.matches.*permission denied/);
+      await expect(runBackup({ databaseUrl: limitedUrl(), store, env: 'test' })).rejects.toThrow(
+        /league\.matches.*permission denied/,
+      );
       // through the service, the backup.failed event names the table (critical)
       const bus = new MemoryBus();
-      await expect(backupJob({ bus, logger: createLogger({ level: 'silent' }) }, { databaseUrl: limitedUrl(), store, env: 'test' })).rejects.toThrow();
-      expect(bus.published.map((m) => m.event)).toEqual([expect.objectContaining({ type: 'backup.failed', severity: 'critical', table: 'league.matches' })]);
+      await expect(
+        backupJob(
+          { bus, logger: createLogger({ level: 'silent' }) },
+          { databaseUrl: limitedUrl(), store, env: 'test' },
+        ),
+      ).rejects.toThrow();
+      expect(bus.published.map((m) => m.event)).toEqual([
+        expect.objectContaining({ type: 'backup.failed', severity: 'critical', table: 'league.matches' }),
+      ]);
       // nothing incomplete is left behind, and no manifest exists
       expect(await keysUnder(store, 'test/2')).toEqual([]);
     } finally {
@@ -72,7 +81,11 @@ describe('a table the backup cannot read fails the whole backup, by name', () =>
 
   it('an unreachable database is a clear error without the password', async () => {
     const store = openStore(`file://${tempDir()}`);
-    const err = await runBackup({ databaseUrl: 'postgres://someone:hunter2-secret@127.0.0.1:1/nowhere', store, env: 'test' }).catch((e: Error) => e);
+    const err = await runBackup({
+      databaseUrl: 'postgres://someone:hunter2-secret@127.0.0.1:1/nowhere',
+      store,
+      env: 'test',
+    }).catch((e: Error) => e);
     expect((err as Error).message).toMatch(/cannot connect to the database/);
     expect((err as Error).message).not.toContain('hunter2-secret');
   });
@@ -103,10 +116,24 @@ describe('lease and redelivery', () => {
 
   it('a redelivered trigger whose message already produced a complete backup does nothing', async () => {
     const store = openStore(`file://${tempDir()}`);
-    const first = await runBackup({ databaseUrl: db.url, store, env: 'prod', trigger: { kind: 'scheduled', messageId: 'msg-42' } });
+    const first = await runBackup({
+      databaseUrl: db.url,
+      store,
+      env: 'prod',
+      trigger: { kind: 'scheduled', messageId: 'msg-42' },
+    });
     expect(first.status).toBe('completed');
-    const again = await runBackup({ databaseUrl: db.url, store, env: 'prod', trigger: { kind: 'scheduled', messageId: 'msg-42' } });
-    expect(again).toEqual({ status: 'duplicate', backupId: first.status === 'completed' ? first.manifest.id : '', messageId: 'msg-42' });
+    const again = await runBackup({
+      databaseUrl: db.url,
+      store,
+      env: 'prod',
+      trigger: { kind: 'scheduled', messageId: 'msg-42' },
+    });
+    expect(again).toEqual({
+      status: 'duplicate',
+      backupId: first.status === 'completed' ? first.manifest.id : '',
+      messageId: 'msg-42',
+    });
     const manifests = (await keysUnder(store, 'prod/')).filter((k) => k.endsWith('manifest.json'));
     expect(manifests).toHaveLength(1);
   });

@@ -10,7 +10,11 @@ import { listBackups } from '../../shared/backup/catalog';
 
 let db: TestDatabase;
 let fake: FakeGcs;
-const open = () => openStore('gs://mt-backups/missing-table', { gcsApiEndpoint: fake.url, gcsRetry: { maxRetries: 1, maxDelaySeconds: 1 } });
+const open = () =>
+  openStore('gs://mt-backups/missing-table', {
+    gcsApiEndpoint: fake.url,
+    gcsRetry: { maxRetries: 1, maxDelaySeconds: 1 },
+  });
 
 beforeAll(async () => {
   db = await createTestDatabase('mt_gcs');

@@ -56,13 +56,24 @@ async function digestOf(url: string): Promise<string> {
 /** Backup then restore into a fresh database, both by the CLI; the peak RSS of each, in KiB. */
 async function roundTrip(mib: number, env: string): Promise<{ backup: number; restore: number }> {
   const source = await databaseWithLargeObject(mib);
-  const base = { BACKUP_BUCKET: `file://${bucket}`, OPS_ENV: env, NODE_OPTIONS: `--require ${PEAK}`, LOG_LEVEL: 'warn' };
-  const backup = await runCli(['backup', '--json', '--no-progress', '--database-url', source], { env: base, timeoutMs: 180_000 });
+  const base = {
+    BACKUP_BUCKET: `file://${bucket}`,
+    OPS_ENV: env,
+    NODE_OPTIONS: `--require ${PEAK}`,
+    LOG_LEVEL: 'warn',
+  };
+  const backup = await runCli(['backup', '--json', '--no-progress', '--database-url', source], {
+    env: base,
+    timeoutMs: 180_000,
+  });
   const backupPeak = peakKb(backup);
   const id = JSON.parse(backup.stdout.split('\n').find((l) => l.startsWith('{'))!).id as string;
   const target = await db.createDatabase('mt_lomem_target');
   await withClient(target, (c) => c.query('CREATE TABLE public.documents (id int PRIMARY KEY, content oid)'));
-  const restored = await runCli(['restore', id, '--database-url', target, '--yes', '--no-safety-backup', '--no-progress'], { env: base, timeoutMs: 180_000 });
+  const restored = await runCli(
+    ['restore', id, '--database-url', target, '--yes', '--no-safety-backup', '--no-progress'],
+    { env: base, timeoutMs: 180_000 },
+  );
   const restorePeak = peakKb(restored);
   expect(await digestOf(target)).toBe(await digestOf(source));
   return { backup: backupPeak, restore: restorePeak };

@@ -65,14 +65,20 @@ describe('a backup that loses its lease stops at once', () => {
       afterSnapshot: async () => {
         const doc = (await store.readJson(keys.lease('prod')))!;
         const expiresAt = new Date(Date.now() + 60_000).toISOString();
-        await store.writeJson(keys.lease('prod'), { holder: 'other-host:4242:abcdef', acquiredAt: new Date().toISOString(), expiresAt }, { ifGeneration: doc.generation });
+        await store.writeJson(
+          keys.lease('prod'),
+          { holder: 'other-host:4242:abcdef', acquiredAt: new Date().toISOString(), expiresAt },
+          { ifGeneration: doc.generation },
+        );
       },
     }).then(
       () => undefined,
       (e: Error) => e,
     );
     // found at the next renewal (or, on a machine too loaded to renew in time, by the deadline ttl/4 before expiry)
-    expect(err?.message).toMatch(/backup stopped: lease prod\/\.lease\/backup\.json (was lost to another holder|expires at .* and could not be renewed .*); no manifest was written/);
+    expect(err?.message).toMatch(
+      /backup stopped: lease prod\/\.lease\/backup\.json (was lost to another holder|expires at .* and could not be renewed .*); no manifest was written/,
+    );
     // the big table never finished: its COPY was cut off, not read to the end
     expect(events.some((e) => e.phase === 'table' && e.table === 'public.big' && e.done)).toBe(false);
     expect(events.some((e) => e.phase === 'finished')).toBe(false);
@@ -108,7 +114,9 @@ describe('a backup that loses its lease stops at once', () => {
       (e: Error) => e,
     );
     fake.clearFailures();
-    expect(err?.message).toMatch(/backup stopped: lease prod\/\.lease\/backup\.json expires at .* and could not be renewed \(storage write of prod\/\.lease\/backup\.json failed: injected failure\)/);
+    expect(err?.message).toMatch(
+      /backup stopped: lease prod\/\.lease\/backup\.json expires at .* and could not be renewed \(storage write of prod\/\.lease\/backup\.json failed: injected failure\)/,
+    );
     const lease = (await readLease(store, keys.lease('prod')))!;
     // The last lease written is the one in force: the backup did no work past its expiry (when another may take over).
     expect(lease.expiresAt.getTime()).toBeGreaterThanOrEqual(leaseExpiry);

@@ -10,7 +10,9 @@ let db: TestDatabase;
 
 beforeAll(async () => {
   db = await createTestDatabase('mt_locked_table');
-  await db.query(`CREATE TABLE public.free (id int PRIMARY KEY); CREATE TABLE public.held (id int PRIMARY KEY); INSERT INTO public.held VALUES (1)`);
+  await db.query(
+    `CREATE TABLE public.free (id int PRIMARY KEY); CREATE TABLE public.held (id int PRIMARY KEY); INSERT INTO public.held VALUES (1)`,
+  );
 });
 
 describe('a locked source table', () => {

@@ -13,7 +13,9 @@ let fake: FakeGcs;
 
 beforeAll(async () => {
   db = await createTestDatabase('mt_stalled_storage');
-  await db.query(`CREATE TABLE public.t (id int PRIMARY KEY, v text); INSERT INTO public.t SELECT g, md5(g::text) FROM generate_series(1, 5000) g`);
+  await db.query(
+    `CREATE TABLE public.t (id int PRIMARY KEY, v text); INSERT INTO public.t SELECT g, md5(g::text) FROM generate_series(1, 5000) g`,
+  );
   fake = await startFakeGcs();
 });
 
@@ -23,14 +25,20 @@ afterAll(async () => {
 
 describe('a stalled upload', () => {
   it('fails the backup after the progress timeout, removes what was written, releases the lease, closes the connections', async () => {
-    const store = openStore('gs://stall-bucket/b', { gcsApiEndpoint: fake.url, gcsRetry: { maxRetries: 0 }, progressTimeoutSeconds: 1 });
+    const store = openStore('gs://stall-bucket/b', {
+      gcsApiEndpoint: fake.url,
+      gcsRetry: { maxRetries: 0 },
+      progressTimeoutSeconds: 1,
+    });
     fake.stallUploads();
     try {
       const err = await runBackup({ databaseUrl: db.url, store, env: 'prod' }).then(
         () => undefined,
         (e: Error) => e,
       );
-      expect(err?.message).toMatch(/table public\.t \(storage\): storage upload of prod\/.*\/data\/0001\.copy\.gz stalled: the server took no bytes and did not answer for 1 s/);
+      expect(err?.message).toMatch(
+        /table public\.t \(storage\): storage upload of prod\/.*\/data\/0001\.copy\.gz stalled: the server took no bytes and did not answer for 1 s/,
+      );
     } finally {
       fake.stallUploads(false);
     }
@@ -38,7 +46,9 @@ describe('a stalled upload', () => {
     expect(fake.objectNames('stall-bucket')).toEqual([]);
     const c = new pg.Client({ connectionString: db.url });
     await c.connect();
-    const { rows } = await c.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'mt-ops backup' AND datname = current_database()`);
+    const { rows } = await c.query(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'mt-ops backup' AND datname = current_database()`,
+    );
     await c.end();
     expect(rows[0].n).toBe(0);
     // the same store works again once the server answers
@@ -46,7 +56,11 @@ describe('a stalled upload', () => {
   });
 
   it('a stop (Ctrl-C, a shutdown) during a stalled upload stops the backup at once, not after the progress timeout', async () => {
-    const store = openStore('gs://stall-bucket/c', { gcsApiEndpoint: fake.url, gcsRetry: { maxRetries: 0 }, progressTimeoutSeconds: 600 });
+    const store = openStore('gs://stall-bucket/c', {
+      gcsApiEndpoint: fake.url,
+      gcsRetry: { maxRetries: 0 },
+      progressTimeoutSeconds: 600,
+    });
     const stop = new AbortController();
     fake.stallUploads();
     try {
@@ -56,7 +70,8 @@ describe('a stalled upload', () => {
         (e: Error) => e,
       );
       // handshake: the table's data is on its way to a server that takes none of it
-      while (!fake.requests.slice(seen).some((r) => r.method === 'PUT' && r.path.includes('upload_id='))) await new Promise((r) => setTimeout(r, 20));
+      while (!fake.requests.slice(seen).some((r) => r.method === 'PUT' && r.path.includes('upload_id=')))
+        await new Promise((r) => setTimeout(r, 20));
       stop.abort(new Error('stopped by the test'));
       expect((await running)?.message).toBe('stopped by the test');
     } finally {

@@ -34,13 +34,24 @@ describe('backup under a time limit', () => {
     const bus = new MemoryBus();
     // a 2 s limit, stopped 1.5 s early: the backup is held after its snapshot until the deadline fires
     const deadline = startDeadline(2, { marginSeconds: 1.5 });
-    const held = new Promise<void>((resolve) => deadline.signal.addEventListener('abort', () => resolve(), { once: true }));
-    const run = backupJob({ bus, logger }, { databaseUrl: db.url, store, env: 'test', deadline, afterSnapshot: () => held });
+    const held = new Promise<void>((resolve) =>
+      deadline.signal.addEventListener('abort', () => resolve(), { once: true }),
+    );
+    const run = backupJob(
+      { bus, logger },
+      { databaseUrl: db.url, store, env: 'test', deadline, afterSnapshot: () => held },
+    );
     const err = await run.catch((e: unknown) => e);
     deadline.dispose();
     expect(err).toBeInstanceOf(TimeLimitError);
     expect((err as Error).message).toMatch(/^stopped after \d+ s, before the 2 s time limit would kill it/);
-    expect(bus.published.map((m) => m.event)).toEqual([expect.objectContaining({ type: 'backup.failed', severity: 'critical', reason: expect.stringMatching(/2 s time limit/) })]);
+    expect(bus.published.map((m) => m.event)).toEqual([
+      expect.objectContaining({
+        type: 'backup.failed',
+        severity: 'critical',
+        reason: expect.stringMatching(/2 s time limit/),
+      }),
+    ]);
     expect(await store.stat(keys.lease('test'))).toBeUndefined();
     expect((await keysUnder(store, 'test/')).filter((k) => k.endsWith('manifest.json'))).toEqual([]);
     expect(await listBackups(store, 'test', { includeIncomplete: false })).toEqual([]);
@@ -57,12 +68,26 @@ describe('backup under a time limit', () => {
     await backupJob({ bus, logger }, { databaseUrl: db.url, store, env: 'test', deadline: late });
     late.dispose();
     const [succeeded, alert] = bus.published.map((m) => m.event);
-    expect(succeeded).toMatchObject({ type: 'backup.succeeded', timeLimitSeconds: 100, durationMs: expect.any(Number) });
-    expect(alert).toMatchObject({ type: 'alert', severity: 'warning', status: 'firing', fingerprint: 'mt-ops/test/backup-time-limit', summary: expect.stringMatching(/6\d% of its 100 s time limit/) });
+    expect(succeeded).toMatchObject({
+      type: 'backup.succeeded',
+      timeLimitSeconds: 100,
+      durationMs: expect.any(Number),
+    });
+    expect(alert).toMatchObject({
+      type: 'alert',
+      severity: 'warning',
+      status: 'firing',
+      fingerprint: 'mt-ops/test/backup-time-limit',
+      summary: expect.stringMatching(/6\d% of its 100 s time limit/),
+    });
 
     const early = startDeadline(100);
     await backupJob({ bus, logger }, { databaseUrl: db.url, store, env: 'test', deadline: early });
     early.dispose();
-    expect(bus.published.at(-1)!.event).toMatchObject({ type: 'alert', status: 'resolved', fingerprint: 'mt-ops/test/backup-time-limit' });
+    expect(bus.published.at(-1)!.event).toMatchObject({
+      type: 'alert',
+      status: 'resolved',
+      fingerprint: 'mt-ops/test/backup-time-limit',
+    });
   }, 60_000);
 });

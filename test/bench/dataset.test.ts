@@ -27,7 +27,10 @@ beforeAll(async () => {
   target = await db.createDatabase('mt_bench_ds_dst');
   const schema = run('pg_dump', ['--schema-only', '-n', 'bench', db.url]);
   expect(schema.status, schema.stderr).toBe(0);
-  const load = spawnSync(join(BIN, 'psql'), ['-q', '-v', 'ON_ERROR_STOP=1', target], { input: schema.stdout, encoding: 'utf8' });
+  const load = spawnSync(join(BIN, 'psql'), ['-q', '-v', 'ON_ERROR_STOP=1', target], {
+    input: schema.stdout,
+    encoding: 'utf8',
+  });
   expect(load.status, load.stderr).toBe(0);
   archive = join(tempDir(), 'bench.fc');
   const dump = run('pg_dump', ['-Fc', '-n', 'bench', '-f', archive, db.url]);
@@ -36,7 +39,9 @@ beforeAll(async () => {
 
 describe.skipIf(!BIN)('bench dataset (PostgreSQL client tools needed)', () => {
   it('has a foreign key whose table sorts before the table it references', async () => {
-    const { rows } = await db.query(`SELECT conrelid::regclass::text AS child, confrelid::regclass::text AS parent FROM pg_constraint WHERE contype = 'f' AND connamespace = 'bench'::regnamespace`);
+    const { rows } = await db.query(
+      `SELECT conrelid::regclass::text AS child, confrelid::regclass::text AS parent FROM pg_constraint WHERE contype = 'f' AND connamespace = 'bench'::regnamespace`,
+    );
     expect(rows.length).toBe(4);
     expect(rows.filter((r: { child: string; parent: string }) => r.child < r.parent).length).toBeGreaterThan(0);
     expect([...DATASET_TABLES].sort()).toEqual(DATASET_TABLES);
@@ -51,9 +56,19 @@ describe.skipIf(!BIN)('bench dataset (PostgreSQL client tools needed)', () => {
     await c.connect();
     try {
       await c.query(`TRUNCATE ${DATASET_TABLES.join(', ')}`);
-      const anchor = run('pg_restore', ['--data-only', '-Fc', '--disable-triggers', '--single-transaction', '-d', target, archive]);
+      const anchor = run('pg_restore', [
+        '--data-only',
+        '-Fc',
+        '--disable-triggers',
+        '--single-transaction',
+        '-d',
+        target,
+        archive,
+      ]);
       expect(anchor.status, anchor.stderr).toBe(0);
-      const counts = await c.query(`SELECT ${DATASET_TABLES.map((t) => `(SELECT count(*) FROM ${t})::int`).join(' + ')} AS n`);
+      const counts = await c.query(
+        `SELECT ${DATASET_TABLES.map((t) => `(SELECT count(*) FROM ${t})::int`).join(' + ')} AS n`,
+      );
       expect(counts.rows[0].n).toBe(1000);
     } finally {
       await c.end();

@@ -21,11 +21,19 @@ const firing = {
 describe('the alert event (generic: the fan-out routes it without knowing the raiser)', () => {
   it('a firing alert validates; status and source become attributes for subscription filters', () => {
     const event = OpsEvent.parse(firing);
-    expect(attributesOf(event)).toEqual({ type: 'alert', severity: 'critical', env: 'prod', status: 'firing', source: 'probe' });
+    expect(attributesOf(event)).toEqual({
+      type: 'alert',
+      severity: 'critical',
+      env: 'prod',
+      status: 'firing',
+      source: 'probe',
+    });
   });
 
   it('a resolved alert carries endsAt', () => {
-    expect(OpsEvent.parse({ ...firing, status: 'resolved', endsAt: '2026-11-29T03:10:00Z' })).toMatchObject({ status: 'resolved' });
+    expect(OpsEvent.parse({ ...firing, status: 'resolved', endsAt: '2026-11-29T03:10:00Z' })).toMatchObject({
+      status: 'resolved',
+    });
   });
 
   it.each<[string, Record<string, unknown>, string]>([

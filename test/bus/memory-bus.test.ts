@@ -19,7 +19,14 @@ const alert = (title: string, severity: 'critical' | 'warning' | 'info' = 'warni
   startsAt: '2026-11-29T02:59:00Z',
   source: 'test',
 });
-const failed: OpsEventInput = { type: 'backup.failed', severity: 'critical', env: 'prod', time: '2026-11-29T03:00:09Z', trigger: 'scheduled', reason: 'disk full' };
+const failed: OpsEventInput = {
+  type: 'backup.failed',
+  severity: 'critical',
+  env: 'prod',
+  time: '2026-11-29T03:00:09Z',
+  trigger: 'scheduled',
+  reason: 'disk full',
+};
 const succeeded: OpsEventInput = {
   type: 'backup.succeeded',
   severity: 'info',
@@ -33,7 +40,6 @@ const succeeded: OpsEventInput = {
   durationMs: 1,
 };
 const events = [alert('slow'), alert('down', 'critical'), failed, succeeded];
-
 
 describe('in-process bus', () => {
   it.each<[string, Selector, string[]]>([
@@ -83,10 +89,23 @@ describe('in-process bus', () => {
     const bus = new MemoryBus();
     const got: unknown[] = [];
     bus.subscribe((m) => void got.push(m));
-    const err = await bus.publish({ ...alert('x'), severity: 'loud', time: 'at three' } as never).catch((e: unknown) => e);
+    const err = await bus
+      .publish({ ...alert('x'), severity: 'loud', time: 'at three' } as never)
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UsageError);
-    expect((err as UsageError).issues).toEqual([expect.stringMatching(/^severity: /), expect.stringMatching(/^time: /)]);
-    const missing = await bus.publish({ type: 'backup.failed', severity: 'critical', env: 'prod', time: '2026-11-29T03:00:00Z', trigger: 'manual' } as never).catch((e: unknown) => e);
+    expect((err as UsageError).issues).toEqual([
+      expect.stringMatching(/^severity: /),
+      expect.stringMatching(/^time: /),
+    ]);
+    const missing = await bus
+      .publish({
+        type: 'backup.failed',
+        severity: 'critical',
+        env: 'prod',
+        time: '2026-11-29T03:00:00Z',
+        trigger: 'manual',
+      } as never)
+      .catch((e: unknown) => e);
     expect((missing as UsageError).issues).toEqual([expect.stringMatching(/^reason: /)]);
     await bus.drain();
     expect(bus.published).toHaveLength(0);
@@ -109,7 +128,12 @@ describe('in-process bus', () => {
     await bus.drain();
     expect(got).toEqual(['original']);
     const record = JSON.parse(lines.find((l) => l.includes('event subscriber failed'))!) as Record<string, unknown>;
-    expect(record).toMatchObject({ severity: 'ERROR', messageId: id, type: 'alert', err: { message: 'subscriber bug' } });
+    expect(record).toMatchObject({
+      severity: 'ERROR',
+      messageId: id,
+      type: 'alert',
+      err: { message: 'subscriber bug' },
+    });
   });
 
   it('a rejected async handler is logged too, and drain waits for slow handlers', async () => {
@@ -132,38 +156,46 @@ describe('in-process bus', () => {
 describe('openBus', () => {
   it('is the in-process bus without OPS_EVENTS, EVENTS_TOPIC or an emulator, even with GOOGLE_CLOUD_PROJECT', () => {
     expect(openBus(loadConfig({ OPS_CONFIG: undefined })).inner).toBeInstanceOf(MemoryBus);
-    expect(openBus(loadConfig({ OPS_CONFIG: undefined, GOOGLE_CLOUD_PROJECT: 'mt-prod' })).inner).toBeInstanceOf(MemoryBus);
+    expect(openBus(loadConfig({ OPS_CONFIG: undefined, GOOGLE_CLOUD_PROJECT: 'mt-prod' })).inner).toBeInstanceOf(
+      MemoryBus,
+    );
   });
 
   it.each([
     ['OPS_EVENTS=pubsub', { OPS_EVENTS: 'pubsub' }],
     ['EVENTS_TOPIC', { EVENTS_TOPIC: 'mt-ops-events' }],
     ['PUBSUB_EMULATOR_HOST', {}],
-  ])('is Pub/Sub with %s (the client loaded lazily), and an invalid event never reaches the network', async (_name, env) => {
-    // A listener standing in for Pub/Sub: it counts every connection the client opens.
-    let connections = 0;
-    const server = createServer((socket) => {
-      connections++;
-      socket.destroy();
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-    try {
-      const bus = openBus(loadConfig({ OPS_CONFIG: undefined, GOOGLE_CLOUD_PROJECT: 'mt-prod', PUBSUB_EMULATOR_HOST: host, ...env }), { publishTimeoutMs: 3_000, onUndelivered: () => {} });
-      expect(bus.inner).not.toBeInstanceOf(MemoryBus);
-      expect(bus.choice).toMatchObject({ kind: 'pubsub', emulatorHost: host });
-      // validates first: nothing goes to the network for an invalid event
-      await expect(bus.publish({ type: 'nope' } as never)).rejects.toBeInstanceOf(UsageError);
-      await new Promise((r) => setTimeout(r, 300));
-      expect(connections).toBe(0);
-      // the listener does see a valid event's attempt (so the check above can fail); the failure is not thrown
-      await expect(bus.publish(alert('x'))).resolves.toBe('');
-      expect(connections).toBeGreaterThan(0);
-      await bus.close();
-    } finally {
-      server.close();
-    }
-  });
+  ])(
+    'is Pub/Sub with %s (the client loaded lazily), and an invalid event never reaches the network',
+    async (_name, env) => {
+      // A listener standing in for Pub/Sub: it counts every connection the client opens.
+      let connections = 0;
+      const server = createServer((socket) => {
+        connections++;
+        socket.destroy();
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+      try {
+        const bus = openBus(
+          loadConfig({ OPS_CONFIG: undefined, GOOGLE_CLOUD_PROJECT: 'mt-prod', PUBSUB_EMULATOR_HOST: host, ...env }),
+          { publishTimeoutMs: 3_000, onUndelivered: () => {} },
+        );
+        expect(bus.inner).not.toBeInstanceOf(MemoryBus);
+        expect(bus.choice).toMatchObject({ kind: 'pubsub', emulatorHost: host });
+        // validates first: nothing goes to the network for an invalid event
+        await expect(bus.publish({ type: 'nope' } as never)).rejects.toBeInstanceOf(UsageError);
+        await new Promise((r) => setTimeout(r, 300));
+        expect(connections).toBe(0);
+        // the listener does see a valid event's attempt (so the check above can fail); the failure is not thrown
+        await expect(bus.publish(alert('x'))).resolves.toBe('');
+        expect(connections).toBeGreaterThan(0);
+        await bus.close();
+      } finally {
+        server.close();
+      }
+    },
+  );
 
   it('PubSubBus takes the emulator host explicitly', async () => {
     const bus = new PubSubBus({ projectId: 'p', emulatorHost: '127.0.0.1:1', topic: 'custom' });

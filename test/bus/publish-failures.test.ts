@@ -34,7 +34,12 @@ describe('which bus', () => {
     ['PUBSUB_EMULATOR_HOST', { PUBSUB_EMULATOR_HOST: '127.0.0.1:8085' }, 'pubsub', 'mt-ops-events'],
     ['EVENTS_TOPIC', { EVENTS_TOPIC: 'mt-ops-events-prod', GOOGLE_CLOUD_PROJECT: 'p' }, 'pubsub', 'mt-ops-events-prod'],
     ['OPS_EVENTS=pubsub', { OPS_EVENTS: 'pubsub', GOOGLE_CLOUD_PROJECT: 'p' }, 'pubsub', 'mt-ops-events'],
-    ['OPS_EVENTS=memory over the emulator', { OPS_EVENTS: 'memory', PUBSUB_EMULATOR_HOST: '127.0.0.1:8085' }, 'memory', undefined],
+    [
+      'OPS_EVENTS=memory over the emulator',
+      { OPS_EVENTS: 'memory', PUBSUB_EMULATOR_HOST: '127.0.0.1:8085' },
+      'memory',
+      undefined,
+    ],
   ])('%s', (_name, env, kind, topic) => {
     const choice = chooseBus(loadConfig({ OPS_CONFIG: undefined, ...env }).env);
     expect(choice.kind).toBe(kind);
@@ -52,7 +57,14 @@ describe('the CLI: a failed publish never turns a completed backup into a failur
   it('GOOGLE_CLOUD_PROJECT set and no credentials: in-process events, exit 0, nothing on stderr', async () => {
     const home = tempDir('mt-nocreds-home-');
     const r = await runCli(['backup', '--no-progress'], {
-      env: { DATABASE_URL: db.url, BACKUP_BUCKET: `file://${tempDir('mt-nocreds-')}`, OPS_CONFIG: '', GOOGLE_CLOUD_PROJECT: 'mt-ops-laptop', HOME: home, GOOGLE_APPLICATION_CREDENTIALS: '' },
+      env: {
+        DATABASE_URL: db.url,
+        BACKUP_BUCKET: `file://${tempDir('mt-nocreds-')}`,
+        OPS_CONFIG: '',
+        GOOGLE_CLOUD_PROJECT: 'mt-ops-laptop',
+        HOME: home,
+        GOOGLE_APPLICATION_CREDENTIALS: '',
+      },
     });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -63,7 +75,14 @@ describe('the CLI: a failed publish never turns a completed backup into a failur
     const port = await freePort();
     const bucket = tempDir('mt-deadbus-');
     const r = await runCli(['backup', '--no-progress'], {
-      env: { DATABASE_URL: db.url, BACKUP_BUCKET: `file://${bucket}`, OPS_CONFIG: '', OPS_EVENTS: 'pubsub', PUBSUB_EMULATOR_HOST: `127.0.0.1:${port}`, GOOGLE_CLOUD_PROJECT: 'mt-ops-laptop' },
+      env: {
+        DATABASE_URL: db.url,
+        BACKUP_BUCKET: `file://${bucket}`,
+        OPS_CONFIG: '',
+        OPS_EVENTS: 'pubsub',
+        PUBSUB_EMULATOR_HOST: `127.0.0.1:${port}`,
+        GOOGLE_CLOUD_PROJECT: 'mt-ops-laptop',
+      },
     });
     expect(r.code).toBe(0);
     const id = r.stdout.trim();
@@ -72,7 +91,10 @@ describe('the CLI: a failed publish never turns a completed backup into a failur
     expect(lines, r.stderr).toHaveLength(1);
     expect(lines[0]).toMatch(/event backup\.succeeded not published \(the work itself is done\)/);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack
-    const backups = await listBackups((await import('../../shared/storage/open')).openStore(`file://${bucket}`), 'local');
+    const backups = await listBackups(
+      (await import('../../shared/storage/open')).openStore(`file://${bucket}`),
+      'local',
+    );
     expect(backups.map((b) => b.id)).toEqual([id]);
   });
 });
@@ -101,12 +123,21 @@ describe.skipIf(!emulatorJar())('a function: the outbox (real Pub/Sub emulator)'
   it('an event that could not be published goes to <env>/.outbox/ and the next run of any function publishes it, once delivered then removed', async () => {
     const bucket = `file://${tempDir('mt-outbox-')}`;
     const deadPort = await freePort();
-    const base = { OPS_CONFIG: undefined, DATABASE_URL: db.url, BACKUP_BUCKET: bucket, OPS_ENV: 'prod', GOOGLE_CLOUD_PROJECT: projectId, LOG_LEVEL: 'silent' };
+    const base = {
+      OPS_CONFIG: undefined,
+      DATABASE_URL: db.url,
+      BACKUP_BUCKET: bucket,
+      OPS_ENV: 'prod',
+      GOOGLE_CLOUD_PROJECT: projectId,
+      LOG_LEVEL: 'silent',
+    };
 
     // 1. The scheduled backup runs while Pub/Sub is unreachable: it completes, and its event waits in the outbox.
     const down = functionRuntime(loadConfig({ ...base, PUBSUB_EMULATOR_HOST: `127.0.0.1:${deadPort}` }), 'backup');
     const backupEvent = bindEntryPoint(backupEntryPoints.backupEvent!, () => down) as EventHandler;
-    await backupEvent(encodeCloudEvent({ topic: 'mt-ops-backup-trigger', payload: { label: 'nightly' }, messageId: '4242' }) as never);
+    await backupEvent(
+      encodeCloudEvent({ topic: 'mt-ops-backup-trigger', payload: { label: 'nightly' }, messageId: '4242' }) as never,
+    );
     await down.bus.close();
     const backups = await listBackups(down.store, 'prod');
     expect(backups.map((b) => b.kind)).toEqual(['complete']);
@@ -123,7 +154,9 @@ describe.skipIf(!emulatorJar())('a function: the outbox (real Pub/Sub emulator)'
     });
     const up = functionRuntime(loadConfig({ ...base, PUBSUB_EMULATOR_HOST: emulator.host }), 'retention');
     const retentionEvent = bindEntryPoint(retentionEntryPoints.retentionEvent!, () => up) as EventHandler;
-    await retentionEvent(encodeCloudEvent({ topic: 'mt-ops-retention-trigger', payload: { dryRun: true }, messageId: '4343' }) as never);
+    await retentionEvent(
+      encodeCloudEvent({ topic: 'mt-ops-retention-trigger', payload: { dryRun: true }, messageId: '4343' }) as never,
+    );
     await up.bus.close();
     const deadline = Date.now() + 20_000;
     while (received.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));

@@ -26,7 +26,14 @@ const succeeded: OpsEventInput = {
   tables: 27,
   durationMs: 41000,
 };
-const failed: OpsEventInput = { type: 'backup.failed', severity: 'critical', env: 'prod', time: '2026-11-29T03:00:09.000Z', trigger: 'scheduled', reason: 'disk full' };
+const failed: OpsEventInput = {
+  type: 'backup.failed',
+  severity: 'critical',
+  env: 'prod',
+  time: '2026-11-29T03:00:09.000Z',
+  trigger: 'scheduled',
+  reason: 'disk full',
+};
 
 /** Collects the messages a subscription receives; `next()` waits for the next one. */
 function listen(subscription: Subscription, onMessage: (m: Message) => void = (m) => m.ack()) {
@@ -46,7 +53,10 @@ function listen(subscription: Subscription, onMessage: (m: Message) => void = (m
       const queued = queue.shift();
       if (queued) return Promise.resolve(queued);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no message on ${subscription.name} within ${timeoutMs} ms`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`no message on ${subscription.name} within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
         waiters.push((m) => {
           clearTimeout(timer);
           resolve(m);
@@ -94,12 +104,21 @@ describe.skipIf(!emulatorJar())('Pub/Sub bus on the emulator', () => {
       expect(message.id).toBe(id);
       expect(message.attributes).toEqual({ type: 'backup.succeeded', severity: 'info', env: 'prod' });
       expect(JSON.parse(message.data.toString('utf8'))).toEqual(succeeded);
-      expect(decodePubSubMessage(message.data, message.attributes, message.id)).toEqual({ event: succeeded, attributes: message.attributes, messageId: id });
+      expect(decodePubSubMessage(message.data, message.attributes, message.id)).toEqual({
+        event: succeeded,
+        attributes: message.attributes,
+        messageId: id,
+      });
 
       // An invalid event is refused before it leaves: the next message on the subscription is the next valid one.
-      const err = await bus.publish({ ...failed, severity: 'info', time: 'yesterday' } as never).catch((e: unknown) => e);
+      const err = await bus
+        .publish({ ...failed, severity: 'info', time: 'yesterday' } as never)
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(UsageError);
-      expect((err as UsageError).issues).toEqual([expect.stringMatching(/^severity: /), expect.stringMatching(/^time: /)]);
+      expect((err as UsageError).issues).toEqual([
+        expect.stringMatching(/^severity: /),
+        expect.stringMatching(/^time: /),
+      ]);
       const id2 = await bus.publish(failed);
       const message2 = await sub.next();
       expect(message2.id).toBe(id2);
@@ -135,9 +154,21 @@ describe.skipIf(!emulatorJar())('Pub/Sub bus on the emulator', () => {
         id: m.id,
         type: PUBSUB_CLOUDEVENT_TYPE,
         source: `//pubsub.googleapis.com/projects/${projectId}/topics/${TOPICS.events}`,
-        data: { message: { data: m.data.toString('base64'), attributes: m.attributes, messageId: m.id, publishTime: m.publishTime.toISOString() }, subscription: 'x' },
+        data: {
+          message: {
+            data: m.data.toString('base64'),
+            attributes: m.attributes,
+            messageId: m.id,
+            publishTime: m.publishTime.toISOString(),
+          },
+          subscription: 'x',
+        },
       };
-      expect(decodeCloudEvent(OpsEvent, cloudEvent)).toEqual({ payload: succeeded, attributes: m.attributes, messageId: id });
+      expect(decodeCloudEvent(OpsEvent, cloudEvent)).toEqual({
+        payload: succeeded,
+        attributes: m.attributes,
+        messageId: id,
+      });
     } finally {
       await sub.close();
     }
@@ -158,7 +189,9 @@ describe.skipIf(!emulatorJar())('Pub/Sub bus on the emulator', () => {
 
   it('openBus uses the emulator named in the configuration (not only in process.env)', async () => {
     expect(process.env.PUBSUB_EMULATOR_HOST).toBeUndefined();
-    const opened = openBus(loadConfig({ OPS_CONFIG: undefined, PUBSUB_EMULATOR_HOST: emulator.host, GOOGLE_CLOUD_PROJECT: projectId }));
+    const opened = openBus(
+      loadConfig({ OPS_CONFIG: undefined, PUBSUB_EMULATOR_HOST: emulator.host, GOOGLE_CLOUD_PROJECT: projectId }),
+    );
     const sub = await subscribe();
     try {
       const id = await opened.publish(succeeded);
@@ -207,15 +240,35 @@ describe('decoding received messages', () => {
   it('a redelivered message (same id, same data) decodes identically, with defaults applied', () => {
     const data = b64(valid);
     const first = decodePubSubMessage(data, { type: 'alert', severity: 'warning', env: 'prod' }, '77');
-    const again = decodePubSubMessage(Buffer.from(data, 'base64'), { type: 'alert', severity: 'warning', env: 'prod' }, '77');
+    const again = decodePubSubMessage(
+      Buffer.from(data, 'base64'),
+      { type: 'alert', severity: 'warning', env: 'prod' },
+      '77',
+    );
     expect(first).toEqual(again);
-    expect(first).toEqual({ event: { ...valid, summary: '', evidence: [], labels: {}, links: [] }, attributes: { type: 'alert', severity: 'warning', env: 'prod' }, messageId: '77' });
+    expect(first).toEqual({
+      event: { ...valid, summary: '', evidence: [], labels: {}, links: [] },
+      attributes: { type: 'alert', severity: 'warning', env: 'prod' },
+      messageId: '77',
+    });
   });
 
   it.each<[string, unknown, RegExp]>([
-    ['another CloudEvent type', { id: '1', type: 'google.cloud.storage.object.v1.finalized', data: {} }, /^type: expected google\.cloud\.pubsub/],
+    [
+      'another CloudEvent type',
+      { id: '1', type: 'google.cloud.storage.object.v1.finalized', data: {} },
+      /^type: expected google\.cloud\.pubsub/,
+    ],
     ['no data.message', { id: '1', type: PUBSUB_CLOUDEVENT_TYPE, data: { nope: true } }, /^data\.message: missing/],
-    ['an invalid payload', { id: '1', type: PUBSUB_CLOUDEVENT_TYPE, data: { message: { data: b64({ ...valid, title: 5 }), messageId: '1' } } }, /^data\.message\.data\.title: /],
+    [
+      'an invalid payload',
+      {
+        id: '1',
+        type: PUBSUB_CLOUDEVENT_TYPE,
+        data: { message: { data: b64({ ...valid, title: 5 }), messageId: '1' } },
+      },
+      /^data\.message\.data\.title: /,
+    ],
   ])('a CloudEvent with %s is poison', (_name, event, reason) => {
     const decoded = decodeCloudEvent(OpsEvent, event as never);
     expect(decoded).toMatchObject({ poison: true, messageId: '1' });
@@ -223,7 +276,9 @@ describe('decoding received messages', () => {
   });
 
   it('a CloudEvent without messageId in the message takes the CloudEvent id', () => {
-    expect(decodeCloudEvent(OpsEvent, { id: '9', type: PUBSUB_CLOUDEVENT_TYPE, data: { message: { data: b64(valid) } } })).toMatchObject({
+    expect(
+      decodeCloudEvent(OpsEvent, { id: '9', type: PUBSUB_CLOUDEVENT_TYPE, data: { message: { data: b64(valid) } } }),
+    ).toMatchObject({
       payload: { title: 'API slow' },
       messageId: '9',
       attributes: {},

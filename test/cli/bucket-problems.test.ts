@@ -10,7 +10,9 @@ import { runCli, CLI, type CliResult } from '../support/cli';
 const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
 /** Whether the CLI can be run as an unprivileged user here (root ignores folder permissions). */
 const canDropPrivileges =
-  process.getuid?.() === 0 && spawnSync('setpriv', [...NOBODY, process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(CLI)})`]).status === 0;
+  process.getuid?.() === 0 &&
+  spawnSync('setpriv', [...NOBODY, process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(CLI)})`])
+    .status === 0;
 
 function runAsNobody(args: string[], env: Record<string, string>): Promise<CliResult> {
   return new Promise((resolve, reject) => {
@@ -35,7 +37,9 @@ const oneLine = (r: CliResult) => {
 let db: TestDatabase;
 beforeAll(async () => {
   db = await createTestDatabase('mt_bucket');
-  await db.query('CREATE TABLE public.teams (id int PRIMARY KEY, name text); INSERT INTO public.teams VALUES (1, $$Eagles$$)');
+  await db.query(
+    'CREATE TABLE public.teams (id int PRIMARY KEY, name text); INSERT INTO public.teams VALUES (1, $$Eagles$$)',
+  );
 });
 
 describe('bucket problems', () => {
@@ -56,15 +60,23 @@ describe('bucket problems', () => {
     oneLine(through);
   });
 
-  it.skipIf(!canDropPrivileges)('a bucket folder the user may not write: exit 1 with a plain sentence, no raw EACCES', async () => {
-    const bucket = tempDir();
-    mkdirSync(join(bucket, 'b'), { recursive: true });
-    chmodSync(bucket, 0o755); // owned by root: read-only for nobody
-    const result = await runAsNobody(['backup', '--no-progress'], { DATABASE_URL: db.url, BACKUP_BUCKET: `file://${bucket}`, OPS_ENV: 'b', OPS_CONFIG: '' });
-    expect(result.code).toBe(1);
-    expect(result.stderr).toContain(`cannot write the bucket folder ${bucket}: permission denied`);
-    oneLine(result);
-  });
+  it.skipIf(!canDropPrivileges)(
+    'a bucket folder the user may not write: exit 1 with a plain sentence, no raw EACCES',
+    async () => {
+      const bucket = tempDir();
+      mkdirSync(join(bucket, 'b'), { recursive: true });
+      chmodSync(bucket, 0o755); // owned by root: read-only for nobody
+      const result = await runAsNobody(['backup', '--no-progress'], {
+        DATABASE_URL: db.url,
+        BACKUP_BUCKET: `file://${bucket}`,
+        OPS_ENV: 'b',
+        OPS_CONFIG: '',
+      });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`cannot write the bucket folder ${bucket}: permission denied`);
+      oneLine(result);
+    },
+  );
 
   it('export --out through a file or into a missing folder: exit 2 naming the folder', async () => {
     const bucket = tempDir();

@@ -11,7 +11,8 @@ describe('mt-ops CLI', () => {
     const r = await runCli(['--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Usage: mt-ops');
-    for (const command of ['backup', 'list', 'verify', 'restore', 'export', 'cleanup', 'config']) expect(r.stdout).toContain(command);
+    for (const command of ['backup', 'list', 'verify', 'restore', 'export', 'cleanup', 'config'])
+      expect(r.stdout).toContain(command);
   });
 
   it('runs through npx from the project, with no build step', () => {
@@ -20,11 +21,14 @@ describe('mt-ops CLI', () => {
     expect(r.stdout.trim()).toBe(JSON.parse(readFileSync(`${root}/package.json`, 'utf8')).version);
   });
 
-  it.each(['backup', 'list', 'verify', 'restore', 'export', 'cleanup', 'config'])('every subcommand has --help: %s', async (command) => {
-    const r = await runCli([command, '--help']);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toContain(`Usage: mt-ops ${command}`);
-  });
+  it.each(['backup', 'list', 'verify', 'restore', 'export', 'cleanup', 'config'])(
+    'every subcommand has --help: %s',
+    async (command) => {
+      const r = await runCli([command, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`Usage: mt-ops ${command}`);
+    },
+  );
 
   it('rejects an unknown flag with exit 2 and a one-line reason', async () => {
     const r = await runCli(['--no-such-flag']);
@@ -52,7 +56,11 @@ describe('--bucket and --env are checked on every command that works on the buck
 });
 
 describe('mt-ops config', () => {
-  const env = { SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T0/B0/hookSecret123', DATABASE_URL: 'postgres://ops:dbSecret456@db/mt', OPS_CONFIG: '' };
+  const env = {
+    SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T0/B0/hookSecret123',
+    DATABASE_URL: 'postgres://ops:dbSecret456@db/mt',
+    OPS_CONFIG: '',
+  };
 
   it('prints the validated configuration as YAML, secrets masked', async () => {
     const r = await runCli(['config'], { env });

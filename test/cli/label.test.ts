@@ -14,11 +14,16 @@ const BAD: Array<[string, string]> = [
 
 describe('labels', () => {
   // (a NUL cannot be passed in argv at all)
-  it.each(BAD.filter(([name]) => name !== 'a NUL'))('the CLI refuses %s with exit 2 before touching anything', async (_name, label) => {
-    const run = await runCli(['backup', '--label', label], { env: { DATABASE_URL: 'postgres://u:p@127.0.0.1:1/x', BACKUP_BUCKET: `file://${tempDir()}`, OPS_CONFIG: '' } });
-    expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(/^mt-ops: --label: (printable text only|at most 200 characters)/);
-  });
+  it.each(BAD.filter(([name]) => name !== 'a NUL'))(
+    'the CLI refuses %s with exit 2 before touching anything',
+    async (_name, label) => {
+      const run = await runCli(['backup', '--label', label], {
+        env: { DATABASE_URL: 'postgres://u:p@127.0.0.1:1/x', BACKUP_BUCKET: `file://${tempDir()}`, OPS_CONFIG: '' },
+      });
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(/^mt-ops: --label: (printable text only|at most 200 characters)/);
+    },
+  );
 
   it.each(BAD)('the HTTP body refuses %s with the same rule', (_name, label) => {
     expect(BackupRequestSchema.safeParse({ label }).success).toBe(false);
@@ -26,6 +31,7 @@ describe('labels', () => {
   });
 
   it('accepts printable text, accents and emoji included, up to 200 characters', () => {
-    for (const label of ['before-season', 'Saison 2026 – été ⚽', 'x'.repeat(200)]) expect(Label.safeParse(label).success).toBe(true);
+    for (const label of ['before-season', 'Saison 2026 – été ⚽', 'x'.repeat(200)])
+      expect(Label.safeParse(label).success).toBe(true);
   });
 });

@@ -20,13 +20,21 @@ let db: TestDatabase;
 let bucketDir: string;
 let env: Record<string, string>;
 
-function start(args: string[]): { child: ChildProcess; done: Promise<{ code: number | null; stderr: string; stdout: string }> } {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(args: string[]): {
+  child: ChildProcess;
+  done: Promise<{ code: number | null; stderr: string; stdout: string }>;
+} {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));
-  const done = new Promise<{ code: number | null; stderr: string; stdout: string }>((resolve) => child.on('close', (code) => resolve({ code, stderr, stdout })));
+  const done = new Promise<{ code: number | null; stderr: string; stdout: string }>((resolve) =>
+    child.on('close', (code) => resolve({ code, stderr, stdout })),
+  );
   return { child, done };
 }
 
@@ -70,13 +78,18 @@ describe('a signal stops the CLI cleanly', () => {
   it('SIGTERM mid-backup: exit 143, one line, lease released, nothing left in the bucket, connections closed', async () => {
     const { child, done } = start(['backup', '--no-progress']);
     const tmp = join(bucketDir, '.tmp');
-    await waitFor('the backup writes table data', () =>
-      existsSync(tmp) && readdirSync(tmp).some((f) => (statSync(join(tmp, f), { throwIfNoEntry: false })?.size ?? 0) > 64 * 1024),
+    await waitFor(
+      'the backup writes table data',
+      () =>
+        existsSync(tmp) &&
+        readdirSync(tmp).some((f) => (statSync(join(tmp, f), { throwIfNoEntry: false })?.size ?? 0) > 64 * 1024),
     );
     child.kill('SIGTERM');
     const r = await done;
     expect(r.code).toBe(143);
-    expect(r.stderr).toMatch(/^mt-ops: backup stopped by SIGTERM: nothing kept \(its objects removed\), lease released\n$/);
+    expect(r.stderr).toMatch(
+      /^mt-ops: backup stopped by SIGTERM: nothing kept \(its objects removed\), lease released\n$/,
+    );
     expect(r.stdout).toBe('');
     const store = openStore(`file://${bucketDir}`);
     expect(await readLease(store, keys.lease('sig'))).toBeUndefined();
@@ -92,8 +105,18 @@ describe('a signal stops the CLI cleanly', () => {
     const t = new pg.Client({ connectionString: target });
     await t.connect();
     try {
-      await t.query(`CREATE TABLE public.big (id bigint PRIMARY KEY, payload text); INSERT INTO public.big VALUES (1, 'kept'), (2, 'kept')`);
-      const { child, done } = start(['restore', result.manifest.id, '--database-url', target, '--yes', '--no-safety-backup', '--no-progress']);
+      await t.query(
+        `CREATE TABLE public.big (id bigint PRIMARY KEY, payload text); INSERT INTO public.big VALUES (1, 'kept'), (2, 'kept')`,
+      );
+      const { child, done } = start([
+        'restore',
+        result.manifest.id,
+        '--database-url',
+        target,
+        '--yes',
+        '--no-safety-backup',
+        '--no-progress',
+      ]);
       await waitFor('the restore loads rows', async () => (await sessions(target, 'mt-ops restore', 'COPY%')) > 0);
       child.kill('SIGINT');
       const r = await done;
@@ -114,13 +137,15 @@ describe('a signal stops the CLI cleanly', () => {
     const root = tempDir('mt-signals-cleanup-');
     const store = openStore(`file://${root}`);
     const ids: string[] = [];
-    for (const [i, day] of ['01', '02', '03', '04', '05'].entries()) ids.push(await writeSyntheticBackup(store, 'cl', `2026-11-${day}T03:00:00Z`, { suffix: `c${i}00` }));
+    for (const [i, day] of ['01', '02', '03', '04', '05'].entries())
+      ids.push(await writeSyntheticBackup(store, 'cl', `2026-11-${day}T03:00:00Z`, { suffix: `c${i}00` }));
     // Every backup to be removed has its data object's key locked by this (live) process: whichever deletion starts
     // first removes its manifest, then waits on that lock, so the signal lands while one deletion is under way.
     const lockOf = (key: string) => join(root, '.locks', `${createHash('sha256').update(key).digest('hex')}.lock`);
     mkdirSync(join(root, '.locks'), { recursive: true });
     const locks = ids.slice(0, 4).map((id) => lockOf(`${keys.backupPrefix('cl', id)}data/0001.copy.gz`));
-    for (const lock of locks) writeFileSync(lock, JSON.stringify({ holder: `${hostname()}:${process.pid}:abcdef`, scope: processScope() }));
+    for (const lock of locks)
+      writeFileSync(lock, JSON.stringify({ holder: `${hostname()}:${process.pid}:abcdef`, scope: processScope() }));
     const manifests = () => ids.filter((id) => existsSync(join(root, keys.manifest('cl', id)))).length;
 
     const config = join(tempDir('mt-signals-cleanup-config-'), 'ops.config.json');
@@ -151,7 +176,9 @@ describe('a signal stops the CLI cleanly', () => {
     const removed = ids.length - left.length;
     expect(removed).toBeGreaterThanOrEqual(1);
     expect(removed).toBeLessThan(4); // stopped before the end
-    expect(stderr).toBe(`mt-ops: cleanup stopped by SIGTERM: ${removed} backup(s) removed, every other one left whole\n`);
+    expect(stderr).toBe(
+      `mt-ops: cleanup stopped by SIGTERM: ${removed} backup(s) removed, every other one left whole\n`,
+    );
     expect(stdout).toBe('');
     expect(left.every((b) => b.kind === 'complete')).toBe(true); // nothing half-deleted
   });

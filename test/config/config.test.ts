@@ -10,7 +10,17 @@ import { route } from '../../shared/alerts/route';
 import type { Alert } from '../../shared/alerts/model';
 
 const alertOf = (severity: Alert['severity']): Alert => ({
-  fingerprint: 'f', status: 'firing', severity, title: 't', summary: '', labels: {}, source: 'test', links: [], startsAt: '2026-11-29T03:00:00Z', env: 'local', details: {},
+  fingerprint: 'f',
+  status: 'firing',
+  severity,
+  title: 't',
+  summary: '',
+  labels: {},
+  source: 'test',
+  links: [],
+  startsAt: '2026-11-29T03:00:00Z',
+  env: 'local',
+  details: {},
 });
 
 const dir = tempDir('mt-config-');
@@ -40,7 +50,11 @@ describe('configuration defaults encode Missing Table operations facts', () => {
     ['critical routing', route(config.file.routing, alertOf('critical')), ['pagerduty', 'slack', 'email']],
     ['warning routing', route(config.file.routing, alertOf('warning')), ['slack', 'email']],
     ['slack channel', config.file.routing.slackChannel, '#alerts'],
-    ['maintenance window', config.file.maintenance, [{ name: 'monthly', cron: '0 2 * * 0#1', durationMinutes: 120, timeZone: 'America/New_York' }]],
+    [
+      'maintenance window',
+      config.file.maintenance,
+      [{ name: 'monthly', cron: '0 2 * * 0#1', durationMinutes: 120, timeZone: 'America/New_York' }],
+    ],
     ['no probes named: the defaults apply at run time (shared/probes/config.ts)', config.file.probes, undefined],
     ['app base url', config.env.APP_BASE_URL, 'http://localhost:8000'],
     ['info routing', route(config.file.routing, alertOf('info')), ['digest']],
@@ -97,7 +111,10 @@ describe('environment variables', () => {
 
 describe('operator files', () => {
   it('reads YAML', () => {
-    const path = file('ops.yaml', 'backup:\n  jobs: 4\n  schemas: [public, auth]\nretention:\n  policy:\n    keepLast: 7\n');
+    const path = file(
+      'ops.yaml',
+      'backup:\n  jobs: 4\n  schemas: [public, auth]\nretention:\n  policy:\n    keepLast: 7\n',
+    );
     const config = loadConfig({ OPS_CONFIG: path });
     expect(config.file.backup).toMatchObject({ jobs: 4, schemas: ['public', 'auth'] });
     expect(config.file.retention.policy).toEqual({ keepLast: 7 });
@@ -105,8 +122,16 @@ describe('operator files', () => {
   });
 
   it('reads JSON', () => {
-    const path = file('ops.json', JSON.stringify({ probes: [{ name: 'api', url: 'https://api.missingtable.com/health/full' }] }));
-    expect(loadConfig({ OPS_CONFIG: path }).file.probes?.targets?.[0]).toMatchObject({ name: 'api', kind: 'http', method: 'GET', timeoutMs: 10_000 });
+    const path = file(
+      'ops.json',
+      JSON.stringify({ probes: [{ name: 'api', url: 'https://api.missingtable.com/health/full' }] }),
+    );
+    expect(loadConfig({ OPS_CONFIG: path }).file.probes?.targets?.[0]).toMatchObject({
+      name: 'api',
+      kind: 'http',
+      method: 'GET',
+      timeoutMs: 10_000,
+    });
   });
 
   it('reports every problem at once, each with its path', () => {
@@ -161,7 +186,14 @@ describe('operator files', () => {
   });
 
   it('unknown keys are rejected at every level', () => {
-    const path = file('unknown.json', JSON.stringify({ probez: [], probes: [{ name: 'a', url: 'http://x/', retries: 3 }], retention: { policy: { keepForever: true } } }));
+    const path = file(
+      'unknown.json',
+      JSON.stringify({
+        probez: [],
+        probes: [{ name: 'a', url: 'http://x/', retries: 3 }],
+        retention: { policy: { keepForever: true } },
+      }),
+    );
     const issues = configError({ OPS_CONFIG: path }).issues.join('\n');
     expect(issues).toMatch(/: Unrecognized key: "probez"/);
     expect(issues).toMatch(/: probes\[0\]: Unrecognized key: "retries"/);

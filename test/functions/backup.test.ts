@@ -19,7 +19,10 @@ beforeAll(async () => {
   db = await createTestDatabase('mt_fn_backup');
   await loadAwkwardSchema(db);
   rt = testRuntime({ DATABASE_URL: db.url, BACKUP_BUCKET: `file://${tempDir()}`, OPS_ENV: 'fn' });
-  ff.http('backupHttpTest', backupHttpHandler(() => rt));
+  ff.http(
+    'backupHttpTest',
+    backupHttpHandler(() => rt),
+  );
   server = getTestServer('backupHttpTest');
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
@@ -73,7 +76,11 @@ describe('backup function: HTTP (manual)', () => {
   it('backs up with an excluded table that does not exist, and logs a warning naming it', async () => {
     const res = await post(JSON.stringify({ schemas: ['league'], excludeTables: ['league.nope'] }));
     expect(res.status).toBe(200);
-    expect(rt.logs.some((l) => l.includes('"severity":"WARNING"') && l.includes('body.excludeTables[0]') && l.includes('league.nope'))).toBe(true);
+    expect(
+      rt.logs.some(
+        (l) => l.includes('"severity":"WARNING"') && l.includes('body.excludeTables[0]') && l.includes('league.nope'),
+      ),
+    ).toBe(true);
   });
 
   it('answers 400 to a body that is not JSON (rejected by the framework before the handler)', async () => {
@@ -93,8 +100,15 @@ describe('backup function: HTTP (manual)', () => {
   });
 
   it('a failing backup answers 500 with the reason (no password) and publishes backup.failed', async () => {
-    const broken = testRuntime({ DATABASE_URL: 'postgres://ops:pw-never-shown@127.0.0.1:1/x', BACKUP_BUCKET: `file://${tempDir()}`, OPS_ENV: 'fn' });
-    ff.http('backupHttpBroken', backupHttpHandler(() => broken));
+    const broken = testRuntime({
+      DATABASE_URL: 'postgres://ops:pw-never-shown@127.0.0.1:1/x',
+      BACKUP_BUCKET: `file://${tempDir()}`,
+      OPS_ENV: 'fn',
+    });
+    ff.http(
+      'backupHttpBroken',
+      backupHttpHandler(() => broken),
+    );
     const s = getTestServer('backupHttpBroken');
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
     try {
@@ -118,7 +132,10 @@ describe('backup function: CloudEvent (scheduled)', () => {
     id: messageId,
     source: '//pubsub.googleapis.com/projects/p/topics/mt-ops-backup-trigger',
     type: 'google.cloud.pubsub.topic.v1.messagePublished',
-    data: { message: { data: Buffer.from(JSON.stringify(data)).toString('base64'), messageId, attributes: {} }, subscription: 's' },
+    data: {
+      message: { data: Buffer.from(JSON.stringify(data)).toString('base64'), messageId, attributes: {} },
+      subscription: 's',
+    },
   });
 
   it('backs up once per message id, even when the message is redelivered', async () => {
@@ -136,7 +153,9 @@ describe('backup function: CloudEvent (scheduled)', () => {
     const published = rt.bus.published.length;
     await expect(handler(cloudEvent({ schemas: ['nope'] }, '1077') as never)).resolves.toBeUndefined();
     expect(rt.bus.published.length).toBe(published);
-    expect(rt.logs.some((l) => l.includes('"severity":"ERROR"') && l.includes('data.schemas[0]') && l.includes('nope'))).toBe(true);
+    expect(
+      rt.logs.some((l) => l.includes('"severity":"ERROR"') && l.includes('data.schemas[0]') && l.includes('nope')),
+    ).toBe(true);
   });
 
   it('a poison message is logged and acknowledged, not thrown', async () => {

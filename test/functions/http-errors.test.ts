@@ -15,7 +15,13 @@ const saved = { ...process.env };
 
 beforeAll(async () => {
   // What the deployed functions read from their environment; the database is unreachable on purpose.
-  Object.assign(process.env, { DATABASE_URL: 'postgres://ops:pw-never-shown@127.0.0.1:1/x', BACKUP_BUCKET: `file://${tempDir()}`, OPS_ENV: 'errors', OPS_CONFIG: '', LOG_LEVEL: 'silent' });
+  Object.assign(process.env, {
+    DATABASE_URL: 'postgres://ops:pw-never-shown@127.0.0.1:1/x',
+    BACKUP_BUCKET: `file://${tempDir()}`,
+    OPS_ENV: 'errors',
+    OPS_CONFIG: '',
+    LOG_LEVEL: 'silent',
+  });
   delete process.env.NODE_ENV;
   await import('../../functions/backup/index');
   await import('../../functions/retention/index');
@@ -44,7 +50,8 @@ async function expectJsonError(res: Response, status: number): Promise<{ error: 
   return body;
 }
 
-const post = (url: string, body: string, contentType: string) => fetch(url, { method: 'POST', headers: { 'content-type': contentType }, body });
+const post = (url: string, body: string, contentType: string) =>
+  fetch(url, { method: 'POST', headers: { 'content-type': contentType }, body });
 const many = Array.from({ length: 1500 }, (_, i) => `p${i}=1`).join('&');
 
 describe.each(['backupHttp', 'backupEvent', 'retentionEvent', 'verifyEvent'])('%s: error answers are JSON', (name) => {
@@ -63,29 +70,41 @@ describe.each(['backupHttp', 'backupEvent', 'retentionEvent', 'verifyEvent'])('%
 });
 
 describe('CloudEvent endpoints', () => {
-  it.each(['backupEvent', 'retentionEvent', 'verifyEvent'])('%s: a text/plain body is 415, not a 500 from the framework', async (name) => {
-    const body = await expectJsonError(await post(urls[name]!, 'hello', 'text/plain'), 415);
-    expect(body.issues).toEqual(['body: not a JSON object']);
-  });
+  it.each(['backupEvent', 'retentionEvent', 'verifyEvent'])(
+    '%s: a text/plain body is 415, not a 500 from the framework',
+    async (name) => {
+      const body = await expectJsonError(await post(urls[name]!, 'hello', 'text/plain'), 415);
+      expect(body.issues).toEqual(['body: not a JSON object']);
+    },
+  );
 
   it('a GET is a JSON 405', async () => {
     await expectJsonError(await fetch(urls.backupEvent!), 405);
   });
 
-  it.each(['development', 'production'])('a failing scheduled backup (retried by Pub/Sub) is a JSON 500 without stack or path (NODE_ENV=%s)', async (mode) => {
-    process.env.NODE_ENV = mode;
-    try {
-      const res = await fetch(urls.backupEvent!, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'ce-id': '42', 'ce-specversion': '1.0', 'ce-type': PUBSUB_CLOUDEVENT_TYPE, 'ce-source': '//pubsub.googleapis.com/projects/p/topics/t' },
-        body: JSON.stringify({ message: { data: '', messageId: String(Date.now()) } }),
-      });
-      const body = await expectJsonError(res, 500);
-      if (mode === 'development') expect(body.error).toContain('cannot connect to the database');
-    } finally {
-      delete process.env.NODE_ENV;
-    }
-  });
+  it.each(['development', 'production'])(
+    'a failing scheduled backup (retried by Pub/Sub) is a JSON 500 without stack or path (NODE_ENV=%s)',
+    async (mode) => {
+      process.env.NODE_ENV = mode;
+      try {
+        const res = await fetch(urls.backupEvent!, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'ce-id': '42',
+            'ce-specversion': '1.0',
+            'ce-type': PUBSUB_CLOUDEVENT_TYPE,
+            'ce-source': '//pubsub.googleapis.com/projects/p/topics/t',
+          },
+          body: JSON.stringify({ message: { data: '', messageId: String(Date.now()) } }),
+        });
+        const body = await expectJsonError(res, 500);
+        if (mode === 'development') expect(body.error).toContain('cannot connect to the database');
+      } finally {
+        delete process.env.NODE_ENV;
+      }
+    },
+  );
 });
 
 describe('the HTTP backup function', () => {
@@ -105,7 +124,11 @@ describe('the HTTP backup function', () => {
 describe('scrubbing', () => {
   it('removes absolute paths, keeps URLs', async () => {
     const { scrubPaths } = await import('../../shared/functions/framework');
-    expect(scrubPaths("ENAMETOOLONG: name too long, open '/tmp/mt-ops-x/errors/.triggers/1.json'")).toBe("ENAMETOOLONG: name too long, open '<path>'");
-    expect(scrubPaths('see http://127.0.0.1:8080/backup and gs://bucket/a/b')).toBe('see http://127.0.0.1:8080/backup and gs://bucket/a/b');
+    expect(scrubPaths("ENAMETOOLONG: name too long, open '/tmp/mt-ops-x/errors/.triggers/1.json'")).toBe(
+      "ENAMETOOLONG: name too long, open '<path>'",
+    );
+    expect(scrubPaths('see http://127.0.0.1:8080/backup and gs://bucket/a/b')).toBe(
+      'see http://127.0.0.1:8080/backup and gs://bucket/a/b',
+    );
   });
 });

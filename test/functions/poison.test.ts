@@ -30,14 +30,24 @@ afterAll(async () => {
 function binary(url: string, body: unknown, id = '1') {
   return fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'ce-id': id, 'ce-specversion': '1.0', 'ce-type': PUBSUB_CLOUDEVENT_TYPE, 'ce-source': '//pubsub.googleapis.com/projects/p/topics/t' },
+    headers: {
+      'content-type': 'application/json',
+      'ce-id': id,
+      'ce-specversion': '1.0',
+      'ce-type': PUBSUB_CLOUDEVENT_TYPE,
+      'ce-source': '//pubsub.googleapis.com/projects/p/topics/t',
+    },
     body: JSON.stringify(body),
   });
 }
 
 /** Structured mode: the whole CloudEvent is the body. */
 function structured(url: string, event: unknown) {
-  return fetch(url, { method: 'POST', headers: { 'content-type': 'application/cloudevents+json' }, body: JSON.stringify(event) });
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/cloudevents+json' },
+    body: JSON.stringify(event),
+  });
 }
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
@@ -46,8 +56,15 @@ let rt: Rt;
 let backupUrl: string;
 
 beforeAll(async () => {
-  rt = testRuntime({ DATABASE_URL: 'postgres://ops:pw@127.0.0.1:1/never', BACKUP_BUCKET: `file://${tempDir()}`, OPS_ENV: 'poison' });
-  backupUrl = await serve('backupEventPoison', backupEventHandler(() => rt));
+  rt = testRuntime({
+    DATABASE_URL: 'postgres://ops:pw@127.0.0.1:1/never',
+    BACKUP_BUCKET: `file://${tempDir()}`,
+    OPS_ENV: 'poison',
+  });
+  backupUrl = await serve(
+    'backupEventPoison',
+    backupEventHandler(() => rt),
+  );
 });
 
 describe('a poison message is acknowledged and logged with its field path', () => {
@@ -56,12 +73,28 @@ describe('a poison message is acknowledged and logged with its field path', () =
     ['data is a boolean', { message: { data: true, messageId: '2' } }, 'data.message.data: must be base64 text'],
     ['data is an object', { message: { data: { a: 1 }, messageId: '3' } }, 'data.message.data: must be base64 text'],
     ['messageId is not a string', { message: { data: '', messageId: { toString: 1 } } }, 'data.message.messageId: '],
-    ['messageId is 5,000 characters', { message: { data: '', messageId: '7'.repeat(5000) } }, 'data.message.messageId: '],
+    [
+      'messageId is 5,000 characters',
+      { message: { data: '', messageId: '7'.repeat(5000) } },
+      'data.message.messageId: ',
+    ],
     ['messageId is not decimal', { message: { data: '', messageId: '../../etc' } }, 'data.message.messageId: '],
-    ['attributes are not strings', { message: { data: '', messageId: '4', attributes: { a: 1 } } }, 'data.message.attributes.a: '],
-    ['attributes are a string', { message: { data: '', messageId: '5', attributes: 'x' } }, 'data.message.attributes: '],
+    [
+      'attributes are not strings',
+      { message: { data: '', messageId: '4', attributes: { a: 1 } } },
+      'data.message.attributes.a: ',
+    ],
+    [
+      'attributes are a string',
+      { message: { data: '', messageId: '5', attributes: 'x' } },
+      'data.message.attributes: ',
+    ],
     ['data is not base64', { message: { data: '%%%', messageId: '6' } }, 'data.message.data: not base64'],
-    ['data is base64 of a bad payload', { message: { data: b64({ label: 42 }), messageId: '8' } }, 'data.message.data.label: '],
+    [
+      'data is base64 of a bad payload',
+      { message: { data: b64({ label: 42 }), messageId: '8' } },
+      'data.message.data.label: ',
+    ],
     ['no message', { nope: true }, 'data.message: missing'],
   ])('%s', async (_name, body, path) => {
     const before = rt.logs.length;
@@ -76,7 +109,13 @@ describe('a poison message is acknowledged and logged with its field path', () =
 
   it('in structured mode too (the id of the event is checked like a message id)', async () => {
     const before = rt.logs.length;
-    const res = await structured(backupUrl, { specversion: '1.0', id: 'x'.repeat(5000), type: PUBSUB_CLOUDEVENT_TYPE, source: 's', data: { message: { data: 1 } } });
+    const res = await structured(backupUrl, {
+      specversion: '1.0',
+      id: 'x'.repeat(5000),
+      type: PUBSUB_CLOUDEVENT_TYPE,
+      source: 's',
+      data: { message: { data: 1 } },
+    });
     expect(res.status).toBe(204);
     const logged = rt.logs.slice(before).join('\n');
     expect(logged).toContain('id: must be a Pub/Sub message id');
@@ -85,7 +124,11 @@ describe('a poison message is acknowledged and logged with its field path', () =
   });
 
   it('a valid message still reaches the backup (which fails here: no database) and is retried', async () => {
-    const res = await binary(backupUrl, { message: { data: b64({ label: 'ok' }), messageId: '123456789' } }, '123456789');
+    const res = await binary(
+      backupUrl,
+      { message: { data: b64({ label: 'ok' }), messageId: '123456789' } },
+      '123456789',
+    );
     expect(res.status).toBe(500);
     expect(rt.bus.published.map((m) => m.event.type)).toEqual(['backup.failed']);
     rt.bus.published.length = 0;
@@ -98,7 +141,11 @@ describe('a poison message is acknowledged and logged with its field path', () =
       ['verifyPoison', verifyEventHandler(() => other)],
     ] as const) {
       const url = await serve(name, handler);
-      for (const body of [{ message: { data: 1, messageId: '1' } }, { message: { data: '', messageId: { toString: 1 } } }, { message: { data: b64({ x: 1 }), messageId: '2' } }]) {
+      for (const body of [
+        { message: { data: 1, messageId: '1' } },
+        { message: { data: '', messageId: { toString: 1 } } },
+        { message: { data: b64({ x: 1 }), messageId: '2' } },
+      ]) {
         expect((await binary(url, body)).status).toBe(204);
       }
     }

@@ -33,15 +33,31 @@ const dir = tempDir('mt-fuzz-');
 console.log(`fuzz seed ${SEED} (replay with FUZZ_SEED=${SEED})`);
 
 describe('config loader', () => {
-  const validFile = { backup: { schemas: ['public'], jobs: 2 }, retention: { policy: { keepLast: 3 }, minKeep: 1 }, schedules: { backup: { cron: '0 3 * * *' } } };
-  const validEnv = { DATABASE_URL: 'postgres://u:p@h:5432/d', BACKUP_BUCKET: 'file:///tmp/x', OPS_ENV: 'prod', LOG_LEVEL: 'info', PORT: '8080' };
+  const validFile = {
+    backup: { schemas: ['public'], jobs: 2 },
+    retention: { policy: { keepLast: 3 }, minKeep: 1 },
+    schedules: { backup: { cron: '0 3 * * *' } },
+  };
+  const validEnv = {
+    DATABASE_URL: 'postgres://u:p@h:5432/d',
+    BACKUP_BUCKET: 'file:///tmp/x',
+    OPS_ENV: 'prod',
+    LOG_LEVEL: 'info',
+    PORT: '8080',
+  };
 
   it('throws only UsageErrors, one line per problem, no stack', async () => {
     await fuzz('config', 2000, (rng) => {
       const file = join(dir, `ops-${rng.int(1e9)}.${rng.pick(['json', 'yaml', 'yml', 'conf'])}`);
-      writeFileSync(file, rng.chance(0.5) ? toJsonText(rng, mutate(rng, validFile)) : mutateBytes(rng, Buffer.from(JSON.stringify(validFile))));
+      writeFileSync(
+        file,
+        rng.chance(0.5)
+          ? toJsonText(rng, mutate(rng, validFile))
+          : mutateBytes(rng, Buffer.from(JSON.stringify(validFile))),
+      );
       const env: Record<string, string> = { ...(mutate(rng, validEnv) as Record<string, string>) };
-      for (const [k, v] of Object.entries(env)) if (typeof v !== 'string') env[k] = typeof v === 'object' ? JSON.stringify(v) ?? '' : String(v);
+      for (const [k, v] of Object.entries(env))
+        if (typeof v !== 'string') env[k] = typeof v === 'object' ? (JSON.stringify(v) ?? '') : String(v);
       try {
         loadConfig({ ...env, OPS_CONFIG: file });
       } catch (err) {
@@ -57,24 +73,33 @@ describe('Pub/Sub CloudEvents of backup, retention and verify', () => {
   const valid = (data: unknown, id = '123') => ({
     id,
     type: PUBSUB_CLOUDEVENT_TYPE,
-    data: { message: { data: Buffer.from(JSON.stringify(data)).toString('base64'), messageId: id, attributes: { job: 'x' } }, subscription: 's' },
+    data: {
+      message: { data: Buffer.from(JSON.stringify(data)).toString('base64'), messageId: id, attributes: { job: 'x' } },
+      subscription: 's',
+    },
   });
   it.each([
     ['backup', BackupRequestSchema, { label: 'nightly', schemas: ['public'] }],
     ['retention', RetentionRequestSchema, { dryRun: true }],
     ['verify', VerifyRequestSchema, {}],
-  ] as const)('%s: decoding never throws; poison reasons are bounded and leak nothing', async (name, schema, payload) => {
-    await fuzz(`event-${name}`, 2000, (rng) => {
-      const event = rng.chance(0.3) ? randomJson(rng) : mutate(rng, rng.chance(0.5) ? valid(payload) : valid(mutate(rng, payload)));
-      const decoded = decodeCloudEvent(schema, event);
-      if ('poison' in decoded) {
-        if (decoded.reason.length > 12_000) return `reason of ${decoded.reason.length} characters`;
-        if (LEAK.test(decoded.reason)) return `reason leaks: ${decoded.reason.slice(0, 300)}`;
-        if (decoded.messageId !== undefined && !/^[0-9]{1,64}$/.test(decoded.messageId)) return `poison with an invalid message id`;
-      } else if (!/^[0-9]{0,64}$/.test(decoded.messageId)) return 'decoded with an invalid message id';
-      return undefined;
-    });
-  });
+  ] as const)(
+    '%s: decoding never throws; poison reasons are bounded and leak nothing',
+    async (name, schema, payload) => {
+      await fuzz(`event-${name}`, 2000, (rng) => {
+        const event = rng.chance(0.3)
+          ? randomJson(rng)
+          : mutate(rng, rng.chance(0.5) ? valid(payload) : valid(mutate(rng, payload)));
+        const decoded = decodeCloudEvent(schema, event);
+        if ('poison' in decoded) {
+          if (decoded.reason.length > 12_000) return `reason of ${decoded.reason.length} characters`;
+          if (LEAK.test(decoded.reason)) return `reason leaks: ${decoded.reason.slice(0, 300)}`;
+          if (decoded.messageId !== undefined && !/^[0-9]{1,64}$/.test(decoded.messageId))
+            return `poison with an invalid message id`;
+        } else if (!/^[0-9]{0,64}$/.test(decoded.messageId)) return 'decoded with an invalid message id';
+        return undefined;
+      });
+    },
+  );
 });
 
 describe('HTTP backup through the real functions-framework server', () => {
@@ -82,9 +107,16 @@ describe('HTTP backup through the real functions-framework server', () => {
   let url: string;
   let rt: ReturnType<typeof testRuntime>;
   beforeAll(async () => {
-    rt = testRuntime({ DATABASE_URL: 'postgres://ops:pw-fuzz@127.0.0.1:1/x', BACKUP_BUCKET: `file://${tempDir()}`, OPS_ENV: 'fuzz' });
+    rt = testRuntime({
+      DATABASE_URL: 'postgres://ops:pw-fuzz@127.0.0.1:1/x',
+      BACKUP_BUCKET: `file://${tempDir()}`,
+      OPS_ENV: 'fuzz',
+    });
     installJsonErrors();
-    ff.http('backupHttpFuzz', backupHttpHandler(() => rt));
+    ff.http(
+      'backupHttpFuzz',
+      backupHttpHandler(() => rt),
+    );
     server = getTestServer('backupHttpFuzz');
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
@@ -92,16 +124,32 @@ describe('HTTP backup through the real functions-framework server', () => {
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
   it('never a 500 for bad input, always JSON, no stack or path', async () => {
-    const types = ['application/json', 'application/json; charset=latin2', 'text/plain', 'application/x-www-form-urlencoded', 'application/octet-stream', 'application/cloudevents+json', 'multipart/form-data', ''];
+    const types = [
+      'application/json',
+      'application/json; charset=latin2',
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'application/octet-stream',
+      'application/cloudevents+json',
+      'multipart/form-data',
+      '',
+    ];
     await fuzz('http-backup', 1500, async (rng: Rng) => {
-      const value = rng.chance(0.5) ? mutate(rng, { label: 'x', schemas: ['public'], excludeTables: ['public.t'] }) : randomJson(rng);
+      const value = rng.chance(0.5)
+        ? mutate(rng, { label: 'x', schemas: ['public'], excludeTables: ['public.t'] })
+        : randomJson(rng);
       let body = rng.chance(0.8) ? toJsonText(rng, value) : mutateBytes(rng, Buffer.from(JSON.stringify(value) ?? ''));
       if (rng.chance(0.05)) body = Array.from({ length: 1200 }, (_, i) => `p${i}=1`).join('&');
       const contentType = rng.pick(types);
       const method = rng.chance(0.9) ? 'POST' : rng.pick(['GET', 'PUT', 'DELETE', 'PATCH']);
-      const res = await fetch(url, { method, headers: contentType ? { 'content-type': contentType } : {}, body: method === 'GET' ? undefined : body });
+      const res = await fetch(url, {
+        method,
+        headers: contentType ? { 'content-type': contentType } : {},
+        body: method === 'GET' ? undefined : body,
+      });
       const text = await res.text();
-      if (!/json/.test(res.headers.get('content-type') ?? '')) return `${res.status} answered ${res.headers.get('content-type')}: ${text.slice(0, 200)}`;
+      if (!/json/.test(res.headers.get('content-type') ?? ''))
+        return `${res.status} answered ${res.headers.get('content-type')}: ${text.slice(0, 200)}`;
       if (LEAK.test(text) || text.includes('pw-fuzz')) return `answer leaks: ${text.slice(0, 300)}`;
       if (res.status >= 500) {
         // Only a request the function accepted may fail (the database is unreachable here): never bad input.
@@ -111,7 +159,8 @@ describe('HTTP backup through the real functions-framework server', () => {
         } catch {
           return `500 for a body that is not JSON: ${text.slice(0, 200)}`;
         }
-        if (method !== 'POST' || !BackupRequestSchema.safeParse(parsed ?? {}).success) return `500 for bad input: ${text.slice(0, 200)}`;
+        if (method !== 'POST' || !BackupRequestSchema.safeParse(parsed ?? {}).success)
+          return `500 for bad input: ${text.slice(0, 200)}`;
       }
       return undefined;
     });
@@ -123,14 +172,18 @@ describe('legacy JSON reader', () => {
   it('resolves, or rejects with a clear error (no crash, no stack in the message)', async () => {
     await fuzz('legacy', 1000, async (rng) => {
       const gz = rng.chance(0.2);
-      const file = join(dir, `database_backup_20260420_0300${String(rng.int(100)).padStart(2, '0')}.json${gz ? '.gz' : ''}`);
+      const file = join(
+        dir,
+        `database_backup_20260420_0300${String(rng.int(100)).padStart(2, '0')}.json${gz ? '.gz' : ''}`,
+      );
       const bytes = rng.chance(0.9) ? mutateBytes(rng, sample) : Buffer.from(toJsonText(rng, randomJson(rng)));
       writeFileSync(file, gz ? (rng.chance(0.5) ? gzipSync(bytes) : mutateBytes(rng, gzipSync(sample))) : bytes);
       try {
         await scanLegacy(file);
       } catch (err) {
         if (!(err instanceof Error)) return `rejected with a non-error`;
-        if (err instanceof TypeError || err instanceof RangeError) return `crashed: ${err.name}: ${err.message.slice(0, 200)}`;
+        if (err instanceof TypeError || err instanceof RangeError)
+          return `crashed: ${err.name}: ${err.message.slice(0, 200)}`;
         if (LEAK.test(err.message.replaceAll(file, '<file>'))) return `message leaks: ${err.message.slice(0, 300)}`;
       }
       return undefined;
@@ -146,7 +199,18 @@ describe('manifest parser', () => {
     tool: { name: 'mt-ops', version: '0.1.0' },
     startedAt: '2026-11-29T03:00:00.000Z',
     finishedAt: '2026-11-29T03:00:01.000Z',
-    tables: [{ schema: 'public', name: 't', object: 'data/0001.copy.gz', rows: 1, rawBytes: 1, compressedBytes: 1, sha256: 'a'.repeat(64), columns: [{ name: 'id', type: 'int4' }] }],
+    tables: [
+      {
+        schema: 'public',
+        name: 't',
+        object: 'data/0001.copy.gz',
+        rows: 1,
+        rawBytes: 1,
+        compressedBytes: 1,
+        sha256: 'a'.repeat(64),
+        columns: [{ name: 'id', type: 'int4' }],
+      },
+    ],
     sequences: [],
     totals: { tables: 1, rows: 1, rawBytes: 1, compressedBytes: 1 },
   };
@@ -156,13 +220,16 @@ describe('manifest parser', () => {
     const id = valid.id;
     mkdirSync(join(root, 'fz', id), { recursive: true });
     await fuzz('manifest', 2000, async (rng) => {
-      const text = rng.chance(0.7) ? toJsonText(rng, mutate(rng, valid)) : mutateBytes(rng, Buffer.from(JSON.stringify(valid)));
+      const text = rng.chance(0.7)
+        ? toJsonText(rng, mutate(rng, valid))
+        : mutateBytes(rng, Buffer.from(JSON.stringify(valid)));
       writeFileSync(join(root, 'fz', id, 'manifest.json'), text);
       try {
         await readManifest(store, 'fz', id);
       } catch (err) {
         if (!(err instanceof Error)) return 'rejected with a non-error';
-        if (err instanceof TypeError || err instanceof RangeError) return `crashed: ${err.name}: ${err.message.slice(0, 200)}`;
+        if (err instanceof TypeError || err instanceof RangeError)
+          return `crashed: ${err.name}: ${err.message.slice(0, 200)}`;
         if (err.message.length > 5_000) return `reason of ${err.message.length} characters`;
         if (LEAK.test(err.message)) return `message leaks: ${err.message.slice(0, 300)}`;
       }
@@ -174,7 +241,13 @@ describe('manifest parser', () => {
 describe('CLI argv', () => {
   const saved = { ...process.env };
   beforeAll(() => {
-    Object.assign(process.env, { DATABASE_URL: 'postgres://ops:pw@127.0.0.1:1/x', BACKUP_BUCKET: `file://${tempDir()}`, OPS_CONFIG: '', LOG_LEVEL: 'silent', OPS_ENV: 'fz' });
+    Object.assign(process.env, {
+      DATABASE_URL: 'postgres://ops:pw@127.0.0.1:1/x',
+      BACKUP_BUCKET: `file://${tempDir()}`,
+      OPS_CONFIG: '',
+      LOG_LEVEL: 'silent',
+      OPS_ENV: 'fz',
+    });
   });
   afterAll(() => {
     process.env = saved;
@@ -183,7 +256,27 @@ describe('CLI argv', () => {
 
   it('exits 0, 1 or 2 with one line, never a stack (in-process: the same main() the binary runs)', async () => {
     const commands = ['backup', 'list', 'verify', 'export', 'cleanup', 'config', 'restore', 'nope', '--help', '-V', ''];
-    const flags = ['--json', '--bucket', '--env', '--label', '--schemas', '--exclude-tables', '--jobs', '--database-url', '--keep-last', '--dry-run', '--format', '--out', '--tables', '--no-progress', '--all', '--min-keep', '--restore-into', '--', '-x'];
+    const flags = [
+      '--json',
+      '--bucket',
+      '--env',
+      '--label',
+      '--schemas',
+      '--exclude-tables',
+      '--jobs',
+      '--database-url',
+      '--keep-last',
+      '--dry-run',
+      '--format',
+      '--out',
+      '--tables',
+      '--no-progress',
+      '--all',
+      '--min-keep',
+      '--restore-into',
+      '--',
+      '-x',
+    ];
     const write = { out: process.stdout.write, err: process.stderr.write };
     await fuzz('cli', 1500, async (rng) => {
       const command = rng.pick(commands);
@@ -191,7 +284,12 @@ describe('CLI argv', () => {
       if (command === 'restore') args.push('--dry-run');
       for (let i = rng.int(5); i > 0; i--) {
         args.push(rng.pick(flags));
-        if (rng.chance(0.7)) args.push(rng.chance(0.5) ? randomString(rng).slice(0, rng.chance(0.1) ? 50_000 : 100) : String(rng.int(100_000) - 10));
+        if (rng.chance(0.7))
+          args.push(
+            rng.chance(0.5)
+              ? randomString(rng).slice(0, rng.chance(0.1) ? 50_000 : 100)
+              : String(rng.int(100_000) - 10),
+          );
       }
       let stderr = '';
       process.stdout.write = (() => true) as never;
@@ -208,7 +306,8 @@ describe('CLI argv', () => {
       }
       if (![0, 1, 2].includes(code)) return `exit ${code} for ${JSON.stringify(args).slice(0, 200)}`;
       if (LEAK.test(stderr)) return `stderr leaks for ${JSON.stringify(args).slice(0, 200)}: ${stderr.slice(0, 300)}`;
-      if (code !== 0 && stderr.trimEnd().split('\n').length !== 1) return `${stderr.split('\n').length} lines for ${JSON.stringify(args).slice(0, 200)}: ${stderr.slice(0, 300)}`;
+      if (code !== 0 && stderr.trimEnd().split('\n').length !== 1)
+        return `${stderr.split('\n').length} lines for ${JSON.stringify(args).slice(0, 200)}: ${stderr.slice(0, 300)}`;
       return undefined;
     });
   });

@@ -35,7 +35,20 @@ export function rngFor(surface: string, index: number): Rng {
   return new Rng(h);
 }
 
-const NASTY_KEYS = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', '', ' ', '\u0000', 'a.b', '[0]', 'polluted'];
+const NASTY_KEYS = [
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
+  'valueOf',
+  '',
+  ' ',
+  '\u0000',
+  'a.b',
+  '[0]',
+  'polluted',
+];
 const NASTY_STRINGS = [
   '',
   ' ',
@@ -78,7 +91,8 @@ export function randomJson(rng: Rng, depth = 0): unknown {
   if (roll < 0.63) return deepNest(rng.int(200) + 1);
   const out: Record<string, unknown> = {};
   const n = rng.int(6);
-  for (let i = 0; i < n; i++) out[rng.chance(0.3) ? rng.pick(NASTY_KEYS) : randomString(rng).slice(0, 40)] = randomJson(rng, depth + 1);
+  for (let i = 0; i < n; i++)
+    out[rng.chance(0.3) ? rng.pick(NASTY_KEYS) : randomString(rng).slice(0, 40)] = randomJson(rng, depth + 1);
   return out;
 }
 
@@ -91,21 +105,27 @@ function deepNest(levels: number): unknown {
 /** `valid` with one field replaced, removed or added (possibly deep). */
 export function mutate(rng: Rng, valid: unknown, depth = 0): unknown {
   if (valid === null || typeof valid !== 'object' || depth > 4 || rng.chance(0.15)) return randomJson(rng, 3);
-  const copy: Record<string, unknown> | unknown[] = Array.isArray(valid) ? [...valid] : { ...(valid as Record<string, unknown>) };
+  const copy: Record<string, unknown> | unknown[] = Array.isArray(valid)
+    ? [...valid]
+    : { ...(valid as Record<string, unknown>) };
   const keys = Object.keys(copy);
   const action = rng.int(3);
   if (action === 0 && keys.length > 0) {
     const key = rng.pick(keys);
     (copy as Record<string, unknown>)[key] = mutate(rng, (copy as Record<string, unknown>)[key], depth + 1);
   } else if (action === 1 && keys.length > 0) delete (copy as Record<string, unknown>)[rng.pick(keys)];
-  else (copy as Record<string, unknown>)[rng.chance(0.5) ? rng.pick(NASTY_KEYS) : randomString(rng).slice(0, 30)] = randomJson(rng, 3);
+  else
+    (copy as Record<string, unknown>)[rng.chance(0.5) ? rng.pick(NASTY_KEYS) : randomString(rng).slice(0, 30)] =
+      randomJson(rng, 3);
   return copy;
 }
 
 /** JSON text with `__proto__` as an own key (JSON.parse makes it one; an object literal would not). */
 export function toJsonText(rng: Rng, value: unknown): string {
   const text = JSON.stringify(value) ?? 'null';
-  return rng.chance(0.1) && text.startsWith('{') ? `{"__proto__":{"polluted":1},${text.slice(1)}`.replace(/,}$/, '}') : text;
+  return rng.chance(0.1) && text.startsWith('{')
+    ? `{"__proto__":{"polluted":1},${text.slice(1)}`.replace(/,}$/, '}')
+    : text;
 }
 
 /** Bytes of `original` flipped, cut, repeated or spliced. */
@@ -135,7 +155,10 @@ export function mutateBytes(rng: Rng, original: Buffer): Buffer {
 }
 
 /** What no answer or message may carry: a stack frame, an HTML page, or a path of the server's code. */
-export const LEAK = new RegExp(`\\n\\s+at \\S|node_modules|<html|${process.cwd().replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`, 'i');
+export const LEAK = new RegExp(
+  `\\n\\s+at \\S|node_modules|<html|${process.cwd().replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`,
+  'i',
+);
 
 export function prototypeIntact(): boolean {
   return (
@@ -146,7 +169,11 @@ export function prototypeIntact(): boolean {
 const PROTO_NAMES = Object.getOwnPropertyNames(Object.prototype).sort().join();
 
 /** Runs `count` inputs of a surface; a failure names the seed and the input so it replays. Each input must take < 1 s. */
-export async function fuzz(surface: string, count: number, one: (rng: Rng, index: number) => Promise<string | undefined> | string | undefined): Promise<void> {
+export async function fuzz(
+  surface: string,
+  count: number,
+  one: (rng: Rng, index: number) => Promise<string | undefined> | string | undefined,
+): Promise<void> {
   for (let i = 0; i < count; i++) {
     const rng = rngFor(surface, i);
     const started = performance.now();

@@ -15,15 +15,21 @@ function sources(dir: string): string[] {
 }
 
 describe('shared/config only composes', () => {
-  it.each(sources('shared/config'))('%s re-exports nothing and takes only section schemas from the capabilities', (file) => {
-    const text = readFileSync(join(ROOT, file), 'utf8');
-    expect(text).not.toMatch(/^export\s+(type\s+)?(\*|\{[^}]*\})\s+from\s/m);
-    for (const m of text.matchAll(/^import\s+(type\s+)?\{([^}]*)\}\s+from\s+'\.\.\/([a-z-]+)\//gm)) {
-      if (!CAPABILITIES.includes(m[3]!)) continue;
-      const names = m[2]!.split(',').map((n) => n.trim()).filter(Boolean);
-      for (const name of names) expect(name, `${file} imports ${name} from shared/${m[3]}`).toMatch(/Schema$/);
-    }
-  });
+  it.each(sources('shared/config'))(
+    '%s re-exports nothing and takes only section schemas from the capabilities',
+    (file) => {
+      const text = readFileSync(join(ROOT, file), 'utf8');
+      expect(text).not.toMatch(/^export\s+(type\s+)?(\*|\{[^}]*\})\s+from\s/m);
+      for (const m of text.matchAll(/^import\s+(type\s+)?\{([^}]*)\}\s+from\s+'\.\.\/([a-z-]+)\//gm)) {
+        if (!CAPABILITIES.includes(m[3]!)) continue;
+        const names = m[2]!
+          .split(',')
+          .map((n) => n.trim())
+          .filter(Boolean);
+        for (const name of names) expect(name, `${file} imports ${name} from shared/${m[3]}`).toMatch(/Schema$/);
+      }
+    },
+  );
 });
 
 describe('every source file says first what it is for', () => {

@@ -20,11 +20,16 @@ describe.skipIf(!emulatorJar())('infra apply against the Pub/Sub emulator and a 
   let env: Record<string, string>;
   let projectN = 0;
   const topology = loadTopology();
-  const declared = topology.topics.length + topology.topics.reduce((n, t) => n + t.subscriptions.length, 0) + topology.jobs.length;
+  const declared =
+    topology.topics.length + topology.topics.reduce((n, t) => n + t.subscriptions.length, 0) + topology.jobs.length;
 
   beforeAll(async () => {
     [emulator, scheduler] = await Promise.all([startPubSubEmulator(), startFakeScheduler()]);
-    env = { PUBSUB_EMULATOR_HOST: emulator.host, SCHEDULER_API_ENDPOINT: scheduler.url, METADATA_SERVER_DETECTION: 'none' };
+    env = {
+      PUBSUB_EMULATOR_HOST: emulator.host,
+      SCHEDULER_API_ENDPOINT: scheduler.url,
+      METADATA_SERVER_DETECTION: 'none',
+    };
   }, 60_000);
   afterAll(async () => {
     await Promise.all([emulator?.stop(), scheduler?.close()]);
@@ -49,12 +54,17 @@ describe.skipIf(!emulatorJar())('infra apply against the Pub/Sub emulator and a 
       expect(formatPlan(second)).toBe(`no changes (${declared} up to date)\n`);
 
       const [subs] = await clients.pubsub.getSubscriptions();
-      expect(subs.find((s) => s.name.endsWith('/mt-ops-dead-letter-hold'))!.metadata!.expirationPolicy).toEqual({ ttl: null });
+      expect(subs.find((s) => s.name.endsWith('/mt-ops-dead-letter-hold'))!.metadata!.expirationPolicy).toEqual({
+        ttl: null,
+      });
       const backup = subs.find((s) => s.name.endsWith('/mt-ops-backup'))!.metadata!;
       expect(backup).toMatchObject({
         topic: `projects/${target.project}/topics/mt-ops-backup-trigger`,
         ackDeadlineSeconds: 600,
-        deadLetterPolicy: { deadLetterTopic: `projects/${target.project}/topics/mt-ops-dead-letter`, maxDeliveryAttempts: 5 },
+        deadLetterPolicy: {
+          deadLetterTopic: `projects/${target.project}/topics/mt-ops-dead-letter`,
+          maxDeliveryAttempts: 5,
+        },
         expirationPolicy: { ttl: null }, // never: an idle subscription is otherwise deleted after 31 days
         pushConfig: {
           pushEndpoint: `https://us-east1-${target.project}.cloudfunctions.net/mt-ops-backup-event/projects/${target.project}/topics/mt-ops-backup-trigger`,
@@ -62,10 +72,26 @@ describe.skipIf(!emulatorJar())('infra apply against the Pub/Sub emulator and a 
         },
       });
       const job = scheduler.jobs.get(`projects/${target.project}/locations/us-east1/jobs/mt-ops-backup-nightly`)!;
-      expect(job).toMatchObject({ schedule: '0 3 * * *', timeZone: 'America/New_York', pubsubTarget: { topicName: `projects/${target.project}/topics/mt-ops-backup-trigger`, attributes: { job: 'mt-ops-backup-nightly' } } });
-      expect(JSON.parse(Buffer.from(String((job.pubsubTarget as { data: string }).data), 'base64').toString())).toEqual({ label: 'nightly' });
+      expect(job).toMatchObject({
+        schedule: '0 3 * * *',
+        timeZone: 'America/New_York',
+        pubsubTarget: {
+          topicName: `projects/${target.project}/topics/mt-ops-backup-trigger`,
+          attributes: { job: 'mt-ops-backup-nightly' },
+        },
+      });
+      expect(JSON.parse(Buffer.from(String((job.pubsubTarget as { data: string }).data), 'base64').toString())).toEqual(
+        { label: 'nightly' },
+      );
       // the fallback (REST) transport: JSON over HTTP/1.1 with the REST paths, not gRPC
-      expect(scheduler.requests.some((r) => r.method === 'GET' && r.path === `/v1/projects/${target.project}/locations/us-east1/jobs` && r.query.get('$alt')?.startsWith('json'))).toBe(true);
+      expect(
+        scheduler.requests.some(
+          (r) =>
+            r.method === 'GET' &&
+            r.path === `/v1/projects/${target.project}/locations/us-east1/jobs` &&
+            r.query.get('$alt')?.startsWith('json'),
+        ),
+      ).toBe(true);
     } finally {
       await clients.close();
     }
@@ -76,17 +102,28 @@ describe.skipIf(!emulatorJar())('infra apply against the Pub/Sub emulator and a 
     try {
       await applyInfra(topology, clients, target);
       // someone changes things by hand
-      await clients.pubsub.subscription('mt-ops-backup').setMetadata({ ackDeadlineSeconds: 30, retryPolicy: { minimumBackoff: { seconds: 10 }, maximumBackoff: { seconds: 60 } } });
+      await clients.pubsub
+        .subscription('mt-ops-backup')
+        .setMetadata({
+          ackDeadlineSeconds: 30,
+          retryPolicy: { minimumBackoff: { seconds: 10 }, maximumBackoff: { seconds: 60 } },
+        });
       await clients.pubsub.subscription('mt-ops-probe').delete();
-      await clients.pubsub.topic('mt-ops-probe-trigger').createSubscription('mt-ops-probe', { filter: 'attributes.job = "x"', ackDeadlineSeconds: 600 });
+      await clients.pubsub
+        .topic('mt-ops-probe-trigger')
+        .createSubscription('mt-ops-probe', { filter: 'attributes.job = "x"', ackDeadlineSeconds: 600 });
       const jobName = `projects/${target.project}/locations/us-east1/jobs/mt-ops-retention-daily`;
       scheduler.jobs.get(jobName)!.schedule = '0 6 * * *';
       scheduler.jobs.delete(`projects/${target.project}/locations/us-east1/jobs/mt-ops-verify-weekly`);
 
       const plan = await planInfra(topology, clients, target);
       const text = formatPlan(plan);
-      expect(text).toContain('~ subscription mt-ops-backup: update\n    ackDeadlineSeconds: 30 -> 600\n    retryPolicy.maximumBackoffSeconds: 60 -> 600\n');
-      expect(text).toMatch(/-\/\+ subscription mt-ops-probe: replace [^\n]*\n( {4}.*\n)* {4}filter: "attributes.job = \\"x\\"" -> \(unset\)\n/);
+      expect(text).toContain(
+        '~ subscription mt-ops-backup: update\n    ackDeadlineSeconds: 30 -> 600\n    retryPolicy.maximumBackoffSeconds: 60 -> 600\n',
+      );
+      expect(text).toMatch(
+        /-\/\+ subscription mt-ops-probe: replace [^\n]*\n( {4}.*\n)* {4}filter: "attributes.job = \\"x\\"" -> \(unset\)\n/,
+      );
       expect(text).toContain('~ job mt-ops-retention-daily: update\n    schedule: "0 6 * * *" -> "30 4 * * *"\n');
       expect(text).toContain('+ job mt-ops-verify-weekly: create\n');
       expect(text).toMatch(/4 changes, \d+ up to date\n$/);
@@ -111,7 +148,12 @@ describe.skipIf(!emulatorJar())('infra apply against the Pub/Sub emulator and a 
       await other.createSubscription('someone-elses-sub');
       await clients.scheduler.createJob({
         parent: `projects/${target.project}/locations/us-east1`,
-        job: { name: `projects/${target.project}/locations/us-east1/jobs/mt-ops-old-job`, schedule: '0 1 * * *', timeZone: 'UTC', pubsubTarget: { topicName: old.name, data: Buffer.from('{}') } },
+        job: {
+          name: `projects/${target.project}/locations/us-east1/jobs/mt-ops-old-job`,
+          schedule: '0 1 * * *',
+          timeZone: 'UTC',
+          pubsubTarget: { topicName: old.name, data: Buffer.from('{}') },
+        },
       });
 
       const kept = await applyInfra(topology, clients, target);
@@ -126,9 +168,13 @@ describe.skipIf(!emulatorJar())('infra apply against the Pub/Sub emulator and a 
       );
       expect((await clients.pubsub.topic('mt-ops-old-trigger').exists())[0]).toBe(true);
 
-      const cli = await runCli(['infra', 'apply', '--project', target.project, '--region', 'us-east1', '--prune'], { env });
+      const cli = await runCli(['infra', 'apply', '--project', target.project, '--region', 'us-east1', '--prune'], {
+        env,
+      });
       expect(cli.code, cli.stderr).toBe(0);
-      expect(cli.stderr).toBe('deleted job mt-ops-old-job\ndeleted subscription mt-ops-old\ndeleted topic mt-ops-old-trigger\n');
+      expect(cli.stderr).toBe(
+        'deleted job mt-ops-old-job\ndeleted subscription mt-ops-old\ndeleted topic mt-ops-old-trigger\n',
+      );
       expect((await clients.pubsub.topic('mt-ops-old-trigger').exists())[0]).toBe(false);
       expect((await clients.pubsub.subscription('mt-ops-old').exists())[0]).toBe(false);
       expect(scheduler.jobs.has(`projects/${target.project}/locations/us-east1/jobs/mt-ops-old-job`)).toBe(false);
@@ -143,7 +189,11 @@ describe.skipIf(!emulatorJar())('infra apply against the Pub/Sub emulator and a 
     const { target, clients } = await project();
     try {
       // SIGKILL as soon as the first resource is reported created
-      const child = spawn(process.execPath, [CLI, 'infra', 'apply', '--project', target.project, '--region', 'us-east1'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(
+        process.execPath,
+        [CLI, 'infra', 'apply', '--project', target.project, '--region', 'us-east1'],
+        { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       let stderr = '';
       await new Promise<void>((resolve) => {
         child.stderr.on('data', (d) => {
@@ -179,13 +229,36 @@ describe.skipIf(!emulatorJar())('infra apply against the Pub/Sub emulator and a 
     try {
       const [topic] = await clients.pubsub.createTopic('mt-ops-events');
       const [sub] = await topic.createSubscription('watch');
-      const cli = await runCli(['infra', 'notify', '--project', target.project, '--region', 'us-east1', '--status', 'failed', '--step', 'tests', '--commit', 'abc123'], { env });
+      const cli = await runCli(
+        [
+          'infra',
+          'notify',
+          '--project',
+          target.project,
+          '--region',
+          'us-east1',
+          '--status',
+          'failed',
+          '--step',
+          'tests',
+          '--commit',
+          'abc123',
+        ],
+        { env },
+      );
       expect(cli.code, cli.stderr).toBe(0);
-      const message = await new Promise<{ attributes: Record<string, string>; data: Buffer; ack(): void }>((resolve) => sub.once('message', resolve));
+      const message = await new Promise<{ attributes: Record<string, string>; data: Buffer; ack(): void }>((resolve) =>
+        sub.once('message', resolve),
+      );
       message.ack();
       await sub.close();
       expect(message.attributes).toMatchObject({ type: 'deployment.failed', severity: 'warning', env: 'prod' });
-      expect(JSON.parse(message.data.toString())).toMatchObject({ project: target.project, region: 'us-east1', step: 'tests', commit: 'abc123' });
+      expect(JSON.parse(message.data.toString())).toMatchObject({
+        project: target.project,
+        region: 'us-east1',
+        step: 'tests',
+        commit: 'abc123',
+      });
     } finally {
       await clients.close();
     }

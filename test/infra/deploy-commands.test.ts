@@ -14,7 +14,9 @@ import { runCli } from '../support/cli';
 const GOLDEN = fileURLToPath(new URL('../fixtures/infra/deploy-commands.golden.sh', import.meta.url));
 const target = { project: 'mt-prod-123', region: 'us-east1' };
 const FROZEN = fileURLToPath(new URL('../fixtures/infra/topology', import.meta.url));
-const frozen: TopologyPaths = Object.fromEntries(['functions', 'topics', 'schedules', 'project'].map((n) => [n, `${FROZEN}/${n}.yaml`]));
+const frozen: TopologyPaths = Object.fromEntries(
+  ['functions', 'topics', 'schedules', 'project'].map((n) => [n, `${FROZEN}/${n}.yaml`]),
+);
 
 describe('infra deploy-commands', () => {
   const script = deployCommands(loadTopology(), target);
@@ -24,7 +26,16 @@ describe('infra deploy-commands', () => {
   it('prints the golden commands (the real CLI)', async () => {
     if (process.env.UPDATE_GOLDEN === '1' || !existsSync(GOLDEN)) writeFileSync(GOLDEN, golden);
     expect(golden).toBe(readFileSync(GOLDEN, 'utf8'));
-    const cli = await runCli(['infra', 'deploy-commands', '--project', target.project, '--region', target.region, '--infra', FROZEN]);
+    const cli = await runCli([
+      'infra',
+      'deploy-commands',
+      '--project',
+      target.project,
+      '--region',
+      target.region,
+      '--infra',
+      FROZEN,
+    ]);
     expect(cli.stderr).toBe('');
     expect(cli.code).toBe(0);
     expect(cli.stdout).toBe(golden);
@@ -47,7 +58,10 @@ describe('infra deploy-commands', () => {
   it('is idempotent: every create is guarded by a describe; the rest are deploys, updates and bindings', () => {
     for (const line of lines) {
       if (/ create /.test(line)) expect(line, line).toMatch(/ describe .* >\/dev\/null 2>&1 \|\| gcloud .* create /);
-      else expect(line, line).toMatch(/^gcloud (services enable|functions deploy|functions add-invoker-policy-binding|storage buckets update|\S+ (\S+ )?add-iam-policy-binding|projects add-iam-policy-binding|run jobs)/);
+      else
+        expect(line, line).toMatch(
+          /^gcloud (services enable|functions deploy|functions add-invoker-policy-binding|storage buckets update|\S+ (\S+ )?add-iam-policy-binding|projects add-iam-policy-binding|run jobs)/,
+        );
     }
   });
 
@@ -63,8 +77,13 @@ describe('infra deploy-commands', () => {
     }
     expect(script).not.toMatch(/allUsers|allAuthenticatedUsers|--allow-unauthenticated/);
     // backup is never granted a role that deletes on the whole bucket
-    const backupBucket = lines.filter((l) => l.includes('buckets add-iam-policy-binding') && l.includes('mt-ops-backup@') && !l.includes('--condition'));
-    expect(backupBucket.map((l) => l.match(/--role=(\S+)/)![1])).toEqual(['roles/storage.objectViewer', 'roles/storage.objectCreator']);
+    const backupBucket = lines.filter(
+      (l) => l.includes('buckets add-iam-policy-binding') && l.includes('mt-ops-backup@') && !l.includes('--condition'),
+    );
+    expect(backupBucket.map((l) => l.match(/--role=(\S+)/)![1])).toEqual([
+      'roles/storage.objectViewer',
+      'roles/storage.objectCreator',
+    ]);
   });
 
   it('emits the Cloud Run job for a function whose topology asks for one', () => {
@@ -72,7 +91,9 @@ describe('infra deploy-commands', () => {
     const backup = t.functions.find((f) => f.name === 'backup')!;
     backup.cloudRunJob = { ...backup.cloudRunJob!, enabled: true };
     const out = deployCommands(t, target);
-    expect(out).toMatch(/gcloud run jobs deploy mt-ops-backup-job --project=mt-prod-123 --region=us-east1 --source=\. --command=node --args=dist\/cli\/mt-ops\.js,backup,--no-progress .*--task-timeout=86400s .*MT_OPS_TIME_LIMIT_SECONDS=86400/);
+    expect(out).toMatch(
+      /gcloud run jobs deploy mt-ops-backup-job --project=mt-prod-123 --region=us-east1 --source=\. --command=node --args=dist\/cli\/mt-ops\.js,backup,--no-progress .*--task-timeout=86400s .*MT_OPS_TIME_LIMIT_SECONDS=86400/,
+    );
     expect(out).toMatch(/gcloud run jobs add-iam-policy-binding mt-ops-backup-job .* --role=roles\/run\.invoker/);
     expect(script).not.toContain('run jobs deploy');
   });
@@ -86,14 +107,29 @@ describe('infra deploy-commands', () => {
 });
 
 describe('cloudbuild.yaml', () => {
-  const build = parse(readFileSync(fileURLToPath(new URL('../../cloudbuild.yaml', import.meta.url)), 'utf8')) as { steps: Array<{ id: string; args: string[] }> };
+  const build = parse(readFileSync(fileURLToPath(new URL('../../cloudbuild.yaml', import.meta.url)), 'utf8')) as {
+    steps: Array<{ id: string; args: string[] }>;
+  };
 
   it('runs npm ci, typecheck, tests, bundles, the deploy commands, infra apply, then notifies, in that order', () => {
-    expect(build.steps.map((s) => s.id)).toEqual(['postgres', 'npm-ci', 'typecheck', 'tests', 'bundles', 'deploy-commands', 'deploy', 'infra-apply', 'notify']);
+    expect(build.steps.map((s) => s.id)).toEqual([
+      'postgres',
+      'npm-ci',
+      'typecheck',
+      'tests',
+      'bundles',
+      'deploy-commands',
+      'deploy',
+      'infra-apply',
+      'notify',
+    ]);
     const notify = build.steps.at(-1)!.args.join(' ');
     expect(notify).toMatch(/--status failed --step/);
     expect(notify).toMatch(/--status succeeded/);
     // every working step records its failure instead of ending the build, so notify always runs
-    for (const step of build.steps.slice(1, -1)) expect(step.args.join(' '), step.id).toMatch(new RegExp(`\\[ -f \\.failed \\] \\|\\| .* \\|\\| echo ${step.id} > \\.failed`));
+    for (const step of build.steps.slice(1, -1))
+      expect(step.args.join(' '), step.id).toMatch(
+        new RegExp(`\\[ -f \\.failed \\] \\|\\| .* \\|\\| echo ${step.id} > \\.failed`),
+      );
   });
 });

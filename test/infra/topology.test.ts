@@ -16,8 +16,15 @@ type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-exp
 const real = (name: string): Doc => parse(readFileSync(INFRA(`${name}.yaml`), 'utf8')) as Doc;
 
 /** The real infra/ files, each changed by `edit`, written to a temp folder. */
-function variant(edit: (files: { functions: Doc; topics: Doc; schedules: Doc; project: Doc }) => void): Required<TopologyPaths> {
-  const files = { functions: real('functions'), topics: real('topics'), schedules: real('schedules'), project: real('project') };
+function variant(
+  edit: (files: { functions: Doc; topics: Doc; schedules: Doc; project: Doc }) => void,
+): Required<TopologyPaths> {
+  const files = {
+    functions: real('functions'),
+    topics: real('topics'),
+    schedules: real('schedules'),
+    project: real('project'),
+  };
   edit(files);
   const prefix = join(dir, `v${++n}-`);
   const paths = {} as Required<TopologyPaths>;
@@ -36,7 +43,8 @@ function problems(paths: TopologyPaths, retention = RetentionSectionSchema.parse
   }
   return [];
 }
-const fn = (files: { functions: Doc }, name: string): Doc => files.functions.functions.find((f: Doc) => f.name === name);
+const fn = (files: { functions: Doc }, name: string): Doc =>
+  files.functions.functions.find((f: Doc) => f.name === name);
 
 describe('the topology of infra/', () => {
   const t = loadTopology();
@@ -56,7 +64,9 @@ describe('the topology of infra/', () => {
     for (const topic of t.topics) {
       for (const sub of topic.subscriptions) {
         expect(sub.ackDeadlineSeconds, sub.name).toBeGreaterThanOrEqual(10);
-        expect(sub.retryPolicy.minimumBackoffSeconds, sub.name).toBeLessThanOrEqual(sub.retryPolicy.maximumBackoffSeconds);
+        expect(sub.retryPolicy.minimumBackoffSeconds, sub.name).toBeLessThanOrEqual(
+          sub.retryPolicy.maximumBackoffSeconds,
+        );
         expect(sub.messageRetentionSeconds, sub.name).toBeGreaterThan(0);
         if (sub.pushTo) expect(sub.deadLetterTopic, sub.name).toBe('mt-ops-dead-letter');
       }
@@ -78,14 +88,29 @@ describe('the topology of infra/', () => {
 
   it('deploys each entry point on nodejs20 with its own service account per function, within its trigger time limit', () => {
     for (const d of t.deployed) expect(d.timeoutSeconds, d.name).toBeLessThanOrEqual(d.kind === 'event' ? 540 : 3600);
-    expect(t.deployed.find((d) => d.entryPoint === 'backupEvent')).toMatchObject({ name: 'mt-ops-backup-event', timeoutSeconds: 540, serviceAccount: 'mt-ops-backup' });
-    expect(t.deployed.find((d) => d.entryPoint === 'backupHttp')).toMatchObject({ name: 'mt-ops-backup-http', timeoutSeconds: 3600 });
+    expect(t.deployed.find((d) => d.entryPoint === 'backupEvent')).toMatchObject({
+      name: 'mt-ops-backup-event',
+      timeoutSeconds: 540,
+      serviceAccount: 'mt-ops-backup',
+    });
+    expect(t.deployed.find((d) => d.entryPoint === 'backupHttp')).toMatchObject({
+      name: 'mt-ops-backup-http',
+      timeoutSeconds: 3600,
+    });
     expect(new Set(t.functions.map((f) => f.serviceAccount)).size).toBe(t.functions.length);
     for (const f of t.functions) expect(f.runtime).toBe('nodejs20');
     expect(t.functions.find((f) => f.name === 'backup')!.maxInstances).toBe(1);
     // the secrets the issue names come from Secret Manager, never from env
     const secrets = Object.assign({}, ...t.functions.map((f) => f.secrets));
-    expect(Object.keys(secrets)).toEqual(expect.arrayContaining(['DATABASE_URL', 'VERIFY_DATABASE_URL', 'SLACK_WEBHOOK_URL', 'PAGERDUTY_ROUTING_KEY', 'SMTP_PASSWORD']));
+    expect(Object.keys(secrets)).toEqual(
+      expect.arrayContaining([
+        'DATABASE_URL',
+        'VERIFY_DATABASE_URL',
+        'SLACK_WEBHOOK_URL',
+        'PAGERDUTY_ROUTING_KEY',
+        'SMTP_PASSWORD',
+      ]),
+    );
   });
 
   it('least privilege: backup never deletes, verify only reads, retention deletes; probe and fanout write only their state', () => {
@@ -100,7 +125,9 @@ describe('the topology of infra/', () => {
   it('a bucket with uniform access, public access prevention, soft delete and a lifecycle rule no stricter than retention', () => {
     expect(t.project.bucket).toMatchObject({ uniformAccess: true, publicAccessPrevention: 'enforced' });
     expect(t.project.bucket.softDeleteDays).toBeGreaterThan(0);
-    expect(t.project.bucket.lifecycle!.deleteAfterDays).toBeGreaterThanOrEqual(retentionHorizonDays(RetentionSectionSchema.parse({})));
+    expect(t.project.bucket.lifecycle!.deleteAfterDays).toBeGreaterThanOrEqual(
+      retentionHorizonDays(RetentionSectionSchema.parse({})),
+    );
   });
 });
 
@@ -113,7 +140,10 @@ describe('bad topologies are refused with the file and path of every problem', (
     });
     const found = problems(paths);
     expect(found).toEqual(
-      expect.arrayContaining([expect.stringMatching(/topics\.yaml: topics\[0\]\.name: goog-events is not a Pub\/Sub name/), expect.stringMatching(/topics\[1\]\.subscriptions\[0\]\.name: x is not a Pub\/Sub name/)]),
+      expect.arrayContaining([
+        expect.stringMatching(/topics\.yaml: topics\[0\]\.name: goog-events is not a Pub\/Sub name/),
+        expect.stringMatching(/topics\[1\]\.subscriptions\[0\]\.name: x is not a Pub\/Sub name/),
+      ]),
     );
   });
 
@@ -125,7 +155,9 @@ describe('bad topologies are refused with the file and path of every problem', (
     });
     expect(problems(paths)).toEqual(
       expect.arrayContaining([
-        expect.stringMatching(/schedules\.yaml: jobs\[0\]\.topic: no subscription pushes mt-ops-orphan-trigger to a function/),
+        expect.stringMatching(
+          /schedules\.yaml: jobs\[0\]\.topic: no subscription pushes mt-ops-orphan-trigger to a function/,
+        ),
         expect.stringMatching(/functions\.yaml: functions\[2\]\.publishes\[0\]: unknown topic mt-ops-nowhere/),
       ]),
     );
@@ -147,7 +179,9 @@ describe('bad topologies are refused with the file and path of every problem', (
       f.schedules.jobs[0].cron = '0 25 * * *';
       f.schedules.jobs[1].timeZone = 'America/Nowhere';
     });
-    expect(() => loadTopology(paths)).toThrow(/schedules\.yaml: .*jobs\[0\]\.cron: must be a valid 5-field cron expression.*jobs\[1\]\.timeZone: must be an IANA time zone/);
+    expect(() => loadTopology(paths)).toThrow(
+      /schedules\.yaml: .*jobs\[0\]\.cron: must be a valid 5-field cron expression.*jobs\[1\]\.timeZone: must be an IANA time zone/,
+    );
   });
 
   it('IAM that grants backup a delete is refused; so is verify writing, and fanout or probe outside their state', () => {
@@ -157,9 +191,13 @@ describe('bad topologies are refused with the file and path of every problem', (
       fn(f, 'fanout').bucketPaths = ['.alerts/', 'prod-data/'];
     });
     expect(problems(paths)).toEqual([
-      expect.stringMatching(/functions\.yaml: functions\[0\]\.bucket\[2\]: backup may not be granted delete on the bucket \(least privilege: read, create\)$/),
+      expect.stringMatching(
+        /functions\.yaml: functions\[0\]\.bucket\[2\]: backup may not be granted delete on the bucket \(least privilege: read, create\)$/,
+      ),
       expect.stringMatching(/functions\[2\]\.bucket\[1\]: verify may not be granted create/),
-      expect.stringMatching(/functions\[4\]\.bucketPaths\[1\]: fanout may touch only its state folder, not prod-data\//),
+      expect.stringMatching(
+        /functions\[4\]\.bucketPaths\[1\]: fanout may touch only its state folder, not prod-data\//,
+      ),
     ]);
   });
 
@@ -171,8 +209,12 @@ describe('bad topologies are refused with the file and path of every problem', (
     });
     expect(problems(paths)).toEqual([
       expect.stringMatching(/functions\[0\]\.maxInstances: must be 1 for backup/),
-      expect.stringMatching(/functions\[1\]\.timeoutSeconds: 600 is above 540 s, the most an event-driven function may run/),
-      expect.stringMatching(/functions\[2\]\.serviceAccount: mt-ops-retention is already retention's \(one service account per function\)/),
+      expect.stringMatching(
+        /functions\[1\]\.timeoutSeconds: 600 is above 540 s, the most an event-driven function may run/,
+      ),
+      expect.stringMatching(
+        /functions\[2\]\.serviceAccount: mt-ops-retention is already retention's \(one service account per function\)/,
+      ),
     ]);
   });
 
@@ -192,9 +234,18 @@ describe('bad topologies are refused with the file and path of every problem', (
       f.project.bucket.lifecycle.deleteAfterDays = 30;
     });
     // default policy: keepWithinDays 30 and keepMonthly 12: a backup can be kept 12 * 31 + 30 days
-    expect(problems(paths)).toEqual([expect.stringMatching(/project\.yaml: bucket\.lifecycle\.deleteAfterDays: 30 is stricter than the retention policy, which may keep a backup 402 days/)]);
+    expect(problems(paths)).toEqual([
+      expect.stringMatching(
+        /project\.yaml: bucket\.lifecycle\.deleteAfterDays: 30 is stricter than the retention policy, which may keep a backup 402 days/,
+      ),
+    ]);
     const longer = RetentionSectionSchema.parse({ policy: { keepYearly: 3 } });
-    expect(problems(variant(() => {}), longer)).toEqual([expect.stringMatching(/deleteAfterDays: 800 is stricter .* 1463 days/)]);
+    expect(
+      problems(
+        variant(() => {}),
+        longer,
+      ),
+    ).toEqual([expect.stringMatching(/deleteAfterDays: 800 is stricter .* 1463 days/)]);
     const paths2 = variant((f) => {
       f.project.bucket.publicAccessPrevention = 'inherited';
     });

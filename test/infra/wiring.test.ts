@@ -31,7 +31,10 @@ describe('entry points: infra/ and the code agree', () => {
     const functions = [...new Set(entryPoints.map((ep) => ep.function))];
     expect(functions.length).toBeGreaterThan(0);
     for (const fn of functions) {
-      const declared = entryPoints.filter((ep) => ep.function === fn).map((ep) => ep.name).sort();
+      const declared = entryPoints
+        .filter((ep) => ep.function === fn)
+        .map((ep) => ep.name)
+        .sort();
       const handlers = (await import(`../../functions/${fn}/handlers.ts`)) as { entryPoints: Record<string, unknown> };
       expect(Object.keys(handlers.entryPoints).sort(), fn).toEqual(declared);
       await import(`../../functions/${fn}/index.ts`);
@@ -44,8 +47,13 @@ describe('entry points: infra/ and the code agree', () => {
     const { deployed } = loadTopology();
     expect(deployed.length).toBeGreaterThan(0);
     for (const d of deployed) {
-      const handlers = (await import(`../../functions/${d.function}/handlers.ts`)) as { entryPoints: Record<string, { kind: string }> };
-      expect(handlers.entryPoints[d.entryPoint]?.kind, `${d.name} --entry-point=${d.entryPoint} (functions/${d.function})`).toBe(d.kind);
+      const handlers = (await import(`../../functions/${d.function}/handlers.ts`)) as {
+        entryPoints: Record<string, { kind: string }>;
+      };
+      expect(
+        handlers.entryPoints[d.entryPoint]?.kind,
+        `${d.name} --entry-point=${d.entryPoint} (functions/${d.function})`,
+      ).toBe(d.kind);
     }
     // and every exported entry point is deployed
     const exported = Object.keys(ENTRY_POINTS).sort();
@@ -53,9 +61,27 @@ describe('entry points: infra/ and the code agree', () => {
   });
 
   it.each([
-    ['declared, not registered', [{ name: 'a', kind: 'event' as const }, { name: 'b', kind: 'http' as const }], { a: 'event' as const }, ['entry point b is declared in infra/ but not registered by any function']],
-    ['registered, not declared', [{ name: 'a', kind: 'event' as const }], { a: 'event' as const, c: 'http' as const }, ['entry point c is registered but not declared in infra/functions.yaml']],
-    ['another kind', [{ name: 'a', kind: 'event' as const }], { a: 'http' as const }, ['entry point a is declared as event but registered as http']],
+    [
+      'declared, not registered',
+      [
+        { name: 'a', kind: 'event' as const },
+        { name: 'b', kind: 'http' as const },
+      ],
+      { a: 'event' as const },
+      ['entry point b is declared in infra/ but not registered by any function'],
+    ],
+    [
+      'registered, not declared',
+      [{ name: 'a', kind: 'event' as const }],
+      { a: 'event' as const, c: 'http' as const },
+      ['entry point c is registered but not declared in infra/functions.yaml'],
+    ],
+    [
+      'another kind',
+      [{ name: 'a', kind: 'event' as const }],
+      { a: 'http' as const },
+      ['entry point a is declared as event but registered as http'],
+    ],
   ])('a mismatch is reported: %s', (_name, declared, registered, expected) => {
     expect(entryPointMismatches(declared, registered)).toEqual(expected);
   });
@@ -72,7 +98,9 @@ describe('the local wiring comes from infra/', () => {
   it('serves each HTTP entry point under its function and each pushed topic with its entry point; every job reaches a handler', () => {
     const wired = wiring(noRuntime);
     const infra = loadWiring();
-    expect(Object.keys(wired.http)).toEqual(infra.entryPoints.filter((ep) => ep.kind === 'http').map((ep) => ep.function));
+    expect(Object.keys(wired.http)).toEqual(
+      infra.entryPoints.filter((ep) => ep.kind === 'http').map((ep) => ep.function),
+    );
     expect(Object.keys(wired.topics).sort()).toEqual(infra.entryPoints.flatMap((ep) => ep.topics).sort());
     for (const job of wired.jobs) {
       expect(job.function, job.name).toBeDefined();
@@ -81,7 +109,9 @@ describe('the local wiring comes from infra/', () => {
   });
 
   it('a subscription pushing to an undeclared entry point, or an event entry point nothing pushes to, is refused with its path', () => {
-    const functions = file('functions:\n  - name: backup\n    entryPoints:\n      backupEvent: event\n      lonelyEvent: event\n');
+    const functions = file(
+      'functions:\n  - name: backup\n    entryPoints:\n      backupEvent: event\n      lonelyEvent: event\n',
+    );
     const topics = file(
       'topics:\n  - name: ev\n    events: true\n  - name: t\n    subscriptions:\n      - name: s\n        pushTo: backupEvent\n      - name: s2\n        pushTo: nowhere\n',
     );
@@ -92,7 +122,9 @@ describe('the local wiring comes from infra/', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(UsageError);
-    expect(String((err as Error).message)).toMatch(/topics\[1\]\.subscriptions\[1\]\.pushTo: nowhere is not an entry point/);
+    expect(String((err as Error).message)).toMatch(
+      /topics\[1\]\.subscriptions\[1\]\.pushTo: nowhere is not an entry point/,
+    );
     expect(String((err as Error).message)).toMatch(/entryPoints\.lonelyEvent: no subscription .* pushes to it/);
   });
 });
@@ -102,10 +134,16 @@ describe("npm start's schedule overrides", () => {
   const cron = (c: string) => ({ cron: c });
   it('a function key reaches its one job; a job name reaches that job only (fanout has two jobs)', () => {
     const o = scheduleOverrides(jobs, { backup: cron('*/2 * * * * *'), 'mt-ops-alerts-sweep': cron('*/5 * * * * *') });
-    expect(Object.fromEntries(o)).toEqual({ 'mt-ops-backup-nightly': cron('*/2 * * * * *'), 'mt-ops-alerts-sweep': cron('*/5 * * * * *') });
+    expect(Object.fromEntries(o)).toEqual({
+      'mt-ops-backup-nightly': cron('*/2 * * * * *'),
+      'mt-ops-alerts-sweep': cron('*/5 * * * * *'),
+    });
   });
   it.each([
-    ['fanout', /fanout: triggers several jobs \(mt-ops-alerts-digest, mt-ops-alerts-sweep\); key the override by job name/],
+    [
+      'fanout',
+      /fanout: triggers several jobs \(mt-ops-alerts-digest, mt-ops-alerts-sweep\); key the override by job name/,
+    ],
     ['nope', /nope: no scheduled job triggers this function, and no job has this name/],
   ])('refuses %s', (key, message) => {
     expect(() => scheduleOverrides(jobs, { [key]: cron('0 9 * * *') })).toThrow(message);

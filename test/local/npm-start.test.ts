@@ -12,13 +12,22 @@ function npmStart(port: number): { child: ChildProcess; output: () => string; ex
   const child = spawn('npm', ['start', '--silent'], {
     cwd: ROOT,
     detached: true,
-    env: { ...process.env, PORT: String(port), BACKUP_BUCKET: `file://${tempDir()}`, OPS_CONFIG: '', DATABASE_URL: '', LOG_LEVEL: 'info' },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      BACKUP_BUCKET: `file://${tempDir()}`,
+      OPS_CONFIG: '',
+      DATABASE_URL: '',
+      LOG_LEVEL: 'info',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code, signal) => r(code ?? (signal ? -1 : null))));
+  const exited = new Promise<number | null>((r) =>
+    child.once('exit', (code, signal) => r(code ?? (signal ? -1 : null))),
+  );
   return { child, output: () => out, exited };
 }
 
@@ -44,7 +53,11 @@ describe('npm start', () => {
     const port = await freePort();
     const first = npmStart(port);
     try {
-      await waitFor(() => first.output().includes('listening on'), 60_000, () => `did not start: ${first.output()}`);
+      await waitFor(
+        () => first.output().includes('listening on'),
+        60_000,
+        () => `did not start: ${first.output()}`,
+      );
       const second = npmStart(port);
       const code = await second.exited;
       expect(second.output()).toContain(`mt-ops: port ${port} is in use; set PORT`);
@@ -61,21 +74,32 @@ describe('npm start', () => {
 
   // npm passes SIGINT and SIGTERM on to its script's process; the script `exec`s node, so no shell sits between them
   // that would swallow the signal (with `sh -c node ...`, SIGINT to npm left both running).
-  it.each(['SIGTERM', 'SIGINT'] as const)('%s to npm alone stops the server too (nothing left listening)', async (signal) => {
-    const port = await freePort();
-    const run = npmStart(port);
-    try {
-      await waitFor(() => run.output().includes('listening on'), 60_000, () => `did not start: ${run.output()}`);
-      expect(await listening(port)).toBe(true);
-      process.kill(run.child.pid!, signal);
-      await run.exited;
-      await waitFor(async () => !(await listening(port)), 10_000, () => `still listening on ${port} after npm exited: ${run.output()}`);
-    } finally {
+  it.each(['SIGTERM', 'SIGINT'] as const)(
+    '%s to npm alone stops the server too (nothing left listening)',
+    async (signal) => {
+      const port = await freePort();
+      const run = npmStart(port);
       try {
-        process.kill(-run.child.pid!, 'SIGKILL');
-      } catch {
-        // gone already
+        await waitFor(
+          () => run.output().includes('listening on'),
+          60_000,
+          () => `did not start: ${run.output()}`,
+        );
+        expect(await listening(port)).toBe(true);
+        process.kill(run.child.pid!, signal);
+        await run.exited;
+        await waitFor(
+          async () => !(await listening(port)),
+          10_000,
+          () => `still listening on ${port} after npm exited: ${run.output()}`,
+        );
+      } finally {
+        try {
+          process.kill(-run.child.pid!, 'SIGKILL');
+        } catch {
+          // gone already
+        }
       }
-    }
-  });
+    },
+  );
 });

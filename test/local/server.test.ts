@@ -52,7 +52,13 @@ describe('the local runtime server', () => {
     const { url } = await serve();
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
     expect((await fetch(`${url}/healthz?x=1`, { method: 'HEAD' })).status).toBe(200);
-    for (const [path, method] of [['/backup', 'POST'], ['/', 'GET'], ['/nope', 'GET'], ['/healthz', 'POST'], ['/healthz/x', 'GET']] as const) {
+    for (const [path, method] of [
+      ['/backup', 'POST'],
+      ['/', 'GET'],
+      ['/nope', 'GET'],
+      ['/healthz', 'POST'],
+      ['/healthz/x', 'GET'],
+    ] as const) {
       const res = await fetch(`${url}${path}`, { method });
       expect(res.status, `${method} ${path}`).toBe(401);
       expect(res.headers.get('www-authenticate')).toBe('Bearer realm="mt-ops"');
@@ -73,8 +79,12 @@ describe('the local runtime server', () => {
     for (const wrong of [`${TOKEN}0`, TOKEN.slice(1), TOKEN.toUpperCase(), 'x', `${TOKEN} extra`]) {
       expect(await status({ authorization: `Bearer ${wrong}` }), wrong).toMatchObject({ status: 401 });
     }
-    expect(await status({ authorization: 'Bearer nope-nope-nope' })).toMatchObject({ status: 401, challenge: 'Bearer realm="mt-ops", error="invalid_token"' });
-    for (const header of [`Basic ${TOKEN}`, TOKEN, 'Bearer', 'Bearer ']) expect((await status({ authorization: header })).status, header).toBe(401);
+    expect(await status({ authorization: 'Bearer nope-nope-nope' })).toMatchObject({
+      status: 401,
+      challenge: 'Bearer realm="mt-ops", error="invalid_token"',
+    });
+    for (const header of [`Basic ${TOKEN}`, TOKEN, 'Bearer', 'Bearer '])
+      expect((await status({ authorization: header })).status, header).toBe(401);
     expect((await status({ 'x-api-token': TOKEN })).status).toBe(401);
     // one warning per wrong token, never the token (neither the right one nor the one tried)
     expect(log.lines.some((l) => l.includes('wrong bearer token (401)'))).toBe(true);
@@ -108,7 +118,13 @@ describe('the local runtime server', () => {
     expect((await fetch(`${url}/status`, { method: 'HEAD' })).status).toBe(200);
     expect(await fetch(`${url}/badge/api.svg`).then((r) => r.text())).toBe('badge');
     // not on the list: the token is needed
-    for (const [path, method] of [['/status', 'POST'], ['/status/x', 'GET'], ['/badge/', 'GET'], ['/badge', 'GET'], ['/private', 'GET']] as const) {
+    for (const [path, method] of [
+      ['/status', 'POST'],
+      ['/status/x', 'GET'],
+      ['/badge/', 'GET'],
+      ['/badge', 'GET'],
+      ['/private', 'GET'],
+    ] as const) {
       expect((await fetch(`${url}${path}`, { method })).status, `${method} ${path}`).toBe(401);
     }
     expect(await fetch(`${url}/private`, { headers: auth() }).then((r) => r.text())).toBe('private');

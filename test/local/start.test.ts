@@ -46,7 +46,17 @@ async function start(cwd: string, env: Record<string, string>): Promise<Started>
   const port = await freePort();
   const child = spawn(process.execPath, [START], {
     cwd,
-    env: { ...process.env, PORT: String(port), LOG_LEVEL: 'info', BACKUP_BUCKET: '', OPS_CONFIG: '', OPS_API_TOKEN: '', HOST: '', METADATA_SERVER_DETECTION: 'none', ...env },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      LOG_LEVEL: 'info',
+      BACKUP_BUCKET: '',
+      OPS_CONFIG: '',
+      OPS_API_TOKEN: '',
+      HOST: '',
+      METADATA_SERVER_DETECTION: 'none',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -78,7 +88,10 @@ describe('npm start', () => {
   it('asks for the token, serves manual backups with it, runs the scheduled backup, and stops cleanly on SIGTERM', async () => {
     const cwd = tempDir('mt-local-');
     // the shortened cron: the nightly job every 2 s
-    writeFileSync(join(cwd, 'ops.config.json'), JSON.stringify({ schedules: { backup: { cron: '*/2 * * * * *' } }, backup: { leaseTtlSeconds: 5 } }));
+    writeFileSync(
+      join(cwd, 'ops.config.json'),
+      JSON.stringify({ schedules: { backup: { cron: '*/2 * * * * *' } }, backup: { leaseTtlSeconds: 5 } }),
+    );
     const run = await start(cwd, { DATABASE_URL: db.url, OPS_API_TOKEN: TOKEN });
     const { url } = run;
     try {
@@ -89,12 +102,18 @@ describe('npm start', () => {
       expect(run.stdout()).toMatch(/mt-ops-backup-nightly +\*\/2 \* \* \* \* \* \(operator file\) +-> backup +next /);
 
       // no token, a wrong one, a malformed header: 401, and no backup is started
-      const post = (headers: Record<string, string>, body = '{"label":"by-hand"}') => fetch(`${url}/backup`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+      const post = (headers: Record<string, string>, body = '{"label":"by-hand"}') =>
+        fetch(`${url}/backup`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
       const missing = await post({});
       expect(missing.status).toBe(401);
       expect(missing.headers.get('www-authenticate')).toBe('Bearer realm="mt-ops"');
       expect(((await missing.json()) as { error: string }).error).toMatch(/^missing bearer token/);
-      for (const headers of [bearer('wrong'), bearer(`${TOKEN}x`), bearer(TOKEN.slice(0, -1)), { authorization: `Basic ${TOKEN}` }]) {
+      for (const headers of [
+        bearer('wrong'),
+        bearer(`${TOKEN}x`),
+        bearer(TOKEN.slice(0, -1)),
+        { authorization: `Basic ${TOKEN}` },
+      ]) {
         const res = await post(headers);
         expect(res.status).toBe(401);
         await res.body?.cancel();
@@ -105,7 +124,11 @@ describe('npm start', () => {
       // The scheduled backup fires every 2 s and holds the lease while it runs: a manual backup meeting it gets 409
       // (another backup is running) and is retried, as an operator would; it must complete within the deadline.
       let manual = await post(bearer(TOKEN));
-      for (const retryUntil = Date.now() + 20_000; manual.status === 409 && Date.now() < retryUntil; manual = await post(bearer(TOKEN))) {
+      for (
+        const retryUntil = Date.now() + 20_000;
+        manual.status === 409 && Date.now() < retryUntil;
+        manual = await post(bearer(TOKEN))
+      ) {
         expect(await manual.json()).toMatchObject({ status: 'busy', message: 'another backup is running' });
         await new Promise((r) => setTimeout(r, 200));
       }
@@ -118,7 +141,10 @@ describe('npm start', () => {
       // the framework's own errors are JSON too (no HTML page with a stack and server paths)
       const malformed = await post(bearer(TOKEN), '{not json');
       expect(malformed.status).toBe(400);
-      expect(await malformed.json()).toEqual({ error: 'request body is not valid JSON', issues: ['body: not valid JSON'] });
+      expect(await malformed.json()).toEqual({
+        error: 'request body is not valid JSON',
+        issues: ['body: not valid JSON'],
+      });
 
       // the default bucket is ./backups in the working directory; the scheduled job fires every 2 s here
       const store = openStore(`file://${join(cwd, 'backups')}`);
@@ -130,7 +156,10 @@ describe('npm start', () => {
         labels = (await listBackups(store, 'local')).map((b) => b.manifest?.label ?? '');
       }
       const scheduled = (await listBackups(store, 'local')).find((b) => b.manifest?.label === 'nightly')!;
-      expect(scheduled.manifest!.trigger).toMatchObject({ kind: 'scheduled', messageId: expect.stringMatching(/^[0-9]{15}$/) });
+      expect(scheduled.manifest!.trigger).toMatchObject({
+        kind: 'scheduled',
+        messageId: expect.stringMatching(/^[0-9]{15}$/),
+      });
       // the manual backup is in the bucket, complete, as a manual one
       const byHand = (await listBackups(store, 'local')).find((b) => b.id === done.id);
       expect(byHand?.manifest).toMatchObject({ label: 'by-hand', trigger: { kind: 'manual' } });
@@ -160,7 +189,9 @@ describe('npm start', () => {
       expect(await described.json()).toMatchObject({ env: 'local', functions: ['backup', 'status'] });
       expect((await fetch(`${run.url}/`, { headers: bearer(TOKEN) })).status).toBe(401);
       // what it runs: each schedule with its next time, the probes, the bucket, the channels, the URL
-      expect(run.stdout()).toMatch(/mt-ops-probe-minutely +\* \* \* \* \* +-> probe +next \d{4}-\d\d-\d\d \d\d:\d\d:00 America\/New_York/);
+      expect(run.stdout()).toMatch(
+        /mt-ops-probe-minutely +\* \* \* \* \* +-> probe +next \d{4}-\d\d-\d\d \d\d:\d\d:00 America\/New_York/,
+      );
       expect(run.stdout()).toMatch(/api-health-full +http +GET http:\/\/localhost:8000\/health\/full +every 60 s/);
       expect(run.stdout()).toMatch(/bucket: +file:\/\/\S+\/backups\n/);
       expect(run.stdout()).toContain('alert channels on: none');
@@ -173,11 +204,20 @@ describe('npm start', () => {
 
   it('SIGTERM in the middle of a backup: the backup is abandoned cleanly (nothing complete-looking, lease released), exit 0', async () => {
     const bucket = `gs://stop-bucket/p`;
-    const run = await start(tempDir('mt-local-'), { DATABASE_URL: db.url, OPS_API_TOKEN: TOKEN, BACKUP_BUCKET: bucket, GCS_API_ENDPOINT: gcs.url, OPS_ENV: 'prod' });
+    const run = await start(tempDir('mt-local-'), {
+      DATABASE_URL: db.url,
+      OPS_API_TOKEN: TOKEN,
+      BACKUP_BUCKET: bucket,
+      GCS_API_ENDPOINT: gcs.url,
+      OPS_ENV: 'prod',
+    });
     const store = openStore(bucket, { gcsApiEndpoint: gcs.url });
     gcs.stallUploads(); // the first table's data never lands: the backup is in flight until something stops it
     try {
-      const answer = fetch(`${run.url}/backup`, { method: 'POST', headers: bearer(TOKEN) }).then(async (r) => ({ status: r.status, body: (await r.json()) as { error: string } }));
+      const answer = fetch(`${run.url}/backup`, { method: 'POST', headers: bearer(TOKEN) }).then(async (r) => ({
+        status: r.status,
+        body: (await r.json()) as { error: string },
+      }));
       // handshake: the backup has written started.json and is uploading its first table's data
       const deadline = Date.now() + 30_000;
       while (!gcs.requests.some((r) => r.method === 'PUT' && r.path.includes('upload_id='))) {
@@ -187,7 +227,11 @@ describe('npm start', () => {
       expect(gcs.objectNames('stop-bucket').some((n) => /^p\/prod\/[^/]+\/started\.json$/.test(n))).toBe(true);
       expect(await readLease(store, keys.lease('prod'))).toBeDefined();
       run.child.kill('SIGTERM');
-      const diagnose = setTimeout(() => console.error(`still running 20 s after SIGTERM:\n${run.logs()}\n${JSON.stringify(gcs.requests.slice(-10))}`), 20_000);
+      const diagnose = setTimeout(
+        () =>
+          console.error(`still running 20 s after SIGTERM:\n${run.logs()}\n${JSON.stringify(gcs.requests.slice(-10))}`),
+        20_000,
+      );
       const { status, body } = await answer;
       clearTimeout(diagnose);
       expect(status).toBe(503);

@@ -70,16 +70,51 @@ describe('redaction', () => {
 
   // [kind, text as it shows up, the secret part, a part that must survive]
   const kinds: Array<[string, string, string, string]> = [
-    ['postgres URL password (registered)', 'postgres://ops:db-pass-Z9x8@db.internal:5432/missing_table', 'db-pass-Z9x8', 'db.internal:5432/missing_table'],
+    [
+      'postgres URL password (registered)',
+      'postgres://ops:db-pass-Z9x8@db.internal:5432/missing_table',
+      'db-pass-Z9x8',
+      'db.internal:5432/missing_table',
+    ],
     ['postgres URL password (pattern)', 'postgresql://app:unreg-pw-4455@10.0.0.5/mt', 'unreg-pw-4455', '10.0.0.5/mt'],
-    ['Slack webhook (registered)', 'https://hooks.slack.com/services/T01/B02/slackTokenValue123', 'slackTokenValue123', '***'],
+    [
+      'Slack webhook (registered)',
+      'https://hooks.slack.com/services/T01/B02/slackTokenValue123',
+      'slackTokenValue123',
+      '***',
+    ],
     ['Slack webhook token alone (registered)', 'token part slackTokenValue123', 'slackTokenValue123', 'token part'],
-    ['Slack webhook (pattern)', 'https://hooks.slack.com/services/T9/B9/unregSlackTok777', 'unregSlackTok777', 'hooks.slack.com'],
-    ['PagerDuty routing key (registered)', 'routing with R0UTINGKEY0123456789abcdef', 'R0UTINGKEY0123456789abcdef', 'routing with'],
-    ['PagerDuty routing key in a JSON body (pattern)', '{"routing_key":"pdUnreg0987654321","event_action":"trigger"}', 'pdUnreg0987654321', 'event_action'],
+    [
+      'Slack webhook (pattern)',
+      'https://hooks.slack.com/services/T9/B9/unregSlackTok777',
+      'unregSlackTok777',
+      'hooks.slack.com',
+    ],
+    [
+      'PagerDuty routing key (registered)',
+      'routing with R0UTINGKEY0123456789abcdef',
+      'R0UTINGKEY0123456789abcdef',
+      'routing with',
+    ],
+    [
+      'PagerDuty routing key in a JSON body (pattern)',
+      '{"routing_key":"pdUnreg0987654321","event_action":"trigger"}',
+      'pdUnreg0987654321',
+      'event_action',
+    ],
     ['SMTP password (registered)', 'login ops/smtp-pass-Qw3rty', 'smtp-pass-Qw3rty', 'login ops'],
-    ['SMTP URL password (pattern)', 'smtps://mailer:smtpUnreg55@smtp.example.com:465', 'smtpUnreg55', 'smtp.example.com'],
-    ['Authorization: Bearer header', 'Authorization: Bearer eyJhbGciOi.unreg.tok', 'eyJhbGciOi.unreg.tok', 'Authorization'],
+    [
+      'SMTP URL password (pattern)',
+      'smtps://mailer:smtpUnreg55@smtp.example.com:465',
+      'smtpUnreg55',
+      'smtp.example.com',
+    ],
+    [
+      'Authorization: Bearer header',
+      'Authorization: Bearer eyJhbGciOi.unreg.tok',
+      'eyJhbGciOi.unreg.tok',
+      'Authorization',
+    ],
     ['bearer token alone', 'sent Bearer eyJzdWIiOi.other.tok', 'eyJzdWIiOi.other.tok', 'sent'],
   ];
 
@@ -100,7 +135,9 @@ describe('redaction', () => {
     ['grandchild binding', (log, s) => log.child({ a: 1 }).child({ target: s }).info('x')],
   ];
 
-  const cases = kinds.flatMap(([kind, text, secret, keep]) => placements.map(([where, write]) => [`${kind} in ${where}`, text, secret, keep, write] as const));
+  const cases = kinds.flatMap(([kind, text, secret, keep]) =>
+    placements.map(([where, write]) => [`${kind} in ${where}`, text, secret, keep, write] as const),
+  );
 
   it.each(cases)('%s', (_name, text, secret, keep, write) => {
     for (const pretty of [false, true]) {
@@ -115,23 +152,44 @@ describe('redaction', () => {
 
   it('masks fields named like secrets whatever their value, and keeps the rest', () => {
     const { logger, records } = capture();
-    logger.info({ user: 'ops', password: 'plain-pw-1', headers: { Authorization: 'Basic b3BzOnB3', 'x-api-key': 'k-123' }, routingKey: 'rk' }, 'x');
-    expect(records()[0]).toMatchObject({ user: 'ops', password: '***', headers: { Authorization: '***', 'x-api-key': '***' }, routingKey: '***' });
+    logger.info(
+      {
+        user: 'ops',
+        password: 'plain-pw-1',
+        headers: { Authorization: 'Basic b3BzOnB3', 'x-api-key': 'k-123' },
+        routingKey: 'rk',
+      },
+      'x',
+    );
+    expect(records()[0]).toMatchObject({
+      user: 'ops',
+      password: '***',
+      headers: { Authorization: '***', 'x-api-key': '***' },
+      routingKey: '***',
+    });
   });
 
   it('at the default level an error is its message and fields, without stacks (its cause too)', () => {
     const { logger, records } = capture({ level: 'info' });
     const cause = new Error('socket hang up');
-    logger.error({ err: Object.assign(new Error('backup failed', { cause }), { code: 'ECONNRESET' }), other: new Error('x') }, 'failed');
+    logger.error(
+      { err: Object.assign(new Error('backup failed', { cause }), { code: 'ECONNRESET' }), other: new Error('x') },
+      'failed',
+    );
     const line = JSON.stringify(records()[0]);
-    expect(records()[0]).toMatchObject({ err: { name: 'Error', message: 'backup failed', code: 'ECONNRESET', cause: { message: 'socket hang up' } } });
+    expect(records()[0]).toMatchObject({
+      err: { name: 'Error', message: 'backup failed', code: 'ECONNRESET', cause: { message: 'socket hang up' } },
+    });
     expect(line).not.toContain('stack');
     expect(line).not.toMatch(/\n\s+at /);
   });
 
   it('keeps error stacks (scrubbed) and codes at debug', () => {
     const { logger, records } = capture();
-    logger.error({ err: Object.assign(new Error('boom postgres://u:stackpw99@h/d'), { code: 'ECONNREFUSED' }) }, 'failed');
+    logger.error(
+      { err: Object.assign(new Error('boom postgres://u:stackpw99@h/d'), { code: 'ECONNREFUSED' }) },
+      'failed',
+    );
     const err = records()[0]!.err as Record<string, string>;
     expect(err).toMatchObject({ name: 'Error', message: 'boom postgres://u:***@h/d', code: 'ECONNREFUSED' });
     expect(err.stack).toMatch(/^Error: boom postgres:\/\/u:\*\*\*@h\/d\n\s+at /);
@@ -139,15 +197,30 @@ describe('redaction', () => {
 
   it('does not mangle ordinary URLs and addresses', () => {
     const { logger, records } = capture();
-    logger.info({ url: 'http://localhost:8000/health', contact: 'http://host:8080,ops@example.com' }, 'probe http://localhost:8000/health/full');
-    expect(records()[0]).toMatchObject({ url: 'http://localhost:8000/health', message: 'probe http://localhost:8000/health/full' });
+    logger.info(
+      { url: 'http://localhost:8000/health', contact: 'http://host:8080,ops@example.com' },
+      'probe http://localhost:8000/health/full',
+    );
+    expect(records()[0]).toMatchObject({
+      url: 'http://localhost:8000/health',
+      message: 'probe http://localhost:8000/health/full',
+    });
   });
 });
 
 describe('secret-named fields', () => {
   it('masks password-like keys but not words that merely start with "pass" (a probe count logged as passed)', async () => {
     const { redactValue } = await import('../../shared/log/redact');
-    const out = redactValue({ passed: 3, passengers: 'x', password: 'p1', passwd: 'p2', pass: 'p3', dbPass: 'p4', password_hash: 'p5', apiKey: 'k' }) as Record<string, unknown>;
+    const out = redactValue({
+      passed: 3,
+      passengers: 'x',
+      password: 'p1',
+      passwd: 'p2',
+      pass: 'p3',
+      dbPass: 'p4',
+      password_hash: 'p5',
+      apiKey: 'k',
+    }) as Record<string, unknown>;
     expect(out).toMatchObject({ passed: 3, passengers: 'x' });
     for (const key of ['password', 'passwd', 'pass', 'dbPass', 'password_hash', 'apiKey']) expect(out[key]).toBe('***');
   });

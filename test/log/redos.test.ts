@@ -9,7 +9,8 @@ import { decodePubSubJson, isBase64 } from '../../shared/bus/decode';
 import { BackupRequestSchema } from '../../shared/backup/request';
 
 const MB = 1_000_000;
-const fill = (unit: string, prefix = '', suffix = '') => prefix + unit.repeat(Math.ceil((MB - prefix.length - suffix.length) / unit.length)) + suffix;
+const fill = (unit: string, prefix = '', suffix = '') =>
+  prefix + unit.repeat(Math.ceil((MB - prefix.length - suffix.length) / unit.length)) + suffix;
 
 /** Inputs that make backtracking patterns blow up: long runs of what a quantifier eats, after each pattern's prefix. */
 const ADVERSARIAL: Record<string, string> = {
@@ -64,12 +65,15 @@ function overBudget(text: string, work: () => unknown): number | undefined {
 }
 
 describe('linear regular expressions on 1 MB of hostile text', () => {
-  it.each(PATTERNS.map(([pattern, replacement], i) => [i, pattern, replacement] as const))('secret pattern %i stays under 50 ms on every worst case', (_i, pattern, replacement) => {
-    const slow = Object.entries(ADVERSARIAL)
-      .map(([name, text]) => [name, overBudget(text, () => text.replace(pattern, replacement))] as const)
-      .filter(([, ms]) => ms !== undefined);
-    expect(slow).toEqual([]);
-  });
+  it.each(PATTERNS.map(([pattern, replacement], i) => [i, pattern, replacement] as const))(
+    'secret pattern %i stays under 50 ms on every worst case',
+    (_i, pattern, replacement) => {
+      const slow = Object.entries(ADVERSARIAL)
+        .map(([name, text]) => [name, overBudget(text, () => text.replace(pattern, replacement))] as const)
+        .filter(([, ms]) => ms !== undefined);
+      expect(slow).toEqual([]);
+    },
+  );
 
   it('the base64 check stays under 50 ms on every worst case', () => {
     const slow = Object.entries(ADVERSARIAL)
@@ -102,6 +106,8 @@ describe('linear regular expressions on 1 MB of hostile text', () => {
     expect(redactString('Authorization: Bearer abcdefgh123')).toBe('Authorization: Bearer ***');
     expect(redactString('authorization="Basic dXNlcjpwYXNz"')).toBe('authorization="Basic ***"');
     expect(redactString('url?password=s3cret&x=1 token: abc')).toBe('url?password=***&x=1 token: ***');
-    expect(redactString('see https://hooks.slack.com/services/T0/B0/xyz now')).toBe('see https://hooks.slack.com/*** now');
+    expect(redactString('see https://hooks.slack.com/services/T0/B0/xyz now')).toBe(
+      'see https://hooks.slack.com/*** now',
+    );
   });
 });

@@ -58,11 +58,13 @@ beforeAll(async () => {
 
 afterEach(async () => {
   // a client left mid-COPY (a failing test) never ends cleanly: close its socket after a moment
-  const closing = clients.splice(0).map((c) =>
-    Promise.race([c.end().catch(() => {}), new Promise((r) => setTimeout(r, 1000))]).then(() =>
-      (c as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy(),
-    ),
-  );
+  const closing = clients
+    .splice(0)
+    .map((c) =>
+      Promise.race([c.end().catch(() => {}), new Promise((r) => setTimeout(r, 1000))]).then(() =>
+        (c as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy(),
+      ),
+    );
   await Promise.all(closing);
 });
 
@@ -87,7 +89,10 @@ describe('CopyOut on a real server', () => {
     // passing on each socket read, or never flushing the last partial block, fails here)
     const block = 1 << 20;
     const full = Math.floor(expected.bytes / block);
-    expect(s.out.chunks).toEqual([...Array<number>(full).fill(block), ...(expected.bytes % block ? [expected.bytes % block] : [])]);
+    expect(s.out.chunks).toEqual([
+      ...Array<number>(full).fill(block),
+      ...(expected.bytes % block ? [expected.bytes % block] : []),
+    ]);
     // the connection is pg's again
     expect((await c.query('SELECT 41 + 1 AS n')).rows[0].n).toBe(42);
   });
@@ -102,7 +107,9 @@ describe('CopyOut on a real server', () => {
 
   it('a consumer that fails midway closes the connection instead of leaving it mid-COPY', async () => {
     const c = await client();
-    const copy = c.query(new CopyOut('COPY (SELECT g, repeat(md5(g::text), 20) FROM generate_series(1, 2000000) g) TO STDOUT'));
+    const copy = c.query(
+      new CopyOut('COPY (SELECT g, repeat(md5(g::text), 20) FROM generate_series(1, 2000000) g) TO STDOUT'),
+    );
     let seen = 0;
     const failing = new Writable({
       write(chunk: Buffer, _enc, done) {
@@ -128,7 +135,9 @@ describe('CopyOut on a real server', () => {
 
   it('a consumer that stops reading holds the server back: memory stays bounded', async () => {
     const c = await client();
-    const copy = c.query(new CopyOut('COPY (SELECT g, repeat(md5(g::text), 20) FROM generate_series(1, 1000000) g) TO STDOUT'));
+    const copy = c.query(
+      new CopyOut('COPY (SELECT g, repeat(md5(g::text), 20) FROM generate_series(1, 1000000) g) TO STDOUT'),
+    );
     copy.pause();
     copy.read(0); // start the query without consuming
     await new Promise((r) => setTimeout(r, 1500));
@@ -163,35 +172,47 @@ describe('CopyOut on hand-made protocol bytes', () => {
     const stream = new PassThrough();
     const handedBack: Buffer[] = [];
     stream.on('data', (b: Buffer) => handedBack.push(Buffer.from(b)));
-    return { stream, handedBack, queries: [] as string[], query(text: string) { this.queries.push(text); } };
+    return {
+      stream,
+      handedBack,
+      queries: [] as string[],
+      query(text: string) {
+        this.queries.push(text);
+      },
+    };
   }
 
-  it.each([1, 2, 3, 5, 6, 7, 64, 4096])('split into %i-byte reads: same rows, same text, the rest goes back to pg', async (size) => {
-    const con = fakeConnection();
-    const copy = new CopyOut('COPY t TO STDOUT', 1024);
-    copy.submit(con as never);
-    expect(con.queries).toEqual(['COPY t TO STDOUT']);
-    const s = sink();
-    s.out.keepText = true;
-    const done = pipeline(copy, s.writable);
-    const all = Buffer.concat([wire, after]);
-    for (let i = 0; i < all.length; i += size) {
-      con.stream.write(all.subarray(i, i + size));
-      await new Promise((r) => setImmediate(r));
-    }
-    await done;
-    expect(s.out.text).toBe(rows.join(''));
-    expect(copy.rows).toBe(4);
-    expect(copy.bytes).toBe(Buffer.byteLength(rows.join('')));
-    expect(Buffer.concat(con.handedBack).equals(after)).toBe(true);
-  });
+  it.each([1, 2, 3, 5, 6, 7, 64, 4096])(
+    'split into %i-byte reads: same rows, same text, the rest goes back to pg',
+    async (size) => {
+      const con = fakeConnection();
+      const copy = new CopyOut('COPY t TO STDOUT', 1024);
+      copy.submit(con as never);
+      expect(con.queries).toEqual(['COPY t TO STDOUT']);
+      const s = sink();
+      s.out.keepText = true;
+      const done = pipeline(copy, s.writable);
+      const all = Buffer.concat([wire, after]);
+      for (let i = 0; i < all.length; i += size) {
+        con.stream.write(all.subarray(i, i + size));
+        await new Promise((r) => setImmediate(r));
+      }
+      await done;
+      expect(s.out.text).toBe(rows.join(''));
+      expect(copy.rows).toBe(4);
+      expect(copy.bytes).toBe(Buffer.byteLength(rows.join('')));
+      expect(Buffer.concat(con.handedBack).equals(after)).toBe(true);
+    },
+  );
 
   it('a message with an impossible length fails the stream instead of looping', async () => {
     const con = fakeConnection();
     const copy = new CopyOut('COPY t TO STDOUT', 1024);
     copy.submit(con as never);
     const done = pipeline(copy, sink().writable);
-    con.stream.write(Buffer.concat([msg('H', Buffer.from([0, 0, 0])), Buffer.from([0x64, 0, 0, 0, 2]), Buffer.from('junk')]));
+    con.stream.write(
+      Buffer.concat([msg('H', Buffer.from([0, 0, 0])), Buffer.from([0x64, 0, 0, 0, 2]), Buffer.from('junk')]),
+    );
     await expect(done).rejects.toThrow(/malformed protocol message \(code 0x64\)/);
   });
 
@@ -201,7 +222,9 @@ describe('CopyOut on hand-made protocol bytes', () => {
     copy.submit(con as never);
     const error = msg('E', Buffer.from('SERROR\0Mboom\0\0'));
     const done = pipeline(copy, sink().writable);
-    con.stream.write(Buffer.concat([msg('H', Buffer.from([0, 0, 0])), msg('d', Buffer.from('1\n')), error.subarray(0, 3)]));
+    con.stream.write(
+      Buffer.concat([msg('H', Buffer.from([0, 0, 0])), msg('d', Buffer.from('1\n')), error.subarray(0, 3)]),
+    );
     await new Promise((r) => setImmediate(r));
     con.stream.write(error.subarray(3));
     await new Promise((r) => setImmediate(r));

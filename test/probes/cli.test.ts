@@ -18,22 +18,40 @@ function setup(file: object) {
   const dir = tempDir('mt-probe-cli-');
   const path = join(dir, 'ops.json');
   writeFileSync(path, JSON.stringify(file));
-  return { OPS_CONFIG: path, BACKUP_BUCKET: `file://${dir}/bucket`, OPS_ENV: 'prod', GOOGLE_CLOUD_PROJECT: '', PUBSUB_EMULATOR_HOST: '' };
+  return {
+    OPS_CONFIG: path,
+    BACKUP_BUCKET: `file://${dir}/bucket`,
+    OPS_ENV: 'prod',
+    GOOGLE_CLOUD_PROJECT: '',
+    PUBSUB_EMULATOR_HOST: '',
+  };
 }
 
 describe('mt-ops probe', () => {
   it('all pass: a table, "N passed, 0 failed", exit 0', async () => {
-    const env = setup({ probes: [{ name: 'api', url: `${targets.url}/health` }, { name: 'api-full', url: `${targets.url}/healthy`, conditions: ['[BODY].status == healthy'] }] });
+    const env = setup({
+      probes: [
+        { name: 'api', url: `${targets.url}/health` },
+        { name: 'api-full', url: `${targets.url}/healthy`, conditions: ['[BODY].status == healthy'] },
+      ],
+    });
     const r = await runCli(['probe', '--once'], { env });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^PROBE\s+RESULT\s+STATE\s+STATUS\s+LATENCY\s+UPTIME 24H\s+UPTIME 30D\s+P95 24H\s+BUDGET LEFT\s+FAILED CONDITIONS/);
+    expect(r.stdout).toMatch(
+      /^PROBE\s+RESULT\s+STATE\s+STATUS\s+LATENCY\s+UPTIME 24H\s+UPTIME 30D\s+P95 24H\s+BUDGET LEFT\s+FAILED CONDITIONS/,
+    );
     expect(r.stdout).toMatch(/^api\s+ok\s+up\s+200\s+\d+ ms\s+100\.00%\s+100\.00%\s+\d+ ms\s+100\.00%/m);
     expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('2 passed, 0 failed');
   });
 
   it('a degraded target: exit 1, the failed condition saying what it saw; --only and --json', async () => {
-    const env = setup({ probes: [{ name: 'ok', url: `${targets.url}/health` }, { name: 'full', url: `${targets.url}/degraded`, conditions: ['[STATUS] == 200', '[BODY].status == healthy'] }] });
+    const env = setup({
+      probes: [
+        { name: 'ok', url: `${targets.url}/health` },
+        { name: 'full', url: `${targets.url}/degraded`, conditions: ['[STATUS] == 200', '[BODY].status == healthy'] },
+      ],
+    });
     const table = await runCli(['probe'], { env });
     expect(table.code).toBe(1);
     expect(table.stdout).toMatch(/^full\s+FAIL\s+unknown\s+200\s+.*\[BODY\]\.status == healthy: got "degraded"$/m);
@@ -42,15 +60,32 @@ describe('mt-ops probe', () => {
     const json = await runCli(['probe', '--only', 'full', '--json'], { env });
     expect(json.code).toBe(1);
     const out = JSON.parse(json.stdout);
-    expect(out).toMatchObject({ passed: 0, failed: 1, probes: [{ name: 'full', ok: false, status: 200, failed: [{ severity: 'critical', message: '[BODY].status == healthy: got "degraded"' }] }] });
-    expect(out.probes[0].timings).toMatchObject({ connectMs: expect.any(Number), ttfbMs: expect.any(Number), totalMs: expect.any(Number) });
+    expect(out).toMatchObject({
+      passed: 0,
+      failed: 1,
+      probes: [
+        {
+          name: 'full',
+          ok: false,
+          status: 200,
+          failed: [{ severity: 'critical', message: '[BODY].status == healthy: got "degraded"' }],
+        },
+      ],
+    });
+    expect(out.probes[0].timings).toMatchObject({
+      connectMs: expect.any(Number),
+      ttfbMs: expect.any(Number),
+      totalMs: expect.any(Number),
+    });
   });
 
   it('bad configuration: exit 2 with the field path and the condition quoted', async () => {
     const env = setup({ probes: [{ name: 'api', url: `${targets.url}/health`, conditions: ['[STATUS] = 200'] }] });
     const r = await runCli(['probe'], { env });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('probes[0].conditions[0]: invalid condition "[STATUS] = 200": expected an operator (== != <= >= < >) at column 1 ("[STATUS]")');
+    expect(r.stderr).toContain(
+      'probes[0].conditions[0]: invalid condition "[STATUS] = 200": expected an operator (== != <= >= < >) at column 1 ("[STATUS]")',
+    );
     expect(r.stdout).toBe('');
   });
 
@@ -64,23 +99,44 @@ describe('mt-ops probe', () => {
 
 describe('mt-ops uptime', () => {
   it('reads the recorded state without probing', async () => {
-    const env = setup({ probes: [{ name: 'api', url: `${targets.url}/health` }, { name: 'never', url: `${targets.url}/health` }] });
+    const env = setup({
+      probes: [
+        { name: 'api', url: `${targets.url}/health` },
+        { name: 'never', url: `${targets.url}/health` },
+      ],
+    });
     expect((await runCli(['probe', '--only', 'api'], { env })).code).toBe(0);
     const r = await runCli(['uptime'], { env });
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^api\s+up\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+100\.00%\s+100\.00%\s+100\.00%\s+100\.00%\s+0\.00%/m);
+    expect(r.stdout).toMatch(
+      /^api\s+up\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+100\.00%\s+100\.00%\s+100\.00%\s+100\.00%\s+0\.00%/m,
+    );
     expect(r.stdout).toMatch(/^never\s+unknown\s+never\s+-/m);
     const json = JSON.parse((await runCli(['uptime', '--json'], { env })).stdout);
-    expect(json[0]).toMatchObject({ name: 'api', status: 'up', objective: 99.9, latencyObjectiveMs: 200, budgetLeft: 1 });
+    expect(json[0]).toMatchObject({
+      name: 'api',
+      status: 'up',
+      objective: 99.9,
+      latencyObjectiveMs: 200,
+      budgetLeft: 1,
+    });
   });
 });
 
 describe('functions/probe', () => {
   it('refuses to start on a bad probes section, with the path and the condition', () => {
-    const env = setup({ probes: [{ name: 'api', url: `${targets.url}/health`, conditions: ['len([BODY].items > 0'] }] });
+    const env = setup({
+      probes: [{ name: 'api', url: `${targets.url}/health`, conditions: ['len([BODY].items > 0'] }],
+    });
     const root = fileURLToPath(new URL('../..', import.meta.url));
-    const r = spawnSync(process.execPath, [join(root, 'bin/run-ts.js'), join(root, 'functions/probe/index.ts')], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, [join(root, 'bin/run-ts.js'), join(root, 'functions/probe/index.ts')], {
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toContain('probes[0].conditions[0]: invalid condition "len([BODY].items > 0": unclosed "(" at column 4');
+    expect(r.stderr).toContain(
+      'probes[0].conditions[0]: invalid condition "len([BODY].items > 0": unclosed "(" at column 4',
+    );
   });
 });

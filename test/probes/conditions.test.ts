@@ -1,49 +1,136 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { parseCondition, evaluateAll, ConditionError, globMatch, parseDuration, type Observation } from '../../shared/probes/conditions';
+import {
+  parseCondition,
+  evaluateAll,
+  ConditionError,
+  globMatch,
+  parseDuration,
+  type Observation,
+} from '../../shared/probes/conditions';
 import { ProbesSectionSchema } from '../../shared/probes/config';
 import { formatIssues } from '../../shared/errors';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
-const healthy: Observation = { status: 200, responseTimeMs: 42.4, body: fixture('health-full-healthy.json'), headers: { 'Content-Type': 'application/json' }, connected: true };
-const degraded: Observation = { status: 200, responseTimeMs: 35, body: fixture('health-full-degraded.json'), connected: true };
-const unhealthy: Observation = { status: 503, responseTimeMs: 12, body: fixture('health-full-unhealthy.json'), connected: true };
-const tls: Observation = { status: 200, responseTimeMs: 5, body: 'ok', certificateExpiresInMs: 10 * 86_400_000 + 3 * 3_600_000, connected: true };
+const healthy: Observation = {
+  status: 200,
+  responseTimeMs: 42.4,
+  body: fixture('health-full-healthy.json'),
+  headers: { 'Content-Type': 'application/json' },
+  connected: true,
+};
+const degraded: Observation = {
+  status: 200,
+  responseTimeMs: 35,
+  body: fixture('health-full-degraded.json'),
+  connected: true,
+};
+const unhealthy: Observation = {
+  status: 503,
+  responseTimeMs: 12,
+  body: fixture('health-full-unhealthy.json'),
+  connected: true,
+};
+const tls: Observation = {
+  status: 200,
+  responseTimeMs: 5,
+  body: 'ok',
+  certificateExpiresInMs: 10 * 86_400_000 + 3 * 3_600_000,
+  connected: true,
+};
 const refused: Observation = { connected: false, responseTimeMs: 3 };
-const list: Observation = { status: 200, body: JSON.stringify({ items: [{ id: 7, name: 'john smith' }, { id: 8 }], empty: [], nothing: null }), connected: true };
+const list: Observation = {
+  status: 200,
+  body: JSON.stringify({ items: [{ id: 7, name: 'john smith' }, { id: 8 }], empty: [], nothing: null }),
+  connected: true,
+};
 
 describe('conditions: evaluation (pure; every failure says what it saw)', () => {
   it.each<[string, string, Observation, boolean, string?]>([
     ['status ok', '[STATUS] == 200', healthy, true],
     ['status 503', '[STATUS] == 200', unhealthy, false, '[STATUS] == 200: got 503'],
-    ['no status when the connection was refused', '[STATUS] == 200', refused, false, '[STATUS] == 200: got nothing (missing)'],
+    [
+      'no status when the connection was refused',
+      '[STATUS] == 200',
+      refused,
+      false,
+      '[STATUS] == 200: got nothing (missing)',
+    ],
     ['any() of statuses', '[STATUS] == any(200, 204)', healthy, true],
     ['not any()', '[STATUS] != any(500, 503)', unhealthy, false],
     ['body status healthy', '[BODY].status == healthy', healthy, true],
-    ['degraded is not healthy (the outage a 200 hides)', '[BODY].status == healthy', degraded, false, '[BODY].status == healthy: got "degraded"'],
+    [
+      'degraded is not healthy (the outage a 200 hides)',
+      '[BODY].status == healthy',
+      degraded,
+      false,
+      '[BODY].status == healthy: got "degraded"',
+    ],
     ['counts above 0', '[BODY].checks.database.age_groups_count > 0', healthy, true],
-    ['a count of 0 fails', '[BODY].checks.database.age_groups_count > 0', degraded, false, '[BODY].checks.database.age_groups_count > 0: got 0'],
-    ['a path that is missing', '[BODY].checks.database.age_groups_count > 0', unhealthy, false, '[BODY].checks.database.age_groups_count > 0: got nothing (missing)'],
+    [
+      'a count of 0 fails',
+      '[BODY].checks.database.age_groups_count > 0',
+      degraded,
+      false,
+      '[BODY].checks.database.age_groups_count > 0: got 0',
+    ],
+    [
+      'a path that is missing',
+      '[BODY].checks.database.age_groups_count > 0',
+      unhealthy,
+      false,
+      '[BODY].checks.database.age_groups_count > 0: got nothing (missing)',
+    ],
     ['the 503 body wraps everything in detail', '[BODY].detail.status == unhealthy', unhealthy, true],
     ['array index', '[BODY].items[0].id == 7', list, true],
-    ['array index out of range', '[BODY].items[5].id == 7', list, false, '[BODY].items[5].id == 7: got nothing (missing)'],
+    [
+      'array index out of range',
+      '[BODY].items[5].id == 7',
+      list,
+      false,
+      '[BODY].items[5].id == 7: got nothing (missing)',
+    ],
     ['len of an array', 'len([BODY].items) == 2', list, true],
     ['len of an empty array', 'len([BODY].empty) > 0', list, false, 'len([BODY].empty) > 0: got 0'],
     ['has a field', 'has([BODY].items) == true', list, true],
     ['has not a null field', 'has([BODY].nothing) == false', list, true],
     ['pattern on a field', '[BODY].items[0].name == pat(john*)', list, true],
     ['pattern on the whole body', '[BODY] == pat(*"degraded"*)', degraded, true],
-    ['pattern that does not match', '[BODY].items[0].name == pat(jane*)', list, false, '[BODY].items[0].name == pat(jane*): got "john smith"'],
+    [
+      'pattern that does not match',
+      '[BODY].items[0].name == pat(jane*)',
+      list,
+      false,
+      '[BODY].items[0].name == pat(jane*): got "john smith"',
+    ],
     ['body as text', '[BODY] == ok', tls, true],
     ['len of the body text', 'len([BODY]) < 3', tls, true],
-    ['a body that is not JSON', '[BODY].status == healthy', { status: 200, body: '<html>oops' }, false, '[BODY].status == healthy: got a body that is not JSON'],
+    [
+      'a body that is not JSON',
+      '[BODY].status == healthy',
+      { status: 200, body: '<html>oops' },
+      false,
+      '[BODY].status == healthy: got a body that is not JSON',
+    ],
     ['response time (rounded ms)', '[RESPONSE_TIME] < 200', healthy, true],
     ['slow', '[RESPONSE_TIME] < 20', healthy, false, '[RESPONSE_TIME] < 20: got 42 ms'],
     ['response time with a unit', '[RESPONSE_TIME] <= 1s', healthy, true],
     ['a header, case-insensitive', '[HEADER].content-type == pat(application/json*)', healthy, true],
-    ['a missing header', '[HEADER].x-request-id == abc', healthy, false, '[HEADER].x-request-id == abc: got nothing (missing)'],
+    [
+      'a missing header',
+      '[HEADER].x-request-id == abc',
+      healthy,
+      false,
+      '[HEADER].x-request-id == abc: got nothing (missing)',
+    ],
     ['certificate beyond 7 days', '[CERTIFICATE_EXPIRATION] > 7d', tls, true],
-    ['certificate within 21 days', '[CERTIFICATE_EXPIRATION] > 21d', tls, false, '[CERTIFICATE_EXPIRATION] > 21d: got 10d 3h'],
+    [
+      'certificate within 21 days',
+      '[CERTIFICATE_EXPIRATION] > 21d',
+      tls,
+      false,
+      '[CERTIFICATE_EXPIRATION] > 21d: got 10d 3h',
+    ],
     ['certificate in hours', '[CERTIFICATE_EXPIRATION] > 240h', tls, true],
     ['no certificate on plain http', '[CERTIFICATE_EXPIRATION] > 7d', healthy, false],
     ['connected', '[CONNECTED] == true', healthy, true],
@@ -64,7 +151,12 @@ describe('conditions: evaluation (pure; every failure says what it saw)', () => 
     let calls = 0;
     JSON.parse = ((...args: Parameters<typeof parse>) => (calls++, parse(...args))) as typeof JSON.parse;
     try {
-      evaluateAll(['[BODY].status == healthy', '[BODY].checks.api.status == healthy', 'len([BODY].checks) == 4'].map(parseCondition), healthy);
+      evaluateAll(
+        ['[BODY].status == healthy', '[BODY].checks.api.status == healthy', 'len([BODY].checks) == 4'].map(
+          parseCondition,
+        ),
+        healthy,
+      );
     } finally {
       JSON.parse = parse;
     }
@@ -74,19 +166,37 @@ describe('conditions: evaluation (pure; every failure says what it saw)', () => 
 
 describe('conditions: parse errors quote the condition and point at the bad token', () => {
   it.each<[string, string]>([
-    ['[STAUS] == 200', '"[STAUS] == 200": unknown placeholder (known: [STATUS], [RESPONSE_TIME], [BODY], [HEADER], [CERTIFICATE_EXPIRATION], [CONNECTED], [DNS_RCODE]) at column 1 ("[STAUS]")'],
+    [
+      '[STAUS] == 200',
+      '"[STAUS] == 200": unknown placeholder (known: [STATUS], [RESPONSE_TIME], [BODY], [HEADER], [CERTIFICATE_EXPIRATION], [CONNECTED], [DNS_RCODE]) at column 1 ("[STAUS]")',
+    ],
     ['[STATUS] 200', '"[STATUS] 200": expected an operator (== != <= >= < >) at column 1 ("[STATUS]")'],
     ['[STATUS] == ', '"[STATUS] == ": expected a value at column 13 (end of condition)'],
     ['[BODY].a..b == 1', '"[BODY].a..b == 1": expected a field name after "." at column 9 ("..b")'],
     ['[BODY].items[x] == 1', '"[BODY].items[x] == 1": expected an array index like [0] at column 13 ("[x]")'],
     ['[STATUS].code == 200', '"[STATUS].code == 200": [STATUS] takes no path at column 9 (".code")'],
-    ['[HEADER] == x', '"[HEADER] == x": [HEADER] needs one header name: [HEADER].content-type at column 1 ("[HEADER]")'],
-    ['size([BODY]) > 1', '"size([BODY]) > 1": unknown function (known: len, has, pat, any) at column 1 ("size([BODY])")'],
+    [
+      '[HEADER] == x',
+      '"[HEADER] == x": [HEADER] needs one header name: [HEADER].content-type at column 1 ("[HEADER]")',
+    ],
+    [
+      'size([BODY]) > 1',
+      '"size([BODY]) > 1": unknown function (known: len, has, pat, any) at column 1 ("size([BODY])")',
+    ],
     ['len(5) > 1', '"len(5) > 1": len() takes a placeholder such as [BODY].items at column 5 ("5)")'],
-    ['[RESPONSE_TIME] < fast', '"[RESPONSE_TIME] < fast": < needs a number or a duration (200, 1.5s, 21d) at column 19 ("fast")'],
+    [
+      '[RESPONSE_TIME] < fast',
+      '"[RESPONSE_TIME] < fast": < needs a number or a duration (200, 1.5s, 21d) at column 19 ("fast")',
+    ],
     ['[STATUS] > any(200, 300)', '"[STATUS] > any(200, 300)": any() works only with == and != at column 10 (">")'],
-    ['200 == 200', '"200 == 200": compares two constants: one side must be a placeholder such as [STATUS] at column 1 ("200")'],
-    ['[BODY].a == b == c', '"[BODY].a == b == c": a second operator; quote the value if it contains one at column 15 ("==")'],
+    [
+      '200 == 200',
+      '"200 == 200": compares two constants: one side must be a placeholder such as [STATUS] at column 1 ("200")',
+    ],
+    [
+      '[BODY].a == b == c',
+      '"[BODY].a == b == c": a second operator; quote the value if it contains one at column 15 ("==")',
+    ],
   ])('%s', (source, message) => {
     let err: unknown;
     try {
@@ -99,31 +209,53 @@ describe('conditions: parse errors quote the condition and point at the bad toke
   });
 
   it('the probes section refuses a bad condition with the field path and the condition quoted', () => {
-    const result = ProbesSectionSchema.safeParse([{ name: 'api', url: 'http://127.0.0.1:1/health', conditions: ['[STATUS] == 200', { condition: '[BODY.status == ok', severity: 'warning' }] }]);
-    expect(formatIssues(result.error!)).toEqual(['[0].conditions[1].condition: invalid condition "[BODY.status == ok": unclosed "[" at column 1 ("[BODY.status")']);
+    const result = ProbesSectionSchema.safeParse([
+      {
+        name: 'api',
+        url: 'http://127.0.0.1:1/health',
+        conditions: ['[STATUS] == 200', { condition: '[BODY.status == ok', severity: 'warning' }],
+      },
+    ]);
+    expect(formatIssues(result.error!)).toEqual([
+      '[0].conditions[1].condition: invalid condition "[BODY.status == ok": unclosed "[" at column 1 ("[BODY.status")',
+    ]);
   });
 
   it('duplicate probe names are refused', () => {
-    const result = ProbesSectionSchema.safeParse([{ name: 'a', url: 'http://x/' }, { name: 'a', url: 'http://y/' }]);
+    const result = ProbesSectionSchema.safeParse([
+      { name: 'a', url: 'http://x/' },
+      { name: 'a', url: 'http://y/' },
+    ]);
     expect(formatIssues(result.error!)).toEqual(['[1].name: duplicate probe name a']);
   });
 
   it.each<[string, unknown, string[] | { concurrency: number; targets?: number }]>([
     ['the list form: concurrency 50', [{ name: 'a', url: 'http://x/' }], { concurrency: 50, targets: 1 }],
-    ['the settings form', { concurrency: 8, targets: [{ name: 'a', url: 'http://x/' }] }, { concurrency: 8, targets: 1 }],
+    [
+      'the settings form',
+      { concurrency: 8, targets: [{ name: 'a', url: 'http://x/' }] },
+      { concurrency: 8, targets: 1 },
+    ],
     ['settings without targets: the defaults run', { concurrency: 200 }, { concurrency: 200 }],
     ['concurrency 0', { concurrency: 0 }, ['concurrency: Too small: expected number to be >=1']],
     ['concurrency above the bound', { concurrency: 501 }, ['concurrency: Too big: expected number to be <=500']],
     ['concurrency not an integer', { concurrency: 2.5 }, ['concurrency: Invalid input: expected int, received number']],
     ['an unknown setting', { concurency: 5 }, ['Unrecognized key: "concurency"']],
-    ['a bad target in the settings form keeps its path', { targets: [{ name: 'a', url: 'nope' }] }, ['targets[0].url: Invalid URL: must be http:// or https://']],
+    [
+      'a bad target in the settings form keeps its path',
+      { targets: [{ name: 'a', url: 'nope' }] },
+      ['targets[0].url: Invalid URL: must be http:// or https://'],
+    ],
     ['neither a list nor settings', 'all', ['Invalid input: expected object, received string']],
   ])('the section: %s', (_name, input, expected) => {
     const result = ProbesSectionSchema.safeParse(input);
     if (Array.isArray(expected)) expect(formatIssues(result.error!)).toEqual(expected);
     else {
       expect(result.error).toBeUndefined();
-      expect({ concurrency: result.data!.concurrency, ...(result.data!.targets ? { targets: result.data!.targets.length } : {}) }).toEqual(expected);
+      expect({
+        concurrency: result.data!.concurrency,
+        ...(result.data!.targets ? { targets: result.data!.targets.length } : {}),
+      }).toEqual(expected);
     }
   });
 });

@@ -35,13 +35,26 @@ function runtimeWith(file: object) {
   writeFileSync(path, JSON.stringify(file));
   const rt = testRuntime({ BACKUP_BUCKET: `file://${dir}/unused`, OPS_CONFIG: path, OPS_ENV: 'prod' });
   const bucket = `probe-bucket-${++bucketN}`;
-  return { ...rt, bucket, store: openStore(`gs://${bucket}/ops`, { gcsApiEndpoint: gcs.url, gcsRetry: { maxRetries: 1, maxDelaySeconds: 1 } }) };
+  return {
+    ...rt,
+    bucket,
+    store: openStore(`gs://${bucket}/ops`, {
+      gcsApiEndpoint: gcs.url,
+      gcsRetry: { maxRetries: 1, maxDelaySeconds: 1 },
+    }),
+  };
 }
 
 const minute = (i: number) => () => new Date(Date.parse('2026-11-29T10:00:00Z') + i * 60_000);
 const stateWrites = (bucket: string) =>
-  gcs.requests.filter((r) => r.method === 'POST' && r.path.startsWith(`/upload/storage/v1/b/${bucket}/o`) && decodeURIComponent(r.path).includes('.state/probes/'));
-const alerts = (rt: { bus: { published: Array<{ event: unknown }> } }) => rt.bus.published.map((m) => m.event as Alert).map((a) => `${a.status} ${a.fingerprint}`);
+  gcs.requests.filter(
+    (r) =>
+      r.method === 'POST' &&
+      r.path.startsWith(`/upload/storage/v1/b/${bucket}/o`) &&
+      decodeURIComponent(r.path).includes('.state/probes/'),
+  );
+const alerts = (rt: { bus: { published: Array<{ event: unknown }> } }) =>
+  rt.bus.published.map((m) => m.event as Alert).map((a) => `${a.status} ${a.fingerprint}`);
 
 describe('the probe job on GCS', () => {
   it('creates the state document with ifGenerationMatch=0, then swaps it generation by generation; fires once at the threshold', async () => {
@@ -53,7 +66,12 @@ describe('the probe job on GCS', () => {
     expect(writes[0]).toBe('0');
     expect(writes.slice(1).every((g) => g !== null && g !== '0')).toBe(true);
     const { state } = await readState(rt.store, 'prod', 'api', minute(4)().toISOString());
-    expect(state).toMatchObject({ status: 'down', samples: 4, consecutiveFailures: 4, incident: { fingerprint: 'probe/prod/api', startsAt: '2026-11-29T10:00:00.000Z' } });
+    expect(state).toMatchObject({
+      status: 'down',
+      samples: 4,
+      consecutiveFailures: 4,
+      incident: { fingerprint: 'probe/prod/api', startsAt: '2026-11-29T10:00:00.000Z' },
+    });
   });
 
   it('a run whose state write meets 412 (another run wrote first) re-reads and re-applies its sample: the threshold it crosses on top still fires', async () => {
@@ -80,7 +98,9 @@ describe('the probe job on GCS', () => {
   });
 
   it('two runs resolving at once: the one whose write lands publishes the resolved alert, the other (412, re-applied) does not', async () => {
-    const rt = runtimeWith({ probes: [{ name: 'api', url: `${targets.url}/toggle`, failureThreshold: 1, successThreshold: 2 }] });
+    const rt = runtimeWith({
+      probes: [{ name: 'api', url: `${targets.url}/toggle`, failureThreshold: 1, successThreshold: 2 }],
+    });
     const probes = configuredProbes(rt.config);
     targets.toggle = 'unhealthy';
     await probeJob(rt, { all: true, now: minute(0) });
@@ -124,7 +144,12 @@ describe('the probe job on GCS', () => {
   });
 
   it('a state document that cannot be read (503 past the retries): that probe is not run and says why in one line; the others are run and recorded', async () => {
-    const rt = runtimeWith({ probes: [{ name: 'api', url: `${targets.url}/health` }, { name: 'web', url: `${targets.url}/health` }] });
+    const rt = runtimeWith({
+      probes: [
+        { name: 'api', url: `${targets.url}/health` },
+        { name: 'web', url: `${targets.url}/health` },
+      ],
+    });
     gcs.failNext({ method: 'GET', pathIncludes: '.state/probes/api.json', status: 503, count: 10 });
     const { run } = await probeJob(rt, { all: true, now: minute(0) });
     const api = run.outcomes.find((o) => o.name === 'api')!;
@@ -133,6 +158,10 @@ describe('the probe job on GCS', () => {
     expect(run.outcomes.find((o) => o.name === 'web')).toMatchObject({ status: 'up' });
     expect([run.passed, run.failed]).toEqual([1, 1]);
     expect(rt.logs.filter((l) => l.includes('reading the state of api'))).toHaveLength(1);
-    expect(stateWrites(rt.bucket).map((r) => decodeURIComponent(r.path)).filter((p) => p.includes('api.json'))).toEqual([]);
+    expect(
+      stateWrites(rt.bucket)
+        .map((r) => decodeURIComponent(r.path))
+        .filter((p) => p.includes('api.json')),
+    ).toEqual([]);
   });
 });

@@ -20,7 +20,8 @@ afterAll(async () => {
 
 // no response-time condition here: on a loaded 2-core machine even a local answer can take 200 ms (the slow test checks it)
 const FULL = ['[STATUS] == 200', '[BODY].status == healthy', '[BODY].checks.database.age_groups_count > 0'];
-const probe = (input: Partial<ProbeInput>) => runProbe(resolveProbe(ProbeSchema.parse({ name: 't', conditions: FULL, ...input })), { store, env: 'test' });
+const probe = (input: Partial<ProbeInput>) =>
+  runProbe(resolveProbe(ProbeSchema.parse({ name: 't', conditions: FULL, ...input })), { store, env: 'test' });
 
 describe('http probe', () => {
   it('healthy: passes, with connect, time to first byte and total in order', async () => {
@@ -36,7 +37,10 @@ describe('http probe', () => {
   });
 
   it('a host name is looked up, and the lookup is timed', async () => {
-    const r = await probe({ url: `${targets.url.replace('127.0.0.1', 'localhost')}/healthy`, conditions: ['[STATUS] == 200', '[DNS_RCODE] == NOERROR'] });
+    const r = await probe({
+      url: `${targets.url.replace('127.0.0.1', 'localhost')}/healthy`,
+      conditions: ['[STATUS] == 200', '[DNS_RCODE] == NOERROR'],
+    });
     if (r.error?.includes('refused')) return; // localhost resolved to ::1 first and nothing listens there: the lookup still happened
     expect(r.ok).toBe(true);
     expect(r.timings!.dnsMs).toBeGreaterThanOrEqual(0);
@@ -47,7 +51,10 @@ describe('http probe', () => {
     const r = await probe({ url: `${targets.url}/degraded` });
     expect(r.ok).toBe(false);
     expect(r.status).toBe(200);
-    expect(r.failed.map((f) => f.message)).toEqual(['[BODY].status == healthy: got "degraded"', '[BODY].checks.database.age_groups_count > 0: got 0']);
+    expect(r.failed.map((f) => f.message)).toEqual([
+      '[BODY].status == healthy: got "degraded"',
+      '[BODY].checks.database.age_groups_count > 0: got 0',
+    ]);
     expect(r.excerpt).toMatch(/^\{ "status": "degraded"/);
   });
 
@@ -70,14 +77,21 @@ describe('http probe', () => {
     const r = await probe({ url: `${targets.url}/hang`, timeoutMs: 300 });
     expect(r.ok).toBe(false);
     expect(r.error).toBe('timed out after 300 ms (no answer)');
-    expect(r.failed[0]).toMatchObject({ condition: 'probe', severity: 'critical', message: 'timed out after 300 ms (no answer)' });
+    expect(r.failed[0]).toMatchObject({
+      condition: 'probe',
+      severity: 'critical',
+      message: 'timed out after 300 ms (no answer)',
+    });
     expect(r.latencyMs!).toBeGreaterThanOrEqual(300);
   });
 
   it('a redirect loop: fails naming it, with the hops', async () => {
     const r = await probe({ url: `${targets.url}/loop` });
     expect(r.error).toBe(`redirect loop after 2 redirect(s): back to ${targets.url}/loop`);
-    expect(r.redirects).toEqual([`302 ${targets.url}/loop -> ${targets.url}/loop-b`, `301 ${targets.url}/loop-b -> ${targets.url}/loop`]);
+    expect(r.redirects).toEqual([
+      `302 ${targets.url}/loop -> ${targets.url}/loop-b`,
+      `301 ${targets.url}/loop-b -> ${targets.url}/loop`,
+    ]);
   });
 
   it('a redirect is followed and the result says so; maxRedirects 0 refuses it', async () => {
@@ -103,15 +117,39 @@ describe('http probe', () => {
 
   it('a header built from an environment variable is sent and never shown', async () => {
     process.env.PROBE_TEST_TOKEN = 'sekret-token-12345';
-    const r = await runProbe(resolveProbe(ProbeSchema.parse({ name: 't', url: `${targets.url}/nope-\${PROBE_TEST_TOKEN}`, headers: { authorization: 'Bearer ${PROBE_TEST_TOKEN}' } })), { store, env: 'test' });
+    const r = await runProbe(
+      resolveProbe(
+        ProbeSchema.parse({
+          name: 't',
+          url: `${targets.url}/nope-\${PROBE_TEST_TOKEN}`,
+          headers: { authorization: 'Bearer ${PROBE_TEST_TOKEN}' },
+        }),
+      ),
+      { store, env: 'test' },
+    );
     expect(JSON.stringify(r)).not.toContain('sekret-token-12345');
-    const missing = resolveProbe(ProbeSchema.parse({ name: 't', url: `${targets.url}/x`, headers: { authorization: 'Bearer ${PROBE_TEST_UNSET}' } }));
+    const missing = resolveProbe(
+      ProbeSchema.parse({
+        name: 't',
+        url: `${targets.url}/x`,
+        headers: { authorization: 'Bearer ${PROBE_TEST_UNSET}' },
+      }),
+    );
     expect(missing.problem).toBe('headers.authorization names ${PROBE_TEST_UNSET}, which is not set');
   });
 
-  it('the variable\'s value itself is masked, not only the whole header: a target quoting the token back shows it masked', async () => {
+  it("the variable's value itself is masked, not only the whole header: a target quoting the token back shows it masked", async () => {
     process.env.PROBE_TEST_TOKEN2 = 'quoted-token-67890';
-    const r = await runProbe(resolveProbe(ProbeSchema.parse({ name: 't', url: `${targets.url}/echo-auth`, headers: { authorization: 'Bearer ${PROBE_TEST_TOKEN2}' } })), { store, env: 'test' });
+    const r = await runProbe(
+      resolveProbe(
+        ProbeSchema.parse({
+          name: 't',
+          url: `${targets.url}/echo-auth`,
+          headers: { authorization: 'Bearer ${PROBE_TEST_TOKEN2}' },
+        }),
+      ),
+      { store, env: 'test' },
+    );
     expect(r.status).toBe(401);
     expect(r.excerpt).toMatch(/refused \S*\*/);
     expect(JSON.stringify(r)).not.toContain('quoted-token-67890');
@@ -119,7 +157,11 @@ describe('http probe', () => {
 });
 
 describe('https probe (self-signed certificate expiring in 10 days, made with openssl)', () => {
-  const certConditions = ['[STATUS] == 200', { condition: '[CERTIFICATE_EXPIRATION] > 21d', severity: 'warning' as const }, { condition: '[CERTIFICATE_EXPIRATION] > 7d', severity: 'critical' as const }];
+  const certConditions = [
+    '[STATUS] == 200',
+    { condition: '[CERTIFICATE_EXPIRATION] > 21d', severity: 'warning' as const },
+    { condition: '[CERTIFICATE_EXPIRATION] > 7d', severity: 'critical' as const },
+  ];
 
   it('trusted through its CA: the 21-day warning fails, the 7-day critical passes; TLS is timed', async () => {
     const r = await probe({ url: tls.url, tls: { caFile: tls.caFile }, conditions: certConditions });

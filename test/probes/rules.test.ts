@@ -1,7 +1,18 @@
 /** The pure rules: thresholds and transitions, the SLO maths on synthetic histories, the bounded state document. */
 import { describe, it, expect } from 'vitest';
 import { recordSample, emptyState, type ProbeState } from '../../shared/probes/state';
-import { addToBuckets, burnAlert, budgetLeft, quantile, uptimeOver, MINUTE, HOUR, MINUTE_BUCKETS, HOUR_BUCKETS, type Bucket } from '../../shared/probes/slo';
+import {
+  addToBuckets,
+  burnAlert,
+  budgetLeft,
+  quantile,
+  uptimeOver,
+  MINUTE,
+  HOUR,
+  MINUTE_BUCKETS,
+  HOUR_BUCKETS,
+  type Bucket,
+} from '../../shared/probes/slo';
 import type { ProbeResult } from '../../shared/probes/rules';
 
 const T0 = Date.parse('2026-11-29T00:00:00Z');
@@ -24,10 +35,17 @@ function feed(pattern: string, context = ctx): { state: ProbeState; log: string[
   const log: string[] = [];
   [...pattern].forEach((ch, i) => {
     const r = result(i, ch === '.' || ch === 'M', ch === 'W' ? 'warning' : 'critical');
-    const recorded = recordSample(state, r, { ...context, maintenance: ch === 'M' || ch === 'X' ? 'monthly' : undefined });
+    const recorded = recordSample(state, r, {
+      ...context,
+      maintenance: ch === 'M' || ch === 'X' ? 'monthly' : undefined,
+    });
     state = recorded.state;
     const t = recorded.transition;
-    log.push(t ? `${i}:${t.kind}${t.kind === 'fire' ? `:${t.incident.severity}${t.escalated ? ':escalated' : ''}` : ''}` : `${i}:${state.status}`);
+    log.push(
+      t
+        ? `${i}:${t.kind}${t.kind === 'fire' ? `:${t.incident.severity}${t.escalated ? ':escalated' : ''}` : ''}`
+        : `${i}:${state.status}`,
+    );
   });
   return { state, log };
 }
@@ -43,7 +61,11 @@ describe('thresholds and transitions (failureThreshold 3, successThreshold 2)', 
     ['flapping never fires', 'F.F.F.F.FF.FF.', []],
     ['flapping while down never resolves', 'FFF.F.F.F.F', ['2:fire:critical']],
     ['a second incident after recovery fires again', 'FFF..FFF', ['2:fire:critical', '4:resolve', '7:fire:critical']],
-    ['warnings that turn critical escalate the same incident', 'WWWWFF', ['2:fire:warning', '4:fire:critical:escalated']],
+    [
+      'warnings that turn critical escalate the same incident',
+      'WWWWFF',
+      ['2:fire:warning', '4:fire:critical:escalated'],
+    ],
     ['critical then warning does not de-escalate', 'FFFWW', ['2:fire:critical']],
     ['failures inside maintenance move no streak and raise nothing', 'XXXXXX', []],
     ['maintenance between failures: the streak continues after it', 'FFXXF', ['4:fire:critical']],
@@ -62,15 +84,19 @@ describe('thresholds and transitions (failureThreshold 3, successThreshold 2)', 
     [...'.FFF..'].forEach((ch, i) => {
       const r = recordSample(state, result(i, ch === '.'), ctx);
       state = r.state;
-      if (r.transition?.kind === 'fire') events.push(`fire ${r.transition.incident.fingerprint} from ${r.transition.incident.startsAt}`);
+      if (r.transition?.kind === 'fire')
+        events.push(`fire ${r.transition.incident.fingerprint} from ${r.transition.incident.startsAt}`);
       if (r.transition?.kind === 'resolve') events.push(`resolve at ${r.transition.endsAt}`);
     });
-    expect(events).toEqual(['fire probe/prod/api from 2026-11-29T00:01:00.000Z', 'resolve at 2026-11-29T00:05:00.000Z']);
+    expect(events).toEqual([
+      'fire probe/prod/api from 2026-11-29T00:01:00.000Z',
+      'resolve at 2026-11-29T00:05:00.000Z',
+    ]);
   });
 
   it('a seeded random history never publishes two fires in a row without a resolve between (escalation aside), nor a resolve without a fire', () => {
     let seed = 42;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     for (let run = 0; run < 50; run++) {
       const pattern = Array.from({ length: 200 }, () => (random() < 0.4 ? 'F' : random() < 0.05 ? 'M' : '.')).join('');
       let open = false;
@@ -88,7 +114,12 @@ describe('thresholds and transitions (failureThreshold 3, successThreshold 2)', 
 
   it('the document stays bounded: 20 recent results, 6 h of minutes, 90 days of hours', () => {
     let state = emptyState('api', new Date(T0).toISOString());
-    for (let i = 0; i < 2000; i++) state = recordSample(state, { ...result(i, i % 7 !== 0), at: new Date(T0 + i * 3 * HOUR).toISOString() }, ctx).state;
+    for (let i = 0; i < 2000; i++)
+      state = recordSample(
+        state,
+        { ...result(i, i % 7 !== 0), at: new Date(T0 + i * 3 * HOUR).toISOString() },
+        ctx,
+      ).state;
     expect(state.recent).toHaveLength(20);
     expect(state.minutes.length).toBeLessThanOrEqual(MINUTE_BUCKETS);
     expect(state.hours.length).toBeLessThanOrEqual(HOUR_BUCKETS);
@@ -98,12 +129,23 @@ describe('thresholds and transitions (failureThreshold 3, successThreshold 2)', 
 });
 
 /** A history: `minutes` samples one a minute ending at `now`, the failing ones chosen by `fails(i)` (i = minutes before now). */
-function history(minutes: number, now: number, fails: (ago: number) => boolean, maintenance: (ago: number) => boolean = () => false) {
+function history(
+  minutes: number,
+  now: number,
+  fails: (ago: number) => boolean,
+  maintenance: (ago: number) => boolean = () => false,
+) {
   let m: Bucket[] = [];
   let h: Bucket[] = [];
   for (let ago = minutes - 1; ago >= 0; ago--) {
     const f = fails(ago);
-    const s = { at: now - ago * MINUTE, ok: !f, availabilityFailure: f, maintenance: maintenance(ago), latencyMs: f ? 900 : 40 };
+    const s = {
+      at: now - ago * MINUTE,
+      ok: !f,
+      availabilityFailure: f,
+      maintenance: maintenance(ago),
+      latencyMs: f ? 900 : 40,
+    };
     m = addToBuckets(m, s, MINUTE, MINUTE_BUCKETS);
     h = addToBuckets(h, s, HOUR, HOUR_BUCKETS);
   }
@@ -115,10 +157,30 @@ describe('SLO maths on synthetic histories (objective 99.9%)', () => {
 
   it.each<[string, ReturnType<typeof history>, 'critical' | 'warning' | 'none', RegExp?]>([
     ['all good for 4 days', history(4 * 1440, now, () => false), 'none'],
-    ['down for the last 10 minutes: fast burn over 1 h and 5 min pages', history(4 * 1440, now, (ago) => ago < 10), 'critical', /over 1h and .* over 5m \(> 14\.4\)/],
-    ['down for 10 minutes, an hour ago, now fine: the 5-minute window stops the page (the 3 d / 6 h pair still warns)', history(4 * 1440, now, (ago) => ago >= 60 && ago < 70), 'warning', /over 3d/],
-    ['2% errors for 6 hours (burn 20 over 6 h): pages through the 6 h / 30 min pair', history(4 * 1440, now, (ago) => ago < 360 && ago % 50 === 25), 'critical', /over 6h and .* over 30m \(> 6\)/],
-    ['0.2% errors for 3 days (burn 2): a warning through 3 d / 6 h', history(4 * 1440, now, (ago) => ago < 3 * 1440 && ago % 500 === 250), 'warning', /over 3d and .* over 6h \(> 1\)/],
+    [
+      'down for the last 10 minutes: fast burn over 1 h and 5 min pages',
+      history(4 * 1440, now, (ago) => ago < 10),
+      'critical',
+      /over 1h and .* over 5m \(> 14\.4\)/,
+    ],
+    [
+      'down for 10 minutes, an hour ago, now fine: the 5-minute window stops the page (the 3 d / 6 h pair still warns)',
+      history(4 * 1440, now, (ago) => ago >= 60 && ago < 70),
+      'warning',
+      /over 3d/,
+    ],
+    [
+      '2% errors for 6 hours (burn 20 over 6 h): pages through the 6 h / 30 min pair',
+      history(4 * 1440, now, (ago) => ago < 360 && ago % 50 === 25),
+      'critical',
+      /over 6h and .* over 30m \(> 6\)/,
+    ],
+    [
+      '0.2% errors for 3 days (burn 2): a warning through 3 d / 6 h',
+      history(4 * 1440, now, (ago) => ago < 3 * 1440 && ago % 500 === 250),
+      'warning',
+      /over 3d and .* over 6h \(> 1\)/,
+    ],
     ['0.05% errors (burn 0.5): within budget', history(4 * 1440, now, (ago) => ago % 2000 === 1000), 'none'],
   ])('%s', (_name, agg, level, reason) => {
     const alert = burnAlert(agg, now, 99.9);
@@ -130,11 +192,30 @@ describe('SLO maths on synthetic histories (objective 99.9%)', () => {
     // [name, history, window, uptime, unknown, read at (default: at the last sample)]
     ['all good for 2 days: 100% over 24 h', history(2 * 1440, now, () => false), 24 * HOUR, 1, 0],
     // the 24 h window is whole hour buckets: 12:00:30 back to 13:00 yesterday, 1381 samples, 24 of them failed (minutes 0, 60, ... 1380 ago)
-    ['one failure an hour in the last 24 h', history(2 * 1440, now, (ago) => ago % 60 === 0), 24 * HOUR, 1 - 24 / 1381, 0],
-    ['only one hour of samples, asked for 24 h: counted from the first sample', history(60, now, () => false), 24 * HOUR, 1, 0],
+    [
+      'one failure an hour in the last 24 h',
+      history(2 * 1440, now, (ago) => ago % 60 === 0),
+      24 * HOUR,
+      1 - 24 / 1381,
+      0,
+    ],
+    [
+      'only one hour of samples, asked for 24 h: counted from the first sample',
+      history(60, now, () => false),
+      24 * HOUR,
+      1,
+      0,
+    ],
     // samples at :30 up to 12:59:30, read at 13:00:10: the window (14:00 yesterday to now) holds 1380 samples, every one
     // the schedule took in it (14:00:30 ... 12:59:30); the status page reads at any time, not just after a sample
-    ['all good, read between two samples: still 100% over 24 h', history(2 * 1440, now + 59 * MINUTE, () => false), 24 * HOUR, 1, 0, now + 59 * MINUTE + 40_000],
+    [
+      'all good, read between two samples: still 100% over 24 h',
+      history(2 * 1440, now + 59 * MINUTE, () => false),
+      24 * HOUR,
+      1,
+      0,
+      now + 59 * MINUTE + 40_000,
+    ],
   ])('uptime: %s', (_name, agg, window, uptime, unknown, at = now) => {
     const u = uptimeOver(agg, window, at, 60);
     expect(u.uptime).toBeCloseTo(uptime!, 6);
@@ -150,13 +231,30 @@ describe('SLO maths on synthetic histories (objective 99.9%)', () => {
     expect(u.unknown!).toBeCloseTo(30 / 60, 1);
   });
 
-  it('a new probe\'s first failures burn no budget alert: the long window must be half covered first', () => {
-    expect(burnAlert(history(10, now, () => true), now, 99.9).level).toBe('none');
-    expect(burnAlert(history(31, now, (ago) => ago < 10), now, 99.9).level).toBe('critical'); // 31 of 60 samples in the last hour
+  it("a new probe's first failures burn no budget alert: the long window must be half covered first", () => {
+    expect(
+      burnAlert(
+        history(10, now, () => true),
+        now,
+        99.9,
+      ).level,
+    ).toBe('none');
+    expect(
+      burnAlert(
+        history(31, now, (ago) => ago < 10),
+        now,
+        99.9,
+      ).level,
+    ).toBe('critical'); // 31 of 60 samples in the last hour
   });
 
   it('maintenance samples are excluded from uptime and from the error budget', () => {
-    const agg = history(1440, now, (ago) => ago < 120, (ago) => ago < 120);
+    const agg = history(
+      1440,
+      now,
+      (ago) => ago < 120,
+      (ago) => ago < 120,
+    );
     expect(uptimeOver(agg, 24 * HOUR, now, 60)).toMatchObject({ uptime: 1, maintenance: 120, failures: 0 });
     expect(budgetLeft(agg, now, 99.9)).toBe(1);
     expect(burnAlert(agg, now, 99.9).level).toBe('none');
@@ -184,7 +282,12 @@ describe('SLO maths on synthetic histories (objective 99.9%)', () => {
 
 describe('addToBuckets', () => {
   /** The plain definition: copy everything, add, keep the newest `limit` within the span. */
-  function reference(buckets: readonly Bucket[], s: { at: number; ok: boolean; availabilityFailure: boolean; maintenance: boolean; latencyMs?: number }, size: number, limit: number): Bucket[] {
+  function reference(
+    buckets: readonly Bucket[],
+    s: { at: number; ok: boolean; availabilityFailure: boolean; maintenance: boolean; latencyMs?: number },
+    size: number,
+    limit: number,
+  ): Bucket[] {
     const t = Math.floor(s.at / size) * size;
     const out = buckets.map((b) => ({ ...b, h: [...b.h] }));
     let b = out.find((x) => x.t === t);
@@ -198,7 +301,9 @@ describe('addToBuckets', () => {
       b.n++;
       if (s.availabilityFailure) b.f++;
       if (s.latencyMs !== undefined) {
-        const i = [5, 10, 25, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000, 10000].findIndex((x) => s.latencyMs! <= x);
+        const i = [5, 10, 25, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000, 10000].findIndex(
+          (x) => s.latencyMs! <= x,
+        );
         const k = i === -1 ? 15 : i;
         while (b.h.length <= k) b.h.push(0);
         b.h[k]!++;
@@ -209,14 +314,20 @@ describe('addToBuckets', () => {
 
   it('matches the plain definition over 3,000 samples (mostly in order, some late, some far apart), never changing its input', () => {
     let seed = 7;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     let ours: Bucket[] = [];
     let plain: Bucket[] = [];
     let at = T0;
     for (let i = 0; i < 3000; i++) {
       at += rnd() < 0.02 ? 40 * MINUTE : rnd() * 50_000;
       const when = rnd() < 0.1 ? at - rnd() * 30 * MINUTE : at; // a late sample now and then
-      const s = { at: when, ok: rnd() > 0.1, availabilityFailure: rnd() < 0.1, maintenance: rnd() < 0.05, latencyMs: rnd() < 0.9 ? rnd() * 3000 : undefined };
+      const s = {
+        at: when,
+        ok: rnd() > 0.1,
+        availabilityFailure: rnd() < 0.1,
+        maintenance: rnd() < 0.05,
+        latencyMs: rnd() < 0.9 ? rnd() * 3000 : undefined,
+      };
       const before = JSON.stringify(ours);
       const next = addToBuckets(ours, s, MINUTE, 30);
       expect(JSON.stringify(ours)).toBe(before);

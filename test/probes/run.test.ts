@@ -35,9 +35,30 @@ function runtimeWith(file: object) {
 
 describe('thresholds and transitions through real runs', () => {
   it('one firing alert after 3 failed runs (none before, none after), one resolved after 2 good ones; the event is generic and routable', async () => {
-    const rt = runtimeWith({ probes: [{ name: 'api-full', url: `${targets.url}/toggle`, conditions: ['[STATUS] == 200', '[BODY].status == healthy'], labels: { team: 'web' } }], maintenance: [] });
+    const rt = runtimeWith({
+      probes: [
+        {
+          name: 'api-full',
+          url: `${targets.url}/toggle`,
+          conditions: ['[STATUS] == 200', '[BODY].status == healthy'],
+          labels: { team: 'web' },
+        },
+      ],
+      maintenance: [],
+    });
     const minute = (i: number) => () => new Date(Date.parse('2026-11-29T10:00:00Z') + i * 60_000);
-    const pattern = ['healthy', 'degraded', 'degraded', 'degraded', 'degraded', 'healthy', 'degraded', 'healthy', 'healthy', 'healthy'] as const;
+    const pattern = [
+      'healthy',
+      'degraded',
+      'degraded',
+      'degraded',
+      'degraded',
+      'healthy',
+      'degraded',
+      'healthy',
+      'healthy',
+      'healthy',
+    ] as const;
     const alertsAfter: number[] = [];
     for (const [i, answer] of pattern.entries()) {
       targets.toggle = answer;
@@ -59,8 +80,18 @@ describe('thresholds and transitions through real runs', () => {
       startsAt: '2026-11-29T10:01:00.000Z',
       source: 'probe',
     });
-    expect(rt.bus.published[0]!.attributes).toMatchObject({ type: 'alert', status: 'firing', source: 'probe', severity: 'critical' });
-    expect(resolved).toMatchObject({ status: 'resolved', fingerprint: 'probe/prod/api-full', startsAt: '2026-11-29T10:01:00.000Z', endsAt: '2026-11-29T10:08:00.000Z' });
+    expect(rt.bus.published[0]!.attributes).toMatchObject({
+      type: 'alert',
+      status: 'firing',
+      source: 'probe',
+      severity: 'critical',
+    });
+    expect(resolved).toMatchObject({
+      status: 'resolved',
+      fingerprint: 'probe/prod/api-full',
+      startsAt: '2026-11-29T10:01:00.000Z',
+      endsAt: '2026-11-29T10:08:00.000Z',
+    });
     const { state } = await readState(rt.store, 'prod', 'api-full', new Date().toISOString());
     expect(state).toMatchObject({ status: 'up', samples: 10, consecutiveSuccesses: 3 });
     expect(state.recent).toHaveLength(10);
@@ -82,7 +113,12 @@ describe('thresholds and transitions through real runs', () => {
   });
 
   it('the schedule runs only the probes that are due', async () => {
-    const rt = runtimeWith({ probes: [{ name: 'often', url: `${targets.url}/health`, intervalSeconds: 60 }, { name: 'rarely', url: `${targets.url}/health`, intervalSeconds: 600 }] });
+    const rt = runtimeWith({
+      probes: [
+        { name: 'often', url: `${targets.url}/health`, intervalSeconds: 60 },
+        { name: 'rarely', url: `${targets.url}/health`, intervalSeconds: 600 },
+      ],
+    });
     const at = (m: number) => () => new Date(Date.parse('2026-11-29T10:00:00Z') + m * 60_000);
     const ran: string[][] = [];
     for (const m of [0, 1, 2]) ran.push((await probeJob(rt, { now: at(m) })).run.outcomes.map((o) => o.name));
@@ -101,14 +137,19 @@ describe('bounds', () => {
   });
 
   it('the job probes at most the configured probes.concurrency at once', async () => {
-    const rt = runtimeWith({ probes: { concurrency: 3, targets: Array.from({ length: 9 }, (_, i) => ({ name: `w${i}`, url: `${targets.url}/wait?ms=150` })) } });
+    const rt = runtimeWith({
+      probes: {
+        concurrency: 3,
+        targets: Array.from({ length: 9 }, (_, i) => ({ name: `w${i}`, url: `${targets.url}/wait?ms=150` })),
+      },
+    });
     targets.maxInFlight = 0;
     const { run } = await probeJob(rt, { all: true });
     expect(run.passed).toBe(9);
     expect(targets.maxInFlight).toBe(3);
   });
 
-  it('each probe\'s state is read just before it runs and let go once written: never more documents held than the concurrency', async () => {
+  it("each probe's state is read just before it runs and let go once written: never more documents held than the concurrency", async () => {
     const store = freshStore();
     const list = probes(Array.from({ length: 12 }, (_, i) => ({ name: `s${i}`, url: `${targets.url}/wait?ms=20` })));
     await runProbes(store, 'prod', list, { all: true, concurrency: 3 }); // every probe has a state document now
@@ -136,10 +177,16 @@ describe('bounds', () => {
 
   it('a run where every target hangs still ends by its deadline: late probes are skipped, running ones cut short', async () => {
     const store = freshStore();
-    const list = probes(Array.from({ length: 20 }, (_, i) => ({ name: `h${i}`, url: `${targets.url}/hang`, timeoutMs: 10_000 })));
+    const list = probes(
+      Array.from({ length: 20 }, (_, i) => ({ name: `h${i}`, url: `${targets.url}/hang`, timeoutMs: 10_000 })),
+    );
     const run = await runProbes(store, 'prod', list, { all: true, concurrency: 10, deadlineMs: 1_000 });
     expect(run.durationMs).toBeLessThan(5_000); // not 20 x 10 s / 10 = 20 s
-    expect(run.outcomes.every((o) => o.skipped || /^timed out after \d+ ms \((no answer|no connection)\)$/.test(o.result.error ?? ''))).toBe(true);
+    expect(
+      run.outcomes.every(
+        (o) => o.skipped || /^timed out after \d+ ms \((no answer|no connection)\)$/.test(o.result.error ?? ''),
+      ),
+    ).toBe(true);
     expect(run.outcomes.filter((o) => !o.skipped)).toHaveLength(10);
   });
 });
@@ -170,27 +217,82 @@ describe('compare-and-swap', () => {
 });
 
 /** A complete backup (data object + manifest) laid out as the backup code does. */
-function fakeBackup(store: ObjectStore, env: string, iso: string, verify?: { ok: boolean; at: string }): Promise<string> {
+function fakeBackup(
+  store: ObjectStore,
+  env: string,
+  iso: string,
+  verify?: { ok: boolean; at: string },
+): Promise<string> {
   return writeSyntheticBackup(store, env, iso, { suffix: 'ab12', ...(verify ? { verify } : {}) });
 }
 
 describe('backup freshness (the watchdog of the backup job) on the file store', () => {
   const NOW = new Date('2026-11-29T12:00:00Z');
-  const check = async (store: ObjectStore) => runProbe(resolveProbe(ProbeSchema.parse({ name: 'backups', kind: 'backup-freshness' })), { store, env: 'prod', now: () => NOW });
+  const check = async (store: ObjectStore) =>
+    runProbe(resolveProbe(ProbeSchema.parse({ name: 'backups', kind: 'backup-freshness' })), {
+      store,
+      env: 'prod',
+      now: () => NOW,
+    });
 
   it.each<[string, (s: ObjectStore) => Promise<unknown>, boolean, string | undefined, string[]]>([
-    ['no backup at all: critical', async () => {}, false, 'critical', ['[BODY].newestAgeHours < 26: got null', '[BODY].verify.ok == true: got false', '[BODY].verify.ageDays < 8: got null']],
-    ['a fresh, verified backup: passes', (s) => fakeBackup(s, 'prod', '2026-11-29T03:00:00.000Z', { ok: true, at: '2026-11-29T05:00:00.000Z' }), true, undefined, []],
-    ['the schedule stopped 30 hours ago: critical', (s) => fakeBackup(s, 'prod', '2026-11-28T06:00:00.000Z', { ok: true, at: '2026-11-28T07:00:00.000Z' }), false, 'critical', ['[BODY].newestAgeHours < 26: got 30']],
-    ['fresh, but the newest verify failed: warning', (s) => fakeBackup(s, 'prod', '2026-11-29T03:00:00.000Z', { ok: false, at: '2026-11-29T05:00:00.000Z' }), false, 'warning', ['[BODY].verify.ok == true: got false']],
-    ['fresh, but verified 10 days ago: warning', async (s) => {
-      await fakeBackup(s, 'prod', '2026-11-19T03:00:00.000Z', { ok: true, at: '2026-11-19T12:00:00.000Z' });
-      await fakeBackup(s, 'prod', '2026-11-29T03:00:00.000Z');
-    }, false, 'warning', ['[BODY].verify.ageDays < 8: got 10']],
-    ['the schedule stopped 30 hours ago, and a restore took a safety backup an hour ago: still critical (a safety backup is not the schedule\'s work)', async (s) => {
-      await fakeBackup(s, 'prod', '2026-11-28T06:00:00.000Z', { ok: true, at: '2026-11-28T07:00:00.000Z' });
-      await writeSyntheticBackup(s, 'prod', '2026-11-29T11:00:00.000Z', { suffix: 'cd34', label: 'pre-restore', purpose: 'safety', verify: { ok: false, at: '2026-11-29T11:30:00.000Z' } });
-    }, false, 'critical', ['[BODY].newestAgeHours < 26: got 30']],
+    [
+      'no backup at all: critical',
+      async () => {},
+      false,
+      'critical',
+      [
+        '[BODY].newestAgeHours < 26: got null',
+        '[BODY].verify.ok == true: got false',
+        '[BODY].verify.ageDays < 8: got null',
+      ],
+    ],
+    [
+      'a fresh, verified backup: passes',
+      (s) => fakeBackup(s, 'prod', '2026-11-29T03:00:00.000Z', { ok: true, at: '2026-11-29T05:00:00.000Z' }),
+      true,
+      undefined,
+      [],
+    ],
+    [
+      'the schedule stopped 30 hours ago: critical',
+      (s) => fakeBackup(s, 'prod', '2026-11-28T06:00:00.000Z', { ok: true, at: '2026-11-28T07:00:00.000Z' }),
+      false,
+      'critical',
+      ['[BODY].newestAgeHours < 26: got 30'],
+    ],
+    [
+      'fresh, but the newest verify failed: warning',
+      (s) => fakeBackup(s, 'prod', '2026-11-29T03:00:00.000Z', { ok: false, at: '2026-11-29T05:00:00.000Z' }),
+      false,
+      'warning',
+      ['[BODY].verify.ok == true: got false'],
+    ],
+    [
+      'fresh, but verified 10 days ago: warning',
+      async (s) => {
+        await fakeBackup(s, 'prod', '2026-11-19T03:00:00.000Z', { ok: true, at: '2026-11-19T12:00:00.000Z' });
+        await fakeBackup(s, 'prod', '2026-11-29T03:00:00.000Z');
+      },
+      false,
+      'warning',
+      ['[BODY].verify.ageDays < 8: got 10'],
+    ],
+    [
+      "the schedule stopped 30 hours ago, and a restore took a safety backup an hour ago: still critical (a safety backup is not the schedule's work)",
+      async (s) => {
+        await fakeBackup(s, 'prod', '2026-11-28T06:00:00.000Z', { ok: true, at: '2026-11-28T07:00:00.000Z' });
+        await writeSyntheticBackup(s, 'prod', '2026-11-29T11:00:00.000Z', {
+          suffix: 'cd34',
+          label: 'pre-restore',
+          purpose: 'safety',
+          verify: { ok: false, at: '2026-11-29T11:30:00.000Z' },
+        });
+      },
+      false,
+      'critical',
+      ['[BODY].newestAgeHours < 26: got 30'],
+    ],
   ])('%s', async (_name, seed, ok, severity, messages) => {
     const store = freshStore();
     await seed(store);
@@ -204,19 +306,35 @@ describe('backup freshness (the watchdog of the backup job) on the file store', 
 describe('postgres probe', () => {
   it('against the real server: connected, SELECT 1 timed, connections and size reported', async () => {
     const db = await createTestDatabase('mt_probe');
-    const r = await runProbe(resolveProbe(ProbeSchema.parse({ name: 'db', kind: 'postgres', url: db.url })), { store: freshStore(), env: 'prod' });
+    const r = await runProbe(resolveProbe(ProbeSchema.parse({ name: 'db', kind: 'postgres', url: db.url })), {
+      store: freshStore(),
+      env: 'prod',
+    });
     expect(r.ok).toBe(true);
-    expect(r.details).toMatchObject({ connections: expect.any(Number), maxConnections: expect.any(Number), databaseSizeBytes: expect.any(Number) });
+    expect(r.details).toMatchObject({
+      connections: expect.any(Number),
+      maxConnections: expect.any(Number),
+      databaseSizeBytes: expect.any(Number),
+    });
     expect((r.details as { connectionsUsedPercent: number }).connectionsUsedPercent).toBeLessThanOrEqual(100);
     expect(r.latencyMs!).toBeGreaterThan(0);
   });
 
   it('against a port that refuses connections: fails with one clear line, no password', async () => {
     const port = await freePort();
-    const r = await runProbe(resolveProbe(ProbeSchema.parse({ name: 'db', kind: 'postgres', url: `postgres://u:hunter2secret@127.0.0.1:${port}/x` })), { store: freshStore(), env: 'prod' });
+    const r = await runProbe(
+      resolveProbe(
+        ProbeSchema.parse({ name: 'db', kind: 'postgres', url: `postgres://u:hunter2secret@127.0.0.1:${port}/x` }),
+      ),
+      { store: freshStore(), env: 'prod' },
+    );
     expect(r.ok).toBe(false);
     expect(r.error).toMatch(/^cannot connect to the probed database: .*ECONNREFUSED/);
-    expect(r.failed.map((f) => f.condition)).toEqual(['probe', '[CONNECTED] == true', '[BODY].connectionsUsedPercent <= 80']);
+    expect(r.failed.map((f) => f.condition)).toEqual([
+      'probe',
+      '[CONNECTED] == true',
+      '[BODY].connectionsUsedPercent <= 80',
+    ]);
     expect(JSON.stringify(r)).not.toContain('hunter2secret');
   });
 });

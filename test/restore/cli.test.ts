@@ -15,13 +15,20 @@ let target: string;
 beforeAll(async () => {
   db = await createTestDatabase('mt_restore_cli');
   await loadAwkwardSchema(db);
-  env = { BACKUP_BUCKET: `file://${tempDir('mt-restore-cli-')}`, OPS_ENV: 'rcli', OPS_CONFIG: join(tempDir(), 'none.json') };
+  env = {
+    BACKUP_BUCKET: `file://${tempDir('mt-restore-cli-')}`,
+    OPS_ENV: 'rcli',
+    OPS_CONFIG: join(tempDir(), 'none.json'),
+  };
   writeFileSync(env.OPS_CONFIG!, '{}');
   const backup = await runCli(['backup', '--database-url', db.url, '--no-progress'], { env });
   expect(backup.code, backup.stderr).toBe(0);
   id = backup.stdout.trim();
   target = await db.createDatabase('mt_restore_cli_t');
-  await exec(target, `${readFixture('awkward-schema.sql')} INSERT INTO public.serial_things (name) VALUES ('keep me');`);
+  await exec(
+    target,
+    `${readFixture('awkward-schema.sql')} INSERT INTO public.serial_things (name) VALUES ('keep me');`,
+  );
 });
 
 describe('mt-ops restore', () => {
@@ -36,12 +43,20 @@ describe('mt-ops restore', () => {
     expect(r.stdout).toContain('holding rows now (overwritten): public.serial_things');
     expect(r.stdout).toContain('public.serial_things_id_seq = 25');
     expect(r.stdout).toContain('safety backup of the target: will be taken');
-    expect(r.stdout).toContain('loaded with session_replication_role = replica: foreign keys are checked after the load');
+    expect(r.stdout).toContain(
+      'loaded with session_replication_role = replica: foreign keys are checked after the load',
+    );
     const firing = await runCli(['restore', id, '--database-url', target, '--dry-run', '--fire-triggers'], { env });
     expect(firing.code, firing.stderr).toBe(0);
     expect(firing.stdout).not.toContain('session_replication_role = replica');
-    const json = await runCli(['restore', id, '--database-url', target, '--dry-run', '--json', '--no-safety-backup'], { env });
-    expect(JSON.parse(json.stdout)).toMatchObject({ overwrites: ['public.serial_things'], safetyBackup: 'skipped (--no-safety-backup)', problems: [] });
+    const json = await runCli(['restore', id, '--database-url', target, '--dry-run', '--json', '--no-safety-backup'], {
+      env,
+    });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      overwrites: ['public.serial_things'],
+      safetyBackup: 'skipped (--no-safety-backup)',
+      problems: [],
+    });
     expect(await snapshotOf(target)).toEqual(before);
   });
 
@@ -65,7 +80,9 @@ describe('mt-ops restore', () => {
 
   it('restores a legacy file given by path', async () => {
     const url = await db.createDatabase('mt_restore_cli_l');
-    await exec(url, `CREATE TYPE match_status AS ENUM ('scheduled', 'completed');
+    await exec(
+      url,
+      `CREATE TYPE match_status AS ENUM ('scheduled', 'completed');
       CREATE TABLE age_groups (id int PRIMARY KEY, name text, created_at timestamptz, updated_at timestamptz);
       CREATE TABLE seasons (id int PRIMARY KEY, name text, start_date date, end_date date, created_at timestamptz);
       CREATE TABLE clubs (id int PRIMARY KEY, name text, city text, website text, logo_url text, is_active boolean);
@@ -73,8 +90,19 @@ describe('mt-ops restore', () => {
       CREATE TABLE matches (id int PRIMARY KEY, home_team_id int REFERENCES teams, away_team_id int, match_date date, season_id int, age_group_id int,
                             home_score int, away_score int, match_status match_status, created_by uuid, details jsonb, created_at timestamptz);
       CREATE TABLE tournament_age_groups (tournament_id int, age_group_id int);
-      CREATE TABLE login_events (id int PRIMARY KEY);`);
-    const r = await runCli(['restore', fixturePath('database_backup_20260420_030001.json'), '--database-url', url, '--no-safety-backup', '--no-progress'], { env });
+      CREATE TABLE login_events (id int PRIMARY KEY);`,
+    );
+    const r = await runCli(
+      [
+        'restore',
+        fixturePath('database_backup_20260420_030001.json'),
+        '--database-url',
+        url,
+        '--no-safety-backup',
+        '--no-progress',
+      ],
+      { env },
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/restored 7 tables, 8 rows/);
     expect(r.stdout).toMatch(/sequences: 0 set from max\(id\) \(the legacy format records no sequence values\)/);
@@ -100,7 +128,9 @@ describe('mt-ops restore', () => {
       [['export', id, '--format', 'csv', '--out', dir], /unknown format "csv"/],
     ];
     for (const [args, message] of cases) {
-      const r = await runCli(args[0] === 'export' ? args : [...args, '--database-url', withPassword, '--no-progress'], { env });
+      const r = await runCli(args[0] === 'export' ? args : [...args, '--database-url', withPassword, '--no-progress'], {
+        env,
+      });
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
       expect(r.stderr, args.join(' ')).toMatch(message);
       expect(r.stderr).not.toContain('s3cret-pw');
@@ -110,8 +140,13 @@ describe('mt-ops restore', () => {
 
   it('a missing table refuses before any change (exit 1), listing every difference; --tables of an unknown table is bad input (exit 2)', async () => {
     const url = await db.createDatabase('mt_restore_cli_d');
-    await exec(url, `${readFixture('awkward-schema.sql')} DROP TABLE public.empty_table; ALTER TABLE public.private_notes DROP COLUMN body;`);
-    const r = await runCli(['restore', id, '--database-url', url, '--yes', '--no-safety-backup', '--no-progress'], { env });
+    await exec(
+      url,
+      `${readFixture('awkward-schema.sql')} DROP TABLE public.empty_table; ALTER TABLE public.private_notes DROP COLUMN body;`,
+    );
+    const r = await runCli(['restore', id, '--database-url', url, '--yes', '--no-safety-backup', '--no-progress'], {
+      env,
+    });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/restore refused before any change/);
     expect(r.stderr).toContain('public.empty_table: table missing in the target database');
@@ -128,11 +163,15 @@ describe('mt-ops restore', () => {
     expect(r.stdout.trim()).toMatch(/database_backup_\d{8}_\d{6}\.json\.gz$/);
     const url = await db.createDatabase('mt_restore_cli_e');
     await exec(url, readFixture('awkward-schema.sql'));
-    const back = await runCli(['restore', r.stdout.trim(), '--database-url', url, '--no-safety-backup', '--no-progress'], { env });
+    const back = await runCli(
+      ['restore', r.stdout.trim(), '--database-url', url, '--no-safety-backup', '--no-progress'],
+      { env },
+    );
     expect(back.code, back.stderr).toBe(0);
     const a = await snapshotOf(db.url);
     const b = await snapshotOf(url);
-    for (const table of ['public.serial_things', 'public.private_notes', 'public.empty_table']) expect(b.tables[table], table).toEqual(a.tables[table]);
+    for (const table of ['public.serial_things', 'public.private_notes', 'public.empty_table'])
+      expect(b.tables[table], table).toEqual(a.tables[table]);
     // every value of the awkward table survives, except insignificant whitespace inside a json (not jsonb) value
     const q = `SELECT to_jsonb(t) - 'doc_json' AS r, doc_json::jsonb AS j FROM public.everything t ORDER BY id`;
     const [x, y] = await Promise.all([db.url, url].map((u) => withClient(u, (c) => c.query(q))));

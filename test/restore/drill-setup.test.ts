@@ -50,7 +50,10 @@ describe('a restore drill that cannot be set up', () => {
       expect(r.stderr).not.toMatch(/--yes/);
       expect(await recorded()).toBeUndefined();
     }
-    const list = JSON.parse((await runCli(['list', '--json'], { env })).stdout) as Array<{ id: string; verify?: string }>;
+    const list = JSON.parse((await runCli(['list', '--json'], { env })).stdout) as Array<{
+      id: string;
+      verify?: string;
+    }>;
     expect(list.find((e) => e.id === id)?.verify).toBeUndefined();
   });
 
@@ -67,7 +70,9 @@ describe('a restore drill that cannot be set up', () => {
   it('is told apart by its error class, not by its message', async () => {
     const { manifest } = await resolveBackup(openStore(bucket), 'drill', id);
     for (const url of [source.urlFor(`mt_dsetup_missing_${Date.now()}`), busy]) {
-      const err = await runRestoreDrill({ store: openStore(bucket), manifest, databaseUrl: url }).catch((e: unknown) => e);
+      const err = await runRestoreDrill({ store: openStore(bucket), manifest, databaseUrl: url }).catch(
+        (e: unknown) => e,
+      );
       expect(err, url).toBeInstanceOf(DrillSetupError);
     }
   });
@@ -75,12 +80,18 @@ describe('a restore drill that cannot be set up', () => {
 
 describe('the scheduled verify with a VERIFY_DATABASE_URL that cannot be used', () => {
   it('verifies the checksums, records no drill against the backup, and says the drill was not run (no verify.failed)', async () => {
-    const rt = testRuntime({ BACKUP_BUCKET: bucket, OPS_ENV: 'drill', VERIFY_DATABASE_URL: source.urlFor(`mt_dsetup_missing_${Date.now()}`) });
+    const rt = testRuntime({
+      BACKUP_BUCKET: bucket,
+      OPS_ENV: 'drill',
+      VERIFY_DATABASE_URL: source.urlFor(`mt_dsetup_missing_${Date.now()}`),
+    });
     const result = await verifyJob(rt, verifyOptions(rt, { trigger: 'scheduled' }));
     expect(result.ok).toBe(true);
     expect(result.record?.restoreDrill).toBeUndefined();
     const event = rt.bus.published.at(-1)!.event as { type: string; restoreDrill: boolean; details: string };
     expect(event).toMatchObject({ type: 'verify.succeeded', restoreDrill: false });
-    expect(event.details).toMatch(/restore drill not run: --restore-into: scratch database mt_dsetup_missing_\d+ does not exist/);
+    expect(event.details).toMatch(
+      /restore drill not run: --restore-into: scratch database mt_dsetup_missing_\d+ does not exist/,
+    );
   });
 });

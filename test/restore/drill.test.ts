@@ -35,7 +35,9 @@ describe('restore drill', () => {
     const result = await runRestoreDrill({ store: rt.store, manifest, databaseUrl: scratch });
     expect(result.details).toHaveLength(1);
     expect(result.ok).toBe(true);
-    expect(result.tables.map((t) => t.table).sort()).toEqual(manifest.tables.map((t) => `${t.schema}.${t.name}`).sort());
+    expect(result.tables.map((t) => t.table).sort()).toEqual(
+      manifest.tables.map((t) => `${t.schema}.${t.name}`).sort(),
+    );
     expect(result.tables.every((t) => t.ok && t.backupHash === t.restoredHash)).toBe(true);
     expect(result.tables.find((t) => t.table === 'public.serial_things')!.rows).toBe(20);
     expect(await snapshotOf(scratch)).toEqual(before); // rolled back: reusable
@@ -49,7 +51,9 @@ describe('restore drill', () => {
     expect(result.ok, result.details.join('\n')).toBe(true);
     const { rows } = await withClient(db.url, (c) => c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]));
     expect(rows).toHaveLength(0);
-    await expect(runRestoreDrill({ store: rt.store, manifest, databaseUrl: db.url, template })).rejects.toThrow(/exists already/);
+    await expect(runRestoreDrill({ store: rt.store, manifest, databaseUrl: db.url, template })).rejects.toThrow(
+      /exists already/,
+    );
   });
 
   it('refuses (a set-up error, without changing it) when the scratch database is not empty', async () => {
@@ -64,11 +68,15 @@ describe('restore drill', () => {
 
   it('detects content that does not read back the same (a target that changes rows on the way in)', async () => {
     const odd = await db.createDatabase('mt_drill_odd');
-    await exec(odd, readFixture('awkward-schema.sql') + `
+    await exec(
+      odd,
+      readFixture('awkward-schema.sql') +
+        `
       CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.name := upper(NEW.name); RETURN NEW; END $$;
       CREATE TRIGGER shout BEFORE INSERT ON public.serial_things FOR EACH ROW EXECUTE FUNCTION shout();
       -- the load runs with session_replication_role = replica, where only ALWAYS triggers fire
-      ALTER TABLE public.serial_things ENABLE ALWAYS TRIGGER shout;`);
+      ALTER TABLE public.serial_things ENABLE ALWAYS TRIGGER shout;`,
+    );
     const result = await runRestoreDrill({ store: rt.store, manifest, databaseUrl: odd });
     expect(result.ok).toBe(false);
     expect(result.details.join('\n')).toMatch(/public\.serial_things: 20 rows \(backup 20\), content hash/);
@@ -76,7 +84,12 @@ describe('restore drill', () => {
 });
 
 describe('functions/verify (scheduled)', () => {
-  const trigger = (data = '') => ({ id: '1001', type: 'google.cloud.pubsub.topic.v1.messagePublished', data: { message: { data, messageId: '1001' } } }) as never;
+  const trigger = (data = '') =>
+    ({
+      id: '1001',
+      type: 'google.cloud.pubsub.topic.v1.messagePublished',
+      data: { message: { data, messageId: '1001' } },
+    }) as never;
 
   it('a trigger with an unexpected body is poison: logged, acknowledged, nothing verified', async () => {
     const before = rt.bus.published.length;
@@ -89,7 +102,12 @@ describe('functions/verify (scheduled)', () => {
     const result = await verifyEventHandler(() => rt)(trigger());
     expect(result!.ok).toBe(true);
     const event = rt.bus.published.at(-1)!.event;
-    expect(event).toMatchObject({ type: 'verify.succeeded', severity: 'info', backupId: manifest.id, restoreDrill: true });
+    expect(event).toMatchObject({
+      type: 'verify.succeeded',
+      severity: 'info',
+      backupId: manifest.id,
+      restoreDrill: true,
+    });
     const record = await rt.store.readJson(keys.verify('drill', manifest.id));
     expect(record!.value).toMatchObject({ ok: true, restoreDrill: { ok: true } });
     expect(JSON.stringify(record!.value)).not.toMatch(/postgres:\/\//);

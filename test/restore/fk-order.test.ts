@@ -1,19 +1,40 @@
 import { describe, it, expect } from 'vitest';
 import { orderTables, type FkEdge } from '../../shared/restore/fk-order';
 
-const fk = (from: string, to: string, deferrable = false, name = `${from}_${to}`): FkEdge => ({ name, from, to, deferrable });
+const fk = (from: string, to: string, deferrable = false, name = `${from}_${to}`): FkEdge => ({
+  name,
+  from,
+  to,
+  deferrable,
+});
 
 describe('orderTables', () => {
-  const cases: Array<{ name: string; tables: string[]; edges: FkEdge[]; order: string[]; deferred?: string[]; cycles?: string[] }> = [
+  const cases: Array<{
+    name: string;
+    tables: string[];
+    edges: FkEdge[];
+    order: string[];
+    deferred?: string[];
+    cycles?: string[];
+  }> = [
     { name: 'no keys: by name', tables: ['c', 'a', 'b'], edges: [], order: ['a', 'b', 'c'] },
     { name: 'chain', tables: ['a', 'b', 'c'], edges: [fk('a', 'b'), fk('b', 'c')], order: ['c', 'b', 'a'] },
-    { name: 'diamond', tables: ['top', 'l', 'r', 'bottom'], edges: [fk('l', 'top'), fk('r', 'top'), fk('bottom', 'l'), fk('bottom', 'r')], order: ['top', 'l', 'r', 'bottom'] },
+    {
+      name: 'diamond',
+      tables: ['top', 'l', 'r', 'bottom'],
+      edges: [fk('l', 'top'), fk('r', 'top'), fk('bottom', 'l'), fk('bottom', 'r')],
+      order: ['top', 'l', 'r', 'bottom'],
+    },
     { name: 'self reference needs no order', tables: ['t'], edges: [fk('t', 't')], order: ['t'] },
     { name: 'keys to tables outside the set are ignored', tables: ['a'], edges: [fk('a', 'zzz')], order: ['a'] },
     {
       name: 'deferrable cycle: ordered by the hard key, the deferrable one deferred',
       tables: ['players', 'matches', 'teams'],
-      edges: [fk('players', 'teams'), fk('players', 'matches', true, 'players_match_fk'), fk('matches', 'players', true, 'matches_mvp_fk')],
+      edges: [
+        fk('players', 'teams'),
+        fk('players', 'matches', true, 'players_match_fk'),
+        fk('matches', 'players', true, 'matches_mvp_fk'),
+      ],
       order: ['teams', 'matches', 'players'],
       deferred: ['matches_mvp_fk'],
     },

@@ -28,7 +28,9 @@ export async function sequenceStates(url: string): Promise<Record<string, string
     );
     const out: Record<string, string> = {};
     for (const s of rows) {
-      const { rows: v } = await c.query(`SELECT last_value::text || '/' || is_called::text AS v FROM "${s.schema}"."${s.name}"`);
+      const { rows: v } = await c.query(
+        `SELECT last_value::text || '/' || is_called::text AS v FROM "${s.schema}"."${s.name}"`,
+      );
       out[`${s.schema}.${s.name}`] = v[0].v;
     }
     return out;

@@ -38,9 +38,17 @@ const ROWS = `
 async function indexesOf(url: string) {
   return withClient(url, async (c) => ({
     indexes: (await c.query(`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1`)).rows,
-    constraints: (await c.query(`SELECT conname, contype, pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1`)).rows,
+    constraints: (
+      await c.query(
+        `SELECT conname, contype, pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1`,
+      )
+    ).rows,
     replicaIdentity: (await c.query(`SELECT indexrelid::regclass::text AS ix FROM pg_index WHERE indisreplident`)).rows,
-    comments: (await c.query(`SELECT objoid::regclass::text AS ix, description FROM pg_description WHERE classoid = 'pg_class'::regclass ORDER BY 1`)).rows,
+    comments: (
+      await c.query(
+        `SELECT objoid::regclass::text AS ix, description FROM pg_description WHERE classoid = 'pg_class'::regclass ORDER BY 1`,
+      )
+    ).rows,
   }));
 }
 
@@ -97,7 +105,9 @@ describe('indexes set aside during the load', () => {
     await exec(dst, `${DDL} INSERT INTO clubs VALUES (99, 'Old', 'OLD')`);
     const [data, indexes] = [await snapshotOf(dst), await indexesOf(dst)];
     const err = (await restore(options(dst, manifest)).catch((e: unknown) => e)) as Error;
-    expect(err.message).toMatch(/rebuilding index public\.clubs_code_key \(unique key\).*could not create unique index "clubs_code_key".*rolled back, the target is unchanged/s);
+    expect(err.message).toMatch(
+      /rebuilding index public\.clubs_code_key \(unique key\).*could not create unique index "clubs_code_key".*rolled back, the target is unchanged/s,
+    );
     expect(await snapshotOf(dst)).toEqual(data);
     expect(await indexesOf(dst)).toEqual(indexes);
   });

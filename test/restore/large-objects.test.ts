@@ -92,7 +92,9 @@ describe('large objects: backup -> restore', () => {
     expect(await tableHashes(target)).toEqual(await tableHashes(source.url));
     // the oid column still points at the same bytes
     const { rows } = await withClient(target, (c) =>
-      c.query(`SELECT length(lo_get(content)) AS n, get_byte(lo_get(content), 255) AS last FROM public.documents WHERE name = 'every byte'`),
+      c.query(
+        `SELECT length(lo_get(content)) AS n, get_byte(lo_get(content), 255) AS last FROM public.documents WHERE name = 'every byte'`,
+      ),
     );
     expect(rows[0]).toEqual({ n: 256, last: 255 });
     expect(result.largeObjects).toEqual({ count: 5, bytes: 2_560_000 + 1_048_576 + 256 + 19 });
@@ -121,7 +123,9 @@ describe('large objects: backup -> restore', () => {
     const target = await freshTarget();
     const plan = await planRestore(options(target, manifest));
     expect(plan.largeObjects).toMatchObject({ action: 'restore', count: 5, bytes: lo(), existing: [] });
-    expect(formatPlan(plan)).toMatch(/large objects \(5, 3\.\d+ MB\): recreated with their oids in the same transaction/);
+    expect(formatPlan(plan)).toMatch(
+      /large objects \(5, 3\.\d+ MB\): recreated with their oids in the same transaction/,
+    );
     expect(plan.notes.join('\n')).toMatch(/large objects: created owned by /);
   });
 
@@ -135,9 +139,13 @@ describe('large objects: backup -> restore', () => {
 
   it('a target holding a large object with a backup oid: refused without --yes (nothing changed); replaced with --yes', async () => {
     const oid = manifest.largeObjects!.items.find((i) => i.size === 19)!.oid;
-    const target = await freshTarget(`SELECT lo_from_bytea(${oid}, 'old bytes'); SELECT lo_from_bytea(0, 'unrelated');`);
+    const target = await freshTarget(
+      `SELECT lo_from_bytea(${oid}, 'old bytes'); SELECT lo_from_bytea(0, 'unrelated');`,
+    );
     const before = await largeObjectsOf(target);
-    await expect(restore(options(target, manifest, { yes: false }))).rejects.toThrow(new RegExp(`holds 1 large object\\(s\\) that would be replaced \\(oids ${oid}\\): pass --yes`));
+    await expect(restore(options(target, manifest, { yes: false }))).rejects.toThrow(
+      new RegExp(`holds 1 large object\\(s\\) that would be replaced \\(oids ${oid}\\): pass --yes`),
+    );
     expect(await largeObjectsOf(target)).toEqual(before);
     const plan = await planRestore(options(target, manifest, { yes: false }));
     expect(plan.largeObjects!.existing).toEqual([oid]);
@@ -151,18 +159,27 @@ describe('large objects: backup -> restore', () => {
   it('all or nothing: a large object that does not match its checksum rolls the whole restore back', async () => {
     const m = await backupOf(source.url, 'lo-rollback');
     const oid = m.largeObjects!.items.find((i) => i.size === 19)!.oid;
-    const target = await freshTarget(`SELECT lo_from_bytea(${oid}, 'old bytes'); INSERT INTO public.documents VALUES (9, 'kept', NULL);`);
+    const target = await freshTarget(
+      `SELECT lo_from_bytea(${oid}, 'old bytes'); INSERT INTO public.documents VALUES (9, 'kept', NULL);`,
+    );
     const before = { lo: await largeObjectsOf(target), tables: await tableHashes(target) };
     await expect(
       restore(
         options(target, m, {
           // after preflight, inside the transaction: the object changes under the restore (parseable, wrong bytes)
           beforeTable: async (_t, i) => {
-            if (i === 0) await rewriteLargeObjects(m, (raw) => gzipSync(Buffer.from(gunzipSync(raw).toString('latin1').replace('hello, large', 'HELLO, LARGE'), 'latin1')));
+            if (i === 0)
+              await rewriteLargeObjects(m, (raw) =>
+                gzipSync(
+                  Buffer.from(gunzipSync(raw).toString('latin1').replace('hello, large', 'HELLO, LARGE'), 'latin1'),
+                ),
+              );
           },
         }),
       ),
-    ).rejects.toThrow(/restore failed \(large objects\): .*large object \d+: sha256 does not match the manifest.*rolled back/);
+    ).rejects.toThrow(
+      /restore failed \(large objects\): .*large object \d+: sha256 does not match the manifest.*rolled back/,
+    );
     expect(await largeObjectsOf(target)).toEqual(before.lo);
     expect(await tableHashes(target)).toEqual(before.tables);
   });
@@ -176,11 +193,15 @@ describe('large objects: backup -> restore', () => {
     });
     const record = await verifyBackup(store, m, { record: false });
     expect(record.ok).toBe(false);
-    expect(record.problems.join('\n')).toMatch(/large objects: lo\/0001\.lo\.gz sha256 does not match the manifest \(corrupted object\)/);
+    expect(record.problems.join('\n')).toMatch(
+      /large objects: lo\/0001\.lo\.gz sha256 does not match the manifest \(corrupted object\)/,
+    );
     const target = await freshTarget();
     const err = await restore(options(target, m)).catch((e) => e);
     expect(err).toBeInstanceOf(RestoreRefused);
-    expect((err as RestoreRefused).problems.join('\n')).toMatch(/large objects: lo\/0001\.lo\.gz sha256 does not match the manifest \(corrupted object\)/);
+    expect((err as RestoreRefused).problems.join('\n')).toMatch(
+      /large objects: lo\/0001\.lo\.gz sha256 does not match the manifest \(corrupted object\)/,
+    );
     expect(await largeObjectsOf(target)).toEqual({});
     expect(await tableHashes(target)).toEqual({ 'public.documents': { rows: 0, md5: expect.any(String) } });
   });
@@ -203,13 +224,18 @@ describe('large objects: backup -> restore', () => {
 });
 
 describe('many small large objects', () => {
-  it('crossing the backup pages (256) and the restore batches, some replacing the target\'s: all byte for byte', async () => {
+  it("crossing the backup pages (256) and the restore batches, some replacing the target's: all byte for byte", async () => {
     const many = await source.createDatabase('mt_lo_many');
-    await exec(many, `${DDL} INSERT INTO public.documents SELECT g, 'n', lo_from_bytea(0, decode(repeat(lpad(to_hex(g % 256), 2, '0'), (g * 7) % 700), 'hex')) FROM generate_series(1, 600) g;`);
+    await exec(
+      many,
+      `${DDL} INSERT INTO public.documents SELECT g, 'n', lo_from_bytea(0, decode(repeat(lpad(to_hex(g % 256), 2, '0'), (g * 7) % 700), 'hex')) FROM generate_series(1, 600) g;`,
+    );
     const m = await backupOf(many, 'lo-many');
     expect(m.largeObjects!.count).toBe(600);
     const oids = m.largeObjects!.items.map((i) => i.oid);
-    const target = await freshTarget(`SELECT lo_from_bytea(${oids[3]}, 'old'); SELECT lo_from_bytea(${oids[400]}, 'old too');`);
+    const target = await freshTarget(
+      `SELECT lo_from_bytea(${oids[3]}, 'old'); SELECT lo_from_bytea(${oids[400]}, 'old too');`,
+    );
     await restore(options(target, m));
     expect(await largeObjectsOf(target)).toEqual(await largeObjectsOf(many));
   });
@@ -242,7 +268,9 @@ describe('large objects and privileges', () => {
     const role = newRole();
     await source.query(`CREATE ROLE ${role} LOGIN; GRANT SELECT ON public.documents TO ${role}`);
     try {
-      const err = await runBackup({ databaseUrl: as(source.url, role), store, env: 'lo-denied' }).catch((e) => e as Error);
+      const err = await runBackup({ databaseUrl: as(source.url, role), store, env: 'lo-denied' }).catch(
+        (e) => e as Error,
+      );
       expect(err).toBeInstanceOf(Error);
       expect((err as Error).message).toMatch(/^large objects after oid \d+: permission denied for large object \d+$/);
       const left: string[] = [];
@@ -256,10 +284,16 @@ describe('large objects and privileges', () => {
   it('a target large object that the restoring role may not replace is refused in preflight, by oid', async () => {
     const oid = manifest.largeObjects!.items[0]!.oid;
     const role = newRole();
-    const target = await freshTarget(`SELECT lo_from_bytea(${oid}, 'owned by someone else'); CREATE ROLE ${role} LOGIN; GRANT ALL ON public.documents TO ${role};`);
+    const target = await freshTarget(
+      `SELECT lo_from_bytea(${oid}, 'owned by someone else'); CREATE ROLE ${role} LOGIN; GRANT ALL ON public.documents TO ${role};`,
+    );
     try {
       const plan = await planRestore(options(as(target, role), manifest));
-      expect(plan.preflight.problems.join('\n')).toMatch(new RegExp(`large objects: the target holds 1 with the backup's oids that the restoring role may not replace .*: ${oid}$`));
+      expect(plan.preflight.problems.join('\n')).toMatch(
+        new RegExp(
+          `large objects: the target holds 1 with the backup's oids that the restoring role may not replace .*: ${oid}$`,
+        ),
+      );
     } finally {
       await exec(target, `DROP OWNED BY ${role}; DROP ROLE ${role}`);
     }

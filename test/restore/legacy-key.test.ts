@@ -39,13 +39,22 @@ beforeAll(async () => {
 
 describe('legacy files in the bucket', () => {
   it('restore accepts a legacy key exactly as list shows it, at the root or under <env>/, streamed from the store', async () => {
-    const listed = JSON.parse((await runCli(['list', '--json'], { env, cwd })).stdout) as Array<{ id: string; kind: string }>;
+    const listed = JSON.parse((await runCli(['list', '--json'], { env, cwd })).stdout) as Array<{
+      id: string;
+      kind: string;
+    }>;
     const ids = listed.filter((e) => e.kind === 'legacy').map((e) => e.id);
-    expect(ids.sort()).toEqual(['database_backup_20260420_030001.json.gz', 'lkey/database_backup_20260421_030001.json']);
+    expect(ids.sort()).toEqual([
+      'database_backup_20260420_030001.json.gz',
+      'lkey/database_backup_20260421_030001.json',
+    ]);
     for (const id of [...ids, 'database_backup_20260421_030001.json']) {
       const url = await db.createDatabase('mt_legacy_key_t');
       await exec(url, LEGACY_SCHEMA);
-      const r = await runCli(['restore', id, '--database-url', url, '--no-safety-backup', '--no-progress'], { env, cwd });
+      const r = await runCli(['restore', id, '--database-url', url, '--no-safety-backup', '--no-progress'], {
+        env,
+        cwd,
+      });
       expect(r.code, `${id}: ${r.stderr}`).toBe(0);
       expect(r.stdout).toMatch(/restored 7 tables, 8 rows/);
     }
@@ -53,9 +62,21 @@ describe('legacy files in the bucket', () => {
 
   it('a legacy name that is in neither the bucket nor the folder: exit 2 saying where it looked', async () => {
     const url = await db.createDatabase('mt_legacy_key_n');
-    const r = await runCli(['restore', 'database_backup_20200101_000000.json.gz', '--database-url', url, '--no-safety-backup', '--no-progress'], { env, cwd });
+    const r = await runCli(
+      [
+        'restore',
+        'database_backup_20200101_000000.json.gz',
+        '--database-url',
+        url,
+        '--no-safety-backup',
+        '--no-progress',
+      ],
+      { env, cwd },
+    );
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/no legacy backup database_backup_20200101_000000\.json\.gz .*lkey\/database_backup_20200101_000000\.json\.gz/);
+    expect(r.stderr).toMatch(
+      /no legacy backup database_backup_20200101_000000\.json\.gz .*lkey\/database_backup_20200101_000000\.json\.gz/,
+    );
   });
 
   it('--tables naming a table that is not in the backup is bad input: exit 2, nothing changed', async () => {
@@ -63,7 +84,20 @@ describe('legacy files in the bucket', () => {
     await exec(url, `${LEGACY_SCHEMA} INSERT INTO clubs (id, name) VALUES (99, 'mine');`);
     const before = await snapshotOf(url);
     for (const extra of [[], ['--dry-run']]) {
-      const r = await runCli(['restore', fixturePath('database_backup_20260420_030001.json'), '--database-url', url, '--tables', 'public.nope', '--yes', '--no-progress', ...extra], { env, cwd });
+      const r = await runCli(
+        [
+          'restore',
+          fixturePath('database_backup_20260420_030001.json'),
+          '--database-url',
+          url,
+          '--tables',
+          'public.nope',
+          '--yes',
+          '--no-progress',
+          ...extra,
+        ],
+        { env, cwd },
+      );
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toContain('--tables: public.nope is not in the backup');
     }

@@ -54,7 +54,9 @@ beforeAll(async () => {
 
 describe('legacy JSON restore', () => {
   it('restores the sample into a matching schema: values converted by PostgreSQL, sequences from max(id), auth_users skipped', async () => {
-    const url = await target(`INSERT INTO clubs (name) VALUES ('Old club'); INSERT INTO login_events (user_id) VALUES (NULL);`);
+    const url = await target(
+      `INSERT INTO clubs (name) VALUES ('Old club'); INSERT INTO login_events (user_id) VALUES (NULL);`,
+    );
     const result = await restore(legacy(url, sample));
     expect(Object.fromEntries(result.tables.map((t) => [t.table, t.rows]))).toEqual({
       'public.age_groups': 2,
@@ -65,21 +67,39 @@ describe('legacy JSON restore', () => {
       'public.tournament_age_groups': 1,
       'public.login_events': 0,
     });
-    expect(result.plan.preflight.order.order.indexOf('public.clubs')).toBeLessThan(result.plan.preflight.order.order.indexOf('public.teams'));
+    expect(result.plan.preflight.order.order.indexOf('public.clubs')).toBeLessThan(
+      result.plan.preflight.order.order.indexOf('public.teams'),
+    );
     expect(result.plan.notes.join('\n')).toMatch(/auth_users: 1 rows skipped/);
     expect(result.plan.notes.join('\n')).toMatch(/sequences are set from max\(id\)/);
     await withClient(url, async (c) => {
       const team = (await c.query('SELECT * FROM teams')).rows[0];
-      expect(team).toMatchObject({ id: 31, name: 'Riverside U13', club_id: 7, aliases: ['Riverside 13s', 'RFC U13'], division_id: null, academy_team: false });
-      const m = (await c.query("SELECT id::int, match_status::text, details, created_by, goal_diff, created_at FROM matches ORDER BY id")).rows;
-      expect(m[0]).toMatchObject({ id: 1201, match_status: 'completed', details: { venue: 'Field 3', referee: 'A. Smith' }, goal_diff: 1 });
+      expect(team).toMatchObject({
+        id: 31,
+        name: 'Riverside U13',
+        club_id: 7,
+        aliases: ['Riverside 13s', 'RFC U13'],
+        division_id: null,
+        academy_team: false,
+      });
+      const m = (
+        await c.query(
+          'SELECT id::int, match_status::text, details, created_by, goal_diff, created_at FROM matches ORDER BY id',
+        )
+      ).rows;
+      expect(m[0]).toMatchObject({
+        id: 1201,
+        match_status: 'completed',
+        details: { venue: 'Field 3', referee: 'A. Smith' },
+        goal_diff: 1,
+      });
       expect(m[1]).toMatchObject({ created_by: '3f2b6c1e-8a4d-4e0f-9b7a-2c5d1e9f0a11', goal_diff: null });
       expect((m[0].created_at as Date).toISOString()).toBe('2025-09-06T18:02:11.004Z');
       expect((await c.query('SELECT count(*)::int AS n FROM login_events')).rows[0].n).toBe(0);
       expect((await c.query('SELECT count(*)::int AS n FROM auth.users')).rows[0].n).toBe(0);
-      const seq = (await c.query("SELECT last_value::text, is_called FROM teams_id_seq")).rows[0];
+      const seq = (await c.query('SELECT last_value::text, is_called FROM teams_id_seq')).rows[0];
       expect(seq).toEqual({ last_value: '31', is_called: true });
-      const ident = (await c.query("SELECT last_value::text FROM matches_id_seq")).rows[0];
+      const ident = (await c.query('SELECT last_value::text FROM matches_id_seq')).rows[0];
       expect(ident.last_value).toBe('1202');
       const empty = (await c.query('SELECT last_value::text, is_called FROM login_events_id_seq')).rows[0];
       expect(empty).toEqual({ last_value: '1', is_called: false });
@@ -100,9 +120,13 @@ describe('legacy JSON restore', () => {
   it('--include-auth restores auth_users into the auth.users columns that exist', async () => {
     const url = await target();
     const result = await restore(legacy(url, sample, { source: legacySource({ path: sample, includeAuth: true }) }));
-    expect(result.plan.notes.join('\n')).toMatch(/auth_users: keys with no auth.users column, not restored: user_metadata, app_metadata/);
+    expect(result.plan.notes.join('\n')).toMatch(
+      /auth_users: keys with no auth.users column, not restored: user_metadata, app_metadata/,
+    );
     const { rows } = await withClient(url, (c) => c.query('SELECT id, email, role FROM auth.users'));
-    expect(rows).toEqual([{ id: '3f2b6c1e-8a4d-4e0f-9b7a-2c5d1e9f0a11', email: 'coach@example.org', role: 'authenticated' }]);
+    expect(rows).toEqual([
+      { id: '3f2b6c1e-8a4d-4e0f-9b7a-2c5d1e9f0a11', email: 'coach@example.org', role: 'authenticated' },
+    ]);
   });
 
   it('a row the target refuses (a foreign key) rolls the whole restore back', async () => {
@@ -138,7 +162,9 @@ describe('legacy JSON restore', () => {
 
   it('a table missing from the target refuses before any change', async () => {
     const url = await target('DROP TABLE tournament_age_groups;');
-    await expect(restore(legacy(url, sample))).rejects.toThrow(/public.tournament_age_groups: table missing in the target database/);
+    await expect(restore(legacy(url, sample))).rejects.toThrow(
+      /public.tournament_age_groups: table missing in the target database/,
+    );
   });
 });
 
@@ -146,8 +172,11 @@ describe('export to legacy JSON', () => {
   it('writes database_backup_YYYYMMDD_HHMMSS.json.gz that re-imports to the same data', async () => {
     const src = await target();
     await restore(legacy(src, sample));
-    await exec(src, `INSERT INTO clubs (name, city, website) VALUES (E'Tab\\there "quoted" \\\\ back', NULL, 'ünïcödé ⚽');
-      INSERT INTO teams (name, club_id, aliases) VALUES ('Odd', 8, ARRAY['a,b', NULL, 'with "q"', E'back\\\\slash']);`);
+    await exec(
+      src,
+      `INSERT INTO clubs (name, city, website) VALUES (E'Tab\\there "quoted" \\\\ back', NULL, 'ünïcödé ⚽');
+      INSERT INTO teams (name, club_id, aliases) VALUES ('Odd', 8, ARRAY['a,b', NULL, 'with "q"', E'back\\\\slash']);`,
+    );
     const store = openStore(`file://${tempDir('mt-export-store-')}`);
     const r = await runBackup({ databaseUrl: src, store, env: 'x', scope: { schemas: ['public'], excludeTables: [] } });
     if (r.status !== 'completed') throw new Error(r.status);
@@ -155,7 +184,15 @@ describe('export to legacy JSON', () => {
     const out = await exportLegacy({ store, manifest: r.manifest, out: dir });
     expect(out.path).toMatch(/database_backup_\d{8}_\d{6}\.json\.gz$/);
     const doc = JSON.parse(gunzipSync(readFileSync(out.path)).toString('utf8'));
-    expect(doc.tables.teams[0]).toEqual({ id: 31, name: 'Riverside U13', club_id: 7, age_group_id: 1, division_id: null, academy_team: false, aliases: ['Riverside 13s', 'RFC U13'] });
+    expect(doc.tables.teams[0]).toEqual({
+      id: 31,
+      name: 'Riverside U13',
+      club_id: 7,
+      age_group_id: 1,
+      division_id: null,
+      academy_team: false,
+      aliases: ['Riverside 13s', 'RFC U13'],
+    });
     expect(doc.tables.matches[0].details).toEqual({ venue: 'Field 3', referee: 'A. Smith' });
     expect(doc.tables.matches[0].created_at).toBe('2025-09-06T18:02:11.004+00:00');
     expect(doc.tables.matches[0]).not.toHaveProperty('goal_diff');
@@ -165,7 +202,8 @@ describe('export to legacy JSON', () => {
     await restore(legacy(dst, out.path));
     const a = await snapshotOf(src);
     const b = await snapshotOf(dst);
-    for (const t of Object.keys(a.tables).filter((k) => k.startsWith('public.'))) expect(b.tables[t], t).toEqual(a.tables[t]);
+    for (const t of Object.keys(a.tables).filter((k) => k.startsWith('public.')))
+      expect(b.tables[t], t).toEqual(a.tables[t]);
     await expect(exportLegacy({ store, manifest: r.manifest, out: dir })).rejects.toThrow(/exists already/);
   });
 });

@@ -14,7 +14,9 @@ let env: Record<string, string>;
 
 beforeAll(async () => {
   db = await createTestDatabase('mt_locked_target');
-  await db.query(`CREATE TABLE public.t (id int PRIMARY KEY, v text); INSERT INTO public.t VALUES (1, 'backed up'), (2, 'backed up')`);
+  await db.query(
+    `CREATE TABLE public.t (id int PRIMARY KEY, v text); INSERT INTO public.t VALUES (1, 'backed up'), (2, 'backed up')`,
+  );
   const bucket = tempDir('mt-locked-bucket-');
   const result = await runBackup({ databaseUrl: db.url, store: openStore(`file://${bucket}`), env: 'lk' });
   if (result.status !== 'completed') throw new Error('no backup');
@@ -36,9 +38,14 @@ describe('a locked target table', () => {
       const pid = (locker as unknown as { processID: number }).processID;
       const holder = `public.t is locked by pid ${pid} (application "locker", state "idle in transaction", AccessExclusiveLock)`;
       for (const args of [['--dry-run'], ['--yes', '--no-safety-backup']]) {
-        const r = await runCli(['restore', id, '--database-url', target, '--lock-timeout', '1', '--no-progress', ...args], { env });
+        const r = await runCli(
+          ['restore', id, '--database-url', target, '--lock-timeout', '1', '--no-progress', ...args],
+          { env },
+        );
         expect(r.code, r.stderr).toBe(1);
-        expect(r.stderr).toBe(`mt-ops: restore stopped: a table stayed locked for 1 s (--lock-timeout): ${holder}; the target is unchanged\n`);
+        expect(r.stderr).toBe(
+          `mt-ops: restore stopped: a table stayed locked for 1 s (--lock-timeout): ${holder}; the target is unchanged\n`,
+        );
       }
     } finally {
       await locker.end();
@@ -61,7 +68,20 @@ describe('a locked target table', () => {
       // preflight reads public.t (ACCESS SHARE: no conflict); only the TRUNCATE waits
       await locker.query('BEGIN; LOCK TABLE public.t IN SHARE ROW EXCLUSIVE MODE');
       const pid = (locker as unknown as { processID: number }).processID;
-      const r = await runCli(['restore', id, '--database-url', target, '--lock-timeout', '1', '--no-progress', '--yes', '--no-safety-backup'], { env });
+      const r = await runCli(
+        [
+          'restore',
+          id,
+          '--database-url',
+          target,
+          '--lock-timeout',
+          '1',
+          '--no-progress',
+          '--yes',
+          '--no-safety-backup',
+        ],
+        { env },
+      );
       expect(r.code, r.stderr).toBe(1);
       expect(r.stderr).toBe(
         `mt-ops: restore stopped: a table stayed locked for 1 s (--lock-timeout): public.t is locked by pid ${pid} (application "share-row-locker", state "idle in transaction", ShareRowExclusiveLock); the target is unchanged\n`,

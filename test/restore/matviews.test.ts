@@ -45,8 +45,11 @@ async function state(url: string): Promise<Record<string, string>> {
 
 beforeAll(async () => {
   source = await createTestDatabase('mt_mv');
-  await exec(source.url, `${DDL(true)} INSERT INTO public.teams (name, points) VALUES ('IFA', 9), ('NEFC', 4), ('Seacoast', 6);
-                          REFRESH MATERIALIZED VIEW public.standings; REFRESH MATERIALIZED VIEW public.leader;`);
+  await exec(
+    source.url,
+    `${DDL(true)} INSERT INTO public.teams (name, points) VALUES ('IFA', 9), ('NEFC', 4), ('Seacoast', 6);
+                          REFRESH MATERIALIZED VIEW public.standings; REFRESH MATERIALIZED VIEW public.leader;`,
+  );
   store = openStore(`file://${tempDir('mt-mv-store-')}`);
   const r = await runBackup({ databaseUrl: source.url, store, env: 'mv' });
   if (r.status !== 'completed') throw new Error(r.status);
@@ -75,8 +78,11 @@ describe('materialized views after a restore', () => {
 
   it('an existing target does not keep its pre-restore contents', async () => {
     const url = await source.createDatabase('mt_mv_dst');
-    await exec(url, `${DDL(true)} INSERT INTO public.teams (name, points) VALUES ('Old FC', 99); REFRESH MATERIALIZED VIEW public.standings;
-                     REFRESH MATERIALIZED VIEW public.leader; REFRESH MATERIALIZED VIEW public.archive;`);
+    await exec(
+      url,
+      `${DDL(true)} INSERT INTO public.teams (name, points) VALUES ('Old FC', 99); REFRESH MATERIALIZED VIEW public.standings;
+                     REFRESH MATERIALIZED VIEW public.leader; REFRESH MATERIALIZED VIEW public.archive;`,
+    );
     await restore(options(url));
     expect(await state(url)).toEqual(await state(source.url));
   });

@@ -58,10 +58,15 @@ beforeAll(async () => {
 
 describe('partitioned tables by name', () => {
   it('--tables naming a partitioned parent restores all its partitions, and the sequence the parent owns', async () => {
-    const url = await target(`INSERT INTO public.payment (customer_id, amount, paid_at) VALUES (1, 7.77, '2022-01-05');`);
+    const url = await target(
+      `INSERT INTO public.payment (customer_id, amount, paid_at) VALUES (1, 7.77, '2022-01-05');`,
+    );
     const plan = await planRestore(options(url, { tables: ['public.payment'] }));
     expect(plan.preflight.problems).toEqual([]);
-    expect(plan.preflight.tables.map((t) => t.key).sort()).toEqual(['public.payment_p2022_01', 'public.payment_p2022_02']);
+    expect(plan.preflight.tables.map((t) => t.key).sort()).toEqual([
+      'public.payment_p2022_01',
+      'public.payment_p2022_02',
+    ]);
     expect(plan.preflight.sequences.map((s) => `${s.schema}.${s.name}`)).toEqual(['public.payment_payment_id_seq']);
     await restore(options(url, { tables: ['public.payment'] }));
     const [want, got] = [await snapshotOf(source.url), await snapshotOf(url)];
@@ -74,20 +79,28 @@ describe('partitioned tables by name', () => {
     const url = await target();
     const plan = await planRestore(options(url, { tables: ['public.payment_p2022_01'] }));
     expect(plan.preflight.sequences).toEqual([]);
-    expect(plan.notes.join('\n')).toMatch(/sequence public\.payment_payment_id_seq left as it is .*public\.payment.*partly/);
+    expect(plan.notes.join('\n')).toMatch(
+      /sequence public\.payment_payment_id_seq left as it is .*public\.payment.*partly/,
+    );
   });
 
   it("preflight checks a partitioned table's foreign key against the target before loading", async () => {
     const url = await source.createDatabase('mt_part_dst');
     await exec(url, `${DDL} INSERT INTO public.customer (name) VALUES ('one');`);
     const plan = await planRestore(options(url, { tables: ['public.payment'] }));
-    expect(plan.preflight.problems.join('\n')).toMatch(/payment_customer_id_fkey of public\.payment_p2022_0\d \(customer_id\): \d rows? of the backup reference public\.customer/);
+    expect(plan.preflight.problems.join('\n')).toMatch(
+      /payment_customer_id_fkey of public\.payment_p2022_0\d \(customer_id\): \d rows? of the backup reference public\.customer/,
+    );
   });
 
   it('a partitioned table referencing a restored table is emptied with it (its partitions), and said so', async () => {
-    const url = await target(`INSERT INTO public.payment (customer_id, amount, paid_at) VALUES (1, 7.77, '2022-01-05');`);
+    const url = await target(
+      `INSERT INTO public.payment (customer_id, amount, paid_at) VALUES (1, 7.77, '2022-01-05');`,
+    );
     const plan = await planRestore(options(url, { tables: ['public.customer'] }));
-    expect(plan.preflight.truncate).toEqual(expect.arrayContaining(['public.customer', 'public.payment_p2022_01', 'public.payment_p2022_02']));
+    expect(plan.preflight.truncate).toEqual(
+      expect.arrayContaining(['public.customer', 'public.payment_p2022_01', 'public.payment_p2022_02']),
+    );
     expect(plan.preflight.overwrites).toContain('public.payment_p2022_01');
   });
 });

@@ -72,11 +72,15 @@ describe('loading under session_replication_role = replica', () => {
        CREATE TRIGGER log_insert AFTER INSERT ON clubs FOR EACH ROW EXECUTE FUNCTION log_insert();
        ALTER TABLE clubs ENABLE ALWAYS TRIGGER log_insert;`,
     );
-    const result = await restore(options(dst, manifest, { tables: ['public.clubs', 'public.teams', 'public.seasons', 'public.kits'] }));
+    const result = await restore(
+      options(dst, manifest, { tables: ['public.clubs', 'public.teams', 'public.seasons', 'public.kits'] }),
+    );
     expect(result.plan.preflight.replica).toBe(true);
     const notes = result.plan.notes.join('\n');
     expect(notes).toMatch(/session_replication_role = replica: foreign keys are checked after the load/);
-    expect(notes).toMatch(/public\.teams: user triggers do not fire during the load \(as pg_restore --disable-triggers\): stamp/);
+    expect(notes).toMatch(
+      /public\.teams: user triggers do not fire during the load \(as pg_restore --disable-triggers\): stamp/,
+    );
     expect(notes).toMatch(/public\.clubs: triggers enabled ALWAYS or REPLICA fire during the load: log_insert/);
     const teams = await withClient(dst, (c) => c.query('SELECT name FROM teams ORDER BY id'));
     expect(teams.rows.map((r) => r.name)).toEqual(['U10', 'U12', 'Unattached']);
@@ -103,7 +107,9 @@ describe('loading under session_replication_role = replica', () => {
     const dst = await server.createDatabase('mt_rep_dst3');
     await exec(dst, full);
     const before = await snapshotOf(dst);
-    await expect(restore(options(dst, manifest))).rejects.toThrow(/kits_club_season_fk on public\.kits: 1 rows reference missing rows/);
+    await expect(restore(options(dst, manifest))).rejects.toThrow(
+      /kits_club_season_fk on public\.kits: 1 rows reference missing rows/,
+    );
     expect(await snapshotOf(dst)).toEqual(before);
 
     // without the partly NULL row, the same target takes it (the all-NULL row is fine under MATCH FULL)
@@ -142,7 +148,9 @@ describe('a role that may not set session_replication_role', () => {
 
       await exec(dst, 'TRUNCATE clubs, teams, seasons, kits; INSERT INTO clubs VALUES (1, $$Riverside$$);');
       const before = await snapshotOf(dst);
-      await expect(restore(options(plain.url, manifest, { tables: ['public.teams'] }))).rejects.toThrow(/teams_club_id_fkey/);
+      await expect(restore(options(plain.url, manifest, { tables: ['public.teams'] }))).rejects.toThrow(
+        /teams_club_id_fkey/,
+      );
       expect(await snapshotOf(dst)).toEqual(before);
     } finally {
       await plain.drop();

@@ -80,7 +80,9 @@ describe('restore round trip (awkward-types schema)', () => {
     const before = await snapshotOf(target);
     await expect(restore(options(target, { yes: false }))).rejects.toThrow(/holds rows in .* pass --yes/);
     let asked = 0;
-    await expect(restore(options(target, { yes: false, confirm: async () => (asked++, false) }))).rejects.toThrow(/pass --yes/);
+    await expect(restore(options(target, { yes: false, confirm: async () => (asked++, false) }))).rejects.toThrow(
+      /pass --yes/,
+    );
     expect(asked).toBe(1);
     expect(await snapshotOf(target)).toEqual(before);
   });
@@ -101,7 +103,9 @@ describe('--tables and the tables that reference them', () => {
     const before = await snapshotOf(target);
     const refused = await restore(options(target, { tables: ['league.teams'], yes: true })).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(RestoreRefused);
-    expect((refused as Error).message).toMatch(/would be emptied too.*league\.players \(players_team_id_fkey -> league\.teams\).*--cascade/);
+    expect((refused as Error).message).toMatch(
+      /would be emptied too.*league\.players \(players_team_id_fkey -> league\.teams\).*--cascade/,
+    );
     expect(await snapshotOf(target)).toEqual(before);
   });
 
@@ -120,9 +124,13 @@ describe('--tables and the tables that reference them', () => {
 
 describe('all or nothing', () => {
   it('a CHECK constraint one row violates rolls everything back', async () => {
-    const target = await newTarget(`ALTER TABLE public.serial_things ADD CONSTRAINT no_seven CHECK (name <> 'thing 7');`);
+    const target = await newTarget(
+      `ALTER TABLE public.serial_things ADD CONSTRAINT no_seven CHECK (name <> 'thing 7');`,
+    );
     const before = await snapshotOf(target);
-    await expect(restore(options(target))).rejects.toThrow(/restore failed \(table public\.serial_things\).*no_seven.*rolled back/s);
+    await expect(restore(options(target))).rejects.toThrow(
+      /restore failed \(table public\.serial_things\).*no_seven.*rolled back/s,
+    );
     expect(await snapshotOf(target)).toEqual(before);
   });
 
@@ -135,7 +143,9 @@ describe('all or nothing', () => {
           beforeTable: async (_table, index) => {
             if (index !== 3) return;
             await withClient(target, (c) =>
-              c.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'mt-ops restore' AND pid <> pg_backend_pid()`),
+              c.query(
+                `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'mt-ops restore' AND pid <> pg_backend_pid()`,
+              ),
             );
           },
         }),
@@ -159,7 +169,9 @@ describe('preflight', () => {
     expect(text).toContain('public.empty_table: table missing in the target database');
     expect(text).toContain('public.everything: column ratio missing in the target');
     expect(text).toContain('public.everything: extra column extra in the target');
-    expect(text).toMatch(/public\.serial_things: column name type changed: text in the backup, character varying\(200\) in the target/);
+    expect(text).toMatch(
+      /public\.serial_things: column name type changed: text in the backup, character varying\(200\) in the target/,
+    );
     expect(await snapshotOf(target)).toEqual(before);
   });
 
@@ -172,7 +184,9 @@ describe('preflight', () => {
       'public.everything: column ratio missing in the target',
       'public.everything: extra column extra in the target (not in the backup)',
     ]);
-    const { rows } = await withClient(target, (c) => c.query('SELECT id, amount::text, extra, note FROM public.everything ORDER BY id'));
+    const { rows } = await withClient(target, (c) =>
+      c.query('SELECT id, amount::text, extra, note FROM public.everything ORDER BY id'),
+    );
     expect(rows.map((r) => r.amount)).toEqual(['12345678901234.123456', 'NaN', '0.000000']);
     expect(rows.every((r) => r.extra === 'x')).toBe(true);
   });
@@ -204,7 +218,9 @@ describe('table subsets', () => {
     const before = await snapshotOf(target);
     const err = await restore(options(target, { tables: ['league.teams'], yes: false })).catch((e) => e);
     expect(err).toBeInstanceOf(RestoreRefused);
-    expect(err.message).toMatch(/not restored, but would be emptied too .*: league\.players \(players_team_id_fkey -> league\.teams\)/);
+    expect(err.message).toMatch(
+      /not restored, but would be emptied too .*: league\.players \(players_team_id_fkey -> league\.teams\)/,
+    );
     expect(await snapshotOf(target)).toEqual(before);
   });
 
@@ -212,7 +228,9 @@ describe('table subsets', () => {
     const target = await newTarget(`INSERT INTO league.players VALUES (7, 'Zed', 1, NULL);`);
     const plan = await planRestore(options(target, { tables: ['league.teams'], cascade: true }));
     expect(plan.preflight.problems).toEqual([]);
-    expect(plan.preflight.truncate).toEqual(expect.arrayContaining(['league.teams', 'league.players', 'Stats Schema.Player Stats', 'league.matches']));
+    expect(plan.preflight.truncate).toEqual(
+      expect.arrayContaining(['league.teams', 'league.players', 'Stats Schema.Player Stats', 'league.matches']),
+    );
     await restore(options(target, { tables: ['league.teams'], cascade: true }));
     const after = await snapshotOf(target);
     const expected = await snapshotOf(source.url);
@@ -226,7 +244,9 @@ describe('table subsets', () => {
     const target = await newTarget();
     const tables = ['league.teams', 'league.players', 'league.matches', 'Stats Schema.Player Stats'];
     const result = await restore(options(target, { tables }));
-    expect(result.plan.preflight.order.order.indexOf('league.teams')).toBeLessThan(result.plan.preflight.order.order.indexOf('league.players'));
+    expect(result.plan.preflight.order.order.indexOf('league.teams')).toBeLessThan(
+      result.plan.preflight.order.order.indexOf('league.players'),
+    );
     expect(result.plan.preflight.order.deferred.length).toBe(1);
     const after = await snapshotOf(target);
     const expected = await snapshotOf(source.url);
@@ -243,21 +263,28 @@ describe('a cycle of non-deferrable foreign keys', () => {
 
   it('is loaded with session_replication_role = replica by a role that may, and the keys are still checked', async () => {
     const src = await source.createDatabase('mt_cycle');
-    await exec(src, `${ddl} BEGIN; SET CONSTRAINTS ALL DEFERRED; SET session_replication_role = replica;
-      INSERT INTO a VALUES (1, 1), (2, NULL); INSERT INTO b VALUES (1, 2); COMMIT;`);
+    await exec(
+      src,
+      `${ddl} BEGIN; SET CONSTRAINTS ALL DEFERRED; SET session_replication_role = replica;
+      INSERT INTO a VALUES (1, 1), (2, NULL); INSERT INTO b VALUES (1, 2); COMMIT;`,
+    );
     const m = await backupOf(src, 'cycle');
     const dst = await source.createDatabase('mt_cycle_t');
     await exec(dst, ddl);
     const result = await restore({ ...options(dst), source: backupSource(store, m) });
     expect(result.plan.preflight.replica).toBe(true);
-    expect(result.plan.notes.join('\n')).toMatch(/cycle of non-deferrable foreign keys public\.a -\[a_b_fk\]-> public\.b -\[b_a_id_fkey\]-> public\.a/);
+    expect(result.plan.notes.join('\n')).toMatch(
+      /cycle of non-deferrable foreign keys public\.a -\[a_b_fk\]-> public\.b -\[b_a_id_fkey\]-> public\.a/,
+    );
     expect((await snapshotOf(dst)).tables).toEqual((await snapshotOf(src)).tables);
 
     // a backup whose rows break a key: refused at the check, rolled back
     await exec(src, `SET session_replication_role = replica; INSERT INTO b VALUES (9, 99);`);
     const bad = await backupOf(src, 'cycle');
     const before = await snapshotOf(dst);
-    await expect(restore({ ...options(dst), source: backupSource(store, bad) })).rejects.toThrow(/b_a_id_fkey.*1 rows reference missing rows/);
+    await expect(restore({ ...options(dst), source: backupSource(store, bad) })).rejects.toThrow(
+      /b_a_id_fkey.*1 rows reference missing rows/,
+    );
     expect(await snapshotOf(dst)).toEqual(before);
   });
 
@@ -266,7 +293,9 @@ describe('a cycle of non-deferrable foreign keys', () => {
     await exec(src, ddl);
     const m = await backupOf(src, 'cycle');
     const plan = await planRestore({ ...options(src), fireTriggers: true, source: backupSource(store, m) });
-    expect(plan.preflight.problems.join('\n')).toMatch(/cycle of non-deferrable foreign keys public\.a .*: cannot be loaded in any order with triggers firing; restore without --fire-triggers/);
+    expect(plan.preflight.problems.join('\n')).toMatch(
+      /cycle of non-deferrable foreign keys public\.a .*: cannot be loaded in any order with triggers firing; restore without --fire-triggers/,
+    );
   });
 
   it('is refused in preflight, with the cycle named, for a role that may not', async () => {
@@ -277,7 +306,9 @@ describe('a cycle of non-deferrable foreign keys', () => {
     const u = new URL(db);
     u.username = role;
     const err = await planRestore({ ...options(u.toString()), source: backupSource(store, m) });
-    expect(err.preflight.problems.join('\n')).toMatch(/cycle of non-deferrable foreign keys public\.a -\[a_b_fk\]-> public\.b -\[b_a_id_fkey\]-> public\.a: .* may not set session_replication_role/);
+    expect(err.preflight.problems.join('\n')).toMatch(
+      /cycle of non-deferrable foreign keys public\.a -\[a_b_fk\]-> public\.b -\[b_a_id_fkey\]-> public\.a: .* may not set session_replication_role/,
+    );
     await exec(db, `DROP OWNED BY ${role}; DROP ROLE ${role}`);
   });
 });

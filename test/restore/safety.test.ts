@@ -25,7 +25,11 @@ const list = async () => JSON.parse((await runCli(['list', '--json'], { env })).
 beforeAll(async () => {
   db = await createTestDatabase('mt_safety');
   await loadAwkwardSchema(db);
-  env = { BACKUP_BUCKET: `file://${tempDir('mt-safety-')}`, OPS_ENV: 'safety', OPS_CONFIG: join(tempDir(), 'none.json') };
+  env = {
+    BACKUP_BUCKET: `file://${tempDir('mt-safety-')}`,
+    OPS_ENV: 'safety',
+    OPS_CONFIG: join(tempDir(), 'none.json'),
+  };
   writeFileSync(env.OPS_CONFIG!, '{}');
   for (let i = 0; i < 3; i++) {
     const backup = await runCli(['backup', '--database-url', db.url, '--no-progress'], { env });
@@ -52,13 +56,17 @@ describe('safety backups', () => {
     expect(safety[0]!.label).toBe('pre-restore');
 
     await exec(target, 'ALTER TABLE public.serial_things DROP CONSTRAINT no_seven');
-    const retry = await runCli(['restore', 'latest', '--database-url', target, '--yes', '--no-progress', '--json'], { env });
+    const retry = await runCli(['restore', 'latest', '--database-url', target, '--yes', '--no-progress', '--json'], {
+      env,
+    });
     expect(retry.code, retry.stderr).toBe(0);
     expect(JSON.parse(retry.stdout).source.id).toBe(real[0]);
     expect((await snapshotOf(target)).tables).toEqual((await snapshotOf(db.url)).tables);
 
     // the safety backup stays restorable by its id
-    const undo = await runCli(['restore', safety[0]!.id, '--database-url', target, '--dry-run', '--no-safety-backup'], { env });
+    const undo = await runCli(['restore', safety[0]!.id, '--database-url', target, '--dry-run', '--no-safety-backup'], {
+      env,
+    });
     expect(undo.code, undo.stderr).toBe(0);
     expect(undo.stdout).toContain(`restore plan: backup ${safety[0]!.id}`);
   });
@@ -90,7 +98,9 @@ describe('safety backups', () => {
   it('`cleanup 2` keeps the 2 newest real backups; safety backups have their own retention (7 days)', async () => {
     const r = await runCli(['cleanup', '2', '--min-keep', '2', '--json'], { env });
     expect(r.code, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout) as { backups: Array<{ id: string; kind: string; action: string; reasons: string[] }> };
+    const out = JSON.parse(r.stdout) as {
+      backups: Array<{ id: string; kind: string; action: string; reasons: string[] }>;
+    };
     const removed = out.backups.filter((b) => b.action === 'remove').map((b) => b.id);
     expect(removed).toEqual([real[2]]);
     const safety = out.backups.filter((b) => b.kind === 'safety');

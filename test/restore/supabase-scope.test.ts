@@ -89,7 +89,9 @@ describe('the foreign-key closure of a scope', () => {
   it('excluding a referenced table is refused, naming the key', async () => {
     const err = await backupOf({ excludeTables: ['public.teams'] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UsageError);
-    expect((err as Error).message).toMatch(/excludeTables\[0\]: public\.teams is referenced by foreign key \w+ of public\.(matches|players|user_profiles)/);
+    expect((err as Error).message).toMatch(
+      /excludeTables\[0\]: public\.teams is referenced by foreign key \w+ of public\.(matches|players|user_profiles)/,
+    );
   });
 });
 
@@ -104,7 +106,9 @@ describe('restore preflight: keys into tables that are not restored', () => {
     });
     expect(plan.preflight.problems).toEqual(
       expect.arrayContaining([
-        expect.stringMatching(/invite_requests_reviewed_by_fkey .*public\.invite_requests \(reviewed_by\).*2 rows.*auth\.users/),
+        expect.stringMatching(
+          /invite_requests_reviewed_by_fkey .*public\.invite_requests \(reviewed_by\).*2 rows.*auth\.users/,
+        ),
         expect.stringMatching(/channel_access_requests_telegram_reviewed_by_fkey .*1 row .*auth\.users/),
         expect.stringMatching(/channel_access_requests_discord_reviewed_by_fkey .*1 row .*auth\.users/),
         expect.stringMatching(/channel_access_requests_user_id_fkey .*2 rows.*public\.user_profiles/),
@@ -112,7 +116,12 @@ describe('restore preflight: keys into tables that are not restored', () => {
     );
     const before = await snapshotOf(target);
     await expect(
-      restore({ databaseUrl: target, source: backupSource(store, manifest), tables: ['public.invite_requests'], safetyBackup: false }),
+      restore({
+        databaseUrl: target,
+        source: backupSource(store, manifest),
+        tables: ['public.invite_requests'],
+        safetyBackup: false,
+      }),
     ).rejects.toThrow(/restore refused before any change.*invite_requests_reviewed_by_fkey/s);
     expect(await snapshotOf(target)).toEqual(before);
   });
@@ -120,7 +129,13 @@ describe('restore preflight: keys into tables that are not restored', () => {
   it('passes when the target holds the referenced rows', async () => {
     const target = await freshCopy();
     await restore({ databaseUrl: target, source: backupSource(store, manifest), safetyBackup: false });
-    const plan = await planRestore({ databaseUrl: target, source: backupSource(store, manifest), tables: ['public.invite_requests'], yes: true, safetyBackup: false });
+    const plan = await planRestore({
+      databaseUrl: target,
+      source: backupSource(store, manifest),
+      tables: ['public.invite_requests'],
+      yes: true,
+      safetyBackup: false,
+    });
     expect(plan.preflight.problems).toEqual([]);
   });
 });

@@ -32,7 +32,10 @@ describe('verify --restore-into', () => {
     const record = JSON.parse(r.stdout);
     expect(record).toMatchObject({ backupId: id, ok: true, restoreDrill: { ok: true } });
     expect(JSON.stringify(record)).not.toMatch(/postgres:\/\//);
-    const list = JSON.parse((await runCli(['list', '--json'], { env })).stdout) as Array<{ id: string; verify?: string }>;
+    const list = JSON.parse((await runCli(['list', '--json'], { env })).stdout) as Array<{
+      id: string;
+      verify?: string;
+    }>;
     expect(list.find((e) => e.id === id)?.verify).toMatch(/^ok /);
   });
 
@@ -45,7 +48,9 @@ describe('verify --restore-into', () => {
     await c.end();
     const templateName = new URL(template).pathname.slice(1);
     const scratchName = `${templateName}_drill`;
-    const r = await runCli(['verify', id, '--restore-into', source.urlFor(scratchName), '--template', templateName], { env });
+    const r = await runCli(['verify', id, '--restore-into', source.urlFor(scratchName), '--template', templateName], {
+      env,
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/restore drill passed/);
     const exists = await source.query('SELECT 1 FROM pg_database WHERE datname = $1', [scratchName]);

@@ -36,9 +36,15 @@ async function bothRecords(scratch: string) {
     expect(typeof at).toBe('string');
     return rest;
   };
-  const cli = await runCli(['verify', 'latest', '--restore-into', scratch, '--no-progress'], { env: { BACKUP_BUCKET: bucket, OPS_ENV: ENV, OPS_CONFIG: '' } });
+  const cli = await runCli(['verify', 'latest', '--restore-into', scratch, '--no-progress'], {
+    env: { BACKUP_BUCKET: bucket, OPS_ENV: ENV, OPS_CONFIG: '' },
+  });
   const fromCli = await read();
-  const trigger = { id: '7', type: 'google.cloud.pubsub.topic.v1.messagePublished', data: { message: { data: '', messageId: '7' } } } as never;
+  const trigger = {
+    id: '7',
+    type: 'google.cloud.pubsub.topic.v1.messagePublished',
+    data: { message: { data: '', messageId: '7' } },
+  } as never;
   const job = await verifyEventHandler(() => rt)(trigger);
   const fromJob = await read();
   return { cli, job: job!, fromCli, fromJob, events: rt.bus.published.map((p) => p.event) };
@@ -57,13 +63,19 @@ describe('verify.json: the CLI and the scheduled job', () => {
 
   it('write the same record, drill findings among the problems, when the drill fails', async () => {
     const scratch = await db.createDatabase('mt_vpaths_odd');
-    await exec(scratch, SCHEMA + `
+    await exec(
+      scratch,
+      SCHEMA +
+        `
       CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.name := upper(NEW.name); RETURN NEW; END $$;
       CREATE TRIGGER shout BEFORE INSERT ON public.things FOR EACH ROW EXECUTE FUNCTION shout();
-      ALTER TABLE public.things ENABLE ALWAYS TRIGGER shout;`);
+      ALTER TABLE public.things ENABLE ALWAYS TRIGGER shout;`,
+    );
     const { cli, job, fromCli, fromJob, events } = await bothRecords(scratch);
     expect(cli.code).toBe(1);
-    expect(cli.stdout).toMatch(/FAILED verification:\n {2}restore drill: .*public\.things: 20 rows \(backup 20\), content hash/);
+    expect(cli.stdout).toMatch(
+      /FAILED verification:\n {2}restore drill: .*public\.things: 20 rows \(backup 20\), content hash/,
+    );
     expect(job.ok).toBe(false);
     expect(fromCli).toMatchObject({ backupId, ok: false, restoreDrill: { ok: false } });
     expect((fromCli.problems as string[]).join('\n')).toMatch(/^restore drill: .*public\.things: 20 rows/);

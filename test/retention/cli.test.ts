@@ -9,7 +9,8 @@ let env: Record<string, string>;
 beforeAll(async () => {
   const dir = tempDir('mt-cleanup-cli-');
   const store = openStore(`file://${dir}`);
-  for (const day of ['01', '02', '03', '04', '05']) await store.put(`database_backup_202611${day}_030000.json`, '{"backup_info":{},"tables":{}}');
+  for (const day of ['01', '02', '03', '04', '05'])
+    await store.put(`database_backup_202611${day}_030000.json`, '{"backup_info":{},"tables":{}}');
   env = { BACKUP_BUCKET: `file://${dir}`, OPS_ENV: 'prod', OPS_CONFIG: '' };
 });
 
@@ -28,7 +29,10 @@ describe('mt-ops cleanup', () => {
   it('`cleanup N` keeps the N newest (the floors still apply) and reports bytes freed', async () => {
     const r = await runCli(['cleanup', '4', '--json'], { env });
     expect(r.code).toBe(0);
-    const out = JSON.parse(r.stdout) as { totals: { removed: number; bytesFreed: number }; backups: Array<{ id: string; action: string }> };
+    const out = JSON.parse(r.stdout) as {
+      totals: { removed: number; bytesFreed: number };
+      backups: Array<{ id: string; action: string }>;
+    };
     expect(out.totals.removed).toBe(1);
     expect(out.totals.bytesFreed).toBeGreaterThan(0);
     expect(out.backups.find((b) => b.action === 'remove')?.id).toBe('database_backup_20261101_030000.json');

@@ -32,9 +32,15 @@ beforeAll(async () => {
 
 describe('cleanup after a backup killed with SIGKILL', () => {
   it('removes the partial data object the killed process left in .tmp/ once past the grace period, and says so', async () => {
-    const child = spawn(process.execPath, [CLI, 'backup', '--no-progress'], { env: { ...process.env, ...env, LOG_LEVEL: 'warn' }, stdio: 'ignore' });
+    const child = spawn(process.execPath, [CLI, 'backup', '--no-progress'], {
+      env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
+      stdio: 'ignore',
+    });
     const tmp = join(bucketDir, '.tmp');
-    const partial = () => (existsSync(tmp) ? readdirSync(tmp).filter((f) => (statSync(join(tmp, f), { throwIfNoEntry: false })?.size ?? 0) > 64 * 1024) : []);
+    const partial = () =>
+      existsSync(tmp)
+        ? readdirSync(tmp).filter((f) => (statSync(join(tmp, f), { throwIfNoEntry: false })?.size ?? 0) > 64 * 1024)
+        : [];
     const deadline = Date.now() + 60_000;
     while (partial().length === 0) {
       if (Date.now() > deadline) throw new Error('the backup never started writing its data object');
@@ -50,7 +56,12 @@ describe('cleanup after a backup killed with SIGKILL', () => {
     while (Date.now() - newest() <= GRACE_HOURS * 3_600_000) await new Promise((r) => setTimeout(r, 50));
 
     const store = openStore(env.BACKUP_BUCKET!);
-    const dry = await runRetention(store, 'debris', { policy: { keepLast: 1 }, minKeep: 1, orphanGraceHours: GRACE_HOURS, dryRun: true } as Parameters<typeof runRetention>[2]);
+    const dry = await runRetention(store, 'debris', {
+      policy: { keepLast: 1 },
+      minKeep: 1,
+      orphanGraceHours: GRACE_HOURS,
+      dryRun: true,
+    } as Parameters<typeof runRetention>[2]);
     expect(dry.temporaryRemoved).toBe(0);
     expect(readdirSync(tmp)).toEqual(debris); // a dry run removes nothing
 

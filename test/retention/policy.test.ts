@@ -36,10 +36,21 @@ describe('ISO weeks', () => {
 
 describe('rules', () => {
   it.each<[string, PolicyInput[], RetentionPolicy, string[]]>([
-    ['keepLast keeps the N newest', daily('2026-11-20T03:00:00Z', 5), { keepLast: 2 }, ['2026-11-24T03:00:00.000Z', '2026-11-23T03:00:00.000Z']],
+    [
+      'keepLast keeps the N newest',
+      daily('2026-11-20T03:00:00Z', 5),
+      { keepLast: 2 },
+      ['2026-11-24T03:00:00.000Z', '2026-11-23T03:00:00.000Z'],
+    ],
     [
       'keepDaily keeps the newest of each day, several backups in one day',
-      [b('2026-11-28T03:00:00Z'), b('2026-11-28T15:00:00Z'), b('2026-11-28T23:59:59Z'), b('2026-11-27T10:00:00Z'), b('2026-11-26T10:00:00Z')],
+      [
+        b('2026-11-28T03:00:00Z'),
+        b('2026-11-28T15:00:00Z'),
+        b('2026-11-28T23:59:59Z'),
+        b('2026-11-27T10:00:00Z'),
+        b('2026-11-26T10:00:00Z'),
+      ],
       { keepDaily: 2 },
       ['2026-11-28T23:59:59Z', '2026-11-27T10:00:00Z'],
     ],
@@ -57,13 +68,25 @@ describe('rules', () => {
     ],
     [
       'keepMonthly keeps the newest of each month, across a year boundary',
-      [b('2027-01-01T00:30:00Z'), b('2026-12-31T23:30:00Z'), b('2026-12-01T03:00:00Z'), b('2026-11-30T03:00:00Z'), b('2026-10-15T03:00:00Z')],
+      [
+        b('2027-01-01T00:30:00Z'),
+        b('2026-12-31T23:30:00Z'),
+        b('2026-12-01T03:00:00Z'),
+        b('2026-11-30T03:00:00Z'),
+        b('2026-10-15T03:00:00Z'),
+      ],
       { keepMonthly: 3 },
       ['2027-01-01T00:30:00Z', '2026-12-31T23:30:00Z', '2026-11-30T03:00:00Z'],
     ],
     [
       'keepYearly keeps the newest of each year',
-      [b('2026-01-01T00:00:00Z'), b('2025-12-31T23:59:59Z'), b('2025-06-01T00:00:00Z'), b('2024-03-01T00:00:00Z'), b('2023-03-01T00:00:00Z')],
+      [
+        b('2026-01-01T00:00:00Z'),
+        b('2025-12-31T23:59:59Z'),
+        b('2025-06-01T00:00:00Z'),
+        b('2024-03-01T00:00:00Z'),
+        b('2023-03-01T00:00:00Z'),
+      ],
       { keepYearly: 3 },
       ['2026-01-01T00:00:00Z', '2025-12-31T23:59:59Z', '2024-03-01T00:00:00Z'],
     ],
@@ -78,7 +101,12 @@ describe('rules', () => {
   });
 
   it('rules are OR-ed and every kept backup lists each rule that keeps it', () => {
-    const backups = [b('2026-11-28T03:00:00Z'), b('2026-11-27T03:00:00Z'), b('2026-10-31T03:00:00Z'), b('2026-10-01T03:00:00Z')];
+    const backups = [
+      b('2026-11-28T03:00:00Z'),
+      b('2026-11-27T03:00:00Z'),
+      b('2026-10-31T03:00:00Z'),
+      b('2026-10-01T03:00:00Z'),
+    ];
     const { kept, reasons, removed } = decide(backups, { keepLast: 1, keepMonthly: 2 });
     expect(kept).toEqual(['2026-11-28T03:00:00Z', '2026-10-31T03:00:00Z']);
     expect(removed).toEqual(['2026-11-27T03:00:00Z', '2026-10-01T03:00:00Z']);
@@ -96,7 +124,17 @@ describe("today's practice: 30 days plus the newest of each month", () => {
     const recent = kept.filter((id) => id >= '2026-10-30');
     expect(recent).toHaveLength(31); // 2026-10-30 .. 2026-11-29 inclusive: within 30 days of the newest
     const older = kept.filter((id) => id < '2026-10-30');
-    expect(older).toEqual(['2026-09-30T03:00:00.000Z', '2026-08-31T03:00:00.000Z', '2026-07-31T03:00:00.000Z', '2026-06-30T03:00:00.000Z', '2026-05-31T03:00:00.000Z', '2026-04-30T03:00:00.000Z', '2026-03-31T03:00:00.000Z', '2026-02-28T03:00:00.000Z', '2026-01-31T03:00:00.000Z']);
+    expect(older).toEqual([
+      '2026-09-30T03:00:00.000Z',
+      '2026-08-31T03:00:00.000Z',
+      '2026-07-31T03:00:00.000Z',
+      '2026-06-30T03:00:00.000Z',
+      '2026-05-31T03:00:00.000Z',
+      '2026-04-30T03:00:00.000Z',
+      '2026-03-31T03:00:00.000Z',
+      '2026-02-28T03:00:00.000Z',
+      '2026-01-31T03:00:00.000Z',
+    ]);
     expect(reasons['2026-09-30T03:00:00.000Z']).toEqual(['monthly 2026-09']);
   });
 
@@ -115,7 +153,12 @@ describe('floors', () => {
   });
 
   it('the newest verified backup is kept', () => {
-    const backups = [b('2026-11-28T03:00:00Z'), b('2026-11-27T03:00:00Z'), b('2026-11-26T03:00:00Z', true), b('2026-11-25T03:00:00Z', true)];
+    const backups = [
+      b('2026-11-28T03:00:00Z'),
+      b('2026-11-27T03:00:00Z'),
+      b('2026-11-26T03:00:00Z', true),
+      b('2026-11-25T03:00:00Z', true),
+    ];
     const { kept, reasons } = decide(backups, { keepLast: 1 });
     expect(kept).toEqual(['2026-11-28T03:00:00Z', '2026-11-26T03:00:00Z']);
     expect(reasons['2026-11-26T03:00:00Z']).toEqual(['floor: newest verified']);
@@ -131,13 +174,21 @@ describe('floors', () => {
     const backups = [b('2027-06-01T00:00:00Z'), ...daily('2026-11-20T03:00:00Z', 10)];
     const { kept, reasons } = decide(backups, { keepWithinDays: 3 });
     expect(reasons['2027-06-01T00:00:00Z']).toEqual(['dated in the future']);
-    expect(kept).toEqual(['2027-06-01T00:00:00Z', '2026-11-29T03:00:00.000Z', '2026-11-28T03:00:00.000Z', '2026-11-27T03:00:00.000Z', '2026-11-26T03:00:00.000Z']);
+    expect(kept).toEqual([
+      '2027-06-01T00:00:00Z',
+      '2026-11-29T03:00:00.000Z',
+      '2026-11-28T03:00:00.000Z',
+      '2026-11-27T03:00:00.000Z',
+      '2026-11-26T03:00:00.000Z',
+    ]);
     expect(reasons['2026-11-29T03:00:00.000Z']).toEqual(['within 3d of newest', 'floor: newest']);
   });
 
   it('an empty policy is refused', () => {
     expect(() => applyPolicy([b('2026-11-28T03:00:00Z')], {}, { minKeep: 3, now: NOW })).toThrow(UsageError);
-    expect(() => applyPolicy([], { keepLast: 0, keepDaily: 0 }, { minKeep: 3, now: NOW })).toThrow(/empty retention policy/);
+    expect(() => applyPolicy([], { keepLast: 0, keepDaily: 0 }, { minKeep: 3, now: NOW })).toThrow(
+      /empty retention policy/,
+    );
   });
 
   it('no backups: nothing to decide', () => {
@@ -155,7 +206,15 @@ describe('floors hold whatever the input (seeded random histories)', () => {
       return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
     };
   }
-  const RULES = ['keepLast', 'keepWithinDays', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const;
+  const RULES = [
+    'keepLast',
+    'keepWithinDays',
+    'keepHourly',
+    'keepDaily',
+    'keepWeekly',
+    'keepMonthly',
+    'keepYearly',
+  ] as const;
 
   it.each(Array.from({ length: 40 }, (_, seed) => seed + 1))('seed %i', (seed) => {
     const random = rng(seed);
@@ -177,6 +236,7 @@ describe('floors hold whatever the input (seeded random histories)', () => {
     if (newestVerified) expect(newestVerified.keep).toBe(true);
     expect(decisions.filter((d) => d.keep).length).toBeGreaterThanOrEqual(Math.min(minKeep, count));
     for (const d of decisions) expect(d.keep).toBe(d.reasons.length > 0); // every kept backup says why; no removed one does
-    for (let i = 1; i < decisions.length; i++) expect(decisions[i - 1]!.backup.time >= decisions[i]!.backup.time).toBe(true);
+    for (let i = 1; i < decisions.length; i++)
+      expect(decisions[i - 1]!.backup.time >= decisions[i]!.backup.time).toBe(true);
   });
 });

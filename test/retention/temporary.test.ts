@@ -15,10 +15,19 @@ describe('cleanup removes temporary objects left by a killed backup', () => {
     utimesSync(old, hoursAgo(25), hoursAgo(25));
     writeFileSync(join(root, '.tmp', '1800000000000-bbbbbbbbbbbb'), 'being written');
     const store = openStore(`file://${root}`);
-    const dry = await runRetention(store, 'prod', { policy: { keepLast: 1 }, minKeep: 1, orphanGraceHours: 24, dryRun: true } as Parameters<typeof runRetention>[2]);
+    const dry = await runRetention(store, 'prod', {
+      policy: { keepLast: 1 },
+      minKeep: 1,
+      orphanGraceHours: 24,
+      dryRun: true,
+    } as Parameters<typeof runRetention>[2]);
     expect(dry.temporaryRemoved).toBe(0);
     expect(readdirSync(join(root, '.tmp'))).toHaveLength(2);
-    const result = await runRetention(store, 'prod', { policy: { keepLast: 1 }, minKeep: 1, orphanGraceHours: 24 } as Parameters<typeof runRetention>[2]);
+    const result = await runRetention(store, 'prod', {
+      policy: { keepLast: 1 },
+      minKeep: 1,
+      orphanGraceHours: 24,
+    } as Parameters<typeof runRetention>[2]);
     expect(result.temporaryRemoved).toBe(1);
     expect(readdirSync(join(root, '.tmp'))).toEqual(['1800000000000-bbbbbbbbbbbb']);
   });

@@ -16,8 +16,11 @@ import { openStore } from '../../shared/storage/open';
 const CHROMIUM = '/usr/bin/chromium';
 const missing = !existsSync(CHROMIUM);
 const ARTIFACTS = fileURLToPath(new URL('../../.tmp/artifacts/', import.meta.url));
-const title = missing ? `status page in headless Chromium: SKIPPED, ${CHROMIUM} is missing (apt-get install -y chromium)` : 'status page in headless Chromium';
-if (missing) process.stderr.write(`test/status/browser.test.ts: skipped: ${CHROMIUM} is missing (apt-get install -y chromium)\n`);
+const title = missing
+  ? `status page in headless Chromium: SKIPPED, ${CHROMIUM} is missing (apt-get install -y chromium)`
+  : 'status page in headless Chromium';
+if (missing)
+  process.stderr.write(`test/status/browser.test.ts: skipped: ${CHROMIUM} is missing (apt-get install -y chromium)\n`);
 
 describe.skipIf(missing)(title, () => {
   let runtime: LocalRuntime;
@@ -26,14 +29,22 @@ describe.skipIf(missing)(title, () => {
 
   beforeAll(async () => {
     const cwd = tempDir('mt-status-browser-');
-    writeFileSync(join(cwd, 'ops.config.json'), JSON.stringify(statusProbesConfig({ public: true, title: 'Missing Table status' })));
+    writeFileSync(
+      join(cwd, 'ops.config.json'),
+      JSON.stringify(statusProbesConfig({ public: true, title: 'Missing Table status' })),
+    );
     await seedStatusBucket(openStore(`file://${join(cwd, 'backups')}`), 'local', new Date());
     const fresh = tempDir('mt-status-empty-');
     writeFileSync(join(fresh, 'ops.config.json'), JSON.stringify(statusProbesConfig({ public: true })));
     [runtime, empty, browser] = await Promise.all([
       startLocalRuntime(cwd, {}),
       startLocalRuntime(fresh, {}),
-      chromium.launch({ executablePath: CHROMIUM, headless: true, chromiumSandbox: false, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] }),
+      chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        chromiumSandbox: false,
+        args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+      }),
     ]);
     mkdirSync(ARTIFACTS, { recursive: true });
   });
@@ -62,8 +73,17 @@ describe.skipIf(missing)(title, () => {
     const { page, problems } = await open(`${runtime.url}/status`, 1280);
     expect(await page.title()).toBe('Missing Table status: Partial outage: api-health-full is down.');
     expect((await page.locator('.overall').innerText()).trim()).toBe('✕ Partial outage: api-health-full is down.');
-    const states = await page.locator('article.probe').evaluateAll((articles) => articles.map((a) => `${a.querySelector('h3')!.textContent} ${a.querySelector('.pill')!.textContent!.trim()}`));
-    expect(states).toEqual(['api-health ✓ Up', 'api-health-full ✕ Down', 'worker ‖ Maintenance', 'backup-freshness ? No data']);
+    const states = await page
+      .locator('article.probe')
+      .evaluateAll((articles) =>
+        articles.map((a) => `${a.querySelector('h3')!.textContent} ${a.querySelector('.pill')!.textContent!.trim()}`),
+      );
+    expect(states).toEqual([
+      'api-health ✓ Up',
+      'api-health-full ✕ Down',
+      'worker ‖ Maintenance',
+      'backup-freshness ? No data',
+    ]);
     expect(await page.getByText('No data yet: this probe has not run.').count()).toBe(1);
     // each probe with data: 90 day cells with a tooltip, a latency sparkline; the incident and the silence are listed
     expect(await page.locator('svg.bar').count()).toBe(3);
@@ -95,7 +115,13 @@ describe.skipIf(missing)(title, () => {
         smallestFont: Math.min(...fontSizes),
         overflowing: [...document.querySelectorAll('main *')].filter((e) => e.getBoundingClientRect().right > 390.5 && !e.closest('.scroll')).map((e) => e.tagName + '.' + e.className),
       };
-    })()`)) as { scrollWidth: number; bars: Array<[number, number, number]>; sparksRight: number; smallestFont: number; overflowing: string[] };
+    })()`)) as {
+      scrollWidth: number;
+      bars: Array<[number, number, number]>;
+      sparksRight: number;
+      smallestFont: number;
+      overflowing: string[];
+    };
     expect(layout.scrollWidth).toBeLessThanOrEqual(390);
     expect(layout.overflowing).toEqual([]);
     for (const [left, right, height] of layout.bars) {
@@ -151,7 +177,11 @@ describe.skipIf(missing)(title, () => {
     expect(await page.locator('h1').count()).toBe(1);
     expect(await page.locator('h2').allInnerTexts()).toEqual(['Services', 'Backups', 'Incidents']);
     // every picture has a text equivalent
-    const unlabelled = await page.locator('svg').evaluateAll((svgs) => svgs.filter((s) => s.getAttribute('role') !== 'img' || !s.getAttribute('aria-label')).length);
+    const unlabelled = await page
+      .locator('svg')
+      .evaluateAll(
+        (svgs) => svgs.filter((s) => s.getAttribute('role') !== 'img' || !s.getAttribute('aria-label')).length,
+      );
     expect(unlabelled).toBe(0);
     expect(await page.getByRole('img', { name: /Uptime per day, last 90 days/ }).count()).toBe(3);
     expect(await page.getByRole('status').innerText()).toContain('Partial outage');
@@ -159,7 +189,9 @@ describe.skipIf(missing)(title, () => {
 
   it('with nothing recorded yet, says so plainly', async () => {
     const { page, problems } = await open(`${empty.url}/status`, 390);
-    expect((await page.locator('.overall').innerText()).trim()).toBe('? No data yet: no probe has run and no backup has been taken.');
+    expect((await page.locator('.overall').innerText()).trim()).toBe(
+      '? No data yet: no probe has run and no backup has been taken.',
+    );
     expect(await page.getByText('No data yet: this probe has not run.').count()).toBe(4);
     expect(await page.getByText('No backup yet: none has been taken in this environment.').count()).toBe(1);
     expect(await page.locator('body').innerText()).not.toMatch(/\b0(\.0+)?%|NaN|undefined|null/);

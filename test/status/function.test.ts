@@ -26,7 +26,18 @@ const ENV = 'prod';
 const now = new Date();
 
 // What must never show: the database password, URL and host, the verify database, an internal host, IP addresses, the Slack webhook.
-const SECRETS = ['hunter2-db-password', 'db.prod-7f3a.example.net', 'postgres://', 'verify-db.example.net', 'scratch-password', 'api.prod.internal', '10.20.30.40', 'hooks.slack.com', 'T0SLACK/B0SLACK', 'fd00::17'];
+const SECRETS = [
+  'hunter2-db-password',
+  'db.prod-7f3a.example.net',
+  'postgres://',
+  'verify-db.example.net',
+  'scratch-password',
+  'api.prod.internal',
+  '10.20.30.40',
+  'hooks.slack.com',
+  'T0SLACK/B0SLACK',
+  'fd00::17',
+];
 
 beforeAll(async () => {
   const dir = tempDir('mt-status-');
@@ -58,25 +69,65 @@ beforeAll(async () => {
     now,
     status: 'down',
     since: new Date(now.getTime() - 600_000).toISOString(),
-    last: { ok: false, availabilityFailure: true, error: 'connect ECONNREFUSED 10.20.30.40:8000 (api.prod.internal)', failed: [{ condition: '[STATUS] == 200', severity: 'critical', message: 'GET http://api.prod.internal:8000/health failed' }] },
+    last: {
+      ok: false,
+      availabilityFailure: true,
+      error: 'connect ECONNREFUSED 10.20.30.40:8000 (api.prod.internal)',
+      failed: [
+        {
+          condition: '[STATUS] == 200',
+          severity: 'critical',
+          message: 'GET http://api.prod.internal:8000/health failed',
+        },
+      ],
+    },
   });
   const db = probeHistory({
     name: 'database',
     now,
-    last: { ok: false, kind: 'postgres', availabilityFailure: true, error: 'getaddrinfo ENOTFOUND db.prod-7f3a.example.net; postgres://ops:hunter2-db-password@db.prod-7f3a.example.net:5432/app; [fd00::17]:5432', failed: [] },
+    last: {
+      ok: false,
+      kind: 'postgres',
+      availabilityFailure: true,
+      error:
+        'getaddrinfo ENOTFOUND db.prod-7f3a.example.net; postgres://ops:hunter2-db-password@db.prod-7f3a.example.net:5432/app; [fd00::17]:5432',
+      failed: [],
+    },
   });
   const hidden = probeHistory({ name: 'secret-probe', now });
   for (const s of [api, db, hidden]) await store.writeJson(probeKeys.state(ENV, s.probe), s, { ifGeneration: null });
   // backups: the newest 3 hours old, verified with a drill
-  await writeSyntheticBackup(store, ENV, new Date(now.getTime() - 27 * 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z'), { suffix: 'aaaa' });
-  await writeSyntheticBackup(store, ENV, new Date(now.getTime() - 3 * 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z'), { suffix: 'bbbb', verify: { ok: true, at: new Date(now.getTime() - 3_600_000).toISOString() } });
+  await writeSyntheticBackup(
+    store,
+    ENV,
+    new Date(now.getTime() - 27 * 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+    { suffix: 'aaaa' },
+  );
+  await writeSyntheticBackup(
+    store,
+    ENV,
+    new Date(now.getTime() - 3 * 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+    { suffix: 'bbbb', verify: { ok: true, at: new Date(now.getTime() - 3_600_000).toISOString() } },
+  );
   // a firing incident whose title and summary carry a webhook URL and the database URL
   const fp = 'probe/prod/api-health';
   const incident: IncidentState = {
     fingerprint: fp,
     status: 'firing',
     startsAt: new Date(now.getTime() - 600_000).toISOString(),
-    alert: { fingerprint: fp, status: 'firing', severity: 'critical', title: 'api-health is down: https://hooks.slack.com/services/T0SLACK/B0SLACK/xyzzy', summary: 'postgres://ops:hunter2-db-password@db.prod-7f3a.example.net/app', labels: {}, source: 'probe', links: [], startsAt: new Date(now.getTime() - 600_000).toISOString(), env: ENV, details: {} },
+    alert: {
+      fingerprint: fp,
+      status: 'firing',
+      severity: 'critical',
+      title: 'api-health is down: https://hooks.slack.com/services/T0SLACK/B0SLACK/xyzzy',
+      summary: 'postgres://ops:hunter2-db-password@db.prod-7f3a.example.net/app',
+      labels: {},
+      source: 'probe',
+      links: [],
+      startsAt: new Date(now.getTime() - 600_000).toISOString(),
+      env: ENV,
+      details: {},
+    },
     notified: true,
     seq: 1,
     transitions: [],
@@ -84,7 +135,17 @@ beforeAll(async () => {
   };
   await store.writeJson(alertKeys.incident(ENV, fp), incident, { ifGeneration: null });
   await store.writeJson(alertKeys.incident(ENV, 'junk'), { not: 'an incident' }, { ifGeneration: null });
-  await addSilence(store, ENV, { matchers: ['probe=database'], reason: 'moving db.prod-7f3a.example.net to 10.20.30.40', author: 'ops', expiresAt: new Date(now.getTime() + 3_600_000).toISOString() }, new Date(now.getTime() - 60_000));
+  await addSilence(
+    store,
+    ENV,
+    {
+      matchers: ['probe=database'],
+      reason: 'moving db.prod-7f3a.example.net to 10.20.30.40',
+      author: 'ops',
+      expiresAt: new Date(now.getTime() + 3_600_000).toISOString(),
+    },
+    new Date(now.getTime() - 60_000),
+  );
 
   await import('../../functions/status/index');
   server = getTestServer('statusHttp');
@@ -114,7 +175,9 @@ describe('the status function', () => {
     expect(html).toContain('<h3 id="probe-0-h">api-health</h3>');
     expect(html).toContain('<h3 id="probe-1-h">database</h3>');
     // the backup-freshness probe has never run: it says so
-    expect(html).toContain('<h3 id="probe-2-h">backup-freshness</h3> <span class="pill pill-none"><span aria-hidden="true">?</span> No data</span></div><p class="empty">No data yet: this probe has not run.</p>');
+    expect(html).toContain(
+      '<h3 id="probe-2-h">backup-freshness</h3> <span class="pill pill-none"><span aria-hidden="true">?</span> No data</span></div><p class="empty">No data yet: this probe has not run.</p>',
+    );
     expect(html).not.toContain('secret-probe');
     expect(html).toContain('<li>connect ECONNREFUSED &lt;ip&gt;:8000 (&lt;host&gt;)</li>');
     expect(html).toContain('2 backups kept');
@@ -130,7 +193,12 @@ describe('the status function', () => {
     expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
     const text = await res.text();
     expectNothingSecret(text);
-    const body = JSON.parse(text) as { env: string; probes: Array<{ name: string; status: string; days: unknown[] }>; backups: { newest: { fresh: boolean } }; incidents: { firing: unknown[] } };
+    const body = JSON.parse(text) as {
+      env: string;
+      probes: Array<{ name: string; status: string; days: unknown[] }>;
+      backups: { newest: { fresh: boolean } };
+      incidents: { firing: unknown[] };
+    };
     expect(body.env).toBe(ENV);
     expect(body.probes.map((p) => [p.name, p.status, p.days.length])).toEqual([
       ['api-health', 'down', 90],
@@ -167,11 +235,20 @@ describe('the status function', () => {
   it('bad input is 400 JSON with the field path; other methods 405; unknown paths 404', async () => {
     const bad = await fetch(`${base}/badge/database/uptime.svg?window=1y`);
     expect(bad.status).toBe(400);
-    expect(await bad.json()).toEqual({ error: expect.stringContaining('invalid request: query.window'), issues: [expect.stringMatching(/^query\.window: /)] });
+    expect(await bad.json()).toEqual({
+      error: expect.stringContaining('invalid request: query.window'),
+      issues: [expect.stringMatching(/^query\.window: /)],
+    });
     const name = await fetch(`${base}/badge/${encodeURIComponent('a b')}/status.svg`);
     expect(name.status).toBe(400);
-    expect(((await name.json()) as { issues: string[] }).issues).toEqual([expect.stringMatching(/^path\.probe: a probe name/)]);
-    const post = await fetch(`${base}/status`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    expect(((await name.json()) as { issues: string[] }).issues).toEqual([
+      expect.stringMatching(/^path\.probe: a probe name/),
+    ]);
+    const post = await fetch(`${base}/status`, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(post.status).toBe(405);
     expect(post.headers.get('allow')).toBe('GET, HEAD');
     expect(await post.json()).toEqual({ error: 'use GET', issues: [] });

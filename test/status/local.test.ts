@@ -27,7 +27,13 @@ afterAll(async () => {
 });
 
 const bearer = { authorization: `Bearer ${TOKEN}` };
-const PATHS = ['/status', '/status.json', '/badge/api-health/status.svg', '/badge/api-health/uptime.svg?window=7d', '/badge/backup/age.svg'];
+const PATHS = [
+  '/status',
+  '/status.json',
+  '/badge/api-health/status.svg',
+  '/badge/api-health/uptime.svg?window=7d',
+  '/badge/backup/age.svg',
+];
 
 describe('status page on npm start', () => {
   let closed: LocalRuntime;
@@ -52,8 +58,15 @@ describe('status page on npm start', () => {
     expect(page.status).toBe(200);
     const html = await page.text();
     expect(html).toContain('Partial outage: api-health-full is down.');
-    const json = (await (await fetch(`${open.url}/status.json`)).json()) as { probes: Array<{ name: string; status: string }> };
-    expect(json.probes.map((p) => `${p.name} ${p.status}`)).toEqual(['api-health up', 'api-health-full down', 'worker maintenance', 'backup-freshness unknown']);
+    const json = (await (await fetch(`${open.url}/status.json`)).json()) as {
+      probes: Array<{ name: string; status: string }>;
+    };
+    expect(json.probes.map((p) => `${p.name} ${p.status}`)).toEqual([
+      'api-health up',
+      'api-health-full down',
+      'worker maintenance',
+      'backup-freshness unknown',
+    ]);
     for (const [path, label] of <Array<[string, string | RegExp]>>[
       ['/badge/api-health/status.svg', 'api-health: up'],
       ['/badge/api-health-full/status.svg', 'api-health-full: down'],
@@ -67,7 +80,11 @@ describe('status page on npm start', () => {
       expect(await res.text()).toMatch(new RegExp(`aria-label="${typeof label === 'string' ? label : label.source}"`));
     }
     // everything else still needs the token
-    const backup = await fetch(`${open.url}/backup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const backup = await fetch(`${open.url}/backup`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(backup.status).toBe(401);
     await backup.body?.cancel();
     for (const path of ['/', '/status/status.json', '/statusx']) {

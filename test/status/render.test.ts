@@ -20,7 +20,18 @@ function backups(): BackupFacts[] {
   const out: BackupFacts[] = [];
   for (let d = 0; d < 10; d++) {
     const time = new Date(T - d * DAY - 9 * HOUR).toISOString();
-    out.push({ id: `b${d}`, kind: 'complete', time, safety: false, bytes: 1_000_000 + (10 - d) * 10_000, tables: 12, rows: 50_000, ...(d === 1 ? { verify: { ok: true, at: new Date(T - 2 * DAY).toISOString(), problems: 0, drill: { ok: true } } } : {}) });
+    out.push({
+      id: `b${d}`,
+      kind: 'complete',
+      time,
+      safety: false,
+      bytes: 1_000_000 + (10 - d) * 10_000,
+      tables: 12,
+      rows: 50_000,
+      ...(d === 1
+        ? { verify: { ok: true, at: new Date(T - 2 * DAY).toISOString(), problems: 0, drill: { ok: true } } }
+        : {}),
+    });
   }
   return out;
 }
@@ -61,7 +72,10 @@ function visibleText(html: string): string {
 }
 
 describe('status page: all up', () => {
-  const s = state({ probes: ['api-health', 'api-health-full', 'database'].map((n) => probe(n, probeHistory({ name: n, now: NOW }))), backups: backups() });
+  const s = state({
+    probes: ['api-health', 'api-health-full', 'database'].map((n) => probe(n, probeHistory({ name: n, now: NOW }))),
+    backups: backups(),
+  });
   const model = statusOf(s, NOW);
   const html = renderPage(model);
 
@@ -80,7 +94,9 @@ describe('status page: all up', () => {
     expect(count(html, 'class="d-up"')).toBe(3 * 90);
     expect(html).not.toMatch(/class="d-(down|degraded|maintenance|none)"/);
     expect(visibleText(html)).toContain('Uptime 30 d 100%');
-    expect(visibleText(html)).toContain('90 met the 99.9% objective, 0 below it, 0 down (under 95%), 0 in maintenance, 0 without data');
+    expect(visibleText(html)).toContain(
+      '90 met the 99.9% objective, 0 below it, 0 down (under 95%), 0 in maintenance, 0 without data',
+    );
   });
 
   it('is a whole HTML document that refreshes itself and needs no script', () => {
@@ -101,7 +117,12 @@ describe('status page: all up', () => {
     expect(b.newest).toMatchObject({ id: 'b0', fresh: true, ageMs: 9 * HOUR });
     expect(b.verify).toMatchObject({ backupId: 'b1', ok: true, problems: 0, fresh: true });
     expect(b.drill).toMatchObject({ backupId: 'b1', ok: true });
-    expect(b.retention).toMatchObject({ complete: 10, safety: 0, bytes: 10 * 1_000_000 + 550_000, oldest: new Date(T - 9 * DAY - 9 * HOUR).toISOString() });
+    expect(b.retention).toMatchObject({
+      complete: 10,
+      safety: 0,
+      bytes: 10 * 1_000_000 + 550_000,
+      oldest: new Date(T - 9 * DAY - 9 * HOUR).toISOString(),
+    });
     expect(b.sizes.map((x) => x.bytes)).toEqual(Array.from({ length: 10 }, (_, i) => 1_000_000 + (i + 1) * 10_000));
     const text = visibleText(html);
     expect(text).toContain('Newest backup ✓ on time 9 h ago (limit 26 h;');
@@ -136,7 +157,9 @@ describe('status page: all up', () => {
 
   it('badges: status up in green, uptime 100%, backup age in hours', () => {
     const up = statusBadge(model, 'api-health')!;
-    expect(up).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg" width="\d+" height="20" role="img" aria-label="api-health: up"><title>api-health: up<\/title>/);
+    expect(up).toMatch(
+      /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg" width="\d+" height="20" role="img" aria-label="api-health: up"><title>api-health: up<\/title>/,
+    );
     expect(up).toContain(`fill="${COLOURS.up}"`);
     const uptime = uptimeBadge(model, 'api-health', '30d')!;
     expect(uptime).toContain('aria-label="uptime 30d: 100%"');
@@ -162,26 +185,67 @@ describe('status page: one probe down', () => {
     hour: (t) => (t >= T - 2 * HOUR ? { n: 60, f: 60, latencyMs: 900 } : { n: 60, latencyMs: 120 }),
     status: 'down',
     since,
-    last: { ok: false, availabilityFailure: true, status: 200, latencyMs: 903, severity: 'critical', failed: [{ condition: '[BODY].status == healthy', severity: 'critical', message: '[BODY].status == healthy: got degraded' }] },
+    last: {
+      ok: false,
+      availabilityFailure: true,
+      status: 200,
+      latencyMs: 903,
+      severity: 'critical',
+      failed: [
+        {
+          condition: '[BODY].status == healthy',
+          severity: 'critical',
+          message: '[BODY].status == healthy: got degraded',
+        },
+      ],
+    },
     incident: { fingerprint: 'probe/prod/api-health-full', severity: 'critical', startsAt: since },
   });
   const firing: IncidentState = {
     fingerprint: 'probe/prod/api-health-full',
     status: 'firing',
     startsAt: since,
-    alert: { fingerprint: 'probe/prod/api-health-full', status: 'firing', severity: 'critical', title: 'api-health-full is down', summary: '', labels: {}, source: 'probe', links: [], startsAt: since, env: 'prod', details: {} },
+    alert: {
+      fingerprint: 'probe/prod/api-health-full',
+      status: 'firing',
+      severity: 'critical',
+      title: 'api-health-full is down',
+      summary: '',
+      labels: {},
+      source: 'probe',
+      links: [],
+      startsAt: since,
+      env: 'prod',
+      details: {},
+    },
     notified: true,
     seq: 1,
     transitions: [],
     messages: {},
   };
-  const resolved: IncidentState = { ...firing, fingerprint: 'probe/prod/api-health', status: 'resolved', startsAt: new Date(T - 3 * DAY).toISOString(), endsAt: new Date(T - 3 * DAY + 95 * 60_000).toISOString(), alert: { ...firing.alert, title: 'api-health is down' } };
-  const model = statusOf(state({ probes: [probe('api-health', probeHistory({ name: 'api-health', now: NOW })), probe('api-health-full', down)], backups: backups(), incidents: [firing, resolved] }), NOW);
+  const resolved: IncidentState = {
+    ...firing,
+    fingerprint: 'probe/prod/api-health',
+    status: 'resolved',
+    startsAt: new Date(T - 3 * DAY).toISOString(),
+    endsAt: new Date(T - 3 * DAY + 95 * 60_000).toISOString(),
+    alert: { ...firing.alert, title: 'api-health is down' },
+  };
+  const model = statusOf(
+    state({
+      probes: [probe('api-health', probeHistory({ name: 'api-health', now: NOW })), probe('api-health-full', down)],
+      backups: backups(),
+      incidents: [firing, resolved],
+    }),
+    NOW,
+  );
   const html = renderPage(model);
 
   it('says which service is down, in words and a symbol as well as colour', () => {
     expect(model.overall).toEqual({ level: 'outage', text: 'Partial outage: api-health-full is down.' });
-    expect(html).toContain('<p class="overall overall-down" role="status"><span aria-hidden="true">✕</span> Partial outage: api-health-full is down.</p>');
+    expect(html).toContain(
+      '<p class="overall overall-down" role="status"><span aria-hidden="true">✕</span> Partial outage: api-health-full is down.</p>',
+    );
     expect(html).toContain('<span class="pill pill-down"><span aria-hidden="true">✕</span> Down</span>');
     expect(visibleText(html)).toContain(`api-health-full ✕ Down since 2026-11-30 10:00 UTC`);
   });
@@ -190,14 +254,16 @@ describe('status page: one probe down', () => {
     const today = model.probes[1]!.days.at(-1)!;
     expect(today).toMatchObject({ date: '2026-11-30', level: 'down', samples: 720, failures: 120, missed: 0 });
     expect(today.uptime).toBeCloseTo(600 / 720);
-    expect(html).toContain('<title>2026-11-30: 83.333% up (down), 600 of 720 samples good, 120 failed, 0 not taken</title>');
+    expect(html).toContain(
+      '<title>2026-11-30: 83.333% up (down), 600 of 720 samples good, 120 failed, 0 not taken</title>',
+    );
     expect(visibleText(html)).toContain('Days below the objective: 2026-11-30 (83.33%).');
     expect(model.probes[1]!.uptime['24h']).toBeCloseTo(1 - 120 / 1440);
     expect(model.probes[1]!.budgetLeft!).toBeLessThan(0);
     expect(visibleText(html)).toMatch(/Error budget left \(99\.9%, 30 d\) overspent \(-\d+%\)/);
   });
 
-  it('the last check says what failed; today\'s p95 is circled above the objective', () => {
+  it("the last check says what failed; today's p95 is circled above the objective", () => {
     expect(visibleText(html)).toContain('Last check 2026-11-30 11:59 UTC: ✕ failed HTTP 200, 903 ms');
     expect(html).toContain('<li>[BODY].status == healthy: [BODY].status == healthy: got degraded</li>');
     expect(model.probes[1]!.latency.at(-1)).toEqual({ date: '2026-11-30', p95Ms: 1000 });
@@ -206,8 +272,18 @@ describe('status page: one probe down', () => {
   });
 
   it('lists the firing alert and the resolved one with its duration', () => {
-    expect(model.incidents.firing).toEqual([{ title: 'api-health-full is down', severity: 'critical', startsAt: since, durationMs: 2 * HOUR }]);
-    expect(model.incidents.resolved).toEqual([{ title: 'api-health is down', severity: 'critical', startsAt: resolved.startsAt, endsAt: resolved.endsAt, durationMs: 95 * 60_000 }]);
+    expect(model.incidents.firing).toEqual([
+      { title: 'api-health-full is down', severity: 'critical', startsAt: since, durationMs: 2 * HOUR },
+    ]);
+    expect(model.incidents.resolved).toEqual([
+      {
+        title: 'api-health is down',
+        severity: 'critical',
+        startsAt: resolved.startsAt,
+        endsAt: resolved.endsAt,
+        durationMs: 95 * 60_000,
+      },
+    ]);
     const text = visibleText(html);
     expect(text).toContain('! critical api-health-full is down since 2026-11-30 10:00 UTC (2 h 0 min)');
     expect(text).toContain('api-health is down critical 2026-11-27 12:00 UTC 1 h 35 min');
@@ -225,14 +301,34 @@ describe('status page: maintenance', () => {
   // the window covering now: every day 11:00-13:00 UTC
   const windows = [{ name: 'patching', cron: '0 11 * * *', durationMinutes: 120, timeZone: 'UTC' }];
   const inWindow = (t: number) => new Date(t).getUTCHours() >= 11 && new Date(t).getUTCHours() < 13;
-  const p = probeHistory({ name: 'api-health', now: NOW, days: 3, status: 'maintenance', since: new Date(T - HOUR).toISOString(), hour: (t) => (inWindow(t) ? { n: 0, m: 60 } : { n: 60, latencyMs: 40 }) });
-  const whole = probeHistory({ name: 'worker', now: NOW, days: 1, status: 'maintenance', since: new Date(T - HOUR).toISOString(), hour: () => ({ n: 0, m: 60 }) });
-  const model = statusOf(state({ probes: [probe('api-health', p), probe('worker', whole)], backups: backups(), maintenance: windows }), NOW);
+  const p = probeHistory({
+    name: 'api-health',
+    now: NOW,
+    days: 3,
+    status: 'maintenance',
+    since: new Date(T - HOUR).toISOString(),
+    hour: (t) => (inWindow(t) ? { n: 0, m: 60 } : { n: 60, latencyMs: 40 }),
+  });
+  const whole = probeHistory({
+    name: 'worker',
+    now: NOW,
+    days: 1,
+    status: 'maintenance',
+    since: new Date(T - HOUR).toISOString(),
+    hour: () => ({ n: 0, m: 60 }),
+  });
+  const model = statusOf(
+    state({ probes: [probe('api-health', p), probe('worker', whole)], backups: backups(), maintenance: windows }),
+    NOW,
+  );
   const html = renderPage(model);
 
   it('says maintenance is in progress, until when, and when the next one is', () => {
     expect(model.overall.level).toBe('maintenance');
-    expect(model.maintenance).toEqual({ active: { name: 'patching', until: '2026-11-30T13:00:00.000Z' }, next: { name: 'patching', start: '2026-12-01T11:00:00.000Z', end: '2026-12-01T13:00:00.000Z' } });
+    expect(model.maintenance).toEqual({
+      active: { name: 'patching', until: '2026-11-30T13:00:00.000Z' },
+      next: { name: 'patching', start: '2026-12-01T11:00:00.000Z', end: '2026-12-01T13:00:00.000Z' },
+    });
     const text = visibleText(html);
     expect(text).toContain('‖ Scheduled maintenance in progress.');
     expect(text).toContain('‖ in progress patching until 2026-11-30 13:00 UTC.');
@@ -244,7 +340,9 @@ describe('status page: maintenance', () => {
     const days = model.probes[0]!.days;
     expect(days.at(-1)).toMatchObject({ level: 'up', uptime: 1, maintenance: 60, samples: 660 });
     expect(model.probes[0]!.uptime['24h']).toBe(1);
-    expect(html).toContain('<title>2026-11-30: 100% up (met the objective), 660 of 660 samples good, 0 failed, 0 not taken, 60 in maintenance</title>');
+    expect(html).toContain(
+      '<title>2026-11-30: 100% up (met the objective), 660 of 660 samples good, 0 failed, 0 not taken, 60 in maintenance</title>',
+    );
     expect(visibleText(html)).toContain('Days with maintenance are hatched or marked underneath.');
     const worker = model.probes[1]!.days;
     expect(worker.at(-1)).toMatchObject({ level: 'maintenance', uptime: null, samples: 0, maintenance: 720 });
@@ -259,7 +357,10 @@ describe('status page: no data yet', () => {
   const text = visibleText(html);
 
   it('says so plainly instead of showing zeros', () => {
-    expect(model.overall).toEqual({ level: 'no-data', text: 'No data yet: no probe has run and no backup has been taken.' });
+    expect(model.overall).toEqual({
+      level: 'no-data',
+      text: 'No data yet: no probe has run and no backup has been taken.',
+    });
     expect(count(text, 'No data yet: this probe has not run.')).toBe(2);
     expect(text).toContain('No backup yet: none has been taken in this environment.');
     expect(text).not.toMatch(/\b0(\.0+)?%|NaN|undefined|null|Infinity/);
@@ -275,7 +376,10 @@ describe('status page: no data yet', () => {
   });
 
   it('no probes configured, and backups that could not be read, are said too', () => {
-    const m = statusOf(state({ probes: [], backups: undefined, problems: ['backups: the bucket could not be listed'] }), NOW);
+    const m = statusOf(
+      state({ probes: [], backups: undefined, problems: ['backups: the bucket could not be listed'] }),
+      NOW,
+    );
     const t = visibleText(renderPage(m));
     expect(t).toContain('No probes are configured.');
     expect(t).toContain('The backups could not be read (see above).');
@@ -320,18 +424,28 @@ describe('status page: 90 days of history', () => {
   });
 
   it('the text summary and the tooltips give the figures', () => {
-    expect(html).toContain('Uptime per day, last 90 days (UTC): 78 met the 99.9% objective, 1 below it, 2 down (under 95%), 0 in maintenance, 9 without data.');
-    expect(html).toContain('<title>2026-11-18: 99.861% up (below the objective), 1438 of 1440 samples good, 2 failed, 0 not taken</title>');
-    expect(html).toContain('<title>2026-10-31: 50.000% up (down), 720 of 1440 samples good, 0 failed, 720 not taken</title>');
+    expect(html).toContain(
+      'Uptime per day, last 90 days (UTC): 78 met the 99.9% objective, 1 below it, 2 down (under 95%), 0 in maintenance, 9 without data.',
+    );
+    expect(html).toContain(
+      '<title>2026-11-18: 99.861% up (below the objective), 1438 of 1440 samples good, 2 failed, 0 not taken</title>',
+    );
+    expect(html).toContain(
+      '<title>2026-10-31: 50.000% up (down), 720 of 1440 samples good, 0 failed, 720 not taken</title>',
+    );
     expect(html).toContain('<title>2026-09-02: no data</title>');
-    expect(visibleText(html)).toContain('Days below the objective: 2026-10-31 (50.00%), 2026-11-18 (99.86%), 2026-11-25 (50.00%).');
+    expect(visibleText(html)).toContain(
+      'Days below the objective: 2026-10-31 (50.00%), 2026-11-18 (99.86%), 2026-11-25 (50.00%).',
+    );
     // the maintenance day is marked under its cell
     expect(html.match(/<rect x="\d+" y="36" width="3" height="3" fill="#0969da"\/>/g)).toHaveLength(1);
   });
 
   it('the latency sparkline covers the last 30 days: 75 ms (50 on two days), one day at 300 ms circled', () => {
     expect(p.latency).toHaveLength(30);
-    expect(p.latency.map((l) => l.p95Ms)).toEqual(Array.from({ length: 30 }, (_, i) => ({ 5: 300, 12: 50, 20: 50 })[29 - i] ?? 75));
+    expect(p.latency.map((l) => l.p95Ms)).toEqual(
+      Array.from({ length: 30 }, (_, i) => ({ 5: 300, 12: 50, 20: 50 })[29 - i] ?? 75),
+    );
     expect(html).toContain('1 of 30 days above it (circled); latest 75 ms.');
     expect(count(html, `stroke="${COLOURS.down}"`)).toBe(1);
   });
@@ -350,9 +464,38 @@ describe('status page: 90 days of history', () => {
 
 describe('status page: text from outside is escaped', () => {
   it('a probe name, an error and an alert title cannot inject markup', () => {
-    const evil = probeHistory({ name: 'api', now: NOW, days: 1, status: 'down', last: { ok: false, availabilityFailure: true, error: '<script>alert(1)</script> & "quotes"', failed: [] } });
-    const incident: IncidentState = { fingerprint: 'x', status: 'firing', startsAt: NOW.toISOString(), alert: { fingerprint: 'x', status: 'firing', severity: 'warning', title: '<img src=x onerror=alert(1)>', summary: '', labels: {}, source: 'test', links: [], startsAt: NOW.toISOString(), env: 'prod', details: {} }, notified: true, seq: 1, transitions: [], messages: {} };
-    const html = renderPage(statusOf(state({ title: 'A <b>status</b>', probes: [probe('api', evil)], incidents: [incident] }), NOW));
+    const evil = probeHistory({
+      name: 'api',
+      now: NOW,
+      days: 1,
+      status: 'down',
+      last: { ok: false, availabilityFailure: true, error: '<script>alert(1)</script> & "quotes"', failed: [] },
+    });
+    const incident: IncidentState = {
+      fingerprint: 'x',
+      status: 'firing',
+      startsAt: NOW.toISOString(),
+      alert: {
+        fingerprint: 'x',
+        status: 'firing',
+        severity: 'warning',
+        title: '<img src=x onerror=alert(1)>',
+        summary: '',
+        labels: {},
+        source: 'test',
+        links: [],
+        startsAt: NOW.toISOString(),
+        env: 'prod',
+        details: {},
+      },
+      notified: true,
+      seq: 1,
+      transitions: [],
+      messages: {},
+    };
+    const html = renderPage(
+      statusOf(state({ title: 'A <b>status</b>', probes: [probe('api', evil)], incidents: [incident] }), NOW),
+    );
     expect(html).not.toContain('<script>');
     expect(html).not.toContain('<img');
     expect(html).not.toContain('<b>');

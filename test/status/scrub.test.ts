@@ -11,15 +11,31 @@ describe('status scrubber', () => {
     ['a database URL', 'connect failed: postgres://admin:hunter2@db.example.com:5432/app', 'connect failed: <url>'],
     ['a webhook URL', 'POST https://hooks.slack.com/services/T0/B0/abcdef failed', 'POST <url> failed'],
     ['an IPv4 address with a port', 'connect ECONNREFUSED 10.1.2.3:5432', 'connect ECONNREFUSED <ip>:5432'],
-    ['an IPv6 address', 'connect ECONNREFUSED ::1:5432 and fe80::1ff:fe23:4567:890a', 'connect ECONNREFUSED <ip> and <ip>'],
+    [
+      'an IPv6 address',
+      'connect ECONNREFUSED ::1:5432 and fe80::1ff:fe23:4567:890a',
+      'connect ECONNREFUSED <ip> and <ip>',
+    ],
     ['an internal host name', 'getaddrinfo ENOTFOUND primary.db.prod.internal', 'getaddrinfo ENOTFOUND <host>'],
     ['localhost', 'connect ECONNREFUSED localhost:8000', 'connect ECONNREFUSED <host>:8000'],
     ['a cluster host', 'timeout talking to api.default.svc.cluster.local', 'timeout talking to <host>'],
-    ['the database host on its own', 'no pg_hba.conf entry for host "db.example.com"', 'no pg_hba.conf entry for host "<host>"'],
-    ['a host name that only ends like an internal one is kept', 'api.internal.example.com answered 503', 'api.internal.example.com answered 503'],
+    [
+      'the database host on its own',
+      'no pg_hba.conf entry for host "db.example.com"',
+      'no pg_hba.conf entry for host "<host>"',
+    ],
+    [
+      'a host name that only ends like an internal one is kept',
+      'api.internal.example.com answered 503',
+      'api.internal.example.com answered 503',
+    ],
     ['a public host name is kept', 'missingtable.com answered 503', 'missingtable.com answered 503'],
     ['a password in key=value text', 'password=sw0rdfish rejected', 'password=*** rejected'],
-    ['times and versions are not addresses', 'at 2026-11-30T03:00:00Z, PostgreSQL 15.4', 'at 2026-11-30T03:00:00Z, PostgreSQL 15.4'],
+    [
+      'times and versions are not addresses',
+      'at 2026-11-30T03:00:00Z, PostgreSQL 15.4',
+      'at 2026-11-30T03:00:00Z, PostgreSQL 15.4',
+    ],
     ['one line', 'line one\nline two\ttab', 'line one line two tab'],
   ])('%s', (_name, input, expected) => {
     expect(scrub(input)).toBe(expected);

@@ -63,11 +63,20 @@ function describeStoreContract(name: string, makeStore: () => ObjectStore, optio
 
     it('streams a large body in and out, with size and md5 in stat', async () => {
       const body = generated(options.bigBytes);
-      const info = await store.put(k('big/object.bin'), body.stream(), { contentType: 'application/octet-stream', metadata: { table: 'public.matches' } });
+      const info = await store.put(k('big/object.bin'), body.stream(), {
+        contentType: 'application/octet-stream',
+        metadata: { table: 'public.matches' },
+      });
       expect(info.size).toBe(options.bigBytes);
       expect(info.md5).toBe(body.md5);
       const stat = await store.stat(k('big/object.bin'));
-      expect(stat).toMatchObject({ key: k('big/object.bin'), size: options.bigBytes, md5: body.md5, metadata: { table: 'public.matches' }, temporaryHold: false });
+      expect(stat).toMatchObject({
+        key: k('big/object.bin'),
+        size: options.bigBytes,
+        md5: body.md5,
+        metadata: { table: 'public.matches' },
+        temporaryHold: false,
+      });
       expect(stat!.created.getTime()).toBeGreaterThan(Date.now() - 600_000);
       const md5 = createHash('md5');
       let read = 0;
@@ -91,10 +100,13 @@ function describeStoreContract(name: string, makeStore: () => ObjectStore, optio
     it('of concurrent puts of one key exactly one wins, and stat describes the winner', async () => {
       const key = k('race/object');
       const bodies = ['alpha', 'bravo-bravo', 'charlie-charlie-charlie', 'delta'];
-      const results = await Promise.allSettled(bodies.map((b) => store.put(key, Readable.from([Buffer.from(b)]), { metadata: { body: b } })));
+      const results = await Promise.allSettled(
+        bodies.map((b) => store.put(key, Readable.from([Buffer.from(b)]), { metadata: { body: b } })),
+      );
       const won = results.filter((r) => r.status === 'fulfilled');
       expect(won).toHaveLength(1);
-      for (const r of results) if (r.status === 'rejected') expect((r.reason as StorageError).code).toBe('already_exists');
+      for (const r of results)
+        if (r.status === 'rejected') expect((r.reason as StorageError).code).toBe('already_exists');
       const content = await text(await store.get(key));
       expect(await store.stat(key)).toMatchObject({ size: content.length, metadata: { body: content } });
     });
@@ -200,7 +212,11 @@ function describeStoreContract(name: string, makeStore: () => ObjectStore, optio
         const doc = await store.readJson(key);
         // another process overwrites the lease (as if it had taken it over after an expiry)
         const expiresAt = new Date(Date.now() + 60_000).toISOString();
-        await store.writeJson(key, { holder: 'thief', acquiredAt: new Date().toISOString(), expiresAt }, { ifGeneration: doc!.generation });
+        await store.writeJson(
+          key,
+          { holder: 'thief', acquiredAt: new Date().toISOString(), expiresAt },
+          { ifGeneration: doc!.generation },
+        );
         await new Promise((r) => setTimeout(r, 1000));
         workDone(signal.aborted);
         return 'finished anyway';
@@ -223,13 +239,28 @@ beforeAll(async () => {
 afterAll(async () => {
   await fake?.close();
 });
-describeStoreContract('gcs (fake)', () => openStore('gs://contract-bucket/some/prefix', { gcsApiEndpoint: fake.url, gcsRetry: { maxRetries: 2, maxDelaySeconds: 1 } }), {
-  bigBytes: 20 * 1024 * 1024,
-});
+describeStoreContract(
+  'gcs (fake)',
+  () =>
+    openStore('gs://contract-bucket/some/prefix', {
+      gcsApiEndpoint: fake.url,
+      gcsRetry: { maxRetries: 2, maxDelaySeconds: 1 },
+    }),
+  {
+    bigBytes: 20 * 1024 * 1024,
+  },
+);
 
 // --- a real bucket, when one is given ------------------------------------------------------------------
-const realBucket = process.env.GCS_TEST_BUCKET && (process.env.GCS_TEST_BUCKET.startsWith('gs://') ? process.env.GCS_TEST_BUCKET : `gs://${process.env.GCS_TEST_BUCKET}`);
-if (!realBucket) console.warn('skipping the real-GCS contract run: set GCS_TEST_BUCKET=gs://bucket/prefix (and credentials) to run it');
+const realBucket =
+  process.env.GCS_TEST_BUCKET &&
+  (process.env.GCS_TEST_BUCKET.startsWith('gs://')
+    ? process.env.GCS_TEST_BUCKET
+    : `gs://${process.env.GCS_TEST_BUCKET}`);
+if (!realBucket)
+  console.warn(
+    'skipping the real-GCS contract run: set GCS_TEST_BUCKET=gs://bucket/prefix (and credentials) to run it',
+  );
 describe.skipIf(!realBucket)('real GCS bucket', () => {
   describeStoreContract(`gcs (${realBucket})`, () => openStore(realBucket!), { bigBytes: 20 * 1024 * 1024 });
 });

@@ -16,7 +16,11 @@ async function leaseOf(holder: string, scope: string) {
   const store = openStore(`file://${tempDir('mt-lease-')}`);
   const key = 'prod/.lease/backup.json';
   const expiresAt = new Date(Date.now() + 3_600_000).toISOString();
-  await store.writeJson(key, { holder, acquiredAt: new Date().toISOString(), expiresAt, scope }, { ifGeneration: null });
+  await store.writeJson(
+    key,
+    { holder, acquiredAt: new Date().toISOString(), expiresAt, scope },
+    { ifGeneration: null },
+  );
   return { store, key };
 }
 

@@ -25,7 +25,9 @@ const BUCKET = 'gs://progress-bucket/p';
 
 beforeAll(async () => {
   db = await createTestDatabase('mt_progress_timeout');
-  await db.query(`CREATE TABLE public.t (id int PRIMARY KEY, v text); INSERT INTO public.t SELECT g, md5(g::text) FROM generate_series(1, 20000) g`);
+  await db.query(
+    `CREATE TABLE public.t (id int PRIMARY KEY, v text); INSERT INTO public.t SELECT g, md5(g::text) FROM generate_series(1, 20000) g`,
+  );
   target = await db.createDatabase('mt_progress_timeout_t');
   const c = new pg.Client({ connectionString: target });
   await c.connect();
@@ -34,7 +36,13 @@ beforeAll(async () => {
   fake = await startFakeGcs();
   const config = join(tempDir('mt-progress-config-'), 'ops.yaml');
   writeFileSync(config, 'storage:\n  progressTimeoutSeconds: 1\n');
-  env = { BACKUP_BUCKET: BUCKET, OPS_ENV: 'prod', OPS_CONFIG: config, GCS_API_ENDPOINT: fake.url, DATABASE_URL: db.url };
+  env = {
+    BACKUP_BUCKET: BUCKET,
+    OPS_ENV: 'prod',
+    OPS_CONFIG: config,
+    GCS_API_ENDPOINT: fake.url,
+    DATABASE_URL: db.url,
+  };
 });
 
 afterAll(async () => {
@@ -62,7 +70,9 @@ describe('storage.progressTimeoutSeconds', () => {
     }
     expect(r.signal).toBeNull(); // ended by itself, not by the test's kill
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toMatch(/^mt-ops: .*storage upload of prod\/\S+\/data\/0001\.copy\.gz stalled: the server took no bytes and did not answer for 1 s\n$/);
+    expect(r.stderr).toMatch(
+      /^mt-ops: .*storage upload of prod\/\S+\/data\/0001\.copy\.gz stalled: the server took no bytes and did not answer for 1 s\n$/,
+    );
     expect(fake.objectNames('progress-bucket')).toEqual([]);
     expect(await readLease(store(), keys.lease('prod'))).toBeUndefined();
   });
@@ -77,13 +87,20 @@ describe('storage.progressTimeoutSeconds', () => {
       const verify = await runCli(['verify', id, '--no-progress'], { env });
       expect(verify.signal).toBeNull();
       expect(verify.code, verify.stderr).toBe(1);
-      expect(verify.stderr).toBe(`mt-ops: storage read of prod/${id}/data/0001.copy.gz stalled: the server sent no bytes and did not answer for 1 s\n`);
+      expect(verify.stderr).toBe(
+        `mt-ops: storage read of prod/${id}/data/0001.copy.gz stalled: the server sent no bytes and did not answer for 1 s\n`,
+      );
       expect(await store().stat(keys.verify('prod', id))).toBeUndefined();
 
-      const restore = await runCli(['restore', id, '--database-url', target, '--yes', '--no-safety-backup', '--no-progress'], { env });
+      const restore = await runCli(
+        ['restore', id, '--database-url', target, '--yes', '--no-safety-backup', '--no-progress'],
+        { env },
+      );
       expect(restore.signal).toBeNull();
       expect(restore.code, restore.stderr).toBe(1);
-      expect(restore.stderr).toContain(`storage read of prod/${id}/data/0001.copy.gz stalled: the server sent no bytes and did not answer for 1 s`);
+      expect(restore.stderr).toContain(
+        `storage read of prod/${id}/data/0001.copy.gz stalled: the server sent no bytes and did not answer for 1 s`,
+      );
     } finally {
       fake.stallDownloads(false);
     }

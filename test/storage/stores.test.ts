@@ -16,7 +16,10 @@ import { hostname } from 'node:os';
 
 describe('openStore', () => {
   it.each([
-    ['ftp://x', /invalid bucket URL "ftp:\/\/x": must be file:\/\/\/abs\/path, file:\/\/\.\/relative or gs:\/\/bucket\[\/prefix\]/],
+    [
+      'ftp://x',
+      /invalid bucket URL "ftp:\/\/x": must be file:\/\/\/abs\/path, file:\/\/\.\/relative or gs:\/\/bucket\[\/prefix\]/,
+    ],
     ['file://', /no path/],
     ['gs://', /bucket name/],
     ['gs://Upper-Case', /bucket name/],
@@ -40,13 +43,16 @@ describe('openStore', () => {
     expect(openStore('file://./backups').url).toBe(`file://${resolve(process.cwd(), 'backups')}`);
     expect(openStore('gs://my-bucket').url).toBe('gs://my-bucket');
     // the URL is safe to print: no endpoint, no trailing slash
-    expect(openStore('gs://my-bucket/ops/prod/', { gcsApiEndpoint: 'http://127.0.0.1:9' }).url).toBe('gs://my-bucket/ops/prod');
+    expect(openStore('gs://my-bucket/ops/prod/', { gcsApiEndpoint: 'http://127.0.0.1:9' }).url).toBe(
+      'gs://my-bucket/ops/prod',
+    );
   });
 });
 
 describe('GCS store against the fake', () => {
   let fake: FakeGcs;
-  const open = () => openStore('gs://held-bucket/ops', { gcsApiEndpoint: fake.url, gcsRetry: { maxRetries: 2, maxDelaySeconds: 1 } });
+  const open = () =>
+    openStore('gs://held-bucket/ops', { gcsApiEndpoint: fake.url, gcsRetry: { maxRetries: 2, maxDelaySeconds: 1 } });
   beforeAll(async () => {
     fake = await startFakeGcs();
   });
@@ -71,8 +77,12 @@ describe('GCS store against the fake', () => {
   it('refuses to overwrite a document under retention, as GCS does', async () => {
     const store = open();
     const generation = await store.writeJson('retained/doc.json', { v: 1 }, { ifGeneration: null });
-    fake.setHold('held-bucket', 'ops/retained/doc.json', { retentionExpirationTime: new Date(Date.now() + 60_000).toISOString() });
-    const err = await store.writeJson('retained/doc.json', { v: 2 }, { ifGeneration: generation }).catch((e: unknown) => e);
+    fake.setHold('held-bucket', 'ops/retained/doc.json', {
+      retentionExpirationTime: new Date(Date.now() + 60_000).toISOString(),
+    });
+    const err = await store
+      .writeJson('retained/doc.json', { v: 2 }, { ifGeneration: generation })
+      .catch((e: unknown) => e);
     expect((err as StorageError).code).toBe('held');
     expect((await store.readJson('retained/doc.json'))?.value).toEqual({ v: 1 });
   });
@@ -92,7 +102,9 @@ describe('GCS store against the fake', () => {
     fake.failNext({ method: 'POST', pathIncludes: 'retry/once', status: 503, count: 1 });
     const info = await store.put('retry/once', 'payload');
     expect(info.size).toBe(7);
-    expect(fake.requests.filter((r) => r.method === 'POST' && r.path.includes('retry%2Fonce')).length).toBeGreaterThanOrEqual(2);
+    expect(
+      fake.requests.filter((r) => r.method === 'POST' && r.path.includes('retry%2Fonce')).length,
+    ).toBeGreaterThanOrEqual(2);
   });
 
   it('resends a chunk that failed mid-upload: the streamed object arrives whole', async () => {
@@ -131,7 +143,9 @@ describe('GCS store against the fake', () => {
       return 'done';
     });
     expect(result).toBe('done');
-    const leaseWrites = fake.requests.filter((r) => r.method === 'POST' && decodeURIComponent(r.path).includes('locks/renew.json'));
+    const leaseWrites = fake.requests.filter(
+      (r) => r.method === 'POST' && decodeURIComponent(r.path).includes('locks/renew.json'),
+    );
     expect(leaseWrites.length).toBeGreaterThanOrEqual(3); // acquire, failed renewal, renewal
     expect(await store.readJson('locks/renew.json')).toBeUndefined(); // released
   });
@@ -233,11 +247,13 @@ describe('file store', () => {
     const script = fileURLToPath(new URL('../support/cas-increment.ts', import.meta.url));
     const runner = fileURLToPath(new URL('../../bin/run-ts.js', import.meta.url));
     await Promise.all(
-      Array.from({ length: 6 }, () =>
-        new Promise<void>((resolve, reject) => {
-          const child = spawn(process.execPath, [runner, script, `file://${root}`, '10'], { stdio: 'inherit' });
-          child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`incrementer exited ${code}`))));
-        }),
+      Array.from(
+        { length: 6 },
+        () =>
+          new Promise<void>((resolve, reject) => {
+            const child = spawn(process.execPath, [runner, script, `file://${root}`, '10'], { stdio: 'inherit' });
+            child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`incrementer exited ${code}`))));
+          }),
       ),
     );
     expect((await store.readJson('counter.json'))?.value).toEqual({ n: 60 });

@@ -50,7 +50,11 @@ export interface FailureRule {
 export interface FakeGcs {
   url: string;
   requests: Array<{ method: string; path: string }>;
-  setHold(bucket: string, name: string, hold: { temporaryHold?: boolean; eventBasedHold?: boolean; retentionExpirationTime?: string }): void;
+  setHold(
+    bucket: string,
+    name: string,
+    hold: { temporaryHold?: boolean; eventBasedHold?: boolean; retentionExpirationTime?: string },
+  ): void;
   failNext(rule: FailureRule): void;
   /**
    * From now on, resumable upload sessions are accepted but their data requests are never read nor answered (a server
@@ -90,7 +94,13 @@ export function crc32c(data: Buffer): string {
   return out.toString('base64');
 }
 
-function gcsError(res: ServerResponse, code: number, reason: string, message: string, headers: Record<string, string> = {}): void {
+function gcsError(
+  res: ServerResponse,
+  code: number,
+  reason: string,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(code, { 'content-type': 'application/json; charset=UTF-8', ...headers });
   res.end(JSON.stringify({ error: { code, message, errors: [{ domain: 'global', reason, message }] } }));
 }
@@ -141,7 +151,14 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
   });
 
   /** Creates an object unless the precondition fails; answers like the upload endpoints. */
-  const create = (res: ServerResponse, bucket: string, name: string, data: Buffer, meta: { contentType?: string; metadata?: Record<string, string> }, ifGenerationMatch?: string) => {
+  const create = (
+    res: ServerResponse,
+    bucket: string,
+    name: string,
+    data: Buffer,
+    meta: { contentType?: string; metadata?: Record<string, string> },
+    ifGenerationMatch?: string,
+  ) => {
     const objects = bucketOf(bucket);
     const existing = objects.get(name);
     if (ifGenerationMatch !== undefined) {
@@ -152,11 +169,21 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
       }
     }
     if (existing && (existing.temporaryHold || existing.eventBasedHold)) {
-      gcsError(res, 403, 'forbidden', `Object '${bucket}/${name}' is under active Temporary hold and cannot be deleted, overwritten or archived until hold is removed.`);
+      gcsError(
+        res,
+        403,
+        'forbidden',
+        `Object '${bucket}/${name}' is under active Temporary hold and cannot be deleted, overwritten or archived until hold is removed.`,
+      );
       return;
     }
     if (existing?.retentionExpirationTime && Date.parse(existing.retentionExpirationTime) > Date.now()) {
-      return gcsError(res, 403, 'retentionPolicyNotMet', `Object '${bucket}/${name}' is subject to bucket's retention policy or object retention and cannot be deleted or overwritten until ${existing.retentionExpirationTime}`);
+      return gcsError(
+        res,
+        403,
+        'retentionPolicyNotMet',
+        `Object '${bucket}/${name}' is subject to bucket's retention policy or object retention and cannot be deleted or overwritten until ${existing.retentionExpirationTime}`,
+      );
     }
     const object: StoredObject = {
       name,
@@ -187,7 +214,13 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
       if (rule.count <= 0) continue;
       rule.count--;
       req.resume();
-      gcsError(res, rule.status, rule.status === 429 ? 'rateLimitExceeded' : 'backendError', 'injected failure', rule.headers);
+      gcsError(
+        res,
+        rule.status,
+        rule.status === 429 ? 'rateLimitExceeded' : 'backendError',
+        'injected failure',
+        rule.headers,
+      );
       return true;
     }
     return false;
@@ -207,15 +240,39 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
       const body = await readBody(req);
       const uploadType = q.get('uploadType');
       if (uploadType === 'resumable') {
-        const meta = body.length ? (JSON.parse(body.toString('utf8')) as { name?: string; contentType?: string; metadata?: Record<string, string> }) : {};
+        const meta = body.length
+          ? (JSON.parse(body.toString('utf8')) as {
+              name?: string;
+              contentType?: string;
+              metadata?: Record<string, string>;
+            })
+          : {};
         const name = q.get('name') ?? meta.name;
         if (!name) return gcsError(res, 400, 'required', 'Required: name');
         const objects = bucketOf(bucket);
         const precondition = q.get('ifGenerationMatch') ?? undefined;
-        if (precondition === '0' && objects.has(name)) return gcsError(res, 412, 'conditionNotMet', 'At least one of the pre-conditions you specified did not hold.');
+        if (precondition === '0' && objects.has(name))
+          return gcsError(
+            res,
+            412,
+            'conditionNotMet',
+            'At least one of the pre-conditions you specified did not hold.',
+          );
         const id = randomBytes(12).toString('hex');
-        sessions.set(id, { bucket, name, contentType: meta.contentType ?? 'application/octet-stream', metadata: meta.metadata ?? {}, ifGenerationMatch: precondition, chunks: [], received: 0, done: false });
-        res.writeHead(200, { location: `${base}/upload/storage/v1/b/${encodeURIComponent(bucket)}/o?uploadType=resumable&upload_id=${id}`, 'content-length': '0' });
+        sessions.set(id, {
+          bucket,
+          name,
+          contentType: meta.contentType ?? 'application/octet-stream',
+          metadata: meta.metadata ?? {},
+          ifGenerationMatch: precondition,
+          chunks: [],
+          received: 0,
+          done: false,
+        });
+        res.writeHead(200, {
+          location: `${base}/upload/storage/v1/b/${encodeURIComponent(bucket)}/o?uploadType=resumable&upload_id=${id}`,
+          'content-length': '0',
+        });
         return res.end();
       }
       if (uploadType === 'multipart') {
@@ -223,7 +280,11 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
         if (!boundary) return gcsError(res, 400, 'invalid', 'multipart upload without a boundary');
         const parts = splitMultipart(body, boundary);
         if (parts.length < 2) return gcsError(res, 400, 'invalid', 'multipart upload needs metadata and media parts');
-        const meta = JSON.parse(parts[0]!.toString('utf8')) as { name?: string; contentType?: string; metadata?: Record<string, string> };
+        const meta = JSON.parse(parts[0]!.toString('utf8')) as {
+          name?: string;
+          contentType?: string;
+          metadata?: Record<string, string>;
+        };
         const name = q.get('name') ?? meta.name;
         if (!name) return gcsError(res, 400, 'required', 'Required: name');
         return create(res, bucket, name, parts[1]!, meta, q.get('ifGenerationMatch') ?? undefined);
@@ -231,7 +292,14 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
       if (uploadType === 'media') {
         const name = q.get('name');
         if (!name) return gcsError(res, 400, 'required', 'Required: name');
-        return create(res, bucket, name, body, { contentType: req.headers['content-type'] }, q.get('ifGenerationMatch') ?? undefined);
+        return create(
+          res,
+          bucket,
+          name,
+          body,
+          { contentType: req.headers['content-type'] },
+          q.get('ifGenerationMatch') ?? undefined,
+        );
       }
       return gcsError(res, 400, 'invalidParameter', `unknown uploadType ${uploadType}`);
     }
@@ -266,7 +334,14 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
       }
       session.done = true;
       sessions.delete(q.get('upload_id')!);
-      return create(res, session.bucket, session.name, Buffer.concat(session.chunks), session, session.ifGenerationMatch);
+      return create(
+        res,
+        session.bucket,
+        session.name,
+        Buffer.concat(session.chunks),
+        session,
+        session.ifGenerationMatch,
+      );
     }
 
     // Media download: GET /storage/v1/b/{bucket}/o/{name}?alt=media or /download/storage/v1/...
@@ -275,7 +350,8 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
       const name = decodeURIComponent(m[2]!);
       const object = buckets.get(bucket)?.get(name);
       if (!object) return gcsError(res, 404, 'notFound', `No such object: ${bucket}/${name}`);
-      if (q.get('generation') && Number(q.get('generation')) !== object.generation) return gcsError(res, 404, 'notFound', 'No such object generation');
+      if (q.get('generation') && Number(q.get('generation')) !== object.generation)
+        return gcsError(res, 404, 'notFound', 'No such object generation');
       if (q.get('alt') === 'media') {
         res.writeHead(200, {
           'content-type': object.contentType,
@@ -324,7 +400,9 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
       return res.end(
         JSON.stringify({
           kind: 'storage#objects',
-          ...(page.some((e) => e.name) ? { items: page.filter((e) => e.name).map((e) => resource(bucket, objects!.get(e.name!)!)) } : {}),
+          ...(page.some((e) => e.name)
+            ? { items: page.filter((e) => e.name).map((e) => resource(bucket, objects!.get(e.name!)!)) }
+            : {}),
           ...(page.some((e) => e.prefix) ? { prefixes: page.filter((e) => e.prefix).map((e) => e.prefix) } : {}),
           ...(more ? { nextPageToken: Buffer.from(page[page.length - 1]!.key).toString('base64url') } : {}),
         }),
@@ -338,12 +416,23 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
       const object = buckets.get(bucket)?.get(name);
       if (!object) return gcsError(res, 404, 'notFound', `No such object: ${bucket}/${name}`);
       const precondition = q.get('ifGenerationMatch');
-      if (precondition !== null && Number(precondition) !== object.generation) return gcsError(res, 412, 'conditionNotMet', 'At least one of the pre-conditions you specified did not hold.');
+      if (precondition !== null && Number(precondition) !== object.generation)
+        return gcsError(res, 412, 'conditionNotMet', 'At least one of the pre-conditions you specified did not hold.');
       if (object.temporaryHold || object.eventBasedHold) {
-        return gcsError(res, 403, 'forbidden', `Object '${bucket}/${name}' is under active ${object.temporaryHold ? 'Temporary' : 'Event-Based'} hold and cannot be deleted, overwritten or archived until hold is removed.`);
+        return gcsError(
+          res,
+          403,
+          'forbidden',
+          `Object '${bucket}/${name}' is under active ${object.temporaryHold ? 'Temporary' : 'Event-Based'} hold and cannot be deleted, overwritten or archived until hold is removed.`,
+        );
       }
       if (object.retentionExpirationTime && Date.parse(object.retentionExpirationTime) > Date.now()) {
-        return gcsError(res, 403, 'retentionPolicyNotMet', `Object '${bucket}/${name}' is subject to bucket's retention policy or object retention and cannot be deleted or overwritten until ${object.retentionExpirationTime}`);
+        return gcsError(
+          res,
+          403,
+          'retentionPolicyNotMet',
+          `Object '${bucket}/${name}' is subject to bucket's retention policy or object retention and cannot be deleted or overwritten until ${object.retentionExpirationTime}`,
+        );
       }
       buckets.get(bucket)!.delete(name);
       res.writeHead(204);

@@ -46,7 +46,14 @@ export async function startFakeHttp(answer: (req: Received) => Scripted): Promis
       } catch {
         json = undefined;
       }
-      const r: Received = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body, json, at: Date.now() };
+      const r: Received = {
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers: req.headers,
+        body,
+        json,
+        at: Date.now(),
+      };
       const next = queue.shift() ?? answer(r);
       // only requests that were answered successfully count as delivered; failed ones are recorded too, marked by status
       received.push(Object.assign(r, { status: next.status }));
@@ -54,7 +61,10 @@ export async function startFakeHttp(answer: (req: Received) => Scripted): Promis
         hanging.add(res);
         return;
       }
-      res.writeHead(next.status, { 'content-type': next.body?.startsWith('{') ? 'application/json' : 'text/plain', ...next.headers });
+      res.writeHead(next.status, {
+        'content-type': next.body?.startsWith('{') ? 'application/json' : 'text/plain',
+        ...next.headers,
+      });
       res.end(next.body ?? '');
     });
   });

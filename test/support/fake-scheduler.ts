@@ -68,7 +68,9 @@ export async function startFakeScheduler(): Promise<FakeScheduler> {
       if ((m = JOBS.exec(path))) {
         const parent = m[1]!;
         if (req.method === 'GET') {
-          const all = [...jobs.values()].filter((j) => j.name.startsWith(`${parent}/jobs/`)).sort((a, b) => a.name.localeCompare(b.name));
+          const all = [...jobs.values()]
+            .filter((j) => j.name.startsWith(`${parent}/jobs/`))
+            .sort((a, b) => a.name.localeCompare(b.name));
           const start = Number(url.searchParams.get('pageToken') || 0);
           const page = all.slice(start, start + fake.pageSize);
           const next = start + fake.pageSize < all.length ? String(start + fake.pageSize) : undefined;
@@ -76,7 +78,8 @@ export async function startFakeScheduler(): Promise<FakeScheduler> {
         }
         if (req.method === 'POST') {
           const job = (await body(req)) as FakeJob;
-          if (!job.name?.startsWith(`${parent}/jobs/`)) return error(res, 400, 'INVALID_ARGUMENT', `job name must be under ${parent}`);
+          if (!job.name?.startsWith(`${parent}/jobs/`))
+            return error(res, 400, 'INVALID_ARGUMENT', `job name must be under ${parent}`);
           if (jobs.has(job.name)) return error(res, 409, 'ALREADY_EXISTS', `Job ${job.name} already exists`);
           const stored = { ...job, state: 1, userUpdateTime: now }; // State.ENABLED (the client asks for enum-encoding=int)
           jobs.set(job.name, stored);

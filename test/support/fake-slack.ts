@@ -16,7 +16,12 @@ export async function startFakeSlack(): Promise<FakeSlack> {
     if (req.method !== 'POST') return { status: 405, body: 'invalid_method' };
     if (req.path !== path) return { status: 404, body: 'no_service' };
     const j = req.json;
-    if (!j || typeof j !== 'object' || (typeof j.text !== 'string' && !Array.isArray(j.blocks) && !Array.isArray(j.attachments))) return { status: 400, body: 'invalid_payload' };
+    if (
+      !j ||
+      typeof j !== 'object' ||
+      (typeof j.text !== 'string' && !Array.isArray(j.blocks) && !Array.isArray(j.attachments))
+    )
+      return { status: 400, body: 'invalid_payload' };
     return { status: 200, body: 'ok' };
   });
   return Object.assign(fake, { webhookUrl: `${fake.url}${path}` });

@@ -25,7 +25,10 @@ export const AWKWARD_ROWS: Record<string, number> = {
 };
 
 /** Missing Table on Supabase (auth schema referenced by public tables; see missing-table-schema.sql), with rows unless withData is false. */
-export async function loadMissingTableSchema(db: { query(sql: string): Promise<unknown> }, options: { withData?: boolean } = {}): Promise<void> {
+export async function loadMissingTableSchema(
+  db: { query(sql: string): Promise<unknown> },
+  options: { withData?: boolean } = {},
+): Promise<void> {
   await db.query(readFixture('missing-table-schema.sql'));
   if (options.withData !== false) await db.query(readFixture('missing-table-data.sql'));
 }

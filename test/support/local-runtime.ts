@@ -17,7 +17,18 @@ export async function startLocalRuntime(cwd: string, env: Record<string, string>
   const port = await freePort();
   const child = spawn(process.execPath, [START], {
     cwd,
-    env: { ...process.env, PORT: String(port), LOG_LEVEL: 'warn', BACKUP_BUCKET: '', OPS_CONFIG: '', OPS_API_TOKEN: '', HOST: '', DATABASE_URL: '', METADATA_SERVER_DETECTION: 'none', ...env },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      BACKUP_BUCKET: '',
+      OPS_CONFIG: '',
+      OPS_API_TOKEN: '',
+      HOST: '',
+      DATABASE_URL: '',
+      METADATA_SERVER_DETECTION: 'none',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -80,15 +80,48 @@ async function startThrowawayCluster(binDir: string): Promise<PostgresServer> {
   // initdb refuses to run as root; run as the 'postgres' OS user when we are root.
   const asUser = process.getuid?.() === 0 ? ['runuser', '-u', 'postgres', '--'] : [];
   if (asUser.length) spawnSync('chown', ['-R', 'postgres', dir]);
-  const init = spawnSync(asUser[0] ?? join(binDir, 'initdb'), [...asUser.slice(1), ...(asUser.length ? [join(binDir, 'initdb')] : []), '-D', data, '-U', user, '-A', 'trust', '--no-sync'], {
-    encoding: 'utf8',
-  });
+  const init = spawnSync(
+    asUser[0] ?? join(binDir, 'initdb'),
+    [
+      ...asUser.slice(1),
+      ...(asUser.length ? [join(binDir, 'initdb')] : []),
+      '-D',
+      data,
+      '-U',
+      user,
+      '-A',
+      'trust',
+      '--no-sync',
+    ],
+    {
+      encoding: 'utf8',
+    },
+  );
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
   const port = await freePort();
-  const args = ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'];
-  const child: ChildProcess = spawn(asUser[0] ?? join(binDir, 'postgres'), [...asUser.slice(1), ...(asUser.length ? [join(binDir, 'postgres')] : []), ...args], {
-    stdio: 'ignore',
-  });
+  const args = [
+    '-D',
+    data,
+    '-p',
+    String(port),
+    '-k',
+    dir,
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'fsync=off',
+    '-c',
+    'synchronous_commit=off',
+    '-c',
+    'full_page_writes=off',
+  ];
+  const child: ChildProcess = spawn(
+    asUser[0] ?? join(binDir, 'postgres'),
+    [...asUser.slice(1), ...(asUser.length ? [join(binDir, 'postgres')] : []), ...args],
+    {
+      stdio: 'ignore',
+    },
+  );
   const adminUrl = `postgres://${user}@127.0.0.1:${port}/postgres`;
   const deadline = Date.now() + 30_000;
   while (!(await canConnect(adminUrl))) {

@@ -24,7 +24,11 @@ export interface Targets {
  * /loop (redirect loop), /redirect (one hop to /healthy), /invalid-json, /echo-auth (401 quoting the token), /toggle (see `toggle`), /wait?ms=N (counts concurrency).
  */
 export async function startTargets(): Promise<Targets> {
-  const bodies = { healthy: fixture('health-full-healthy.json'), degraded: fixture('health-full-degraded.json'), unhealthy: fixture('health-full-unhealthy.json') };
+  const bodies = {
+    healthy: fixture('health-full-healthy.json'),
+    degraded: fixture('health-full-degraded.json'),
+    unhealthy: fixture('health-full-unhealthy.json'),
+  };
   const hanging = new Set<ServerResponse>();
   const state: Targets = { url: '', inFlight: 0, maxInFlight: 0, toggle: 'healthy', close: async () => {} };
   const json = (res: ServerResponse, status: number, body: string) => {
@@ -72,7 +76,11 @@ export async function startTargets(): Promise<Targets> {
         return json(res, 200, '{"status": "healthy", ');
       case '/echo-auth':
         // what a careless server does: a 401 page that quotes the credential it refused
-        return json(res, 401, JSON.stringify({ detail: `refused ${String(req.headers.authorization ?? '').replace(/^Bearer /, '')}` }));
+        return json(
+          res,
+          401,
+          JSON.stringify({ detail: `refused ${String(req.headers.authorization ?? '').replace(/^Bearer /, '')}` }),
+        );
       default:
         return json(res, 404, '{"detail":"Not Found"}');
     }
@@ -98,7 +106,27 @@ export async function startTlsTarget(days: number): Promise<TlsTarget> {
   const dir = tempDir('mt-probe-tls-');
   const key = join(dir, 'key.pem');
   const cert = join(dir, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', String(days), '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      String(days),
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
   const server = createHttps({ key: readFileSync(key), cert: readFileSync(cert) }, (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end('{"status":"healthy"}');

@@ -15,7 +15,8 @@ const JAR_DIR = '/usr/lib/google-cloud-sdk/platform/pubsub-emulator/lib';
 const JAR = /^cloud-pubsub-emulator-(.*)-all\.jar$/;
 
 function findJar(): string | undefined {
-  if (process.env.PUBSUB_EMULATOR_JAR) return existsSync(process.env.PUBSUB_EMULATOR_JAR) ? process.env.PUBSUB_EMULATOR_JAR : undefined;
+  if (process.env.PUBSUB_EMULATOR_JAR)
+    return existsSync(process.env.PUBSUB_EMULATOR_JAR) ? process.env.PUBSUB_EMULATOR_JAR : undefined;
   if (!existsSync(JAR_DIR)) return undefined;
   // The newest version when several are installed.
   const jars = readdirSync(JAR_DIR)
@@ -33,7 +34,8 @@ function haveJava(): boolean {
 
 /** Why the emulator cannot run here, or undefined when it can. */
 export function emulatorSkipReason(): string | undefined {
-  if (!findJar()) return `the Pub/Sub emulator jar is not installed (${JAR_DIR}/cloud-pubsub-emulator-*-all.jar; gcloud components install pubsub-emulator, or set PUBSUB_EMULATOR_JAR)`;
+  if (!findJar())
+    return `the Pub/Sub emulator jar is not installed (${JAR_DIR}/cloud-pubsub-emulator-*-all.jar; gcloud components install pubsub-emulator, or set PUBSUB_EMULATOR_JAR)`;
   if (!haveJava()) return 'java is not on PATH (the Pub/Sub emulator needs a JRE)';
   return undefined;
 }
@@ -71,7 +73,9 @@ export async function startPubSubEmulator(options: { timeoutMs?: number } = {}):
   const reason = emulatorSkipReason();
   if (reason) throw new Error(`cannot start the Pub/Sub emulator: ${reason}`);
   const port = await freePort();
-  const child = spawn('java', ['-jar', findJar()!, '--host=127.0.0.1', `--port=${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('java', ['-jar', findJar()!, '--host=127.0.0.1', `--port=${port}`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   running.add(child);
   if (!exitHook) {
     exitHook = true;

@@ -27,9 +27,22 @@ const server = new SMTPServer({
     stream.on('end', () => {
       if (rejectLeft > 0) {
         rejectLeft -= 1;
-        return cb(Object.assign(new Error(rejectCode >= 500 ? 'Mailbox unavailable' : 'Try again later'), { responseCode: rejectCode }));
+        return cb(
+          Object.assign(new Error(rejectCode >= 500 ? 'Mailbox unavailable' : 'Try again later'), {
+            responseCode: rejectCode,
+          }),
+        );
       }
-      appendFileSync(out, JSON.stringify({ from: session.envelope.mailFrom?.address, to: session.envelope.rcptTo.map((r) => r.address), user: session.user ?? null, secure: session.secure, raw: Buffer.concat(chunks).toString('utf8') }) + '\n');
+      appendFileSync(
+        out,
+        JSON.stringify({
+          from: session.envelope.mailFrom?.address,
+          to: session.envelope.rcptTo.map((r) => r.address),
+          user: session.user ?? null,
+          secure: session.secure,
+          raw: Buffer.concat(chunks).toString('utf8'),
+        }) + '\n',
+      );
       cb();
     });
   },

@@ -26,13 +26,16 @@ export interface SmtpServer {
   stop(): Promise<void>;
 }
 
-export async function startSmtpServer(options: { auth?: { user: string; pass: string }; secure?: boolean; rejectFirst?: number; rejectCode?: number } = {}): Promise<SmtpServer> {
+export async function startSmtpServer(
+  options: { auth?: { user: string; pass: string }; secure?: boolean; rejectFirst?: number; rejectCode?: number } = {},
+): Promise<SmtpServer> {
   const out = join(tempDir('mt-smtp-'), 'messages.jsonl');
   const script = join(fileURLToPath(new URL('.', import.meta.url)), 'smtp-server-child.mjs');
   const args = [script, out];
   if (options.secure) args.push('--secure');
   if (options.auth) args.push('--auth', `${options.auth.user}:${options.auth.pass}`);
-  if (options.rejectFirst) args.push('--reject-first', String(options.rejectFirst), '--reject-code', String(options.rejectCode ?? 451));
+  if (options.rejectFirst)
+    args.push('--reject-first', String(options.rejectFirst), '--reject-code', String(options.rejectCode ?? 451));
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += String(d)));
@@ -49,7 +52,13 @@ export async function startSmtpServer(options: { auth?: { user: string; pass: st
   return {
     port,
     url: `${options.secure ? 'smtps' : 'smtp'}://${cred}127.0.0.1:${port}?rejectUnauthorized=false`,
-    messages: () => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as SmtpMessage) : []),
+    messages: () =>
+      existsSync(out)
+        ? readFileSync(out, 'utf8')
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as SmtpMessage)
+        : [],
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();

@@ -59,7 +59,17 @@ export function probeHistory(o: HistoryOptions): ProbeState {
     if (n + m > 0) hours.push({ t, n, f, m, h });
   }
   const at = new Date(now - 30_000).toISOString();
-  const last: ProbeResult = { probe: o.name, kind: 'http', at, ok: true, availabilityFailure: false, status: 200, latencyMs: 40, failed: [], ...o.last };
+  const last: ProbeResult = {
+    probe: o.name,
+    kind: 'http',
+    at,
+    ok: true,
+    availabilityFailure: false,
+    status: 200,
+    latencyMs: 40,
+    failed: [],
+    ...o.last,
+  };
   const samples = hours.reduce((a, b) => a + b.n + b.m, 0);
   return ProbeStateSchema.parse({
     version: 1,
@@ -94,29 +104,103 @@ export async function seedStatusBucket(store: ObjectStore, env: string, now: Dat
     probeHistory({
       name: 'api-health-full',
       now,
-      hour: (t) => (t >= T - 20 * 60_000 - HOUR ? { n: 60, f: 20, latencyMs: 900 } : Math.floor((T - t) / DAY) === 10 ? { n: 60, f: 3, latencyMs: 250 } : { n: 60, latencyMs: 120 }),
+      hour: (t) =>
+        t >= T - 20 * 60_000 - HOUR
+          ? { n: 60, f: 20, latencyMs: 900 }
+          : Math.floor((T - t) / DAY) === 10
+            ? { n: 60, f: 3, latencyMs: 250 }
+            : { n: 60, latencyMs: 120 },
       status: 'down',
       since,
-      last: { ok: false, availabilityFailure: true, status: 200, latencyMs: 870, severity: 'critical', failed: [{ condition: '[BODY].status == healthy', severity: 'critical', message: 'got degraded' }] },
+      last: {
+        ok: false,
+        availabilityFailure: true,
+        status: 200,
+        latencyMs: 870,
+        severity: 'critical',
+        failed: [{ condition: '[BODY].status == healthy', severity: 'critical', message: 'got degraded' }],
+      },
       incident: { fingerprint: `probe/${env}/api-health-full`, severity: 'critical', startsAt: since },
     }),
-    probeHistory({ name: 'worker', now, days: 30, status: 'maintenance', since: new Date(T - 30 * 60_000).toISOString(), hour: (t) => (T - t < HOUR ? { n: 0, m: 60 } : { n: 60, latencyMs: 20 }) }),
+    probeHistory({
+      name: 'worker',
+      now,
+      days: 30,
+      status: 'maintenance',
+      since: new Date(T - 30 * 60_000).toISOString(),
+      hour: (t) => (T - t < HOUR ? { n: 0, m: 60 } : { n: 60, latencyMs: 20 }),
+    }),
   ];
   for (const s of states) await store.writeJson(probeKeys.state(env, s.probe), s, { ifGeneration: null });
   const stamp = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
   await writeSyntheticBackup(store, env, stamp(T - 27 * HOUR), { suffix: 'aaaa' });
   const newest = await writeSyntheticBackup(store, env, stamp(T - 3 * HOUR), { suffix: 'bbbb' });
-  await store.writeJson(keys.verify(env, newest), { backupId: newest, ok: true, at: new Date(T - HOUR).toISOString(), problems: [], restoreDrill: { ok: true, database: 'scratch', details: [] } }, { ifGeneration: null });
+  await store.writeJson(
+    keys.verify(env, newest),
+    {
+      backupId: newest,
+      ok: true,
+      at: new Date(T - HOUR).toISOString(),
+      problems: [],
+      restoreDrill: { ok: true, database: 'scratch', details: [] },
+    },
+    { ifGeneration: null },
+  );
   const fp = `probe/${env}/api-health-full`;
-  const alert = { fingerprint: fp, status: 'firing' as const, severity: 'critical' as const, title: 'api-health-full is down', summary: '', labels: {}, source: 'probe', links: [], startsAt: since, env, details: {} };
-  await store.writeJson(alertKeys.incident(env, fp), { fingerprint: fp, status: 'firing', startsAt: since, alert, notified: true, seq: 1, transitions: [], messages: {} }, { ifGeneration: null });
+  const alert = {
+    fingerprint: fp,
+    status: 'firing' as const,
+    severity: 'critical' as const,
+    title: 'api-health-full is down',
+    summary: '',
+    labels: {},
+    source: 'probe',
+    links: [],
+    startsAt: since,
+    env,
+    details: {},
+  };
+  await store.writeJson(
+    alertKeys.incident(env, fp),
+    {
+      fingerprint: fp,
+      status: 'firing',
+      startsAt: since,
+      alert,
+      notified: true,
+      seq: 1,
+      transitions: [],
+      messages: {},
+    },
+    { ifGeneration: null },
+  );
   const old = `probe/${env}/api-health`;
   await store.writeJson(
     alertKeys.incident(env, old),
-    { fingerprint: old, status: 'resolved', startsAt: new Date(T - 3 * DAY).toISOString(), endsAt: new Date(T - 3 * DAY + 42 * 60_000).toISOString(), alert: { ...alert, fingerprint: old, status: 'resolved', title: 'api-health is down' }, notified: false, seq: 2, transitions: [], messages: {} },
+    {
+      fingerprint: old,
+      status: 'resolved',
+      startsAt: new Date(T - 3 * DAY).toISOString(),
+      endsAt: new Date(T - 3 * DAY + 42 * 60_000).toISOString(),
+      alert: { ...alert, fingerprint: old, status: 'resolved', title: 'api-health is down' },
+      notified: false,
+      seq: 2,
+      transitions: [],
+      messages: {},
+    },
     { ifGeneration: null },
   );
-  await addSilence(store, env, { matchers: ['probe=worker'], reason: 'worker migration', author: 'ops', expiresAt: new Date(T + 2 * HOUR).toISOString() }, new Date(T - 60_000));
+  await addSilence(
+    store,
+    env,
+    {
+      matchers: ['probe=worker'],
+      reason: 'worker migration',
+      author: 'ops',
+      expiresAt: new Date(T + 2 * HOUR).toISOString(),
+    },
+    new Date(T - 60_000),
+  );
 }
 
 /** The operator file of the seeded bucket: its probes (never probed: the schedule is moved to once a year) and the status section. */

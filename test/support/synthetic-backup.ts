@@ -22,7 +22,12 @@ export interface SyntheticBackup {
   started?: boolean;
 }
 
-export async function writeSyntheticBackup(store: ObjectStore, env: string, iso: string, options: SyntheticBackup = {}): Promise<string> {
+export async function writeSyntheticBackup(
+  store: ObjectStore,
+  env: string,
+  iso: string,
+  options: SyntheticBackup = {},
+): Promise<string> {
   const id = idAt(iso, options.suffix);
   const data = gzipSync(Buffer.from('1\tx\n'));
   if (options.started !== false) await store.put(keys.started(env, id), JSON.stringify({ backupId: id }));
@@ -59,6 +64,11 @@ export async function writeSyntheticBackup(store: ObjectStore, env: string, iso:
   };
   await store.put(keys.manifest(env, id), JSON.stringify(manifest));
   const { verify } = options;
-  if (verify) await store.writeJson(keys.verify(env, id), { backupId: id, ok: verify.ok, at: verify.at, problems: verify.ok ? [] : ['sha256 mismatch'] }, { ifGeneration: null });
+  if (verify)
+    await store.writeJson(
+      keys.verify(env, id),
+      { backupId: id, ok: verify.ok, at: verify.at, problems: verify.ok ? [] : ['sha256 mismatch'] },
+      { ifGeneration: null },
+    );
   return id;
 }

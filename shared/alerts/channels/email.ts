@@ -63,9 +63,17 @@ export class EmailChannel implements Channel {
       return { ok: true, detail: String((info as { response?: string }).response ?? '') };
     } catch (err) {
       const e = err as { responseCode?: number; code?: string; message?: string; name?: string };
-      if (e.name === 'TimeoutError' || e.name === 'AbortError') return { ok: false, retryable: true, error: 'SMTP: timed out' };
-      const retryable = e.responseCode !== undefined ? e.responseCode < 500 : ['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ECONNREFUSED', 'ECONNRESET'].includes(e.code ?? '');
-      return { ok: false, retryable, error: `SMTP: ${e.responseCode ? `${e.responseCode} ` : ''}${(e.message ?? String(err)).split('\n')[0]}` };
+      if (e.name === 'TimeoutError' || e.name === 'AbortError')
+        return { ok: false, retryable: true, error: 'SMTP: timed out' };
+      const retryable =
+        e.responseCode !== undefined
+          ? e.responseCode < 500
+          : ['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ECONNREFUSED', 'ECONNRESET'].includes(e.code ?? '');
+      return {
+        ok: false,
+        retryable,
+        error: `SMTP: ${e.responseCode ? `${e.responseCode} ` : ''}${(e.message ?? String(err)).split('\n')[0]}`,
+      };
     }
   }
 

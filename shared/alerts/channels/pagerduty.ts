@@ -4,7 +4,11 @@ import { postJson, type Channel, type Notification, type SendResult } from './ty
 
 export const PAGERDUTY_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue';
 
-const PD_SEVERITY: Record<Severity, 'critical' | 'warning' | 'info'> = { critical: 'critical', warning: 'warning', info: 'info' };
+const PD_SEVERITY: Record<Severity, 'critical' | 'warning' | 'info'> = {
+  critical: 'critical',
+  warning: 'warning',
+  info: 'info',
+};
 
 /**
  * PagerDuty Events API v2: `trigger` (firing, reminders) and `resolve`, with dedup_key = the fingerprint, so

@@ -41,7 +41,10 @@ export function slackPayload(n: Notification): Record<string, unknown> {
       text,
       blocks: [
         { type: 'header', text: { type: 'plain_text', text: `Daily digest (${d.env})` } },
-        { type: 'section', text: { type: 'mrkdwn', text: lines.length ? lines.join('\n').slice(0, 2900) : 'Nothing to report.' } },
+        {
+          type: 'section',
+          text: { type: 'mrkdwn', text: lines.length ? lines.join('\n').slice(0, 2900) : 'Nothing to report.' },
+        },
         { type: 'context', elements: [{ type: 'mrkdwn', text: `${d.from} - ${d.to}` }] },
       ],
     };
@@ -58,8 +61,18 @@ export function slackPayload(n: Notification): Record<string, unknown> {
   const blocks: unknown[] = [
     { type: 'section', text: { type: 'mrkdwn', text: `*[${word}] ${a.title}*\n${a.summary}`.slice(0, 2900) } },
     ...(fields.length ? [{ type: 'section', fields }] : []),
-    ...(a.details.documentation ? [{ type: 'section', text: { type: 'mrkdwn', text: a.details.documentation.slice(0, 2900) } }] : []),
-    { type: 'context', elements: [{ type: 'mrkdwn', text: `${a.severity} · ${a.source} · ${a.env} · since ${a.startsAt}${links ? ` · ${links}` : ''}` }] },
+    ...(a.details.documentation
+      ? [{ type: 'section', text: { type: 'mrkdwn', text: a.details.documentation.slice(0, 2900) } }]
+      : []),
+    {
+      type: 'context',
+      elements: [
+        {
+          type: 'mrkdwn',
+          text: `${a.severity} · ${a.source} · ${a.env} · since ${a.startsAt}${links ? ` · ${links}` : ''}`,
+        },
+      ],
+    },
   ];
   return { text, attachments: [{ color: colour, fallback: text, blocks }] };
 }

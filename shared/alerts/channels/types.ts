@@ -4,8 +4,7 @@ import type { TransitionKind } from '../lifecycle';
 
 /** What a channel is asked to send: one incident transition, or the daily digest. */
 export type Notification =
-  | { kind: TransitionKind | 'test'; alert: Alert; seq: number }
-  | { kind: 'digest'; digest: Digest };
+  { kind: TransitionKind | 'test'; alert: Alert; seq: number } | { kind: 'digest'; digest: Digest };
 
 export interface Digest {
   env: string;
@@ -18,7 +17,12 @@ export interface Digest {
 /** The outcome of one send. A failure says whether trying again can help (429, 5xx, a timeout) or not (400). */
 export type SendResult =
   | { ok: true; detail?: string }
-  | { ok: false; retryable: boolean; error: string; /** The server asked to wait this long (Retry-After). */ retryAfterMs?: number };
+  | {
+      ok: false;
+      retryable: boolean;
+      error: string;
+      /** The server asked to wait this long (Retry-After). */ retryAfterMs?: number;
+    };
 
 /** One notification channel (one file each under channels/). */
 export interface Channel {
@@ -45,7 +49,12 @@ export async function httpResult(res: Response, what: string): Promise<SendResul
   if (res.ok) return { ok: true, detail: body };
   const retryable = res.status === 408 || res.status === 429 || res.status >= 500;
   const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
-  return { ok: false, retryable, error: `${what} answered ${res.status}${body ? `: ${body.replace(/\s+/g, ' ')}` : ''}`, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+  return {
+    ok: false,
+    retryable,
+    error: `${what} answered ${res.status}${body ? `: ${body.replace(/\s+/g, ' ')}` : ''}`,
+    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+  };
 }
 
 /** Retry-After: seconds, or an HTTP date. */
@@ -59,13 +68,21 @@ export function parseRetryAfter(value: string | null): number | undefined {
 /** A network error or timeout is always worth retrying. */
 export function networkFailure(err: unknown, what: string): SendResult {
   const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-  const reason = e?.name === 'TimeoutError' || e?.name === 'AbortError' ? 'timed out' : (e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err));
+  const reason =
+    e?.name === 'TimeoutError' || e?.name === 'AbortError'
+      ? 'timed out'
+      : (e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err));
   return { ok: false, retryable: true, error: `${what}: ${reason}` };
 }
 
 export async function postJson(url: string, body: unknown, signal: AbortSignal, what: string): Promise<SendResult> {
   try {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal,
+    });
     return await httpResult(res, what);
   } catch (err) {
     return networkFailure(err, what);

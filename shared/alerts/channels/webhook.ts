@@ -11,7 +11,10 @@ export class WebhookChannel implements Channel {
   }
 
   send(n: Notification, signal: AbortSignal): Promise<SendResult> {
-    const body = n.kind === 'digest' ? { version: 1, kind: 'digest', digest: n.digest } : { version: 1, kind: n.kind, seq: n.seq, alert: n.alert };
+    const body =
+      n.kind === 'digest'
+        ? { version: 1, kind: 'digest', digest: n.digest }
+        : { version: 1, kind: n.kind, seq: n.seq, alert: n.alert };
     return postJson(this.url, body, signal, 'webhook');
   }
 }

@@ -29,7 +29,10 @@ export function duration(value: string): number {
 }
 
 function matcher(value: string, previous: string[] = []): string[] {
-  if (!MatcherText.safeParse(value).success) throw new InvalidArgumentError(`${JSON.stringify(value)} must be label=value, label!=value, label=~regex or label!~regex`);
+  if (!MatcherText.safeParse(value).success)
+    throw new InvalidArgumentError(
+      `${JSON.stringify(value)} must be label=value, label!=value, label=~regex or label!~regex`,
+    );
   return [...previous, value];
 }
 
@@ -41,13 +44,18 @@ function print(result: FanoutResult, json: boolean | undefined): void {
   const lines: string[] = [];
   for (const a of result.alerts) {
     const sent = a.deliveries.map((d) => `${d.channel}: ${d.status}${d.error ? ` (${d.error})` : ''}`).join(', ');
-    lines.push(`${a.fingerprint} [${a.severity} ${a.status}] -> ${a.transition ? `${a.transition.kind} #${a.transition.seq}: ${sent || 'no channel'}` : a.why}`);
+    lines.push(
+      `${a.fingerprint} [${a.severity} ${a.status}] -> ${a.transition ? `${a.transition.kind} #${a.transition.seq}: ${sent || 'no channel'}` : a.why}`,
+    );
   }
   if (result.notices > 0) lines.push(`${result.notices} notice(s) filed for the daily digest`);
   process.stdout.write(`${lines.join('\n') || 'nothing to do'}\n`);
 }
 
-async function runPipeline(flags: Flags, decode: (deps: ReturnType<typeof fanoutDeps>) => Parameters<typeof fanout>[1]): Promise<void> {
+async function runPipeline(
+  flags: Flags,
+  decode: (deps: ReturnType<typeof fanoutDeps>) => Parameters<typeof fanout>[1],
+): Promise<void> {
   const ctx = commandContext(flags);
   const deps = fanoutDeps(ctx.config, ctx.store, ctx.env, ctx.logger);
   ctx.logger.info(describeChannels(ctx.config, deps.channels));
@@ -56,7 +64,10 @@ async function runPipeline(flags: Flags, decode: (deps: ReturnType<typeof fanout
     if (input.kind === 'poison') throw new UsageError(`not an alert message: ${input.reason}`);
     const result = await fanout(deps, input);
     print(result, flags.json);
-    if (result.retry) throw new OpsError('some deliveries failed and are still owed: run the same command again to retry them (only those are resent)');
+    if (result.retry)
+      throw new OpsError(
+        'some deliveries failed and are still owed: run the same command again to retry them (only those are resent)',
+      );
   } finally {
     await deps.deadLetter.close();
     for (const c of Object.values(deps.channels)) await c?.close?.();
@@ -64,10 +75,14 @@ async function runPipeline(flags: Flags, decode: (deps: ReturnType<typeof fanout
 }
 
 export function registerAlertsCommands(program: Command): void {
-  const alerts = program.command('alerts').description('Alert fan-out: feed a message through the pipeline, send a test, show deliveries and state');
+  const alerts = program
+    .command('alerts')
+    .description('Alert fan-out: feed a message through the pipeline, send a test, show deliveries and state');
 
   withStoreOptions(alerts.command('send'))
-    .description('Feed one message (our event, or a Cloud Monitoring notification, raw or in a Pub/Sub push envelope) through the fan-out, with the same state as the function')
+    .description(
+      'Feed one message (our event, or a Cloud Monitoring notification, raw or in a Pub/Sub push envelope) through the fan-out, with the same state as the function',
+    )
     .requiredOption('--file <path>', 'the message (JSON)')
     .option('--json', 'print JSON')
     .action(async (flags: Flags & { file: string }) => {
@@ -83,17 +98,37 @@ export function registerAlertsCommands(program: Command): void {
     });
 
   withStoreOptions(alerts.command('test'))
-    .description('Send a test alert through the real routing (it resolves at once on the channels that support it: run again to test again)')
-    .option('--severity <level>', 'critical, warning or info', (v: string) => {
-      if (!['critical', 'warning', 'info'].includes(v)) throw new InvalidArgumentError('must be critical, warning or info');
-      return v;
-    }, 'critical')
+    .description(
+      'Send a test alert through the real routing (it resolves at once on the channels that support it: run again to test again)',
+    )
+    .option(
+      '--severity <level>',
+      'critical, warning or info',
+      (v: string) => {
+        if (!['critical', 'warning', 'info'].includes(v))
+          throw new InvalidArgumentError('must be critical, warning or info');
+        return v;
+      },
+      'critical',
+    )
     .option('--json', 'print JSON')
     .action(async (flags: Flags & { severity: 'critical' | 'warning' | 'info' }) => {
       const now = new Date().toISOString();
       await runPipeline(flags, (deps) =>
         decodeJson(
-          { type: 'alert', severity: flags.severity, env: deps.env, time: now, status: 'firing', fingerprint: `test/${deps.env}/${flags.severity}/${now}`, title: `Test alert (${flags.severity})`, summary: 'Sent by mt-ops alerts test: routing and channels work.', startsAt: now, source: 'test', labels: { test: 'true' } },
+          {
+            type: 'alert',
+            severity: flags.severity,
+            env: deps.env,
+            time: now,
+            status: 'firing',
+            fingerprint: `test/${deps.env}/${flags.severity}/${now}`,
+            title: `Test alert (${flags.severity})`,
+            summary: 'Sent by mt-ops alerts test: routing and channels work.',
+            startsAt: now,
+            source: 'test',
+            labels: { test: 'true' },
+          },
           `test-${now}`,
         ),
       );
@@ -105,11 +140,29 @@ export function registerAlertsCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (flags: Flags & { since: number }) => {
       const ctx = commandContext(flags);
-      const records = await readDeliveries(ctx.store, ctx.env, new Date(Date.now() - Math.min(flags.since, 400 * 86_400_000)));
+      const records = await readDeliveries(
+        ctx.store,
+        ctx.env,
+        new Date(Date.now() - Math.min(flags.since, 400 * 86_400_000)),
+      );
       if (flags.json) return void process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
       if (records.length === 0) return void process.stdout.write('no deliveries in that period\n');
       const label = (s: string) => (s === 'failed' || s === 'sending' ? `UNDELIVERED (${s})` : s);
-      process.stdout.write(`${table(['TIME (UTC)', 'SEVERITY', 'KIND', 'CHANNEL', 'OUTCOME', 'ATTEMPTS', 'TITLE', 'ERROR'], records.map((r) => [r.at.slice(0, 19).replace('T', ' '), r.severity, r.kind, r.channel, label(r.status), String(r.attempts), r.title, r.lastError ?? '']))}\n`);
+      process.stdout.write(
+        `${table(
+          ['TIME (UTC)', 'SEVERITY', 'KIND', 'CHANNEL', 'OUTCOME', 'ATTEMPTS', 'TITLE', 'ERROR'],
+          records.map((r) => [
+            r.at.slice(0, 19).replace('T', ' '),
+            r.severity,
+            r.kind,
+            r.channel,
+            label(r.status),
+            String(r.attempts),
+            r.title,
+            r.lastError ?? '',
+          ]),
+        )}\n`,
+      );
     });
 
   withStoreOptions(alerts.command('status'))
@@ -124,20 +177,54 @@ export function registerAlertsCommands(program: Command): void {
       const current = activeWindow(windows, now);
       const next = nextWindow(windows, now);
       const out = {
-        firing: firing.map((i) => ({ fingerprint: i.fingerprint, severity: i.alert.severity, title: i.alert.title, since: i.startsAt, notified: i.notified, mutedBy: i.mutedBy })),
+        firing: firing.map((i) => ({
+          fingerprint: i.fingerprint,
+          severity: i.alert.severity,
+          title: i.alert.title,
+          since: i.startsAt,
+          notified: i.notified,
+          mutedBy: i.mutedBy,
+        })),
         silences,
-        maintenance: { active: current ? { name: current.name, until: current.end.toISOString() } : null, next: next ? { name: next.name, start: next.start.toISOString(), end: next.end.toISOString() } : null },
+        maintenance: {
+          active: current ? { name: current.name, until: current.end.toISOString() } : null,
+          next: next ? { name: next.name, start: next.start.toISOString(), end: next.end.toISOString() } : null,
+        },
       };
       if (flags.json) return void process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
       const parts = [
-        out.firing.length ? `Firing:\n${table(['SINCE (UTC)', 'SEVERITY', 'TITLE', 'FINGERPRINT', 'NOTE'], out.firing.map((f) => [f.since.slice(0, 19).replace('T', ' '), f.severity, f.title, f.fingerprint, f.mutedBy ? `muted: ${f.mutedBy}` : f.notified ? '' : 'not sent yet']))}` : 'Firing: none',
-        silences.length ? `Silences:\n${table(['ID', 'MATCHERS', 'UNTIL (UTC)', 'AUTHOR', 'REASON'], silences.map((s) => [s.id, s.matchers.join(', '), s.expiresAt.slice(0, 19).replace('T', ' '), s.author, s.reason]))}` : 'Silences: none',
+        out.firing.length
+          ? `Firing:\n${table(
+              ['SINCE (UTC)', 'SEVERITY', 'TITLE', 'FINGERPRINT', 'NOTE'],
+              out.firing.map((f) => [
+                f.since.slice(0, 19).replace('T', ' '),
+                f.severity,
+                f.title,
+                f.fingerprint,
+                f.mutedBy ? `muted: ${f.mutedBy}` : f.notified ? '' : 'not sent yet',
+              ]),
+            )}`
+          : 'Firing: none',
+        silences.length
+          ? `Silences:\n${table(
+              ['ID', 'MATCHERS', 'UNTIL (UTC)', 'AUTHOR', 'REASON'],
+              silences.map((s) => [
+                s.id,
+                s.matchers.join(', '),
+                s.expiresAt.slice(0, 19).replace('T', ' '),
+                s.author,
+                s.reason,
+              ]),
+            )}`
+          : 'Silences: none',
         `Maintenance: ${current ? `IN WINDOW ${current.name} until ${current.end.toISOString()}` : 'not in a window'}${next ? `; next ${next.name} ${next.start.toISOString()} - ${next.end.toISOString()}` : ''}`,
       ];
       process.stdout.write(`${parts.join('\n\n')}\n`);
     });
 
-  const silence = program.command('silence').description('Ad hoc silences: matchers, a reason, an author and an expiry, stored in the bucket');
+  const silence = program
+    .command('silence')
+    .description('Ad hoc silences: matchers, a reason, an author and an expiry, stored in the bucket');
   withStoreOptions(silence.command('add'))
     .description('Silence matching alerts for a while (every --match must match)')
     .requiredOption('--match <matcher>', 'label=value, label!=value, label=~regex, label!~regex (repeatable)', matcher)
@@ -149,8 +236,17 @@ export function registerAlertsCommands(program: Command): void {
       const ctx = commandContext(flags);
       const author = flags.author ?? process.env.USER ?? process.env.LOGNAME ?? 'unknown';
       if (!flags.reason.trim()) throw new UsageError('--reason: must not be empty');
-      const s = await addSilence(ctx.store, ctx.env, { matchers: flags.match, reason: flags.reason, author, expiresAt: new Date(Date.now() + flags.for).toISOString() });
-      process.stdout.write(flags.json ? `${JSON.stringify(s, null, 2)}\n` : `silence ${s.id} until ${s.expiresAt} (${s.matchers.join(', ')})\n`);
+      const s = await addSilence(ctx.store, ctx.env, {
+        matchers: flags.match,
+        reason: flags.reason,
+        author,
+        expiresAt: new Date(Date.now() + flags.for).toISOString(),
+      });
+      process.stdout.write(
+        flags.json
+          ? `${JSON.stringify(s, null, 2)}\n`
+          : `silence ${s.id} until ${s.expiresAt} (${s.matchers.join(', ')})\n`,
+      );
     });
   withStoreOptions(silence.command('list'))
     .description('Active silences (--all: expired ones too)')
@@ -162,7 +258,19 @@ export function registerAlertsCommands(program: Command): void {
       const list = (await listSilences(ctx.store, ctx.env)).filter((s) => flags.all || isActive(s, now));
       if (flags.json) return void process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
       if (list.length === 0) return void process.stdout.write('no silences\n');
-      process.stdout.write(`${table(['ID', 'MATCHERS', 'UNTIL (UTC)', 'STATE', 'AUTHOR', 'REASON'], list.map((s) => [s.id, s.matchers.join(', '), s.expiresAt.slice(0, 19).replace('T', ' '), isActive(s, now) ? 'active' : 'expired', s.author, s.reason]))}\n`);
+      process.stdout.write(
+        `${table(
+          ['ID', 'MATCHERS', 'UNTIL (UTC)', 'STATE', 'AUTHOR', 'REASON'],
+          list.map((s) => [
+            s.id,
+            s.matchers.join(', '),
+            s.expiresAt.slice(0, 19).replace('T', ' '),
+            isActive(s, now) ? 'active' : 'expired',
+            s.author,
+            s.reason,
+          ]),
+        )}\n`,
+      );
     });
   withStoreOptions(silence.command('expire'))
     .description('End a silence now')

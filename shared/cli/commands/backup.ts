@@ -37,7 +37,13 @@ export function registerBackupCommand(program: Command): void {
     .action(async (flags: BackupFlags) => {
       const ctx = commandContext(flags);
       const options = backupOptions(ctx, {
-        request: { databaseUrl: flags.databaseUrl, label: flags.label, schemas: flags.schemas, excludeTables: flags.excludeTables, jobs: flags.jobs },
+        request: {
+          databaseUrl: flags.databaseUrl,
+          label: flags.label,
+          schemas: flags.schemas,
+          excludeTables: flags.excludeTables,
+          jobs: flags.jobs,
+        },
         fields: { schemas: '--schemas', excludeTables: '--exclude-tables' },
         trigger: { kind: 'manual' },
       });
@@ -62,17 +68,26 @@ export function registerBackupCommand(program: Command): void {
                   progress.line(`  ${p.table}: ${p.rows} rows, ${formatBytes(p.rawBytes)}`);
                 }
                 const rate = formatBytes((bytesSoFar + (p.done ? 0 : p.rawBytes)) / Math.max(elapsed, 0.001));
-                progress.update(p.total ? p.index / p.total : 1, `${p.index}/${p.total} tables  ${p.table} ${p.rows} rows  ${rate}/s`);
+                progress.update(
+                  p.total ? p.index / p.total : 1,
+                  `${p.index}/${p.total} tables  ${p.table} ${p.rows} rows  ${rate}/s`,
+                );
               }
             },
           },
         ).catch((err: unknown) => {
-          throw interruptedBecause(interrupt, (sig) => `backup stopped by ${sig}: nothing kept (its objects removed), lease released`) ?? err;
+          throw (
+            interruptedBecause(
+              interrupt,
+              (sig) => `backup stopped by ${sig}: nothing kept (its objects removed), lease released`,
+            ) ?? err
+          );
         });
         progress.done();
         if (result.status === 'busy') {
           const message = `another backup of env ${ctx.env} is running (${result.holder}, lease until ${result.until}); nothing done`;
-          if (flags.json) process.stdout.write(`${JSON.stringify({ status: 'busy', holder: result.holder, until: result.until })}\n`);
+          if (flags.json)
+            process.stdout.write(`${JSON.stringify({ status: 'busy', holder: result.holder, until: result.until })}\n`);
           else process.stderr.write(`mt-ops: ${message}\n`);
           return;
         }

@@ -28,16 +28,27 @@ interface CleanupFlags {
   minKeep?: number;
 }
 
-const POLICY_FLAGS = ['keepLast', 'keepWithinDays', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const;
+const POLICY_FLAGS = [
+  'keepLast',
+  'keepWithinDays',
+  'keepHourly',
+  'keepDaily',
+  'keepWeekly',
+  'keepMonthly',
+  'keepYearly',
+] as const;
 
 /** Policy flags replace the configured policy for this run (they are not merged with it). */
 export function policyFromFlags(n: string | undefined, flags: CleanupFlags): RetentionPolicy | undefined {
   const policy: RetentionPolicy = {};
   for (const key of POLICY_FLAGS) if (flags[key] !== undefined) policy[key] = flags[key];
   if (n !== undefined) {
-    if (!/^\d+$/.test(n)) throw new UsageError(`cleanup N: ${JSON.stringify(n)} must be a non-negative integer (keep the N newest)`);
+    if (!/^\d+$/.test(n))
+      throw new UsageError(`cleanup N: ${JSON.stringify(n)} must be a non-negative integer (keep the N newest)`);
     if (policy.keepLast !== undefined && policy.keepLast !== Number(n)) {
-      throw new UsageError(`contradictory: cleanup ${n} means --keep-last ${n}, but --keep-last ${policy.keepLast} was given too`);
+      throw new UsageError(
+        `contradictory: cleanup ${n} means --keep-last ${n}, but --keep-last ${policy.keepLast} was given too`,
+      );
     }
     policy.keepLast = Number(n);
   }
@@ -70,15 +81,33 @@ export function registerCleanupCommand(program: Command): void {
       const bus = openBus(ctx.config, { logger: ctx.logger });
       const result = await retentionJob(
         // At the default level a failure is our own output and one line on stderr; at debug the log line too.
-        { bus, store: ctx.store, env: ctx.env, trigger: 'manual', logger: ctx.logger, logFailure: ctx.logger.isLevelEnabled('debug') },
-        retentionOptions(ctx.config, { policy: flagPolicy, minKeep: flags.minKeep, dryRun: flags.dryRun, signal: interruptSignal() }),
+        {
+          bus,
+          store: ctx.store,
+          env: ctx.env,
+          trigger: 'manual',
+          logger: ctx.logger,
+          logFailure: ctx.logger.isLevelEnabled('debug'),
+        },
+        retentionOptions(ctx.config, {
+          policy: flagPolicy,
+          minKeep: flags.minKeep,
+          dryRun: flags.dryRun,
+          signal: interruptSignal(),
+        }),
       ).finally(() => bus.close());
       if (result.stopped) {
         const done = result.outcomes.filter((o) => o.status === 'removed').length;
-        throw interruptedBecause(interruptSignal(), (sig) => `cleanup stopped by ${sig}: ${done} backup(s) removed, every other one left whole`);
+        throw interruptedBecause(
+          interruptSignal(),
+          (sig) => `cleanup stopped by ${sig}: ${done} backup(s) removed, every other one left whole`,
+        );
       }
       process.stdout.write(flags.json ? `${JSON.stringify(toJson(result), null, 2)}\n` : render(result));
-      if (result.failed > 0) throw new OpsError(`${result.failed} backup(s) could not be removed; they are intact or partly removed and will be retried on the next run`);
+      if (result.failed > 0)
+        throw new OpsError(
+          `${result.failed} backup(s) could not be removed; they are intact or partly removed and will be retried on the next run`,
+        );
     });
 }
 
@@ -88,9 +117,33 @@ function toJson(r: RetentionResult) {
     env: r.plan.env,
     dryRun: r.dryRun,
     backups: [
-      ...r.plan.decisions.map((d) => ({ id: d.backup.id, kind: d.backup.kind, time: d.backup.time.toISOString(), bytes: d.backup.bytes, action: d.keep ? 'keep' : 'remove', reasons: d.reasons, outcome: outcome.get(d.backup.id) })),
-      ...r.plan.safety.map((d) => ({ id: d.backup.id, kind: 'safety', time: d.backup.time.toISOString(), bytes: d.backup.bytes, action: d.keep ? 'keep' : 'remove', reasons: d.keep ? d.reasons : ['safety backup, past its retention'], outcome: outcome.get(d.backup.id) })),
-      ...r.plan.orphans.map((o) => ({ id: o.backup.id, kind: o.backup.kind, time: o.backup.time.toISOString(), bytes: o.backup.bytes, action: o.remove ? 'remove' : 'keep', reasons: [o.reason], outcome: outcome.get(o.backup.id) })),
+      ...r.plan.decisions.map((d) => ({
+        id: d.backup.id,
+        kind: d.backup.kind,
+        time: d.backup.time.toISOString(),
+        bytes: d.backup.bytes,
+        action: d.keep ? 'keep' : 'remove',
+        reasons: d.reasons,
+        outcome: outcome.get(d.backup.id),
+      })),
+      ...r.plan.safety.map((d) => ({
+        id: d.backup.id,
+        kind: 'safety',
+        time: d.backup.time.toISOString(),
+        bytes: d.backup.bytes,
+        action: d.keep ? 'keep' : 'remove',
+        reasons: d.keep ? d.reasons : ['safety backup, past its retention'],
+        outcome: outcome.get(d.backup.id),
+      })),
+      ...r.plan.orphans.map((o) => ({
+        id: o.backup.id,
+        kind: o.backup.kind,
+        time: o.backup.time.toISOString(),
+        bytes: o.backup.bytes,
+        action: o.remove ? 'remove' : 'keep',
+        reasons: [o.reason],
+        outcome: outcome.get(o.backup.id),
+      })),
     ],
     totals: {
       kept: r.kept,
@@ -112,7 +165,14 @@ function render(r: RetentionResult): string {
   if (j.backups.length === 0) return `no backups for env ${r.plan.env}${r.dryRun ? '' : `; ${temporary}`}\n`;
   const rows = j.backups.map((b) => {
     const status = b.outcome ? ` (${b.outcome.status}${b.outcome.reason ? `: ${b.outcome.reason}` : ''})` : '';
-    return [b.id, b.time.slice(0, 19).replace('T', ' '), b.kind, formatBytes(b.bytes), (r.dryRun && b.action === 'remove' ? 'would remove' : b.action.toUpperCase()) + status, b.reasons.join(', ')];
+    return [
+      b.id,
+      b.time.slice(0, 19).replace('T', ' '),
+      b.kind,
+      formatBytes(b.bytes),
+      (r.dryRun && b.action === 'remove' ? 'would remove' : b.action.toUpperCase()) + status,
+      b.reasons.join(', '),
+    ];
   });
   const t = j.totals;
   const verb = r.dryRun ? 'would free' : 'freed';

@@ -17,22 +17,33 @@ interface ExportFlags {
 
 export function registerExportCommand(program: Command): void {
   withStoreOptions(program.command('export'))
-    .description("Write a backup's public tables as a legacy database_backup_YYYYMMDD_HHMMSS.json.gz, readable by today's tools")
+    .description(
+      "Write a backup's public tables as a legacy database_backup_YYYYMMDD_HHMMSS.json.gz, readable by today's tools",
+    )
     .argument('<id>', 'backup id, or "latest"')
     .option('--format <format>', 'output format: legacy-json', 'legacy-json')
     .option('--out <path>', 'output file, or a directory to write database_backup_YYYYMMDD_HHMMSS.json.gz into')
     .option('--json', 'print JSON')
     .action(async (id: string, flags: ExportFlags) => {
-      if (flags.format !== 'legacy-json') throw new UsageError(`--format: unknown format ${JSON.stringify(flags.format)}; expected legacy-json`);
+      if (flags.format !== 'legacy-json')
+        throw new UsageError(`--format: unknown format ${JSON.stringify(flags.format)}; expected legacy-json`);
       if (!flags.out) throw new UsageError('--out: required (a file or a directory)');
       const ctx = commandContext(flags);
       const entry = await resolveBackup(ctx.store, ctx.env, id);
       const result = await exportLegacy({ store: ctx.store, manifest: entry.manifest, out: flags.out });
       const lo = entry.manifest.largeObjects?.count ?? 0;
-      if (flags.json) process.stdout.write(`${JSON.stringify({ backupId: entry.manifest.id, ...result, ...(lo ? { largeObjectsNotExported: lo } : {}) }, null, 2)}\n`);
+      if (flags.json)
+        process.stdout.write(
+          `${JSON.stringify({ backupId: entry.manifest.id, ...result, ...(lo ? { largeObjectsNotExported: lo } : {}) }, null, 2)}\n`,
+        );
       else {
-        process.stderr.write(`exported ${result.tables.length} public tables, ${result.rows} rows of backup ${entry.manifest.id} (${formatBytes(result.bytes)})\n`);
-        if (lo) process.stderr.write(`not exported: ${lo} large objects (the legacy format has no place for them; restore the backup itself to get them)\n`);
+        process.stderr.write(
+          `exported ${result.tables.length} public tables, ${result.rows} rows of backup ${entry.manifest.id} (${formatBytes(result.bytes)})\n`,
+        );
+        if (lo)
+          process.stderr.write(
+            `not exported: ${lo} large objects (the legacy format has no place for them; restore the backup itself to get them)\n`,
+          );
         process.stdout.write(`${result.path}\n`);
       }
     });

@@ -15,7 +15,8 @@ interface TargetFlags {
 }
 
 const projectId = (value: string) => {
-  if (!/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/.test(value)) throw new InvalidArgumentError('must be a project id (6-30 lowercase letters, digits and dashes)');
+  if (!/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/.test(value))
+    throw new InvalidArgumentError('must be a project id (6-30 lowercase letters, digits and dashes)');
   return value;
 };
 const regionName = (value: string) => {
@@ -28,7 +29,10 @@ export function topologyFor(flags: { infra?: string }): Topology {
   const retention = loadConfig().file.retention;
   if (!flags.infra) return loadTopology({}, retention);
   const at = (name: string) => join(flags.infra!, `${name}.yaml`);
-  return loadTopology({ functions: at('functions'), topics: at('topics'), schedules: at('schedules'), project: at('project') }, retention);
+  return loadTopology(
+    { functions: at('functions'), topics: at('topics'), schedules: at('schedules'), project: at('project') },
+    retention,
+  );
 }
 
 function targetOptions(command: Command): Command {
@@ -42,14 +46,20 @@ export function registerInfraCommands(program: Command): void {
   const infra = program.command('infra').description('Deploy the topology declared in infra/ to Google Cloud');
 
   targetOptions(infra.command('deploy-commands'))
-    .description('Print the gcloud commands that deploy the functions, the bucket, the service accounts and their access (idempotent, in dependency order)')
+    .description(
+      'Print the gcloud commands that deploy the functions, the bucket, the service accounts and their access (idempotent, in dependency order)',
+    )
     .option('--dist <dir>', 'where the function bundles are', 'dist')
     .action((flags: TargetFlags & { dist: string }) => {
-      process.stdout.write(deployCommands(topologyFor(flags), { project: flags.project, region: flags.region, dist: flags.dist }));
+      process.stdout.write(
+        deployCommands(topologyFor(flags), { project: flags.project, region: flags.region, dist: flags.dist }),
+      );
     });
 
   targetOptions(infra.command('plan'))
-    .description('Compare the topics, subscriptions and Scheduler jobs of infra/ with the project: what apply would create, update (field by field) or find undeclared')
+    .description(
+      'Compare the topics, subscriptions and Scheduler jobs of infra/ with the project: what apply would create, update (field by field) or find undeclared',
+    )
     .option('--prune', 'show undeclared mt-ops-* resources as deletions')
     .option('--json', 'print JSON')
     .action(async (flags: TargetFlags & { prune?: boolean; json?: boolean }) => {
@@ -57,14 +67,18 @@ export function registerInfraCommands(program: Command): void {
       const clients = await openCloudClients(flags.project);
       try {
         const plan = await planInfra(topology, clients, flags);
-        process.stdout.write(flags.json ? `${JSON.stringify(plan, null, 2)}\n` : formatPlan(plan, { prune: Boolean(flags.prune) }));
+        process.stdout.write(
+          flags.json ? `${JSON.stringify(plan, null, 2)}\n` : formatPlan(plan, { prune: Boolean(flags.prune) }),
+        );
       } finally {
         await clients.close();
       }
     });
 
   targetOptions(infra.command('apply'))
-    .description('Create and update the topics, subscriptions and Scheduler jobs of infra/ in the project (safe to interrupt and run again); undeclared mt-ops-* resources are only reported, deleted with --prune')
+    .description(
+      'Create and update the topics, subscriptions and Scheduler jobs of infra/ in the project (safe to interrupt and run again); undeclared mt-ops-* resources are only reported, deleted with --prune',
+    )
     .option('--prune', 'delete mt-ops-* topics, subscriptions and jobs that infra/ does not declare')
     .action(async (flags: TargetFlags & { prune?: boolean }) => {
       const topology = topologyFor(flags);
@@ -75,7 +89,9 @@ export function registerInfraCommands(program: Command): void {
           prune: Boolean(flags.prune),
           onChange: (c) => {
             done.push(c);
-            process.stderr.write(`${c.action === 'create' ? 'created' : c.action === 'delete' ? 'deleted' : c.action === 'replace' ? 'replaced' : 'updated'} ${c.kind} ${c.name}\n`);
+            process.stderr.write(
+              `${c.action === 'create' ? 'created' : c.action === 'delete' ? 'deleted' : c.action === 'replace' ? 'replaced' : 'updated'} ${c.kind} ${c.name}\n`,
+            );
           },
         });
         process.stdout.write(formatPlan(plan, { prune: Boolean(flags.prune), applied: true }));
@@ -85,7 +101,9 @@ export function registerInfraCommands(program: Command): void {
     });
 
   targetOptions(infra.command('notify'))
-    .description('Publish deployment.succeeded (info) or deployment.failed (warning) to the events topic (the last step of cloudbuild.yaml)')
+    .description(
+      'Publish deployment.succeeded (info) or deployment.failed (warning) to the events topic (the last step of cloudbuild.yaml)',
+    )
     .requiredOption('--status <status>', 'succeeded or failed', (v: string) => {
       if (v !== 'succeeded' && v !== 'failed') throw new InvalidArgumentError('must be succeeded or failed');
       return v;
@@ -94,19 +112,47 @@ export function registerInfraCommands(program: Command): void {
     .option('--reason <text>', 'why it failed', 'the step failed')
     .option('--commit <sha>', 'the commit deployed')
     .option('--build <id>', 'the Cloud Build id')
-    .action(async (flags: TargetFlags & { status: 'succeeded' | 'failed'; step?: string; reason: string; commit?: string; build?: string }) => {
-      const topology = topologyFor(flags);
-      const config = loadConfig();
-      const bus = openBus({ env: { ...config.env, GOOGLE_CLOUD_PROJECT: flags.project, OPS_EVENTS: config.env.OPS_EVENTS ?? 'pubsub' } }, { topic: topology.eventsTopic });
-      const common = { env: topology.project.env, time: new Date().toISOString(), project: flags.project, region: flags.region, ...(flags.commit ? { commit: flags.commit } : {}), ...(flags.build ? { build: flags.build } : {}) };
-      try {
-        const id =
-          flags.status === 'succeeded'
-            ? await bus.deliver({ type: 'deployment.succeeded', severity: 'info', ...common })
-            : await bus.deliver({ type: 'deployment.failed', severity: 'warning', ...common, step: flags.step ?? 'unknown', reason: flags.reason });
-        process.stdout.write(`published deployment.${flags.status} to ${topology.eventsTopic} (message ${id})\n`);
-      } finally {
-        await bus.close();
-      }
-    });
+    .action(
+      async (
+        flags: TargetFlags & {
+          status: 'succeeded' | 'failed';
+          step?: string;
+          reason: string;
+          commit?: string;
+          build?: string;
+        },
+      ) => {
+        const topology = topologyFor(flags);
+        const config = loadConfig();
+        const bus = openBus(
+          {
+            env: { ...config.env, GOOGLE_CLOUD_PROJECT: flags.project, OPS_EVENTS: config.env.OPS_EVENTS ?? 'pubsub' },
+          },
+          { topic: topology.eventsTopic },
+        );
+        const common = {
+          env: topology.project.env,
+          time: new Date().toISOString(),
+          project: flags.project,
+          region: flags.region,
+          ...(flags.commit ? { commit: flags.commit } : {}),
+          ...(flags.build ? { build: flags.build } : {}),
+        };
+        try {
+          const id =
+            flags.status === 'succeeded'
+              ? await bus.deliver({ type: 'deployment.succeeded', severity: 'info', ...common })
+              : await bus.deliver({
+                  type: 'deployment.failed',
+                  severity: 'warning',
+                  ...common,
+                  step: flags.step ?? 'unknown',
+                  reason: flags.reason,
+                });
+          process.stdout.write(`published deployment.${flags.status} to ${topology.eventsTopic} (message ${id})\n`);
+        } finally {
+          await bus.close();
+        }
+      },
+    );
 }

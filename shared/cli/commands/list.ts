@@ -14,7 +14,9 @@ interface ListFlags {
 
 export function registerListCommand(program: Command): void {
   withStoreOptions(program.command('list'))
-    .description('List complete backups, newest first, and corrupt ones (unreadable manifest), flagged; with --all, incomplete ones too')
+    .description(
+      'List complete backups, newest first, and corrupt ones (unreadable manifest), flagged; with --all, incomplete ones too',
+    )
     .option('--all', 'also show incomplete backups (no manifest), marked')
     .option('--json', 'print JSON')
     .action(async (flags: ListFlags) => {
@@ -55,11 +57,16 @@ export function registerListCommand(program: Command): void {
       if (real.length > 0) out.push(render(real));
       if (safety.length > 0) {
         const days = ctx.config.file.retention.safety.keepWithinDays;
-        out.push(`safety backups (taken by restore of its target before overwriting it; never "latest"; kept ${days} days):\n${render(safety)}`);
+        out.push(
+          `safety backups (taken by restore of its target before overwriting it; never "latest"; kept ${days} days):\n${render(safety)}`,
+        );
       }
       // A manifest that cannot be read is an integrity failure: always listed, with the reason.
       const corrupt = found.filter((e) => e.kind === 'corrupt');
-      if (corrupt.length > 0) out.push(`CORRUPT: the manifest cannot be read (mt-ops verify ID exits 1):\n${corrupt.map((e) => `  ${e.id}: ${e.note}`).join('\n')}`);
+      if (corrupt.length > 0)
+        out.push(
+          `CORRUPT: the manifest cannot be read (mt-ops verify ID exits 1):\n${corrupt.map((e) => `  ${e.id}: ${e.note}`).join('\n')}`,
+        );
       process.stdout.write(`${out.join('\n\n')}\n`);
     });
 }

@@ -19,7 +19,10 @@ interface ProbeFlags {
 }
 
 function names(value: string): string[] {
-  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (items.length === 0) throw new InvalidArgumentError('must be a comma-separated list of probe names');
   return items;
 }
@@ -62,7 +65,9 @@ export function registerProbeCommands(program: Command): void {
         const { run } = await probeJob({ ...ctx, bus }, { only: flags.only, all: true, summaries: true });
         const summaries = new Map(run.outcomes.filter((o) => o.summary).map((o) => [o.name, o.summary!]));
         if (flags.json) {
-          process.stdout.write(`${JSON.stringify({ passed: run.passed, failed: run.failed, durationMs: run.durationMs, probes: run.outcomes.map((o) => outcomeJson(o, summaries.get(o.name))) }, null, 2)}\n`);
+          process.stdout.write(
+            `${JSON.stringify({ passed: run.passed, failed: run.failed, durationMs: run.durationMs, probes: run.outcomes.map((o) => outcomeJson(o, summaries.get(o.name))) }, null, 2)}\n`,
+          );
         } else {
           const rows = run.outcomes.map((o) => {
             const s = summaries.get(o.name);
@@ -80,7 +85,9 @@ export function registerProbeCommands(program: Command): void {
               failed.length > 160 ? `${failed.slice(0, 160)}...` : failed,
             ];
           });
-          process.stdout.write(`${table(['PROBE', 'RESULT', 'STATE', 'STATUS', 'LATENCY', 'UPTIME 24H', 'UPTIME 30D', 'P95 24H', 'BUDGET LEFT', 'FAILED CONDITIONS'], rows)}\n`);
+          process.stdout.write(
+            `${table(['PROBE', 'RESULT', 'STATE', 'STATUS', 'LATENCY', 'UPTIME 24H', 'UPTIME 30D', 'P95 24H', 'BUDGET LEFT', 'FAILED CONDITIONS'], rows)}\n`,
+          );
           process.stdout.write(`${run.passed} passed, ${run.failed} failed\n`);
         }
         const lost = run.outcomes.filter((o) => o.writeError);
@@ -92,14 +99,18 @@ export function registerProbeCommands(program: Command): void {
     });
 
   withStoreOptions(program.command('uptime'))
-    .description('Print uptime (1h, 24h, 7d, 30d), latency and SLO error budget per probe from the recorded state, without probing')
+    .description(
+      'Print uptime (1h, 24h, 7d, 30d), latency and SLO error budget per probe from the recorded state, without probing',
+    )
     .option('--only <names>', 'only these probes (comma-separated names)', names)
     .option('--json', 'print JSON')
     .action(async (flags: ProbeFlags) => {
       const ctx = commandContext(flags);
       const probes = selectProbes(configuredProbes(ctx.config), flags.only);
       const now = new Date();
-      const summaries = await pool(probes, 16, async (p) => summarize(p, (await readState(ctx.store, ctx.env, p.name, now.toISOString())).state, now));
+      const summaries = await pool(probes, 16, async (p) =>
+        summarize(p, (await readState(ctx.store, ctx.env, p.name, now.toISOString())).state, now),
+      );
       if (flags.json) {
         process.stdout.write(`${JSON.stringify(summaries, (_k, v) => (v === Infinity ? null : v), 2)}\n`);
         return;
@@ -117,7 +128,11 @@ export function registerProbeCommands(program: Command): void {
         `${s.objective}%`,
         pct(s.budgetLeft),
         `${s.burn.rates['1h'].toFixed(1)} / ${s.burn.rates['6h'].toFixed(1)} / ${s.burn.rates['3d'].toFixed(1)}`,
-        s.sloIncident ? `${s.sloIncident.severity}: ${s.burn.reason ?? 'burning'}` : s.incident ? `${s.incident.severity} since ${s.incident.startsAt}` : '',
+        s.sloIncident
+          ? `${s.sloIncident.severity}: ${s.burn.reason ?? 'burning'}`
+          : s.incident
+            ? `${s.incident.severity} since ${s.incident.startsAt}`
+            : '',
       ]);
       process.stdout.write(
         `${table(['PROBE', 'STATE', 'LAST RUN (UTC)', '1H', '24H', '7D', '30D', 'UNKNOWN 30D', 'P95 24H / OBJECTIVE', 'SLO', 'BUDGET LEFT', 'BURN 1H/6H/3D', 'ALERT'], rows)}\n`,

@@ -11,7 +11,16 @@ import { interruptSignal, interruptedBecause } from '../signals';
 import { nonNegativeNumber, tableList, databaseUrlFlag } from '../options';
 import { createProgress, formatBytes } from '../progress';
 import { UsageError } from '../../errors';
-import { backupSource, legacySource, planRestore, refusal, restore, type RestoreOptions, type RestorePlan, type RestoreSource } from '../../restore/restore';
+import {
+  backupSource,
+  legacySource,
+  planRestore,
+  refusal,
+  restore,
+  type RestoreOptions,
+  type RestorePlan,
+  type RestoreSource,
+} from '../../restore/restore';
 import { formatPlan, formatResult, recoveryInWords } from '../../restore/plan';
 import { largeObjectsOverwrite } from '../../restore/large-objects';
 
@@ -35,19 +44,38 @@ interface RestoreFlags {
 
 export function registerRestoreCommand(program: Command): void {
   withStoreOptions(program.command('restore'))
-    .description('Restore a backup (or a legacy database_backup_*.json[.gz] file) into an existing schema, all or nothing')
-    .argument('[source]', 'backup id, "latest", a legacy file\'s key as list shows it, or the path of a legacy file', 'latest')
+    .description(
+      'Restore a backup (or a legacy database_backup_*.json[.gz] file) into an existing schema, all or nothing',
+    )
+    .argument(
+      '[source]',
+      'backup id, "latest", a legacy file\'s key as list shows it, or the path of a legacy file',
+      'latest',
+    )
     .option('--database-url <url>', 'target PostgreSQL URL (default: DATABASE_URL)', databaseUrlFlag('--database-url'))
     .option('--tables <s.t,...>', 'restore only these tables', tableList('--tables'))
     .option('--yes', 'overwrite restored tables that hold rows without asking')
-    .option('--cascade', 'also empty tables that are not restored but reference restored ones (refused without it, naming them)')
+    .option(
+      '--cascade',
+      'also empty tables that are not restored but reference restored ones (refused without it, naming them)',
+    )
     .option('--no-safety-backup', 'do not take a backup of the target first')
     .option('--allow-schema-drift', 'restore the common columns when the target schema differs')
-    .option('--fire-triggers', 'let user triggers fire and check foreign keys row by row (slower; by default a role that may loads with session_replication_role = replica and checks each key once)')
-    .option('--refresh-materialized-views', 'refresh every materialized view after the load (default: those populated in the backup; the others are left unpopulated)')
+    .option(
+      '--fire-triggers',
+      'let user triggers fire and check foreign keys row by row (slower; by default a role that may loads with session_replication_role = replica and checks each key once)',
+    )
+    .option(
+      '--refresh-materialized-views',
+      'refresh every materialized view after the load (default: those populated in the backup; the others are left unpopulated)',
+    )
     .option('--no-refresh-materialized-views', 'leave every materialized view as it is')
     .option('--include-auth', 'legacy files: restore auth_users into the auth.users columns that exist')
-    .option('--lock-timeout <seconds>', 'wait at most this long for a locked table, then stop naming the session holding it (default 30)', nonNegativeNumber)
+    .option(
+      '--lock-timeout <seconds>',
+      'wait at most this long for a locked table, then stop naming the session holding it (default 30)',
+      nonNegativeNumber,
+    )
     .option('--dry-run', 'print the plan and change nothing')
     .option('--json', 'print JSON')
     .option('--no-progress', 'no progress output')
@@ -75,7 +103,10 @@ export function registerRestoreCommand(program: Command): void {
             else progress.line('taking a safety backup of the target...');
           } else if (p.phase === 'table') {
             const rate = formatBytes(p.bytes);
-            progress.update(p.total ? (p.index + (p.done ? 1 : 0)) / p.total : 1, `${p.index + (p.done ? 1 : 0)}/${p.total} tables  ${p.table} ${p.rows} rows ${rate}`);
+            progress.update(
+              p.total ? (p.index + (p.done ? 1 : 0)) / p.total : 1,
+              `${p.index + (p.done ? 1 : 0)}/${p.total} tables  ${p.table} ${p.rows} rows ${rate}`,
+            );
           } else if (p.phase === 'committing') progress.update(1, 'committing');
         },
       };
@@ -90,7 +121,10 @@ export function registerRestoreCommand(program: Command): void {
       const interrupt = interruptSignal();
       try {
         const result = await restore({ ...options, signal: interrupt }).catch((err: unknown) => {
-          throw interruptedBecause(interrupt, (sig) => `restore stopped by ${sig}: rolled back, the target is unchanged`) ?? err;
+          throw (
+            interruptedBecause(interrupt, (sig) => `restore stopped by ${sig}: rolled back, the target is unchanged`) ??
+            err
+          );
         });
         progress.done();
         const total = Date.now() - started;
@@ -105,7 +139,11 @@ export function registerRestoreCommand(program: Command): void {
     });
 }
 
-async function resolveSource(arg: string, flags: RestoreFlags, ctx: ReturnType<typeof commandContext>): Promise<RestoreSource> {
+async function resolveSource(
+  arg: string,
+  flags: RestoreFlags,
+  ctx: ReturnType<typeof commandContext>,
+): Promise<RestoreSource> {
   if (arg === 'latest' || BACKUP_ID_PATTERN.test(arg)) {
     if (flags.includeAuth) throw new UsageError('--include-auth applies to legacy files only');
     const entry = await resolveBackup(ctx.store, ctx.env, arg);
@@ -118,13 +156,17 @@ async function resolveSource(arg: string, flags: RestoreFlags, ctx: ReturnType<t
     for (const key of inStore) {
       if (await ctx.store.stat(key)) return legacySource({ path: key, open: () => ctx.store.get(key), includeAuth });
     }
-    throw new UsageError(`no legacy backup ${arg} in ${ctx.store.url} (looked for ${inStore.join(' and ')}) nor a local file of that name`);
+    throw new UsageError(
+      `no legacy backup ${arg} in ${ctx.store.url} (looked for ${inStore.join(' and ')}) nor a local file of that name`,
+    );
   }
   if (/\.json(\.gz)?$/i.test(arg) || arg.includes('/') || existsSync(arg)) {
     if (!existsSync(arg) || !statSync(arg).isFile()) throw new UsageError(`no such legacy backup file: ${arg}`);
     return legacySource({ path: arg, includeAuth });
   }
-  throw new UsageError(`${JSON.stringify(arg)} is neither a backup id (like 20261129T030000Z-7f3a), "latest", nor a legacy file path`);
+  throw new UsageError(
+    `${JSON.stringify(arg)} is neither a backup id (like 20261129T030000Z-7f3a), "latest", nor a legacy file path`,
+  );
 }
 
 /** On a TTY, typing the database's name confirms overwriting tables that hold rows. */
@@ -133,7 +175,9 @@ async function confirmOnTty(plan: RestorePlan): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
     if (plan.preflight.overwrites.length > 0) {
-      process.stderr.write(`${plan.preflight.overwrites.length} table(s) in ${plan.database} hold rows and will be overwritten:\n  ${plan.preflight.overwrites.join('\n  ')}\n`);
+      process.stderr.write(
+        `${plan.preflight.overwrites.length} table(s) in ${plan.database} hold rows and will be overwritten:\n  ${plan.preflight.overwrites.join('\n  ')}\n`,
+      );
     }
     const lo = largeObjectsOverwrite(plan.largeObjects);
     if (lo) process.stderr.write(`${plan.database} holds ${lo}\n`);
@@ -154,10 +198,15 @@ function planJson(plan: RestorePlan) {
     overwrites: p.overwrites,
     cascade: p.cascade,
     deferred: p.order.deferred,
-    sequences: plan.sequences === 'recorded' ? p.sequences.map((s) => ({ sequence: `${s.schema}.${s.name}`, lastValue: s.lastValue, isCalled: s.isCalled })) : 'max(id)',
+    sequences:
+      plan.sequences === 'recorded'
+        ? p.sequences.map((s) => ({ sequence: `${s.schema}.${s.name}`, lastValue: s.lastValue, isCalled: s.isCalled }))
+        : 'max(id)',
     materializedViews: plan.materializedViews.map((v) => ({ view: v.key, action: v.action, why: v.why })),
     safetyBackup: plan.safetyBackup,
-    ...(plan.largeObjects ? { largeObjects: { ...plan.largeObjects, existing: plan.largeObjects.existing.length } } : {}),
+    ...(plan.largeObjects
+      ? { largeObjects: { ...plan.largeObjects, existing: plan.largeObjects.existing.length } }
+      : {}),
     drift: p.drift,
     notes: plan.notes,
     problems: p.problems,

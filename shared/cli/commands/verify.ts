@@ -19,15 +19,26 @@ interface VerifyFlags {
 
 export function registerVerifyCommand(program: Command): Command {
   return withStoreOptions(program.command('verify'))
-    .description('Re-read every object of a backup and check sha256, size and row count against its manifest; optionally restore it into a scratch database')
+    .description(
+      'Re-read every object of a backup and check sha256, size and row count against its manifest; optionally restore it into a scratch database',
+    )
     .argument('[id]', 'backup id, or "latest"', 'latest')
-    .option('--restore-into <url>', 'restore drill: restore into this scratch database and compare every table (rows and content hash)', databaseUrlFlag('--restore-into'))
+    .option(
+      '--restore-into <url>',
+      'restore drill: restore into this scratch database and compare every table (rows and content hash)',
+      databaseUrlFlag('--restore-into'),
+    )
     .option('--template <name>', 'create the scratch database from this template database first (and drop it after)')
     .option('--json', 'print the verify record as JSON')
     .option('--no-progress', 'no progress output')
     .action(async (id: string, flags: VerifyFlags) => {
       const ctx = commandContext(flags);
-      const options = verifyOptions(ctx, { trigger: 'manual', id, restoreInto: flags.restoreInto, template: flags.template });
+      const options = verifyOptions(ctx, {
+        trigger: 'manual',
+        id,
+        restoreInto: flags.restoreInto,
+        template: flags.template,
+      });
       const progress = createProgress(process.stderr, flags.progress && !flags.json);
       const bus = openBus(ctx.config, { logger: ctx.logger });
       try {
@@ -44,7 +55,10 @@ export function registerVerifyCommand(program: Command): Command {
           },
         );
         const { record, manifest } = result as Required<Pick<typeof result, 'record' | 'manifest'>> & typeof result;
-        if (result.drill?.ok) progress.line(`restore drill: ${result.drill.tables.length} tables match (rows and content) in ${formatDuration(result.drill.durationMs)}`);
+        if (result.drill?.ok)
+          progress.line(
+            `restore drill: ${result.drill.tables.length} tables match (rows and content) in ${formatDuration(result.drill.durationMs)}`,
+          );
         progress.done();
         if (flags.json) process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
         else if (record.ok) {
@@ -52,9 +66,15 @@ export function registerVerifyCommand(program: Command): Command {
             `backup ${manifest.id} verified: ${manifest.tables.length} tables, ${manifest.totals.rows} rows${manifest.largeObjects ? `, ${manifest.largeObjects.count} large objects` : ''}, checksums match${record.restoreDrill ? ', restore drill passed' : ''}\n`,
           );
         } else {
-          process.stdout.write(`backup ${manifest.id} FAILED verification:\n${record.problems.map((p) => `  ${p}`).join('\n')}\n`);
+          process.stdout.write(
+            `backup ${manifest.id} FAILED verification:\n${record.problems.map((p) => `  ${p}`).join('\n')}\n`,
+          );
         }
-        if (!record.ok) throw new OpsError(`backup ${manifest.id} failed verification (${record.problems.length} problems)`, 'verify_failed');
+        if (!record.ok)
+          throw new OpsError(
+            `backup ${manifest.id} failed verification (${record.problems.length} problems)`,
+            'verify_failed',
+          );
       } finally {
         progress.done();
         await bus.close();
