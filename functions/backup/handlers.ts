@@ -46,17 +46,15 @@ export function backupHttpHandler(runtime: () => Runtime) {
       else if (result.status === 'duplicate') res.status(200).json(result);
       else {
         const m = result.manifest;
-        res
-          .status(200)
-          .json({
-            status: 'completed',
-            id: m.id,
-            env: m.env,
-            label: m.label,
-            startedAt: m.startedAt,
-            finishedAt: m.finishedAt,
-            totals: m.totals,
-          });
+        res.status(200).json({
+          status: 'completed',
+          id: m.id,
+          env: m.env,
+          label: m.label,
+          startedAt: m.startedAt,
+          finishedAt: m.finishedAt,
+          totals: m.totals,
+        });
       }
     } catch (err) {
       answerError(res, err, rt.logger);

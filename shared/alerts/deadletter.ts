@@ -37,19 +37,15 @@ export function openDeadLetter(config: Pick<Config, 'env'>): DeadLetterSink {
     ));
   return {
     publish: async (letter) => {
-      await (
-        await get()
-      )
-        .topic(alertTopics().deadLetter)
-        .publishMessage({
-          json: letter,
-          attributes: {
-            type: 'alert.undeliverable',
-            channel: letter.channel,
-            env: letter.env,
-            severity: letter.alert?.severity ?? 'info',
-          },
-        });
+      await (await get()).topic(alertTopics().deadLetter).publishMessage({
+        json: letter,
+        attributes: {
+          type: 'alert.undeliverable',
+          channel: letter.channel,
+          env: letter.env,
+          severity: letter.alert?.severity ?? 'info',
+        },
+      });
     },
     close: async () => {
       if (client) await (await client).close();

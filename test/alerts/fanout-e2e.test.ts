@@ -61,12 +61,10 @@ describe.skipIf(!emulatorJar())('fan-out end to end through the Pub/Sub emulator
     fnUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
     // The push subscriptions of infra/topics.yaml, played by pulling and POSTing.
     for (const topic of [ALERT_TOPICS.events, ALERT_TOPICS.monitoring]) {
-      const [sub] = await pubsub
-        .topic(topic)
-        .createSubscription(`fanout-${topic}`, {
-          ackDeadlineSeconds: 10,
-          retryPolicy: { minimumBackoff: { seconds: 0 }, maximumBackoff: { seconds: 1 } },
-        });
+      const [sub] = await pubsub.topic(topic).createSubscription(`fanout-${topic}`, {
+        ackDeadlineSeconds: 10,
+        retryPolicy: { minimumBackoff: { seconds: 0 }, maximumBackoff: { seconds: 1 } },
+      });
       sub.on('message', (m: Message) => void push(topic, m));
       stops.push(() => sub.close());
     }
@@ -190,17 +188,15 @@ describe.skipIf(!emulatorJar())('fan-out end to end through the Pub/Sub emulator
     hold.on('message', (m: Message) => (letters.push(JSON.parse(m.data.toString())), m.ack()));
     stops.push(() => hold.close());
     pd.script({ status: 400, body: JSON.stringify({ status: 'invalid event', errors: ['bad'] }) });
-    await pubsub
-      .topic(ALERT_TOPICS.events)
-      .publishMessage({
-        json: {
-          type: 'verify.failed',
-          severity: 'critical',
-          env: 'prod',
-          time: new Date().toISOString(),
-          reason: 'sha256 mismatch',
-        },
-      });
+    await pubsub.topic(ALERT_TOPICS.events).publishMessage({
+      json: {
+        type: 'verify.failed',
+        severity: 'critical',
+        env: 'prod',
+        time: new Date().toISOString(),
+        reason: 'sha256 mismatch',
+      },
+    });
     await until('the dead letter', () => letters.length > 0);
     expect(letters[0]).toMatchObject({
       channel: 'pagerduty',

@@ -102,12 +102,10 @@ describe.skipIf(!emulatorJar())('infra apply against the Pub/Sub emulator and a 
     try {
       await applyInfra(topology, clients, target);
       // someone changes things by hand
-      await clients.pubsub
-        .subscription('mt-ops-backup')
-        .setMetadata({
-          ackDeadlineSeconds: 30,
-          retryPolicy: { minimumBackoff: { seconds: 10 }, maximumBackoff: { seconds: 60 } },
-        });
+      await clients.pubsub.subscription('mt-ops-backup').setMetadata({
+        ackDeadlineSeconds: 30,
+        retryPolicy: { minimumBackoff: { seconds: 10 }, maximumBackoff: { seconds: 60 } },
+      });
       await clients.pubsub.subscription('mt-ops-probe').delete();
       await clients.pubsub
         .topic('mt-ops-probe-trigger')
