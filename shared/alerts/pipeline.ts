@@ -13,7 +13,7 @@ import { DEFAULT_RETRY, type RetryPolicy } from './deliver';
 import { decide, type Transition } from './lifecycle';
 import type { Alert, ChannelName, Notice } from './model';
 import { normalise } from './normalise';
-import { deliverTransition, type DeliveryOutcome } from './outbox';
+import { deliverTransition, type DeliveryOutcome, type OutboxOptions } from './outbox';
 import { route } from './route';
 import { listSilences, silencedBy, type Silence } from './silences';
 import { fileNotice, updateIncident } from './state';
@@ -136,16 +136,7 @@ export async function handleAlert(
       `transition:${alert.fingerprint}:${t.seq}`,
     );
   outcome.deliveries = await deliverTransition(
-    {
-      store: deps.store,
-      env: deps.env,
-      logger: deps.logger,
-      retry: deps.retry ?? DEFAULT_RETRY,
-      deadLetter: deps.deadLetter,
-      maxInvocations: deps.maxInvocations ?? 5,
-      claimTtlMs: deps.claimTtlMs ?? 120_000,
-      now: deps.now ?? (() => new Date()),
-    },
+    outboxOptions(deps),
     decision.state.alert,
     t,
     deps.channels,
@@ -155,6 +146,20 @@ export async function handleAlert(
 }
 
 /** Stage 4, mute: a maintenance window (unless the alert is labelled to ignore maintenance) or an active silence. */
+/** The outbox's settings from the fan-out's dependencies, with their defaults (the pipeline and the sweep). */
+export function outboxOptions(deps: FanoutDeps): OutboxOptions {
+  return {
+    store: deps.store,
+    env: deps.env,
+    logger: deps.logger,
+    retry: deps.retry ?? DEFAULT_RETRY,
+    deadLetter: deps.deadLetter,
+    maxInvocations: deps.maxInvocations ?? 5,
+    claimTtlMs: deps.claimTtlMs ?? 120_000,
+    now: deps.now ?? (() => new Date()),
+  };
+}
+
 export function muteReason(
   deps: Pick<FanoutDeps, 'maintenance' | 'routing'>,
   alert: Alert,

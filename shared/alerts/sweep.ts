@@ -19,8 +19,7 @@ import {
   type OutboxOptions,
   type PendingMarker,
 } from './outbox';
-import { DEFAULT_RETRY } from './deliver';
-import { handleAlert, muteReason, type AlertOutcome, type FanoutDeps } from './pipeline';
+import { handleAlert, muteReason, outboxOptions, type AlertOutcome, type FanoutDeps } from './pipeline';
 import { listSilences } from './silences';
 
 /** Pub/Sub keeps an unacknowledged message at most 7 days: after that no redelivery can name a resolved incident. */
@@ -71,16 +70,7 @@ export async function sweep(deps: FanoutDeps): Promise<SweepResult> {
     if (outcome.transition) result.sent.push(outcome);
   }
 
-  const o: OutboxOptions = {
-    store: deps.store,
-    env: deps.env,
-    logger: deps.logger,
-    retry: deps.retry ?? DEFAULT_RETRY,
-    deadLetter: deps.deadLetter,
-    maxInvocations: deps.maxInvocations ?? 5,
-    claimTtlMs: deps.claimTtlMs ?? 120_000,
-    now: deps.now ?? (() => new Date()),
-  };
+  const o: OutboxOptions = outboxOptions(deps);
   for await (const info of deps.store.list(alertKeys.pendingAll(deps.env))) {
     const marker = (await deps.store.readJson(info.key))?.value as PendingMarker | undefined;
     if (!marker?.outbox) continue;

@@ -228,19 +228,24 @@ export function deployCommands(topology: Topology, target: DeployTarget): string
     }
   }
 
-  section('Functions (2nd gen); none allows unauthenticated calls; event functions are invoked by Pub/Sub push only');
-  const pusher = serviceAccountEmail(topology.project.pushServiceAccount, project);
-  for (const d of topology.deployed) {
-    const fn = topology.functions.find((f) => f.name === d.function)!;
-    const envVars: Record<string, string> = {
+  /** What a function or its Cloud Run job runs with: the environment (its time limit included) and the secrets. */
+  const runSettings = (fn: (typeof topology.functions)[number], timeoutSeconds: number) => ({
+    envVars: {
       OPS_ENV: env,
       BACKUP_BUCKET: `gs://${bucket}`,
       EVENTS_TOPIC: topology.eventsTopic,
       GOOGLE_CLOUD_PROJECT: project,
-      [TIME_LIMIT_ENV]: String(d.timeoutSeconds),
+      [TIME_LIMIT_ENV]: String(timeoutSeconds),
       ...Object.fromEntries(Object.entries(fn.env).map(([k, v]) => [k, fill(v, vars)])),
-    };
-    const secrets = Object.entries(fn.secrets).map(([k, ref]) => `${k}=${ref.includes(':') ? ref : `${ref}:latest`}`);
+    } as Record<string, string>,
+    secrets: Object.entries(fn.secrets).map(([k, ref]) => `${k}=${ref.includes(':') ? ref : `${ref}:latest`}`),
+  });
+
+  section('Functions (2nd gen); none allows unauthenticated calls; event functions are invoked by Pub/Sub push only');
+  const pusher = serviceAccountEmail(topology.project.pushServiceAccount, project);
+  for (const d of topology.deployed) {
+    const fn = topology.functions.find((f) => f.name === d.function)!;
+    const { envVars, secrets } = runSettings(fn, d.timeoutSeconds);
     out.push(
       cmd(
         'gcloud',
@@ -286,15 +291,7 @@ export function deployCommands(topology: Topology, target: DeployTarget): string
     section('Cloud Run jobs (up to 24 h): the bundled CLI, started by the Scheduler job instead of the function');
     for (const fn of jobs) {
       const job = fn.cloudRunJob!;
-      const envVars: Record<string, string> = {
-        OPS_ENV: env,
-        BACKUP_BUCKET: `gs://${bucket}`,
-        EVENTS_TOPIC: topology.eventsTopic,
-        GOOGLE_CLOUD_PROJECT: project,
-        [TIME_LIMIT_ENV]: String(job.taskTimeoutSeconds),
-        ...Object.fromEntries(Object.entries(fn.env).map(([k, v]) => [k, fill(v, vars)])),
-      };
-      const secrets = Object.entries(fn.secrets).map(([k, ref]) => `${k}=${ref.includes(':') ? ref : `${ref}:latest`}`);
+      const { envVars, secrets } = runSettings(fn, job.taskTimeoutSeconds);
       out.push(
         cmd(
           'gcloud',

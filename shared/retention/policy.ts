@@ -40,7 +40,8 @@ export const RetentionPolicySchema = z
   .strict();
 export type RetentionPolicy = z.infer<typeof RetentionPolicySchema>;
 
-const RULES = [
+/** The policy's keep rules (minKeep is a floor, not a rule). */
+export const POLICY_RULES = [
   'keepLast',
   'keepWithinDays',
   'keepHourly',
@@ -55,8 +56,8 @@ const RULES = [
  * but the floors. Returns the reason, or undefined when the policy has a rule.
  */
 export function emptyPolicyProblem(policy: RetentionPolicy): string | undefined {
-  if (RULES.some((rule) => (policy[rule] ?? 0) > 0)) return undefined;
-  return `empty retention policy: set at least one of ${RULES.join(', ')} above 0`;
+  if (POLICY_RULES.some((rule) => (policy[rule] ?? 0) > 0)) return undefined;
+  return `empty retention policy: set at least one of ${POLICY_RULES.join(', ')} above 0`;
 }
 
 /** Refuses an empty policy (see emptyPolicyProblem). */

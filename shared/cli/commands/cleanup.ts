@@ -9,7 +9,7 @@ import { formatBytes, table } from '../progress';
 import type { RetentionResult } from '../../retention/run';
 import { retentionJob, retentionOptions } from '../../retention/job';
 import { openBus } from '../../bus/open';
-import { checkPolicy } from '../../retention/policy';
+import { checkPolicy, POLICY_RULES } from '../../retention/policy';
 import type { RetentionPolicy } from '../../retention/policy';
 import { OpsError, UsageError } from '../../errors';
 
@@ -28,20 +28,10 @@ interface CleanupFlags {
   minKeep?: number;
 }
 
-const POLICY_FLAGS = [
-  'keepLast',
-  'keepWithinDays',
-  'keepHourly',
-  'keepDaily',
-  'keepWeekly',
-  'keepMonthly',
-  'keepYearly',
-] as const;
-
 /** Policy flags replace the configured policy for this run (they are not merged with it). */
 export function policyFromFlags(n: string | undefined, flags: CleanupFlags): RetentionPolicy | undefined {
   const policy: RetentionPolicy = {};
-  for (const key of POLICY_FLAGS) if (flags[key] !== undefined) policy[key] = flags[key];
+  for (const key of POLICY_RULES) if (flags[key] !== undefined) policy[key] = flags[key];
   if (n !== undefined) {
     if (!/^\d+$/.test(n))
       throw new UsageError(`cleanup N: ${JSON.stringify(n)} must be a non-negative integer (keep the N newest)`);
