@@ -11,6 +11,11 @@ export interface DeployTarget {
   region: string;
   /** Where the function bundles are (dist/ of this repository). */
   dist?: string;
+  /**
+   * The operator file's `status.public`: the status function (its page, JSON and badges; read-only) is the one function
+   * that may then be invoked without authentication. Off by default.
+   */
+  publicStatus?: boolean;
 }
 
 /** The environment variable that tells a function or job its time limit (seconds), from the topology. */
@@ -271,6 +276,11 @@ export function deployCommands(topology: Topology, target: DeployTarget): string
         ...(secrets.length > 0 ? [`--set-secrets=${secrets.join(',')}`] : ['--clear-secrets']),
       ),
     );
+    if (target.publicStatus && d.function === 'status' && d.kind === 'http') {
+      out.push(
+        cmd('gcloud', 'functions', 'add-invoker-policy-binding', d.name, p, `--region=${region}`, '--member=allUsers'),
+      );
+    }
     if (d.kind === 'event') {
       out.push(
         cmd(

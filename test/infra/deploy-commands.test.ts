@@ -98,6 +98,15 @@ describe('infra deploy-commands', () => {
     expect(script).not.toContain('run jobs deploy');
   });
 
+  it('the status function alone becomes public, and only when the operator file says status.public', () => {
+    expect(script).not.toContain('allUsers');
+    const open = deployCommands(loadTopology(), { ...target, publicStatus: true });
+    const publicLines = open.split('\n').filter((l) => l.includes('allUsers'));
+    expect(publicLines).toEqual([
+      'gcloud functions add-invoker-policy-binding mt-ops-status-http --project=mt-prod-123 --region=us-east1 --member=allUsers',
+    ]);
+  });
+
   it('bad flags are exit 2 with one line', async () => {
     const cli = await runCli(['infra', 'deploy-commands', '--project', 'Bad_Project', '--region', 'us-east1']);
     expect(cli.code).toBe(2);

@@ -52,7 +52,12 @@ export function registerInfraCommands(program: Command): void {
     .option('--dist <dir>', 'where the function bundles are', 'dist')
     .action((flags: TargetFlags & { dist: string }) => {
       process.stdout.write(
-        deployCommands(topologyFor(flags), { project: flags.project, region: flags.region, dist: flags.dist }),
+        deployCommands(topologyFor(flags), {
+          project: flags.project,
+          region: flags.region,
+          dist: flags.dist,
+          publicStatus: loadConfig().file.status.public,
+        }),
       );
     });
 
