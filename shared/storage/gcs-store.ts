@@ -75,6 +75,22 @@ export class GcsStore implements ObjectStore {
     });
   }
 
+  /**
+   * The progress watchdog of an upload or a download: each tick, `idle()` true means nothing waits on the server (the
+   * clock restarts); otherwise, once progressTimeout has passed since the last `touch()`, `stalled(seconds)` is called.
+   */
+  private watchProgress(idle: () => boolean, stalled: (seconds: number) => void) {
+    let last = Date.now();
+    const timer = setInterval(
+      () => {
+        if (idle()) last = Date.now();
+        else if (Date.now() - last >= this.progressTimeoutMs) stalled(this.progressTimeoutMs / 1000);
+      },
+      Math.min(1000, Math.max(50, this.progressTimeoutMs / 4)),
+    );
+    return { timer, touch: () => void (last = Date.now()) };
+  }
+
   private file(key: string): File {
     checkKey(key);
     return this.storage.bucket(this.bucketName).file(`${this.prefix}${key}`);
@@ -97,36 +113,29 @@ export class GcsStore implements ObjectStore {
     });
     // Stalled: for progressTimeout the upload held bytes it did not take (or all was sent and no answer came), while
     // the source was not the one keeping it waiting. Then the upload is cut off (its request aborted).
-    let last = Date.now();
+    const watch = this.watchProgress(
+      () => !(meter.readableLength > 0 || stream.writableLength > 0 || meter.writableEnded),
+      (seconds) =>
+        stream.destroy(
+          new StorageError(
+            'stalled',
+            `storage upload of ${key} stalled: the server took no bytes and did not answer for ${seconds} s`,
+          ),
+        ),
+    );
     const meter = new Transform({
       transform(chunk, _encoding, done) {
-        last = Date.now();
+        watch.touch();
         done(null, chunk);
       },
     });
-    const watch = setInterval(
-      () => {
-        const waitingOnStorage = meter.readableLength > 0 || stream.writableLength > 0 || meter.writableEnded;
-        if (!waitingOnStorage) last = Date.now();
-        else if (Date.now() - last >= this.progressTimeoutMs) {
-          const seconds = this.progressTimeoutMs / 1000;
-          stream.destroy(
-            new StorageError(
-              'stalled',
-              `storage upload of ${key} stalled: the server took no bytes and did not answer for ${seconds} s`,
-            ),
-          );
-        }
-      },
-      Math.min(1000, Math.max(50, this.progressTimeoutMs / 4)),
-    );
     try {
       // A body that has ended leaves the upload waiting on the server: the caller's signal cuts that off too.
       await pipeline(body as ReadableType, meter, stream, ...(options.signal ? [{ signal: options.signal }] : []));
     } catch (err) {
       throw mapError(err, key, 'upload');
     } finally {
-      clearInterval(watch);
+      clearInterval(watch.timer);
     }
     const info = await this.stat(key);
     if (!info) throw new StorageError('io', `object ${key} missing right after upload`);
@@ -171,26 +180,20 @@ export class GcsStore implements ObjectStore {
     stream.on('error', (err) => out.destroy(mapError(err, key, 'read')));
     // Stalled: for progressTimeout no byte came while the reader was ready for more (a reader that is slow itself,
     // `out` full, is not the server's stall). Then the download is cut off with one clear error.
-    let last = Date.now();
-    stream.on('data', () => (last = Date.now()));
-    const watch = setInterval(
-      () => {
-        if (out.writableNeedDrain || out.writableEnded) last = Date.now();
-        else if (Date.now() - last >= this.progressTimeoutMs) {
-          const seconds = this.progressTimeoutMs / 1000;
-          out.destroy(
-            new StorageError(
-              'stalled',
-              `storage read of ${key} stalled: the server sent no bytes and did not answer for ${seconds} s`,
-            ),
-          );
-        }
-      },
-      Math.min(1000, Math.max(50, this.progressTimeoutMs / 4)),
+    const watch = this.watchProgress(
+      () => out.writableNeedDrain || out.writableEnded,
+      (seconds) =>
+        out.destroy(
+          new StorageError(
+            'stalled',
+            `storage read of ${key} stalled: the server sent no bytes and did not answer for ${seconds} s`,
+          ),
+        ),
     );
-    watch.unref();
+    stream.on('data', () => watch.touch());
+    watch.timer.unref();
     out.on('close', () => {
-      clearInterval(watch);
+      clearInterval(watch.timer);
       stream.destroy();
     });
     return stream.pipe(out);
