@@ -131,38 +131,16 @@ export function deployCommands(topology: Topology, target: DeployTarget): string
   };
   for (const fn of topology.functions) {
     const member = `--member=serviceAccount:${serviceAccountEmail(fn.serviceAccount, project)}`;
-    for (const access of fn.bucket)
-      out.push(
-        cmd(
-          'gcloud',
-          'storage',
-          'buckets',
-          'add-iam-policy-binding',
-          `gs://${bucket}`,
-          p,
-          member,
-          `--role=${roles[access]}`,
-        ),
-      );
+    const bind = (...flags: string[]) =>
+      out.push(cmd('gcloud', 'storage', 'buckets', 'add-iam-policy-binding', `gs://${bucket}`, p, member, ...flags));
+    for (const access of fn.bucket) bind(`--role=${roles[access]}`);
     for (const path of fn.bucketPaths) {
       const objects = `projects/_/buckets/${bucket}/objects/${env}/`;
       const expression = path.startsWith('*/')
         ? `resource.name.startsWith("${objects}") && resource.name.endsWith("${path.slice(1)}")`
         : `resource.name.startsWith("${objects}${path}")`;
       const title = `${fn.name} ${path}`.replace(/[^A-Za-z0-9 ._-]/g, '_');
-      out.push(
-        cmd(
-          'gcloud',
-          'storage',
-          'buckets',
-          'add-iam-policy-binding',
-          `gs://${bucket}`,
-          p,
-          member,
-          '--role=roles/storage.objectUser',
-          `--condition=expression=${expression},title=${title}`,
-        ),
-      );
+      bind('--role=roles/storage.objectUser', `--condition=expression=${expression},title=${title}`);
     }
   }
 

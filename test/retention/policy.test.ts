@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { applyPolicy, isoWeek, type PolicyInput } from '../../shared/retention/policy';
+import { applyPolicy, isoWeek, POLICY_RULES, type PolicyInput } from '../../shared/retention/policy';
 import type { RetentionPolicy } from '../../shared/retention/policy';
 import { UsageError } from '../../shared/errors';
 
@@ -206,15 +206,7 @@ describe('floors hold whatever the input (seeded random histories)', () => {
       return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
     };
   }
-  const RULES = [
-    'keepLast',
-    'keepWithinDays',
-    'keepHourly',
-    'keepDaily',
-    'keepWeekly',
-    'keepMonthly',
-    'keepYearly',
-  ] as const;
+  const RULES = POLICY_RULES;
 
   it.each(Array.from({ length: 40 }, (_, seed) => seed + 1))('seed %i', (seed) => {
     const random = rng(seed);
