@@ -1,0 +1,45 @@
+// `mt-ops infra plan/apply` in a shell with no Google Cloud credentials and no emulator (a newcomer's laptop, or a
+// shell with only GOOGLE_CLOUD_PROJECT set): one line naming what is missing, exit 2, no stack trace, no Node warning.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { createServer, type Server } from 'node:net';
+import { runCli } from '../support/cli';
+import { tempDir } from '../support/temp';
+
+describe('infra plan/apply without credentials', () => {
+  // The metadata server's address, answered by a server that drops every connection: the auth library's "is this
+  // Google Cloud?" check fails the way it does off Google Cloud (and emits its MetadataLookupWarning), wherever the
+  // test runs, Cloud Build included.
+  let metadata: Server;
+  let env: Record<string, string | undefined>;
+  beforeAll(async () => {
+    metadata = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => metadata.listen(0, '127.0.0.1', resolve));
+    const { port } = metadata.address() as { port: number };
+    env = {
+      LOG_LEVEL: undefined,
+      HOME: tempDir('mt-infra-nocreds-'), // no gcloud application-default credentials file
+      CLOUDSDK_CONFIG: undefined,
+      GOOGLE_APPLICATION_CREDENTIALS: undefined,
+      GOOGLE_CLOUD_PROJECT: 'mt-ops-someone',
+      PUBSUB_EMULATOR_HOST: undefined,
+      SCHEDULER_API_ENDPOINT: undefined,
+      METADATA_SERVER_DETECTION: undefined,
+      GCE_METADATA_HOST: `127.0.0.1:${port}`,
+    };
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => metadata.close(resolve));
+  });
+
+  it.each([['plan'], ['apply']])('infra %s: one line naming the missing credentials, exit 2', async (sub) => {
+    const r = await runCli(['infra', sub, '--project', 'mt-ops-someone', '--region', 'us-east1'], { env });
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^mt-ops: no Google Cloud credentials for project mt-ops-someone \(.*\): /);
+    expect(lines[0]).toMatch(/gcloud auth application-default login/);
+    expect(lines[0]).toMatch(/GOOGLE_APPLICATION_CREDENTIALS/);
+    expect(lines[0]).toMatch(/PUBSUB_EMULATOR_HOST/);
+  });
+});
