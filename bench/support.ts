@@ -144,3 +144,8 @@ export function builtCli(): string {
   if (r.status !== 0) throw new Error('npm run build failed');
   return join(root, 'dist', 'cli', 'mt-ops.js');
 }
+
+/** The p-th percentile (nearest rank) of `values`. */
+export function percentile(values: number[], p: number): number {
+  return [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((p / 100) * values.length))]!;
+}
