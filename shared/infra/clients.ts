@@ -3,11 +3,11 @@
  * Pub/Sub at the emulator; SCHEDULER_API_ENDPOINT (`http://127.0.0.1:PORT`) points Cloud Scheduler at another
  * server through the client's HTTP/JSON fallback mode, without credentials (no emulator of Scheduler exists: the
  * tests run a fake of its REST API). A client that needs Google credentials and finds none is bad setup: one line
- * saying how to provide them (exit 2), checked before any client is made (a failed client leaves a rejected promise
- * behind that would end the process with a stack trace).
+ * saying how to provide them (exit 2), checked before any client is made (see `shared/credentials.ts`).
  */
 import type { CloudClients } from './reconcile';
 import { UsageError, errorMessage } from '../errors';
+import { CREDENTIALS_HINT, findCredentials } from '../credentials';
 
 export async function openCloudClients(
   project: string,
@@ -51,34 +51,13 @@ export async function openCloudClients(
   };
 }
 
-/**
- * Finds the application default credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud's file, the metadata server) or
- * throws a UsageError. Off Google Cloud the auth library's metadata-server check emits a MetadataLookupWarning, which
- * Node prints with a hint about --trace-warnings: that warning says nothing the one line does not, so it is dropped.
- */
+/** Credentials for the real clients, or a UsageError saying how to provide them. */
 async function requireCredentials(project: string): Promise<void> {
-  const { googleAuthLibrary } = await import('google-gax');
-  const auth = new googleAuthLibrary.GoogleAuth({
-    projectId: project,
-    scopes: ['https://www.googleapis.com/auth/cloud-platform'],
-  });
-  const emitWarning = process.emitWarning;
-  process.emitWarning = function (this: NodeJS.Process, warning: string | Error, ...rest: unknown[]) {
-    const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
-    if (type === 'MetadataLookupWarning') return;
-    return (emitWarning as (...a: unknown[]) => void).call(this, warning, ...rest);
-  } as typeof process.emitWarning;
   try {
-    await auth.getClient();
+    await findCredentials(project);
   } catch (err) {
-    const why = errorMessage(err)
-      .split('\n')[0]!
-      .replace(/\s*Browse to https:\S+ for more information\.?/, '')
-      .replace(/\.$/, '');
     throw new UsageError(
-      `no Google Cloud credentials for project ${project} (${why || 'none found'}): run \`gcloud auth application-default login\` or set GOOGLE_APPLICATION_CREDENTIALS to a key file, or point PUBSUB_EMULATOR_HOST and SCHEDULER_API_ENDPOINT at local servers`,
+      `no Google Cloud credentials for project ${project} (${errorMessage(err)}): ${CREDENTIALS_HINT}, or point PUBSUB_EMULATOR_HOST and SCHEDULER_API_ENDPOINT at local servers`,
     );
-  } finally {
-    process.emitWarning = emitWarning;
   }
 }

@@ -4,6 +4,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { PubSub, type Message } from '@google-cloud/pubsub';
+import { createServer } from 'node:net';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { loadAwkwardSchema } from '../support/fixtures';
 import { tempDir } from '../support/temp';
@@ -69,6 +70,43 @@ describe('the CLI: a failed publish never turns a completed backup into a failur
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{4}$/);
+  });
+
+  it('OPS_EVENTS=pubsub with a real project and no credentials: the backup completes, one warning line, exit 0', async () => {
+    // the metadata server's address answered by a server that drops every connection: off Google Cloud, wherever
+    // the test runs (the auth library then also emits a MetadataLookupWarning)
+    const metadata = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => metadata.listen(0, '127.0.0.1', resolve));
+    try {
+      const bucket = tempDir('mt-nocreds-pubsub-');
+      const r = await runCli(['backup', '--no-progress'], {
+        env: {
+          DATABASE_URL: db.url,
+          BACKUP_BUCKET: `file://${bucket}`,
+          OPS_CONFIG: '',
+          OPS_EVENTS: 'pubsub',
+          GOOGLE_CLOUD_PROJECT: 'mt-ops-laptop',
+          PUBSUB_EMULATOR_HOST: undefined,
+          HOME: tempDir('mt-nocreds-home-'),
+          CLOUDSDK_CONFIG: undefined,
+          GOOGLE_APPLICATION_CREDENTIALS: undefined,
+          METADATA_SERVER_DETECTION: undefined,
+          GCE_METADATA_HOST: `127.0.0.1:${(metadata.address() as { port: number }).port}`,
+        },
+      });
+      expect(r.code, r.stderr).toBe(0);
+      const id = r.stdout.trim();
+      expect(id).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{4}$/);
+      const lines = r.stderr.split('\n').filter(Boolean);
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(
+        /event backup\.succeeded not published \(the work itself is done\): no Google Cloud credentials for Pub\/Sub in project mt-ops-laptop .*gcloud auth application-default login/,
+      );
+      const store = (await import('../../shared/storage/open')).openStore(`file://${bucket}`);
+      expect((await listBackups(store, 'local')).map((b) => b.id)).toEqual([id]);
+    } finally {
+      await new Promise((resolve) => metadata.close(resolve));
+    }
   });
 
   it('OPS_EVENTS=pubsub with nothing listening on the emulator port: the backup completes, one warning line, exit 0', async () => {

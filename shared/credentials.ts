@@ -1,0 +1,41 @@
+/**
+ * Google application default credentials, looked for before a Google client is made: a client that finds none fails
+ * its call and also leaves a rejected promise behind (google-gax's stub), which would end the process with a stack
+ * trace after the command's own one-line report. `infra plan/apply` and the Pub/Sub bus check here first.
+ */
+import { errorMessage } from './errors';
+
+/** What to do about missing credentials, for the one-line report. */
+export const CREDENTIALS_HINT =
+  'run `gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS to a key file';
+
+/**
+ * Resolves when credentials are found (GOOGLE_APPLICATION_CREDENTIALS, gcloud's file, the metadata server); else
+ * rejects with the reason in one line (the auth library's, without its link). Off Google Cloud the library's
+ * metadata-server check emits a MetadataLookupWarning, which Node prints on stderr with a hint about
+ * --trace-warnings: that warning says nothing the caller's one line does not, so it is dropped while this runs.
+ */
+export async function findCredentials(project: string): Promise<void> {
+  const { googleAuthLibrary } = await import('google-gax');
+  const auth = new googleAuthLibrary.GoogleAuth({
+    projectId: project,
+    scopes: ['https://www.googleapis.com/auth/cloud-platform'],
+  });
+  const emitWarning = process.emitWarning;
+  process.emitWarning = function (this: NodeJS.Process, warning: string | Error, ...rest: unknown[]) {
+    const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
+    if (type === 'MetadataLookupWarning') return;
+    return (emitWarning as (...a: unknown[]) => void).call(this, warning, ...rest);
+  } as typeof process.emitWarning;
+  try {
+    await auth.getClient();
+  } catch (err) {
+    const why = errorMessage(err)
+      .split('\n')[0]!
+      .replace(/\s*Browse to https:\S+ for more information\.?/, '')
+      .replace(/\.$/, '');
+    throw new Error(why || 'none found');
+  } finally {
+    process.emitWarning = emitWarning;
+  }
+}
