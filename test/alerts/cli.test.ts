@@ -84,6 +84,25 @@ describe('mt-ops alerts and silence (the real CLI)', () => {
     expect(sent.stdout).toMatch(/slack: delivered/);
   });
 
+  it('alerts test resolves at once: PagerDuty gets the trigger then its resolve, nothing is left firing', async () => {
+    const r = await runCli(['alerts', 'test', '--severity', 'critical'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    const [firing, resolved] = r.stdout.trim().split('\n');
+    expect(firing).toMatch(
+      /^test\/prod\/critical\/\S+ \[critical firing\] -> firing #1: pagerduty: delivered, slack: delivered/,
+    );
+    const fingerprint = firing!.split(' ')[0]!;
+    expect(resolved).toMatch(/\[critical resolved\] -> resolved #2: pagerduty: delivered, slack: delivered/);
+    expect(
+      delivered(pd)
+        .filter((q) => q.json?.dedup_key === fingerprint)
+        .map((q) => q.json?.event_action),
+    ).toEqual(['trigger', 'resolve']);
+    // nothing left for the sweep to remind every repeatIntervalHours, nor for status to show as firing
+    const status = JSON.parse((await runCli(['alerts', 'status', '--json'], { env })).stdout);
+    expect(status.firing.map((f: { fingerprint: string }) => f.fingerprint)).not.toContain(fingerprint);
+  });
+
   it.each([
     [['silence', 'add', '--match', 'probe==x', '--for', '2h', '--reason', 'r'], /--match/],
     [['silence', 'add', '--match', 'probe=x', '--for', 'soon', '--reason', 'r'], /--for/],

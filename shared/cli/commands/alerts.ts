@@ -52,22 +52,30 @@ function print(result: FanoutResult, json: boolean | undefined): void {
   process.stdout.write(`${lines.join('\n') || 'nothing to do'}\n`);
 }
 
+/**
+ * Feeds the messages through the fan-out one after the other (the test alert's firing, then its resolve) and prints
+ * what each did; exits 1 while a delivery is still owed, saying `owed`.
+ */
 async function runPipeline(
   flags: Flags,
-  decode: (deps: ReturnType<typeof fanoutDeps>) => Parameters<typeof fanout>[1],
+  decodes: Array<(deps: ReturnType<typeof fanoutDeps>) => Parameters<typeof fanout>[1]>,
+  owed = 'some deliveries failed and are still owed: run the same command again to retry them (only those are resent)',
 ): Promise<void> {
   const ctx = commandContext(flags);
   const deps = fanoutDeps(ctx.config, ctx.store, ctx.env, ctx.logger);
   ctx.logger.info(describeChannels(ctx.config, deps.channels));
   try {
-    const input = decode(deps);
-    if (input.kind === 'poison') throw new UsageError(`not an alert message: ${input.reason}`);
-    const result = await fanout(deps, input);
-    print(result, flags.json);
-    if (result.retry)
-      throw new OpsError(
-        'some deliveries failed and are still owed: run the same command again to retry them (only those are resent)',
-      );
+    const total: FanoutResult = { alerts: [], notices: 0, retry: false };
+    for (const decode of decodes) {
+      const input = decode(deps);
+      if (input.kind === 'poison') throw new UsageError(`not an alert message: ${input.reason}`);
+      const result = await fanout(deps, input);
+      total.alerts.push(...result.alerts);
+      total.notices += result.notices;
+      total.retry ||= result.retry;
+    }
+    print(total, flags.json);
+    if (total.retry) throw new OpsError(owed);
   } finally {
     await deps.deadLetter.close();
     for (const c of Object.values(deps.channels)) await c?.close?.();
@@ -94,7 +102,7 @@ export function registerAlertsCommands(program: Command): void {
       }
       // no message id in the file: its content stands in for one, so sending the same file twice notifies once
       const id = `file-${createHash('sha256').update(raw).digest('hex').slice(0, 16)}`;
-      await runPipeline(flags, () => decodeDocument(raw, id));
+      await runPipeline(flags, [() => decodeDocument(raw, id)]);
     });
 
   withStoreOptions(alerts.command('test'))
@@ -113,24 +121,31 @@ export function registerAlertsCommands(program: Command): void {
     )
     .option('--json', 'print JSON')
     .action(async (flags: Flags & { severity: 'critical' | 'warning' | 'info' }) => {
+      // firing, then resolved at once: a test must leave no incident open (in PagerDuty, or for the sweep to remind
+      // every repeatIntervalHours)
       const now = new Date().toISOString();
-      await runPipeline(flags, (deps) =>
+      const alert = (deps: ReturnType<typeof fanoutDeps>, status: 'firing' | 'resolved', messageId: string) =>
         decodeJson(
           {
             type: 'alert',
             severity: flags.severity,
             env: deps.env,
             time: now,
-            status: 'firing',
+            status,
             fingerprint: `test/${deps.env}/${flags.severity}/${now}`,
             title: `Test alert (${flags.severity})`,
             summary: 'Sent by mt-ops alerts test: routing and channels work.',
             startsAt: now,
+            ...(status === 'resolved' ? { endsAt: new Date().toISOString() } : {}),
             source: 'test',
             labels: { test: 'true' },
           },
-          `test-${now}`,
-        ),
+          messageId,
+        );
+      await runPipeline(
+        flags,
+        [(deps) => alert(deps, 'firing', `test-${now}`), (deps) => alert(deps, 'resolved', `test-${now}-resolved`)],
+        'some deliveries of the test alert failed (see mt-ops alerts log): the sweep retries them',
       );
     });
 
