@@ -8,7 +8,9 @@
  *      latency from publish to the webhook's receipt, p50/p95 (target: p95 < 500 ms), against the strongest reference
  *      in the same run: curl posting the same Slack payload to the same fake server.
  * The bucket is a folder under the OS temp dir (BENCH_TMP to change it). BENCH_FANOUT_RUNS (3) pipeline runs, median;
- * BENCH_FANOUT_SAMPLES (30) end-to-end alerts.
+ * BENCH_FANOUT_SAMPLES (300) end-to-end alerts, about one a second (Slack's pace); BENCH_FANOUT_ONLY=e2e runs that part
+ * alone. A step of the end-to-end part that gets no answer (BENCH_FANOUT_STEP_MS, 10 s) ends the run with one line
+ * and exit code 1.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,7 +27,7 @@ import { normalise } from '../shared/alerts/normalise';
 import { route } from '../shared/alerts/route';
 import { decide, type IncidentState } from '../shared/alerts/lifecycle';
 import { fanout, muteReason, type FanoutDeps } from '../shared/alerts/pipeline';
-import { endToEnd } from './fanout-e2e';
+import { describeEndToEnd, endToEnd, EndToEndFailure } from './fanout-e2e';
 import { percentile as pct } from './support';
 
 const quietLogger = () =>
@@ -189,9 +191,28 @@ async function pipeline(
   }
 }
 
+/** The end-to-end part, printed; a step that got no answer is one line on stderr and exit code 1, never a hang. */
+async function endToEndPart(): Promise<void> {
+  try {
+    const r = await endToEnd(Number(process.env.BENCH_FANOUT_SAMPLES ?? 300));
+    if (r) for (const line of describeEndToEnd(r)) console.log(line);
+  } catch (err) {
+    if (!(err instanceof EndToEndFailure)) throw err;
+    console.error(`end to end: FAILED: ${err.message}`);
+    process.exitCode = 1;
+  }
+}
+
+const loadAverage = async () =>
+  `load average during the run: ${(await import('node:os'))
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')}`;
+
 const CHILD = process.env.BENCH_FANOUT_CHILD;
 if (process.env.BENCH_FANOUT_ONLY === 'e2e') {
-  await endToEnd(Number(process.env.BENCH_FANOUT_SAMPLES ?? 30));
+  await endToEndPart();
+  console.log(await loadAverage());
 } else if (CHILD) {
   // a child: one pipeline run of N alerts, then its peak RSS
   const r = await pipeline(messages(Number(CHILD)), 8);
@@ -248,11 +269,6 @@ if (process.env.BENCH_FANOUT_ONLY === 'e2e') {
   console.log(
     `peak RSS, pipeline run in its own process: 2,000 alerts ${rss[2000]!.toFixed(0)} MB, 10,000 alerts ${rss[10000]!.toFixed(0)} MB (${(((rss[10000]! - rss[2000]!) / rss[2000]!) * 100).toFixed(1)}%)`,
   );
-  await endToEnd(Number(process.env.BENCH_FANOUT_SAMPLES ?? 30));
-  console.log(
-    `load average during the run: ${(await import('node:os'))
-      .loadavg()
-      .map((x) => x.toFixed(1))
-      .join(' ')}`,
-  );
+  await endToEndPart();
+  console.log(await loadAverage());
 }
