@@ -1,14 +1,15 @@
 /** The object store in a local folder (file:// buckets). */
 import { createWriteStream } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, readFile, readdir, rename, rmdir, stat, unlink, link, writeFile, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rmdir, stat, unlink, link, writeFile } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Readable as ReadableType } from 'node:stream';
 import { UsageError } from '../errors';
-import { localHolder, newLeaseHolder, processScope } from './lease';
+import { KeyLocks } from './file-lock';
+import { asStorageError, fsError, refusal } from './file-errors';
 import {
   StorageError,
   checkKey,
@@ -20,7 +21,6 @@ import {
 } from './types';
 
 const INTERNAL = new Set(['.tmp', '.meta', '.locks']);
-const LOCK_STALE_MS = 30_000;
 
 interface Sidecar {
   md5: string;
@@ -38,8 +38,11 @@ export class FileStore implements ObjectStore {
 
   private rootChecked?: Promise<void>;
 
+  private readonly locks: KeyLocks;
+
   constructor(readonly root: string) {
     this.url = `file://${root}`;
+    this.locks = new KeyLocks(root, (err, key) => refusal(root, err, key));
   }
 
   /**
@@ -54,34 +57,13 @@ export class FileStore implements ObjectStore {
       (err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOTDIR')
           throw new UsageError(`bucket ${this.url}: a parent of ${this.root} is a file, not a folder`);
-        if (err.code !== 'ENOENT') throw this.fsError(err, 'read');
+        if (err.code !== 'ENOENT') throw fsError(this.root, err, 'read');
       },
     );
     return this.rootChecked.catch((err) => {
       this.rootChecked = undefined;
       throw err;
     });
-  }
-
-  /** A write that failed: a refusal of the filesystem in plain words, anything else as a StorageError. */
-  private refusal(err: unknown, key: string): StorageError {
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    return ['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT'].includes(code)
-      ? this.fsError(err as NodeJS.ErrnoException, 'write')
-      : asStorageError(err, key);
-  }
-
-  /** A filesystem refusal in plain words: which folder, and why (read-only, full, no permission). */
-  private fsError(err: NodeJS.ErrnoException, what: 'read' | 'write'): StorageError {
-    const why: Record<string, string> = {
-      EACCES: 'permission denied',
-      EPERM: 'operation not permitted',
-      EROFS: 'the filesystem is read-only',
-      ENOSPC: 'no space left on the device',
-      EDQUOT: 'disk quota exceeded',
-    };
-    const reason = why[err.code ?? ''] ?? err.message;
-    return new StorageError('io', `cannot ${what} the bucket folder ${this.root}: ${reason}`, { cause: err });
   }
 
   private path(key: string): string {
@@ -99,7 +81,7 @@ export class FileStore implements ObjectStore {
     await this.ready();
     const dir = join(this.root, '.tmp');
     await mkdir(dir, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
-      throw this.fsError(err, 'write');
+      throw fsError(this.root, err, 'write');
     });
     return join(dir, `${Date.now()}-${randomBytes(6).toString('hex')}`);
   }
@@ -127,7 +109,7 @@ export class FileStore implements ObjectStore {
       };
       // Publishing holds the key's lock, so a losing concurrent put cannot overwrite the winner's sidecar
       // and a delete cannot remove the sidecar of an object published right after it.
-      await this.withKeyLock(key, () =>
+      await this.locks.with(key, () =>
         this.withFolders(key, async () => {
           if (await exists(final)) throw new StorageError('already_exists', `object ${key} already exists`);
           await writeFile(this.metaPath(key), JSON.stringify(sidecar));
@@ -141,7 +123,7 @@ export class FileStore implements ObjectStore {
         }),
       );
     } catch (err) {
-      throw this.refusal(err, key);
+      throw refusal(this.root, err, key);
     } finally {
       await unlink(temp).catch(() => {});
     }
@@ -150,9 +132,11 @@ export class FileStore implements ObjectStore {
 
   /**
    * Removes temporary files (`.tmp/`) older than `olderThan`: what a killed writer left behind (a put publishes by link
-   * and unlinks its temp file; a SIGKILL skips the unlink). Younger ones may belong to a write under way.
+   * and unlinks its temp file; a SIGKILL skips the unlink). Younger ones may belong to a write under way. The lock
+   * holder files of processes that are gone go too (not counted: a few bytes each, bookkeeping rather than data).
    */
   async removeTemporary(olderThan: Date): Promise<{ removed: number; bytes: number }> {
+    await this.locks.removeDeadHolders(olderThan);
     const dir = join(this.root, '.tmp');
     let removed = 0;
     let bytes = 0;
@@ -257,9 +241,10 @@ export class FileStore implements ObjectStore {
 
   async delete(key: string, options: { ifGeneration?: string } = {}): Promise<void> {
     const path = this.path(key);
+    await this.ready();
     // Under the key's lock: the generation check and the unlink are one step for every process
     // (a stale lease holder's release cannot delete the lease another process just took over).
-    await this.withKeyLock(key, async () => {
+    await this.locks.with(key, async () => {
       if (options.ifGeneration !== undefined) {
         const current = await this.stat(key);
         if (current && current.generation !== options.ifGeneration) {
@@ -326,8 +311,17 @@ export class FileStore implements ObjectStore {
     }
     try {
       const st = await handle.stat({ bigint: true });
-      const text = await handle.readFile('utf8');
-      return { value: JSON.parse(text), generation: `${st.ino}-${st.mtimeNs}` };
+      // one read of the size fstat gave (readFile would fstat again and read once more to meet the end): a published
+      // file never changes, since a write replaces the name with another file
+      const size = Number(st.size);
+      const buffer = Buffer.allocUnsafe(size);
+      let filled = 0;
+      while (filled < size) {
+        const { bytesRead } = await handle.read(buffer, filled, size - filled, filled);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      return { value: JSON.parse(buffer.toString('utf8', 0, filled)), generation: `${st.ino}-${st.mtimeNs}` };
     } finally {
       await handle.close();
     }
@@ -347,7 +341,7 @@ export class FileStore implements ObjectStore {
       contentType: 'application/json',
       metadata: options.metadata ?? {},
     };
-    return this.withKeyLock(key, () =>
+    return this.locks.with(key, () =>
       this.withFolders(key, () => this.swapJson(key, final, text, JSON.stringify(sidecar), options)),
     );
   }
@@ -395,73 +389,6 @@ export class FileStore implements ObjectStore {
       throw err;
     }
   }
-
-  /**
-   * Runs `fn` holding a cross-process lock file for one key (created with `wx`, holding `{holder, scope}`: host, pid and
-   * where that pid means something, as a lease's). Locks are held for milliseconds. One whose holder is a process of
-   * this machine that no longer exists (a writer killed with SIGKILL while publishing) is broken at once, one held by a
-   * live process of this machine never; another one (a holder on another machine sharing the folder, or an older lock
-   * file) is taken as stale once older than 30 s.
-   */
-  private async withKeyLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    // hashed: any key gives a short, unique, flat file name
-    await this.ready();
-    const path = join(this.root, '.locks', `${createHash('sha256').update(key).digest('hex')}.lock`);
-    await mkdir(dirname(path), { recursive: true }).catch((err: NodeJS.ErrnoException) => {
-      throw this.fsError(err, 'write');
-    });
-    const token = JSON.stringify({ holder: newLeaseHolder(), scope: processScope() });
-    const deadline = Date.now() + LOCK_STALE_MS + 10_000;
-    for (;;) {
-      try {
-        await writeFile(path, token, { flag: 'wx' });
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw this.refusal(err, key);
-        if (await breakStaleLock(path)) continue;
-        if (Date.now() > deadline) throw new StorageError('io', `could not lock ${key}: ${path} stays locked`);
-        await new Promise((r) => setTimeout(r, 2 + Math.random() * 10));
-      }
-    }
-    try {
-      return await fn();
-    } finally {
-      // only our own lock: never one another writer took after ours was (wrongly) judged stale
-      if ((await readFile(path, 'utf8').catch(() => undefined)) === token) await rm(path, { force: true });
-    }
-  }
-}
-
-/**
- * Breaks the lock at `path` if its holder is dead (a process of this machine that is gone) or it is older than 30 s;
- * true when the caller should try to take it again now. The lock is moved aside first (atomic), and only a lock that is
- * still the stale one is removed: one taken meanwhile by a live writer is put back.
- */
-async function breakStaleLock(path: string): Promise<boolean> {
-  const [st, content] = await Promise.all([stat(path), readFile(path, 'utf8')]).catch(
-    () => [undefined, undefined] as const,
-  );
-  if (!st || content === undefined) return true; // released meanwhile
-  let holder: 'alive' | 'dead' | 'unknown' = 'unknown';
-  try {
-    const doc = JSON.parse(content) as { holder?: unknown; scope?: unknown };
-    if (typeof doc.holder === 'string')
-      holder = localHolder({ holder: doc.holder, scope: typeof doc.scope === 'string' ? doc.scope : undefined });
-  } catch {
-    // empty (being written right now) or an older format: the age rule alone
-  }
-  // a live process of this machine holds it (however long): not stale; a dead one: stale at once; else by age
-  if (holder === 'alive' || (holder === 'unknown' && Date.now() - st.mtimeMs <= LOCK_STALE_MS)) return false;
-  const aside = `${path}.${randomBytes(6).toString('hex')}.stale`;
-  try {
-    await rename(path, aside);
-  } catch {
-    return true; // someone else broke or released it
-  }
-  const moved = await readFile(aside, 'utf8').catch(() => undefined);
-  if (moved !== content) await link(aside, path).catch(() => {}); // a live writer's lock: back where it was
-  await rm(aside, { force: true });
-  return moved === content;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -473,11 +400,4 @@ async function exists(path: string): Promise<boolean> {
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function asStorageError(err: unknown, key: string): StorageError {
-  if (err instanceof StorageError) return err;
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return new StorageError('not_found', `object ${key} not found`, { cause: err });
-  return new StorageError('io', `storage error on ${key}: ${(err as Error).message}`, { cause: err });
 }

@@ -1,7 +1,7 @@
 /** Behaviour specific to each store: holds and injected failures on GCS; crash safety and cross-process CAS on files. */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { Readable } from 'node:stream';
-import { readdirSync, existsSync, mkdirSync, writeFileSync, utimesSync, rmSync } from 'node:fs';
+import { readdirSync, existsSync, mkdirSync, writeFileSync, utimesSync, rmSync, linkSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
@@ -164,6 +164,9 @@ describe('GCS store against the fake', () => {
   });
 });
 
+/** Key locks left in a file bucket (the holder files, one per store, stay: locks are links to them). */
+const locksLeft = (root: string) => readdirSync(join(root, '.locks')).filter((name) => name !== 'holders');
+
 describe('file store', () => {
   it('a body that fails midway leaves nothing under the final name and no visible temp file', async () => {
     const root = tempDir();
@@ -237,7 +240,58 @@ describe('file store', () => {
     await write;
     expect(Date.now() - killedAt).toBeLessThan(10_000); // far below the 30 s age rule
     expect((await store.readJson('doc.json'))?.value).toEqual({ a: 2 });
-    expect(readdirSync(join(root, '.locks'))).toEqual([]);
+    expect(locksLeft(root)).toEqual([]);
+  });
+
+  it('a key lock is a link to its holder file, gone once the write is done; one left by a killed writer is broken at once', async () => {
+    const root = tempDir();
+    const store = openStore(`file://${root}`);
+    await store.writeJson('doc.json', { a: 1 }, { ifGeneration: null });
+    expect(locksLeft(root)).toEqual([]); // a finished write leaves no lock behind
+    const [own] = readdirSync(join(root, '.locks', 'holders'));
+    expect(JSON.parse(readFileSync(join(root, '.locks', 'holders', own!), 'utf8'))).toMatchObject({
+      holder: expect.stringMatching(new RegExp(`^${hostname()}:${process.pid}:`)),
+    });
+    const lockFile = join(root, '.locks', `${createHash('sha256').update('doc.json').digest('hex')}.lock`);
+    // a process on another machine sharing the folder takes the key's lock, its holder file an hour old: the lock is
+    // as young as its holder's last link, so it holds (the 30 s age rule does not break it)
+    const remote = join(root, '.locks', 'holders', 'remote');
+    writeFileSync(remote, JSON.stringify({ holder: 'elsewhere:4242:abcdef', scope: 'another-boot' }));
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    utimesSync(remote, hourAgo, hourAgo);
+    linkSync(remote, lockFile);
+    let first = false;
+    const firstWrite = store.writeJson('other.json', { b: 1 }, { ifGeneration: null });
+    const blocked = store.writeJson('doc.json', { a: 1.5 }, { ifGeneration: null }).catch(() => 'refused');
+    void blocked.then(() => (first = true));
+    await firstWrite;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(first).toBe(false);
+    rmSync(lockFile); // released
+    expect(await blocked).toBe('refused'); // (doc.json exists: the write then meets its precondition)
+    // another process of this machine holds the key's lock: a link to its holder file
+    const holder = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    await new Promise((r) => holder.once('spawn', r));
+    const theirs = join(root, '.locks', 'holders', 'theirs');
+    writeFileSync(theirs, JSON.stringify({ holder: `${hostname()}:${holder.pid}:abcdef`, scope: processScope() }));
+    linkSync(theirs, lockFile);
+    const doc = await store.readJson('doc.json');
+    let written = false;
+    const write = store.writeJson('doc.json', { a: 2 }, { ifGeneration: doc!.generation }).then(() => (written = true));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(written).toBe(false); // its holder is alive: it waits
+    holder.kill('SIGKILL');
+    await new Promise((r) => holder.once('exit', r));
+    const killedAt = Date.now();
+    await write;
+    expect(Date.now() - killedAt).toBeLessThan(10_000);
+    expect((await store.readJson('doc.json'))?.value).toEqual({ a: 2 });
+    expect(locksLeft(root)).toEqual([]);
+    // the cleanup's sweep removes the dead holder's file, and keeps this live one's
+    await (store as unknown as { removeTemporary(d: Date): Promise<unknown> }).removeTemporary(
+      new Date(Date.now() - 60_000),
+    );
+    expect(readdirSync(join(root, '.locks', 'holders')).sort()).toEqual([own, 'remote'].sort()); // remote: linked a moment ago
   });
 
   it('compare-and-swap holds across processes: 6 processes x 10 increments lose no update', async () => {
