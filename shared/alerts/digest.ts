@@ -35,8 +35,8 @@ export function digestDay(at: Date, timeZone = 'America/New_York'): string {
 }
 
 /**
- * The daily digest: every info notice filed since the last digest (backups, cleanups, verifies, incidents opened and
- * closed with their durations) as one Slack message and one email. A day's digest is sent once per channel
+ * The daily digest: every info notice filed since the last digest (backups, cleanups, verifies, deployments failed or
+ * succeeded, incidents opened and closed with their durations) as one Slack message and one email. A day's digest is sent once per channel
  * (recorded under digest-sent/<day> with compare-and-swap); a refused one (not retryable) goes to the dead-letter
  * topic with a warning. The notices are removed once no channel can still take them (sent, refused or off), so they
  * never pile up behind a channel that is broken for good. With no notices nothing is sent.
@@ -52,7 +52,9 @@ export async function sendDigest(deps: FanoutDeps, now = new Date()): Promise<Di
       notices.push(doc.value as Notice);
     }
   }
-  notices.sort((a, b) => a.time.localeCompare(b.time));
+  // by time; at one time, what happened before the incident it opened or closed (the keys' order there is a hash's)
+  const incident = (n: Notice) => (n.type.startsWith('incident.') ? 1 : 0);
+  notices.sort((a, b) => a.time.localeCompare(b.time) || incident(a) - incident(b) || a.title.localeCompare(b.title));
   const result: DigestResult = {
     day,
     notices: notices.length,

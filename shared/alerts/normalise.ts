@@ -124,16 +124,15 @@ export function normaliseEvent(event: OpsEvent): Normalised {
             { project: event.project },
           ),
         ],
-        notices: [],
+        // every deployment is in the digest, not only the one that opens the incident
+        notices: [notice('Deployment failed', `${deployment(event)}: step ${event.step}: ${event.reason}`)],
       };
     case 'deployment.succeeded':
       return {
         alerts: [
           suite('deployment', 'resolved', 'warning', `Deployment failed (${event.env})`, 'deployment succeeded'),
         ],
-        notices: [
-          notice('Deployment', `${event.project} (${event.region})${event.commit ? ` at ${event.commit}` : ''}`),
-        ],
+        notices: [notice('Deployment succeeded', deployment(event))],
       };
     case 'probe.state_changed': {
       if (event.to === 'unknown')
@@ -165,6 +164,11 @@ export function normaliseEvent(event: OpsEvent): Normalised {
     default:
       return none;
   }
+}
+
+/** What a deployment was: the project and region, and the commit and build when known. */
+function deployment(e: Extract<OpsEvent, { type: 'deployment.succeeded' | 'deployment.failed' }>): string {
+  return `${e.project} (${e.region})${e.commit ? ` at ${e.commit}` : ''}${e.build ? `, build ${e.build}` : ''}`;
 }
 
 /** The generic `alert` event (the probes, and anything else that speaks the alert shape). */

@@ -1,6 +1,6 @@
 /**
- * The daily digest end to end: info notices filed by the real fan-out entry point (backups, a cleanup, a verify, an
- * incident opened and closed, an info alert), then the digest entry point at the time the Scheduler job declared in
+ * The daily digest end to end: info notices filed by the real fan-out entry point (backups, a cleanup, a verify,
+ * deployments, an incident opened and closed, an info alert), then the digest entry point at the time the Scheduler job declared in
  * infra/ fires (09:00 New York), to the fake Slack and a real SMTP server only; redelivery, an empty day, a channel
  * that fails and one that refuses. Clock injected, no sleeps.
  */
@@ -203,6 +203,49 @@ describe('the daily digest', () => {
     expect(quiet.result).toMatchObject({ day: '2026-11-30', notices: 0, empty: true, channels: {} });
     expect(since(before)).toEqual({ slack: 1, pd: 0, email: 1, webhook: 0 });
     expect(s.rt.logs.some((l) => l.includes('daily digest 2026-11-30: nothing to report, not sent'))).toBe(true);
+  });
+
+  it('lists every deployment, failed or succeeded, with its project, commit and build; the incident a failure opens too', async () => {
+    const s = suite();
+    const deployment = (time: string, build: string, commit: string) => ({
+      severity: 'info',
+      env: 'prod',
+      time,
+      project: 'mt-prod',
+      region: 'us-east1',
+      commit,
+      build,
+    });
+    const failed = (time: string, build: string, commit: string) => ({
+      ...deployment(time, build, commit),
+      type: 'deployment.failed',
+      severity: 'warning',
+      step: 'deploy-functions',
+      reason: 'permission denied on run.services.update',
+    });
+    await s.publish(failed('2026-11-29T08:00:00.000Z', 'b-1', 'aaaaaaa'));
+    // a second failure while the first one's incident is open: no new incident, but still a deployment of the day
+    await s.publish(failed('2026-11-29T08:30:00.000Z', 'b-2', 'bbbbbbb'));
+    await s.publish({ ...deployment('2026-11-29T09:00:00.000Z', 'b-3', 'ccccccc'), type: 'deployment.succeeded' });
+    const before = counts();
+
+    const { result } = await s.scheduled('2026-11-29T12:00:00Z');
+    expect(result).toMatchObject({ notices: 5, channels: { slack: 'delivered', email: 'delivered' } });
+    expect(since(before)).toEqual({ slack: 1, pd: 0, email: 1, webhook: 0 });
+    const lines = delivered(slack).at(-1)!.json.blocks[1].text.text.split('\n');
+    expect(lines).toEqual([
+      '• *Deployment failed*: mt-prod (us-east1) at aaaaaaa, build b-1: step deploy-functions: permission denied on run.services.update',
+      '• *Incident opened: Deployment failed (prod)*: warning: step deploy-functions: permission denied on run.services.update',
+      '• *Deployment failed*: mt-prod (us-east1) at bbbbbbb, build b-2: step deploy-functions: permission denied on run.services.update',
+      '• *Deployment succeeded*: mt-prod (us-east1) at ccccccc, build b-3',
+      '• *Incident closed: Deployment failed (prod)*: warning, lasted 60 min',
+    ]);
+    const text = smtp
+      .messages()
+      .at(-1)!
+      .raw.replace(/=\r?\n/g, '');
+    expect(text).toContain('Deployment failed: mt-prod (us-east1) at bbbbbbb, build b-2');
+    expect(text).toContain('Deployment succeeded: mt-prod (us-east1) at ccccccc, build b-3');
   });
 
   it('a channel that fails is retried by redelivery (only that one); a channel that refuses is dead-lettered and the notices do not pile up', async () => {

@@ -201,7 +201,7 @@ describe('decode and normalise', () => {
         reason: 'exit 1',
       },
       [['mt-ops/prod/deployment', 'firing', 'warning']],
-      0,
+      1,
     ],
     [
       {
