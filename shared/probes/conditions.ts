@@ -208,10 +208,12 @@ export function parseCondition(source: string): Condition {
   const left = parseOperand(source, source.slice(0, at), 1);
   const rightCol = at + operator.length + 1;
   const right = parseOperand(source, source.slice(at + operator.length), rightCol);
-  if (findOperator(source.slice(at + operator.length)) && right.kind === 'literal') {
+  const rest = source.slice(at + operator.length);
+  // a value that starts with an operator's character is one too many (`[STATUS] === 200` would compare to "= 200")
+  if (right.kind === 'literal' && (findOperator(rest) || /^\s*[=<>!]/.test(rest))) {
     throw new ConditionError(
       source,
-      rightCol + source.slice(at + operator.length).search(/[<>=!]/),
+      rightCol + rest.search(/[<>=!]/),
       'a second operator; quote the value if it contains one',
     );
   }

@@ -193,6 +193,15 @@ describe('conditions: parse errors quote the condition and point at the bad toke
       '200 == 200',
       '"200 == 200": compares two constants: one side must be a placeholder such as [STATUS] at column 1 ("200")',
     ],
+    // JavaScript's === and !==: the third "=" would be the value ("= 200"), a condition that can never hold
+    [
+      '[STATUS] === 200',
+      '"[STATUS] === 200": a second operator; quote the value if it contains one at column 12 ("=")',
+    ],
+    [
+      '[BODY].status !== healthy',
+      '"[BODY].status !== healthy": a second operator; quote the value if it contains one at column 17 ("=")',
+    ],
     [
       '[BODY].a == b == c',
       '"[BODY].a == b == c": a second operator; quote the value if it contains one at column 15 ("==")',
