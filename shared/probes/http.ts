@@ -133,15 +133,22 @@ function oneHop(url: URL, req: HttpRequest, deadline: number, started: number): 
         : {}),
     };
     const request = lib.request(url, options);
-    const timer = setTimeout(
-      () => {
-        finish(
-          `timed out after ${req.timeoutMs} ms${timings.ttfbMs === undefined ? (timings.connectMs === undefined ? ' (no connection)' : ' (no answer)') : ' (reading the body)'}`,
-        );
-        request.destroy();
-      },
-      Math.max(0, deadline - performance.now()),
-    );
+    let timer: NodeJS.Timeout;
+    // a timer may fire a fraction of a millisecond early (the event loop's clock is whole milliseconds, read before
+    // the timer was set): then it waits out the rest, so a timed-out probe never reports less than its timeout
+    const arm = () => {
+      timer = setTimeout(
+        () => {
+          if (performance.now() < deadline) return arm();
+          finish(
+            `timed out after ${req.timeoutMs} ms${timings.ttfbMs === undefined ? (timings.connectMs === undefined ? ' (no connection)' : ' (no answer)') : ' (reading the body)'}`,
+          );
+          request.destroy();
+        },
+        Math.max(0, Math.ceil(deadline - performance.now())),
+      );
+    };
+    arm();
     request.on('socket', (socket: Socket) => {
       socket.on('lookup', (err: Error | null) => {
         timings.dnsMs = since();

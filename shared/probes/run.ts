@@ -20,9 +20,17 @@ import {
 } from './plan';
 import { pool } from '../pool';
 import { runProbe } from './probe';
-import { PROBE_CONCURRENCY, type ProbeConfig } from './config';
+import { PROBE_CONCURRENCY, resolveProbe, type ProbeConfig, type ResolvedProbe } from './config';
 import { recordSample, probeKeys, type SloChange } from './state';
 import type { ProbeResult, ProbeStatus, Transition } from './rules';
+
+/**
+ * The schedule's period (functions/probe runs every minute). A probe whose interval is no longer is due at every
+ * scheduled run, so its request starts at once, beside the read of its state, instead of after it; in the rare run
+ * where the state then says it is not due after all (a second delivery of the same tick, seconds after the first),
+ * the answer is dropped unrecorded. Probes with a longer interval are probed only once their state says they are due.
+ */
+export const SCHEDULE_SECONDS = 60;
 
 export interface RunOptions {
   /** At most this many probes at once (default 50; the operator file's `probes.concurrency`). */
@@ -90,6 +98,8 @@ export async function runProbes(
         environment: options.environment,
       }),
     options,
+    (config) =>
+      options.all || config.intervalSeconds <= SCHEDULE_SECONDS ? resolveProbe(config, options.environment) : undefined,
   );
 }
 
@@ -109,22 +119,35 @@ async function execute<T>(
   items: readonly T[],
   plan: (item: T) => Promise<PlannedProbe>,
   options: RunOptions,
+  /** The probe to start at once, while its state is read (see SCHEDULE_SECONDS), or none: probe once it is due. */
+  early: (item: T) => ResolvedProbe | undefined = () => undefined,
 ): Promise<ProbeRunResult> {
   const now = options.now ?? (() => new Date());
   const started = performance.now();
   const startedAt = now().toISOString();
   const deadline = started + (options.deadlineMs ?? 55_000);
+  /** The probe cut to the run's deadline, or undefined when too little time is left to start it. */
+  const bounded = (probe: ResolvedProbe): ResolvedProbe | undefined => {
+    const remaining = Math.floor(deadline - performance.now());
+    if (remaining < 100) return undefined;
+    return remaining < probe.config.timeoutMs ? { ...probe, config: { ...probe.config, timeoutMs: remaining } } : probe;
+  };
   // a probe not due yields its name
   const all = await pool(
     items,
     options.concurrency ?? PROBE_CONCURRENCY.default,
     async (item): Promise<ProbeOutcome | string> => {
+      const speculative = early(item);
+      const first = speculative && bounded(speculative);
+      // the request goes out now, the state read beside it (each costs a round trip; neither needs the other)
+      const probing = first ? runProbe(first, { store, env, now }) : undefined;
       let planned: PlannedProbe;
       try {
         planned = await plan(item);
       } catch (err) {
-        // the state could not be read (the store failed): this probe is not run (its write could not be checked
-        // against anything), the others are
+        // the state could not be read (the store failed): this probe's sample is not recorded (its write could not be
+        // checked against anything), the others are
+        await probing; // never rejects; awaited so no request outlives its place in the pool
         const { name, kind } = identify(item);
         const error = `reading the state of ${name}: ${errorMessage(err)}`;
         const result: ProbeResult = {
@@ -139,9 +162,12 @@ async function execute<T>(
         return { name, result, writeError: error };
       }
       const config = planned.probe.config;
-      if (!planned.due) return config.name;
-      const remaining = Math.floor(deadline - performance.now());
-      if (remaining < 100) {
+      if (!planned.due) {
+        await probing; // started before the state said it was not due (another run just probed it): dropped
+        return config.name;
+      }
+      const probe = probing ? undefined : bounded(planned.probe);
+      if (!probing && !probe) {
         const at = now().toISOString();
         const result: ProbeResult = {
           probe: config.name,
@@ -154,11 +180,7 @@ async function execute<T>(
         };
         return { name: config.name, result, skipped: true };
       }
-      const probe =
-        remaining < config.timeoutMs
-          ? { ...planned.probe, config: { ...config, timeoutMs: remaining } }
-          : planned.probe;
-      const result = await runProbe(probe, { store, env, now });
+      const result = await (probing ?? runProbe(probe!, { store, env, now }));
       const window = config.ignoreMaintenance
         ? undefined
         : activeWindow(options.maintenance ?? [], new Date(result.at));

@@ -175,6 +175,30 @@ describe('bounds', () => {
     expect(most).toBe(3);
   });
 
+  it("the request goes out while the probe's state is read, not after; a probe with a longer interval waits for its state", async () => {
+    const store = freshStore();
+    // the real store, with a state read that answers only once the target has the request in hand (or after 1 s)
+    const reads: Array<'with the request' | 'alone'> = [];
+    const watched: ObjectStore = Object.assign(Object.create(store) as ObjectStore, {
+      readJson: async (key: string) => {
+        const deadline = Date.now() + 1_000;
+        while (targets.inFlight === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+        reads.push(targets.inFlight > 0 ? 'with the request' : 'alone');
+        return store.readJson(key);
+      },
+    });
+    const list = probes([
+      { name: 'every-minute', url: `${targets.url}/wait?ms=400` },
+      { name: 'hourly', url: `${targets.url}/wait?ms=400`, intervalSeconds: 3600 },
+    ]);
+    const run = await runProbes(watched, 'prod', list, { concurrency: 1 });
+    expect(run.outcomes.map((o) => [o.name, o.result.ok, o.writeError])).toEqual([
+      ['every-minute', true, undefined],
+      ['hourly', true, undefined],
+    ]);
+    expect(reads).toEqual(['with the request', 'alone']);
+  });
+
   it('a run where every target hangs still ends by its deadline: late probes are skipped, running ones cut short', async () => {
     const store = freshStore();
     const list = probes(
