@@ -40,8 +40,9 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     try {
       raw = parseConfigText(readFileSync(absolute, 'utf8'), absolute);
     } catch (err) {
-      // Parser messages quote the text around the problem: scrub it.
-      issues.push(`${path}: ${redactString(errorMessage(err))}`);
+      // Parser messages quote the text around the problem: scrub it. YAML's add the lines around it, with a caret,
+      // after the line and column: the first line is the problem.
+      issues.push(`${path}: ${redactString(errorMessage(err).split('\n')[0]!.replace(/:$/, ''))}`);
     }
     if (raw !== undefined) {
       const result = OpsFileSchema.safeParse(raw ?? {});

@@ -217,6 +217,13 @@ describe('operator files', () => {
   it('a file that does not parse says so', () => {
     expect(configError({ OPS_CONFIG: file('broken.json', '{"backup": ') }).message).toMatch(/not valid JSON/);
   });
+
+  it("a YAML file that does not parse: one line with the line and column, not the parser's excerpt of the file", () => {
+    const err = configError({ OPS_CONFIG: file('broken.yaml', 'retention:\n  minKeep: 3\nprobes: [\n') });
+    expect(err.issues).toHaveLength(1);
+    expect(err.issues[0]).not.toContain('\n');
+    expect(err.issues[0]).toMatch(/broken\.yaml: .* at line \d+, column \d+$/);
+  });
 });
 
 describe('secrets never appear in configuration errors', () => {
