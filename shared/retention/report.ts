@@ -2,7 +2,7 @@
  * The one place retention events are built and published: `retention.completed` (info), or `retention.failed`
  * (warning: the next daily run retries what was left) when a deletion failed or the run could not be done. A run
  * stopped on purpose (an operator's Ctrl-C) publishes nothing, nor does an operator's bad input (a manual run: the
- * CLI answers it with exit 2); on the schedule every failure is reported.
+ * CLI answers it with exit 2), nor a dry run (it changes nothing); on the schedule every failure is reported.
  */
 import type { EventBus } from '../bus/events';
 import type { Logger } from '../log/logger';
@@ -50,6 +50,17 @@ export async function reportRetention(
     logger.info(
       { env, removed: result.removed, orphansRemoved: result.orphansRemoved },
       `retention stopped (${errorMessage(outcome.signal?.reason)}) after removing ${result.removed}; the next run removes the rest`,
+    );
+    return;
+  }
+  if (result.dryRun) {
+    // a dry run changed nothing: a `retention.completed` would file a false notice (and its would-be bytes as freed)
+    const toRemove =
+      result.plan.decisions.filter((d) => !d.keep).length + result.plan.safety.filter((d) => !d.keep).length;
+    const orphans = result.plan.orphans.filter((o) => o.remove).length;
+    logger.info(
+      { env, kept: result.kept, wouldRemove: toRemove, wouldRemoveOrphans: orphans, wouldFree: result.bytesFreed },
+      `retention dry run: ${toRemove} would be removed (and ${orphans} orphan(s)), ${result.bytesFreed} bytes would be freed; nothing removed, nothing published`,
     );
     return;
   }

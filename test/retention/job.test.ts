@@ -26,6 +26,18 @@ describe('retention job', () => {
     ]);
   });
 
+  it('a dry run removes nothing, so it publishes nothing (no "retention completed" notice in the digest)', async () => {
+    const rt = testRuntime({ BACKUP_BUCKET: `file://${tempDir()}`, OPS_ENV: 'prod' });
+    const result = await retentionJob(
+      { ...rt, trigger: 'manual' },
+      retentionOptions(rt.config, { policy: { keepLast: 1 }, dryRun: true }),
+    );
+    expect(result.dryRun).toBe(true);
+    expect(rt.bus.published).toEqual([]);
+    expect(rt.logs.join('\n')).not.toMatch(/retention completed/);
+    expect(rt.logs.join('\n')).toMatch(/retention dry run: 0 would be removed/);
+  });
+
   it('on the schedule, a bucket that cannot be used is reported (retention.failed) and thrown', async () => {
     const rt = fileAsBucket();
     await expect(retentionJob({ ...rt, trigger: 'scheduled' }, retentionOptions(rt.config))).rejects.toBeInstanceOf(
