@@ -69,6 +69,9 @@ export interface OutboxOptions {
   now: () => Date;
 }
 
+/** A claim older than this is taken to be from a crashed instance (OutboxOptions.claimTtlMs's default). */
+export const DEFAULT_CLAIM_TTL_MS = 120_000;
+
 const DONE: DeliveryStatus[] = ['delivered', 'dead-lettered', 'off', 'superseded'];
 export const isSettled = (status: DeliveryStatus) => DONE.includes(status);
 

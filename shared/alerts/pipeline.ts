@@ -13,7 +13,7 @@ import { DEFAULT_RETRY, type RetryPolicy } from './deliver';
 import { decide, type Transition } from './lifecycle';
 import type { Alert, ChannelName, Notice } from './model';
 import { normalise } from './normalise';
-import { deliverTransition, type DeliveryOutcome, type OutboxOptions } from './outbox';
+import { DEFAULT_CLAIM_TTL_MS, deliverTransition, type DeliveryOutcome, type OutboxOptions } from './outbox';
 import { route } from './route';
 import { listSilences, silencedBy, type Silence } from './silences';
 import { fileNotice, updateIncident } from './state';
@@ -155,7 +155,7 @@ export function outboxOptions(deps: FanoutDeps): OutboxOptions {
     retry: deps.retry ?? DEFAULT_RETRY,
     deadLetter: deps.deadLetter,
     maxInvocations: deps.maxInvocations ?? 5,
-    claimTtlMs: deps.claimTtlMs ?? 120_000,
+    claimTtlMs: deps.claimTtlMs ?? DEFAULT_CLAIM_TTL_MS,
     now: deps.now ?? (() => new Date()),
   };
 }

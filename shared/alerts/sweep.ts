@@ -11,7 +11,9 @@ import { StorageError } from '../storage/types';
 import { sweepDue, sweepMessageId, type IncidentState } from './lifecycle';
 import { alertKeys } from './layout';
 import type { Alert } from './model';
+import type { ObjectStore } from '../storage/types';
 import {
+  DEFAULT_CLAIM_TTL_MS,
   deliverOne,
   isSettled,
   type DeliveryOutcome,
@@ -148,4 +150,40 @@ async function deleteIf(deps: FanoutDeps, key: string, generation: string): Prom
     // a message touched it meanwhile: keep it
     if (!(err instanceof StorageError && err.code === 'precondition_failed')) throw err;
   }
+}
+
+/** A delivery still owed: failed and waiting for its retry, or claimed by a send that has not settled. */
+export interface OwedDelivery extends DeliveryRecord {
+  /**
+   * When the sweep tries it next, at the earliest: a failed one after its backoff (and any Retry-After), a claimed one
+   * once the claim is old enough to be a crashed instance's. A redelivery of its message by Pub/Sub may come sooner.
+   */
+  nextAttempt: string;
+}
+
+/** The deliveries still owed, from the pending index (what the sweep retries), oldest first. */
+export async function readOwed(
+  store: ObjectStore,
+  env: string,
+  claimTtlMs = DEFAULT_CLAIM_TTL_MS,
+): Promise<OwedDelivery[]> {
+  const out: OwedDelivery[] = [];
+  for await (const info of store.list(alertKeys.pendingAll(env))) {
+    const marker = (await store.readJson(info.key))?.value as PendingMarker | undefined;
+    if (!marker?.outbox) continue;
+    const record = (await store.readJson(marker.outbox))?.value as DeliveryRecord | undefined;
+    if (!record || isSettled(record.status)) continue;
+    const next =
+      record.status === 'sending' && record.claimedAt
+        ? Date.parse(record.claimedAt) + claimTtlMs
+        : Math.max(
+            Date.parse(record.updatedAt) + sweepBackoffMs(record.invocations),
+            record.notBefore ? Date.parse(record.notBefore) : 0,
+          );
+    out.push({ ...record, nextAttempt: new Date(next).toISOString() });
+  }
+  return out.sort(
+    (a, b) =>
+      a.at.localeCompare(b.at) || a.fingerprint.localeCompare(b.fingerprint) || a.channel.localeCompare(b.channel),
+  );
 }

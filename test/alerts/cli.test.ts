@@ -1,10 +1,12 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { fileURLToPath } from 'node:url';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { runCli } from '../support/cli';
 import { tempDir } from '../support/temp';
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
 import { startFakePagerDuty, type FakePagerDuty } from '../support/fake-pagerduty';
-import { delivered } from '../support/fake-http';
+import { delivered, startFakeHttp } from '../support/fake-http';
 
 let slack: FakeSlack;
 let pd: FakePagerDuty;
@@ -101,6 +103,71 @@ describe('mt-ops alerts and silence (the real CLI)', () => {
     // nothing left for the sweep to remind every repeatIntervalHours, nor for status to show as firing
     const status = JSON.parse((await runCli(['alerts', 'status', '--json'], { env })).stdout);
     expect(status.firing.map((f: { fingerprint: string }) => f.fingerprint)).not.toContain(fingerprint);
+  });
+
+  it('alerts status shows the deliveries still owed: a critical whose channels are all down, until they are sent', async () => {
+    let down = true;
+    const failing = await startFakeHttp(() => (down ? { status: 503, body: 'down' } : { status: 202, body: '{}' }));
+    try {
+      const dir = tempDir('mt-alerts-owed-');
+      const own = {
+        ...env,
+        BACKUP_BUCKET: `file://${dir}`,
+        SLACK_WEBHOOK_URL: `${failing.url}/services/T/B/X`,
+        PAGERDUTY_EVENTS_URL: `${failing.url}/v2/enqueue`,
+      };
+      const file = join(dir, 'backup-failed.json');
+      writeFileSync(
+        file,
+        JSON.stringify({
+          type: 'backup.failed',
+          severity: 'critical',
+          env: 'prod',
+          time: new Date().toISOString(),
+          trigger: 'scheduled',
+          reason: 'could not connect',
+        }),
+      );
+      const sent = await runCli(['alerts', 'send', '--file', file], { env: own });
+      expect(sent.code).toBe(1);
+      expect(sent.stderr).toMatch(/still owed/);
+
+      const json = await runCli(['alerts', 'status', '--json'], { env: own });
+      expect(json.code).toBe(0);
+      const status = JSON.parse(json.stdout);
+      expect(status.firing).toMatchObject([{ fingerprint: 'mt-ops/prod/backup', severity: 'critical' }]);
+      expect(status.owed).toMatchObject([
+        {
+          fingerprint: 'mt-ops/prod/backup',
+          channel: 'pagerduty',
+          status: 'failed',
+          kind: 'firing',
+          severity: 'critical',
+        },
+        { fingerprint: 'mt-ops/prod/backup', channel: 'slack', status: 'failed', kind: 'firing', severity: 'critical' },
+      ]);
+      for (const o of status.owed) {
+        expect(o.attempts).toBeGreaterThan(0);
+        expect(o.lastError).toMatch(/503/);
+        expect(Date.parse(o.nextAttempt)).toBeGreaterThan(Date.parse(o.updatedAt));
+      }
+      const human = await runCli(['alerts', 'status'], { env: own });
+      expect(human.code).toBe(0);
+      const owedPart = human.stdout.slice(human.stdout.indexOf('Owed'));
+      expect(owedPart).toMatch(/^Owed \(not delivered yet\): 2/);
+      expect(owedPart).toMatch(/critical\s+firing\s+pagerduty\s+failed/);
+      expect(owedPart).toMatch(/critical\s+firing\s+slack\s+failed/);
+      expect(owedPart).toContain('Backup failed (prod)');
+
+      // the channels come back: the same message again sends what was owed, and nothing is owed any more
+      down = false;
+      const again = await runCli(['alerts', 'send', '--file', file], { env: own });
+      expect(again.code).toBe(0);
+      expect(JSON.parse((await runCli(['alerts', 'status', '--json'], { env: own })).stdout).owed).toEqual([]);
+      expect((await runCli(['alerts', 'status'], { env: own })).stdout).toContain('Owed: none');
+    } finally {
+      await failing.close();
+    }
   });
 
   it.each([

@@ -11,6 +11,7 @@ import { fanout, type FanoutResult } from '../../alerts/pipeline';
 import { describeChannels, fanoutDeps } from '../../alerts/settings';
 import { readDeliveries } from '../../alerts/outbox';
 import { readIncidents } from '../../alerts/state';
+import { readOwed } from '../../alerts/sweep';
 import { addSilence, expireSilence, isActive, listSilences } from '../../alerts/silences';
 import { MatcherText } from '../../alerts/config';
 import { activeWindow, nextWindow } from '../../maintenance/window';
@@ -20,6 +21,9 @@ interface Flags {
   env?: string;
   json?: boolean;
 }
+
+/** An ISO time as the tables show it: `2026-11-29 08:00:00`. */
+const utc = (iso: string) => iso.slice(0, 19).replace('T', ' ');
 
 /** `30m`, `2h`, `7d` -> milliseconds. */
 export function duration(value: string): number {
@@ -181,12 +185,15 @@ export function registerAlertsCommands(program: Command): void {
     });
 
   withStoreOptions(alerts.command('status'))
-    .description('Firing incidents, active silences and the next maintenance window')
+    .description(
+      'Firing incidents, deliveries still owed (failed and waiting for a retry), active silences and the next maintenance window',
+    )
     .option('--json', 'print JSON')
     .action(async (flags: Flags) => {
       const ctx = commandContext(flags);
       const now = new Date();
       const firing = (await readIncidents(ctx.store, ctx.env)).filter((i) => i.status === 'firing');
+      const owed = await readOwed(ctx.store, ctx.env);
       const silences = (await listSilences(ctx.store, ctx.env)).filter((s) => isActive(s, now));
       const windows = ctx.config.file.maintenance;
       const current = activeWindow(windows, now);
@@ -200,6 +207,7 @@ export function registerAlertsCommands(program: Command): void {
           notified: i.notified,
           mutedBy: i.mutedBy,
         })),
+        owed,
         silences,
         maintenance: {
           active: current ? { name: current.name, until: current.end.toISOString() } : null,
@@ -220,6 +228,22 @@ export function registerAlertsCommands(program: Command): void {
               ]),
             )}`
           : 'Firing: none',
+        owed.length
+          ? `Owed (not delivered yet): ${owed.length}\n${table(
+              ['SINCE (UTC)', 'SEVERITY', 'KIND', 'CHANNEL', 'STATE', 'ATTEMPTS', 'NEXT TRY (UTC)', 'TITLE', 'ERROR'],
+              owed.map((o) => [
+                utc(o.at),
+                o.severity,
+                o.kind,
+                o.channel,
+                o.status,
+                String(o.attempts),
+                utc(o.nextAttempt),
+                o.title,
+                o.lastError ?? '',
+              ]),
+            )}`
+          : 'Owed: none (every delivery is settled)',
         silences.length
           ? `Silences:\n${table(
               ['ID', 'MATCHERS', 'UNTIL (UTC)', 'AUTHOR', 'REASON'],
