@@ -7,6 +7,12 @@ export class UsageError extends Error {
   constructor(
     message: string,
     readonly issues: string[] = [message],
+    /**
+     * The message was scrubbed where it was built (outside text masked at its source): print it as it is, with only
+     * the registered secrets masked. The `token: value` patterns would otherwise mask the first word of our own
+     * reason about a secret-named variable (`OPS_API_TOKEN: at least 16 characters`).
+     */
+    readonly scrubbed = false,
   ) {
     super(message);
   }

@@ -1,7 +1,7 @@
 /** The CLI program: its subcommands, exit codes and the one-line error report. */
 import { Command, CommanderError } from 'commander';
 import { InterruptedError, UsageError, errorMessage } from '../errors';
-import { redactString } from '../log/redact';
+import { redactRegistered, redactString } from '../log/redact';
 import { registerCommands } from './commands/index';
 import { VERSION } from '../version';
 
@@ -55,7 +55,7 @@ export function reportError(err: unknown): number {
     return EXIT.usage;
   }
   if (err instanceof UsageError) {
-    process.stderr.write(`mt-ops: ${redactString(err.message)}\n`);
+    process.stderr.write(`mt-ops: ${err.scrubbed ? redactRegistered(err.message) : redactString(err.message)}\n`);
     return EXIT.usage;
   }
   if (err instanceof InterruptedError) {

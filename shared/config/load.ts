@@ -47,12 +47,14 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     if (raw !== undefined) {
       const result = OpsFileSchema.safeParse(raw ?? {});
       if (result.success) file = result.data;
-      else issues.push(...formatIssues(result.error).map((i) => `${path}: ${i}`));
+      // zod quotes unknown keys, which come from the file: scrubbed here, so the whole message can go out as it is
+      else issues.push(...formatIssues(result.error).map((i) => redactString(`${path}: ${i}`)));
     }
   } else if (explicit) {
     issues.push(`OPS_CONFIG: file not found: ${path}`);
   }
-  if (issues.length > 0) throw new UsageError(`invalid configuration:\n  ${issues.join('\n  ')}`, issues);
+  // every issue holds no value (env) or was scrubbed at its source (the file's)
+  if (issues.length > 0) throw new UsageError(`invalid configuration:\n  ${issues.join('\n  ')}`, issues, true);
   return { env: envResult.data!, file: file ?? OpsFileSchema.parse({}), filePath };
 }
 

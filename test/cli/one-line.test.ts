@@ -27,3 +27,22 @@ describe('a failing backup', () => {
     );
   });
 });
+
+describe('a configuration error about a secret-named variable', () => {
+  it('reads as written: the masking of `token: value` shapes does not eat the first word of our own reason', async () => {
+    const run = await runCli(['config'], { env: { OPS_API_TOKEN: 'short-Tok3n', OPS_CONFIG: '' } });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('OPS_API_TOKEN: at least 16 characters');
+    expect(run.stderr).not.toContain('short-Tok3n');
+  });
+
+  it('a secret in the operator file that its error quotes (an unknown key) is still masked', async () => {
+    const dir = tempDir();
+    const file = `${dir}/ops.json`;
+    (await import('node:fs')).writeFileSync(file, '{"postgres://ops:FileSecret88@db/x": 1}');
+    const run = await runCli(['config'], { env: { OPS_CONFIG: file } });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/Unrecognized key/);
+    expect(run.stderr).not.toContain('FileSecret88');
+  });
+});
