@@ -15,12 +15,17 @@ export const CREDENTIALS_HINT =
  * metadata-server check emits a MetadataLookupWarning, which Node prints on stderr with a hint about
  * --trace-warnings: that warning says nothing the caller's one line does not, so it is dropped while this runs.
  */
-export async function findCredentials(project: string): Promise<void> {
-  const { googleAuthLibrary } = await import('google-gax');
-  const auth = new googleAuthLibrary.GoogleAuth({
-    projectId: project,
-    scopes: ['https://www.googleapis.com/auth/cloud-platform'],
-  });
+export async function findCredentials(
+  project: string,
+  /** The client's own auth (the Pub/Sub client's `auth`); default: a new one from google-gax's auth library. */
+  given?: { getClient(): Promise<unknown> },
+): Promise<void> {
+  const auth =
+    given ??
+    new (await import('google-gax')).googleAuthLibrary.GoogleAuth({
+      projectId: project,
+      scopes: ['https://www.googleapis.com/auth/cloud-platform'],
+    });
   const emitWarning = process.emitWarning;
   process.emitWarning = function (this: NodeJS.Process, warning: string | Error, ...rest: unknown[]) {
     const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;

@@ -49,7 +49,7 @@ export class PubSubBus implements EventBus {
     if (this.needsCredentials) {
       const project = this.projectId ?? 'the default project';
       // only success is kept: a failed look (a metadata server slow to answer) is tried again at the next publish
-      this.credentials ??= findCredentials(project).catch((err) => {
+      this.credentials ??= findCredentials(project, this.client.auth).catch((err) => {
         this.credentials = undefined;
         throw new OpsError(
           `no Google Cloud credentials for Pub/Sub in project ${project} (${errorMessage(err)}): ${CREDENTIALS_HINT}`,
