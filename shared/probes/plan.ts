@@ -5,6 +5,7 @@ import { pool } from '../pool';
 import type { ProbeConfig, ResolvedProbe } from './config';
 import { resolveProbe } from './config';
 import { parseState, probeKeys, type ProbeState } from './state';
+import { readHistory, withHistory } from './history';
 import { uptimeOver, burnAlert, budgetLeft, HOUR, type Uptime, type BurnAlert } from './slo';
 
 export interface PlannedProbe {
@@ -37,7 +38,8 @@ export function selectProbes(probes: readonly ProbeConfig[], only?: string[]): P
   return probes.filter((p) => only.includes(p.name));
 }
 
-export async function readState(
+/** The hot state document alone (what a run steps a sample into; see history.ts), with its generation. */
+export async function readHotState(
   store: ObjectStore,
   env: string,
   name: string,
@@ -46,6 +48,23 @@ export async function readState(
   const doc = await store.readJson(probeKeys.state(env, name));
   const parsed = parseState(name, doc?.value, now);
   return { ...parsed, generation: doc?.generation ?? null };
+}
+
+/**
+ * A probe's whole state as reports and pages read it: the hot document with the hourly history's closed hours before
+ * its open ones (the generation is the hot document's).
+ */
+export async function readState(
+  store: ObjectStore,
+  env: string,
+  name: string,
+  now: string,
+): Promise<{ state: ProbeState; generation: string | null; problem?: string }> {
+  const hot = await readHotState(store, env, name, now);
+  if (hot.state.historyThrough === undefined) return hot;
+  const history = await readHistory(store, env, name);
+  const problem = [hot.problem, history.problem].filter(Boolean).join('; ') || undefined;
+  return { ...hot, state: withHistory(hot.state, history.hours), ...(problem ? { problem } : {}) };
 }
 
 /** Whether a probe is due at `now` by its state's last run (pure). */
@@ -70,7 +89,7 @@ export async function planProbe(
   options: PlanOptions = {},
 ): Promise<PlannedProbe> {
   const now = options.now ?? new Date();
-  const { state, generation, problem } = await readState(store, env, config.name, now.toISOString());
+  const { state, generation, problem } = await readHotState(store, env, config.name, now.toISOString());
   return {
     probe: resolveProbe(config, options.environment),
     state,

@@ -11,7 +11,7 @@ import { errorMessage } from '../errors';
 import { activeWindow, type MaintenanceWindow } from '../maintenance/window';
 import {
   planProbe,
-  readState,
+  readHotState,
   selectProbes,
   summarize,
   type PlannedProbe,
@@ -21,7 +21,17 @@ import {
 import { pool } from '../pool';
 import { runProbe } from './probe';
 import { PROBE_CONCURRENCY, resolveProbe, type ProbeConfig, type ResolvedProbe } from './config';
-import { recordSample, probeKeys, type SloChange } from './state';
+import { stepSample, probeKeys, type SloChange, type Step } from './state';
+import {
+  addLate,
+  historyDocument,
+  historyKey,
+  needsHistory,
+  readHistory,
+  withHistory,
+  type HistoryRead,
+} from './history';
+import type { Bucket } from './slo';
 import type { ProbeResult, ProbeStatus, Transition } from './rules';
 
 /**
@@ -193,7 +203,8 @@ async function execute<T>(
         options.casAttempts ?? 8,
         options.summaries ? now : undefined,
       );
-      if (planned.problem) outcome.stateProblem = planned.problem;
+      if (planned.problem)
+        outcome.stateProblem = outcome.stateProblem ? `${planned.problem}; ${outcome.stateProblem}` : planned.problem;
       return outcome;
     },
   );
@@ -238,31 +249,84 @@ async function record(
   let state = plan.state;
   let generation = plan.generation;
   const key = probeKeys.state(env, config.name);
-  for (let attempt = 1; ; attempt++) {
-    const recorded = recordSample(state, result, ctx);
+  const at = Date.parse(result.at);
+  // the hourly history, read only when this sample needs it (about once an hour; see history.ts)
+  let history: HistoryRead | undefined;
+  const recorded = async (step: Step, known: HistoryRead | undefined): Promise<ProbeOutcome> => {
+    const outcome: ProbeOutcome = {
+      name: config.name,
+      result,
+      status: step.state.status,
+      transition: step.transition,
+      slo: step.slo,
+    };
     try {
-      await store.writeJson(key, recorded.state, { ifGeneration: generation });
-      const outcome: ProbeOutcome = {
-        name: config.name,
-        result,
-        status: recorded.state.status,
-        transition: recorded.transition,
-        slo: recorded.slo,
-      };
-      if (summarizeAt) outcome.summary = summarize(config, recorded.state, summarizeAt());
-      for (const k of ['transition', 'slo'] as const) if (outcome[k] === undefined) delete outcome[k];
-      return outcome;
+      if (step.late) known = await addLateSample(store, env, config.name, step.late, known, attempts);
+      if (summarizeAt) {
+        known ??= step.state.historyThrough === undefined ? undefined : await readHistory(store, env, config.name);
+        outcome.summary = summarize(config, withHistory(step.state, known?.hours ?? []), summarizeAt());
+      }
+    } catch (err) {
+      outcome.stateProblem = `the hourly history of ${config.name}: ${errorMessage(err)}`;
+    }
+    for (const k of ['transition', 'slo'] as const) if (outcome[k] === undefined) delete outcome[k];
+    return outcome;
+  };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      if (!history && needsHistory(state, at)) history = await readHistory(store, env, config.name);
+      const step = stepSample(state, result, ctx, history?.hours);
+      if (step.history) {
+        // closed hours first: merged by keeping each hour's fuller bucket, so a retry or a concurrent run's merge of
+        // the same hour changes nothing; the hot write below then decides
+        history!.generation = await store.writeJson(
+          historyKey(env, config.name),
+          historyDocument(config.name, step.history),
+          { ifGeneration: history!.generation },
+        );
+        history!.hours = step.history;
+      }
+      generation = await store.writeJson(key, step.state, { ifGeneration: generation });
+      // the sample is recorded: what follows never re-applies it
+      return await recorded(step, history);
     } catch (err) {
       const conflict =
         err instanceof StorageError && (err.code === 'precondition_failed' || err.code === 'already_exists');
       if (!conflict || attempt >= attempts) {
         return { name: config.name, result, writeError: `writing the state of ${config.name}: ${errorMessage(err)}` };
       }
-      // another run wrote first: take its document and apply this sample on top
-      const fresh = await readState(store, env, config.name, result.at);
+      // another run wrote first (the history or the hot document): take its documents and apply this sample on top
+      const fresh = await readHotState(store, env, config.name, result.at);
       state = fresh.state;
       generation = fresh.generation;
+      history = undefined;
       await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
+    }
+  }
+}
+
+/** A late sample's bucket added to the history (compare-and-swap, re-read on a conflict: added exactly once). */
+async function addLateSample(
+  store: ObjectStore,
+  env: string,
+  name: string,
+  late: Bucket,
+  known: HistoryRead | undefined,
+  attempts: number,
+): Promise<HistoryRead> {
+  let history = known ?? (await readHistory(store, env, name));
+  for (let attempt = 1; ; attempt++) {
+    const hours = addLate(history.hours, [late]);
+    try {
+      const generation = await store.writeJson(historyKey(env, name), historyDocument(name, hours), {
+        ifGeneration: history.generation,
+      });
+      return { hours, generation };
+    } catch (err) {
+      const conflict =
+        err instanceof StorageError && (err.code === 'precondition_failed' || err.code === 'already_exists');
+      if (!conflict || attempt >= attempts) throw err;
+      history = await readHistory(store, env, name);
     }
   }
 }

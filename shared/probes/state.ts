@@ -1,8 +1,10 @@
 /**
- * A probe's state document in the bucket (`<env>/.state/probes/<name>.json`), bounded in size: the state machine,
- * the last 20 results, per-minute aggregates for 6 hours, per-hour aggregates for 90 days, the open incidents and
- * the SLO figures. `recordSample` is the pure step from (document, result) to the next document and what to publish;
- * the run writes it with compare-and-swap, re-reading and re-applying on a conflict, so no sample is ever lost.
+ * A probe's state (`<env>/.state/probes/<name>.json`), bounded in size: the state machine, the last 20 results,
+ * per-minute aggregates for 6 hours, the hours not yet closed, the open incidents and the SLO figures; the closed hours
+ * (90 days of per-hour aggregates) are in a history document written only when an hour closes (history.ts).
+ * `recordSample` is the pure step from (whole state, result) to the next state and what to publish; `stepSample` runs
+ * it on the hot document; the run writes with compare-and-swap, re-reading and re-applying on a conflict, so no sample
+ * is ever lost.
  */
 import { z } from 'zod';
 import { Severity } from '../bus/events';
@@ -17,6 +19,7 @@ import {
   type BurnAlert,
   type Bucket,
 } from './slo';
+import { BucketSchema, closedBefore, mergeClosed, pastFor, pastValid, PastSchema, summaryBuckets } from './history';
 import {
   sloStep,
   step,
@@ -41,10 +44,14 @@ export const fingerprints = {
 };
 
 const Incident = z.object({ fingerprint: z.string(), severity: Severity, startsAt: z.string() });
-const BucketSchema = z.object({ t: z.number(), n: z.number(), f: z.number(), m: z.number(), h: z.array(z.number()) });
 
+/**
+ * Version 2 keeps only the open hours in `hours` (the closed ones are in the history document, see history.ts);
+ * version 1, one document with all 90 days of hours, still reads: its closed hours move to the history at its next
+ * sample.
+ */
 export const ProbeStateSchema = z.object({
-  version: z.literal(1),
+  version: z.union([z.literal(1), z.literal(2)]),
   probe: z.string(),
   status: z.enum(['up', 'down', 'maintenance', 'unknown']),
   since: z.string(),
@@ -59,6 +66,9 @@ export const ProbeStateSchema = z.object({
   recent: z.array(z.custom<ProbeResult>((v) => typeof v === 'object' && v !== null)),
   minutes: z.array(BucketSchema),
   hours: z.array(BucketSchema),
+  /** The newest hour moved into the history document (hours up to it are there, not here). */
+  historyThrough: z.number().optional(),
+  past: PastSchema.optional(),
   burn: z.record(z.string(), z.number()).optional(),
   budgetLeft: z.number().optional(),
 });
@@ -66,7 +76,7 @@ export type ProbeState = z.infer<typeof ProbeStateSchema>;
 
 export function emptyState(probe: string, now: string): ProbeState {
   return {
-    version: 1,
+    version: 2,
     probe,
     status: 'unknown',
     since: now,
@@ -169,4 +179,64 @@ export function recordSample(state: ProbeState, result: ProbeResult, ctx: Sample
     };
   }
   return recorded;
+}
+
+export interface Step extends Recorded {
+  /** The hot document to write. */
+  state: ProbeState;
+  /** The history with this step's closed hours merged in, to write first (absent: no hour closed). */
+  history?: Bucket[];
+  /** This sample's bucket when its hour was already closed (more than an hour late): added to the history after. */
+  late?: Bucket;
+}
+
+/**
+ * One sample into the hot document (see history.ts): the hours it closes leave for the history, and recordSample runs
+ * on the open hours led by the closed hours' summary buckets. `history` is the history document's hours, read when
+ * needsHistory says so (otherwise the hot document's `past` serves).
+ */
+export function stepSample(
+  state: ProbeState,
+  result: ProbeResult,
+  ctx: SampleContext,
+  history: readonly Bucket[] | undefined,
+): Step {
+  const at = Date.parse(result.at);
+  const last = state.lastRunAt ? Date.parse(state.lastRunAt) : at;
+  const cutoff = closedBefore(Math.max(at, last));
+  const closed = state.hours.filter((b) => b.t < cutoff);
+  if (closed.length > 0 && !history) throw new Error(`closing hours of probe ${state.probe} needs its history read`);
+  const open = closed.length > 0 ? state.hours.filter((b) => b.t >= cutoff) : state.hours;
+  const merged = closed.length > 0 ? mergeClosed(history ?? [], closed) : undefined;
+  let through = state.historyThrough;
+  for (const b of closed) through = through === undefined ? b.t : Math.max(through, b.t);
+  const late = through !== undefined && Math.floor(at / HOUR) * HOUR <= through;
+  // the closed hours' sums: from the history when it was read (only its hours up to `through`: one merged by a run
+  // whose hot write then failed is still open here), else the hot document's own while its windows still apply
+  const known = merged ?? history;
+  let past =
+    known && through !== undefined
+      ? pastFor(
+          known.filter((b) => b.t <= through!),
+          at,
+        )
+      : pastValid(state.past, at)
+        ? state.past
+        : undefined;
+  if (late) past = undefined; // a late sample is counted without the history (its figures for this once), which then changes
+  const lead = past ? summaryBuckets(past) : [];
+  const recorded = recordSample({ ...state, hours: [...lead, ...open] }, result, ctx);
+  let hours = recorded.state.hours.filter((b) => !lead.includes(b));
+  let lateBucket: Bucket | undefined;
+  if (late) {
+    const hour = Math.floor(at / HOUR) * HOUR;
+    lateBucket = hours.find((b) => b.t === hour);
+    hours = hours.filter((b) => b.t !== hour);
+  }
+  const next: ProbeState = { ...recorded.state, version: 2, hours, historyThrough: through, past };
+  for (const key of ['historyThrough', 'past'] as const) if (next[key] === undefined) delete next[key];
+  const step: Step = { ...recorded, state: next };
+  if (merged) step.history = merged;
+  if (lateBucket) step.late = lateBucket;
+  return step;
 }
