@@ -126,15 +126,17 @@ export async function deliverOne(
   };
   const settleWithoutSending = async (status: 'off' | 'superseded', why: string): Promise<DeliveryOutcome> => {
     const { claimedAt: _c, notBefore: _n, ...rest } = base;
-    if (
-      await cas(
-        o.store,
-        key,
-        { ...rest, status, lastError: why, updatedAt: now.toISOString() },
-        doc?.generation ?? null,
-      )
-    )
-      await o.store.delete(pendingKey);
+    const settled = await cas(
+      o.store,
+      key,
+      { ...rest, status, lastError: why, updatedAt: now.toISOString() },
+      doc?.generation ?? null,
+    );
+    // A pending marker is written only before a first claim, so a delivery with no record yet has none to remove
+    // (most often a channel that is off, once per transition): skipping that delete saves a locked unlink and the
+    // folder pruning after it. A marker a crashed or concurrent first claim left is the sweep's to remove (its record
+    // is settled now).
+    if (settled && previous) await o.store.delete(pendingKey);
     return { channel: name, status, pending: false };
   };
   if (superseded) return settleWithoutSending('superseded', 'a newer transition of the incident was sent instead');

@@ -373,4 +373,46 @@ describe('sweepEvent (the entry point the Scheduler job reaches)', () => {
     expect(rt.logs.some((l) => l.includes('alert sweep trigger rejected') && l.includes('now'))).toBe(true);
     expect(delivered(slack).length).toBe(before + 1);
   });
+
+  it('a channel that is off leaves nothing in the pending index; a marker a first claim left behind is removed by the sweep', async () => {
+    const { deps, at } = setup({ channels: {} });
+    const r = await fanout(deps, message(backupFailed('2026-11-29T08:00:00.000Z'), 'o1'));
+    expect(r.alerts[0]!.deliveries.map((d) => [d.channel, d.status])).toEqual([
+      ['pagerduty', 'off'],
+      ['slack', 'off'],
+      ['email', 'off'],
+    ]);
+    const pending = async () => {
+      const keys: string[] = [];
+      for await (const o of deps.store.list(alertKeys.pendingAll('prod'))) keys.push(o.key);
+      return keys;
+    };
+    expect(await pending()).toEqual([]);
+    // an instance that wrote its marker for a first claim and died (or lost the claim to the 'off' record)
+    const [record] = await readDeliveries(
+      deps.store,
+      'prod',
+      new Date('2026-11-29T00:00:00Z'),
+      new Date('2026-11-29T09:00:00Z'),
+    );
+    const marker = alertKeys.pending('prod', 'mt-ops/prod/backup', 1, record!.channel);
+    await deps.store.writeJson(
+      marker,
+      {
+        outbox: alertKeys.outbox('prod', 'mt-ops/prod/backup', 1, record!.at, record!.channel),
+        fingerprint: 'mt-ops/prod/backup',
+        seq: 1,
+        channel: record!.channel,
+        createdAt: record!.at,
+      },
+      { ifGeneration: null },
+    );
+    expect(await pending()).toEqual([marker]);
+    const before = counts();
+    at('2026-11-29T08:01:00.000Z');
+    const swept = await sweep(deps);
+    expect(swept).toMatchObject({ retried: [], pending: false });
+    expect(await pending()).toEqual([]);
+    expect(since(before)).toEqual({ slack: 0, pd: 0, email: 0 });
+  });
 });
