@@ -12,7 +12,7 @@ import type { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { errorMessage } from '../errors';
 import { redactString } from '../log/redact';
-import type { Observation } from './conditions';
+import type { Observation } from './evaluate';
 
 export const BODY_LIMIT = 1024 * 1024;
 const EXCERPT = 200;

@@ -9,7 +9,7 @@ import { backupFreshness } from '../backup';
 import type { ObjectStore } from '../storage/types';
 import { errorMessage } from '../errors';
 import { redactString } from '../log/redact';
-import { evaluateAll, type Observation } from './conditions';
+import { evaluateAll, type Observation } from './evaluate';
 import type { ResolvedProbe } from './config';
 import { SEVERITY_RANK, verdict, type ProbeResult } from './rules';
 import { probeHttp } from './http';

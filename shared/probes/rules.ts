@@ -12,7 +12,7 @@
  * - The SLO burn-rate alert is its own incident (`slo/<env>/<name>`), firing while the burn-rate rules hold.
  */
 import type { Severity } from '../bus/events';
-import type { ConditionResult } from './conditions';
+import type { ConditionResult } from './evaluate';
 
 export type ProbeStatus = 'up' | 'down' | 'maintenance' | 'unknown';
 

@@ -1,13 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
-import {
-  parseCondition,
-  evaluateAll,
-  ConditionError,
-  globMatch,
-  parseDuration,
-  type Observation,
-} from '../../shared/probes/conditions';
+import { parseCondition, ConditionError, parseDuration } from '../../shared/probes/conditions';
+import { evaluateAll, globMatch, type Observation } from '../../shared/probes/evaluate';
 import { ProbesSectionSchema } from '../../shared/probes/config';
 import { formatIssues } from '../../shared/errors';
 
