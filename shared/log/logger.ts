@@ -1,6 +1,7 @@
 /** Structured logging: Cloud Logging JSON lines, pretty on a TTY, secrets masked. */
 import { pino, type Logger as PinoLogger, type DestinationStream } from 'pino';
 import pretty from 'pino-pretty';
+import { Writable } from 'node:stream';
 import { redactRegistered, redactString, redactValue } from './redact';
 
 export type Logger = PinoLogger;
@@ -54,11 +55,13 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   };
   if (isPretty) {
     const stream = pretty({
-      destination: destination as NodeJS.WritableStream,
+      destination: clearingLine(destination as NodeJS.WritableStream),
       messageKey: 'message',
       colorize: true,
+      // one line per record: an operator's terminal, where a warning is one line beside the command's own output
+      singleLine: true,
       sync: true,
-      ignore: 'pid,hostname,logging.googleapis.com/labels',
+      ignore: 'pid,hostname,logging\\.googleapis\\.com/labels', // dots escaped: a key, not a path
       translateTime: 'SYS:HH:MM:ss',
     });
     logger = redactChildren(
@@ -84,6 +87,20 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     ),
   );
   return logger;
+}
+
+/**
+ * On a terminal each record first clears the line it lands on: a progress bar (`shared/cli/progress.ts`) redraws its
+ * line in place without a newline, and a record written after it would otherwise continue that line.
+ */
+function clearingLine(destination: NodeJS.WritableStream): NodeJS.WritableStream {
+  if (!(destination as { isTTY?: boolean }).isTTY) return destination;
+  return new Writable({
+    write(chunk, _encoding, done) {
+      destination.write(`\r\x1b[2K${String(chunk)}`);
+      done();
+    },
+  });
 }
 
 /** pino applies no formatter to a child's bindings: scrub them on the way in (grandchildren inherit this). */

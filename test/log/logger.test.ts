@@ -1,4 +1,5 @@
 import { describe, it, expect, vi, afterEach } from 'vitest';
+import { Writable } from 'node:stream';
 import { createLogger, type Logger } from '../../shared/log/logger';
 import { capturedLogger } from '../support/logs';
 import { loadConfig } from '../../shared/config/load';
@@ -223,5 +224,29 @@ describe('secret-named fields', () => {
     }) as Record<string, unknown>;
     expect(out).toMatchObject({ passed: 3, passengers: 'x' });
     for (const key of ['password', 'passwd', 'pass', 'dbPass', 'password_hash', 'apiKey']) expect(out[key]).toBe('***');
+  });
+});
+
+describe('pretty on a terminal', () => {
+  it('one line per record, first clearing the line a progress bar may be drawing on', () => {
+    const chunks: string[] = [];
+    const tty = Object.assign(
+      new Writable({
+        write(chunk, _enc, done) {
+          chunks.push(String(chunk));
+          done();
+        },
+      }),
+      { isTTY: true },
+    );
+    const logger = createLogger({ level: 'info', destination: tty, labels: { env: 'prod' } });
+    logger.info({ backupId: '20261129T030000Z-7f3a', tables: 4, nested: { a: 1, b: [1, 2] } }, 'backup completed');
+    logger.warn({ holder: 'vm:1:ab', until: '2026-11-30T04:41:21.625Z' }, 'another backup is running; nothing done');
+    const out = chunks.join('');
+    const lines = out.split('\n').filter(Boolean);
+    expect(lines, out).toHaveLength(2);
+    for (const line of lines) expect(line.startsWith('\r\x1b[2K'), JSON.stringify(line)).toBe(true);
+    expect(lines[0]).toMatch(/backup completed.*20261129T030000Z-7f3a/);
+    expect(out).not.toContain('googleapis'); // Cloud Logging's labels are for Cloud Logging, not the terminal
   });
 });
