@@ -136,11 +136,17 @@ export function deployCommands(topology: Topology, target: DeployTarget): string
     for (const access of fn.bucket) bind(`--role=${roles[access]}`);
     for (const path of fn.bucketPaths) {
       const objects = `projects/_/buckets/${bucket}/objects/${env}/`;
+      // An object request's resource is the object (resource.name); a list request's is the bucket, so a condition
+      // on resource.name never grants storage.objects.list. A list is granted through the request's prefix
+      // parameter (the objectListPrefix API attribute): this prefix, or longer, and nothing else. A suffix
+      // (`*/verify.json`) has no list form: those objects are read or written by name only.
       const expression = path.startsWith('*/')
         ? `resource.name.startsWith("${objects}") && resource.name.endsWith("${path.slice(1)}")`
-        : `resource.name.startsWith("${objects}${path}")`;
+        : `resource.name.startsWith("${objects}${path}") || ` +
+          `api.getAttribute("storage.googleapis.com/objectListPrefix", "").startsWith("${env}/${path}")`;
       const title = `${fn.name} ${path}`.replace(/[^A-Za-z0-9 ._-]/g, '_');
-      bind('--role=roles/storage.objectUser', `--condition=expression=${expression},title=${title}`);
+      // ^;^: gcloud splits the condition on ";" instead of "," (the expression has commas)
+      bind('--role=roles/storage.objectUser', `--condition=^;^expression=${expression};title=${title}`);
     }
   }
 

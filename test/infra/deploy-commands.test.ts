@@ -86,6 +86,37 @@ describe('infra deploy-commands', () => {
     ]);
   });
 
+  it('fanout and probe may list and touch their own state prefixes and nothing else of the bucket', () => {
+    // A list request's resource is the bucket: only the objectListPrefix attribute (the request's prefix) grants it.
+    const conditions = (account: string) =>
+      lines
+        .filter((l) => l.includes('buckets add-iam-policy-binding') && l.includes(`${account}@`))
+        .map((l) => {
+          const m = /--condition=\^;\^expression=(.*);title=/.exec(l);
+          return m ? m[1]! : `unconditional ${l.match(/--role=(\S+)/)![1]}`;
+        });
+    const fanout = loadTopology().functions.find((f) => f.name === 'fanout')!;
+    expect(conditions('mt-ops-fanout')).toEqual(
+      fanout.bucketPaths.map(
+        (path) =>
+          `resource.name.startsWith("projects/_/buckets/mt-prod-123-mt-ops-backups/objects/prod/${path}") || ` +
+          `api.getAttribute("storage.googleapis.com/objectListPrefix", "").startsWith("prod/${path}")`,
+      ),
+    );
+    const probe = conditions('mt-ops-probe');
+    expect(probe).toContain(
+      'resource.name.startsWith("projects/_/buckets/mt-prod-123-mt-ops-backups/objects/prod/.state/probes/") || ' +
+        'api.getAttribute("storage.googleapis.com/objectListPrefix", "").startsWith("prod/.state/probes/")',
+    );
+    // every prefix binding's list half names the same prefix as its object half (a trailing slash: no sibling prefix)
+    for (const c of [...probe, ...conditions('mt-ops-fanout')].filter((c) => c.includes('objectListPrefix'))) {
+      const [, objects] = /objects\/([^"]+)"/.exec(c)!;
+      const [, listed] = /startsWith\("([^"]+)"\)$/.exec(c)!;
+      expect(listed).toBe(objects);
+      expect(listed).toMatch(/\/$/);
+    }
+  });
+
   it('emits the Cloud Run job for a function whose topology asks for one', () => {
     const t = loadTopology();
     const backup = t.functions.find((f) => f.name === 'backup')!;
