@@ -5,7 +5,10 @@
  * our total time against `curl -w '%{time_total}'` on the same endpoint (target: median difference <= 2 ms; each
  * pair after a discarded warm-up request, the order alternating, since whichever runs right after the previous
  * curl process pays for it); peak RSS of a run of 200 and of 2,000 targets at concurrency 200, each in its own
- * process (target: flat). The targets are served by a separate process, so they do not share the prober's event loop.
+ * process (target: flat), with the heap's young and old spaces, then the same pair with V8's young generation at its
+ * full size from the start (it otherwise grows to it during the longer run only). The targets are served by a
+ * separate process, so they do not share the prober's event loop. Also, for information: the 200 targets with 90 days
+ * of state each (the steady state of the schedule), and the state's size per probe.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
@@ -18,6 +21,12 @@ import { ProbeSchema } from '../shared/probes/config';
 import { runProbes } from '../shared/probes/run';
 import { probeHttp } from '../shared/probes/http';
 import { openStore } from '../shared/storage/open';
+import { getHeapSpaceStatistics } from 'node:v8';
+import { existsSync, statSync } from 'node:fs';
+import { probeKeys, type ProbeState } from '../shared/probes/state';
+import { historyKey } from '../shared/probes/history';
+import { latencyBucket, MINUTE } from '../shared/probes/slo';
+import { probeHistory } from '../test/support/status-history';
 
 const SERVER = `
 const http = require('node:http');
@@ -40,8 +49,9 @@ async function oneRun(
   count: number,
   slowestMs: number,
   concurrency: number,
+  parent = tmpdir(),
 ): Promise<{ wallMs: number; passed: number }> {
-  const dir = mkdtempSync(join(tmpdir(), 'mt-bench-probe-'));
+  const dir = mkdtempSync(join(parent, 'mt-bench-probe-'));
   try {
     const store = openStore(`file://${dir}`);
     const probes = Array.from({ length: count }, (_, i) =>
@@ -79,13 +89,81 @@ async function bareRun(url: string, count: number, slowestMs: number): Promise<n
   return performance.now() - t0;
 }
 
+/**
+ * 200 targets whose state already holds a long life (90 days of hours, 6 hours of minutes, 20 results), written as
+ * the one-document layout of before the split: the first run moves each probe's closed hours into its history (once),
+ * the next ones are the steady state of the per-minute schedule (only the small hot documents read and written).
+ */
+async function steadyRuns(
+  url: string,
+  count: number,
+  slowestMs: number,
+): Promise<{ first: number; steady: number[]; oldBytes: number; hotBytes: number; historyBytes: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'mt-bench-probe-steady-'));
+  try {
+    const store = openStore(`file://${dir}`);
+    const now = new Date();
+    const probes = Array.from({ length: count }, (_, i) =>
+      ProbeSchema.parse({
+        name: `t${i}`,
+        url: `${url}/t/${i}?ms=${Math.round((i / Math.max(1, count - 1)) * slowestMs)}`,
+        timeoutMs: 10_000,
+      }),
+    );
+    for (const p of probes) {
+      const old: ProbeState = probeHistory({
+        name: p.name,
+        now,
+        hour: (t) => ({ n: 60, f: t % 86_400_000 === 0 ? 2 : 0, latencyMs: 30 + (t % 7) * 10 }),
+      });
+      const h = latencyBucket(40);
+      old.minutes = Array.from({ length: 360 }, (_, k) => ({
+        t: Math.floor(now.getTime() / MINUTE) * MINUTE - (360 - k) * MINUTE,
+        n: 1,
+        f: 0,
+        m: 0,
+        h: Array.from({ length: h + 1 }, (_, j) => (j === h ? 1 : 0)),
+      }));
+      old.recent = Array.from({ length: 20 }, () => old.recent[0]!);
+      await store.writeJson(probeKeys.state('bench', p.name), old, { ifGeneration: null });
+    }
+    const size = (key: string) => statSync(join(dir, key)).size;
+    const oldBytes = size(probeKeys.state('bench', 't0'));
+    const timed = async () => {
+      const t0 = performance.now();
+      const run = await runProbes(store, 'bench', probes, { all: true, concurrency: 200 });
+      if (run.passed !== count) throw new Error(`steady run: ${run.passed} of ${count} passed`);
+      return performance.now() - t0;
+    };
+    const first = await timed();
+    const steady = [await timed(), await timed(), await timed()];
+    return {
+      first,
+      steady,
+      oldBytes,
+      hotBytes: size(probeKeys.state('bench', 't0')),
+      historyBytes: size(historyKey('bench', 't0')),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const load = () => loadavg()[0]!.toFixed(1);
 
 const child = process.env.BENCH_PROBE_CHILD;
 if (child) {
   // a child: one run of N targets, then its peak RSS
   const { child: server, url } = await startServer();
+  const peak = { young: 0, old: 0 };
+  const space = (name: string) =>
+    (getHeapSpaceStatistics().find((s) => s.space_name === name)?.space_size ?? 0) / 2 ** 20;
+  const sampler = setInterval(() => {
+    peak.young = Math.max(peak.young, space('new_space'));
+    peak.old = Math.max(peak.old, space('old_space'));
+  }, 10);
   const r = await oneRun(url, Number(child), 100, 200);
+  clearInterval(sampler);
   server.kill();
   (globalThis as { gc?: () => void }).gc?.();
   // the live set once the run is over (outcomes included) beside the peak, which follows the garbage collector's pace
@@ -94,6 +172,9 @@ if (child) {
       ...r,
       maxRssMb: process.resourceUsage().maxRSS / 1024,
       liveHeapMb: process.memoryUsage().heapUsed / 2 ** 20,
+      // the heap's young and old spaces at their largest during the run: where the growth went
+      newSpaceMb: peak.young,
+      oldSpaceMb: peak.old,
     }),
   );
 } else {
@@ -109,9 +190,24 @@ if (child) {
     }
     const wall = median(runs.map((r) => r.wallMs));
     const floor = median(bare);
+    // the same with the bucket on tmpfs, where creating a file (each JSON write creates its temp file) costs some
+    // 20 us instead of the ~1 ms it costs on this machine's disk
+    const shm: number[] | undefined = existsSync('/dev/shm') ? [] : undefined;
+    if (shm) for (let i = 0; i < 3; i++) shm.push((await oneRun(url, 200, 100, 200, '/dev/shm')).wallMs);
     console.log(
       `200 targets (0-100 ms each), concurrency 200: wall ${wall.toFixed(0)} ms = ${(wall / 100).toFixed(2)}x the slowest target (target <= 1.5x); ` +
         `bare node:http, no state: ${floor.toFixed(0)} ms = ${(floor / 100).toFixed(2)}x; ours / bare ${(wall / floor).toFixed(2)}x; ${runs[0]!.passed} passed; load average ${load()}`,
+    );
+    if (shm)
+      console.log(
+        `the same with the bucket on tmpfs (/dev/shm): wall ${median(shm).toFixed(0)} ms = ${(median(shm) / 100).toFixed(2)}x; ours / bare ${(median(shm) / floor).toFixed(2)}x; load average ${load()}`,
+      );
+
+    const st = await steadyRuns(url, 200, 100);
+    const steadyMs = median(st.steady);
+    console.log(
+      `the same 200 with 90 days of state each (steady state, after the one run that moved the old documents' closed hours to their history: ${st.first.toFixed(0)} ms): wall ${steadyMs.toFixed(0)} ms = ${(steadyMs / 100).toFixed(2)}x; ` +
+        `state per probe: one document ${(st.oldBytes / 1024).toFixed(0)} KiB before, now hot ${(st.hotBytes / 1024).toFixed(0)} KiB (every sample) + history ${(st.historyBytes / 1024).toFixed(0)} KiB (when an hour closes); load average ${load()}`,
     );
 
     const ours: number[] = [];
@@ -140,10 +236,10 @@ if (child) {
     );
 
     const self = fileURLToPath(import.meta.url);
-    const runChild = (n: number) => {
+    const runChild = (n: number, flags: string[] = []) => {
       const r = spawnSync(
         process.execPath,
-        ['--expose-gc', fileURLToPath(new URL('../bin/run-ts.js', import.meta.url)), self],
+        [...flags, '--expose-gc', fileURLToPath(new URL('../bin/run-ts.js', import.meta.url)), self],
         { env: { ...process.env, BENCH_PROBE_CHILD: String(n) }, encoding: 'utf8' },
       );
       return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
@@ -151,13 +247,27 @@ if (child) {
         passed: number;
         maxRssMb: number;
         liveHeapMb: number;
+        newSpaceMb: number;
+        oldSpaceMb: number;
       };
     };
+    const pct = (a: number, b: number) => (((b - a) / a) * 100).toFixed(1);
     const small = runChild(200);
     const large = runChild(2000);
     console.log(
-      `peak RSS at concurrency 200: ${small.maxRssMb.toFixed(0)} MB at 200 targets, ${large.maxRssMb.toFixed(0)} MB at 2,000 (${(((large.maxRssMb - small.maxRssMb) / small.maxRssMb) * 100).toFixed(1)}%); ` +
-        `live heap after the run ${small.liveHeapMb.toFixed(1)} -> ${large.liveHeapMb.toFixed(1)} MB; 2,000 took ${large.wallMs.toFixed(0)} ms (${large.passed} passed); load average ${load()}`,
+      `peak RSS at concurrency 200: ${small.maxRssMb.toFixed(0)} MB at 200 targets, ${large.maxRssMb.toFixed(0)} MB at 2,000 (${pct(small.maxRssMb, large.maxRssMb)}%); ` +
+        `live heap after the run ${small.liveHeapMb.toFixed(1)} -> ${large.liveHeapMb.toFixed(1)} MB; heap spaces: young ${small.newSpaceMb.toFixed(0)} -> ${large.newSpaceMb.toFixed(0)} MB, old ${small.oldSpaceMb.toFixed(0)} -> ${large.oldSpaceMb.toFixed(0)} MB; ` +
+        `2,000 took ${large.wallMs.toFixed(0)} ms (${large.passed} passed); load average ${load()}`,
+    );
+    // V8 grows its young generation (to 2 x 16 MB) only once a process has allocated for a while: a 200-target run
+    // ends before, a 2,000-target one after. The same pair with the young generation at that size from the start
+    // shows what grows beyond the runtime's own warm-up.
+    const presized = ['--min-semi-space-size=16'];
+    const small2 = runChild(200, presized);
+    const large2 = runChild(2000, presized);
+    console.log(
+      `the same with the young generation at full size from the start (--min-semi-space-size=16): ${small2.maxRssMb.toFixed(0)} MB -> ${large2.maxRssMb.toFixed(0)} MB (${pct(small2.maxRssMb, large2.maxRssMb)}%); ` +
+        `old space ${small2.oldSpaceMb.toFixed(0)} -> ${large2.oldSpaceMb.toFixed(0)} MB; load average ${load()}`,
     );
   } finally {
     server.kill();
