@@ -11,9 +11,8 @@ export const CREDENTIALS_HINT =
 
 /**
  * Resolves when credentials are found (GOOGLE_APPLICATION_CREDENTIALS, gcloud's file, the metadata server); else
- * rejects with the reason in one line (the auth library's, without its link). Off Google Cloud the library's
- * metadata-server check emits a MetadataLookupWarning, which Node prints on stderr with a hint about
- * --trace-warnings: that warning says nothing the caller's one line does not, so it is dropped while this runs.
+ * rejects with the reason in one line (the auth library's, without its link). The MetadataLookupWarning the library
+ * emits off Google Cloud is dropped while this runs (see dropMetadataLookupWarnings).
  */
 export async function findCredentials(
   project: string,
@@ -26,12 +25,7 @@ export async function findCredentials(
       projectId: project,
       scopes: ['https://www.googleapis.com/auth/cloud-platform'],
     });
-  const emitWarning = process.emitWarning;
-  process.emitWarning = function (this: NodeJS.Process, warning: string | Error, ...rest: unknown[]) {
-    const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
-    if (type === 'MetadataLookupWarning') return;
-    return (emitWarning as (...a: unknown[]) => void).call(this, warning, ...rest);
-  } as typeof process.emitWarning;
+  const restore = dropMetadataLookupWarnings();
   try {
     await auth.getClient();
   } catch (err) {
@@ -41,6 +35,24 @@ export async function findCredentials(
       .replace(/\.$/, '');
     throw new Error(why || 'none found');
   } finally {
-    process.emitWarning = emitWarning;
+    restore();
   }
+}
+
+/**
+ * Drops the auth library's MetadataLookupWarning (its check for a metadata server, off Google Cloud, failing in a way
+ * it did not expect), which Node would print on stderr with a hint about --trace-warnings: the command's own one line
+ * says what failed. Every other warning goes through. Returns what puts the previous behaviour back. The CLI drops
+ * them for its whole run (a `gs://` bucket with no credentials meets it too).
+ */
+export function dropMetadataLookupWarnings(): () => void {
+  const emitWarning = process.emitWarning;
+  process.emitWarning = function (this: NodeJS.Process, warning: string | Error, ...rest: unknown[]) {
+    const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
+    if (type === 'MetadataLookupWarning') return;
+    return (emitWarning as (...a: unknown[]) => void).call(this, warning, ...rest);
+  } as typeof process.emitWarning;
+  return () => {
+    process.emitWarning = emitWarning;
+  };
 }

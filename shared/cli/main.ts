@@ -4,6 +4,7 @@ import { InterruptedError, UsageError, errorMessage } from '../errors';
 import { redactRegistered, redactString } from '../log/redact';
 import { registerCommands } from './commands/index';
 import { VERSION } from '../version';
+import { dropMetadataLookupWarnings } from '../credentials';
 
 /** Exit codes: 0 success, 1 runtime failure, 2 usage (bad flags, bad values, bad configuration). */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
 
 /** Runs the CLI; never throws: prints one line and sets the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  dropMetadataLookupWarnings();
   const program = buildProgram();
   let code: number = EXIT.ok;
   try {

@@ -4,6 +4,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createServer, type Server } from 'node:net';
 import { runCli } from '../support/cli';
 import { tempDir } from '../support/temp';
+import { dropMetadataLookupWarnings } from '../../shared/credentials';
 
 describe('infra plan/apply without credentials', () => {
   // The metadata server's address, answered by a server that drops every connection: the auth library's "is this
@@ -41,5 +42,27 @@ describe('infra plan/apply without credentials', () => {
     expect(lines[0]).toMatch(/gcloud auth application-default login/);
     expect(lines[0]).toMatch(/GOOGLE_APPLICATION_CREDENTIALS/);
     expect(lines[0]).toMatch(/PUBSUB_EMULATOR_HOST/);
+  });
+});
+
+describe('the MetadataLookupWarning', () => {
+  it('is dropped while asked, every other warning still goes out; then the previous behaviour is back', async () => {
+    const seen: string[] = [];
+    const listener = (w: Error) => seen.push(w.name);
+    process.on('warning', listener);
+    try {
+      const restore = dropMetadataLookupWarnings();
+      process.emitWarning(
+        'received unexpected error = All promises were rejected code = UNKNOWN',
+        'MetadataLookupWarning',
+      );
+      process.emitWarning('something else', 'OtherWarning');
+      restore();
+      process.emitWarning('after', 'MetadataLookupWarning');
+      await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+      expect(seen).toEqual(['OtherWarning', 'MetadataLookupWarning']);
+    } finally {
+      process.off('warning', listener);
+    }
   });
 });
