@@ -312,6 +312,8 @@ export async function checkLargeObjectsObject(
   store: ObjectStore,
   prefix: string,
   entry: LargeObjects,
+  /** Stops the check (a time limit, a server shutting down), mid-read too: rejects with its reason. */
+  signal?: AbortSignal,
 ): Promise<string[]> {
   const problems = checkLargeObjectsManifest(entry);
   const stored = new DigestTap();
@@ -319,7 +321,7 @@ export async function checkLargeObjectsObject(
   let source: Readable | undefined;
   try {
     source = await store.get(`${prefix}${entry.object}`);
-    const reading = pipeline(source, stored, gunzip);
+    const reading = pipeline(source, stored, gunzip, ...(signal ? [{ signal }] : []));
     reading.catch(() => {}); // surfaced through the walk below
     const walked = await walkLargeObjects(gunzip, entry);
     await reading;
@@ -333,6 +335,7 @@ export async function checkLargeObjectsObject(
   } catch (err) {
     source?.destroy();
     gunzip.destroy();
+    if (signal?.aborted) throw signal.reason; // stopped: says nothing about the backup
     if (err instanceof StorageError && err.code === 'stalled') throw err; // the storage, not the backup
     // unreadable inside: say whether the stored bytes themselves differ from what the backup wrote
     const storedProblems = await checkLargeObjectsStored(store, prefix, entry);

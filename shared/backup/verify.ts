@@ -16,7 +16,12 @@ export interface TableCheck {
 }
 
 /** Re-reads one table object: sha256 and size of the stored bytes, rows and raw size of the data inside. */
-export async function checkTableObject(store: ObjectStore, prefix: string, entry: TableEntry): Promise<TableCheck> {
+export async function checkTableObject(
+  store: ObjectStore,
+  prefix: string,
+  entry: TableEntry,
+  signal?: AbortSignal,
+): Promise<TableCheck> {
   const table = `${entry.schema}.${entry.name}`;
   const problems: string[] = [];
   const stored = new DigestTap();
@@ -24,8 +29,17 @@ export async function checkTableObject(store: ObjectStore, prefix: string, entry
   let readable = true;
   try {
     const source = await store.get(`${prefix}${entry.object}`);
-    await pipeline(source, stored, createGunzip(), data, new Writable({ write: (_chunk, _enc, done) => done() }));
+    await pipeline(
+      source,
+      stored,
+      createGunzip(),
+      data,
+      new Writable({ write: (_chunk, _enc, done) => done() }),
+      ...(signal ? [{ signal }] : []),
+    );
   } catch (err) {
+    // stopped (a server shutting down, a time limit): the read was cut off, which says nothing about the backup
+    if (signal?.aborted) throw signal.reason;
     // the storage stalled: that says nothing about the backup, so the verify fails as a run and records nothing
     if (err instanceof StorageError && err.code === 'stalled') throw err;
     // a truncated or corrupted gzip stream: still report what the bytes say
@@ -56,7 +70,7 @@ export async function verifyBackup(
     record?: boolean;
     now?: () => Date;
     onTable?: (check: TableCheck, index: number, total: number) => void;
-    /** Stops between objects (a time limit): rejects with the signal's reason and records nothing. */
+    /** Stops the verify (a time limit, a server shutting down), mid-read too: rejects with its reason, records nothing. */
     signal?: AbortSignal;
   } = {},
 ): Promise<VerifyRecord> {
@@ -66,13 +80,13 @@ export async function verifyBackup(
   const total = manifest.tables.length + (manifest.largeObjects ? 1 : 0);
   for (const entry of manifest.tables) {
     options.signal?.throwIfAborted();
-    const check = await checkTableObject(store, prefix, entry);
+    const check = await checkTableObject(store, prefix, entry, options.signal);
     problems.push(...check.problems);
     options.onTable?.(check, ++index, total);
   }
   options.signal?.throwIfAborted();
   if (manifest.largeObjects) {
-    const found = await checkLargeObjectsObject(store, prefix, manifest.largeObjects);
+    const found = await checkLargeObjectsObject(store, prefix, manifest.largeObjects, options.signal);
     problems.push(...found);
     options.onTable?.(
       { table: `${manifest.largeObjects.count} large objects`, ok: found.length === 0, problems: found },

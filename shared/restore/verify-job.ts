@@ -11,9 +11,9 @@ import type { Logger } from '../log/logger';
 import { resolveBackup } from '../backup/catalog';
 import { verifyBackup, recordVerify, type TableCheck } from '../backup/verify';
 import type { Manifest, VerifyRecord } from '../backup/manifest';
-import { UsageError, errorMessage } from '../errors';
+import { InterruptedError, UsageError, errorMessage } from '../errors';
 import { redactString } from '../log/redact';
-import type { Deadline } from '../deadline';
+import { withDeadlineSignal, type Deadline } from '../deadline';
 import { runRestoreDrill, DrillEnvironmentError, DrillSetupError, type RestoreDrillResult } from './drill';
 
 export interface VerifyOptions {
@@ -35,6 +35,11 @@ export interface VerifyOptions {
   onDrillStart?: () => void;
   /** The run's time limit: at its stop time the verify stops, records nothing, and verify.failed names the limit. */
   deadline?: Deadline;
+  /**
+   * The runtime's stop (`npm start` on SIGINT/SIGTERM): the verify stops at once (a read in flight is cut off),
+   * records nothing and publishes nothing; the job rethrows the InterruptedError (an event is redelivered later).
+   */
+  signal?: AbortSignal;
   /** Called once the backup is found (`latest` resolved). */
   onResolved?: (manifest: Manifest) => void;
   now?: () => Date;
@@ -63,10 +68,10 @@ export interface VerifyJobResult {
  * (unless `verify.restoreDrill` is false); the CLI verifies the id it is given, with the drill into --restore-into.
  */
 export function verifyOptions(
-  deps: { config: Config; store: ObjectStore; env: string },
+  deps: { config: Config; store: ObjectStore; env: string; signal?: AbortSignal },
   request: { trigger: 'scheduled' } | { trigger: 'manual'; id: string; restoreInto?: string; template?: string },
 ): VerifyOptions {
-  const base = { store: deps.store, env: deps.env };
+  const base = { store: deps.store, env: deps.env, ...(deps.signal ? { signal: deps.signal } : {}) };
   if (request.trigger === 'manual') {
     if (request.template && !request.restoreInto) throw new UsageError('--template needs --restore-into');
     return {
@@ -99,7 +104,8 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyRun> {
   const { store, env } = options;
   const manifest = (await resolveBackup(store, env, options.id)).manifest;
   options.onResolved?.(manifest);
-  const signal = options.deadline?.signal;
+  const signal = withDeadlineSignal(options.signal, options.deadline);
+  signal?.throwIfAborted();
   const record = await verifyBackup(store, manifest, {
     record: false,
     now: options.now,
@@ -163,6 +169,9 @@ export async function reportVerify(
   const { env } = outcome;
   const time = (outcome.now ?? (() => new Date()))().toISOString();
   if ('error' in outcome) {
+    // Stopped with the process (a server shutting down): nothing was checked to the end, so nothing is reported; the
+    // job rethrows and its caller says so in one line (npm start: "... stopped: interrupted by SIGTERM").
+    if (outcome.error instanceof InterruptedError) return;
     // An operator's bad input, or their scratch server unreachable: theirs to fix, nothing said about the backup.
     if (
       outcome.trigger === 'manual' &&
@@ -223,7 +232,7 @@ export async function verifyJob(deps: VerifyReportDeps, options: VerifyOptions):
   } catch (error) {
     // A failure after the backup was found names it (a failed read, a failed record).
     await reportVerify(deps, { env: options.env, trigger: options.trigger, now: options.now, error, backupId });
-    if (options.trigger === 'manual') throw error;
+    if (options.trigger === 'manual' || error instanceof InterruptedError) throw error;
     return { ok: false };
   }
   await reportVerify(deps, { env: options.env, trigger: options.trigger, now: options.now, run });

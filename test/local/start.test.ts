@@ -1,6 +1,6 @@
 /**
  * `npm start` as a newcomer runs it: one process, a folder as the bucket, the bearer token, schedules firing, HTTP
- * functions; and its graceful stop on SIGTERM in the middle of a backup.
+ * functions; and its graceful stop on SIGTERM in the middle of a backup, and of a verify.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -16,6 +16,7 @@ import { openStore } from '../../shared/storage/open';
 import { listBackups } from '../../shared/backup/catalog';
 import { readLease } from '../../shared/storage/lease';
 import { keys } from '../../shared/backup/layout';
+import { runBackup } from '../../shared/backup/run';
 
 const START = fileURLToPath(new URL('../../bin/start.js', import.meta.url));
 const TOKEN = 'test-token-0123456789abcdef';
@@ -249,5 +250,47 @@ describe('npm start', () => {
     expect(run.logs()).toContain('SIGTERM: stopping');
     expect(run.logs()).toMatch(/waiting for [^"]*POST \/backup[^"]* to finish or stop/);
     expect(run.logs()).not.toContain('backup failed');
+  });
+
+  it('SIGTERM in the middle of a verify: the verify is stopped at once (nothing recorded, nothing reported), exit 0', async () => {
+    const bucket = 'gs://verify-stop-bucket/p';
+    const store = openStore(bucket, { gcsApiEndpoint: gcs.url });
+    const backup = await runBackup({ databaseUrl: db.url, store, env: 'prod' });
+    if (backup.status !== 'completed') throw new Error(backup.status);
+    const cwd = tempDir('mt-local-');
+    // The verify runs every second; the storage's own watchdog would fail a stalled read after 3 s (as a failed
+    // verify, reported): the SIGTERM must stop it before that, not wait for it.
+    writeFileSync(
+      join(cwd, 'ops.config.json'),
+      JSON.stringify({ schedules: { verify: { cron: '* * * * * *' } }, storage: { progressTimeoutSeconds: 3 } }),
+    );
+    gcs.stallDownloads({ nameIncludes: '.copy.gz' }); // the first table's data never finishes arriving
+    const run = await start(cwd, {
+      DATABASE_URL: db.url,
+      OPS_API_TOKEN: TOKEN,
+      BACKUP_BUCKET: bucket,
+      GCS_API_ENDPOINT: gcs.url,
+      OPS_ENV: 'prod',
+    });
+    try {
+      // handshake: the verify found the backup and is reading its first table's data
+      const deadline = Date.now() + 30_000;
+      while (
+        !gcs.requests.some((r) => r.method === 'GET' && r.path.includes('.copy.gz') && r.path.includes('alt=media'))
+      ) {
+        if (Date.now() > deadline) throw new Error(`the verify never reached a table's data: ${run.logs()}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      run.child.kill('SIGTERM');
+      expect(await run.exited).toBe(0);
+    } finally {
+      gcs.stallDownloads(false);
+      run.child.kill('SIGKILL');
+    }
+    // no verify.json (neither a pass nor a failure the run did not reach), and no verify.failed
+    expect(await store.stat(keys.verify('prod', backup.manifest.id))).toBeUndefined();
+    expect(run.logs()).toContain('SIGTERM: stopping');
+    expect(run.logs()).toMatch(/scheduled mt-ops-verify-weekly stopped: interrupted by SIGTERM/);
+    expect(run.logs()).not.toMatch(/verify failed|verify\.failed|stalled/);
   });
 });
