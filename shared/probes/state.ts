@@ -46,12 +46,15 @@ export const fingerprints = {
 const Incident = z.object({ fingerprint: z.string(), severity: Severity, startsAt: z.string() });
 
 /**
- * Version 2 keeps only the open hours in `hours` (the closed ones are in the history document, see history.ts);
- * version 1, one document with all 90 days of hours, still reads: its closed hours move to the history at its next
- * sample.
+ * With `historyThrough` set, `hours` holds only the open hours (the closed ones are in the history document, see
+ * history.ts); without it, the one document of before the split, all 90 days of hours, which still reads: its closed
+ * hours move to the history at its next sample. The version stays 1 on purpose: a reader of before the split sees a
+ * valid document (its figures short of the closed hours) instead of an unreadable one it would reset; what it writes
+ * back loses `historyThrough`, so the closed hours go unseen here too until the next hour closes, which merges into
+ * the history that is still there and marks it again.
  */
 export const ProbeStateSchema = z.object({
-  version: z.union([z.literal(1), z.literal(2)]),
+  version: z.literal(1),
   probe: z.string(),
   status: z.enum(['up', 'down', 'maintenance', 'unknown']),
   since: z.string(),
@@ -76,7 +79,7 @@ export type ProbeState = z.infer<typeof ProbeStateSchema>;
 
 export function emptyState(probe: string, now: string): ProbeState {
   return {
-    version: 2,
+    version: 1,
     probe,
     status: 'unknown',
     since: now,
@@ -233,7 +236,7 @@ export function stepSample(
     lateBucket = hours.find((b) => b.t === hour);
     hours = hours.filter((b) => b.t !== hour);
   }
-  const next: ProbeState = { ...recorded.state, version: 2, hours, historyThrough: through, past };
+  const next: ProbeState = { ...recorded.state, hours, historyThrough: through, past };
   for (const key of ['historyThrough', 'past'] as const) if (next[key] === undefined) delete next[key];
   const step: Step = { ...recorded, state: next };
   if (merged) step.history = merged;
