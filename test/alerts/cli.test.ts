@@ -12,6 +12,12 @@ let slack: FakeSlack;
 let pd: FakePagerDuty;
 let env: Record<string, string | undefined>;
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
+/** A file just over the 10 MB a Pub/Sub message may hold. */
+function bigFile(): string {
+  const path = join(tempDir('mt-alerts-big-'), 'big.json');
+  writeFileSync(path, Buffer.alloc(11 * 1024 * 1024, 0x20));
+  return path;
+}
 
 beforeAll(async () => {
   [slack, pd] = await Promise.all([startFakeSlack(), startFakePagerDuty()]);
@@ -176,6 +182,9 @@ describe('mt-ops alerts and silence (the real CLI)', () => {
     [['alerts', 'test', '--severity', 'urgent'], /--severity/],
     [['silence', 'expire', 'nope-0000'], /no silence/],
     [['alerts', 'send', '--file', fixture('awkward-schema.sql')], /not valid JSON/],
+    // a device or a huge file by mistake: refused at once, not read without end
+    [['alerts', 'send', '--file', '/dev/zero'], /--file: \/dev\/zero is not a regular file/],
+    [['alerts', 'send', '--file', bigFile()], /--file: .* is 11 MB; a message is at most 10 MB/],
   ])('bad input %j: exit 2 with one line', async (args, reason) => {
     const r = await runCli(args, { env });
     expect(r.code).toBe(2);

@@ -1,6 +1,6 @@
 /** `mt-ops alerts`: send, test, log, status and silences, over the fan-out pipeline. */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { withStoreOptions } from '../options';
 import { commandContext } from '../context';
@@ -15,6 +15,9 @@ import { readOwed } from '../../alerts/sweep';
 import { addSilence, expireSilence, isActive, listSilences } from '../../alerts/silences';
 import { MatcherText } from '../../alerts/config';
 import { activeWindow, nextWindow } from '../../maintenance/window';
+
+/** The most a Pub/Sub message holds: what `alerts send --file` accepts. */
+const MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
 
 interface Flags {
   bucket?: string;
@@ -100,8 +103,16 @@ export function registerAlertsCommands(program: Command): void {
     .action(async (flags: Flags & { file: string }) => {
       let raw: string;
       try {
+        // a device (/dev/zero, a FIFO) or a huge file named by mistake is refused, never read without end
+        const st = statSync(flags.file);
+        if (!st.isFile()) throw new UsageError(`--file: ${flags.file} is not a regular file`);
+        if (st.size > MAX_MESSAGE_BYTES)
+          throw new UsageError(
+            `--file: ${flags.file} is ${Math.ceil(st.size / 1024 / 1024)} MB; a message is at most ${MAX_MESSAGE_BYTES / 1024 / 1024} MB (Pub/Sub's limit)`,
+          );
         raw = readFileSync(flags.file, 'utf8');
       } catch (err) {
+        if (err instanceof UsageError) throw err;
         throw new UsageError(`--file: cannot read ${flags.file}: ${errorMessage(err)}`);
       }
       // no message id in the file: its content stands in for one, so sending the same file twice notifies once
