@@ -1,10 +1,13 @@
 /** Loads and checks the whole configuration: environment variables, then the operator file. */
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { EnvSchema, OpsFileSchema, SECRET_ENV, URL_ENV, type Env, type OpsFile } from './schema';
 import { UsageError, formatIssues, errorMessage } from '../errors';
 import { redactString, registerSecret, registerUrlSecrets, registerWebhookSecret } from '../log/redact';
+
+/** The largest operator file read (thousands of probes fit in a fraction of it). */
+const MAX_FILE_BYTES = 10 * 1024 * 1024;
 
 export interface Config {
   env: Env;
@@ -38,6 +41,13 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     filePath = absolute;
     let raw: unknown;
     try {
+      // a device (/dev/zero) or a huge file named by mistake is refused, never read without end
+      const st = statSync(absolute);
+      if (!st.isFile()) throw new Error('not a regular file');
+      if (st.size > MAX_FILE_BYTES)
+        throw new Error(
+          `${Math.ceil(st.size / 1024 / 1024)} MB; an operator file is at most ${MAX_FILE_BYTES / 1024 / 1024} MB`,
+        );
       raw = parseConfigText(readFileSync(absolute, 'utf8'), absolute);
     } catch (err) {
       // Parser messages quote the text around the problem: scrub it. YAML's add the lines around it, with a caret,

@@ -214,6 +214,11 @@ describe('operator files', () => {
     expect(() => loadConfig({})).not.toThrow();
   });
 
+  it('a device or a directory named by mistake is refused at once, never read without end', () => {
+    expect(configError({ OPS_CONFIG: '/dev/zero' }).issues).toEqual(['/dev/zero: not a regular file']);
+    expect(configError({ OPS_CONFIG: dir }).issues).toEqual([`${dir}: not a regular file`]);
+  });
+
   it('a file that does not parse says so', () => {
     expect(configError({ OPS_CONFIG: file('broken.json', '{"backup": ') }).message).toMatch(/not valid JSON/);
   });
