@@ -1,6 +1,6 @@
 /** Loads and checks the whole configuration: environment variables, then the operator file. */
 import { readFileSync, existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { EnvSchema, OpsFileSchema, SECRET_ENV, URL_ENV, type Env, type OpsFile } from './schema';
 import { UsageError, formatIssues, errorMessage } from '../errors';
@@ -56,7 +56,10 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     }
     if (raw !== undefined) {
       const result = OpsFileSchema.safeParse(raw ?? {});
-      if (result.success) file = result.data;
+      if (result.success) {
+        file = result.data;
+        issues.push(...resolveCaFiles(file, raw, absolute).map((i) => redactString(`${path}: ${i}`)));
+      }
       // zod quotes unknown keys, which come from the file: scrubbed here, so the whole message can go out as it is
       else issues.push(...formatIssues(result.error).map((i) => redactString(`${path}: ${i}`)));
     }
@@ -66,6 +69,24 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
   // every issue holds no value (env) or was scrubbed at its source (the file's)
   if (issues.length > 0) throw new UsageError(`invalid configuration:\n  ${issues.join('\n  ')}`, issues, true);
   return { env: envResult.data!, file: file ?? OpsFileSchema.parse({}), filePath };
+}
+
+/**
+ * A probe's `tls.caFile`, relative to the operator file's folder (kept beside it, found whatever the working folder),
+ * made absolute and checked now: a missing one is a configuration error, not a probe that fails (and pages) at run time.
+ */
+function resolveCaFiles(file: OpsFile, raw: unknown, configPath: string): string[] {
+  const issues: string[] = [];
+  const at = Array.isArray((raw as { probes?: unknown } | null)?.probes) ? 'probes' : 'probes.targets';
+  file.probes?.targets?.forEach((target, i) => {
+    const caFile = target.tls?.caFile;
+    if (!caFile) return;
+    const absolute = resolve(dirname(configPath), caFile);
+    if (!statSync(absolute, { throwIfNoEntry: false })?.isFile())
+      issues.push(`${at}[${i}].tls.caFile: no such file: ${absolute}`);
+    else target.tls!.caFile = absolute;
+  });
+  return issues;
 }
 
 function parseConfigText(text: string, path: string): unknown {

@@ -214,6 +214,25 @@ describe('operator files', () => {
     expect(() => loadConfig({})).not.toThrow();
   });
 
+  it("a probe's tls.caFile is found beside the operator file, whatever the working folder, and checked at load", () => {
+    const folder = tempDir('mt-config-ca-');
+    writeFileSync(join(folder, 'ca.pem'), '-----BEGIN CERTIFICATE-----\n');
+    const ops = join(folder, 'ops.yaml');
+    const probe = (caFile: string) =>
+      `probes:\n  - name: api\n    url: https://api.example.org/health\n    tls: { caFile: ${caFile} }\n`;
+    writeFileSync(ops, probe('./ca.pem'));
+    // the tests run elsewhere than `folder`: a path relative to the working folder would not be found
+    expect(loadConfig({ OPS_CONFIG: ops }).file.probes!.targets![0]!.tls).toEqual({ caFile: join(folder, 'ca.pem') });
+    writeFileSync(ops, probe('./nope.pem'));
+    expect(configError({ OPS_CONFIG: ops }).issues).toEqual([
+      `${ops}: probes[0].tls.caFile: no such file: ${join(folder, 'nope.pem')}`,
+    ]);
+    writeFileSync(ops, `probes: { targets: [{ name: api, url: "https://x.example/", tls: { caFile: /nope.pem } }] }\n`);
+    expect(configError({ OPS_CONFIG: ops }).issues).toEqual([
+      `${ops}: probes.targets[0].tls.caFile: no such file: /nope.pem`,
+    ]);
+  });
+
   it('a device or a directory named by mistake is refused at once, never read without end', () => {
     expect(configError({ OPS_CONFIG: '/dev/zero' }).issues).toEqual(['/dev/zero: not a regular file']);
     expect(configError({ OPS_CONFIG: dir }).issues).toEqual([`${dir}: not a regular file`]);
