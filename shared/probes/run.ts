@@ -260,6 +260,8 @@ async function record(
       transition: step.transition,
       slo: step.slo,
     };
+    // an unreadable history was started afresh (as an unreadable state is): said so
+    if (known?.problem) outcome.stateProblem = known.problem;
     try {
       if (step.late) known = await addLateSample(store, env, config.name, step.late, known, attempts);
       if (summarizeAt) {
@@ -267,7 +269,8 @@ async function record(
         outcome.summary = summarize(config, withHistory(step.state, known?.hours ?? []), summarizeAt());
       }
     } catch (err) {
-      outcome.stateProblem = `the hourly history of ${config.name}: ${errorMessage(err)}`;
+      const problem = `the hourly history of ${config.name}: ${errorMessage(err)}`;
+      outcome.stateProblem = outcome.stateProblem ? `${outcome.stateProblem}; ${problem}` : problem;
     }
     for (const k of ['transition', 'slo'] as const) if (outcome[k] === undefined) delete outcome[k];
     return outcome;

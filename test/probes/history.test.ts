@@ -119,6 +119,22 @@ describe('through real runs on the file store', () => {
     expect(hot.burn).toEqual(oneDocument.burn);
   });
 
+  it('an unreadable history starts afresh and the run says so, as an unreadable state does', async () => {
+    const store = openStore(`file://${tempDir('mt-probe-history-bad-')}`);
+    const now = new Date('2026-11-29T10:20:00Z');
+    await store.writeJson(probeKeys.state('prod', 'api'), probeHistory({ name: 'api', now }), { ifGeneration: null });
+    const config = ProbeSchema.parse({ name: 'api', url: `${targets.url}/health` });
+    await runProbes(store, 'prod', [config], { all: true, now: () => new Date('2026-11-29T10:21:00Z') });
+    const doc = await store.readJson(historyKey('prod', 'api'));
+    await store.writeJson(historyKey('prod', 'api'), { not: 'a history' }, { ifGeneration: doc!.generation });
+    // 11:05: the 09:00 hour closes, so the history is read
+    const run = await runProbes(store, 'prod', [config], { all: true, now: () => new Date('2026-11-29T11:05:00Z') });
+    expect(run.outcomes[0]!.writeError).toBeUndefined();
+    expect(run.outcomes[0]!.stateProblem).toBe('hourly history of probe api unreadable, starting afresh');
+    const history = (await store.readJson(historyKey('prod', 'api')))!.value as { hours: Bucket[] };
+    expect(history.hours.map((b) => new Date(b.t).toISOString())).toEqual(['2026-11-29T09:00:00.000Z']);
+  });
+
   it('two runs that close the same hour at once: the history holds it once, and both samples are counted', async () => {
     const store = openStore(`file://${tempDir('mt-probe-history-race-')}`);
     const config = ProbeSchema.parse({ name: 'api', url: `${targets.url}/health` });
