@@ -233,9 +233,14 @@ function probeModel(p: ProbeInput, now: number, scrub: (t: string | undefined) =
           at: last.at,
           ...(last.status !== undefined ? { httpStatus: last.status } : {}),
           ...(last.latencyMs !== undefined ? { latencyMs: Math.round(last.latencyMs) } : {}),
+          // each failure's message already names its condition, and the probe's own error is its first failure
+          // ('probe'): each said once
           problems: [
-            ...(last.error ? [scrub(last.error)] : []),
-            ...last.failed.slice(0, 5).map((f) => scrub(`${f.condition}: ${f.message}`)),
+            ...new Set(
+              [...(last.error ? [last.error] : []), ...last.failed.slice(0, 5).map((f) => f.message)].map((t) =>
+                scrub(t),
+              ),
+            ),
           ].filter(Boolean),
         }
       : null,

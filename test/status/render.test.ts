@@ -265,7 +265,9 @@ describe('status page: one probe down', () => {
 
   it("the last check says what failed; today's p95 is circled above the objective", () => {
     expect(visibleText(html)).toContain('Last check 2026-11-30 11:59 UTC: ✕ failed HTTP 200, 903 ms');
-    expect(html).toContain('<li>[BODY].status == healthy: [BODY].status == healthy: got degraded</li>');
+    // each failure once, its condition named once (it was '[BODY].status == healthy: [BODY].status == healthy: ...')
+    expect(html).toContain('<li>[BODY].status == healthy: got degraded</li>');
+    expect(count(html, '[BODY].status == healthy')).toBe(1);
     expect(model.probes[1]!.latency.at(-1)).toEqual({ date: '2026-11-30', p95Ms: 1000 });
     expect(html).toContain('1 of 30 days above it (circled); latest 1000 ms.');
     expect(count(html, `stroke="${COLOURS.down}"`)).toBe(1);
@@ -294,6 +296,39 @@ describe('status page: one probe down', () => {
     expect(badge).toContain('aria-label="api-health-full: down"');
     expect(badge).toContain(`fill="${COLOURS.down}"`);
     expect(uptimeBadge(model, 'api-health-full', '24h')).toContain('aria-label="uptime 24h: 91.66%"');
+  });
+});
+
+describe('status page: a probe that timed out', () => {
+  // what the probe records for a target that never answers: its error, again as the 'probe' failure, then each
+  // condition that could not hold
+  const hung = probeHistory({
+    name: 'api-health-full',
+    now: NOW,
+    days: 1,
+    status: 'down',
+    last: {
+      ok: false,
+      availabilityFailure: true,
+      severity: 'critical',
+      latencyMs: 3001,
+      error: 'timed out after 3000 ms (no answer)',
+      failed: [
+        { condition: 'probe', severity: 'critical', message: 'timed out after 3000 ms (no answer)' },
+        { condition: '[STATUS] == 200', severity: 'critical', message: '[STATUS] == 200: got nothing (missing)' },
+      ],
+    },
+  });
+  const model = statusOf(state({ probes: [probe('api-health-full', hung)] }), NOW);
+
+  it('says each problem once, as the probe worded it', () => {
+    expect(model.probes[0]!.last!.problems).toEqual([
+      'timed out after 3000 ms (no answer)',
+      '[STATUS] == 200: got nothing (missing)',
+    ]);
+    const html = renderPage(model);
+    expect(count(html, 'timed out after 3000 ms')).toBe(1);
+    expect(html).not.toContain('probe: timed out');
   });
 });
 
