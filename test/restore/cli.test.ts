@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { readFixture, loadAwkwardSchema, fixturePath } from '../support/fixtures';
 import { tempDir } from '../support/temp';
-import { runCli } from '../support/cli';
+import { spawn, spawnSync } from 'node:child_process';
+import { CLI, runCli } from '../support/cli';
 import { snapshotOf, exec, withClient } from './helpers';
 
 let db: TestDatabase;
@@ -59,6 +60,33 @@ describe('mt-ops restore', () => {
     });
     expect(await snapshotOf(target)).toEqual(before);
   });
+
+  it.skipIf(spawnSync('script', ['--version']).status !== 0)(
+    'on a terminal, a wrong answer to the prompt says it was not confirmed (exit 2), nothing changed',
+    async () => {
+      const before = await snapshotOf(target);
+      const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+      const command = [process.execPath, CLI, 'restore', id, '--database-url', target, '--no-progress'].map(quote);
+      // script(1) gives the CLI a terminal; "no" is typed at the prompt
+      const r = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
+        const child = spawn('script', ['-qec', command.join(' '), '/dev/null'], {
+          env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        let out = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.stderr.on('data', (d) => (out += d));
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code, out }));
+        child.stdin.write('no\n');
+      });
+      expect(r.out).toContain(`type the database name (${target.split('/').pop()}) to continue`);
+      expect(r.out).toMatch(/not confirmed \(the answer was "no", not the database's name\): nothing changed/);
+      expect(r.out).not.toMatch(/pass --yes/);
+      expect(r.code).toBe(2);
+      expect(await snapshotOf(target)).toEqual(before);
+    },
+  );
 
   it('refuses to overwrite rows without --yes (exit 2), then restores with --yes, printing the safety backup and the recovery time', async () => {
     const before = await snapshotOf(target);

@@ -10,7 +10,7 @@ import { commandContext } from '../context';
 import { interruptSignal, interruptedBecause } from '../signals';
 import { nonNegativeNumber, tableList, databaseUrlFlag } from '../options';
 import { createProgress, formatBytes } from '../progress';
-import { UsageError } from '../../errors';
+import { UsageError, truncate } from '../../errors';
 import {
   backupSource,
   legacySource,
@@ -181,8 +181,12 @@ async function confirmOnTty(plan: RestorePlan): Promise<boolean> {
     }
     const lo = largeObjectsOverwrite(plan.largeObjects);
     if (lo) process.stderr.write(`${plan.database} holds ${lo}\n`);
-    const answer = await rl.question(`type the database name (${plan.database}) to continue: `);
-    return answer.trim() === plan.database;
+    const answer = (await rl.question(`type the database name (${plan.database}) to continue: `)).trim();
+    if (answer === plan.database) return true;
+    // declined: say so (the caller's "pass --yes" is for when no one could be asked)
+    throw new UsageError(
+      `not confirmed (the answer was ${JSON.stringify(truncate(answer, 40))}, not the database's name): nothing changed`,
+    );
   } finally {
     rl.close();
   }
