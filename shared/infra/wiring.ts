@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { INFRA, fail, loadSchedules, loadTopics, loadYaml, type ScheduleJob } from './schedules';
+import { UsageError } from '../errors';
 
 export const EntryPointKind = z.enum(['http', 'event']);
 export type EntryPointKind = z.infer<typeof EntryPointKind>;
@@ -188,4 +189,40 @@ export function entryPointMismatches(
       problems.push(`entry point ${name} is registered but not declared in infra/functions.yaml`);
   }
   return problems;
+}
+
+/**
+ * The operator's schedule overrides (`schedules` in the operator file) per job: keyed by the job's name, or by the
+ * function it triggers when that function has only one job (fanout has two: the digest and the sweep, so they are
+ * keyed by job name). A key that matches nothing, or names a function with several jobs, is refused (UsageError).
+ */
+export function scheduleOverrides<O>(jobs: Wiring['jobs'], schedules: Record<string, O>): Map<string, O> {
+  const byFunction = new Map<string, string[]>();
+  for (const job of jobs)
+    if (job.function) byFunction.set(job.function, [...(byFunction.get(job.function) ?? []), job.name]);
+  const problems: string[] = [];
+  for (const key of Object.keys(schedules)) {
+    const names = byFunction.get(key);
+    if (jobs.some((j) => j.name === key && j.function)) continue;
+    if (!names) problems.push(`${key}: no scheduled job triggers this function, and no job has this name`);
+    else if (names.length > 1)
+      problems.push(`${key}: triggers several jobs (${names.join(', ')}); key the override by job name`);
+  }
+  if (problems.length > 0) {
+    throw new UsageError(
+      `schedules: ${problems.join('; ')} (functions: ${[...byFunction.keys()].join(', ')}; jobs: ${jobs
+        .filter((j) => j.function)
+        .map((j) => j.name)
+        .join(', ')})`,
+      problems,
+    );
+  }
+  const out = new Map<string, O>();
+  for (const job of jobs) {
+    const override =
+      schedules[job.name] ??
+      (job.function && byFunction.get(job.function)?.length === 1 ? schedules[job.function] : undefined);
+    if (override) out.set(job.name, override);
+  }
+  return out;
 }

@@ -1,6 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from '../support/temp';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../support/cli';
 
@@ -82,5 +84,13 @@ describe('mt-ops config', () => {
     const r = await runCli(['config'], { env: { ...env, OPS_ENV: 'Not Valid' } });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/OPS_ENV: /);
+  });
+
+  it('a schedule override keyed by no function or job is refused, as npm start refuses it', async () => {
+    const file = join(tempDir('mt-config-schedules-'), 'ops.yaml');
+    writeFileSync(file, 'schedules:\n  backpu: { cron: "0 3 * * *" }\n');
+    const r = await runCli(['config'], { env: { ...env, OPS_CONFIG: file } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^mt-ops: schedules: backpu: no scheduled job triggers this function/);
   });
 });

@@ -9,8 +9,11 @@ export function registerConfigCommand(program: Command): void {
     .command('config')
     .description('Validate the configuration (environment and OPS_CONFIG file) and print it, secrets masked')
     .option('--json', 'print JSON (default: YAML)')
-    .action((opts: { json?: boolean }) => {
+    .action(async (opts: { json?: boolean }) => {
       const config = loadConfig();
+      // the schedule overrides are keyed by what infra/ declares: checked as `npm start` checks them
+      const { loadWiring, scheduleOverrides } = await import('../../infra/wiring');
+      scheduleOverrides(loadWiring().jobs, config.file.schedules);
       const shown = redactValue({ file: config.filePath ?? '(defaults)', env: config.env, config: config.file });
       // YAML for people (the operator file's own format), JSON for tools
       process.stdout.write(opts.json ? `${JSON.stringify(shown, null, 2)}\n` : stringifyYaml(shown));
