@@ -3,6 +3,8 @@ import { IdempotencyStrategy, Storage, type File, type FileMetadata } from '@goo
 import { PassThrough, Readable, Transform, type Readable as ReadableType } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import {
   StorageError,
   checkKey,
@@ -31,6 +33,8 @@ export interface GcsStoreOptions {
    */
   progressTimeoutSeconds?: number;
 }
+
+type RequestInterceptor = File['interceptors'][number];
 
 /**
  * The object store on Google Cloud Storage. Writes are create-only (`ifGenerationMatch: 0`), so a retried upload can
@@ -103,6 +107,21 @@ export class GcsStore implements ObjectStore {
       ...(options.metadata ? { metadata: options.metadata } : {}),
     };
     if (typeof body === 'string' || body instanceof Uint8Array) return this.putSmall(key, Buffer.from(body), metadata);
+    // The upload's requests go through agents of its own: the client offers no way to abort an upload's request (a
+    // destroyed write stream leaves its PUT waiting on the socket), so giving up on an upload destroys its agents,
+    // which closes its sockets (kept alive in between: the chunks of one upload share a connection). Otherwise a
+    // stalled upload's socket would stay open for as long as the process lives.
+    const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
+    const closeSockets = () => {
+      agents.http.destroy();
+      agents.https.destroy();
+    };
+    // node-fetch (under the client's gaxios) takes a function that picks the agent for each request's URL
+    const agent = (url: { protocol: string }) => (url.protocol === 'http:' ? agents.http : agents.https);
+    // (the interceptor's declared types are teeny-request's: the options pass through to gaxios as they are)
+    file.interceptors.push({
+      request: (reqOpts) => ({ ...reqOpts, agent }) as unknown as ReturnType<RequestInterceptor['request']>,
+    });
     // Streams go through a chunked resumable upload, which the client resumes by itself after a transient failure.
     const stream = file.createWriteStream({
       resumable: true,
@@ -115,13 +134,15 @@ export class GcsStore implements ObjectStore {
     // the source was not the one keeping it waiting. Then the upload is cut off (its request aborted).
     const watch = this.watchProgress(
       () => !(meter.readableLength > 0 || stream.writableLength > 0 || meter.writableEnded),
-      (seconds) =>
+      (seconds) => {
         stream.destroy(
           new StorageError(
             'stalled',
             `storage upload of ${key} stalled: the server took no bytes and did not answer for ${seconds} s`,
           ),
-        ),
+        );
+        closeSockets();
+      },
     );
     const meter = new Transform({
       transform(chunk, _encoding, done) {
@@ -136,6 +157,7 @@ export class GcsStore implements ObjectStore {
       throw mapError(err, key, 'upload');
     } finally {
       clearInterval(watch.timer);
+      closeSockets(); // done, failed, stalled or stopped by the caller's signal: nothing of this upload stays open
     }
     const info = await this.stat(key);
     if (!info) throw new StorageError('io', `object ${key} missing right after upload`);

@@ -125,6 +125,26 @@ describe('GCS store against the fake', () => {
     expect(readBack.digest('base64')).toBe(info.md5);
   });
 
+  it('a stalled streamed upload is cut off at the socket: the request is closed, not left open in the process', async () => {
+    const store = openStore('gs://held-bucket/ops', {
+      gcsApiEndpoint: fake.url,
+      gcsRetry: { maxRetries: 0 },
+      progressTimeoutSeconds: 1,
+    });
+    fake.stallUploads({ readBody: true }); // the data is taken, the answer never comes
+    try {
+      const err = await store.put('stalled/upload', Readable.from([Buffer.alloc(300 * 1024)])).catch((e: unknown) => e);
+      expect((err as StorageError).code).toBe('stalled');
+      expect(fake.openStalledUploads()).toBeGreaterThan(0); // the fake still holds it: the client must close it
+      // the client closes it as it gives up (a socket kept open would hold the function's instance, and its memory)
+      for (const until = Date.now() + 5_000; fake.openStalledUploads() > 0 && Date.now() < until;)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(fake.openStalledUploads()).toBe(0);
+    } finally {
+      fake.stallUploads(false);
+    }
+  });
+
   it('surfaces a persistent storage failure as a StorageError', async () => {
     const store = open();
     fake.failNext({ pathIncludes: 'fails/always', status: 503, count: 100 });

@@ -60,7 +60,12 @@ export interface FakeGcs {
    * From now on, resumable upload sessions are accepted but their data requests are never read nor answered (a server
    * that stops answering mid-upload); `false` lets new requests through again.
    */
-  stallUploads(stall?: boolean): void;
+  stallUploads(stall?: boolean | { readBody: true }): void;
+  /**
+   * With `stallUploads({ readBody: true })` (the data is taken, the answer never comes): how many of those requests the
+   * client has not closed yet. (A request whose body is never read cannot tell: the client's close never gets past it.)
+   */
+  openStalledUploads(): number;
   /**
    * From now on, media downloads of objects whose name includes `nameIncludes` (every object when omitted) send their
    * headers and the first half of the body, then nothing more, never ending (a server that stops answering
@@ -120,7 +125,8 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
   const requests: FakeGcs['requests'] = [];
   const failures: Array<Required<Pick<FailureRule, 'count' | 'status' | 'afterN'>> & FailureRule> = [];
   let nextGeneration = 1_700_000_000_000_000;
-  let stallUploads = false;
+  let stallUploads: false | { readBody?: boolean } = false;
+  let openStalled = 0;
   let stallDownloads: { nameIncludes?: string } | undefined;
   let base = '';
 
@@ -306,7 +312,15 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
 
     // Resumable upload data: PUT {session} with Content-Range
     if (req.method === 'PUT' && path.startsWith('/upload/storage/v1/b/') && q.get('upload_id')) {
-      if (stallUploads) return; // never read, never answered: the client waits until it gives up
+      if (stallUploads) {
+        // never answered (and by default never read): the client waits until it gives up, then should close it
+        if (stallUploads.readBody) {
+          openStalled++;
+          req.socket.once('close', () => openStalled--);
+          req.resume();
+        }
+        return;
+      }
 
       const session = sessions.get(q.get('upload_id')!);
       if (!session) return gcsError(res, 404, 'notFound', 'No such upload session');
@@ -462,8 +476,9 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
       failures.push({ count: 1, status: 503, afterN: 0, ...rule });
     },
     stallUploads(stall = true) {
-      stallUploads = stall;
+      stallUploads = stall === false ? false : stall === true ? {} : stall;
     },
+    openStalledUploads: () => openStalled,
     stallDownloads(stall = true) {
       stallDownloads = stall === false ? undefined : stall === true ? {} : stall;
     },
