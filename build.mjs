@@ -1,7 +1,16 @@
 // Builds one ESM bundle per function under dist/<name>/ (with a package.json that Cloud Functions installs from),
 // plus the CLI at dist/cli/mt-ops.js. Our code is bundled; npm packages stay external and are installed on deploy.
 import { build } from 'esbuild';
-import { readdirSync, existsSync, mkdirSync, writeFileSync, readFileSync, rmSync, chmodSync } from 'node:fs';
+import {
+  readdirSync,
+  existsSync,
+  mkdirSync,
+  writeFileSync,
+  readFileSync,
+  rmSync,
+  chmodSync,
+  copyFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('.', import.meta.url).pathname;
@@ -66,6 +75,11 @@ for (const name of functions) {
       2,
     ),
   );
+  // infra/ beside the bundle: a deployed function has only its own folder (--source=dist/<name>), and reads the
+  // topology there (the fan-out's dead-letter topic, for one); see INFRA in shared/infra/schedules.ts
+  mkdirSync(join(outdir, 'infra'));
+  for (const file of readdirSync(join(root, 'infra')).filter((f) => f.endsWith('.yaml')))
+    copyFileSync(join(root, 'infra', file), join(outdir, 'infra', file));
   console.log(`built dist/${name}/index.js`);
 }
 // The CLI bundles its npm packages too (all but the Google clients, loaded only for gs:// and Pub/Sub, and pg's

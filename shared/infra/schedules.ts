@@ -1,5 +1,5 @@
 /** The Scheduler jobs and topics declared in infra/, read and checked. */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { z } from 'zod';
@@ -118,7 +118,18 @@ export const TopicsFileSchema = z
   .strict();
 export type TopicsFile = z.infer<typeof TopicsFileSchema>;
 
-export const INFRA = (name: string) => fileURLToPath(new URL(`../../infra/${name}`, import.meta.url));
+/**
+ * The infra/ folder: beside the module when there is one (a function's bundle, `dist/<function>/infra/`, copied there
+ * by build.mjs: a deployed function has its own folder and nothing above it), else the repository's (the sources,
+ * `shared/infra/../../infra/`, and a bundle run inside the repository, `dist/<name>/../../infra/`).
+ */
+export function infraDir(moduleUrl: string | URL): URL {
+  const beside = new URL('./infra/', moduleUrl);
+  return existsSync(beside) ? beside : new URL('../../infra/', moduleUrl);
+}
+
+let infraFolder: URL | undefined;
+export const INFRA = (name: string) => fileURLToPath(new URL(name, (infraFolder ??= infraDir(import.meta.url))));
 
 export function loadYaml<S extends z.ZodType>(path: string, schema: S): z.output<S> {
   let raw: unknown;

@@ -1,10 +1,11 @@
 import { describe, it, expect } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { tempDir } from '../support/temp';
 import { entryPointMismatches, loadWiring } from '../../shared/infra/wiring';
-import { INFRA } from '../../shared/infra/schedules';
+import { INFRA, infraDir } from '../../shared/infra/schedules';
 import { loadTopology } from '../../shared/infra/topology';
 import { ENTRY_POINTS, registeredKinds, scheduleOverrides, wiring } from '../../functions/local/wiring';
 import { UsageError } from '../../shared/errors';
@@ -147,5 +148,23 @@ describe("npm start's schedule overrides", () => {
     ['nope', /nope: no scheduled job triggers this function, and no job has this name/],
   ])('refuses %s', (key, message) => {
     expect(() => scheduleOverrides(jobs, { [key]: cron('0 9 * * *') })).toThrow(message);
+  });
+});
+
+describe('where infra/ is read from', () => {
+  it("a deployed function's bundle reads the copy beside it; the sources and a bundle inside the repository, the repository's", () => {
+    const root = tempDir('mt-infra-dir-');
+    // a function deployed alone (--source=dist/fanout): its folder is all there is, infra/ copied into it by build.mjs
+    mkdirSync(join(root, 'workspace', 'infra'), { recursive: true });
+    expect(fileURLToPath(infraDir(pathToFileURL(join(root, 'workspace', 'chunk-X.js'))))).toBe(
+      join(root, 'workspace', 'infra') + '/',
+    );
+    // the sources (shared/infra/schedules.ts) and the CLI's bundle (dist/cli/): the repository's infra/
+    expect(fileURLToPath(infraDir(pathToFileURL(join(root, 'repo', 'shared', 'infra', 'schedules.ts'))))).toBe(
+      join(root, 'repo', 'infra') + '/',
+    );
+    expect(fileURLToPath(infraDir(pathToFileURL(join(root, 'repo', 'dist', 'cli', 'mt-ops.js'))))).toBe(
+      join(root, 'repo', 'infra') + '/',
+    );
   });
 });
