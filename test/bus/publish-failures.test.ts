@@ -193,7 +193,8 @@ describe.skipIf(!emulatorJar())('a function: the outbox (real Pub/Sub emulator)'
     const up = functionRuntime(loadConfig({ ...base, PUBSUB_EMULATOR_HOST: emulator.host }), 'retention');
     const retentionEvent = bindEntryPoint(retentionEntryPoints.retentionEvent!, () => up) as EventHandler;
     await retentionEvent(
-      encodeCloudEvent({ topic: 'mt-ops-retention-trigger', payload: { dryRun: true }, messageId: '4343' }) as never,
+      // a real run (a dry run publishes nothing); the default policy keeps the one backup
+      encodeCloudEvent({ topic: 'mt-ops-retention-trigger', payload: {}, messageId: '4343' }) as never,
     );
     await up.bus.close();
     const deadline = Date.now() + 20_000;
