@@ -96,9 +96,23 @@ export function totals(buckets: readonly Bucket[], from: number, to: number): To
     sum.n += b.n;
     sum.f += b.f;
     sum.m += b.m;
-    b.h.forEach((c, i) => (sum.h[i] = (sum.h[i] ?? 0) + c));
+    for (let i = 0; i < b.h.length; i++) sum.h[i] = (sum.h[i] ?? 0) + b.h[i]!;
   }
   return sum;
+}
+
+/** totals() without the histogram: what burn rates, coverage and the budget read (at every sample). */
+function counts(buckets: readonly Bucket[], from: number, to: number): Omit<Totals, 'h'> {
+  let n = 0;
+  let f = 0;
+  let m = 0;
+  for (const b of buckets) {
+    if (b.t < from || b.t >= to) continue;
+    n += b.n;
+    f += b.f;
+    m += b.m;
+  }
+  return { n, f, m };
 }
 
 /** The latency at quantile q (0..1) from a histogram: the upper bound of the bucket holding it (undefined if empty; Infinity above the last bound). */
@@ -129,6 +143,13 @@ export function windowTotals(agg: Aggregates, windowMs: number, now: number): To
   const size = windowMs <= MINUTE_BUCKETS * MINUTE ? MINUTE : HOUR;
   const from = Math.ceil((now - windowMs) / size) * size;
   return { ...totals(size === MINUTE ? agg.minutes : agg.hours, from, now + 1), from };
+}
+
+/** windowTotals() without the histogram. */
+function windowCounts(agg: Aggregates, windowMs: number, now: number): Omit<Totals, 'h'> {
+  const size = windowMs <= MINUTE_BUCKETS * MINUTE ? MINUTE : HOUR;
+  const from = Math.ceil((now - windowMs) / size) * size;
+  return counts(size === MINUTE ? agg.minutes : agg.hours, from, now + 1);
 }
 
 export interface Uptime {
@@ -171,7 +192,10 @@ export function uptimeOver(agg: Aggregates, windowMs: number, now: number, inter
 
 /** Burn rate over a window: error rate / (1 - objective). 0 with no samples. `objective` in percent (99.9). */
 export function burnRate(agg: Aggregates, windowMs: number, now: number, objective: number): number {
-  const t = windowTotals(agg, windowMs, now);
+  return rateOf(windowCounts(agg, windowMs, now), objective);
+}
+
+function rateOf(t: Omit<Totals, 'h'>, objective: number): number {
   if (t.n === 0) return 0;
   return t.f / t.n / (1 - objective / 100);
 }
@@ -200,18 +224,19 @@ const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1));
  * one sample) is the threshold alert's business, not a burn of the monthly budget.
  */
 export function burnAlert(agg: Aggregates, now: number, objective: number, intervalSeconds = 60): BurnAlert {
-  const rates = Object.fromEntries(
-    Object.entries(BURN_WINDOWS).map(([k, w]) => [k, burnRate(agg, w, now, objective)]),
-  ) as Record<BurnWindow, number>;
+  // each window's counts once: its rate, and whether it is covered
+  const t = {} as Record<BurnWindow, Omit<Totals, 'h'>>;
+  const rates = {} as Record<BurnWindow, number>;
+  for (const k of Object.keys(BURN_WINDOWS) as BurnWindow[]) {
+    t[k] = windowCounts(agg, BURN_WINDOWS[k], now);
+    rates[k] = rateOf(t[k], objective);
+  }
   const rules: Array<[BurnAlert['level'], BurnWindow, BurnWindow, number]> = [
     ['critical', '1h', '5m', 14.4],
     ['critical', '6h', '30m', 6],
     ['warning', '3d', '6h', 1],
   ];
-  const covered = (w: BurnWindow) => {
-    const t = windowTotals(agg, BURN_WINDOWS[w], now);
-    return t.n + t.m >= BURN_WINDOWS[w] / (intervalSeconds * 1000) / 2;
-  };
+  const covered = (w: BurnWindow) => t[w].n + t[w].m >= BURN_WINDOWS[w] / (intervalSeconds * 1000) / 2;
   for (const [level, long, short, threshold] of rules) {
     if (rates[long] > threshold && rates[short] > threshold && covered(long)) {
       return {
@@ -226,7 +251,7 @@ export function burnAlert(agg: Aggregates, now: number, objective: number, inter
 
 /** Error budget left over 30 days, as a fraction of the budget (1 = untouched, below 0 = overspent); undefined without samples. */
 export function budgetLeft(agg: Aggregates, now: number, objective: number): number | undefined {
-  const t = windowTotals(agg, 30 * 24 * HOUR, now);
+  const t = windowCounts(agg, 30 * 24 * HOUR, now);
   if (t.n === 0) return undefined;
   const budget = (1 - objective / 100) * t.n;
   return 1 - t.f / budget;
