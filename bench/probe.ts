@@ -125,7 +125,8 @@ async function steadyRuns(
         h: Array.from({ length: h + 1 }, (_, j) => (j === h ? 1 : 0)),
       }));
       old.recent = Array.from({ length: 20 }, () => old.recent[0]!);
-      await store.writeJson(probeKeys.state('bench', p.name), old, { ifGeneration: null });
+      // as version 1 wrote it (the minutes as bucket objects): the first run also rewrites it as version 2
+      await store.writeJson(probeKeys.state('bench', p.name), { ...old, version: 1 }, { ifGeneration: null });
     }
     const size = (key: string) => statSync(join(dir, key)).size;
     const oldBytes = size(probeKeys.state('bench', 't0'));

@@ -12,7 +12,7 @@ import { renderPage } from '../shared/status/render';
 import { readStatus } from '../shared/status/plan';
 import { loadConfig } from '../shared/config/load';
 import { openStore } from '../shared/storage/open';
-import { probeKeys } from '../shared/probes/state';
+import { probeKeys, stateDocument } from '../shared/probes/state';
 import { HOUR } from '../shared/probes/slo';
 import { probeHistory } from '../test/support/status-history';
 
@@ -100,7 +100,8 @@ console.log(
 const dir = mkdtempSync(join(tmpdir(), 'mt-bench-status-'));
 try {
   const store = openStore(`file://${dir}`);
-  for (const s of states) await store.writeJson(probeKeys.state('bench', s.probe), s, { ifGeneration: null });
+  for (const s of states)
+    await store.writeJson(probeKeys.state('bench', s.probe), stateDocument(s), { ifGeneration: null });
   writeFileSync(
     join(dir, 'ops.json'),
     JSON.stringify({ probes: states.map((s) => ({ name: s.probe, url: 'http://127.0.0.1:9/' })) }),

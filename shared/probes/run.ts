@@ -21,7 +21,7 @@ import {
 import { pool } from '../pool';
 import { runProbe } from './probe';
 import { PROBE_CONCURRENCY, resolveProbe, type ProbeConfig, type ResolvedProbe } from './config';
-import { stepSample, probeKeys, type SloChange, type Step } from './state';
+import { stepSample, probeKeys, stateDocument, type SloChange, type Step } from './state';
 import {
   addLate,
   historyDocument,
@@ -289,7 +289,7 @@ async function record(
         );
         history!.hours = step.history;
       }
-      generation = await store.writeJson(key, step.state, { ifGeneration: generation });
+      generation = await store.writeJson(key, stateDocument(step.state), { ifGeneration: generation });
       // the sample is recorded: what follows never re-applies it
       return await recorded(step, history);
     } catch (err) {

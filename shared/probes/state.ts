@@ -19,6 +19,7 @@ import {
   type BurnAlert,
   type Bucket,
 } from './slo';
+import { decodeMinutes, encodeMinutes } from './compact';
 import { BucketSchema, closedBefore, mergeClosed, pastFor, pastValid, PastSchema, summaryBuckets } from './history';
 import {
   sloStep,
@@ -48,13 +49,13 @@ const Incident = z.object({ fingerprint: z.string(), severity: Severity, startsA
 /**
  * With `historyThrough` set, `hours` holds only the open hours (the closed ones are in the history document, see
  * history.ts); without it, the one document of before the split, all 90 days of hours, which still reads: its closed
- * hours move to the history at its next sample. The version stays 1 on purpose: a reader of before the split sees a
- * valid document (its figures short of the closed hours) instead of an unreadable one it would reset; what it writes
- * back loses `historyThrough`, so the closed hours go unseen here too until the next hour closes, which merges into
- * the history that is still there and marks it again.
+ * hours move to the history at its next sample.
+ *
+ * Stored as version 2: the per-minute buckets in the compact form of compact.ts (a flat integer array), checked by
+ * its own decoder rather than by zod object by object. Version 1 (the same fields, the minutes as bucket objects) is
+ * still read, and written back as version 2 at the probe's next sample. In memory the minutes are bucket objects.
  */
-export const ProbeStateSchema = z.object({
-  version: z.literal(1),
+const fields = {
   probe: z.string(),
   status: z.enum(['up', 'down', 'maintenance', 'unknown']),
   since: z.string(),
@@ -67,19 +68,36 @@ export const ProbeStateSchema = z.object({
   firstSampleAt: z.number().optional(),
   samples: z.number().int().min(0).default(0),
   recent: z.array(z.custom<ProbeResult>((v) => typeof v === 'object' && v !== null)),
-  minutes: z.array(BucketSchema),
   hours: z.array(BucketSchema),
   /** The newest hour moved into the history document (hours up to it are there, not here). */
   historyThrough: z.number().optional(),
   past: PastSchema.optional(),
   burn: z.record(z.string(), z.number()).optional(),
   budgetLeft: z.number().optional(),
+};
+
+export const STATE_VERSION = 2;
+
+/** Version 1, as written before the compact minutes (each minute a bucket object, starting on a whole minute). */
+const StateV1Schema = z.object({
+  version: z.literal(1),
+  ...fields,
+  minutes: z.array(BucketSchema.refine((b) => b.t % MINUTE === 0, 'not on a whole minute')),
 });
-export type ProbeState = z.infer<typeof ProbeStateSchema>;
+
+/** Version 2 as stored: the minutes are checked and decoded by decodeMinutes. */
+const StateV2Schema = z.object({
+  version: z.literal(2),
+  ...fields,
+  minutes: z.custom<unknown[]>((v) => Array.isArray(v), 'not an array'),
+});
+
+/** A probe's state in memory (the minutes as bucket objects, whichever version was read). */
+export type ProbeState = Omit<z.infer<typeof StateV1Schema>, 'version'> & { version: typeof STATE_VERSION };
 
 export function emptyState(probe: string, now: string): ProbeState {
   return {
-    version: 1,
+    version: STATE_VERSION,
     probe,
     status: 'unknown',
     since: now,
@@ -92,12 +110,33 @@ export function emptyState(probe: string, now: string): ProbeState {
   };
 }
 
+/** The document to store for a state (version 2: the minutes compact). */
+export function stateDocument(state: ProbeState): Record<string, unknown> {
+  return { ...state, version: STATE_VERSION, minutes: encodeMinutes(state.minutes) };
+}
+
+/** A stored document (version 1 or 2) as a state, or why it cannot be read. */
+export function decodeState(value: unknown): ProbeState | string {
+  const version = typeof value === 'object' && value !== null ? (value as { version?: unknown }).version : undefined;
+  if (version === 1) {
+    const parsed = StateV1Schema.safeParse(value);
+    if (!parsed.success) return parsed.error.issues[0]?.path.join('.') || 'invalid';
+    return { ...parsed.data, version: STATE_VERSION };
+  }
+  const parsed = StateV2Schema.safeParse(value);
+  if (!parsed.success) return parsed.error.issues[0]?.path.join('.') || 'invalid';
+  const minutes = decodeMinutes(parsed.data.minutes, MINUTE_BUCKETS);
+  if (typeof minutes === 'string') return `minutes: ${minutes}`;
+  return { ...parsed.data, minutes };
+}
+
 /** A stored document, or a fresh one when absent or unreadable (an unreadable one is reported by the caller). */
 export function parseState(probe: string, value: unknown, now: string): { state: ProbeState; problem?: string } {
   if (value === undefined) return { state: emptyState(probe, now) };
-  const parsed = ProbeStateSchema.safeParse(value);
-  if (parsed.success && parsed.data.probe === probe) return { state: parsed.data };
-  return { state: emptyState(probe, now), problem: `state of probe ${probe} unreadable, starting afresh` };
+  const state = decodeState(value);
+  if (typeof state !== 'string' && state.probe === probe) return { state };
+  const why = typeof state === 'string' ? state : `it is the state of ${JSON.stringify(state.probe)}`;
+  return { state: emptyState(probe, now), problem: `state of probe ${probe} unreadable (${why}), starting afresh` };
 }
 
 export interface SampleContext extends Thresholds {

@@ -11,7 +11,15 @@ import { probeHistory } from '../support/status-history';
 import { ProbeSchema } from '../../shared/probes/config';
 import { planProbes, readState, summarize } from '../../shared/probes/plan';
 import { runPlanned, runProbes } from '../../shared/probes/run';
-import { emptyState, probeKeys, recordSample, stepSample, type ProbeState } from '../../shared/probes/state';
+import {
+  emptyState,
+  parseState,
+  probeKeys,
+  recordSample,
+  stateDocument,
+  stepSample,
+  type ProbeState,
+} from '../../shared/probes/state';
 import { addLate, historyKey, needsHistory, withHistory } from '../../shared/probes/history';
 import { HOUR, MINUTE, type Bucket } from '../../shared/probes/slo';
 import type { ProbeResult } from '../../shared/probes/rules';
@@ -51,7 +59,11 @@ describe('the split steps, against the one-document step', () => {
       if (b.history) history = b.history;
       if (b.late) history = addLate(history, [b.late]);
       one = a.state;
-      hot = b.state;
+      // the hot document as a run stores and reads it back (version 2: the minutes compact)
+      const stored = parseState('api', JSON.parse(JSON.stringify(stateDocument(b.state))), r.at);
+      expect(stored.problem).toBeUndefined();
+      expect(stored.state).toEqual(b.state);
+      hot = stored.state;
       if (!late) {
         expect(b.state.burn, r.at).toEqual(a.state.burn);
         expect(b.state.budgetLeft, r.at).toEqual(a.state.budgetLeft);
@@ -89,7 +101,8 @@ describe('through real runs on the file store', () => {
     const now = new Date('2026-11-29T10:20:00Z');
     const old = { ...probeHistory({ name: 'api', now, hour: (t) => ({ n: 60, f: t % (24 * HOUR) === 0 ? 6 : 0 }) }) };
     expect(old.historyThrough).toBeUndefined(); // the one-document layout
-    await store.writeJson(probeKeys.state('prod', 'api'), old, { ifGeneration: null });
+    // as version 1 wrote it (the minutes as bucket objects)
+    await store.writeJson(probeKeys.state('prod', 'api'), { ...old, version: 1 }, { ifGeneration: null });
     const config = ProbeSchema.parse({ name: 'api', url: `${targets.url}/health` });
     // read as it was written
     const before = await readState(store, 'prod', 'api', now.toISOString());
@@ -122,7 +135,9 @@ describe('through real runs on the file store', () => {
   it('an unreadable history starts afresh and the run says so, as an unreadable state does', async () => {
     const store = openStore(`file://${tempDir('mt-probe-history-bad-')}`);
     const now = new Date('2026-11-29T10:20:00Z');
-    await store.writeJson(probeKeys.state('prod', 'api'), probeHistory({ name: 'api', now }), { ifGeneration: null });
+    await store.writeJson(probeKeys.state('prod', 'api'), stateDocument(probeHistory({ name: 'api', now })), {
+      ifGeneration: null,
+    });
     const config = ProbeSchema.parse({ name: 'api', url: `${targets.url}/health` });
     await runProbes(store, 'prod', [config], { all: true, now: () => new Date('2026-11-29T10:21:00Z') });
     const doc = await store.readJson(historyKey('prod', 'api'));

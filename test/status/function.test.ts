@@ -13,7 +13,7 @@ import { tempDir } from '../support/temp';
 import { probeHistory } from '../support/status-history';
 import { writeSyntheticBackup } from '../support/synthetic-backup';
 import { openStore } from '../../shared/storage/open';
-import { probeKeys } from '../../shared/probes/state';
+import { probeKeys, stateDocument } from '../../shared/probes/state';
 import { alertKeys } from '../../shared/alerts/layout';
 import { addSilence } from '../../shared/alerts/silences';
 import type { IncidentState } from '../../shared/alerts/lifecycle';
@@ -95,7 +95,8 @@ beforeAll(async () => {
     },
   });
   const hidden = probeHistory({ name: 'secret-probe', now });
-  for (const s of [api, db, hidden]) await store.writeJson(probeKeys.state(ENV, s.probe), s, { ifGeneration: null });
+  for (const s of [api, db, hidden])
+    await store.writeJson(probeKeys.state(ENV, s.probe), stateDocument(s), { ifGeneration: null });
   // backups: the newest 3 hours old, verified with a drill
   await writeSyntheticBackup(
     store,

@@ -1,9 +1,9 @@
 /**
  * Synthetic probe state documents with long histories (per-hour aggregates as shared/probes/state.ts keeps them),
  * for the status page's tests and benchmark: 90 days of a probe's life in a few milliseconds instead of replaying
- * 130,000 samples. Each document is validated with the probes' own schema.
+ * 130,000 samples. Each document is validated with the probes' own decoder; write one with `stateDocument`.
  */
-import { ProbeStateSchema, type ProbeState } from '../../shared/probes/state';
+import { decodeState, stateDocument, STATE_VERSION, type ProbeState } from '../../shared/probes/state';
 import { HOUR, latencyBucket } from '../../shared/probes/slo';
 import type { ProbeResult } from '../../shared/probes/rules';
 import type { ObjectStore } from '../../shared/storage/types';
@@ -71,8 +71,8 @@ export function probeHistory(o: HistoryOptions): ProbeState {
     ...o.last,
   };
   const samples = hours.reduce((a, b) => a + b.n + b.m, 0);
-  return ProbeStateSchema.parse({
-    version: 1,
+  const state: ProbeState = {
+    version: STATE_VERSION,
     probe: o.name,
     status: o.status ?? 'up',
     since: o.since ?? new Date(first).toISOString(),
@@ -86,7 +86,11 @@ export function probeHistory(o: HistoryOptions): ProbeState {
     recent: samples > 0 ? [last] : [],
     minutes: [],
     hours,
-  });
+  };
+  if (state.firstSampleAt === undefined) delete state.firstSampleAt;
+  const checked = decodeState(JSON.parse(JSON.stringify(stateDocument(state))));
+  if (typeof checked === 'string') throw new Error(`synthetic state of ${o.name} invalid: ${checked}`);
+  return checked;
 }
 
 /**
@@ -131,7 +135,8 @@ export async function seedStatusBucket(store: ObjectStore, env: string, now: Dat
       hour: (t) => (T - t < HOUR ? { n: 0, m: 60 } : { n: 60, latencyMs: 20 }),
     }),
   ];
-  for (const s of states) await store.writeJson(probeKeys.state(env, s.probe), s, { ifGeneration: null });
+  for (const s of states)
+    await store.writeJson(probeKeys.state(env, s.probe), stateDocument(s), { ifGeneration: null });
   const stamp = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
   await writeSyntheticBackup(store, env, stamp(T - 27 * HOUR), { suffix: 'aaaa' });
   const newest = await writeSyntheticBackup(store, env, stamp(T - 3 * HOUR), { suffix: 'bbbb' });
