@@ -2,6 +2,7 @@
  * How the local runtime moves messages, as Cloud Scheduler -> Pub/Sub -> function does in the cloud:
  * - in-process (the default): a Scheduler job calls the entry point its topic is pushed to, with the same CloudEvent
  *   envelope, and every event published on the in-process bus reaches the events topic's entry point (the fan-out);
+ *   a run that fails is delivered again with a backoff, as Pub/Sub redelivers;
  * - through the Pub/Sub emulator (PUBSUB_EMULATOR_HOST): the topics and subscriptions of infra/ are created there when
  *   missing, a Scheduler job publishes its payload to its topic, and each subscription is pulled and handed to its
  *   entry point (acknowledged when it returns, nacked when it throws, so the emulator redelivers).
@@ -46,16 +47,49 @@ async function invoke(
   }
 }
 
+/** How a failed in-process delivery is delivered again: the retry policy the emulator's subscriptions get. */
+export interface Redelivery {
+  minimumBackoffMs: number;
+  maximumBackoffMs: number;
+}
+
+export const REDELIVERY: Redelivery = { minimumBackoffMs: 10_000, maximumBackoffMs: 600_000 };
+
 export function inProcessDelivery(
   wired: LocalWiring,
   bus: ReliableBus,
   eventsTopic: string,
   work: Work,
   logger: Logger,
+  redelivery: Redelivery = REDELIVERY,
 ): Delivery {
   const memory = bus.inner instanceof MemoryBus ? bus.inner : undefined;
   const unsubscribe: Array<() => void> = [];
   const onEvents = wired.topics[eventsTopic];
+  // A function that fails (a delivery still owed, a digest not sent, a backup that failed) is delivered the same
+  // message again, as Pub/Sub does in the cloud: after a backoff (10 s doubling to 10 min), up to the subscription's
+  // maxDeliveryAttempts (then the cloud dead-letters it). Without this a failed run was never retried here: a daily
+  // digest whose SMTP server was down at 09:00 waited for the next day, though the log said Pub/Sub would redeliver.
+  const timers = new Set<NodeJS.Timeout>();
+  let closed = false;
+  const deliver = async (what: string, topic: string, handler: EventHandler, event: unknown, attempt = 1) => {
+    const ok = await invoke(work, logger, attempt > 1 ? `${what} (delivery ${attempt})` : what, handler, event);
+    if (ok || closed || work.stopping) return;
+    const max = wired.subscriptions.find((s) => s.topic === topic)?.maxDeliveryAttempts;
+    if (max !== undefined && attempt >= max) {
+      logger.error(`${what}: given up after ${attempt} deliveries (in the cloud it goes to the dead-letter topic)`);
+      return;
+    }
+    const wait = Math.min(redelivery.maximumBackoffMs, redelivery.minimumBackoffMs * 2 ** (attempt - 1));
+    logger.info(
+      `${what}: delivered again in ${Math.round(wait / 1000)} s (delivery ${attempt + 1}${max ? ` of ${max}` : ''})`,
+    );
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      if (!closed && !work.stopping) void deliver(what, topic, handler, event, attempt + 1);
+    }, wait);
+    timers.add(timer);
+  };
   if (memory) {
     unsubscribe.push(
       memory.subscribe((m) => logger.info({ event: m.event, messageId: m.messageId }, `event ${m.event.type}`)),
@@ -70,7 +104,7 @@ export function inProcessDelivery(
             messageId: m.messageId,
             attributes: m.attributes,
           });
-          await invoke(work, logger, `delivery of ${m.event.type} to ${eventsTopic}`, onEvents, event);
+          await deliver(`delivery of ${m.event.type} to ${eventsTopic}`, eventsTopic, onEvents, event);
         }),
       );
     }
@@ -89,9 +123,12 @@ export function inProcessDelivery(
         messageId,
         attributes: { job: job.name },
       });
-      await invoke(work, logger, `scheduled ${job.name}`, handler, event);
+      await deliver(`scheduled ${job.name}`, job.topic, handler, event);
     },
     async close() {
+      closed = true;
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
       for (const u of unsubscribe) u();
     },
   };

@@ -39,6 +39,7 @@ export interface LocalWiring {
     name: string;
     topic: string;
     ackDeadlineSeconds: number;
+    maxDeliveryAttempts?: number;
     entryPoint: string;
     handler: EventHandler;
   }>;

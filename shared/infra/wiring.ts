@@ -108,7 +108,13 @@ export interface DeclaredEntryPoint {
   /** For an event entry point: the topics pushed to it. */
   topics: string[];
   /** For an event entry point: the subscriptions that push to it (the local runtime pulls them on the Pub/Sub emulator). */
-  subscriptions: Array<{ name: string; topic: string; ackDeadlineSeconds: number }>;
+  subscriptions: Array<{
+    name: string;
+    topic: string;
+    ackDeadlineSeconds: number;
+    /** Deliveries before Pub/Sub dead-letters the message (absent: no dead-letter topic, redelivered until it expires). */
+    maxDeliveryAttempts?: number;
+  }>;
 }
 
 export interface Wiring {
@@ -153,7 +159,12 @@ export function loadWiring(paths: WiringPaths = {}): Wiring {
         );
       else {
         target.topics.push(topic.name);
-        target.subscriptions.push({ name: sub.name, topic: topic.name, ackDeadlineSeconds: sub.ackDeadlineSeconds });
+        target.subscriptions.push({
+          name: sub.name,
+          topic: topic.name,
+          ackDeadlineSeconds: sub.ackDeadlineSeconds,
+          ...(sub.deadLetterTopic ? { maxDeliveryAttempts: sub.maxDeliveryAttempts ?? 5 } : {}),
+        });
       }
     }),
   );
