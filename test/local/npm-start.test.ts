@@ -7,7 +7,10 @@ import { freePort } from '../support/postgres-server';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-function npmStart(port: number): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+function npmStart(
+  port: number,
+  extraEnv: Record<string, string> = {},
+): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
   // Its own process group (detached), so a signal reaches npm only unless npm passes it on.
   const child = spawn('npm', ['start', '--silent'], {
     cwd: ROOT,
@@ -19,6 +22,7 @@ function npmStart(port: number): { child: ChildProcess; output: () => string; ex
       OPS_CONFIG: '',
       DATABASE_URL: '',
       LOG_LEVEL: 'info',
+      ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -66,6 +70,25 @@ describe('npm start', () => {
     } finally {
       try {
         process.kill(-first.child.pid!, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  });
+
+  it('PUBSUB_EMULATOR_HOST left set with no emulator there: one line saying so, exit 2 (it hung, printing nothing)', async () => {
+    const [port, dead] = [await freePort(), await freePort()];
+    const run = npmStart(port, { PUBSUB_EMULATOR_HOST: `127.0.0.1:${dead}` });
+    try {
+      const code = await Promise.race([run.exited, new Promise((r) => setTimeout(() => r('still running'), 30_000))]);
+      expect(code, run.output()).toBe(2);
+      expect(run.output()).toContain(
+        `mt-ops: PUBSUB_EMULATOR_HOST: nothing answers at 127.0.0.1:${dead} (is the emulator running? unset it for the in-process bus)`,
+      );
+      expect(run.output()).not.toMatch(/\n\s+at /);
+    } finally {
+      try {
+        process.kill(-run.child.pid!, 'SIGKILL');
       } catch {
         // gone already
       }
