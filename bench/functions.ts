@@ -6,7 +6,7 @@
  *
  * Each function runs as deployed (deploy-commands' environment): its bucket is a gs:// bucket, served by the
  * protocol-level fake GCS (test/support/fake-gcs.ts) through the real @google-cloud/storage client, and its events go
- * to Pub/Sub (EVENTS_TOPIC) through the real @google-cloud/pubsub client, on the Pub/Sub emulator. The first request is
+ * to Pub/Sub (EVENTS_TOPIC) as deployed (over its REST API, shared/bus/pubsub-rest.ts), on the Pub/Sub emulator. The first request is
  * what the cloud sends it: the scheduled job's own payload for a trigger (the Scheduler's message as a Pub/Sub
  * CloudEvent), a real event for the fan-out, GET /status for the status page, and a GET (answered 405, after the
  * outbox flush every entry point does first) for the manual backup. The backup's database refuses connections (so

@@ -16,15 +16,9 @@ export const CREDENTIALS_HINT =
  */
 export async function findCredentials(
   project: string,
-  /** The client's own auth (the Pub/Sub client's `auth`); default: a new one from google-gax's auth library. */
-  given?: { getClient(): Promise<unknown> },
+  /** The auth that will be used (a GoogleAuth: the storage client's for the bus, google-gax's for infra). */
+  auth: { getClient(): Promise<unknown> },
 ): Promise<void> {
-  const auth =
-    given ??
-    new (await import('google-gax')).googleAuthLibrary.GoogleAuth({
-      projectId: project,
-      scopes: ['https://www.googleapis.com/auth/cloud-platform'],
-    });
   const restore = dropMetadataLookupWarnings();
   try {
     await auth.getClient();

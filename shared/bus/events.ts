@@ -177,9 +177,14 @@ export interface ReceivedEvent {
   messageId: string;
 }
 
+export interface PublishOptions {
+  /** Ends the publish (its retries, its request in flight): the caller's deadline. */
+  signal?: AbortSignal;
+}
+
 /** Publishes the suite's events. */
 export interface EventBus {
   /** Validates and publishes; resolves to the message id. Invalid events reject with a UsageError. */
-  publish(event: OpsEventInput): Promise<string>;
+  publish(event: OpsEventInput, options?: PublishOptions): Promise<string>;
   close(): Promise<void>;
 }

@@ -4,7 +4,7 @@
  * caller carries on with its result.
  */
 import type { Config } from '../config/load';
-import { OpsEvent, type EventBus, type OpsEventInput } from './events';
+import { OpsEvent, type EventBus, type OpsEventInput, type PublishOptions } from './events';
 import { MemoryBus } from './memory-bus';
 import { eventsTopic } from '../infra/schedules';
 import { parseOrThrow, errorMessage } from '../errors';
@@ -53,7 +53,7 @@ export function describeBus(choice: BusChoice): string {
 export interface OpenBusOptions {
   topic?: string;
   logger?: Logger;
-  /** Gives up on one publish after this long (the client would retry an unreachable server for minutes). */
+  /** Gives up on one publish after this long: its retries and its request in flight end then. */
   publishTimeoutMs?: number;
   /** What to do with an event that could not be published. Default: one warning line. */
   onUndelivered?: (event: OpsEvent, err: unknown) => Promise<void> | void;
@@ -73,7 +73,7 @@ export function openBus(config: Pick<Config, 'env'>, options: OpenBusOptions = {
   const timeoutMs = options.publishTimeoutMs ?? 10_000;
   let inner: EventBus;
   if (choice.kind === 'pubsub') {
-    // The Pub/Sub client is loaded on first publish only, so commands that publish nothing start fast.
+    // The publisher is loaded on first publish only, so commands that publish nothing start fast.
     let bus: Promise<EventBus> | undefined;
     const get = () =>
       (bus ??= import('./pubsub-bus').then(
@@ -81,7 +81,8 @@ export function openBus(config: Pick<Config, 'env'>, options: OpenBusOptions = {
           new PubSubBus({ projectId: choice.projectId, emulatorHost: choice.emulatorHost, topic: choice.topic }),
       ));
     inner = {
-      publish: async (event: OpsEventInput) => (await get()).publish(event),
+      publish: async (event: OpsEventInput, publishOptions?: PublishOptions) =>
+        (await get()).publish(event, publishOptions),
       close: async () => {
         if (bus) await (await bus).close();
       },
@@ -96,8 +97,8 @@ export function openBus(config: Pick<Config, 'env'>, options: OpenBusOptions = {
       logger().warn(`event ${event.type} not published (the work itself is done): ${redactString(errorMessage(err))}`));
   let failed = false;
   const deliver = (input: OpsEventInput) =>
-    withTimeout(
-      inner.publish(input),
+    withDeadline(
+      (signal) => inner.publish(input, { signal }),
       timeoutMs,
       `publishing to ${choice.kind === 'pubsub' ? choice.topic : 'the in-process bus'} took over ${timeoutMs / 1000} s`,
     );
@@ -116,13 +117,34 @@ export function openBus(config: Pick<Config, 'env'>, options: OpenBusOptions = {
       }
     },
     async close() {
-      // After a failed publish the client still holds the batch and retries it: do not wait for it long.
+      // A publish in flight ends by its own deadline; after a failed one, do not wait long for anything else.
       const ms = failed ? Math.min(timeoutMs, 2_000) : timeoutMs;
       await withTimeout(inner.close(), ms, 'closing the event bus timed out').catch((err) =>
         logger().debug({ err }, 'closing the event bus failed'),
       );
     },
   };
+}
+
+/**
+ * Runs `work` with a signal that aborts after `ms` with `message`: the work ends itself then, with what it met (the
+ * publisher says what its last attempt saw); should it not, the deadline rejects with the message alone.
+ */
+function withDeadline<T>(work: (signal: AbortSignal) => Promise<T>, ms: number, message: string): Promise<T> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort(new Error(message));
+      // after the work's own rejection, which the abort settles within the same turn
+      setImmediate(() => reject(new Error(message)));
+    }, ms);
+    timer.unref();
+  });
+  const promise = work(controller.signal);
+  promise.catch(() => {}); // a late rejection after the deadline is not unhandled
+  deadline.catch(() => {});
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {

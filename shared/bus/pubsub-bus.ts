@@ -1,9 +1,9 @@
-/** The event bus on Google Pub/Sub (production and the emulator). */
-import { PubSub, type ClientConfig, type Topic } from '@google-cloud/pubsub';
-import { OpsEvent, attributesOf, type EventBus, type OpsEventInput } from './events';
+/** The event bus on Google Pub/Sub (production and the emulator), published over Pub/Sub's REST API. */
+import { OpsEvent, attributesOf, type EventBus, type OpsEventInput, type PublishOptions } from './events';
 import { OpsError, errorMessage, parseOrThrow } from '../errors';
 import { CREDENTIALS_HINT, findCredentials } from '../credentials';
 import { eventsTopic } from '../infra/schedules';
+import { publishMessage, pubsubEndpoint, type PubSubEndpoint, type RequestAuth } from './pubsub-rest';
 
 export { decodeCloudEvent, decodePubSubJson, decodePubSubMessage, PUBSUB_CLOUDEVENT_TYPE } from './decode';
 export type { Decoded, DecodedEvent, PubSubMessageLike } from './decode';
@@ -13,12 +13,25 @@ export interface PubSubBusOptions {
   /** Topic to publish to; default the events topic infra/topics.yaml marks. */
   topic?: string;
   /**
-   * `host:port` of the Pub/Sub emulator. Without it the client still honours PUBSUB_EMULATOR_HOST from
-   * process.env by itself; pass it explicitly when the configuration came from somewhere else.
+   * `host:port` of the Pub/Sub emulator. Without it PUBSUB_EMULATOR_HOST from process.env is honoured, as the
+   * official client does; pass it explicitly when the configuration came from somewhere else.
    */
   emulatorHost?: string;
-  /** Anything else for the client (credentials, apiEndpoint, ...). */
-  clientConfig?: ClientConfig;
+  /** Another endpoint (a URL or `host:port`), and whether it is an emulator (see pubsubEndpoint). */
+  apiEndpoint?: string;
+  emulatorMode?: boolean;
+  /** Default: the GoogleAuth of the storage client (application default credentials). */
+  auth?: RequestAuth & { getClient(): Promise<unknown> };
+}
+
+/**
+ * The GoogleAuth the storage client makes (application default credentials; its scopes include cloud-platform):
+ * the very copy of google-auth-library the storage client uses, already loaded in a function by the time it
+ * publishes. Importing google-auth-library here would bundle a second copy (the top-level one is another major).
+ */
+async function storageAuth(projectId: string | undefined): Promise<RequestAuth & { getClient(): Promise<unknown> }> {
+  const { Storage } = await import('@google-cloud/storage');
+  return new Storage(projectId ? { projectId } : {}).authClient;
 }
 
 /**
@@ -26,43 +39,79 @@ export interface PubSubBusOptions {
  * filters. Events are validated before they leave; an invalid one rejects with a UsageError naming the field.
  */
 export class PubSubBus implements EventBus {
-  readonly client: PubSub;
   readonly topicName: string;
-  private topic?: Topic;
+  readonly endpoint: PubSubEndpoint;
   /** Credentials found, looked for before the first publish to the real service. */
-  private credentials?: Promise<void>;
-  private readonly needsCredentials: boolean;
+  private credentials?: Promise<RequestAuth>;
   private readonly projectId?: string;
+  private readonly auth?: PubSubBusOptions['auth'];
+  private readonly pending = new Set<Promise<unknown>>();
 
   constructor(options: PubSubBusOptions = {}) {
-    const emulator = options.emulatorHost ? { apiEndpoint: options.emulatorHost, emulatorMode: true } : {};
-    this.client = new PubSub({ projectId: options.projectId, ...emulator, ...options.clientConfig });
+    this.endpoint = pubsubEndpoint({
+      apiEndpoint: options.apiEndpoint ?? options.emulatorHost,
+      emulatorMode: options.emulatorMode ?? (options.emulatorHost ? true : undefined),
+    });
     this.topicName = options.topic ?? eventsTopic();
-    this.projectId = options.projectId;
-    this.needsCredentials = !options.emulatorHost && !process.env.PUBSUB_EMULATOR_HOST && !options.clientConfig;
+    this.projectId = options.projectId ?? process.env.PUBSUB_PROJECT_ID;
+    this.auth = options.auth;
   }
 
-  async publish(input: OpsEventInput): Promise<string> {
+  /** Publishes; retries end with `options.signal` (openBus's deadline), or after 10 s without one. */
+  async publish(input: OpsEventInput, options: PublishOptions = {}): Promise<string> {
     const event = parseOrThrow(OpsEvent, input, 'event');
-    // Without credentials the client's publish fails and also leaves a rejected promise behind that ends the
-    // process with a stack trace after the work is done: look for them first, and fail this publish in one line.
-    if (this.needsCredentials) {
-      const project = this.projectId ?? 'the default project';
-      // only success is kept: a failed look (a metadata server slow to answer) is tried again at the next publish
-      this.credentials ??= findCredentials(project, this.client.auth).catch((err) => {
-        this.credentials = undefined;
-        throw new OpsError(
-          `no Google Cloud credentials for Pub/Sub in project ${project} (${errorMessage(err)}): ${CREDENTIALS_HINT}`,
-        );
-      });
-      await this.credentials;
+    let timer: NodeJS.Timeout | undefined;
+    let signal = options.signal;
+    if (!signal) {
+      const controller = new AbortController();
+      timer = setTimeout(() => controller.abort(new Error(`publishing to ${this.topicName} took over 10 s`)), 10_000);
+      timer.unref();
+      signal = controller.signal;
     }
-    this.topic ??= this.client.topic(this.topicName);
-    return this.topic.publishMessage({ json: event, attributes: attributesOf(event) });
+    const sent = this.send(event, signal).finally(() => clearTimeout(timer));
+    this.pending.add(sent);
+    void sent.catch(() => {}).finally(() => this.pending.delete(sent));
+    return sent;
   }
 
+  private async send(event: OpsEvent, signal?: AbortSignal): Promise<string> {
+    const auth = this.endpoint.emulator ? undefined : await this.credentialsFound();
+    const projectId = this.projectId ?? (await this.projectOf(auth));
+    return publishMessage(
+      { endpoint: this.endpoint, projectId, topic: this.topicName, auth },
+      { data: Buffer.from(JSON.stringify(event)), attributes: attributesOf(event) },
+      signal,
+    );
+  }
+
+  /**
+   * Credentials are looked for before the first publish to the real service, so that their absence fails the
+   * publish in one line; only success is kept: a failed look (a metadata server slow to answer) is tried again at
+   * the next publish.
+   */
+  private credentialsFound(): Promise<RequestAuth> {
+    const project = this.projectId ?? 'the default project';
+    this.credentials ??= (async () => {
+      const auth = this.auth ?? (await storageAuth(this.projectId));
+      await findCredentials(project, auth);
+      return auth;
+    })().catch((err) => {
+      this.credentials = undefined;
+      throw new OpsError(
+        `no Google Cloud credentials for Pub/Sub in project ${project} (${errorMessage(err)}): ${CREDENTIALS_HINT}`,
+      );
+    });
+    return this.credentials;
+  }
+
+  private async projectOf(auth: RequestAuth | undefined): Promise<string> {
+    const id = await (auth as { getProjectId?(): Promise<string> } | undefined)?.getProjectId?.();
+    if (!id) throw new OpsError('no Google Cloud project for Pub/Sub: set GOOGLE_CLOUD_PROJECT');
+    return id;
+  }
+
+  /** Waits for the publishes in flight (each ends by its deadline). */
   async close(): Promise<void> {
-    if (this.topic) await this.topic.flush();
-    await this.client.close();
+    await Promise.allSettled([...this.pending]);
   }
 }

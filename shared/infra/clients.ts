@@ -54,7 +54,14 @@ export async function openCloudClients(
 /** Credentials for the real clients, or a UsageError saying how to provide them. */
 async function requireCredentials(project: string): Promise<void> {
   try {
-    await findCredentials(project);
+    const { googleAuthLibrary } = await import('google-gax');
+    await findCredentials(
+      project,
+      new googleAuthLibrary.GoogleAuth({
+        projectId: project,
+        scopes: ['https://www.googleapis.com/auth/cloud-platform'],
+      }),
+    );
   } catch (err) {
     throw new UsageError(
       `no Google Cloud credentials for project ${project} (${errorMessage(err)}): ${CREDENTIALS_HINT}, or point PUBSUB_EMULATOR_HOST and SCHEDULER_API_ENDPOINT at local servers`,

@@ -199,7 +199,7 @@ describe('openBus', () => {
 
   it('PubSubBus takes the emulator host explicitly', async () => {
     const bus = new PubSubBus({ projectId: 'p', emulatorHost: '127.0.0.1:1', topic: 'custom' });
-    expect(bus.client.isEmulator).toBe(true);
+    expect(bus.endpoint).toEqual({ url: 'http://127.0.0.1:1', emulator: true });
     expect(bus.topicName).toBe('custom');
     await bus.close();
   });

@@ -28,6 +28,8 @@ export interface FakeHttp {
   received: Received[];
   /** The next answers, in order; afterwards the service's normal answer. */
   script(...answers: Scripted[]): void;
+  /** Requests left hanging whose connection the client has not closed. */
+  openHanging(): number;
   close(): Promise<void>;
 }
 
@@ -59,6 +61,7 @@ export async function startFakeHttp(answer: (req: Received) => Scripted): Promis
       received.push(Object.assign(r, { status: next.status }));
       if (next.hang) {
         hanging.add(res);
+        res.once('close', () => hanging.delete(res));
         return;
       }
       res.writeHead(next.status, {
@@ -74,6 +77,7 @@ export async function startFakeHttp(answer: (req: Received) => Scripted): Promis
     url,
     received,
     script: (...answers) => queue.push(...answers),
+    openHanging: () => hanging.size,
     close: () =>
       new Promise<void>((resolve) => {
         for (const res of hanging) res.destroy();
