@@ -58,6 +58,8 @@ export async function startLocal(options: StartOptions = {}): Promise<LocalSuite
     if ((wired.http[segment] && route.function !== segment) || segment === 'healthz' || segment === '')
       throw new UsageError(`route ${route.path} would shadow ${segment ? `/${segment}` : '/'}`);
   }
+  // What could refuse to start is settled before anything listens or runs (a refusal here leaves nothing behind)
+  const channels = describeChannels(config, channelsFromConfig(config));
   let probes: BannerInfo['probes'];
   try {
     probes = configuredProbes(config).map((p) => ({
@@ -155,7 +157,7 @@ export async function startLocal(options: StartOptions = {}): Promise<LocalSuite
       token,
       bucket: runtime.store.url,
       events: `${describeBus(choice)}; ${delivery.description}`,
-      channels: describeChannels(config, channelsFromConfig(config)),
+      channels,
       functions: [...apps.keys()],
       publicRoutes: routes.public.map((r) => `${r.method} ${r.path}`),
       schedules: running.map((s) => ({

@@ -60,7 +60,11 @@ export const EnvSchema = z.object({
   EVENTS_TOPIC: z.string().min(1).max(255).optional(),
   SLACK_WEBHOOK_URL: z.url().optional(),
   PAGERDUTY_ROUTING_KEY: z.string().min(1).optional(),
-  SMTP_URL: z.string().optional(),
+  /** Checked here, with every other problem (it was only checked when the fan-out first ran: `npm start` half-started). */
+  SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\/[^/]+/, 'must be smtp://[user:pass@]host[:port] or smtps://...')
+    .optional(),
   SMTP_PASSWORD: z.string().optional(),
   PAGERDUTY_EVENTS_URL: z.url().default('https://events.pagerduty.com/v2/enqueue'),
   ALERT_EMAIL_FROM: z.string().min(3).optional(),

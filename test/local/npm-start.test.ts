@@ -95,6 +95,31 @@ describe('npm start', () => {
     }
   });
 
+  it('a bad SMTP_URL is refused at start in one line, exit 2, nothing left listening or running', async () => {
+    // It was only checked when the fan-out first ran: the server listened and ran its schedules, printed no banner,
+    // and the refusal ("mt-ops: SMTP_URL: ...") came out while it went on running, never exiting.
+    const port = await freePort();
+    const run = npmStart(port, {
+      SMTP_URL: 'mail.example.com:25',
+      ALERT_EMAIL_FROM: 'ops@example.com',
+      ALERT_EMAIL_TO: 'oncall@example.com',
+    });
+    try {
+      const code = await Promise.race([run.exited, new Promise((r) => setTimeout(() => r('still running'), 30_000))]);
+      expect(code, run.output()).toBe(2);
+      expect(run.output()).toContain('SMTP_URL: must be smtp://[user:pass@]host[:port] or smtps://...');
+      expect(run.output()).not.toContain('listening on');
+      expect(run.output()).not.toMatch(/\n\s+at /);
+      expect(await listening(port)).toBe(false);
+    } finally {
+      try {
+        process.kill(-run.child.pid!, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  });
+
   // npm passes SIGINT and SIGTERM on to its script's process; the script `exec`s node, so no shell sits between them
   // that would swallow the signal (with `sh -c node ...`, SIGINT to npm left both running).
   it.each(['SIGTERM', 'SIGINT'] as const)(
