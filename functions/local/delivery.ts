@@ -12,8 +12,8 @@ import type { PubSub, Message, Subscription } from '@google-cloud/pubsub';
 import { encodeCloudEvent, PUBSUB_CLOUDEVENT_TYPE } from '../../shared/bus/decode';
 import { MemoryBus } from '../../shared/bus/memory-bus';
 import type { ReliableBus } from '../../shared/bus/open';
-import { errorMessage, InterruptedError, UsageError } from '../../shared/errors';
-import { connect } from 'node:net';
+import { errorMessage, InterruptedError } from '../../shared/errors';
+import { assertReachable } from '../../shared/reachable';
 import type { Logger } from '../../shared/log/logger';
 import type { LocalWiring, EventHandler } from './wiring';
 import type { Work } from './work';
@@ -166,7 +166,12 @@ export async function emulatorDelivery(
   work: Work,
   logger: Logger,
 ): Promise<Delivery> {
-  await reachable(options.emulatorHost);
+  // nothing there: one line, not a client retrying its first call for minutes
+  await assertReachable(
+    options.emulatorHost,
+    'PUBSUB_EMULATOR_HOST',
+    'is the emulator running? unset it for the in-process bus',
+  );
   const { PubSub } = await import('@google-cloud/pubsub');
   const client: PubSub = new PubSub({
     projectId: options.projectId,
@@ -219,35 +224,6 @@ export async function emulatorDelivery(
       await client.close().catch((err: unknown) => logger.debug({ err }, 'closing the Pub/Sub client failed'));
     },
   };
-}
-
-/**
- * Refuses (UsageError, exit 2) an emulator address where nothing answers: the client would retry its first call for
- * minutes, and the runtime hang without a word (PUBSUB_EMULATOR_HOST left set in a shell from an earlier session).
- */
-async function reachable(hostPort: string): Promise<void> {
-  const at = hostPort.lastIndexOf(':');
-  const host = hostPort.slice(0, at).replace(/^\[(.*)\]$/, '$1') || '127.0.0.1';
-  const port = Number(hostPort.slice(at + 1));
-  const why = await new Promise<string | undefined>((resolve) => {
-    if (at < 0 || !Number.isInteger(port) || port <= 0 || port > 65535) return resolve('not a host:port');
-    const socket = connect({ host, port });
-    socket.setTimeout(5000, () => {
-      socket.destroy();
-      resolve('no answer in 5 s');
-    });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(undefined);
-    });
-    socket.once('error', (err) => resolve(errorMessage(err)));
-  });
-  if (why === 'not a host:port') throw new UsageError(`PUBSUB_EMULATOR_HOST: ${hostPort} is not host:port`);
-  if (why)
-    throw new UsageError(
-      `PUBSUB_EMULATOR_HOST: nothing answers at ${hostPort} (is the emulator running? unset it for the in-process bus)`,
-      [`PUBSUB_EMULATOR_HOST: ${why}`],
-    );
 }
 
 function alreadyExists(err: unknown): void {

@@ -8,6 +8,7 @@
 import type { CloudClients } from './reconcile';
 import { UsageError, errorMessage } from '../errors';
 import { CREDENTIALS_HINT, findCredentials } from '../credentials';
+import { assertReachable } from '../reachable';
 
 export async function openCloudClients(
   project: string,
@@ -19,6 +20,21 @@ export async function openCloudClients(
   ]);
   const emulator = env.PUBSUB_EMULATOR_HOST;
   const endpoint = env.SCHEDULER_API_ENDPOINT;
+  // local servers named but not answering: one line each, not a client retrying its first call for minutes
+  if (emulator) await assertReachable(emulator, 'PUBSUB_EMULATOR_HOST', 'is the emulator running?');
+  if (endpoint) {
+    let url: URL;
+    try {
+      url = new URL(endpoint);
+    } catch {
+      throw new UsageError('SCHEDULER_API_ENDPOINT: must be a URL such as http://127.0.0.1:8085');
+    }
+    await assertReachable(
+      `${url.hostname}:${url.port || (url.protocol === 'http:' ? 80 : 443)}`,
+      'SCHEDULER_API_ENDPOINT',
+      'is that server running?',
+    );
+  }
   if (!emulator || !endpoint) await requireCredentials(project);
   const pubsub = new PubSub({ projectId: project, ...(emulator ? { apiEndpoint: emulator, emulatorMode: true } : {}) });
   let scheduler: InstanceType<typeof CloudSchedulerClient>;

@@ -4,6 +4,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createServer, type Server } from 'node:net';
 import { runCli } from '../support/cli';
 import { tempDir } from '../support/temp';
+import { freePort } from '../support/postgres-server';
 import { dropMetadataLookupWarnings } from '../../shared/credentials';
 
 describe('infra plan/apply without credentials', () => {
@@ -42,6 +43,20 @@ describe('infra plan/apply without credentials', () => {
     expect(lines[0]).toMatch(/gcloud auth application-default login/);
     expect(lines[0]).toMatch(/GOOGLE_APPLICATION_CREDENTIALS/);
     expect(lines[0]).toMatch(/PUBSUB_EMULATOR_HOST/);
+  });
+});
+
+describe('infra plan with the local servers named but not running', () => {
+  it('PUBSUB_EMULATOR_HOST where nothing answers: one line naming it, exit 2 (it hung for minutes)', async () => {
+    const [dead, scheduler] = [await freePort(), await freePort()];
+    const r = await runCli(['infra', 'plan', '--project', 'mt-ops-someone', '--region', 'us-east1'], {
+      env: { PUBSUB_EMULATOR_HOST: `127.0.0.1:${dead}`, SCHEDULER_API_ENDPOINT: `http://127.0.0.1:${scheduler}` },
+      timeoutMs: 30_000,
+    });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr.trim()).toBe(
+      `mt-ops: PUBSUB_EMULATOR_HOST: nothing answers at 127.0.0.1:${dead} (is the emulator running?)`,
+    );
   });
 });
 
