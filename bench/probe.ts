@@ -8,7 +8,8 @@
  * process (target: flat), with the heap's young and old spaces, then the same pair with V8's young generation at its
  * full size from the start (it otherwise grows to it during the longer run only). The targets are served by a
  * separate process, so they do not share the prober's event loop. Also, for information: the 200 targets with 90 days
- * of state each (the steady state of the schedule), and the state's size per probe.
+ * of state each (the steady state of the schedule), the state's size per probe, and the CPU and bytes allocated per
+ * sample by the state work alone in that steady state (in a child whose young generation holds it all).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
@@ -23,7 +24,7 @@ import { probeHttp } from '../shared/probes/http';
 import { openStore } from '../shared/storage/open';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { existsSync, statSync } from 'node:fs';
-import { probeKeys, type ProbeState } from '../shared/probes/state';
+import { parseState, probeKeys, stateDocument, stepSample, type ProbeState } from '../shared/probes/state';
 import { historyKey } from '../shared/probes/history';
 import { latencyBucket, MINUTE } from '../shared/probes/slo';
 import { probeHistory } from '../test/support/status-history';
@@ -111,20 +112,7 @@ async function steadyRuns(
       }),
     );
     for (const p of probes) {
-      const old: ProbeState = probeHistory({
-        name: p.name,
-        now,
-        hour: (t) => ({ n: 60, f: t % 86_400_000 === 0 ? 2 : 0, latencyMs: 30 + (t % 7) * 10 }),
-      });
-      const h = latencyBucket(40);
-      old.minutes = Array.from({ length: 360 }, (_, k) => ({
-        t: Math.floor(now.getTime() / MINUTE) * MINUTE - (360 - k) * MINUTE,
-        n: 1,
-        f: 0,
-        m: 0,
-        h: Array.from({ length: h + 1 }, (_, j) => (j === h ? 1 : 0)),
-      }));
-      old.recent = Array.from({ length: 20 }, () => old.recent[0]!);
+      const old = steadyState(p.name, now);
       // as version 1 wrote it (the minutes as bucket objects): the first run also rewrites it as version 2
       await store.writeJson(probeKeys.state('bench', p.name), { ...old, version: 1 }, { ifGeneration: null });
     }
@@ -150,10 +138,62 @@ async function steadyRuns(
   }
 }
 
+/** A probe's state after 90 days of the per-minute schedule: 90 days of hours, 6 hours of minutes, 20 results. */
+function steadyState(name: string, now: Date): ProbeState {
+  const old: ProbeState = probeHistory({
+    name,
+    now,
+    hour: (t) => ({ n: 60, f: t % 86_400_000 === 0 ? 2 : 0, latencyMs: 30 + (t % 7) * 10 }),
+  });
+  const h = latencyBucket(40);
+  old.minutes = Array.from({ length: 360 }, (_, k) => ({
+    t: Math.floor(now.getTime() / MINUTE) * MINUTE - (360 - k) * MINUTE,
+    n: 1,
+    f: 0,
+    m: 0,
+    h: Array.from({ length: h + 1 }, (_, j) => (j === h ? 1 : 0)),
+  }));
+  old.recent = Array.from({ length: 20 }, () => old.recent[0]!);
+  return old;
+}
+
 const load = () => loadavg()[0]!.toFixed(1);
 
+/**
+ * A child: the state work of one probe's sample in the steady state (90 days of life: the hot document parsed,
+ * decoded, stepped, encoded and serialised, as a run does between its read and its write, without the store), its CPU
+ * per sample and the bytes it allocates (the young generation is made large enough that no collection runs during
+ * the count, so the heap's growth is the allocation).
+ */
+function stateStepChild(): void {
+  const now = new Date();
+  const old = steadyState('t0', now);
+  const ctx = { env: 'bench', objective: 99.9, intervalSeconds: 60, failureThreshold: 3, successThreshold: 2 };
+  const at = now.getTime();
+  const result = { ...old.recent[0]!, at: new Date(at).toISOString(), latencyMs: 40 };
+  let text = JSON.stringify(stateDocument(stepSample(old, result, ctx, []).state));
+  const one = () => {
+    const { state } = parseState('t0', JSON.parse(text), result.at);
+    text = JSON.stringify(stateDocument(stepSample(state, result, ctx, undefined).state));
+  };
+  for (let i = 0; i < 2000; i++) one(); // optimised code, as in a long-running process
+  (globalThis as { gc?: () => void }).gc?.();
+  const before = process.memoryUsage().heapUsed;
+  const counted = 100;
+  for (let i = 0; i < counted; i++) one();
+  const allocated = (process.memoryUsage().heapUsed - before) / counted;
+  const timed = 2000;
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; i < timed; i++) one();
+  const cpu = process.cpuUsage(cpu0);
+  console.log(
+    JSON.stringify({ hotBytes: text.length, allocatedKiB: allocated / 1024, cpuUs: (cpu.user + cpu.system) / timed }),
+  );
+}
+
 const child = process.env.BENCH_PROBE_CHILD;
-if (child) {
+if (process.env.BENCH_PROBE_STEP) stateStepChild();
+else if (child) {
   // a child: one run of N targets, then its peak RSS
   const { child: server, url } = await startServer();
   const peak = { young: 0, old: 0 };
@@ -209,6 +249,26 @@ if (child) {
     console.log(
       `the same 200 with 90 days of state each (steady state, after the one run that moved the old documents' closed hours to their history: ${st.first.toFixed(0)} ms): wall ${steadyMs.toFixed(0)} ms = ${(steadyMs / 100).toFixed(2)}x; ` +
         `state per probe: one document ${(st.oldBytes / 1024).toFixed(0)} KiB before, now hot ${(st.hotBytes / 1024).toFixed(0)} KiB (every sample) + history ${(st.historyBytes / 1024).toFixed(0)} KiB (when an hour closes); load average ${load()}`,
+    );
+    const stepRun = spawnSync(
+      process.execPath,
+      [
+        '--expose-gc',
+        '--min-semi-space-size=128',
+        '--max-semi-space-size=128',
+        fileURLToPath(new URL('../bin/run-ts.js', import.meta.url)),
+        fileURLToPath(import.meta.url),
+      ],
+      { env: { ...process.env, BENCH_PROBE_STEP: '1' }, encoding: 'utf8' },
+    );
+    const stepFigures = JSON.parse(stepRun.stdout.trim().split('\n').at(-1)!) as {
+      hotBytes: number;
+      allocatedKiB: number;
+      cpuUs: number;
+    };
+    console.log(
+      `state work per sample in that steady state (parse, read, step, write, serialise the hot document of ${(stepFigures.hotBytes / 1024).toFixed(1)} KiB; no store): ` +
+        `CPU ${stepFigures.cpuUs.toFixed(0)} us, allocated ${stepFigures.allocatedKiB.toFixed(0)} KiB; load average ${load()}`,
     );
 
     const ours: number[] = [];
