@@ -58,7 +58,7 @@ export function fanoutEventHandler(runtime: () => Runtime, now: () => Date = () 
   return async (event: CloudEvent<unknown>): Promise<FanoutResult> => {
     const rt = runtime();
     if (!deps) {
-      deps = { ...fanoutDeps(rt.config, rt.store, rt.env, rt.logger), now };
+      deps = { ...fanoutDeps(rt.config, rt.store, rt.env, rt.logger, rt.signal), now };
       rt.logger.info(describeChannels(rt.config, deps.channels));
     }
     const result = await fanout(deps, decodeFanoutEvent(event));
@@ -85,7 +85,7 @@ export function digestEventHandler(runtime: () => Runtime, now: () => Date = () 
   return async (event: CloudEvent<unknown>): Promise<DigestResult | undefined> => {
     const rt = runtime();
     if (!decodeTrigger(DigestRequestSchema, event, rt, 'digest')) return undefined;
-    deps ??= fanoutDeps(rt.config, rt.store, rt.env, rt.logger);
+    deps ??= fanoutDeps(rt.config, rt.store, rt.env, rt.logger, rt.signal);
     const result = await sendDigest(deps, now());
     if (result.retry)
       throw new RetryableDeliveryError(
@@ -109,7 +109,7 @@ export function sweepEventHandler(runtime: () => Runtime, now: () => Date = () =
   return async (event: CloudEvent<unknown>): Promise<SweepResult | undefined> => {
     const rt = runtime();
     if (!decodeTrigger(SweepRequestSchema, event, rt, 'alert sweep')) return undefined;
-    deps ??= fanoutDeps(rt.config, rt.store, rt.env, rt.logger);
+    deps ??= fanoutDeps(rt.config, rt.store, rt.env, rt.logger, rt.signal);
     try {
       return await sweep({ ...deps, now });
     } catch (err) {

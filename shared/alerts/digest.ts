@@ -81,7 +81,12 @@ export async function sendDigest(deps: FanoutDeps, now = new Date()): Promise<Di
       result.channels[name] = already;
       continue;
     }
-    const { result: r } = await deliverWithRetry(channel, { kind: 'digest', digest }, deps.retry ?? DEFAULT_RETRY);
+    const { result: r } = await deliverWithRetry(
+      channel,
+      { kind: 'digest', digest },
+      deps.retry ?? DEFAULT_RETRY,
+      deps.signal,
+    );
     const at = now.toISOString();
     if (r.ok) {
       await updateSent(deps, sentKey, day, name, { status: 'delivered', at });

@@ -67,6 +67,8 @@ export interface OutboxOptions {
   /** A claim older than this is taken to be from a crashed instance. */
   claimTtlMs: number;
   now: () => Date;
+  /** The instance is stopping: no further attempt (see deliverWithRetry). */
+  signal?: AbortSignal;
 }
 
 /** A claim older than this is taken to be from a crashed instance (OutboxOptions.claimTtlMs's default). */
@@ -172,7 +174,7 @@ export async function deliverOne(
   );
   if (!claim) return { channel: name, status: 'in-flight', pending: true };
 
-  const { result, attempts } = await deliverWithRetry(channel, n, o.retry);
+  const { result, attempts } = await deliverWithRetry(channel, n, o.retry, o.signal);
   const settled: DeliveryRecord = { ...base, attempts: base.attempts + attempts, updatedAt: o.now().toISOString() };
   delete settled.claimedAt;
   delete settled.notBefore;

@@ -37,6 +37,8 @@ export interface FanoutDeps {
   maxInvocations?: number;
   claimTtlMs?: number;
   now?: () => Date;
+  /** Aborted when the instance stops (`npm start` on SIGINT/SIGTERM): deliveries make no further attempt. */
+  signal?: AbortSignal;
   /** Silences, when the caller has them already (the sweep); otherwise read from the bucket per message. */
   silences?: Silence[];
 }
@@ -157,6 +159,7 @@ export function outboxOptions(deps: FanoutDeps): OutboxOptions {
     maxInvocations: deps.maxInvocations ?? 5,
     claimTtlMs: deps.claimTtlMs ?? DEFAULT_CLAIM_TTL_MS,
     now: deps.now ?? (() => new Date()),
+    ...(deps.signal ? { signal: deps.signal } : {}),
   };
 }
 

@@ -51,9 +51,16 @@ export function describeChannels(config: Pick<Config, 'env'>, channels: Partial<
 }
 
 /** Everything the pipeline needs, from the configuration (the function and the CLI build it the same way). */
-export function fanoutDeps(config: Config, store: ObjectStore, env: string, logger: Logger): FanoutDeps {
+export function fanoutDeps(
+  config: Config,
+  store: ObjectStore,
+  env: string,
+  logger: Logger,
+  signal?: AbortSignal,
+): FanoutDeps {
   const channels = channelsFromConfig(config);
   return {
+    ...(signal ? { signal } : {}),
     store,
     env,
     logger,

@@ -291,6 +291,34 @@ describe('delivery with retry', () => {
     });
   });
 
+  it('once the instance is stopping, makes no further attempt and waits out no backoff (npm start on SIGTERM)', async () => {
+    // A Slack that fails held a SIGTERM'd `npm start` for every attempt and backoff (over 40 s when it hangs).
+    const fake = await startFakePagerDuty();
+    cleanups.push(fake.close);
+    fake.script({ status: 500, body: '{}' }, { status: 500, body: '{}' });
+    const pd = new PagerDutyChannel('R0UTINGKEY0000000000000000000000', fake.eventsUrl);
+    const policy = {
+      attempts: 4,
+      baseDelayMs: 600_000,
+      maxDelayMs: 600_000,
+      timeoutMs: 5000,
+      maxRetryAfterMs: 600_000,
+    };
+    const stopping = new AbortController();
+    const pending = deliverWithRetry(pd, firing, policy, stopping.signal);
+    // the first attempt is answered 500, then a ten-minute backoff begins: the stop cuts it short
+    await new Promise<void>((resolve) => {
+      const check = () => (fake.received.length > 0 ? resolve() : setImmediate(check));
+      check();
+    });
+    stopping.abort();
+    expect(await pending).toMatchObject({ result: { ok: false, retryable: true }, attempts: 1 });
+    expect(fake.received).toHaveLength(1);
+    // already stopping: the one send is still made (a stop never drops what it could deliver), no second
+    expect(await deliverWithRetry(pd, firing, policy, stopping.signal)).toMatchObject({ attempts: 1 });
+    expect(fake.received).toHaveLength(2);
+  });
+
   it('leaves a Retry-After longer than it may wait to the next delivery', async () => {
     const fake = await startFakeSlack();
     cleanups.push(fake.close);
