@@ -1,10 +1,11 @@
 /** Loads and checks the whole configuration: environment variables, then the operator file. */
 import { readFileSync, existsSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { EnvSchema, OpsFileSchema, SECRET_ENV, URL_ENV, type Env, type OpsFile } from './schema';
 import { UsageError, formatIssues, errorMessage } from '../errors';
-import { redactString, registerSecret, registerUrlSecrets, registerWebhookSecret } from '../log/redact';
+import { SECRET_KEY, redactString, registerSecret, registerUrlSecrets, registerWebhookSecret } from '../log/redact';
 
 /** The largest operator file read (thousands of probes fit in a fraction of it). */
 const MAX_FILE_BYTES = 10 * 1024 * 1024;
@@ -20,7 +21,10 @@ export interface Config {
  * Loads the whole suite's configuration: environment variables, then the operator file.
  * Every problem in both is reported at once, each with its path; secret values are never echoed.
  */
-export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(
+  environment: NodeJS.ProcessEnv = process.env,
+  options: { besideModule?: string | URL } = {},
+): Config {
   // Register secrets first, so that even an error about them cannot print them.
   for (const name of SECRET_ENV) registerSecret(environment[name]);
   for (const name of URL_ENV) registerUrlSecrets(environment[name]);
@@ -36,7 +40,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
   let file: OpsFile | undefined;
   let filePath: string | undefined;
   const explicit = Boolean(environment.OPS_CONFIG);
-  const absolute = resolve(path);
+  const absolute = configPath(path, options.besideModule);
   if (existsSync(absolute)) {
     filePath = absolute;
     let raw: unknown;
@@ -72,6 +76,19 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
 }
 
 /**
+ * Where the operator file is: a relative path from the working folder, or, for a deployed function (`besideModule`:
+ * its bundle's URL), beside the bundle when the file is there: deploy-commands copies the operator file into the
+ * function's source folder (dist/<name>/) and sets OPS_CONFIG to its name, found whatever the working folder.
+ */
+function configPath(path: string, besideModule: string | URL | undefined): string {
+  if (besideModule && !isAbsolute(path)) {
+    const beside = fileURLToPath(new URL(path, besideModule));
+    if (existsSync(beside)) return beside;
+  }
+  return resolve(path);
+}
+
+/**
  * A probe's `tls.caFile`, relative to the operator file's folder (kept beside it, found whatever the working folder),
  * made absolute and checked now: a missing one is a configuration error, not a probe that fails (and pages) at run time.
  */
@@ -87,6 +104,26 @@ function resolveCaFiles(file: OpsFile, raw: unknown, configPath: string): string
     else target.tls!.caFile = absolute;
   });
   return issues;
+}
+
+/**
+ * Where the operator file holds a secret written out (a value the masks would hide, or a secret-named field, once its
+ * `${VAR}` references are taken out): each as `path: why`. deploy-commands refuses them: the file is copied into every
+ * function's source, where a secret has no business (secrets are `${VAR}` references, from env or Secret Manager).
+ */
+export function literalSecrets(value: unknown, path = ''): string[] {
+  if (typeof value === 'string') {
+    const literal = value.replace(/\$\{[A-Za-z_][A-Za-z0-9_]*\}/g, '');
+    const key = path.slice(path.lastIndexOf('.') + 1);
+    return redactString(literal) !== literal ||
+      (SECRET_KEY.test(key) && literal.trim() !== '' && !/^(bearer|basic|token)\s*$/i.test(literal.trim()))
+      ? [`${path} (a secret written out: use a \${VAR} reference, the file is deployed with the functions)`]
+      : [];
+  }
+  if (Array.isArray(value)) return value.flatMap((v, i) => literalSecrets(v, `${path}[${i}]`));
+  if (value !== null && typeof value === 'object')
+    return Object.entries(value).flatMap(([k, v]) => literalSecrets(v, path ? `${path}.${k}` : k));
+  return [];
 }
 
 function parseConfigText(text: string, path: string): unknown {

@@ -31,7 +31,8 @@ export function runtimeFromEnvironment(component: string): () => Runtime {
   let runtime: Runtime | undefined;
   return () => {
     if (!runtime) {
-      runtime = functionRuntime(loadConfig(), component);
+      // a relative OPS_CONFIG (deploy-commands sets the bundled copy's name) is found beside the bundle
+      runtime = functionRuntime(loadConfig(process.env, { besideModule: import.meta.url }), component);
     }
     return runtime;
   };

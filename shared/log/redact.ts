@@ -97,7 +97,7 @@ export function redactString(text: string): string {
 }
 
 // `pass`, `password`, `passwd`, `dbPass`, but not `passed` (a count of passed probes is no secret).
-const SECRET_KEY =
+export const SECRET_KEY =
   /pass(?:w(?:or)?d|phrase)?(?![a-z])|secret|token|authorization|routing[_-]?key|webhook|api[_-]?key|credential|private[_-]?key/i;
 
 /** Deep copy of a log record with secret-named fields masked and every string scrubbed; errors keep their stacks only when `stacks`. */

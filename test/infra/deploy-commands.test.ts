@@ -4,12 +4,15 @@
 // idempotence (for the real infra/ too), and cloudbuild.yaml.
 import { describe, it, expect } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parse } from 'yaml';
 import { loadTopology, type TopologyPaths } from '../../shared/infra/topology';
 import { deployCommands } from '../../shared/infra/deploy';
 import { runCli } from '../support/cli';
+import { tempDir } from '../support/temp';
+import { loadConfig } from '../../shared/config/load';
 
 const GOLDEN = fileURLToPath(new URL('../fixtures/infra/deploy-commands.golden.sh', import.meta.url));
 const target = { project: 'mt-prod-123', region: 'us-east1' };
@@ -143,6 +146,91 @@ describe('infra deploy-commands', () => {
     expect(cli.code).toBe(2);
     expect(cli.stderr).toMatch(/--project.*must be a project id/);
     expect(cli.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('infra deploy-commands and the operator file', () => {
+  const args = ['infra', 'deploy-commands', '--project', target.project, '--region', target.region, '--infra', FROZEN];
+  const functions = [...new Set(loadTopology(frozen).deployed.map((d) => d.function))];
+
+  it('deploys the operator file the CLI resolves (./ops.config.json): copied into each source folder, OPS_CONFIG set', async () => {
+    const cwd = tempDir();
+    writeFileSync(join(cwd, 'ops.config.json'), '{"retention":{"minKeep":5}}');
+    const cli = await runCli(args, { cwd, env: { OPS_CONFIG: undefined } });
+    expect(cli.stderr).toBe('');
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toContain(`# Operator file deployed: ${join(cwd, 'ops.config.json')} `);
+    const lines = cli.stdout.split('\n');
+    for (const fn of functions) {
+      const copy = lines.indexOf(`cp ${join(cwd, 'ops.config.json')} dist/${fn}/ops.config.json`);
+      const deploy = lines.findIndex(
+        (l) => l.startsWith('gcloud functions deploy') && l.includes(`--source=dist/${fn} `),
+      );
+      expect(copy, fn).toBeGreaterThan(-1);
+      expect(copy, fn).toBeLessThan(deploy);
+    }
+    for (const d of lines.filter((l) => l.startsWith('gcloud functions deploy')))
+      expect(d).toMatch(/--set-env-vars=\S*OPS_CONFIG=ops\.config\.json/);
+
+    // the copies, made as the script makes them, are what a bundle reads (OPS_CONFIG relative to the bundle)
+    const root = tempDir();
+    for (const fn of functions) mkdirSync(join(root, 'dist', fn), { recursive: true });
+    execFileSync('bash', ['-euc', lines.filter((l) => /^(rm|cp) /.test(l)).join('\n')], { cwd: root });
+    for (const fn of functions) {
+      const bundle = pathToFileURL(join(root, 'dist', fn, 'index.js'));
+      const config = loadConfig({ OPS_CONFIG: 'ops.config.json' }, { besideModule: bundle });
+      expect(config.filePath).toBe(join(root, 'dist', fn, 'ops.config.json'));
+      expect(config.file.retention.minKeep).toBe(5);
+    }
+  });
+
+  it('OPS_CONFIG names the file; the Cloud Run job gets it beside the CLI bundle', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'operator.yaml');
+    writeFileSync(file, 'retention:\n  minKeep: 5\n');
+    const t = loadTopology(frozen);
+    const backup = t.functions.find((f) => f.name === 'backup')!;
+    backup.cloudRunJob = { ...backup.cloudRunJob!, enabled: true };
+    const out = deployCommands(t, { ...target, opsConfig: file });
+    expect(out).toContain(`cp ${file} dist/cli/ops.config.yaml`);
+    expect(out).toMatch(/gcloud run jobs deploy mt-ops-backup-job .*OPS_CONFIG=dist\/cli\/ops\.config\.yaml/);
+    const cli = await runCli(args, { env: { OPS_CONFIG: file } });
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toContain(`cp ${file} dist/probe/ops.config.yaml`);
+  });
+
+  it('without an operator file the header says the defaults are deployed, and no stale copy is left', () => {
+    const golden = deployCommands(loadTopology(frozen), target);
+    expect(golden).toMatch(/^# No operator file: the defaults are deployed/m);
+    expect(golden).not.toContain('OPS_CONFIG');
+    expect(golden).toContain('rm -f dist/probe/ops.config dist/probe/ops.config.json');
+  });
+
+  it('a bad operator file: one line with the field path, exit 2, no commands', async () => {
+    const cwd = tempDir();
+    writeFileSync(join(cwd, 'ops.config.json'), '{"retention":{"minKeep":"five"}}');
+    const cli = await runCli(args, { cwd, env: { OPS_CONFIG: undefined } });
+    expect(cli.code).toBe(2);
+    expect(cli.stdout).toBe('');
+    expect(cli.stderr.trim().split('\n')).toHaveLength(1);
+    expect(cli.stderr).toMatch(/retention\.minKeep/);
+  });
+
+  it('refuses an operator file holding a secret written out (it is copied into every function)', async () => {
+    const cwd = tempDir();
+    const file = {
+      probes: [
+        { name: 'ok', url: 'https://x.example/health?token=${TOKEN}', headers: { Authorization: 'Bearer ${TOKEN}' } },
+        { name: 'bad', url: 'https://x.example/health', headers: { Authorization: 'Bearer abcdefgh12345678' } },
+      ],
+    };
+    writeFileSync(join(cwd, 'ops.config.json'), JSON.stringify(file));
+    const cli = await runCli(args, { cwd, env: { OPS_CONFIG: undefined } });
+    expect(cli.code).toBe(2);
+    expect(cli.stdout).toBe('');
+    expect(cli.stderr.trim().split('\n')).toHaveLength(1);
+    expect(cli.stderr).toMatch(/probes\.targets\[1\]\.headers\.Authorization \(a secret written out/);
+    expect(cli.stderr).not.toContain('abcdefgh12345678');
   });
 });
 

@@ -3,7 +3,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { join } from 'node:path';
 import { loadTopology, type Topology } from '../../infra/topology';
 import { deployCommands } from '../../infra/deploy';
-import { loadConfig } from '../../config/load';
+import { literalSecrets, loadConfig } from '../../config/load';
+import { UsageError } from '../../errors';
 import { openBus } from '../../bus/open';
 import { applyInfra, formatPlan, planInfra, type Change } from '../../infra/reconcile';
 import { openCloudClients } from '../../infra/clients';
@@ -35,6 +36,17 @@ export function topologyFor(flags: { infra?: string }): Topology {
   );
 }
 
+/** The configuration, or its problems on one line (the field paths, `;` between them): exit 2, nothing printed. */
+function oneLineConfig() {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof UsageError && err.issues.length > 0)
+      throw new UsageError(`invalid configuration: ${err.issues.join('; ')}`, err.issues, err.scrubbed);
+    throw err;
+  }
+}
+
 function targetOptions(command: Command): Command {
   return command
     .requiredOption('--project <id>', 'the Google Cloud project', projectId)
@@ -51,14 +63,25 @@ export function registerInfraCommands(program: Command): void {
     )
     .option('--dist <dir>', 'where the function bundles are', 'dist')
     .action((flags: TargetFlags & { dist: string }) => {
-      process.stdout.write(
-        deployCommands(topologyFor(flags), {
-          project: flags.project,
-          region: flags.region,
-          dist: flags.dist,
-          publicStatus: loadConfig().file.status.public,
-        }),
-      );
+      // the operator file as `mt-ops config` resolves it, checked first (a bad one: exit 2, nothing printed)
+      const config = oneLineConfig();
+      const secrets = config.filePath ? literalSecrets(config.file).map((i) => `${config.filePath}: ${i}`) : [];
+      // a CA file is not copied with the operator file: the deployed functions would refuse to start
+      config.file.probes?.targets?.forEach((t, i) => {
+        if (t.tls?.caFile)
+          secrets.push(
+            `${config.filePath}: probes.targets[${i}].tls.caFile: not deployed with the functions (remove it)`,
+          );
+      });
+      if (secrets.length > 0) throw new UsageError(`cannot deploy the operator file: ${secrets.join('; ')}`, secrets);
+      const script = deployCommands(topologyFor(flags), {
+        project: flags.project,
+        region: flags.region,
+        dist: flags.dist,
+        publicStatus: config.file.status.public,
+        ...(config.filePath ? { opsConfig: config.filePath } : {}),
+      });
+      process.stdout.write(script);
     });
 
   targetOptions(infra.command('plan'))
