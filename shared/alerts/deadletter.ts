@@ -26,19 +26,22 @@ export interface DeadLetterSink {
 export function openDeadLetter(config: Pick<Config, 'env'>): DeadLetterSink {
   const { PUBSUB_EMULATOR_HOST: emulatorHost, GOOGLE_CLOUD_PROJECT } = config.env;
   if (!emulatorHost && !GOOGLE_CLOUD_PROJECT) return { publish: async () => {}, close: async () => {} };
-  let client: Promise<import('@google-cloud/pubsub').PubSub> | undefined;
+  // over Pub/Sub's REST API, as the suite's events (shared/bus/pubsub-bus.ts): no gRPC client in the fan-out
+  let publisher: Promise<import('../bus/pubsub-bus').PubSubPublisher> | undefined;
   const get = () =>
-    (client ??= import('@google-cloud/pubsub').then(
-      ({ PubSub }) =>
-        new PubSub({
+    (publisher ??= import('../bus/pubsub-bus').then(
+      ({ PubSubPublisher }) =>
+        new PubSubPublisher({
           projectId: GOOGLE_CLOUD_PROJECT ?? 'local-emulator',
-          ...(emulatorHost ? { apiEndpoint: emulatorHost, emulatorMode: true } : {}),
+          topic: alertTopics().deadLetter,
+          ...(emulatorHost ? { emulatorHost } : {}),
         }),
     ));
   return {
     publish: async (letter) => {
-      await (await get()).topic(alertTopics().deadLetter).publishMessage({
-        json: letter,
+      const topic = await get();
+      await topic.publish({
+        data: Buffer.from(JSON.stringify(letter)),
         attributes: {
           type: 'alert.undeliverable',
           channel: letter.channel,
@@ -48,7 +51,7 @@ export function openDeadLetter(config: Pick<Config, 'env'>): DeadLetterSink {
       });
     },
     close: async () => {
-      if (client) await (await client).close();
+      if (publisher) await (await publisher).close();
     },
   };
 }

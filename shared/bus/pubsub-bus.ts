@@ -3,7 +3,13 @@ import { OpsEvent, attributesOf, type EventBus, type OpsEventInput, type Publish
 import { OpsError, errorMessage, parseOrThrow } from '../errors';
 import { CREDENTIALS_HINT, findCredentials } from '../credentials';
 import { eventsTopic } from '../infra/schedules';
-import { publishMessage, pubsubEndpoint, type PubSubEndpoint, type RequestAuth } from './pubsub-rest';
+import {
+  publishMessage,
+  pubsubEndpoint,
+  type OutgoingMessage,
+  type PubSubEndpoint,
+  type RequestAuth,
+} from './pubsub-rest';
 
 export { decodeCloudEvent, decodePubSubJson, decodePubSubMessage, PUBSUB_CLOUDEVENT_TYPE } from './decode';
 export type { Decoded, DecodedEvent, PubSubMessageLike } from './decode';
@@ -25,20 +31,10 @@ export interface PubSubBusOptions {
 }
 
 /**
- * The GoogleAuth the storage client makes (application default credentials; its scopes include cloud-platform):
- * the very copy of google-auth-library the storage client uses, already loaded in a function by the time it
- * publishes. Importing google-auth-library here would bundle a second copy (the top-level one is another major).
+ * Publishes messages to one topic over Pub/Sub's REST API (shared/bus/pubsub-rest.ts): credentials looked for before
+ * the first publish to the real service, each publish ended by its caller's signal or after 10 s.
  */
-async function storageAuth(projectId: string | undefined): Promise<RequestAuth & { getClient(): Promise<unknown> }> {
-  const { Storage } = await import('@google-cloud/storage');
-  return new Storage(projectId ? { projectId } : {}).authClient;
-}
-
-/**
- * The suite's events on Google Pub/Sub: JSON body, attributes `type`, `severity`, `env` for subscription
- * filters. Events are validated before they leave; an invalid one rejects with a UsageError naming the field.
- */
-export class PubSubBus implements EventBus {
+export class PubSubPublisher {
   readonly topicName: string;
   readonly endpoint: PubSubEndpoint;
   /** Credentials found, looked for before the first publish to the real service. */
@@ -47,19 +43,18 @@ export class PubSubBus implements EventBus {
   private readonly auth?: PubSubBusOptions['auth'];
   private readonly pending = new Set<Promise<unknown>>();
 
-  constructor(options: PubSubBusOptions = {}) {
+  constructor(options: PubSubBusOptions & { topic: string }) {
     this.endpoint = pubsubEndpoint({
       apiEndpoint: options.apiEndpoint ?? options.emulatorHost,
       emulatorMode: options.emulatorMode ?? (options.emulatorHost ? true : undefined),
     });
-    this.topicName = options.topic ?? eventsTopic();
+    this.topicName = options.topic;
     this.projectId = options.projectId ?? process.env.PUBSUB_PROJECT_ID;
     this.auth = options.auth;
   }
 
   /** Publishes; retries end with `options.signal` (openBus's deadline), or after 10 s without one. */
-  async publish(input: OpsEventInput, options: PublishOptions = {}): Promise<string> {
-    const event = parseOrThrow(OpsEvent, input, 'event');
+  publish(message: OutgoingMessage, options: PublishOptions = {}): Promise<string> {
     let timer: NodeJS.Timeout | undefined;
     let signal = options.signal;
     if (!signal) {
@@ -68,20 +63,16 @@ export class PubSubBus implements EventBus {
       timer.unref();
       signal = controller.signal;
     }
-    const sent = this.send(event, signal).finally(() => clearTimeout(timer));
+    const sent = this.send(message, signal).finally(() => clearTimeout(timer));
     this.pending.add(sent);
     void sent.catch(() => {}).finally(() => this.pending.delete(sent));
     return sent;
   }
 
-  private async send(event: OpsEvent, signal?: AbortSignal): Promise<string> {
+  private async send(message: OutgoingMessage, signal: AbortSignal): Promise<string> {
     const auth = this.endpoint.emulator ? undefined : await this.credentialsFound();
     const projectId = this.projectId ?? (await this.projectOf(auth));
-    return publishMessage(
-      { endpoint: this.endpoint, projectId, topic: this.topicName, auth },
-      { data: Buffer.from(JSON.stringify(event)), attributes: attributesOf(event) },
-      signal,
-    );
+    return publishMessage({ endpoint: this.endpoint, projectId, topic: this.topicName, auth }, message, signal);
   }
 
   /**
@@ -92,7 +83,7 @@ export class PubSubBus implements EventBus {
   private credentialsFound(): Promise<RequestAuth> {
     const project = this.projectId ?? 'the default project';
     this.credentials ??= (async () => {
-      const auth = this.auth ?? (await storageAuth(this.projectId));
+      const auth = this.auth ?? (await import('./storage-auth')).storageAuth(this.projectId);
       await findCredentials(project, auth);
       return auth;
     })().catch((err) => {
@@ -113,5 +104,37 @@ export class PubSubBus implements EventBus {
   /** Waits for the publishes in flight (each ends by its deadline). */
   async close(): Promise<void> {
     await Promise.allSettled([...this.pending]);
+  }
+}
+
+/**
+ * The suite's events on Google Pub/Sub: JSON body, attributes `type`, `severity`, `env` for subscription
+ * filters. Events are validated before they leave; an invalid one rejects with a UsageError naming the field.
+ */
+export class PubSubBus implements EventBus {
+  private readonly publisher: PubSubPublisher;
+
+  constructor(options: PubSubBusOptions = {}) {
+    this.publisher = new PubSubPublisher({ ...options, topic: options.topic ?? eventsTopic() });
+  }
+
+  get topicName(): string {
+    return this.publisher.topicName;
+  }
+
+  get endpoint(): PubSubEndpoint {
+    return this.publisher.endpoint;
+  }
+
+  async publish(input: OpsEventInput, options: PublishOptions = {}): Promise<string> {
+    const event = parseOrThrow(OpsEvent, input, 'event');
+    return this.publisher.publish(
+      { data: Buffer.from(JSON.stringify(event)), attributes: attributesOf(event) },
+      options,
+    );
+  }
+
+  close(): Promise<void> {
+    return this.publisher.close();
   }
 }
