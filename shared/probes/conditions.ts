@@ -195,12 +195,29 @@ function parseOperand(source: string, raw: string, column: number): Operand {
   return { kind: 'literal', text: unquote(text) };
 }
 
+/** Where a single "=" stands outside quotes (not part of == != <= >=), if anywhere. */
+function loneEquals(source: string): number | undefined {
+  let quote: string | undefined;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i]!;
+    if (quote) {
+      if (c === quote) quote = undefined;
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === '=' && !'=!<>'.includes(source[i - 1] ?? ' ') && source[i + 1] !== '=') return i;
+  }
+  return undefined;
+}
+
 /** Parses one condition, or throws a ConditionError that quotes it and points at the bad token. */
 export function parseCondition(source: string): Condition {
   const found = findOperator(source);
   const unclosed = unbalanced(source);
   if (unclosed !== undefined) throw new ConditionError(source, unclosed + 1, `unclosed "${source[unclosed]}"`);
   if (!found) {
+    // a single "=" (the usual slip: `[STATUS] = 200`) is pointed at, rather than the start of the condition
+    const equals = loneEquals(source);
+    if (equals !== undefined)
+      throw new ConditionError(source, equals + 1, `"=" is not an operator, use "==" (${OPERATORS.join(' ')})`);
     const col = source.search(/\S/) + 1 || 1;
     throw new ConditionError(source, col, `expected an operator (${OPERATORS.join(' ')})`);
   }

@@ -84,7 +84,7 @@ describe('mt-ops probe', () => {
     const r = await runCli(['probe'], { env });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(
-      'probes[0].conditions[0]: invalid condition "[STATUS] = 200": expected an operator (== != <= >= < >) at column 1 ("[STATUS]")',
+      'probes[0].conditions[0]: invalid condition "[STATUS] = 200": "=" is not an operator, use "==" (== != <= >= < >) at column 10 ("=")',
     );
     expect(r.stdout).toBe('');
   });

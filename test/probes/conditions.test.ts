@@ -165,6 +165,12 @@ describe('conditions: parse errors quote the condition and point at the bad toke
       '"[STAUS] == 200": unknown placeholder (known: [STATUS], [RESPONSE_TIME], [BODY], [HEADER], [CERTIFICATE_EXPIRATION], [CONNECTED], [DNS_RCODE]) at column 1 ("[STAUS]")',
     ],
     ['[STATUS] 200', '"[STATUS] 200": expected an operator (== != <= >= < >) at column 1 ("[STATUS]")'],
+    // the usual slip, pointed at (it pointed at "[STATUS]", column 1)
+    ['[STATUS] = 200', '"[STATUS] = 200": "=" is not an operator, use "==" (== != <= >= < >) at column 10 ("=")'],
+    [
+      '[BODY].name "a=b"',
+      '"[BODY].name \\"a=b\\"": expected an operator (== != <= >= < >) at column 1 ("[BODY].name")',
+    ],
     ['[STATUS] == ', '"[STATUS] == ": expected a value at column 13 (end of condition)'],
     ['[BODY].a..b == 1', '"[BODY].a..b == 1": expected a field name after "." at column 9 ("..b")'],
     ['[BODY].items[x] == 1', '"[BODY].items[x] == 1": expected an array index like [0] at column 13 ("[x]")'],
