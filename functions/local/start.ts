@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import * as ff from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { loadConfig } from '../../shared/config/load';
+import { unsetReferences } from '../../shared/probes/config';
 import { createLogger, setRootLogger } from '../../shared/log/logger';
 import { UsageError, errorMessage } from '../../shared/errors';
 import { functionRuntime } from '../../shared/functions/runtime';
@@ -43,7 +44,8 @@ export interface StartOptions {
 
 /** Starts the local suite; throws a UsageError (exit 2) for a bad configuration, a bad infra/ or a busy port. */
 export async function startLocal(options: StartOptions = {}): Promise<LocalSuite> {
-  const config = loadConfig();
+  // `npm start` runs the probes: one naming a variable not set is refused here
+  const config = loadConfig(process.env, { check: unsetReferences });
   const logger = createLogger({ level: config.env.LOG_LEVEL, labels: { env: config.env.OPS_ENV, component: 'local' } });
   setRootLogger(logger);
   const token = apiToken(config.env.OPS_API_TOKEN);

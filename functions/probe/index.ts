@@ -2,8 +2,10 @@
 import { runtimeFromEnvironment } from '../../shared/functions/runtime';
 import { registerEntryPoints } from '../../shared/functions/entry-points';
 import { entryPoints } from './handlers';
+import { unsetReferences } from '../../shared/probes/config';
 
-const runtime = runtimeFromEnvironment('probe');
+// a probe naming a variable this function's environment does not set is a configuration error, refused at start-up
+const runtime = runtimeFromEnvironment('probe', { check: unsetReferences });
 // Load the configuration now: a bad probes section (field path, condition quoted) refuses start-up.
 runtime();
 registerEntryPoints(entryPoints, runtime);

@@ -13,8 +13,11 @@ export interface CommandContext {
 }
 
 /** What every command that touches the bucket needs: configuration, the store, the environment, a logger. */
-export function commandContext(options: { bucket?: string; env?: string }): CommandContext {
-  const config = loadConfig();
+export function commandContext(
+  options: { bucket?: string; env?: string },
+  load: Parameters<typeof loadConfig>[1] = {},
+): CommandContext {
+  const config = loadConfig(process.env, load);
   const logger = createLogger({ level: config.env.LOG_LEVEL, labels: { env: options.env ?? config.env.OPS_ENV } });
   setRootLogger(logger);
   return {

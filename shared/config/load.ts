@@ -10,6 +10,9 @@ import { SECRET_KEY, redactString, registerSecret, registerUrlSecrets, registerW
 /** The largest operator file read (thousands of probes fit in a fraction of it). */
 const MAX_FILE_BYTES = 10 * 1024 * 1024;
 
+/** A check of the operator file by its user: problems as `field.path: why`, no value quoted. */
+export type ConfigCheck = (file: OpsFile, raw: unknown, environment: NodeJS.ProcessEnv) => string[];
+
 export interface Config {
   env: Env;
   file: OpsFile;
@@ -23,7 +26,14 @@ export interface Config {
  */
 export function loadConfig(
   environment: NodeJS.ProcessEnv = process.env,
-  options: { besideModule?: string | URL } = {},
+  options: {
+    besideModule?: string | URL;
+    /**
+     * More checks of the file, by what runs on it (the probes' `${VAR}` references, for what runs the probes): their
+     * problems (names only, never a value) are reported with every other, each prefixed with the file's path.
+     */
+    check?: ConfigCheck;
+  } = {},
 ): Config {
   // Register secrets first, so that even an error about them cannot print them.
   for (const name of SECRET_ENV) registerSecret(environment[name]);
@@ -63,6 +73,7 @@ export function loadConfig(
       if (result.success) {
         file = result.data;
         issues.push(...resolveCaFiles(file, raw, absolute).map((i) => redactString(`${path}: ${i}`)));
+        if (options.check) issues.push(...options.check(file, raw, environment).map((i) => `${path}: ${i}`));
       }
       // zod quotes unknown keys, which come from the file: scrubbed here, so the whole message can go out as it is
       else issues.push(...formatIssues(result.error).map((i) => redactString(`${path}: ${i}`)));

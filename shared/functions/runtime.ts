@@ -1,6 +1,6 @@
 /** What a function needs at run time (config, store, bus with its outbox, logger), built once per instance. */
 import { startDeadline, type Deadline } from '../deadline';
-import { loadConfig, type Config } from '../config/load';
+import { loadConfig, type Config, type ConfigCheck } from '../config/load';
 import { openStore } from '../storage/open';
 import { storeOptions } from '../storage/config';
 import { openBus, type ReliableBus } from '../bus/open';
@@ -27,12 +27,12 @@ export interface Runtime {
   signal?: AbortSignal;
 }
 
-export function runtimeFromEnvironment(component: string): () => Runtime {
+export function runtimeFromEnvironment(component: string, load: { check?: ConfigCheck } = {}): () => Runtime {
   let runtime: Runtime | undefined;
   return () => {
     if (!runtime) {
       // a relative OPS_CONFIG (deploy-commands sets the bundled copy's name) is found beside the bundle
-      runtime = functionRuntime(loadConfig(process.env, { besideModule: import.meta.url }), component);
+      runtime = functionRuntime(loadConfig(process.env, { ...load, besideModule: import.meta.url }), component);
     }
     return runtime;
   };

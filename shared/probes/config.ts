@@ -252,6 +252,36 @@ function interpolate(
   });
 }
 
+/**
+ * The `${VAR}` references of the operator file's probes (url, headers, body) that name a variable not set (or empty) in
+ * `environment`: each `path: names ${VAR}, which is not set`. A configuration error, refused at load by whatever runs
+ * the probes (the probe function, `mt-ops probe`, `npm start`, `mt-ops config`), never a probe that fails and pages.
+ */
+export function unsetReferences(
+  file: { probes?: { targets?: readonly ProbeConfig[] } },
+  raw: unknown,
+  environment: NodeJS.ProcessEnv,
+): string[] {
+  // the path as the operator wrote it: `probes: [...]` or `probes: { targets: [...] }`
+  const at = Array.isArray((raw as { probes?: unknown } | null)?.probes) ? 'probes' : 'probes.targets';
+  const issues: string[] = [];
+  (file.probes?.targets ?? []).forEach((t, i) => {
+    const fields: Array<[string, string | undefined]> = [
+      ['url', t.url],
+      ...Object.entries(t.headers).map(([k, v]): [string, string] => [`headers.${k}`, v]),
+      ['body', t.body],
+    ];
+    for (const [field, text] of fields) {
+      for (const m of (text ?? '').matchAll(REF)) {
+        const value = environment[m[1]!];
+        if (value === undefined || value === '')
+          issues.push(`${at}[${i}].${field}: names \${${m[1]}}, which is not set`);
+      }
+    }
+  });
+  return issues;
+}
+
 export function resolveProbe(config: ProbeConfig, environment: NodeJS.ProcessEnv = process.env): ResolvedProbe {
   const missing: string[] = [];
   const url = config.url === undefined ? undefined : interpolate(config.url, environment, 'url', missing);

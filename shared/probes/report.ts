@@ -114,6 +114,10 @@ export async function reportProbes(
     if (!config) continue;
     if (outcome.stateProblem) logger.warn({ probe: outcome.name }, outcome.stateProblem);
     if (outcome.writeError) logger.warn({ probe: outcome.name }, outcome.writeError);
+    if (outcome.configError) {
+      logger.error({ probe: outcome.name }, outcome.configError);
+      continue; // a configuration error pages no one: no alert event
+    }
     for (const event of alertEvents(run.env, config, outcome, time)) {
       try {
         await bus.publish(event);

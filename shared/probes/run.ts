@@ -70,6 +70,8 @@ export interface ProbeOutcome {
   stateProblem?: string;
   /** Skipped: the run's deadline came first. */
   skipped?: boolean;
+  /** Not run: its configuration is wrong (a `${VAR}` not set); no sample recorded, no alert. */
+  configError?: string;
 }
 
 export interface ProbeRunResult {
@@ -175,6 +177,22 @@ async function execute<T>(
       if (!planned.due) {
         await probing; // started before the state said it was not due (another run just probed it): dropped
         return config.name;
+      }
+      if (planned.probe.problem) {
+        // a `${VAR}` not set (refused at load; the environment changed since): a configuration error, never a sample,
+        // so it can neither page nor spend the error budget
+        await probing;
+        const error = `configuration error in probe ${config.name}: ${planned.probe.problem}`;
+        const result: ProbeResult = {
+          probe: config.name,
+          kind: config.kind,
+          at: now().toISOString(),
+          ok: false,
+          availabilityFailure: false,
+          failed: [],
+          error,
+        };
+        return { name: config.name, result, configError: error };
       }
       const probe = probing ? undefined : bounded(planned.probe);
       if (!probing && !probe) {

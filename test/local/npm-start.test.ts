@@ -2,6 +2,8 @@
 import { describe, it, expect } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { tempDir } from '../support/temp';
 import { freePort } from '../support/postgres-server';
 
@@ -110,6 +112,31 @@ describe('npm start', () => {
       expect(run.output()).toContain('SMTP_URL: must be smtp://[user:pass@]host[:port] or smtps://...');
       expect(run.output()).not.toContain('listening on');
       expect(run.output()).not.toMatch(/\n\s+at /);
+      expect(await listening(port)).toBe(false);
+    } finally {
+      try {
+        process.kill(-run.child.pid!, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  });
+
+  it('a probe naming a ${VAR} that is not set is refused at start: exit 2, the field path, nothing listening', async () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'ops.json'),
+      JSON.stringify({
+        probes: [{ name: 'api', url: 'http://127.0.0.1:9/h', headers: { 'X-Key': '${MT_NO_SUCH_VAR}' } }],
+      }),
+    );
+    const port = await freePort();
+    const run = npmStart(port, { OPS_CONFIG: join(dir, 'ops.json') });
+    try {
+      const code = await Promise.race([run.exited, new Promise((r) => setTimeout(() => r('still running'), 30_000))]);
+      expect(code, run.output()).toBe(2);
+      expect(run.output()).toContain('probes[0].headers.X-Key: names ${MT_NO_SUCH_VAR}, which is not set');
+      expect(run.output()).not.toContain('listening on');
       expect(await listening(port)).toBe(false);
     } finally {
       try {

@@ -1,6 +1,7 @@
 /** `mt-ops config`: the effective configuration, checked, with secrets masked. */
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load';
+import { unsetReferences } from '../../probes/config';
 import { redactValue } from '../../log/redact';
 import { stringify as stringifyYaml } from 'yaml';
 
@@ -10,7 +11,8 @@ export function registerConfigCommand(program: Command): void {
     .description('Validate the configuration (environment and OPS_CONFIG file) and print it, secrets masked')
     .option('--json', 'print JSON (default: YAML)')
     .action(async (opts: { json?: boolean }) => {
-      const config = loadConfig();
+      // checked as what runs the probes checks it: a probe naming an unset variable is refused
+      const config = loadConfig(process.env, { check: unsetReferences });
       // the schedule overrides are keyed by what infra/ declares: checked as `npm start` checks them
       const { loadWiring, scheduleOverrides } = await import('../../infra/wiring');
       scheduleOverrides(loadWiring().jobs, config.file.schedules);

@@ -6,6 +6,7 @@ import { table } from '../progress';
 import { openBus } from '../../bus/open';
 import { OpsError } from '../../errors';
 import { probeJob, configuredProbes } from '../../probes/job';
+import { unsetReferences } from '../../probes/config';
 import { readState, selectProbes, summarize, type UptimeSummary } from '../../probes/plan';
 import { pool } from '../../pool';
 import type { ProbeOutcome } from '../../probes/run';
@@ -45,6 +46,7 @@ function outcomeJson(o: ProbeOutcome, s: UptimeSummary | undefined) {
     details: o.result.details,
     skipped: o.skipped,
     writeError: o.writeError,
+    configError: o.configError,
     uptime24h: s?.uptime['24h'].uptime,
     uptime30d: s?.uptime['30d'].uptime,
     p95Ms: s?.uptime['24h'].p95,
@@ -59,7 +61,7 @@ export function registerProbeCommands(program: Command): void {
     .option('--only <names>', 'only these probes (comma-separated names)', names)
     .option('--json', 'print JSON')
     .action(async (flags: ProbeFlags) => {
-      const ctx = commandContext(flags);
+      const ctx = commandContext(flags, { check: unsetReferences });
       const bus = openBus(ctx.config);
       try {
         const { run } = await probeJob({ ...ctx, bus }, { only: flags.only, all: true, summaries: true });
@@ -71,10 +73,10 @@ export function registerProbeCommands(program: Command): void {
         } else {
           const rows = run.outcomes.map((o) => {
             const s = summaries.get(o.name);
-            const failed = o.result.failed.map((f) => f.message).join('; ');
+            const failed = o.configError ?? o.result.failed.map((f) => f.message).join('; ');
             return [
               o.name,
-              o.skipped ? 'SKIPPED' : o.result.ok ? 'ok' : 'FAIL',
+              o.skipped ? 'SKIPPED' : o.configError ? 'CONFIG' : o.result.ok ? 'ok' : 'FAIL',
               o.status ?? '-',
               o.result.status === undefined ? '-' : String(o.result.status),
               ms(o.result.latencyMs),

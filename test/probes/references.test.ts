@@ -1,0 +1,84 @@
+/**
+ * A probe naming a `${VAR}` that is not set is a configuration error: refused at load by whatever runs the probes (the
+ * CLI, the probe function, `npm start`, `mt-ops config`: exit 2 with the field path), and, if the environment changes
+ * under a running instance, a run-time configuration error that records no sample and pages no one.
+ */
+import { describe, it, expect } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCli } from '../support/cli';
+import { tempDir } from '../support/temp';
+import { testRuntime } from '../support/runtime';
+import { probeJob } from '../../shared/probes/job';
+import { readState } from '../../shared/probes/plan';
+import { runtimeFromEnvironment } from '../../shared/functions/runtime';
+import { UsageError } from '../../shared/errors';
+import { unsetReferences } from '../../shared/probes/config';
+
+const file = {
+  probes: [
+    { name: 'ok', url: 'http://127.0.0.1:9/health' },
+    {
+      name: 'api',
+      url: 'http://127.0.0.1:9/${MT_TEST_UNSET_TOKEN}',
+      headers: { Authorization: 'Bearer ${MT_TEST_UNSET_TOKEN}' },
+      failureThreshold: 1,
+    },
+  ],
+};
+
+function operatorFile(): { dir: string; path: string } {
+  const dir = tempDir('mt-probe-ref-');
+  const path = join(dir, 'ops.json');
+  writeFileSync(path, JSON.stringify(file));
+  return { dir, path };
+}
+
+describe('a probe naming an unset ${VAR}', () => {
+  it.each([['probe'], ['config']])(
+    'mt-ops %s refuses it: exit 2, one line per reference with the field path',
+    async (cmd) => {
+      const { dir, path } = operatorFile();
+      const cli = await runCli([cmd], {
+        env: { OPS_CONFIG: path, BACKUP_BUCKET: `file://${dir}/bucket`, MT_TEST_UNSET_TOKEN: undefined },
+      });
+      expect(cli.code, cli.stderr).toBe(2);
+      expect(cli.stderr).toContain('probes[1].url: names ${MT_TEST_UNSET_TOKEN}, which is not set');
+      expect(cli.stderr).toContain('probes[1].headers.Authorization: names ${MT_TEST_UNSET_TOKEN}, which is not set');
+      expect(cli.stdout).toBe('');
+    },
+  );
+
+  it('the probe function refuses to start; a function that runs no probe does not care', () => {
+    const { dir, path } = operatorFile();
+    const saved = { ...process.env };
+    Object.assign(process.env, { OPS_CONFIG: path, BACKUP_BUCKET: `file://${dir}/bucket` });
+    delete process.env.MT_TEST_UNSET_TOKEN;
+    try {
+      expect(() => runtimeFromEnvironment('probe', { check: unsetReferences })()).toThrow(UsageError);
+      expect(() => runtimeFromEnvironment('probe', { check: unsetReferences })()).toThrow(
+        /probes\[1\]\.url: names \$\{MT_TEST_UNSET_TOKEN\}, which is not set/,
+      );
+      expect(() => runtimeFromEnvironment('backup')()).not.toThrow();
+    } finally {
+      process.env = saved;
+    }
+  });
+
+  it('at run time (the environment changed): a configuration error, logged in one line, no sample, no alert', async () => {
+    const { dir, path } = operatorFile();
+    const rt = testRuntime({ OPS_CONFIG: path, BACKUP_BUCKET: `file://${dir}/bucket`, OPS_ENV: 'prod' });
+    const { run } = await probeJob(rt, { all: true, only: ['api'] });
+    expect(run.outcomes).toHaveLength(1);
+    expect(run.outcomes[0]!.configError).toBe(
+      'configuration error in probe api: url names ${MT_TEST_UNSET_TOKEN}, which is not set; headers.Authorization names ${MT_TEST_UNSET_TOKEN}, which is not set',
+    );
+    expect(rt.bus.published).toHaveLength(0);
+    const lines = rt.logs.filter((l) => l.includes('configuration error in probe api'));
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!).severity ?? JSON.parse(lines[0]!).level).toBeTruthy();
+    const { state } = await readState(rt.store, 'prod', 'api', new Date().toISOString());
+    expect(state.samples).toBe(0);
+    expect(state.incident).toBeUndefined();
+  });
+});
