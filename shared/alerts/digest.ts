@@ -20,6 +20,8 @@ export interface DigestResult {
   empty: boolean;
   /** A channel failed and may succeed later: the trigger must be retried. */
   retry: boolean;
+  /** Every channel had today's digest already: the notices were kept for the next day's. */
+  kept?: boolean;
 }
 
 interface SentDoc {
@@ -68,6 +70,9 @@ export async function sendDigest(deps: FanoutDeps, now = new Date()): Promise<Di
   }
   const digest: Digest = { env: deps.env, from: notices[0]!.time, to: now.toISOString(), notices };
   const sentKey = alertKeys.digestSent(deps.env, day);
+  // whether this run sent (or dead-lettered) the digest anywhere, and whether a channel had today's already
+  let sentNow = false;
+  let hadToday = false;
   for (const name of DIGEST_CHANNELS) {
     const channel = deps.channels[name];
     if (!channel) {
@@ -79,6 +84,7 @@ export async function sendDigest(deps: FanoutDeps, now = new Date()): Promise<Di
     const already = sent.channels[name]?.status;
     if (already === 'delivered' || already === 'dead-lettered') {
       result.channels[name] = already;
+      hadToday = true;
       continue;
     }
     const { result: r } = await deliverWithRetry(
@@ -90,6 +96,7 @@ export async function sendDigest(deps: FanoutDeps, now = new Date()): Promise<Di
     const at = now.toISOString();
     if (r.ok) {
       await updateSent(deps, sentKey, day, name, { status: 'delivered', at });
+      sentNow = true;
       result.channels[name] = 'delivered';
       continue;
     }
@@ -103,8 +110,19 @@ export async function sendDigest(deps: FanoutDeps, now = new Date()): Promise<Di
     }
     await deps.deadLetter.publish({ env: deps.env, channel: name, kind: 'digest', seq: 0, reason: error, digest, at });
     await updateSent(deps, sentKey, day, name, { status: 'dead-lettered', at, error });
+    sentNow = true;
     deps.logger.warn({ channel: name, day }, `digest to ${name} dead-lettered (not retryable): ${error}`);
     result.channels[name] = 'dead-lettered';
+  }
+  // Every channel had today's digest already (a second run the same day: a schedule run more often than daily, or a
+  // redelivery after all went out): these notices came later and went nowhere, so they wait for the next day's
+  // digest. They were removed unsent.
+  if (hadToday && !sentNow && !result.retry) {
+    deps.logger.info(
+      { day, notices: notices.length, channels: result.channels },
+      `daily digest ${day}: already sent today; ${notices.length} newer notice(s) kept for the next one`,
+    );
+    return { ...result, kept: true };
   }
   if (!result.retry) {
     for (const key of keys) await deps.store.delete(key);

@@ -78,6 +78,11 @@ function suite(over: Record<string, string> = {}) {
       clock = new Date(event.time);
       return fan(cloudEvent('mt-ops-events', event));
     },
+    /** The digest entry point run at `time` (a schedule overridden to run more often than daily). */
+    runAt: async (time: string) => {
+      clock = new Date(time);
+      return digest(cloudEvent(job.topic, job.payload));
+    },
     /** The Scheduler job's next run after `from`, delivered to the digest entry point at that time. */
     scheduled: async (from: string, trigger = cloudEvent(job.topic, job.payload)) => {
       clock = nextRuns(job, new Date(from), 1)[0]!;
@@ -246,6 +251,25 @@ describe('the daily digest', () => {
       .raw.replace(/=\r?\n/g, '');
     expect(text).toContain('Deployment failed: mt-prod (us-east1) at bbbbbbb, build b-2');
     expect(text).toContain('Deployment succeeded: mt-prod (us-east1) at ccccccc, build b-3');
+  });
+
+  it("a second run the same day sends nothing and keeps the newer notices for the next day's digest", async () => {
+    // With `schedules: { mt-ops-alerts-digest: ... }` more often than daily (or a redelivery after every channel had
+    // it), notices filed after the day's digest were removed unsent: every channel had today's, so nobody got them.
+    const s = suite();
+    await s.publish(backupOk('2026-11-29T08:00:00.000Z', 'b1'));
+    const before = counts();
+    const first = await s.scheduled('2026-11-29T12:00:00Z');
+    expect(first.result).toMatchObject({ notices: 1, channels: { slack: 'delivered', email: 'delivered' } });
+    await s.publish(backupOk('2026-11-29T16:00:00.000Z', 'late-b2'));
+    const second = await s.runAt('2026-11-29T16:30:00.000Z');
+    expect(second).toMatchObject({ notices: 1, kept: true });
+    expect(since(before)).toMatchObject({ slack: 1, email: 1 });
+    expect(s.rt.logs.some((l) => l.includes('already sent today; 1 newer notice(s) kept for the next one'))).toBe(true);
+    const next = await s.scheduled('2026-11-29T16:30:00.000Z');
+    expect(next.result).toMatchObject({ notices: 1, channels: { slack: 'delivered', email: 'delivered' } });
+    expect(since(before)).toMatchObject({ slack: 2, email: 2 });
+    expect(JSON.stringify(delivered(slack).at(-1)!.json)).toContain('late-b2');
   });
 
   it('a channel that fails is retried by redelivery (only that one); a channel that refuses is dead-lettered and the notices do not pile up', async () => {
