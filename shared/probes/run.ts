@@ -271,13 +271,11 @@ async function record(
   // the hourly history, read only when this sample needs it (about once an hour; see history.ts)
   let history: HistoryRead | undefined;
   const recorded = async (step: Step, known: HistoryRead | undefined): Promise<ProbeOutcome> => {
-    const outcome: ProbeOutcome = {
-      name: config.name,
-      result,
-      status: step.state.status,
-      transition: step.transition,
-      slo: step.slo,
-    };
+    // kept until the run ends (one per probe): the optional fields are added only when set, since deleting them
+    // afterwards (as before) made each outcome a dictionary-mode object of some 450 bytes more
+    const outcome: ProbeOutcome = { name: config.name, result, status: step.state.status };
+    if (step.transition !== undefined) outcome.transition = step.transition;
+    if (step.slo !== undefined) outcome.slo = step.slo;
     // an unreadable history was started afresh (as an unreadable state is): said so
     if (known?.problem) outcome.stateProblem = known.problem;
     try {
@@ -290,7 +288,6 @@ async function record(
       const problem = `the hourly history of ${config.name}: ${errorMessage(err)}`;
       outcome.stateProblem = outcome.stateProblem ? `${outcome.stateProblem}; ${problem}` : problem;
     }
-    for (const k of ['transition', 'slo'] as const) if (outcome[k] === undefined) delete outcome[k];
     return outcome;
   };
   for (let attempt = 1; ; attempt++) {

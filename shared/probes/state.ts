@@ -189,15 +189,21 @@ export function recordSample(state: ProbeState, result: ProbeResult, ctx: Sample
     ctx.maintenance !== undefined
       ? { open: state.sloIncident }
       : sloStep(state.sloIncident, burn.level, fingerprints.slo(ctx.env, result.probe), result.at);
+  // the optional fields are added only when set: deleting them afterwards (as before) turned every state into a
+  // dictionary-mode object, several times its size, held across the write's awaits
+  const {
+    failingSince: _failing,
+    incident: _incident,
+    sloIncident: _sloIncident,
+    budgetLeft: _budget,
+    ...kept
+  } = state;
   const next: ProbeState = {
-    ...state,
+    ...kept,
     status: stepped.machine.status,
     since: stepped.machine.since,
     consecutiveFailures: stepped.machine.consecutiveFailures,
     consecutiveSuccesses: stepped.machine.consecutiveSuccesses,
-    failingSince: stepped.machine.failingSince,
-    incident: stepped.machine.incident,
-    sloIncident: slo.open,
     lastRunAt: !state.lastRunAt || state.lastRunAt < result.at ? result.at : state.lastRunAt,
     firstSampleAt,
     samples: state.samples + 1,
@@ -207,10 +213,12 @@ export function recordSample(state: ProbeState, result: ProbeResult, ctx: Sample
     minutes,
     hours,
     burn: burn.rates,
-    budgetLeft: budgetLeft(agg, at, ctx.objective),
   };
-  for (const key of ['failingSince', 'incident', 'sloIncident', 'budgetLeft'] as const)
-    if (next[key] === undefined) delete next[key];
+  if (stepped.machine.failingSince !== undefined) next.failingSince = stepped.machine.failingSince;
+  if (stepped.machine.incident !== undefined) next.incident = stepped.machine.incident;
+  if (slo.open !== undefined) next.sloIncident = slo.open;
+  const left = budgetLeft(agg, at, ctx.objective);
+  if (left !== undefined) next.budgetLeft = left;
   const recorded: Recorded = { state: next, transition: stepped.transition };
   if ('change' in slo && slo.change) {
     recorded.slo = {
@@ -275,8 +283,10 @@ export function stepSample(
     lateBucket = hours.find((b) => b.t === hour);
     hours = hours.filter((b) => b.t !== hour);
   }
-  const next: ProbeState = { ...recorded.state, hours, historyThrough: through, past };
-  for (const key of ['historyThrough', 'past'] as const) if (next[key] === undefined) delete next[key];
+  const { historyThrough: _through, past: _past, ...kept } = recorded.state;
+  const next: ProbeState = { ...kept, hours };
+  if (through !== undefined) next.historyThrough = through;
+  if (past !== undefined) next.past = past;
   const step: Step = { ...recorded, state: next };
   if (merged) step.history = merged;
   if (lateBucket) step.late = lateBucket;
