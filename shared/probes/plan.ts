@@ -157,7 +157,7 @@ export function summarize(config: ProbeConfig, state: ProbeState, now: Date): Up
     latencyObjectiveMs,
     latencyMet: p95 === undefined ? undefined : p95 <= latencyObjectiveMs,
     burn: burnAlert(agg, t, objective, config.intervalSeconds),
-    budgetLeft: budgetLeft(agg, t, objective),
+    budgetLeft: budgetLeft(agg, t, objective, config.intervalSeconds),
     incident: state.incident,
     sloIncident: state.sloIncident,
   };

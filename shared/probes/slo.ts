@@ -249,10 +249,36 @@ export function burnAlert(agg: Aggregates, now: number, objective: number, inter
   return { level: 'none', rates };
 }
 
-/** Error budget left over 30 days, as a fraction of the budget (1 = untouched, below 0 = overspent); undefined without samples. */
-export function budgetLeft(agg: Aggregates, now: number, objective: number): number | undefined {
-  const t = windowCounts(agg, 30 * 24 * HOUR, now);
+/** The SLO window the error budget is counted over. */
+export const BUDGET_WINDOW_MS = 30 * 24 * HOUR;
+
+/**
+ * Error budget left over the 30-day SLO window, as a fraction of the budget (1 = untouched, 0 = spent, below 0 =
+ * overspent); undefined without samples. As in Google's SRE workbook: remaining = 1 - bad / allowed, where allowed is
+ * (1 - objective) x the events of the whole window. A probe's events are its schedule (one per interval: 43,200 in 30
+ * days at 60 s, so 43.2 failed samples at 99.9%), or the samples taken when more were (manual runs): not only those
+ * taken so far, which made a new probe's first failures overspend a budget of a fraction of one sample (-74900%).
+ */
+export function budgetLeft(
+  agg: Aggregates,
+  now: number,
+  objective: number,
+  intervalSeconds: number,
+): number | undefined {
+  const t = windowCounts(agg, BUDGET_WINDOW_MS, now);
   if (t.n === 0) return undefined;
-  const budget = (1 - objective / 100) * t.n;
-  return 1 - t.f / budget;
+  const events = Math.max(t.n, BUDGET_WINDOW_MS / (intervalSeconds * 1000));
+  const allowed = (1 - objective / 100) * events;
+  return 1 - t.f / allowed;
+}
+
+/**
+ * The budget left as an operator reads it: `93.06%`, or once overspent `exhausted (2.3x spent)` (how many budgets the
+ * window's failures use), never a percentage below zero; `-` without samples.
+ */
+export function formatBudgetLeft(left: number | undefined, decimals = 2): string {
+  if (left === undefined) return '-';
+  if (left >= 0) return `${(left * 100).toFixed(decimals)}%`;
+  const spent = 1 - left;
+  return `exhausted (${spent >= 100 ? spent.toFixed(0) : spent.toFixed(1)}x spent)`;
 }

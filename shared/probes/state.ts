@@ -217,7 +217,7 @@ export function recordSample(state: ProbeState, result: ProbeResult, ctx: Sample
   if (stepped.machine.failingSince !== undefined) next.failingSince = stepped.machine.failingSince;
   if (stepped.machine.incident !== undefined) next.incident = stepped.machine.incident;
   if (slo.open !== undefined) next.sloIncident = slo.open;
-  const left = budgetLeft(agg, at, ctx.objective);
+  const left = budgetLeft(agg, at, ctx.objective, ctx.intervalSeconds);
   if (left !== undefined) next.budgetLeft = left;
   const recorded: Recorded = { state: next, transition: stepped.transition };
   if ('change' in slo && slo.change) {

@@ -224,7 +224,7 @@ function probeModel(p: ProbeInput, now: number, scrub: (t: string | undefined) =
     objective: p.objective,
     latencyObjectiveMs: p.latencyObjectiveMs,
     p95Ms: day.p95 === undefined ? null : Math.min(day.p95, 10_000),
-    budgetLeft: hasData ? orNull(budgetLeft(agg, now, p.objective)) : null,
+    budgetLeft: hasData ? orNull(budgetLeft(agg, now, p.objective, p.intervalSeconds)) : null,
     days,
     latency,
     last: last

@@ -7,6 +7,7 @@
 import { formatBytes, formatDuration } from '../format';
 import type { BackupModel, DayCell, IncidentModel, ProbeModel, StatusModel } from './model';
 import { badge, COLOURS, esc, percent, sparkline, uptimeBar } from './svg';
+import { formatBudgetLeft } from '../probes/slo';
 
 const STATUS_WORD: Record<ProbeModel['status'], { word: string; icon: string; css: string }> = {
   up: { word: 'Up', icon: '✓', css: 'up' },
@@ -66,11 +67,7 @@ function probeSection(p: ProbeModel, index: number): string {
     return `<article class="probe" aria-labelledby="${id}-h">${head}<p class="empty">No data yet: this probe has not run.${why}</p></article>`;
   }
   const budget =
-    p.budgetLeft === null
-      ? 'no data'
-      : p.budgetLeft < 0
-        ? `overspent (${percent(p.budgetLeft, 0)})`
-        : percent(p.budgetLeft, 0);
+    p.budgetLeft === null ? 'no data' : p.budgetLeft < 0 ? formatBudgetLeft(p.budgetLeft) : percent(p.budgetLeft, 0);
   const p95 =
     p.p95Ms === null
       ? 'no data'

@@ -5,6 +5,7 @@ import {
   addToBuckets,
   burnAlert,
   budgetLeft,
+  formatBudgetLeft,
   quantile,
   uptimeOver,
   MINUTE,
@@ -256,20 +257,33 @@ describe('SLO maths on synthetic histories (objective 99.9%)', () => {
       (ago) => ago < 120,
     );
     expect(uptimeOver(agg, 24 * HOUR, now, 60)).toMatchObject({ uptime: 1, maintenance: 120, failures: 0 });
-    expect(budgetLeft(agg, now, 99.9)).toBe(1);
+    expect(budgetLeft(agg, now, 99.9, 60)).toBe(1);
     expect(burnAlert(agg, now, 99.9).level).toBe('none');
   });
 
-  it.each<[string, number, number]>([
-    ['no errors', 0, 1],
-    ['half the budget', 5, 0.5],
-    ['the whole budget', 10, 0],
-    ['overspent', 20, -1],
-  ])('error budget left over 30 days: %s', (_name, failures, left) => {
-    // 10,000 samples at 99.9%: a budget of 10 failures
-    const agg = history(10_000, now, (ago) => ago < failures * 100 && ago % 100 === 0);
-    expect(budgetLeft(agg, now, 99.9)).toBeCloseTo(left, 6);
+  // SRE workbook: remaining = 1 - bad / allowed, allowed = (1 - objective) x the events of the whole 30-day window; a
+  // probe's events are its schedule (43,200 at 60 s), or the samples taken when more were
+  it.each<[string, number, number, (ago: number) => boolean, number, number]>([
+    ['no errors', 10_000, 60, () => false, 99, 1],
+    ['half the budget (216 of 432 allowed at 99%)', 10_000, 60, (ago) => ago < 2160 && ago % 10 === 0, 99, 0.5],
+    ['the whole budget', 10_000, 60, (ago) => ago < 4320 && ago % 10 === 0, 99, 0],
+    ['overspent twice over', 10_000, 60, (ago) => ago < 8640 && ago % 10 === 0, 99, -1],
+    ['a new probe, 3 failures in 4 samples at 99.9% (was -749)', 4, 60, (ago) => ago < 3, 99.9, 1 - 3 / 43.2],
+    ['more samples than the schedule takes (hourly, 10,000 taken): those', 10_000, 3600, (ago) => ago < 50, 99, 0.5],
+  ])('error budget left over 30 days: %s', (_name, samples, interval, fails, objective, left) => {
+    const agg = history(samples, now, fails);
+    expect(budgetLeft(agg, now, objective, interval)).toBeCloseTo(left, 6);
   });
+
+  it.each<[number | undefined, string]>([
+    [undefined, '-'],
+    [1, '100.00%'],
+    [1 - 3 / 43.2, '93.06%'],
+    [0, '0.00%'],
+    [-0.31, 'exhausted (1.3x spent)'],
+    [-1, 'exhausted (2.0x spent)'],
+    [-749, 'exhausted (750x spent)'],
+  ])('the budget left %s is shown as %s', (left, shown) => expect(formatBudgetLeft(left)).toBe(shown));
 
   it.each<[string, number[], number, number | undefined]>([
     ['empty', [], 0.95, undefined],

@@ -9,6 +9,7 @@ import { probeJob, configuredProbes } from '../../probes/job';
 import { unsetReferences } from '../../probes/config';
 import { readState, selectProbes, summarize, type UptimeSummary } from '../../probes/plan';
 import { pool } from '../../pool';
+import { formatBudgetLeft } from '../../probes/slo';
 import type { ProbeOutcome } from '../../probes/run';
 
 interface ProbeFlags {
@@ -83,7 +84,7 @@ export function registerProbeCommands(program: Command): void {
               pct(s?.uptime['24h'].uptime),
               pct(s?.uptime['30d'].uptime),
               ms(s?.uptime['24h'].p95),
-              pct(s?.budgetLeft),
+              formatBudgetLeft(s?.budgetLeft),
               failed.length > 160 ? `${failed.slice(0, 160)}...` : failed,
             ];
           });
@@ -128,7 +129,7 @@ export function registerProbeCommands(program: Command): void {
         pct(s.uptime['30d'].unknown),
         `${ms(s.uptime['24h'].p95)} / ${s.latencyObjectiveMs} ms`,
         `${s.objective}%`,
-        pct(s.budgetLeft),
+        formatBudgetLeft(s.budgetLeft),
         `${s.burn.rates['1h'].toFixed(1)} / ${s.burn.rates['6h'].toFixed(1)} / ${s.burn.rates['3d'].toFixed(1)}`,
         s.sloIncident
           ? `${s.sloIncident.severity}: ${s.burn.reason ?? 'burning'}`
