@@ -130,15 +130,20 @@ export async function sweep(deps: FanoutDeps): Promise<SweepResult> {
     if (outcome.pending) result.pending = true;
   }
   result.pending ||= result.sent.some((s) => s.deliveries.some((d) => d.pending));
+  // what was really sent again, apart from deliveries not yet due (a Retry-After) or being sent by another instance:
+  // the line said "1 deliveries retried" every sweep while a fan-out waited out Slack's Retry-After
+  const tried = result.retried.filter((r) => ['delivered', 'failed', 'dead-lettered'].includes(r.status)).length;
+  const waiting = result.retried.filter((r) => r.status === 'waiting' || r.status === 'in-flight').length;
   deps.logger.info(
     {
       firing: result.firing,
       sent: result.sent.length,
-      retried: result.retried.length,
+      retried: tried,
+      waiting,
       forgotten: result.forgotten,
       pending: result.pending,
     },
-    `alert sweep: ${result.firing} firing, ${result.sent.length} sent (held back or reminders), ${result.retried.length} deliveries retried${result.pending ? '; some still owed' : ''}`,
+    `alert sweep: ${result.firing} firing, ${result.sent.length} sent (held back or reminders), ${tried} deliveries retried${waiting ? `, ${waiting} not yet due or being sent elsewhere` : ''}${result.pending ? '; some still owed' : ''}`,
   );
   return result;
 }

@@ -291,8 +291,13 @@ describe('the alert sweep', () => {
     expect(again.retry).toBe(true);
     expect(again.alerts[0]!.deliveries[0]).toMatchObject({ status: 'waiting', pending: true });
     at('2026-11-29T08:01:30.000Z');
+    const early = logs.length;
     await sweep(deps);
     expect(requests()).toBe(after429);
+    // and it says so: nothing was retried (it said "1 deliveries retried")
+    expect(logs.slice(early).join('')).toContain(
+      '0 deliveries retried, 1 not yet due or being sent elsewhere; some still owed',
+    );
     at('2026-11-29T08:02:01.000Z');
     const r = await sweep(deps);
     expect(r.retried).toEqual([expect.objectContaining({ channel: 'slack', status: 'delivered' })]);
