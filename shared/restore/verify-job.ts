@@ -54,12 +54,16 @@ export interface VerifyRun {
   drillNotRun?: string;
   /** A drill was asked for but could not be set up (the schedule's scratch database is wrong or unreachable). */
   drillSkipped?: boolean;
+  /** verify.json could not be written (by hand only: on the schedule that throws): why, scrubbed. */
+  recordError?: string;
 }
 
 export interface VerifyJobResult {
   manifest?: Manifest;
   record?: VerifyRecord;
   drill?: RestoreDrillResult;
+  /** The result could not be recorded beside the backup (by hand only): why. */
+  recordError?: string;
   ok: boolean;
 }
 
@@ -141,10 +145,19 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyRun> {
   }
   // the limit reached after the last check: nothing is recorded that the run did not finish
   signal?.throwIfAborted();
-  await recordVerify(store, env, record);
+  let recordError: string | undefined;
+  try {
+    await recordVerify(store, env, record);
+  } catch (err) {
+    // by hand, the result is the operator's still (printed, then one line saying it was not recorded); on the
+    // schedule an unrecorded verify fails the run as before
+    if (options.trigger !== 'manual') throw err;
+    recordError = redactString(errorMessage(err));
+  }
   return {
     manifest,
     record,
+    ...(recordError ? { recordError } : {}),
     ...(drill ? { drill } : {}),
     ...(drillNotRun ? { drillNotRun } : {}),
     ...(drillSkipped ? { drillSkipped } : {}),
@@ -236,5 +249,11 @@ export async function verifyJob(deps: VerifyReportDeps, options: VerifyOptions):
     return { ok: false };
   }
   await reportVerify(deps, { env: options.env, trigger: options.trigger, now: options.now, run });
-  return { manifest: run.manifest, record: run.record, ...(run.drill ? { drill: run.drill } : {}), ok: run.record.ok };
+  return {
+    manifest: run.manifest,
+    record: run.record,
+    ...(run.drill ? { drill: run.drill } : {}),
+    ...(run.recordError ? { recordError: run.recordError } : {}),
+    ok: run.record.ok,
+  };
 }

@@ -78,6 +78,29 @@ describe('bucket problems', () => {
     },
   );
 
+  it.skipIf(!canDropPrivileges)(
+    'verify on a bucket it may not write: the result first, then one line saying it was not recorded; exit 1',
+    async () => {
+      const bucket = tempDir();
+      const env = { DATABASE_URL: db.url, BACKUP_BUCKET: `file://${bucket}`, OPS_ENV: 'b', OPS_CONFIG: '' };
+      const backup = await runCli(['backup', '--no-progress', '--schemas', 'public'], { env });
+      expect(backup.code, backup.stderr).toBe(0);
+      const id = backup.stdout.trim();
+      expect(spawnSync('chmod', ['-R', 'a+rX,a-w', bucket]).status).toBe(0); // readable, not writable, for nobody
+      const verify = await runAsNobody(['verify', id, '--no-progress'], env);
+      expect(verify.stdout).toMatch(new RegExp(`^backup ${id} verified: .*, checksums match\n$`));
+      expect(verify.stderr).toBe(
+        `mt-ops: backup ${id} verified, but the verify record could not be written: cannot write the bucket folder ${bucket}: permission denied\n`,
+      );
+      expect(verify.code).toBe(1);
+      const json = await runAsNobody(['verify', id, '--json'], env);
+      expect(JSON.parse(json.stdout)).toMatchObject({ backupId: id, ok: true });
+      expect(json.stderr).toContain('the verify record could not be written');
+      oneLine(json);
+      expect(json.code).toBe(1);
+    },
+  );
+
   it('export --out through a file or into a missing folder: exit 2 naming the folder', async () => {
     const bucket = tempDir();
     const env = { DATABASE_URL: db.url, BACKUP_BUCKET: `file://${bucket}`, OPS_ENV: 'b', OPS_CONFIG: '' };

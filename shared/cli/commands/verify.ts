@@ -31,6 +31,10 @@ export function registerVerifyCommand(program: Command): Command {
     .option('--template <name>', 'create the scratch database from this template database first (and drop it after)')
     .option('--json', 'print the verify record as JSON')
     .option('--no-progress', 'no progress output')
+    .addHelpText(
+      'after',
+      '\nExit: 0 when the checks pass and the result is recorded beside the backup; 1 when a check fails, or when the\nresult could not be recorded (printed first, then one line saying so); 2 for bad input.',
+    )
     .action(async (id: string, flags: VerifyFlags) => {
       const ctx = commandContext(flags);
       const options = verifyOptions(ctx, {
@@ -70,11 +74,19 @@ export function registerVerifyCommand(program: Command): Command {
             `backup ${manifest.id} FAILED verification:\n${record.problems.map((p) => `  ${p}`).join('\n')}\n`,
           );
         }
-        if (!record.ok)
+        // the result first (above), then whether it could be recorded: exit 0 only when both went well
+        const notRecorded = result.recordError
+          ? `the verify record could not be written: ${result.recordError}`
+          : undefined;
+        if (!record.ok) {
+          if (notRecorded) process.stderr.write(`mt-ops: ${notRecorded}\n`);
           throw new OpsError(
             `backup ${manifest.id} failed verification (${record.problems.length} problems)`,
             'verify_failed',
           );
+        }
+        if (notRecorded)
+          throw new OpsError(`backup ${manifest.id} verified, but ${notRecorded}`, 'verify_not_recorded');
       } finally {
         progress.done();
         await bus.close();
