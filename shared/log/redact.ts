@@ -72,9 +72,10 @@ export const PATTERNS: Array<[RegExp, string]> = [
   ],
   // a bearer token on its own (`Bearer eyJ...`)
   [/(bearer(?<=\bbearer)\s+)[A-Za-z0-9._~+/-]{8,}=*/gi, `$1${MASK}`],
-  // password=..., routing_key=..., token=... in query strings or key=value text
+  // password=..., routing_key=..., token=... in query strings or key=value text; not a path's last segment
+  // (`/etc/passwd: is a file`), and not a `${VAR}` reference (`token=${API_TOKEN}`: a name, shown as written)
   [
-    /((?:password|passwd|pwd|secret|token|api[_-]?key|routing[_-]?key|access[_-]?token|sig)["']?\s*[=:]\s*["']?)[^\s"'&,;}]+/gi,
+    /((?<![/\\])(?:password|passwd|pwd|secret|token|api[_-]?key|routing[_-]?key|access[_-]?token|sig)["']?\s*[=:]\s*["']?)(?!\$\{)[^\s"'&,;}]+/gi,
     `$1${MASK}`,
   ],
 ];

@@ -3,6 +3,11 @@ import { Writable } from 'node:stream';
 import { createLogger, type Logger } from '../../shared/log/logger';
 import { capturedLogger } from '../support/logs';
 import { loadConfig } from '../../shared/config/load';
+import { redactString } from '../../shared/log/redact';
+import { runCli } from '../support/cli';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** Captured output; the level is `debug` unless given (an explicit `undefined` means "from LOG_LEVEL"). */
 function capture(options: { level?: string; pretty?: boolean } = {}) {
@@ -206,6 +211,44 @@ describe('redaction', () => {
       url: 'http://localhost:8000/health',
       message: 'probe http://localhost:8000/health/full',
     });
+  });
+});
+
+describe('masks do not eat paths or ${VAR} references', () => {
+  it.each<[string, string]>([
+    [
+      'bucket file:///etc/passwd: /etc/passwd is a file, not a folder',
+      'bucket file:///etc/passwd: /etc/passwd is a file, not a folder',
+    ],
+    ['C:\\secret: missing', 'C:\\secret: missing'],
+    ['https://x.example/h?token=${API_TOKEN}&a=1', 'https://x.example/h?token=${API_TOKEN}&a=1'],
+    ['password: "${DB_PASSWORD}"', 'password: "${DB_PASSWORD}"'],
+    // still masked: values
+    ['https://x.example/h?token=abc123&a=1', 'https://x.example/h?token=***&a=1'],
+    ['passwd: hunter22', 'passwd: ***'],
+    ['db password=s3cret', 'db password=***'],
+  ])('%s', (text, shown) => expect(redactString(text)).toBe(shown));
+
+  it('mt-ops config shows a URL with token=${VAR} as written', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mt-redact-'));
+    try {
+      const file = join(dir, 'ops.json');
+      writeFileSync(
+        file,
+        JSON.stringify({ probes: [{ name: 'api', url: 'https://x.example/h?token=${MT_T_TOKEN}' }] }),
+      );
+      const r = await runCli(['config', '--json'], { env: { OPS_CONFIG: file, MT_T_TOKEN: 'abcdefgh1234' } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).config.probes.targets[0].url).toBe('https://x.example/h?token=${MT_T_TOKEN}');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a bucket naming /etc/passwd says so, unmasked', async () => {
+    const r = await runCli(['list'], { env: { BACKUP_BUCKET: 'file:///etc/passwd', OPS_CONFIG: '' } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('mt-ops: bucket file:///etc/passwd: /etc/passwd is a file, not a folder\n');
   });
 });
 
