@@ -19,9 +19,13 @@ export class DigestTap extends Transform {
   bytes = 0;
   private hex?: string;
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.update(chunk);
+    done(null, chunk);
+  }
+  /** Counts bytes that do not pass through the stream (a store's scan()). */
+  update(chunk: Buffer): void {
     this.hash.update(chunk);
     this.bytes += chunk.length;
-    done(null, chunk);
   }
   digest(): string {
     this.hex ??= this.hash.digest('hex');

@@ -102,9 +102,14 @@ export async function checkObjects(
       const name = `${entry.schema}.${entry.name}`;
       const tap = new DigestTap();
       try {
-        const source = await store.get(`${prefix}${entry.object}`);
-        tap.resume();
-        await pipeline(source, tap);
+        // Through one reused buffer where the store can (no garbage: 4 objects read at page-cache speed otherwise
+        // leave tens of MB of dead Buffers behind until the next GC, the restore's peak RSS).
+        if (store.scan) await store.scan(`${prefix}${entry.object}`, (piece) => tap.update(piece));
+        else {
+          const source = await store.get(`${prefix}${entry.object}`);
+          tap.resume();
+          await pipeline(source, tap);
+        }
       } catch (err) {
         problems[i]!.push(`${name}: cannot read ${entry.object}: ${errorMessage(err)}`);
         continue;

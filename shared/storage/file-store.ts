@@ -21,6 +21,8 @@ import {
 } from './types';
 
 const INTERNAL = new Set(['.tmp', '.meta', '.locks']);
+/** The one buffer scan() reads an object through. */
+const SCAN_BUFFER = 1 << 20;
 
 interface Sidecar {
   md5: string;
@@ -173,6 +175,26 @@ export class FileStore implements ObjectStore {
     } catch (err) {
       await handle?.close().catch(() => {});
       throw asStorageError(err, key);
+    }
+  }
+
+  async scan(key: string, visit: (piece: Buffer) => void): Promise<void> {
+    await this.ready();
+    const path = this.path(key);
+    let handle: FileHandle | undefined;
+    try {
+      handle = await open(path, 'r');
+      if (!(await handle.stat()).isFile()) throw new StorageError('not_found', `object ${key} not found`);
+      const buffer = Buffer.allocUnsafe(SCAN_BUFFER);
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+        if (bytesRead === 0) break;
+        visit(buffer.subarray(0, bytesRead));
+      }
+    } catch (err) {
+      throw asStorageError(err, key);
+    } finally {
+      await handle?.close().catch(() => {});
     }
   }
 

@@ -49,6 +49,13 @@ export interface ObjectStore {
   /** A stream of the object's bytes; rejects with StorageError('not_found'). */
   get(key: string): Promise<Readable>;
 
+  /**
+   * Reads the object through, handing `visit` each piece in order: a view of ONE buffer the store reuses, valid only
+   * during the call (no allocation per piece, so a pass that only looks at the bytes, a checksum, leaves no garbage).
+   * Optional: where absent, read get()'s stream. Rejects with StorageError('not_found').
+   */
+  scan?(key: string, visit: (piece: Buffer) => void): Promise<void>;
+
   stat(key: string): Promise<ObjectInfo | undefined>;
 
   /** Every object whose key starts with `prefix`, in key order, fetched page by page. */

@@ -86,6 +86,20 @@ function describeStoreContract(name: string, makeStore: () => ObjectStore, optio
       }
       expect(read).toBe(options.bigBytes);
       expect(md5.digest('base64')).toBe(body.md5);
+      if (store.scan) {
+        // scan(): the same bytes in order, each piece a view of one reused buffer (no allocation per piece)
+        const scanned = createHash('md5');
+        const buffers = new Set<ArrayBufferLike>();
+        let pieces = 0;
+        await store.scan(k('big/object.bin'), (piece) => {
+          scanned.update(piece);
+          buffers.add(piece.buffer);
+          pieces++;
+        });
+        expect(scanned.digest('base64')).toBe(body.md5);
+        expect(pieces).toBeGreaterThan(1);
+        expect(buffers.size).toBe(1);
+      }
     });
 
     it('is create-only: a second put of the same key fails and the original stays', async () => {
@@ -128,6 +142,11 @@ function describeStoreContract(name: string, makeStore: () => ObjectStore, optio
     it('reports missing objects', async () => {
       expect(await store.stat(k('missing'))).toBeUndefined();
       await rejectsWithCode(store.get(k('missing')), 'not_found');
+      if (store.scan)
+        await rejectsWithCode(
+          store.scan(k('missing'), () => {}),
+          'not_found',
+        );
       await expect(store.delete(k('missing'))).resolves.toBeUndefined();
       expect(await store.readJson(k('missing.json'))).toBeUndefined();
     });
