@@ -5,8 +5,9 @@
  * our total time against `curl -w '%{time_total}'` on the same endpoint (target: median difference <= 2 ms; each
  * pair after a discarded warm-up request, the order alternating, since whichever runs right after the previous
  * curl process pays for it); peak RSS of a run of 200 and of 2,000 targets at concurrency 200, each in its own
- * process (target: flat), with the heap's young and old spaces, then the same pair with V8's young generation at its
- * full size from the start (it otherwise grows to it during the longer run only). The targets are served by a
+ * process (target: flat), with the heap's young and old spaces, and of 10,000 at the same concurrency (bounded memory
+ * shows as a plateau from 2,000 to 10,000; growth with the count as a further rise), then the 200/2,000 pair with V8's
+ * young generation at its full size from the start (it otherwise grows to it during the longer run only). The targets are served by a
  * separate process, so they do not share the prober's event loop. Also, for information: the 200 targets with 90 days
  * of state each (the steady state of the schedule), the state's size per probe, and the CPU and bytes allocated per
  * sample by the state work alone in that steady state (in a child whose young generation holds it all).
@@ -319,6 +320,15 @@ else if (child) {
       `peak RSS at concurrency 200: ${small.maxRssMb.toFixed(0)} MB at 200 targets, ${large.maxRssMb.toFixed(0)} MB at 2,000 (${pct(small.maxRssMb, large.maxRssMb)}%); ` +
         `live heap after the run ${small.liveHeapMb.toFixed(1)} -> ${large.liveHeapMb.toFixed(1)} MB; heap spaces: young ${small.newSpaceMb.toFixed(0)} -> ${large.newSpaceMb.toFixed(0)} MB, old ${small.oldSpaceMb.toFixed(0)} -> ${large.oldSpaceMb.toFixed(0)} MB; ` +
         `2,000 took ${large.wallMs.toFixed(0)} ms (${large.passed} passed); load average ${load()}`,
+    );
+    // the plateau: 10,000 targets at the same concurrency, five times the 2,000 (beyond what the run must hold at
+    // once, what grows is what it keeps per probe: its configuration and its outcome, and the garbage V8 lets
+    // accumulate in proportion to that live set before a major collection)
+    const huge = runChild(10_000);
+    console.log(
+      `plateau: peak RSS at 10,000 targets (concurrency 200) ${huge.maxRssMb.toFixed(0)} MB against ${large.maxRssMb.toFixed(0)} MB at 2,000 (${pct(large.maxRssMb, huge.maxRssMb)}%); ` +
+        `old space ${large.oldSpaceMb.toFixed(0)} -> ${huge.oldSpaceMb.toFixed(0)} MB; live heap after the run ${huge.liveHeapMb.toFixed(1)} MB; ` +
+        `10,000 took ${huge.wallMs.toFixed(0)} ms (${huge.passed} passed); load average ${load()}`,
     );
     // V8 grows its young generation (to 2 x 16 MB) only once a process has allocated for a while: a 200-target run
     // ends before, a 2,000-target one after. The same pair with the young generation at that size from the start
