@@ -80,7 +80,7 @@ export async function runRestoreDrill(options: RestoreDrillOptions): Promise<Res
     if (options.template) {
       await createFromTemplate(options.databaseUrl, database, options.template);
       created = true;
-    } else await probeScratch(options.databaseUrl, database);
+    } else await probeScratch(options.databaseUrl, database, options.manifest.tables);
     const hashes = new Map<string, RowSetHash>();
     await restore(
       {
@@ -166,7 +166,11 @@ export class DrillEnvironmentError extends OpsError {
 const SETUP_SQLSTATES = new Set(['3D000', '28000', '28P01', '42501']);
 
 /** Connects to the scratch database once, so that a wrong one is told apart from a failing restore. */
-async function probeScratch(url: string, database: string): Promise<void> {
+async function probeScratch(
+  url: string,
+  database: string,
+  tables: ReadonlyArray<{ schema: string; name: string }>,
+): Promise<void> {
   let client: pg.Client;
   try {
     client = await connect(url, 'scratch database');
@@ -181,7 +185,22 @@ async function probeScratch(url: string, database: string): Promise<void> {
     }
     throw new DrillEnvironmentError(redactString(errorMessage(err)), 'drill_unreachable', { cause: err });
   }
-  await client.end().catch(() => {});
+  try {
+    // A drill loads data into an existing schema: a scratch database with none of the backup's tables (a fresh one)
+    // is set up wrong, not a backup that failed (it was recorded as a failed verify and paged as verify.failed).
+    if (tables.length === 0) return;
+    const { rows } = await client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM unnest($1::text[], $2::text[]) AS t(s, n)
+        WHERE to_regclass(format('%I.%I', t.s, t.n)) IS NOT NULL`,
+      [tables.map((t) => t.schema), tables.map((t) => t.name)],
+    );
+    if (rows[0]!.n === 0)
+      throw new DrillSetupError(
+        `--restore-into: scratch database ${database} has none of the backup's ${tables.length} table(s) (a drill loads the data into an existing schema): create the schema there, or pass --template NAME`,
+      );
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
 /** COPY TO of the restored table (same columns, same settings as the backup) into an order-independent hash. */

@@ -20,6 +20,7 @@ let env: Record<string, string>;
 let id: string;
 let bucket: string;
 let busy: string;
+let bare: string;
 
 const recorded = async () => (await openStore(bucket).readJson(keys.verify('drill', id)))?.value;
 
@@ -33,6 +34,8 @@ beforeAll(async () => {
   id = r.stdout.trim();
   busy = await source.createDatabase('mt_dsetup_busy');
   await exec(busy, `${readFixture('awkward-schema.sql')} INSERT INTO public.serial_things (name) VALUES ('x');`);
+  // a fresh database, no schema: what VERIFY_DATABASE_URL names when it was only created (it paged verify.failed)
+  bare = await source.createDatabase('mt_dsetup_bare');
 });
 
 describe('a restore drill that cannot be set up', () => {
@@ -42,6 +45,10 @@ describe('a restore drill that cannot be set up', () => {
     const cases: Array<[string, RegExp]> = [
       [missing, /mt_dsetup_missing_\d+ does not exist/],
       [busy, /mt_dsetup_busy_\w+ is not empty.*public\.serial_things/],
+      [
+        bare,
+        /mt_dsetup_bare_\w+ has none of the backup's \d+ table\(s\).*create the schema there, or pass --template NAME/,
+      ],
     ];
     for (const [url, reason] of cases) {
       const r = await runCli(['verify', id, '--restore-into', url, '--no-progress'], { env });
@@ -69,7 +76,7 @@ describe('a restore drill that cannot be set up', () => {
 
   it('is told apart by its error class, not by its message', async () => {
     const { manifest } = await resolveBackup(openStore(bucket), 'drill', id);
-    for (const url of [source.urlFor(`mt_dsetup_missing_${Date.now()}`), busy]) {
+    for (const url of [source.urlFor(`mt_dsetup_missing_${Date.now()}`), busy, bare]) {
       const err = await runRestoreDrill({ store: openStore(bucket), manifest, databaseUrl: url }).catch(
         (e: unknown) => e,
       );
