@@ -106,6 +106,30 @@ describe('mt-ops restore', () => {
     expect(JSON.parse(list.stdout).some((b: { label?: string }) => b.label === 'pre-restore')).toBe(true);
   });
 
+  it('LOG_LEVEL=debug logs the memory by restore phase (where a peak comes from); the default level does not', async () => {
+    const r = await runCli(['restore', id, '--database-url', target, '--yes', '--no-safety-backup', '--no-progress'], {
+      env: { ...env, LOG_LEVEL: 'debug' },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const memory = r.stderr
+      .split('\n')
+      .filter((l) => l.includes('"message":"memory"'))
+      .map((l) => JSON.parse(l) as { phase: string; rssMb: number; arrayBuffersMb: number });
+    const phases = new Set(memory.map((m) => m.phase));
+    expect(phases).toContain('plan');
+    expect([...phases].some((p) => /^load public\.\S+ done$/.test(p))).toBe(true);
+    expect(phases).toContain('committing');
+    expect(memory.every((m) => m.rssMb > 0 && m.arrayBuffersMb >= 0)).toBe(true);
+    const quiet = await runCli(
+      ['restore', id, '--database-url', target, '--yes', '--no-safety-backup', '--no-progress'],
+      {
+        env: { ...env, LOG_LEVEL: 'info' },
+      },
+    );
+    expect(quiet.code, quiet.stderr).toBe(0);
+    expect(quiet.stderr).not.toContain('"message":"memory"');
+  });
+
   it('restores a legacy file given by path', async () => {
     const url = await db.createDatabase('mt_restore_cli_l');
     await exec(

@@ -10,6 +10,7 @@ import { commandContext } from '../context';
 import { interruptSignal, interruptedBecause } from '../signals';
 import { nonNegativeNumber, tableList, databaseUrlFlag } from '../options';
 import { createProgress, formatBytes } from '../progress';
+import type { Logger } from '../../log/logger';
 import { UsageError, truncate } from '../../errors';
 import {
   backupSource,
@@ -85,6 +86,7 @@ export function registerRestoreCommand(program: Command): void {
       const databaseUrl = requireDatabaseUrl(ctx.config, flags.databaseUrl);
       const source = await resolveSource(arg, flags, ctx);
       const progress = createProgress(process.stderr, flags.progress && !flags.json);
+      const memory = memoryLog(ctx.logger);
       const options: RestoreOptions = {
         databaseUrl,
         source,
@@ -98,6 +100,7 @@ export function registerRestoreCommand(program: Command): void {
         confirm: confirmOnTty,
         lockTimeoutSeconds: flags.lockTimeout,
         onProgress: (p) => {
+          memory.phase(p.phase === 'table' ? `load ${p.table}${p.done ? ' done' : ''}` : p.phase);
           if (p.phase === 'safety-backup') {
             if (p.backupId) progress.line(`safety backup taken: ${p.backupId} (label pre-restore)`);
             else progress.line('taking a safety backup of the target...');
@@ -134,9 +137,47 @@ export function registerRestoreCommand(program: Command): void {
           );
         } else process.stdout.write(`${formatResult(result, total)}\n`);
       } finally {
+        memory.stop();
         progress.done();
       }
     });
+}
+
+/**
+ * At debug level (LOG_LEVEL=debug): the process's memory every 50 ms and at each phase change, tagged with the phase
+ * (plan, load <table>, load <table> done: index builds and key checks, sequences, committing). rss against heapUsed
+ * (JS objects) and arrayBuffers (Buffers: stream chunks, zlib output, garbage not yet collected) says where a peak
+ * comes from.
+ */
+function memoryLog(logger: Logger): { phase(p: string): void; stop(): void } {
+  if (!logger.isLevelEnabled('debug')) return { phase: () => {}, stop: () => {} };
+  let phase = 'plan';
+  const mb = (n: number) => Math.round(n / 1e5) / 10;
+  const log = () => {
+    const m = process.memoryUsage();
+    logger.debug(
+      {
+        phase,
+        rssMb: mb(m.rss),
+        heapUsedMb: mb(m.heapUsed),
+        heapTotalMb: mb(m.heapTotal),
+        externalMb: mb(m.external),
+        arrayBuffersMb: mb(m.arrayBuffers),
+      },
+      'memory',
+    );
+  };
+  log();
+  const timer = setInterval(log, 50);
+  timer.unref();
+  return {
+    phase: (p) => {
+      if (p === phase) return;
+      phase = p;
+      log();
+    },
+    stop: () => clearInterval(timer),
+  };
 }
 
 async function resolveSource(
