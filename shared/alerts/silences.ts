@@ -6,6 +6,7 @@ import { MatcherText } from './config';
 import { alertKeys } from './layout';
 import { matchesAll } from './route';
 import { matchLabels, type Alert } from './model';
+import { UsageError } from '../errors';
 
 /** An ad hoc silence: matchers (all must match), a reason, an author and an expiry; stored in the bucket. */
 export const SilenceSchema = z.object({
@@ -28,6 +29,12 @@ export function silencedBy(silences: readonly Silence[], alert: Alert, now: Date
   return silences.find((s) => isActive(s, now) && matchesAll(s.matchers, labels));
 }
 
+/**
+ * The longest a silence may last (90 days): longer is a mistake (`99999d`), and a silence nobody remembers hides
+ * pages for good; what must stay quiet longer belongs in the routing tree or a maintenance window.
+ */
+export const MAX_SILENCE_MS = 90 * 86_400_000;
+
 export function newSilenceId(now: Date): string {
   return `${now.toISOString().slice(0, 10).replace(/-/g, '')}-${randomBytes(3).toString('hex')}`;
 }
@@ -38,6 +45,8 @@ export async function addSilence(
   input: Omit<Silence, 'id' | 'createdAt'>,
   now = new Date(),
 ): Promise<Silence> {
+  if (Date.parse(input.expiresAt) - now.getTime() > MAX_SILENCE_MS)
+    throw new UsageError('a silence lasts at most 90 days (use the routing tree or a maintenance window for longer)');
   const silence = SilenceSchema.parse({ ...input, id: newSilenceId(now), createdAt: now.toISOString() });
   await store.writeJson(alertKeys.silence(env, silence.id), silence, { ifGeneration: null });
   return silence;

@@ -179,6 +179,8 @@ describe('mt-ops alerts and silence (the real CLI)', () => {
   it.each([
     [['silence', 'add', '--match', 'probe==x', '--for', '2h', '--reason', 'r'], /--match/],
     [['silence', 'add', '--match', 'probe=x', '--for', 'soon', '--reason', 'r'], /--for/],
+    [['silence', 'add', '--match', 'probe=x', '--for', '99999d', '--reason', 'r'], /--for.*must be at most 90d/],
+    [['silence', 'add', '--match', 'probe=x', '--for', '2161h', '--reason', 'r'], /--for.*must be at most 90d/],
     [['alerts', 'test', '--severity', 'urgent'], /--severity/],
     [['silence', 'expire', 'nope-0000'], /no silence/],
     [['alerts', 'send', '--file', fixture('awkward-schema.sql')], /not valid JSON/],

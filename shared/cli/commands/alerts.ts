@@ -12,7 +12,7 @@ import { describeChannels, fanoutDeps } from '../../alerts/settings';
 import { readDeliveries } from '../../alerts/outbox';
 import { readIncidents } from '../../alerts/state';
 import { readOwed } from '../../alerts/sweep';
-import { addSilence, expireSilence, isActive, listSilences } from '../../alerts/silences';
+import { MAX_SILENCE_MS, addSilence, expireSilence, isActive, listSilences } from '../../alerts/silences';
 import { MatcherText } from '../../alerts/config';
 import { activeWindow, nextWindow } from '../../maintenance/window';
 
@@ -33,6 +33,16 @@ export function duration(value: string): number {
   const m = /^(\d+(?:\.\d+)?)(m|h|d)$/.exec(value.trim());
   if (!m || Number(m[1]) <= 0) throw new InvalidArgumentError('must be a duration like 30m, 2h or 7d');
   return Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd'];
+}
+
+/** A silence's `--for`: a duration of at most 90 days (MAX_SILENCE_MS). */
+function silenceFor(value: string): number {
+  const ms = duration(value);
+  if (ms > MAX_SILENCE_MS)
+    throw new InvalidArgumentError(
+      'must be at most 90d (a silence that long is forgotten; use the routing tree or a maintenance window)',
+    );
+  return ms;
 }
 
 function matcher(value: string, previous: string[] = []): string[] {
@@ -278,7 +288,7 @@ export function registerAlertsCommands(program: Command): void {
   withStoreOptions(silence.command('add'))
     .description('Silence matching alerts for a while (every --match must match)')
     .requiredOption('--match <matcher>', 'label=value, label!=value, label=~regex, label!~regex (repeatable)', matcher)
-    .requiredOption('--for <duration>', 'how long (30m, 2h, 7d)', duration)
+    .requiredOption('--for <duration>', 'how long (30m, 2h, 7d; at most 90d)', silenceFor)
     .requiredOption('--reason <text>', 'why')
     .option('--author <name>', 'who (default: $USER)')
     .option('--json', 'print JSON')
