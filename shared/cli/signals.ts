@@ -1,4 +1,4 @@
-/** How the long CLI commands (backup, restore, cleanup) stop on SIGINT/SIGTERM: an abort signal, and the one-line error. */
+/** How the long CLI commands (backup, restore, cleanup, verify, probe) stop on SIGINT/SIGTERM: an abort signal, and the one-line error. */
 import { InterruptedError } from '../errors';
 
 let controller: AbortController | undefined;

@@ -1,6 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -20,12 +21,15 @@ let db: TestDatabase;
 let bucketDir: string;
 let env: Record<string, string>;
 
-function start(args: string[]): {
+function start(
+  args: string[],
+  extra: Record<string, string> = {},
+): {
   child: ChildProcess;
   done: Promise<{ code: number | null; stderr: string; stdout: string }>;
 } {
   const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
+    env: { ...process.env, ...env, LOG_LEVEL: 'warn', ...extra },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -96,6 +100,62 @@ describe('a signal stops the CLI cleanly', () => {
     expect(await listBackups(store, 'sig', { includeIncomplete: true })).toEqual([]);
     expect(readdirSync(tmp)).toEqual([]);
     await expectNoSessions(db.url, 'mt-ops backup');
+  });
+
+  it('SIGINT mid-verify: exit 130, one line, nothing recorded', async () => {
+    const store = openStore(`file://${bucketDir}`);
+    const result = await runBackup({ databaseUrl: db.url, store, env: 'sig' });
+    if (result.status !== 'completed') throw new Error('no backup');
+    const { child, done } = start(['verify', result.manifest.id, '--no-progress']);
+    // mid-way: the verify has a data object of the backup open
+    const backupDir = join(bucketDir, 'sig', result.manifest.id);
+    await waitFor('the verify reads the table data', () => {
+      try {
+        return readdirSync(`/proc/${child.pid}/fd`).some((fd) => {
+          try {
+            return readlinkSync(`/proc/${child.pid}/fd/${fd}`).startsWith(backupDir);
+          } catch {
+            return false;
+          }
+        });
+      } catch {
+        return false;
+      }
+    });
+    child.kill('SIGINT');
+    const r = await done;
+    expect(r.code).toBe(130);
+    expect(r.stderr).toBe('mt-ops: verify stopped by SIGINT: nothing recorded\n');
+    expect(await store.readJson(keys.verify('sig', result.manifest.id))).toBeUndefined();
+  });
+
+  it('SIGINT mid-probe: exit 130, one line', async () => {
+    let reached!: () => void;
+    const connected = new Promise<void>((r) => (reached = r));
+    const sockets: Socket[] = [];
+    const hanging = createServer((socket) => {
+      sockets.push(socket); // never answered
+      reached();
+    });
+    await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', r));
+    try {
+      const dir = tempDir();
+      const { port } = hanging.address() as AddressInfo;
+      writeFileSync(
+        join(dir, 'ops.json'),
+        JSON.stringify({ probes: [{ name: 'slow', url: `http://127.0.0.1:${port}/health`, timeoutMs: 30_000 }] }),
+      );
+      const { child, done } = start(['probe'], { OPS_CONFIG: join(dir, 'ops.json') });
+      await connected;
+      child.kill('SIGINT');
+      const r = await done;
+      expect(r.code).toBe(130);
+      expect(r.stderr).toMatch(/^mt-ops: probe stopped by SIGINT: [^\n]*\n$/);
+      expect(r.stdout).toBe('');
+    } finally {
+      for (const s of sockets) s.destroy();
+      hanging.close();
+    }
   });
 
   it('SIGINT mid-restore: exit 130, one line, rolled back (the target unchanged), connections closed', async () => {

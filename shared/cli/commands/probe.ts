@@ -5,6 +5,7 @@ import { commandContext } from '../context';
 import { table } from '../progress';
 import { openBus } from '../../bus/open';
 import { OpsError } from '../../errors';
+import { interruptSignal, interruptedBecause } from '../signals';
 import { probeJob, configuredProbes } from '../../probes/job';
 import { unsetReferences } from '../../probes/config';
 import { readState, selectProbes, summarize, type UptimeSummary } from '../../probes/plan';
@@ -64,8 +65,24 @@ export function registerProbeCommands(program: Command): void {
     .action(async (flags: ProbeFlags) => {
       const ctx = commandContext(flags, { check: unsetReferences });
       const bus = openBus(ctx.config);
+      // SIGINT/SIGTERM: one line and 130/143 (the probes are short; those recorded before it stay recorded)
+      const interrupt = interruptSignal();
+      const stopped = new Promise<never>((_resolve, reject) =>
+        interrupt.addEventListener('abort', () =>
+          reject(
+            interruptedBecause(
+              interrupt,
+              (sig) => `probe stopped by ${sig}: results not printed (those already recorded are kept)`,
+            ),
+          ),
+        ),
+      );
+      stopped.catch(() => {}); // raced below; never unhandled
       try {
-        const { run } = await probeJob({ ...ctx, bus }, { only: flags.only, all: true, summaries: true });
+        const { run } = await Promise.race([
+          probeJob({ ...ctx, bus }, { only: flags.only, all: true, summaries: true }),
+          stopped,
+        ]);
         const summaries = new Map(run.outcomes.filter((o) => o.summary).map((o) => [o.name, o.summary!]));
         if (flags.json) {
           process.stdout.write(

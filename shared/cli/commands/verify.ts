@@ -7,6 +7,7 @@ import { openBus } from '../../bus/open';
 import { verifyJob, verifyOptions } from '../../restore/verify-job';
 import { createProgress, formatDuration } from '../progress';
 import { OpsError } from '../../errors';
+import { interruptSignal, interruptedBecause } from '../signals';
 
 interface VerifyFlags {
   bucket?: string;
@@ -37,12 +38,17 @@ export function registerVerifyCommand(program: Command): Command {
     )
     .action(async (id: string, flags: VerifyFlags) => {
       const ctx = commandContext(flags);
-      const options = verifyOptions(ctx, {
-        trigger: 'manual',
-        id,
-        restoreInto: flags.restoreInto,
-        template: flags.template,
-      });
+      // SIGINT/SIGTERM: the checks stop, nothing is recorded (a drill's scratch database is rolled back or dropped)
+      const interrupt = interruptSignal();
+      const options = verifyOptions(
+        { ...ctx, signal: interrupt },
+        {
+          trigger: 'manual',
+          id,
+          restoreInto: flags.restoreInto,
+          template: flags.template,
+        },
+      );
       const progress = createProgress(process.stderr, flags.progress && !flags.json);
       const bus = openBus(ctx.config, { logger: ctx.logger });
       try {
@@ -57,7 +63,9 @@ export function registerVerifyCommand(program: Command): Command {
             },
             onDrillStart: () => progress.line(`restore drill into a scratch database...`),
           },
-        );
+        ).catch((err: unknown) => {
+          throw interruptedBecause(interrupt, (sig) => `verify stopped by ${sig}: nothing recorded`) ?? err;
+        });
         const { record, manifest } = result as Required<Pick<typeof result, 'record' | 'manifest'>> & typeof result;
         if (result.drill?.ok)
           progress.line(
