@@ -14,7 +14,10 @@ export const DIGEST_CHANNELS: ChannelName[] = ['slack', 'email'];
 export interface DigestResult {
   day: string;
   notices: number;
-  /** Per channel: sent, failed (still owed: retried), dead-lettered (refused for good), off; empty when nothing to report. */
+  /**
+   * Per channel: sent, failed (still owed: retried), dead-lettered (refused for good), off; empty when nothing to
+   * report; absent for a channel that already has every notice (its digest went out later than the other's).
+   */
   channels: Partial<Record<ChannelName, 'delivered' | 'failed' | 'dead-lettered' | 'off'>>;
   /** Nothing was filed since the last digest: nothing is sent (no daily "nothing to report" noise). */
   empty: boolean;
@@ -36,43 +39,55 @@ export function digestDay(at: Date, timeZone = 'America/New_York'): string {
   return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(at);
 }
 
+/** A notice waiting in the bucket, with the digest channels that already have it (sent or dead-lettered). */
+interface Waiting {
+  key: string;
+  notice: Notice;
+  has: ChannelName[];
+}
+
 /**
  * The daily digest: every info notice filed since the last digest (backups, cleanups, verifies, deployments failed or
- * succeeded, incidents opened and closed with their durations) as one Slack message and one email. A day's digest is sent once per channel
- * (recorded under digest-sent/<day> with compare-and-swap); a refused one (not retryable) goes to the dead-letter
- * topic with a warning. The notices are removed once no channel can still take them (sent, refused or off), so they
- * never pile up behind a channel that is broken for good. With no notices nothing is sent.
+ * succeeded, incidents opened and closed with their durations) as one Slack message and one email. A day's digest is
+ * sent once per channel (recorded under digest-sent/<day> with compare-and-swap); a refused one (not retryable) goes
+ * to the dead-letter topic with a warning. Each notice records the channels that have it (`digestedTo`), so every
+ * channel gets every notice exactly once, even when one channel's digest goes out later than the other's (a channel
+ * that already had today's digest gets the notices filed since in the next one). A notice is removed once every
+ * channel that is on has it (sent or refused), so notices never pile up behind a channel that is broken for good.
+ * Nothing is sent to a channel that has nothing new; with no notices at all nothing is sent.
  */
 export async function sendDigest(deps: FanoutDeps, now = new Date()): Promise<DigestResult> {
   const day = digestDay(now);
-  const keys: string[] = [];
-  const notices: Notice[] = [];
+  const waiting: Waiting[] = [];
   for await (const info of deps.store.list(alertKeys.digest(deps.env))) {
     const doc = await deps.store.readJson(info.key);
     if (doc?.value && typeof doc.value === 'object') {
-      keys.push(info.key);
-      notices.push(doc.value as Notice);
+      const { digestedTo, ...notice } = doc.value as Notice & { digestedTo?: ChannelName[] };
+      waiting.push({ key: info.key, notice, has: Array.isArray(digestedTo) ? digestedTo : [] });
     }
   }
   // by time; at one time, what happened before the incident it opened or closed (the keys' order there is a hash's)
   const incident = (n: Notice) => (n.type.startsWith('incident.') ? 1 : 0);
-  notices.sort((a, b) => a.time.localeCompare(b.time) || incident(a) - incident(b) || a.title.localeCompare(b.title));
+  waiting.sort(
+    ({ notice: a }, { notice: b }) =>
+      a.time.localeCompare(b.time) || incident(a) - incident(b) || a.title.localeCompare(b.title),
+  );
   const result: DigestResult = {
     day,
-    notices: notices.length,
+    notices: waiting.length,
     channels: {},
-    empty: notices.length === 0,
+    empty: waiting.length === 0,
     retry: false,
   };
   if (result.empty) {
     deps.logger.info({ day, notices: 0 }, `daily digest ${day}: nothing to report, not sent`);
     return result;
   }
-  const digest: Digest = { env: deps.env, from: notices[0]!.time, to: now.toISOString(), notices };
   const sentKey = alertKeys.digestSent(deps.env, day);
-  // whether this run sent (or dead-lettered) the digest anywhere, and whether a channel had today's already
+  // whether this run sent (or dead-lettered) a digest anywhere, and whether a channel had today's already
   let sentNow = false;
   let hadToday = false;
+  const on = DIGEST_CHANNELS.filter((name) => deps.channels[name]);
   for (const name of DIGEST_CHANNELS) {
     const channel = deps.channels[name];
     if (!channel) {
@@ -83,10 +98,20 @@ export async function sendDigest(deps: FanoutDeps, now = new Date()): Promise<Di
     const sent = (doc?.value as SentDoc | undefined) ?? { day, channels: {} };
     const already = sent.channels[name]?.status;
     if (already === 'delivered' || already === 'dead-lettered') {
+      // what this channel has not had yet waits for its next day's digest
       result.channels[name] = already;
       hadToday = true;
       continue;
     }
+    // only what this channel has not had (the other one may have had its digest later with more in it)
+    const owed = waiting.filter((w) => !w.has.includes(name));
+    if (owed.length === 0) continue;
+    const digest: Digest = {
+      env: deps.env,
+      from: owed[0]!.notice.time,
+      to: now.toISOString(),
+      notices: owed.map((w) => w.notice),
+    };
     const { result: r } = await deliverWithRetry(
       channel,
       { kind: 'digest', digest },
@@ -95,6 +120,7 @@ export async function sendDigest(deps: FanoutDeps, now = new Date()): Promise<Di
     );
     const at = now.toISOString();
     if (r.ok) {
+      await markDigested(deps, owed, name);
       await updateSent(deps, sentKey, day, name, { status: 'delivered', at });
       sentNow = true;
       result.channels[name] = 'delivered';
@@ -109,29 +135,54 @@ export async function sendDigest(deps: FanoutDeps, now = new Date()): Promise<Di
       continue;
     }
     await deps.deadLetter.publish({ env: deps.env, channel: name, kind: 'digest', seq: 0, reason: error, digest, at });
+    await markDigested(deps, owed, name);
     await updateSent(deps, sentKey, day, name, { status: 'dead-lettered', at, error });
     sentNow = true;
     deps.logger.warn({ channel: name, day }, `digest to ${name} dead-lettered (not retryable): ${error}`);
     result.channels[name] = 'dead-lettered';
   }
+  // a notice every channel that is on has had is done; the rest wait for the channels that have not had them
+  let kept = 0;
+  for (const w of waiting) {
+    if (on.every((name) => w.has.includes(name))) await deps.store.delete(w.key);
+    else kept++;
+  }
   // Every channel had today's digest already (a second run the same day: a schedule run more often than daily, or a
-  // redelivery after all went out): these notices came later and went nowhere, so they wait for the next day's
-  // digest. They were removed unsent.
+  // redelivery after all went out): these notices came later and went nowhere, so they wait for the next day's digest.
   if (hadToday && !sentNow && !result.retry) {
     deps.logger.info(
-      { day, notices: notices.length, channels: result.channels },
-      `daily digest ${day}: already sent today; ${notices.length} newer notice(s) kept for the next one`,
+      { day, notices: waiting.length, channels: result.channels },
+      `daily digest ${day}: already sent today; ${waiting.length} newer notice(s) kept for the next one`,
     );
     return { ...result, kept: true };
   }
-  if (!result.retry) {
-    for (const key of keys) await deps.store.delete(key);
-  }
   deps.logger.info(
-    { day, notices: notices.length, channels: result.channels },
-    `daily digest ${day}: ${notices.length} notice(s)`,
+    { day, notices: waiting.length, kept, channels: result.channels },
+    `daily digest ${day}: ${waiting.length} notice(s)` +
+      (kept ? `; ${kept} kept for a channel that has not had them yet` : ''),
   );
   return result;
+}
+
+/** Records on each notice that `name` has it (compare-and-swap: another channel's run may be marking it too). */
+async function markDigested(deps: FanoutDeps, owed: Waiting[], name: ChannelName): Promise<void> {
+  for (const w of owed) {
+    w.has.push(name);
+    for (let i = 0; ; i++) {
+      const doc = await deps.store.readJson(w.key);
+      if (!doc?.value || typeof doc.value !== 'object') break;
+      const value = doc.value as Notice & { digestedTo?: ChannelName[] };
+      const has = Array.isArray(value.digestedTo) ? value.digestedTo : [];
+      if (has.includes(name)) break;
+      try {
+        await deps.store.writeJson(w.key, { ...value, digestedTo: [...has, name] }, { ifGeneration: doc.generation });
+        break;
+      } catch (err) {
+        if (i < 9 && err instanceof StorageError && err.code === 'precondition_failed') continue;
+        throw err;
+      }
+    }
+  }
 }
 
 async function updateSent(

@@ -9,7 +9,7 @@ import { fingerprintKey, type Receiver } from './model';
  *   <env>/.alerts/outbox/<YYYY-MM-DD>/<fp>-<seq>-<receiver>.json   one delivery: claimed, then delivered / failed / dead-lettered
  *   <env>/.alerts/pending/<fp>-<seq>-<receiver>.json   a delivery not settled yet (the sweep retries these)
  *   <env>/.alerts/silences/<id>.json                      an ad hoc silence (matchers, reason, author, expiry)
- *   <env>/.alerts/digest/<time>-<id>.json                 an info notice waiting for the daily digest
+ *   <env>/.alerts/digest/<time>-<id>.json                 an info notice waiting for the daily digest (digestedTo: the channels that have it)
  *   <env>/.alerts/digest-sent/<YYYY-MM-DD>.json           the digest of that day (New York date) went out
  *
  * `<fp>` is a hash of the fingerprint (fingerprints may hold any character); the document holds the fingerprint itself.

@@ -79,9 +79,9 @@ function suite(over: Record<string, string> = {}) {
       return fan(cloudEvent('mt-ops-events', event));
     },
     /** The digest entry point run at `time` (a schedule overridden to run more often than daily). */
-    runAt: async (time: string) => {
+    runAt: async (time: string, trigger = cloudEvent(job.topic, job.payload)) => {
       clock = new Date(time);
-      return digest(cloudEvent(job.topic, job.payload));
+      return digest(trigger);
     },
     /** The Scheduler job's next run after `from`, delivered to the digest entry point at that time. */
     scheduled: async (from: string, trigger = cloudEvent(job.topic, job.payload)) => {
@@ -271,6 +271,68 @@ describe('the daily digest', () => {
     expect(since(before)).toMatchObject({ slack: 2, email: 2 });
     expect(JSON.stringify(delivered(slack).at(-1)!.json)).toContain('late-b2');
   });
+
+  it.each(['email', 'slack'] as const)(
+    '%s late: a notice filed between the two deliveries of the day reaches the channel that went first in the next digest, once',
+    async (late) => {
+      // Issue 12's rule is that nothing is dropped silently. Slack had the day's digest at 09:00, email was down and
+      // its redelivery sent it later that day with a notice filed in between; the notices were then removed, so
+      // Slack never had that notice (or the reverse, with Slack late).
+      const server = late === 'email' ? await startSmtpServer({ rejectFirst: 4, rejectCode: 451 }) : smtp;
+      if (late === 'email') cleanups.push(server.stop);
+      const s = suite({ SMTP_URL: server.url });
+      const other = late === 'email' ? 'slack' : 'email';
+      const slackFrom = delivered(slack).length;
+      const emailFrom = server.messages().length;
+      const sent = () => ({
+        slack: delivered(slack)
+          .slice(slackFrom)
+          .map((r) => JSON.stringify(r.json)),
+        email: server
+          .messages()
+          .slice(emailFrom)
+          .map((m) => m.raw.replace(/=\r?\n/g, '')),
+      });
+      await s.publish(backupOk('2026-11-29T08:00:00.000Z', 'early-b1'));
+      if (late === 'slack')
+        slack.script(
+          ...Array.from({ length: 4 }, () => ({ status: 429, body: 'rate_limited', headers: { 'retry-after': '0' } })),
+        );
+      const trigger = cloudEvent(job.topic, job.payload);
+      await expect(s.scheduled('2026-11-29T12:00:00Z', trigger)).rejects.toThrow(RetryableDeliveryError);
+      expect(sent()[other]).toHaveLength(1);
+      expect(sent()[late]).toHaveLength(0);
+
+      await s.publish(backupOk('2026-11-29T15:00:00.000Z', 'between-b2'));
+      // the 09:00 trigger redelivered in the afternoon: the late channel has both, the other is not sent again today
+      const redelivered = await s.runAt('2026-11-29T15:30:00.000Z', trigger);
+      expect(redelivered).toMatchObject({ retry: false, channels: { [late]: 'delivered', [other]: 'delivered' } });
+      expect(sent()[late]).toHaveLength(1);
+      expect(sent()[late][0]).toContain('early-b1');
+      expect(sent()[late][0]).toContain('between-b2');
+      expect(sent()[other]).toHaveLength(1);
+      // and the same message once more: nothing is sent twice
+      await s.runAt('2026-11-29T15:31:00.000Z', trigger);
+      expect(sent()[late]).toHaveLength(1);
+      expect(sent()[other]).toHaveLength(1);
+
+      // the next day's digest: the other channel gets what it missed, only that; the late one has nothing new
+      const next = await s.scheduled('2026-11-29T15:30:00.000Z');
+      expect(next.at).toBe('2026-11-30T14:00:00.000Z');
+      expect(sent()[other]).toHaveLength(2);
+      expect(sent()[other][1]).toContain('between-b2');
+      expect(sent()[other][1]).not.toContain('early-b1');
+      expect(sent()[late]).toHaveLength(1);
+      // every channel has every notice: none is left, and the day after sends nothing
+      const left: string[] = [];
+      for await (const o of s.rt.store.list(alertKeys.digest('prod'))) left.push(o.key);
+      expect(left).toEqual([]);
+      const quiet = await s.scheduled('2026-11-30T15:00:00Z');
+      expect(quiet.result).toMatchObject({ day: '2026-12-01', empty: true });
+      expect(sent()[other]).toHaveLength(2);
+      expect(sent()[late]).toHaveLength(1);
+    },
+  );
 
   it('a channel that fails is retried by redelivery (only that one); a channel that refuses is dead-lettered and the notices do not pile up', async () => {
     const s = suite();
