@@ -33,6 +33,20 @@ beforeAll(async () => {
 });
 
 describe('mt-ops backup / list / verify', () => {
+  it('--json on failure: a JSON error object on stdout too, the one line on stderr, the exit code as always', async () => {
+    const unreachable = await runCli(['backup', '--json'], {
+      env: { ...env, DATABASE_URL: db.url.replace(/\/[^/?]+(\?|$)/, '/mt_no_such_database$1') },
+    });
+    expect(unreachable.code).toBe(1);
+    expect(JSON.parse(unreachable.stdout)).toMatchObject({ status: 'failed', issues: [], code: expect.any(String) });
+    expect(JSON.parse(unreachable.stdout).error).toMatch(/mt_no_such_database/);
+    expect(unreachable.stderr.trim().split('\n')).toHaveLength(1);
+    const bad = await runCli(['backup', '--json', '--schemas', 'no_such_schema'], { env });
+    expect(bad.code).toBe(2);
+    expect(JSON.parse(bad.stdout)).toMatchObject({ status: 'failed', code: 'usage' });
+    expect(JSON.parse(bad.stdout).issues.join(' ')).toMatch(/no_such_schema/);
+  });
+
   it('backs up, prints the id, lists it newest first and verifies it', async () => {
     const backup = await runCli(['backup', '--label', 'before-season', '--no-progress'], { env });
     expect(backup.stderr).toBe('');

@@ -4,7 +4,8 @@ import { withStoreOptions } from '../options';
 import { openBus } from '../../bus/open';
 import { backupJob, backupOptions } from '../../backup/job';
 import { Label } from '../../backup/request';
-import { UsageError } from '../../errors';
+import { InterruptedError, OpsError, UsageError, errorMessage } from '../../errors';
+import { redactString } from '../../log/redact';
 import { commandContext } from '../context';
 import { interruptSignal, interruptedBecause } from '../signals';
 import { commaList, positiveInt, tableList, databaseUrlFlag } from '../options';
@@ -34,86 +35,118 @@ export function registerBackupCommand(program: Command): void {
     .option('--jobs <n>', 'parallel connections (one shared snapshot)', positiveInt)
     .option('--json', 'print a JSON summary instead of the id')
     .option('--no-progress', 'no progress output')
-    .action(async (flags: BackupFlags) => {
-      const ctx = commandContext(flags);
-      const options = backupOptions(ctx, {
-        request: {
-          databaseUrl: flags.databaseUrl,
-          label: flags.label,
-          schemas: flags.schemas,
-          excludeTables: flags.excludeTables,
-          jobs: flags.jobs,
-        },
-        fields: { schemas: '--schemas', excludeTables: '--exclude-tables' },
-        trigger: { kind: 'manual' },
-      });
-      const progress = createProgress(process.stderr, flags.progress && !flags.json);
-      const bus = openBus(ctx.config, { logger: ctx.logger });
-      const started = Date.now();
-      const interrupt = interruptSignal();
-      let bytesSoFar = 0;
-      try {
-        const result = await backupJob(
-          // At the default level the failure is our one line on stderr; at debug the log line (with stacks) too.
-          { bus, logger: ctx.logger, logFailure: ctx.logger.isLevelEnabled('debug') },
-          {
-            ...options,
-            signal: interrupt,
-            onProgress: (p) => {
-              if (p.phase === 'started') progress.line(`backup ${p.backupId}: ${p.tables} tables`);
-              if (p.phase === 'table') {
-                const elapsed = (Date.now() - started) / 1000;
-                if (p.done) {
-                  bytesSoFar += p.rawBytes;
-                  progress.line(`  ${p.table}: ${p.rows} rows, ${formatBytes(p.rawBytes)}`);
-                }
-                const rate = formatBytes((bytesSoFar + (p.done ? 0 : p.rawBytes)) / Math.max(elapsed, 0.001));
-                progress.update(
-                  p.total ? p.index / p.total : 1,
-                  `${p.index}/${p.total} tables  ${p.table} ${p.rows} rows  ${rate}/s`,
-                );
-              }
-            },
+    .action(
+      withJsonError(async (flags: BackupFlags) => {
+        const ctx = commandContext(flags);
+        const options = backupOptions(ctx, {
+          request: {
+            databaseUrl: flags.databaseUrl,
+            label: flags.label,
+            schemas: flags.schemas,
+            excludeTables: flags.excludeTables,
+            jobs: flags.jobs,
           },
-        ).catch((err: unknown) => {
-          throw (
-            interruptedBecause(
-              interrupt,
-              (sig) => `backup stopped by ${sig}: nothing kept (its objects removed), lease released`,
-            ) ?? err
-          );
+          fields: { schemas: '--schemas', excludeTables: '--exclude-tables' },
+          trigger: { kind: 'manual' },
         });
-        progress.done();
-        if (result.status === 'busy') {
-          const message = `another backup of env ${ctx.env} is running (${result.holder}, lease until ${result.until}); nothing done`;
-          if (flags.json)
-            process.stdout.write(`${JSON.stringify({ status: 'busy', holder: result.holder, until: result.until })}\n`);
-          else process.stderr.write(`mt-ops: ${message}\n`);
-          return;
+        const progress = createProgress(process.stderr, flags.progress && !flags.json);
+        const bus = openBus(ctx.config, { logger: ctx.logger });
+        const started = Date.now();
+        const interrupt = interruptSignal();
+        let bytesSoFar = 0;
+        try {
+          const result = await backupJob(
+            // At the default level the failure is our one line on stderr; at debug the log line (with stacks) too.
+            { bus, logger: ctx.logger, logFailure: ctx.logger.isLevelEnabled('debug') },
+            {
+              ...options,
+              signal: interrupt,
+              onProgress: (p) => {
+                if (p.phase === 'started') progress.line(`backup ${p.backupId}: ${p.tables} tables`);
+                if (p.phase === 'table') {
+                  const elapsed = (Date.now() - started) / 1000;
+                  if (p.done) {
+                    bytesSoFar += p.rawBytes;
+                    progress.line(`  ${p.table}: ${p.rows} rows, ${formatBytes(p.rawBytes)}`);
+                  }
+                  const rate = formatBytes((bytesSoFar + (p.done ? 0 : p.rawBytes)) / Math.max(elapsed, 0.001));
+                  progress.update(
+                    p.total ? p.index / p.total : 1,
+                    `${p.index}/${p.total} tables  ${p.table} ${p.rows} rows  ${rate}/s`,
+                  );
+                }
+              },
+            },
+          ).catch((err: unknown) => {
+            throw (
+              interruptedBecause(
+                interrupt,
+                (sig) => `backup stopped by ${sig}: nothing kept (its objects removed), lease released`,
+              ) ?? err
+            );
+          });
+          progress.done();
+          if (result.status === 'busy') {
+            const message = `another backup of env ${ctx.env} is running (${result.holder}, lease until ${result.until}); nothing done`;
+            if (flags.json)
+              process.stdout.write(
+                `${JSON.stringify({ status: 'busy', holder: result.holder, until: result.until })}\n`,
+              );
+            else process.stderr.write(`mt-ops: ${message}\n`);
+            return;
+          }
+          if (result.status === 'duplicate') {
+            process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : `${result.backupId}\n`);
+            return;
+          }
+          const m = result.manifest;
+          if (flags.json) {
+            process.stdout.write(
+              `${JSON.stringify({ status: 'completed', id: m.id, env: m.env, label: m.label, startedAt: m.startedAt, finishedAt: m.finishedAt, durationMs: Date.now() - started, totals: m.totals, bucketBytes: await bucketBytes(ctx.store, m.env, m.id), ...(m.largeObjects ? { largeObjects: { count: m.largeObjects.count, rawBytes: m.largeObjects.rawBytes, compressedBytes: m.largeObjects.compressedBytes } } : {}), bucket: ctx.store.url })}\n`,
+            );
+          } else {
+            // The bucket figure is what `list` shows as SIZE (every object of the backup, manifest included); the table
+            // data figure is the manifest's compressed total, and raw is the COPY text before gzip.
+            const inBucket = await bucketBytes(ctx.store, m.env, m.id);
+            progress.line(
+              `backup ${m.id} complete: ${m.totals.tables} tables, ${m.totals.rows} rows, ${formatBytes(inBucket)} in the bucket (table data ${formatBytes(m.totals.compressedBytes)} compressed, ${formatBytes(m.totals.rawBytes)} raw)${m.largeObjects ? `, ${m.largeObjects.count} large objects (${formatBytes(m.largeObjects.rawBytes)})` : ''} in ${formatDuration(Date.now() - started)}`,
+            );
+            process.stdout.write(`${m.id}\n`);
+          }
+        } finally {
+          progress.done();
+          await bus.close();
         }
-        if (result.status === 'duplicate') {
-          process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : `${result.backupId}\n`);
-          return;
-        }
-        const m = result.manifest;
-        if (flags.json) {
-          process.stdout.write(
-            `${JSON.stringify({ status: 'completed', id: m.id, env: m.env, label: m.label, startedAt: m.startedAt, finishedAt: m.finishedAt, durationMs: Date.now() - started, totals: m.totals, bucketBytes: await bucketBytes(ctx.store, m.env, m.id), ...(m.largeObjects ? { largeObjects: { count: m.largeObjects.count, rawBytes: m.largeObjects.rawBytes, compressedBytes: m.largeObjects.compressedBytes } } : {}), bucket: ctx.store.url })}\n`,
-          );
-        } else {
-          // The bucket figure is what `list` shows as SIZE (every object of the backup, manifest included); the table
-          // data figure is the manifest's compressed total, and raw is the COPY text before gzip.
-          const inBucket = await bucketBytes(ctx.store, m.env, m.id);
-          progress.line(
-            `backup ${m.id} complete: ${m.totals.tables} tables, ${m.totals.rows} rows, ${formatBytes(inBucket)} in the bucket (table data ${formatBytes(m.totals.compressedBytes)} compressed, ${formatBytes(m.totals.rawBytes)} raw)${m.largeObjects ? `, ${m.largeObjects.count} large objects (${formatBytes(m.largeObjects.rawBytes)})` : ''} in ${formatDuration(Date.now() - started)}`,
-          );
-          process.stdout.write(`${m.id}\n`);
-        }
-      } finally {
-        progress.done();
-        await bus.close();
+      }),
+    );
+}
+
+/**
+ * With --json, a failure is a JSON object on stdout too (the shape of the HTTP API's errors, with backup's `status`):
+ * `{"status":"failed","error":"...","issues":[...],"code":"..."}`; the one line on stderr and the exit code as always.
+ */
+function withJsonError(action: (flags: BackupFlags) => Promise<void>): (flags: BackupFlags) => Promise<void> {
+  return async (flags) => {
+    try {
+      await action(flags);
+    } catch (err) {
+      if (flags.json) {
+        const code =
+          err instanceof InterruptedError
+            ? 'interrupted'
+            : err instanceof UsageError
+              ? 'usage'
+              : err instanceof OpsError
+                ? err.code
+                : 'failed';
+        const issues = err instanceof UsageError ? err.issues.map(redactString) : [];
+        process.stdout.write(
+          `${JSON.stringify({ status: 'failed', error: redactString(errorMessage(err)), issues, code })}\n`,
+        );
       }
-    });
+      throw err;
+    }
+  };
 }
 
 /** Bytes of every object of a backup, as `list` counts them (SIZE). */
