@@ -13,7 +13,7 @@ export interface BackupJobInput {
   /** What the caller asked for (HTTP body, trigger message, CLI flags); the `backup` section fills in the rest. */
   request: BackupRequest & { jobs?: number; databaseUrl?: string };
   /** Where the request's scope lists came from, for error paths: `body`/`data` (`body.schemas`) or the CLI's flags. */
-  fields: { schemas: string; excludeTables: string };
+  fields: { schemas: string; excludeTables: string; /** the CLI's flag (none over HTTP) */ databaseUrl?: string };
   trigger: NonNullable<BackupOptions['trigger']>;
 }
 
@@ -30,7 +30,7 @@ export function backupOptions(
   const section = deps.config.file.backup;
   const { request } = input;
   return {
-    databaseUrl: requireDatabaseUrl(deps.config, request.databaseUrl),
+    databaseUrl: requireDatabaseUrl(deps.config, request.databaseUrl, input.fields.databaseUrl),
     store: deps.store,
     env: deps.env,
     label: request.label,

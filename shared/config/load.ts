@@ -156,9 +156,17 @@ function pickDefined(environment: NodeJS.ProcessEnv, keys: string[]): Record<str
   return out;
 }
 
-/** Throws a UsageError unless DATABASE_URL (or an override) is set. */
-export function requireDatabaseUrl(config: Config, override?: string): string {
+/**
+ * Throws a UsageError unless DATABASE_URL (or an override) is set. `flag`: the CLI flag that overrides it, named in the
+ * message; none (a function, `npm start`: no flags) names the environment the variable belongs to.
+ */
+export function requireDatabaseUrl(config: Config, override?: string, flag?: string): string {
   const url = override ?? config.env.DATABASE_URL;
-  if (!url) throw new UsageError('no database: set DATABASE_URL or pass --database-url');
+  if (!url)
+    throw new UsageError(
+      flag
+        ? `no database: set DATABASE_URL or pass ${flag}`
+        : `no database: DATABASE_URL is not set in this function's environment (deployed: its secret in infra/functions.yaml)`,
+    );
   return url;
 }

@@ -34,6 +34,25 @@ const post = (body: string, contentType = 'application/json') =>
   fetch(base, { method: 'POST', headers: { 'content-type': contentType }, body });
 
 describe('backup function: HTTP (manual)', () => {
+  it('without DATABASE_URL: 400 naming the variable and where it comes from, no CLI flag', async () => {
+    const noDb = testRuntime({ BACKUP_BUCKET: `file://${tempDir()}`, OPS_ENV: 'fn', DATABASE_URL: '' });
+    ff.http(
+      'backupHttpNoDb',
+      backupHttpHandler(() => noDb),
+    );
+    const s = getTestServer('backupHttpNoDb');
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(s.address() as AddressInfo).port}/`, { method: 'POST' });
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as { error: string };
+      expect(body.error).toMatch(/^no database: DATABASE_URL is not set in this function's environment/);
+      expect(body.error).not.toContain('--database-url');
+    } finally {
+      await new Promise<void>((r) => s.close(() => r()));
+    }
+  });
+
   it('takes a backup and answers with the summary; publishes backup.succeeded', async () => {
     const res = await post(JSON.stringify({ label: 'manual-1', schemas: ['league'] }));
     expect(res.status).toBe(200);

@@ -46,7 +46,7 @@ export function registerBackupCommand(program: Command): void {
             excludeTables: flags.excludeTables,
             jobs: flags.jobs,
           },
-          fields: { schemas: '--schemas', excludeTables: '--exclude-tables' },
+          fields: { schemas: '--schemas', excludeTables: '--exclude-tables', databaseUrl: '--database-url' },
           trigger: { kind: 'manual' },
         });
         const progress = createProgress(process.stderr, flags.progress && !flags.json);

@@ -83,7 +83,7 @@ export function registerRestoreCommand(program: Command): void {
     .action(async (arg: string, flags: RestoreFlags) => {
       const started = Date.now();
       const ctx = commandContext(flags);
-      const databaseUrl = requireDatabaseUrl(ctx.config, flags.databaseUrl);
+      const databaseUrl = requireDatabaseUrl(ctx.config, flags.databaseUrl, '--database-url');
       const source = await resolveSource(arg, flags, ctx);
       const progress = createProgress(process.stderr, flags.progress && !flags.json);
       const memory = memoryLog(ctx.logger);
