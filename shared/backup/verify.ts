@@ -42,6 +42,9 @@ export async function checkTableObject(
     if (signal?.aborted) throw signal.reason;
     // the storage stalled: that says nothing about the backup, so the verify fails as a run and records nothing
     if (err instanceof StorageError && err.code === 'stalled') throw err;
+    // missing: one problem (its size and sha256 of nothing would only repeat it)
+    if (err instanceof StorageError && err.code === 'not_found')
+      return { table, ok: false, problems: [`${table}: ${entry.object} is missing from the backup`] };
     // a truncated or corrupted gzip stream: still report what the bytes say
     readable = false;
     problems.push(`${table}: cannot read ${entry.object}: ${errorMessage(err)}`);
