@@ -1,4 +1,5 @@
 /** The restore drill: a backup restored into a scratch database and compared table by table, then rolled back. */
+import { count } from '../format';
 import type pg from 'pg';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
@@ -137,9 +138,11 @@ export async function runRestoreDrill(options: RestoreDrillOptions): Promise<Res
       },
     );
     const rows = tables.reduce((a, t) => a + t.rows, 0);
-    const lo = options.manifest.largeObjects ? ` and ${options.manifest.largeObjects.count} large objects` : '';
+    const lo = options.manifest.largeObjects
+      ? ` and ${count(options.manifest.largeObjects.count, 'large object')}`
+      : '';
     return done(true, [
-      `restored ${tables.length} tables, ${rows} rows${lo} of ${options.manifest.id} into ${database}; every row count and content hash matches (${options.keep ? 'kept' : 'rolled back'})`,
+      `restored ${count(tables.length, 'table')}, ${count(rows, 'row')}${lo} of ${options.manifest.id} into ${database}; every row count and content hash matches (${options.keep ? 'kept' : 'rolled back'})`,
     ]);
   } catch (err) {
     // A drill that could not be set up says nothing about the backup: thrown, never a failed result.

@@ -287,7 +287,9 @@ async function checkForeignKeys(client: pg.ClientBase, fks: TargetForeignKey[]):
       const n = rows[0]![`k${k}`]!;
       if (n !== '0') {
         const partly = fk.matchFull && fk.columns.length > 1 ? ' or hold a partly NULL key (MATCH FULL)' : '';
-        throw new Error(`foreign key ${fk.name} on ${fk.from}: ${n} rows reference missing rows of ${fk.to}${partly}`);
+        throw new Error(
+          `foreign key ${fk.name} on ${fk.from}: ${n === '1' ? '1 row references' : `${n} rows reference`} missing rows of ${fk.to}${partly}`,
+        );
       }
     });
   }

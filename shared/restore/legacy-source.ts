@@ -3,6 +3,7 @@
  * row counts and keys), its `auth_users` pseudo-table mapped onto auth.users with --include-auth, and staged inside
  * the restore transaction, then loaded table by table in foreign-key order (legacy-reader.ts does the parsing).
  */
+import { count } from '../format';
 import type { Readable } from 'node:stream';
 import type { RestoreSource } from './source';
 import {
@@ -37,7 +38,9 @@ export function legacySource(options: LegacySourceOptions): RestoreSource {
           ?.columns.filter((c) => !c.generated)
           .map((c) => c.name) ?? [];
       if (auth && !includeAuth)
-        notes.push(`auth_users: ${auth.rows} rows skipped (pass --include-auth to restore them into auth.users)`);
+        notes.push(
+          `auth_users: ${count(auth.rows, 'row')} skipped (pass --include-auth to restore them into auth.users)`,
+        );
       if (auth && includeAuth) {
         const dropped = auth.keys.filter((k) => !authColumns.includes(k));
         if (!target.tables.has('auth.users'))

@@ -1,5 +1,5 @@
 /** The restore plan and result in words (dry run, closing summary). */
-import { formatBytes, formatDuration } from '../format';
+import { count, formatBytes, formatDuration } from '../format';
 import type { RestorePlan, RestoreResult } from './restore';
 
 /** Human-readable dry-run plan: tables in order, rows, truncation, sequences, the safety backup. */
@@ -52,7 +52,7 @@ export function recoveryInWords(ms: number, targetMs = 3_600_000): string {
 export function formatResult(result: RestoreResult, totalMs: number): string {
   const seconds = Math.max(result.durationMs, 1) / 1000;
   const lines = [
-    `restored ${result.tables.length} tables, ${result.rows} rows, ${formatBytes(result.bytes)} into ${result.plan.database} in ${formatDuration(result.durationMs)} ` +
+    `restored ${count(result.tables.length, 'table')}, ${count(result.rows, 'row')}, ${formatBytes(result.bytes)} into ${result.plan.database} in ${formatDuration(result.durationMs)} ` +
       `(${Math.round(result.rows / seconds)} rows/s, ${formatBytes(result.bytes / seconds)}/s)`,
     result.plan.sequences === 'recorded'
       ? `sequences: ${result.sequences.length} set to their recorded values`
@@ -61,7 +61,7 @@ export function formatResult(result: RestoreResult, totalMs: number): string {
   const t = result.timings;
   const ms = (n: number) => formatDuration(n);
   lines.push(
-    `time: plan ${ms(t.planMs)}, load ${ms(t.loadMs)}, index builds ${ms(t.indexMs)} (${result.rebuiltIndexes.length} indexes rebuilt after the load), ` +
+    `time: plan ${ms(t.planMs)}, load ${ms(t.loadMs)}, index builds ${ms(t.indexMs)} (${count(result.rebuiltIndexes.length, 'index', 'indexes')} rebuilt after the load), ` +
       `key checks ${ms(t.keyCheckMs)}, sequences ${ms(t.sequencesMs)}, commit ${ms(t.commitMs)}`,
   );
   if (result.largeObjects)

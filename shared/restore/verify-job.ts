@@ -4,6 +4,7 @@
  * database when one is given, and verify.json recorded beside the backup) -> report (`reportVerify`: the one place
  * verify.succeeded / verify.failed are built and published). Both paths write the same record.
  */
+import { count } from '../format';
 import type { Config } from '../config/load';
 import type { ObjectStore } from '../storage/types';
 import type { EventBus } from '../bus/events';
@@ -209,7 +210,7 @@ export async function reportVerify(
   if (drillSkipped) logger.warn({ env, backupId }, drillNotRun);
   if (record.ok) {
     const details = [
-      `${manifest.tables.length} tables, ${manifest.totals.rows} rows: checksums match`,
+      `${count(manifest.tables.length, 'table')}, ${count(manifest.totals.rows, 'row')}: checksums match`,
       ...(drill ? drill.details : [drillNotRun ?? 'no restore drill']),
     ].join('; ');
     logger.info({ env, backupId, drill: Boolean(drill) }, `verify succeeded: ${details}`);

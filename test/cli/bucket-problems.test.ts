@@ -88,7 +88,7 @@ describe('bucket problems', () => {
       const id = backup.stdout.trim();
       expect(spawnSync('chmod', ['-R', 'a+rX,a-w', bucket]).status).toBe(0); // readable, not writable, for nobody
       const verify = await runAsNobody(['verify', id, '--no-progress'], env);
-      expect(verify.stdout).toMatch(new RegExp(`^backup ${id} verified: .*, checksums match\n$`));
+      expect(verify.stdout).toBe(`backup ${id} verified: 1 table, 1 row, checksums match\n`); // not "1 tables, 1 rows"
       expect(verify.stderr).toBe(
         `mt-ops: backup ${id} verified, but the verify record could not be written: cannot write the bucket folder ${bucket}: permission denied\n`,
       );

@@ -158,7 +158,7 @@ describe('mt-ops restore', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/restored 7 tables, 8 rows/);
     expect(r.stdout).toMatch(/sequences: 0 set from max\(id\) \(the legacy format records no sequence values\)/);
-    expect(r.stdout).toMatch(/auth_users: 1 rows skipped/);
+    expect(r.stdout).toMatch(/auth_users: 1 row skipped/);
   });
 
   it('bad input: a clear error, exit 2, nothing changed, no password', async () => {

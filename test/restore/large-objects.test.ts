@@ -245,7 +245,7 @@ describe('large objects in the CLI', () => {
   it('verify, restore --dry-run and export say what happens to them', async () => {
     const env = { BACKUP_BUCKET: `file://${bucketDir}`, OPS_ENV: 'lo', DATABASE_URL: undefined };
     const verify = await runCli(['verify', manifest.id, '--no-progress'], { env });
-    expect(verify.stdout).toMatch(/verified: 1 tables, 6 rows, 5 large objects, checksums match/);
+    expect(verify.stdout).toMatch(/verified: 1 table, 6 rows, 5 large objects, checksums match/);
     const target = await freshTarget();
     const plan = await runCli(['restore', manifest.id, '--database-url', target, '--dry-run'], { env });
     expect(plan.stdout).toMatch(/large objects \(5, 3\.\d+ MB\): recreated with their oids in the same transaction/);

@@ -70,7 +70,7 @@ describe('legacy JSON restore', () => {
     expect(result.plan.preflight.order.order.indexOf('public.clubs')).toBeLessThan(
       result.plan.preflight.order.order.indexOf('public.teams'),
     );
-    expect(result.plan.notes.join('\n')).toMatch(/auth_users: 1 rows skipped/);
+    expect(result.plan.notes.join('\n')).toMatch(/auth_users: 1 row skipped/);
     expect(result.plan.notes.join('\n')).toMatch(/sequences are set from max\(id\)/);
     await withClient(url, async (c) => {
       const team = (await c.query('SELECT * FROM teams')).rows[0];

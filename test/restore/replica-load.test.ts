@@ -108,7 +108,7 @@ describe('loading under session_replication_role = replica', () => {
     await exec(dst, full);
     const before = await snapshotOf(dst);
     await expect(restore(options(dst, manifest))).rejects.toThrow(
-      /kits_club_season_fk on public\.kits: 1 rows reference missing rows/,
+      /kits_club_season_fk on public\.kits: 1 row references missing rows/,
     );
     expect(await snapshotOf(dst)).toEqual(before);
 

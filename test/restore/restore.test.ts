@@ -312,7 +312,7 @@ describe('a cycle of non-deferrable foreign keys', () => {
     const bad = await backupOf(src, 'cycle');
     const before = await snapshotOf(dst);
     await expect(restore({ ...options(dst), source: backupSource(store, bad) })).rejects.toThrow(
-      /b_a_id_fkey.*1 rows reference missing rows/,
+      /b_a_id_fkey.*1 row references missing rows/,
     );
     expect(await snapshotOf(dst)).toEqual(before);
   });

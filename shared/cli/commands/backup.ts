@@ -11,6 +11,7 @@ import { interruptSignal, interruptedBecause } from '../signals';
 import { commaList, positiveInt, tableList, databaseUrlFlag } from '../options';
 import { createProgress, formatBytes, formatDuration } from '../progress';
 import { keys } from '../../backup/layout';
+import { count } from '../../format';
 import type { ObjectStore } from '../../storage/types';
 
 interface BackupFlags {
@@ -62,12 +63,12 @@ export function registerBackupCommand(program: Command): void {
               ...options,
               signal: interrupt,
               onProgress: (p) => {
-                if (p.phase === 'started') progress.line(`backup ${p.backupId}: ${p.tables} tables`);
+                if (p.phase === 'started') progress.line(`backup ${p.backupId}: ${count(p.tables, 'table')}`);
                 if (p.phase === 'table') {
                   const elapsed = (Date.now() - started) / 1000;
                   if (p.done) {
                     bytesSoFar += p.rawBytes;
-                    progress.line(`  ${p.table}: ${p.rows} rows, ${formatBytes(p.rawBytes)}`);
+                    progress.line(`  ${p.table}: ${count(p.rows, 'row')}, ${formatBytes(p.rawBytes)}`);
                   }
                   const rate = formatBytes((bytesSoFar + (p.done ? 0 : p.rawBytes)) / Math.max(elapsed, 0.001));
                   progress.update(
@@ -109,7 +110,7 @@ export function registerBackupCommand(program: Command): void {
             // data figure is the manifest's compressed total, and raw is the COPY text before gzip.
             const inBucket = await bucketBytes(ctx.store, m.env, m.id);
             progress.line(
-              `backup ${m.id} complete: ${m.totals.tables} tables, ${m.totals.rows} rows, ${formatBytes(inBucket)} in the bucket (table data ${formatBytes(m.totals.compressedBytes)} compressed, ${formatBytes(m.totals.rawBytes)} raw)${m.largeObjects ? `, ${m.largeObjects.count} large objects (${formatBytes(m.largeObjects.rawBytes)})` : ''} in ${formatDuration(Date.now() - started)}`,
+              `backup ${m.id} complete: ${count(m.totals.tables, 'table')}, ${count(m.totals.rows, 'row')}, ${formatBytes(inBucket)} in the bucket (table data ${formatBytes(m.totals.compressedBytes)} compressed, ${formatBytes(m.totals.rawBytes)} raw)${m.largeObjects ? `, ${count(m.largeObjects.count, 'large object')} (${formatBytes(m.largeObjects.rawBytes)})` : ''} in ${formatDuration(Date.now() - started)}`,
             );
             process.stdout.write(`${m.id}\n`);
           }

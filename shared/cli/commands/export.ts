@@ -1,4 +1,5 @@
 /** `mt-ops export`: a backup as a legacy JSON file. */
+import { count } from '../../format';
 import type { Command } from 'commander';
 import { withStoreOptions } from '../options';
 import { commandContext } from '../context';
@@ -38,7 +39,7 @@ export function registerExportCommand(program: Command): void {
         );
       else {
         process.stderr.write(
-          `exported ${result.tables.length} public tables, ${result.rows} rows of backup ${entry.manifest.id} (${formatBytes(result.bytes)})\n`,
+          `exported ${count(result.tables.length, 'public table')}, ${count(result.rows, 'row')} of backup ${entry.manifest.id} (${formatBytes(result.bytes)})\n`,
         );
         if (lo)
           process.stderr.write(

@@ -6,6 +6,7 @@ import { commandContext } from '../context';
 import { openBus } from '../../bus/open';
 import { verifyJob, verifyOptions } from '../../restore/verify-job';
 import { createProgress, formatDuration } from '../progress';
+import { count } from '../../format';
 import { OpsError } from '../../errors';
 import { interruptSignal, interruptedBecause } from '../signals';
 
@@ -69,13 +70,13 @@ export function registerVerifyCommand(program: Command): Command {
         const { record, manifest } = result as Required<Pick<typeof result, 'record' | 'manifest'>> & typeof result;
         if (result.drill?.ok)
           progress.line(
-            `restore drill: ${result.drill.tables.length} tables match (rows and content) in ${formatDuration(result.drill.durationMs)}`,
+            `restore drill: ${count(result.drill.tables.length, 'table')} ${result.drill.tables.length === 1 ? 'matches' : 'match'} (rows and content) in ${formatDuration(result.drill.durationMs)}`,
           );
         progress.done();
         if (flags.json) process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
         else if (record.ok) {
           process.stdout.write(
-            `backup ${manifest.id} verified: ${manifest.tables.length} tables, ${manifest.totals.rows} rows${manifest.largeObjects ? `, ${manifest.largeObjects.count} large objects` : ''}, checksums match${record.restoreDrill ? ', restore drill passed' : ''}\n`,
+            `backup ${manifest.id} verified: ${count(manifest.tables.length, 'table')}, ${count(manifest.totals.rows, 'row')}${manifest.largeObjects ? `, ${count(manifest.largeObjects.count, 'large object')}` : ''}, checksums match${record.restoreDrill ? ', restore drill passed' : ''}\n`,
           );
         } else {
           process.stdout.write(
