@@ -17,7 +17,7 @@
  */
 import { z } from 'zod';
 import type { ObjectStore } from '../storage/types';
-import { HOUR, HOUR_BUCKETS, type Bucket, type Totals } from './slo';
+import { foldLargest, HOUR, HOUR_BUCKETS, type Bucket, type Totals } from './slo';
 import type { ProbeState } from './state';
 
 export const historyKey = (env: string, name: string) => `${env}/.state/probe-history/${name}.json`;
@@ -28,8 +28,16 @@ export const BucketSchema = z.object({
   f: z.number(),
   m: z.number(),
   h: z.array(z.number()),
+  /** The largest latency (slo.ts); absent in a bucket written before it was kept. */
+  x: z.number().optional(),
 });
-const TotalsSchema = z.object({ n: z.number(), f: z.number(), m: z.number(), h: z.array(z.number()) });
+const TotalsSchema = z.object({
+  n: z.number(),
+  f: z.number(),
+  m: z.number(),
+  h: z.array(z.number()),
+  x: z.number().optional(),
+});
 
 /** The closed hours' sums over a sample's 3-day and 30-day windows, valid for windows starting at those hours. */
 export const PastSchema = z.object({ from3d: z.number(), from30d: z.number(), w3d: TotalsSchema, w30d: TotalsSchema });
@@ -73,13 +81,14 @@ export function closedBefore(newest: number): number {
 }
 
 function sum(buckets: readonly Bucket[], from: number): Totals {
-  const s: Totals = { n: 0, f: 0, m: 0, h: [] };
+  const s: Totals = { n: 0, f: 0, m: 0, h: [], x: 0 };
   for (const b of buckets) {
     if (b.t < from) continue;
     s.n += b.n;
     s.f += b.f;
     s.m += b.m;
     for (let i = 0; i < b.h.length; i++) s.h[i] = (s.h[i] ?? 0) + b.h[i]!;
+    s.x = foldLargest(s.x, b);
   }
   return s;
 }
@@ -95,7 +104,11 @@ export function pastValid(past: Past | undefined, at: number): past is Past {
   return past.from3d === w.from3d && past.from30d === w.from30d;
 }
 
-/** The two summary buckets standing for the closed hours in the sample step (none when nothing is closed yet). */
+/**
+ * The two summary buckets standing for the closed hours in the sample step (none when nothing is closed yet). The
+ * older one's largest latency is the 30 days' (a maximum cannot be subtracted): read with the 3 days', as a 30-day
+ * window reads them, it is the largest of the window.
+ */
 export function summaryBuckets(past: Past): Bucket[] {
   const older: Bucket = {
     t: past.from30d,
@@ -103,6 +116,7 @@ export function summaryBuckets(past: Past): Bucket[] {
     f: past.w30d.f - past.w3d.f,
     m: past.w30d.m - past.w3d.m,
     h: past.w30d.h.map((c, i) => c - (past.w3d.h[i] ?? 0)),
+    x: past.w30d.x,
   };
   return [older, { t: past.from3d, ...past.w3d, h: [...past.w3d.h] }];
 }
@@ -124,7 +138,8 @@ export function addLate(history: readonly Bucket[], late: readonly Bucket[]): Bu
     const had = byHour.get(b.t) ?? { t: b.t, n: 0, f: 0, m: 0, h: [] };
     const h = [...had.h];
     b.h.forEach((c, i) => (h[i] = (h[i] ?? 0) + c));
-    byHour.set(b.t, { t: b.t, n: had.n + b.n, f: had.f + b.f, m: had.m + b.m, h });
+    const x = foldLargest(foldLargest(0, had), b);
+    byHour.set(b.t, { t: b.t, n: had.n + b.n, f: had.f + b.f, m: had.m + b.m, h, ...(h.length > 0 && { x }) });
   }
   return bounded([...byHour.values()].sort((a, b) => a.t - b.t));
 }

@@ -23,6 +23,11 @@ export interface Bucket {
   m: number;
   /** Latency histogram of the counted samples: counts per LATENCY_BOUNDS_MS bucket (+ overflow), trailing zeros trimmed. */
   h: number[];
+  /**
+   * The largest latency among them (whole ms, rounded down), which bounds the percentiles read from `h`; absent with no latencies, or in a
+   * bucket kept from before it was recorded (then not known: the percentiles are the bucket bounds, as they were).
+   */
+  x?: number;
 }
 
 export const MINUTE = 60_000;
@@ -68,6 +73,11 @@ export function addToBuckets(buckets: readonly Bucket[], sample: SampleFacts, si
     bucket.n++;
     if (sample.availabilityFailure) bucket.f++;
     if (sample.latencyMs !== undefined) {
+      // the first latency sets the largest (whole ms, rounded down: never above what was seen); a bucket with
+      // latencies but no largest (kept from before) stays unknown
+      const whole = Math.floor(sample.latencyMs);
+      if (bucket.h.length === 0) bucket.x = whole;
+      else if (bucket.x !== undefined) bucket.x = Math.max(bucket.x, whole);
       const k = latencyBucket(sample.latencyMs);
       while (bucket.h.length <= k) bucket.h.push(0);
       bucket.h[k]!++;
@@ -86,17 +96,30 @@ export interface Totals {
   f: number;
   m: number;
   h: number[];
+  /** The largest latency (0 with none); undefined when a bucket with latencies does not know its largest. */
+  x?: number;
+}
+
+/**
+ * `largest` (a running maximum, starting at 0) with a bucket's largest latency folded in: unknown (undefined) from the
+ * first bucket that has latencies but not their largest on.
+ */
+export function foldLargest(largest: number | undefined, b: { h: readonly number[]; x?: number }): number | undefined {
+  if (b.h.length === 0) return largest;
+  if (largest === undefined || b.x === undefined) return undefined;
+  return Math.max(largest, b.x);
 }
 
 /** Sums the buckets that start within [from, to). */
 export function totals(buckets: readonly Bucket[], from: number, to: number): Totals {
-  const sum: Totals = { n: 0, f: 0, m: 0, h: [] };
+  const sum: Totals = { n: 0, f: 0, m: 0, h: [], x: 0 };
   for (const b of buckets) {
     if (b.t < from || b.t >= to) continue;
     sum.n += b.n;
     sum.f += b.f;
     sum.m += b.m;
     for (let i = 0; i < b.h.length; i++) sum.h[i] = (sum.h[i] ?? 0) + b.h[i]!;
+    sum.x = foldLargest(sum.x, b);
   }
   return sum;
 }
@@ -115,17 +138,25 @@ function counts(buckets: readonly Bucket[], from: number, to: number): Omit<Tota
   return { n, f, m };
 }
 
-/** The latency at quantile q (0..1) from a histogram: the upper bound of the bucket holding it (undefined if empty; Infinity above the last bound). */
-export function quantile(h: readonly number[], q: number): number | undefined {
+/**
+ * The latency at quantile q (0..1) from a histogram: the upper bound of the bucket holding it (undefined if empty;
+ * Infinity above the last bound), but never more than `largest`, the largest latency the histogram counted, when it is
+ * known: no percentile is above every sample (a probe timing out at 3000 ms is not 'p95 5000 ms').
+ */
+export function quantile(h: readonly number[], q: number, largest?: number): number | undefined {
   const total = h.reduce((a, b) => a + b, 0);
   if (total === 0) return undefined;
   const rank = Math.ceil(q * total);
   let seen = 0;
+  let bound = Infinity;
   for (let i = 0; i < h.length; i++) {
     seen += h[i] ?? 0;
-    if (seen >= rank) return LATENCY_BOUNDS_MS[i] ?? Infinity;
+    if (seen >= rank) {
+      bound = LATENCY_BOUNDS_MS[i] ?? Infinity;
+      break;
+    }
   }
-  return Infinity;
+  return largest === undefined ? bound : Math.min(bound, largest);
 }
 
 export interface Aggregates {
@@ -179,9 +210,9 @@ export function uptimeOver(agg: Aggregates, windowMs: number, now: number, inter
     samples: t.n,
     failures: t.f,
     maintenance: t.m,
-    p50: quantile(t.h, 0.5),
-    p95: quantile(t.h, 0.95),
-    p99: quantile(t.h, 0.99),
+    p50: quantile(t.h, 0.5, t.x),
+    p95: quantile(t.h, 0.95, t.x),
+    p99: quantile(t.h, 0.99, t.x),
   };
   if (counted > 0) {
     result.uptime = (t.n - t.f) / counted;

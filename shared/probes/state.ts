@@ -54,6 +54,10 @@ const Incident = z.object({ fingerprint: z.string(), severity: Severity, startsA
  * Stored as version 2: the per-minute buckets in the compact form of compact.ts (a flat integer array), checked by
  * its own decoder rather than by zod object by object. Version 1 (the same fields, the minutes as bucket objects) is
  * still read, and written back as version 2 at the probe's next sample. In memory the minutes are bucket objects.
+ *
+ * The minutes' largest latencies (slo.ts: they bound the percentiles) are `minutesLargest` beside the compact array,
+ * one per minute, -1 where not known; a document without it (written before) reads with none known, and a reader of
+ * before ignores it. The hours carry theirs as `x`.
  */
 const fields = {
   probe: z.string(),
@@ -110,9 +114,25 @@ export function emptyState(probe: string, now: string): ProbeState {
   };
 }
 
-/** The document to store for a state (version 2: the minutes compact). */
+/** The document to store for a state (version 2: the minutes compact, their largest latencies beside them). */
 export function stateDocument(state: ProbeState): Record<string, unknown> {
-  return { ...state, version: STATE_VERSION, minutes: encodeMinutes(state.minutes) };
+  const doc: Record<string, unknown> = { ...state, version: STATE_VERSION, minutes: encodeMinutes(state.minutes) };
+  if (state.minutes.some((b) => b.x !== undefined)) doc.minutesLargest = state.minutes.map((b) => b.x ?? -1);
+  return doc;
+}
+
+/**
+ * The largest latencies stored beside the minutes back onto them (the decoded buckets are fresh objects: set in
+ * place); ignored unless one number per minute.
+ */
+function withLargest(minutes: Bucket[], largest: unknown): Bucket[] {
+  if (!Array.isArray(largest) || largest.length !== minutes.length) return minutes;
+  if (!largest.every((x) => typeof x === 'number' && Number.isFinite(x))) return minutes;
+  for (let i = 0; i < minutes.length; i++) {
+    const x = largest[i] as number;
+    if (x >= 0 && minutes[i]!.h.length > 0) minutes[i]!.x = x;
+  }
+  return minutes;
 }
 
 /** A stored document (version 1 or 2) as a state, or why it cannot be read. */
@@ -127,7 +147,7 @@ export function decodeState(value: unknown): ProbeState | string {
   if (!parsed.success) return parsed.error.issues[0]?.path.join('.') || 'invalid';
   const minutes = decodeMinutes(parsed.data.minutes, MINUTE_BUCKETS);
   if (typeof minutes === 'string') return `minutes: ${minutes}`;
-  return { ...parsed.data, minutes };
+  return { ...parsed.data, minutes: withLargest(minutes, (value as { minutesLargest?: unknown }).minutesLargest) };
 }
 
 /** A stored document, or a fresh one when absent or unreadable (an unreadable one is reported by the caller). */

@@ -9,7 +9,7 @@ import type { IncidentState } from '../alerts/lifecycle';
 import { isActive, type Silence } from '../alerts/silences';
 import { activeWindow, nextWindow, type MaintenanceWindow } from '../maintenance/window';
 import type { ProbeState } from '../probes/state';
-import { budgetLeft, HOUR, quantile, uptimeOver } from '../probes/slo';
+import { budgetLeft, foldLargest, HOUR, quantile, uptimeOver } from '../probes/slo';
 import { scrubber } from './scrub';
 
 export const DAY = 24 * HOUR;
@@ -80,7 +80,7 @@ export interface DayCell {
 
 export interface LatencyPoint {
   date: string;
-  /** p95 of the day (the upper bound of its histogram bucket), null without samples; above 10 s it is 10 s, and `over` says so. */
+  /** p95 of the day (the upper bound of its histogram bucket, or the largest latency when lower), null without samples; above 10 s it is 10 s, and `over` says so. */
   p95Ms: number | null;
   over?: boolean;
 }
@@ -162,7 +162,13 @@ const SEVERITY_ORDER: Record<string, number> = { critical: 0, warning: 1, info: 
 function history(p: ProbeInput, now: number): { days: DayCell[]; latency: LatencyPoint[] } {
   const today = Math.floor(now / DAY) * DAY;
   const first = today - (BAR_DAYS - 1) * DAY;
-  const sums = Array.from({ length: BAR_DAYS }, () => ({ n: 0, f: 0, m: 0, h: [] as number[] }));
+  const sums = Array.from({ length: BAR_DAYS }, () => ({
+    n: 0,
+    f: 0,
+    m: 0,
+    h: [] as number[],
+    x: 0 as number | undefined,
+  }));
   for (const b of p.state?.hours ?? []) {
     const i = Math.floor((b.t - first) / DAY);
     if (i < 0 || i >= BAR_DAYS) continue;
@@ -171,6 +177,7 @@ function history(p: ProbeInput, now: number): { days: DayCell[]; latency: Latenc
     s.f += b.f;
     s.m += b.m;
     for (let k = 0; k < b.h.length; k++) s.h[k] = (s.h[k] ?? 0) + b.h[k]!;
+    s.x = foldLargest(s.x, b);
   }
   const firstSample = p.state?.firstSampleAt;
   const interval = p.intervalSeconds * 1000;
@@ -195,10 +202,10 @@ function history(p: ProbeInput, now: number): { days: DayCell[]; latency: Latenc
     return { date, level, uptime, samples: s.n, failures: s.f, missed: s.n > 0 ? missed : 0, maintenance: s.m };
   });
   const latency = sums.slice(BAR_DAYS - LATENCY_DAYS).map((s, i): LatencyPoint => {
-    const q = quantile(s.h, 0.95);
+    const q = quantile(s.h, 0.95, s.x);
     const date = days[BAR_DAYS - LATENCY_DAYS + i]!.date;
     if (q === undefined) return { date, p95Ms: null };
-    return q === Infinity ? { date, p95Ms: 10_000, over: true } : { date, p95Ms: q };
+    return q > 10_000 ? { date, p95Ms: 10_000, over: true } : { date, p95Ms: q };
   });
   return { days, latency };
 }

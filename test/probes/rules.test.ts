@@ -292,6 +292,41 @@ describe('SLO maths on synthetic histories (objective 99.9%)', () => {
     ['p50 before the tail', [0, 0, 0, 90, 0, 0, 0, 0, 0, 0, 0, 10], 0.5, 50],
     ['beyond the last bound', [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5], 0.99, Infinity],
   ])('quantile: %s', (_name, h, q, expected) => expect(quantile(h, q)).toBe(expected));
+
+  // A percentile from a bucketed histogram is at most the largest latency observed: a hanging target probed with
+  // timeoutMs 3000 has every sample at about 3001 ms, in the bucket up to 5000 ms, and was shown as 'p95 5000 ms'.
+  const at = (index: number, count: number) => Object.assign(new Array<number>(index + 1).fill(0), { [index]: count });
+  it.each<[string, number[], number, number | undefined, number | undefined]>([
+    ['a hanging target (timeout 3000 ms): the largest, not the 5000 ms bound', at(13, 20), 0.95, 3001, 3001],
+    ["the largest below its bucket's bound", [0, 0, 0, 10], 0.95, 42, 42],
+    ["a quantile below the largest one's bucket: its own bound", [0, 0, 0, 90, 0, 0, 0, 0, 0, 0, 0, 10], 0.5, 900, 50],
+    ['p95 in the tail: the largest', [0, 0, 0, 90, 0, 0, 0, 0, 0, 0, 0, 10], 0.95, 870, 870],
+    ['the largest on the bound', [0, 0, 0, 10], 0.95, 50, 50],
+    ['beyond the last bound, the largest known', at(15, 5), 0.99, 12_345, 12_345],
+    ['the largest not known (kept from before): the bound', at(13, 20), 0.95, undefined, 5000],
+    ['beyond the last bound, the largest not known', at(15, 5), 0.99, undefined, Infinity],
+    ['empty', [], 0.95, 3001, undefined],
+  ])('quantile bounded by the largest: %s', (_name, h, q, largest, expected) =>
+    expect(quantile(h, q, largest)).toBe(expected),
+  );
+
+  it('p95 over buckets of a hanging target probed with a 3000 ms timeout is the largest sample, in every window', () => {
+    let minutes: Bucket[] = [];
+    let hours: Bucket[] = [];
+    for (let i = 0; i < 120; i++) {
+      const sample = { at: T0 + i * MINUTE, ok: false, availabilityFailure: true, maintenance: false };
+      const latencyMs = i === 7 ? 3003 : 3000 + (i % 2);
+      minutes = addToBuckets(minutes, { ...sample, latencyMs }, MINUTE, MINUTE_BUCKETS);
+      hours = addToBuckets(hours, { ...sample, latencyMs }, HOUR, HOUR_BUCKETS);
+    }
+    const agg = { minutes, hours, firstSampleAt: T0 };
+    const now = T0 + 120 * MINUTE;
+    expect(uptimeOver(agg, HOUR, now, 60)).toMatchObject({ p50: 3001, p95: 3001, p99: 3001 });
+    expect(uptimeOver(agg, 24 * HOUR, now, 60)).toMatchObject({ p50: 3003, p95: 3003 });
+    // an hour kept from before the largest was recorded: its largest is not known, so the bound it was
+    const old = { ...hours[0]!, x: undefined };
+    expect(uptimeOver({ ...agg, hours: [old, hours[1]!] }, 24 * HOUR, now, 60).p95).toBe(5000);
+  });
 });
 
 describe('addToBuckets', () => {
@@ -321,6 +356,7 @@ describe('addToBuckets', () => {
         const k = i === -1 ? 15 : i;
         while (b.h.length <= k) b.h.push(0);
         b.h[k]!++;
+        b.x = Math.max(b.x ?? 0, Math.floor(s.latencyMs)); // the largest latency, whole ms
       }
     }
     return out.filter((x) => x.t >= t - (limit - 1) * size).slice(-limit);

@@ -151,6 +151,45 @@ describe('the compact minutes', () => {
   });
 });
 
+describe("the minutes' largest latencies (they bound the percentiles)", () => {
+  const slowSample = (at: number, latencyMs: number): ProbeResult => ({
+    probe: 'api',
+    kind: 'http',
+    at: new Date(at).toISOString(),
+    ok: false,
+    availabilityFailure: true,
+    status: 0,
+    latencyMs,
+    failed: [{ condition: '[CONNECTED] == true', severity: 'critical', message: 'timed out after 3000 ms' }],
+  });
+  const stepped = () => {
+    const at = Date.parse(v1.lastRunAt!) + MINUTE;
+    let state = parseState('api', v1, '').state;
+    for (let i = 0; i < 3; i++)
+      state = stepSample(state, slowSample(at + i * MINUTE, 3000.4 + i / 4), ctx, history).state;
+    return state;
+  };
+
+  it('are stored beside the compact minutes and read back', () => {
+    const state = stepped();
+    expect(state.minutes.slice(-3).map((b) => b.x)).toEqual([3000, 3000, 3000]);
+    const doc = stored(state);
+    expect(doc.version).toBe(2);
+    expect((doc.minutesLargest as number[]).slice(-4)).toEqual([-1, 3000, 3000, 3000]); // -1: kept from version 1
+    expect(parseState('api', doc, '').state).toEqual(state);
+  });
+
+  it('a version 2 document without them (or with them damaged) still reads, none known: the bucket bounds as before', () => {
+    const state = stepped();
+    const { minutesLargest: _, ...before } = stored(state);
+    for (const doc of [before, { ...before, minutesLargest: [1, 2] }, { ...before, minutesLargest: 'x' }]) {
+      const read = parseState('api', doc, '');
+      expect(read.problem).toBeUndefined();
+      expect(read.state.minutes).toEqual(state.minutes.map(({ x: _x, ...b }) => b));
+    }
+  });
+});
+
 let targets: Targets;
 beforeAll(async () => {
   targets = await startTargets();
@@ -174,6 +213,25 @@ describe('through a real run on the file store', () => {
     expect(state.minutes.slice(0, -1)).toEqual(
       v1.minutes.filter((b) => b.t > Math.floor(at.getTime() / MINUTE) * MINUTE - MINUTE_BUCKETS * MINUTE),
     );
+  });
+
+  it('a hanging target probed with a 300 ms timeout: p95 is the largest latency seen, not the 500 ms bucket bound', async () => {
+    const store = openStore(`file://${tempDir('mt-probe-hang-')}`);
+    const probe = ProbeSchema.parse({ name: 'hang', url: `${targets.url}/hang`, timeoutMs: 300 });
+    const t0 = Date.parse('2026-11-30T10:00:10Z');
+    for (let i = 0; i < 3; i++) {
+      const run = await runProbes(store, 'prod', [probe], { all: true, now: () => new Date(t0 + i * MINUTE) });
+      expect(run.outcomes[0]!.writeError).toBeUndefined();
+    }
+    const { state, problem } = parseState('hang', (await store.readJson(probeKeys.state('prod', 'hang')))!.value, '');
+    expect(problem).toBeUndefined();
+    const seen = state.recent.map((r) => r.latencyMs!);
+    expect(seen).toHaveLength(3);
+    expect(Math.min(...seen)).toBeGreaterThan(300);
+    // before, the bound of the bucket they fell in (500 ms unless the machine is very slow) was shown
+    const summary = summarize(probe, state, new Date(t0 + 3 * MINUTE));
+    expect(summary.uptime['1h'].p95).toBe(Math.floor(Math.max(...seen)));
+    expect(summary.uptime['24h'].p95).toBe(Math.floor(Math.max(...seen)));
   });
 
   it('a damaged document: the run says so in one line and starts the probe afresh, as before', async () => {

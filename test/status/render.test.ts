@@ -331,6 +331,21 @@ describe('status page: a probe that timed out', () => {
     expect(count(html, 'timed out after 3000 ms')).toBe(1);
     expect(html).not.toContain('probe: timed out');
   });
+
+  it("p95 is the largest latency seen (3001 ms), not the 5000 ms bound of the samples' histogram bucket", () => {
+    const hours = probeHistory({
+      name: 'api-health-full',
+      now: NOW,
+      days: 1,
+      hour: () => ({ n: 60, f: 60, latencyMs: 3001 }),
+    }).hours.map((b) => ({ ...b, x: 3001 }));
+    const timedOut = statusOf(state({ probes: [probe('api-health-full', { ...hung, hours })] }), NOW);
+    expect(timedOut.probes[0]!.p95Ms).toBe(3001);
+    expect(timedOut.probes[0]!.latency.at(-1)).toEqual({ date: '2026-11-30', p95Ms: 3001 });
+    const text = visibleText(renderPage(timedOut));
+    expect(text).toContain('3001 ms');
+    expect(text).not.toContain('5000 ms');
+  });
 });
 
 describe('status page: maintenance', () => {
