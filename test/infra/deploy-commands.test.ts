@@ -216,6 +216,25 @@ describe('infra deploy-commands and the operator file', () => {
     expect(cli.stderr).toMatch(/retention\.minKeep/);
   });
 
+  it('refuses a probe naming a ${VAR} the probe function is not given (it would refuse to start)', async () => {
+    const cwd = tempDir();
+    const file = {
+      probes: [
+        { name: 'db', kind: 'postgres', url: '${DATABASE_URL}' },
+        { name: 'api', url: 'https://x.example/health', headers: { 'X-Key': '${MT_NOT_DEPLOYED}' } },
+      ],
+    };
+    writeFileSync(join(cwd, 'ops.config.json'), JSON.stringify(file));
+    const cli = await runCli(args, { cwd, env: { OPS_CONFIG: undefined, MT_NOT_DEPLOYED: 'set-here-only' } });
+    expect(cli.code).toBe(2);
+    expect(cli.stdout).toBe('');
+    expect(cli.stderr.trim().split('\n')).toHaveLength(1);
+    expect(cli.stderr).toContain(
+      'probes.targets[1].headers.X-Key: names ${MT_NOT_DEPLOYED}, which the probe function is not given',
+    );
+    expect(cli.stderr).not.toContain('DATABASE_URL');
+  });
+
   it('refuses an operator file holding a secret written out (it is copied into every function)', async () => {
     const cwd = tempDir();
     const file = {

@@ -2,7 +2,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { join } from 'node:path';
 import { loadTopology, type Topology } from '../../infra/topology';
-import { deployCommands } from '../../infra/deploy';
+import { TIME_LIMIT_ENV, deployCommands } from '../../infra/deploy';
+import { unsetReferences } from '../../probes/config';
 import { literalSecrets, loadConfig } from '../../config/load';
 import { UsageError } from '../../errors';
 import { openBus } from '../../bus/open';
@@ -73,8 +74,27 @@ export function registerInfraCommands(program: Command): void {
             `${config.filePath}: probes.targets[${i}].tls.caFile: not deployed with the functions (remove it)`,
           );
       });
+      const topology = topologyFor(flags);
+      // a probe's ${VAR} the deployed probe function is not given: it would refuse to start, so refused here
+      const probe = topology.functions.find((f) => f.name === 'probe');
+      if (config.filePath && probe) {
+        const given = [
+          'OPS_ENV',
+          'BACKUP_BUCKET',
+          'EVENTS_TOPIC',
+          'GOOGLE_CLOUD_PROJECT',
+          'OPS_CONFIG',
+          TIME_LIMIT_ENV,
+        ];
+        given.push(...Object.keys(probe.env), ...Object.keys(probe.secrets));
+        const environment = Object.fromEntries(given.map((name) => [name, 'set']));
+        for (const issue of unsetReferences(config.file, undefined, environment))
+          secrets.push(
+            `${config.filePath}: ${issue.replace(/, which is not set$/, ', which the probe function is not given (its env or secrets in infra/functions.yaml)')}`,
+          );
+      }
       if (secrets.length > 0) throw new UsageError(`cannot deploy the operator file: ${secrets.join('; ')}`, secrets);
-      const script = deployCommands(topologyFor(flags), {
+      const script = deployCommands(topology, {
         project: flags.project,
         region: flags.region,
         dist: flags.dist,
