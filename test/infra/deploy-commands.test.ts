@@ -221,7 +221,7 @@ describe('infra deploy-commands and the operator file', () => {
     const file = {
       probes: [
         { name: 'db', kind: 'postgres', url: '${DATABASE_URL}' },
-        { name: 'api', url: 'https://x.example/health', headers: { 'X-Key': '${MT_NOT_DEPLOYED}' } },
+        { name: 'api', url: 'https://x.example/health', headers: { Authorization: 'Bearer ${MT_NOT_DEPLOYED}' } },
       ],
     };
     writeFileSync(join(cwd, 'ops.config.json'), JSON.stringify(file));
@@ -230,7 +230,7 @@ describe('infra deploy-commands and the operator file', () => {
     expect(cli.stdout).toBe('');
     expect(cli.stderr.trim().split('\n')).toHaveLength(1);
     expect(cli.stderr).toContain(
-      'probes.targets[1].headers.X-Key: names ${MT_NOT_DEPLOYED}, which the probe function is not given',
+      'probes.targets[1].headers.Authorization: names ${MT_NOT_DEPLOYED}, which the probe function is not given',
     );
     expect(cli.stderr).not.toContain('DATABASE_URL');
   });

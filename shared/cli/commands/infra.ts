@@ -93,7 +93,9 @@ export function registerInfraCommands(program: Command): void {
             `${config.filePath}: ${issue.replace(/, which is not set$/, ', which the probe function is not given (its env or secrets in infra/functions.yaml)')}`,
           );
       }
-      if (secrets.length > 0) throw new UsageError(`cannot deploy the operator file: ${secrets.join('; ')}`, secrets);
+      if (secrets.length > 0)
+        // names and field paths only, never a value: printed as they are (the masks would take `Authorization: names`)
+        throw new UsageError(`cannot deploy the operator file: ${secrets.join('; ')}`, secrets, true);
       const script = deployCommands(topology, {
         project: flags.project,
         region: flags.region,
