@@ -228,7 +228,7 @@ describe('fan-out pipeline against the fake Slack and PagerDuty and a real SMTP 
       matchers: ['job = backup'],
       reason: 'migrating',
       author: 'tom',
-      expiresAt: '2100-01-01T00:00:00.000Z',
+      expiresAt: new Date(Date.now() + 30 * 86_400_000).toISOString(), // a silence lasts at most 90 days
     });
     const before = counts();
     const r = await fanout(d, message(backupFailed('2026-11-29T08:00:00.000Z'), 's1'));
