@@ -52,7 +52,10 @@ afterAll(async () => {
 
 describe('a backup that loses its lease stops at once', () => {
   it('stolen lease: the COPY is cut off, no manifest, nothing left, connections closed, the thief keeps the lease', async () => {
-    const store = openStore(`file://${tempDir()}`);
+    // the data objects' uploads never complete (the fake GCS takes no resumable upload data), so no table can finish
+    // whatever the machine's speed; the lease object is a simple upload and still goes through
+    const store = openStore('gs://stolen-bucket/backups', { gcsApiEndpoint: fake.url, gcsRetry: { maxRetries: 0 } });
+    fake.stallUploads();
     const events: BackupProgress[] = [];
     const err = await runBackup({
       databaseUrl: db.url,
@@ -75,6 +78,7 @@ describe('a backup that loses its lease stops at once', () => {
       () => undefined,
       (e: Error) => e,
     );
+    fake.stallUploads(false);
     // found at the next renewal (or, on a machine too loaded to renew in time, by the deadline ttl/4 before expiry)
     expect(err?.message).toMatch(
       /backup stopped: lease prod\/\.lease\/backup\.json (was lost to another holder|expires at .* and could not be renewed .*); no manifest was written/,
