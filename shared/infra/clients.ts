@@ -22,37 +22,26 @@ export async function openCloudClients(
   const endpoint = env.SCHEDULER_API_ENDPOINT;
   // local servers named but not answering: one line each, not a client retrying its first call for minutes
   if (emulator) await assertReachable(emulator, 'PUBSUB_EMULATOR_HOST', 'is the emulator running?');
-  if (endpoint) {
-    let url: URL;
-    try {
-      url = new URL(endpoint);
-    } catch {
-      throw new UsageError('SCHEDULER_API_ENDPOINT: must be a URL such as http://127.0.0.1:8085');
-    }
+  const schedulerUrl = endpoint ? parseEndpoint(endpoint) : undefined;
+  const schedulerPort = schedulerUrl && Number(schedulerUrl.port || (schedulerUrl.protocol === 'http:' ? 80 : 443));
+  if (schedulerUrl)
     await assertReachable(
-      `${url.hostname}:${url.port || (url.protocol === 'http:' ? 80 : 443)}`,
+      `${schedulerUrl.hostname}:${schedulerPort}`,
       'SCHEDULER_API_ENDPOINT',
       'is that server running?',
     );
-  }
   if (!emulator || !endpoint) await requireCredentials(project);
   const pubsub = new PubSub({ projectId: project, ...(emulator ? { apiEndpoint: emulator, emulatorMode: true } : {}) });
   let scheduler: InstanceType<typeof CloudSchedulerClient>;
-  if (endpoint) {
-    let url: URL;
-    try {
-      url = new URL(endpoint);
-    } catch {
-      throw new UsageError('SCHEDULER_API_ENDPOINT: must be a URL such as http://127.0.0.1:8085');
-    }
+  if (schedulerUrl) {
     // google-gax (the client's own transport, installed with it) carries the auth library: no credentials at all
     const { googleAuthLibrary } = await import('google-gax');
     const { GoogleAuth, PassThroughClient } = googleAuthLibrary;
     scheduler = new CloudSchedulerClient({
       fallback: true,
-      apiEndpoint: url.hostname,
-      port: Number(url.port || (url.protocol === 'http:' ? 80 : 443)),
-      protocol: url.protocol.replace(':', ''),
+      apiEndpoint: schedulerUrl.hostname,
+      port: schedulerPort,
+      protocol: schedulerUrl.protocol.replace(':', ''),
       auth: new GoogleAuth({ authClient: new PassThroughClient() }),
     } as never);
   } else {
@@ -65,6 +54,14 @@ export async function openCloudClients(
       await Promise.allSettled([pubsub.close(), scheduler.close()]);
     },
   };
+}
+
+function parseEndpoint(endpoint: string): URL {
+  try {
+    return new URL(endpoint);
+  } catch {
+    throw new UsageError('SCHEDULER_API_ENDPOINT: must be a URL such as http://127.0.0.1:8085');
+  }
 }
 
 /** Credentials for the real clients, or a UsageError saying how to provide them. */

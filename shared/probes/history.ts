@@ -17,7 +17,7 @@
  */
 import { z } from 'zod';
 import type { ObjectStore } from '../storage/types';
-import { foldLargest, HOUR, HOUR_BUCKETS, type Bucket, type Totals } from './slo';
+import { foldLargest, HOUR, HOUR_BUCKETS, totals, type Bucket } from './slo';
 import type { ProbeState } from './state';
 
 export const historyKey = (env: string, name: string) => `${env}/.state/probe-history/${name}.json`;
@@ -80,22 +80,9 @@ export function closedBefore(newest: number): number {
   return hourOf(newest) - HOUR;
 }
 
-function sum(buckets: readonly Bucket[], from: number): Totals {
-  const s: Totals = { n: 0, f: 0, m: 0, h: [], x: 0 };
-  for (const b of buckets) {
-    if (b.t < from) continue;
-    s.n += b.n;
-    s.f += b.f;
-    s.m += b.m;
-    for (let i = 0; i < b.h.length; i++) s.h[i] = (s.h[i] ?? 0) + b.h[i]!;
-    s.x = foldLargest(s.x, b);
-  }
-  return s;
-}
-
 export function pastFor(history: readonly Bucket[], at: number): Past {
   const { from3d, from30d } = windowStarts(at);
-  return { from3d, from30d, w3d: sum(history, from3d), w30d: sum(history, from30d) };
+  return { from3d, from30d, w3d: totals(history, from3d, Infinity), w30d: totals(history, from30d, Infinity) };
 }
 
 export function pastValid(past: Past | undefined, at: number): past is Past {
