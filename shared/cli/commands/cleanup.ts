@@ -103,37 +103,29 @@ export function registerCleanupCommand(program: Command): void {
 
 function toJson(r: RetentionResult) {
   const outcome = new Map(r.outcomes.map((o) => [o.id, o]));
+  const row = (
+    backup: (typeof r.plan.orphans)[number]['backup'],
+    kind: string,
+    remove: boolean,
+    reasons: string[],
+  ) => ({
+    id: backup.id,
+    kind,
+    time: backup.time.toISOString(),
+    bytes: backup.bytes,
+    action: remove ? 'remove' : 'keep',
+    reasons,
+    outcome: outcome.get(backup.id),
+  });
   return {
     env: r.plan.env,
     dryRun: r.dryRun,
     backups: [
-      ...r.plan.decisions.map((d) => ({
-        id: d.backup.id,
-        kind: d.backup.kind,
-        time: d.backup.time.toISOString(),
-        bytes: d.backup.bytes,
-        action: d.keep ? 'keep' : 'remove',
-        reasons: d.reasons,
-        outcome: outcome.get(d.backup.id),
-      })),
-      ...r.plan.safety.map((d) => ({
-        id: d.backup.id,
-        kind: 'safety',
-        time: d.backup.time.toISOString(),
-        bytes: d.backup.bytes,
-        action: d.keep ? 'keep' : 'remove',
-        reasons: d.keep ? d.reasons : ['safety backup, past its retention'],
-        outcome: outcome.get(d.backup.id),
-      })),
-      ...r.plan.orphans.map((o) => ({
-        id: o.backup.id,
-        kind: o.backup.kind,
-        time: o.backup.time.toISOString(),
-        bytes: o.backup.bytes,
-        action: o.remove ? 'remove' : 'keep',
-        reasons: [o.reason],
-        outcome: outcome.get(o.backup.id),
-      })),
+      ...r.plan.decisions.map((d) => row(d.backup, d.backup.kind, !d.keep, d.reasons)),
+      ...r.plan.safety.map((d) =>
+        row(d.backup, 'safety', !d.keep, d.keep ? d.reasons : ['safety backup, past its retention']),
+      ),
+      ...r.plan.orphans.map((o) => row(o.backup, o.backup.kind, o.remove, [o.reason])),
     ],
     totals: {
       kept: r.kept,
