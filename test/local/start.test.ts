@@ -3,14 +3,12 @@
  * functions; and its graceful stop on SIGTERM in the middle of a backup, and of a verify.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { loadAwkwardSchema } from '../support/fixtures';
 import { tempDir } from '../support/temp';
-import { freePort } from '../support/postgres-server';
+import { startLocalRuntime } from '../support/local-runtime';
 import { startFakeGcs, type FakeGcs } from '../support/fake-gcs';
 import { openStore } from '../../shared/storage/open';
 import { listBackups } from '../../shared/backup/catalog';
@@ -18,7 +16,6 @@ import { readLease } from '../../shared/storage/lease';
 import { keys } from '../../shared/backup/layout';
 import { runBackup } from '../../shared/backup/run';
 
-const START = fileURLToPath(new URL('../../bin/start.js', import.meta.url));
 const TOKEN = 'test-token-0123456789abcdef';
 let db: TestDatabase;
 let gcs: FakeGcs;
@@ -33,55 +30,8 @@ afterAll(async () => {
   await gcs?.close();
 });
 
-interface Started {
-  child: ChildProcess;
-  port: number;
-  url: string;
-  stdout: () => string;
-  logs: () => string;
-  exited: Promise<number | null>;
-}
-
-/** Starts bin/start.js (what `npm start` execs) in `cwd` and waits for its banner. */
-async function start(cwd: string, env: Record<string, string>): Promise<Started> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [START], {
-    cwd,
-    env: {
-      ...process.env,
-      PORT: String(port),
-      LOG_LEVEL: 'info',
-      BACKUP_BUCKET: '',
-      OPS_CONFIG: '',
-      OPS_API_TOKEN: '',
-      HOST: '',
-      METADATA_SERVER_DETECTION: 'none',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let logs = '';
-  child.stdout!.on('data', (d) => (stdout += d));
-  child.stderr!.on('data', (d) => (logs += d));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  await new Promise<void>((resolve, reject) => {
-    const check = () => {
-      if (stdout.includes('listening on')) resolve();
-      else if (child.exitCode !== null) reject(new Error(`did not start: ${stdout}${logs}`));
-      else return false;
-      return true;
-    };
-    if (check()) return;
-    const onData = () => {
-      if (check()) child.stdout!.off('data', onData);
-    };
-    child.stdout!.on('data', onData);
-    child.once('exit', () => check());
-  });
-  const url = /listening on (http:\/\/\S+)/.exec(stdout)![1]!;
-  return { child, port, url, stdout: () => stdout, logs: () => logs, exited };
-}
+/** bin/start.js (what `npm start` execs) in `cwd`, awaited by its banner, its log records at info. */
+const start = (cwd: string, env: Record<string, string>) => startLocalRuntime(cwd, { LOG_LEVEL: 'info', ...env });
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 

@@ -7,8 +7,16 @@ const START = fileURLToPath(new URL('../../bin/start.js', import.meta.url));
 
 export interface LocalRuntime {
   child: ChildProcess;
+  port: number;
+  /** From the banner's `listening on` line. */
   url: string;
+  /** stdout and stderr as they arrived. */
   output: () => string;
+  /** The banner and what else goes to stdout. */
+  stdout: () => string;
+  /** The log records (stderr). */
+  logs: () => string;
+  exited: Promise<number | null>;
   /** SIGTERM, then the exit code. */
   stop: () => Promise<number | null>;
 }
@@ -32,12 +40,14 @@ export async function startLocalRuntime(cwd: string, env: Record<string, string>
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
+  let stdout = '';
+  let logs = '';
+  child.stdout!.on('data', (d) => ((output += d), (stdout += d)));
+  child.stderr!.on('data', (d) => ((output += d), (logs += d)));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   await new Promise<void>((resolve, reject) => {
     const check = () => {
-      if (output.includes('listening on')) resolve();
+      if (stdout.includes('listening on')) resolve();
       else if (child.exitCode !== null) reject(new Error(`did not start: ${output}`));
     };
     child.stdout!.on('data', check);
@@ -46,8 +56,12 @@ export async function startLocalRuntime(cwd: string, env: Record<string, string>
   });
   return {
     child,
-    url: `http://127.0.0.1:${port}`,
+    port,
+    url: /listening on (http:\/\/\S+)/.exec(stdout)![1]!,
     output: () => output,
+    stdout: () => stdout,
+    logs: () => logs,
+    exited,
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       return exited;
