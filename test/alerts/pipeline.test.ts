@@ -10,6 +10,7 @@ import { openStore } from '../../shared/storage/open';
 import { createLogger } from '../../shared/log/logger';
 import { RoutingSchema } from '../../shared/alerts/config';
 import { decodeDocument, decodeMessage } from '../../shared/alerts/decode';
+import { backupFailed, message } from '../support/alert-messages';
 import { fanout, type FanoutDeps } from '../../shared/alerts/pipeline';
 import { SlackChannel } from '../../shared/alerts/channels/slack';
 import { PagerDutyChannel } from '../../shared/alerts/channels/pagerduty';
@@ -52,16 +53,6 @@ function deps(over: Partial<FanoutDeps> = {}): FanoutDeps {
   };
 }
 
-const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64');
-const message = (event: unknown, messageId: string) => decodeMessage({ data: b64(event), messageId });
-const backupFailed = (time: string) => ({
-  type: 'backup.failed',
-  severity: 'critical',
-  env: 'prod',
-  time,
-  trigger: 'scheduled',
-  reason: 'could not read public.games',
-});
 const counts = () => ({ slack: delivered(slack).length, pd: delivered(pd).length, email: smtp.messages().length });
 const delta = (before: ReturnType<typeof counts>) => {
   const now = counts();

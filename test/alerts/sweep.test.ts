@@ -15,7 +15,7 @@ import { openStore } from '../../shared/storage/open';
 import { createLogger } from '../../shared/log/logger';
 import { RoutingSchema } from '../../shared/alerts/config';
 import { MaintenanceSectionSchema } from '../../shared/maintenance/window';
-import { decodeMessage } from '../../shared/alerts/decode';
+import { b64, backupFailed, message } from '../support/alert-messages';
 import { fanout, type FanoutDeps } from '../../shared/alerts/pipeline';
 import { sweep } from '../../shared/alerts/sweep';
 import { SlackChannel } from '../../shared/alerts/channels/slack';
@@ -69,16 +69,6 @@ function setup(over: Partial<FanoutDeps> = {}) {
 
 const MIN = 60_000;
 const H = 60 * MIN;
-const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64');
-const message = (event: unknown, messageId: string) => decodeMessage({ data: b64(event), messageId });
-const backupFailed = (time: string) => ({
-  type: 'backup.failed',
-  severity: 'critical',
-  env: 'prod',
-  time,
-  trigger: 'scheduled',
-  reason: 'could not read public.games',
-});
 const backupOk = (time: string) => ({
   type: 'backup.succeeded',
   severity: 'info',
