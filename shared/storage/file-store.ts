@@ -1,7 +1,7 @@
 /** The object store in a local folder (file:// buckets). */
 import { createWriteStream } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, readFile, readdir, rename, rmdir, stat, unlink, link, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rmdir, stat, unlink, link, writeFile } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -10,6 +10,7 @@ import type { Readable as ReadableType } from 'node:stream';
 import { UsageError } from '../errors';
 import { KeyLocks } from './file-lock';
 import { asStorageError, fsError, refusal } from './file-errors';
+import { generationOf, publishDocument, readDocument, sparePath, statBig } from './file-json';
 import {
   StorageError,
   checkKey,
@@ -20,7 +21,9 @@ import {
   type WriteOptions,
 } from './types';
 
-const INTERNAL = new Set(['.tmp', '.meta', '.locks']);
+const INTERNAL = new Set(['.tmp', '.meta', '.locks', '.spare']);
+/** A `.json` object without a sidecar up to this size gets its md5 from its content in stat (GCS always has one). */
+const JSON_HASHED_ON_STAT = 4 << 20;
 /** The one buffer scan() reads an object through. */
 const SCAN_BUFFER = 1 << 20;
 
@@ -33,7 +36,9 @@ interface Sidecar {
 /**
  * An object store in a local folder. Writes go to a temp file in the same filesystem and are published
  * atomically: create-only objects with link() (fails if the name exists), JSON documents with rename()
- * under a short lock file, so a crash never leaves a half-written object under its final name.
+ * under a short lock file, so a crash never leaves a half-written object under its final name. A JSON document
+ * rewritten after a second is written into the inode its previous write replaced (file-json.ts), so the steady
+ * state of the probe and lease documents creates no file.
  */
 export class FileStore implements ObjectStore {
   readonly url: string;
@@ -41,6 +46,9 @@ export class FileStore implements ObjectStore {
   private rootChecked?: Promise<void>;
 
   private readonly locks: KeyLocks;
+
+  /** Keys whose sidecar (of an older version) this store has removed or found absent. */
+  private readonly noSidecar = new Set<string>();
 
   constructor(readonly root: string) {
     this.url = `file://${root}`;
@@ -212,7 +220,7 @@ export class FileStore implements ObjectStore {
     const sidecar = await readFile(this.metaPath(key), 'utf8')
       .then((t) => JSON.parse(t) as Sidecar)
       .catch(() => undefined);
-    return {
+    const info: ObjectInfo = {
       key,
       size: Number(st.size),
       md5: sidecar?.md5,
@@ -223,6 +231,16 @@ export class FileStore implements ObjectStore {
       temporaryHold: false,
       eventBasedHold: false,
     };
+    if (!sidecar && key.endsWith('.json') && st.size <= JSON_HASHED_ON_STAT) {
+      // a JSON document kept without a sidecar (writeJson): its hash from its content, read with its generation
+      const doc = await readDocument(path, key).catch(() => undefined);
+      if (!doc) return info;
+      info.md5 = createHash('md5').update(doc.bytes).digest('base64');
+      info.generation = doc.generation;
+      info.size = doc.bytes.length;
+      info.contentType = 'application/json';
+    }
+    return info;
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
@@ -277,6 +295,7 @@ export class FileStore implements ObjectStore {
         if (err.code !== 'ENOENT') throw asStorageError(err, key);
       });
       await unlink(this.metaPath(key)).catch(() => {});
+      await unlink(sparePath(this.root, hashKey(key))).catch(() => {});
     });
     await this.pruneEmptyFolders(dirname(path));
     await this.pruneEmptyFolders(dirname(this.metaPath(key)));
@@ -323,29 +342,11 @@ export class FileStore implements ObjectStore {
   async readJson(key: string): Promise<JsonDocument | undefined> {
     await this.ready();
     const path = this.path(key);
-    // Read and stat the same inode: rename replaces the name, not the file we opened.
-    let handle;
     try {
-      handle = await open(path, 'r');
+      const doc = await readDocument(path, key);
+      return doc && { value: JSON.parse(doc.bytes.toString('utf8')), generation: doc.generation };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw asStorageError(err, key);
-    }
-    try {
-      const st = await handle.stat({ bigint: true });
-      // one read of the size fstat gave (readFile would fstat again and read once more to meet the end): a published
-      // file never changes, since a write replaces the name with another file
-      const size = Number(st.size);
-      const buffer = Buffer.allocUnsafe(size);
-      let filled = 0;
-      while (filled < size) {
-        const { bytesRead } = await handle.read(buffer, filled, size - filled, filled);
-        if (bytesRead === 0) break;
-        filled += bytesRead;
-      }
-      return { value: JSON.parse(buffer.toString('utf8', 0, filled)), generation: `${st.ino}-${st.mtimeNs}` };
-    } finally {
-      await handle.close();
     }
   }
 
@@ -358,30 +359,28 @@ export class FileStore implements ObjectStore {
     await this.ready();
     // serialised before taking the lock, which is then held for the file operations alone
     const text = JSON.stringify(value);
-    const sidecar: Sidecar = {
-      md5: createHash('md5').update(text).digest('base64'),
-      contentType: 'application/json',
-      metadata: options.metadata ?? {},
-    };
-    return this.locks.with(key, () =>
-      this.withFolders(key, () => this.swapJson(key, final, text, JSON.stringify(sidecar), options)),
-    );
+    // a `.json` document with no metadata needs no sidecar (stat reads its type from the name and hashes it): one
+    // file fewer to write at each write, and none to create for a new key
+    const sidecar = jsonWithoutSidecar(key, options.metadata)
+      ? undefined
+      : JSON.stringify({
+          md5: createHash('md5').update(text).digest('base64'),
+          contentType: 'application/json',
+          metadata: options.metadata ?? {},
+        } satisfies Sidecar);
+    return this.locks.with(key, () => this.withFolders(key, () => this.swapJson(key, final, text, sidecar, options)));
   }
 
-  /**
-   * The check-and-replace step of writeJson; runs under the key's lock. Few filesystem calls (they dominate a state
-   * write): the current generation from one stat, the new one from the temp file's own fstat (rename keeps the inode
-   * and its mtime), and no mkdir unless a folder is missing (withFolders).
-   */
+  /** The check-and-replace step of writeJson; runs under the key's lock (see file-json.ts for the replace). */
   private async swapJson(
     key: string,
     final: string,
     text: string,
-    sidecar: string,
+    sidecar: string | undefined,
     options: { ifGeneration: string | null },
   ): Promise<string> {
-    const current = await stat(final, { bigint: true }).then(
-      (st) => (st.isFile() ? `${st.ino}-${st.mtimeNs}` : undefined),
+    const current = await statBig(final).then(
+      (st) => (st.isFile() ? generationOf(st) : undefined),
       (err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') return undefined;
         throw err;
@@ -394,23 +393,34 @@ export class FileStore implements ObjectStore {
         `precondition failed for ${key}: expected ${options.ifGeneration === null ? 'no object' : `generation ${options.ifGeneration}`}, found ${current ? `generation ${current}` : 'none'}`,
       );
     }
-    const temp = join(this.root, '.tmp', `${Date.now()}-${randomBytes(6).toString('hex')}`);
-    let handle: FileHandle | undefined;
-    try {
-      handle = await open(temp, 'wx');
-      await handle.writeFile(text);
-      const st = await handle.stat({ bigint: true });
-      await handle.close();
-      handle = undefined;
+    if (sidecar !== undefined) {
       await writeFile(this.metaPath(key), sidecar);
-      await rename(temp, final); // atomic replace
-      return `${st.ino}-${st.mtimeNs}`;
-    } catch (err) {
-      await handle?.close().catch(() => {});
-      await unlink(temp).catch(() => {});
-      throw err;
+      this.noSidecar.delete(key);
+    } else if (current !== undefined && !this.noSidecar.has(key)) {
+      // a sidecar an older version wrote (its md5 would be stale): removed once per key and process
+      await unlink(this.metaPath(key)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
+      if (this.noSidecar.size >= 10_000) this.noSidecar.clear(); // bounded: forgetting costs one unlink per key
+      this.noSidecar.add(key);
     }
+    return publishDocument({
+      final,
+      current,
+      spare: sparePath(this.root, hashKey(key)),
+      temp: () => join(this.root, '.tmp', `${Date.now()}-${randomBytes(6).toString('hex')}`),
+      text,
+    });
   }
+}
+
+/** A JSON document written with no metadata under a `.json` name: kept without a sidecar. */
+function jsonWithoutSidecar(key: string, metadata: Record<string, string> | undefined): boolean {
+  return key.endsWith('.json') && (!metadata || Object.keys(metadata).length === 0);
+}
+
+function hashKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
 }
 
 async function exists(path: string): Promise<boolean> {
