@@ -124,11 +124,14 @@ export interface Publish {
 export async function publishDocument(p: Publish): Promise<string> {
   let fd: number | undefined;
   let source: string | undefined;
+  let spareSize = 0;
   try {
     fd = await openFd(p.spare, 'r+');
     const st = await fstatBig(fd);
-    if (st.isFile() && st.nlink === 1n && Date.now() - Number(st.ctimeMs) >= SPARE_MIN_AGE_MS) source = p.spare;
-    else {
+    if (st.isFile() && st.nlink === 1n && Date.now() - Number(st.ctimeMs) >= SPARE_MIN_AGE_MS) {
+      source = p.spare;
+      spareSize = Number(st.size);
+    } else {
       await closeFd(fd);
       fd = undefined;
     }
@@ -145,7 +148,8 @@ export async function publishDocument(p: Publish): Promise<string> {
       fd = await openFd(source, 'wx');
     }
     await writeAll(fd, data);
-    if (source === p.spare) await done((cb) => ftruncate(fd!, data.length, cb));
+    // a spare holding more than this content is cut to it (one that held less has grown to it)
+    if (source === p.spare && spareSize > data.length) await done((cb) => ftruncate(fd!, data.length, cb));
     generation = generationOf(await fstatBig(fd));
     await closeFd(fd);
     fd = undefined;

@@ -9,10 +9,13 @@
 import { mkdir, open, readFile, readdir, lstat, rename, link, rm, unlink } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { localHolder, newLeaseHolder, processScope } from './lease';
 import { StorageError } from './types';
 
 export const LOCK_STALE_MS = 30_000;
+/** A lock released this soon after it was taken cannot have been broken (a margin for clocks of other machines). */
+const SURELY_OURS_MS = 5_000;
 
 interface Holder {
   path: string;
@@ -81,14 +84,19 @@ export class KeyLocks {
     }
     const me = Symbol(key);
     this.held.set(path, me);
+    const taken = performance.now();
     try {
       return await fn();
     } finally {
-      // only our own lock: never one another writer took after ours was (wrongly) judged stale and broken
+      // only our own lock: never one another writer took after ours was (wrongly) judged stale and broken. Nobody
+      // breaks a lock younger than LOCK_STALE_MS whose holder is alive, so one held briefly (nearly always) is ours
+      // without looking; one held longer is checked first
       if (this.held.get(path) === me) {
         this.held.delete(path);
-        const st = await lstat(path, { bigint: true }).catch(() => undefined);
-        if (st?.ino === holder.ino) await unlink(path).catch(() => {});
+        const ours =
+          performance.now() - taken < SURELY_OURS_MS ||
+          (await lstat(path, { bigint: true }).catch(() => undefined))?.ino === holder.ino;
+        if (ours) await unlink(path).catch(() => {});
       }
     }
   }

@@ -12,6 +12,7 @@ import { openStore } from '../../shared/storage/open';
 import { StorageError } from '../../shared/storage/types';
 import { UsageError } from '../../shared/errors';
 import { withLease, processScope } from '../../shared/storage/lease';
+import { KeyLocks } from '../../shared/storage/file-lock';
 import { hostname } from 'node:os';
 
 describe('openStore', () => {
@@ -313,6 +314,25 @@ describe('file store', () => {
     );
     expect(readdirSync(join(root, '.locks', 'holders')).sort()).toEqual([own, 'remote'].sort()); // remote: linked a moment ago
   });
+
+  it('a lock held long enough to be broken is released only if it is still ours (one taken over meanwhile stays)', async () => {
+    const root = tempDir();
+    const locks = new KeyLocks(root, (err) => err as StorageError);
+    const lockFile = join(root, '.locks', `${createHash('sha256').update('doc.json').digest('hex')}.lock`);
+    const other = join(root, 'other-holder');
+    writeFileSync(other, JSON.stringify({ holder: 'elsewhere:1:abcdef', scope: 'another-boot' }));
+    await locks.with('doc.json', async () => {
+      // held past the time in which nobody could have broken it: another writer judged it stale and took it over
+      await new Promise((r) => setTimeout(r, 5_200));
+      rmSync(lockFile);
+      linkSync(other, lockFile);
+    });
+    expect(existsSync(lockFile)).toBe(true); // theirs, left alone
+    rmSync(lockFile);
+    // held briefly: released without a look (nobody breaks a lock that young)
+    await locks.with('doc.json', async () => {});
+    expect(existsSync(lockFile)).toBe(false);
+  }, 15_000);
 
   it('compare-and-swap holds across processes: 6 processes x 10 increments lose no update', async () => {
     const root = tempDir();
