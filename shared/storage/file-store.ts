@@ -207,6 +207,14 @@ export class FileStore implements ObjectStore {
   }
 
   async stat(key: string): Promise<ObjectInfo | undefined> {
+    return this.info(key, true);
+  }
+
+  /**
+   * An object's info; `hashJson`: a JSON document kept without a sidecar gets its md5 from its content (stat does;
+   * a listing does not, as its callers read the documents they list anyway, and GCS leaves md5 optional too).
+   */
+  private async info(key: string, hashJson: boolean): Promise<ObjectInfo | undefined> {
     await this.ready();
     const path = this.path(key);
     let st;
@@ -231,7 +239,8 @@ export class FileStore implements ObjectStore {
       temporaryHold: false,
       eventBasedHold: false,
     };
-    if (!sidecar && key.endsWith('.json') && st.size <= JSON_HASHED_ON_STAT) {
+    if (!sidecar && key.endsWith('.json')) info.contentType = 'application/json';
+    if (hashJson && !sidecar && key.endsWith('.json') && st.size <= JSON_HASHED_ON_STAT) {
       // a JSON document kept without a sidecar (writeJson): its hash from its content, read with its generation
       const doc = await readDocument(path, key).catch(() => undefined);
       if (!doc) return info;
@@ -246,7 +255,7 @@ export class FileStore implements ObjectStore {
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     await this.ready();
     for await (const key of this.walk('', prefix)) {
-      const info = await this.stat(key);
+      const info = await this.info(key, false);
       if (info) yield info;
     }
   }
