@@ -27,10 +27,10 @@ import { probeHttp } from '../shared/probes/http';
 import { openStore } from '../shared/storage/open';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { existsSync, statSync } from 'node:fs';
-import { parseState, probeKeys, stateDocument, stepSample, type ProbeState } from '../shared/probes/state';
+import { lastResult, parseState, probeKeys, stateDocument, stepSample, type ProbeState } from '../shared/probes/state';
 import { historyKey } from '../shared/probes/history';
 import { latencyBucket, MINUTE } from '../shared/probes/slo';
-import { probeHistory } from '../test/support/status-history';
+import { asVersion1, probeHistory } from '../test/support/status-history';
 import { SPARE_MIN_AGE_MS } from '../shared/storage/file-json';
 
 const SERVER = `
@@ -149,7 +149,7 @@ async function steadyRuns(
     for (const p of probes) {
       const old = steadyState(p.name, now);
       // as version 1 wrote it (the minutes as bucket objects): the first run also rewrites it as version 2
-      await store.writeJson(probeKeys.state('bench', p.name), { ...old, version: 1 }, { ifGeneration: null });
+      await store.writeJson(probeKeys.state('bench', p.name), asVersion1(old), { ifGeneration: null });
     }
     const size = (key: string) => statSync(join(dir, key)).size;
     const oldBytes = size(probeKeys.state('bench', 't0'));
@@ -207,7 +207,7 @@ function stateStepChild(): void {
   const old = steadyState('t0', now);
   const ctx = { env: 'bench', objective: 99.9, intervalSeconds: 60, failureThreshold: 3, successThreshold: 2 };
   const at = now.getTime();
-  const result = { ...old.recent[0]!, at: new Date(at).toISOString(), latencyMs: 40 };
+  const result = { ...lastResult(old)!, at: new Date(at).toISOString(), latencyMs: 40 };
   let text = JSON.stringify(stateDocument(stepSample(old, result, ctx, []).state));
   const one = () => {
     const { state } = parseState('t0', JSON.parse(text), result.at);

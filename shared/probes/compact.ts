@@ -125,3 +125,72 @@ export function decodeMinutes(value: unknown, limit: number): Bucket[] | string 
   }
   return out;
 }
+
+/**
+ * Version 3 keeps that integer array (and the minutes' largest latencies) as a string: each integer in base-64
+ * digits of 5 bits, least significant first, the 6th bit set on every digit but the last (an integer below 32 is one
+ * character). JSON reads and writes one string far faster than thousands of numbers (the hot document's parse and
+ * serialisation were the largest part of a sample's CPU), and the digits (`A-Z a-z 0-9 - _`) need no escaping.
+ */
+const DIGITS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+const DIGIT_CODES = Uint8Array.from(DIGITS, (c) => c.charCodeAt(0));
+const DIGIT_VALUE = (() => {
+  const v = new Int8Array(128).fill(-1);
+  for (let i = 0; i < DIGITS.length; i++) v[DIGITS.charCodeAt(i)] = i;
+  return v;
+})();
+
+/**
+ * Non-negative safe integers as the packed string, built in one buffer (thousands of one-character concatenations
+ * would each allocate); indexed loops, as the arrays are often holey (encodeMinutes sizes its array first).
+ */
+export function packInts(values: readonly number[]): string {
+  let length = 0;
+  for (let i = 0; i < values.length; i++) {
+    let v = values[i]!;
+    if (!Number.isSafeInteger(v) || v < 0) throw new Error(`cannot pack ${v}: not a count`);
+    length++;
+    while (v >= 32) {
+      v = (v - (v % 32)) / 32;
+      length++;
+    }
+  }
+  const out = Buffer.allocUnsafe(length);
+  let at = 0;
+  for (let i = 0; i < values.length; i++) {
+    let v = values[i]!;
+    while (v >= 32) {
+      const r = v % 32;
+      out[at++] = DIGIT_CODES[32 + r]!;
+      v = (v - r) / 32;
+    }
+    out[at++] = DIGIT_CODES[v]!;
+  }
+  return out.toString('latin1', 0, length);
+}
+
+/** The integers back from the packed string, or what is wrong with it (a character outside the digits, a cut integer). */
+export function unpackInts(text: string): number[] | string {
+  // made at the most it can hold (one integer a character), cut to what it holds at the end: no growing
+  const out = new Array<number>(text.length);
+  let n = 0;
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const d = c < 128 ? DIGIT_VALUE[c]! : -1;
+    if (d < 0) return `character ${i} is not a digit`;
+    value += (d & 31) * scale;
+    if (d >= 32) {
+      scale *= 32;
+      if (scale > 2 ** 53) return `integer at character ${i} too large`;
+    } else {
+      out[n++] = value;
+      value = 0;
+      scale = 1;
+    }
+  }
+  out.length = n;
+  if (scale !== 1) return 'the last integer is cut';
+  return out;
+}

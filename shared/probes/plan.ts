@@ -4,7 +4,8 @@ import { UsageError } from '../errors';
 import { pool } from '../pool';
 import type { ProbeConfig, ResolvedProbe } from './config';
 import { resolveProbe } from './config';
-import { parseState, probeKeys, type ProbeState } from './state';
+import { lastResult, parseState, probeKeys, type ProbeState } from './state';
+import type { ProbeResult } from './rules';
 import { readHistory, withHistory } from './history';
 import { uptimeOver, burnAlert, budgetLeft, HOUR, type Uptime, type BurnAlert } from './slo';
 
@@ -120,7 +121,7 @@ export interface UptimeSummary {
   status: ProbeState['status'];
   since: string;
   lastRunAt?: string;
-  last?: ProbeState['recent'][number];
+  last?: ProbeResult;
   uptime: Record<'1h' | '24h' | '7d' | '30d', Uptime>;
   objective: number;
   latencyObjectiveMs: number;
@@ -151,7 +152,7 @@ export function summarize(config: ProbeConfig, state: ProbeState, now: Date): Up
     status: state.status,
     since: state.since,
     lastRunAt: state.lastRunAt,
-    last: state.recent.at(-1),
+    last: lastResult(state),
     uptime,
     objective,
     latencyObjectiveMs,

@@ -19,7 +19,7 @@ import {
   type BurnAlert,
   type Bucket,
 } from './slo';
-import { decodeMinutes, encodeMinutes } from './compact';
+import { decodeMinutes, encodeMinutes, packInts, unpackInts } from './compact';
 import { BucketSchema, closedBefore, mergeClosed, pastFor, pastValid, PastSchema, summaryBuckets } from './history';
 import {
   sloStep,
@@ -51,13 +51,17 @@ const Incident = z.object({ fingerprint: z.string(), severity: Severity, startsA
  * history.ts); without it, the one document of before the split, all 90 days of hours, which still reads: its closed
  * hours move to the history at its next sample.
  *
- * Stored as version 2: the per-minute buckets in the compact form of compact.ts (a flat integer array), checked by
- * its own decoder rather than by zod object by object. Version 1 (the same fields, the minutes as bucket objects) is
- * still read, and written back as version 2 at the probe's next sample. In memory the minutes are bucket objects.
+ * Stored as version 3: the per-minute buckets in the compact form of compact.ts (a flat integer array) packed into
+ * one string, checked by its own decoder rather than by zod object by object, and the last results each as its own
+ * JSON text (kept so in memory too: a sample appends one and nothing reads the others but a person; `lastResult`
+ * parses the newest). JSON reads and writes strings far faster than the numbers and objects they stand for, and the
+ * hot document's parse and serialisation were the largest part of a sample's CPU. Version 2 (the integer array as a
+ * JSON array, the results as objects) and version 1 (the minutes as bucket objects) still read, and are written back
+ * as version 3 at the probe's next sample. In memory the minutes are bucket objects.
  *
- * The minutes' largest latencies (slo.ts: they bound the percentiles) are `minutesLargest` beside the compact array,
- * one per minute, -1 where not known; a document without it (written before) reads with none known, and a reader of
- * before ignores it. The hours carry theirs as `x`.
+ * The minutes' largest latencies (slo.ts: they bound the percentiles) are `minutesLargest` beside the minutes, one
+ * per minute (version 3: packed as latency + 1, 0 where not known; version 2: a JSON array, -1 where not known); a
+ * document without it (written before) reads with none known. The hours carry theirs as `x`.
  */
 const fields = {
   probe: z.string(),
@@ -71,7 +75,6 @@ const fields = {
   lastRunAt: z.string().optional(),
   firstSampleAt: z.number().optional(),
   samples: z.number().int().min(0).default(0),
-  recent: z.array(z.custom<ProbeResult>((v) => typeof v === 'object' && v !== null)),
   hours: z.array(BucketSchema),
   /** The newest hour moved into the history document (hours up to it are there, not here). */
   historyThrough: z.number().optional(),
@@ -80,24 +83,72 @@ const fields = {
   budgetLeft: z.number().optional(),
 };
 
-export const STATE_VERSION = 2;
+export const STATE_VERSION = 3;
+
+/** The results of versions 1 and 2: objects. */
+const resultObjects = z.array(z.custom<ProbeResult>((v) => typeof v === 'object' && v !== null));
 
 /** Version 1, as written before the compact minutes (each minute a bucket object, starting on a whole minute). */
 const StateV1Schema = z.object({
   version: z.literal(1),
   ...fields,
+  recent: resultObjects,
   minutes: z.array(BucketSchema.refine((b) => b.t % MINUTE === 0, 'not on a whole minute')),
 });
 
-/** Version 2 as stored: the minutes are checked and decoded by decodeMinutes. */
+/** Version 2 as stored: the minutes (a JSON array) are checked and decoded by decodeMinutes. */
 const StateV2Schema = z.object({
   version: z.literal(2),
   ...fields,
+  recent: resultObjects,
   minutes: z.custom<unknown[]>((v) => Array.isArray(v), 'not an array'),
 });
 
-/** A probe's state in memory (the minutes as bucket objects, whichever version was read). */
-export type ProbeState = Omit<z.infer<typeof StateV1Schema>, 'version'> & { version: typeof STATE_VERSION };
+/** Version 3 as stored: the minutes packed in a string (unpacked, then checked by decodeMinutes), results as texts. */
+const StateV3Schema = z.object({
+  version: z.literal(3),
+  ...fields,
+  recent: z.array(z.string()),
+  minutes: z.string(),
+});
+
+/** A probe's state in memory (the minutes as bucket objects, the results as JSON texts, whichever version was read). */
+export type ProbeState = Omit<z.infer<typeof StateV1Schema>, 'version' | 'recent'> & {
+  version: typeof STATE_VERSION;
+  /** The last results, oldest first, each the JSON text of a ProbeResult (see lastResult). */
+  recent: string[];
+};
+
+/** The newest recorded result, or none (none yet, or its text damaged). */
+export function lastResult(state: Pick<ProbeState, 'recent'>): ProbeResult | undefined {
+  const text = state.recent.at(-1);
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as ProbeResult;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The results appended in time order, the last RECENT_RESULTS kept. */
+function withRecent(recent: readonly string[], result: ProbeResult): string[] {
+  const text = JSON.stringify(result);
+  const newest = lastResult({ recent: recent as string[] });
+  if (!newest || newest.at <= result.at) return [...recent.slice(-(RECENT_RESULTS - 1)), text];
+  // older than the newest (a concurrent run's sample landing second): put in its place by time
+  const at = (t: string) => {
+    try {
+      return String((JSON.parse(t) as ProbeResult).at);
+    } catch {
+      return '';
+    }
+  };
+  return [...recent, text]
+    .map((t) => ({ t, at: at(t) }))
+    .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0))
+    .slice(-RECENT_RESULTS)
+    .map((e) => e.t);
+}
 
 export function emptyState(probe: string, now: string): ProbeState {
   return {
@@ -114,16 +165,21 @@ export function emptyState(probe: string, now: string): ProbeState {
   };
 }
 
-/** The document to store for a state (version 2: the minutes compact, their largest latencies beside them). */
+/** The document to store for a state (version 3: the minutes packed, their largest latencies beside them). */
 export function stateDocument(state: ProbeState): Record<string, unknown> {
-  const doc: Record<string, unknown> = { ...state, version: STATE_VERSION, minutes: encodeMinutes(state.minutes) };
-  if (state.minutes.some((b) => b.x !== undefined)) doc.minutesLargest = state.minutes.map((b) => b.x ?? -1);
+  const doc: Record<string, unknown> = {
+    ...state,
+    version: STATE_VERSION,
+    minutes: packInts(encodeMinutes(state.minutes)),
+  };
+  if (state.minutes.some((b) => b.x !== undefined))
+    doc.minutesLargest = packInts(state.minutes.map((b) => (b.x === undefined ? 0 : Math.max(0, Math.round(b.x)) + 1)));
   return doc;
 }
 
 /**
  * The largest latencies stored beside the minutes back onto them (the decoded buckets are fresh objects: set in
- * place); ignored unless one number per minute.
+ * place; below 0, not known); ignored unless one number per minute.
  */
 function withLargest(minutes: Bucket[], largest: unknown): Bucket[] {
   if (!Array.isArray(largest) || largest.length !== minutes.length) return minutes;
@@ -135,19 +191,40 @@ function withLargest(minutes: Bucket[], largest: unknown): Bucket[] {
   return minutes;
 }
 
-/** A stored document (version 1 or 2) as a state, or why it cannot be read. */
+/** A stored document (version 1, 2 or 3) as a state, or why it cannot be read. */
 export function decodeState(value: unknown): ProbeState | string {
   const version = typeof value === 'object' && value !== null ? (value as { version?: unknown }).version : undefined;
+  const texts = (results: ProbeResult[]) => results.map((r) => JSON.stringify(r));
   if (version === 1) {
     const parsed = StateV1Schema.safeParse(value);
     if (!parsed.success) return parsed.error.issues[0]?.path.join('.') || 'invalid';
-    return { ...parsed.data, version: STATE_VERSION };
+    return { ...parsed.data, version: STATE_VERSION, recent: texts(parsed.data.recent) };
   }
-  const parsed = StateV2Schema.safeParse(value);
+  if (version === 2) {
+    const parsed = StateV2Schema.safeParse(value);
+    if (!parsed.success) return parsed.error.issues[0]?.path.join('.') || 'invalid';
+    const minutes = decodeMinutes(parsed.data.minutes, MINUTE_BUCKETS);
+    if (typeof minutes === 'string') return `minutes: ${minutes}`;
+    const largest = (value as { minutesLargest?: unknown }).minutesLargest;
+    return {
+      ...parsed.data,
+      version: STATE_VERSION,
+      recent: texts(parsed.data.recent),
+      minutes: withLargest(minutes, largest),
+    };
+  }
+  const parsed = StateV3Schema.safeParse(value);
   if (!parsed.success) return parsed.error.issues[0]?.path.join('.') || 'invalid';
-  const minutes = decodeMinutes(parsed.data.minutes, MINUTE_BUCKETS);
+  const ints = unpackInts(parsed.data.minutes);
+  if (typeof ints === 'string') return `minutes: ${ints}`;
+  const minutes = decodeMinutes(ints, MINUTE_BUCKETS);
   if (typeof minutes === 'string') return `minutes: ${minutes}`;
-  return { ...parsed.data, minutes: withLargest(minutes, (value as { minutesLargest?: unknown }).minutesLargest) };
+  const packed = (value as { minutesLargest?: unknown }).minutesLargest;
+  const largest = typeof packed === 'string' ? unpackInts(packed) : undefined;
+  return {
+    ...parsed.data,
+    minutes: withLargest(minutes, Array.isArray(largest) ? largest.map((x) => x - 1) : undefined),
+  };
 }
 
 /** A stored document, or a fresh one when absent or unreadable (an unreadable one is reported by the caller). */
@@ -227,9 +304,7 @@ export function recordSample(state: ProbeState, result: ProbeResult, ctx: Sample
     lastRunAt: !state.lastRunAt || state.lastRunAt < result.at ? result.at : state.lastRunAt,
     firstSampleAt,
     samples: state.samples + 1,
-    recent: [...state.recent, { ...result, maintenance: ctx.maintenance }]
-      .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0))
-      .slice(-RECENT_RESULTS),
+    recent: withRecent(state.recent, { ...result, maintenance: ctx.maintenance }),
     minutes,
     hours,
     burn: burn.rates,

@@ -8,7 +8,7 @@ import type { BackupFacts } from '../backup';
 import type { IncidentState } from '../alerts/lifecycle';
 import { isActive, type Silence } from '../alerts/silences';
 import { activeWindow, nextWindow, type MaintenanceWindow } from '../maintenance/window';
-import type { ProbeState } from '../probes/state';
+import { lastResult, type ProbeState } from '../probes/state';
 import { budgetLeft, foldLargest, HOUR, quantile, uptimeOver } from '../probes/slo';
 import { scrubber } from './scrub';
 
@@ -216,7 +216,7 @@ function probeModel(p: ProbeInput, now: number, scrub: (t: string | undefined) =
   const agg = { minutes: state?.minutes ?? [], hours: state?.hours ?? [], firstSampleAt: state?.firstSampleAt };
   const over = (ms: number) => uptimeOver(agg, ms, now, p.intervalSeconds);
   const day = over(DAY);
-  const last = state?.recent.at(-1);
+  const last = state && lastResult(state);
   const { days, latency } = history(p, now);
   const model: ProbeModel = {
     name: p.name,

@@ -7,7 +7,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startTargets, type Targets } from '../support/probe-targets';
 import { tempDir } from '../support/temp';
-import { probeHistory } from '../support/status-history';
+import { asVersion1, probeHistory } from '../support/status-history';
 import { ProbeSchema } from '../../shared/probes/config';
 import { planProbes, readState, summarize } from '../../shared/probes/plan';
 import { runPlanned, runProbes } from '../../shared/probes/run';
@@ -102,7 +102,7 @@ describe('through real runs on the file store', () => {
     const old = { ...probeHistory({ name: 'api', now, hour: (t) => ({ n: 60, f: t % (24 * HOUR) === 0 ? 6 : 0 }) }) };
     expect(old.historyThrough).toBeUndefined(); // the one-document layout
     // as version 1 wrote it (the minutes as bucket objects)
-    await store.writeJson(probeKeys.state('prod', 'api'), { ...old, version: 1 }, { ifGeneration: null });
+    await store.writeJson(probeKeys.state('prod', 'api'), asVersion1(old), { ifGeneration: null });
     const config = ProbeSchema.parse({ name: 'api', url: `${targets.url}/health` });
     // read as it was written
     const before = await readState(store, 'prod', 'api', now.toISOString());

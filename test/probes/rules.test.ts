@@ -1,6 +1,6 @@
 /** The pure rules: thresholds and transitions, the SLO maths on synthetic histories, the bounded state document. */
 import { describe, it, expect } from 'vitest';
-import { recordSample, emptyState, type ProbeState } from '../../shared/probes/state';
+import { recordSample, emptyState, lastResult, type ProbeState } from '../../shared/probes/state';
 import {
   addToBuckets,
   burnAlert,
@@ -126,6 +126,23 @@ describe('thresholds and transitions (failureThreshold 3, successThreshold 2)', 
     expect(state.hours.length).toBeLessThanOrEqual(HOUR_BUCKETS);
     expect(state.hours[0]!.t).toBeGreaterThanOrEqual(T0 + 1999 * 3 * HOUR - 90 * 24 * HOUR);
     expect(JSON.stringify(state).length).toBeLessThan(200_000);
+  });
+
+  it('the recent results stay in time order when a sample lands late (a concurrent run), the newest 20 kept', () => {
+    let state = emptyState('api', new Date(T0).toISOString());
+    const at = (i: number) => new Date(T0 + i * 60_000).toISOString();
+    for (const i of [0, 1, 2, 4, 5]) state = recordSample(state, { ...result(i, true), at: at(i) }, ctx).state;
+    state = recordSample(state, { ...result(3, false), at: at(3) }, ctx).state; // taken before 4 and 5, landed after
+    const seen = () => state.recent.map((t) => (JSON.parse(t) as { at: string }).at);
+    expect(seen()).toEqual([0, 1, 2, 3, 4, 5].map(at));
+    expect(lastResult(state)?.at).toBe(at(5));
+    for (let i = 6; i < 30; i++) state = recordSample(state, { ...result(i, true), at: at(i) }, ctx).state;
+    // kept: minutes 10-29; a late second sample of minute 15 goes in beside it, and minute 10 makes room
+    state = recordSample(state, { ...result(15, false), at: at(15) }, ctx).state;
+    const kept = [11, 12, 13, 14, 15, 15, ...Array.from({ length: 14 }, (_, k) => 16 + k)].map(at);
+    expect(seen()).toEqual(kept);
+    state = recordSample(state, { ...result(1, false), at: at(1) }, ctx).state; // older than every kept one: dropped
+    expect(seen()).toEqual(kept);
   });
 });
 

@@ -16,6 +16,7 @@ import { probeJob } from '../../shared/probes/job';
 import { openStore } from '../../shared/storage/open';
 import type { ObjectStore } from '../../shared/storage/types';
 import type { Alert } from '../../shared/bus/events';
+import type { ProbeResult } from '../../shared/probes/rules';
 
 let targets: Targets;
 beforeAll(async () => {
@@ -106,7 +107,7 @@ describe('thresholds and transitions through real runs', () => {
     expect(rt.bus.published).toHaveLength(0);
     const { state } = await readState(rt.store, 'prod', 'api', new Date().toISOString());
     expect(state.status).toBe('maintenance');
-    expect(state.recent[0]!.maintenance).toBe('nightly');
+    expect((JSON.parse(state.recent[0]!) as ProbeResult).maintenance).toBe('nightly');
     expect(state.minutes[0]).toMatchObject({ n: 0, f: 0, m: 1 });
     await probeJob(rt, { all: true, now: () => new Date('2026-11-29T03:30:00Z') });
     expect(rt.bus.published.map((m) => (m.event as Alert).status)).toEqual(['firing']);

@@ -1,8 +1,9 @@
 /**
- * The stored probe state, version 2 (shared/probes/state.ts, compact.ts): the per-minute buckets as one flat integer
- * array. A version 1 document written by the code of before (the fixture) still reads, to the same state and the same
- * figures, and is written back as version 2; the compact form gives back exactly the buckets it was made from; a
- * damaged document is refused and a run says so, as before.
+ * The stored probe state, version 3 (shared/probes/state.ts, compact.ts): the per-minute buckets as one flat integer
+ * array packed into a string, the last results as JSON texts. Version 1 and version 2 documents written by the code of
+ * before (the fixtures) still read, to the same state and the same figures, and are written back as version 3; the
+ * compact and packed forms give back exactly what they were made from; a damaged document is refused and a run says
+ * so, as before.
  */
 import { readFileSync } from 'node:fs';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
@@ -11,7 +12,7 @@ import { tempDir } from '../support/temp';
 import { ProbeSchema } from '../../shared/probes/config';
 import { summarize } from '../../shared/probes/plan';
 import { runProbes } from '../../shared/probes/run';
-import { decodeMinutes, encodeMinutes } from '../../shared/probes/compact';
+import { decodeMinutes, encodeMinutes, packInts, unpackInts } from '../../shared/probes/compact';
 import {
   parseState,
   probeKeys,
@@ -36,8 +37,23 @@ const history = (
 const ctx = { env: 'prod', objective: 99.9, intervalSeconds: 60, failureThreshold: 3, successThreshold: 2 };
 const config = ProbeSchema.parse({ name: 'api', url: 'http://127.0.0.1:9/health' });
 
+/** A hot document as version 2 wrote it (the code of before this format), stepped three samples past the v1 one. */
+const v2 = JSON.parse(readFileSync(new URL('../fixtures/probe-state-v2.json', import.meta.url), 'utf8')) as Record<
+  string,
+  unknown
+>;
+
 /** Through JSON, as the store writes and reads it. */
 const stored = (s: ProbeState) => JSON.parse(JSON.stringify(stateDocument(s))) as Record<string, unknown>;
+/** The same state as version 2 stored it (the integer array as a JSON array, the results as objects). */
+const storedV2 = (s: ProbeState): Record<string, unknown> => ({
+  ...stored(s),
+  version: 2,
+  minutes: encodeMinutes(s.minutes),
+  recent: s.recent.map((t) => JSON.parse(t) as unknown),
+});
+/** Version 1's state as it reads now: the same, with its results as texts. */
+const v1State = { ...v1, version: STATE_VERSION, recent: v1.recent.map((r) => JSON.stringify(r)) } as ProbeState;
 
 describe('version 1, as the code of before wrote it', () => {
   it('reads to the same state (minutes, hours, sums, counters), and its figures are unchanged', () => {
@@ -45,23 +61,26 @@ describe('version 1, as the code of before wrote it', () => {
     expect(v1.minutes.length).toBeGreaterThan(200);
     const { state, problem } = parseState('api', v1, v1.lastRunAt!);
     expect(problem).toBeUndefined();
-    expect(state).toEqual({ ...v1, version: STATE_VERSION });
+    expect(state).toEqual(v1State);
     const at = new Date(Date.parse(v1.lastRunAt!) + 30_000);
-    expect(summarize(config, state, at)).toEqual(summarize(config, { ...v1, version: STATE_VERSION }, at));
+    expect(summarize(config, state, at)).toEqual(summarize(config, v1State, at));
+    expect(summarize(config, state, at).last).toEqual(v1.recent.at(-1));
   });
 
-  it('is written back as version 2, about a third of the size, which reads to the same state', () => {
+  it('is written back as version 3, about a third of the size, which reads to the same state', () => {
     const { state } = parseState('api', v1, v1.lastRunAt!);
     const doc = stored(state);
-    expect(doc.version).toBe(2);
-    expect(Array.isArray(doc.minutes) && (doc.minutes as unknown[]).every((x) => Number.isInteger(x))).toBe(true);
-    expect(JSON.stringify(doc).length).toBeLessThan(JSON.stringify(v1).length / 2);
+    expect(doc.version).toBe(3);
+    expect(doc.minutes).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(unpackInts(doc.minutes as string)).toEqual(encodeMinutes(state.minutes));
+    expect((doc.recent as unknown[]).every((r) => typeof r === 'string')).toBe(true);
+    expect(JSON.stringify(doc).length).toBeLessThan(JSON.stringify(v1).length / 3);
     const again = parseState('api', doc, v1.lastRunAt!);
     expect(again.problem).toBeUndefined();
     expect(again.state).toEqual(state);
   });
 
-  it('the next sample steps the same from version 1 as from its version 2 copy', () => {
+  it('the next sample steps the same from version 1 as from its version 3 copy', () => {
     const at = Date.parse(v1.lastRunAt!) + MINUTE;
     const result: ProbeResult = {
       probe: 'api',
@@ -74,15 +93,70 @@ describe('version 1, as the code of before wrote it', () => {
       failed: [{ condition: '[STATUS] == 200', severity: 'critical', message: '[STATUS] == 200: got 503' }],
     };
     const fromV1 = stepSample(parseState('api', v1, result.at).state, result, ctx, history);
-    const fromV2 = stepSample(
+    const fromV3 = stepSample(
       parseState('api', stored(parseState('api', v1, '').state), '').state,
       result,
       ctx,
       history,
     );
-    expect(fromV2).toEqual(fromV1);
+    expect(fromV3).toEqual(fromV1);
     expect(fromV1.history).toBeDefined(); // the sample closes the 09:00 hour: the history's part is stepped too
     expect(fromV1.state.minutes.at(-1)).toMatchObject({ t: Math.floor(at / MINUTE) * MINUTE, n: 1, f: 1 });
+  });
+});
+
+describe('version 2, as the code of before wrote it', () => {
+  it('reads (its largest latencies too), is written back as version 3, and reads back to the same state and figures', () => {
+    expect(v2.version).toBe(2);
+    expect(Array.isArray(v2.minutes) && Array.isArray(v2.minutesLargest)).toBe(true);
+    const { state, problem } = parseState('api', v2, v2.lastRunAt as string);
+    expect(problem).toBeUndefined();
+    expect(state.samples).toBe(v1.samples + 3);
+    expect(state.minutes.slice(-3).map((b) => b.x)).toEqual([40, 373, 706]);
+    expect(state.recent.map((t) => JSON.parse(t) as unknown)).toEqual(v2.recent);
+    const doc = stored(state);
+    expect(doc.version).toBe(3);
+    expect(JSON.stringify(doc).length).toBeLessThan(JSON.stringify(v2).length);
+    const again = parseState('api', doc, '');
+    expect(again.problem).toBeUndefined();
+    expect(again.state).toEqual(state);
+    const at = new Date(Date.parse(v2.lastRunAt as string) + 30_000);
+    expect(summarize(config, again.state, at)).toEqual(summarize(config, state, at));
+    expect(summarize(config, again.state, at).last).toEqual((v2.recent as unknown[]).at(-1));
+  });
+});
+
+describe('the packed integers (version 3)', () => {
+  it('give back exactly the integers they were made from (seeded random, small and large, zero)', () => {
+    let seed = 11;
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    for (let round = 0; round < 200; round++) {
+      const ints = Array.from({ length: Math.floor(random() * 300) }, () =>
+        random() < 0.8 ? Math.floor(random() * 40) : Math.floor(random() * 2 ** (1 + Math.floor(random() * 52))),
+      );
+      const packed = packInts(ints);
+      expect(packed).toMatch(/^[A-Za-z0-9_-]*$/);
+      expect(unpackInts(JSON.parse(JSON.stringify(packed)) as string)).toEqual(ints);
+    }
+    expect(packInts([0, 31, 32, 1023, 1024])).toBe('AfgB_fggB'); // A, f, (0 + more) B, (31 + more) f, (0 + more) (0 + more) B
+    expect(unpackInts('')).toEqual([]);
+  });
+
+  it.each([
+    ['a character outside the digits', 'AB*C', 'character 2 is not a digit'],
+    ['the last integer cut', 'ABg', 'the last integer is cut'],
+    ['an integer past 2^53', 'g'.repeat(12) + 'B', 'integer at character 10 too large'],
+  ])('a damaged string (%s) is refused, and the state reads as unreadable', (_, minutes, why) => {
+    expect(unpackInts(minutes)).toBe(why);
+    const doc = { ...stored(parseState('api', v1, '').state), minutes };
+    const { state, problem } = parseState('api', doc, '2026-11-29T11:00:00Z');
+    expect(problem).toBe(`state of probe api unreadable (minutes: ${why}), starting afresh`);
+    expect(state.samples).toBe(0);
+  });
+
+  it('refuses what is not a count', () => {
+    expect(() => packInts([1, -1])).toThrow(/not a count/);
+    expect(() => packInts([0.5])).toThrow(/not a count/);
   });
 });
 
@@ -133,11 +207,17 @@ describe('the compact minutes', () => {
     ['a zero count', [29_000_000, 2, 0, 0, 2, 3, 0, 4, 1]],
     ['more latencies than samples', [29_000_000, 1, 0, 0, 1, 3, 2]],
     ['more buckets than 6 hours', Array.from({ length: MINUTE_BUCKETS + 1 }, () => [1, 1, 0, 0, 0]).flat()],
-  ])('a damaged minutes array (%s) is refused, and the state reads as unreadable', (_, minutes) => {
-    const doc = { ...stored(parseState('api', v1, '').state), minutes };
-    const { state, problem } = parseState('api', doc, '2026-11-29T11:00:00Z');
-    expect(problem).toMatch(/^state of probe api unreadable \(minutes/);
-    expect(state.samples).toBe(0);
+  ])('a damaged minutes array (%s) is refused, and the state reads as unreadable (version 2 and 3)', (_, minutes) => {
+    const state0 = parseState('api', v1, '').state;
+    const docs: Record<string, unknown>[] = [{ ...storedV2(state0), minutes }];
+    // the same integers packed, where they can be (counts only): version 3 checks them the same way
+    if (Array.isArray(minutes) && minutes.every((x) => Number.isSafeInteger(x) && x >= 0))
+      docs.push({ ...stored(state0), minutes: packInts(minutes) });
+    for (const doc of docs) {
+      const { state, problem } = parseState('api', doc, '2026-11-29T11:00:00Z');
+      expect(problem).toMatch(/^state of probe api unreadable \(minutes/);
+      expect(state.samples).toBe(0);
+    }
   });
 
   it('the state of another probe, or no version, is refused too', () => {
@@ -145,7 +225,7 @@ describe('the compact minutes', () => {
     expect(parseState('web', doc, '').problem).toBe(
       'state of probe web unreadable (it is the state of "api"), starting afresh',
     );
-    expect(parseState('api', { ...doc, version: 3 }, '').problem).toBe(
+    expect(parseState('api', { ...doc, version: 4 }, '').problem).toBe(
       'state of probe api unreadable (version), starting afresh',
     );
   });
@@ -174,15 +254,26 @@ describe("the minutes' largest latencies (they bound the percentiles)", () => {
     const state = stepped();
     expect(state.minutes.slice(-3).map((b) => b.x)).toEqual([3000, 3000, 3000]);
     const doc = stored(state);
-    expect(doc.version).toBe(2);
-    expect((doc.minutesLargest as number[]).slice(-4)).toEqual([-1, 3000, 3000, 3000]); // -1: kept from version 1
+    expect(doc.version).toBe(3);
+    // packed as latency + 1: 0 where not known (kept from version 1)
+    expect((unpackInts(doc.minutesLargest as string) as number[]).slice(-4)).toEqual([0, 3001, 3001, 3001]);
     expect(parseState('api', doc, '').state).toEqual(state);
+    const v2doc = { ...storedV2(state), minutesLargest: state.minutes.map((b) => b.x ?? -1) };
+    expect(parseState('api', v2doc, '').state).toEqual(state);
   });
 
-  it('a version 2 document without them (or with them damaged) still reads, none known: the bucket bounds as before', () => {
+  it('a document without them (or with them damaged) still reads, none known: the bucket bounds as before', () => {
     const state = stepped();
     const { minutesLargest: _, ...before } = stored(state);
-    for (const doc of [before, { ...before, minutesLargest: [1, 2] }, { ...before, minutesLargest: 'x' }]) {
+    const { minutesLargest: _v2, ...beforeV2 } = storedV2(state);
+    for (const doc of [
+      before,
+      { ...before, minutesLargest: 'AB' },
+      { ...before, minutesLargest: '*' },
+      beforeV2,
+      { ...beforeV2, minutesLargest: [1, 2] },
+      { ...beforeV2, minutesLargest: 'x' },
+    ]) {
       const read = parseState('api', doc, '');
       expect(read.problem).toBeUndefined();
       expect(read.state.minutes).toEqual(state.minutes.map(({ x: _x, ...b }) => b));
@@ -197,7 +288,7 @@ beforeAll(async () => {
 afterAll(async () => targets.close());
 
 describe('through a real run on the file store', () => {
-  it('a version 1 document is read and written back as version 2 with the new sample', async () => {
+  it('a version 1 document is read and written back as version 3 with the new sample', async () => {
     const store = openStore(`file://${tempDir('mt-probe-v1-')}`);
     await store.writeJson(probeKeys.state('prod', 'api'), v1, { ifGeneration: null });
     const probe = ProbeSchema.parse({ name: 'api', url: `${targets.url}/health` });
@@ -206,7 +297,7 @@ describe('through a real run on the file store', () => {
     expect(run.outcomes[0]!.stateProblem).toBeUndefined();
     expect(run.outcomes[0]!.writeError).toBeUndefined();
     const doc = (await store.readJson(probeKeys.state('prod', 'api')))!.value as Record<string, unknown>;
-    expect(doc.version).toBe(2);
+    expect(doc.version).toBe(3);
     const { state, problem } = parseState('api', doc, at.toISOString());
     expect(problem).toBeUndefined();
     expect(state.samples).toBe(v1.samples + 1);
@@ -225,7 +316,7 @@ describe('through a real run on the file store', () => {
     }
     const { state, problem } = parseState('hang', (await store.readJson(probeKeys.state('prod', 'hang')))!.value, '');
     expect(problem).toBeUndefined();
-    const seen = state.recent.map((r) => r.latencyMs!);
+    const seen = state.recent.map((r) => (JSON.parse(r) as ProbeResult).latencyMs!);
     expect(seen).toHaveLength(3);
     expect(Math.min(...seen)).toBeGreaterThan(300);
     // before, the bound of the bucket they fell in (500 ms unless the machine is very slow) was shown
@@ -236,7 +327,7 @@ describe('through a real run on the file store', () => {
 
   it('a damaged document: the run says so in one line and starts the probe afresh, as before', async () => {
     const store = openStore(`file://${tempDir('mt-probe-damaged-')}`);
-    const doc = { ...stored(parseState('api', v1, '').state), minutes: [29_000_000, 1, 5, 0, 0] };
+    const doc = { ...stored(parseState('api', v1, '').state), minutes: packInts([29_000_000, 1, 5, 0, 0]) };
     await store.writeJson(probeKeys.state('prod', 'api'), doc, { ifGeneration: null });
     const probe = ProbeSchema.parse({ name: 'api', url: `${targets.url}/health` });
     const run = await runProbes(store, 'prod', [probe], { all: true });

@@ -83,7 +83,7 @@ export function probeHistory(o: HistoryOptions): ProbeState {
     // samples are taken at :30 past each minute (interval 60)
     firstSampleAt: hours.length > 0 ? first + 30_000 : undefined,
     samples,
-    recent: samples > 0 ? [last] : [],
+    recent: samples > 0 ? [JSON.stringify(last)] : [],
     minutes: [],
     hours,
   };
@@ -220,4 +220,9 @@ export function statusProbesConfig(status: Record<string, unknown>): Record<stri
     schedules: { probe: { cron: '0 0 1 1 *' }, 'mt-ops-alerts-sweep': { cron: '0 0 1 1 *' } },
     status,
   };
+}
+
+/** A state as version 1 stored it (the minutes as bucket objects, the results as objects), for the read-back paths. */
+export function asVersion1(state: ProbeState): Record<string, unknown> {
+  return { ...state, version: 1, recent: state.recent.map((text) => JSON.parse(text) as unknown) };
 }
