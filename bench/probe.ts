@@ -47,6 +47,16 @@ async function startServer(): Promise<{ child: ChildProcess; url: string }> {
   return { child, url: `http://127.0.0.1:${port}` };
 }
 
+/** `count` probes of the targets, answering after 0 to `slowestMs` ms (the slowest last). */
+const targetProbes = (url: string, count: number, slowestMs: number) =>
+  Array.from({ length: count }, (_, i) =>
+    ProbeSchema.parse({
+      name: `t${i}`,
+      url: `${url}/t/${i}?ms=${Math.round((i / Math.max(1, count - 1)) * slowestMs)}`,
+      timeoutMs: 10_000,
+    }),
+  );
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 /** Longer than SPARE_MIN_AGE_MS: runs spaced as the schedule spaces them (a minute), as far as the refill goes. */
 const pause = () => new Promise((r) => setTimeout(r, SPARE_MIN_AGE_MS + 100));
@@ -61,13 +71,7 @@ async function oneRun(
   const dir = mkdtempSync(join(parent, 'mt-bench-probe-'));
   try {
     const store = openStore(`file://${dir}`);
-    const probes = Array.from({ length: count }, (_, i) =>
-      ProbeSchema.parse({
-        name: `t${i}`,
-        url: `${url}/t/${i}?ms=${Math.round((i / Math.max(1, count - 1)) * slowestMs)}`,
-        timeoutMs: 10_000,
-      }),
-    );
+    const probes = targetProbes(url, count, slowestMs);
     const t0 = performance.now();
     const run = await runProbes(store, 'bench', probes, { all: true, concurrency });
     return { wallMs: performance.now() - t0, passed: run.passed };
@@ -84,13 +88,7 @@ async function repeatedRuns(url: string, count: number, slowestMs: number): Prom
   const dir = mkdtempSync(join(tmpdir(), 'mt-bench-probe-again-'));
   try {
     const store = openStore(`file://${dir}`);
-    const probes = Array.from({ length: count }, (_, i) =>
-      ProbeSchema.parse({
-        name: `t${i}`,
-        url: `${url}/t/${i}?ms=${Math.round((i / Math.max(1, count - 1)) * slowestMs)}`,
-        timeoutMs: 10_000,
-      }),
-    );
+    const probes = targetProbes(url, count, slowestMs);
     const walls: number[] = [];
     for (let i = 0; i < 7; i++) {
       await pause();
@@ -139,13 +137,7 @@ async function steadyRuns(
   try {
     const store = openStore(`file://${dir}`);
     const now = new Date();
-    const probes = Array.from({ length: count }, (_, i) =>
-      ProbeSchema.parse({
-        name: `t${i}`,
-        url: `${url}/t/${i}?ms=${Math.round((i / Math.max(1, count - 1)) * slowestMs)}`,
-        timeoutMs: 10_000,
-      }),
-    );
+    const probes = targetProbes(url, count, slowestMs);
     for (const p of probes) {
       const old = steadyState(p.name, now);
       // as version 1 wrote it (the minutes as bucket objects): the first run also rewrites it as version 2
