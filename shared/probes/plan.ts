@@ -82,17 +82,18 @@ export function isDue(
   );
 }
 
-/** One probe's plan: its state document read, due or not. */
+/** One probe's plan: its state document read, due or not (`resolved`: the probe already resolved, if it was). */
 export async function planProbe(
   store: ObjectStore,
   env: string,
   config: ProbeConfig,
   options: PlanOptions = {},
+  resolved?: ResolvedProbe,
 ): Promise<PlannedProbe> {
   const now = options.now ?? new Date();
   const { state, generation, problem } = await readHotState(store, env, config.name, now.toISOString());
   return {
-    probe: resolveProbe(config, options.environment),
+    probe: resolved ?? resolveProbe(config, options.environment),
     state,
     generation,
     due: isDue(config, state, now, options),

@@ -21,7 +21,15 @@ import {
 import { pool } from '../pool';
 import { runProbe } from './probe';
 import { PROBE_CONCURRENCY, resolveProbe, type ProbeConfig, type ResolvedProbe } from './config';
-import { stepSample, probeKeys, stateDocument, type SloChange, type Step } from './state';
+import {
+  stepSample,
+  probeKeys,
+  stateDocument,
+  type ProbeState,
+  type SampleContext,
+  type SloChange,
+  type Step,
+} from './state';
 import {
   addLate,
   historyDocument,
@@ -98,17 +106,13 @@ export async function runProbes(
 ): Promise<ProbeRunResult> {
   const now = options.now ?? (() => new Date());
   const selected = selectProbes(probes, options.only);
+  const planOptions = { all: options.all, slackSeconds: options.slackSeconds, environment: options.environment };
   return execute(
     store,
     env,
     selected,
-    (config) =>
-      planProbe(store, env, config, {
-        now: now(),
-        all: options.all,
-        slackSeconds: options.slackSeconds,
-        environment: options.environment,
-      }),
+    // the probe already resolved to start its request early is the plan's (not resolved a second time)
+    (config, resolved) => planProbe(store, env, config, { ...planOptions, now: now() }, resolved),
     options,
     (config) =>
       options.all || config.intervalSeconds <= SCHEDULE_SECONDS ? resolveProbe(config, options.environment) : undefined,
@@ -125,11 +129,24 @@ export async function runPlanned(
   return execute(store, env, planned, async (p) => p, options);
 }
 
+/** What every probe of a run shares: one object for the run, rather than closures over it for each probe. */
+interface Run {
+  store: ObjectStore;
+  env: string;
+  now: () => Date;
+  /** performance.now() when the run must end. */
+  deadline: number;
+  maintenance: readonly MaintenanceWindow[];
+  attempts: number;
+  /** Set with `summaries`. */
+  summarizeAt: (() => Date) | undefined;
+}
+
 async function execute<T>(
   store: ObjectStore,
   env: string,
   items: readonly T[],
-  plan: (item: T) => Promise<PlannedProbe>,
+  plan: (item: T, resolved: ResolvedProbe | undefined) => Promise<PlannedProbe>,
   options: RunOptions,
   /** The probe to start at once, while its state is read (see SCHEDULE_SECONDS), or none: probe once it is due. */
   early: (item: T) => ResolvedProbe | undefined = () => undefined,
@@ -137,94 +154,18 @@ async function execute<T>(
   const now = options.now ?? (() => new Date());
   const started = performance.now();
   const startedAt = now().toISOString();
-  const deadline = started + (options.deadlineMs ?? 55_000);
-  /** The probe cut to the run's deadline, or undefined when too little time is left to start it. */
-  const bounded = (probe: ResolvedProbe): ResolvedProbe | undefined => {
-    const remaining = Math.floor(deadline - performance.now());
-    if (remaining < 100) return undefined;
-    return remaining < probe.config.timeoutMs ? { ...probe, config: { ...probe.config, timeoutMs: remaining } } : probe;
+  const run: Run = {
+    store,
+    env,
+    now,
+    deadline: started + (options.deadlineMs ?? 55_000),
+    maintenance: options.maintenance ?? [],
+    attempts: options.casAttempts ?? 8,
+    summarizeAt: options.summaries ? now : undefined,
   };
   // a probe not due yields its name
-  const all = await pool(
-    items,
-    options.concurrency ?? PROBE_CONCURRENCY.default,
-    async (item): Promise<ProbeOutcome | string> => {
-      const speculative = early(item);
-      const first = speculative && bounded(speculative);
-      // the request goes out now, the state read beside it (each costs a round trip; neither needs the other)
-      const probing = first ? runProbe(first, { store, env, now }) : undefined;
-      let planned: PlannedProbe;
-      try {
-        planned = await plan(item);
-      } catch (err) {
-        // the state could not be read (the store failed): this probe's sample is not recorded (its write could not be
-        // checked against anything), the others are
-        await probing; // never rejects; awaited so no request outlives its place in the pool
-        const { name, kind } = identify(item);
-        const error = `reading the state of ${name}: ${errorMessage(err)}`;
-        const result: ProbeResult = {
-          probe: name,
-          kind,
-          at: now().toISOString(),
-          ok: false,
-          availabilityFailure: false,
-          failed: [],
-          error,
-        };
-        return { name, result, writeError: error };
-      }
-      const config = planned.probe.config;
-      if (!planned.due) {
-        await probing; // started before the state said it was not due (another run just probed it): dropped
-        return config.name;
-      }
-      if (planned.probe.problem) {
-        // a `${VAR}` not set (refused at load; the environment changed since): a configuration error, never a sample,
-        // so it can neither page nor spend the error budget
-        await probing;
-        const error = `configuration error in probe ${config.name}: ${planned.probe.problem}`;
-        const result: ProbeResult = {
-          probe: config.name,
-          kind: config.kind,
-          at: now().toISOString(),
-          ok: false,
-          availabilityFailure: false,
-          failed: [],
-          error,
-        };
-        return { name: config.name, result, configError: error };
-      }
-      const probe = probing ? undefined : bounded(planned.probe);
-      if (!probing && !probe) {
-        const at = now().toISOString();
-        const result: ProbeResult = {
-          probe: config.name,
-          kind: config.kind,
-          at,
-          ok: false,
-          availabilityFailure: false,
-          failed: [],
-          error: 'skipped: the run ran out of time',
-        };
-        return { name: config.name, result, skipped: true };
-      }
-      const result = await (probing ?? runProbe(probe!, { store, env, now }));
-      const window = config.ignoreMaintenance
-        ? undefined
-        : activeWindow(options.maintenance ?? [], new Date(result.at));
-      const outcome = await record(
-        store,
-        env,
-        planned,
-        result,
-        window?.name,
-        options.casAttempts ?? 8,
-        options.summaries ? now : undefined,
-      );
-      if (planned.problem)
-        outcome.stateProblem = outcome.stateProblem ? `${planned.problem}; ${outcome.stateProblem}` : planned.problem;
-      return outcome;
-    },
+  const all = await pool(items, options.concurrency ?? PROBE_CONCURRENCY.default, (item) =>
+    probeItem(run, item, plan, early),
   );
   const outcomes = all.filter((o): o is ProbeOutcome => typeof o !== 'string');
   const notDue = all.filter((o): o is string => typeof o === 'string');
@@ -239,6 +180,89 @@ async function execute<T>(
   };
 }
 
+/** The probe cut to the run's deadline, or undefined when too little time is left to start it. */
+function bounded(run: Run, probe: ResolvedProbe): ResolvedProbe | undefined {
+  const remaining = Math.floor(run.deadline - performance.now());
+  if (remaining < 100) return undefined;
+  return remaining < probe.config.timeoutMs ? { ...probe, config: { ...probe.config, timeoutMs: remaining } } : probe;
+}
+
+/**
+ * One probe of the run: planned, probed, recorded. What it holds while it waits is kept small on purpose: V8 keeps an
+ * async function's locals and parameters across each await, dead or not, and whatever a probe holds across the waits
+ * of a busy run (its request, the state writes of the others) outlives two young-generation collections and is
+ * promoted, to stay until a full collection. So the state goes to record() by a tail call (this frame is gone then),
+ * and record() lets go of each document as soon as it is stepped.
+ */
+async function probeItem<T>(
+  run: Run,
+  item: T,
+  plan: (item: T, resolved: ResolvedProbe | undefined) => Promise<PlannedProbe>,
+  early: (item: T) => ResolvedProbe | undefined,
+): Promise<ProbeOutcome | string> {
+  const speculative = early(item);
+  const first = speculative && bounded(run, speculative);
+  // the request goes out now, the state read beside it (each costs a round trip; neither needs the other)
+  const probing = first ? runProbe(first, run) : undefined;
+  let planned: PlannedProbe;
+  try {
+    planned = await plan(item, speculative);
+  } catch (err) {
+    // the state could not be read (the store failed): this probe's sample is not recorded (its write could not be
+    // checked against anything), the others are
+    await probing; // never rejects; awaited so no request outlives its place in the pool
+    const { name, kind } = identify(item);
+    const error = `reading the state of ${name}: ${errorMessage(err)}`;
+    const result: ProbeResult = {
+      probe: name,
+      kind,
+      at: run.now().toISOString(),
+      ok: false,
+      availabilityFailure: false,
+      failed: [],
+      error,
+    };
+    return { name, result, writeError: error };
+  }
+  const config = planned.probe.config;
+  if (!planned.due) {
+    await probing; // started before the state said it was not due (another run just probed it): dropped
+    return config.name;
+  }
+  if (planned.probe.problem) {
+    // a `${VAR}` not set (refused at load; the environment changed since): a configuration error, never a sample,
+    // so it can neither page nor spend the error budget
+    await probing;
+    const error = `configuration error in probe ${config.name}: ${planned.probe.problem}`;
+    const result: ProbeResult = {
+      probe: config.name,
+      kind: config.kind,
+      at: run.now().toISOString(),
+      ok: false,
+      availabilityFailure: false,
+      failed: [],
+      error,
+    };
+    return { name: config.name, result, configError: error };
+  }
+  const probe = probing ? undefined : bounded(run, planned.probe);
+  if (!probing && !probe) {
+    const result: ProbeResult = {
+      probe: config.name,
+      kind: config.kind,
+      at: run.now().toISOString(),
+      ok: false,
+      availabilityFailure: false,
+      failed: [],
+      error: 'skipped: the run ran out of time',
+    };
+    return { name: config.name, result, skipped: true };
+  }
+  const result = await (probing ?? runProbe(probe!, run));
+  const window = config.ignoreMaintenance ? undefined : activeWindow(run.maintenance, new Date(result.at));
+  return record(run, config, planned.state, planned.generation, planned.problem, result, window?.name);
+}
+
 /** The name and kind of a run's item: a probe's configuration, or its plan. */
 function identify(item: unknown): Pick<ProbeConfig, 'name' | 'kind'> {
   const i = item as Partial<ProbeConfig> & { probe?: { config: ProbeConfig } };
@@ -246,17 +270,30 @@ function identify(item: unknown): Pick<ProbeConfig, 'name' | 'kind'> {
   return { name: config.name ?? '?', kind: config.kind ?? 'http' };
 }
 
+/** What the outcome needs of a written step (the stepped state itself only for a summary). */
+interface Written {
+  status: ProbeStatus;
+  transition?: Transition;
+  slo?: SloChange;
+  late?: Bucket;
+  state?: ProbeState;
+}
+
+/**
+ * The sample into the probe's state, written with compare-and-swap. `state` (the plan's, or a re-read one after a
+ * conflict) is let go once stepped, and the stepped state once its write is under way (see probeItem).
+ */
 async function record(
-  store: ObjectStore,
-  env: string,
-  plan: PlannedProbe,
+  run: Run,
+  config: ProbeConfig,
+  state: ProbeState | undefined,
+  generation: string | null,
+  planProblem: string | undefined,
   result: ProbeResult,
   maintenance: string | undefined,
-  attempts: number,
-  summarizeAt: (() => Date) | undefined,
 ): Promise<ProbeOutcome> {
-  const config = plan.probe.config;
-  const ctx = {
+  const { store, env } = run;
+  const ctx: SampleContext = {
     env,
     objective: config.slo.availability,
     intervalSeconds: config.intervalSeconds,
@@ -264,36 +301,15 @@ async function record(
     successThreshold: config.successThreshold,
     maintenance,
   };
-  let state = plan.state;
-  let generation = plan.generation;
   const key = probeKeys.state(env, config.name);
   const at = Date.parse(result.at);
   // the hourly history, read only when this sample needs it (about once an hour; see history.ts)
   let history: HistoryRead | undefined;
-  const recorded = async (step: Step, known: HistoryRead | undefined): Promise<ProbeOutcome> => {
-    // kept until the run ends (one per probe): the optional fields are added only when set, since deleting them
-    // afterwards (as before) made each outcome a dictionary-mode object of some 450 bytes more
-    const outcome: ProbeOutcome = { name: config.name, result, status: step.state.status };
-    if (step.transition !== undefined) outcome.transition = step.transition;
-    if (step.slo !== undefined) outcome.slo = step.slo;
-    // an unreadable history was started afresh (as an unreadable state is): said so
-    if (known?.problem) outcome.stateProblem = known.problem;
-    try {
-      if (step.late) known = await addLateSample(store, env, config.name, step.late, known, attempts);
-      if (summarizeAt) {
-        known ??= step.state.historyThrough === undefined ? undefined : await readHistory(store, env, config.name);
-        outcome.summary = summarize(config, withHistory(step.state, known?.hours ?? []), summarizeAt());
-      }
-    } catch (err) {
-      const problem = `the hourly history of ${config.name}: ${errorMessage(err)}`;
-      outcome.stateProblem = outcome.stateProblem ? `${outcome.stateProblem}; ${problem}` : problem;
-    }
-    return outcome;
-  };
   for (let attempt = 1; ; attempt++) {
     try {
-      if (!history && needsHistory(state, at)) history = await readHistory(store, env, config.name);
-      const step = stepSample(state, result, ctx, history?.hours);
+      if (!history && needsHistory(state!, at)) history = await readHistory(store, env, config.name);
+      let step: Step | undefined = stepSample(state!, result, ctx, history?.hours);
+      state = undefined; // a conflict re-reads it
       if (step.history) {
         // closed hours first: merged by keeping each hour's fuller bucket, so a retry or a concurrent run's merge of
         // the same hour changes nothing; the hot write below then decides
@@ -304,14 +320,30 @@ async function record(
         );
         history!.hours = step.history;
       }
-      generation = await store.writeJson(key, stateDocument(step.state), { ifGeneration: generation });
+      const writing = writeState(store, key, step.state, generation);
+      const written: Written = { status: step.state.status };
+      if (step.transition !== undefined) written.transition = step.transition;
+      if (step.slo !== undefined) written.slo = step.slo;
+      if (step.late !== undefined) written.late = step.late;
+      if (run.summarizeAt) written.state = step.state;
+      step = undefined;
+      generation = await writing;
       // the sample is recorded: what follows never re-applies it
-      return await recorded(step, history);
+      const outcome = await recorded(run, config, result, written, history);
+      if (planProblem)
+        outcome.stateProblem = outcome.stateProblem ? `${planProblem}; ${outcome.stateProblem}` : planProblem;
+      return outcome;
     } catch (err) {
       const conflict =
         err instanceof StorageError && (err.code === 'precondition_failed' || err.code === 'already_exists');
-      if (!conflict || attempt >= attempts) {
-        return { name: config.name, result, writeError: `writing the state of ${config.name}: ${errorMessage(err)}` };
+      if (!conflict || attempt >= run.attempts) {
+        const outcome: ProbeOutcome = {
+          name: config.name,
+          result,
+          writeError: `writing the state of ${config.name}: ${errorMessage(err)}`,
+        };
+        if (planProblem) outcome.stateProblem = planProblem;
+        return outcome;
       }
       // another run wrote first (the history or the hot document): take its documents and apply this sample on top
       const fresh = await readHotState(store, env, config.name, result.at);
@@ -321,6 +353,40 @@ async function record(
       await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
     }
   }
+}
+
+/** The hot document's write (serialised by the store before its first wait, so the state is not held after). */
+function writeState(store: ObjectStore, key: string, state: ProbeState, generation: string | null): Promise<string> {
+  return store.writeJson(key, stateDocument(state), { ifGeneration: generation });
+}
+
+/** The outcome of a recorded sample: a late sample's bucket added to the history, the summary when asked for. */
+async function recorded(
+  run: Run,
+  config: ProbeConfig,
+  result: ProbeResult,
+  written: Written,
+  known: HistoryRead | undefined,
+): Promise<ProbeOutcome> {
+  // kept until the run ends (one per probe): the optional fields are added only when set, since deleting them
+  // afterwards (as before) made each outcome a dictionary-mode object of some 450 bytes more
+  const outcome: ProbeOutcome = { name: config.name, result, status: written.status };
+  if (written.transition !== undefined) outcome.transition = written.transition;
+  if (written.slo !== undefined) outcome.slo = written.slo;
+  // an unreadable history was started afresh (as an unreadable state is): said so
+  if (known?.problem) outcome.stateProblem = known.problem;
+  try {
+    if (written.late) known = await addLateSample(run.store, run.env, config.name, written.late, known, run.attempts);
+    if (run.summarizeAt && written.state) {
+      const state = written.state;
+      known ??= state.historyThrough === undefined ? undefined : await readHistory(run.store, run.env, config.name);
+      outcome.summary = summarize(config, withHistory(state, known?.hours ?? []), run.summarizeAt());
+    }
+  } catch (err) {
+    const problem = `the hourly history of ${config.name}: ${errorMessage(err)}`;
+    outcome.stateProblem = outcome.stateProblem ? `${outcome.stateProblem}; ${problem}` : problem;
+  }
+  return outcome;
 }
 
 /** A late sample's bucket added to the history (compare-and-swap, re-read on a conflict: added exactly once). */

@@ -2,6 +2,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { startTargets, type Targets } from '../support/probe-targets';
 import { tempDir } from '../support/temp';
 import { writeSyntheticBackup } from '../support/synthetic-backup';
@@ -174,6 +176,50 @@ describe('bounds', () => {
     expect(run.outcomes.every((o) => o.summary === undefined && o.status === 'up')).toBe(true);
     expect(held).toBe(0);
     expect(most).toBe(3);
+  });
+
+  it('while its state is written, a probe holds neither the state it read nor the one it stepped', async () => {
+    // what a probe holds across its waits outlives the young generation in a busy run and stays until a full collection
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const store = freshStore();
+    const list = probes(Array.from({ length: 4 }, (_, i) => ({ name: `g${i}`, url: `${targets.url}/health` })));
+    const hour = Date.parse('2026-11-29T10:00:00Z');
+    await runProbes(store, 'prod', list, { all: true, concurrency: 4, now: () => new Date(hour) });
+    // an hour later, the real store with its state writes held until every probe waits on one. Watched: the stepped
+    // state's hours (the written document's), and the first hour's bucket, which the stepped state shares with the
+    // state read (only the bucket a sample falls in is copied)
+    const held: Array<WeakRef<object>> = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let writing = 0;
+    let allWriting!: () => void;
+    const allWaiting = new Promise<void>((resolve) => (allWriting = resolve));
+    const watched: ObjectStore = Object.assign(Object.create(store) as ObjectStore, {
+      writeJson: (key: string, value: unknown, options: { ifGeneration: string | null }) => {
+        if (!key.includes('/.state/probes/')) return store.writeJson(key, value, options);
+        const text = JSON.stringify(value);
+        const hours = (value as { hours: Array<{ t: number }> }).hours;
+        expect(hours.map((b) => b.t)).toEqual([hour, hour + 3_600_000]);
+        held.push(new WeakRef(hours), new WeakRef(hours[0]!));
+        if (++writing === list.length) allWriting();
+        return gate.then(() => store.writeJson(key, JSON.parse(text), options));
+      },
+    });
+    const running = runProbes(watched, 'prod', list, {
+      all: true,
+      concurrency: 4,
+      now: () => new Date(hour + 3_600_000),
+    });
+    await allWaiting;
+    await new Promise((r) => setTimeout(r, 10)); // a WeakRef keeps its target until the job that made it ends
+    gc();
+    const alive = held.filter((r) => r.deref() !== undefined).length;
+    release();
+    const run = await running;
+    expect(run.passed).toBe(4);
+    expect(held).toHaveLength(8);
+    expect(alive).toBe(0);
   });
 
   it("the request goes out while the probe's state is read, not after; a probe with a longer interval waits for its state", async () => {
