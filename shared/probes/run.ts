@@ -213,16 +213,7 @@ async function probeItem<T>(
     await probing; // never rejects; awaited so no request outlives its place in the pool
     const { name, kind } = identify(item);
     const error = `reading the state of ${name}: ${errorMessage(err)}`;
-    const result: ProbeResult = {
-      probe: name,
-      kind,
-      at: run.now().toISOString(),
-      ok: false,
-      availabilityFailure: false,
-      failed: [],
-      error,
-    };
-    return { name, result, writeError: error };
+    return { name, result: noSample(name, kind, run.now(), error), writeError: error };
   }
   const config = planned.probe.config;
   if (!planned.due) {
@@ -234,33 +225,21 @@ async function probeItem<T>(
     // so it can neither page nor spend the error budget
     await probing;
     const error = `configuration error in probe ${config.name}: ${planned.probe.problem}`;
-    const result: ProbeResult = {
-      probe: config.name,
-      kind: config.kind,
-      at: run.now().toISOString(),
-      ok: false,
-      availabilityFailure: false,
-      failed: [],
-      error,
-    };
-    return { name: config.name, result, configError: error };
+    return { name: config.name, result: noSample(config.name, config.kind, run.now(), error), configError: error };
   }
   const probe = probing ? undefined : bounded(run, planned.probe);
   if (!probing && !probe) {
-    const result: ProbeResult = {
-      probe: config.name,
-      kind: config.kind,
-      at: run.now().toISOString(),
-      ok: false,
-      availabilityFailure: false,
-      failed: [],
-      error: 'skipped: the run ran out of time',
-    };
+    const result = noSample(config.name, config.kind, run.now(), 'skipped: the run ran out of time');
     return { name: config.name, result, skipped: true };
   }
   const result = await (probing ?? runProbe(probe!, run));
   const window = config.ignoreMaintenance ? undefined : activeWindow(run.maintenance, new Date(result.at));
   return record(run, config, planned.state, planned.generation, planned.problem, result, window?.name);
+}
+
+/** A result that is no sample (the state unreadable, the configuration wrong, no time left): failed, saying why. */
+function noSample(probe: string, kind: ProbeConfig['kind'], at: Date, error: string): ProbeResult {
+  return { probe, kind, at: at.toISOString(), ok: false, availabilityFailure: false, failed: [], error };
 }
 
 /** The name and kind of a run's item: a probe's configuration, or its plan. */
