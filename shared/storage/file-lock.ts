@@ -14,6 +14,11 @@ import { localHolder, newLeaseHolder, processScope } from './lease';
 import { StorageError } from './types';
 
 export const LOCK_STALE_MS = 30_000;
+
+/** A key as a short, unique, flat file name (its lock's, and its JSON document's spare's: file-json.ts). */
+export function keyHash(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
 /** A lock released this soon after it was taken cannot have been broken (a margin for clocks of other machines). */
 const SURELY_OURS_MS = 5_000;
 
@@ -62,7 +67,7 @@ export class KeyLocks {
    */
   async with<T>(key: string, fn: () => Promise<T>): Promise<T> {
     // hashed: any key gives a short, unique, flat file name
-    const path = join(this.root, '.locks', `${createHash('sha256').update(key).digest('hex')}.lock`);
+    const path = join(this.root, '.locks', `${keyHash(key)}.lock`);
     let holder = await this.holderFile(key);
     const deadline = Date.now() + LOCK_STALE_MS + 10_000;
     for (let remade = false; ;) {

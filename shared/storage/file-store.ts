@@ -8,7 +8,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Readable as ReadableType } from 'node:stream';
 import { UsageError } from '../errors';
-import { KeyLocks } from './file-lock';
+import { KeyLocks, keyHash } from './file-lock';
 import { asStorageError, fsError, refusal } from './file-errors';
 import { generationOf, publishDocument, readDocument, sparePath, statBig } from './file-json';
 import {
@@ -93,7 +93,12 @@ export class FileStore implements ObjectStore {
     await mkdir(dir, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
       throw fsError(this.root, err, 'write');
     });
-    return join(dir, `${Date.now()}-${randomBytes(6).toString('hex')}`);
+    return this.tempName();
+  }
+
+  /** A fresh name in `.tmp/` (the folder is the caller's to make). */
+  private tempName(): string {
+    return join(this.root, '.tmp', `${Date.now()}-${randomBytes(6).toString('hex')}`);
   }
 
   async put(key: string, body: Body, options: WriteOptions = {}): Promise<ObjectInfo> {
@@ -239,16 +244,15 @@ export class FileStore implements ObjectStore {
       temporaryHold: false,
       eventBasedHold: false,
     };
-    if (!sidecar && key.endsWith('.json')) info.contentType = 'application/json';
-    if (hashJson && !sidecar && key.endsWith('.json') && st.size <= JSON_HASHED_ON_STAT) {
-      // a JSON document kept without a sidecar (writeJson): its hash from its content, read with its generation
-      const doc = await readDocument(path, key).catch(() => undefined);
-      if (!doc) return info;
-      info.md5 = createHash('md5').update(doc.bytes).digest('base64');
-      info.generation = doc.generation;
-      info.size = doc.bytes.length;
-      info.contentType = 'application/json';
-    }
+    if (sidecar || !key.endsWith('.json')) return info;
+    // a JSON document kept without a sidecar (writeJson); stat: its hash from its content, read with its generation
+    info.contentType = 'application/json';
+    if (!hashJson || st.size > JSON_HASHED_ON_STAT) return info;
+    const doc = await readDocument(path, key).catch(() => undefined);
+    if (!doc) return info;
+    info.md5 = createHash('md5').update(doc.bytes).digest('base64');
+    info.generation = doc.generation;
+    info.size = doc.bytes.length;
     return info;
   }
 
@@ -304,7 +308,7 @@ export class FileStore implements ObjectStore {
         if (err.code !== 'ENOENT') throw asStorageError(err, key);
       });
       await unlink(this.metaPath(key)).catch(() => {});
-      await unlink(sparePath(this.root, hashKey(key))).catch(() => {});
+      await unlink(sparePath(this.root, keyHash(key))).catch(() => {});
     });
     await this.pruneEmptyFolders(dirname(path));
     await this.pruneEmptyFolders(dirname(this.metaPath(key)));
@@ -416,8 +420,8 @@ export class FileStore implements ObjectStore {
     return publishDocument({
       final,
       current,
-      spare: sparePath(this.root, hashKey(key)),
-      temp: () => join(this.root, '.tmp', `${Date.now()}-${randomBytes(6).toString('hex')}`),
+      spare: sparePath(this.root, keyHash(key)),
+      temp: () => this.tempName(),
       text,
     });
   }
@@ -426,10 +430,6 @@ export class FileStore implements ObjectStore {
 /** A JSON document written with no metadata under a `.json` name: kept without a sidecar. */
 function jsonWithoutSidecar(key: string, metadata: Record<string, string> | undefined): boolean {
   return key.endsWith('.json') && (!metadata || Object.keys(metadata).length === 0);
-}
-
-function hashKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
 }
 
 async function exists(path: string): Promise<boolean> {
