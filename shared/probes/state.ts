@@ -119,10 +119,8 @@ export type ProbeState = Omit<z.infer<typeof StateV1Schema>, 'version' | 'recent
   recent: string[];
 };
 
-/** The newest recorded result, or none (none yet, or its text damaged). */
-export function lastResult(state: Pick<ProbeState, 'recent'>): ProbeResult | undefined {
-  const text = state.recent.at(-1);
-  if (text === undefined) return undefined;
+/** A recorded result from its text, or none when the text is damaged. */
+function resultOf(text: string): ProbeResult | undefined {
   try {
     return JSON.parse(text) as ProbeResult;
   } catch {
@@ -130,21 +128,20 @@ export function lastResult(state: Pick<ProbeState, 'recent'>): ProbeResult | und
   }
 }
 
+/** The newest recorded result, or none (none yet, or its text damaged). */
+export function lastResult(state: Pick<ProbeState, 'recent'>): ProbeResult | undefined {
+  const text = state.recent.at(-1);
+  return text === undefined ? undefined : resultOf(text);
+}
+
 /** The results appended in time order, the last RECENT_RESULTS kept. */
 function withRecent(recent: readonly string[], result: ProbeResult): string[] {
   const text = JSON.stringify(result);
-  const newest = lastResult({ recent: recent as string[] });
+  const newest = recent.length > 0 ? resultOf(recent.at(-1)!) : undefined;
   if (!newest || newest.at <= result.at) return [...recent.slice(-(RECENT_RESULTS - 1)), text];
   // older than the newest (a concurrent run's sample landing second): put in its place by time
-  const at = (t: string) => {
-    try {
-      return String((JSON.parse(t) as ProbeResult).at);
-    } catch {
-      return '';
-    }
-  };
   return [...recent, text]
-    .map((t) => ({ t, at: at(t) }))
+    .map((t) => ({ t, at: String(resultOf(t)?.at ?? '') }))
     .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0))
     .slice(-RECENT_RESULTS)
     .map((e) => e.t);
