@@ -1,5 +1,5 @@
 /** The daily digest of info alerts: collected notices sent once a day to Slack and email. */
-import { StorageError } from '../storage/types';
+import { isConflict, StorageError } from '../storage/types';
 import { OpsError } from '../errors';
 import { redactString } from '../log/redact';
 import type { Digest } from './channels/types';
@@ -203,8 +203,7 @@ async function updateSent(
       );
       return;
     } catch (err) {
-      if (err instanceof StorageError && (err.code === 'precondition_failed' || err.code === 'already_exists'))
-        continue;
+      if (isConflict(err)) continue;
       throw err;
     }
   }

@@ -1,6 +1,6 @@
 /** Fan-out stage 7, record: the delivery outbox (claimed before a send, so a redelivery never sends twice). */
 import type { ObjectStore } from '../storage/types';
-import { StorageError } from '../storage/types';
+import { isConflict } from '../storage/types';
 import type { Logger } from '../log/logger';
 import { redactString } from '../log/redact';
 import type { Channel, Notification } from './channels/types';
@@ -224,7 +224,7 @@ async function writeMarker(store: ObjectStore, key: string, marker: PendingMarke
   try {
     await store.writeJson(key, marker, { ifGeneration: null });
   } catch (err) {
-    if (err instanceof StorageError && (err.code === 'precondition_failed' || err.code === 'already_exists')) return;
+    if (isConflict(err)) return;
     throw err;
   }
 }
@@ -239,8 +239,7 @@ async function cas(
   try {
     return await store.writeJson(key, value, { ifGeneration });
   } catch (err) {
-    if (err instanceof StorageError && (err.code === 'precondition_failed' || err.code === 'already_exists'))
-      return undefined;
+    if (isConflict(err)) return undefined;
     throw err;
   }
 }

@@ -1,7 +1,7 @@
 /** The incident state document of the fan-out, read-decide-write under compare-and-swap. */
 import { createHash } from 'node:crypto';
 import type { ObjectStore } from '../storage/types';
-import { StorageError } from '../storage/types';
+import { isConflict } from '../storage/types';
 import { OpsError } from '../errors';
 import { alertKeys } from './layout';
 import type { Decision, IncidentState } from './lifecycle';
@@ -26,8 +26,7 @@ export async function updateIncident(
       await store.writeJson(key, decision.state, { ifGeneration: doc?.generation ?? null });
       return decision;
     } catch (err) {
-      if (err instanceof StorageError && (err.code === 'precondition_failed' || err.code === 'already_exists'))
-        continue;
+      if (isConflict(err)) continue;
       throw err;
     }
   }
@@ -49,7 +48,7 @@ export async function fileNotice(store: ObjectStore, env: string, notice: Notice
   try {
     await store.writeJson(alertKeys.digestItem(env, notice.time, id), notice, { ifGeneration: null });
   } catch (err) {
-    if (err instanceof StorageError && (err.code === 'precondition_failed' || err.code === 'already_exists')) return;
+    if (isConflict(err)) return;
     throw err;
   }
 }

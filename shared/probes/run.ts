@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { ObjectStore } from '../storage/types';
-import { StorageError } from '../storage/types';
+import { isConflict } from '../storage/types';
 import { errorMessage } from '../errors';
 import { activeWindow, type MaintenanceWindow } from '../maintenance/window';
 import {
@@ -313,9 +313,7 @@ async function record(
         outcome.stateProblem = outcome.stateProblem ? `${planProblem}; ${outcome.stateProblem}` : planProblem;
       return outcome;
     } catch (err) {
-      const conflict =
-        err instanceof StorageError && (err.code === 'precondition_failed' || err.code === 'already_exists');
-      if (!conflict || attempt >= run.attempts) {
+      if (!isConflict(err) || attempt >= run.attempts) {
         const outcome: ProbeOutcome = {
           name: config.name,
           result,
@@ -386,9 +384,7 @@ async function addLateSample(
       });
       return { hours, generation };
     } catch (err) {
-      const conflict =
-        err instanceof StorageError && (err.code === 'precondition_failed' || err.code === 'already_exists');
-      if (!conflict || attempt >= attempts) throw err;
+      if (!isConflict(err) || attempt >= attempts) throw err;
       history = await readHistory(store, env, name);
     }
   }

@@ -97,6 +97,11 @@ export class StorageError extends Error {
   }
 }
 
+/** A compare-and-swap that lost: another writer changed the document (or created it) first. */
+export function isConflict(err: unknown): boolean {
+  return err instanceof StorageError && (err.code === 'precondition_failed' || err.code === 'already_exists');
+}
+
 /** Rejects keys that could escape the store's root or confuse a listing. */
 export function checkKey(key: string): void {
   if (
