@@ -8,9 +8,8 @@ import { describe, it, expect } from 'vitest';
 import { closeSync, existsSync, openSync, readdirSync, readSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { tempDir } from '../support/temp';
+import { incrementInProcesses } from '../support/cas-processes';
 import { openStore } from '../../shared/storage/open';
 import { readDocument, SPARE_MIN_AGE_MS } from '../../shared/storage/file-json';
 
@@ -138,27 +137,10 @@ describe('file store JSON documents', () => {
     const root = tempDir();
     const store = openStore(`file://${root}`);
     await store.writeJson('counter.json', { n: 0 }, { ifGeneration: null });
-    const script = fileURLToPath(new URL('../support/cas-increment.ts', import.meta.url));
-    const runner = fileURLToPath(new URL('../../bin/run-ts.js', import.meta.url));
     const inodes = new Set<number>();
     const watch = setInterval(() => inodes.add(ino(join(root, 'counter.json'))), 20);
     try {
-      await Promise.all(
-        Array.from(
-          { length: 4 },
-          () =>
-            new Promise<void>((resolve, reject) => {
-              const child = spawn(
-                process.execPath,
-                [runner, script, `file://${root}`, '3', String(SPARE_MIN_AGE_MS + 200)],
-                {
-                  stdio: 'inherit',
-                },
-              );
-              child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`incrementer exited ${code}`))));
-            }),
-        ),
-      );
+      await incrementInProcesses(`file://${root}`, 4, 3, SPARE_MIN_AGE_MS + 200);
     } finally {
       clearInterval(watch);
     }

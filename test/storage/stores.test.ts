@@ -5,8 +5,8 @@ import { readdirSync, existsSync, mkdirSync, writeFileSync, utimesSync, rmSync, 
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { tempDir } from '../support/temp';
+import { incrementInProcesses } from '../support/cas-processes';
 import { startFakeGcs, type FakeGcs } from '../support/fake-gcs';
 import { openStore } from '../../shared/storage/open';
 import { StorageError } from '../../shared/storage/types';
@@ -338,18 +338,7 @@ describe('file store', () => {
     const root = tempDir();
     const store = openStore(`file://${root}`);
     await store.writeJson('counter.json', { n: 0 }, { ifGeneration: null });
-    const script = fileURLToPath(new URL('../support/cas-increment.ts', import.meta.url));
-    const runner = fileURLToPath(new URL('../../bin/run-ts.js', import.meta.url));
-    await Promise.all(
-      Array.from(
-        { length: 6 },
-        () =>
-          new Promise<void>((resolve, reject) => {
-            const child = spawn(process.execPath, [runner, script, `file://${root}`, '10'], { stdio: 'inherit' });
-            child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`incrementer exited ${code}`))));
-          }),
-      ),
-    );
+    await incrementInProcesses(`file://${root}`, 6, 10);
     expect((await store.readJson('counter.json'))?.value).toEqual({ n: 60 });
   });
 });
