@@ -2,14 +2,16 @@
  * npm run bench:probe — 200 local targets in one run (answering after 0-100 ms; concurrency 200, as the operator file
  * allows up to 500), state recorded in the file store, against the targets' own slowest latency (target: wall time
  * <= 1.5x), both the first run in a new bucket (which creates the 200 state documents) and the runs after it in the
- * same bucket (what the minute schedule does all day), beside the same 200 requests made with bare node:http and no
+ * same bucket (what the minute schedule does all day), the latter also in a warm process (after a dozen runs, once V8
+ * has compiled the run's code), beside the same 200 requests made with bare node:http and no
  * state (what the machine allows right now);
  * our total time against `curl -w '%{time_total}'` on the same endpoint (target: median difference <= 2 ms; each
  * pair after a discarded warm-up request, the order alternating, since whichever runs right after the previous
  * curl process pays for it); peak RSS of a run of 200 and of 2,000 targets at concurrency 200, each in its own
  * process (target: flat), with the heap's young and old spaces, and of 10,000 at the same concurrency (bounded memory
  * shows as a plateau from 2,000 to 10,000; growth with the count as a further rise), then the 200/2,000 pair with V8's
- * young generation at its full size from the start (it otherwise grows to it during the longer run only). The targets are served by a
+ * young generation at its full size from the start (it otherwise grows to it during the longer run only), and in warm
+ * processes (each child runs 200 targets five times first). The targets are served by a
  * separate process, so they do not share the prober's event loop. Also, for information: the 200 targets with 90 days
  * of state each (the steady state of the schedule), the state's size per probe, and the CPU and bytes allocated per
  * sample by the state work alone in that steady state (in a child whose young generation holds it all).
@@ -98,6 +100,47 @@ async function repeatedRuns(url: string, count: number, slowestMs: number): Prom
       if (i >= 2) walls.push(performance.now() - t0);
     }
     return walls;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The schedule's steady state in a process that has run for a while: the probe function's instance (or `npm start`)
+ * runs every minute, and V8 keeps compiling the run's functions on background threads for its first ten runs or so
+ * (on 2 cores shared with the targets' server, that CPU is taken from the run). `warmups` runs in one bucket first
+ * (close together: they only warm the code), then `timed` runs spaced as the schedule spaces them, each followed by
+ * the bare node:http run of the same targets in the same process (the machine's floor at that moment).
+ */
+async function warmRuns(
+  url: string,
+  count: number,
+  slowestMs: number,
+  warmups: number,
+  timed: number,
+): Promise<{ ours: number[]; bare: number[]; fresh: number[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'mt-bench-probe-warm-'));
+  try {
+    const store = openStore(`file://${dir}`);
+    const probes = targetProbes(url, count, slowestMs);
+    const ours: number[] = [];
+    const bare: number[] = [];
+    for (let i = 0; i < warmups + timed; i++) {
+      if (i >= warmups) await pause();
+      const t0 = performance.now();
+      const run = await runProbes(store, 'bench', probes, { all: true, concurrency: 200 });
+      const wall = performance.now() - t0;
+      if (run.passed !== count) throw new Error(`warm run ${i + 1}: ${run.passed} of ${count} passed`);
+      if (i >= warmups) {
+        ours.push(wall);
+        bare.push(await bareRun(url, count, slowestMs));
+      }
+    }
+    // and, in the same warm process, the first run in a new bucket (what creating the 200 documents costs once the
+    // code is compiled)
+    const fresh = [];
+    for (let i = 0; i < 3; i++) fresh.push((await oneRun(url, count, slowestMs, 200)).wallMs);
+    return { ours, bare, fresh };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -232,6 +275,9 @@ else if (child) {
     peak.young = Math.max(peak.young, space('new_space'));
     peak.old = Math.max(peak.old, space('old_space'));
   }, 10);
+  // a warm process (BENCH_PROBE_WARMUPS runs of 200 targets first, each in a new bucket): the peak then covers the
+  // warm-up too, the same in every child, so what a larger run adds shows as the difference
+  for (let i = 0; i < Number(process.env.BENCH_PROBE_WARMUPS ?? 0); i++) await oneRun(url, 200, 100, 200);
   const r = await oneRun(url, Number(child), 100, 200);
   clearInterval(sampler);
   server.kill();
@@ -276,6 +322,17 @@ else if (child) {
       console.log(
         `the same with the bucket on tmpfs (/dev/shm): wall ${median(shm).toFixed(0)} ms = ${(median(shm) / 100).toFixed(2)}x; ours / bare ${(median(shm) / floor).toFixed(2)}x; load average ${load()}`,
       );
+
+    const warm = await warmRuns(url, 200, 100, 12, 9);
+    const within = warm.ours.filter((w) => w <= 150).length;
+    const ms = (xs: number[]) => xs.map((w) => w.toFixed(0)).join(', ');
+    console.log(
+      `the same 200 in a warm process (after 12 runs: the schedule's process after its first minutes), runs spaced as the schedule spaces them: wall median ${median(warm.ours).toFixed(0)} ms = ${(median(warm.ours) / 100).toFixed(2)}x, ${within} of ${warm.ours.length} runs <= 1.5x (runs ${ms(warm.ours)}); ` +
+        `bare node:http right after each: median ${median(warm.bare).toFixed(0)} ms = ${(median(warm.bare) / 100).toFixed(2)}x (${ms(warm.bare)}); load average ${load()}`,
+    );
+    console.log(
+      `the first run in a new bucket in that warm process (creates the 200 state documents): wall median ${median(warm.fresh).toFixed(0)} ms = ${(median(warm.fresh) / 100).toFixed(2)}x (runs ${ms(warm.fresh)}); load average ${load()}`,
+    );
 
     const st = await steadyRuns(url, 200, 100);
     const steadyMs = median(st.steady);
@@ -330,11 +387,14 @@ else if (child) {
     );
 
     const self = fileURLToPath(import.meta.url);
-    const runChild = (n: number, flags: string[] = []) => {
+    const runChild = (n: number, flags: string[] = [], warmups = 0) => {
       const r = spawnSync(
         process.execPath,
         [...flags, '--expose-gc', fileURLToPath(new URL('../bin/run-ts.js', import.meta.url)), self],
-        { env: { ...process.env, BENCH_PROBE_CHILD: String(n) }, encoding: 'utf8' },
+        {
+          env: { ...process.env, BENCH_PROBE_CHILD: String(n), BENCH_PROBE_WARMUPS: String(warmups) },
+          encoding: 'utf8',
+        },
       );
       return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
         wallMs: number;
@@ -371,6 +431,13 @@ else if (child) {
     console.log(
       `the same with the young generation at full size from the start (--min-semi-space-size=16): ${small2.maxRssMb.toFixed(0)} MB -> ${large2.maxRssMb.toFixed(0)} MB (${pct(small2.maxRssMb, large2.maxRssMb)}%); ` +
         `old space ${small2.oldSpaceMb.toFixed(0)} -> ${large2.oldSpaceMb.toFixed(0)} MB; load average ${load()}`,
+    );
+    // warm processes: each child runs 200 targets five times first (the schedule's process after its first minutes)
+    const warmSmall = runChild(200, [], 5);
+    const warmLarge = runChild(2000, [], 5);
+    console.log(
+      `the same in warm processes (five runs of 200 targets first, in each child): ${warmSmall.maxRssMb.toFixed(0)} MB -> ${warmLarge.maxRssMb.toFixed(0)} MB (${pct(warmSmall.maxRssMb, warmLarge.maxRssMb)}%); ` +
+        `old space ${warmSmall.oldSpaceMb.toFixed(0)} -> ${warmLarge.oldSpaceMb.toFixed(0)} MB; load average ${load()}`,
     );
   } finally {
     server.kill();
