@@ -18,6 +18,18 @@ export interface Config {
   file: OpsFile;
   /** Where the operator file came from, or undefined when the defaults were used. */
   filePath?: string;
+  /**
+   * Each probe's `tls.caFile` as the operator wrote it (in `file` it is made absolute): deploy-commands copies it beside
+   * the operator file's copy, which needs the path as written. None when there is no file.
+   */
+  caFiles: CaFile[];
+}
+
+/** A probe's CA file: the probe's index in `probes.targets`, the path as written, and where it was found. */
+export interface CaFile {
+  target: number;
+  written: string;
+  absolute: string;
 }
 
 /**
@@ -49,6 +61,7 @@ export function loadConfig(
   const path = environment.OPS_CONFIG || './ops.config.json';
   let file: OpsFile | undefined;
   let filePath: string | undefined;
+  const caFiles: CaFile[] = [];
   const explicit = Boolean(environment.OPS_CONFIG);
   const absolute = configPath(path, options.besideModule);
   if (existsSync(absolute)) {
@@ -72,7 +85,7 @@ export function loadConfig(
       const result = OpsFileSchema.safeParse(raw ?? {});
       if (result.success) {
         file = result.data;
-        issues.push(...resolveCaFiles(file, raw, absolute).map((i) => redactString(`${path}: ${i}`)));
+        issues.push(...resolveCaFiles(file, raw, absolute, caFiles).map((i) => redactString(`${path}: ${i}`)));
         if (options.check) issues.push(...options.check(file, raw, environment).map((i) => `${path}: ${i}`));
       }
       // zod quotes unknown keys, which come from the file: scrubbed here, so the whole message can go out as it is
@@ -83,7 +96,7 @@ export function loadConfig(
   }
   // every issue holds no value (env) or was scrubbed at its source (the file's)
   if (issues.length > 0) throw new UsageError(`invalid configuration:\n  ${issues.join('\n  ')}`, issues, true);
-  return { env: envResult.data!, file: file ?? OpsFileSchema.parse({}), filePath };
+  return { env: envResult.data!, file: file ?? OpsFileSchema.parse({}), filePath, caFiles };
 }
 
 /**
@@ -102,8 +115,9 @@ function configPath(path: string, besideModule: string | URL | undefined): strin
 /**
  * A probe's `tls.caFile`, relative to the operator file's folder (kept beside it, found whatever the working folder),
  * made absolute and checked now: a missing one is a configuration error, not a probe that fails (and pages) at run time.
+ * Each one found is added to `found`, with the path as written.
  */
-function resolveCaFiles(file: OpsFile, raw: unknown, configPath: string): string[] {
+function resolveCaFiles(file: OpsFile, raw: unknown, configPath: string, found: CaFile[]): string[] {
   const issues: string[] = [];
   const at = Array.isArray((raw as { probes?: unknown } | null)?.probes) ? 'probes' : 'probes.targets';
   file.probes?.targets?.forEach((target, i) => {
@@ -112,7 +126,10 @@ function resolveCaFiles(file: OpsFile, raw: unknown, configPath: string): string
     const absolute = resolve(dirname(configPath), caFile);
     if (!statSync(absolute, { throwIfNoEntry: false })?.isFile())
       issues.push(`${at}[${i}].tls.caFile: no such file: ${absolute}`);
-    else target.tls!.caFile = absolute;
+    else {
+      target.tls!.caFile = absolute;
+      found.push({ target: i, written: caFile, absolute });
+    }
   });
   return issues;
 }

@@ -222,7 +222,10 @@ describe('operator files', () => {
       `probes:\n  - name: api\n    url: https://api.example.org/health\n    tls: { caFile: ${caFile} }\n`;
     writeFileSync(ops, probe('./ca.pem'));
     // the tests run elsewhere than `folder`: a path relative to the working folder would not be found
-    expect(loadConfig({ OPS_CONFIG: ops }).file.probes!.targets![0]!.tls).toEqual({ caFile: join(folder, 'ca.pem') });
+    const loaded = loadConfig({ OPS_CONFIG: ops });
+    expect(loaded.file.probes!.targets![0]!.tls).toEqual({ caFile: join(folder, 'ca.pem') });
+    // the path as written is kept too (deploy-commands copies the file beside the operator file's copy by it)
+    expect(loaded.caFiles).toEqual([{ target: 0, written: './ca.pem', absolute: join(folder, 'ca.pem') }]);
     writeFileSync(ops, probe('./nope.pem'));
     expect(configError({ OPS_CONFIG: ops }).issues).toEqual([
       `${ops}: probes[0].tls.caFile: no such file: ${join(folder, 'nope.pem')}`,
