@@ -4,6 +4,7 @@
  * the functions, who may invoke them, the Cloud Run jobs), each safe to run again (describe-or-create, bindings,
  * deploys). Pure: the same topology gives the same text (the golden test holds it).
  */
+import { isAbsolute, posix } from 'node:path';
 import type { Topology } from './topology';
 
 export interface DeployTarget {
@@ -22,6 +23,11 @@ export interface DeployTarget {
    * source folder (dist/<name>/, a deployed function has nothing else) and OPS_CONFIG naming it.
    */
   opsConfig?: string;
+  /**
+   * The probes' CA files (`tls.caFile`), each as shippedCaFile gives it (relative to the operator file's folder, inside
+   * it): each is copied beside every copy of the operator file, at the same relative path. Only with opsConfig.
+   */
+  caFiles?: string[];
 }
 
 /**
@@ -34,6 +40,19 @@ export function bundledConfigName(path: string): string {
 }
 /** Every name bundledConfigName gives: removed from a source folder before a copy, or when the defaults are deployed. */
 const BUNDLED_NAMES = ['ops.config', 'ops.config.json', 'ops.config.yaml', 'ops.config.yml'];
+
+/**
+ * Where a probe's CA file (`tls.caFile` as written in the operator file) is copied, relative to the operator file's
+ * copy: the same path as from the original (normalised: `./certs/../ca.pem` is `ca.pem`), so the copy, the operator's
+ * file unchanged, resolves it as loadConfig resolves the original. Undefined for one that cannot be shipped so: an
+ * absolute path (the function's machine has no such file), or one that leaves the operator file's folder (`..`: its copy
+ * would land outside the function's source folder).
+ */
+export function shippedCaFile(written: string): string | undefined {
+  if (isAbsolute(written)) return undefined;
+  const path = posix.normalize(written);
+  return path === '..' || path.startsWith('../') ? undefined : path;
+}
 
 /** The environment variable that tells a function or job its time limit (seconds), from the topology. */
 export const TIME_LIMIT_ENV = 'MT_OPS_TIME_LIMIT_SECONDS';
@@ -96,13 +115,35 @@ export function deployCommands(topology: Topology, target: DeployTarget): string
   ];
   const opsConfig = target.opsConfig;
   const bundledName = opsConfig ? bundledConfigName(opsConfig) : undefined;
-  /** Before a deploy from `folder`: the operator file copied in (any earlier copy removed first), or removed. */
+  const caFiles = opsConfig ? [...new Set(target.caFiles ?? [])].sort() : [];
+  for (const ca of caFiles)
+    if (shippedCaFile(ca) !== ca)
+      throw new Error(`caFile ${ca}: not a normalised path inside the operator file's folder`);
+  /**
+   * Before a deploy from `folder`: the operator file copied in (any earlier copy removed first), or removed; then each
+   * probe's CA file beside the copy, at the same relative path as beside the original (its sub-folders made first).
+   * The path is kept, not rewritten into a folder of our own: the deployed operator file stays the operator's file,
+   * byte for byte, and resolves its caFile unchanged. So an earlier deploy's CA copy that the file no longer names is
+   * not removed here (its name is not known any more; removing it would need a record of past copies in the source
+   * folder, and a generated `rm` of names read from it). It is left alone: `npm run build`, which comes before every
+   * deploy (cloudbuild.yaml), removes dist/ whole; and a stale copy is a public certificate that nothing names.
+   */
   const placed = new Set<string>();
   const placeConfig = (folder: string) => {
     if (placed.has(folder)) return;
     placed.add(folder);
     out.push(cmd('rm', '-f', ...BUNDLED_NAMES.map((n) => `${folder}/${n}`)));
-    if (opsConfig) out.push(cmd('cp', opsConfig, `${folder}/${bundledName}`));
+    if (!opsConfig) return;
+    out.push(cmd('cp', opsConfig, `${folder}/${bundledName}`));
+    const made = new Set<string>();
+    for (const ca of caFiles) {
+      const sub = posix.dirname(ca);
+      if (sub !== '.' && !made.has(sub)) {
+        made.add(sub);
+        out.push(cmd('mkdir', '-p', `${folder}/${sub}`));
+      }
+      out.push(cmd('cp', posix.join(posix.dirname(opsConfig), ca), `${folder}/${ca}`));
+    }
   };
   const section = (title: string) => out.push('', `# ${title}`);
 

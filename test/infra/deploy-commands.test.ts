@@ -235,6 +235,107 @@ describe('infra deploy-commands and the operator file', () => {
     expect(cli.stderr).not.toContain('DATABASE_URL');
   });
 
+  it("copies each probe's CA file beside every copy of the operator file, at the same relative path", async () => {
+    const cwd = tempDir();
+    mkdirSync(join(cwd, 'certs', 'inner'), { recursive: true });
+    writeFileSync(join(cwd, 'ca.pem'), 'PEM-TOP\n');
+    writeFileSync(join(cwd, 'certs', 'inner', 'root.pem'), 'PEM-INNER\n');
+    const probe = (name: string, caFile: string) => ({ name, url: `https://${name}.example/health`, tls: { caFile } });
+    // the same file named twice (one path not normalised) is copied once
+    const probes = [probe('a', 'certs/inner/root.pem'), probe('b', './ca.pem'), probe('c', 'certs/../ca.pem')];
+    writeFileSync(join(cwd, 'ops.config.json'), JSON.stringify({ probes }));
+    const cli = await runCli(args, { cwd, env: { OPS_CONFIG: undefined } });
+    expect(cli.stderr).toBe('');
+    expect(cli.code).toBe(0);
+    const lines = cli.stdout.split('\n');
+    for (const fn of functions) {
+      const at = (line: string) => lines.indexOf(line);
+      const copied = at(`cp ${join(cwd, 'ops.config.json')} dist/${fn}/ops.config.json`);
+      const deploy = lines.findIndex(
+        (l) => l.startsWith('gcloud functions deploy') && l.includes(`--source=dist/${fn} `),
+      );
+      // after the operator file's copy, before the folder is deployed, sorted; the sub-folder made first
+      expect(lines.slice(copied + 1, copied + 4), fn).toEqual([
+        `cp ${join(cwd, 'ca.pem')} dist/${fn}/ca.pem`,
+        `mkdir -p dist/${fn}/certs/inner`,
+        `cp ${join(cwd, 'certs', 'inner', 'root.pem')} dist/${fn}/certs/inner/root.pem`,
+      ]);
+      expect(copied + 3, fn).toBeLessThan(deploy);
+    }
+    expect(lines.filter((l) => l.startsWith('cp ') && l.endsWith('/ca.pem'))).toHaveLength(functions.length);
+    expect(cli.stdout).not.toContain('PEM-');
+
+    // run as the script runs them (twice: safe to run again), the copies are what each bundle loads and resolves
+    const root = tempDir();
+    for (const fn of functions) mkdirSync(join(root, 'dist', fn), { recursive: true });
+    const placing = lines.filter((l) => /^(rm|cp|mkdir) /.test(l)).join('\n');
+    execFileSync('bash', ['-euc', `${placing}\n${placing}`], { cwd: root });
+    for (const fn of functions) {
+      const bundle = pathToFileURL(join(root, 'dist', fn, 'index.js'));
+      const config = loadConfig({ OPS_CONFIG: 'ops.config.json' }, { besideModule: bundle });
+      expect(config.filePath).toBe(join(root, 'dist', fn, 'ops.config.json'));
+      const [a, b, c] = config.file.probes!.targets!.map((t) => t.tls!.caFile!);
+      expect([a, b, c]).toEqual([
+        join(root, 'dist', fn, 'certs', 'inner', 'root.pem'),
+        join(root, 'dist', fn, 'ca.pem'),
+        join(root, 'dist', fn, 'ca.pem'),
+      ]);
+      expect(readFileSync(a!, 'utf8')).toBe('PEM-INNER\n');
+      expect(readFileSync(b!, 'utf8')).toBe('PEM-TOP\n');
+    }
+  });
+
+  it("the Cloud Run job's CLI folder gets the CA files too; a path not normalised is refused by the generator", () => {
+    const dir = tempDir();
+    const file = join(dir, 'operator.yaml');
+    const t = loadTopology(frozen);
+    const backup = t.functions.find((f) => f.name === 'backup')!;
+    backup.cloudRunJob = { ...backup.cloudRunJob!, enabled: true };
+    const out = deployCommands(t, { ...target, opsConfig: file, caFiles: ['tls/ca.pem', 'tls/ca.pem'] });
+    expect(out).toContain(
+      [`cp ${file} dist/cli/ops.config.yaml`, 'mkdir -p dist/cli/tls', `cp ${dir}/tls/ca.pem dist/cli/tls/ca.pem`].join(
+        '\n',
+      ),
+    );
+    expect(out.split('\n').filter((l) => l === 'mkdir -p dist/cli/tls')).toHaveLength(1);
+    // a name needing quotes is quoted
+    expect(deployCommands(t, { ...target, opsConfig: file, caFiles: ["my ca's.pem"] })).toContain(
+      `cp '${dir}/my ca'\\''s.pem' 'dist/probe/my ca'\\''s.pem'`,
+    );
+    // without an operator file there is nothing to copy beside
+    expect(deployCommands(t, { ...target, caFiles: ['ca.pem'] })).not.toContain('ca.pem');
+    for (const bad of ['/etc/ca.pem', '../ca.pem', './ca.pem'])
+      expect(() => deployCommands(t, { ...target, opsConfig: file, caFiles: [bad] }), bad).toThrow(/caFile/);
+  });
+
+  it('refuses a CA file it cannot copy beside the operator file (absolute, or outside its folder): exit 2, field path', async () => {
+    const parent = tempDir();
+    const cwd = join(parent, 'ops');
+    mkdirSync(join(cwd, 'certs'), { recursive: true });
+    for (const f of [join(parent, 'outside.pem'), join(cwd, 'ca.pem'), join(cwd, 'certs', 'ca.pem')])
+      writeFileSync(f, 'PEM-BODY\n');
+    const refused = async (caFile: string) => {
+      const probes = [
+        { name: 'fine', url: 'https://a.example/', tls: { caFile: 'certs/ca.pem' } },
+        { name: 'bad', url: 'https://b.example/', tls: { caFile } },
+      ];
+      writeFileSync(join(cwd, 'ops.config.json'), JSON.stringify({ probes }));
+      const cli = await runCli(args, { cwd, env: { OPS_CONFIG: undefined } });
+      expect(cli.code, caFile).toBe(2);
+      expect(cli.stdout, caFile).toBe('');
+      expect(cli.stderr.trim().split('\n'), caFile).toHaveLength(1);
+      expect(cli.stderr, caFile).toContain(
+        `${join(cwd, 'ops.config.json')}: probes.targets[1].tls.caFile: give it relative to the operator file's folder, inside it (it is copied beside the operator file's copy)`,
+      );
+      expect(cli.stderr, caFile).not.toContain('probes.targets[0]');
+      expect(cli.stderr, caFile).not.toContain('PEM-');
+    };
+    // each exists (loadConfig accepts it): only where it would be copied is wrong
+    await refused(join(cwd, 'ca.pem'));
+    await refused('../outside.pem');
+    await refused('certs/../../outside.pem');
+  });
+
   it('refuses an operator file holding a secret written out (it is copied into every function)', async () => {
     const cwd = tempDir();
     const file = {

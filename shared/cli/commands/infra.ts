@@ -2,7 +2,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { join } from 'node:path';
 import { loadTopology, type Topology } from '../../infra/topology';
-import { TIME_LIMIT_ENV, deployCommands } from '../../infra/deploy';
+import { TIME_LIMIT_ENV, deployCommands, shippedCaFile } from '../../infra/deploy';
 import { unsetReferences } from '../../probes/config';
 import { literalSecrets, loadConfig } from '../../config/load';
 import { UsageError } from '../../errors';
@@ -67,13 +67,17 @@ export function registerInfraCommands(program: Command): void {
       // the operator file as `mt-ops config` resolves it, checked first (a bad one: exit 2, nothing printed)
       const config = oneLineConfig();
       const secrets = config.filePath ? literalSecrets(config.file).map((i) => `${config.filePath}: ${i}`) : [];
-      // a CA file is not copied with the operator file: the deployed functions would refuse to start
-      config.file.probes?.targets?.forEach((t, i) => {
-        if (t.tls?.caFile)
+      // a probe's CA file is copied beside each copy of the operator file, at the path the file gives it (as written:
+      // in config.file it is absolute); one that cannot be placed so would leave the deployed functions refusing to start
+      const caFiles: string[] = [];
+      for (const ca of config.caFiles) {
+        const shipped = shippedCaFile(ca.written);
+        if (shipped !== undefined) caFiles.push(shipped);
+        else
           secrets.push(
-            `${config.filePath}: probes.targets[${i}].tls.caFile: not deployed with the functions (remove it)`,
+            `${config.filePath}: probes.targets[${ca.target}].tls.caFile: give it relative to the operator file's folder, inside it (it is copied beside the operator file's copy)`,
           );
-      });
+      }
       const topology = topologyFor(flags);
       // a probe's ${VAR} the deployed probe function is not given: it would refuse to start, so refused here
       const probe = topology.functions.find((f) => f.name === 'probe');
@@ -101,7 +105,7 @@ export function registerInfraCommands(program: Command): void {
         region: flags.region,
         dist: flags.dist,
         publicStatus: config.file.status.public,
-        ...(config.filePath ? { opsConfig: config.filePath } : {}),
+        ...(config.filePath ? { opsConfig: config.filePath, caFiles } : {}),
       });
       process.stdout.write(script);
     });
