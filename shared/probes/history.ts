@@ -16,7 +16,7 @@
  * same hour twice, from a retry or a concurrent run, changes nothing), then the hot document, whose write decides.
  */
 import { z } from 'zod';
-import type { ObjectStore } from '../storage/types';
+import { StorageError, type ObjectStore } from '../storage/types';
 import { foldLargest, HOUR, HOUR_BUCKETS, totals, type Bucket } from './slo';
 import type { ProbeState } from './state';
 
@@ -52,8 +52,26 @@ export interface HistoryRead {
   problem?: string;
 }
 
+/**
+ * A probe's document (hot state or history) as stored. One that is not JSON at all (cut short, edited by hand) reads
+ * as unreadable, with its generation: the probe starts afresh and its next write replaces it, as for any other
+ * unreadable document (such a document used to fail every run, so the probe was never probed again).
+ */
+export async function readProbeDocument(
+  store: ObjectStore,
+  key: string,
+): Promise<{ value: unknown; generation: string; notJson?: string } | undefined> {
+  try {
+    return await store.readJson(key);
+  } catch (err) {
+    if (!(err instanceof StorageError && err.cause instanceof SyntaxError)) throw err;
+    const info = await store.stat(key);
+    return info && { value: undefined, generation: info.generation, notJson: 'not JSON' };
+  }
+}
+
 export async function readHistory(store: ObjectStore, env: string, name: string): Promise<HistoryRead> {
-  const doc = await store.readJson(historyKey(env, name));
+  const doc = await readProbeDocument(store, historyKey(env, name));
   if (!doc) return { hours: [], generation: null };
   const parsed = HistorySchema.safeParse(doc.value);
   if (parsed.success && parsed.data.probe === name) return { hours: parsed.data.hours, generation: doc.generation };

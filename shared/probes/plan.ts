@@ -4,9 +4,9 @@ import { UsageError } from '../errors';
 import { pool } from '../pool';
 import type { ProbeConfig, ResolvedProbe } from './config';
 import { resolveProbe } from './config';
-import { lastResult, parseState, probeKeys, type ProbeState } from './state';
+import { emptyState, lastResult, parseState, probeKeys, type ProbeState } from './state';
 import type { ProbeResult } from './rules';
-import { readHistory, withHistory } from './history';
+import { readHistory, readProbeDocument, withHistory } from './history';
 import { uptimeOver, burnAlert, budgetLeft, HOUR, type Uptime, type BurnAlert } from './slo';
 
 export interface PlannedProbe {
@@ -46,7 +46,13 @@ export async function readHotState(
   name: string,
   now: string,
 ): Promise<{ state: ProbeState; generation: string | null; problem?: string }> {
-  const doc = await store.readJson(probeKeys.state(env, name));
+  const doc = await readProbeDocument(store, probeKeys.state(env, name));
+  if (doc?.notJson)
+    return {
+      state: emptyState(name, now),
+      generation: doc.generation,
+      problem: `state of probe ${name} unreadable (${doc.notJson}), starting afresh`,
+    };
   const parsed = parseState(name, doc?.value, now);
   return { ...parsed, generation: doc?.generation ?? null };
 }

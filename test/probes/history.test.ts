@@ -5,6 +5,8 @@
  * state still reads and moves its closed hours out, and two runs that close the same hour at once lose nothing.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startTargets, type Targets } from '../support/probe-targets';
 import { tempDir } from '../support/temp';
 import { asVersion1, probeHistory } from '../support/status-history';
@@ -143,6 +145,26 @@ describe('through real runs on the file store', () => {
     const doc = await store.readJson(historyKey('prod', 'api'));
     await store.writeJson(historyKey('prod', 'api'), { not: 'a history' }, { ifGeneration: doc!.generation });
     // 11:05: the 09:00 hour closes, so the history is read
+    const run = await runProbes(store, 'prod', [config], { all: true, now: () => new Date('2026-11-29T11:05:00Z') });
+    expect(run.outcomes[0]!.writeError).toBeUndefined();
+    expect(run.outcomes[0]!.stateProblem).toBe('hourly history of probe api unreadable, starting afresh');
+    const history = (await store.readJson(historyKey('prod', 'api')))!.value as { hours: Bucket[] };
+    expect(history.hours.map((b) => new Date(b.t).toISOString())).toEqual(['2026-11-29T09:00:00.000Z']);
+  });
+
+  it('a history that is not JSON at all (cut short) starts afresh too, instead of failing every run', async () => {
+    const root = tempDir('mt-probe-history-notjson-');
+    const store = openStore(`file://${root}`);
+    await store.writeJson(
+      probeKeys.state('prod', 'api'),
+      stateDocument(probeHistory({ name: 'api', now: new Date('2026-11-29T10:20:00Z') })),
+      {
+        ifGeneration: null,
+      },
+    );
+    const config = ProbeSchema.parse({ name: 'api', url: `${targets.url}/health` });
+    await runProbes(store, 'prod', [config], { all: true, now: () => new Date('2026-11-29T10:21:00Z') });
+    writeFileSync(join(root, historyKey('prod', 'api')), '{"version":1,"probe":"api","hours":[{"t":');
     const run = await runProbes(store, 'prod', [config], { all: true, now: () => new Date('2026-11-29T11:05:00Z') });
     expect(run.outcomes[0]!.writeError).toBeUndefined();
     expect(run.outcomes[0]!.stateProblem).toBe('hourly history of probe api unreadable, starting afresh');

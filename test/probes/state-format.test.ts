@@ -5,12 +5,13 @@
  * compact and packed forms give back exactly what they were made from; a damaged document is refused and a run says
  * so, as before.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startTargets, type Targets } from '../support/probe-targets';
 import { tempDir } from '../support/temp';
 import { ProbeSchema } from '../../shared/probes/config';
-import { summarize } from '../../shared/probes/plan';
+import { readState, summarize } from '../../shared/probes/plan';
 import { runProbes } from '../../shared/probes/run';
 import { decodeMinutes, encodeMinutes, packInts, unpackInts } from '../../shared/probes/compact';
 import {
@@ -335,6 +336,25 @@ describe('through a real run on the file store', () => {
       'state of probe api unreadable (minutes: bucket 0: more failures than samples), starting afresh',
     );
     expect(run.outcomes[0]!.writeError).toBeUndefined();
+    const after = parseState('api', (await store.readJson(probeKeys.state('prod', 'api')))!.value, '');
+    expect(after.problem).toBeUndefined();
+    expect(after.state.samples).toBe(1);
+  });
+
+  it('a document that is not JSON at all (cut short): starts afresh and is replaced, as a damaged one (it failed every run)', async () => {
+    const root = tempDir('mt-probe-notjson-');
+    const store = openStore(`file://${root}`);
+    const file = join(root, probeKeys.state('prod', 'api'));
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, '{"version": 3, "probe": "a');
+    // the reports read it too (mt-ops uptime, the status page): fresh, saying why, never a failure
+    const read = await readState(store, 'prod', 'api', new Date().toISOString());
+    expect(read.problem).toBe('state of probe api unreadable (not JSON), starting afresh');
+    const probe = ProbeSchema.parse({ name: 'api', url: `${targets.url}/health` });
+    const run = await runProbes(store, 'prod', [probe], { all: true });
+    expect(run.outcomes[0]!.stateProblem).toBe('state of probe api unreadable (not JSON), starting afresh');
+    expect(run.outcomes[0]!.writeError).toBeUndefined();
+    expect(run.outcomes[0]!.result.ok).toBe(true);
     const after = parseState('api', (await store.readJson(probeKeys.state('prod', 'api')))!.value, '');
     expect(after.problem).toBeUndefined();
     expect(after.state.samples).toBe(1);
