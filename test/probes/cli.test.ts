@@ -45,6 +45,18 @@ describe('mt-ops probe', () => {
     expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('2 passed, 0 failed');
   });
 
+  it('a bucket URL naming a file: one line and exit 2 (bad input), as uptime says it, not every probe FAIL', async () => {
+    const env = setup({ probes: [{ name: 'api', url: `${targets.url}/health` }] });
+    const file = join(tempDir('mt-probe-cli-file-'), 'not-a-folder');
+    writeFileSync(file, 'x');
+    for (const command of ['probe', 'uptime']) {
+      const r = await runCli([command], { env: { ...env, BACKUP_BUCKET: `file://${file}` } });
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(`mt-ops: bucket file://${file}: ${file} is a file, not a folder\n`);
+    }
+  });
+
   it('a degraded target: exit 1, the failed condition saying what it saw; --only and --json', async () => {
     const env = setup({
       probes: [

@@ -4,11 +4,12 @@ import { withStoreOptions } from '../options';
 import { commandContext } from '../context';
 import { table } from '../progress';
 import { openBus } from '../../bus/open';
-import { OpsError } from '../../errors';
+import { OpsError, UsageError } from '../../errors';
 import { interruptSignal, interruptedBecause } from '../signals';
 import { probeJob, configuredProbes } from '../../probes/job';
 import { unsetReferences } from '../../probes/config';
 import { readState, selectProbes, summarize, type UptimeSummary } from '../../probes/plan';
+import { probeKeys } from '../../probes/state';
 import { pool } from '../../pool';
 import { formatBudgetLeft } from '../../probes/slo';
 import type { ProbeOutcome } from '../../probes/run';
@@ -64,6 +65,10 @@ export function registerProbeCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (flags: ProbeFlags) => {
       const ctx = commandContext(flags, { check: unsetReferences });
+      // a bucket URL naming a file is bad input (one line, exit 2, as `mt-ops uptime` says it), not every probe FAIL
+      await ctx.store.stat(probeKeys.state(ctx.env, 'probe')).catch((err: unknown) => {
+        if (err instanceof UsageError) throw err;
+      });
       const bus = openBus(ctx.config);
       // SIGINT/SIGTERM: one line and 130/143 (the probes are short; those recorded before it stay recorded)
       const interrupt = interruptSignal();
