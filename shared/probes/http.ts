@@ -7,7 +7,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { errorMessage } from '../errors';
@@ -127,7 +127,9 @@ function oneHop(url: URL, req: HttpRequest, deadline: number, started: number): 
       ...(isHttps
         ? {
             rejectUnauthorized: false,
-            servername: url.hostname,
+            // SNI names a host, never an address (RFC 6066; Node warns on stderr once per process); the certificate
+            // is still checked against the address itself
+            ...(isIP(url.hostname.replace(/^\[|\]$/g, '')) ? {} : { servername: url.hostname }),
             ...(req.tls?.caFile ? { ca: ca(req.tls.caFile) } : {}),
           }
         : {}),

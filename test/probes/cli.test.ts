@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../support/cli';
 import { tempDir } from '../support/temp';
-import { startTargets, type Targets } from '../support/probe-targets';
+import { startTargets, startTlsTarget, type Targets } from '../support/probe-targets';
 
 let targets: Targets;
 beforeAll(async () => {
@@ -54,6 +54,28 @@ describe('mt-ops probe', () => {
       expect(r.code).toBe(2);
       expect(r.stdout).toBe('');
       expect(r.stderr).toBe(`mt-ops: bucket file://${file}: ${file} is a file, not a folder\n`);
+    }
+  });
+
+  it('an https target named by its IP address: trusted through its CA, nothing on stderr (no SNI deprecation warning)', async () => {
+    const tls = await startTlsTarget(30);
+    try {
+      const env = setup({ probes: [{ name: 'ip', url: tls.url, tls: { caFile: tls.caFile } }] });
+      const r = await runCli(['probe'], { env });
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^ip\s+ok\s+up\s+200\s/m);
+      // the certificate is still checked against the name: one for the address does not serve localhost
+      const other = setup({
+        probes: [{ name: 'ip', url: tls.url.replace('127.0.0.1', 'localhost'), tls: { caFile: tls.caFile } }],
+      });
+      const wrong = await runCli(['probe', '--json'], { env: other });
+      expect(wrong.code).toBe(1);
+      expect(JSON.parse(wrong.stdout).probes[0].error).toMatch(
+        /^TLS: certificate not trusted \(ERR_TLS_CERT_ALTNAME_INVALID\)$/,
+      );
+    } finally {
+      await tls.close();
     }
   });
 
