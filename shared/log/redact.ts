@@ -22,6 +22,15 @@ export function registerSecret(value: string | undefined | null): void {
   } catch {
     // not URI-encoded: nothing more to register
   }
+  // as a URL writes it in its query, path, fragment or password (each encodes its own set of characters, none the
+  // set encodeURIComponent does): a `${VAR}` in a probe's url shows up that way in the redirects it lists
+  const url = new URL('http://h/');
+  url.search = value;
+  url.pathname = value;
+  url.hash = value;
+  url.password = value;
+  for (const form of [url.search.slice(1), url.pathname.slice(1), url.hash.slice(1), url.password])
+    if (form !== value && form.length >= 4) registered.add(form);
 }
 
 /**

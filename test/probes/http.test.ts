@@ -5,6 +5,7 @@ import { ProbeSchema, resolveProbe, type ProbeInput } from '../../shared/probes/
 import { runProbe } from '../../shared/probes/probe';
 import { openStore } from '../../shared/storage/open';
 import { tempDir } from '../support/temp';
+import { redactString } from '../../shared/log/redact';
 
 let targets: Targets;
 let tls: TlsTarget;
@@ -136,6 +137,27 @@ describe('http probe', () => {
       }),
     );
     expect(missing.problem).toBe('headers.authorization names ${PROBE_TEST_UNSET}, which is not set');
+  });
+
+  it('a token the URL percent-encodes (a space, a quote) is masked as the URL writes it too (the redirects listed)', async () => {
+    process.env.PROBE_TEST_TOKEN3 = 'pass/phrase "q"+42=';
+    const r = await runProbe(
+      resolveProbe(
+        ProbeSchema.parse({
+          name: 't',
+          url: `${targets.url}/redirect?k=\${PROBE_TEST_TOKEN3}#\${PROBE_TEST_TOKEN3}`,
+          headers: { 'x-path': '/p/\${PROBE_TEST_TOKEN3}' },
+        }),
+      ),
+      { store, env: 'test' },
+    );
+    expect(r.redirects).toHaveLength(1);
+    expect(JSON.stringify(r)).not.toContain('phrase');
+    // in a URL's password and path too
+    const u = new URL('http://u@h/');
+    u.password = process.env.PROBE_TEST_TOKEN3;
+    u.pathname = `/${process.env.PROBE_TEST_TOKEN3}`;
+    expect(redactString(u.href)).not.toContain('phrase');
   });
 
   it("the variable's value itself is masked, not only the whole header: a target quoting the token back shows it masked", async () => {
