@@ -1,6 +1,6 @@
 /** `mt-ops probe` and `mt-ops uptime` as an operator runs them (a child process), and the function's start-up check. */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -77,6 +77,22 @@ describe('mt-ops probe', () => {
     } finally {
       await tls.close();
     }
+  });
+
+  it('a probe whose state cannot be read: its row says why (not an empty FAIL), the others run', async () => {
+    const env = setup({
+      probes: [
+        { name: 'api', url: `${targets.url}/health` },
+        { name: 'web', url: `${targets.url}/health` },
+      ],
+    });
+    // a folder where the state document should be: reading it fails (EISDIR), whoever runs the command
+    mkdirSync(join(env.BACKUP_BUCKET.slice('file://'.length), 'prod/.state/probes/api.json'), { recursive: true });
+    const r = await runCli(['probe'], { env });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^api\s+FAIL\s+-\s+-\s+-\s+-\s+-\s+-\s+-\s+reading the state of api: \S.*$/m);
+    expect(r.stdout).toMatch(/^web\s+ok\s+up\s/m);
+    expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 1 failed');
   });
 
   it('a degraded target: exit 1, the failed condition saying what it saw; --only and --json', async () => {

@@ -96,7 +96,10 @@ export function registerProbeCommands(program: Command): void {
         } else {
           const rows = run.outcomes.map((o) => {
             const s = summaries.get(o.name);
-            const failed = o.configError ?? o.result.failed.map((f) => f.message).join('; ');
+            // a row with no condition to show says why it has no sample (its state unreadable, no time left)
+            const failed =
+              o.configError ??
+              (o.result.failed.length > 0 ? o.result.failed.map((f) => f.message).join('; ') : (o.result.error ?? ''));
             return [
               o.name,
               o.skipped ? 'SKIPPED' : o.configError ? 'CONFIG' : o.result.ok ? 'ok' : 'FAIL',
