@@ -57,7 +57,15 @@ export interface OpenBusOptions {
   publishTimeoutMs?: number;
   /** What to do with an event that could not be published. Default: one warning line. */
   onUndelivered?: (event: OpsEvent, err: unknown) => Promise<void> | void;
+  /**
+   * Nothing in this process subscribes to the in-process bus (a CLI command; `npm start` has the fan-out): with it,
+   * each event is undelivered (handed to onUndelivered), never published to no one.
+   */
+  noSubscriber?: boolean;
 }
+
+/** Why an event of a process without subscribers was not delivered (its message is the reason the bus gives). */
+export const NO_SUBSCRIBER = 'no event bus here: the in-process bus, and nothing in this process delivers alerts';
 
 /** A bus whose publish never rejects for a delivery failure (an invalid event still rejects: that is a bug). */
 export interface ReliableBus extends EventBus {
@@ -86,6 +94,13 @@ export function openBus(config: Pick<Config, 'env'>, options: OpenBusOptions = {
       close: async () => {
         if (bus) await (await bus).close();
       },
+    };
+  } else if (options.noSubscriber) {
+    inner = {
+      publish: async () => {
+        throw new Error(NO_SUBSCRIBER);
+      },
+      close: async () => {},
     };
   } else {
     inner = new MemoryBus();

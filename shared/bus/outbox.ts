@@ -25,6 +25,36 @@ export async function saveToOutbox(store: ObjectStore, env: string, event: OpsEv
 }
 
 /**
+ * What a bus does with an event it could not publish, in a process that records into the bucket (a function, `npm
+ * start`, a CLI command without an event bus): the event waits in the outbox for the next run of any function.
+ * `saved` hears of each one kept there; a caller that says so itself (the CLI, in one line for all) logs each at debug.
+ */
+export function keepInOutbox(
+  store: ObjectStore,
+  env: string,
+  logger: Logger,
+  options: { saved?: (key: string) => void; quiet?: boolean } = {},
+): (event: OpsEvent, err: unknown) => Promise<void> {
+  return async (event, err) => {
+    const reason = redactString(errorMessage(err));
+    try {
+      const key = await saveToOutbox(store, env, event);
+      options.saved?.(key);
+      logger[options.quiet ? 'debug' : 'warn'](
+        { key },
+        `event ${event.type} not published, saved to the outbox: ${reason}`,
+      );
+    } catch (saveErr) {
+      // Neither the bus nor the bucket: the log line is the last record of the event.
+      logger.error(
+        { event },
+        `event ${event.type} not published and not saved to the outbox: ${reason}; ${redactString(errorMessage(saveErr))}`,
+      );
+    }
+  };
+}
+
+/**
  * Publishes every event in the outbox, oldest first, deleting each once published. Stops at the first failure (the
  * bus is still down; the next run tries again). Never throws.
  */

@@ -4,9 +4,7 @@ import { loadConfig, type Config, type ConfigCheck } from '../config/load';
 import { openStore } from '../storage/open';
 import { storeOptions } from '../storage/config';
 import { openBus, type ReliableBus } from '../bus/open';
-import { flushOutbox, saveToOutbox } from '../bus/outbox';
-import { errorMessage } from '../errors';
-import { redactString } from '../log/redact';
+import { flushOutbox, keepInOutbox } from '../bus/outbox';
 import { createLogger, type Logger } from '../log/logger';
 import type { ObjectStore } from '../storage/types';
 import type { EventBus } from '../bus/events';
@@ -47,23 +45,8 @@ export function functionRuntime(
   const store = openStore(config.env.BACKUP_BUCKET, storeOptions(config.file.storage));
   const env = config.env.OPS_ENV;
   const logger = options.logger ?? createLogger({ level: config.env.LOG_LEVEL, labels: { env, component } });
-  const bus = openBus(config, {
-    logger,
-    // An event that could not be published waits in the bucket for the next run of any function.
-    onUndelivered: async (event, err) => {
-      const reason = redactString(errorMessage(err));
-      try {
-        const key = await saveToOutbox(store, env, event);
-        logger.warn({ key }, `event ${event.type} not published, saved to the outbox: ${reason}`);
-      } catch (saveErr) {
-        // Neither the bus nor the bucket: the log line is the last record of the event.
-        logger.error(
-          { event },
-          `event ${event.type} not published and not saved to the outbox: ${reason}; ${redactString(errorMessage(saveErr))}`,
-        );
-      }
-    },
-  });
+  // An event that could not be published waits in the bucket for the next run of any function.
+  const bus = openBus(config, { logger, onUndelivered: keepInOutbox(store, env, logger) });
   return {
     config,
     store,

@@ -1,10 +1,13 @@
 /** `mt-ops probe` and `mt-ops uptime` as an operator runs them (a child process), and the function's start-up check. */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../support/cli';
+import { functionRuntime } from '../../shared/functions/runtime';
+import { loadConfig } from '../../shared/config/load';
+import type { MemoryBus } from '../../shared/bus/memory-bus';
 import { tempDir } from '../support/temp';
 import { startTargets, startTlsTarget, type Targets } from '../support/probe-targets';
 
@@ -93,6 +96,46 @@ describe('mt-ops probe', () => {
     expect(r.stdout).toMatch(/^api\s+FAIL\s+-\s+-\s+-\s+-\s+-\s+-\s+-\s+reading the state of api: \S.*$/m);
     expect(r.stdout).toMatch(/^web\s+ok\s+up\s/m);
     expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 1 failed');
+  });
+
+  it('a threshold crossed by hand with no event bus: its alert waits in the outbox (one line says so), and the next function run publishes it once', async () => {
+    const env = setup({
+      probes: [
+        { name: 'ok', url: `${targets.url}/health` },
+        { name: 'api', url: `${targets.url}/unhealthy`, failureThreshold: 2 },
+      ],
+    });
+    const bucket = env.BACKUP_BUCKET.slice('file://'.length);
+    const outbox = () => {
+      const dir = join(bucket, 'prod', '.outbox');
+      return existsSync(dir) ? readdirSync(dir).map((n) => JSON.parse(readFileSync(join(dir, n), 'utf8'))) : [];
+    };
+    const first = await runCli(['probe'], { env });
+    expect(first.code).toBe(1);
+    expect(first.stderr).toBe('mt-ops: 1 probe(s) failed\n'); // below the threshold: nothing to send
+    expect(outbox()).toEqual([]);
+    const second = await runCli(['probe'], { env });
+    expect(second.code).toBe(1);
+    expect(second.stderr).toBe(
+      "mt-ops: 1 alert event kept in the bucket's outbox (events: in-process bus (neither OPS_EVENTS=pubsub, EVENTS_TOPIC nor PUBSUB_EMULATOR_HOST is set)): the next run of any function publishes it\n" +
+        'mt-ops: 1 probe(s) failed\n',
+    );
+    expect(outbox()).toMatchObject([
+      { type: 'alert', status: 'firing', severity: 'critical', fingerprint: 'probe/prod/api', title: 'api is down' },
+    ]);
+    // the state says down now, so a third failure crosses nothing: no second copy
+    const third = await runCli(['probe'], { env });
+    expect(third.stderr).toBe('mt-ops: 1 probe(s) failed\n');
+    expect(outbox()).toHaveLength(1);
+    // the next run of any function (the scheduled probe in `npm start` or in the cloud) publishes it, then removes it
+    const runtime = functionRuntime(loadConfig({ ...process.env, ...env }), 'probe');
+    const published: unknown[] = [];
+    (runtime.bus.inner as MemoryBus).subscribe((m) => {
+      published.push(m.event);
+    });
+    await runtime.flushOutbox!();
+    expect(published).toMatchObject([{ type: 'alert', status: 'firing', fingerprint: 'probe/prod/api' }]);
+    expect(outbox()).toEqual([]);
   });
 
   it('a degraded target: exit 1, the failed condition saying what it saw; --only and --json', async () => {

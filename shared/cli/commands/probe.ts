@@ -3,7 +3,9 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { withStoreOptions } from '../options';
 import { commandContext } from '../context';
 import { table } from '../progress';
-import { openBus } from '../../bus/open';
+import { describeBus, openBus } from '../../bus/open';
+import { keepInOutbox } from '../../bus/outbox';
+import { count } from '../../format';
 import { OpsError, UsageError } from '../../errors';
 import { interruptSignal, interruptedBecause } from '../signals';
 import { probeJob, configuredProbes } from '../../probes/job';
@@ -69,7 +71,15 @@ export function registerProbeCommands(program: Command): void {
       await ctx.store.stat(probeKeys.state(ctx.env, 'probe')).catch((err: unknown) => {
         if (err instanceof UsageError) throw err;
       });
-      const bus = openBus(ctx.config);
+      // without an event bus (nothing in this process delivers alerts), a threshold this run crosses would page no
+      // one, and the recorded state would not cross it again: its alert waits in the bucket's outbox instead, for the
+      // next run of any function (the scheduled probe, every minute) to publish
+      let kept = 0;
+      const bus = openBus(ctx.config, {
+        logger: ctx.logger,
+        noSubscriber: true,
+        onUndelivered: keepInOutbox(ctx.store, ctx.env, ctx.logger, { saved: () => kept++, quiet: true }),
+      });
       // SIGINT/SIGTERM: one line and 130/143 (the probes are short; those recorded before it stay recorded)
       const interrupt = interruptSignal();
       const stopped = new Promise<never>((_resolve, reject) =>
@@ -118,6 +128,10 @@ export function registerProbeCommands(program: Command): void {
           );
           process.stdout.write(`${run.passed} passed, ${run.failed} failed\n`);
         }
+        if (kept > 0)
+          process.stderr.write(
+            `mt-ops: ${count(kept, 'alert event')} kept in the bucket's outbox (${describeBus(bus.choice)}): the next run of any function publishes ${kept === 1 ? 'it' : 'them'}\n`,
+          );
         const lost = run.outcomes.filter((o) => o.writeError);
         if (lost.length > 0) for (const o of lost) process.stderr.write(`mt-ops: warning: ${o.writeError}\n`);
         if (run.failed > 0) throw new OpsError(`${run.failed} probe(s) failed`, 'probe_failed');
