@@ -29,11 +29,23 @@ const ConditionText = z.string().superRefine((source, ctx) => {
   }
 });
 
-/** A condition, optionally with its own severity (default: the probe's): `[CERTIFICATE_EXPIRATION] > 21d` as a warning. */
-export const ConditionEntry = z.union([
-  ConditionText,
-  z.object({ condition: ConditionText, severity: Severity.optional() }).strict(),
-]);
+const ConditionObject = z.object({ condition: ConditionText, severity: Severity.optional() }).strict();
+
+/**
+ * A condition, optionally with its own severity (default: the probe's): `[CERTIFICATE_EXPIRATION] > 21d` as a warning.
+ * Checked by its form (a union would answer only `Invalid input` for a bad severity inside the object): a text is a
+ * condition, an object `{ condition, severity }`, with each issue at its own field.
+ */
+export const ConditionEntry = z.unknown().transform((value, ctx): z.infer<typeof ConditionObject> | string => {
+  if (typeof value !== 'string' && (typeof value !== 'object' || value === null || Array.isArray(value))) {
+    ctx.addIssue({ code: 'custom', message: 'expected a condition (text) or { condition, severity }' });
+    return z.NEVER;
+  }
+  const parsed = (typeof value === 'string' ? ConditionText : ConditionObject).safeParse(value);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) ctx.addIssue({ ...issue } as Parameters<typeof ctx.addIssue>[0]);
+  return z.NEVER;
+});
 export type ConditionEntry = z.infer<typeof ConditionEntry>;
 
 export const PROBE_KINDS = ['http', 'postgres', 'backup-freshness'] as const;

@@ -230,6 +230,29 @@ describe('conditions: parse errors quote the condition and point at the bad toke
     ]);
   });
 
+  it.each<[string, unknown, string]>([
+    [
+      'a severity that is not one',
+      { condition: '[STATUS] == 200', severity: 'urgent' },
+      '[0].conditions[0].severity: Invalid option: expected one of "critical"|"warning"|"info"',
+    ],
+    [
+      'an unknown key beside the condition',
+      { condition: '[STATUS] == 200', when: 'x' },
+      '[0].conditions[0]: Unrecognized key: "when"',
+    ],
+    ['a number', 200, '[0].conditions[0]: expected a condition (text) or { condition, severity }'],
+    ['a list', ['[STATUS] == 200'], '[0].conditions[0]: expected a condition (text) or { condition, severity }'],
+    [
+      'an object without its condition',
+      { severity: 'warning' },
+      '[0].conditions[0].condition: Invalid input: expected string, received undefined',
+    ],
+  ])('a condition entry that is %s: the issue at its own field', (_name, entry, expected) => {
+    const result = ProbesSectionSchema.safeParse([{ name: 'a', url: 'http://x/', conditions: [entry] }]);
+    expect(formatIssues(result.error!)).toEqual([expected]);
+  });
+
   it('duplicate probe names are refused', () => {
     const result = ProbesSectionSchema.safeParse([
       { name: 'a', url: 'http://x/' },
