@@ -10,6 +10,7 @@ import { loadConfig } from '../../shared/config/load';
 import type { MemoryBus } from '../../shared/bus/memory-bus';
 import { tempDir } from '../support/temp';
 import { startTargets, startTlsTarget, type Targets } from '../support/probe-targets';
+import { startFakeGcs } from '../support/fake-gcs';
 
 let targets: Targets;
 beforeAll(async () => {
@@ -136,6 +137,57 @@ describe('mt-ops probe', () => {
     await runtime.flushOutbox!();
     expect(published).toMatchObject([{ type: 'alert', status: 'firing', fingerprint: 'probe/prod/api' }]);
     expect(outbox()).toEqual([]);
+  });
+
+  it('a bucket that refuses the writes (403): the probes pass but the run does not, saying what was not recorded', async () => {
+    const gcs = await startFakeGcs();
+    try {
+      const env = {
+        ...setup({ probes: [{ name: 'api', url: `${targets.url}/health` }] }),
+        BACKUP_BUCKET: 'gs://refusing-bucket/ops',
+        GCS_API_ENDPOINT: gcs.url,
+      };
+      gcs.failNext({ method: 'POST', pathIncludes: '/upload/', count: 1000, status: 403 });
+      const r = await runCli(['probe'], { env });
+      expect(r.code).toBe(1);
+      expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 0 failed');
+      const lines = r.stderr.trimEnd().split('\n');
+      // said once (the report's warning), then the closing line
+      expect(lines).toHaveLength(2);
+      expect(JSON.parse(lines[0]!)).toMatchObject({
+        severity: 'WARNING',
+        probe: 'api',
+        message: expect.stringMatching(
+          /^writing the state of api: storage write of prod\/\.state\/probes\/api\.json failed/,
+        ),
+      });
+      expect(lines.at(-1)).toBe('mt-ops: 1 result not recorded (see above)');
+    } finally {
+      await gcs.close();
+    }
+  });
+
+  it('--time-limit: probes the run had no time to start are counted as skipped, and the run does not pass', async () => {
+    const hang = { url: `${targets.url}/hang`, timeoutMs: 1000 };
+    const env = setup({
+      probes: {
+        concurrency: 1,
+        targets: [
+          { name: 'ok', url: `${targets.url}/health` },
+          { name: 'h1', ...hang },
+          { name: 'h2', ...hang },
+          { name: 'h3', ...hang },
+        ],
+      },
+    });
+    const r = await runCli(['probe', '--time-limit', '2'], { env });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^h3\s+SKIPPED\s+.*skipped: the run ran out of time$/m);
+    expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 2 failed, 1 skipped');
+    expect(r.stderr).toBe('mt-ops: 2 probe(s) failed\n');
+    const bad = await runCli(['probe', '--time-limit', '0'], { env });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--time-limit.*must be a whole number of seconds from 1 to 3600/);
   });
 
   it('a degraded target: exit 1, the failed condition saying what it saw; --only and --json', async () => {

@@ -22,6 +22,14 @@ interface ProbeFlags {
   once?: boolean;
   only?: string[];
   json?: boolean;
+  timeLimit?: number;
+}
+
+function timeLimit(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < 1 || n > 3600)
+    throw new InvalidArgumentError('must be a whole number of seconds from 1 to 3600');
+  return n;
 }
 
 function names(value: string): string[] {
@@ -65,6 +73,11 @@ export function registerProbeCommands(program: Command): void {
     .option('--once', 'run each probe once and exit (the default)')
     .option('--only <names>', 'only these probes (comma-separated names)', names)
     .option('--json', 'print JSON')
+    .option(
+      '--time-limit <seconds>',
+      'end the run within this many seconds; probes not started by then are skipped (default 55, within the minute schedule)',
+      timeLimit,
+    )
     .action(async (flags: ProbeFlags) => {
       const ctx = commandContext(flags, { check: unsetReferences });
       // a bucket URL naming a file is bad input (one line, exit 2, as `mt-ops uptime` says it), not every probe FAIL
@@ -95,13 +108,22 @@ export function registerProbeCommands(program: Command): void {
       stopped.catch(() => {}); // raced below; never unhandled
       try {
         const { run } = await Promise.race([
-          probeJob({ ...ctx, bus }, { only: flags.only, all: true, summaries: true }),
+          probeJob(
+            { ...ctx, bus },
+            {
+              only: flags.only,
+              all: true,
+              summaries: true,
+              ...(flags.timeLimit ? { deadlineMs: flags.timeLimit * 1000 } : {}),
+            },
+          ),
           stopped,
         ]);
+        const skipped = run.outcomes.filter((o) => o.skipped).length;
         const summaries = new Map(run.outcomes.filter((o) => o.summary).map((o) => [o.name, o.summary!]));
         if (flags.json) {
           process.stdout.write(
-            `${JSON.stringify({ passed: run.passed, failed: run.failed, durationMs: run.durationMs, probes: run.outcomes.map((o) => outcomeJson(o, summaries.get(o.name))) }, null, 2)}\n`,
+            `${JSON.stringify({ passed: run.passed, failed: run.failed, skipped, durationMs: run.durationMs, probes: run.outcomes.map((o) => outcomeJson(o, summaries.get(o.name))) }, null, 2)}\n`,
           );
         } else {
           const rows = run.outcomes.map((o) => {
@@ -126,15 +148,25 @@ export function registerProbeCommands(program: Command): void {
           process.stdout.write(
             `${table(['PROBE', 'RESULT', 'STATE', 'STATUS', 'LATENCY', 'UPTIME 24H', 'UPTIME 30D', 'P95 24H', 'BUDGET LEFT', 'FAILED CONDITIONS'], rows)}\n`,
           );
-          process.stdout.write(`${run.passed} passed, ${run.failed} failed\n`);
+          process.stdout.write(
+            `${run.passed} passed, ${run.failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}\n`,
+          );
         }
         if (kept > 0)
           process.stderr.write(
             `mt-ops: ${count(kept, 'alert event')} kept in the bucket's outbox (${describeBus(bus.choice)}): the next run of any function publishes ${kept === 1 ? 'it' : 'them'}\n`,
           );
+        // each one already logged as a warning by the report (printed again here, it was said twice)
         const lost = run.outcomes.filter((o) => o.writeError);
-        if (lost.length > 0) for (const o of lost) process.stderr.write(`mt-ops: warning: ${o.writeError}\n`);
         if (run.failed > 0) throw new OpsError(`${run.failed} probe(s) failed`, 'probe_failed');
+        // not a pass either: probes the run had no time to start, results the bucket did not keep
+        if (skipped > 0)
+          throw new OpsError(
+            `${count(skipped, 'probe')} skipped: the run's time limit came before ${skipped === 1 ? 'it' : 'they'} could start`,
+            'probe_failed',
+          );
+        if (lost.length > 0)
+          throw new OpsError(`${count(lost.length, 'result')} not recorded (see above)`, 'probe_failed');
       } finally {
         await bus.close();
       }
