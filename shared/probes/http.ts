@@ -250,6 +250,8 @@ export async function probeHttp(req: HttpRequest): Promise<HttpOutcome> {
       return { ...outcome, error: `redirect to an invalid location` };
     }
     redirects.push(`${hop.status} ${redactString(url.href)} -> ${redactString(next.href)}`);
+    if (next.protocol !== 'http:' && next.protocol !== 'https:')
+      return { ...outcome, error: `redirect to ${next.protocol} (only http and https are followed)` };
     if (seen.has(next.href))
       return {
         ...outcome,

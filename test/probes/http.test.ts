@@ -95,6 +95,16 @@ describe('http probe', () => {
     ]);
   });
 
+  it('a redirect to another protocol (ftp:) is not followed, and says so in our words', async () => {
+    const r = await probe({ url: `${targets.url}/redirect-ftp` });
+    expect(r).toMatchObject({
+      ok: false,
+      status: 302,
+      error: 'redirect to ftp: (only http and https are followed)',
+      redirects: [`302 ${targets.url}/redirect-ftp -> ftp://127.0.0.1/file`],
+    });
+  });
+
   it('a redirect is followed and the result says so; maxRedirects 0 refuses it', async () => {
     const r = await probe({ url: `${targets.url}/redirect` });
     expect(r).toMatchObject({ ok: true, redirects: [`301 ${targets.url}/redirect -> ${targets.url}/healthy`] });

@@ -72,6 +72,9 @@ export async function startTargets(): Promise<Targets> {
       case '/redirect':
         res.writeHead(301, { location: '/healthy' });
         return res.end();
+      case '/redirect-ftp':
+        res.writeHead(302, { location: 'ftp://127.0.0.1/file' });
+        return res.end();
       case '/invalid-json':
         return json(res, 200, '{"status": "healthy", ');
       case '/echo-auth':
