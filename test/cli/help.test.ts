@@ -80,6 +80,28 @@ describe('mt-ops config', () => {
     expect(r.stdout).not.toMatch(/hookSecret123|dbSecret456/);
   });
 
+  it("shows the probes that run: the defaults when the file names none (said so), else the file's", async () => {
+    const r = await runCli(['config', '--json'], { env: { ...env, APP_BASE_URL: 'https://app.example.test' } });
+    expect(r.code).toBe(0);
+    const { probes } = JSON.parse(r.stdout).config;
+    expect(probes.concurrency).toBe(50);
+    expect(probes.targetsFrom).toMatch(/^the defaults/);
+    expect(probes.targets.map((p: { name: string; kind: string }) => `${p.name} ${p.kind}`)).toEqual([
+      'api-health http',
+      'api-health-full http',
+      'database postgres',
+      'backup-freshness backup-freshness',
+    ]);
+    expect(probes.targets[0].url).toBe('https://app.example.test/health');
+    expect(probes.targets[2].url).toBe('${DATABASE_URL}'); // the reference, never the URL with its password
+    const file = join(tempDir('mt-config-probes-'), 'ops.yaml');
+    writeFileSync(file, 'probes:\n  concurrency: 7\n  targets:\n    - { name: mine, url: "http://127.0.0.1:9/" }\n');
+    const own = JSON.parse((await runCli(['config', '--json'], { env: { ...env, OPS_CONFIG: file } })).stdout).config;
+    expect(own.probes.concurrency).toBe(7);
+    expect(own.probes.targetsFrom).toBeUndefined();
+    expect(own.probes.targets.map((p: { name: string }) => p.name)).toEqual(['mine']);
+  });
+
   it('a bad configuration exits 2 naming the variable', async () => {
     const r = await runCli(['config'], { env: { ...env, OPS_ENV: 'Not Valid' } });
     expect(r.code).toBe(2);

@@ -1,7 +1,7 @@
 /** `mt-ops config`: the effective configuration, checked, with secrets masked. */
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load';
-import { unsetReferences } from '../../probes/config';
+import { PROBE_CONCURRENCY, probesOf, unsetReferences } from '../../probes/config';
 import { redactValue } from '../../log/redact';
 import { stringify as stringifyYaml } from 'yaml';
 
@@ -16,7 +16,18 @@ export function registerConfigCommand(program: Command): void {
       // the schedule overrides are keyed by what infra/ declares: checked as `npm start` checks them
       const { loadWiring, scheduleOverrides } = await import('../../infra/wiring');
       scheduleOverrides(loadWiring().jobs, config.file.schedules);
-      const shown = redactValue({ file: config.filePath ?? '(defaults)', env: config.env, config: config.file });
+      // the probes that run: the file's, or (none there) the defaults, shown as such rather than as nothing
+      const own = config.file.probes?.targets && config.file.probes.targets.length > 0;
+      const probes = {
+        concurrency: config.file.probes?.concurrency ?? PROBE_CONCURRENCY.default,
+        ...(own ? {} : { targetsFrom: 'the defaults (the operator file names no probes)' }),
+        targets: probesOf(config.file.probes, config.env),
+      };
+      const shown = redactValue({
+        file: config.filePath ?? '(defaults)',
+        env: config.env,
+        config: { ...config.file, probes },
+      });
       // YAML for people (the operator file's own format), JSON for tools
       process.stdout.write(opts.json ? `${JSON.stringify(shown, null, 2)}\n` : stringifyYaml(shown));
     });
