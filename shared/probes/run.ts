@@ -10,12 +10,14 @@ import { isConflict } from '../storage/types';
 import { errorMessage } from '../errors';
 import { activeWindow, type MaintenanceWindow } from '../maintenance/window';
 import {
-  planProbe,
+  decodeRead,
   readHotState,
+  readProbe,
   selectProbes,
   summarize,
   type PlannedProbe,
   type PlanOptions,
+  type ReadProbe,
   type UptimeSummary,
 } from './plan';
 import { pool } from '../pool';
@@ -112,7 +114,7 @@ export async function runProbes(
     env,
     selected,
     // the probe already resolved to start its request early is the plan's (not resolved a second time)
-    (config, resolved) => planProbe(store, env, config, { ...planOptions, now: now() }, resolved),
+    (config, resolved) => readProbe(store, env, config, { ...planOptions, now: now() }, resolved),
     options,
     (config) =>
       options.all || config.intervalSeconds <= SCHEDULE_SECONDS ? resolveProbe(config, options.environment) : undefined,
@@ -146,7 +148,7 @@ async function execute<T>(
   store: ObjectStore,
   env: string,
   items: readonly T[],
-  plan: (item: T, resolved: ResolvedProbe | undefined) => Promise<PlannedProbe>,
+  plan: (item: T, resolved: ResolvedProbe | undefined) => Promise<PlannedProbe | ReadProbe>,
   options: RunOptions,
   /** The probe to start at once, while its state is read (see SCHEDULE_SECONDS), or none: probe once it is due. */
   early: (item: T) => ResolvedProbe | undefined = () => undefined,
@@ -197,14 +199,14 @@ function bounded(run: Run, probe: ResolvedProbe): ResolvedProbe | undefined {
 async function probeItem<T>(
   run: Run,
   item: T,
-  plan: (item: T, resolved: ResolvedProbe | undefined) => Promise<PlannedProbe>,
+  plan: (item: T, resolved: ResolvedProbe | undefined) => Promise<PlannedProbe | ReadProbe>,
   early: (item: T) => ResolvedProbe | undefined,
 ): Promise<ProbeOutcome | string> {
   const speculative = early(item);
   const first = speculative && bounded(run, speculative);
   // the request goes out now, the state read beside it (each costs a round trip; neither needs the other)
   const probing = first ? runProbe(first, run) : undefined;
-  let planned: PlannedProbe;
+  let planned: PlannedProbe | ReadProbe;
   try {
     planned = await plan(item, speculative);
   } catch (err) {
@@ -234,7 +236,9 @@ async function probeItem<T>(
   }
   const result = await (probing ?? runProbe(probe!, run));
   const window = config.ignoreMaintenance ? undefined : activeWindow(run.maintenance, new Date(result.at));
-  return record(run, config, planned.state, planned.generation, planned.problem, result, window?.name);
+  // a run's plan is decoded only now (see ReadProbe): nothing decoded was held while the probe waited
+  const { state, generation, problem } = 'document' in planned ? decodeRead(planned) : planned;
+  return record(run, config, state, generation, problem, result, window?.name);
 }
 
 /** A result that is no sample (the state unreadable, the configuration wrong, no time left): failed, saying why. */

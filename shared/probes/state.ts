@@ -224,13 +224,17 @@ export function decodeState(value: unknown): ProbeState | string {
   };
 }
 
+/** What is said of a state document that cannot be read: the probe starts afresh. */
+export const unreadableState = (probe: string, why: string) =>
+  `state of probe ${probe} unreadable (${why}), starting afresh`;
+
 /** A stored document, or a fresh one when absent or unreadable (an unreadable one is reported by the caller). */
 export function parseState(probe: string, value: unknown, now: string): { state: ProbeState; problem?: string } {
   if (value === undefined) return { state: emptyState(probe, now) };
   const state = decodeState(value);
   if (typeof state !== 'string' && state.probe === probe) return { state };
   const why = typeof state === 'string' ? state : `it is the state of ${JSON.stringify(state.probe)}`;
-  return { state: emptyState(probe, now), problem: `state of probe ${probe} unreadable (${why}), starting afresh` };
+  return { state: emptyState(probe, now), problem: unreadableState(probe, why) };
 }
 
 export interface SampleContext extends Thresholds {

@@ -12,6 +12,9 @@ import { createTestDatabase } from '../support/database';
 import { freePort } from '../support/postgres-server';
 import { ProbeSchema, resolveProbe, type ProbeInput } from '../../shared/probes/config';
 import { planProbes, readState } from '../../shared/probes/plan';
+import { probeKeys, stateDocument } from '../../shared/probes/state';
+import { MINUTE } from '../../shared/probes/slo';
+import { probeHistory } from '../support/status-history';
 import { runPlanned, runProbes } from '../../shared/probes/run';
 import { runProbe } from '../../shared/probes/probe';
 import { probeJob } from '../../shared/probes/job';
@@ -220,6 +223,45 @@ describe('bounds', () => {
     expect(run.passed).toBe(4);
     expect(held).toHaveLength(8);
     expect(alive).toBe(0);
+  });
+
+  it('while a probe waits for its answer it holds its state document as read, not the decoded state', async () => {
+    // decoded, a state of 6 hours of minutes is some 30 KiB of objects (its document a few KiB of strings): held by
+    // every probe in flight across its wait, it outlived the young generation's collections and was promoted
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const n = 60;
+    const list = probes(Array.from({ length: n }, (_, i) => ({ name: `w${i}`, url: `${targets.url}/wait?ms=1200` })));
+    const now = new Date();
+    const long = freshStore();
+    for (const p of list) {
+      const state = probeHistory({ name: p.name, now, days: 1 });
+      const minute = Math.floor(now.getTime() / MINUTE) * MINUTE;
+      state.minutes = Array.from({ length: 360 }, (_, k) => ({
+        t: minute - (360 - k) * MINUTE,
+        n: 1,
+        f: 0,
+        m: 0,
+        h: [0, 0, 0, 1],
+      }));
+      await long.writeJson(probeKeys.state('prod', p.name), stateDocument(state), { ifGeneration: null });
+    }
+    const heapWhileWaiting = async (store: ObjectStore) => {
+      const running = runProbes(store, 'prod', list, { all: true, concurrency: n });
+      while (targets.inFlight < n) await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 300)); // every state read by now; every answer 900 ms away
+      gc();
+      gc();
+      const used = process.memoryUsage().heapUsed;
+      const run = await running;
+      expect(run.passed).toBe(n);
+      return used;
+    };
+    const empty1 = await heapWhileWaiting(freshStore()); // no state: what a probe holds anyway (its request...)
+    const held = await heapWhileWaiting(long);
+    const empty2 = await heapWhileWaiting(freshStore());
+    const perProbeKiB = (held - Math.max(empty1, empty2)) / n / 1024;
+    expect(perProbeKiB).toBeLessThan(12);
   });
 
   it("the request goes out while the probe's state is read, not after; a probe with a longer interval waits for its state", async () => {
