@@ -143,7 +143,7 @@ export function decodeRead(read: ReadProbe): PlannedProbe {
   };
 }
 
-/** One probe's plan: its state document read, due or not (`resolved`: the probe already resolved, if it was). */
+/** One probe's plan: its state document read and decoded, due or not (`resolved`: the probe already resolved, if it was). */
 export async function planProbe(
   store: ObjectStore,
   env: string,
@@ -151,15 +151,7 @@ export async function planProbe(
   options: PlanOptions = {},
   resolved?: ResolvedProbe,
 ): Promise<PlannedProbe> {
-  const now = options.now ?? new Date();
-  const { state, generation, problem } = await readHotState(store, env, config.name, now.toISOString());
-  return {
-    probe: resolved ?? resolveProbe(config, options.environment),
-    state,
-    generation,
-    due: isDue(config, state.lastRunAt, now, options),
-    problem,
-  };
+  return decodeRead(await readProbe(store, env, config, options, resolved));
 }
 
 /**
