@@ -65,7 +65,7 @@ export interface OpenBusOptions {
 }
 
 /** Why an event of a process without subscribers was not delivered (its message is the reason the bus gives). */
-export const NO_SUBSCRIBER = 'no event bus here: the in-process bus, and nothing in this process delivers alerts';
+const NO_SUBSCRIBER = 'no event bus here: the in-process bus, and nothing in this process delivers alerts';
 
 /** A bus whose publish never rejects for a delivery failure (an invalid event still rejects: that is a bug). */
 export interface ReliableBus extends EventBus {
