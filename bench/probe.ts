@@ -32,6 +32,7 @@ import { existsSync, statSync } from 'node:fs';
 import { lastResult, parseState, probeKeys, stateDocument, stepSample, type ProbeState } from '../shared/probes/state';
 import { historyKey } from '../shared/probes/history';
 import { latencyBucket, MINUTE } from '../shared/probes/slo';
+import { PackedMinutes } from '../shared/probes/compact';
 import { asVersion1, probeHistory } from '../test/support/status-history';
 import { SPARE_MIN_AGE_MS } from '../shared/storage/file-json';
 
@@ -218,13 +219,15 @@ function steadyState(name: string, now: Date): ProbeState {
     hour: (t) => ({ n: 60, f: t % 86_400_000 === 0 ? 2 : 0, latencyMs: 30 + (t % 7) * 10 }),
   });
   const h = latencyBucket(40);
-  old.minutes = Array.from({ length: 360 }, (_, k) => ({
-    t: Math.floor(now.getTime() / MINUTE) * MINUTE - (360 - k) * MINUTE,
-    n: 1,
-    f: 0,
-    m: 0,
-    h: Array.from({ length: h + 1 }, (_, j) => (j === h ? 1 : 0)),
-  }));
+  old.minutes = PackedMinutes.from(
+    Array.from({ length: 360 }, (_, k) => ({
+      t: Math.floor(now.getTime() / MINUTE) * MINUTE - (360 - k) * MINUTE,
+      n: 1,
+      f: 0,
+      m: 0,
+      h: Array.from({ length: h + 1 }, (_, j) => (j === h ? 1 : 0)),
+    })),
+  );
   old.recent = Array.from({ length: 20 }, () => old.recent[0]!);
   return old;
 }

@@ -159,8 +159,16 @@ export function quantile(h: readonly number[], q: number, largest?: number): num
   return largest === undefined ? bound : Math.min(bound, largest);
 }
 
+/** Buckets kept in another form (the probe state's packed minutes, compact.ts): their counts, or them as objects. */
+export interface BucketSeries {
+  counts(from: number, to: number): Omit<Totals, 'h' | 'x'>;
+  buckets(): readonly Bucket[];
+}
+
+const asBuckets = (b: readonly Bucket[] | BucketSeries): readonly Bucket[] => ('buckets' in b ? b.buckets() : b);
+
 export interface Aggregates {
-  minutes: readonly Bucket[];
+  minutes: readonly Bucket[] | BucketSeries;
   hours: readonly Bucket[];
   /** When the first sample was taken (ms). */
   firstSampleAt?: number;
@@ -173,14 +181,15 @@ export interface Aggregates {
 export function windowTotals(agg: Aggregates, windowMs: number, now: number): Totals & { from: number } {
   const size = windowMs <= MINUTE_BUCKETS * MINUTE ? MINUTE : HOUR;
   const from = Math.ceil((now - windowMs) / size) * size;
-  return { ...totals(size === MINUTE ? agg.minutes : agg.hours, from, now + 1), from };
+  return { ...totals(size === MINUTE ? asBuckets(agg.minutes) : agg.hours, from, now + 1), from };
 }
 
 /** windowTotals() without the histogram. */
 function windowCounts(agg: Aggregates, windowMs: number, now: number): Omit<Totals, 'h'> {
   const size = windowMs <= MINUTE_BUCKETS * MINUTE ? MINUTE : HOUR;
   const from = Math.ceil((now - windowMs) / size) * size;
-  return counts(size === MINUTE ? agg.minutes : agg.hours, from, now + 1);
+  if (size === HOUR) return counts(agg.hours, from, now + 1);
+  return 'counts' in agg.minutes ? agg.minutes.counts(from, now + 1) : counts(agg.minutes, from, now + 1);
 }
 
 export interface Uptime {

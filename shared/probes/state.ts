@@ -19,7 +19,7 @@ import {
   type BurnAlert,
   type Bucket,
 } from './slo';
-import { decodeMinutes, encodeMinutes, packInts, unpackInts } from './compact';
+import { decodeMinutes, PackedMinutes } from './compact';
 import { BucketSchema, closedBefore, mergeClosed, pastFor, pastValid, PastSchema, summaryBuckets } from './history';
 import {
   sloStep,
@@ -113,8 +113,10 @@ const StateV3Schema = z.object({
 });
 
 /** A probe's state in memory (the minutes as bucket objects, the results as JSON texts, whichever version was read). */
-export type ProbeState = Omit<z.infer<typeof StateV1Schema>, 'version' | 'recent'> & {
+export type ProbeState = Omit<z.infer<typeof StateV1Schema>, 'version' | 'recent' | 'minutes'> & {
   version: typeof STATE_VERSION;
+  /** The per-minute buckets as stored (compact.ts): a sample changes them on the text. */
+  minutes: PackedMinutes;
   /** The last results, oldest first, each the JSON text of a ProbeResult (see lastResult). */
   recent: string[];
 };
@@ -157,20 +159,16 @@ export function emptyState(probe: string, now: string): ProbeState {
     consecutiveSuccesses: 0,
     samples: 0,
     recent: [],
-    minutes: [],
+    minutes: PackedMinutes.empty,
     hours: [],
   };
 }
 
 /** The document to store for a state (version 3: the minutes packed, their largest latencies beside them). */
 export function stateDocument(state: ProbeState): Record<string, unknown> {
-  const doc: Record<string, unknown> = {
-    ...state,
-    version: STATE_VERSION,
-    minutes: packInts(encodeMinutes(state.minutes)),
-  };
-  if (state.minutes.some((b) => b.x !== undefined))
-    doc.minutesLargest = packInts(state.minutes.map((b) => (b.x === undefined ? 0 : Math.max(0, Math.round(b.x)) + 1)));
+  const doc: Record<string, unknown> = { ...state, version: STATE_VERSION, minutes: state.minutes.ints };
+  const largest = state.minutes.storedLargest();
+  if (largest !== undefined) doc.minutesLargest = largest;
   return doc;
 }
 
@@ -195,7 +193,9 @@ export function decodeState(value: unknown): ProbeState | string {
   if (version === 1) {
     const parsed = StateV1Schema.safeParse(value);
     if (!parsed.success) return parsed.error.issues[0]?.path.join('.') || 'invalid';
-    return { ...parsed.data, version: STATE_VERSION, recent: texts(parsed.data.recent) };
+    const minutes = packed(parsed.data.minutes);
+    if (typeof minutes === 'string') return `minutes: ${minutes}`;
+    return { ...parsed.data, version: STATE_VERSION, recent: texts(parsed.data.recent), minutes };
   }
   if (version === 2) {
     const parsed = StateV2Schema.safeParse(value);
@@ -207,21 +207,27 @@ export function decodeState(value: unknown): ProbeState | string {
       ...parsed.data,
       version: STATE_VERSION,
       recent: texts(parsed.data.recent),
-      minutes: withLargest(minutes, largest),
+      minutes: PackedMinutes.from(withLargest(minutes, largest)),
     };
   }
   const parsed = StateV3Schema.safeParse(value);
   if (!parsed.success) return parsed.error.issues[0]?.path.join('.') || 'invalid';
-  const ints = unpackInts(parsed.data.minutes);
-  if (typeof ints === 'string') return `minutes: ${ints}`;
-  const minutes = decodeMinutes(ints, MINUTE_BUCKETS);
+  const minutes = PackedMinutes.read(
+    parsed.data.minutes,
+    (value as { minutesLargest?: unknown }).minutesLargest,
+    MINUTE_BUCKETS,
+  );
   if (typeof minutes === 'string') return `minutes: ${minutes}`;
-  const packed = (value as { minutesLargest?: unknown }).minutesLargest;
-  const largest = typeof packed === 'string' ? unpackInts(packed) : undefined;
-  return {
-    ...parsed.data,
-    minutes: withLargest(minutes, Array.isArray(largest) ? largest.map((x) => x - 1) : undefined),
-  };
+  return { ...parsed.data, minutes };
+}
+
+/** Version 1's bucket objects as the packed series, or why they do not pack (out of order, more failures than samples). */
+function packed(buckets: Bucket[]): PackedMinutes | string {
+  try {
+    return PackedMinutes.from(buckets);
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
 }
 
 /** What is said of a state document that cannot be read: the probe starts afresh. */
@@ -278,7 +284,7 @@ export function recordSample(state: ProbeState, result: ProbeResult, ctx: Sample
     maintenance: ctx.maintenance !== undefined,
     latencyMs: result.latencyMs,
   };
-  const minutes: Bucket[] = addToBuckets(state.minutes, facts, MINUTE, MINUTE_BUCKETS);
+  const minutes = state.minutes.add(facts, MINUTE_BUCKETS);
   const hours: Bucket[] = addToBuckets(state.hours, facts, HOUR, HOUR_BUCKETS);
   const firstSampleAt = state.firstSampleAt === undefined ? at : Math.min(state.firstSampleAt, at);
   const agg = { minutes, hours, firstSampleAt };

@@ -122,7 +122,7 @@ describe('thresholds and transitions (failureThreshold 3, successThreshold 2)', 
         ctx,
       ).state;
     expect(state.recent).toHaveLength(20);
-    expect(state.minutes.length).toBeLessThanOrEqual(MINUTE_BUCKETS);
+    expect(state.minutes.size).toBeLessThanOrEqual(MINUTE_BUCKETS);
     expect(state.hours.length).toBeLessThanOrEqual(HOUR_BUCKETS);
     expect(state.hours[0]!.t).toBeGreaterThanOrEqual(T0 + 1999 * 3 * HOUR - 90 * 24 * HOUR);
     expect(JSON.stringify(state).length).toBeLessThan(200_000);

@@ -14,6 +14,7 @@ import { ProbeSchema, resolveProbe, type ProbeInput } from '../../shared/probes/
 import { planProbes, readState } from '../../shared/probes/plan';
 import { probeKeys, stateDocument } from '../../shared/probes/state';
 import { MINUTE } from '../../shared/probes/slo';
+import { PackedMinutes } from '../../shared/probes/compact';
 import { probeHistory } from '../support/status-history';
 import { runPlanned, runProbes } from '../../shared/probes/run';
 import { runProbe } from '../../shared/probes/probe';
@@ -113,7 +114,7 @@ describe('thresholds and transitions through real runs', () => {
     const { state } = await readState(rt.store, 'prod', 'api', new Date().toISOString());
     expect(state.status).toBe('maintenance');
     expect((JSON.parse(state.recent[0]!) as ProbeResult).maintenance).toBe('nightly');
-    expect(state.minutes[0]).toMatchObject({ n: 0, f: 0, m: 1 });
+    expect(state.minutes.buckets()[0]).toMatchObject({ n: 0, f: 0, m: 1 });
     await probeJob(rt, { all: true, now: () => new Date('2026-11-29T03:30:00Z') });
     expect(rt.bus.published.map((m) => (m.event as Alert).status)).toEqual(['firing']);
   });
@@ -226,8 +227,9 @@ describe('bounds', () => {
   });
 
   it('while a probe waits for its answer it holds its state document as read, not the decoded state', async () => {
-    // decoded, a state of 6 hours of minutes is some 30 KiB of objects (its document a few KiB of strings): held by
-    // every probe in flight across its wait, it outlived the young generation's collections and was promoted
+    // decoded (before the minutes stayed packed), a state of 6 hours of minutes was some 30 KiB of objects (its
+    // document a few KiB of strings): held by every probe in flight across its wait, it outlived the young
+    // generation's collections and was promoted
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
     const n = 60;
@@ -237,13 +239,9 @@ describe('bounds', () => {
     for (const p of list) {
       const state = probeHistory({ name: p.name, now, days: 1 });
       const minute = Math.floor(now.getTime() / MINUTE) * MINUTE;
-      state.minutes = Array.from({ length: 360 }, (_, k) => ({
-        t: minute - (360 - k) * MINUTE,
-        n: 1,
-        f: 0,
-        m: 0,
-        h: [0, 0, 0, 1],
-      }));
+      state.minutes = PackedMinutes.from(
+        Array.from({ length: 360 }, (_, k) => ({ t: minute - (360 - k) * MINUTE, n: 1, f: 0, m: 0, h: [0, 0, 0, 1] })),
+      );
       await long.writeJson(probeKeys.state('prod', p.name), stateDocument(state), { ifGeneration: null });
     }
     const heapWhileWaiting = async (store: ObjectStore) => {
@@ -316,7 +314,7 @@ describe('compare-and-swap', () => {
     const { state } = await readState(store, 'prod', 'api', new Date().toISOString());
     expect(state.samples).toBe(2);
     expect(state.recent).toHaveLength(2);
-    expect(state.minutes.reduce((s, m) => s + m.n, 0)).toBe(2);
+    expect(state.minutes.buckets().reduce((s, m) => s + m.n, 0)).toBe(2);
     expect([a, b].filter((r) => r.outcomes[0]!.transition?.kind === 'fire')).toHaveLength(1);
   });
 

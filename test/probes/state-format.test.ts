@@ -13,7 +13,7 @@ import { tempDir } from '../support/temp';
 import { ProbeSchema } from '../../shared/probes/config';
 import { readState, summarize } from '../../shared/probes/plan';
 import { runProbes } from '../../shared/probes/run';
-import { decodeMinutes, encodeMinutes, packInts, unpackInts } from '../../shared/probes/compact';
+import { decodeMinutes, encodeMinutes, packInts, PackedMinutes, unpackInts } from '../../shared/probes/compact';
 import {
   parseState,
   probeKeys,
@@ -50,11 +50,16 @@ const stored = (s: ProbeState) => JSON.parse(JSON.stringify(stateDocument(s))) a
 const storedV2 = (s: ProbeState): Record<string, unknown> => ({
   ...stored(s),
   version: 2,
-  minutes: encodeMinutes(s.minutes),
+  minutes: encodeMinutes(s.minutes.buckets()),
   recent: s.recent.map((t) => JSON.parse(t) as unknown),
 });
 /** Version 1's state as it reads now: the same, with its results as texts. */
-const v1State = { ...v1, version: STATE_VERSION, recent: v1.recent.map((r) => JSON.stringify(r)) } as ProbeState;
+const v1State = {
+  ...v1,
+  version: STATE_VERSION,
+  minutes: PackedMinutes.from(v1.minutes),
+  recent: v1.recent.map((r) => JSON.stringify(r)),
+} as ProbeState;
 
 describe('version 1, as the code of before wrote it', () => {
   it('reads to the same state (minutes, hours, sums, counters), and its figures are unchanged', () => {
@@ -63,6 +68,7 @@ describe('version 1, as the code of before wrote it', () => {
     const { state, problem } = parseState('api', v1, v1.lastRunAt!);
     expect(problem).toBeUndefined();
     expect(state).toEqual(v1State);
+    expect(state.minutes.buckets()).toEqual(v1.minutes);
     const at = new Date(Date.parse(v1.lastRunAt!) + 30_000);
     expect(summarize(config, state, at)).toEqual(summarize(config, v1State, at));
     expect(summarize(config, state, at).last).toEqual(v1.recent.at(-1));
@@ -73,7 +79,7 @@ describe('version 1, as the code of before wrote it', () => {
     const doc = stored(state);
     expect(doc.version).toBe(3);
     expect(doc.minutes).toMatch(/^[A-Za-z0-9_-]+$/);
-    expect(unpackInts(doc.minutes as string)).toEqual(encodeMinutes(state.minutes));
+    expect(unpackInts(doc.minutes as string)).toEqual(encodeMinutes(state.minutes.buckets()));
     expect((doc.recent as unknown[]).every((r) => typeof r === 'string')).toBe(true);
     expect(JSON.stringify(doc).length).toBeLessThan(JSON.stringify(v1).length / 3);
     const again = parseState('api', doc, v1.lastRunAt!);
@@ -102,7 +108,7 @@ describe('version 1, as the code of before wrote it', () => {
     );
     expect(fromV3).toEqual(fromV1);
     expect(fromV1.history).toBeDefined(); // the sample closes the 09:00 hour: the history's part is stepped too
-    expect(fromV1.state.minutes.at(-1)).toMatchObject({ t: Math.floor(at / MINUTE) * MINUTE, n: 1, f: 1 });
+    expect(fromV1.state.minutes.buckets().at(-1)).toMatchObject({ t: Math.floor(at / MINUTE) * MINUTE, n: 1, f: 1 });
   });
 });
 
@@ -113,7 +119,12 @@ describe('version 2, as the code of before wrote it', () => {
     const { state, problem } = parseState('api', v2, v2.lastRunAt as string);
     expect(problem).toBeUndefined();
     expect(state.samples).toBe(v1.samples + 3);
-    expect(state.minutes.slice(-3).map((b) => b.x)).toEqual([40, 373, 706]);
+    expect(
+      state.minutes
+        .buckets()
+        .slice(-3)
+        .map((b) => b.x),
+    ).toEqual([40, 373, 706]);
     expect(state.recent.map((t) => JSON.parse(t) as unknown)).toEqual(v2.recent);
     const doc = stored(state);
     expect(doc.version).toBe(3);
@@ -253,13 +264,18 @@ describe("the minutes' largest latencies (they bound the percentiles)", () => {
 
   it('are stored beside the compact minutes and read back', () => {
     const state = stepped();
-    expect(state.minutes.slice(-3).map((b) => b.x)).toEqual([3000, 3000, 3000]);
+    expect(
+      state.minutes
+        .buckets()
+        .slice(-3)
+        .map((b) => b.x),
+    ).toEqual([3000, 3000, 3000]);
     const doc = stored(state);
     expect(doc.version).toBe(3);
     // packed as latency + 1: 0 where not known (kept from version 1)
     expect((unpackInts(doc.minutesLargest as string) as number[]).slice(-4)).toEqual([0, 3001, 3001, 3001]);
     expect(parseState('api', doc, '').state).toEqual(state);
-    const v2doc = { ...storedV2(state), minutesLargest: state.minutes.map((b) => b.x ?? -1) };
+    const v2doc = { ...storedV2(state), minutesLargest: state.minutes.buckets().map((b) => b.x ?? -1) };
     expect(parseState('api', v2doc, '').state).toEqual(state);
   });
 
@@ -277,7 +293,7 @@ describe("the minutes' largest latencies (they bound the percentiles)", () => {
     ]) {
       const read = parseState('api', doc, '');
       expect(read.problem).toBeUndefined();
-      expect(read.state.minutes).toEqual(state.minutes.map(({ x: _x, ...b }) => b));
+      expect(read.state.minutes.buckets()).toEqual(state.minutes.buckets().map(({ x: _x, ...b }) => b));
     }
   });
 });
@@ -302,7 +318,7 @@ describe('through a real run on the file store', () => {
     const { state, problem } = parseState('api', doc, at.toISOString());
     expect(problem).toBeUndefined();
     expect(state.samples).toBe(v1.samples + 1);
-    expect(state.minutes.slice(0, -1)).toEqual(
+    expect(state.minutes.buckets().slice(0, -1)).toEqual(
       v1.minutes.filter((b) => b.t > Math.floor(at.getTime() / MINUTE) * MINUTE - MINUTE_BUCKETS * MINUTE),
     );
   });

@@ -5,6 +5,7 @@
  */
 import { decodeState, stateDocument, STATE_VERSION, type ProbeState } from '../../shared/probes/state';
 import { HOUR, latencyBucket } from '../../shared/probes/slo';
+import { PackedMinutes } from '../../shared/probes/compact';
 import type { ProbeResult } from '../../shared/probes/rules';
 import type { ObjectStore } from '../../shared/storage/types';
 import { probeKeys } from '../../shared/probes/state';
@@ -84,7 +85,7 @@ export function probeHistory(o: HistoryOptions): ProbeState {
     firstSampleAt: hours.length > 0 ? first + 30_000 : undefined,
     samples,
     recent: samples > 0 ? [JSON.stringify(last)] : [],
-    minutes: [],
+    minutes: PackedMinutes.empty,
     hours,
   };
   if (state.firstSampleAt === undefined) delete state.firstSampleAt;
@@ -224,5 +225,10 @@ export function statusProbesConfig(status: Record<string, unknown>): Record<stri
 
 /** A state as version 1 stored it (the minutes as bucket objects, the results as objects), for the read-back paths. */
 export function asVersion1(state: ProbeState): Record<string, unknown> {
-  return { ...state, version: 1, recent: state.recent.map((text) => JSON.parse(text) as unknown) };
+  return {
+    ...state,
+    version: 1,
+    minutes: state.minutes.buckets(),
+    recent: state.recent.map((text) => JSON.parse(text) as unknown),
+  };
 }

@@ -1,0 +1,101 @@
+/**
+ * The per-minute buckets kept packed (compact.ts's PackedMinutes): a sample added on the text must give exactly what
+ * addToBuckets gives on the bucket objects (the rule it replaces on the hot path), its window counts what the objects'
+ * counts give, and the text must read back to the same series.
+ */
+import { describe, it, expect } from 'vitest';
+import { PackedMinutes, packInts } from '../../shared/probes/compact';
+import { addToBuckets, MINUTE, MINUTE_BUCKETS, type Bucket, type SampleFacts } from '../../shared/probes/slo';
+
+/** Sums of the bucket objects starting within [from, to), as slo.ts counts them. */
+const countsOf = (buckets: readonly Bucket[], from: number, to: number) => {
+  const sum = { n: 0, f: 0, m: 0 };
+  for (const b of buckets)
+    if (b.t >= from && b.t < to) {
+      sum.n += b.n;
+      sum.f += b.f;
+      sum.m += b.m;
+    }
+  return sum;
+};
+
+describe('the packed minutes', () => {
+  it('a sample added on the text is what addToBuckets makes of the objects (seeded random: late, gaps, maintenance)', () => {
+    let seed = 11;
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    let late = 0;
+    let dropped = 0;
+    for (let round = 0; round < 40; round++) {
+      let objects: Bucket[] = [];
+      let packed = PackedMinutes.empty;
+      let at = Date.parse('2026-11-29T06:00:00Z') + Math.floor(random() * MINUTE);
+      const samples = 50 + Math.floor(random() * 800);
+      for (let i = 0; i < samples; i++) {
+        const r = random();
+        if (r < 0.6) at += 60_000 + Math.floor((random() - 0.5) * 4_000);
+        else if (r < 0.8)
+          at += Math.floor(random() * 20_000); // several in one minute
+        else if (r < 0.9) at += Math.floor(random() * 7 * 3_600_000); // the prober down for up to 7 hours
+        const when = r >= 0.9 && r < 0.93 ? at - Math.floor(random() * 400) * MINUTE : at; // a late sample
+        if (when < at && objects.length > 0 && Math.floor(when / MINUTE) * MINUTE < objects.at(-1)!.t) late++;
+        const facts: SampleFacts = {
+          at: when,
+          ok: true,
+          availabilityFailure: random() < 0.2,
+          maintenance: random() < 0.1,
+          latencyMs: random() < 0.1 ? undefined : random() < 0.05 ? 12_000 * random() : 300 * random(),
+        };
+        const before = objects.length;
+        objects = addToBuckets(objects, facts, MINUTE, MINUTE_BUCKETS);
+        if (objects.length < before) dropped++;
+        packed = packed.add(facts, MINUTE_BUCKETS);
+        if (i % 7 === 0 || i === samples - 1) {
+          expect(packed.buckets()).toEqual(objects);
+          expect(packed.size).toBe(objects.length);
+          const back = PackedMinutes.read(packed.ints, packed.storedLargest(), MINUTE_BUCKETS);
+          expect(typeof back === 'string' ? back : back.buckets()).toEqual(objects);
+          const to = objects.at(-1)!.t + MINUTE;
+          for (const span of [5, 30, 60, 360, 1]) {
+            const from = to - span * MINUTE - Math.floor(random() * 3) * MINUTE;
+            expect(packed.counts(from, to)).toEqual(countsOf(objects, from, to));
+          }
+        }
+      }
+    }
+    // the cases the rule has were all met
+    expect(late).toBeGreaterThan(20);
+    expect(dropped).toBeGreaterThan(100);
+  });
+
+  it('the largest latencies: the first latency sets it, one kept from before without it stays unknown', () => {
+    const t = 29_000_000 * MINUTE;
+    const facts = (latencyMs?: number): SampleFacts => ({
+      at: t + 5_000,
+      ok: true,
+      availabilityFailure: false,
+      maintenance: false,
+      latencyMs,
+    });
+    const known = PackedMinutes.empty.add(facts(40.7), MINUTE_BUCKETS).add(facts(12), MINUTE_BUCKETS);
+    expect(known.buckets()).toEqual([{ t, n: 2, f: 0, m: 0, h: [0, 0, 1, 1], x: 40 }]);
+    const unknown = PackedMinutes.from([{ t, n: 1, f: 0, m: 0, h: [0, 0, 0, 1] }]);
+    expect(unknown.storedLargest()).toBeUndefined();
+    expect(unknown.add(facts(900), MINUTE_BUCKETS).buckets()).toEqual([
+      { t, n: 2, f: 0, m: 0, h: [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1] },
+    ]);
+  });
+
+  it('a stored text is checked as it is read: what is wrong is said, in the words of decodeMinutes', () => {
+    const good = PackedMinutes.empty.add(
+      { at: 29_000_000 * MINUTE, ok: true, availabilityFailure: false, maintenance: false, latencyMs: 3 },
+      MINUTE_BUCKETS,
+    );
+    expect(PackedMinutes.read(good.ints, undefined, MINUTE_BUCKETS)).toBeInstanceOf(PackedMinutes);
+    expect(PackedMinutes.read(good.ints.slice(0, -1), undefined, MINUTE_BUCKETS)).toBe('bucket 0: histogram truncated');
+    expect(PackedMinutes.read(good.ints + '*', undefined, MINUTE_BUCKETS)).toBe(
+      `character ${good.ints.length} is not a digit`,
+    );
+    expect(PackedMinutes.read(packInts([29_000_000, 1]), undefined, MINUTE_BUCKETS)).toBe('bucket 0 truncated');
+    expect(PackedMinutes.read(good.ints, undefined, 0)).toBe('more than 0 buckets');
+  });
+});
