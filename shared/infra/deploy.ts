@@ -25,7 +25,8 @@ export interface DeployTarget {
   opsConfig?: string;
   /**
    * The probes' CA files (`tls.caFile`), each as shippedCaFile gives it (relative to the operator file's folder, inside
-   * it): each is copied beside every copy of the operator file, at the same relative path. Only with opsConfig.
+   * it, and not at or under a name the build puts there: buildOwnedClash): each is copied beside every copy of the
+   * operator file, at the same relative path. Only with opsConfig.
    */
   caFiles?: string[];
 }
@@ -52,6 +53,45 @@ export function shippedCaFile(written: string): string | undefined {
   if (isAbsolute(written)) return undefined;
   const path = posix.normalize(written);
   return path === '..' || path.startsWith('../') ? undefined : path;
+}
+
+/**
+ * What the build (build.mjs) and these commands put in a deployed folder (dist/<function>/, and dist/cli/ that the Cloud
+ * Run jobs run from), by the first segment of a path in it: a probe's CA file copied to one of these, or under one,
+ * would overwrite the function's own code or configuration. The one list of them: the functions' and the CLI's names
+ * together (an operator file that deploys stays deployable when a Cloud Run job is enabled), names exact (Linux).
+ * test/infra/deploy-commands.test.ts holds it against what build.mjs writes and against esbuild's own output names.
+ */
+export const BUILD_OWNED: readonly { name: string | RegExp; what: string; folder?: true }[] = [
+  { name: 'index.js', what: "a function's code, written by the build" },
+  { name: 'index.js.map', what: "a function's source map, written by the build" },
+  {
+    name: 'package.json',
+    what: "a function's package.json (the dependencies installed on deploy), written by the build",
+  },
+  { name: 'infra', what: 'the topology a function reads, copied in by the build', folder: true },
+  { name: 'mt-ops.js', what: 'the CLI the Cloud Run jobs run (in dist/cli/), written by the build' },
+  { name: 'mt-ops.js.map', what: "the CLI's source map (in dist/cli/), written by the build" },
+  // splitting: esbuild's shared chunks (chunk-<hash>.js) and lazily imported modules (gcs-store-<hash>.js), each with
+  // its map; the hash is 8 characters of base32
+  {
+    name: /^[^/]+-[A-Z2-7]{8}\.js(\.map)?$/,
+    what: 'a chunk of the bundled code (<name>-<hash>.js), written by the build',
+  },
+  ...BUNDLED_NAMES.map((name) => ({ name, what: "a name of the operator file's copy, placed by the deploy" })),
+];
+
+/**
+ * Why a CA file (as shippedCaFile gives it) cannot be copied into a deployed folder: the name of the build's it would
+ * overwrite, or be put under; undefined when it can be.
+ */
+export function buildOwnedClash(ca: string): string | undefined {
+  const [head = '', ...under] = ca.split('/');
+  const owned = BUILD_OWNED.find((o) => (typeof o.name === 'string' ? o.name === head : o.name.test(head)));
+  if (!owned) return undefined;
+  const name = owned.folder ? `the folder ${head}/` : `the file ${head}`;
+  const clash = `${under.length === 0 ? 'would overwrite' : owned.folder ? 'would be copied into' : 'would be copied under'} ${name}`;
+  return `${ca} ${clash} in each deployed source folder (${owned.what}): give the CA file another path`;
 }
 
 /** The environment variable that tells a function or job its time limit (seconds), from the topology. */
@@ -116,9 +156,12 @@ export function deployCommands(topology: Topology, target: DeployTarget): string
   const opsConfig = target.opsConfig;
   const bundledName = opsConfig ? bundledConfigName(opsConfig) : undefined;
   const caFiles = opsConfig ? [...new Set(target.caFiles ?? [])].sort() : [];
-  for (const ca of caFiles)
+  for (const ca of caFiles) {
     if (shippedCaFile(ca) !== ca)
       throw new Error(`caFile ${ca}: not a normalised path inside the operator file's folder`);
+    const clash = buildOwnedClash(ca);
+    if (clash) throw new Error(`caFile ${clash}`);
+  }
   /**
    * Before a deploy from `folder`: the operator file copied in (any earlier copy removed first), or removed; then each
    * probe's CA file beside the copy, at the same relative path as beside the original (its sub-folders made first).

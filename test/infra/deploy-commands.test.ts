@@ -5,15 +5,17 @@
 import { describe, it, expect } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parse } from 'yaml';
+import { build } from 'esbuild';
 import { loadTopology, type TopologyPaths } from '../../shared/infra/topology';
-import { deployCommands } from '../../shared/infra/deploy';
+import { BUILD_OWNED, buildOwnedClash, bundledConfigName, deployCommands } from '../../shared/infra/deploy';
 import { runCli } from '../support/cli';
 import { tempDir } from '../support/temp';
 import { loadConfig } from '../../shared/config/load';
 
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const GOLDEN = fileURLToPath(new URL('../fixtures/infra/deploy-commands.golden.sh', import.meta.url));
 const target = { project: 'mt-prod-123', region: 'us-east1' };
 const FROZEN = fileURLToPath(new URL('../fixtures/infra/topology', import.meta.url));
@@ -334,6 +336,131 @@ describe('infra deploy-commands and the operator file', () => {
     await refused(join(cwd, 'ca.pem'));
     await refused('../outside.pem');
     await refused('certs/../../outside.pem');
+  });
+
+  it('refuses a CA file whose copy would overwrite, or go under, a name the build puts in a deployed folder', () => {
+    const file = join(tempDir(), 'ops.config.json');
+    const t = loadTopology(frozen);
+    const backup = t.functions.find((f) => f.name === 'backup')!;
+    backup.cloudRunJob = { ...backup.cloudRunJob!, enabled: true };
+    const deploy = (ca: string) => deployCommands(t, { ...target, opsConfig: file, caFiles: ['certs/ca.pem', ca] });
+    // each class of name: the bundle and its map, package.json, the operator file's copies (this one's and the other
+    // extensions'), esbuild's chunks and lazily imported modules, the CLI bundle of dist/cli/, the infra/ folder
+    const clashes: [string, string][] = [
+      ['index.js', 'would overwrite the file index.js '],
+      ['index.js.map', 'would overwrite the file index.js.map '],
+      ['package.json', 'would overwrite the file package.json '],
+      [bundledConfigName(file), 'would overwrite the file ops.config.json '],
+      ['ops.config.yml', 'would overwrite the file ops.config.yml '],
+      ['ops.config', 'would overwrite the file ops.config '],
+      ['chunk-CBQH4TIH.js', 'would overwrite the file chunk-CBQH4TIH.js '],
+      ['gcs-store-Z3SBDVTL.js.map', 'would overwrite the file gcs-store-Z3SBDVTL.js.map '],
+      ['mt-ops.js', 'would overwrite the file mt-ops.js '],
+      ['mt-ops.js.map', 'would overwrite the file mt-ops.js.map '],
+      ['infra', 'would overwrite the folder infra/ '],
+      ['infra/functions.yaml', 'would be copied into the folder infra/ '],
+      ['infra/ca.pem', 'would be copied into the folder infra/ '],
+      ['index.js/ca.pem', 'would be copied under the file index.js '],
+      ['package.json/certs/ca.pem', 'would be copied under the file package.json '],
+    ];
+    for (const [ca, clash] of clashes) {
+      expect(() => deploy(ca), ca).toThrow(`caFile ${ca} ${clash}in each deployed source folder (`);
+      expect(buildOwnedClash(ca), ca).toMatch(/\): give the CA file another path$/);
+    }
+    // ordinary paths, and names near the build's (another case: Linux is exact; deeper; another extension)
+    for (const ca of [
+      'ca.pem',
+      'certs/ca.pem',
+      'Index.js',
+      'certs/index.js',
+      'index.pem',
+      'infra.pem',
+      'chunk-ca.js',
+    ]) {
+      expect(buildOwnedClash(ca), ca).toBeUndefined();
+      expect(deploy(ca), ca).toContain(`cp ${join(dirname(file), ca)} dist/probe/${ca}\n`);
+    }
+  });
+
+  it('refuses such a CA file at the CLI: exit 2, one line naming the caFile and what it would overwrite', async () => {
+    const cwd = tempDir();
+    mkdirSync(join(cwd, 'certs'), { recursive: true });
+    mkdirSync(join(cwd, 'index.js'), { recursive: true });
+    mkdirSync(join(cwd, 'infra'), { recursive: true });
+    for (const f of ['ca.pem', 'certs/ca.pem', 'index.js/ca.pem', 'infra/functions.yaml', 'package.json'])
+      writeFileSync(join(cwd, f), 'PEM-BODY\n');
+    const fine = [
+      { name: 'top', url: 'https://a.example/', tls: { caFile: 'ca.pem' } },
+      { name: 'sub', url: 'https://b.example/', tls: { caFile: 'certs/ca.pem' } },
+    ];
+    const run = async (caFile?: string) => {
+      const probes = caFile ? [...fine, { name: 'bad', url: 'https://c.example/', tls: { caFile } }] : fine;
+      writeFileSync(join(cwd, 'ops.config.json'), JSON.stringify({ probes }));
+      return runCli(args, { cwd, env: { OPS_CONFIG: undefined } });
+    };
+    // ca.pem and certs/ca.pem alone are deployed
+    const ok = await run();
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain(`cp ${join(cwd, 'ca.pem')} dist/probe/ca.pem\n`);
+    expect(ok.stdout).toContain(`cp ${join(cwd, 'certs', 'ca.pem')} dist/probe/certs/ca.pem\n`);
+    for (const [caFile, clash] of [
+      ['package.json', 'package.json would overwrite the file package.json'],
+      ['./index.js/ca.pem', 'index.js/ca.pem would be copied under the file index.js'],
+      ['infra/functions.yaml', 'infra/functions.yaml would be copied into the folder infra/'],
+      ['ops.config.json', 'ops.config.json would overwrite the file ops.config.json'],
+    ]) {
+      const cli = await run(caFile);
+      expect(cli.code, caFile).toBe(2);
+      expect(cli.stdout, caFile).toBe('');
+      expect(cli.stderr.trim().split('\n'), caFile).toHaveLength(1);
+      expect(cli.stderr, caFile).toContain(
+        `${join(cwd, 'ops.config.json')}: probes.targets[2].tls.caFile: ${clash} in each deployed source folder (`,
+      );
+      expect(cli.stderr, caFile).not.toMatch(/probes\.targets\[[01]\]/);
+      expect(cli.stderr, caFile).not.toContain('PEM-');
+    }
+  });
+
+  it("the build's names the CA files are kept from are the ones build.mjs writes and esbuild gives", async () => {
+    const owned = (name: string) =>
+      BUILD_OWNED.some((o) => (typeof o.name === 'string' ? o.name === name : o.name.test(name)));
+    const listed = BUILD_OWNED.flatMap((o) => (typeof o.name === 'string' ? [o.name] : [])).sort();
+    const source = readFileSync(join(ROOT, 'build.mjs'), 'utf8');
+    // what build.mjs writes by name into a deployed folder (outdir is dist/<function>/; dist/cli/ is named in full)
+    const written = [
+      ...source.matchAll(/join\(outdir, '([^']+)'/g),
+      ...source.matchAll(/join\(root, 'dist', '[^']+', '([^']+)'/g),
+    ].map((m) => m[1]!);
+    expect(written).toEqual(expect.arrayContaining(['package.json', 'infra', 'mt-ops.js']));
+    // the bundles: each entry point's .js, and its .map (sourcemap); chunks named as esbuild names them (nothing
+    // renames them), which the in-memory build below shows
+    const entries = [...source.matchAll(/entryPoints: \{ '?([\w-]+)'?:/g)].map((m) => m[1]!);
+    expect(entries).toEqual(['index', 'mt-ops']);
+    expect(source).toMatch(/sourcemap: true/);
+    expect(source).not.toMatch(/chunkNames|entryNames|assetNames|outExtension|loader/);
+    const bundles = entries.flatMap((e) => [`${e}.js`, `${e}.js.map`]);
+    // the deploy's own: every name bundledConfigName gives the operator file's copy
+    const copies = ['x', 'x.json', 'x.JSON', 'x.yaml', 'x.yml', 'x.YAML'].map(bundledConfigName);
+    // the list is those and nothing else
+    expect(listed).toEqual([...new Set([...written, ...bundles, ...copies])].sort());
+    // a function built as build.mjs builds it (in memory): every file it writes is owned
+    const result = await build({
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'esm',
+      sourcemap: true,
+      splitting: true,
+      write: false,
+      logLevel: 'silent',
+      outdir: join(ROOT, '.tmp', 'owned-check'),
+      external: ['@google-cloud/functions-framework', '@google-cloud/pubsub', 'google-gax', 'pg-native'],
+      entryPoints: { index: join(ROOT, 'functions', 'probe', 'index.ts') },
+    });
+    const names = result.outputFiles.map((f) => basename(f.path));
+    expect(names.filter((n) => n !== 'index.js' && n !== 'index.js.map').length).toBeGreaterThan(2);
+    for (const name of names) expect(owned(name), name).toBe(true);
   });
 
   it('refuses an operator file holding a secret written out (it is copied into every function)', async () => {

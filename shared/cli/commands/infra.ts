@@ -2,7 +2,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { join } from 'node:path';
 import { loadTopology, type Topology } from '../../infra/topology';
-import { TIME_LIMIT_ENV, deployCommands, shippedCaFile } from '../../infra/deploy';
+import { TIME_LIMIT_ENV, buildOwnedClash, deployCommands, shippedCaFile } from '../../infra/deploy';
 import { unsetReferences } from '../../probes/config';
 import { literalSecrets, loadConfig } from '../../config/load';
 import { UsageError } from '../../errors';
@@ -72,11 +72,15 @@ export function registerInfraCommands(program: Command): void {
       const caFiles: string[] = [];
       for (const ca of config.caFiles) {
         const shipped = shippedCaFile(ca.written);
-        if (shipped !== undefined) caFiles.push(shipped);
-        else
+        const at = `${config.filePath}: probes.targets[${ca.target}].tls.caFile`;
+        const clash = shipped === undefined ? undefined : buildOwnedClash(shipped);
+        if (shipped === undefined)
           secrets.push(
-            `${config.filePath}: probes.targets[${ca.target}].tls.caFile: give it relative to the operator file's folder, inside it (it is copied beside the operator file's copy)`,
+            `${at}: give it relative to the operator file's folder, inside it (it is copied beside the operator file's copy)`,
           );
+        // copied where the build's own files are, it would overwrite the function's code or configuration
+        else if (clash) secrets.push(`${at}: ${clash}`);
+        else caFiles.push(shipped);
       }
       const topology = topologyFor(flags);
       // a probe's ${VAR} the deployed probe function is not given: it would refuse to start, so refused here
