@@ -57,7 +57,7 @@ const Incident = z.object({ fingerprint: z.string(), severity: Severity, startsA
  * parses the newest). JSON reads and writes strings far faster than the numbers and objects they stand for, and the
  * hot document's parse and serialisation were the largest part of a sample's CPU. Version 2 (the integer array as a
  * JSON array, the results as objects) and version 1 (the minutes as bucket objects) still read, and are written back
- * as version 3 at the probe's next sample. In memory the minutes are bucket objects.
+ * as version 3 at the probe's next sample. In memory the minutes stay packed (PackedMinutes, compact.ts).
  *
  * The minutes' largest latencies (slo.ts: they bound the percentiles) are `minutesLargest` beside the minutes, one
  * per minute (version 3: packed as latency + 1, 0 where not known; version 2: a JSON array, -1 where not known); a
@@ -112,7 +112,7 @@ const StateV3Schema = z.object({
   minutes: z.string(),
 });
 
-/** A probe's state in memory (the minutes as bucket objects, the results as JSON texts, whichever version was read). */
+/** A probe's state in memory (the minutes packed, the results as JSON texts, whichever version was read). */
 export type ProbeState = Omit<z.infer<typeof StateV1Schema>, 'version' | 'recent' | 'minutes'> & {
   version: typeof STATE_VERSION;
   /** The per-minute buckets as stored (compact.ts): a sample changes them on the text. */
