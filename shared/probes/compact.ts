@@ -171,27 +171,11 @@ export function packInts(values: readonly number[]): string {
 
 /** The integers back from the packed string, or what is wrong with it (a character outside the digits, a cut integer). */
 export function unpackInts(text: string): number[] | string {
-  // made at the most it can hold (one integer a character), cut to what it holds at the end: no growing
-  const out = new Array<number>(text.length);
-  let n = 0;
-  let value = 0;
-  let scale = 1;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    const d = c < 128 ? DIGIT_VALUE[c]! : -1;
-    if (d < 0) return `character ${i} is not a digit`;
-    value += (d & 31) * scale;
-    if (d >= 32) {
-      scale *= 32;
-      if (scale > 2 ** 53) return `integer at character ${i} too large`;
-    } else {
-      out[n++] = value;
-      value = 0;
-      scale = 1;
-    }
-  }
-  out.length = n;
-  if (scale !== 1) return 'the last integer is cut';
+  const count = countInts(text);
+  if (typeof count === 'string') return count;
+  const c = new Cursor(text);
+  const out = new Array<number>(count);
+  for (let i = 0; i < count; i++) out[i] = c.next();
   return out;
 }
 

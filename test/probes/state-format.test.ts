@@ -53,6 +53,12 @@ const storedV2 = (s: ProbeState): Record<string, unknown> => ({
   minutes: encodeMinutes(s.minutes.buckets()),
   recent: s.recent.map((t) => JSON.parse(t) as unknown),
 });
+/** The largest latencies of a state's last `n` minutes. */
+const largestOfLast = (s: ProbeState, n: number) =>
+  s.minutes
+    .buckets()
+    .slice(-n)
+    .map((b) => b.x);
 /** Version 1's state as it reads now: the same, with its results as texts. */
 const v1State = {
   ...v1,
@@ -119,12 +125,7 @@ describe('version 2, as the code of before wrote it', () => {
     const { state, problem } = parseState('api', v2, v2.lastRunAt as string);
     expect(problem).toBeUndefined();
     expect(state.samples).toBe(v1.samples + 3);
-    expect(
-      state.minutes
-        .buckets()
-        .slice(-3)
-        .map((b) => b.x),
-    ).toEqual([40, 373, 706]);
+    expect(largestOfLast(state, 3)).toEqual([40, 373, 706]);
     expect(state.recent.map((t) => JSON.parse(t) as unknown)).toEqual(v2.recent);
     const doc = stored(state);
     expect(doc.version).toBe(3);
@@ -264,12 +265,7 @@ describe("the minutes' largest latencies (they bound the percentiles)", () => {
 
   it('are stored beside the compact minutes and read back', () => {
     const state = stepped();
-    expect(
-      state.minutes
-        .buckets()
-        .slice(-3)
-        .map((b) => b.x),
-    ).toEqual([3000, 3000, 3000]);
+    expect(largestOfLast(state, 3)).toEqual([3000, 3000, 3000]);
     const doc = stored(state);
     expect(doc.version).toBe(3);
     // packed as latency + 1: 0 where not known (kept from version 1)
