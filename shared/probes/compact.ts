@@ -194,6 +194,8 @@ function countInts(text: string): number | string {
       scale *= 32;
       if (scale > 2 ** 53) return `integer at character ${i} too large`;
     } else {
+      // the 11th digit (scale 2^50) may add at most 7: 2^53 and above are not safe integers (packInts refuses them)
+      if (scale === 2 ** 50 && d >= 8) return `integer at character ${i} too large`;
       scale = 1;
       count++;
     }

@@ -178,7 +178,9 @@ export function stateDocument(state: ProbeState): Record<string, unknown> {
  */
 function withLargest(minutes: Bucket[], largest: unknown): Bucket[] {
   if (!Array.isArray(largest) || largest.length !== minutes.length) return minutes;
-  if (!largest.every((x) => typeof x === 'number' && Number.isFinite(x))) return minutes;
+  // each must pack as stored (latency + 1, compact.ts): anything larger is damaged, as a non-number is
+  if (!largest.every((x) => typeof x === 'number' && Number.isFinite(x) && Math.round(x) < Number.MAX_SAFE_INTEGER))
+    return minutes;
   for (let i = 0; i < minutes.length; i++) {
     const x = largest[i] as number;
     if (x >= 0 && minutes[i]!.h.length > 0) minutes[i]!.x = x;
@@ -203,12 +205,10 @@ export function decodeState(value: unknown): ProbeState | string {
     const minutes = decodeMinutes(parsed.data.minutes, MINUTE_BUCKETS);
     if (typeof minutes === 'string') return `minutes: ${minutes}`;
     const largest = (value as { minutesLargest?: unknown }).minutesLargest;
-    return {
-      ...parsed.data,
-      version: STATE_VERSION,
-      recent: texts(parsed.data.recent),
-      minutes: PackedMinutes.from(withLargest(minutes, largest)),
-    };
+    // counts decodeMinutes accepts but that do not pack (1e300) are refused, not thrown
+    const series = packed(withLargest(minutes, largest));
+    if (typeof series === 'string') return `minutes: ${series}`;
+    return { ...parsed.data, version: STATE_VERSION, recent: texts(parsed.data.recent), minutes: series };
   }
   const parsed = StateV3Schema.safeParse(value);
   if (!parsed.success) return parsed.error.issues[0]?.path.join('.') || 'invalid';
@@ -221,7 +221,10 @@ export function decodeState(value: unknown): ProbeState | string {
   return { ...parsed.data, minutes };
 }
 
-/** Version 1's bucket objects as the packed series, or why they do not pack (out of order, more failures than samples). */
+/**
+ * Bucket objects (version 1's, or version 2's decoded) as the packed series, or why they do not pack (out of order,
+ * more failures than samples, numbers that are not safe integers).
+ */
 function packed(buckets: Bucket[]): PackedMinutes | string {
   try {
     return PackedMinutes.from(buckets);

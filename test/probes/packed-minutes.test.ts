@@ -4,8 +4,9 @@
  * counts give, and the text must read back to the same series.
  */
 import { describe, it, expect } from 'vitest';
-import { PackedMinutes, packInts } from '../../shared/probes/compact';
+import { PackedMinutes, packInts, unpackInts } from '../../shared/probes/compact';
 import { addToBuckets, MINUTE, MINUTE_BUCKETS, type Bucket, type SampleFacts } from '../../shared/probes/slo';
+import { decodeState, emptyState, stateDocument } from '../../shared/probes/state';
 
 /** Sums of the bucket objects starting within [from, to), as slo.ts counts them. */
 const countsOf = (buckets: readonly Bucket[], from: number, to: number) => {
@@ -97,5 +98,32 @@ describe('the packed minutes', () => {
     );
     expect(PackedMinutes.read(packInts([29_000_000, 1]), undefined, MINUTE_BUCKETS)).toBe('bucket 0 truncated');
     expect(PackedMinutes.read(good.ints, undefined, 0)).toBe('more than 0 buckets');
+  });
+
+  it('an integer of 2^53 or more (which packInts refuses) is refused as it is read, so no sample on it throws', () => {
+    const m0 = 29_000_000;
+    const max = '_'.repeat(10) + 'H'; // 2^53 - 1, the largest that packs
+    const over = 'g'.repeat(10) + 'I'; // 2^53: 11 digits, as 2^53 .. 2^55 - 1 are
+    expect(max).toBe(packInts([2 ** 53 - 1]));
+    expect(unpackInts(max)).toEqual([2 ** 53 - 1]);
+    expect(unpackInts(over)).toBe('integer at character 10 too large');
+    const text = packInts([m0]) + over + packInts([0, 0, 0]);
+    expect(PackedMinutes.read(text, undefined, MINUTE_BUCKETS)).toBe('integer at character 15 too large');
+    // such largest latencies are damaged: none known, and a sample in that minute adds as on a fresh bucket
+    const one = packInts([m0, 1, 0, 0, 1, 0, 1]);
+    const read = PackedMinutes.read(one, over, MINUTE_BUCKETS) as PackedMinutes;
+    expect(read.storedLargest()).toBeUndefined();
+    const sample = { at: m0 * MINUTE + 1, ok: true, availabilityFailure: false, maintenance: false, latencyMs: 7 };
+    expect(read.add(sample, MINUTE_BUCKETS).buckets()).toEqual([{ t: m0 * MINUTE, n: 2, f: 0, m: 0, h: [1, 1] }]);
+  });
+
+  it('a version 2 document with numbers too large to pack reads (largest ignored) or is refused, never throws', () => {
+    const m0 = 29_000_000;
+    const doc = { ...stateDocument(emptyState('api', 'x')), version: 2, recent: [], minutes: [m0, 1, 0, 0, 1, 0, 1] };
+    for (const x of [1e300, 2 ** 53])
+      expect((decodeState({ ...doc, minutesLargest: [x] }) as { minutes: PackedMinutes }).minutes.buckets()).toEqual([
+        { t: m0 * MINUTE, n: 1, f: 0, m: 0, h: [1] },
+      ]);
+    expect(decodeState({ ...doc, minutes: [m0, 1e300, 0, 0, 0] })).toBe('minutes: cannot pack 1e+300: not a count');
   });
 });
