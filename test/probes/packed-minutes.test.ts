@@ -4,7 +4,7 @@
  * counts give, and the text must read back to the same series.
  */
 import { describe, it, expect } from 'vitest';
-import { PackedMinutes, packInts, unpackInts } from '../../shared/probes/compact';
+import { decodeMinutes, encodeMinutes, PackedMinutes, packInts, unpackInts } from '../../shared/probes/compact';
 import { addToBuckets, MINUTE, MINUTE_BUCKETS, type Bucket, type SampleFacts } from '../../shared/probes/slo';
 import { decodeState, emptyState, stateDocument } from '../../shared/probes/state';
 
@@ -125,5 +125,107 @@ describe('the packed minutes', () => {
         { t: m0 * MINUTE, n: 1, f: 0, m: 0, h: [1] },
       ]);
     expect(decodeState({ ...doc, minutes: [m0, 1e300, 0, 0, 0] })).toBe('minutes: cannot pack 1e+300: not a count');
+  });
+
+  /**
+   * The packed series against the objects: equal, equal read back, and a sample in the last minute, the next one and
+   * 360 minutes after the first adds equally on the series as it is and as read back (the first and last buckets'
+   * places after every add and drop); counts of windows starting and ending on bucket starts.
+   */
+  const check = (packed: PackedMinutes, objects: Bucket[]) => {
+    const limit = MINUTE_BUCKETS;
+    expect(packed.buckets()).toEqual(objects);
+    const back = PackedMinutes.read(packed.ints, packed.storedLargest(), limit) as PackedMinutes;
+    expect(back.buckets()).toEqual(objects);
+    const [first, last] = [objects[0]!.t, objects.at(-1)!.t];
+    for (const at of [last + 59_999, last + MINUTE, first + 360 * MINUTE]) {
+      const facts: SampleFacts = { at, ok: true, availabilityFailure: true, maintenance: false, latencyMs: 60 };
+      const want = addToBuckets(objects, facts, MINUTE, limit);
+      expect(packed.add(facts, limit).buckets()).toEqual(want);
+      expect(back.add(facts, limit).buckets()).toEqual(want);
+    }
+    for (const [from, to] of [
+      [first, last],
+      [first, last + 1],
+      [last, last + 1],
+      [first + MINUTE, last],
+      [last, last],
+    ])
+      expect(packed.counts(from!, to!)).toEqual(countsOf(objects, from!, to!));
+  };
+
+  it('the window edges: 359, 360, 361 minutes after the first, exactly 360 buckets, a late sample older than the window, a gap down to one bucket', () => {
+    const m0 = 29_000_000 * MINUTE;
+    let objects: Bucket[] = [];
+    let packed = PackedMinutes.empty;
+    const add = (at: number, latencyMs?: number, maintenance = false, checked = true) => {
+      const facts = { at, ok: true, availabilityFailure: at % 3 === 0, maintenance, latencyMs };
+      objects = addToBuckets(objects, facts, MINUTE, MINUTE_BUCKETS);
+      packed = packed.add(facts, MINUTE_BUCKETS);
+      if (checked) check(packed, objects);
+    };
+    add(m0, 3);
+    add(m0 + 59_999, 2_000_000); // the same minute, a latency above every bound
+    add(m0 + MINUTE);
+    for (let k = 2; k < 360; k++) if (k % 60 === 0 || k > 355) add(m0 + k * MINUTE, k);
+    expect(packed.size).toBe(11);
+    for (let k = 2; k < 360; k++) if (k % 60 !== 0 && k <= 355) add(m0 + k * MINUTE + 1, 1, k % 7 === 0, k % 50 === 0);
+    expect(packed.size).toBe(360); // minutes 0 .. 359: all kept
+    add(m0 + 360 * MINUTE, 9); // 360 minutes after the first: it leaves
+    expect(objects[0]!.t).toBe(m0 + MINUTE);
+    add(m0 + 360 * MINUTE + 30_000, 4);
+    add(m0 - 5 * MINUTE, 7); // late, older than the whole window
+    add(m0 + 100 * MINUTE + 1, 11); // late, inside it
+    add(m0 + 362 * MINUTE); // 361 minutes after the first
+    add(m0 + 20 * 24 * 60 * MINUTE, 5); // a gap of days: down to one bucket
+    expect(packed.size).toBe(1);
+    add(m0 + 20 * 24 * 60 * MINUTE + 1, 500);
+    add(m0 + (20 * 24 * 60 + 1) * MINUTE);
+    add(m0 + (20 * 24 * 60 + 360) * MINUTE); // the first leaves, the last is the only one
+    expect(packed.size).toBe(2);
+  });
+
+  it('read back from the stored document between samples (its largest latencies damaged, or for minutes without latencies), as the objects stored and read', () => {
+    let seed = 5;
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    const m0 = 29_000_000 * MINUTE;
+    for (const damage of ['none', 'count', 'digit', 'absent', 'latency-less']) {
+      let objects: Bucket[] = [];
+      let state = emptyState('api', 'x');
+      let at = m0;
+      for (let i = 0; i < 300; i++) {
+        at += random() < 0.7 ? MINUTE : random() < 0.5 ? Math.floor(random() * 30_000) : 200 * MINUTE;
+        const when = random() < 0.05 ? at - Math.floor(random() * 300) * MINUTE : at;
+        const facts: SampleFacts = {
+          at: when,
+          ok: true,
+          availabilityFailure: random() < 0.3,
+          maintenance: random() < 0.1,
+          latencyMs: random() < 0.3 ? undefined : 400 * random(),
+        };
+        objects = addToBuckets(objects, facts, MINUTE, MINUTE_BUCKETS);
+        state = { ...state, minutes: state.minutes.add(facts, MINUTE_BUCKETS) };
+        if (i % 3 !== 0) continue;
+        const doc = JSON.parse(JSON.stringify(stateDocument(state))) as Record<string, unknown>;
+        expect(doc.minutes).toBe(packInts(encodeMinutes(objects)));
+        // the objects as the code before this change stored and read them (latency + 1, 0 where not known)
+        const largest = objects.map((b) => (b.x === undefined ? 0 : b.x + 1));
+        objects = decodeMinutes(unpackInts(doc.minutes as string), MINUTE_BUCKETS) as Bucket[];
+        if (damage === 'none' || damage === 'latency-less')
+          objects.forEach((b, j) => largest[j]! > 0 && b.h.length > 0 && (b.x = largest[j]! - 1));
+        if (damage === 'absent') delete doc.minutesLargest;
+        if (damage === 'count') doc.minutesLargest = packInts(largest.slice(1));
+        if (damage === 'digit') doc.minutesLargest = packInts(largest).slice(0, -1) + '*';
+        if (damage === 'latency-less')
+          doc.minutesLargest = packInts(
+            objects.map((b, j) => (b.h.length ? largest[j]! : 1 + Math.floor(random() * 900))),
+          );
+        const read = decodeState(doc);
+        if (typeof read === 'string') throw new Error(read);
+        expect(read.minutes.buckets()).toEqual(objects);
+        state = read;
+      }
+      check(state.minutes, objects);
+    }
   });
 });
