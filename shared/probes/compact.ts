@@ -239,6 +239,13 @@ interface Layout {
   lastStart: number;
 }
 
+/**
+ * The largest count or minute a stored text may hold: far past any real one (a sample a second for 30,000 years; the
+ * year 2,000,000), and far enough below 2^53 that adding samples to it never makes an integer packInts refuses (a
+ * damaged document would otherwise fail every write of its probe, run after run).
+ */
+const LARGEST_COUNT = 2 ** 40;
+
 const EMPTY_LAYOUT: Layout = { size: 0, firstMinute: 0, firstEnd: 0, lastMinute: 0, lastStart: 0 };
 
 /**
@@ -260,10 +267,12 @@ function layoutOf(text: string, limit: number): Layout | string {
     const dt = c.next();
     const n = c.next();
     const f = c.next();
-    c.next(); // m: any count
+    const m = c.next();
     const k = c.next();
     left -= 5;
     if (dt === 0) return `bucket ${b}: not after the previous one`;
+    if (n > LARGEST_COUNT || m > LARGEST_COUNT) return `bucket ${b}: a count past ${LARGEST_COUNT}`;
+    if (minute + dt > LARGEST_COUNT) return `bucket ${b}: a minute past ${LARGEST_COUNT}`;
     if (f > n) return `bucket ${b}: more failures than samples`;
     if (k > HISTOGRAM_SIZE || 2 * k > left) return `bucket ${b}: histogram truncated`;
     let sum = 0;

@@ -117,6 +117,25 @@ describe('the packed minutes', () => {
     expect(read.add(sample, MINUTE_BUCKETS).buckets()).toEqual([{ t: m0 * MINUTE, n: 2, f: 0, m: 0, h: [1, 1] }]);
   });
 
+  it('a count or a minute past 2^40 is refused as it is read: adding a sample to it could not be packed', () => {
+    const m0 = 29_000_000;
+    const sample = { at: m0 * MINUTE + 1, ok: true, availabilityFailure: false, maintenance: false };
+    expect(PackedMinutes.read(packInts([m0, 2 ** 53 - 1, 0, 0, 0]), undefined, MINUTE_BUCKETS)).toBe(
+      `bucket 0: a count past ${2 ** 40}`,
+    );
+    expect(PackedMinutes.read(packInts([m0, 0, 0, 2 ** 40 + 1, 0]), undefined, MINUTE_BUCKETS)).toBe(
+      `bucket 0: a count past ${2 ** 40}`,
+    );
+    expect(PackedMinutes.read(packInts([m0, 1, 0, 0, 0, 2 ** 40, 1, 0, 0, 0]), undefined, MINUTE_BUCKETS)).toBe(
+      `bucket 1: a minute past ${2 ** 40}`,
+    );
+    // at the bound, it reads and takes samples
+    const atBound = PackedMinutes.read(packInts([m0, 2 ** 40, 0, 0, 0]), undefined, MINUTE_BUCKETS) as PackedMinutes;
+    expect(atBound.add(sample, MINUTE_BUCKETS).buckets()).toEqual([
+      { t: m0 * MINUTE, n: 2 ** 40 + 1, f: 0, m: 0, h: [] },
+    ]);
+  });
+
   it('a version 2 document with numbers too large to pack reads (largest ignored) or is refused, never throws', () => {
     const m0 = 29_000_000;
     const doc = { ...stateDocument(emptyState('api', 'x')), version: 2, recent: [], minutes: [m0, 1, 0, 0, 1, 0, 1] };
