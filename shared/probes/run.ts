@@ -237,8 +237,15 @@ async function probeItem<T>(
   const result = await (probing ?? runProbe(probe!, run));
   const window = config.ignoreMaintenance ? undefined : activeWindow(run.maintenance, new Date(result.at));
   // a run's plan is decoded only now (see ReadProbe): nothing decoded was held while the probe waited
-  const { state, generation, problem } = 'document' in planned ? decodeRead(planned) : planned;
-  return record(run, config, state, generation, problem, result, window?.name);
+  let decoded: PlannedProbe | ReturnType<typeof decodeRead>;
+  try {
+    decoded = 'document' in planned ? decodeRead(planned) : planned;
+  } catch (err) {
+    // a document decoding cannot make sense of (a damaged one is said unreadable instead, and the probe starts
+    // afresh): this sample is not recorded and the document is left as it is; the other probes go on
+    return { name: config.name, result, writeError: `reading the state of ${config.name}: ${errorMessage(err)}` };
+  }
+  return record(run, config, decoded.state, decoded.generation, decoded.problem, result, window?.name);
 }
 
 /** A result that is no sample (the state unreadable, the configuration wrong, no time left): failed, saying why. */
@@ -327,7 +334,20 @@ async function record(
         return outcome;
       }
       // another run wrote first (the history or the hot document): take its documents and apply this sample on top
-      const fresh = await readHotState(store, env, config.name, result.at);
+      let fresh: Awaited<ReturnType<typeof readHotState>>;
+      try {
+        fresh = await readHotState(store, env, config.name, result.at);
+      } catch (reread) {
+        // the store stopped answering between the conflict and the re-read: this sample is not recorded, the
+        // other probes' are
+        const outcome: ProbeOutcome = {
+          name: config.name,
+          result,
+          writeError: `writing the state of ${config.name}: another run wrote it first, and reading it again failed: ${errorMessage(reread)}`,
+        };
+        if (planProblem) outcome.stateProblem = planProblem;
+        return outcome;
+      }
       state = fresh.state;
       generation = fresh.generation;
       history = undefined;

@@ -130,6 +130,30 @@ describe('the probe job on GCS', () => {
     expect(state).toMatchObject({ samples: 1, consecutiveFailures: 1 });
   });
 
+  it('a 412, then the re-read fails (503 past the retries): that sample is not recorded and says why; the run goes on and the other probes are recorded', async () => {
+    const rt = runtimeWith({
+      probes: [
+        { name: 'api', url: `${targets.url}/unhealthy`, failureThreshold: 1 },
+        { name: 'web', url: `${targets.url}/unhealthy`, failureThreshold: 1 },
+      ],
+    });
+    gcs.failNext({ method: 'POST', pathIncludes: '.state/probes/api.json', status: 412 });
+    // the plan's read goes through; the re-read after the conflict meets a server that stopped answering
+    gcs.failNext({ method: 'GET', pathIncludes: '.state/probes/api.json', status: 503, afterN: 1, count: 10 });
+    const { run } = await probeJob(rt, { all: true, now: minute(0) });
+    const api = run.outcomes.find((o) => o.name === 'api')!;
+    expect(api.writeError).toMatch(
+      /^writing the state of api: another run wrote it first, and reading it again failed: /,
+    );
+    expect(api.transition).toBeUndefined();
+    expect(run.outcomes.find((o) => o.name === 'web')!.writeError).toBeUndefined();
+    expect(alerts(rt)).toEqual(['firing probe/prod/web']);
+    gcs.clearFailures();
+    // nothing of api was written: the next run starts from no document and crosses the threshold then
+    await probeJob(rt, { all: true, now: minute(1) });
+    expect(alerts(rt)).toEqual(['firing probe/prod/web', 'firing probe/prod/api']);
+  });
+
   it('a state write that keeps failing (503 past the retries): the sample is lost and said so in one line, nothing is published', async () => {
     const rt = runtimeWith({ probes: [{ name: 'api', url: `${targets.url}/unhealthy`, failureThreshold: 1 }] });
     gcs.failNext({ method: 'POST', pathIncludes: '.state/probes/api.json', status: 503, count: 10 });

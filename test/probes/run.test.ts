@@ -182,6 +182,41 @@ describe('bounds', () => {
     expect(most).toBe(3);
   });
 
+  it('a state document whose decoding throws: that sample is not recorded and the document left as it is; the run goes on', async () => {
+    const store = freshStore();
+    const list = probes([
+      { name: 'odd', url: `${targets.url}/health` },
+      { name: 'fine', url: `${targets.url}/health` },
+    ]);
+    await runProbes(store, 'prod', list, { all: true });
+    const written: string[] = [];
+    // what no document parsed from JSON has, but a decoder bug would do the same: reading a field throws
+    const watched: ObjectStore = Object.assign(Object.create(store) as ObjectStore, {
+      readJson: async (key: string) => {
+        const doc = await store.readJson(key);
+        if (!doc || !key.endsWith('/odd.json')) return doc;
+        const value = Object.defineProperty({ ...(doc.value as object) }, 'version', {
+          enumerable: true,
+          get: () => {
+            throw new Error('decoder failure');
+          },
+        });
+        return { ...doc, value };
+      },
+      writeJson: async (key: string, value: unknown, options: { ifGeneration: string | null }) => {
+        written.push(key.split('/').at(-1)!);
+        return store.writeJson(key, value, options);
+      },
+    });
+    const run = await runProbes(watched, 'prod', list, { all: true });
+    expect(run.outcomes.map((o) => [o.name, o.writeError])).toEqual([
+      ['odd', 'reading the state of odd: decoder failure'],
+      ['fine', undefined],
+    ]);
+    expect(written).toEqual(['fine.json']);
+    expect((await readState(store, 'prod', 'odd', new Date().toISOString())).state.samples).toBe(1);
+  });
+
   it('while its state is written, a probe holds neither the state it read nor the one it stepped', async () => {
     // what a probe holds across its waits outlives the young generation in a busy run and stays until a full collection
     setFlagsFromString('--expose-gc');
