@@ -66,61 +66,48 @@ function singleHistogram(index: number, c: number): number[] {
   return h as number[];
 }
 
-const count = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
-
 /**
- * The buckets back from the flat array, histograms dense with trailing zeros trimmed (as the step keeps them); a
- * string saying what is wrong when the array breaks any rule (not integers, out of order, a histogram index out of
- * range or repeated, more failures or histogram counts than samples, more than `limit` buckets, a truncated bucket).
+ * The buckets back from the flat array (version 2 stores it as a JSON array), histograms dense with trailing zeros
+ * trimmed (as the step keeps them); a string saying what is wrong when the array breaks any rule: not counts (as
+ * packInts says it), or any rule of a packed text (layoutOf: out of order, a histogram index out of range or
+ * repeated, more failures or histogram counts than samples, more than `limit` buckets, a truncated bucket).
  */
 export function decodeMinutes(value: unknown, limit: number): Bucket[] | string {
   if (!Array.isArray(value)) return 'not an array';
-  const a = value as unknown[];
+  let text: string;
+  try {
+    text = packInts(value as number[]);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  const layout = layoutOf(text, limit);
+  return typeof layout === 'string' ? layout : bucketsOf(text);
+}
+
+/** The bucket objects of a checked packed text (layoutOf accepted it). */
+function bucketsOf(text: string): Bucket[] {
+  const c = new Cursor(text);
   const out: Bucket[] = [];
   let minute = 0;
-  let i = 0;
-  while (i < a.length) {
-    if (out.length >= limit) return `more than ${limit} buckets`;
-    if (i + 5 > a.length) return `bucket ${out.length} truncated`;
-    const dt = a[i]!;
-    const n = a[i + 1]!;
-    const f = a[i + 2]!;
-    const m = a[i + 3]!;
-    const k = a[i + 4]!;
-    if (!count(dt) || !count(n) || !count(f) || !count(m) || !count(k)) return `bucket ${out.length}: not counts`;
-    if (dt === 0) return `bucket ${out.length}: not after the previous one`;
-    if (f > n) return `bucket ${out.length}: more failures than samples`;
-    if (k > HISTOGRAM_SIZE || i + 5 + 2 * k > a.length) return `bucket ${out.length}: histogram truncated`;
-    minute += dt;
-    i += 5;
+  while (!c.done) {
+    minute += c.next();
+    const n = c.next();
+    const f = c.next();
+    const m = c.next();
+    const k = c.next();
+    let h: number[];
     if (k === 1) {
-      const index = a[i];
-      const c = a[i + 1];
-      if (!count(index) || !count(c) || c === 0 || index >= HISTOGRAM_SIZE) {
-        return `bucket ${out.length}: bad histogram entry`;
+      const index = c.next();
+      h = singleHistogram(index, c.next());
+    } else {
+      // the histogram at its exact length (its last index + 1), zeros between the counts
+      h = [];
+      for (let j = 0; j < k; j++) {
+        const index = c.next();
+        while (h.length < index) h.push(0);
+        h.push(c.next());
       }
-      if (c > n) return `bucket ${out.length}: more latencies than samples`;
-      out.push({ t: minute * MINUTE, n, f, m, h: singleHistogram(index, c) });
-      i += 2;
-      continue;
     }
-    // the histogram at its exact length (its last index + 1), zeros between the counts
-    const last = k > 0 ? a[i + 2 * (k - 1)] : -1;
-    if (k > 0 && (!count(last) || last >= HISTOGRAM_SIZE)) return `bucket ${out.length}: bad histogram entry`;
-    const h = new Array<number>((last as number) + 1).fill(0);
-    let sum = 0;
-    let previous = -1;
-    for (let j = 0; j < k; j++, i += 2) {
-      const index = a[i]!;
-      const c = a[i + 1]!;
-      if (!count(index) || !count(c) || c === 0 || index <= previous || index >= h.length) {
-        return `bucket ${out.length}: bad histogram entry`;
-      }
-      h[index] = c;
-      sum += c;
-      previous = index;
-    }
-    if (sum > n) return `bucket ${out.length}: more latencies than samples`;
     out.push({ t: minute * MINUTE, n, f, m, h });
   }
   return out;
@@ -249,8 +236,8 @@ const LARGEST_COUNT = 2 ** 40;
 const EMPTY_LAYOUT: Layout = { size: 0, firstMinute: 0, firstEnd: 0, lastMinute: 0, lastStart: 0 };
 
 /**
- * The layout of a packed minutes text, checking every rule decodeMinutes checks (in the same words), or what is wrong
- * with it; only numbers are made.
+ * The layout of a packed minutes text, or what is wrong with it: the one place the rules a bucket the step writes
+ * obeys are checked (version 2's arrays are packed and checked here too, see decodeMinutes); only numbers are made.
  */
 function layoutOf(text: string, limit: number): Layout | string {
   // integers left in the text, counted down as the cursor moves (a bucket's fields must all be there)
@@ -340,7 +327,7 @@ export class PackedMinutes {
   ) {}
 
   /**
-   * A stored text, checked (every rule decodeMinutes checks), with the stored largest latencies (a packed text with
+   * A stored text, checked (layoutOf), with the stored largest latencies (a packed text with
    * one integer per bucket; anything else: none known), or what is wrong with the text.
    */
   static read(ints: string, largest: unknown, limit: number): PackedMinutes | string {
@@ -370,10 +357,10 @@ export class PackedMinutes {
     return undefined;
   }
 
-  /** The buckets as objects (made once per series; their histograms as decodeMinutes makes them). */
+  /** The buckets as objects (made once per series). */
   buckets(): readonly Bucket[] {
     if (!this.#buckets) {
-      const minutes = decodeMinutes(unpackInts(this.ints), Infinity) as Bucket[];
+      const minutes = bucketsOf(this.ints);
       const largest = unpackInts(this.largestInts) as number[];
       for (let i = 0; i < minutes.length; i++) {
         const x = largest[i]! - 1;
