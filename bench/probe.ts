@@ -32,7 +32,7 @@ import { existsSync, statSync } from 'node:fs';
 import { lastResult, parseState, probeKeys, stateDocument, stepSample, type ProbeState } from '../shared/probes/state';
 import { historyKey } from '../shared/probes/history';
 import { latencyBucket, MINUTE } from '../shared/probes/slo';
-import { PackedMinutes } from '../shared/probes/compact';
+import { PackedMinutes } from '../shared/probes/packed-minutes';
 import { asVersion1, probeHistory } from '../test/support/status-history';
 import { SPARE_MIN_AGE_MS } from '../shared/storage/file-json';
 

@@ -159,7 +159,7 @@ export function quantile(h: readonly number[], q: number, largest?: number): num
   return largest === undefined ? bound : Math.min(bound, largest);
 }
 
-/** Buckets kept in another form (the probe state's packed minutes, compact.ts): their counts, or them as objects. */
+/** Buckets kept in another form (the probe state's packed minutes, packed-minutes.ts): their counts, or them as objects. */
 export interface BucketSeries {
   counts(from: number, to: number): Omit<Totals, 'h' | 'x'>;
   buckets(): readonly Bucket[];

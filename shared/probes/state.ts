@@ -19,7 +19,8 @@ import {
   type BurnAlert,
   type Bucket,
 } from './slo';
-import { decodeMinutes, PackedMinutes } from './compact';
+import { decodeMinutes } from './compact';
+import { PackedMinutes } from './packed-minutes';
 import { BucketSchema, closedBefore, mergeClosed, pastFor, pastValid, PastSchema, summaryBuckets } from './history';
 import {
   sloStep,
@@ -57,7 +58,7 @@ const Incident = z.object({ fingerprint: z.string(), severity: Severity, startsA
  * parses the newest). JSON reads and writes strings far faster than the numbers and objects they stand for, and the
  * hot document's parse and serialisation were the largest part of a sample's CPU. Version 2 (the integer array as a
  * JSON array, the results as objects) and version 1 (the minutes as bucket objects) still read, and are written back
- * as version 3 at the probe's next sample. In memory the minutes stay packed (PackedMinutes, compact.ts).
+ * as version 3 at the probe's next sample. In memory the minutes stay packed (PackedMinutes, packed-minutes.ts).
  *
  * The minutes' largest latencies (slo.ts: they bound the percentiles) are `minutesLargest` beside the minutes, one
  * per minute (version 3: packed as latency + 1, 0 where not known; version 2: a JSON array, -1 where not known); a
@@ -115,7 +116,7 @@ const StateV3Schema = z.object({
 /** A probe's state in memory (the minutes packed, the results as JSON texts, whichever version was read). */
 export type ProbeState = Omit<z.infer<typeof StateV1Schema>, 'version' | 'recent' | 'minutes'> & {
   version: typeof STATE_VERSION;
-  /** The per-minute buckets as stored (compact.ts): a sample changes them on the text. */
+  /** The per-minute buckets as stored (packed-minutes.ts): a sample changes them on the text. */
   minutes: PackedMinutes;
   /** The last results, oldest first, each the JSON text of a ProbeResult (see lastResult). */
   recent: string[];

@@ -4,7 +4,8 @@
  * counts give, and the text must read back to the same series.
  */
 import { describe, it, expect } from 'vitest';
-import { decodeMinutes, encodeMinutes, PackedMinutes, packInts, unpackInts } from '../../shared/probes/compact';
+import { decodeMinutes, encodeMinutes, packInts, unpackInts } from '../../shared/probes/compact';
+import { PackedMinutes } from '../../shared/probes/packed-minutes';
 import { addToBuckets, MINUTE, MINUTE_BUCKETS, type Bucket, type SampleFacts } from '../../shared/probes/slo';
 import { decodeState, emptyState, stateDocument } from '../../shared/probes/state';
 

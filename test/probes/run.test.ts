@@ -14,7 +14,7 @@ import { ProbeSchema, resolveProbe, type ProbeInput } from '../../shared/probes/
 import { planProbes, readState } from '../../shared/probes/plan';
 import { probeKeys, stateDocument } from '../../shared/probes/state';
 import { MINUTE } from '../../shared/probes/slo';
-import { PackedMinutes } from '../../shared/probes/compact';
+import { PackedMinutes } from '../../shared/probes/packed-minutes';
 import { probeHistory } from '../support/status-history';
 import { runPlanned, runProbes } from '../../shared/probes/run';
 import { runProbe } from '../../shared/probes/probe';

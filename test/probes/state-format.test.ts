@@ -13,7 +13,8 @@ import { tempDir } from '../support/temp';
 import { ProbeSchema } from '../../shared/probes/config';
 import { readState, summarize } from '../../shared/probes/plan';
 import { runProbes } from '../../shared/probes/run';
-import { decodeMinutes, encodeMinutes, packInts, PackedMinutes, unpackInts } from '../../shared/probes/compact';
+import { decodeMinutes, encodeMinutes, packInts, unpackInts } from '../../shared/probes/compact';
+import { PackedMinutes } from '../../shared/probes/packed-minutes';
 import {
   parseState,
   probeKeys,

@@ -5,7 +5,7 @@
  */
 import { decodeState, stateDocument, STATE_VERSION, type ProbeState } from '../../shared/probes/state';
 import { HOUR, latencyBucket } from '../../shared/probes/slo';
-import { PackedMinutes } from '../../shared/probes/compact';
+import { PackedMinutes } from '../../shared/probes/packed-minutes';
 import type { ProbeResult } from '../../shared/probes/rules';
 import type { ObjectStore } from '../../shared/storage/types';
 import { probeKeys } from '../../shared/probes/state';
