@@ -94,11 +94,11 @@ export function isDue(
 }
 
 /**
- * A probe's plan as a run makes it: the state document read, not yet decoded. Decoding it (some 360 minute buckets as
- * objects, in the steady state) is left until the probe's answer is in, so what a probe holds while it waits is the
- * document's few strings, not the decoded state: at 200 probes in flight the decoded states outlived the young
- * generation's collections and were promoted, to die in old space (200 probes with 90 days of state, medians of four
- * alternating pairs: a run's CPU 279 -> 219 ms, its wall 218 -> 183 ms). Due or not is read from the document's `lastRunAt` alone; a
+ * A probe's plan as a run makes it: the state document read, not yet decoded. Decoding it is left until the probe's
+ * answer is in, so what a probe holds while it waits is the document's few strings, not the decoded state: at 200
+ * probes in flight the decoded states outlived the young generation's collections and were promoted, to die in old
+ * space (measured when decoding made the 360 minute buckets objects, as it no longer does: 200 probes with 90 days of
+ * state, medians of four alternating pairs, a run's CPU 279 -> 219 ms, its wall 218 -> 183 ms). Due or not is read from the document's `lastRunAt` alone; a
  * document that does not decode is started afresh (and said so) when the sample is recorded, as planProbe would.
  */
 export interface ReadProbe {

@@ -237,7 +237,7 @@ async function probeItem<T>(
   const result = await (probing ?? runProbe(probe!, run));
   const window = config.ignoreMaintenance ? undefined : activeWindow(run.maintenance, new Date(result.at));
   // a run's plan is decoded only now (see ReadProbe): nothing decoded was held while the probe waited
-  let decoded: PlannedProbe | ReturnType<typeof decodeRead>;
+  let decoded: PlannedProbe;
   try {
     decoded = 'document' in planned ? decodeRead(planned) : planned;
   } catch (err) {
@@ -293,6 +293,13 @@ async function record(
   };
   const key = probeKeys.state(env, config.name);
   const at = Date.parse(result.at);
+  /** The outcome of a sample that could not be recorded, saying why (and what the plan found, if anything). */
+  const notRecorded = (writeError: string): ProbeOutcome => ({
+    name: config.name,
+    result,
+    writeError,
+    ...(planProblem ? { stateProblem: planProblem } : {}),
+  });
   // the hourly history, read only when this sample needs it (about once an hour; see history.ts)
   let history: HistoryRead | undefined;
   for (let attempt = 1; ; attempt++) {
@@ -324,15 +331,8 @@ async function record(
         outcome.stateProblem = outcome.stateProblem ? `${planProblem}; ${outcome.stateProblem}` : planProblem;
       return outcome;
     } catch (err) {
-      if (!isConflict(err) || attempt >= run.attempts) {
-        const outcome: ProbeOutcome = {
-          name: config.name,
-          result,
-          writeError: `writing the state of ${config.name}: ${errorMessage(err)}`,
-        };
-        if (planProblem) outcome.stateProblem = planProblem;
-        return outcome;
-      }
+      if (!isConflict(err) || attempt >= run.attempts)
+        return notRecorded(`writing the state of ${config.name}: ${errorMessage(err)}`);
       // another run wrote first (the history or the hot document): take its documents and apply this sample on top
       let fresh: Awaited<ReturnType<typeof readHotState>>;
       try {
@@ -340,13 +340,9 @@ async function record(
       } catch (reread) {
         // the store stopped answering between the conflict and the re-read: this sample is not recorded, the
         // other probes' are
-        const outcome: ProbeOutcome = {
-          name: config.name,
-          result,
-          writeError: `writing the state of ${config.name}: another run wrote it first, and reading it again failed: ${errorMessage(reread)}`,
-        };
-        if (planProblem) outcome.stateProblem = planProblem;
-        return outcome;
+        return notRecorded(
+          `writing the state of ${config.name}: another run wrote it first, and reading it again failed: ${errorMessage(reread)}`,
+        );
       }
       state = fresh.state;
       generation = fresh.generation;
