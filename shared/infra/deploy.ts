@@ -6,6 +6,7 @@
  */
 import { isAbsolute, posix } from 'node:path';
 import type { Topology } from './topology';
+import { nodeOptions } from './heap';
 
 export interface DeployTarget {
   project: string;
@@ -331,8 +332,16 @@ export function deployCommands(topology: Topology, target: DeployTarget): string
     }
   }
 
-  /** What a function or its Cloud Run job runs with: the environment (its time limit included) and the secrets. */
-  const runSettings = (fn: (typeof topology.functions)[number], timeoutSeconds: number, job = false) => ({
+  /**
+   * What a function or its Cloud Run job runs with: the environment (its time limit, and the heap's ceiling for its
+   * memory: heap.ts) and the secrets.
+   */
+  const runSettings = (
+    fn: (typeof topology.functions)[number],
+    timeoutSeconds: number,
+    memory: string,
+    job = false,
+  ) => ({
     envVars: {
       OPS_ENV: env,
       BACKUP_BUCKET: `gs://${bucket}`,
@@ -341,6 +350,7 @@ export function deployCommands(topology: Topology, target: DeployTarget): string
       [TIME_LIMIT_ENV]: String(timeoutSeconds),
       ...(bundledName ? { OPS_CONFIG: job ? `dist/cli/${bundledName}` : bundledName } : {}),
       ...Object.fromEntries(Object.entries(fn.env).map(([k, v]) => [k, fill(v, vars)])),
+      NODE_OPTIONS: nodeOptions(memory, fn.env.NODE_OPTIONS && fill(fn.env.NODE_OPTIONS, vars)),
     } as Record<string, string>,
     secrets: Object.entries(fn.secrets).map(([k, ref]) => `${k}=${ref.includes(':') ? ref : `${ref}:latest`}`),
   });
@@ -349,7 +359,7 @@ export function deployCommands(topology: Topology, target: DeployTarget): string
   const pusher = serviceAccountEmail(topology.project.pushServiceAccount, project);
   for (const d of topology.deployed) {
     const fn = topology.functions.find((f) => f.name === d.function)!;
-    const { envVars, secrets } = runSettings(fn, d.timeoutSeconds);
+    const { envVars, secrets } = runSettings(fn, d.timeoutSeconds, fn.memory);
     placeConfig(`${dist}/${d.function}`);
     out.push(
       cmd(
@@ -402,7 +412,7 @@ export function deployCommands(topology: Topology, target: DeployTarget): string
     for (const fn of jobs) {
       const job = fn.cloudRunJob!;
       // the job runs the CLI from the source root (--source=.): OPS_CONFIG names the copy beside the CLI bundle
-      const { envVars, secrets } = runSettings(fn, job.taskTimeoutSeconds, true);
+      const { envVars, secrets } = runSettings(fn, job.taskTimeoutSeconds, job.memory, true);
       placeConfig(`${dist}/cli`);
       out.push(
         cmd(

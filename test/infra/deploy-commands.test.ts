@@ -134,6 +134,44 @@ describe('infra deploy-commands', () => {
     expect(script).not.toContain('run jobs deploy');
   });
 
+  it("every deployment gets the heap's ceiling for its memory; an operator's NODE_OPTIONS are kept, one argument", () => {
+    const t = loadTopology();
+    const backup = t.functions.find((f) => f.name === 'backup')!;
+    backup.cloudRunJob = { ...backup.cloudRunJob!, enabled: true, memory: '4Gi' };
+    const probe = t.functions.find((f) => f.name === 'probe')!;
+    probe.env = { ...probe.env, NODE_OPTIONS: '--enable-source-maps --trace-warnings' };
+    const fanout = t.functions.find((f) => f.name === 'fanout')!;
+    fanout.env = { ...fanout.env, NODE_OPTIONS: '--max-old-space-size=200' };
+    fanout.memory = '1Gi';
+    const deploys = deployCommands(t, target)
+      .split('\n')
+      .filter((l) => /^gcloud (functions|run jobs) deploy /.test(l));
+    // each line's arguments as bash splits them
+    const argsOf = (line: string) =>
+      execFileSync('bash', ['-c', `gcloud() { printf '%s\\0' "$@"; }; ${line}`], { encoding: 'utf8' })
+        .split('\0')
+        .filter(Boolean);
+    const nodeOptionsOf = (line: string) => {
+      const flag = argsOf(line).find((a) => a.startsWith('--set-env-vars='))!;
+      const body = flag.slice('--set-env-vars='.length);
+      const pairs = body.startsWith('^|^') ? body.slice(3).split('|') : body.split(',');
+      return pairs.find((p) => p.startsWith('NODE_OPTIONS='))?.slice('NODE_OPTIONS='.length);
+    };
+    expect(deploys.length).toBeGreaterThan(3);
+    for (const d of deploys) {
+      const name = d.match(/ deploy (\S+)/)![1]!;
+      const expected = name.startsWith('mt-ops-probe-')
+        ? '--max-old-space-size=384 --enable-source-maps --trace-warnings'
+        : /^mt-ops-(fanout|digest|sweep)-/.test(name)
+          ? '--max-old-space-size=200'
+          : name === 'mt-ops-backup-job'
+            ? '--max-old-space-size=3072'
+            : `--max-old-space-size=${{ '--memory=256Mi': 192, '--memory=512Mi': 384, '--memory=1Gi': 768, '--memory=2Gi': 1536 }[d.match(/--memory=\S+/)![0]]}`;
+      expect(nodeOptionsOf(d), name).toBe(expected);
+    }
+    expect(deploys.some((d) => d.startsWith('gcloud run jobs deploy mt-ops-backup-job'))).toBe(true);
+  });
+
   it('the status function alone becomes public, and only when the operator file says status.public', () => {
     expect(script).not.toContain('allUsers');
     const open = deployCommands(loadTopology(), { ...target, publicStatus: true });
