@@ -8,11 +8,12 @@
  * our total time against `curl -w '%{time_total}'` on the same endpoint (target: median difference <= 2 ms; each
  * pair after a discarded warm-up request, the order alternating, since whichever runs right after the previous
  * curl process pays for it); peak RSS of a run of 200 and of 2,000 targets at concurrency 200, each in its own
- * process (target: flat), with the heap's young and old spaces, and of 10,000 at the same concurrency (bounded memory
- * shows as a plateau from 2,000 to 10,000; growth with the count as a further rise), then the 200/2,000 pair with V8's
- * young generation at its full size from the start (it otherwise grows to it during the longer run only), and in warm
- * processes (each child runs 200 targets five times first). The targets are served by a
- * separate process, so they do not share the prober's event loop. Also, for information: the 200 targets with 90 days
+ * process started as the probe function is deployed (with the heap's ceiling for its memory: shared/infra/heap.ts),
+ * first in warm processes (each child runs 200 targets five times first: the schedule's process; target: flat), then
+ * in new ones, each beside bare node:http making the same requests the same way (the runtime's own growth), with the
+ * heap's young and old spaces; 10,000 targets at the same concurrency (bounded memory shows as a plateau from 2,000
+ * to 10,000); and 2,000 and 10,000 without the ceiling (V8's default from this machine's memory). The targets are
+ * served by a separate process, so they do not share the prober's event loop. Also, for information: the 200 targets with 90 days
  * of state each (the steady state of the schedule), the state's size per probe, and the CPU and bytes allocated per
  * sample by the state work alone in that steady state (in a child whose young generation holds it all).
  */
@@ -35,6 +36,9 @@ import { latencyBucket, MINUTE } from '../shared/probes/slo';
 import { PackedMinutes } from '../shared/probes/packed-minutes';
 import { asVersion1, probeHistory } from '../test/support/status-history';
 import { SPARE_MIN_AGE_MS } from '../shared/storage/file-json';
+import { pool } from '../shared/pool';
+import { loadTopology } from '../shared/infra/topology';
+import { heapCeilingMiB } from '../shared/infra/heap';
 
 const SERVER = `
 const http = require('node:http');
@@ -167,6 +171,26 @@ async function bareRun(url: string, count: number, slowestMs: number): Promise<n
   return performance.now() - t0;
 }
 
+/** The same as bareRun, at most `concurrency` requests at once (as the probe run bounds them). */
+async function boundedBareRun(url: string, count: number, slowestMs: number, concurrency: number): Promise<number> {
+  const t0 = performance.now();
+  await pool(
+    Array.from({ length: count }, (_, i) => i),
+    concurrency,
+    (i) =>
+      new Promise<void>((resolve, reject) => {
+        const ms = Math.round((i / Math.max(1, count - 1)) * slowestMs);
+        const req = http.request(`${url}/t/${i}?ms=${ms}`, { agent: false }, (res) => {
+          res.resume();
+          res.on('end', resolve);
+        });
+        req.on('error', reject);
+        req.end();
+      }),
+  );
+  return performance.now() - t0;
+}
+
 /**
  * 200 targets whose state already holds a long life (90 days of hours, 6 hours of minutes, 20 results), written as
  * the one-document layout of before the split: the first run moves each probe's closed hours into its history (once),
@@ -280,8 +304,12 @@ else if (child) {
   }, 10);
   // a warm process (BENCH_PROBE_WARMUPS runs of 200 targets first, each in a new bucket): the peak then covers the
   // warm-up too, the same in every child, so what a larger run adds shows as the difference
-  for (let i = 0; i < Number(process.env.BENCH_PROBE_WARMUPS ?? 0); i++) await oneRun(url, 200, 100, 200);
-  const r = await oneRun(url, Number(child), 100, 200);
+  const bare = process.env.BENCH_PROBE_BARE === '1';
+  for (let i = 0; i < Number(process.env.BENCH_PROBE_WARMUPS ?? 0); i++)
+    await (bare ? boundedBareRun(url, 200, 100, 200) : oneRun(url, 200, 100, 200));
+  const r = bare
+    ? { wallMs: await boundedBareRun(url, Number(child), 100, 200), passed: Number(child) }
+    : await oneRun(url, Number(child), 100, 200);
   clearInterval(sampler);
   server.kill();
   (globalThis as { gc?: () => void }).gc?.();
@@ -390,12 +418,17 @@ else if (child) {
     );
 
     const self = fileURLToPath(import.meta.url);
-    const runChild = (n: number, flags: string[] = [], warmups = 0) => {
+    const runChild = (n: number, flags: string[] = [], warmups = 0, bare = false) => {
       const r = spawnSync(
         process.execPath,
         [...flags, '--expose-gc', fileURLToPath(new URL('../bin/run-ts.js', import.meta.url)), self],
         {
-          env: { ...process.env, BENCH_PROBE_CHILD: String(n), BENCH_PROBE_WARMUPS: String(warmups) },
+          env: {
+            ...process.env,
+            BENCH_PROBE_CHILD: String(n),
+            BENCH_PROBE_WARMUPS: String(warmups),
+            BENCH_PROBE_BARE: bare ? '1' : '0',
+          },
           encoding: 'utf8',
         },
       );
@@ -409,38 +442,46 @@ else if (child) {
       };
     };
     const pct = (a: number, b: number) => (((b - a) / a) * 100).toFixed(1);
-    const small = runChild(200);
-    const large = runChild(2000);
+    // each child runs as the probe function is deployed: with the heap's ceiling for its memory (infra/, heap.ts)
+    const memory = loadTopology().functions.find((f) => f.name === 'probe')!.memory;
+    const deployed = [`--max-old-space-size=${heapCeilingMiB(memory)}`];
+    const as = `as deployed (${memory}: ${deployed[0]})`;
+    // warm processes: each child runs 200 targets five times first (the schedule's process after its first minutes)
+    const warmSmall = runChild(200, deployed, 5);
+    const warmLarge = runChild(2000, deployed, 5);
+    const warmBareSmall = runChild(200, deployed, 5, true);
+    const warmBareLarge = runChild(2000, deployed, 5, true);
     console.log(
-      `peak RSS at concurrency 200: ${small.maxRssMb.toFixed(0)} MB at 200 targets, ${large.maxRssMb.toFixed(0)} MB at 2,000 (${pct(small.maxRssMb, large.maxRssMb)}%); ` +
+      `peak RSS at concurrency 200, ${as}, in warm processes (five runs of 200 targets first, in each child; target: flat): ` +
+        `${warmSmall.maxRssMb.toFixed(0)} MB at 200 targets, ${warmLarge.maxRssMb.toFixed(0)} MB at 2,000 (${pct(warmSmall.maxRssMb, warmLarge.maxRssMb)}%); ` +
+        `old space ${warmSmall.oldSpaceMb.toFixed(0)} -> ${warmLarge.oldSpaceMb.toFixed(0)} MB; ` +
+        `bare node:http the same way: ${warmBareSmall.maxRssMb.toFixed(0)} -> ${warmBareLarge.maxRssMb.toFixed(0)} MB (${pct(warmBareSmall.maxRssMb, warmBareLarge.maxRssMb)}%); load average ${load()}`,
+    );
+    const small = runChild(200, deployed);
+    const large = runChild(2000, deployed);
+    const bareSmall = runChild(200, deployed, 0, true);
+    const bareLarge = runChild(2000, deployed, 0, true);
+    console.log(
+      `the same in new processes: ${small.maxRssMb.toFixed(0)} MB -> ${large.maxRssMb.toFixed(0)} MB (${pct(small.maxRssMb, large.maxRssMb)}%); ` +
         `live heap after the run ${small.liveHeapMb.toFixed(1)} -> ${large.liveHeapMb.toFixed(1)} MB; heap spaces: young ${small.newSpaceMb.toFixed(0)} -> ${large.newSpaceMb.toFixed(0)} MB, old ${small.oldSpaceMb.toFixed(0)} -> ${large.oldSpaceMb.toFixed(0)} MB; ` +
+        `bare node:http in new processes (the runtime's own warm-up: its young generation grows during the longer run only): ${bareSmall.maxRssMb.toFixed(0)} -> ${bareLarge.maxRssMb.toFixed(0)} MB (${pct(bareSmall.maxRssMb, bareLarge.maxRssMb)}%); ` +
         `2,000 took ${large.wallMs.toFixed(0)} ms (${large.passed} passed); load average ${load()}`,
     );
     // the plateau: 10,000 targets at the same concurrency, five times the 2,000 (beyond what the run must hold at
-    // once, what grows is what it keeps per probe: its configuration and its outcome, and the garbage V8 lets
-    // accumulate in proportion to that live set before a major collection)
-    const huge = runChild(10_000);
+    // once, what grows is what it keeps per probe: its configuration and its outcome)
+    const huge = runChild(10_000, deployed);
     console.log(
-      `plateau: peak RSS at 10,000 targets (concurrency 200) ${huge.maxRssMb.toFixed(0)} MB against ${large.maxRssMb.toFixed(0)} MB at 2,000 (${pct(large.maxRssMb, huge.maxRssMb)}%); ` +
+      `plateau, ${as}: peak RSS at 10,000 targets ${huge.maxRssMb.toFixed(0)} MB against ${large.maxRssMb.toFixed(0)} MB at 2,000 (${pct(large.maxRssMb, huge.maxRssMb)}%); ` +
         `old space ${large.oldSpaceMb.toFixed(0)} -> ${huge.oldSpaceMb.toFixed(0)} MB; live heap after the run ${huge.liveHeapMb.toFixed(1)} MB; ` +
         `10,000 took ${huge.wallMs.toFixed(0)} ms (${huge.passed} passed); load average ${load()}`,
     );
-    // V8 grows its young generation (to 2 x 16 MB) only once a process has allocated for a while: a 200-target run
-    // ends before, a 2,000-target one after. The same pair with the young generation at that size from the start
-    // shows what grows beyond the runtime's own warm-up.
-    const presized = ['--min-semi-space-size=16'];
-    const small2 = runChild(200, presized);
-    const large2 = runChild(2000, presized);
+    // without the ceiling, V8 sizes its heap from this machine's memory and lets the garbage the run promotes pile up
+    // in the old generation: why every deployment sets one
+    const unset2k = runChild(2000);
+    const unset10k = runChild(10_000);
     console.log(
-      `the same with the young generation at full size from the start (--min-semi-space-size=16): ${small2.maxRssMb.toFixed(0)} MB -> ${large2.maxRssMb.toFixed(0)} MB (${pct(small2.maxRssMb, large2.maxRssMb)}%); ` +
-        `old space ${small2.oldSpaceMb.toFixed(0)} -> ${large2.oldSpaceMb.toFixed(0)} MB; load average ${load()}`,
-    );
-    // warm processes: each child runs 200 targets five times first (the schedule's process after its first minutes)
-    const warmSmall = runChild(200, [], 5);
-    const warmLarge = runChild(2000, [], 5);
-    console.log(
-      `the same in warm processes (five runs of 200 targets first, in each child): ${warmSmall.maxRssMb.toFixed(0)} MB -> ${warmLarge.maxRssMb.toFixed(0)} MB (${pct(warmSmall.maxRssMb, warmLarge.maxRssMb)}%); ` +
-        `old space ${warmSmall.oldSpaceMb.toFixed(0)} -> ${warmLarge.oldSpaceMb.toFixed(0)} MB; load average ${load()}`,
+      `without the ceiling (V8's default from this machine's memory): 2,000 targets ${unset2k.maxRssMb.toFixed(0)} MB, 10,000 ${unset10k.maxRssMb.toFixed(0)} MB (${pct(unset2k.maxRssMb, unset10k.maxRssMb)}%); ` +
+        `old space ${unset2k.oldSpaceMb.toFixed(0)} -> ${unset10k.oldSpaceMb.toFixed(0)} MB; live heap after the run ${unset10k.liveHeapMb.toFixed(1)} MB; load average ${load()}`,
     );
   } finally {
     server.kill();
