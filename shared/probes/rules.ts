@@ -7,8 +7,13 @@
  *   (never enough in a row either way) neither fires nor resolves.
  * - A firing incident whose failures grow more severe (warning -> critical) fires again at the new severity (the
  *   same fingerprint: the same incident, escalated).
+ * - The status says whether the target is available: `down` only on failures that count against availability (a
+ *   condition at or above the probe's own severity). An incident of lesser failures (a certificate's warning) fires
+ *   at its severity while the probe stays `up`.
  * - Samples inside a maintenance window (unless the probe ignores maintenance) put the probe in `maintenance`;
- *   they move no streak and raise nothing.
+ *   they move no streak and raise nothing. The first sample after the window leaves `maintenance` for `unknown`
+ *   until the samples decide: a good one makes it `up` (with an incident open, the resolve does), a failure that
+ *   counts against availability `down` (at the threshold, or at once while an incident is open).
  * - The SLO burn-rate alert is its own incident (`slo/<env>/<name>`), firing while the burn-rate rules hold.
  */
 import type { Severity } from '../bus/events';
@@ -116,6 +121,7 @@ export function step(
     moveTo('maintenance');
     return { machine: next };
   }
+  if (next.status === 'maintenance') moveTo('unknown');
   if (result.ok) {
     next.consecutiveSuccesses++;
     next.consecutiveFailures = 0;
@@ -134,10 +140,12 @@ export function step(
     }
     if (!result.ok && result.severity && SEVERITY_RANK[result.severity] > SEVERITY_RANK[next.incident.severity]) {
       next.incident = { ...next.incident, severity: result.severity };
-      moveTo('down');
+      if (result.availabilityFailure) moveTo('down');
       return { machine: next, transition: { kind: 'fire', incident: next.incident, result, escalated: true } };
     }
-    moveTo('down');
+    // while the incident is open: failures that count against availability make it down; anything else (a good
+    // sample short of the threshold, a lesser failure) leaves the status as it was
+    if (result.availabilityFailure) moveTo('down');
     return { machine: next };
   }
   if (!result.ok && next.consecutiveFailures >= thresholds.failureThreshold) {
@@ -148,7 +156,8 @@ export function step(
       startsAt: next.failingSince ?? result.at,
     };
     next.incident = incident;
-    moveTo('down');
+    // lesser failures fire at their severity, but the target answers: up
+    moveTo(result.availabilityFailure ? 'down' : 'up');
     return { machine: next, transition: { kind: 'fire', incident, result, escalated: false } };
   }
   // no incident: a good sample means up; failures below the threshold leave the state as it was

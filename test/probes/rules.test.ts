@@ -79,6 +79,46 @@ describe('thresholds and transitions (failureThreshold 3, successThreshold 2)', 
     expect(log).toEqual(['0:up', '1:up', '2:up', '3:fire:critical', '4:maintenance', '5:down', '6:down', '7:resolve']);
   });
 
+  it.each<[string, string, string[]]>([
+    // W: a failed warning condition on a critical probe (the target answers: not an availability failure)
+    [
+      'lesser failures fire at their severity while the probe stays up',
+      'WWW..',
+      ['unknown', 'unknown', 'up', 'up', 'up'],
+    ],
+    [
+      'lesser failures with an incident of availability open leave it down',
+      'FFFWW..',
+      ['unknown', 'unknown', 'down', 'down', 'down', 'down', 'up'],
+    ],
+    ['a warning incident escalated by an availability failure goes down', 'WWWF', ['unknown', 'unknown', 'up', 'down']],
+    // after a window: unknown until the samples decide
+    [
+      'failures after a window: unknown below the threshold, then down',
+      'XXFFF',
+      ['maintenance', 'maintenance', 'unknown', 'unknown', 'down'],
+    ],
+    ['a good sample after a window: up', 'XX.', ['maintenance', 'maintenance', 'up']],
+    [
+      'an incident open across a window: unknown on a good sample, up at the resolve',
+      'FFFXX..',
+      ['unknown', 'unknown', 'down', 'maintenance', 'maintenance', 'unknown', 'up'],
+    ],
+    [
+      'an incident open across a window: down at once on a failure',
+      'FFFX.F',
+      ['unknown', 'unknown', 'down', 'maintenance', 'unknown', 'down'],
+    ],
+  ])('status: %s (%s)', (_name, pattern, expected) => {
+    let state = emptyState('api', new Date(T0).toISOString());
+    const statuses = [...pattern].map((ch, i) => {
+      const r = result(i, ch === '.' || ch === 'M', ch === 'W' ? 'warning' : 'critical');
+      state = recordSample(state, r, { ...ctx, maintenance: ch === 'M' || ch === 'X' ? 'monthly' : undefined }).state;
+      return state.status;
+    });
+    expect(statuses).toEqual(expected);
+  });
+
   it('the incident starts with the first failure of the streak; the resolve ends it', () => {
     let state = emptyState('api', new Date(T0).toISOString());
     const events: string[] = [];
