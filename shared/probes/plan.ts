@@ -4,7 +4,7 @@ import { UsageError } from '../errors';
 import { pool } from '../pool';
 import type { ProbeConfig, ResolvedProbe } from './config';
 import { resolveProbe } from './config';
-import { emptyState, lastResult, parseState, probeKeys, unreadableState, type ProbeState } from './state';
+import { afresh, lastResult, parseState, probeKeys, type ProbeState } from './state';
 import type { ProbeResult } from './rules';
 import { readHistory, readProbeDocument, withHistory } from './history';
 import { uptimeOver, burnAlert, budgetLeft, HOUR, type Uptime, type BurnAlert } from './slo';
@@ -57,9 +57,7 @@ function decodeDocument(
   notJson: string | undefined,
   now: string,
 ): { state: ProbeState; problem?: string } {
-  return notJson
-    ? { state: emptyState(name, now), problem: unreadableState(name, notJson) }
-    : parseState(name, value, now);
+  return notJson ? afresh(name, now, notJson) : parseState(name, value, now);
 }
 
 /**

@@ -82,6 +82,11 @@ const fields = {
   past: PastSchema.optional(),
   burn: z.record(z.string(), z.number()).optional(),
   budgetLeft: z.number().optional(),
+  /**
+   * When the probe started afresh because its document was unreadable: the incidents it had open (its own and its
+   * SLO's) were lost with it, so both are resolved, once, when the probe is next up with none open (see recordSample).
+   */
+  reset: z.string().optional(),
 };
 
 export const STATE_VERSION = 3;
@@ -189,20 +194,30 @@ function withLargest(minutes: Bucket[], largest: unknown): Bucket[] {
   return minutes;
 }
 
+/** The first problem zod found, with the field it is in (`since: expected string, received number`). */
+function issue(error: z.ZodError): string {
+  const first = error.issues[0];
+  if (!first) return 'invalid';
+  return `${first.path.length > 0 ? first.path.join('.') : 'the document'}: ${first.message}`;
+}
+
 /** A stored document (version 1, 2 or 3) as a state, or why it cannot be read. */
 export function decodeState(value: unknown): ProbeState | string {
-  const version = typeof value === 'object' && value !== null ? (value as { version?: unknown }).version : undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object';
+  const version = (value as { version?: unknown }).version;
+  if (version !== 1 && version !== 2 && version !== 3)
+    return version === undefined ? 'no version' : `version ${JSON.stringify(version)} is not one this release reads`;
   const texts = (results: ProbeResult[]) => results.map((r) => JSON.stringify(r));
   if (version === 1) {
     const parsed = StateV1Schema.safeParse(value);
-    if (!parsed.success) return parsed.error.issues[0]?.path.join('.') || 'invalid';
+    if (!parsed.success) return issue(parsed.error);
     const minutes = packed(parsed.data.minutes);
     if (typeof minutes === 'string') return `minutes: ${minutes}`;
     return { ...parsed.data, version: STATE_VERSION, recent: texts(parsed.data.recent), minutes };
   }
   if (version === 2) {
     const parsed = StateV2Schema.safeParse(value);
-    if (!parsed.success) return parsed.error.issues[0]?.path.join('.') || 'invalid';
+    if (!parsed.success) return issue(parsed.error);
     const minutes = decodeMinutes(parsed.data.minutes, MINUTE_BUCKETS);
     if (typeof minutes === 'string') return `minutes: ${minutes}`;
     const largest = (value as { minutesLargest?: unknown }).minutesLargest;
@@ -212,7 +227,7 @@ export function decodeState(value: unknown): ProbeState | string {
     return { ...parsed.data, version: STATE_VERSION, recent: texts(parsed.data.recent), minutes: series };
   }
   const parsed = StateV3Schema.safeParse(value);
-  if (!parsed.success) return parsed.error.issues[0]?.path.join('.') || 'invalid';
+  if (!parsed.success) return issue(parsed.error);
   const minutes = PackedMinutes.read(
     parsed.data.minutes,
     (value as { minutesLargest?: unknown }).minutesLargest,
@@ -236,15 +251,19 @@ function packed(buckets: Bucket[]): PackedMinutes | string {
 
 /** What is said of a state document that cannot be read: the probe starts afresh. */
 export const unreadableState = (probe: string, why: string) =>
-  `state of probe ${probe} unreadable (${why}), starting afresh`;
+  `state of probe ${probe} unreadable (${why}), starting afresh; any incident it had open is resolved when it is next up`;
+
+/** The fresh state of a probe whose document was unreadable, and what is said of it (see `reset`). */
+export function afresh(probe: string, now: string, why: string): { state: ProbeState; problem: string } {
+  return { state: { ...emptyState(probe, now), reset: now }, problem: unreadableState(probe, why) };
+}
 
 /** A stored document, or a fresh one when absent or unreadable (an unreadable one is reported by the caller). */
 export function parseState(probe: string, value: unknown, now: string): { state: ProbeState; problem?: string } {
   if (value === undefined) return { state: emptyState(probe, now) };
   const state = decodeState(value);
   if (typeof state !== 'string' && state.probe === probe) return { state };
-  const why = typeof state === 'string' ? state : `it is the state of ${JSON.stringify(state.probe)}`;
-  return { state: emptyState(probe, now), problem: unreadableState(probe, why) };
+  return afresh(probe, now, typeof state === 'string' ? state : `it is the state of ${JSON.stringify(state.probe)}`);
 }
 
 export interface SampleContext extends Thresholds {
@@ -304,6 +323,7 @@ export function recordSample(state: ProbeState, result: ProbeResult, ctx: Sample
     incident: _incident,
     sloIncident: _sloIncident,
     budgetLeft: _budget,
+    reset: _reset,
     ...kept
   } = state;
   const next: ProbeState = {
@@ -323,6 +343,9 @@ export function recordSample(state: ProbeState, result: ProbeResult, ctx: Sample
   if (stepped.machine.failingSince !== undefined) next.failingSince = stepped.machine.failingSince;
   if (stepped.machine.incident !== undefined) next.incident = stepped.machine.incident;
   if (slo.open !== undefined) next.sloIncident = slo.open;
+  // see `reset`: kept until the probe is up with no incident open
+  const resolveLost = state.reset !== undefined && next.status === 'up' && !next.incident;
+  if (state.reset !== undefined && !resolveLost) next.reset = state.reset;
   const left = budgetLeft(agg, at, ctx.objective, ctx.intervalSeconds);
   if (left !== undefined) next.budgetLeft = left;
   const recorded: Recorded = { state: next, transition: stepped.transition };
@@ -333,6 +356,25 @@ export function recordSample(state: ProbeState, result: ProbeResult, ctx: Sample
       burn,
       at: result.at,
     };
+  }
+  if (resolveLost) {
+    // started afresh from an unreadable document: whatever incidents it had open are resolved now that the probe is
+    // up (the fan-out ignores a resolve of an incident it has not seen open); at the critical severity, so that
+    // every receiver a firing could have reached gets it
+    const lost = (fingerprint: string): OpenIncident => ({ fingerprint, severity: 'critical', startsAt: state.reset! });
+    recorded.transition ??= {
+      kind: 'resolve',
+      incident: lost(fingerprints.probe(ctx.env, result.probe)),
+      result,
+      endsAt: result.at,
+    };
+    if (!next.sloIncident && !recorded.slo)
+      recorded.slo = {
+        change: 'resolve',
+        incident: lost(fingerprints.slo(ctx.env, result.probe)),
+        burn,
+        at: result.at,
+      };
   }
   return recorded;
 }

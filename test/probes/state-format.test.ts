@@ -13,6 +13,7 @@ import { tempDir } from '../support/temp';
 import { ProbeSchema } from '../../shared/probes/config';
 import { readState, summarize } from '../../shared/probes/plan';
 import { runProbes } from '../../shared/probes/run';
+import { alertEvents } from '../../shared/probes/report';
 import { decodeMinutes, encodeMinutes, packInts, unpackInts } from '../../shared/probes/compact';
 import { PackedMinutes } from '../../shared/probes/packed-minutes';
 import {
@@ -164,7 +165,9 @@ describe('the packed integers (version 3)', () => {
     expect(unpackInts(minutes)).toBe(why);
     const doc = { ...stored(parseState('api', v1, '').state), minutes };
     const { state, problem } = parseState('api', doc, '2026-11-29T11:00:00Z');
-    expect(problem).toBe(`state of probe api unreadable (minutes: ${why}), starting afresh`);
+    expect(problem).toBe(
+      `state of probe api unreadable (minutes: ${why}), starting afresh; any incident it had open is resolved when it is next up`,
+    );
     expect(state.samples).toBe(0);
   });
 
@@ -237,10 +240,16 @@ describe('the compact minutes', () => {
   it('the state of another probe, or no version, is refused too', () => {
     const doc = stored(parseState('api', v1, '').state);
     expect(parseState('web', doc, '').problem).toBe(
-      'state of probe web unreadable (it is the state of "api"), starting afresh',
+      'state of probe web unreadable (it is the state of "api"), starting afresh; any incident it had open is resolved when it is next up',
     );
+    // the field and what is wrong with it, not the field's name alone
+    expect(parseState('api', { ...doc, since: 5 }, '').problem).toMatch(
+      /^state of probe api unreadable \(since: .*expected string.*\), starting afresh/,
+    );
+    expect(parseState('api', [doc], '').problem).toMatch(/unreadable \(not a JSON object\)/);
+    expect(parseState('api', { ...doc, version: undefined }, '').problem).toMatch(/unreadable \(no version\)/);
     expect(parseState('api', { ...doc, version: 4 }, '').problem).toBe(
-      'state of probe api unreadable (version), starting afresh',
+      'state of probe api unreadable (version 4 is not one this release reads), starting afresh; any incident it had open is resolved when it is next up',
     );
   });
 });
@@ -346,12 +355,48 @@ describe('through a real run on the file store', () => {
     const probe = ProbeSchema.parse({ name: 'api', url: `${targets.url}/health` });
     const run = await runProbes(store, 'prod', [probe], { all: true });
     expect(run.outcomes[0]!.stateProblem).toBe(
-      'state of probe api unreadable (minutes: bucket 0: more failures than samples), starting afresh',
+      'state of probe api unreadable (minutes: bucket 0: more failures than samples), starting afresh; any incident it had open is resolved when it is next up',
     );
     expect(run.outcomes[0]!.writeError).toBeUndefined();
     const after = parseState('api', (await store.readJson(probeKeys.state('prod', 'api')))!.value, '');
     expect(after.problem).toBeUndefined();
     expect(after.state.samples).toBe(1);
+  });
+
+  it('a document damaged while its incident was open: once the probe is up again, that incident and its SLO one are resolved (they were lost with it)', async () => {
+    const root = tempDir('mt-probe-lost-incident-');
+    const store = openStore(`file://${root}`);
+    const t0 = Date.parse('2026-11-29T10:00:00Z');
+    const down = ProbeSchema.parse({ name: 'api', url: `${targets.url}/unhealthy` });
+    const up = ProbeSchema.parse({ name: 'api', url: `${targets.url}/health` });
+    let minute = 0;
+    const once = (probe: typeof up) =>
+      runProbes(store, 'prod', [probe], { all: true, now: () => new Date(t0 + minute++ * MINUTE) });
+    const events = async (probe: typeof up) => {
+      const run = await once(probe);
+      expect(run.outcomes[0]!.writeError).toBeUndefined();
+      return alertEvents('prod', probe, run.outcomes[0]!, new Date().toISOString()).map(
+        (e) => `${(e as { status: string }).status} ${(e as { fingerprint: string }).fingerprint}`,
+      );
+    };
+    const fired: string[] = [];
+    for (let i = 0; i < 3; i++) fired.push(...(await events(down)));
+    expect(fired).toContain('firing probe/prod/api');
+    writeFileSync(join(root, probeKeys.state('prod', 'api')), 'garbage!!!');
+    // afresh: the first good sample makes it up (no incident is open in the new state), which resolves the lost ones
+    const first = await events(up);
+    expect(first).toEqual(['resolved probe/prod/api', 'resolved slo/prod/api']);
+    const after = parseState('api', (await store.readJson(probeKeys.state('prod', 'api')))!.value, '');
+    expect(after.state.reset).toBeUndefined();
+    // once only
+    expect(await events(up)).toEqual([]);
+    // still failing after the damage: nothing is resolved while it is down; it fires again, and resolves as usual
+    writeFileSync(join(root, probeKeys.state('prod', 'api')), 'garbage!!!');
+    const again: string[] = [];
+    for (let i = 0; i < 3; i++) again.push(...(await events(down)));
+    expect(again).toEqual(['firing probe/prod/api']);
+    const recovered = [...(await events(up)), ...(await events(up))];
+    expect(recovered).toEqual(['resolved probe/prod/api', 'resolved slo/prod/api']);
   });
 
   it('a document that is not JSON at all (cut short): starts afresh and is replaced, as a damaged one (it failed every run)', async () => {
@@ -362,10 +407,14 @@ describe('through a real run on the file store', () => {
     writeFileSync(file, '{"version": 3, "probe": "a');
     // the reports read it too (mt-ops uptime, the status page): fresh, saying why, never a failure
     const read = await readState(store, 'prod', 'api', new Date().toISOString());
-    expect(read.problem).toBe('state of probe api unreadable (not JSON), starting afresh');
+    expect(read.problem).toBe(
+      'state of probe api unreadable (not JSON), starting afresh; any incident it had open is resolved when it is next up',
+    );
     const probe = ProbeSchema.parse({ name: 'api', url: `${targets.url}/health` });
     const run = await runProbes(store, 'prod', [probe], { all: true });
-    expect(run.outcomes[0]!.stateProblem).toBe('state of probe api unreadable (not JSON), starting afresh');
+    expect(run.outcomes[0]!.stateProblem).toBe(
+      'state of probe api unreadable (not JSON), starting afresh; any incident it had open is resolved when it is next up',
+    );
     expect(run.outcomes[0]!.writeError).toBeUndefined();
     expect(run.outcomes[0]!.result.ok).toBe(true);
     const after = parseState('api', (await store.readJson(probeKeys.state('prod', 'api')))!.value, '');
