@@ -108,9 +108,18 @@ export class KeyLocks {
 
   /**
    * Removes the holder files of processes that are gone: those of this machine at once, others once unused (no lock
-   * taken or released) since `olderThan`. A live process whose file went finds it missing and makes another.
+   * taken or released) since `olderThan`. A live process whose file went finds it missing and makes another. Also
+   * removes broken locks moved aside (`<lock>.<random>.stale`, see breakStaleLock) older than `olderThan`: a process
+   * killed between moving one aside and removing it leaves it behind, and nothing else ever looks at it.
    */
   async removeDeadHolders(olderThan: Date): Promise<number> {
+    const locks = join(this.root, '.locks');
+    for (const name of await readdir(locks).catch(() => [] as string[])) {
+      if (!name.endsWith('.stale')) continue;
+      const path = join(locks, name);
+      const st = await lstat(path).catch(() => undefined);
+      if (st && st.ctime < olderThan) await rm(path, { force: true });
+    }
     const dir = join(this.root, '.locks', 'holders');
     const names = await readdir(dir).catch(() => [] as string[]);
     let removed = 0;

@@ -315,6 +315,22 @@ describe('file store', () => {
     expect(readdirSync(join(root, '.locks', 'holders')).sort()).toEqual([own, 'remote'].sort()); // remote: linked a moment ago
   });
 
+  it('the cleanup also removes broken locks a killed process left moved aside, once old; young ones may be in use', async () => {
+    const root = tempDir();
+    const store = openStore(`file://${root}`);
+    await store.writeJson('doc.json', { a: 1 }, { ifGeneration: null });
+    const aside = (n: number) => join(root, '.locks', `${'0'.repeat(64)}.lock.${n}abcdef.stale`);
+    writeFileSync(aside(1), JSON.stringify({ holder: 'gone:1:abc' }));
+    writeFileSync(aside(2), JSON.stringify({ holder: 'gone:2:abc' }));
+    const sweep = (olderThan: Date) =>
+      (store as unknown as { removeTemporary(d: Date): Promise<unknown> }).removeTemporary(olderThan);
+    await sweep(new Date(Date.now() - 60_000));
+    expect(readdirSync(join(root, '.locks')).filter((n) => n.endsWith('.stale'))).toHaveLength(2);
+    await sweep(new Date(Date.now() + 1_000));
+    expect(readdirSync(join(root, '.locks')).filter((n) => n.endsWith('.stale'))).toEqual([]);
+    expect((await store.readJson('doc.json'))?.value).toEqual({ a: 1 });
+  });
+
   it('a lock held long enough to be broken is released only if it is still ours (one taken over meanwhile stays)', async () => {
     const root = tempDir();
     const locks = new KeyLocks(root, (err) => err as StorageError);
