@@ -3,12 +3,15 @@
  * TCP connect, TLS handshake, time to first byte, total — redirects followed up to a bound, the body read up to
  * 1 MiB (memory never grows with the target's answer), the certificate's expiry read even when it is not trusted
  * (an untrusted certificate is then a failure of its own), and the whole probe bounded by its timeout.
+ *
+ * HTTPS: the probe makes the TLS handshake itself and sends the request over that connection only once the peer is
+ * trusted (or `tls.insecure` is set): to an untrusted peer it sends nothing at all, no request line, no header, no body.
  */
 import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { isIP, type Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { errorMessage } from '../errors';
 import { redactString } from '../log/redact';
@@ -110,9 +113,9 @@ function oneHop(url: URL, req: HttpRequest, deadline: number, started: number): 
     const timings: Hop['timings'] = {};
     const hop: Hop = { timings };
     const since = () => performance.now() - started;
-    const isHttps = url.protocol === 'https:';
-    const lib = isHttps ? https : http;
     let settled = false;
+    let request: http.ClientRequest | undefined;
+    let socket: TLSSocket | undefined;
     const finish = (error?: string) => {
       if (settled) return;
       settled = true;
@@ -120,21 +123,15 @@ function oneHop(url: URL, req: HttpRequest, deadline: number, started: number): 
       if (error && !hop.error) hop.error = error;
       resolve(hop);
     };
-    const options: https.RequestOptions = {
+    const failed = (err: Error) => {
+      const rcode = rcodeOf(err as NodeJS.ErrnoException);
+      if (rcode) hop.dnsRcode = rcode;
+      finish(describe(err, url.href));
+    };
+    const options: http.RequestOptions = {
       method: req.method,
       headers: { 'user-agent': 'mt-ops-probe', ...req.headers },
-      agent: false,
-      ...(isHttps
-        ? {
-            rejectUnauthorized: false,
-            // SNI names a host, never an address (RFC 6066; Node warns on stderr once per process); the certificate
-            // is still checked against the address itself
-            ...(isIP(url.hostname.replace(/^\[|\]$/g, '')) ? {} : { servername: url.hostname }),
-            ...(req.tls?.caFile ? { ca: ca(req.tls.caFile) } : {}),
-          }
-        : {}),
     };
-    const request = lib.request(url, options);
     let timer: NodeJS.Timeout;
     // a timer may fire a fraction of a millisecond early (the event loop's clock is whole milliseconds, read before
     // the timer was set): then it waits out the rest, so a timed-out probe never reports less than its timeout
@@ -145,30 +142,23 @@ function oneHop(url: URL, req: HttpRequest, deadline: number, started: number): 
           finish(
             `timed out after ${req.timeoutMs} ms${timings.ttfbMs === undefined ? (timings.connectMs === undefined ? ' (no connection)' : ' (no answer)') : ' (reading the body)'}`,
           );
-          request.destroy();
+          request?.destroy();
+          socket?.destroy();
         },
         Math.max(0, Math.ceil(deadline - performance.now())),
       );
     };
     arm();
-    request.on('socket', (socket: Socket) => {
-      socket.on('lookup', (err: Error | null) => {
+    const watch = (s: Socket) => {
+      s.on('lookup', (err: Error | null) => {
         timings.dnsMs = since();
         hop.dnsRcode = err ? rcodeOf(err as NodeJS.ErrnoException) : 'NOERROR';
       });
-      socket.on('connect', () => {
+      s.on('connect', () => {
         timings.connectMs = since();
       });
-      socket.on('secureConnect', () => {
-        timings.tlsMs = since();
-        const tls = socket as TLSSocket;
-        const cert = tls.getPeerCertificate();
-        if (cert?.valid_to) hop.certificateExpiresInMs = Date.parse(cert.valid_to) - Date.now();
-        if (!tls.authorized && !req.tls?.insecure)
-          hop.tlsError = `TLS: certificate not trusted (${String(tls.authorizationError)})`;
-      });
-    });
-    request.on('response', (res) => {
+    };
+    const onResponse = (res: http.IncomingMessage) => {
       timings.ttfbMs = since();
       hop.status = res.statusCode;
       hop.headers = res.headers;
@@ -189,13 +179,51 @@ function oneHop(url: URL, req: HttpRequest, deadline: number, started: number): 
       });
       res.on('error', (err) => finish(describe(err, url.href)));
       res.on('aborted', () => finish('connection closed mid-body'));
+    };
+    const exchange = (request: http.ClientRequest) => {
+      request.on('response', onResponse);
+      request.on('error', failed);
+      request.end(req.body);
+    };
+    if (url.protocol !== 'https:') {
+      request = http.request(url, { ...options, agent: false });
+      request.on('socket', watch);
+      exchange(request);
+      return;
+    }
+    // HTTPS: the handshake first, on a socket of our own; the request goes over it only once the peer is trusted (or
+    // insecure is set). Letting https.request check the certificate would be too late: it writes the request as soon
+    // as it can, and the handshake's outcome only arrives after the request was sent.
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const tls = tlsConnect({
+      host,
+      port: Number(url.port || 443),
+      rejectUnauthorized: false,
+      // SNI names a host, never an address (RFC 6066; Node warns on stderr once per process); the certificate is
+      // still checked against the address itself
+      ...(isIP(host) ? {} : { servername: host }),
+      ...(req.tls?.caFile ? { ca: ca(req.tls.caFile) } : {}),
     });
-    request.on('error', (err) => {
-      const rcode = rcodeOf(err as NodeJS.ErrnoException);
-      if (rcode) hop.dnsRcode = rcode;
-      finish(describe(err, url.href));
+    socket = tls;
+    watch(tls);
+    tls.on('error', failed);
+    tls.once('secureConnect', () => {
+      timings.tlsMs = since();
+      const cert = tls.getPeerCertificate();
+      if (cert?.valid_to) hop.certificateExpiresInMs = Date.parse(cert.valid_to) - Date.now();
+      if (!tls.authorized && !req.tls?.insecure) {
+        hop.tlsError = `TLS: certificate not trusted (${String(tls.authorizationError)})`;
+        // closed without a byte of the request: end() flushes the handshake's last message and a close_notify (the
+        // peer sees the handshake complete, then the close); a peer that never closes its side is cut after a second
+        tls.end();
+        setTimeout(() => tls.destroy(), 1000).unref();
+        return finish();
+      }
+      if (settled) return;
+      // no agent: the request takes this connection as it is, already connected and checked
+      request = https.request(url, { ...options, defaultPort: 443, createConnection: () => tls });
+      exchange(request);
     });
-    request.end(req.body);
   });
 }
 

@@ -1,6 +1,13 @@
 /** The HTTP(S) probe against local targets on 127.0.0.1: conditions, timing fields, redirects, timeouts, TLS. */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startTargets, startTlsTarget, type Targets, type TlsTarget } from '../support/probe-targets';
+import {
+  startTargets,
+  startTlsRecorder,
+  startTlsTarget,
+  type Targets,
+  type TlsRecorder,
+  type TlsTarget,
+} from '../support/probe-targets';
 import { ProbeSchema, resolveProbe, type ProbeInput } from '../../shared/probes/config';
 import { runProbe } from '../../shared/probes/probe';
 import { openStore } from '../../shared/storage/open';
@@ -200,10 +207,91 @@ describe('https probe (self-signed certificate expiring in 10 days, made with op
     expect(r.timings!.ttfbMs!).toBeGreaterThanOrEqual(r.timings!.tlsMs!);
   });
 
-  it('not trusted: fails at the probe severity, the expiry still read', async () => {
+  it('not trusted: fails at the probe severity, the expiry still read, no request sent (so no status)', async () => {
     const r = await probe({ url: tls.url, conditions: certConditions });
     expect(r.error).toBe('TLS: certificate not trusted (DEPTH_ZERO_SELF_SIGNED_CERT)');
     expect(r).toMatchObject({ ok: false, severity: 'critical', availabilityFailure: true });
-    expect(r.failed.map((f) => f.condition)).toEqual(['probe', '[CERTIFICATE_EXPIRATION] > 21d']);
+    expect(r.status).toBeUndefined();
+    expect(r.failed.map((f) => f.condition)).toEqual(['probe', '[STATUS] == 200', '[CERTIFICATE_EXPIRATION] > 21d']);
+  });
+
+  describe('over a TLS server recording every byte it receives after the handshake', () => {
+    let rec: TlsRecorder;
+    beforeAll(async () => {
+      rec = await startTlsRecorder(10);
+    });
+    afterAll(async () => {
+      await rec.close();
+    });
+    const secretPost = {
+      method: 'POST' as const,
+      body: 'secret=${PROBE_TEST_TLS_TOKEN}',
+      headers: { authorization: 'Bearer ${PROBE_TEST_TLS_TOKEN}' },
+      conditions: certConditions,
+    };
+
+    it('not trusted: the handshake completes and nothing is sent (no request line, headers or body); the expiry still read', async () => {
+      process.env.PROBE_TEST_TLS_TOKEN = 'tls-secret-31337';
+      const handshakes = rec.handshakes;
+      const from = rec.received.length;
+      const r = await probe({ url: `${rec.url}/echo`, ...secretPost });
+      await rec.settled();
+      expect(rec.handshakes).toBe(handshakes + 1);
+      expect(rec.received.subarray(from).toString('latin1')).toBe('');
+      expect(r.error).toBe('TLS: certificate not trusted (DEPTH_ZERO_SELF_SIGNED_CERT)');
+      expect(r.status).toBeUndefined();
+      expect(r.excerpt).toBeUndefined();
+      expect(r.failed.map((f) => f.message)).toEqual([
+        'TLS: certificate not trusted (DEPTH_ZERO_SELF_SIGNED_CERT)',
+        '[STATUS] == 200: got nothing (missing)',
+        expect.stringMatching(/^\[CERTIFICATE_EXPIRATION\] > 21d: got (9d 23h|10d 0h)$/),
+      ]);
+      const t = r.timings!;
+      expect(t.connectMs).toBeGreaterThan(0);
+      expect(t.tlsMs!).toBeGreaterThanOrEqual(t.connectMs!);
+      expect(t.ttfbMs).toBeUndefined();
+      expect(t.totalMs).toBeGreaterThanOrEqual(t.tlsMs!);
+    });
+
+    it('tls.insecure: the request is sent over the handshaken connection, the expiry still read', async () => {
+      process.env.PROBE_TEST_TLS_TOKEN = 'tls-secret-31337';
+      const from = rec.received.length;
+      const r = await probe({ url: `${rec.url}/echo`, ...secretPost, tls: { insecure: true } });
+      await rec.settled();
+      const sent = rec.received.subarray(from).toString('utf8');
+      expect(sent).toMatch(/^POST \/echo HTTP\/1\.1\r\n/);
+      expect(sent).toContain('authorization: Bearer tls-secret-31337');
+      expect(sent.endsWith('\r\n\r\nsecret=tls-secret-31337')).toBe(true);
+      expect(r.error).toBeUndefined();
+      expect(r.status).toBe(200);
+      expect(r.failed.map((f) => f.condition)).toEqual(['[CERTIFICATE_EXPIRATION] > 21d']);
+      const t = r.timings!;
+      expect(t.tlsMs!).toBeGreaterThanOrEqual(t.connectMs!);
+      expect(t.ttfbMs!).toBeGreaterThanOrEqual(t.tlsMs!);
+      expect(t.totalMs).toBeGreaterThanOrEqual(t.ttfbMs!);
+    });
+
+    it('trusted through its CA: the request is sent', async () => {
+      const from = rec.received.length;
+      const r = await probe({ url: `${rec.url}/echo`, ...secretPost, tls: { caFile: rec.caFile } });
+      await rec.settled();
+      expect(rec.received.subarray(from).toString('utf8')).toMatch(/^POST \/echo HTTP\/1\.1\r\n/);
+      expect(r).toMatchObject({ status: 200, severity: 'warning' });
+      expect(r.error).toBeUndefined();
+    });
+
+    it('a name the certificate does not hold (localhost): not trusted, nothing sent', async () => {
+      const from = rec.received.length;
+      const r = await probe({
+        url: `${rec.url.replace('127.0.0.1', 'localhost')}/echo`,
+        ...secretPost,
+        tls: { caFile: rec.caFile },
+      });
+      await rec.settled();
+      if (r.error?.includes('refused')) return; // localhost resolved to ::1 only, where nothing listens
+      expect(rec.received.subarray(from).length).toBe(0);
+      expect(r.error).toBe('TLS: certificate not trusted (ERR_TLS_CERT_ALTNAME_INVALID)');
+      expect(r.status).toBeUndefined();
+    });
   });
 });

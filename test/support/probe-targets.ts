@@ -1,10 +1,11 @@
 /** Local probe targets on 127.0.0.1: Missing Table's health answers and the ways a target goes wrong. */
 import { createServer as createHttp, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import { createServer as createHttps } from 'node:https';
+import { createServer as createTls, type TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { tempDir } from './temp';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
@@ -104,8 +105,8 @@ export interface TlsTarget {
   close(): Promise<void>;
 }
 
-/** An HTTPS target with a self-signed certificate for 127.0.0.1 that expires in `days` days (made with openssl now). */
-export async function startTlsTarget(days: number): Promise<TlsTarget> {
+/** A self-signed certificate for 127.0.0.1 that expires in `days` days, made with openssl now: its key and PEM files. */
+function selfSigned(days: number): { key: string; cert: string } {
   const dir = tempDir('mt-probe-tls-');
   const key = join(dir, 'key.pem');
   const cert = join(dir, 'cert.pem');
@@ -130,6 +131,12 @@ export async function startTlsTarget(days: number): Promise<TlsTarget> {
     ],
     { stdio: 'ignore' },
   );
+  return { key, cert };
+}
+
+/** An HTTPS target with a self-signed certificate for 127.0.0.1 that expires in `days` days (made with openssl now). */
+export async function startTlsTarget(days: number): Promise<TlsTarget> {
+  const { key, cert } = selfSigned(days);
   const server = createHttps({ key: readFileSync(key), cert: readFileSync(cert) }, (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end('{"status":"healthy"}');
@@ -143,4 +150,62 @@ export async function startTlsTarget(days: number): Promise<TlsTarget> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+export interface TlsRecorder extends TlsTarget {
+  /** Handshakes completed. */
+  handshakes: number;
+  /** Bytes the client sent after the handshake (a request line, headers, a body), decrypted. */
+  received: Buffer;
+  /** Resolves once every connection accepted so far has closed. */
+  settled(): Promise<void>;
+}
+
+/**
+ * A TLS server (self-signed for 127.0.0.1, expiring in `days` days) that records what a client sends after the
+ * handshake, byte for byte, and answers anything it receives with `HTTP/1.1 200` and a small JSON body.
+ */
+export async function startTlsRecorder(days: number): Promise<TlsRecorder> {
+  const { key, cert } = selfSigned(days);
+  const open = new Set<Promise<void>>();
+  const chunks: Buffer[] = [];
+  const state: TlsRecorder = {
+    url: '',
+    caFile: cert,
+    handshakes: 0,
+    received: Buffer.alloc(0),
+    settled: async () => {
+      await Promise.all([...open]);
+    },
+    close: async () => {},
+  };
+  const sockets = new Set<TLSSocket>();
+  const server = createTls({ key: readFileSync(key), cert: readFileSync(cert) }, (socket) => {
+    state.handshakes++;
+    sockets.add(socket);
+    let answered = false;
+    socket.on('error', () => {});
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      state.received = Buffer.concat(chunks);
+      if (!answered && state.received.includes('\r\n\r\n')) {
+        answered = true;
+        socket.end(
+          'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 20\r\nconnection: close\r\n\r\n{"status":"healthy"}',
+        );
+      }
+    });
+  });
+  // each connection counted from its TCP accept, so settled() also waits for one still in its handshake
+  server.on('connection', (raw: Socket) => {
+    open.add(new Promise<void>((resolve) => raw.on('close', () => resolve())));
+  });
+  server.on('tlsClientError', () => {});
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  state.url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  state.close = async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return state;
 }
