@@ -239,6 +239,11 @@ export interface ResolvedProbe {
   headers: Record<string, string>;
   body?: string;
   conditions: ResolvedCondition[];
+  /**
+   * What holds a `${VAR}` value: the names of those headers, and whether the body does. Never sent to another origin
+   * on a redirect.
+   */
+  secrets?: { headers: string[]; body: boolean };
   /** A reference that could not be resolved: the probe fails with this reason instead of running. */
   problem?: string;
 }
@@ -298,13 +303,19 @@ export function resolveProbe(config: ProbeConfig, environment: NodeJS.ProcessEnv
   const missing: string[] = [];
   const url = config.url === undefined ? undefined : interpolate(config.url, environment, 'url', missing);
   const headers: Record<string, string> = {};
+  const secretHeaders: string[] = [];
   for (const [k, v] of Object.entries(config.headers)) {
     headers[k] = interpolate(v, environment, `headers.${k}`, missing, true);
     // a header value built from a variable is a secret: mask it in every log line, excerpt and event
-    if (REF.test(v)) registerSecret(headers[k]);
+    if (REF.test(v)) {
+      registerSecret(headers[k]);
+      secretHeaders.push(k);
+    }
     REF.lastIndex = 0;
   }
   const body = config.body === undefined ? undefined : interpolate(config.body, environment, 'body', missing, true);
+  const secretBody = config.body !== undefined && REF.test(config.body);
+  REF.lastIndex = 0;
   if (config.url && /\$\{/.test(config.url) && url) {
     try {
       const u = new URL(url);
@@ -319,5 +330,13 @@ export function resolveProbe(config: ProbeConfig, environment: NodeJS.ProcessEnv
       ? { condition: compiled(e), severity: config.severity }
       : { condition: compiled(e.condition), severity: e.severity ?? config.severity },
   );
-  return { config, url, headers, body, conditions, problem: missing.length > 0 ? missing.join('; ') : undefined };
+  return {
+    config,
+    url,
+    headers,
+    body,
+    conditions,
+    secrets: { headers: secretHeaders, body: secretBody },
+    problem: missing.length > 0 ? missing.join('; ') : undefined,
+  };
 }

@@ -6,6 +6,9 @@
  *
  * HTTPS: the probe makes the TLS handshake itself and sends the request over that connection only once the peer is
  * trusted (or `tls.insecure` is set): to an untrusted peer it sends nothing at all, no request line, no header, no body.
+ * Redirects are followed as browsers and curl follow them: 303, and 301/302 to a POST, become a GET without the body;
+ * to another origin (scheme, host or port) Authorization, Proxy-Authorization, Cookie and every header whose value came
+ * from a `${VAR}` are dropped, and a body holding a `${VAR}` value is never resent there (the probe stops, saying so).
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -25,9 +28,18 @@ export interface HttpRequest {
   method: string;
   headers: Record<string, string>;
   body?: string;
+  /** What holds a `${VAR}` value (header names, the body): never sent to another origin on a redirect. */
+  secrets?: { headers: string[]; body: boolean };
   timeoutMs: number;
   maxRedirects: number;
   tls?: { caFile?: string; insecure?: boolean };
+}
+
+/** What one hop sends: the method, headers and body a redirect may change. */
+interface Sent {
+  method: string;
+  headers: Record<string, string>;
+  body?: string;
 }
 
 export interface HttpTimings {
@@ -108,7 +120,7 @@ function describe(err: unknown, url: string): string {
   }
 }
 
-function oneHop(url: URL, req: HttpRequest, deadline: number, started: number): Promise<Hop> {
+function oneHop(url: URL, sent: Sent, req: HttpRequest, deadline: number, started: number): Promise<Hop> {
   return new Promise((resolve) => {
     const timings: Hop['timings'] = {};
     const hop: Hop = { timings };
@@ -129,8 +141,8 @@ function oneHop(url: URL, req: HttpRequest, deadline: number, started: number): 
       finish(describe(err, url.href));
     };
     const options: http.RequestOptions = {
-      method: req.method,
-      headers: { 'user-agent': 'mt-ops-probe', ...req.headers },
+      method: sent.method,
+      headers: { 'user-agent': 'mt-ops-probe', ...sent.headers },
     };
     let timer: NodeJS.Timeout;
     // a timer may fire a fraction of a millisecond early (the event loop's clock is whole milliseconds, read before
@@ -183,7 +195,7 @@ function oneHop(url: URL, req: HttpRequest, deadline: number, started: number): 
     const exchange = (request: http.ClientRequest) => {
       request.on('response', onResponse);
       request.on('error', failed);
-      request.end(req.body);
+      request.end(sent.body);
     };
     if (url.protocol !== 'https:') {
       request = http.request(url, { ...options, agent: false });
@@ -227,6 +239,41 @@ function oneHop(url: URL, req: HttpRequest, deadline: number, started: number): 
   });
 }
 
+/** Headers that describe a body: dropped with it when a redirect turns the request into a GET. */
+const BODY_HEADERS = new Set([
+  'content-type',
+  'content-length',
+  'content-encoding',
+  'content-language',
+  'content-location',
+  'transfer-encoding',
+]);
+/** Credentials never sent to another origin, whatever their value (curl and the Fetch standard drop these too). */
+const CREDENTIALS = new Set(['authorization', 'proxy-authorization', 'cookie']);
+
+function without(headers: Record<string, string>, drop: (name: string) => boolean): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !drop(name.toLowerCase())));
+}
+
+/**
+ * The request a redirect asks for, as browsers (the Fetch standard) and curl make it: 303, and 301/302 to a POST, turn
+ * it into a GET (a HEAD stays a HEAD) without the body; 307/308 keep method and body. To another origin the
+ * credentials and every header whose value came from a `${VAR}` are dropped, for this hop and every later one.
+ */
+function redirected(status: number, sent: Sent, crossOrigin: boolean, secretHeaders: readonly string[]): Sent {
+  let { method, headers, body } = sent;
+  if (status === 303 || ((status === 301 || status === 302) && method === 'POST')) {
+    if (method !== 'HEAD') method = 'GET';
+    body = undefined;
+    headers = without(headers, (name) => BODY_HEADERS.has(name));
+  }
+  if (crossOrigin) {
+    const secret = new Set(secretHeaders.map((name) => name.toLowerCase()));
+    headers = without(headers, (name) => CREDENTIALS.has(name) || secret.has(name));
+  }
+  return { method, headers, body };
+}
+
 export async function probeHttp(req: HttpRequest): Promise<HttpOutcome> {
   const started = performance.now();
   const deadline = started + req.timeoutMs;
@@ -238,9 +285,10 @@ export async function probeHttp(req: HttpRequest): Promise<HttpOutcome> {
   } catch {
     return { observation: { connected: false }, timings: { totalMs: 0 }, redirects, error: 'invalid URL' };
   }
+  let sent: Sent = { method: req.method, headers: req.headers, body: req.body };
   for (;;) {
     seen.add(url.href);
-    const hop = await oneHop(url, req, deadline, started);
+    const hop = await oneHop(url, sent, req, deadline, started);
     const totalMs = performance.now() - started;
     const observation: Observation = {
       status: hop.status,
@@ -288,6 +336,13 @@ export async function probeHttp(req: HttpRequest): Promise<HttpOutcome> {
     if (redirects.length > req.maxRedirects) return { ...outcome, error: `more than ${req.maxRedirects} redirects` };
     if (performance.now() >= deadline)
       return { ...outcome, error: `timed out after ${req.timeoutMs} ms (following redirects)` };
+    const crossOrigin = next.origin !== url.origin;
+    sent = redirected(hop.status, sent, crossOrigin, req.secrets?.headers ?? []);
+    if (crossOrigin && sent.body !== undefined && req.secrets?.body)
+      return {
+        ...outcome,
+        error: `not following the ${hop.status} to another origin (${redactString(next.origin)}): the request body holds a \${VAR} value`,
+      };
     url = next;
   }
 }

@@ -163,6 +163,7 @@ export async function runProbe(probe: ResolvedProbe, deps: ProbeDeps): Promise<P
         method: p.method,
         headers: probe.headers,
         body: probe.body,
+        secrets: probe.secrets,
         timeoutMs: p.timeoutMs,
         maxRedirects: p.maxRedirects,
         tls: p.tls,

@@ -1,9 +1,11 @@
 /** The HTTP(S) probe against local targets on 127.0.0.1: conditions, timing fields, redirects, timeouts, TLS. */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import {
+  startRecorder,
   startTargets,
   startTlsRecorder,
   startTlsTarget,
+  type Recorder,
   type Targets,
   type TlsRecorder,
   type TlsTarget,
@@ -293,5 +295,140 @@ describe('https probe (self-signed certificate expiring in 10 days, made with op
       expect(r.error).toBe('TLS: certificate not trusted (ERR_TLS_CERT_ALTNAME_INVALID)');
       expect(r.status).toBeUndefined();
     });
+  });
+});
+
+describe('redirects: method, body and credentials as browsers and curl treat them (two local servers)', () => {
+  let a: Recorder;
+  let b: Recorder;
+  beforeAll(async () => {
+    a = await startRecorder();
+    b = await startRecorder();
+  });
+  afterAll(async () => {
+    await a.close();
+    await b.close();
+  });
+  beforeEach(() => {
+    process.env.PROBE_TEST_REDIRECT_TOKEN = 'redirect-secret-24680';
+    a.requests.length = 0;
+    b.requests.length = 0;
+  });
+  const TOKEN = 'redirect-secret-24680';
+  const headers = {
+    Authorization: 'Bearer ${PROBE_TEST_REDIRECT_TOKEN}',
+    'Proxy-Authorization': 'Basic cGxhaW46cGxhaW4=',
+    Cookie: 'session=plain-cookie',
+    'X-Api-Key': '${PROBE_TEST_REDIRECT_TOKEN}',
+    'X-Trace': 'plain-trace',
+  };
+  const via = (from: Recorder, status: number, to: string) =>
+    `${from.url}/redirect?status=${status}&to=${encodeURIComponent(to)}`;
+  const run = (input: Partial<ProbeInput>) => probe({ conditions: ['[STATUS] == 200'], headers, ...input });
+
+  it('to the same origin: every header is kept', async () => {
+    const r = await run({ url: via(a, 302, '/log') });
+    expect(r).toMatchObject({ ok: true, status: 200 });
+    expect(a.requests.map((q) => `${q.method} ${q.path}`)).toEqual(['GET /redirect', 'GET /log']);
+    expect(a.requests[1]!.headers).toMatchObject({
+      authorization: `Bearer ${TOKEN}`,
+      'proxy-authorization': 'Basic cGxhaW46cGxhaW4=',
+      cookie: 'session=plain-cookie',
+      'x-api-key': TOKEN,
+      'x-trace': 'plain-trace',
+    });
+  });
+
+  for (const [what, to] of [
+    ['another port', () => `${b.url}/log`],
+    ['another host, the same port', () => `${a.url.replace('127.0.0.1', 'localhost')}/log`],
+  ] as const) {
+    it(`to another origin (${what}): Authorization, Proxy-Authorization, Cookie and every header from a \${VAR} dropped, the others kept`, async () => {
+      const r = await run({ url: via(a, 302, to()) });
+      if (r.error?.includes('refused')) return; // localhost resolved to ::1 only, where nothing listens
+      expect(r).toMatchObject({ ok: true, status: 200 });
+      expect(a.requests[0]!.headers).toMatchObject({ authorization: `Bearer ${TOKEN}`, 'x-api-key': TOKEN });
+      const second = what === 'another port' ? b.requests[0]! : a.requests[1]!;
+      expect(second.path).toBe('/log');
+      expect(second.headers.authorization).toBeUndefined();
+      expect(second.headers['proxy-authorization']).toBeUndefined();
+      expect(second.headers.cookie).toBeUndefined();
+      expect(second.headers['x-api-key']).toBeUndefined();
+      expect(second.headers['x-trace']).toBe('plain-trace');
+      expect(JSON.stringify(second.headers)).not.toContain(TOKEN);
+    });
+  }
+
+  it('dropped headers stay dropped when a later hop comes back to the first origin', async () => {
+    const r = await run({ url: via(a, 302, via(b, 302, `${a.url}/log`)) });
+    expect(r).toMatchObject({ ok: true, status: 200 });
+    expect(a.requests.map((q) => q.path)).toEqual(['/redirect', '/log']);
+    expect(a.requests[1]!.headers.authorization).toBeUndefined();
+    expect(a.requests[1]!.headers['x-api-key']).toBeUndefined();
+  });
+
+  for (const status of [301, 302]) {
+    it(`POST answered ${status}: followed with GET and no body (nor its content headers)`, async () => {
+      const r = await run({
+        url: via(a, status, '/log'),
+        method: 'POST',
+        body: 'plain=1',
+        headers: { ...headers, 'Content-Type': 'application/x-www-form-urlencoded' },
+      });
+      expect(r).toMatchObject({ ok: true, status: 200 });
+      expect(a.requests.map((q) => `${q.method} ${q.path} ${q.body}`)).toEqual(['POST /redirect plain=1', 'GET /log ']);
+      expect(a.requests[1]!.headers['content-type']).toBeUndefined();
+      expect(a.requests[1]!.headers['content-length']).toBeUndefined();
+      expect(a.requests[1]!.headers.authorization).toBe(`Bearer ${TOKEN}`); // same origin
+    });
+  }
+
+  it('303: followed with GET and no body, whatever the method', async () => {
+    for (const method of ['POST', 'PUT'] as const) {
+      a.requests.length = 0;
+      const r = await run({ url: via(a, 303, '/log'), method, body: 'secret=${PROBE_TEST_REDIRECT_TOKEN}' });
+      expect(r).toMatchObject({ ok: true, status: 200 });
+      expect(a.requests.map((q) => `${q.method} ${q.path} ${q.body}`)).toEqual([
+        `${method} /redirect secret=${TOKEN}`,
+        'GET /log ',
+      ]);
+    }
+  });
+
+  for (const status of [307, 308]) {
+    it(`${status} to the same origin: method, body and headers kept`, async () => {
+      const r = await run({ url: via(a, status, '/log'), method: 'POST', body: 'secret=${PROBE_TEST_REDIRECT_TOKEN}' });
+      expect(r).toMatchObject({ ok: true, status: 200 });
+      expect(a.requests.map((q) => `${q.method} ${q.path} ${q.body}`)).toEqual([
+        `POST /redirect secret=${TOKEN}`,
+        `POST /log secret=${TOKEN}`,
+      ]);
+      expect(a.requests[1]!.headers).toMatchObject({ authorization: `Bearer ${TOKEN}`, 'x-api-key': TOKEN });
+    });
+  }
+
+  it('307 to another origin with a body holding a ${VAR} value: not followed, the result says why in one line', async () => {
+    const r = await run({
+      url: via(a, 307, `${b.url}/log`),
+      method: 'POST',
+      body: 'secret=${PROBE_TEST_REDIRECT_TOKEN}',
+    });
+    expect(b.requests).toEqual([]);
+    expect(r).toMatchObject({
+      ok: false,
+      status: 307,
+      error: `not following the 307 to another origin (${b.url}): the request body holds a \${VAR} value`,
+      redirects: [`307 ${via(a, 307, `${b.url}/log`)} -> ${b.url}/log`],
+    });
+    expect(JSON.stringify(r)).not.toContain(TOKEN);
+  });
+
+  it('308 to another origin with a plain body: followed with method and body, the credentials dropped', async () => {
+    const r = await run({ url: via(a, 308, `${b.url}/log`), method: 'POST', body: 'plain=1' });
+    expect(r).toMatchObject({ ok: true, status: 200 });
+    expect(b.requests.map((q) => `${q.method} ${q.path} ${q.body}`)).toEqual(['POST /log plain=1']);
+    expect(b.requests[0]!.headers.authorization).toBeUndefined();
+    expect(b.requests[0]!.headers['x-api-key']).toBeUndefined();
+    expect(b.requests[0]!.headers['x-trace']).toBe('plain-trace');
   });
 });

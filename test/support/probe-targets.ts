@@ -209,3 +209,51 @@ export async function startTlsRecorder(days: number): Promise<TlsRecorder> {
   };
   return state;
 }
+
+export interface Recorded {
+  method: string;
+  path: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+export interface Recorder {
+  url: string;
+  /** Every request received, in order, its body read in full. */
+  requests: Recorded[];
+  close(): Promise<void>;
+}
+
+/**
+ * An HTTP target that records every request. `/redirect?status=N&to=URL` answers N with `location: URL`; anything else
+ * answers 200 `{"status":"healthy"}`.
+ */
+export async function startRecorder(): Promise<Recorder> {
+  const state: Recorder = { url: '', requests: [], close: async () => {} };
+  const server: Server = createHttp((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      state.requests.push({
+        method: req.method ?? '',
+        path: url.pathname,
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      });
+      if (url.pathname === '/redirect') {
+        res.writeHead(Number(url.searchParams.get('status')), { location: url.searchParams.get('to') ?? '/' });
+        return res.end();
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"status":"healthy"}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  state.close = async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return state;
+}
