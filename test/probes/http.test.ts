@@ -294,6 +294,10 @@ describe('https probe (self-signed certificate expiring in 10 days, made with op
       expect(rec.received.subarray(from).length).toBe(0);
       expect(r.error).toBe('TLS: certificate not trusted (ERR_TLS_CERT_ALTNAME_INVALID)');
       expect(r.status).toBeUndefined();
+      const t = r.timings!; // the name was looked up, then connected, then the handshake: each timed, in order
+      expect(t.dnsMs).toBeGreaterThanOrEqual(0);
+      expect(t.connectMs!).toBeGreaterThanOrEqual(t.dnsMs!);
+      expect(t.tlsMs!).toBeGreaterThanOrEqual(t.connectMs!);
     });
   });
 });
