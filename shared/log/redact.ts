@@ -61,11 +61,19 @@ export function registerUrlSecrets(url: string | undefined): void {
   }
 }
 
+// Where a key's value starts: `key: value`, `key=value`, `"key": "value"`. Not a comparison: a probe condition's `==`
+// (`[BODY].password == x`), or a mistyped `=>` / `=<` quoted in its parse error, is followed by a space (or ends the
+// text); `password==s3cret` (a value that starts with "=") is still a value.
+const ASSIGN = String.raw`["']?\s*(?::|=(?![=<>](?:\s|$)))\s*["']?`;
+// `got` after a key is a failed condition's report (`[BODY].status == token: got "healthy"`), never a value
+const NOT_GOT = String.raw`(?!got\s)`;
+
 /**
  * The shapes secrets take. Every pattern runs in time linear in its input (text from outside reaches them: zod's
  * messages quote unknown keys, CLI arguments, message ids): no two adjacent quantifiers can match the same
  * characters, and no pattern begins with a repeated class (a run of letters would be rescanned from each position). test/log/redos.test.ts holds each
- * pattern to this on 1 MB of its worst input.
+ * pattern to this on 1 MB of its worst input. Probe conditions (`[BODY].authorization == nope`) and their failure
+ * lines (`...: got "healthy"`) come out as written: only the values in them are masked.
  */
 export const PATTERNS: Array<[RegExp, string]> = [
   // scheme://user:password@host: the match starts at `://` (found by a fast scan), the scheme before it is checked
@@ -76,7 +84,10 @@ export const PATTERNS: Array<[RegExp, string]> = [
   [/(https?:\/\/[^\s/]+\/(?:services|hooks|webhooks?)\/)[^\s"'<>]+/gi, `$1${MASK}`],
   // Authorization: Bearer xyz / Basic xyz (the scheme word needs the space after it: one run of spaces, one way to match it)
   [
-    /((?:authorization|proxy-authorization)["']?\s*[:=]\s*["']?(?:(?:bearer|basic|token)\s+)?)[^\s"',}]+/gi,
+    new RegExp(
+      String.raw`((?:authorization|proxy-authorization)${ASSIGN}(?:(?:bearer|basic|token)\s+)?)${NOT_GOT}[^\s"',}]+`,
+      'gi',
+    ),
     `$1${MASK}`,
   ],
   // a bearer token on its own (`Bearer eyJ...`)
@@ -84,9 +95,14 @@ export const PATTERNS: Array<[RegExp, string]> = [
   // password=..., routing_key=..., token=... in query strings or key=value text; not a path's last segment
   // (`/etc/passwd: is a file`), and not a `${VAR}` reference (`token=${API_TOKEN}`: a name, shown as written)
   [
-    /((?<![/\\])(?:password|passwd|pwd|secret|token|api[_-]?key|routing[_-]?key|access[_-]?token|sig)["']?\s*[=:]\s*["']?)(?!\$\{)[^\s"'&,;}]+/gi,
+    new RegExp(
+      String.raw`((?<![/\\])(?:password|passwd|pwd|secret|token|api[_-]?key|routing[_-]?key|access[_-]?token|sig)${ASSIGN})(?!\$\{)${NOT_GOT}[^\s"'&,;}]+`,
+      'gi',
+    ),
     `$1${MASK}`,
   ],
+  // Cookie: a=1; b=2 and Set-Cookie: sid=x; Path=/; HttpOnly: the whole value, to the end of its line or quotes
+  [new RegExp(String.raw`(cookie${ASSIGN})${NOT_GOT}[^\s"'\\][^"'\r\n\\]*`, 'gi'), `$1${MASK}`],
 ];
 
 /** Masks the registered secret values only (safe on finished JSON: it never changes the structure). */
@@ -100,15 +116,34 @@ export function redactRegistered(text: string): string {
   return out;
 }
 
+/**
+ * A probe condition's placeholder path (`[BODY].headers.authorization`, `[HEADER].set-cookie`): its last field names
+ * what to read, it is no key with a secret after it (`"[BODY].password = x": "=" is not an operator`).
+ */
+const CONDITION_PATH = /\[(?:BODY|HEADER)\][\w.[\]-]*/gi;
+
 export function redactString(text: string): string {
-  let out = redactRegistered(text);
+  const out = redactRegistered(text);
+  // condition paths are set aside while the patterns run (each replaced by a NUL, no key character), then put back
+  // in order; should a pattern's mask have taken one in, the patterns run on the text as it is (masking more)
+  if (out.includes('\0') || !/\[(?:BODY|HEADER)\]/i.test(out)) return applyPatterns(out);
+  const paths = out.match(CONDITION_PATH)!;
+  const parts = applyPatterns(out.replace(CONDITION_PATH, '\0')).split('\0');
+  if (parts.length !== paths.length + 1) return applyPatterns(out);
+  let joined = parts[0]!;
+  for (let i = 0; i < paths.length; i++) joined += paths[i]! + parts[i + 1]!;
+  return joined;
+}
+
+function applyPatterns(text: string): string {
+  let out = text;
   for (const [pattern, replacement] of PATTERNS) out = out.replace(pattern, replacement);
   return out;
 }
 
 // `pass`, `password`, `passwd`, `dbPass`, but not `passed` (a count of passed probes is no secret).
 export const SECRET_KEY =
-  /pass(?:w(?:or)?d|phrase)?(?![a-z])|secret|token|authorization|routing[_-]?key|webhook|api[_-]?key|credential|private[_-]?key/i;
+  /pass(?:w(?:or)?d|phrase)?(?![a-z])|secret|token|authorization|routing[_-]?key|webhook|api[_-]?key|credential|private[_-]?key|cookie/i;
 
 /** Deep copy of a log record with secret-named fields masked and every string scrubbed; errors keep their stacks only when `stacks`. */
 export function redactValue(value: unknown, depth = 0, stacks = true): unknown {

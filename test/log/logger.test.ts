@@ -252,6 +252,106 @@ describe('masks do not eat paths or ${VAR} references', () => {
   });
 });
 
+describe('masks leave probe conditions as written and mask only values', () => {
+  it.each<[string, string, string]>([
+    // a condition compares, it assigns nothing: `==` is no `=`, and a JSON path's last field is no key
+    ['== after authorization', '[BODY].authorization == nope', '[BODY].authorization == nope'],
+    ['== after password', '[BODY].password == x', '[BODY].password == x'],
+    ['a secret word as the value', '[BODY].status == token', '[BODY].status == token'],
+    ['a nested path', '[BODY].headers.authorization == nope', '[BODY].headers.authorization == nope'],
+    ['without spaces', '[BODY].password==x', '[BODY].password==x'],
+    ['a header condition', '[HEADER].authorization == pat(Bearer*)', '[HEADER].authorization == pat(Bearer*)'],
+    ['the placeholder on the right', 'secret == [BODY].kind', 'secret == [BODY].kind'],
+    ['set-cookie in a condition', '[HEADER].set-cookie == pat(*sid=*)', '[HEADER].set-cookie == pat(*sid=*)'],
+    // the failed-condition line: "got" survives whatever word the condition ends with
+    ['a failure ending in token', '[BODY].status == token: got "healthy"', '[BODY].status == token: got "healthy"'],
+    [
+      'a failure on authorization',
+      '[BODY].authorization == nope: got nothing (missing)',
+      '[BODY].authorization == nope: got nothing (missing)',
+    ],
+    ['a failure ending in authorization', '[BODY].x == authorization: got 3', '[BODY].x == authorization: got 3'],
+    // a parse error quoting the condition
+    [
+      'a lone = in a parse error',
+      '"[BODY].password = x": "=" is not an operator, use "==" at column 17 ("=")',
+      '"[BODY].password = x": "=" is not an operator, use "==" at column 17 ("=")',
+    ],
+    [
+      '=> in a parse error',
+      '"[BODY].token => 3": "=>" is not an operator',
+      '"[BODY].token => 3": "=>" is not an operator',
+    ],
+    // still masked: the values
+    [
+      'what a failed condition got',
+      '[BODY].headers == x: got {"authorization":"Bearer abcdefgh1234","cookie":"sid=abc"}',
+      '[BODY].headers == x: got {"authorization":"Bearer ***","cookie":"***"}',
+    ],
+    ['a key=value after a condition', '[BODY].a == x: got "password=s3cret"', '[BODY].a == x: got "password=***"'],
+    ['a condition path as a secret value', 'token: [BODY].x', 'token: ***'],
+    ['password=', 'db password=s3cret', 'db password=***'],
+    ['password = with spaces', 'password = s3cret', 'password = ***'],
+    ['== as the start of a value', 'url?password==s3cret&x=1', 'url?password=***&x=1'],
+    ['token:', 'token: abc123', 'token: ***'],
+    ['a word starting with got', 'token: gotcha99', 'token: ***'],
+    ['Authorization: Bearer', 'Authorization: Bearer abcdefgh123', 'Authorization: Bearer ***'],
+    ['a JSON authorization', '{"authorization":"Basic dXNlcjpwYXNz"}', '{"authorization":"Basic ***"}'],
+    ['Java properties', 'spring.datasource.password=s3cret', 'spring.datasource.password=***'],
+    ['a URL password', 'postgres://ops:hunter2@db/x', 'postgres://ops:***@db/x'],
+    // cookies: the whole header value (several cookies, attributes)
+    ['a Cookie header', 'Cookie: session=cookieVal99', 'Cookie: ***'],
+    ['several cookies', 'cookie: a=1; session=cookieVal99 (sent)', 'cookie: ***'],
+    [
+      'a Cookie header quoted back in JSON',
+      '{"user-agent":"mt-ops-probe","cookie":"session=cookieVal99","x":1}',
+      '{"user-agent":"mt-ops-probe","cookie":"***","x":1}',
+    ],
+    ['Set-Cookie', 'Set-Cookie: sid=abc123; Path=/; HttpOnly', 'Set-Cookie: ***'],
+    ['a set-cookie in YAML', '  set-cookie: "sid=abc123"', '  set-cookie: "***"'],
+  ])('%s', (_name, text, shown) => expect(redactString(text)).toBe(shown));
+
+  it('Cookie and Set-Cookie fields are secret-named', async () => {
+    const { redactValue } = await import('../../shared/log/redact');
+    expect(
+      redactValue({
+        headers: { Cookie: 'session=cookieVal99', 'Set-Cookie': ['sid=1', 'b=2'], 'X-Api-Key': 'k', Accept: '*/*' },
+      }),
+    ).toEqual({ headers: { Cookie: '***', 'Set-Cookie': '***', 'X-Api-Key': '***', Accept: '*/*' } });
+  });
+
+  it('mt-ops config shows conditions as written and masks a literal Cookie header', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mt-redact-'));
+    try {
+      const file = join(dir, 'ops.json');
+      const conditions = [
+        '[BODY].authorization == nope',
+        '[BODY].password == x',
+        '[BODY].status == token',
+        '[BODY].headers.authorization == nope',
+      ];
+      const headers = { Cookie: 'session=cookieVal99', Authorization: 'Bearer ${MT_T_TOKEN}' };
+      writeFileSync(
+        file,
+        JSON.stringify({ probes: [{ name: 'api', url: 'http://127.0.0.1:1/', headers, conditions }] }),
+      );
+      const env = { OPS_CONFIG: file, MT_T_TOKEN: 'abcdefgh1234' };
+      const json = await runCli(['config', '--json'], { env });
+      expect(json.code, json.stderr).toBe(0);
+      const target = JSON.parse(json.stdout).config.probes.targets[0];
+      expect(target.conditions).toEqual(conditions);
+      expect(target.headers).toEqual({ Cookie: '***', Authorization: '***' });
+      const text = await runCli(['config'], { env });
+      expect(text.code, text.stderr).toBe(0);
+      for (const c of conditions) expect(text.stdout).toContain(`- "${c}"`);
+      expect(text.stdout).not.toContain('cookieVal99');
+      expect(text.stdout).toContain('Cookie: "***"');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('secret-named fields', () => {
   it('masks password-like keys but not words that merely start with "pass" (a probe count logged as passed)', async () => {
     const { redactValue } = await import('../../shared/log/redact');
