@@ -2,7 +2,7 @@
  * Evaluating parsed probe conditions (conditions.ts) against what a probe observed: pure, the body parsed as JSON at
  * most once, and every failed condition saying what it saw (`[BODY].status == healthy: got "degraded"`).
  */
-import { parseDuration, type Condition, type Operand, type Operator } from './conditions';
+import { parseDuration, type Condition, type Operand, type Operator, type PathSegment } from './conditions';
 
 /** What a probe observed; every field optional (a failed connection has no status). */
 export interface Observation {
@@ -16,6 +16,13 @@ export interface Observation {
   certificateExpiresInMs?: number;
   connected?: boolean;
   dnsRcode?: string;
+  /** The body was longer than this many bytes and was read only up to it (the http probe reads at most 1 MiB). */
+  bodyCutAt?: number;
+  /**
+   * Why a JSON field is null, by its path as a condition writes it after `[BODY].` (`newestAgeHours`,
+   * `verify.ageDays`, `items[0].id`): a failure reading it says `got null (no complete backup in the bucket)`.
+   */
+  nullReasons?: Record<string, string>;
 }
 
 export interface ConditionResult {
@@ -46,6 +53,14 @@ export class Evaluation {
       }
     }
     return this.parsed;
+  }
+
+  /** What a `[BODY]` path read when there was no JSON to read. */
+  private noJson(): string {
+    const o = this.observation;
+    if (o.body === undefined) return o.status === undefined ? 'no answer' : 'no body';
+    if (o.bodyCutAt !== undefined) return `a body cut at ${bytes(o.bodyCutAt)} (not read as JSON)`;
+    return o.body.trim() === '' ? 'an empty body' : 'a body that is not JSON';
   }
 
   /** The value of a placeholder operand (before len/has), or undefined when missing. */
@@ -102,7 +117,7 @@ export class Evaluation {
         ? condition.left
         : (condition.right as Extract<Operand, { kind: 'placeholder' }>);
     const seen = condition.left.kind === 'placeholder' ? left : right;
-    const got = show(seen, placeholderSide);
+    const got = seen === NO_JSON ? this.noJson() : show(seen, placeholderSide, this.observation.nullReasons);
     const ok = compare(
       left,
       condition.operator,
@@ -134,9 +149,27 @@ function formatDuration(ms: number): string {
   return `${sign}${m}m`;
 }
 
-function show(v: unknown, op: Extract<Operand, { kind: 'placeholder' }>): string {
-  if (v === NO_JSON) return 'a body that is not JSON';
+function bytes(n: number): string {
+  if (n > 0 && n % 1_048_576 === 0) return `${n / 1_048_576} MiB`;
+  if (n > 0 && n % 1024 === 0) return `${n / 1024} KiB`;
+  return `${n} bytes`;
+}
+
+/** A path as a condition writes it after `[BODY].`: `verify.ageDays`, `items[0].id`. */
+function pathText(path: readonly PathSegment[]): string {
+  return path.map((seg, i) => (typeof seg === 'number' ? `[${seg}]` : i === 0 ? seg : `.${seg}`)).join('');
+}
+
+function show(
+  v: unknown,
+  op: Extract<Operand, { kind: 'placeholder' }>,
+  nullReasons: Record<string, string> | undefined,
+): string {
   if (v === undefined) return 'nothing (missing)';
+  if (v === null && !op.fn && op.name === 'BODY' && nullReasons) {
+    const reason = nullReasons[pathText(op.path)];
+    if (reason !== undefined) return `null (${reason})`;
+  }
   if (op.fn) return JSON.stringify(v);
   if (op.name === 'CERTIFICATE_EXPIRATION' && typeof v === 'number') return formatDuration(v);
   if (op.name === 'RESPONSE_TIME' && typeof v === 'number') return `${v} ms`;
