@@ -143,7 +143,9 @@ function parsePath(source: string, text: string, column: number): PathSegment[] 
       path.push(Number(m[1]));
       i += m[0].length;
     } else {
-      throw new ConditionError(source, column + i, 'expected ".field" or "[index]"');
+      // pointed at the token, past any space before it (a space is no token to quote)
+      const token = i + (text.slice(i).length - text.slice(i).trimStart().length);
+      throw new ConditionError(source, column + token, 'expected ".field" or "[index]"');
     }
   }
   return path;
@@ -222,6 +224,14 @@ export function parseCondition(source: string): Condition {
     throw new ConditionError(source, col, `expected an operator (${OPERATORS.join(' ')})`);
   }
   const [at, operator] = found;
+  // `=>` and `=<` (>= and <= the wrong way round) find `>` or `<`, leaving a stray "=" at the end of the left side
+  if ((operator === '>' || operator === '<') && source[at - 1] === '=' && !'=!<>'.includes(source[at - 2] ?? ' ')) {
+    throw new ConditionError(
+      source,
+      at,
+      `"=${operator}" is not an operator, use "${operator}=" (${OPERATORS.join(' ')})`,
+    );
+  }
   const left = parseOperand(source, source.slice(0, at), 1);
   const rightCol = at + operator.length + 1;
   const right = parseOperand(source, source.slice(at + operator.length), rightCol);

@@ -237,6 +237,15 @@ describe('conditions: parse errors quote the condition and point at the bad toke
       '"[STAUS] == 200": unknown placeholder (known: [STATUS], [RESPONSE_TIME], [BODY], [HEADER], [CERTIFICATE_EXPIRATION], [CONNECTED], [DNS_RCODE]) at column 1 ("[STAUS]")',
     ],
     ['[STATUS] 200', '"[STATUS] 200": expected an operator (== != <= >= < >) at column 1 ("[STATUS]")'],
+    // => and =< (>= and <= the other way round): the operator named, not the placeholder before it
+    ['[STATUS] => 200', '"[STATUS] => 200": "=>" is not an operator, use ">=" (== != <= >= < >) at column 10 ("=>")'],
+    ['[STATUS] =< 200', '"[STATUS] =< 200": "=<" is not an operator, use "<=" (== != <= >= < >) at column 10 ("=<")'],
+    [
+      '[RESPONSE_TIME]=<200',
+      '"[RESPONSE_TIME]=<200": "=<" is not an operator, use "<=" (== != <= >= < >) at column 16 ("=<200")',
+    ],
+    // a space inside a placeholder's path: the token after it is pointed at, not "end of condition"
+    ['[BODY] status == 1', '"[BODY] status == 1": expected ".field" or "[index]" at column 8 ("status")'],
     // the usual slip, pointed at (it pointed at "[STATUS]", column 1)
     ['[STATUS] = 200', '"[STATUS] = 200": "=" is not an operator, use "==" (== != <= >= < >) at column 10 ("=")'],
     [
