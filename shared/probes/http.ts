@@ -70,6 +70,7 @@ interface Hop {
   tlsError?: string;
   dnsRcode?: string;
   error?: string;
+  bodyCutAt?: number;
 }
 
 const caCache = new Map<string, Buffer>();
@@ -178,6 +179,7 @@ function oneHop(url: URL, sent: Sent, req: HttpRequest, deadline: number, starte
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {
+        if (size + chunk.length > BODY_LIMIT) hop.bodyCutAt = BODY_LIMIT;
         if (size < BODY_LIMIT) {
           const part = chunk.subarray(0, BODY_LIMIT - size);
           chunks.push(part);
@@ -298,6 +300,7 @@ export async function probeHttp(req: HttpRequest): Promise<HttpOutcome> {
       certificateExpiresInMs: hop.certificateExpiresInMs,
       connected: hop.timings.connectMs !== undefined,
       dnsRcode: hop.dnsRcode ?? (hop.timings.connectMs !== undefined ? 'NOERROR' : undefined),
+      bodyCutAt: hop.bodyCutAt,
     };
     const outcome: HttpOutcome = {
       observation,
