@@ -1,12 +1,12 @@
 /** Which probes are due, from their state documents (reads only), and the uptime and SLO figures a state yields. */
-import type { ObjectStore } from '../storage/types';
-import { UsageError } from '../errors';
+import { StorageError, type ObjectStore } from '../storage/types';
+import { UsageError, errorMessage } from '../errors';
 import { pool } from '../pool';
 import type { ProbeConfig, ResolvedProbe } from './config';
 import { resolveProbe } from './config';
-import { afresh, lastResult, parseState, probeKeys, type ProbeState } from './state';
+import { afresh, decodeState, emptyState, lastResult, parseState, probeKeys, type ProbeState } from './state';
 import type { ProbeResult } from './rules';
-import { readHistory, readProbeDocument, withHistory } from './history';
+import { historyKey, readHistory, readProbeDocument, withHistory } from './history';
 import { uptimeOver, burnAlert, budgetLeft, HOUR, type Uptime, type BurnAlert } from './slo';
 
 export interface PlannedProbe {
@@ -216,4 +216,98 @@ export function summarize(config: ProbeConfig, state: ProbeState, now: Date): Up
     incident: state.incident,
     sloIncident: state.sloIncident,
   };
+}
+
+/** A probe whose state `mt-ops uptime` could not use: no figures (they would be those of a probe that never ran). */
+export interface UnreadableUptime {
+  name: string;
+  kind: ProbeConfig['kind'];
+  objective: number;
+  latencyObjectiveMs: number;
+  /** Why (`not JSON`, `permission denied`, the field that does not decode, ...). */
+  unreadable: string;
+}
+
+/** One probe as `mt-ops uptime` reports it: its figures, or why its state could not be read. */
+export type UptimeReport = (UptimeSummary & { unreadable?: string }) | UnreadableUptime;
+
+/** Where a report's unreadable state is, and whether it could not be read at all or read but not decoded. */
+export interface UptimeProblem {
+  key: string;
+  /** The store refused or failed the read; otherwise the document was read and is damaged. */
+  readFailed: boolean;
+}
+
+/** Why a document could not be read, in plain words for a refusal of the filesystem, else the store's message. */
+function readFailure(err: unknown): string {
+  const code = err instanceof StorageError ? (err.cause as NodeJS.ErrnoException | undefined)?.code : undefined;
+  const plain: Record<string, string> = { EACCES: 'permission denied', EPERM: 'operation not permitted' };
+  return (code && plain[code]) ?? errorMessage(err);
+}
+
+/**
+ * One probe's uptime report from its recorded state (reads only): a state that could not be read, or was read but
+ * does not decode, is reported as unreadable with why (and where, in `problem`), never as a fresh state. A usage
+ * error (the bucket URL names a file) is thrown: it is every probe's, and bad input. An unreadable hourly history
+ * leaves the figures of the hot state alone (without the closed hours), said unreadable too.
+ */
+export async function readUptime(
+  store: ObjectStore,
+  env: string,
+  config: ProbeConfig,
+  now: Date,
+): Promise<{ report: UptimeReport; problem?: UptimeProblem }> {
+  const name = config.name;
+  const unreadable = (why: string, problem: UptimeProblem) => ({
+    report: {
+      name,
+      kind: config.kind,
+      objective: config.slo.availability,
+      latencyObjectiveMs: latencyObjective(config),
+      unreadable: why,
+    },
+    problem,
+  });
+  const key = probeKeys.state(env, name);
+  let doc: Awaited<ReturnType<typeof readProbeDocument>>;
+  try {
+    doc = await readProbeDocument(store, key);
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    return unreadable(readFailure(err), { key, readFailed: true });
+  }
+  if (doc?.notJson) return unreadable(doc.notJson, { key, readFailed: false });
+  let state: ProbeState;
+  if (doc === undefined) state = emptyState(name, now.toISOString());
+  else {
+    let decoded: ProbeState | string;
+    try {
+      decoded = decodeState(doc.value);
+    } catch (err) {
+      decoded = errorMessage(err);
+    }
+    if (typeof decoded === 'string') return unreadable(decoded, { key, readFailed: false });
+    if (decoded.probe !== name)
+      return unreadable(`it is the state of ${JSON.stringify(decoded.probe)}`, { key, readFailed: false });
+    state = decoded;
+  }
+  if (state.historyThrough === undefined) return { report: summarize(config, state, now) };
+  const history = historyKey(env, name);
+  try {
+    const read = await readHistory(store, env, name);
+    if (!read.problem) return { report: summarize(config, withHistory(state, read.hours), now) };
+    return {
+      report: { ...summarize(config, state, now), unreadable: 'hourly history damaged, figures without it' },
+      problem: { key: history, readFailed: false },
+    };
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    return {
+      report: {
+        ...summarize(config, state, now),
+        unreadable: `hourly history: ${readFailure(err)}, figures without it`,
+      },
+      problem: { key: history, readFailed: true },
+    };
+  }
 }

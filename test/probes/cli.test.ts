@@ -1,10 +1,10 @@
 /** `mt-ops probe` and `mt-ops uptime` as an operator runs them (a child process), and the function's start-up check. */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { runCli } from '../support/cli';
+import { runCli, CLI, type CliResult } from '../support/cli';
 import { functionRuntime } from '../../shared/functions/runtime';
 import { loadConfig } from '../../shared/config/load';
 import type { MemoryBus } from '../../shared/bus/memory-bus';
@@ -17,6 +17,38 @@ beforeAll(async () => {
   targets = await startTargets();
 });
 afterAll(async () => targets.close());
+
+const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+/** Whether the CLI can be run as an unprivileged user here (root reads and writes whatever the modes say). */
+const canDropPrivileges =
+  process.getuid?.() === 0 &&
+  spawnSync('setpriv', [...NOBODY, process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(CLI)})`])
+    .status === 0;
+
+/** A test's temp folder (its config file, its bucket) readable by anyone: what nobody may write is then root's alone. */
+function openToAll(path: string): void {
+  chmodSync(path, 0o755);
+  for (const entry of readdirSync(path, { withFileTypes: true })) {
+    if (entry.isDirectory()) openToAll(join(path, entry.name));
+    else chmodSync(join(path, entry.name), 0o644);
+  }
+}
+
+/** The real CLI run as nobody. */
+function runAsNobody(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('setpriv', [...NOBODY, process.execPath, CLI, ...args], {
+      env: { ...process.env, LOG_LEVEL: 'warn', HOME: '/tmp', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
 
 function setup(file: object) {
   const dir = tempDir('mt-probe-cli-');
@@ -266,6 +298,106 @@ describe('mt-ops uptime', () => {
       budgetLeft: 1,
     });
   });
+
+  it('unreadable states (cut short, not JSON, empty): each row says so, one warning each, the others shown, exit 1', async () => {
+    const env = setup({
+      probes: [
+        { name: 'healthy', url: `${targets.url}/health` },
+        { name: 's503', url: `${targets.url}/unhealthy` },
+        { name: 'degraded', url: `${targets.url}/degraded`, conditions: ['[BODY].status == healthy'] },
+        { name: 'fine', url: `${targets.url}/health` },
+      ],
+    });
+    for (let i = 0; i < 3; i++) await runCli(['probe'], { env });
+    const states = join(env.BACKUP_BUCKET.slice('file://'.length), 'prod/.state/probes');
+    truncateSync(join(states, 'healthy.json'), 700);
+    writeFileSync(join(states, 's503.json'), 'garbage!!!');
+    writeFileSync(join(states, 'degraded.json'), '');
+    const r = await runCli(['uptime'], { env });
+    expect(r.code).toBe(1);
+    for (const name of ['healthy', 's503', 'degraded'])
+      expect(r.stdout).toMatch(new RegExp(`^${name}\\s+-\\s+-\\s+-\\s+-\\s+-\\s+-\\s+-.*unreadable: not JSON$`, 'm'));
+    expect(r.stdout).toMatch(/^fine\s+up\s+\d{4}-/m);
+    expect(r.stderr.trimEnd().split('\n')).toEqual([
+      'mt-ops: state of probe healthy unreadable (not JSON): prod/.state/probes/healthy.json',
+      'mt-ops: state of probe s503 unreadable (not JSON): prod/.state/probes/s503.json',
+      'mt-ops: state of probe degraded unreadable (not JSON): prod/.state/probes/degraded.json',
+      'mt-ops: the states of 3 probes are unreadable (see above)',
+    ]);
+    const json = await runCli(['uptime', '--json'], { env });
+    expect(json.code).toBe(1);
+    const out = JSON.parse(json.stdout);
+    expect(out.map((p: { name: string; unreadable?: string }) => [p.name, p.unreadable])).toEqual([
+      ['healthy', 'not JSON'],
+      ['s503', 'not JSON'],
+      ['degraded', 'not JSON'],
+      ['fine', undefined],
+    ]);
+    // an unreadable probe has no figures (not those of a probe that never ran)
+    expect(out[0]).not.toHaveProperty('status');
+    expect(out[0]).not.toHaveProperty('uptime');
+    expect(out[3]).toMatchObject({ name: 'fine', status: 'up' });
+    // a state that decodes but is not this probe's, or not a state at all
+    writeFileSync(join(states, 'healthy.json'), readFileSync(join(states, 'fine.json')));
+    writeFileSync(join(states, 's503.json'), '{"version":3}');
+    const other = await runCli(['uptime', '--only', 'healthy,s503,fine'], { env });
+    expect(other.code).toBe(1);
+    expect(other.stdout).toMatch(/^healthy\s+-\s.*unreadable: it is the state of "fine"$/m);
+    expect(other.stdout).toMatch(/^s503\s+-\s.*unreadable: \S+$/m);
+  });
+
+  it('an unreadable hourly history: the figures of the hot state, said unreadable too, exit 1', async () => {
+    const env = setup({ probes: [{ name: 'api', url: `${targets.url}/health` }] });
+    expect((await runCli(['probe'], { env })).code).toBe(0);
+    const bucket = env.BACKUP_BUCKET.slice('file://'.length);
+    const hot = join(bucket, 'prod/.state/probes/api.json');
+    // hours closed into the history (as a run an hour later does), whose document is then damaged
+    const state = JSON.parse(readFileSync(hot, 'utf8'));
+    writeFileSync(
+      hot,
+      JSON.stringify({ ...state, historyThrough: Math.floor(Date.now() / 3_600_000 - 3) * 3_600_000 }),
+    );
+    mkdirSync(join(bucket, 'prod/.state/probe-history'), { recursive: true });
+    writeFileSync(join(bucket, 'prod/.state/probe-history/api.json'), '{"version":1');
+    const r = await runCli(['uptime'], { env });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^api\s+up\s+\d{4}-.*100\.00%.*unreadable: hourly history damaged, figures without it$/m);
+    expect(r.stderr).toBe(
+      'mt-ops: state of probe api unreadable (hourly history damaged, figures without it): prod/.state/probe-history/api.json\n' +
+        'mt-ops: the state of 1 probe is unreadable (see above)\n',
+    );
+  });
+
+  it.skipIf(!canDropPrivileges)(
+    'a state that cannot be read at all (permission): its row says why, the other probe is still shown, exit 1',
+    async () => {
+      const env = setup({
+        probes: [
+          { name: 'healthy', url: `${targets.url}/health` },
+          { name: 's503', url: `${targets.url}/unhealthy` },
+        ],
+      });
+      expect((await runCli(['probe'], { env })).code).toBe(1);
+      openToAll(dirname(env.OPS_CONFIG));
+      chmodSync(join(env.BACKUP_BUCKET.slice('file://'.length), 'prod/.state/probes/healthy.json'), 0o000);
+      const r = await runAsNobody(['uptime', '--only', 'healthy,s503'], env);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(/^healthy\s+-\s+-\s.*unreadable: permission denied$/m);
+      expect(r.stdout).toMatch(/^s503\s+unknown\s+\d{4}-\d\d-\d\dT[\d:]+Z\s+0\.00%/m);
+      expect(r.stderr).toBe(
+        'mt-ops: state of probe healthy could not be read (permission denied): prod/.state/probes/healthy.json\n' +
+          'mt-ops: the state of 1 probe is unreadable (see above)\n',
+      );
+      const json = await runAsNobody(['uptime', '--only', 'healthy,s503', '--json'], env);
+      expect(json.code).toBe(1);
+      expect(JSON.parse(json.stdout)).toMatchObject([
+        { name: 'healthy', unreadable: 'permission denied' },
+        { name: 's503', status: 'unknown' },
+      ]);
+      // a bad flag is still bad input
+      expect((await runAsNobody(['uptime', '--bogus'], env)).code).toBe(2);
+    },
+  );
 });
 
 describe('functions/probe', () => {

@@ -10,8 +10,9 @@ import { OpsError, UsageError } from '../../errors';
 import { interruptSignal, interruptedBecause } from '../signals';
 import { probeJob, configuredProbes } from '../../probes/job';
 import { unsetReferences } from '../../probes/config';
-import { readState, selectProbes, summarize, type UptimeSummary } from '../../probes/plan';
+import { readUptime, selectProbes, type UptimeSummary } from '../../probes/plan';
 import { probeKeys } from '../../probes/state';
+import { redactString } from '../../log/redact';
 import { pool } from '../../pool';
 import { formatBudgetLeft } from '../../probes/slo';
 import type { ProbeOutcome } from '../../probes/run';
@@ -42,6 +43,7 @@ function names(value: string): string[] {
 }
 
 const pct = (v: number | undefined) => (v === undefined ? '-' : `${(v * 100).toFixed(v >= 0.9995 && v < 1 ? 3 : 2)}%`);
+const dashes = (n: number): string[] => Array.from({ length: n }, () => '-');
 const ms = (v: number | undefined) => (v === undefined ? '-' : v === Infinity ? '>10s' : `${Math.round(v)} ms`);
 
 function outcomeJson(o: ProbeOutcome, s: UptimeSummary | undefined) {
@@ -182,34 +184,59 @@ export function registerProbeCommands(program: Command): void {
       const ctx = commandContext(flags);
       const probes = selectProbes(configuredProbes(ctx.config), flags.only);
       const now = new Date();
-      const summaries = await pool(probes, 16, async (p) =>
-        summarize(p, (await readState(ctx.store, ctx.env, p.name, now.toISOString())).state, now),
-      );
-      if (flags.json) {
-        process.stdout.write(`${JSON.stringify(summaries, (_k, v) => (v === Infinity ? null : v), 2)}\n`);
-        return;
+      const reads = await pool(probes, 16, (p) => readUptime(ctx.store, ctx.env, p, now));
+      const reports = reads.map((r) => r.report);
+      if (flags.json) process.stdout.write(`${JSON.stringify(reports, (_k, v) => (v === Infinity ? null : v), 2)}\n`);
+      else {
+        const rows = reports.map((s) => {
+          const unreadable = s.unreadable === undefined ? '' : `unreadable: ${s.unreadable}`;
+          // no figures for a state that could not be read: not those of a probe that never ran
+          if (!('uptime' in s))
+            return [
+              s.name,
+              ...dashes(7),
+              `- / ${s.latencyObjectiveMs} ms`,
+              `${s.objective}%`,
+              ...dashes(2),
+              unreadable,
+            ];
+          const alert = s.sloIncident
+            ? `${s.sloIncident.severity}: ${s.burn.reason ?? 'burning'}`
+            : s.incident
+              ? `${s.incident.severity} since ${s.incident.startsAt}`
+              : '';
+          return [
+            s.name,
+            s.status,
+            s.lastRunAt ? s.lastRunAt.replace(/\.\d+Z$/, 'Z') : 'never',
+            pct(s.uptime['1h'].uptime),
+            pct(s.uptime['24h'].uptime),
+            pct(s.uptime['7d'].uptime),
+            pct(s.uptime['30d'].uptime),
+            pct(s.uptime['30d'].unknown),
+            `${ms(s.uptime['24h'].p95)} / ${s.latencyObjectiveMs} ms`,
+            `${s.objective}%`,
+            formatBudgetLeft(s.budgetLeft),
+            `${s.burn.rates['1h'].toFixed(1)} / ${s.burn.rates['6h'].toFixed(1)} / ${s.burn.rates['3d'].toFixed(1)}`,
+            [alert, unreadable].filter(Boolean).join('; '),
+          ];
+        });
+        process.stdout.write(
+          `${table(['PROBE', 'STATE', 'LAST RUN (UTC)', '1H', '24H', '7D', '30D', 'UNKNOWN 30D', 'P95 24H / OBJECTIVE', 'SLO', 'BUDGET LEFT', 'BURN 1H/6H/3D', 'ALERT'], rows)}\n`,
+        );
       }
-      const rows = summaries.map((s) => [
-        s.name,
-        s.status,
-        s.lastRunAt ? s.lastRunAt.replace(/\.\d+Z$/, 'Z') : 'never',
-        pct(s.uptime['1h'].uptime),
-        pct(s.uptime['24h'].uptime),
-        pct(s.uptime['7d'].uptime),
-        pct(s.uptime['30d'].uptime),
-        pct(s.uptime['30d'].unknown),
-        `${ms(s.uptime['24h'].p95)} / ${s.latencyObjectiveMs} ms`,
-        `${s.objective}%`,
-        formatBudgetLeft(s.budgetLeft),
-        `${s.burn.rates['1h'].toFixed(1)} / ${s.burn.rates['6h'].toFixed(1)} / ${s.burn.rates['3d'].toFixed(1)}`,
-        s.sloIncident
-          ? `${s.sloIncident.severity}: ${s.burn.reason ?? 'burning'}`
-          : s.incident
-            ? `${s.incident.severity} since ${s.incident.startsAt}`
-            : '',
-      ]);
-      process.stdout.write(
-        `${table(['PROBE', 'STATE', 'LAST RUN (UTC)', '1H', '24H', '7D', '30D', 'UNKNOWN 30D', 'P95 24H / OBJECTIVE', 'SLO', 'BUDGET LEFT', 'BURN 1H/6H/3D', 'ALERT'], rows)}\n`,
-      );
+      // each probe whose state could not be used, one line each (the report itself went to stdout), then exit 1
+      const unreadable = reads.filter((r) => r.problem);
+      for (const { report, problem } of unreadable)
+        process.stderr.write(
+          `mt-ops: ${redactString(`state of probe ${report.name} ${problem!.readFailed ? 'could not be read' : 'unreadable'} (${report.unreadable}): ${problem!.key}`)}\n`,
+        );
+      if (unreadable.length > 0)
+        throw new OpsError(
+          unreadable.length === 1
+            ? 'the state of 1 probe is unreadable (see above)'
+            : `the states of ${unreadable.length} probes are unreadable (see above)`,
+          'state_unreadable',
+        );
     });
 }
