@@ -128,7 +128,7 @@ describe('mt-ops probe', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^api\s+FAIL\s+-\s+-\s+-\s+-\s+-\s+-\s+-\s+reading the state of api: \S.*$/m);
     expect(r.stdout).toMatch(/^web\s+ok\s+up\s/m);
-    expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 1 failed');
+    expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 1 failed, 1 not recorded');
   });
 
   it('a threshold crossed by hand with no event bus: its alert waits in the outbox (one line says so), and the next function run publishes it once', async () => {
@@ -182,7 +182,7 @@ describe('mt-ops probe', () => {
       gcs.failNext({ method: 'POST', pathIncludes: '/upload/', count: 1000, status: 403 });
       const r = await runCli(['probe'], { env });
       expect(r.code).toBe(1);
-      expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 0 failed');
+      expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 0 failed, 1 not recorded');
       const lines = r.stderr.trimEnd().split('\n');
       // said once (the report's warning), then the closing line
       expect(lines).toHaveLength(2);
@@ -198,6 +198,65 @@ describe('mt-ops probe', () => {
       await gcs.close();
     }
   });
+
+  it('a bucket that refuses the writes and a failing probe: both said (closing line and stderr), exit 1', async () => {
+    const gcs = await startFakeGcs();
+    try {
+      const env = {
+        ...setup({
+          probes: [
+            { name: 'healthy', url: `${targets.url}/health` },
+            { name: 's503', url: `${targets.url}/unhealthy` },
+          ],
+        }),
+        BACKUP_BUCKET: 'gs://refusing-bucket/ops',
+        GCS_API_ENDPOINT: gcs.url,
+      };
+      gcs.failNext({ method: 'POST', pathIncludes: '/upload/', count: 1000, status: 403 });
+      const r = await runCli(['probe'], { env });
+      expect(r.code).toBe(1);
+      expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 1 failed, 2 not recorded');
+      const lines = r.stderr.trimEnd().split('\n');
+      expect(lines).toHaveLength(4); // each warning, then both closing lines
+      expect(
+        lines
+          .slice(0, 2)
+          .map((l) => JSON.parse(l).probe)
+          .sort(),
+      ).toEqual(['healthy', 's503']);
+      expect(lines.slice(2)).toEqual(['mt-ops: 2 results not recorded (see above)', 'mt-ops: 1 probe(s) failed']);
+      const json = await runCli(['probe', '--json'], { env });
+      expect(json.code).toBe(1);
+      expect(JSON.parse(json.stdout)).toMatchObject({ passed: 1, failed: 1, notRecorded: 2 });
+    } finally {
+      await gcs.close();
+    }
+  });
+
+  it.skipIf(!canDropPrivileges)(
+    'a bucket folder nobody may write: the closing line and stderr say how many results were not recorded',
+    async () => {
+      const env = setup({
+        probes: [
+          { name: 'healthy', url: `${targets.url}/health` },
+          { name: 's503', url: `${targets.url}/unhealthy` },
+        ],
+      });
+      mkdirSync(env.BACKUP_BUCKET.slice('file://'.length));
+      openToAll(dirname(env.OPS_CONFIG));
+      const one = await runAsNobody(['probe', '--only', 'healthy'], env);
+      expect(one.code).toBe(1);
+      expect(one.stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 0 failed, 1 not recorded');
+      expect(one.stderr.trimEnd().split('\n').at(-1)).toBe('mt-ops: 1 result not recorded (see above)');
+      const two = await runAsNobody(['probe', '--only', 'healthy,s503'], env);
+      expect(two.code).toBe(1);
+      expect(two.stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 1 failed, 2 not recorded');
+      expect(two.stderr.trimEnd().split('\n').slice(-2)).toEqual([
+        'mt-ops: 2 results not recorded (see above)',
+        'mt-ops: 1 probe(s) failed',
+      ]);
+    },
+  );
 
   it('--time-limit: probes the run had no time to start are counted as skipped, and the run does not pass', async () => {
     const hang = { url: `${targets.url}/hang`, timeoutMs: 1000 };

@@ -122,10 +122,13 @@ export function registerProbeCommands(program: Command): void {
           stopped,
         ]);
         const skipped = run.outcomes.filter((o) => o.skipped).length;
+        // results not recorded (the bucket refused the write, or the state could not be read), whether the probe
+        // passed or failed: each one already logged as a warning by the report (not printed again: it was said twice)
+        const notRecorded = run.outcomes.filter((o) => o.writeError).length;
         const summaries = new Map(run.outcomes.filter((o) => o.summary).map((o) => [o.name, o.summary!]));
         if (flags.json) {
           process.stdout.write(
-            `${JSON.stringify({ passed: run.passed, failed: run.failed, skipped, durationMs: run.durationMs, probes: run.outcomes.map((o) => outcomeJson(o, summaries.get(o.name))) }, null, 2)}\n`,
+            `${JSON.stringify({ passed: run.passed, failed: run.failed, skipped, notRecorded, durationMs: run.durationMs, probes: run.outcomes.map((o) => outcomeJson(o, summaries.get(o.name))) }, null, 2)}\n`,
           );
         } else {
           const rows = run.outcomes.map((o) => {
@@ -151,15 +154,16 @@ export function registerProbeCommands(program: Command): void {
             `${table(['PROBE', 'RESULT', 'STATE', 'STATUS', 'LATENCY', 'UPTIME 24H', 'UPTIME 30D', 'P95 24H', 'BUDGET LEFT', 'FAILED CONDITIONS'], rows)}\n`,
           );
           process.stdout.write(
-            `${run.passed} passed, ${run.failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}\n`,
+            `${run.passed} passed, ${run.failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}${notRecorded > 0 ? `, ${notRecorded} not recorded` : ''}\n`,
           );
         }
         if (kept > 0)
           process.stderr.write(
             `mt-ops: ${count(kept, 'alert event')} kept in the bucket's outbox (${describeBus(bus.choice)}): the next run of any function publishes ${kept === 1 ? 'it' : 'them'}\n`,
           );
-        // each one already logged as a warning by the report (printed again here, it was said twice)
-        const lost = run.outcomes.filter((o) => o.writeError);
+        // said whether or not a probe also failed (the failure's line, thrown below, would hide it)
+        const lost = `${count(notRecorded, 'result')} not recorded (see above)`;
+        if (notRecorded > 0 && (run.failed > 0 || skipped > 0)) process.stderr.write(`mt-ops: ${lost}\n`);
         if (run.failed > 0) throw new OpsError(`${run.failed} probe(s) failed`, 'probe_failed');
         // not a pass either: probes the run had no time to start, results the bucket did not keep
         if (skipped > 0)
@@ -167,8 +171,7 @@ export function registerProbeCommands(program: Command): void {
             `${count(skipped, 'probe')} skipped: the run's time limit came before ${skipped === 1 ? 'it' : 'they'} could start`,
             'probe_failed',
           );
-        if (lost.length > 0)
-          throw new OpsError(`${count(lost.length, 'result')} not recorded (see above)`, 'probe_failed');
+        if (notRecorded > 0) throw new OpsError(lost, 'probe_failed');
       } finally {
         await bus.close();
       }
