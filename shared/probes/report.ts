@@ -94,7 +94,14 @@ export function alertEvents(env: string, config: ProbeConfig, outcome: ProbeOutc
 }
 
 export interface ReportResult {
+  /** Events the bus took (Pub/Sub, or the in-process bus's subscribers). */
   published: number;
+  /**
+   * Events the bus could not deliver and handed to its fallback instead (openBus's onUndelivered: in the CLI and the
+   * functions, the bucket's outbox, whose next flush publishes them; it logs each one itself).
+   */
+  undelivered: number;
+  /** Events whose publish threw (logged as a warning each). */
   failed: number;
 }
 
@@ -107,6 +114,7 @@ export async function reportProbes(
 ): Promise<ReportResult> {
   const byName = new Map(configs.map((c) => [c.name, c]));
   let published = 0;
+  let undelivered = 0;
   let failed = 0;
   const time = new Date().toISOString();
   for (const outcome of run.outcomes) {
@@ -120,8 +128,9 @@ export async function reportProbes(
     }
     for (const event of alertEvents(run.env, config, outcome, time)) {
       try {
-        await bus.publish(event);
-        published++;
+        // a bus that could not deliver it (and handed it to its fallback, the outbox) resolves with no message id
+        if (await bus.publish(event)) published++;
+        else undelivered++;
       } catch (err) {
         failed++;
         logger.warn(
@@ -132,8 +141,8 @@ export async function reportProbes(
     }
   }
   logger.info(
-    { passed: run.passed, failed: run.failed, durationMs: run.durationMs, published },
+    { passed: run.passed, failed: run.failed, durationMs: run.durationMs, published, undelivered },
     `probes: ${run.passed} passed, ${run.failed} failed`,
   );
-  return { published, failed };
+  return { published, undelivered, failed };
 }

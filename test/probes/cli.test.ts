@@ -171,6 +171,18 @@ describe('mt-ops probe', () => {
     expect(outbox()).toEqual([]);
   });
 
+  it("the run's log line counts an alert kept in the outbox as undelivered, not as published", async () => {
+    const env = setup({ probes: [{ name: 'api', url: `${targets.url}/unhealthy`, failureThreshold: 1 }] });
+    const r = await runCli(['probe'], { env: { ...env, LOG_LEVEL: 'info' } });
+    expect(r.code).toBe(1);
+    const logged = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l))
+      .find((l) => l.message === 'probes: 0 passed, 1 failed');
+    expect(logged).toMatchObject({ severity: 'INFO', published: 0, undelivered: 1 });
+  });
+
   it('a bucket that refuses the writes (403): the probes pass but the run does not, saying what was not recorded', async () => {
     const gcs = await startFakeGcs();
     try {
