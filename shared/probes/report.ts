@@ -39,7 +39,13 @@ export function alertEvents(env: string, config: ProbeConfig, outcome: ProbeOutc
         time,
         status: 'firing',
         fingerprint: t.incident.fingerprint,
-        title: `${config.name} is down${t.escalated ? ` (now ${t.incident.severity})` : ''}`,
+        // down only when its failures count against availability; a lesser failure (a certificate's warning) is
+        // said as the check it fails, the target still answering
+        title: r.availabilityFailure
+          ? `${config.name} is down${t.escalated ? ` (now ${t.incident.severity})` : ''}`
+          : redactString(
+              `${config.name} fails a ${t.incident.severity} check: ${r.failed[0]?.condition ?? 'a condition'}`,
+            ),
         summary: redactString(
           `${config.failureThreshold} consecutive failed probe(s) of ${config.name}: ${r.failed[0]?.message ?? r.error ?? 'failed'}` +
             (r.status !== undefined ? ` (HTTP ${r.status}, ${r.latencyMs} ms)` : ''),

@@ -15,6 +15,8 @@ import {
   type Bucket,
 } from '../../shared/probes/slo';
 import type { ProbeResult } from '../../shared/probes/rules';
+import { alertEvents } from '../../shared/probes/report';
+import { ProbeSchema } from '../../shared/probes/config';
 
 const T0 = Date.parse('2026-11-29T00:00:00Z');
 const result = (i: number, ok: boolean, severity: 'critical' | 'warning' = 'critical'): ProbeResult => ({
@@ -442,5 +444,46 @@ describe('addToBuckets', () => {
       plain = reference(plain, s, MINUTE, 30);
       expect(ours).toEqual(plain);
     }
+  });
+});
+
+describe('the alert a transition publishes (report.ts)', () => {
+  const config = ProbeSchema.parse({ name: 'api', url: 'https://api.example/health' });
+  const fire = (r: ProbeResult) =>
+    alertEvents(
+      'prod',
+      config,
+      {
+        name: 'api',
+        result: r,
+        transition: {
+          kind: 'fire',
+          incident: { fingerprint: 'probe/prod/api', severity: r.severity!, startsAt: r.at },
+          result: r,
+          escalated: false,
+        },
+      },
+      r.at,
+    )[0] as { title: string; severity: string };
+
+  it('a failure that counts against availability: the probe is down', () => {
+    expect(fire(result(3, false))).toMatchObject({ title: 'api is down', severity: 'critical' });
+  });
+
+  it('a lesser failure (the target answers): the check it fails, not down', () => {
+    const r: ProbeResult = {
+      ...result(3, false, 'warning'),
+      failed: [
+        {
+          condition: '[CERTIFICATE_EXPIRATION] > 21d',
+          severity: 'warning',
+          message: '[CERTIFICATE_EXPIRATION] > 21d: got 15d',
+        },
+      ],
+    };
+    expect(fire(r)).toMatchObject({
+      title: 'api fails a warning check: [CERTIFICATE_EXPIRATION] > 21d',
+      severity: 'warning',
+    });
   });
 });
