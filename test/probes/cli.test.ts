@@ -64,6 +64,23 @@ function setup(file: object) {
 }
 
 describe('mt-ops probe', () => {
+  it('in a maintenance window: says which window and until when, and what that means for the samples', async () => {
+    const env = setup({
+      probes: [
+        { name: 'api', url: `${targets.url}/unhealthy`, conditions: ['[STATUS] == 200'] },
+        { name: 'ignores', url: `${targets.url}/health`, ignoreMaintenance: true },
+      ],
+      // a window starting every minute, for a minute: always open
+      maintenance: [{ name: 'always', cron: '* * * * *', durationMinutes: 1, timeZone: 'UTC' }],
+    });
+    const r = await runCli(['probe', '--once'], { env });
+    expect(r.stdout).toMatch(/^api\s+FAIL\s+maintenance\s/m);
+    expect(r.stderr).toMatch(
+      /^mt-ops: maintenance window "always" until \d{4}-\d\d-\d\dT\d\d:\d\d:00\.000Z: the samples of api are recorded as maintenance \(no alert, no error budget spent\)$/m,
+    );
+    expect(r.code).toBe(1); // the target did fail: a script still sees it
+  });
+
   it('all pass: a table, "N passed, 0 failed", exit 0', async () => {
     const env = setup({
       probes: [

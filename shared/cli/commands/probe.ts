@@ -16,6 +16,7 @@ import { redactString } from '../../log/redact';
 import { pool } from '../../pool';
 import { formatBudgetLeft } from '../../probes/slo';
 import type { ProbeOutcome } from '../../probes/run';
+import { activeWindow } from '../../maintenance/window';
 
 interface ProbeFlags {
   bucket?: string;
@@ -157,6 +158,13 @@ export function registerProbeCommands(program: Command): void {
             `${run.passed} passed, ${run.failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}${notRecorded > 0 ? `, ${notRecorded} not recorded` : ''}\n`,
           );
         }
+        // a probe in a maintenance window: which window, until when, and what that means for its samples
+        const inWindow = run.outcomes.filter((o) => o.status === 'maintenance').map((o) => o.name);
+        const window = inWindow.length > 0 ? activeWindow(ctx.config.file.maintenance ?? [], new Date()) : undefined;
+        if (window)
+          process.stderr.write(
+            `mt-ops: maintenance window ${JSON.stringify(window.name)} until ${window.end.toISOString()}: the samples of ${inWindow.join(', ')} are recorded as maintenance (no alert, no error budget spent)\n`,
+          );
         if (kept > 0)
           process.stderr.write(
             `mt-ops: ${count(kept, 'alert event')} kept in the bucket's outbox (${describeBus(bus.choice)}): the next run of any function publishes ${kept === 1 ? 'it' : 'them'}\n`,
