@@ -235,6 +235,7 @@ export interface ResolvedCondition {
 /** A probe ready to run: `${VAR}` references replaced (and registered as secrets), conditions compiled. */
 export interface ResolvedProbe {
   config: ProbeConfig;
+  /** The url with its references replaced (a postgres probe with none: DATABASE_URL). */
   url?: string;
   headers: Record<string, string>;
   body?: string;
@@ -249,6 +250,13 @@ export interface ResolvedProbe {
 }
 
 const REF = /\$\{([A-Z_][A-Z0-9_]*)\}/g;
+
+/** A postgres probe with no url probes DATABASE_URL: when that is not set, the same configuration error as a `${VAR}`. */
+const NO_DATABASE = 'not given, so the postgres probe uses ${DATABASE_URL}, which is not set';
+
+function lacksDatabase(probe: Pick<ProbeConfig, 'kind' | 'url'>, environment: NodeJS.ProcessEnv): boolean {
+  return probe.kind === 'postgres' && probe.url === undefined && !environment.DATABASE_URL;
+}
 
 /** Replaces `${VAR}` references; with `secret`, each value read is masked everywhere (a target may quote it back). */
 function interpolate(
@@ -271,8 +279,9 @@ function interpolate(
 
 /**
  * The `${VAR}` references of the operator file's probes (url, headers, body) that name a variable not set (or empty) in
- * `environment`: each `path: names ${VAR}, which is not set`. A configuration error, refused at load by whatever runs
- * the probes (the probe function, `mt-ops probe`, `npm start`, `mt-ops config`), never a probe that fails and pages.
+ * `environment`: each `path: names ${VAR}, which is not set`; likewise a postgres probe with no url when DATABASE_URL,
+ * which it probes then, is not set. A configuration error, refused at load by whatever runs the probes (the probe
+ * function, `mt-ops probe`, `npm start`, `mt-ops config`), never a probe that fails and pages.
  */
 export function unsetReferences(
   file: { probes?: { targets?: readonly ProbeConfig[] } },
@@ -283,6 +292,7 @@ export function unsetReferences(
   const at = Array.isArray((raw as { probes?: unknown } | null)?.probes) ? 'probes' : 'probes.targets';
   const issues: string[] = [];
   (file.probes?.targets ?? []).forEach((t, i) => {
+    if (lacksDatabase(t, environment)) issues.push(`${at}[${i}].url: ${NO_DATABASE}`);
     const fields: Array<[string, string | undefined]> = [
       ['url', t.url],
       ...Object.entries(t.headers).map(([k, v]): [string, string] => [`headers.${k}`, v]),
@@ -301,7 +311,14 @@ export function unsetReferences(
 
 export function resolveProbe(config: ProbeConfig, environment: NodeJS.ProcessEnv = process.env): ResolvedProbe {
   const missing: string[] = [];
-  const url = config.url === undefined ? undefined : interpolate(config.url, environment, 'url', missing);
+  // a postgres probe with no url probes DATABASE_URL, read here from the same environment as every `${VAR}`
+  const url =
+    config.url !== undefined
+      ? interpolate(config.url, environment, 'url', missing)
+      : config.kind === 'postgres'
+        ? environment.DATABASE_URL || undefined
+        : undefined;
+  if (lacksDatabase(config, environment)) missing.push(`url ${NO_DATABASE}`);
   const headers: Record<string, string> = {};
   const secretHeaders: string[] = [];
   for (const [k, v] of Object.entries(config.headers)) {
@@ -316,7 +333,7 @@ export function resolveProbe(config: ProbeConfig, environment: NodeJS.ProcessEnv
   const body = config.body === undefined ? undefined : interpolate(config.body, environment, 'body', missing, true);
   const secretBody = config.body !== undefined && REF.test(config.body);
   REF.lastIndex = 0;
-  if (config.url && /\$\{/.test(config.url) && url) {
+  if (url && (config.url === undefined || /\$\{/.test(config.url))) {
     try {
       const u = new URL(url);
       if (u.password) registerSecret(decodeURIComponent(u.password));

@@ -14,6 +14,9 @@ import { readState } from '../../shared/probes/plan';
 import { runtimeFromEnvironment } from '../../shared/functions/runtime';
 import { UsageError } from '../../shared/errors';
 import { unsetReferences } from '../../shared/probes/config';
+import { configuredProbes } from '../../shared/probes/job';
+import { runProbes } from '../../shared/probes/run';
+import { createTestDatabase } from '../support/database';
 
 const file = {
   probes: [
@@ -78,6 +81,74 @@ describe('a probe naming an unset ${VAR}', () => {
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0]!).severity ?? JSON.parse(lines[0]!).level).toBeTruthy();
     const { state } = await readState(rt.store, 'prod', 'api', new Date().toISOString());
+    expect(state.samples).toBe(0);
+    expect(state.incident).toBeUndefined();
+  });
+});
+
+describe('a postgres probe with no url while DATABASE_URL is not set', () => {
+  const pgFile = { probes: [{ name: 'pgnourl', kind: 'postgres' }] };
+  const issue = 'probes[0].url: not given, so the postgres probe uses ${DATABASE_URL}, which is not set';
+  function pgOperatorFile(): { dir: string; path: string } {
+    const dir = tempDir('mt-probe-pg-ref-');
+    const path = join(dir, 'ops.json');
+    writeFileSync(path, JSON.stringify(pgFile));
+    return { dir, path };
+  }
+
+  it.each([['probe'], ['config']])('mt-ops %s refuses it: exit 2 with the field path', async (cmd) => {
+    const { dir, path } = pgOperatorFile();
+    const cli = await runCli([cmd], {
+      env: { OPS_CONFIG: path, BACKUP_BUCKET: `file://${dir}/bucket`, DATABASE_URL: undefined },
+    });
+    expect(cli.code, cli.stderr).toBe(2);
+    expect(cli.stderr).toContain(issue);
+    expect(cli.stdout).toBe('');
+  });
+
+  it('the probe function refuses to start; with DATABASE_URL set it starts and the probe connects', async () => {
+    const { dir, path } = pgOperatorFile();
+    const saved = { ...process.env };
+    Object.assign(process.env, { OPS_CONFIG: path, BACKUP_BUCKET: `file://${dir}/bucket` });
+    delete process.env.DATABASE_URL;
+    try {
+      expect(() => runtimeFromEnvironment('probe', { check: unsetReferences })()).toThrow(issue);
+    } finally {
+      process.env = saved;
+    }
+    const db = await createTestDatabase();
+    Object.assign(process.env, { OPS_CONFIG: path, BACKUP_BUCKET: `file://${dir}/bucket`, DATABASE_URL: db.url });
+    try {
+      expect(() => runtimeFromEnvironment('probe', { check: unsetReferences })()).not.toThrow();
+    } finally {
+      process.env = saved;
+    }
+    {
+      const rt = testRuntime({ OPS_CONFIG: path, BACKUP_BUCKET: `file://${dir}/bucket`, DATABASE_URL: db.url });
+      expect(unsetReferences(rt.config.file, pgFile, { DATABASE_URL: db.url })).toEqual([]);
+      const run = await runProbes(rt.store, 'prod', configuredProbes(rt.config), {
+        all: true,
+        environment: { DATABASE_URL: db.url },
+      });
+      expect(run.outcomes.map((o) => [o.name, o.result.ok, o.result.error, o.configError])).toEqual([
+        ['pgnourl', true, undefined, undefined],
+      ]);
+    }
+  });
+
+  it('at run time (DATABASE_URL gone since the load): a configuration error, no sample, no alert, however often', async () => {
+    const { dir, path } = pgOperatorFile();
+    const rt = testRuntime({ OPS_CONFIG: path, BACKUP_BUCKET: `file://${dir}/bucket`, OPS_ENV: 'prod' });
+    const probes = configuredProbes(rt.config);
+    for (let i = 0; i < 4; i++) {
+      const run = await runProbes(rt.store, 'prod', probes, { all: true, environment: {} });
+      expect(run.outcomes.map((o) => o.configError)).toEqual([
+        'configuration error in probe pgnourl: url not given, so the postgres probe uses ${DATABASE_URL}, which is not set',
+      ]);
+      expect(run.outcomes[0]!.status).toBeUndefined();
+      expect(run.outcomes[0]!.transition).toBeUndefined();
+    }
+    const { state } = await readState(rt.store, 'prod', 'pgnourl', new Date().toISOString());
     expect(state.samples).toBe(0);
     expect(state.incident).toBeUndefined();
   });
