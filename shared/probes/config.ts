@@ -100,6 +100,13 @@ export const ProbeSchema = z
     if (p.kind === 'postgres' && p.url && !/^(postgres(ql)?:\/\/|\$\{)/.test(p.url)) {
       ctx.addIssue({ code: 'custom', path: ['url'], message: 'must be a postgres:// URL or ${DATABASE_URL}' });
     }
+    // a probe still waiting when its next one is due would overlap it (and the defaults fit: 10 s, the shortest interval)
+    if (p.timeoutMs > p.intervalSeconds * 1000)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['timeoutMs'],
+        message: `must be at most intervalSeconds x 1000 (${p.intervalSeconds * 1000} here)`,
+      });
   });
 export type ProbeConfig = z.infer<typeof ProbeSchema>;
 export type ProbeInput = z.input<typeof ProbeSchema>;

@@ -13,7 +13,7 @@ import { probeJob } from '../../shared/probes/job';
 import { readState } from '../../shared/probes/plan';
 import { runtimeFromEnvironment } from '../../shared/functions/runtime';
 import { UsageError } from '../../shared/errors';
-import { unsetReferences } from '../../shared/probes/config';
+import { ProbeSchema, defaultProbes, unsetReferences } from '../../shared/probes/config';
 import { configuredProbes } from '../../shared/probes/job';
 import { runProbes } from '../../shared/probes/run';
 import { createTestDatabase } from '../support/database';
@@ -151,5 +151,42 @@ describe('a postgres probe with no url while DATABASE_URL is not set', () => {
     const { state } = await readState(rt.store, 'prod', 'pgnourl', new Date().toISOString());
     expect(state.samples).toBe(0);
     expect(state.incident).toBeUndefined();
+  });
+});
+
+describe('timeoutMs and intervalSeconds', () => {
+  it('a timeout longer than the interval is refused at load with the field path (exit 2); equal is fine', async () => {
+    const dir = tempDir('mt-probe-timeout-');
+    const path = join(dir, 'ops.json');
+    writeFileSync(
+      path,
+      JSON.stringify({
+        probes: [
+          { name: 'long', url: 'http://127.0.0.1:9/', timeoutMs: 50_000, intervalSeconds: 10 },
+          { name: 'equal', url: 'http://127.0.0.1:9/', timeoutMs: 10_000, intervalSeconds: 10 },
+          { name: 'default-timeout', url: 'http://127.0.0.1:9/', intervalSeconds: 10 },
+        ],
+      }),
+    );
+    const cli = await runCli(['config'], { env: { OPS_CONFIG: path, BACKUP_BUCKET: `file://${dir}/bucket` } });
+    expect(cli.code, cli.stderr).toBe(2);
+    expect(cli.stderr).toBe(
+      `mt-ops: invalid configuration:\n  ${path}: probes[0].timeoutMs: must be at most intervalSeconds x 1000 (10000 here)\n`,
+    );
+  });
+
+  it('the defaults stay valid: the default timeout fits the shortest interval, and the default probes parse', () => {
+    expect(ProbeSchema.safeParse({ name: 'a', url: 'http://x/', intervalSeconds: 10 }).success).toBe(true);
+    expect(ProbeSchema.safeParse({ name: 'a', url: 'http://x/', timeoutMs: 60_000 }).success).toBe(true);
+    expect(
+      ProbeSchema.safeParse({ name: 'a', url: 'http://x/', timeoutMs: 60_001, intervalSeconds: 120 }).success,
+    ).toBe(false);
+    expect(defaultProbes({ DATABASE_URL: 'postgres://x@127.0.0.1/db' }).map((p) => p.name)).toEqual([
+      'api-health',
+      'api-health-full',
+      'database',
+      'backup-freshness',
+    ]);
+    expect(defaultProbes({}).map((p) => p.name)).not.toContain('database');
   });
 });
