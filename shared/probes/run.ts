@@ -78,7 +78,10 @@ export interface ProbeOutcome {
   writeError?: string;
   /** The state document could not be read: the probe started afresh. */
   stateProblem?: string;
-  /** Skipped: the run's deadline came first. */
+  /**
+   * Skipped, no sample of the target: the run's deadline came first, or its state could not be read to say whether
+   * it was due.
+   */
   skipped?: boolean;
   /** Not run: its configuration is wrong (a `${VAR}` not set); no sample recorded, no alert. */
   configError?: string;
@@ -182,11 +185,14 @@ async function execute<T>(
   };
 }
 
-/** The probe cut to the run's deadline, or undefined when too little time is left to start it. */
-function bounded(run: Run, probe: ResolvedProbe): ResolvedProbe | undefined {
+/** The probe started within the run's deadline (its timeout cut to what is left), or undefined: too little time left. */
+function start(run: Run, probe: ResolvedProbe): Promise<ProbeResult> | undefined {
   const remaining = Math.floor(run.deadline - performance.now());
   if (remaining < 100) return undefined;
-  return remaining < probe.config.timeoutMs ? { ...probe, config: { ...probe.config, timeoutMs: remaining } } : probe;
+  return runProbe(
+    remaining < probe.config.timeoutMs ? { ...probe, config: { ...probe.config, timeoutMs: remaining } } : probe,
+    run,
+  );
 }
 
 /**
@@ -203,19 +209,15 @@ async function probeItem<T>(
   early: (item: T) => ResolvedProbe | undefined,
 ): Promise<ProbeOutcome | string> {
   const speculative = early(item);
-  const first = speculative && bounded(run, speculative);
   // the request goes out now, the state read beside it (each costs a round trip; neither needs the other)
-  const probing = first ? runProbe(first, run) : undefined;
+  const probing = speculative && start(run, speculative);
   let planned: PlannedProbe | ReadProbe;
   try {
     planned = await plan(item, speculative);
   } catch (err) {
     // the state could not be read (the store failed): this probe's sample is not recorded (its write could not be
-    // checked against anything), the others are
-    await probing; // never rejects; awaited so no request outlives its place in the pool
-    const { name, kind } = identify(item);
-    const error = `reading the state of ${name}: ${errorMessage(err)}`;
-    return { name, result: noSample(name, kind, run.now(), error), writeError: error };
+    // checked against anything), the others are; the target's answer, when it was asked, is still its result
+    return unplanned(run, identify(item), errorMessage(err), speculative, probing);
   }
   const config = planned.probe.config;
   if (!planned.due) {
@@ -223,18 +225,12 @@ async function probeItem<T>(
     return config.name;
   }
   if (planned.probe.problem) {
-    // a `${VAR}` not set (refused at load; the environment changed since): a configuration error, never a sample,
-    // so it can neither page nor spend the error budget
     await probing;
-    const error = `configuration error in probe ${config.name}: ${planned.probe.problem}`;
-    return { name: config.name, result: noSample(config.name, config.kind, run.now(), error), configError: error };
+    return misconfigured(run, config, planned.probe.problem);
   }
-  const probe = probing ? undefined : bounded(run, planned.probe);
-  if (!probing && !probe) {
-    const result = noSample(config.name, config.kind, run.now(), 'skipped: the run ran out of time');
-    return { name: config.name, result, skipped: true };
-  }
-  const result = await (probing ?? runProbe(probe!, run));
+  const answer = speculative ? probing : start(run, planned.probe);
+  if (!answer) return outOfTime(run, config);
+  const result = await answer;
   const window = config.ignoreMaintenance ? undefined : activeWindow(run.maintenance, new Date(result.at));
   // a run's plan is decoded only now (see ReadProbe): nothing decoded was held while the probe waited
   let decoded: PlannedProbe;
@@ -246,6 +242,48 @@ async function probeItem<T>(
     return { name: config.name, result, writeError: `reading the state of ${config.name}: ${errorMessage(err)}` };
   }
   return record(run, config, decoded.state, decoded.generation, decoded.problem, result, window?.name);
+}
+
+/**
+ * The outcome of a probe whose state could not be read. Its request, when it went out beside the read, is the
+ * target's answer and its result (passed or failed as the target did), only not recorded. A probe with a longer
+ * interval was not probed (only its state says whether it is due): skipped, saying why.
+ */
+async function unplanned(
+  run: Run,
+  id: Pick<ProbeConfig, 'name' | 'kind'>,
+  problem: string,
+  speculative: ResolvedProbe | undefined,
+  probing: Promise<ProbeResult> | undefined,
+): Promise<ProbeOutcome> {
+  const { name, kind } = id;
+  const error = `reading the state of ${name}: ${problem}`;
+  if (!speculative) {
+    const why = `${error}; not probed (its interval is longer than the schedule's ${SCHEDULE_SECONDS} s: only its state says whether it is due)`;
+    return { name, result: noSample(name, kind, run.now(), why), writeError: why, skipped: true };
+  }
+  if (speculative.problem) {
+    await probing;
+    return misconfigured(run, speculative.config, speculative.problem);
+  }
+  if (!probing) return outOfTime(run, speculative.config);
+  const result = await probing; // never rejects
+  return { name, result, writeError: `${error}; this sample is not recorded` };
+}
+
+/**
+ * A `${VAR}` not set (refused at load; the environment changed since): a configuration error, never a sample, so it
+ * can neither page nor spend the error budget.
+ */
+function misconfigured(run: Run, config: ProbeConfig, problem: string): ProbeOutcome {
+  const error = `configuration error in probe ${config.name}: ${problem}`;
+  return { name: config.name, result: noSample(config.name, config.kind, run.now(), error), configError: error };
+}
+
+/** Not started: the run's deadline came first. */
+function outOfTime(run: Run, config: ProbeConfig): ProbeOutcome {
+  const result = noSample(config.name, config.kind, run.now(), 'skipped: the run ran out of time');
+  return { name: config.name, result, skipped: true };
 }
 
 /** A result that is no sample (the state unreadable, the configuration wrong, no time left): failed, saying why. */

@@ -132,7 +132,7 @@ describe('mt-ops probe', () => {
     }
   });
 
-  it('a probe whose state cannot be read: its row says why (not an empty FAIL), the others run', async () => {
+  it("a probe whose state cannot be read: its row is the target's answer (not a FAIL), the sample not recorded and said so; the others run", async () => {
     const env = setup({
       probes: [
         { name: 'api', url: `${targets.url}/health` },
@@ -143,9 +143,17 @@ describe('mt-ops probe', () => {
     mkdirSync(join(env.BACKUP_BUCKET.slice('file://'.length), 'prod/.state/probes/api.json'), { recursive: true });
     const r = await runCli(['probe'], { env });
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/^api\s+FAIL\s+-\s+-\s+-\s+-\s+-\s+-\s+-\s+reading the state of api: \S.*$/m);
+    expect(r.stdout).toMatch(/^api\s+ok\s+-\s+200\s+\d+ ms\s/m);
     expect(r.stdout).toMatch(/^web\s+ok\s+up\s/m);
-    expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 1 failed, 1 not recorded');
+    expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('2 passed, 0 failed, 1 not recorded');
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      severity: 'WARNING',
+      probe: 'api',
+      message: expect.stringMatching(/^reading the state of api: \S.*; this sample is not recorded$/),
+    });
+    expect(lines[1]).toBe('mt-ops: 1 result not recorded (see above)');
   });
 
   it('a threshold crossed by hand with no event bus: its alert waits in the outbox (one line says so), and the next function run publishes it once', async () => {

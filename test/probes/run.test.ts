@@ -1,6 +1,8 @@
 /** Probe runs against real parts: local targets, the file store (compare-and-swap), the in-process bus, PostgreSQL. */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -334,6 +336,77 @@ describe('bounds', () => {
       ),
     ).toBe(true);
     expect(run.outcomes.filter((o) => !o.skipped)).toHaveLength(10);
+  });
+});
+
+describe('a state that cannot be read', () => {
+  /** A folder where the state document should be: reading it fails (EISDIR) whoever runs the test. */
+  function unreadable(dir: string, name: string) {
+    mkdirSync(join(dir, 'prod/.state/probes', `${name}.json`), { recursive: true });
+  }
+
+  it("a probe due every minute keeps the target's real result (its request went out beside the read), not recorded", async () => {
+    const dir = tempDir('mt-probe-unreadable-');
+    const store = openStore(`file://${dir}`);
+    unreadable(dir, 'healthy');
+    unreadable(dir, 'broken');
+    const list = probes([
+      { name: 'healthy', url: `${targets.url}/health` },
+      { name: 'broken', url: `${targets.url}/unhealthy` },
+      { name: 'fine', url: `${targets.url}/health` },
+    ]);
+    // the schedule's run (not `all`): the every-minute probes start before their state is read
+    const run = await runProbes(store, 'prod', list, {});
+    const [healthy, broken, fine] = run.outcomes;
+    expect(healthy).toMatchObject({ name: 'healthy', result: { ok: true, status: 200 } });
+    expect(healthy!.result.latencyMs).toBeGreaterThan(0);
+    expect(healthy!.result.error).toBeUndefined();
+    expect(healthy!.status).toBeUndefined();
+    expect(healthy!.skipped).toBeUndefined();
+    expect(healthy!.writeError).toMatch(/^reading the state of healthy: .+; this sample is not recorded$/);
+    expect(broken).toMatchObject({ name: 'broken', result: { ok: false, status: 503 } });
+    expect(broken!.result.failed.map((f) => f.message)).toContain('[STATUS] == 200: got 503');
+    expect(broken!.writeError).toMatch(/^reading the state of broken: .+; this sample is not recorded$/);
+    expect([fine!.name, fine!.status, fine!.writeError]).toEqual(['fine', 'up', undefined]);
+    expect([run.passed, run.failed]).toEqual([2, 1]);
+    // the same through `all` (the CLI)
+    const all = await runProbes(store, 'prod', list, { all: true });
+    expect(all.outcomes.map((o) => [o.name, o.result.ok, o.writeError !== undefined])).toEqual([
+      ['healthy', true, true],
+      ['broken', false, true],
+      ['fine', true, false],
+    ]);
+  });
+
+  it('a probe with a longer interval (not started before its state said it was due) is not probed: skipped, saying why, neither passed nor failed', async () => {
+    let requests = 0;
+    const server = createServer((_req, res) => {
+      requests++;
+      res.end('{"status":"healthy"}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/health`;
+      const dir = tempDir('mt-probe-unreadable-');
+      const store = openStore(`file://${dir}`);
+      unreadable(dir, 'hourly');
+      const list = probes([
+        { name: 'hourly', url, intervalSeconds: 3600 },
+        { name: 'minutely', url },
+      ]);
+      const run = await runProbes(store, 'prod', list, {});
+      const [hourly, minutely] = run.outcomes;
+      expect(hourly).toMatchObject({ name: 'hourly', skipped: true, result: { ok: false, failed: [] } });
+      expect(hourly!.writeError).toMatch(
+        /^reading the state of hourly: .+; not probed \(its interval is longer than the schedule's 60 s: only its state says whether it is due\)$/,
+      );
+      expect(hourly!.result.error).toBe(hourly!.writeError);
+      expect(minutely).toMatchObject({ name: 'minutely', status: 'up' });
+      expect(requests).toBe(1); // the minutely probe's only
+      expect([run.passed, run.failed]).toEqual([1, 0]);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 });
 
