@@ -79,8 +79,8 @@ export interface ProbeOutcome {
   /** The state document could not be read: the probe started afresh. */
   stateProblem?: string;
   /**
-   * Skipped, no sample of the target: the run's deadline came first, or its state could not be read to say whether
-   * it was due.
+   * Skipped, no sample of the target: the run's deadline came first (before the probe could start, or before its
+   * timeout, which the deadline cut short), or its state could not be read to say whether it was due.
    */
   skipped?: boolean;
   /** Not run: its configuration is wrong (a `${VAR}` not set); no sample recorded, no alert. */
@@ -141,6 +141,8 @@ interface Run {
   now: () => Date;
   /** performance.now() when the run must end. */
   deadline: number;
+  /** The run's time limit (ms from its start). */
+  limitMs: number;
   maintenance: readonly MaintenanceWindow[];
   attempts: number;
   /** Set with `summaries`. */
@@ -159,11 +161,13 @@ async function execute<T>(
   const now = options.now ?? (() => new Date());
   const started = performance.now();
   const startedAt = now().toISOString();
+  const limitMs = options.deadlineMs ?? 55_000;
   const run: Run = {
     store,
     env,
     now,
-    deadline: started + (options.deadlineMs ?? 55_000),
+    deadline: started + limitMs,
+    limitMs,
     maintenance: options.maintenance ?? [],
     attempts: options.casAttempts ?? 8,
     summarizeAt: options.summaries ? now : undefined,
@@ -185,14 +189,32 @@ async function execute<T>(
   };
 }
 
-/** The probe started within the run's deadline (its timeout cut to what is left), or undefined: too little time left. */
-function start(run: Run, probe: ResolvedProbe): Promise<ProbeResult> | undefined {
+/**
+ * The probe started within the run's deadline (its timeout cut to what is left of the run), or undefined when too
+ * little time is left to start it. Its answer is its result, or, when the deadline cut its timeout short and it then
+ * ran out of time, what to say instead: the target was not given its timeout, so that is no sample of it.
+ */
+function start(run: Run, probe: ResolvedProbe): Promise<ProbeResult | string> | undefined {
   const remaining = Math.floor(run.deadline - performance.now());
   if (remaining < 100) return undefined;
-  return runProbe(
-    remaining < probe.config.timeoutMs ? { ...probe, config: { ...probe.config, timeoutMs: remaining } } : probe,
-    run,
-  );
+  if (remaining >= probe.config.timeoutMs) return runProbe(probe, run);
+  return cutShort(run, { ...probe, config: { ...probe.config, timeoutMs: remaining } }, probe.config.timeoutMs);
+}
+
+/** A timer may fire a little early (whole milliseconds): a probe that failed this close to its timeout timed out. */
+const TIMER_SLACK_MS = 5;
+
+async function cutShort(run: Run, probe: ResolvedProbe, timeoutMs: number): Promise<ProbeResult | string> {
+  const started = performance.now();
+  const result = await runProbe(probe, run);
+  // no usable answer (its error says why) by the end of the shortened timeout: the run's limit, not the target's
+  if (
+    !result.ok &&
+    result.error !== undefined &&
+    performance.now() - started >= probe.config.timeoutMs - TIMER_SLACK_MS
+  )
+    return `the run's time limit (${run.limitMs / 1000} s) came before the probe's timeout (${timeoutMs} ms)`;
+  return result;
 }
 
 /**
@@ -231,6 +253,7 @@ async function probeItem<T>(
   const answer = speculative ? probing : start(run, planned.probe);
   if (!answer) return outOfTime(run, config);
   const result = await answer;
+  if (typeof result === 'string') return limited(run, config, result);
   const window = config.ignoreMaintenance ? undefined : activeWindow(run.maintenance, new Date(result.at));
   // a run's plan is decoded only now (see ReadProbe): nothing decoded was held while the probe waited
   let decoded: PlannedProbe;
@@ -254,7 +277,7 @@ async function unplanned(
   id: Pick<ProbeConfig, 'name' | 'kind'>,
   problem: string,
   speculative: ResolvedProbe | undefined,
-  probing: Promise<ProbeResult> | undefined,
+  probing: Promise<ProbeResult | string> | undefined,
 ): Promise<ProbeOutcome> {
   const { name, kind } = id;
   const error = `reading the state of ${name}: ${problem}`;
@@ -268,6 +291,7 @@ async function unplanned(
   }
   if (!probing) return outOfTime(run, speculative.config);
   const result = await probing; // never rejects
+  if (typeof result === 'string') return limited(run, speculative.config, result);
   return { name, result, writeError: `${error}; this sample is not recorded` };
 }
 
@@ -284,6 +308,11 @@ function misconfigured(run: Run, config: ProbeConfig, problem: string): ProbeOut
 function outOfTime(run: Run, config: ProbeConfig): ProbeOutcome {
   const result = noSample(config.name, config.kind, run.now(), 'skipped: the run ran out of time');
   return { name: config.name, result, skipped: true };
+}
+
+/** Its timeout cut short by the run's deadline, and timed out: no sample of the target, never a failure or an alert. */
+function limited(run: Run, config: ProbeConfig, why: string): ProbeOutcome {
+  return { name: config.name, result: noSample(config.name, config.kind, run.now(), why), skipped: true };
 }
 
 /** A result that is no sample (the state unreadable, the configuration wrong, no time left): failed, saying why. */

@@ -310,12 +310,40 @@ describe('mt-ops probe', () => {
     });
     const r = await runCli(['probe', '--time-limit', '2'], { env });
     expect(r.code).toBe(1);
+    // h1 had its whole timeout and failed; h2's was cut short by the time limit (no sample); h3 never started
+    expect(r.stdout).toMatch(/^h1\s+FAIL\s+.*timed out after 1000 ms/m);
+    expect(r.stdout).toMatch(
+      /^h2\s+SKIPPED\s+.*the run's time limit \(2 s\) came before the probe's timeout \(1000 ms\)$/m,
+    );
     expect(r.stdout).toMatch(/^h3\s+SKIPPED\s+.*skipped: the run ran out of time$/m);
-    expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 2 failed, 1 skipped');
-    expect(r.stderr).toBe('mt-ops: 2 probe(s) failed\n');
+    expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 1 failed, 2 skipped');
+    expect(r.stderr).toBe('mt-ops: 1 probe(s) failed\n');
     const bad = await runCli(['probe', '--time-limit', '0'], { env });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--time-limit.*must be a whole number of seconds from 1 to 3600/);
+  });
+
+  it("--time-limit shorter than a probe's timeout: a slow target cut short is no failure, no state, no alert", async () => {
+    const env = setup({
+      probes: [
+        { name: 'hang', url: `${targets.url}/hang` },
+        { name: 'slow', url: `${targets.url}/slow?ms=1500`, failureThreshold: 1 },
+        { name: 'healthy', url: `${targets.url}/health` },
+      ],
+    });
+    const r = await runCli(['probe', '--time-limit', '1', '--only', 'hang,slow,healthy'], { env });
+    expect(r.code).toBe(1);
+    for (const name of ['hang', 'slow'])
+      expect(r.stdout).toMatch(
+        new RegExp(
+          `^${name}\\s+SKIPPED\\s+-\\s+.*the run's time limit \\(1 s\\) came before the probe's timeout \\(10000 ms\\)$`,
+          'm',
+        ),
+      );
+    expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 0 failed, 2 skipped');
+    const bucket = env.BACKUP_BUCKET.slice('file://'.length);
+    expect(existsSync(join(bucket, 'prod/.state/probes/slow.json'))).toBe(false);
+    expect(existsSync(join(bucket, 'prod/.outbox'))).toBe(false);
   });
 
   it('a degraded target: exit 1, the failed condition saying what it saw; --only and --json', async () => {

@@ -323,19 +323,62 @@ describe('bounds', () => {
     expect(reads).toEqual(['with the request', 'alone']);
   });
 
-  it('a run where every target hangs still ends by its deadline: late probes are skipped, running ones cut short', async () => {
+  it('a run where every target hangs still ends by its deadline: late probes are skipped, running ones cut short (and not a sample)', async () => {
     const store = freshStore();
     const list = probes(
       Array.from({ length: 20 }, (_, i) => ({ name: `h${i}`, url: `${targets.url}/hang`, timeoutMs: 10_000 })),
     );
     const run = await runProbes(store, 'prod', list, { all: true, concurrency: 10, deadlineMs: 1_000 });
     expect(run.durationMs).toBeLessThan(5_000); // not 20 x 10 s / 10 = 20 s
+    expect(run.outcomes.every((o) => o.skipped)).toBe(true);
+    const said = run.outcomes.map((o) => o.result.error);
+    expect(said.filter((e) => e === 'skipped: the run ran out of time')).toHaveLength(10);
     expect(
-      run.outcomes.every(
-        (o) => o.skipped || /^timed out after \d+ ms \((no answer|no connection)\)$/.test(o.result.error ?? ''),
-      ),
-    ).toBe(true);
-    expect(run.outcomes.filter((o) => !o.skipped)).toHaveLength(10);
+      said.filter((e) => e === "the run's time limit (1 s) came before the probe's timeout (10000 ms)"),
+    ).toHaveLength(10);
+    expect([run.passed, run.failed]).toEqual([0, 0]);
+  });
+});
+
+describe("the run's time limit", () => {
+  it("a probe whose timeout the run's deadline cut short, and that then timed out, is no sample of the target: not recorded, not failed, no alert", async () => {
+    const rt = runtimeWith({
+      probes: [
+        { name: 'hang', url: `${targets.url}/hang` },
+        { name: 'slow', url: `${targets.url}/slow?ms=1500` },
+        { name: 'quick', url: `${targets.url}/slow?ms=200` },
+        { name: 'healthy', url: `${targets.url}/health` },
+      ],
+    });
+    for (let i = 0; i < 3; i++) {
+      const { run } = await probeJob(rt, { all: true, deadlineMs: 1_000 });
+      expect(run.outcomes.map((o) => [o.name, o.skipped ?? false, o.result.ok, o.status])).toEqual([
+        ['hang', true, false, undefined],
+        ['slow', true, false, undefined],
+        ['quick', false, true, 'up'],
+        ['healthy', false, true, 'up'],
+      ]);
+      for (const o of run.outcomes.slice(0, 2)) {
+        expect(o.result.error).toBe("the run's time limit (1 s) came before the probe's timeout (10000 ms)");
+        expect(o.result.failed).toEqual([]);
+      }
+      expect([run.passed, run.failed]).toEqual([2, 0]);
+    }
+    expect(rt.bus.published).toHaveLength(0);
+    for (const name of ['hang', 'slow']) {
+      const { state } = await readState(rt.store, 'prod', name, new Date().toISOString());
+      expect([state.samples, state.status, state.incident]).toEqual([0, 'unknown', undefined]);
+    }
+    expect((await readState(rt.store, 'prod', 'quick', new Date().toISOString())).state.samples).toBe(3);
+  });
+
+  it('a probe that times out within its own timeout is a failure of the target, whatever the time limit', async () => {
+    const store = freshStore();
+    const list = probes([{ name: 'hang', url: `${targets.url}/hang`, timeoutMs: 300, failureThreshold: 1 }]);
+    const run = await runProbes(store, 'prod', list, { all: true, deadlineMs: 2_000 });
+    expect([run.outcomes[0]!.skipped, run.outcomes[0]!.status]).toEqual([undefined, 'down']);
+    expect(run.outcomes[0]!.result.error).toMatch(/^timed out after 300 ms/);
+    expect([run.passed, run.failed]).toEqual([0, 1]);
   });
 });
 
