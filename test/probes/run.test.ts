@@ -421,6 +421,26 @@ describe('a state that cannot be read', () => {
     ]);
   });
 
+  it("with its state unreadable, a configuration error and the run's time limit are still said as such: no sample of either", async () => {
+    const dir = tempDir('mt-probe-unreadable-');
+    const store = openStore(`file://${dir}`);
+    for (const name of ['slow', 'api']) unreadable(dir, name);
+    const list = probes([
+      { name: 'slow', url: `${targets.url}/slow?ms=1500` },
+      { name: 'api', url: `${targets.url}/\${MT_TEST_UNSET_PATH}` },
+    ]);
+    const run = await runProbes(store, 'prod', list, { all: true, deadlineMs: 1_000, environment: {} });
+    const [slow, api] = run.outcomes;
+    expect([slow!.skipped, slow!.result.error]).toEqual([
+      true,
+      "the run's time limit (1 s) came before the probe's timeout (10000 ms)",
+    ]);
+    expect(api!.configError).toBe(
+      'configuration error in probe api: url names ${MT_TEST_UNSET_PATH}, which is not set',
+    );
+    expect([run.passed, run.failed]).toEqual([0, 1]); // a configuration error fails the run, as it does with a state
+  });
+
   it('a probe with a longer interval (not started before its state said it was due) is not probed: skipped, saying why, neither passed nor failed', async () => {
     let requests = 0;
     const server = createServer((_req, res) => {
