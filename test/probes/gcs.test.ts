@@ -167,7 +167,7 @@ describe('the probe job on GCS', () => {
     expect(alerts(rt)).toEqual(['firing probe/prod/api']);
   });
 
-  it('a state document that cannot be read (503 past the retries): that probe is not run and says why in one line; the others are run and recorded', async () => {
+  it("a state document that cannot be read (503 past the retries): that probe's answer is its result, not recorded and said so in one line; the others are run and recorded", async () => {
     const rt = runtimeWith({
       probes: [
         { name: 'api', url: `${targets.url}/health` },
@@ -177,10 +177,10 @@ describe('the probe job on GCS', () => {
     gcs.failNext({ method: 'GET', pathIncludes: '.state/probes/api.json', status: 503, count: 10 });
     const { run } = await probeJob(rt, { all: true, now: minute(0) });
     const api = run.outcomes.find((o) => o.name === 'api')!;
-    expect(api.result.ok).toBe(false);
-    expect(api.writeError).toMatch(/^reading the state of api: /);
+    expect([api.result.ok, api.result.status, api.status]).toEqual([true, 200, undefined]);
+    expect(api.writeError).toMatch(/^reading the state of api: .+; this sample is not recorded$/);
     expect(run.outcomes.find((o) => o.name === 'web')).toMatchObject({ status: 'up' });
-    expect([run.passed, run.failed]).toEqual([1, 1]);
+    expect([run.passed, run.failed]).toEqual([2, 0]);
     expect(rt.logs.filter((l) => l.includes('reading the state of api'))).toHaveLength(1);
     expect(
       stateWrites(rt.bucket)
