@@ -122,8 +122,12 @@ async function observeFreshness(deps: ProbeDeps, timeoutMs: number): Promise<Obs
             }
           : { ok: false, backupId: null, ageDays: null },
       };
+      // what a null stands for, said by the conditions that read it ('got null (no complete backup in the bucket)')
+      const nullReasons: Record<string, string> = {};
+      if (!fresh.newest) nullReasons.newestAgeHours = nullReasons.newestBackupId = 'no complete backup in the bucket';
+      if (!verify) nullReasons['verify.ageDays'] = nullReasons['verify.backupId'] = 'no verify recorded';
       return {
-        observation: { connected: true, responseTimeMs: performance.now() - started, json: details },
+        observation: { connected: true, responseTimeMs: performance.now() - started, json: details, nullReasons },
         timings: { totalMs: performance.now() - started },
         details,
       };

@@ -524,9 +524,9 @@ describe('backup freshness (the watchdog of the backup job) on the file store', 
       false,
       'critical',
       [
-        '[BODY].newestAgeHours < 26: got null',
+        '[BODY].newestAgeHours < 26: got null (no complete backup in the bucket)',
         '[BODY].verify.ok == true: got false',
-        '[BODY].verify.ageDays < 8: got null',
+        '[BODY].verify.ageDays < 8: got null (no verify recorded)',
       ],
     ],
     [
