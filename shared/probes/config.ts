@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { Severity } from '../bus/events';
-import { registerSecret } from '../log/redact';
+import { registerSecret, SECRET_KEY } from '../log/redact';
 import { ConditionError, parseCondition, type Condition } from './conditions';
 
 const cache = new Map<string, Condition>();
@@ -330,12 +330,17 @@ export function resolveProbe(config: ProbeConfig, environment: NodeJS.ProcessEnv
   const secretHeaders: string[] = [];
   for (const [k, v] of Object.entries(config.headers)) {
     headers[k] = interpolate(v, environment, `headers.${k}`, missing, true);
-    // a header value built from a variable is a secret: mask it in every log line, excerpt and event
-    if (REF.test(v)) {
+    // a header value built from a variable is a secret, and so is a literal one under a secret's name (Authorization,
+    // X-Api-Key, Cookie): masked in every log line, excerpt and event, never sent to another origin on a redirect
+    const fromVariable = REF.test(v);
+    REF.lastIndex = 0;
+    if (fromVariable || SECRET_KEY.test(k)) {
       registerSecret(headers[k]);
+      // the credential after its scheme (`Bearer abc`), as a target echoing it back may show it alone
+      const credential = headers[k]!.trim().split(/\s+/).slice(1).join(' ');
+      if (!fromVariable) registerSecret(credential);
       secretHeaders.push(k);
     }
-    REF.lastIndex = 0;
   }
   const body = config.body === undefined ? undefined : interpolate(config.body, environment, 'body', missing, true);
   const secretBody = config.body !== undefined && REF.test(config.body);

@@ -75,6 +75,19 @@ describe('failed conditions say what they saw, as written', () => {
     expect(r.excerpt).not.toContain('cookieVal99');
   });
 
+  it('a literal X-Api-Key (a secret by its name) quoted back by a condition: the condition as written, the value masked', async () => {
+    const r = await probe({
+      url: `${base}/echo`,
+      headers: { 'X-Api-Key': 'literalKey7788', Authorization: 'Bearer literalTok5566' },
+      conditions: ['[BODY].headers.x-api-key == nope', '[BODY].headers.authorization == nope'],
+    });
+    expect(messages(r)).toEqual([
+      '[BODY].headers.x-api-key == nope: got "***"',
+      '[BODY].headers.authorization == nope: got "***"',
+    ]);
+    expect(JSON.stringify(r)).not.toMatch(/literalKey7788|literalTok5566/);
+  });
+
   it('no answer (refused): "got no answer", not "a body that is not JSON"', async () => {
     const r = await probe({ url: 'http://127.0.0.1:1/', conditions: ['[BODY].status == healthy'] });
     expect(r.error).toMatch(/refused/);
