@@ -143,7 +143,7 @@ describe('mt-ops probe', () => {
     mkdirSync(join(env.BACKUP_BUCKET.slice('file://'.length), 'prod/.state/probes/api.json'), { recursive: true });
     const r = await runCli(['probe'], { env });
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/^api\s+ok\s+-\s+200\s+\d+ ms\s/m);
+    expect(r.stdout).toMatch(/^api\s+ok\s+-\s+200\s+\d+ ms\s.*not recorded: reading the state of api: /m);
     expect(r.stdout).toMatch(/^web\s+ok\s+up\s/m);
     expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('2 passed, 0 failed, 1 not recorded');
     const lines = r.stderr.trimEnd().split('\n');
@@ -341,6 +341,9 @@ describe('mt-ops probe', () => {
         ),
       );
     expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 0 failed, 2 skipped');
+    expect(r.stderr).toBe(
+      "mt-ops: 2 probes skipped: the run's time limit came first (before they could start, or before their own timeout)\n",
+    );
     const bucket = env.BACKUP_BUCKET.slice('file://'.length);
     expect(existsSync(join(bucket, 'prod/.state/probes/slow.json'))).toBe(false);
     expect(existsSync(join(bucket, 'prod/.outbox'))).toBe(false);

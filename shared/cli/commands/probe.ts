@@ -137,7 +137,9 @@ export function registerProbeCommands(program: Command): void {
             // a row with no condition to show says why it has no sample (its state unreadable, no time left)
             const failed =
               o.configError ??
-              (o.result.failed.length > 0 ? o.result.failed.map((f) => f.message).join('; ') : (o.result.error ?? ''));
+              (o.result.failed.length > 0
+                ? o.result.failed.map((f) => f.message).join('; ')
+                : (o.result.error ?? (o.writeError ? `not recorded: ${o.writeError}` : '')));
             return [
               o.name,
               o.skipped ? 'SKIPPED' : o.configError ? 'CONFIG' : o.result.ok ? 'ok' : 'FAIL',
@@ -176,7 +178,7 @@ export function registerProbeCommands(program: Command): void {
         // not a pass either: probes the run had no time to start, results the bucket did not keep
         if (skipped > 0)
           throw new OpsError(
-            `${count(skipped, 'probe')} skipped: the run's time limit came before ${skipped === 1 ? 'it' : 'they'} could start`,
+            `${count(skipped, 'probe')} skipped: the run's time limit came first (before ${skipped === 1 ? 'it' : 'they'} could start, or before ${skipped === 1 ? 'its' : 'their'} own timeout)`,
             'probe_failed',
           );
         if (notRecorded > 0) throw new OpsError(lost, 'probe_failed');
