@@ -73,7 +73,10 @@ export const ProbeSchema = z
       .default({ availability: 99.9 }),
     ignoreMaintenance: z.boolean().default(false),
     maxRedirects: z.number().int().min(0).max(20).default(5),
-    /** https: a CA file (PEM) to trust besides the system's, or `insecure` to accept any certificate (its expiry is still read). */
+    /**
+     * https: a CA file (PEM) to trust instead of the system's (the target is held to its own CA), or `insecure` to
+     * accept any certificate (its expiry is still read).
+     */
     tls: z
       .object({ caFile: z.string().min(1).optional(), insecure: z.boolean().optional() })
       .strict()

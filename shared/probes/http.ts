@@ -271,7 +271,8 @@ function redirected(status: number, sent: Sent, crossOrigin: boolean, secretHead
   }
   if (crossOrigin) {
     const secret = new Set(secretHeaders.map((name) => name.toLowerCase()));
-    headers = without(headers, (name) => CREDENTIALS.has(name) || secret.has(name));
+    // and a Host of the operator's: it names the first origin, not the one the redirect goes to (curl drops it too)
+    headers = without(headers, (name) => CREDENTIALS.has(name) || name === 'host' || secret.has(name));
   }
   return { method, headers, body };
 }

@@ -363,6 +363,13 @@ describe('redirects: method, body and credentials as browsers and curl treat the
     });
   }
 
+  it("to another origin: a Host header of the operator's is not sent there (it names the first origin)", async () => {
+    const r = await run({ url: via(a, 302, `${b.url}/log`), headers: { ...headers, Host: 'api.internal' } });
+    expect(r).toMatchObject({ ok: true, status: 200 });
+    expect(a.requests[0]!.headers.host).toBe('api.internal');
+    expect(b.requests[0]!.headers.host).toBe(new URL(b.url).host);
+  });
+
   it('dropped headers stay dropped when a later hop comes back to the first origin', async () => {
     const r = await run({ url: via(a, 302, via(b, 302, `${a.url}/log`)) });
     expect(r).toMatchObject({ ok: true, status: 200 });
