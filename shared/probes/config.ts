@@ -127,7 +127,7 @@ export const ProbeListSchema = z.array(ProbeSchema).superRefine((probes, ctx) =>
 /** How many probes one run probes at once, by default and at most (each holds a socket and its answer). */
 export const PROBE_CONCURRENCY = { default: 50, min: 1, max: 500 } as const;
 
-/** The section's settings form: `{ concurrency, targets }` (targets absent: the defaults). */
+/** The section's settings form: `{ concurrency, targets }` (targets absent: the defaults; empty: none). */
 export const ProbesSettingsSchema = z
   .object({
     concurrency: z
@@ -143,7 +143,7 @@ export type ProbesSection = z.infer<typeof ProbesSettingsSchema>;
 
 /**
  * The `probes` section: either the list of probes (`probes: [...]`) or `{ concurrency, targets: [...] }`; both read as
- * the second. Absent (or no targets): the defaults (see defaultProbes). Issues keep the path of the form written.
+ * the second. Absent (or no targets given): the defaults (see defaultProbes); an empty list: no probes. Issues keep the path of the form written.
  */
 export const ProbesSectionSchema = z
   .unknown()
@@ -234,7 +234,9 @@ export function probesOf(
   section: ProbesSection | undefined,
   env: { APP_BASE_URL?: string; DATABASE_URL?: string },
 ): ProbeConfig[] {
-  return section?.targets && section.targets.length > 0 ? section.targets : defaultProbes(env);
+  // an empty list is no probes (a staging file that turns probing off), never the defaults: those would probe an
+  // APP_BASE_URL nobody meant, and page for it
+  return section?.targets !== undefined ? section.targets : defaultProbes(env);
 }
 
 export interface ResolvedCondition {

@@ -64,6 +64,18 @@ function setup(file: object) {
 }
 
 describe('mt-ops probe', () => {
+  it('an empty probes list is no probes (never the defaults, which would probe an APP_BASE_URL nobody meant): said, exit 0', async () => {
+    for (const probes of [[], { targets: [] }]) {
+      const env = setup({ probes });
+      const r = await runCli(['probe'], { env: { ...env, APP_BASE_URL: `${targets.url}/nothing-here` } });
+      expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('0 passed, 0 failed');
+      expect(r.stderr).toBe(
+        "mt-ops: no probes: the operator file's probes list is empty (remove it for the defaults)\n",
+      );
+      expect(r.code).toBe(0);
+    }
+  });
+
   it('in a maintenance window: says which window and until when, and what that means for the samples', async () => {
     const env = setup({
       probes: [

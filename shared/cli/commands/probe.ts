@@ -160,6 +160,10 @@ export function registerProbeCommands(program: Command): void {
             `${run.passed} passed, ${run.failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}${notRecorded > 0 ? `, ${notRecorded} not recorded` : ''}\n`,
           );
         }
+        if (run.outcomes.length === 0 && run.notDue.length === 0)
+          process.stderr.write(
+            `mt-ops: no probes: the operator file's probes list is empty (remove it for the defaults)\n`,
+          );
         // a probe in a maintenance window: which window, until when, and what that means for its samples
         const inWindow = run.outcomes.filter((o) => o.status === 'maintenance').map((o) => o.name);
         const window = inWindow.length > 0 ? activeWindow(ctx.config.file.maintenance ?? [], new Date()) : undefined;
