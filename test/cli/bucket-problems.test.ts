@@ -1,33 +1,11 @@
 /** Bucket problems get plain words and the right exit code (issue 9, item 21): no raw ENOTDIR, EACCES or stack. */
 import { describe, it, expect, beforeAll } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { tempDir } from '../support/temp';
-import { runCli, CLI, type CliResult } from '../support/cli';
-
-const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
-/** Whether the CLI can be run as an unprivileged user here (root ignores folder permissions). */
-const canDropPrivileges =
-  process.getuid?.() === 0 &&
-  spawnSync('setpriv', [...NOBODY, process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(CLI)})`])
-    .status === 0;
-
-function runAsNobody(args: string[], env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('setpriv', [...NOBODY, process.execPath, CLI, ...args], {
-      env: { ...process.env, LOG_LEVEL: 'warn', HOME: '/tmp', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
+import { runCli, runAsNobody, canDropPrivileges, type CliResult } from '../support/cli';
 
 const oneLine = (r: CliResult) => {
   expect(r.stderr.trim().split('\n')).toHaveLength(1);

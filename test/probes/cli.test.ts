@@ -2,9 +2,9 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { runCli, CLI, type CliResult } from '../support/cli';
+import { runCli, runAsNobody, canDropPrivileges } from '../support/cli';
 import { functionRuntime } from '../../shared/functions/runtime';
 import { loadConfig } from '../../shared/config/load';
 import type { MemoryBus } from '../../shared/bus/memory-bus';
@@ -18,13 +18,6 @@ beforeAll(async () => {
 });
 afterAll(async () => targets.close());
 
-const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
-/** Whether the CLI can be run as an unprivileged user here (root reads and writes whatever the modes say). */
-const canDropPrivileges =
-  process.getuid?.() === 0 &&
-  spawnSync('setpriv', [...NOBODY, process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(CLI)})`])
-    .status === 0;
-
 /** A test's temp folder (its config file, its bucket) readable by anyone: what nobody may write is then root's alone. */
 function openToAll(path: string): void {
   chmodSync(path, 0o755);
@@ -32,22 +25,6 @@ function openToAll(path: string): void {
     if (entry.isDirectory()) openToAll(join(path, entry.name));
     else chmodSync(join(path, entry.name), 0o644);
   }
-}
-
-/** The real CLI run as nobody. */
-function runAsNobody(args: string[], env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('setpriv', [...NOBODY, process.execPath, CLI, ...args], {
-      env: { ...process.env, LOG_LEVEL: 'warn', HOME: '/tmp', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
 }
 
 function setup(file: object) {

@@ -1,5 +1,5 @@
 /** Runs the real CLI as a child process for tests. */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../bin/mt-ops.js', import.meta.url));
@@ -33,5 +33,29 @@ export function runCli(
       resolve({ code, signal, stdout, stderr });
     });
     child.stdin.end(options.input ?? '');
+  });
+}
+
+const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+
+/** Whether the CLI can be run as an unprivileged user here (root reads and writes whatever the modes say). */
+export const canDropPrivileges =
+  process.getuid?.() === 0 &&
+  spawnSync('setpriv', [...NOBODY, process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(CLI)})`])
+    .status === 0;
+
+/** The real CLI run as nobody (setpriv), from source. */
+export function runAsNobody(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('setpriv', [...NOBODY, process.execPath, CLI, ...args], {
+      env: { ...process.env, LOG_LEVEL: 'warn', HOME: '/tmp', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
