@@ -2,14 +2,17 @@
  * The pure rules of probing: a probe's result -> a sample (availability failure or not, its severity), and the
  * state machine that turns samples into at most one firing alert per incident and its matching resolved alert.
  *
- * - `failureThreshold` consecutive failed samples move a probe to `down` and fire; `successThreshold` consecutive
- *   good samples afterwards move it `up` and resolve. Nothing is published per failed sample, and a flapping target
- *   (never enough in a row either way) neither fires nor resolves.
- * - A firing incident whose failures grow more severe (warning -> critical) fires again at the new severity (the
- *   same fingerprint: the same incident, escalated).
- * - The status says whether the target is available: `down` only on failures that count against availability (a
- *   condition at or above the probe's own severity). An incident of lesser failures (a certificate's warning) fires
- *   at its severity while the probe stays `up`.
+ * - `failureThreshold` consecutive samples failing availability (a condition at or above the probe's own severity)
+ *   move a probe to `down` and fire; `successThreshold` consecutive samples not failing it afterwards move it `up`
+ *   and resolve. Nothing is published per failed sample, and a flapping target (never enough in a row either way)
+ *   neither fires nor resolves.
+ * - Lesser failures (a certificate's warning: the target answers) fire an incident at their severity after
+ *   `failureThreshold` samples in a row failing some condition, while the probe stays `up`, and resolve after
+ *   `successThreshold` samples passing every condition. Such an incident whose failures grow more severe fires again
+ *   at the new severity (the same fingerprint: the same incident, escalated), and becomes one of availability only
+ *   when availability fails `failureThreshold` times in a row (a single 503 amid a certificate warning pages no one).
+ *   One of availability resolves when availability is back, even while lesser failures go on (they fire again on
+ *   their own, `failureThreshold` samples later).
  * - Samples inside a maintenance window (unless the probe ignores maintenance) put the probe in `maintenance`;
  *   they move no streak and raise nothing. The first sample after the window leaves `maintenance` for `unknown`
  *   until the samples decide: a good one makes it `up` (with an incident open, the resolve does), a failure that
@@ -81,15 +84,26 @@ export interface OpenIncident {
   fingerprint: string;
   severity: Severity;
   startsAt: string;
+  /**
+   * False for an incident of lesser failures (conditions below the probe's own severity: the target answers); absent
+   * or true for one of failures that count against availability (incidents stored before the distinction: these).
+   */
+  availability?: boolean;
 }
 
 export interface Machine {
   status: ProbeStatus;
   since: string;
+  /** Consecutive samples failing availability (a condition at or above the probe's severity), and not. */
   consecutiveFailures: number;
   consecutiveSuccesses: number;
-  /** When the current streak of failures began. */
+  /** When the current streak of availability failures began. */
   failingSince?: string;
+  /** Consecutive samples failing any condition (lesser ones too), and passing every one (absent: 0). */
+  failingChecks?: number;
+  passingChecks?: number;
+  /** When the current streak of samples failing any condition began. */
+  checksFailingSince?: string;
   incident?: OpenIncident;
 }
 
@@ -102,7 +116,16 @@ export type Transition =
   | { kind: 'fire'; incident: OpenIncident; result: ProbeResult; escalated: boolean }
   | { kind: 'resolve'; incident: OpenIncident; result: ProbeResult; endsAt: string };
 
-/** One sample through the state machine: the next machine state and at most one transition. */
+/**
+ * One sample through the state machine: the next machine state and at most one transition. Two streaks are kept: of
+ * availability failures, which move the probe `down` and fire at its severity (`failureThreshold` in a row) and
+ * resolve after `successThreshold` samples that do not fail availability; and of failures of any condition, which fire
+ * an incident of lesser failures (the target answers: the probe stays `up`) and resolve after `successThreshold`
+ * samples passing every condition. One incident per probe (one fingerprint): one of lesser failures becomes one of
+ * availability (escalated) once the availability streak reaches the threshold, never on a single failure; one of
+ * availability resolves when availability is back, even while lesser failures go on, which then fire again on their
+ * own after `failureThreshold` more samples (so the new incident starts after the resolve).
+ */
 export function step(
   machine: Machine,
   result: ProbeResult,
@@ -122,33 +145,67 @@ export function step(
     return { machine: next };
   }
   if (next.status === 'maintenance') moveTo('unknown');
-  if (result.ok) {
-    next.consecutiveSuccesses++;
-    next.consecutiveFailures = 0;
-    next.failingSince = undefined;
-  } else {
+  if (result.availabilityFailure) {
     if (next.consecutiveFailures === 0) next.failingSince = result.at;
     next.consecutiveFailures++;
     next.consecutiveSuccesses = 0;
+  } else {
+    next.consecutiveSuccesses++;
+    next.consecutiveFailures = 0;
+    next.failingSince = undefined;
   }
-  if (next.incident) {
-    if (result.ok && next.consecutiveSuccesses >= thresholds.successThreshold) {
-      const incident = next.incident;
-      next.incident = undefined;
-      moveTo('up');
-      return { machine: next, transition: { kind: 'resolve', incident, result, endsAt: result.at } };
-    }
-    if (!result.ok && result.severity && SEVERITY_RANK[result.severity] > SEVERITY_RANK[next.incident.severity]) {
-      next.incident = { ...next.incident, severity: result.severity };
-      if (result.availabilityFailure) moveTo('down');
+  if (!result.ok) {
+    if (!next.failingChecks) next.checksFailingSince = result.at;
+    next.failingChecks = (next.failingChecks ?? 0) + 1;
+    next.passingChecks = 0;
+  } else {
+    next.passingChecks = (next.passingChecks ?? 0) + 1;
+    next.failingChecks = 0;
+    next.checksFailingSince = undefined;
+  }
+  const worse = (than: Severity) =>
+    result.severity !== undefined && SEVERITY_RANK[result.severity] > SEVERITY_RANK[than];
+  const resolve = (incident: OpenIncident) => {
+    next.incident = undefined;
+    // lesser failures still going on fire again on their own, from here: a new streak
+    next.failingChecks = 0;
+    next.checksFailingSince = undefined;
+    moveTo('up');
+    return { machine: next, transition: { kind: 'resolve', incident, result, endsAt: result.at } as Transition };
+  };
+  const open = next.incident;
+  if (open && open.availability !== false) {
+    if (next.consecutiveSuccesses >= thresholds.successThreshold) return resolve(open);
+    if (result.availabilityFailure && worse(open.severity)) {
+      next.incident = { ...open, severity: result.severity! };
+      moveTo('down');
       return { machine: next, transition: { kind: 'fire', incident: next.incident, result, escalated: true } };
     }
-    // while the incident is open: failures that count against availability make it down; anything else (a good
-    // sample short of the threshold, a lesser failure) leaves the status as it was
+    // while it is open: failures of availability make it down; anything else leaves the status as it was
     if (result.availabilityFailure) moveTo('down');
     return { machine: next };
   }
-  if (!result.ok && next.consecutiveFailures >= thresholds.failureThreshold) {
+  if (open) {
+    // an incident of lesser failures
+    if (next.consecutiveFailures >= thresholds.failureThreshold) {
+      next.incident = {
+        ...open,
+        severity: worse(open.severity) ? result.severity! : open.severity,
+        availability: true,
+      };
+      moveTo('down');
+      return { machine: next, transition: { kind: 'fire', incident: next.incident, result, escalated: true } };
+    }
+    if ((next.passingChecks ?? 0) >= thresholds.successThreshold) return resolve(open);
+    if (!result.ok && !result.availabilityFailure && worse(open.severity)) {
+      next.incident = { ...open, severity: result.severity! };
+      moveTo('up');
+      return { machine: next, transition: { kind: 'fire', incident: next.incident, result, escalated: true } };
+    }
+    if (!result.availabilityFailure) moveTo('up');
+    return { machine: next };
+  }
+  if (next.consecutiveFailures >= thresholds.failureThreshold) {
     // the incident starts with the first failure of the streak, not when the threshold was crossed
     const incident: OpenIncident = {
       fingerprint,
@@ -156,12 +213,24 @@ export function step(
       startsAt: next.failingSince ?? result.at,
     };
     next.incident = incident;
-    // lesser failures fire at their severity, but the target answers: up
-    moveTo(result.availabilityFailure ? 'down' : 'up');
+    moveTo('down');
     return { machine: next, transition: { kind: 'fire', incident, result, escalated: false } };
   }
-  // no incident: a good sample means up; failures below the threshold leave the state as it was
-  if (result.ok) moveTo('up');
+  if (!result.ok && !result.availabilityFailure && (next.failingChecks ?? 0) >= thresholds.failureThreshold) {
+    // lesser failures fire at their severity, but the target answers: up
+    const incident: OpenIncident = {
+      fingerprint,
+      severity: result.severity ?? 'warning',
+      startsAt: next.checksFailingSince ?? result.at,
+      availability: false,
+    };
+    next.incident = incident;
+    moveTo('up');
+    return { machine: next, transition: { kind: 'fire', incident, result, escalated: false } };
+  }
+  // no incident: a sample the target answered well enough means up; availability failures below the threshold leave
+  // the status as it was
+  if (!result.availabilityFailure) moveTo('up');
   return { machine: next };
 }
 

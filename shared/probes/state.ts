@@ -45,7 +45,12 @@ export const fingerprints = {
   slo: (env: string, name: string) => `slo/${env}/${name}`,
 };
 
-const Incident = z.object({ fingerprint: z.string(), severity: Severity, startsAt: z.string() });
+const Incident = z.object({
+  fingerprint: z.string(),
+  severity: Severity,
+  startsAt: z.string(),
+  availability: z.boolean().optional(),
+});
 
 /**
  * With `historyThrough` set, `hours` holds only the open hours (the closed ones are in the history document, see
@@ -71,6 +76,10 @@ const fields = {
   consecutiveFailures: z.number().int().min(0),
   consecutiveSuccesses: z.number().int().min(0),
   failingSince: z.string().optional(),
+  /** The streaks of samples failing any condition, lesser ones too (rules.ts; absent in documents written before). */
+  failingChecks: z.number().int().min(0).optional(),
+  passingChecks: z.number().int().min(0).optional(),
+  checksFailingSince: z.string().optional(),
   incident: Incident.optional(),
   sloIncident: Incident.optional(),
   lastRunAt: z.string().optional(),
@@ -297,6 +306,9 @@ export function recordSample(state: ProbeState, result: ProbeResult, ctx: Sample
     consecutiveFailures: state.consecutiveFailures,
     consecutiveSuccesses: state.consecutiveSuccesses,
     failingSince: state.failingSince,
+    failingChecks: state.failingChecks,
+    passingChecks: state.passingChecks,
+    checksFailingSince: state.checksFailingSince,
     incident: state.incident,
   };
   const stepped = step(machine, result, ctx, fingerprints.probe(ctx.env, result.probe), ctx.maintenance !== undefined);
@@ -320,6 +332,9 @@ export function recordSample(state: ProbeState, result: ProbeResult, ctx: Sample
   // dictionary-mode object, several times its size, held across the write's awaits
   const {
     failingSince: _failing,
+    failingChecks: _failingChecks,
+    passingChecks: _passingChecks,
+    checksFailingSince: _checksSince,
     incident: _incident,
     sloIncident: _sloIncident,
     budgetLeft: _budget,
@@ -341,6 +356,9 @@ export function recordSample(state: ProbeState, result: ProbeResult, ctx: Sample
     burn: burn.rates,
   };
   if (stepped.machine.failingSince !== undefined) next.failingSince = stepped.machine.failingSince;
+  if (stepped.machine.failingChecks !== undefined) next.failingChecks = stepped.machine.failingChecks;
+  if (stepped.machine.passingChecks !== undefined) next.passingChecks = stepped.machine.passingChecks;
+  if (stepped.machine.checksFailingSince !== undefined) next.checksFailingSince = stepped.machine.checksFailingSince;
   if (stepped.machine.incident !== undefined) next.incident = stepped.machine.incident;
   if (slo.open !== undefined) next.sloIncident = slo.open;
   // see `reset`: kept until the probe is up with no incident open

@@ -65,11 +65,27 @@ describe('thresholds and transitions (failureThreshold 3, successThreshold 2)', 
     ['flapping while down never resolves', 'FFF.F.F.F.F', ['2:fire:critical']],
     ['a second incident after recovery fires again', 'FFF..FFF', ['2:fire:critical', '4:resolve', '7:fire:critical']],
     [
-      'warnings that turn critical escalate the same incident',
-      'WWWWFF',
-      ['2:fire:warning', '4:fire:critical:escalated'],
+      'warnings, then availability failing failureThreshold times in a row, escalate the same incident',
+      'WWWWFFF',
+      ['2:fire:warning', '6:fire:critical:escalated'],
     ],
-    ['critical then warning does not de-escalate', 'FFFWW', ['2:fire:critical']],
+    // a tester's page: a certificate warning going on, then one 503 paged critical ("3 consecutive failed probes")
+    ['a single availability failure amid a warning incident pages no one', 'WWWFWWW', ['2:fire:warning']],
+    [
+      'escalated by an outage, resolved when availability is back, though the warning goes on; the warning fires again on its own after it',
+      'WWWFFFWWWWW',
+      ['2:fire:warning', '5:fire:critical:escalated', '7:resolve', '10:fire:warning'],
+    ],
+    [
+      'an outage that ends while a warning goes on: resolved (it stayed down for good before)',
+      'FFFWWWWW',
+      ['2:fire:critical', '4:resolve', '7:fire:warning'],
+    ],
+    [
+      'a warning incident resolves after successThreshold samples passing every condition',
+      'WWW.W..',
+      ['2:fire:warning', '6:resolve'],
+    ],
     ['failures inside maintenance move no streak and raise nothing', 'XXXXXX', []],
     ['maintenance between failures: the streak continues after it', 'FFXXF', ['4:fire:critical']],
   ])('%s: %s', (_name, pattern, expected) => {
@@ -83,17 +99,18 @@ describe('thresholds and transitions (failureThreshold 3, successThreshold 2)', 
 
   it.each<[string, string, string[]]>([
     // W: a failed warning condition on a critical probe (the target answers: not an availability failure)
+    ['lesser failures fire at their severity while the probe stays up', 'WWW..', ['up', 'up', 'up', 'up', 'up']],
     [
-      'lesser failures fire at their severity while the probe stays up',
-      'WWW..',
-      ['unknown', 'unknown', 'up', 'up', 'up'],
+      'an incident of availability: down until availability is back, lesser failures or not',
+      'FFFW.W.',
+      ['unknown', 'unknown', 'down', 'down', 'up', 'up', 'up'],
     ],
+    ['one availability failure amid a warning incident: still up', 'WWWF', ['up', 'up', 'up', 'up']],
     [
-      'lesser failures with an incident of availability open leave it down',
-      'FFFWW..',
-      ['unknown', 'unknown', 'down', 'down', 'down', 'down', 'up'],
+      'a warning incident escalated by failureThreshold availability failures goes down',
+      'WWWFFF',
+      ['up', 'up', 'up', 'up', 'up', 'down'],
     ],
-    ['a warning incident escalated by an availability failure goes down', 'WWWF', ['unknown', 'unknown', 'up', 'down']],
     // after a window: unknown until the samples decide
     [
       'failures after a window: unknown below the threshold, then down',
