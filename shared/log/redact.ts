@@ -117,6 +117,44 @@ export function redactRegistered(text: string): string {
 }
 
 /**
+ * Text shown or stored cut to `max` characters (and `ellipsis` after it, when cut): every secret masked first, then
+ * cut, so a cut never leaves part of a secret the masks no longer recognise. A cut text's last characters that begin a
+ * registered secret (4 or more of them: the text held a piece of one) are masked as well. `prepare` runs on the text
+ * before the masks (the excerpt's whitespace folding).
+ *
+ * A body can be 1 MiB, and only its start is shown: the masks (and `prepare`) run on a start well past the cut, so a
+ * secret or key=value across the cut is whole in it, and a secret across that start's own end is left past the cut or
+ * caught as a piece at its end; on a longer start (to the whole text) when the masks left no more than the cut.
+ */
+export function redactThenCut(
+  text: string,
+  max: number,
+  { ellipsis = '...', prepare }: { ellipsis?: string; prepare?: (text: string) => string } = {},
+): string {
+  for (let size = max * 4 + 4096; ; size *= 16) {
+    const whole = size >= text.length;
+    const part = whole ? text : text.slice(0, size);
+    const masked = redactString(prepare ? prepare(part) : part);
+    if (masked.length > max) return maskSecretPrefixAtEnd(masked.slice(0, max)) + ellipsis;
+    if (whole) return masked;
+  }
+}
+
+/** `text` with its end masked when that end is the first 4 or more characters of a registered secret. */
+export function maskSecretPrefixAtEnd(text: string): string {
+  let longest = 0;
+  for (const secret of registered) {
+    for (let n = Math.min(secret.length, text.length); n > longest && n >= 4; n--) {
+      if (text.endsWith(secret.slice(0, n))) {
+        longest = n;
+        break;
+      }
+    }
+  }
+  return longest === 0 ? text : text.slice(0, text.length - longest) + MASK;
+}
+
+/**
  * A probe condition's placeholder path (`[BODY].headers.authorization`, `[HEADER].set-cookie`): its last field names
  * what to read, it is no key with a secret after it (`"[BODY].password = x": "=" is not an operator`).
  */
