@@ -3,6 +3,7 @@
  * most once, and every failed condition saying what it saw (`[BODY].status == healthy: got "degraded"`).
  */
 import { parseDuration, type Condition, type Operand, type Operator, type PathSegment } from './conditions';
+import { redactRegistered, redactThenCut, SECRET_KEY } from '../log/redact';
 
 /** What a probe observed; every field optional (a failed connection has no status). */
 export interface Observation {
@@ -26,9 +27,13 @@ export interface Observation {
 }
 
 export interface ConditionResult {
+  /** The condition as written, a registered secret's value in it masked (`[BODY].status == ***`). */
   condition: string;
   ok: boolean;
-  /** What the placeholder side was, as shown in a failure: `"degraded"`, `503`, `missing`. */
+  /**
+   * What the placeholder side was, as shown in a failure: `"degraded"`, `503`, `missing`; secrets masked before any
+   * cut, and a value read under a secret's name (`[BODY].password`, `[HEADER].set-cookie`) only `"***"`.
+   */
   got: string;
   /** `[BODY].status == healthy: got "degraded"`, on failure. */
   message?: string;
@@ -124,9 +129,10 @@ export class Evaluation {
       right,
       placeholderSide.name === 'CERTIFICATE_EXPIRATION' || placeholderSide.name === 'RESPONSE_TIME',
     );
-    return ok
-      ? { condition: condition.source, ok, got }
-      : { condition: condition.source, ok, got, message: `${condition.source}: got ${got}` };
+    // stored as the message shows it (state, alert evidence, `mt-ops probe --json`): a literal that is a registered
+    // secret's value is masked, the rest as written
+    const source = redactRegistered(condition.source);
+    return ok ? { condition: source, ok, got } : { condition: source, ok, got, message: `${source}: got ${got}` };
   }
 }
 
@@ -170,13 +176,29 @@ function show(
     const reason = nullReasons[pathText(op.path)];
     if (reason !== undefined) return `null (${reason})`;
   }
+  // len() and has() say what they counted, a number or true/false, never the value
   if (op.fn) return JSON.stringify(v);
   if (op.name === 'CERTIFICATE_EXPIRATION' && typeof v === 'number') return formatDuration(v);
   if (op.name === 'RESPONSE_TIME' && typeof v === 'number') return `${v} ms`;
-  if (op.name === 'BODY' && op.path.length === 0 && typeof v === 'string')
-    return JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}...` : v);
-  const text = JSON.stringify(v) ?? String(v);
-  return text.length > 120 ? `${text.slice(0, 120)}...` : text;
+  // read under a secret's name (a field on the path, or the header): masked whatever it is, as the excerpt and the
+  // logs mask such a field's value; null and "" say so (there is nothing to hide)
+  if (v !== null && v !== '' && secretNamed(op)) return JSON.stringify(MASKED);
+  // every secret masked first, then cut: a secret cut first was no longer recognised
+  if (op.name === 'BODY' && op.path.length === 0 && typeof v === 'string') return JSON.stringify(redactThenCut(v, 80));
+  return redactThenCut(JSON.stringify(v, maskSecretNamed) ?? String(v), 120);
+}
+
+/** JSON.stringify's replacer: a field named as a secret's (`password`, `access_token`) holds `"***"`, unless empty. */
+function maskSecretNamed(key: string, value: unknown): unknown {
+  return key !== '' && value !== null && value !== undefined && value !== '' && SECRET_KEY.test(key) ? MASKED : value;
+}
+
+const MASKED = '***';
+
+/** The placeholder reads a field or header named as a secret's (`[BODY].auth.access_token`, `[HEADER].cookie`). */
+function secretNamed(op: Extract<Operand, { kind: 'placeholder' }>): boolean {
+  if (op.name !== 'BODY' && op.name !== 'HEADER') return false;
+  return op.path.some((seg) => typeof seg === 'string' && SECRET_KEY.test(seg));
 }
 
 /** Glob: `*` any run, `?` one character; the whole value must match. */

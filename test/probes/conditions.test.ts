@@ -4,6 +4,7 @@ import { parseCondition, ConditionError, parseDuration } from '../../shared/prob
 import { evaluateAll, globMatch, type Observation } from '../../shared/probes/evaluate';
 import { ProbesSectionSchema } from '../../shared/probes/config';
 import { formatIssues } from '../../shared/errors';
+import { registerSecret } from '../../shared/log/redact';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
 const healthy: Observation = {
@@ -227,6 +228,70 @@ describe('conditions: evaluation (pure; every failure says what it saw)', () => 
       JSON.parse = parse;
     }
     expect(calls).toBe(1);
+  });
+});
+
+describe('conditions: what a result says and stores is masked (evaluation alone, before any log line)', () => {
+  registerSecret('eval-secret-7f3k9q');
+  const one = (source: string, observation: Observation) => evaluateAll([parseCondition(source)], observation)[0]!;
+
+  it.each<[string, string, string]>([
+    // the 80-character cut of a body fell inside the secret: masked first, then cut
+    ['the body, cut', '[BODY] == x', `"${'p'.repeat(70)}***${'q'.repeat(7)}..."`],
+    ['a value, cut at 120', '[BODY].a == x', `"${'p'.repeat(110)}***${'q'.repeat(6)}...`],
+  ])('%s: %s', (_name, source, got) => {
+    const secret = 'eval-secret-7f3k9q';
+    const body = JSON.stringify({ a: `${'p'.repeat(110)}${secret}${'q'.repeat(40)}` });
+    const observation =
+      source === '[BODY] == x'
+        ? { status: 200, body: `${'p'.repeat(70)}${secret}${'q'.repeat(40)}` }
+        : { status: 200, body };
+    const result = one(source, observation);
+    expect(result.got).toBe(got);
+    expect(result.message).toBe(`${source}: got ${got}`);
+  });
+
+  it.each<[string, string]>([
+    ['[BODY].password == x', '"***"'],
+    ['[BODY].auth.refresh_token == x', '"***"'],
+    ['[BODY].apiKeys[0] == x', '"***"'],
+    ['[BODY].secret_pin == 1', '"***"'],
+    ['[BODY].credentials == x', '"***"'],
+    ['[HEADER].Set-Cookie == x', '"***"'],
+    ['[HEADER].authorization == x', '"***"'],
+    ['[BODY].empty_token == x', 'null'],
+    ['[BODY].blank_secret == x', '""'],
+    ['[BODY].absent_password == x', 'nothing (missing)'],
+    ['len([BODY].password) == 1', '7'],
+    ['[BODY].passed == 0', '3'],
+    ['[BODY].nested == x', '{"password":"***","ok":true}'],
+  ])('a value read under a secret name: %s got %s', (source, got) => {
+    const observation: Observation = {
+      status: 200,
+      body: JSON.stringify({
+        password: 'pw-1234',
+        auth: { refresh_token: 'rt-1' },
+        apiKeys: ['k-1'],
+        secret_pin: 4242,
+        credentials: { user: 'u' },
+        empty_token: null,
+        blank_secret: '',
+        passed: 3,
+        nested: { password: 'pw-5678', ok: true },
+      }),
+      headers: { 'set-cookie': ['sid=1', 'x=2'], Authorization: 'Basic dXNlcg==' },
+    };
+    expect(one(source, observation).got).toBe(got);
+  });
+
+  it('the condition as stored: a registered secret in it masked, the rest as written', () => {
+    const result = one('[BODY].status == eval-secret-7f3k9q', { status: 200, body: '{"status":"healthy"}' });
+    expect(result.condition).toBe('[BODY].status == ***');
+    expect(result.message).toBe('[BODY].status == ***: got "healthy"');
+    // not a registered value: as written (no pattern rewrites a condition)
+    expect(one('[BODY].authorization == nope', { status: 200, body: '{}' }).condition).toBe(
+      '[BODY].authorization == nope',
+    );
   });
 });
 

@@ -19,11 +19,30 @@ const BIG = JSON.stringify({ status: 'healthy', pad: 'x'.repeat(2 * BODY_LIMIT) 
 
 beforeAll(async () => {
   server = createServer((req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json' });
+    const cookie =
+      req.url === '/secret-fields' ? { 'set-cookie': 'sid=servercookie42', 'x-auth-token': 'hdrtok-777' } : {};
+    res.writeHead(200, { 'content-type': 'application/json', ...cookie });
     // /echo answers with the request's headers, as a careless or debugging server does
     if (req.url === '/echo') res.end(JSON.stringify({ status: 'healthy', headers: req.headers }));
     else if (req.url === '/big') res.end(BIG);
-    else if (req.url === '/limit') res.end(JSON.stringify({ status: 'healthy', pad: 'x' }).padEnd(BODY_LIMIT, ' '));
+    // /pad-echo?n=N: N characters of padding, then the X-K header echoed back (so a cut at a fixed length can fall
+    // inside it); with wrap=1, that object under "wrap"
+    else if (req.url?.startsWith('/pad-echo')) {
+      const q = new URL(req.url, 'http://x').searchParams;
+      const inner = { pad: 'x'.repeat(Number(q.get('n'))), echo: req.headers['x-k'] };
+      res.end(JSON.stringify(q.get('wrap') ? { wrap: inner } : inner));
+    } else if (req.url === '/secret-fields') {
+      res.end(
+        JSON.stringify({
+          status: 'healthy',
+          password: 'hunter2xyz',
+          access_token: 'tok-abc-123',
+          pin_secret: 123456,
+          credentials: { user: 'svc', key: 'credkey-55' },
+          nulled_token: null,
+        }),
+      );
+    } else if (req.url === '/limit') res.end(JSON.stringify({ status: 'healthy', pad: 'x' }).padEnd(BODY_LIMIT, ' '));
     else res.end('{"status":"healthy"}');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -102,5 +121,98 @@ describe('failed conditions say what they saw, as written', () => {
   it('a body of exactly the limit is whole, not cut', async () => {
     const r = await probe({ url: `${base}/limit`, conditions: ['[BODY].status == healthy'] });
     expect(r.ok).toBe(true);
+  });
+});
+
+describe('secrets are masked before anything is cut (a cut piece is no longer recognised)', () => {
+  const env = { MT_T_CUT_TOKEN: 'sekrit-token-123456' };
+  const headers = { 'X-K': '${MT_T_CUT_TOKEN}' };
+
+  it('the excerpt: a body whose 200th character falls inside an echoed secret', async () => {
+    // {"pad":"x…","echo":"  is 185 characters: the 200-character cut fell inside the token
+    const r = await probe({ url: `${base}/pad-echo?n=167`, headers, conditions: ['[STATUS] == 200'] }, env);
+    expect(r.excerpt).toContain('"echo":"***"');
+    expect(JSON.stringify(r)).not.toMatch(/sekrit/);
+  });
+
+  it('a failed [BODY] condition: the body quoted, cut at 80 characters inside the secret', async () => {
+    const r = await probe({ url: `${base}/pad-echo?n=55`, headers, conditions: ['[BODY] == x'] }, env);
+    expect(messages(r)).toEqual([`[BODY] == x: got ${JSON.stringify(`{"pad":"${'x'.repeat(55)}","echo":"***"}`)}`]);
+    expect(JSON.stringify(r)).not.toMatch(/sekrit/);
+  });
+
+  it('a failed condition on an object: its JSON cut at 120 characters inside the secret', async () => {
+    const r = await probe({ url: `${base}/pad-echo?n=95&wrap=1`, headers, conditions: ['[BODY].wrap == x'] }, env);
+    expect(messages(r)).toEqual([`[BODY].wrap == x: got {"pad":"${'x'.repeat(95)}","echo":"***"}`]);
+    expect(JSON.stringify(r)).not.toMatch(/sekrit/);
+  });
+
+  it('a long body with the secret early: masked, then cut, the cut marked', async () => {
+    const r = await probe({ url: `${base}/pad-echo?n=300&wrap=1`, headers, conditions: ['[BODY] == x'] }, env);
+    const [message] = messages(r);
+    expect(message).toMatch(/^\[BODY\] == x: got "\{\\"wrap\\":\{\\"pad\\":\\"x+\.\.\."$/);
+    expect(r.excerpt).toMatch(/x\.\.\.$/);
+    expect(JSON.stringify(r)).not.toMatch(/sekrit/);
+  });
+});
+
+describe('values under secret-named fields and headers are masked in failed conditions, as in the excerpt', () => {
+  it('body fields and headers named as secrets: "got" masked, the conditions as written', async () => {
+    const r = await probe({
+      url: `${base}/secret-fields`,
+      conditions: [
+        '[BODY].password == x',
+        '[BODY].access_token == x',
+        '[BODY].pin_secret == 1',
+        '[BODY].credentials == x',
+        '[BODY].credentials.key == x',
+        '[HEADER].set-cookie == x',
+        '[HEADER].x-auth-token == x',
+        '[BODY].nulled_token == x',
+        '[BODY].other_token == x',
+        '[BODY].authorization == nope',
+        '[BODY].status == x',
+      ],
+    });
+    expect(messages(r)).toEqual([
+      '[BODY].password == x: got "***"',
+      '[BODY].access_token == x: got "***"',
+      '[BODY].pin_secret == 1: got "***"',
+      '[BODY].credentials == x: got "***"',
+      '[BODY].credentials.key == x: got "***"',
+      '[HEADER].set-cookie == x: got "***"',
+      '[HEADER].x-auth-token == x: got "***"',
+      '[BODY].nulled_token == x: got null',
+      '[BODY].other_token == x: got nothing (missing)',
+      '[BODY].authorization == nope: got nothing (missing)',
+      '[BODY].status == x: got "healthy"',
+    ]);
+    expect(r.excerpt).not.toMatch(/hunter2xyz|tok-abc-123/);
+    expect(JSON.stringify(r.failed)).not.toMatch(/hunter2xyz|tok-abc-123|123456|credkey-55|servercookie42|hdrtok-777/);
+  });
+
+  it('len() and has() of a secret-named field still say what they counted', async () => {
+    const r = await probe({
+      url: `${base}/secret-fields`,
+      conditions: ['len([BODY].password) == 1', 'has([BODY].access_token) == false'],
+    });
+    expect(messages(r)).toEqual(['len([BODY].password) == 1: got 10', 'has([BODY].access_token) == false: got true']);
+  });
+});
+
+describe('a condition naming a registered secret is stored masked', () => {
+  it('failed[].condition masked as the message is', async () => {
+    const r = await probe(
+      {
+        url: `${base}/pad-echo?n=1`,
+        headers: { 'X-K': '${MT_T_COND_TOKEN}' },
+        conditions: ['[BODY].pad == cond-secret-98765'],
+      },
+      { MT_T_COND_TOKEN: 'cond-secret-98765' },
+    );
+    expect(r.failed.map((f) => [f.condition, f.message])).toEqual([
+      ['[BODY].pad == ***', '[BODY].pad == ***: got "x"'],
+    ]);
+    expect(JSON.stringify(r)).not.toContain('cond-secret-98765');
   });
 });
