@@ -183,6 +183,34 @@ function applyPatterns(text: string): string {
 export const SECRET_KEY =
   /pass(?:w(?:or)?d|phrase)?(?![a-z])|secret|token|authorization|routing[_-]?key|webhook|api[_-]?key|credential|private[_-]?key|cookie/i;
 
+/** JSON.stringify's replacer: a field named as a secret's (SECRET_KEY) holds "***", unless null or empty (nothing to hide). */
+export function maskSecretField(key: string, value: unknown): unknown {
+  return key !== '' && value !== null && value !== undefined && value !== '' && SECRET_KEY.test(key) ? MASK : value;
+}
+
+/**
+ * A JSON text (a probe target's body) with the value of every field named as a secret's masked, as redactValue masks
+ * a log record's: the key=value masks know only some names (password, token, ...; not credentials, private_key,
+ * passphrase, dbPass, webhook), and none a nested object. Compact when it masked something; otherwise, or when the text
+ * is no JSON (a body cut at its read limit), the text as it was.
+ */
+export function maskSecretFields(text: string): string {
+  if (!SECRET_KEY.test(text) || !/^\s*[[{]/.test(text)) return text;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return text;
+  }
+  let masked = false;
+  const out = JSON.stringify(parsed, (key: string, value: unknown) => {
+    const v = maskSecretField(key, value);
+    if (v !== value) masked = true;
+    return v;
+  });
+  return masked ? out : text;
+}
+
 /** Deep copy of a log record with secret-named fields masked and every string scrubbed; errors keep their stacks only when `stacks`. */
 export function redactValue(value: unknown, depth = 0, stacks = true): unknown {
   if (depth > 8) return '[depth]';

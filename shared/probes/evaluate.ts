@@ -3,7 +3,7 @@
  * most once, and every failed condition saying what it saw (`[BODY].status == healthy: got "degraded"`).
  */
 import { parseDuration, type Condition, type Operand, type Operator, type PathSegment } from './conditions';
-import { redactRegistered, redactThenCut, SECRET_KEY } from '../log/redact';
+import { maskSecretField, maskSecretFields, redactRegistered, redactThenCut, SECRET_KEY } from '../log/redact';
 
 /** What a probe observed; every field optional (a failed connection has no status). */
 export interface Observation {
@@ -184,13 +184,9 @@ function show(
   // logs mask such a field's value; null and "" say so (there is nothing to hide)
   if (v !== null && v !== '' && secretNamed(op)) return JSON.stringify(MASKED);
   // every secret masked first, then cut: a secret cut first was no longer recognised
-  if (op.name === 'BODY' && op.path.length === 0 && typeof v === 'string') return JSON.stringify(redactThenCut(v, 80));
-  return redactThenCut(JSON.stringify(v, maskSecretNamed) ?? String(v), 120);
-}
-
-/** JSON.stringify's replacer: a field named as a secret's (`password`, `access_token`) holds `"***"`, unless empty. */
-function maskSecretNamed(key: string, value: unknown): unknown {
-  return key !== '' && value !== null && value !== undefined && value !== '' && SECRET_KEY.test(key) ? MASKED : value;
+  if (op.name === 'BODY' && op.path.length === 0 && typeof v === 'string')
+    return JSON.stringify(redactThenCut(maskSecretFields(v), 80));
+  return redactThenCut(JSON.stringify(v, maskSecretField) ?? String(v), 120);
 }
 
 const MASKED = '***';

@@ -17,7 +17,7 @@ import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { errorMessage } from '../errors';
-import { redactString, redactThenCut } from '../log/redact';
+import { maskSecretFields, redactString, redactThenCut } from '../log/redact';
 import type { Observation } from './evaluate';
 
 export const BODY_LIMIT = 1024 * 1024;
@@ -310,8 +310,11 @@ export async function probeHttp(req: HttpRequest): Promise<HttpOutcome> {
       error: hop.error ?? hop.tlsError,
     };
     if (hop.body !== undefined && hop.body.length > 0) {
-      // every secret masked first, then cut: a secret cut first was no longer recognised
-      outcome.excerpt = redactThenCut(hop.body, EXCERPT, { prepare: (text) => text.replace(/\s+/g, ' ') });
+      // every secret masked first (and a JSON body's secret-named fields), then cut: a secret cut first was no longer
+      // recognised
+      outcome.excerpt = redactThenCut(maskSecretFields(hop.body), EXCERPT, {
+        prepare: (text) => text.replace(/\s+/g, ' '),
+      });
     }
     if (
       hop.error ||

@@ -1,6 +1,6 @@
 /** Cutting text that is shown or stored: every secret masked in the whole text first, then cut. */
 import { describe, it, expect } from 'vitest';
-import { maskSecretPrefixAtEnd, redactThenCut, registerSecret } from '../../shared/log/redact';
+import { maskSecretFields, maskSecretPrefixAtEnd, redactThenCut, registerSecret } from '../../shared/log/redact';
 
 registerSecret('cut-secret-abcdef123');
 
@@ -57,5 +57,25 @@ describe('maskSecretPrefixAtEnd', () => {
     ['cut-secret in the middle, not at the end', 'cut-secret in the middle, not at the end'],
   ])('%s', (text, expected) => {
     expect(maskSecretPrefixAtEnd(text)).toBe(expected);
+  });
+});
+
+describe('maskSecretFields (a JSON body)', () => {
+  it.each<[string, string, string]>([
+    [
+      'secret-named fields, nested, any value but null or empty: masked, compact',
+      '{\n  "a": 1,\n  "credentials": { "key": "k" },\n  "x": { "private_key": "pk", "n": [ { "dbPass": 7 } ] },\n  "token": null,\n  "secret": ""\n}',
+      '{"a":1,"credentials":"***","x":{"private_key":"***","n":[{"dbPass":"***"}]},"token":null,"secret":""}',
+    ],
+    [
+      'no secret-named field: as it was',
+      '{ "status": "healthy", "passed": 3 }',
+      '{ "status": "healthy", "passed": 3 }',
+    ],
+    ['a name in a value, not a key: as it was', '{ "note": "token" }', '{ "note": "token" }'],
+    ['no JSON (a body cut at its limit): as it was', '{ "token": "abc", "pad": "xx', '{ "token": "abc", "pad": "xx'],
+    ['not an object or array: as it was', 'token=abc', 'token=abc'],
+  ])('%s', (_name, text, expected) => {
+    expect(maskSecretFields(text)).toBe(expected);
   });
 });

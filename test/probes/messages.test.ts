@@ -42,6 +42,23 @@ beforeAll(async () => {
           nulled_token: null,
         }),
       );
+    } else if (req.url === '/more-secret-fields') {
+      // pretty-printed, as many servers answer
+      res.end(
+        JSON.stringify(
+          {
+            status: 'healthy',
+            credentials: { user: 'svc', key: 'credkey-55' },
+            private_key: 'pk-999',
+            passphrase: 'pp-1x',
+            dbPass: 'dbp-2x',
+            webhook: 'wh-4x',
+            passed: 3,
+          },
+          null,
+          2,
+        ),
+      );
     } else if (req.url === '/limit') res.end(JSON.stringify({ status: 'healthy', pad: 'x' }).padEnd(BODY_LIMIT, ' '));
     else res.end('{"status":"healthy"}');
   });
@@ -188,7 +205,16 @@ describe('values under secret-named fields and headers are masked in failed cond
       '[BODY].status == x: got "healthy"',
     ]);
     expect(r.excerpt).not.toMatch(/hunter2xyz|tok-abc-123/);
-    expect(JSON.stringify(r.failed)).not.toMatch(/hunter2xyz|tok-abc-123|123456|credkey-55|servercookie42|hdrtok-777/);
+    expect(JSON.stringify(r)).not.toMatch(/hunter2xyz|tok-abc-123|123456|credkey-55|servercookie42|hdrtok-777/);
+  });
+
+  it('fields named as secrets that no key=value mask knows (credentials, private_key, passphrase, dbPass, webhook): masked in the excerpt and a quoted body', async () => {
+    const r = await probe({ url: `${base}/more-secret-fields`, conditions: ['[BODY] == x'] });
+    const leaks = /credkey-55|pk-999|pp-1x|dbp-2x|wh-4x/;
+    expect(r.excerpt).toBe(
+      '{"status":"healthy","credentials":"***","private_key":"***","passphrase":"***","dbPass":"***","webhook":"***","passed":3}',
+    );
+    expect(JSON.stringify(r)).not.toMatch(leaks);
   });
 
   it('len() and has() of a secret-named field still say what they counted', async () => {
