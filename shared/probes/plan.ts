@@ -8,6 +8,7 @@ import { afresh, decodeState, emptyState, lastResult, parseState, probeKeys, typ
 import type { ProbeResult } from './rules';
 import { historyKey, readHistory, readProbeDocument, withHistory } from './history';
 import { uptimeOver, burnAlert, budgetLeft, HOUR, type Uptime, type BurnAlert } from './slo';
+import { activeWindow, type MaintenanceWindow } from '../maintenance/window';
 
 export interface PlannedProbe {
   probe: ResolvedProbe;
@@ -191,8 +192,38 @@ export function latencyObjective(config: ProbeConfig): number {
   return config.slo.latencyP95Ms ?? (config.kind === 'postgres' ? 100 : config.kind === 'http' ? 200 : 60_000);
 }
 
-/** The uptime and SLO figures of one probe's state at `now`. Pure. */
-export function summarize(config: ProbeConfig, state: ProbeState, now: Date): UptimeSummary {
+/**
+ * The status a report shows of a stored state at `now`, with since when. A stored `maintenance` is the last sample's
+ * word: once no maintenance window covers `now` (or the probe now ignores maintenance) the next sample would leave it
+ * for `unknown` (rules.ts), and a report says so already (README: "After a maintenance window the status is `unknown`
+ * until the samples decide"), since the end of the window its last sample was taken in (or that sample, when no
+ * configured window covers it any more). Every other status is the samples' and is shown as stored. Pure.
+ */
+export function statusAt(
+  config: ProbeConfig,
+  state: ProbeState,
+  windows: readonly MaintenanceWindow[],
+  now: Date,
+): { status: ProbeState['status']; since: string } {
+  const stored = { status: state.status, since: state.since };
+  if (state.status !== 'maintenance') return stored;
+  if (!config.ignoreMaintenance && activeWindow(windows, now)) return stored;
+  const last = state.lastRunAt ? activeWindow(windows, new Date(state.lastRunAt)) : undefined;
+  const ended = last && last.end.getTime() <= now.getTime() ? last.end.toISOString() : undefined;
+  return { status: 'unknown', since: ended ?? state.lastRunAt ?? state.since };
+}
+
+/**
+ * The uptime and SLO figures of one probe's state at `now`. Pure. `windows`, the configuration's maintenance
+ * windows, for a report read later than the state was written (statusAt); without them (a run summarising the state
+ * it has just written) the status is the stored one.
+ */
+export function summarize(
+  config: ProbeConfig,
+  state: ProbeState,
+  now: Date,
+  windows?: readonly MaintenanceWindow[],
+): UptimeSummary {
   const t = now.getTime();
   const agg = { minutes: state.minutes, hours: state.hours, firstSampleAt: state.firstSampleAt };
   const over = (ms: number) => uptimeOver(agg, ms, t, config.intervalSeconds);
@@ -203,8 +234,7 @@ export function summarize(config: ProbeConfig, state: ProbeState, now: Date): Up
   return {
     name: config.name,
     kind: config.kind,
-    status: state.status,
-    since: state.since,
+    ...(windows ? statusAt(config, state, windows, now) : { status: state.status, since: state.since }),
     lastRunAt: state.lastRunAt,
     last: lastResult(state),
     uptime,
@@ -249,13 +279,15 @@ function readFailure(err: unknown): string {
  * One probe's uptime report from its recorded state (reads only): a state that could not be read, or was read but
  * does not decode, is reported as unreadable with why (and where, in `problem`), never as a fresh state. A usage
  * error (the bucket URL names a file) is thrown: it is every probe's, and bad input. An unreadable hourly history
- * leaves the figures of the hot state alone (without the closed hours), said unreadable too.
+ * leaves the figures of the hot state alone (without the closed hours), said unreadable too. `windows`: the
+ * configuration's maintenance section (a stored `maintenance` after its window is reported `unknown`: statusAt).
  */
 export async function readUptime(
   store: ObjectStore,
   env: string,
   config: ProbeConfig,
   now: Date,
+  windows: readonly MaintenanceWindow[],
 ): Promise<{ report: UptimeReport; problem?: UptimeProblem }> {
   const name = config.name;
   const unreadable = (why: string, problem: UptimeProblem) => ({
@@ -291,20 +323,20 @@ export async function readUptime(
       return unreadable(`it is the state of ${JSON.stringify(decoded.probe)}`, { key, readFailed: false });
     state = decoded;
   }
-  if (state.historyThrough === undefined) return { report: summarize(config, state, now) };
+  if (state.historyThrough === undefined) return { report: summarize(config, state, now, windows) };
   const history = historyKey(env, name);
   try {
     const read = await readHistory(store, env, name);
-    if (!read.problem) return { report: summarize(config, withHistory(state, read.hours), now) };
+    if (!read.problem) return { report: summarize(config, withHistory(state, read.hours), now, windows) };
     return {
-      report: { ...summarize(config, state, now), unreadable: 'hourly history damaged, figures without it' },
+      report: { ...summarize(config, state, now, windows), unreadable: 'hourly history damaged, figures without it' },
       problem: { key: history, readFailed: false },
     };
   } catch (err) {
     if (err instanceof UsageError) throw err;
     return {
       report: {
-        ...summarize(config, state, now),
+        ...summarize(config, state, now, windows),
         unreadable: `hourly history: ${readFailure(err)}, figures without it`,
       },
       problem: { key: history, readFailed: true },

@@ -415,6 +415,30 @@ describe('mt-ops uptime', () => {
     });
   });
 
+  it('after a maintenance window: unknown, not the maintenance the last sample recorded (table and --json)', async () => {
+    const probes = [{ name: 'mw', url: `${targets.url}/health` }];
+    // a window starting every minute, for a minute: always open, so the sample is recorded as maintenance
+    const env = setup({
+      probes,
+      maintenance: [{ name: 'always', cron: '* * * * *', durationMinutes: 1, timeZone: 'UTC' }],
+    });
+    expect((await runCli(['probe'], { env })).stdout).toMatch(/^mw\s+ok\s+maintenance\s/m);
+    const during = await runCli(['uptime'], { env });
+    expect(during.stdout).toMatch(/^mw\s+maintenance\s/m);
+    // the same probe, its window now one that ended two minutes ago (daily, for a minute, three minutes ago)
+    const start = new Date(Date.now() - 3 * 60_000);
+    const cron = `${start.getUTCMinutes()} ${start.getUTCHours()} * * *`;
+    writeFileSync(
+      env.OPS_CONFIG,
+      JSON.stringify({ probes, maintenance: [{ name: 'short-win', cron, durationMinutes: 1, timeZone: 'UTC' }] }),
+    );
+    const after = await runCli(['uptime'], { env });
+    expect(after.code).toBe(0);
+    expect(after.stdout).toMatch(/^mw\s+unknown\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s/m);
+    const json = await runCli(['uptime', '--json'], { env });
+    expect(JSON.parse(json.stdout)[0]).toMatchObject({ name: 'mw', status: 'unknown' });
+  });
+
   it('unreadable states (cut short, not JSON, empty): each row says so, one warning each, the others shown, exit 1', async () => {
     const env = setup({
       probes: [

@@ -201,7 +201,9 @@ export function registerProbeCommands(program: Command): void {
       const ctx = commandContext(flags);
       const probes = selectProbes(configuredProbes(ctx.config), flags.only);
       const now = new Date();
-      const reads = await pool(probes, 16, (p) => readUptime(ctx.store, ctx.env, p, now));
+      const reads = await pool(probes, 16, (p) =>
+        readUptime(ctx.store, ctx.env, p, now, ctx.config.file.maintenance ?? []),
+      );
       const reports = reads.map((r) => r.report);
       if (flags.json) process.stdout.write(`${JSON.stringify(reports, (_k, v) => (v === Infinity ? null : v), 2)}\n`);
       else {
