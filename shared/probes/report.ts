@@ -146,9 +146,23 @@ export async function reportProbes(
       }
     }
   }
+  // probes the run's time limit skipped and results the bucket did not keep are neither passed nor failed: counted
+  // beside them when there are any (the CLI's closing line says them the same way)
+  const skipped = run.outcomes.filter((o) => o.skipped).length;
+  const notRecorded = run.outcomes.filter((o) => o.writeError).length;
   logger.info(
-    { passed: run.passed, failed: run.failed, durationMs: run.durationMs, published, undelivered },
-    `probes: ${run.passed} passed, ${run.failed} failed`,
+    {
+      passed: run.passed,
+      failed: run.failed,
+      skipped,
+      notRecorded,
+      durationMs: run.durationMs,
+      published,
+      undelivered,
+    },
+    `probes: ${run.passed} passed, ${run.failed} failed` +
+      (skipped > 0 ? `, ${skipped} skipped` : '') +
+      (notRecorded > 0 ? `, ${notRecorded} not recorded` : ''),
   );
   return { published, undelivered, failed };
 }

@@ -254,6 +254,13 @@ describe('mt-ops probe', () => {
       const json = await runCli(['probe', '--json'], { env });
       expect(json.code).toBe(1);
       expect(JSON.parse(json.stdout)).toMatchObject({ passed: 1, failed: 1, notRecorded: 2 });
+      // the run's log line counts them too
+      const logged = (await runCli(['probe'], { env: { ...env, LOG_LEVEL: 'info' } })).stderr
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l))
+        .find((l) => l.message.startsWith('probes: '));
+      expect(logged).toMatchObject({ message: 'probes: 1 passed, 1 failed, 2 not recorded', notRecorded: 2 });
     } finally {
       await gcs.close();
     }
@@ -306,7 +313,11 @@ describe('mt-ops probe', () => {
     );
     expect(r.stdout).toMatch(/^h3\s+SKIPPED\s+.*skipped: the run ran out of time$/m);
     expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 1 failed, 2 skipped');
-    expect(r.stderr).toBe('mt-ops: 1 probe(s) failed\n');
+    // both said: the skipped ones first (the failure's line, which ends the run, would hide them)
+    expect(r.stderr).toBe(
+      "mt-ops: 2 probes skipped: the run's time limit came first (before they could start, or before their own timeout)\n" +
+        'mt-ops: 1 probe(s) failed\n',
+    );
     const bad = await runCli(['probe', '--time-limit', '0'], { env });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--time-limit.*must be a whole number of seconds from 1 to 3600/);
@@ -336,6 +347,33 @@ describe('mt-ops probe', () => {
     const bucket = env.BACKUP_BUCKET.slice('file://'.length);
     expect(existsSync(join(bucket, 'prod/.state/probes/slow.json'))).toBe(false);
     expect(existsSync(join(bucket, 'prod/.outbox'))).toBe(false);
+  });
+
+  it("a failure and a probe cut short by --time-limit in one run: stderr and the run's log line say both", async () => {
+    const env = setup({
+      probes: [
+        { name: 'hang', url: `${targets.url}/hang`, timeoutMs: 500 },
+        { name: 'slow', url: `${targets.url}/slow?ms=1500` },
+      ],
+    });
+    const r = await runCli(['probe', '--time-limit', '1'], { env: { ...env, LOG_LEVEL: 'info' } });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^hang\s+FAIL\s+.*timed out after 500 ms/m);
+    expect(r.stdout).toMatch(/^slow\s+SKIPPED\s/m);
+    expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('0 passed, 1 failed, 1 skipped');
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines.filter((l) => !l.startsWith('{'))).toEqual([
+      "mt-ops: 1 probe skipped: the run's time limit came first (before it could start, or before its own timeout)",
+      'mt-ops: 1 probe(s) failed',
+    ]);
+    const logged = lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    expect(logged.find((l) => l.message.startsWith('probes: '))).toMatchObject({
+      severity: 'INFO',
+      message: 'probes: 0 passed, 1 failed, 1 skipped',
+      passed: 0,
+      failed: 1,
+      skipped: 1,
+    });
   });
 
   it('a degraded target: exit 1, the failed condition saying what it saw; --only and --json', async () => {

@@ -175,16 +175,15 @@ export function registerProbeCommands(program: Command): void {
           process.stderr.write(
             `mt-ops: ${count(kept, 'alert event')} kept in the bucket's outbox (${describeBus(bus.choice)}): the next run of any function publishes ${kept === 1 ? 'it' : 'them'}\n`,
           );
-        // said whether or not a probe also failed (the failure's line, thrown below, would hide it)
+        // not a pass either: probes the run had no time to start (or cut short), results the bucket did not keep. Each
+        // said whether or not something graver also happened (the line thrown below, which ends the run, would hide
+        // it): not recorded, then skipped, then failed
         const lost = `${count(notRecorded, 'result')} not recorded (see above)`;
+        const cut = `${count(skipped, 'probe')} skipped: the run's time limit came first (before ${skipped === 1 ? 'it' : 'they'} could start, or before ${skipped === 1 ? 'its' : 'their'} own timeout)`;
         if (notRecorded > 0 && (run.failed > 0 || skipped > 0)) process.stderr.write(`mt-ops: ${lost}\n`);
+        if (skipped > 0 && run.failed > 0) process.stderr.write(`mt-ops: ${cut}\n`);
         if (run.failed > 0) throw new OpsError(`${run.failed} probe(s) failed`, 'probe_failed');
-        // not a pass either: probes the run had no time to start, results the bucket did not keep
-        if (skipped > 0)
-          throw new OpsError(
-            `${count(skipped, 'probe')} skipped: the run's time limit came first (before ${skipped === 1 ? 'it' : 'they'} could start, or before ${skipped === 1 ? 'its' : 'their'} own timeout)`,
-            'probe_failed',
-          );
+        if (skipped > 0) throw new OpsError(cut, 'probe_failed');
         if (notRecorded > 0) throw new OpsError(lost, 'probe_failed');
       } finally {
         await bus.close();
