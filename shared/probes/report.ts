@@ -99,6 +99,16 @@ export function alertEvents(env: string, config: ProbeConfig, outcome: ProbeOutc
   return events;
 }
 
+/**
+ * A result that failed only conditions below the probe's own severity (a certificate's warning on a critical probe):
+ * the target answered, its state stays as the samples say (up), and it does not count against availability. Shown as
+ * WARN by mt-ops probe and counted apart from the failures (there and in the run's log line); it does not fail the
+ * command (its alert, at its own severity, still fires at the threshold). Not a result with no sample (skipped,
+ * misconfigured), nor one the probe could not get (an error counts against availability).
+ */
+export const isWarning = (o: ProbeOutcome): boolean =>
+  !o.skipped && !o.configError && !o.result.ok && !o.result.availabilityFailure && o.result.failed.length > 0;
+
 export interface ReportResult {
   /** Events the bus took (Pub/Sub, or the in-process bus's subscribers). */
   published: number;
@@ -150,17 +160,22 @@ export async function reportProbes(
   // beside them when there are any (the CLI's closing line says them the same way)
   const skipped = run.outcomes.filter((o) => o.skipped).length;
   const notRecorded = run.outcomes.filter((o) => o.writeError).length;
+  // failures only: a result that failed a lesser condition alone is a warning (isWarning)
+  const warnings = run.outcomes.filter(isWarning).length;
+  const probesFailed = run.failed - warnings;
   logger.info(
     {
       passed: run.passed,
-      failed: run.failed,
+      failed: probesFailed,
+      warnings,
       skipped,
       notRecorded,
       durationMs: run.durationMs,
       published,
       undelivered,
     },
-    `probes: ${run.passed} passed, ${run.failed} failed` +
+    `probes: ${run.passed} passed, ${probesFailed} failed` +
+      (warnings > 0 ? `, ${warnings} warning${warnings === 1 ? '' : 's'}` : '') +
       (skipped > 0 ? `, ${skipped} skipped` : '') +
       (notRecorded > 0 ? `, ${notRecorded} not recorded` : ''),
   );

@@ -376,6 +376,44 @@ describe('mt-ops probe', () => {
     });
   });
 
+  it('a probe failing only a condition below its own severity: WARN, counted as a warning, exit 0 (it is not down)', async () => {
+    const lesser = { condition: '[STATUS] == 201', severity: 'warning' };
+    const env = setup({
+      probes: [
+        { name: 'ok', url: `${targets.url}/health` },
+        { name: 'cert', url: `${targets.url}/health`, conditions: ['[STATUS] == 200', lesser] },
+        { name: 's503', url: `${targets.url}/unhealthy`, conditions: ['[STATUS] == 200', lesser] },
+      ],
+    });
+    const r = await runCli(['probe', '--only', 'ok,cert'], { env });
+    expect(r.stdout).toMatch(/^cert\s+WARN\s+.*\[STATUS\] == 201: got 200$/m);
+    expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 0 failed, 1 warning');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const json = await runCli(['probe', '--only', 'cert', '--json'], { env });
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      passed: 0,
+      failed: 0,
+      warnings: 1,
+      probes: [{ name: 'cert', ok: false, warning: true }],
+    });
+    // a failure at the probe's severity (both conditions fail) is still a FAIL, and fails the run
+    const both = await runCli(['probe'], { env: { ...env, LOG_LEVEL: 'info' } });
+    expect(both.stdout).toMatch(/^s503\s+FAIL\s/m);
+    expect(both.stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 1 failed, 1 warning');
+    // (cert's third warning crossed its threshold: its alert, a warning, waits in the outbox, said first)
+    expect(both.stderr.trimEnd().split('\n').at(-1)).toBe('mt-ops: 1 probe(s) failed');
+    expect(both.code).toBe(1);
+    // the run's log line counts them the same way
+    const logged = both.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l))
+      .find((l) => l.message.startsWith('probes: '));
+    expect(logged).toMatchObject({ message: 'probes: 1 passed, 1 failed, 1 warning', failed: 1, warnings: 1 });
+  });
+
   it('a degraded target: exit 1, the failed condition saying what it saw; --only and --json', async () => {
     const env = setup({
       probes: [

@@ -16,6 +16,7 @@ import { redactString } from '../../log/redact';
 import { pool } from '../../pool';
 import { formatBudgetLeft } from '../../probes/slo';
 import type { ProbeOutcome } from '../../probes/run';
+import { isWarning } from '../../probes/report';
 import { activeWindow } from '../../maintenance/window';
 
 interface ProbeFlags {
@@ -51,6 +52,7 @@ function outcomeJson(o: ProbeOutcome, s: UptimeSummary | undefined) {
   return {
     name: o.name,
     ok: o.result.ok,
+    warning: isWarning(o),
     state: o.status,
     status: o.result.status,
     latencyMs: o.result.latencyMs,
@@ -123,13 +125,16 @@ export function registerProbeCommands(program: Command): void {
           stopped,
         ]);
         const skipped = run.outcomes.filter((o) => o.skipped).length;
+        // the run's failures (run.failed) less those that are warnings only: what fails the command
+        const warnings = run.outcomes.filter(isWarning).length;
+        const failed = run.failed - warnings;
         // results not recorded (the bucket refused the write, or the state could not be read), whether the probe
         // passed or failed: each one already logged as a warning by the report (not printed again: it was said twice)
         const notRecorded = run.outcomes.filter((o) => o.writeError).length;
         const summaries = new Map(run.outcomes.filter((o) => o.summary).map((o) => [o.name, o.summary!]));
         if (flags.json) {
           process.stdout.write(
-            `${JSON.stringify({ passed: run.passed, failed: run.failed, skipped, notRecorded, durationMs: run.durationMs, probes: run.outcomes.map((o) => outcomeJson(o, summaries.get(o.name))) }, null, 2)}\n`,
+            `${JSON.stringify({ passed: run.passed, failed, warnings, skipped, notRecorded, durationMs: run.durationMs, probes: run.outcomes.map((o) => outcomeJson(o, summaries.get(o.name))) }, null, 2)}\n`,
           );
         } else {
           const rows = run.outcomes.map((o) => {
@@ -142,7 +147,7 @@ export function registerProbeCommands(program: Command): void {
                 : (o.result.error ?? (o.writeError ? `not recorded: ${o.writeError}` : '')));
             return [
               o.name,
-              o.skipped ? 'SKIPPED' : o.configError ? 'CONFIG' : o.result.ok ? 'ok' : 'FAIL',
+              o.skipped ? 'SKIPPED' : o.configError ? 'CONFIG' : o.result.ok ? 'ok' : isWarning(o) ? 'WARN' : 'FAIL',
               o.status ?? '-',
               o.result.status === undefined ? '-' : String(o.result.status),
               ms(o.result.latencyMs),
@@ -157,7 +162,7 @@ export function registerProbeCommands(program: Command): void {
             `${table(['PROBE', 'RESULT', 'STATE', 'STATUS', 'LATENCY', 'UPTIME 24H', 'UPTIME 30D', 'P95 24H', 'BUDGET LEFT', 'FAILED CONDITIONS'], rows)}\n`,
           );
           process.stdout.write(
-            `${run.passed} passed, ${run.failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}${notRecorded > 0 ? `, ${notRecorded} not recorded` : ''}\n`,
+            `${run.passed} passed, ${failed} failed${warnings > 0 ? `, ${count(warnings, 'warning')}` : ''}${skipped > 0 ? `, ${skipped} skipped` : ''}${notRecorded > 0 ? `, ${notRecorded} not recorded` : ''}\n`,
           );
         }
         if (run.outcomes.length === 0 && run.notDue.length === 0)
@@ -180,9 +185,9 @@ export function registerProbeCommands(program: Command): void {
         // it): not recorded, then skipped, then failed
         const lost = `${count(notRecorded, 'result')} not recorded (see above)`;
         const cut = `${count(skipped, 'probe')} skipped: the run's time limit came first (before ${skipped === 1 ? 'it' : 'they'} could start, or before ${skipped === 1 ? 'its' : 'their'} own timeout)`;
-        if (notRecorded > 0 && (run.failed > 0 || skipped > 0)) process.stderr.write(`mt-ops: ${lost}\n`);
-        if (skipped > 0 && run.failed > 0) process.stderr.write(`mt-ops: ${cut}\n`);
-        if (run.failed > 0) throw new OpsError(`${run.failed} probe(s) failed`, 'probe_failed');
+        if (notRecorded > 0 && (failed > 0 || skipped > 0)) process.stderr.write(`mt-ops: ${lost}\n`);
+        if (skipped > 0 && failed > 0) process.stderr.write(`mt-ops: ${cut}\n`);
+        if (failed > 0) throw new OpsError(`${failed} probe(s) failed`, 'probe_failed');
         if (skipped > 0) throw new OpsError(cut, 'probe_failed');
         if (notRecorded > 0) throw new OpsError(lost, 'probe_failed');
       } finally {
