@@ -210,7 +210,12 @@ function history(p: ProbeInput, now: number): { days: DayCell[]; latency: Latenc
   return { days, latency };
 }
 
-function probeModel(p: ProbeInput, now: number, scrub: (t: string | undefined) => string): ProbeModel {
+function probeModel(
+  p: ProbeInput,
+  now: number,
+  scrub: (t: string | undefined) => string,
+  inWindow: boolean,
+): ProbeModel {
   const state = p.state;
   const hasData = Boolean(state && state.samples > 0);
   const agg = { minutes: state?.minutes ?? [], hours: state?.hours ?? [], firstSampleAt: state?.firstSampleAt };
@@ -221,8 +226,13 @@ function probeModel(p: ProbeInput, now: number, scrub: (t: string | undefined) =
   const model: ProbeModel = {
     name: p.name,
     kind: p.kind,
-    status: hasData ? state!.status : 'unknown',
-    since: hasData ? state!.since : null,
+    // a state last written in a window that has ended since: unknown until a sample decides (as the next one will)
+    status: !hasData || (state!.status === 'maintenance' && !inWindow) ? 'unknown' : state!.status,
+    since: !hasData
+      ? null
+      : state!.status === 'maintenance' && !inWindow
+        ? (state!.lastRunAt ?? state!.since)
+        : state!.since,
     lastRunAt: state?.lastRunAt ?? null,
     hasData,
     uptime: hasData
@@ -340,7 +350,8 @@ function overall(
 export function statusOf(state: StatusState, now: Date): StatusModel {
   const t = now.getTime();
   const scrub = scrubber({ internalHosts: state.internalHosts, hiddenHosts: state.hiddenHosts });
-  const probes = state.probes.map((p) => probeModel(p, t, scrub));
+  const active = activeWindow(state.maintenance, now);
+  const probes = state.probes.map((p) => probeModel(p, t, scrub, active !== undefined));
   const backups = backupModel(state, t);
   const incident = (i: IncidentState): IncidentModel => {
     const end = i.status === 'resolved' && i.endsAt ? Date.parse(i.endsAt) : t;
@@ -365,7 +376,6 @@ export function statusOf(state: StatusState, now: Date): StatusModel {
     .sort((a, b) => b.endsAt!.localeCompare(a.endsAt!))
     .slice(0, RESOLVED_SHOWN)
     .map(incident);
-  const active = activeWindow(state.maintenance, now);
   const next = nextWindow(state.maintenance, now);
   return {
     title: state.title,

@@ -402,6 +402,36 @@ describe('status page: maintenance', () => {
   });
 });
 
+describe('status page: a state last written in a window that has ended', () => {
+  // the window ended an hour before NOW; the probes' last samples were taken in it (nothing sampled since)
+  const ended = [{ name: 'patching', cron: '0 9 * * *', durationMinutes: 120, timeZone: 'UTC' }];
+  const inMaintenance = probeHistory({
+    name: 'api-health',
+    now: NOW,
+    days: 1,
+    status: 'maintenance',
+    since: new Date(T - 3 * HOUR).toISOString(),
+    hour: () => ({ n: 60, latencyMs: 40 }),
+  });
+
+  it('is unknown until a sample decides, not maintenance; the page does not say maintenance is in progress', () => {
+    const model = statusOf(
+      state({ probes: [probe('api-health', inMaintenance)], backups: backups(), maintenance: ended }),
+      NOW,
+    );
+    expect(model.maintenance.active).toBeNull();
+    expect(model.probes[0]!.status).toBe('unknown');
+    expect(model.overall.level).not.toBe('maintenance');
+    expect(visibleText(renderPage(model))).not.toContain('Scheduled maintenance in progress.');
+    // within the window it still is maintenance
+    const during = statusOf(
+      state({ probes: [probe('api-health', inMaintenance)], backups: backups(), maintenance: ended }),
+      new Date(T - 2 * HOUR),
+    );
+    expect(during.probes[0]!.status).toBe('maintenance');
+  });
+});
+
 describe('status page: no data yet', () => {
   const model = statusOf(state({ probes: [probe('api-health'), probe('database')] }), NOW);
   const html = renderPage(model);
