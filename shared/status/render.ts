@@ -17,6 +17,11 @@ const STATUS_WORD: Record<ProbeModel['status'], { word: string; icon: string; cs
   unknown: { word: 'No data', icon: '?', css: 'none' },
 };
 
+/** A probe's status in words: `unknown` with samples (after a maintenance window, before a sample decides) is no "No data". */
+function statusWord(p: Pick<ProbeModel, 'status' | 'hasData'>): { word: string; icon: string; css: string } {
+  return p.status === 'unknown' && p.hasData ? { word: 'Unknown', icon: '?', css: 'none' } : STATUS_WORD[p.status];
+}
+
 const LEVEL: Record<StatusModel['overall']['level'], { icon: string; css: string }> = {
   operational: { icon: '✓', css: 'up' },
   degraded: { icon: '!', css: 'degraded' },
@@ -60,7 +65,7 @@ export function barSummary(days: readonly DayCell[], objective: number): string 
 
 function probeSection(p: ProbeModel, index: number): string {
   const id = `probe-${index}`;
-  const s = STATUS_WORD[p.status];
+  const s = statusWord(p);
   const head = `<div class="probe-head"><h3 id="${id}-h">${esc(p.name)}</h3> ${pill(s.css, s.icon, s.word)}${p.since ? ` <span class="muted">since ${time(p.since)}</span>` : ''}</div>`;
   if (!p.hasData) {
     const why = p.problem ? ` Its state could not be read: ${esc(p.problem)}.` : '';
@@ -289,7 +294,7 @@ export function statusBadge(m: StatusModel, probe: string): string | undefined {
   const colour = { up: COLOURS.up, down: COLOURS.down, maintenance: COLOURS.maintenance, unknown: COLOURS.none }[
     p.status
   ];
-  return badge(p.name, STATUS_WORD[p.status].word.toLowerCase(), colour);
+  return badge(p.name, statusWord(p).word.toLowerCase(), colour);
 }
 
 /** `backup | 5 h ago`, red once older than the freshness limit. */

@@ -219,6 +219,9 @@ export function statusProbesConfig(status: Record<string, unknown>): Record<stri
       { name: 'backup-freshness', kind: 'backup-freshness' },
     ],
     schedules: { probe: { cron: '0 0 1 1 *' }, 'mt-ops-alerts-sweep': { cron: '0 0 1 1 *' } },
+    // the window `worker`'s state was written in, open whenever the page is read (a state last written in a window
+    // that has ended shows unknown)
+    maintenance: [{ name: 'worker-patching', cron: '* * * * *', durationMinutes: 1, timeZone: 'UTC' }],
     status,
   };
 }
