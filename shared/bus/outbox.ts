@@ -1,12 +1,13 @@
 /**
  * The outbox: an event a function could not publish is saved in the bucket, and the next run of any function
- * publishes it (then deletes it). Delivery is at least once (a crash between publish and delete publishes it again),
- * never lost. Keys (relative to the bucket URL's prefix):
+ * publishes it (then deletes it). Delivery is at least once (a crash between publish and delete publishes it again,
+ * once its claim has expired), never lost, and two drains at once publish each entry once (claimed first). Keys (relative to the bucket URL's prefix):
  *
  *   <env>/.outbox/<time>-<uuid>.json   one undelivered event (JSON), oldest first by key
  */
 import { randomUUID } from 'node:crypto';
-import type { ObjectStore } from '../storage/types';
+import { hostname } from 'node:os';
+import { isConflict, type ObjectInfo, type ObjectStore } from '../storage/types';
 import type { OpsEvent, OpsEventInput } from './events';
 import type { Logger } from '../log/logger';
 import { errorMessage } from '../errors';
@@ -54,23 +55,79 @@ export function keepInOutbox(
   };
 }
 
+/** A claim older than this is taken to be from a drain that crashed (one publish gives up after 10 s). */
+export const OUTBOX_CLAIM_TTL_MS = 120_000;
+
+/** The object metadata that claims an entry for one drain while it publishes it. */
+const CLAIMED_AT = 'mt-ops-outbox-claimed-at';
+const CLAIMED_BY = 'mt-ops-outbox-claimed-by';
+
+/** An entry claimed by this drain: its event and the generation the claim wrote. */
+interface Claimed {
+  event: OpsEventInput;
+  generation: string;
+}
+
 /**
- * Publishes every event in the outbox, oldest first, deleting each once published. Stops at the first failure (the
- * bus is still down; the next run tries again). Never throws.
+ * Claims one entry before publishing it: a compare-and-swap rewrite of the entry (same event, the claim in its
+ * metadata) from the generation listed. A drain that lost the race (its write refused), or that finds a claim younger
+ * than the TTL, leaves the entry to the other: two drains at once (the probe run and the alert sweep of the same
+ * minute, in one process or two) publish each entry once. Undefined when the entry is not ours to publish.
+ */
+async function claimEntry(
+  store: ObjectStore,
+  entry: ObjectInfo,
+  holder: string,
+  now: Date,
+  ttlMs: number,
+): Promise<Claimed | undefined> {
+  const claimedAt = Date.parse(entry.metadata[CLAIMED_AT] ?? '');
+  if (Number.isFinite(claimedAt) && now.getTime() - claimedAt < ttlMs) return undefined; // being published
+  const doc = await store.readJson(entry.key);
+  if (!doc) return undefined; // published and removed meanwhile
+  try {
+    const generation = await store.writeJson(entry.key, doc.value, {
+      ifGeneration: entry.generation,
+      metadata: { [CLAIMED_AT]: now.toISOString(), [CLAIMED_BY]: holder },
+    });
+    return { event: doc.value as OpsEventInput, generation };
+  } catch (err) {
+    if (isConflict(err)) return undefined; // another drain claimed it (or published and removed it) first
+    throw err;
+  }
+}
+
+/**
+ * Publishes every event in the outbox, oldest first, deleting each once published; each entry is claimed first (see
+ * claimEntry), so a drain running beside this one never publishes the same entry. Stops at the first failure (the bus
+ * is still down; the entry's claim is released and the next run tries again). Never throws.
  */
 export async function flushOutbox(
   store: ObjectStore,
   env: string,
   deliver: (event: OpsEventInput) => Promise<string>,
   logger: Logger,
+  options: { now?: () => Date; claimTtlMs?: number } = {},
 ): Promise<{ published: number; left: boolean }> {
+  const now = options.now ?? (() => new Date());
+  const ttlMs = options.claimTtlMs ?? OUTBOX_CLAIM_TTL_MS;
+  const holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   let published = 0;
   try {
-    for await (const object of store.list(outboxKeys.prefix(env))) {
-      const doc = await store.readJson(object.key);
-      if (!doc) continue;
-      await deliver(doc.value as OpsEventInput);
-      await store.delete(object.key);
+    for await (const entry of store.list(outboxKeys.prefix(env))) {
+      const claimed = await claimEntry(store, entry, holder, now(), ttlMs);
+      if (!claimed) continue;
+      try {
+        await deliver(claimed.event);
+      } catch (err) {
+        // not published: released at once for the next run (not only once the claim expires)
+        await store.writeJson(entry.key, claimed.event, { ifGeneration: claimed.generation }).catch(() => {});
+        throw err;
+      }
+      // conditional: a claim taken over after it expired belongs to that drain now, which removes the entry itself
+      await store.delete(entry.key, { ifGeneration: claimed.generation }).catch((err: unknown) => {
+        if (!isConflict(err)) throw err;
+      });
       published++;
     }
   } catch (err) {

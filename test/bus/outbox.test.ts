@@ -1,0 +1,164 @@
+/**
+ * The outbox's drain (flushOutbox): every run of any function drains it, so two drains often run at once (the probe
+ * run and the alert sweep of the same minute under `npm start`, or two function instances). Each entry is claimed
+ * with compare-and-swap before it is published: published once, never by both.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { tempDir } from '../support/temp';
+import { capturedLogger } from '../support/logs';
+import { startFakeGcs, type FakeGcs } from '../support/fake-gcs';
+import { openStore } from '../../shared/storage/open';
+import { MemoryBus } from '../../shared/bus/memory-bus';
+import { flushOutbox, outboxKeys, saveToOutbox, OUTBOX_CLAIM_TTL_MS } from '../../shared/bus/outbox';
+import { OpsEvent } from '../../shared/bus/events';
+import type { ObjectStore } from '../../shared/storage/types';
+
+const alert = (n: number) =>
+  OpsEvent.parse({
+    type: 'alert',
+    severity: 'critical',
+    env: 'prod',
+    time: '2026-11-30T03:00:00Z',
+    status: 'firing',
+    fingerprint: `probe/prod/t${n}`,
+    title: `t${n} is down`,
+    startsAt: '2026-11-30T02:59:00Z',
+    source: 'probe',
+  });
+
+async function fill(store: ObjectStore, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) await saveToOutbox(store, 'prod', alert(i));
+}
+
+async function waiting(store: ObjectStore): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const o of store.list(outboxKeys.prefix('prod'))) keys.push(o.key);
+  return keys;
+}
+
+/** Whether the (only) entry is claimed by a drain. */
+async function claimed(store: ObjectStore): Promise<boolean> {
+  for await (const o of store.list(outboxKeys.prefix('prod')))
+    return Object.keys(o.metadata).some((k) => /claimed-at/.test(k));
+  return false;
+}
+
+const fingerprints = (events: object[]) => events.map((e) => (e as { fingerprint?: string }).fingerprint).sort();
+const expected = (count: number) => fingerprints(Array.from({ length: count }, (_, i) => alert(i)));
+
+describe('two drains at once publish each outbox entry once', () => {
+  let gcs: FakeGcs;
+  beforeAll(async () => {
+    gcs = await startFakeGcs();
+  });
+  afterAll(async () => {
+    await gcs?.close();
+  });
+  const stores: Array<[string, () => () => ObjectStore]> = [
+    [
+      'a folder bucket',
+      () => {
+        const url = `file://${tempDir('mt-outbox-race-')}`;
+        return () => openStore(url);
+      },
+    ],
+    [
+      'a gs:// bucket (the GCS protocol fake)',
+      () => {
+        const url = `gs://outbox-race/${Math.random().toString(36).slice(2)}`;
+        return () => openStore(url, { gcsApiEndpoint: gcs.url, gcsRetry: { maxRetries: 2, maxDelaySeconds: 1 } });
+      },
+    ],
+  ];
+  it.each(stores)(
+    'in one process (the probe run and the alert sweep of the same minute, each with its own store): %s',
+    async (_name, bucket) => {
+      const open = bucket();
+      await fill(open(), 20);
+      const bus = new MemoryBus();
+      const deliver = (e: Parameters<MemoryBus['publish']>[0]) => bus.publish(e);
+      const [a, b] = [capturedLogger(), capturedLogger()];
+      const results = await Promise.all([
+        flushOutbox(open(), 'prod', deliver, a.logger),
+        flushOutbox(open(), 'prod', deliver, b.logger),
+      ]);
+      expect(fingerprints(bus.published.map((m) => m.event as { fingerprint?: string }))).toEqual(expected(20));
+      expect(results[0]!.published + results[1]!.published).toBe(20);
+      expect(results.every((r) => !r.left)).toBe(true);
+      expect(await waiting(open())).toEqual([]);
+    },
+  );
+
+  it('in two processes', async () => {
+    const url = `file://${tempDir('mt-outbox-race2-')}`;
+    await fill(openStore(url), 30);
+    const script = fileURLToPath(new URL('../support/outbox-drain.ts', import.meta.url));
+    const runner = fileURLToPath(new URL('../../bin/run-ts.js', import.meta.url));
+    const at = String(Date.now() + 1500);
+    const outputs = await Promise.all(
+      [0, 1].map(
+        () =>
+          new Promise<string>((resolve, reject) => {
+            const child = spawn(process.execPath, [runner, script, url, 'prod'], {
+              env: { ...process.env, MT_DRAIN_AT: at },
+              stdio: ['ignore', 'pipe', 'inherit'],
+            });
+            let out = '';
+            child.stdout.on('data', (d: Buffer) => (out += String(d)));
+            child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`drain exited ${code}`))));
+          }),
+      ),
+    );
+    const published = outputs.flatMap((o) =>
+      o
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { fingerprint?: string }),
+    );
+    expect(fingerprints(published)).toEqual(expected(30));
+    expect(await waiting(openStore(url))).toEqual([]);
+  }, 30_000);
+});
+
+describe('claims', () => {
+  it('a publish that fails releases its claim: the next drain publishes the entry at once', async () => {
+    const url = `file://${tempDir('mt-outbox-fail-')}`;
+    const store = openStore(url);
+    await fill(store, 2);
+    const log = capturedLogger();
+    const down = await flushOutbox(
+      store,
+      'prod',
+      async () => {
+        throw new Error('bus down');
+      },
+      log.logger,
+    );
+    expect(down).toEqual({ published: 0, left: true });
+    expect(log.lines.join('\n')).toMatch(/outbox: 0 event\(s\) published, the rest stay for the next run: bus down/);
+    const bus = new MemoryBus();
+    const up = await flushOutbox(store, 'prod', (e) => bus.publish(e), capturedLogger().logger);
+    expect(up).toEqual({ published: 2, left: false });
+    expect(await waiting(store)).toEqual([]);
+  });
+
+  it('the claim of a drain that died is taken over once it is older than the TTL; a live one is left alone', async () => {
+    const url = `file://${tempDir('mt-outbox-stale-')}`;
+    const store = openStore(url);
+    await fill(store, 1);
+    // a drain claims the entry and dies before publishing it (its deliver never returns)
+    void flushOutbox(store, 'prod', () => new Promise<string>(() => {}), capturedLogger().logger);
+    for (let i = 0; i < 100 && !(await claimed(store)); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await claimed(store)).toBe(true);
+    const bus = new MemoryBus();
+    const deliver = (e: Parameters<MemoryBus['publish']>[0]) => bus.publish(e);
+    expect((await flushOutbox(store, 'prod', deliver, capturedLogger().logger)).published).toBe(0);
+    expect(await waiting(store)).toHaveLength(1);
+    const later = () => new Date(Date.now() + OUTBOX_CLAIM_TTL_MS + 1000);
+    expect((await flushOutbox(store, 'prod', deliver, capturedLogger().logger, { now: later })).published).toBe(1);
+    expect(fingerprints(bus.published.map((m) => m.event as { fingerprint?: string }))).toEqual(expected(1));
+    expect(await waiting(store)).toEqual([]);
+  });
+});
