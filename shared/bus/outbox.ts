@@ -139,3 +139,61 @@ export async function flushOutbox(
   if (published > 0) logger.info({ published }, `outbox: ${published} event(s) published`);
   return { published, left: false };
 }
+
+/** An alert event waiting in the outbox (what `mt-ops alerts status` lists). */
+export interface WaitingAlert {
+  savedAt: string;
+  severity: string;
+  status: string;
+  title: string;
+  fingerprint: string;
+}
+
+/** What waits in the outbox, not published yet: `mt-ops alerts status`. */
+export interface OutboxSummary {
+  /** Events waiting (every type). */
+  waiting: number;
+  /** The oldest's save time and its age in seconds; null when nothing waits. */
+  oldest: { savedAt: string; ageSeconds: number } | null;
+  /** The alert events among them, oldest first. */
+  alerts: WaitingAlert[];
+}
+
+/** When an entry was saved: from its key (`<time>-<id>.json`; rewriting it to claim it keeps that), else its object. */
+function savedAt(entry: ObjectInfo): Date {
+  const m = /(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\d{3})Z-[^/]*$/.exec(entry.key);
+  return m ? new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${m[7]}Z`) : entry.created;
+}
+
+/** Reads the outbox: how many events wait, since when, and which alerts (an entry gone meanwhile is skipped). */
+export async function readOutbox(store: ObjectStore, env: string, now = new Date()): Promise<OutboxSummary> {
+  let waiting = 0;
+  let oldest: Date | undefined;
+  const alerts: WaitingAlert[] = [];
+  for await (const entry of store.list(outboxKeys.prefix(env))) {
+    const doc = await store.readJson(entry.key);
+    if (!doc) continue; // published meanwhile
+    waiting++;
+    const at = savedAt(entry);
+    if (!oldest || at < oldest) oldest = at;
+    const e = doc.value as Partial<Record<'type' | 'severity' | 'status' | 'title' | 'fingerprint', unknown>>;
+    if (e?.type === 'alert')
+      alerts.push({
+        savedAt: at.toISOString(),
+        severity: String(e.severity),
+        status: String(e.status),
+        title: String(e.title),
+        fingerprint: String(e.fingerprint),
+      });
+  }
+  return {
+    waiting,
+    oldest: oldest
+      ? {
+          savedAt: oldest.toISOString(),
+          ageSeconds: Math.max(0, Math.floor((now.getTime() - oldest.getTime()) / 1000)),
+        }
+      : null,
+    alerts,
+  };
+}

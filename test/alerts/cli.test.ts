@@ -7,6 +7,8 @@ import { tempDir } from '../support/temp';
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
 import { startFakePagerDuty, type FakePagerDuty } from '../support/fake-pagerduty';
 import { delivered, startFakeHttp } from '../support/fake-http';
+import { loadConfig } from '../../shared/config/load';
+import { functionRuntime } from '../../shared/functions/runtime';
 
 let slack: FakeSlack;
 let pd: FakePagerDuty;
@@ -174,6 +176,63 @@ describe('mt-ops alerts and silence (the real CLI)', () => {
     } finally {
       await failing.close();
     }
+  });
+
+  it("alerts status shows the events waiting in the bucket's outbox (not published yet), never 'Firing: none' alone", async () => {
+    // two probes that fail, run by hand with no event bus: their alerts wait in the outbox for the next function run
+    const dir = tempDir('mt-alerts-unpublished-');
+    const config = join(dir, 'ops.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        probes: [
+          { name: 'a', url: 'http://127.0.0.1:9/health', failureThreshold: 1 },
+          { name: 'b', url: 'http://127.0.0.1:9/health', failureThreshold: 1, severity: 'warning' },
+        ],
+      }),
+    );
+    const own = { ...env, BACKUP_BUCKET: `file://${dir}/bucket`, OPS_CONFIG: config, OPS_EVENTS: undefined };
+    const before = Date.now();
+    const probe = await runCli(['probe'], { env: own });
+    expect(probe.code, probe.stderr).toBe(1);
+    expect(probe.stderr).toMatch(/2 alert events kept in the bucket's outbox/);
+
+    const json = await runCli(['alerts', 'status', '--json'], { env: own });
+    expect(json.code, json.stderr).toBe(0);
+    const status = JSON.parse(json.stdout);
+    expect(status.firing).toEqual([]);
+    expect(status.unpublished).toMatchObject({
+      waiting: 2,
+      alerts: [
+        { status: 'firing', severity: 'critical', title: 'a is down', fingerprint: 'probe/prod/a' },
+        { status: 'firing', severity: 'warning', title: 'b is down', fingerprint: 'probe/prod/b' },
+      ],
+    });
+    expect(Date.parse(status.unpublished.oldest.savedAt)).toBeGreaterThanOrEqual(before - 1000);
+    expect(Date.parse(status.unpublished.oldest.savedAt)).toBeLessThanOrEqual(Date.now());
+    expect(status.unpublished.oldest.ageSeconds).toBeGreaterThanOrEqual(0);
+    expect(status.unpublished.oldest.ageSeconds).toBeLessThan(120);
+
+    const human = await runCli(['alerts', 'status'], { env: own });
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/^Firing: none \(but 2 firing alerts not published yet: see Unpublished\)$/m);
+    expect(human.stdout).toMatch(
+      /^Unpublished \(in the bucket's outbox, not on the event bus yet\): 2 events \(2 alerts\), the oldest saved \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \((under a minute|\d+m) ago\); the next run of any function publishes them$/m,
+    );
+    expect(human.stdout).toMatch(/critical\s+firing\s+a is down\s+probe\/prod\/a/);
+    expect(human.stdout).toMatch(/warning\s+firing\s+b is down\s+probe\/prod\/b/);
+
+    // the next run of a function publishes them: nothing waits any more
+    const runtime = functionRuntime(loadConfig({ ...process.env, ...own }), 'probe');
+    await runtime.flushOutbox!();
+    expect(JSON.parse((await runCli(['alerts', 'status', '--json'], { env: own })).stdout).unpublished).toEqual({
+      waiting: 0,
+      oldest: null,
+      alerts: [],
+    });
+    const after = (await runCli(['alerts', 'status'], { env: own })).stdout;
+    expect(after).toMatch(/^Firing: none$/m);
+    expect(after).toMatch(/^Unpublished: none \(the bucket's outbox is empty\)$/m);
   });
 
   it.each([

@@ -12,6 +12,8 @@ import { describeChannels, fanoutDeps } from '../../alerts/settings';
 import { readDeliveries } from '../../alerts/outbox';
 import { readIncidents } from '../../alerts/state';
 import { readOwed } from '../../alerts/sweep';
+import { readOutbox, type OutboxSummary } from '../../bus/outbox';
+import { count, formatAge } from '../../format';
 import { MAX_SILENCE_MS, addSilence, expireSilence, isActive, listSilences } from '../../alerts/silences';
 import { MatcherText } from '../../alerts/config';
 import { activeWindow, nextWindow } from '../../maintenance/window';
@@ -67,6 +69,23 @@ function print(result: FanoutResult, json: boolean | undefined): void {
   }
   if (result.notices > 0) lines.push(`${result.notices} notice(s) filed for the daily digest`);
   process.stdout.write(`${lines.join('\n') || 'nothing to do'}\n`);
+}
+
+/**
+ * The events not published yet (saved to the outbox by a run that could not publish them): they have not reached the
+ * fan-out, so an alert there is firing, or resolved, for no one yet. How many, since when, and the alerts among them.
+ */
+function unpublishedText(u: OutboxSummary, now: Date): string {
+  if (!u.oldest) return "Unpublished: none (the bucket's outbox is empty)";
+  const head =
+    `Unpublished (in the bucket's outbox, not on the event bus yet): ${count(u.waiting, 'event')}` +
+    ` (${count(u.alerts.length, 'alert')}), the oldest saved ${utc(u.oldest.savedAt)} (${u.oldest.ageSeconds < 60 ? 'under a minute' : formatAge(new Date(u.oldest.savedAt), now)} ago);` +
+    ' the next run of any function publishes them';
+  if (u.alerts.length === 0) return head;
+  return `${head}\n${table(
+    ['SAVED (UTC)', 'SEVERITY', 'STATUS', 'TITLE', 'FINGERPRINT'],
+    u.alerts.map((a) => [utc(a.savedAt), a.severity, a.status, a.title, a.fingerprint]),
+  )}`;
 }
 
 /**
@@ -207,13 +226,14 @@ export function registerAlertsCommands(program: Command): void {
 
   withStoreOptions(alerts.command('status'))
     .description(
-      'Firing incidents, deliveries still owed (failed and waiting for a retry), active silences and the next maintenance window',
+      "Firing incidents, events not published yet (waiting in the bucket's outbox), deliveries still owed (failed and waiting for a retry), active silences and the next maintenance window",
     )
     .option('--json', 'print JSON')
     .action(async (flags: Flags) => {
       const ctx = commandContext(flags);
       const now = new Date();
       const firing = (await readIncidents(ctx.store, ctx.env)).filter((i) => i.status === 'firing');
+      const unpublished = await readOutbox(ctx.store, ctx.env, now);
       const owed = await readOwed(ctx.store, ctx.env);
       const silences = (await listSilences(ctx.store, ctx.env)).filter((s) => isActive(s, now));
       const windows = ctx.config.file.maintenance;
@@ -228,6 +248,7 @@ export function registerAlertsCommands(program: Command): void {
           notified: i.notified,
           mutedBy: i.mutedBy,
         })),
+        unpublished,
         owed,
         silences,
         maintenance: {
@@ -236,6 +257,7 @@ export function registerAlertsCommands(program: Command): void {
         },
       };
       if (flags.json) return void process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+      const waitingFiring = unpublished.alerts.filter((a) => a.status === 'firing').length;
       const parts = [
         out.firing.length
           ? `Firing:\n${table(
@@ -248,7 +270,8 @@ export function registerAlertsCommands(program: Command): void {
                 f.mutedBy ? `muted: ${f.mutedBy}` : f.notified ? '' : 'not sent yet',
               ]),
             )}`
-          : 'Firing: none',
+          : `Firing: none${waitingFiring ? ` (but ${count(waitingFiring, 'firing alert')} not published yet: see Unpublished)` : ''}`,
+        unpublishedText(unpublished, now),
         owed.length
           ? `Owed (not delivered yet): ${owed.length}\n${table(
               ['SINCE (UTC)', 'SEVERITY', 'KIND', 'CHANNEL', 'STATE', 'ATTEMPTS', 'NEXT TRY (UTC)', 'TITLE', 'ERROR'],
