@@ -10,8 +10,12 @@ import { SECRET_KEY, redactString, registerSecret, registerUrlSecrets, registerW
 /** The largest operator file read (thousands of probes fit in a fraction of it). */
 const MAX_FILE_BYTES = 10 * 1024 * 1024;
 
-/** A check of the operator file by its user: problems as `field.path: why`, no value quoted. */
-export type ConfigCheck = (file: OpsFile, raw: unknown, environment: NodeJS.ProcessEnv) => string[];
+/**
+ * A check of the operator file by its user: problems as `field.path: why`, no value quoted. `file` is undefined when the
+ * file did not pass the schema: the check then reads what it can from `raw`, so its problems are listed with the
+ * schema's, every problem at once.
+ */
+export type ConfigCheck = (file: OpsFile | undefined, raw: unknown, environment: NodeJS.ProcessEnv) => string[];
 
 export interface Config {
   env: Env;
@@ -87,9 +91,12 @@ export function loadConfig(
         file = result.data;
         issues.push(...resolveCaFiles(file, raw, absolute, caFiles).map((i) => redactString(`${path}: ${i}`)));
         if (options.check) issues.push(...options.check(file, raw, environment).map((i) => `${path}: ${i}`));
+      } else {
+        // zod quotes unknown keys, which come from the file: scrubbed here, so the whole message can go out as it is
+        issues.push(...formatIssues(result.error).map((i) => redactString(`${path}: ${i}`)));
+        // the caller's check too, over the file as written: its problems are not left for a second run to find
+        if (options.check) issues.push(...options.check(undefined, raw, environment).map((i) => `${path}: ${i}`));
       }
-      // zod quotes unknown keys, which come from the file: scrubbed here, so the whole message can go out as it is
-      else issues.push(...formatIssues(result.error).map((i) => redactString(`${path}: ${i}`)));
     }
   } else if (explicit) {
     issues.push(`OPS_CONFIG: file not found: ${path}`);

@@ -266,7 +266,7 @@ const REF = /\$\{([A-Z_][A-Z0-9_]*)\}/g;
 /** A postgres probe with no url probes DATABASE_URL: when that is not set, the same configuration error as a `${VAR}`. */
 const NO_DATABASE = 'not given, so the postgres probe uses ${DATABASE_URL}, which is not set';
 
-function lacksDatabase(probe: Pick<ProbeConfig, 'kind' | 'url'>, environment: NodeJS.ProcessEnv): boolean {
+function lacksDatabase(probe: { kind: string; url?: string }, environment: NodeJS.ProcessEnv): boolean {
   return probe.kind === 'postgres' && probe.url === undefined && !environment.DATABASE_URL;
 }
 
@@ -296,14 +296,17 @@ function interpolate(
  * function, `mt-ops probe`, `npm start`, `mt-ops config`), never a probe that fails and pages.
  */
 export function unsetReferences(
-  file: { probes?: { targets?: readonly ProbeConfig[] } },
+  file: { probes?: { targets?: readonly ProbeConfig[] } } | undefined,
   raw: unknown,
   environment: NodeJS.ProcessEnv,
 ): string[] {
   // the path as the operator wrote it: `probes: [...]` or `probes: { targets: [...] }`
   const at = Array.isArray((raw as { probes?: unknown } | null)?.probes) ? 'probes' : 'probes.targets';
   const issues: string[] = [];
-  (file.probes?.targets ?? []).forEach((t, i) => {
+  // a file that did not pass the schema (its problems are reported beside these): its probes as written, each at its
+  // index, a probe with errors of its own included
+  const targets: readonly ReferenceFields[] = file ? (file.probes?.targets ?? []) : writtenProbes(raw);
+  targets.forEach((t, i) => {
     if (lacksDatabase(t, environment)) issues.push(`${at}[${i}].url: ${NO_DATABASE}`);
     const fields: Array<[string, string | undefined]> = [
       ['url', t.url],
@@ -319,6 +322,34 @@ export function unsetReferences(
     }
   });
   return issues;
+}
+
+/** What unsetReferences reads of a probe. */
+type ReferenceFields = { kind: string; url?: string; headers: Record<string, string>; body?: string };
+
+/**
+ * The probes of an operator file as written (not parsed), for unsetReferences: each entry at its index, with its text
+ * fields (a field of another type reads as empty text, an entry that is no object as one with no fields). The schema
+ * reports what is wrong with them.
+ */
+function writtenProbes(raw: unknown): ReferenceFields[] {
+  const section = (raw as { probes?: unknown } | null)?.probes;
+  const list = Array.isArray(section) ? section : (section as { targets?: unknown } | null)?.targets;
+  if (!Array.isArray(list)) return [];
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v);
+  return list.map((entry: unknown) => {
+    const p = isObject(entry) ? entry : {};
+    const text = (v: unknown) => (v === undefined ? undefined : typeof v === 'string' ? v : '');
+    return {
+      kind: typeof p.kind === 'string' ? p.kind : 'http',
+      url: text(p.url),
+      headers: isObject(p.headers)
+        ? Object.fromEntries(Object.entries(p.headers).filter((e): e is [string, string] => typeof e[1] === 'string'))
+        : {},
+      body: text(p.body),
+    };
+  });
 }
 
 export function resolveProbe(config: ProbeConfig, environment: NodeJS.ProcessEnv = process.env): ResolvedProbe {

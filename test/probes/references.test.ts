@@ -154,6 +154,87 @@ describe('a postgres probe with no url while DATABASE_URL is not set', () => {
   });
 });
 
+describe('every configuration problem at once: unset references beside schema and condition errors', () => {
+  it.each([['config'], ['probe']])(
+    'mt-ops %s lists them all in one run (exit 2), a probe with errors of its own included',
+    async (cmd) => {
+      const dir = tempDir('mt-probe-ref-all-');
+      const path = join(dir, 'ops.json');
+      writeFileSync(
+        path,
+        JSON.stringify({
+          backup: { jobs: 0 },
+          probes: [
+            { name: 'api', url: 'http://127.0.0.1:9/${MT_TEST_NOPE_VAR}' },
+            { name: 'pg', kind: 'postgres' },
+            { name: 'cond', url: 'http://127.0.0.1:9/', conditions: ['[STATUS] === 200'] },
+            { name: 'both', url: 'http://127.0.0.1:9/', headers: { 'X-Key': '${MT_TEST_NOPE_VAR}' }, timeoutMs: 5 },
+          ],
+        }),
+      );
+      const cli = await runCli([cmd], {
+        env: {
+          OPS_CONFIG: path,
+          BACKUP_BUCKET: `file://${dir}/bucket`,
+          DATABASE_URL: undefined,
+          MT_TEST_NOPE_VAR: undefined,
+        },
+      });
+      expect(cli.code, cli.stderr).toBe(2);
+      expect(cli.stdout).toBe('');
+      const issues = cli.stderr
+        .split('\n')
+        .filter((l) => l.startsWith(`  ${path}: `))
+        .map((l) => l.slice(path.length + 4));
+      expect(issues).toEqual([
+        'backup.jobs: Too small: expected number to be >=1',
+        expect.stringMatching(/^probes\[2\]\.conditions\[0\]: invalid condition "\[STATUS\] === 200"/),
+        expect.stringMatching(/^probes\[3\]\.timeoutMs: /),
+        'probes[0].url: names ${MT_TEST_NOPE_VAR}, which is not set',
+        'probes[1].url: not given, so the postgres probe uses ${DATABASE_URL}, which is not set',
+        'probes[3].headers.X-Key: names ${MT_TEST_NOPE_VAR}, which is not set',
+      ]);
+    },
+  );
+
+  it('the { concurrency, targets } form, in YAML: the paths as written', async () => {
+    const dir = tempDir('mt-probe-ref-all-yaml-');
+    const path = join(dir, 'ops.yaml');
+    writeFileSync(
+      path,
+      [
+        'probes:',
+        '  concurrency: 0',
+        '  targets:',
+        '    - { name: api, url: "http://127.0.0.1:9/", body: "${MT_TEST_NOPE_VAR}", method: POST }',
+        '    - just text',
+        '    - { name: pg, kind: postgres, url: 5 }',
+        '    - { name: pg2, kind: postgres }',
+      ].join('\n'),
+    );
+    const cli = await runCli(['config'], {
+      env: {
+        OPS_CONFIG: path,
+        BACKUP_BUCKET: `file://${dir}/bucket`,
+        DATABASE_URL: undefined,
+        MT_TEST_NOPE_VAR: undefined,
+      },
+    });
+    expect(cli.code, cli.stderr).toBe(2);
+    const issues = cli.stderr
+      .split('\n')
+      .filter((l) => l.startsWith(`  ${path}: `))
+      .map((l) => l.slice(path.length + 4));
+    expect(issues.filter((i) => /not set/.test(i))).toEqual([
+      'probes.targets[0].body: names ${MT_TEST_NOPE_VAR}, which is not set',
+      'probes.targets[3].url: not given, so the postgres probe uses ${DATABASE_URL}, which is not set',
+    ]);
+    expect(issues.some((i) => i.startsWith('probes.concurrency: '))).toBe(true);
+    expect(issues.some((i) => i.startsWith('probes.targets[1]'))).toBe(true);
+    expect(issues.some((i) => i.startsWith('probes.targets[2].url'))).toBe(true);
+  });
+});
+
 describe('timeoutMs and intervalSeconds', () => {
   it('a timeout longer than the interval is refused at load with the field path (exit 2); equal is fine', async () => {
     const dir = tempDir('mt-probe-timeout-');
