@@ -1,7 +1,8 @@
 /**
  * The outbox: an event a function could not publish is saved in the bucket, and the next run of any function
  * publishes it (then deletes it). Delivery is at least once (a crash between publish and delete publishes it again,
- * once its claim has expired), never lost, and two drains at once publish each entry once (claimed first). Keys (relative to the bucket URL's prefix):
+ * once its claim has expired), never lost, and two drains at once publish each entry once (claimed first). Keys
+ * (relative to the bucket URL's prefix):
  *
  *   <env>/.outbox/<time>-<uuid>.json   one undelivered event (JSON), oldest first by key
  */
