@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Runtime } from '../../shared/functions/runtime';
 import { decodeTrigger } from '../../shared/functions/trigger';
 import { probeJob } from '../../shared/probes/job';
+import { isWarning } from '../../shared/probes/report';
 import { errorMessage } from '../../shared/errors';
 import { event, type EntryPoints } from '../../shared/functions/entry-points';
 
@@ -22,7 +23,15 @@ export function probeEventHandler(runtime: () => Runtime) {
     if (!decoded) return undefined;
     try {
       const { run } = await probeJob(rt, { only: decoded.payload.only });
-      return { passed: run.passed, failed: run.failed, notDue: run.notDue.length, durationMs: run.durationMs };
+      // a result failing only lesser conditions (the target answers) is a warning, not a failure (as the CLI says it)
+      const warnings = run.outcomes.filter(isWarning).length;
+      return {
+        passed: run.passed,
+        failed: run.failed - warnings,
+        warnings,
+        notDue: run.notDue.length,
+        durationMs: run.durationMs,
+      };
     } catch (err) {
       rt.logger.error({ err }, `probe run failed: ${errorMessage(err)}`);
       return undefined;

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { OpsEvent } from '../bus/events';
 import { formatIssues } from '../errors';
-import { redactString } from '../log/redact';
+import { redactThenCut } from '../log/redact';
 import type { PubSubMessageLike } from '../bus/decode';
 
 /**
@@ -68,8 +68,8 @@ const EXCERPT_CHARS = 200;
 
 /** The first characters of a bad message, secrets masked, for the log line. */
 export function excerptOf(raw: string): string {
-  const flat = raw.replace(/\s+/g, ' ').trim();
-  return redactString(flat.length > EXCERPT_CHARS ? `${flat.slice(0, EXCERPT_CHARS)}...` : flat);
+  // masked before it is cut: a secret cut in two is no longer recognised
+  return redactThenCut(raw, EXCERPT_CHARS, { prepare: (t) => t.replace(/\s+/g, ' ').trim() });
 }
 
 /** Decodes a Pub/Sub message whose data is base64 text (push, CloudEvent) or bytes (pull). */

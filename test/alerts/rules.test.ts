@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { decodeDocument, decodeMessage } from '../../shared/alerts/decode';
+import { registerSecret } from '../../shared/log/redact';
 import { normalise } from '../../shared/alerts/normalise';
 import { RoutingSchema } from '../../shared/alerts/config';
 import { route } from '../../shared/alerts/route';
@@ -113,6 +114,14 @@ describe('decode and normalise', () => {
     expect(d.kind).toBe('poison');
     expect((d as { excerpt: string }).excerpt).not.toContain('hunter2-secret');
     expect((d as { excerpt: string }).excerpt).toContain('postgres://ops:***@db');
+  });
+
+  it('the excerpt masks a registered secret before it is cut (a secret cut in two was not recognised)', () => {
+    registerSecret('poison-excerpt-token-123456');
+    const raw = `{"pad": "${'x'.repeat(170)}", "t": "poison-excerpt-token-123456", broken`;
+    const d = decodeMessage({ data: b64(raw), messageId: '9' });
+    expect(d.kind).toBe('poison');
+    expect((d as { excerpt: string }).excerpt).not.toMatch(/poison-ex/);
   });
 
   it.each([
