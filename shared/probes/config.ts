@@ -318,6 +318,11 @@ export function unsetReferences(
         const value = environment[m[1]!];
         if (value === undefined || value === '')
           issues.push(`${at}[${i}].${field}: names \${${m[1]}}, which is not set`);
+        // a header cannot hold a line break (the request would fail at every run, and page)
+        else if (field.startsWith('headers.') && /[\r\n]/.test(value))
+          issues.push(
+            `${at}[${i}].${field}: names \${${m[1]}}, whose value holds a line break (not allowed in a header)`,
+          );
       }
     }
   });
@@ -366,6 +371,7 @@ export function resolveProbe(config: ProbeConfig, environment: NodeJS.ProcessEnv
   const secretHeaders: string[] = [];
   for (const [k, v] of Object.entries(config.headers)) {
     headers[k] = interpolate(v, environment, `headers.${k}`, missing, true);
+    if (/[\r\n]/.test(headers[k]!)) missing.push(`headers.${k} holds a line break once its variables are replaced`);
     // a header value built from a variable is a secret, and so is a literal one under a secret's name (Authorization,
     // X-Api-Key, Cookie): masked in every log line, excerpt and event, never sent to another origin on a redirect
     const fromVariable = REF.test(v);

@@ -86,6 +86,57 @@ describe('a probe naming an unset ${VAR}', () => {
   });
 });
 
+describe('a ${VAR} in a header whose value holds a line break', () => {
+  const crlf = {
+    probes: [
+      { name: 'ok', url: 'http://127.0.0.1:9/health' },
+      { name: 'api', url: 'http://127.0.0.1:9/health', headers: { Authorization: 'Bearer ${MT_TEST_CRLF_TOKEN}' } },
+    ],
+  };
+  const env = (dir: string, path: string) => ({
+    OPS_CONFIG: path,
+    BACKUP_BUCKET: `file://${dir}/bucket`,
+    MT_TEST_CRLF_TOKEN: 'abc123\r\nX-Injected: 1',
+  });
+  function crlfFile(): { dir: string; path: string } {
+    const dir = tempDir('mt-probe-crlf-');
+    const path = join(dir, 'ops.json');
+    writeFileSync(path, JSON.stringify(crlf));
+    return { dir, path };
+  }
+
+  it.each([['probe'], ['config']])(
+    'mt-ops %s refuses it: exit 2 with the field path, the value not shown',
+    async (cmd) => {
+      const { dir, path } = crlfFile();
+      const cli = await runCli([cmd], { env: env(dir, path) });
+      expect(cli.code, cli.stderr).toBe(2);
+      expect(cli.stderr).toContain(
+        'probes[1].headers.Authorization: names ${MT_TEST_CRLF_TOKEN}, whose value holds a line break (not allowed in a header)',
+      );
+      expect(cli.stderr).not.toContain('abc123');
+      expect(cli.stdout).toBe('');
+    },
+  );
+
+  it('at run time (the environment changed): a configuration error, no sample, no alert', async () => {
+    const { dir, path } = crlfFile();
+    const rt = testRuntime({ OPS_CONFIG: path, BACKUP_BUCKET: `file://${dir}/bucket`, OPS_ENV: 'prod' });
+    process.env.MT_TEST_CRLF_TOKEN = 'abc123\r\nX-Injected: 1';
+    try {
+      const { run } = await probeJob(rt, { all: true, only: ['api'] });
+      expect(run.outcomes[0]!.configError).toBe(
+        'configuration error in probe api: headers.Authorization holds a line break once its variables are replaced',
+      );
+      expect(rt.bus.published).toHaveLength(0);
+      const { state } = await readState(rt.store, 'prod', 'api', new Date().toISOString());
+      expect(state.samples).toBe(0);
+    } finally {
+      delete process.env.MT_TEST_CRLF_TOKEN;
+    }
+  });
+});
+
 describe('a postgres probe with no url while DATABASE_URL is not set', () => {
   const pgFile = { probes: [{ name: 'pgnourl', kind: 'postgres' }] };
   const issue = 'probes[0].url: not given, so the postgres probe uses ${DATABASE_URL}, which is not set';
