@@ -323,7 +323,9 @@ export async function probeHttp(req: HttpRequest): Promise<HttpOutcome> {
       hop.status < 300 ||
       hop.status >= 400 ||
       !hop.location ||
-      hop.status === 304
+      hop.status === 304 ||
+      // maxRedirects 0: the redirect itself is the answer (`[STATUS] == 301`, `[HEADER].location == ...`)
+      req.maxRedirects === 0
     )
       return outcome;
     let next: URL;

@@ -114,11 +114,20 @@ describe('http probe', () => {
     });
   });
 
-  it('a redirect is followed and the result says so; maxRedirects 0 refuses it', async () => {
+  it('a redirect is followed and the result says so; with maxRedirects 0 the redirect itself is the answer', async () => {
     const r = await probe({ url: `${targets.url}/redirect` });
     expect(r).toMatchObject({ ok: true, redirects: [`301 ${targets.url}/redirect -> ${targets.url}/healthy`] });
-    const none = await probe({ url: `${targets.url}/redirect`, maxRedirects: 0 });
-    expect(none.error).toBe('more than 0 redirects');
+    // a redirect an operator means to check (http -> https, a moved page): its status and Location
+    const none = await probe({
+      url: `${targets.url}/redirect`,
+      maxRedirects: 0,
+      conditions: ['[STATUS] == 301', '[HEADER].location == pat(*/healthy)'],
+    });
+    expect(none).toMatchObject({ ok: true, status: 301 });
+    expect(none.redirects ?? []).toEqual([]);
+    expect(none.error).toBeUndefined();
+    const unmeant = await probe({ url: `${targets.url}/redirect`, maxRedirects: 0 });
+    expect(unmeant.failed.map((f) => f.message)).toContain('[STATUS] == 200: got 301');
   });
 
   it('invalid JSON: the body conditions fail saying so', async () => {
