@@ -205,6 +205,24 @@ describe('a postgres probe with no url while DATABASE_URL is not set', () => {
   });
 });
 
+/** `mt-ops CMD` on the operator file at `path` with DATABASE_URL and the test's variable unset: exit 2, nothing on stdout; its issues. */
+async function refused(cmd: string, dir: string, path: string): Promise<string[]> {
+  const cli = await runCli([cmd], {
+    env: {
+      OPS_CONFIG: path,
+      BACKUP_BUCKET: `file://${dir}/bucket`,
+      DATABASE_URL: undefined,
+      MT_TEST_NOPE_VAR: undefined,
+    },
+  });
+  expect(cli.code, cli.stderr).toBe(2);
+  expect(cli.stdout).toBe('');
+  return cli.stderr
+    .split('\n')
+    .filter((l) => l.startsWith(`  ${path}: `))
+    .map((l) => l.slice(path.length + 4));
+}
+
 describe('every configuration problem at once: unset references beside schema and condition errors', () => {
   it.each([['config'], ['probe']])(
     'mt-ops %s lists them all in one run (exit 2), a probe with errors of its own included',
@@ -223,20 +241,7 @@ describe('every configuration problem at once: unset references beside schema an
           ],
         }),
       );
-      const cli = await runCli([cmd], {
-        env: {
-          OPS_CONFIG: path,
-          BACKUP_BUCKET: `file://${dir}/bucket`,
-          DATABASE_URL: undefined,
-          MT_TEST_NOPE_VAR: undefined,
-        },
-      });
-      expect(cli.code, cli.stderr).toBe(2);
-      expect(cli.stdout).toBe('');
-      const issues = cli.stderr
-        .split('\n')
-        .filter((l) => l.startsWith(`  ${path}: `))
-        .map((l) => l.slice(path.length + 4));
+      const issues = await refused(cmd, dir, path);
       expect(issues).toEqual([
         'backup.jobs: Too small: expected number to be >=1',
         expect.stringMatching(/^probes\[2\]\.conditions\[0\]: invalid condition "\[STATUS\] === 200"/),
@@ -263,19 +268,7 @@ describe('every configuration problem at once: unset references beside schema an
         '    - { name: pg2, kind: postgres }',
       ].join('\n'),
     );
-    const cli = await runCli(['config'], {
-      env: {
-        OPS_CONFIG: path,
-        BACKUP_BUCKET: `file://${dir}/bucket`,
-        DATABASE_URL: undefined,
-        MT_TEST_NOPE_VAR: undefined,
-      },
-    });
-    expect(cli.code, cli.stderr).toBe(2);
-    const issues = cli.stderr
-      .split('\n')
-      .filter((l) => l.startsWith(`  ${path}: `))
-      .map((l) => l.slice(path.length + 4));
+    const issues = await refused('config', dir, path);
     expect(issues.filter((i) => /not set/.test(i))).toEqual([
       'probes.targets[0].body: names ${MT_TEST_NOPE_VAR}, which is not set',
       'probes.targets[3].url: not given, so the postgres probe uses ${DATABASE_URL}, which is not set',
