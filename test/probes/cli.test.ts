@@ -53,6 +53,28 @@ describe('mt-ops probe', () => {
     }
   });
 
+  it('mt-ops config: a condition whose literal is a ${VAR} secret value is masked; an empty list says none', async () => {
+    const env = setup({
+      probes: [
+        {
+          name: 'api',
+          url: `${targets.url}/health`,
+          headers: { 'X-Key': '${MT_T_CONFIG_SECRET}' },
+          conditions: ['[BODY].status == config-secret-value-42'],
+        },
+      ],
+    });
+    const r = await runCli(['config', '--json'], { env: { ...env, MT_T_CONFIG_SECRET: 'config-secret-value-42' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).not.toContain('config-secret-value-42');
+    expect(r.stdout).toContain('[BODY].status == ***');
+    const none = await runCli(['config', '--json'], { env: setup({ probes: [] }) });
+    expect(JSON.parse(none.stdout).config.probes).toMatchObject({
+      targetsFrom: 'none (the operator file lists no probes)',
+      targets: [],
+    });
+  });
+
   it('in a maintenance window: says which window and until when, and what that means for the samples', async () => {
     const env = setup({
       probes: [

@@ -1,7 +1,7 @@
 /** `mt-ops config`: the effective configuration, checked, with secrets masked. */
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load';
-import { PROBE_CONCURRENCY, probesOf, unsetReferences } from '../../probes/config';
+import { PROBE_CONCURRENCY, probesOf, resolveProbe, unsetReferences } from '../../probes/config';
 import { redactValue } from '../../log/redact';
 import { stringify as stringifyYaml } from 'yaml';
 
@@ -16,13 +16,19 @@ export function registerConfigCommand(program: Command): void {
       // the schedule overrides are keyed by what infra/ declares: checked as `npm start` checks them
       const { loadWiring, scheduleOverrides } = await import('../../infra/wiring');
       scheduleOverrides(loadWiring().jobs, config.file.schedules);
-      // the probes that run: the file's, or (none there) the defaults, shown as such rather than as nothing
-      const own = config.file.probes?.targets && config.file.probes.targets.length > 0;
+      // the probes that run: the file's, or (none named there) the defaults, shown as such rather than as nothing; an
+      // empty list is none
+      const written = config.file.probes?.targets;
+      const targets = probesOf(config.file.probes, config.env);
       const probes = {
         concurrency: config.file.probes?.concurrency ?? PROBE_CONCURRENCY.default,
-        ...(own ? {} : { targetsFrom: 'the defaults (the operator file names no probes)' }),
-        targets: probesOf(config.file.probes, config.env),
+        ...(written === undefined ? { targetsFrom: 'the defaults (the operator file names no probes)' } : {}),
+        ...(written?.length === 0 ? { targetsFrom: 'none (the operator file lists no probes)' } : {}),
+        targets,
       };
+      // resolved as a run resolves them, so that the values their `${VAR}`s name are registered as secrets and masked
+      // wherever they appear in what is printed (a condition's literal, say)
+      for (const p of targets) resolveProbe(p, process.env);
       const shown = redactValue({
         file: config.filePath ?? '(defaults)',
         env: config.env,
