@@ -193,21 +193,21 @@ export function latencyObjective(config: ProbeConfig): number {
 }
 
 /**
- * The status a report shows of a stored state at `now`, with since when. A stored `maintenance` is the last sample's
+ * The status a report shows of a stored state at `now`, with since when (mt-ops uptime, the status page). A stored `maintenance` is the last sample's
  * word: once no maintenance window covers `now` (or the probe now ignores maintenance) the next sample would leave it
  * for `unknown` (rules.ts), and a report says so already (README: "After a maintenance window the status is `unknown`
  * until the samples decide"), since the end of the window its last sample was taken in (or that sample, when no
  * configured window covers it any more). Every other status is the samples' and is shown as stored. Pure.
  */
 export function statusAt(
-  config: ProbeConfig,
-  state: ProbeState,
+  state: Pick<ProbeState, 'status' | 'since' | 'lastRunAt'>,
   windows: readonly MaintenanceWindow[],
   now: Date,
+  ignoreMaintenance = false,
 ): { status: ProbeState['status']; since: string } {
   const stored = { status: state.status, since: state.since };
   if (state.status !== 'maintenance') return stored;
-  if (!config.ignoreMaintenance && activeWindow(windows, now)) return stored;
+  if (!ignoreMaintenance && activeWindow(windows, now)) return stored;
   const last = state.lastRunAt ? activeWindow(windows, new Date(state.lastRunAt)) : undefined;
   const ended = last && last.end.getTime() <= now.getTime() ? last.end.toISOString() : undefined;
   return { status: 'unknown', since: ended ?? state.lastRunAt ?? state.since };
@@ -234,7 +234,9 @@ export function summarize(
   return {
     name: config.name,
     kind: config.kind,
-    ...(windows ? statusAt(config, state, windows, now) : { status: state.status, since: state.since }),
+    ...(windows
+      ? statusAt(state, windows, now, config.ignoreMaintenance)
+      : { status: state.status, since: state.since }),
     lastRunAt: state.lastRunAt,
     last: lastResult(state),
     uptime,

@@ -9,6 +9,7 @@ import type { IncidentState } from '../alerts/lifecycle';
 import { isActive, type Silence } from '../alerts/silences';
 import { activeWindow, nextWindow, type MaintenanceWindow } from '../maintenance/window';
 import { lastResult, type ProbeState } from '../probes/state';
+import { statusAt } from '../probes/plan';
 import { budgetLeft, foldLargest, HOUR, quantile, uptimeOver } from '../probes/slo';
 import { scrubber } from './scrub';
 
@@ -31,6 +32,8 @@ export interface ProbeInput {
   /** Availability objective, percent (99.9). */
   objective: number;
   latencyObjectiveMs: number;
+  /** The probe's `ignoreMaintenance` (its samples are never maintenance). */
+  ignoreMaintenance?: boolean;
   /** Absent: the probe has never run. */
   state?: ProbeState;
   /** Its state document could not be read. */
@@ -214,7 +217,7 @@ function probeModel(
   p: ProbeInput,
   now: number,
   scrub: (t: string | undefined) => string,
-  inWindow: boolean,
+  windows: readonly MaintenanceWindow[],
 ): ProbeModel {
   const state = p.state;
   const hasData = Boolean(state && state.samples > 0);
@@ -226,13 +229,10 @@ function probeModel(
   const model: ProbeModel = {
     name: p.name,
     kind: p.kind,
-    // a state last written in a window that has ended since: unknown until a sample decides (as the next one will)
-    status: !hasData || (state!.status === 'maintenance' && !inWindow) ? 'unknown' : state!.status,
-    since: !hasData
-      ? null
-      : state!.status === 'maintenance' && !inWindow
-        ? (state!.lastRunAt ?? state!.since)
-        : state!.since,
+    // a state last written in a window that has ended since: unknown until a sample decides (statusAt, as uptime)
+    ...(hasData
+      ? statusAt(state!, windows, new Date(now), p.ignoreMaintenance)
+      : { status: 'unknown' as const, since: null }),
     lastRunAt: state?.lastRunAt ?? null,
     hasData,
     uptime: hasData
@@ -350,8 +350,7 @@ function overall(
 export function statusOf(state: StatusState, now: Date): StatusModel {
   const t = now.getTime();
   const scrub = scrubber({ internalHosts: state.internalHosts, hiddenHosts: state.hiddenHosts });
-  const active = activeWindow(state.maintenance, now);
-  const probes = state.probes.map((p) => probeModel(p, t, scrub, active !== undefined));
+  const probes = state.probes.map((p) => probeModel(p, t, scrub, state.maintenance));
   const backups = backupModel(state, t);
   const incident = (i: IncidentState): IncidentModel => {
     const end = i.status === 'resolved' && i.endsAt ? Date.parse(i.endsAt) : t;
@@ -376,6 +375,7 @@ export function statusOf(state: StatusState, now: Date): StatusModel {
     .sort((a, b) => b.endsAt!.localeCompare(a.endsAt!))
     .slice(0, RESOLVED_SHOWN)
     .map(incident);
+  const active = activeWindow(state.maintenance, now);
   const next = nextWindow(state.maintenance, now);
   return {
     title: state.title,

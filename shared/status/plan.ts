@@ -84,6 +84,7 @@ export async function readStatus(sources: StatusSources, now = new Date()): Prom
         intervalSeconds: p.intervalSeconds,
         objective: p.slo.availability,
         latencyObjectiveMs: latencyObjective(p),
+        ignoreMaintenance: p.ignoreMaintenance,
       };
       try {
         const read = await readState(store, env, p.name, now.toISOString());
