@@ -4,7 +4,6 @@ import { z } from 'zod';
 import type { Runtime } from '../../shared/functions/runtime';
 import { decodeTrigger } from '../../shared/functions/trigger';
 import { probeJob } from '../../shared/probes/job';
-import { isWarning } from '../../shared/probes/report';
 import { errorMessage } from '../../shared/errors';
 import { event, type EntryPoints } from '../../shared/functions/entry-points';
 
@@ -23,12 +22,10 @@ export function probeEventHandler(runtime: () => Runtime) {
     if (!decoded) return undefined;
     try {
       const { run } = await probeJob(rt, { only: decoded.payload.only });
-      // a result failing only lesser conditions (the target answers) is a warning, not a failure (as the CLI says it)
-      const warnings = run.outcomes.filter(isWarning).length;
       return {
         passed: run.passed,
-        failed: run.failed - warnings,
-        warnings,
+        failed: run.failed,
+        warnings: run.warnings,
         notDue: run.notDue.length,
         durationMs: run.durationMs,
       };

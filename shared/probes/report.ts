@@ -99,16 +99,6 @@ export function alertEvents(env: string, config: ProbeConfig, outcome: ProbeOutc
   return events;
 }
 
-/**
- * A result that failed only conditions below the probe's own severity (a certificate's warning on a critical probe):
- * the target answered, its state stays as the samples say (up), and it does not count against availability. Shown as
- * WARN by mt-ops probe and counted apart from the failures (there and in the run's log line); it does not fail the
- * command (its alert, at its own severity, still fires at the threshold). Not a result with no sample (skipped,
- * misconfigured), nor one the probe could not get (an error counts against availability).
- */
-export const isWarning = (o: ProbeOutcome): boolean =>
-  !o.skipped && !o.configError && !o.result.ok && !o.result.availabilityFailure && o.result.failed.length > 0;
-
 export interface ReportResult {
   /** Events the bus took (Pub/Sub, or the in-process bus's subscribers). */
   published: number;
@@ -156,16 +146,12 @@ export async function reportProbes(
       }
     }
   }
-  // probes the run's time limit skipped and results the bucket did not keep are neither passed nor failed: counted
-  // beside them when there are any (the CLI's closing line says them the same way)
-  const skipped = run.outcomes.filter((o) => o.skipped).length;
-  const notRecorded = run.outcomes.filter((o) => o.writeError).length;
-  // failures only: a result that failed a lesser condition alone is a warning (isWarning)
-  const warnings = run.outcomes.filter(isWarning).length;
-  const probesFailed = run.failed - warnings;
+  // probes the run's time limit skipped, warnings and results the bucket did not keep are neither passed nor failed:
+  // counted beside them when there are any (the CLI's closing line says them the same way)
+  const { passed, failed: probesFailed, warnings, skipped, notRecorded } = run;
   logger.info(
     {
-      passed: run.passed,
+      passed,
       failed: probesFailed,
       warnings,
       skipped,
@@ -174,7 +160,7 @@ export async function reportProbes(
       published,
       undelivered,
     },
-    `probes: ${run.passed} passed, ${probesFailed} failed` +
+    `probes: ${passed} passed, ${probesFailed} failed` +
       (warnings > 0 ? `, ${warnings} warning${warnings === 1 ? '' : 's'}` : '') +
       (skipped > 0 ? `, ${skipped} skipped` : '') +
       (notRecorded > 0 ? `, ${notRecorded} not recorded` : ''),

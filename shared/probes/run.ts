@@ -95,8 +95,25 @@ export interface ProbeRunResult {
   /** Probes not due this run. */
   notDue: string[];
   passed: number;
+  /** Failed, warnings apart (isWarning). */
   failed: number;
+  /** Failed only conditions below the probe's own severity (isWarning): neither passed nor failed. */
+  warnings: number;
+  /** No sample of the target: the run's deadline came first, or the state could not say whether it was due. */
+  skipped: number;
+  /** Results whose state could not be written or read (writeError), passed or failed. */
+  notRecorded: number;
 }
+
+/**
+ * A result that failed only conditions below the probe's own severity (a certificate's warning on a critical probe):
+ * the target answered, its state stays as the samples say (up), and it does not count against availability. Shown as
+ * WARN by mt-ops probe and counted apart from the failures (there, in the run's log line and in the probe function's
+ * result); it does not fail the command (its alert, at its own severity, still fires at the threshold). Not a result
+ * with no sample (skipped, misconfigured), nor one the probe could not get (an error counts against availability).
+ */
+export const isWarning = (o: ProbeOutcome): boolean =>
+  !o.skipped && !o.configError && !o.result.ok && !o.result.availabilityFailure && o.result.failed.length > 0;
 
 /**
  * The scheduled run: each selected probe is planned (its state read, due or not) just before it runs, inside the
@@ -185,7 +202,10 @@ async function execute<T>(
     outcomes,
     notDue,
     passed: outcomes.filter((o) => !o.skipped && o.result.ok).length,
-    failed: outcomes.filter((o) => !o.skipped && !o.result.ok).length,
+    failed: outcomes.filter((o) => !o.skipped && !o.result.ok && !isWarning(o)).length,
+    warnings: outcomes.filter(isWarning).length,
+    skipped: outcomes.filter((o) => o.skipped).length,
+    notRecorded: outcomes.filter((o) => o.writeError).length,
   };
 }
 

@@ -15,8 +15,7 @@ import { probeKeys } from '../../probes/state';
 import { redactString } from '../../log/redact';
 import { pool } from '../../pool';
 import { formatBudgetLeft } from '../../probes/slo';
-import type { ProbeOutcome } from '../../probes/run';
-import { isWarning } from '../../probes/report';
+import { isWarning, type ProbeOutcome } from '../../probes/run';
 import { activeWindow } from '../../maintenance/window';
 
 interface ProbeFlags {
@@ -124,13 +123,9 @@ export function registerProbeCommands(program: Command): void {
           ),
           stopped,
         ]);
-        const skipped = run.outcomes.filter((o) => o.skipped).length;
-        // the run's failures (run.failed) less those that are warnings only: what fails the command
-        const warnings = run.outcomes.filter(isWarning).length;
-        const failed = run.failed - warnings;
-        // results not recorded (the bucket refused the write, or the state could not be read), whether the probe
-        // passed or failed: each one already logged as a warning by the report (not printed again: it was said twice)
-        const notRecorded = run.outcomes.filter((o) => o.writeError).length;
+        // failures (warnings apart) fail the command; results not recorded (the bucket refused the write, or the
+        // state could not be read), each already logged as a warning by the report, are said once more below
+        const { failed, warnings, skipped, notRecorded } = run;
         const summaries = new Map(run.outcomes.filter((o) => o.summary).map((o) => [o.name, o.summary!]));
         if (flags.json) {
           process.stdout.write(
