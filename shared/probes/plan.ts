@@ -1,10 +1,11 @@
 /** Which probes are due, from their state documents (reads only), and the uptime and SLO figures a state yields. */
 import { StorageError, type ObjectStore } from '../storage/types';
+import { refusalWords } from '../storage/file-errors';
 import { UsageError, errorMessage } from '../errors';
 import { pool } from '../pool';
 import type { ProbeConfig, ResolvedProbe } from './config';
 import { resolveProbe } from './config';
-import { afresh, decodeState, emptyState, lastResult, parseState, probeKeys, type ProbeState } from './state';
+import { afresh, decodeStateOf, emptyState, lastResult, parseState, probeKeys, type ProbeState } from './state';
 import type { ProbeResult } from './rules';
 import { historyKey, readHistory, readProbeDocument, withHistory } from './history';
 import { uptimeOver, burnAlert, budgetLeft, HOUR, type Uptime, type BurnAlert } from './slo';
@@ -273,8 +274,7 @@ export interface UptimeProblem {
 /** Why a document could not be read, in plain words for a refusal of the filesystem, else the store's message. */
 function readFailure(err: unknown): string {
   const code = err instanceof StorageError ? (err.cause as NodeJS.ErrnoException | undefined)?.code : undefined;
-  const plain: Record<string, string> = { EACCES: 'permission denied', EPERM: 'operation not permitted' };
-  return (code && plain[code]) ?? errorMessage(err);
+  return refusalWords(code) ?? errorMessage(err);
 }
 
 /**
@@ -316,13 +316,11 @@ export async function readUptime(
   else {
     let decoded: ProbeState | string;
     try {
-      decoded = decodeState(doc.value);
+      decoded = decodeStateOf(name, doc.value);
     } catch (err) {
       decoded = errorMessage(err);
     }
     if (typeof decoded === 'string') return unreadable(decoded, { key, readFailed: false });
-    if (decoded.probe !== name)
-      return unreadable(`it is the state of ${JSON.stringify(decoded.probe)}`, { key, readFailed: false });
     state = decoded;
   }
   if (state.historyThrough === undefined) return { report: summarize(config, state, now, windows) };

@@ -267,12 +267,18 @@ export function afresh(probe: string, now: string, why: string): { state: ProbeS
   return { state: { ...emptyState(probe, now), reset: now }, problem: unreadableState(probe, why) };
 }
 
+/** A stored document as `probe`'s state, or why it is not (it does not decode, or it is another probe's). */
+export function decodeStateOf(probe: string, value: unknown): ProbeState | string {
+  const state = decodeState(value);
+  if (typeof state === 'string' || state.probe === probe) return state;
+  return `it is the state of ${JSON.stringify(state.probe)}`;
+}
+
 /** A stored document, or a fresh one when absent or unreadable (an unreadable one is reported by the caller). */
 export function parseState(probe: string, value: unknown, now: string): { state: ProbeState; problem?: string } {
   if (value === undefined) return { state: emptyState(probe, now) };
-  const state = decodeState(value);
-  if (typeof state !== 'string' && state.probe === probe) return { state };
-  return afresh(probe, now, typeof state === 'string' ? state : `it is the state of ${JSON.stringify(state.probe)}`);
+  const state = decodeStateOf(probe, value);
+  return typeof state === 'string' ? afresh(probe, now, state) : { state };
 }
 
 export interface SampleContext extends Thresholds {
