@@ -183,9 +183,14 @@ function applyPatterns(text: string): string {
 export const SECRET_KEY =
   /pass(?:w(?:or)?d|phrase)?(?![a-z])|secret|token|authorization|routing[_-]?key|webhook|api[_-]?key|credential|private[_-]?key|cookie/i;
 
-/** JSON.stringify's replacer: a field named as a secret's (SECRET_KEY) holds "***", unless null or empty (nothing to hide). */
+/** A field named as a secret's (SECRET_KEY) that holds something: null, undefined and "" have nothing to hide. */
+function isSecretField(key: string, value: unknown): boolean {
+  return value !== null && value !== undefined && value !== '' && SECRET_KEY.test(key);
+}
+
+/** JSON.stringify's replacer: a field named as a secret's holds "***" (isSecretField; the root, key "", never). */
 export function maskSecretField(key: string, value: unknown): unknown {
-  return key !== '' && value !== null && value !== undefined && value !== '' && SECRET_KEY.test(key) ? MASK : value;
+  return key !== '' && isSecretField(key, value) ? MASK : value;
 }
 
 /**
@@ -227,8 +232,7 @@ export function redactValue(value: unknown, depth = 0, stacks = true): unknown {
   if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1, stacks));
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
-    out[key] =
-      SECRET_KEY.test(key) && v !== undefined && v !== null && v !== '' ? MASK : redactValue(v, depth + 1, stacks);
+    out[key] = isSecretField(key, v) ? MASK : redactValue(v, depth + 1, stacks);
   }
   return out;
 }
