@@ -262,6 +262,8 @@ export interface ResolvedProbe {
 }
 
 const REF = /\$\{([A-Z_][A-Z0-9_]*)\}/g;
+/** Whether a text names a `${VAR}` (search() leaves REF's lastIndex alone, as test() on a global pattern does not). */
+const namesVariable = (text: string) => text.search(REF) !== -1;
 
 /** A postgres probe with no url probes DATABASE_URL: when that is not set, the same configuration error as a `${VAR}`. */
 const NO_DATABASE = 'not given, so the postgres probe uses ${DATABASE_URL}, which is not set';
@@ -374,8 +376,7 @@ export function resolveProbe(config: ProbeConfig, environment: NodeJS.ProcessEnv
     if (/[\r\n]/.test(headers[k]!)) missing.push(`headers.${k} holds a line break once its variables are replaced`);
     // a header value built from a variable is a secret, and so is a literal one under a secret's name (Authorization,
     // X-Api-Key, Cookie): masked in every log line, excerpt and event, never sent to another origin on a redirect
-    const fromVariable = REF.test(v);
-    REF.lastIndex = 0;
+    const fromVariable = namesVariable(v);
     if (fromVariable || SECRET_KEY.test(k)) {
       registerSecret(headers[k]);
       // the credential after its scheme (`Bearer abc`), as a target echoing it back may show it alone
@@ -385,8 +386,7 @@ export function resolveProbe(config: ProbeConfig, environment: NodeJS.ProcessEnv
     }
   }
   const body = config.body === undefined ? undefined : interpolate(config.body, environment, 'body', missing, true);
-  const secretBody = config.body !== undefined && REF.test(config.body);
-  REF.lastIndex = 0;
+  const secretBody = config.body !== undefined && namesVariable(config.body);
   if (url && (config.url === undefined || /\$\{/.test(config.url))) {
     try {
       const u = new URL(url);
