@@ -52,15 +52,22 @@ export interface PubSubEmulator {
   stop(): Promise<void>;
 }
 
-/** Resolves true once the emulator answers HTTP on the port (it serves REST and gRPC there). */
-function answers(port: number): Promise<boolean> {
+/**
+ * Resolves true once the emulator answers HTTP on the port (it serves REST and gRPC there), else why not (`ECONNREFUSED`,
+ * `no answer within 1 s`), for the error when it never does.
+ */
+function answers(port: number): Promise<true | string> {
   return new Promise((resolve) => {
     const req = request({ host: '127.0.0.1', port, path: '/', timeout: 1000 }, (res) => {
       res.resume();
       resolve(true);
     });
-    req.once('timeout', () => req.destroy());
-    req.once('error', () => resolve(false));
+    let why: string | undefined;
+    req.once('timeout', () => {
+      why = 'no answer within 1 s';
+      req.destroy();
+    });
+    req.once('error', (err: NodeJS.ErrnoException) => resolve(why ?? err.code ?? err.message));
     req.end();
   });
 }
@@ -83,8 +90,11 @@ export async function startPubSubEmulator(options: { timeoutMs?: number } = {}):
       for (const c of running) c.kill('SIGKILL');
     });
   }
+  // what it printed first (why it failed, when it did: a bind error, an exception's message) and last
+  let head = '';
   let output = '';
   const collect = (d: Buffer) => {
+    if (head.length < 1500) head = (head + String(d)).slice(0, 1500);
     output = (output + String(d)).slice(-4000);
   };
   child.stdout!.on('data', collect);
@@ -100,11 +110,16 @@ export async function startPubSubEmulator(options: { timeoutMs?: number } = {}):
     clearTimeout(timer);
   };
 
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
-  while (!(await answers(port))) {
+  const started = Date.now();
+  const deadline = started + (options.timeoutMs ?? 30_000);
+  for (let answer = await answers(port); answer !== true; answer = await answers(port)) {
     if (child.exitCode !== null || Date.now() > deadline) {
+      const exited = child.exitCode !== null ? `it exited (${child.exitCode})` : `still running`;
       await stop();
-      throw new Error(`the Pub/Sub emulator did not start on port ${port}: ${output.slice(-1000)}`);
+      throw new Error(
+        `the Pub/Sub emulator did not start on port ${port} in ${Date.now() - started} ms (${exited}; the last try: ${answer}); ` +
+          `it printed first: ${head.slice(0, 1500)}\n... and last: ${output.slice(-1000)}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 150));
   }
