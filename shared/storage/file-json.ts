@@ -18,57 +18,36 @@
  * inode's new mtime is a second or more after the one it had as the document, so a generation (inode and mtime) never
  * comes back. A key written again sooner (bursts, concurrent writers) makes a new file, as every write did before.
  *
- * The calls are the callback API on plain descriptors: per call it costs a fraction of what a FileHandle promise costs
- * the event loop, and a probe run makes some ten of them per probe.
+ * The calls are made on plain descriptors, directly on a local disk and through the thread pool elsewhere (file-io.ts):
+ * a probe run makes some fifteen of them per probe.
  */
-import {
-  close,
-  fstat,
-  ftruncate,
-  link,
-  open,
-  read,
-  rename,
-  stat,
-  unlink,
-  write,
-  mkdir,
-  type BigIntStats,
-} from 'node:fs';
+import { mkdir, type BigIntStats } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { dirname, join } from 'node:path';
 import { StorageError } from './types';
+import type { DocIo } from './file-io';
 
 /** A spare is filled again only after it has been one for this long. */
 export const SPARE_MIN_AGE_MS = 1000;
 /** A read that took longer than this (a stalled process) is made again: it might have met a spare being refilled. */
 export const READ_STALL_MS = 400;
 
-const call = <T>(fn: (done: (err: NodeJS.ErrnoException | null, value: T) => void) => void): Promise<T> =>
-  new Promise<T>((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value))));
-const done = (fn: (cb: (err: NodeJS.ErrnoException | null) => void) => void): Promise<void> =>
-  new Promise<void>((resolve, reject) => fn((err) => (err ? reject(err) : resolve())));
-
-const openFd = (path: string, flags: string) => call<number>((cb) => open(path, flags, cb));
-const fstatBig = (fd: number) => call<BigIntStats>((cb) => fstat(fd, { bigint: true }, cb));
-const closeFd = (fd: number) => done((cb) => close(fd, cb));
-export const statBig = (path: string) => call<BigIntStats>((cb) => stat(path, { bigint: true }, cb));
 export const generationOf = (st: BigIntStats) => `${st.ino}-${st.mtimeNs}`;
 
-async function readAll(fd: number, size: number): Promise<Buffer> {
+async function readAll(io: DocIo, fd: number, size: number): Promise<Buffer> {
   const buffer = Buffer.allocUnsafe(size);
   let filled = 0;
   while (filled < size) {
-    const n = await call<number>((cb) => read(fd, buffer, filled, size - filled, filled, cb));
+    const n = await io.read(fd, buffer, filled, size - filled, filled);
     if (n === 0) break;
     filled += n;
   }
   return filled === size ? buffer : buffer.subarray(0, filled);
 }
 
-async function writeAll(fd: number, data: Buffer): Promise<void> {
+async function writeAll(io: DocIo, fd: number, data: Buffer): Promise<void> {
   for (let written = 0; written < data.length;) {
-    written += await call<number>((cb) => write(fd, data, written, data.length - written, written, cb));
+    written += await io.write(fd, data, written, data.length - written, written);
   }
 }
 
@@ -80,6 +59,7 @@ async function writeAll(fd: number, data: Buffer): Promise<void> {
  * `paused` (tests) runs between the stat and the read of the first attempt.
  */
 export async function readDocument(
+  io: DocIo,
   path: string,
   key: string,
   paused?: () => Promise<void>,
@@ -88,25 +68,26 @@ export async function readDocument(
     const started = performance.now();
     let fd: number;
     try {
-      fd = await openFd(path, 'r');
+      fd = await io.open(path, 'r');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
     try {
-      const st = await fstatBig(fd);
+      const st = await io.fstat(fd);
       if (attempt === 1) await paused?.();
-      const bytes = await readAll(fd, Number(st.size));
+      const bytes = await readAll(io, fd, Number(st.size));
       if (performance.now() - started <= READ_STALL_MS) return { bytes, generation: generationOf(st) };
       if (attempt >= 5)
         throw new StorageError('io', `could not read ${key}: each read stalled for more than ${READ_STALL_MS} ms`);
     } finally {
-      await closeFd(fd).catch(() => {});
+      await io.close(fd).catch(() => {});
     }
   }
 }
 
 export interface Publish {
+  io: DocIo;
   /** The document's name, and its current generation (checked by the caller under the key's lock), or none. */
   final: string;
   current: string | undefined;
@@ -122,21 +103,22 @@ export interface Publish {
  * new generation. A failure to keep the spare is not a failure of the write (the next write makes a file).
  */
 export async function publishDocument(p: Publish): Promise<string> {
+  const { io } = p;
   let fd: number | undefined;
   let source: string | undefined;
   let spareSize = 0;
   try {
-    fd = await openFd(p.spare, 'r+');
-    const st = await fstatBig(fd);
+    fd = await io.open(p.spare, 'r+');
+    const st = await io.fstat(fd);
     if (st.isFile() && st.nlink === 1n && Date.now() - Number(st.ctimeMs) >= SPARE_MIN_AGE_MS) {
       source = p.spare;
       spareSize = Number(st.size);
     } else {
-      await closeFd(fd);
+      await io.close(fd);
       fd = undefined;
     }
   } catch (err) {
-    if (fd !== undefined) await closeFd(fd).catch(() => {});
+    if (fd !== undefined) await io.close(fd).catch(() => {});
     fd = undefined;
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
@@ -145,53 +127,53 @@ export async function publishDocument(p: Publish): Promise<string> {
   try {
     if (fd === undefined) {
       source = p.temp();
-      fd = await openFd(source, 'wx');
+      fd = await io.create(source);
     }
-    await writeAll(fd, data);
+    await writeAll(io, fd, data);
     // a spare holding more than this content is cut to it (one that held less has grown to it)
-    if (source === p.spare && spareSize > data.length) await done((cb) => ftruncate(fd!, data.length, cb));
-    generation = generationOf(await fstatBig(fd));
-    await closeFd(fd);
+    if (source === p.spare && spareSize > data.length) await io.ftruncate(fd, data.length);
+    generation = generationOf(await io.fstat(fd));
+    await io.close(fd);
     fd = undefined;
   } catch (err) {
-    if (fd !== undefined) await closeFd(fd).catch(() => {});
+    if (fd !== undefined) await io.close(fd).catch(() => {});
     // a new file goes; a spare half filled stays a spare (it is never anything's content)
-    if (source && source !== p.spare) await done((cb) => unlink(source!, cb)).catch(() => {});
+    if (source && source !== p.spare) await io.unlink(source).catch(() => {});
     throw err;
   }
   // the inode being replaced: kept under a temporary name first (its content is the document until the rename)
   let kept = p.current === undefined ? undefined : p.temp();
   if (
     kept &&
-    !(await done((cb) => link(p.final, kept!, cb)).then(
+    !(await io.link(p.final, kept).then(
       () => true,
       () => false,
     ))
   )
     kept = undefined;
   try {
-    await done((cb) => rename(source!, p.final, cb)); // atomic replace
+    await io.rename(source!, p.final); // atomic replace
   } catch (err) {
-    if (kept) await done((cb) => unlink(kept, cb)).catch(() => {});
-    if (source !== p.spare) await done((cb) => unlink(source!, cb)).catch(() => {});
+    if (kept) await io.unlink(kept).catch(() => {});
+    if (source !== p.spare) await io.unlink(source!).catch(() => {});
     throw err;
   }
-  if (kept) await keepSpare(kept, p.spare);
+  if (kept) await keepSpare(io, kept, p.spare);
   return generation;
 }
 
-async function keepSpare(kept: string, spare: string): Promise<void> {
+async function keepSpare(io: DocIo, kept: string, spare: string): Promise<void> {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      await done((cb) => rename(kept, spare, cb));
+      await io.rename(kept, spare);
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 0) break;
       // the spares' folder is not there yet
-      await done((cb) => mkdir(dirname(spare), { recursive: true }, (e) => cb(e))).catch(() => {});
+      await new Promise((resolve) => mkdir(dirname(spare), { recursive: true }, resolve));
     }
   }
-  await done((cb) => unlink(kept, cb)).catch(() => {});
+  await io.unlink(kept).catch(() => {});
 }
 
 /** The spare's path for a key (flat: one file per key, named by the key's hash, as its lock is). */

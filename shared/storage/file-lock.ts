@@ -6,12 +6,13 @@
  * the dearest filesystem call a write makes (here about 0.8 ms against 0.02 ms for a link, and creations do not run
  * in parallel), and the lock file written with `wx` per write was one of the two a JSON write made.
  */
-import { mkdir, open, readFile, readdir, lstat, rename, link, rm, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, lstat, rename, link, rm } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { localHolder, newLeaseHolder, processScope } from './lease';
 import { StorageError } from './types';
+import type { DocIo } from './file-io';
 
 export const LOCK_STALE_MS = 30_000;
 
@@ -36,6 +37,8 @@ export class KeyLocks {
     private readonly root: string,
     /** A refusal of the filesystem in plain words (the store's own). */
     private readonly refusal: (err: unknown, key: string) => StorageError,
+    /** How the lock's link and unlink are made (the store's choice: file-io.ts). */
+    private readonly io: () => DocIo,
   ) {}
 
   /** This store's holder file, made on the first lock (again if something removed it). */
@@ -72,7 +75,7 @@ export class KeyLocks {
     const deadline = Date.now() + LOCK_STALE_MS + 10_000;
     for (let remade = false; ;) {
       try {
-        await link(holder.path, path);
+        await this.io().link(holder.path, path);
         break;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
@@ -101,7 +104,10 @@ export class KeyLocks {
         const ours =
           performance.now() - taken < SURELY_OURS_MS ||
           (await lstat(path, { bigint: true }).catch(() => undefined))?.ino === holder.ino;
-        if (ours) await unlink(path).catch(() => {});
+        if (ours)
+          await this.io()
+            .unlink(path)
+            .catch(() => {});
       }
     }
   }

@@ -10,7 +10,8 @@ import type { Readable as ReadableType } from 'node:stream';
 import { UsageError } from '../errors';
 import { KeyLocks, keyHash } from './file-lock';
 import { asStorageError, fsError, refusal } from './file-errors';
-import { generationOf, publishDocument, readDocument, sparePath, statBig } from './file-json';
+import { generationOf, publishDocument, readDocument, sparePath } from './file-json';
+import { directIo, ioFor, poolIo, type DocIo, type IoMode } from './file-io';
 import {
   StorageError,
   checkKey,
@@ -50,9 +51,26 @@ export class FileStore implements ObjectStore {
   /** Keys whose sidecar (of an older version) this store has removed or found absent. */
   private readonly noSidecar = new Set<string>();
 
-  constructor(readonly root: string) {
+  /** How its JSON documents' calls are made (file-io.ts): known once the folder is checked. */
+  private io: DocIo = poolIo;
+
+  constructor(
+    readonly root: string,
+    /** Tests: the calls made this way whatever the filesystem (else chosen from it). */
+    private readonly ioMode?: IoMode,
+  ) {
     this.url = `file://${root}`;
-    this.locks = new KeyLocks(root, (err, key) => refusal(root, err, key));
+    this.locks = new KeyLocks(
+      root,
+      (err, key) => refusal(root, err, key),
+      () => this.io,
+    );
+  }
+
+  /** How this store makes its JSON documents' calls: directly on a local disk, else through the thread pool. */
+  async ioModeInUse(): Promise<IoMode> {
+    await this.ready();
+    return this.io.mode;
   }
 
   /**
@@ -60,16 +78,21 @@ export class FileStore implements ObjectStore {
    * through one, is a configuration mistake said in plain words (a UsageError: exit 2), not a raw ENOTDIR later.
    */
   private ready(): Promise<void> {
-    this.rootChecked ??= stat(this.root).then(
-      (st) => {
-        if (!st.isDirectory()) throw new UsageError(`bucket ${this.url}: ${this.root} is a file, not a folder`);
-      },
-      (err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOTDIR')
-          throw new UsageError(`bucket ${this.url}: a parent of ${this.root} is a file, not a folder`);
-        if (err.code !== 'ENOENT') throw fsError(this.root, err, 'read');
-      },
-    );
+    this.rootChecked ??= stat(this.root)
+      .then(
+        (st) => {
+          if (!st.isDirectory()) throw new UsageError(`bucket ${this.url}: ${this.root} is a file, not a folder`);
+        },
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOTDIR')
+            throw new UsageError(`bucket ${this.url}: a parent of ${this.root} is a file, not a folder`);
+          if (err.code !== 'ENOENT') throw fsError(this.root, err, 'read');
+        },
+      )
+      .then(async () => {
+        if (this.ioMode) this.io = this.ioMode === 'direct' ? directIo : poolIo;
+        else this.io = await ioFor(this.root);
+      });
     return this.rootChecked.catch((err) => {
       this.rootChecked = undefined;
       throw err;
@@ -248,7 +271,7 @@ export class FileStore implements ObjectStore {
     // a JSON document kept without a sidecar (writeJson); stat: its hash from its content, read with its generation
     info.contentType = 'application/json';
     if (!hashJson || st.size > JSON_HASHED_ON_STAT) return info;
-    const doc = await readDocument(path, key).catch(() => undefined);
+    const doc = await readDocument(this.io, path, key).catch(() => undefined);
     if (!doc) return info;
     info.md5 = createHash('md5').update(doc.bytes).digest('base64');
     info.generation = doc.generation;
@@ -356,7 +379,7 @@ export class FileStore implements ObjectStore {
     await this.ready();
     const path = this.path(key);
     try {
-      const doc = await readDocument(path, key);
+      const doc = await readDocument(this.io, path, key);
       return doc && { value: JSON.parse(doc.bytes.toString('utf8')), generation: doc.generation };
     } catch (err) {
       throw asStorageError(err, key);
@@ -392,7 +415,7 @@ export class FileStore implements ObjectStore {
     sidecar: string | undefined,
     options: { ifGeneration: string | null },
   ): Promise<string> {
-    const current = await statBig(final).then(
+    const current = await this.io.stat(final).then(
       (st) => (st.isFile() ? generationOf(st) : undefined),
       (err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') return undefined;
@@ -418,6 +441,7 @@ export class FileStore implements ObjectStore {
       this.noSidecar.add(key);
     }
     return publishDocument({
+      io: this.io,
       final,
       current,
       spare: sparePath(this.root, keyHash(key)),

@@ -9,6 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { tempDir } from '../support/temp';
 import { startFakeGcs, type FakeGcs } from '../support/fake-gcs';
 import { openStore } from '../../shared/storage/open';
+import { FileStore } from '../../shared/storage/file-store';
 import { StorageError, type ObjectStore } from '../../shared/storage/types';
 import { acquireLease, withLease, readLease, LeaseHeldError, LeaseLostError } from '../../shared/storage/lease';
 
@@ -248,7 +249,12 @@ function describeStoreContract(name: string, makeStore: () => ObjectStore, optio
 }
 
 // --- file store -----------------------------------------------------------------------------------------
+// on a local disk it makes its JSON documents' calls directly; on a network or FUSE filesystem through the thread
+// pool (file-io.ts): both ways keep the whole contract
 describeStoreContract('file', () => openStore(`file://${tempDir('mt-contract-')}`), { bigBytes: 20 * 1024 * 1024 });
+describeStoreContract('file (thread pool calls)', () => new FileStore(tempDir('mt-contract-'), 'pool'), {
+  bigBytes: 3 * 1024 * 1024,
+});
 
 // --- GCS store against the protocol fake ---------------------------------------------------------------
 let fake: FakeGcs;

@@ -12,6 +12,8 @@ import { tempDir } from '../support/temp';
 import { incrementInProcesses } from '../support/cas-processes';
 import { openStore } from '../../shared/storage/open';
 import { readDocument, SPARE_MIN_AGE_MS } from '../../shared/storage/file-json';
+import { directIo, poolIo } from '../../shared/storage/file-io';
+import { FileStore } from '../../shared/storage/file-store';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const spareOf = (root: string, key: string) => join(root, '.spare', createHash('sha256').update(key).digest('hex'));
@@ -73,25 +75,31 @@ describe('file store JSON documents', () => {
     expect((await store.readJson(key))?.value).toEqual({ v: 4 });
   });
 
-  it('a read that stalled (its process paused) reads again: it never returns a refilled inode with its old generation', async () => {
-    const root = tempDir();
-    const store = openStore(`file://${root}`);
-    const key = 'doc.json';
-    const g1 = await store.writeJson(key, { v: 1 }, { ifGeneration: null });
-    await sleep(SPARE_MIN_AGE_MS + 100);
-    const g2 = await store.writeJson(key, { v: 2, text: 'second' }, { ifGeneration: g1 }); // v1's inode: the spare
-    await sleep(SPARE_MIN_AGE_MS + 100);
-    let g4 = '';
-    // the reader opens v2's inode and stalls; meanwhile v3 refills v1's inode (v2's becomes the spare) and, a second
-    // later, v4 refills v2's inode: the very inode the stalled reader holds
-    const doc = await readDocument(join(root, key), key, async () => {
-      const g3 = await store.writeJson(key, { v: 3 }, { ifGeneration: g2 });
+  it.each([
+    ['direct', directIo],
+    ['thread pool', poolIo],
+  ] as const)(
+    'a read that stalled (its process paused) reads again: it never returns a refilled inode with its old generation (%s calls)',
+    async (_mode, io) => {
+      const root = tempDir();
+      const store = new FileStore(root, io.mode);
+      const key = 'doc.json';
+      const g1 = await store.writeJson(key, { v: 1 }, { ifGeneration: null });
       await sleep(SPARE_MIN_AGE_MS + 100);
-      g4 = await store.writeJson(key, { v: 4, text: 'fourth, and longer than the second' }, { ifGeneration: g3 });
-    });
-    expect(JSON.parse(doc!.bytes.toString('utf8'))).toEqual({ v: 4, text: 'fourth, and longer than the second' });
-    expect(doc!.generation).toBe(g4);
-  });
+      const g2 = await store.writeJson(key, { v: 2, text: 'second' }, { ifGeneration: g1 }); // v1's inode: the spare
+      await sleep(SPARE_MIN_AGE_MS + 100);
+      let g4 = '';
+      // the reader opens v2's inode and stalls; meanwhile v3 refills v1's inode (v2's becomes the spare) and, a second
+      // later, v4 refills v2's inode: the very inode the stalled reader holds
+      const doc = await readDocument(io, join(root, key), key, async () => {
+        const g3 = await store.writeJson(key, { v: 3 }, { ifGeneration: g2 });
+        await sleep(SPARE_MIN_AGE_MS + 100);
+        g4 = await store.writeJson(key, { v: 4, text: 'fourth, and longer than the second' }, { ifGeneration: g3 });
+      });
+      expect(JSON.parse(doc!.bytes.toString('utf8'))).toEqual({ v: 4, text: 'fourth, and longer than the second' });
+      expect(doc!.generation).toBe(g4);
+    },
+  );
 
   it('a sidecar an older version wrote (with an md5 that would go stale) is removed; metadata still gets one', async () => {
     const root = tempDir();

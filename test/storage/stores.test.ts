@@ -13,6 +13,7 @@ import { StorageError } from '../../shared/storage/types';
 import { UsageError } from '../../shared/errors';
 import { withLease, processScope } from '../../shared/storage/lease';
 import { KeyLocks } from '../../shared/storage/file-lock';
+import { poolIo } from '../../shared/storage/file-io';
 import { hostname } from 'node:os';
 
 describe('openStore', () => {
@@ -333,7 +334,11 @@ describe('file store', () => {
 
   it('a lock held long enough to be broken is released only if it is still ours (one taken over meanwhile stays)', async () => {
     const root = tempDir();
-    const locks = new KeyLocks(root, (err) => err as StorageError);
+    const locks = new KeyLocks(
+      root,
+      (err) => err as StorageError,
+      () => poolIo,
+    );
     const lockFile = join(root, '.locks', `${createHash('sha256').update('doc.json').digest('hex')}.lock`);
     const other = join(root, 'other-holder');
     writeFileSync(other, JSON.stringify({ holder: 'elsewhere:1:abcdef', scope: 'another-boot' }));
