@@ -141,19 +141,46 @@ describe('file store JSON documents', () => {
     expect(listed).toEqual([]);
   });
 
-  it('compare-and-swap holds across processes while spares are refilled: 4 processes x 3 increments a second apart', async () => {
+  it('compare-and-swap holds across processes while spares are refilled: 4 processes x 3 rounds, 3 of them at once in each', async () => {
     const root = tempDir();
     const store = openStore(`file://${root}`);
     await store.writeJson('counter.json', { n: 0 }, { ifGeneration: null });
-    const inodes = new Set<number>();
-    const watch = setInterval(() => inodes.add(ino(join(root, 'counter.json'))), 20);
+    // each version of the document as often as the test's loop can look: a refilled inode was made (its birth time)
+    // at least SPARE_MIN_AGE_MS before its content was written (its mtime); a new file, at the write
+    const refilled = new Set<string>();
+    let versions = 0;
+    let last = '';
+    const look = () => {
+      try {
+        const st = statSync(join(root, 'counter.json'));
+        const version = `${st.ino}-${st.mtimeMs}`;
+        if (version === last) return;
+        last = version;
+        versions++;
+        if (st.mtimeMs - st.birthtimeMs >= SPARE_MIN_AGE_MS) refilled.add(version);
+      } catch {
+        // between a rename and the next: looked again 10 ms later
+      }
+    };
+    const watch = setInterval(look, 10);
     try {
-      await incrementInProcesses(`file://${root}`, 4, 3, SPARE_MIN_AGE_MS + 200);
+      // rounds 2 s apart (the processes' start-up allowed for first): in each, one process writes alone (more than
+      // SPARE_MIN_AGE_MS after the previous round's writes: it refills the spare), then three at once 400 ms later
+      // (compare-and-swap conflicts; their spare is too young: new files)
+      const roundMs = 2_000;
+      await incrementInProcesses(
+        `file://${root}`,
+        { t0: Date.now() + 3_000, roundMs, offsetsMs: [0, 400, 400, 400] },
+        3,
+      );
     } finally {
       clearInterval(watch);
     }
+    expect(SPARE_MIN_AGE_MS).toBeLessThan(2_000 - 400 - 200);
     expect((await store.readJson('counter.json'))?.value).toEqual({ n: 12 });
-    // the same few inodes took turns (refills), where a new file per write would have shown up to 12
-    expect(inodes.size).toBeLessThan(12);
+    // refills seen (the lone writes of rounds 2 and 3), among the versions seen
+    expect(statSync(root).birthtimeMs).toBeGreaterThan(0); // the premise: this filesystem keeps birth times
+    expect(versions).toBeGreaterThan(3);
+    expect(refilled.size).toBeGreaterThanOrEqual(1);
   });
 });

@@ -1,5 +1,8 @@
-/** Runs `processes` separate processes, each incrementing `counter.json` in the bucket `times` times with
- * compare-and-swap (cas-increment.ts), optionally about `pauseMs` apart; resolves when all exit 0. */
+/**
+ * Runs separate processes, each incrementing `counter.json` in the bucket `times` times with compare-and-swap
+ * (cas-increment.ts); resolves when all exit 0. `processes` is how many, all at once; or, with a schedule, the
+ * offset (ms into each round) of each process: they write in rounds `roundMs` apart starting at `t0` (epoch ms).
+ */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -8,17 +11,20 @@ const runner = fileURLToPath(new URL('../../bin/run-ts.js', import.meta.url));
 
 export async function incrementInProcesses(
   url: string,
-  processes: number,
+  processes: number | { t0: number; roundMs: number; offsetsMs: readonly number[] },
   times: number,
-  pauseMs?: number,
 ): Promise<void> {
-  const args = [runner, script, url, String(times), ...(pauseMs === undefined ? [] : [String(pauseMs)])];
+  const schedules =
+    typeof processes === 'number'
+      ? Array.from({ length: processes }, () => [])
+      : processes.offsetsMs.map((offset) => [processes.t0, processes.roundMs, offset].map(String));
   await Promise.all(
-    Array.from(
-      { length: processes },
-      () =>
+    schedules.map(
+      (schedule) =>
         new Promise<void>((resolve, reject) => {
-          const child = spawn(process.execPath, args, { stdio: 'inherit' });
+          const child = spawn(process.execPath, [runner, script, url, String(times), ...schedule], {
+            stdio: 'inherit',
+          });
           child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`incrementer exited ${code}`))));
         }),
     ),
