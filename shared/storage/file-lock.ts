@@ -68,9 +68,9 @@ export class KeyLocks {
    * one held by a live process of this machine never; another one (a holder on another machine sharing the folder,
    * or a lock file an older version wrote) is taken as stale once older than 30 s.
    */
-  async with<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  async with<T>(key: string, fn: () => Promise<T>, hashed = keyHash(key)): Promise<T> {
     // hashed: any key gives a short, unique, flat file name
-    const path = join(this.root, '.locks', `${keyHash(key)}.lock`);
+    const path = join(this.root, '.locks', `${hashed}.lock`);
     let holder = await this.holderFile(key);
     const deadline = Date.now() + LOCK_STALE_MS + 10_000;
     for (let remade = false; ;) {

@@ -119,9 +119,16 @@ export class FileStore implements ObjectStore {
     return this.tempName();
   }
 
-  /** A fresh name in `.tmp/` (the folder is the caller's to make). */
+  /** A prefix of this store's temp names, random once, so that no other store or process makes the same names. */
+  private readonly tempPrefix = randomBytes(6).toString('hex');
+  private tempCount = 0;
+
+  /**
+   * A fresh name in `.tmp/` (the folder is the caller's to make): the time, this store's random prefix and a count
+   * (a random suffix per name cost each JSON write some 10 us of the event loop).
+   */
   private tempName(): string {
-    return join(this.root, '.tmp', `${Date.now()}-${randomBytes(6).toString('hex')}`);
+    return join(this.root, '.tmp', `${Date.now()}-${this.tempPrefix}-${(this.tempCount++).toString(36)}`);
   }
 
   async put(key: string, body: Body, options: WriteOptions = {}): Promise<ObjectInfo> {
@@ -404,12 +411,18 @@ export class FileStore implements ObjectStore {
           contentType: 'application/json',
           metadata: options.metadata ?? {},
         } satisfies Sidecar);
-    return this.locks.with(key, () => this.withFolders(key, () => this.swapJson(key, final, text, sidecar, options)));
+    const hashed = keyHash(key); // the lock's name and the spare's
+    return this.locks.with(
+      key,
+      () => this.withFolders(key, () => this.swapJson(key, hashed, final, text, sidecar, options)),
+      hashed,
+    );
   }
 
   /** The check-and-replace step of writeJson; runs under the key's lock (see file-json.ts for the replace). */
   private async swapJson(
     key: string,
+    hashed: string,
     final: string,
     text: string,
     sidecar: string | undefined,
@@ -444,7 +457,7 @@ export class FileStore implements ObjectStore {
       io: this.io,
       final,
       current,
-      spare: sparePath(this.root, keyHash(key)),
+      spare: sparePath(this.root, hashed),
       temp: () => this.tempName(),
       text,
     });
