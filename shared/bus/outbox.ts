@@ -152,13 +152,23 @@ export interface WaitingAlert {
 
 /** What waits in the outbox, not published yet: `mt-ops alerts status`. */
 export interface OutboxSummary {
-  /** Events waiting (every type). */
+  /** Events waiting (every type): those read, and those past the limit counted from the listing. */
   waiting: number;
   /** The oldest's save time and its age in seconds; null when nothing waits. */
   oldest: { savedAt: string; ageSeconds: number } | null;
-  /** The alert events among them, oldest first. */
+  /** The alert events among the entries read (the oldest `read`), oldest first. */
   alerts: WaitingAlert[];
+  /** Entries read (the oldest, at most OUTBOX_READ_LIMIT, less any published meanwhile): `alerts` are among them. */
+  read: number;
+  /** Entries past the limit: counted from the listing, not read (their type unknown); 0 when every one was read. */
+  unread: number;
 }
+
+/**
+ * The most entries readOutbox reads. A bus down for days leaves thousands waiting: past these the listing (which
+ * streams) only counts them, so what the command holds and prints does not grow with the outbox.
+ */
+export const OUTBOX_READ_LIMIT = 100;
 
 /** When an entry was saved: from its key (`<time>-<id>.json`; rewriting it to claim it keeps that), else its object. */
 function savedAt(entry: ObjectInfo): Date {
@@ -166,29 +176,37 @@ function savedAt(entry: ObjectInfo): Date {
   return m ? new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${m[7]}Z`) : entry.created;
 }
 
-/** Reads the outbox: how many events wait, since when, and which alerts (an entry gone meanwhile is skipped). */
+/**
+ * Reads the outbox: how many events wait, since when, and which alerts among the oldest OUTBOX_READ_LIMIT entries (an entry
+ * read and found gone meanwhile is skipped); the others are counted from the listing, never read.
+ */
 export async function readOutbox(store: ObjectStore, env: string, now = new Date()): Promise<OutboxSummary> {
-  let waiting = 0;
+  let tried = 0; // entries read, found or gone: the limit is on reads
+  let read = 0;
+  let unread = 0;
   let oldest: Date | undefined;
   const alerts: WaitingAlert[] = [];
   for await (const entry of store.list(outboxKeys.prefix(env))) {
-    const doc = await store.readJson(entry.key);
-    if (!doc) continue; // published meanwhile
-    waiting++;
     const at = savedAt(entry);
+    if (tried < OUTBOX_READ_LIMIT) {
+      tried++;
+      const doc = await store.readJson(entry.key);
+      if (!doc) continue; // published meanwhile
+      read++;
+      const e = doc.value as Partial<Record<'type' | 'severity' | 'status' | 'title' | 'fingerprint', unknown>>;
+      if (e?.type === 'alert')
+        alerts.push({
+          savedAt: at.toISOString(),
+          severity: String(e.severity),
+          status: String(e.status),
+          title: String(e.title),
+          fingerprint: String(e.fingerprint),
+        });
+    } else unread++; // past the limit: counted, not read
     if (!oldest || at < oldest) oldest = at;
-    const e = doc.value as Partial<Record<'type' | 'severity' | 'status' | 'title' | 'fingerprint', unknown>>;
-    if (e?.type === 'alert')
-      alerts.push({
-        savedAt: at.toISOString(),
-        severity: String(e.severity),
-        status: String(e.status),
-        title: String(e.title),
-        fingerprint: String(e.fingerprint),
-      });
   }
   return {
-    waiting,
+    waiting: read + unread,
     oldest: oldest
       ? {
           savedAt: oldest.toISOString(),
@@ -196,5 +214,7 @@ export async function readOutbox(store: ObjectStore, env: string, now = new Date
         }
       : null,
     alerts,
+    read,
+    unread,
   };
 }

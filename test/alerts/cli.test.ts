@@ -9,6 +9,9 @@ import { startFakePagerDuty, type FakePagerDuty } from '../support/fake-pagerdut
 import { delivered, startFakeHttp } from '../support/fake-http';
 import { loadConfig } from '../../shared/config/load';
 import { functionRuntime } from '../../shared/functions/runtime';
+import { openStore } from '../../shared/storage/open';
+import { OUTBOX_READ_LIMIT, saveToOutbox } from '../../shared/bus/outbox';
+import { OpsEvent } from '../../shared/bus/events';
 
 let slack: FakeSlack;
 let pd: FakePagerDuty;
@@ -229,10 +232,64 @@ describe('mt-ops alerts and silence (the real CLI)', () => {
       waiting: 0,
       oldest: null,
       alerts: [],
+      read: 0,
+      unread: 0,
     });
     const after = (await runCli(['alerts', 'status'], { env: own })).stdout;
     expect(after).toMatch(/^Firing: none$/m);
     expect(after).toMatch(/^Unpublished: none \(the bucket's outbox is empty\)$/m);
+  });
+
+  it('alerts status with more events waiting than it reads: the true count, the oldest read, and says more wait', async () => {
+    // a bus down for days: more alerts in the outbox than the command reads
+    const dir = tempDir('mt-alerts-many-unpublished-');
+    const own = { ...env, BACKUP_BUCKET: `file://${dir}` };
+    const store = openStore(own.BACKUP_BUCKET);
+    const more = 7;
+    for (let i = 0; i < OUTBOX_READ_LIMIT + more; i++)
+      await saveToOutbox(
+        store,
+        'prod',
+        OpsEvent.parse({
+          type: 'alert',
+          severity: 'critical',
+          env: 'prod',
+          time: '2026-11-30T03:00:00Z',
+          status: 'firing',
+          fingerprint: `probe/prod/t${i}`,
+          title: `t${i} is down`,
+          startsAt: '2026-11-30T02:59:00Z',
+          source: 'probe',
+        }),
+      );
+
+    const json = await runCli(['alerts', 'status', '--json'], { env: own });
+    expect(json.code, json.stderr).toBe(0);
+    const { unpublished } = JSON.parse(json.stdout);
+    expect(unpublished).toMatchObject({ waiting: OUTBOX_READ_LIMIT + more, read: OUTBOX_READ_LIMIT, unread: more });
+    expect(unpublished.alerts).toHaveLength(OUTBOX_READ_LIMIT);
+
+    const human = await runCli(['alerts', 'status'], { env: own });
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(
+      new RegExp(
+        `^Unpublished \\(in the bucket's outbox, not on the event bus yet\\): ${OUTBOX_READ_LIMIT + more} events \\(${OUTBOX_READ_LIMIT} alerts among the oldest ${OUTBOX_READ_LIMIT} read\\), `,
+        'm',
+      ),
+    );
+    expect(human.stdout).toMatch(
+      new RegExp(
+        `^\\.\\.\\. and ${more} more events waiting, not shown \\(only the oldest ${OUTBOX_READ_LIMIT} are read\\)$`,
+        'm',
+      ),
+    );
+    expect(human.stdout).toMatch(
+      new RegExp(
+        `^Firing: none \\(but at least ${OUTBOX_READ_LIMIT} firing alerts not published yet: see Unpublished\\)$`,
+        'm',
+      ),
+    );
+    expect(human.stdout.match(/ is down /g)).toHaveLength(OUTBOX_READ_LIMIT);
   });
 
   it.each([

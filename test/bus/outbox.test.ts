@@ -1,7 +1,8 @@
 /**
  * The outbox's drain (flushOutbox): every run of any function drains it, so two drains often run at once (the probe
  * run and the alert sweep of the same minute under `npm start`, or two function instances). Each entry is claimed
- * with compare-and-swap before it is published: published once, never by both.
+ * with compare-and-swap before it is published: published once, never by both. And what `mt-ops alerts status` reads
+ * of it (readOutbox): a bounded number of entries, however many wait.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn } from 'node:child_process';
@@ -11,7 +12,14 @@ import { capturedLogger } from '../support/logs';
 import { startFakeGcs, type FakeGcs } from '../support/fake-gcs';
 import { openStore } from '../../shared/storage/open';
 import { MemoryBus } from '../../shared/bus/memory-bus';
-import { flushOutbox, outboxKeys, saveToOutbox, OUTBOX_CLAIM_TTL_MS } from '../../shared/bus/outbox';
+import {
+  flushOutbox,
+  outboxKeys,
+  readOutbox,
+  saveToOutbox,
+  OUTBOX_CLAIM_TTL_MS,
+  OUTBOX_READ_LIMIT,
+} from '../../shared/bus/outbox';
 import { OpsEvent } from '../../shared/bus/events';
 import type { ObjectStore } from '../../shared/storage/types';
 
@@ -160,5 +168,34 @@ describe('claims', () => {
     expect((await flushOutbox(store, 'prod', deliver, capturedLogger().logger, { now: later })).published).toBe(1);
     expect(fingerprints(bus.published.map((m) => m.event as { fingerprint?: string }))).toEqual(expected(1));
     expect(await waiting(store)).toEqual([]);
+  });
+});
+
+describe('reading the outbox (mt-ops alerts status)', () => {
+  it('reads at most OUTBOX_READ_LIMIT entries, the oldest; the others are counted from the listing, not read', async () => {
+    const store = openStore(`file://${tempDir('mt-outbox-read-')}`);
+    const total = OUTBOX_READ_LIMIT + 150; // a bus down for a while
+    await fill(store, total);
+    // the real store, watched: every document read
+    const read: string[] = [];
+    const watched: ObjectStore = Object.assign(Object.create(store) as ObjectStore, {
+      readJson: (key: string) => {
+        read.push(key);
+        return store.readJson(key);
+      },
+    });
+    const summary = await readOutbox(watched, 'prod');
+    expect(read).toEqual((await waiting(store)).slice(0, OUTBOX_READ_LIMIT));
+    expect(summary).toMatchObject({ waiting: total, read: OUTBOX_READ_LIMIT, unread: 150 });
+    expect(summary.alerts).toHaveLength(OUTBOX_READ_LIMIT);
+    expect(summary.oldest).not.toBeNull();
+  });
+
+  it('with no more entries than the limit, every one is read', async () => {
+    const store = openStore(`file://${tempDir('mt-outbox-read-all-')}`);
+    await fill(store, 3);
+    const summary = await readOutbox(store, 'prod');
+    expect(summary).toMatchObject({ waiting: 3, read: 3, unread: 0 });
+    expect(fingerprints(summary.alerts)).toEqual(expected(3));
   });
 });

@@ -73,19 +73,23 @@ function print(result: FanoutResult, json: boolean | undefined): void {
 
 /**
  * The events not published yet (saved to the outbox by a run that could not publish them): they have not reached the
- * fan-out, so an alert there is firing, or resolved, for no one yet. How many, since when, and the alerts among them.
+ * fan-out, so an alert there is firing, or resolved, for no one yet. How many, since when, and the alerts among them
+ * (among the oldest read, when more wait than readOutbox reads: the rest are said to wait, unread).
  */
 function unpublishedText(u: OutboxSummary, now: Date): string {
   if (!u.oldest) return "Unpublished: none (the bucket's outbox is empty)";
   const head =
     `Unpublished (in the bucket's outbox, not on the event bus yet): ${count(u.waiting, 'event')}` +
-    ` (${count(u.alerts.length, 'alert')}), the oldest saved ${utc(u.oldest.savedAt)} (${u.oldest.ageSeconds < 60 ? 'under a minute' : formatAge(new Date(u.oldest.savedAt), now)} ago);` +
+    ` (${count(u.alerts.length, 'alert')}${u.unread ? ` among the oldest ${u.read} read` : ''}), the oldest saved ${utc(u.oldest.savedAt)} (${u.oldest.ageSeconds < 60 ? 'under a minute' : formatAge(new Date(u.oldest.savedAt), now)} ago);` +
     ' the next run of any function publishes them';
-  if (u.alerts.length === 0) return head;
+  const more = u.unread
+    ? `\n... and ${count(u.unread, 'more event')} waiting, not shown (only the oldest ${u.read} are read)`
+    : '';
+  if (u.alerts.length === 0) return `${head}${more}`;
   return `${head}\n${table(
     ['SAVED (UTC)', 'SEVERITY', 'STATUS', 'TITLE', 'FINGERPRINT'],
     u.alerts.map((a) => [utc(a.savedAt), a.severity, a.status, a.title, a.fingerprint]),
-  )}`;
+  )}${more}`;
 }
 
 /**
@@ -258,6 +262,12 @@ export function registerAlertsCommands(program: Command): void {
       };
       if (flags.json) return void process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
       const waitingFiring = unpublished.alerts.filter((a) => a.status === 'firing').length;
+      // the outbox past the entries read is not read: firing alerts may wait there too
+      const firingNote = waitingFiring
+        ? ` (but ${unpublished.unread ? 'at least ' : ''}${count(waitingFiring, 'firing alert')} not published yet: see Unpublished)`
+        : unpublished.unread
+          ? ` (but ${count(unpublished.unread, 'event')} not read wait in the outbox: see Unpublished)`
+          : '';
       const parts = [
         out.firing.length
           ? `Firing:\n${table(
@@ -270,7 +280,7 @@ export function registerAlertsCommands(program: Command): void {
                 f.mutedBy ? `muted: ${f.mutedBy}` : f.notified ? '' : 'not sent yet',
               ]),
             )}`
-          : `Firing: none${waitingFiring ? ` (but ${count(waitingFiring, 'firing alert')} not published yet: see Unpublished)` : ''}`,
+          : `Firing: none${firingNote}`,
         unpublishedText(unpublished, now),
         owed.length
           ? `Owed (not delivered yet): ${owed.length}\n${table(
