@@ -94,6 +94,8 @@ export function loadConfig(
       } else {
         // zod quotes unknown keys, which come from the file: scrubbed here, so the whole message can go out as it is
         issues.push(...formatIssues(result.error).map((i) => redactString(`${path}: ${i}`)));
+        // the CA files too, as written: a missing one is not left for a second run to find
+        issues.push(...resolveCaFiles(undefined, raw, absolute, caFiles).map((i) => redactString(`${path}: ${i}`)));
         // the caller's check too, over the file as written: its problems are not left for a second run to find
         if (options.check) issues.push(...options.check(undefined, raw, environment).map((i) => `${path}: ${i}`));
       }
@@ -122,23 +124,39 @@ function configPath(path: string, besideModule: string | URL | undefined): strin
 /**
  * A probe's `tls.caFile`, relative to the operator file's folder (kept beside it, found whatever the working folder),
  * made absolute and checked now: a missing one is a configuration error, not a probe that fails (and pages) at run time.
- * Each one found is added to `found`, with the path as written.
+ * Each one found is added to `found`, with the path as written. `file` is undefined when the file did not pass the
+ * schema: the CA files are then read from `raw`, each probe at its index (a probe with errors of its own included), so
+ * a missing one is reported beside the schema's problems (nothing is made absolute or found: the file is refused).
  */
-function resolveCaFiles(file: OpsFile, raw: unknown, configPath: string, found: CaFile[]): string[] {
+function resolveCaFiles(file: OpsFile | undefined, raw: unknown, configPath: string, found: CaFile[]): string[] {
   const issues: string[] = [];
   const at = Array.isArray((raw as { probes?: unknown } | null)?.probes) ? 'probes' : 'probes.targets';
-  file.probes?.targets?.forEach((target, i) => {
-    const caFile = target.tls?.caFile;
+  const caFiles = file ? (file.probes?.targets ?? []).map((t) => t.tls?.caFile) : writtenCaFiles(raw);
+  caFiles.forEach((caFile, i) => {
     if (!caFile) return;
     const absolute = resolve(dirname(configPath), caFile);
     if (!statSync(absolute, { throwIfNoEntry: false })?.isFile())
       issues.push(`${at}[${i}].tls.caFile: no such file: ${absolute}`);
-    else {
-      target.tls!.caFile = absolute;
+    else if (file) {
+      file.probes!.targets![i]!.tls!.caFile = absolute;
       found.push({ target: i, written: caFile, absolute });
     }
   });
   return issues;
+}
+
+/**
+ * Each probe's `tls.caFile` in the operator file as written (not parsed), at the probe's index: `probes: [...]` or
+ * `probes: { targets: [...] }`; undefined where it is not text (the schema says what is wrong there).
+ */
+function writtenCaFiles(raw: unknown): Array<string | undefined> {
+  const section = (raw as { probes?: unknown } | null)?.probes;
+  const list = Array.isArray(section) ? section : (section as { targets?: unknown } | null)?.targets;
+  if (!Array.isArray(list)) return [];
+  return list.map((entry: unknown) => {
+    const caFile = (entry as { tls?: { caFile?: unknown } } | null)?.tls?.caFile;
+    return typeof caFile === 'string' ? caFile : undefined;
+  });
 }
 
 /**

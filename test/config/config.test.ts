@@ -2,6 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../support/temp';
+import { runCli } from '../support/cli';
 import { loadConfig } from '../../shared/config/load';
 import { UsageError } from '../../shared/errors';
 import { nextRuns } from '../../shared/infra/schedules';
@@ -234,6 +235,51 @@ describe('operator files', () => {
     expect(configError({ OPS_CONFIG: ops }).issues).toEqual([
       `${ops}: probes.targets[0].tls.caFile: no such file: /nope.pem`,
     ]);
+  });
+
+  it("a missing tls.caFile is reported beside the file's other problems, in one error (mt-ops config: exit 2)", async () => {
+    const folder = tempDir('mt-config-ca-all-');
+    const ops = join(folder, 'ops.json');
+    writeFileSync(
+      ops,
+      JSON.stringify({
+        backup: { jobs: 0 },
+        probes: [
+          { name: 'a', url: 'https://a.example/health' },
+          { name: 'b', url: 'https://b.example/health', timeoutMs: 5 },
+          // a probe with a problem of its own, and its CA file missing
+          { name: 'c', url: 'https://c.example/health', tls: { caFile: './nope.pem' }, retries: 3 },
+        ],
+      }),
+    );
+    const issues = [
+      'backup.jobs: Too small: expected number to be >=1',
+      expect.stringMatching(/^probes\[1\]\.timeoutMs: Too small/),
+      'probes[2]: Unrecognized key: "retries"',
+      `probes[2].tls.caFile: no such file: ${join(folder, 'nope.pem')}`,
+    ];
+    expect(configError({ OPS_CONFIG: ops }).issues.map((i) => i.slice(ops.length + 2))).toEqual(issues);
+    // the same in the { concurrency, targets } form, in YAML: the paths as written
+    const yaml = join(folder, 'ops.yaml');
+    writeFileSync(
+      yaml,
+      'probes:\n  concurrency: 0\n  targets:\n    - { name: a, url: "https://a.example/", tls: { caFile: ./nope.pem } }\n',
+    );
+    expect(configError({ OPS_CONFIG: yaml }).issues.map((i) => i.slice(yaml.length + 2))).toEqual([
+      expect.stringMatching(/^probes\.concurrency: Too small/),
+      `probes.targets[0].tls.caFile: no such file: ${join(folder, 'nope.pem')}`,
+    ]);
+
+    const cli = await runCli(['config'], { env: { OPS_CONFIG: ops, BACKUP_BUCKET: `file://${folder}/bucket` } });
+    expect(cli.code, cli.stderr).toBe(2);
+    expect(cli.stdout).toBe('');
+    expect(cli.stderr.match(/invalid configuration/g)).toHaveLength(1);
+    expect(
+      cli.stderr
+        .split('\n')
+        .filter((l) => l.startsWith(`  ${ops}: `))
+        .map((l) => l.slice(ops.length + 4)),
+    ).toEqual(issues);
   });
 
   it('a device or a directory named by mistake is refused at once, never read without end', () => {
