@@ -4,7 +4,8 @@
  * <= 1.5x), both the first run in a new bucket (which creates the 200 state documents) and the runs after it in the
  * same bucket (what the minute schedule does all day), the latter also in a warm process (after a dozen runs, once V8
  * has compiled the run's code), beside the same 200 requests made with bare node:http and no
- * state (what the machine allows right now);
+ * state (what the machine allows right now); for information, the warm process with the targets spread to 200 ms (the
+ * app's API p95 objective);
  * our total time against `curl -w '%{time_total}'` on the same endpoint (target: median difference <= 2 ms; each
  * pair after a discarded warm-up request, the order alternating, since whichever runs right after the previous
  * curl process pays for it); peak RSS of a run of 200 and of 2,000 targets at concurrency 200, each in its own
@@ -363,6 +364,12 @@ else if (child) {
     );
     console.log(
       `the first run in a new bucket in that warm process (creates the 200 state documents): wall median ${median(warm.fresh).toFixed(0)} ms = ${(median(warm.fresh) / 100).toFixed(2)}x (runs ${ms(warm.fresh)}); load average ${load()}`,
+    );
+    // for information: the same in targets spread to 200 ms, Missing Table's API p95 objective (the 1.5x target is
+    // judged on the 0-100 ms spread above, where the run's own work weighs most)
+    const wide = await warmRuns(url, 200, 200, 3, 9);
+    console.log(
+      `for information, the same warm process with the targets answering in 0-200 ms (the app's API p95 objective): wall median ${median(wide.ours).toFixed(0)} ms = ${(median(wide.ours) / 200).toFixed(2)}x the slowest (runs ${ms(wide.ours)}); bare node:http ${(median(wide.bare) / 200).toFixed(2)}x; load average ${load()}`,
     );
 
     const st = await steadyRuns(url, 200, 100);
