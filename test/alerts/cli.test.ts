@@ -11,7 +11,7 @@ import { loadConfig } from '../../shared/config/load';
 import { functionRuntime } from '../../shared/functions/runtime';
 import { openStore } from '../../shared/storage/open';
 import { OUTBOX_READ_LIMIT, saveToOutbox } from '../../shared/bus/outbox';
-import { OpsEvent } from '../../shared/bus/events';
+import { probeFiring } from '../support/alert-messages';
 
 let slack: FakeSlack;
 let pd: FakePagerDuty;
@@ -246,22 +246,7 @@ describe('mt-ops alerts and silence (the real CLI)', () => {
     const own = { ...env, BACKUP_BUCKET: `file://${dir}` };
     const store = openStore(own.BACKUP_BUCKET);
     const more = 7;
-    for (let i = 0; i < OUTBOX_READ_LIMIT + more; i++)
-      await saveToOutbox(
-        store,
-        'prod',
-        OpsEvent.parse({
-          type: 'alert',
-          severity: 'critical',
-          env: 'prod',
-          time: '2026-11-30T03:00:00Z',
-          status: 'firing',
-          fingerprint: `probe/prod/t${i}`,
-          title: `t${i} is down`,
-          startsAt: '2026-11-30T02:59:00Z',
-          source: 'probe',
-        }),
-      );
+    for (let i = 0; i < OUTBOX_READ_LIMIT + more; i++) await saveToOutbox(store, 'prod', probeFiring(i));
 
     const json = await runCli(['alerts', 'status', '--json'], { env: own });
     expect(json.code, json.stderr).toBe(0);

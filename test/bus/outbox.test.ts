@@ -20,24 +20,11 @@ import {
   OUTBOX_CLAIM_TTL_MS,
   OUTBOX_READ_LIMIT,
 } from '../../shared/bus/outbox';
-import { OpsEvent } from '../../shared/bus/events';
 import type { ObjectStore } from '../../shared/storage/types';
-
-const alert = (n: number) =>
-  OpsEvent.parse({
-    type: 'alert',
-    severity: 'critical',
-    env: 'prod',
-    time: '2026-11-30T03:00:00Z',
-    status: 'firing',
-    fingerprint: `probe/prod/t${n}`,
-    title: `t${n} is down`,
-    startsAt: '2026-11-30T02:59:00Z',
-    source: 'probe',
-  });
+import { probeFiring } from '../support/alert-messages';
 
 async function fill(store: ObjectStore, count: number): Promise<void> {
-  for (let i = 0; i < count; i++) await saveToOutbox(store, 'prod', alert(i));
+  for (let i = 0; i < count; i++) await saveToOutbox(store, 'prod', probeFiring(i));
 }
 
 async function waiting(store: ObjectStore): Promise<string[]> {
@@ -54,7 +41,7 @@ async function claimed(store: ObjectStore): Promise<boolean> {
 }
 
 const fingerprints = (events: object[]) => events.map((e) => (e as { fingerprint?: string }).fingerprint).sort();
-const expected = (count: number) => fingerprints(Array.from({ length: count }, (_, i) => alert(i)));
+const expected = (count: number) => fingerprints(Array.from({ length: count }, (_, i) => probeFiring(i)));
 
 describe('two drains at once publish each outbox entry once', () => {
   let gcs: FakeGcs;
