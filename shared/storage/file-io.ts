@@ -39,7 +39,9 @@ import {
   writeSync,
   type BigIntStats,
 } from 'node:fs';
+import { mkdir as mkdirAsync, stat as statAsync } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { StorageError } from './types';
 
 export type IoMode = 'direct' | 'pool';
 
@@ -143,4 +145,36 @@ export async function ioFor(path: string): Promise<DocIo> {
     if (type === null) return poolIo;
     if (type !== undefined) return ioModeFor(type) === 'direct' ? directIo : poolIo;
   }
+}
+
+/**
+ * A folder and the folders above it that are missing (`mkdir -p`), or the refusal of the first that cannot be made.
+ * Not Node's own `mkdir(..., { recursive: true })`: where mkdir answers ENOENT under a parent that exists (any path
+ * under /proc), that one retries for ever at full CPU, so a bucket URL naming such a place hung every command and the
+ * probe run past its deadline. Here each folder is tried at most twice: once, and again after its parent is made.
+ */
+export async function makeFolder(path: string): Promise<void> {
+  try {
+    await mkdirAsync(path);
+    return;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      // there already: a folder is what was asked for; a file in its place is the caller's to say (as mkdir -p does)
+      if ((await statAsync(path).catch(() => undefined))?.isDirectory()) return;
+      throw err;
+    }
+    if (code !== 'ENOENT' || dirname(path) === path) throw err;
+  }
+  await makeFolder(dirname(path));
+  await mkdirAsync(path).catch(async (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EEXIST' && (await statAsync(path).catch(() => undefined))?.isDirectory()) return;
+    if (err.code === 'ENOENT')
+      throw new StorageError(
+        'io',
+        `cannot make the folder ${path}: ${dirname(path)} is there but takes no new folders (not a place for a bucket)`,
+        { cause: err },
+      );
+    throw err;
+  });
 }

@@ -21,11 +21,11 @@
  * The calls are made on plain descriptors, directly on a local disk and through the thread pool elsewhere (file-io.ts):
  * a probe run makes some fifteen of them per probe.
  */
-import { mkdir, type BigIntStats } from 'node:fs';
+import type { BigIntStats } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { dirname, join } from 'node:path';
 import { StorageError } from './types';
-import type { DocIo } from './file-io';
+import { makeFolder, type DocIo } from './file-io';
 
 /** A spare is filled again only after it has been one for this long. */
 export const SPARE_MIN_AGE_MS = 1000;
@@ -170,7 +170,7 @@ async function keepSpare(io: DocIo, kept: string, spare: string): Promise<void> 
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 0) break;
       // the spares' folder is not there yet
-      await new Promise((resolve) => mkdir(dirname(spare), { recursive: true }, resolve));
+      await makeFolder(dirname(spare)).catch(() => {});
     }
   }
   await io.unlink(kept).catch(() => {});

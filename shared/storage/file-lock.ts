@@ -6,13 +6,14 @@
  * the dearest filesystem call a write makes (here about 0.8 ms against 0.02 ms for a link, and creations do not run
  * in parallel), and the lock file written with `wx` per write was one of the two a JSON write made.
  */
-import { mkdir, open, readFile, readdir, lstat, rename, link, rm } from 'node:fs/promises';
+import { open, readFile, readdir, lstat, rename, link, rm } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { localHolder, newLeaseHolder, processScope } from './lease';
 import { StorageError } from './types';
-import type { DocIo } from './file-io';
+import { refusalWords } from './file-errors';
+import { makeFolder, type DocIo } from './file-io';
 
 export const LOCK_STALE_MS = 30_000;
 
@@ -46,7 +47,7 @@ export class KeyLocks {
     if (again) this.holder = undefined;
     this.holder ??= (async () => {
       const dir = join(this.root, '.locks', 'holders');
-      await mkdir(dir, { recursive: true });
+      await makeFolder(dir);
       const path = join(dir, randomBytes(8).toString('hex'));
       const handle = await open(path, 'wx');
       try {
@@ -57,7 +58,14 @@ export class KeyLocks {
       }
     })().catch((err: unknown) => {
       this.holder = undefined;
-      throw this.refusal(err, key);
+      // the folder's problem, not one key's (the first caller's key would be named to every waiting writer)
+      if (err instanceof StorageError || refusalWords((err as NodeJS.ErrnoException).code))
+        throw this.refusal(err, key);
+      throw new StorageError(
+        'io',
+        `cannot make the lock holder file in ${join(this.root, '.locks', 'holders')}: ${(err as Error).message}`,
+        { cause: err },
+      );
     });
     return this.holder;
   }

@@ -1,7 +1,7 @@
 /** The object store in a local folder (file:// buckets). */
 import { createWriteStream } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, readFile, readdir, rmdir, stat, unlink, link, writeFile } from 'node:fs/promises';
+import { open, readFile, readdir, rmdir, stat, unlink, link, writeFile } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -11,7 +11,7 @@ import { UsageError } from '../errors';
 import { KeyLocks, keyHash } from './file-lock';
 import { asStorageError, fsError, refusal } from './file-errors';
 import { generationOf, publishDocument, readDocument, sparePath } from './file-json';
-import { directIo, ioFor, poolIo, type DocIo, type IoMode } from './file-io';
+import { directIo, ioFor, makeFolder, poolIo, type DocIo, type IoMode } from './file-io';
 import {
   StorageError,
   checkKey,
@@ -113,7 +113,7 @@ export class FileStore implements ObjectStore {
   private async tempPath(): Promise<string> {
     await this.ready();
     const dir = join(this.root, '.tmp');
-    await mkdir(dir, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+    await makeFolder(dir).catch((err: NodeJS.ErrnoException) => {
       throw fsError(this.root, err, 'write');
     });
     return this.tempName();
@@ -353,9 +353,9 @@ export class FileStore implements ObjectStore {
     for (let attempt = 0; ; attempt++) {
       try {
         if (attempt > 0) {
-          await mkdir(dirname(join(this.root, key)), { recursive: true });
-          await mkdir(dirname(this.metaPath(key)), { recursive: true });
-          await mkdir(join(this.root, '.tmp'), { recursive: true });
+          await makeFolder(dirname(join(this.root, key)));
+          await makeFolder(dirname(this.metaPath(key)));
+          await makeFolder(join(this.root, '.tmp'));
         }
         return await publish();
       } catch (err) {

@@ -4,10 +4,10 @@
  * filesystem a bucket folder is on.
  */
 import { describe, it, expect } from 'vitest';
-import { existsSync, statfsSync } from 'node:fs';
+import { existsSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../support/temp';
-import { directIo, ioFor, ioModeFor, poolIo } from '../../shared/storage/file-io';
+import { directIo, ioFor, ioModeFor, makeFolder, poolIo } from '../../shared/storage/file-io';
 import { FileStore } from '../../shared/storage/file-store';
 import { openStore } from '../../shared/storage/open';
 
@@ -50,4 +50,28 @@ describe('file store calls', () => {
   it('a store told to use the thread pool does, whatever the filesystem', async () => {
     expect(await new FileStore(tempDir(), 'pool').ioModeInUse()).toBe('pool');
   });
+
+  it('makes missing folders (mkdir -p): nested, already there, or refused when a file stands in the way', async () => {
+    const dir = tempDir();
+    await makeFolder(join(dir, 'a', 'b', 'c'));
+    expect(statSync(join(dir, 'a', 'b', 'c')).isDirectory()).toBe(true);
+    await makeFolder(join(dir, 'a', 'b', 'c')); // there already
+    await Promise.all([1, 2, 3].map(() => makeFolder(join(dir, 'x', 'y')))); // three at once
+    expect(statSync(join(dir, 'x', 'y')).isDirectory()).toBe(true);
+    writeFileSync(join(dir, 'file'), 'x');
+    await expect(makeFolder(join(dir, 'file'))).rejects.toMatchObject({ code: 'EEXIST' });
+    await expect(makeFolder(join(dir, 'file', 'below'))).rejects.toMatchObject({ code: 'ENOTDIR' });
+  });
+
+  it('a bucket under /proc (mkdir answers "no such file" under a parent that is there) is refused at once, not retried for ever', async () => {
+    // Node's own recursive mkdir spins at full CPU there: every command on such a bucket hung, past the probe run's deadline
+    await expect(makeFolder('/proc/mt-not-a-bucket/deeper')).rejects.toThrow(
+      'cannot make the folder /proc/mt-not-a-bucket: /proc is there but takes no new folders (not a place for a bucket)',
+    );
+    const store = new FileStore('/proc/mt-not-a-bucket');
+    await expect(store.writeJson('env/a.json', { v: 1 }, { ifGeneration: null })).rejects.toThrow(
+      'takes no new folders',
+    );
+    await expect(store.put('env/b.txt', 'x')).rejects.toThrow('takes no new folders');
+  }, 10_000);
 });
