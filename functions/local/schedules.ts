@@ -1,6 +1,7 @@
 /**
  * The Scheduler jobs of infra/, played in-process with croner: the same cron and time zone (or the operator file's
- * `schedules` override, keyed by the function a job triggers), one run at a time per job, none once stopping.
+ * `schedules` override, keyed by the function a job triggers), one run at a time per job (a tick that finds the
+ * previous run still going is skipped, with a warning), none once stopping.
  */
 import { Cron } from 'croner';
 import type { Config } from '../../shared/config/load';
@@ -49,14 +50,27 @@ export function startSchedules(
 ): { schedules: RunningSchedule[]; stop(): void } {
   const crons: Cron[] = [];
   const schedules = planned.map((p, jobIndex) => {
-    const cron = new Cron(p.cron, { timezone: p.timeZone, protect: true }, async (self: Cron) => {
+    /** When the run in progress started (one run at a time per job: a tick meanwhile is skipped, and said). */
+    let runningSince: Date | undefined;
+    const skipped = (self: Cron) => {
+      if (work.stopping) return;
+      const since = runningSince ? ` (running since ${runningSince.toISOString()})` : '';
+      logger.warn(
+        { job: p.job.name, skippedAt: (self.currentRun() ?? new Date()).toISOString() },
+        `scheduled ${p.job.name} skipped: its previous run is still going${since}`,
+      );
+    };
+    const cron = new Cron(p.cron, { timezone: p.timeZone, protect: skipped }, async (self: Cron) => {
       if (work.stopping) return;
       // A Pub/Sub message id is a decimal string: the run's time in ms and the job's position make it unique.
       const messageId = `${(self.currentRun() ?? new Date()).getTime()}${String(jobIndex).padStart(2, '0')}`;
+      runningSince = new Date();
       try {
         await delivery.trigger(p.job, messageId);
       } catch (err) {
         logger.error({ err, job: p.job.name }, `scheduled ${p.job.name} could not be triggered: ${errorMessage(err)}`);
+      } finally {
+        runningSince = undefined;
       }
     });
     crons.push(cron);

@@ -1,0 +1,40 @@
+/**
+ * The local runtime's schedules (functions/local/schedules.ts): one run at a time per job, and a tick that finds the
+ * previous run still going (a store that stopped answering, a hung probe run) is skipped and said, never silently.
+ */
+import { describe, it, expect } from 'vitest';
+import { startSchedules, type PlannedSchedule } from '../../functions/local/schedules';
+import { Work } from '../../functions/local/work';
+import type { Delivery, Job } from '../../functions/local/delivery';
+import { capturedLogger } from '../support/logs';
+
+describe('local schedules', () => {
+  it('a tick while the previous run is still going is skipped with a warning naming the job and since when', async () => {
+    const { logger, records } = capturedLogger();
+    const triggered: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const delivery: Delivery = {
+      description: 'test',
+      trigger: async (job) => {
+        triggered.push(job.name);
+        await held; // the first run does not end until released
+      },
+      close: async () => {},
+    };
+    const job = { name: 'mt-ops-probe-minutely' } as unknown as Job;
+    const planned: PlannedSchedule[] = [{ job, cron: '* * * * * *', timeZone: 'UTC', overridden: false }];
+    const running = startSchedules(planned, delivery, new Work(), logger);
+    try {
+      await new Promise((r) => setTimeout(r, 2_600));
+    } finally {
+      running.stop();
+      release();
+    }
+    expect(triggered).toEqual(['mt-ops-probe-minutely']); // one run at a time
+    const skips = records().filter((r) => String(r.message).startsWith('scheduled mt-ops-probe-minutely skipped'));
+    expect(skips.length).toBeGreaterThanOrEqual(1);
+    expect(skips[0]).toMatchObject({ severity: 'WARNING', job: 'mt-ops-probe-minutely' });
+    expect(String(skips[0]!.message)).toMatch(/its previous run is still going \(running since \d{4}-\d\d-\d\dT/);
+  });
+});
