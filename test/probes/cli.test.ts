@@ -154,7 +154,7 @@ describe('mt-ops probe', () => {
     mkdirSync(join(env.BACKUP_BUCKET.slice('file://'.length), 'prod/.state/probes/api.json'), { recursive: true });
     const r = await runCli(['probe'], { env });
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/^api\s+ok\s+-\s+200\s+\d+ ms\s.*not recorded: reading the state of api: /m);
+    expect(r.stdout).toMatch(/^api\s+ok\s+not recorded\s+200\s+\d+ ms\s.*not recorded: reading the state of api: /m);
     expect(r.stdout).toMatch(/^web\s+ok\s+up\s/m);
     expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('2 passed, 0 failed, 1 not recorded');
     const lines = r.stderr.trimEnd().split('\n');
@@ -264,6 +264,9 @@ describe('mt-ops probe', () => {
       const r = await runCli(['probe'], { env });
       expect(r.code).toBe(1);
       expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 1 failed, 2 not recorded');
+      // each row says so in its STATE, the failing one too (its cell shows its failed conditions)
+      for (const name of ['healthy', 's503'])
+        expect(r.stdout.split('\n').find((l) => l.startsWith(`${name} `))).toMatch(/^\S+\s+(ok|FAIL)\s+not recorded\s/);
       const lines = r.stderr.trimEnd().split('\n');
       expect(lines).toHaveLength(4); // each warning, then both closing lines
       expect(

@@ -143,7 +143,8 @@ export function registerProbeCommands(program: Command): void {
             return [
               o.name,
               o.skipped ? 'SKIPPED' : o.configError ? 'CONFIG' : o.result.ok ? 'ok' : isWarning(o) ? 'WARN' : 'FAIL',
-              o.status ?? '-',
+              // said in the row itself, failed or not: a failure not recorded raises no alert (why: the log line)
+              o.writeError && !o.skipped ? 'not recorded' : (o.status ?? '-'),
               o.result.status === undefined ? '-' : String(o.result.status),
               ms(o.result.latencyMs),
               pct(s?.uptime['24h'].uptime),
