@@ -13,9 +13,16 @@ const MAX_FILE_BYTES = 10 * 1024 * 1024;
 /**
  * A check of the operator file by its user: problems as `field.path: why`, no value quoted. `file` is undefined when the
  * file did not pass the schema: the check then reads what it can from `raw`, so its problems are listed with the
- * schema's, every problem at once.
+ * schema's, every problem at once. `caFiles`: the probes' CA files that cannot be read (`field.path: why`), which only
+ * what runs the probes refuses (its check returns them): a command that probes nothing (a backup, `alerts status`)
+ * is not stopped by a deleted CA file.
  */
-export type ConfigCheck = (file: OpsFile | undefined, raw: unknown, environment: NodeJS.ProcessEnv) => string[];
+export type ConfigCheck = (
+  file: OpsFile | undefined,
+  raw: unknown,
+  environment: NodeJS.ProcessEnv,
+  caFiles: readonly string[],
+) => string[];
 
 export interface Config {
   env: Env;
@@ -27,6 +34,11 @@ export interface Config {
    * the operator file's copy, which needs the path as written. None when there is no file.
    */
   caFiles: CaFile[];
+  /**
+   * The probes' CA files that cannot be read, each as `file: field.path: why`, when no check refused them (see
+   * ConfigCheck): deploy-commands refuses them (the file could not be copied, the probe function would refuse to start).
+   */
+  caFileProblems: string[];
 }
 
 /** A probe's CA file: the probe's index in `probes.targets`, the path as written, and where it was found. */
@@ -66,6 +78,7 @@ export function loadConfig(
   let file: OpsFile | undefined;
   let filePath: string | undefined;
   const caFiles: CaFile[] = [];
+  let caFileProblems: string[] = [];
   const explicit = Boolean(environment.OPS_CONFIG);
   const absolute = configPath(path, options.besideModule);
   if (existsSync(absolute)) {
@@ -89,15 +102,19 @@ export function loadConfig(
       const result = OpsFileSchema.safeParse(raw ?? {});
       if (result.success) {
         file = result.data;
-        issues.push(...resolveCaFiles(file, raw, absolute, caFiles).map((i) => redactString(`${path}: ${i}`)));
-        if (options.check) issues.push(...options.check(file, raw, environment).map((i) => `${path}: ${i}`));
+        // the CA files are the probes' business: reported by the check of what runs the probes, with its own problems
+        const unreadable = resolveCaFiles(file, raw, absolute, caFiles).map((i) => redactString(i));
+        if (options.check)
+          issues.push(...options.check(file, raw, environment, unreadable).map((i) => `${path}: ${i}`));
+        else caFileProblems = unreadable.map((i) => `${path}: ${i}`);
       } else {
         // zod quotes unknown keys, which come from the file: scrubbed here, so the whole message can go out as it is
         issues.push(...formatIssues(result.error).map((i) => redactString(`${path}: ${i}`)));
-        // the CA files too, as written: a missing one is not left for a second run to find
-        issues.push(...resolveCaFiles(undefined, raw, absolute, caFiles).map((i) => redactString(`${path}: ${i}`)));
-        // the caller's check too, over the file as written: its problems are not left for a second run to find
-        if (options.check) issues.push(...options.check(undefined, raw, environment).map((i) => `${path}: ${i}`));
+        // the caller's check too, over the file as written, with the CA files as written: its problems (a missing CA
+        // file included, for what runs the probes) are not left for a second run to find
+        const unreadable = resolveCaFiles(undefined, raw, absolute, caFiles).map((i) => redactString(i));
+        if (options.check)
+          issues.push(...options.check(undefined, raw, environment, unreadable).map((i) => `${path}: ${i}`));
       }
     }
   } else if (explicit) {
@@ -105,7 +122,7 @@ export function loadConfig(
   }
   // every issue holds no value (env) or was scrubbed at its source (the file's)
   if (issues.length > 0) throw new UsageError(`invalid configuration:\n  ${issues.join('\n  ')}`, issues, true);
-  return { env: envResult.data!, file: file ?? OpsFileSchema.parse({}), filePath, caFiles };
+  return { env: envResult.data!, file: file ?? OpsFileSchema.parse({}), filePath, caFiles, caFileProblems };
 }
 
 /**
@@ -123,8 +140,9 @@ function configPath(path: string, besideModule: string | URL | undefined): strin
 
 /**
  * A probe's `tls.caFile`, relative to the operator file's folder (kept beside it, found whatever the working folder),
- * made absolute and checked now: a missing one is a configuration error, not a probe that fails (and pages) at run time.
- * Each one found is added to `found`, with the path as written. `file` is undefined when the file did not pass the
+ * made absolute and checked now: a missing one is a configuration error of what runs the probes (the problems returned
+ * go to its check), not a probe that fails (and pages) at run time. Each one found is added to `found`, with the path
+ * as written; a missing one is left as written. `file` is undefined when the file did not pass the
  * schema: the CA files are then read from `raw`, each probe at its index (a probe with errors of its own included), so
  * a missing one is reported beside the schema's problems (nothing is made absolute or found: the file is refused).
  */
@@ -135,8 +153,10 @@ function resolveCaFiles(file: OpsFile | undefined, raw: unknown, configPath: str
   caFiles.forEach((caFile, i) => {
     if (!caFile) return;
     const absolute = resolve(dirname(configPath), caFile);
-    if (!statSync(absolute, { throwIfNoEntry: false })?.isFile())
-      issues.push(`${at}[${i}].tls.caFile: no such file: ${absolute}`);
+    const st = statSync(absolute, { throwIfNoEntry: false });
+    // a folder is named as such: "no such file" would send the operator looking for a path that is there
+    if (st?.isDirectory()) issues.push(`${at}[${i}].tls.caFile: a folder, not a file: ${absolute}`);
+    else if (!st?.isFile()) issues.push(`${at}[${i}].tls.caFile: no such file: ${absolute}`);
     else if (file) {
       file.probes!.targets![i]!.tls!.caFile = absolute;
       found.push({ target: i, written: caFile, absolute });

@@ -295,12 +295,14 @@ function interpolate(
  * The `${VAR}` references of the operator file's probes (url, headers, body) that name a variable not set (or empty) in
  * `environment`: each `path: names ${VAR}, which is not set`; likewise a postgres probe with no url when DATABASE_URL,
  * which it probes then, is not set. A configuration error, refused at load by whatever runs the probes (the probe
- * function, `mt-ops probe`, `npm start`, `mt-ops config`), never a probe that fails and pages.
+ * function, `mt-ops probe`, `npm start`, `mt-ops config`), never a probe that fails and pages. `caFiles`: the probes' CA
+ * files loadConfig could not read (`path: why`), refused with them, so by the same commands only (a backup runs).
  */
 export function unsetReferences(
   file: { probes?: { targets?: readonly ProbeConfig[] } } | undefined,
   raw: unknown,
   environment: NodeJS.ProcessEnv,
+  caFiles: readonly string[] = [],
 ): string[] {
   // the path as the operator wrote it: `probes: [...]` or `probes: { targets: [...] }`
   const at = Array.isArray((raw as { probes?: unknown } | null)?.probes) ? 'probes' : 'probes.targets';
@@ -328,7 +330,7 @@ export function unsetReferences(
       }
     }
   });
-  return issues;
+  return [...caFiles, ...issues];
 }
 
 /** What unsetReferences reads of a probe. */

@@ -1,11 +1,13 @@
 import { describe, it, expect } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../support/temp';
 import { runCli } from '../support/cli';
 import { loadConfig } from '../../shared/config/load';
 import { UsageError } from '../../shared/errors';
 import { nextRuns } from '../../shared/infra/schedules';
+import { unsetReferences } from '../../shared/probes/config';
+import { runtimeFromEnvironment } from '../../shared/functions/runtime';
 
 import { route } from '../../shared/alerts/route';
 import type { Alert } from '../../shared/alerts/model';
@@ -31,9 +33,10 @@ function file(name: string, content: string): string {
   return path;
 }
 
-function configError(env: Record<string, string | undefined>): UsageError {
+/** The configuration error of loading as `check` (unsetReferences: as what runs the probes) loads. */
+function configError(env: Record<string, string | undefined>, check?: typeof unsetReferences): UsageError {
   try {
-    loadConfig(env);
+    loadConfig(env, check ? { check } : {});
   } catch (err) {
     if (err instanceof UsageError) return err;
     throw err;
@@ -227,14 +230,59 @@ describe('operator files', () => {
     expect(loaded.file.probes!.targets![0]!.tls).toEqual({ caFile: join(folder, 'ca.pem') });
     // the path as written is kept too (deploy-commands copies the file beside the operator file's copy by it)
     expect(loaded.caFiles).toEqual([{ target: 0, written: './ca.pem', absolute: join(folder, 'ca.pem') }]);
+    // what runs the probes refuses a missing one; what probes nothing loads the file, the problem kept for deploy-commands
     writeFileSync(ops, probe('./nope.pem'));
-    expect(configError({ OPS_CONFIG: ops }).issues).toEqual([
-      `${ops}: probes[0].tls.caFile: no such file: ${join(folder, 'nope.pem')}`,
-    ]);
+    const missing = `${ops}: probes[0].tls.caFile: no such file: ${join(folder, 'nope.pem')}`;
+    expect(configError({ OPS_CONFIG: ops }, unsetReferences).issues).toEqual([missing]);
+    expect(loadConfig({ OPS_CONFIG: ops }).caFileProblems).toEqual([missing]);
     writeFileSync(ops, `probes: { targets: [{ name: api, url: "https://x.example/", tls: { caFile: /nope.pem } }] }\n`);
-    expect(configError({ OPS_CONFIG: ops }).issues).toEqual([
+    expect(configError({ OPS_CONFIG: ops }, unsetReferences).issues).toEqual([
       `${ops}: probes.targets[0].tls.caFile: no such file: /nope.pem`,
     ]);
+  });
+
+  it('a tls.caFile that is a folder is named a folder, not a missing file', () => {
+    const folder = tempDir('mt-config-ca-dir-');
+    mkdirSync(join(folder, 'certs'));
+    const ops = join(folder, 'ops.yaml');
+    writeFileSync(
+      ops,
+      `probes:\n  - name: api\n    url: https://api.example.org/health\n    tls: { caFile: ./certs }\n`,
+    );
+    expect(configError({ OPS_CONFIG: ops }, unsetReferences).issues).toEqual([
+      `${ops}: probes[0].tls.caFile: a folder, not a file: ${join(folder, 'certs')}`,
+    ]);
+  });
+
+  it('a missing tls.caFile refuses only what probes (as an unset ${VAR} does): a backup, the alerts, uptime still run', async () => {
+    const folder = tempDir('mt-config-ca-scope-');
+    const ops = join(folder, 'ops.yaml');
+    writeFileSync(
+      ops,
+      `probes:\n  - name: api\n    url: https://127.0.0.1:9/health\n    tls: { caFile: ./gone.pem }\n`,
+    );
+    const env = { OPS_CONFIG: ops, BACKUP_BUCKET: `file://${folder}/bucket`, OPS_ENV: 'local' };
+    const issue = `probes[0].tls.caFile: no such file: ${join(folder, 'gone.pem')}`;
+    for (const args of [['list'], ['alerts', 'status'], ['uptime']]) {
+      const cli = await runCli(args, { env });
+      expect(cli.code, `${args.join(' ')}: ${cli.stderr}`).toBe(0);
+      expect(cli.stderr, args.join(' ')).not.toContain('caFile');
+    }
+    for (const args of [['probe'], ['config']]) {
+      const cli = await runCli(args, { env });
+      expect(cli.code, `${args.join(' ')}: ${cli.stderr}`).toBe(2);
+      expect(cli.stderr, args.join(' ')).toContain(`${ops}: ${issue}`);
+      expect(cli.stdout, args.join(' ')).toBe('');
+    }
+    // the probe function refuses to start; a function that runs no probe starts
+    const saved = { ...process.env };
+    Object.assign(process.env, env);
+    try {
+      expect(() => runtimeFromEnvironment('probe', { check: unsetReferences })()).toThrow(issue);
+      expect(() => runtimeFromEnvironment('backup')()).not.toThrow();
+    } finally {
+      process.env = saved;
+    }
   });
 
   it("a missing tls.caFile is reported beside the file's other problems, in one error (mt-ops config: exit 2)", async () => {
@@ -258,14 +306,16 @@ describe('operator files', () => {
       'probes[2]: Unrecognized key: "retries"',
       `probes[2].tls.caFile: no such file: ${join(folder, 'nope.pem')}`,
     ];
-    expect(configError({ OPS_CONFIG: ops }).issues.map((i) => i.slice(ops.length + 2))).toEqual(issues);
+    expect(configError({ OPS_CONFIG: ops }, unsetReferences).issues.map((i) => i.slice(ops.length + 2))).toEqual(
+      issues,
+    );
     // the same in the { concurrency, targets } form, in YAML: the paths as written
     const yaml = join(folder, 'ops.yaml');
     writeFileSync(
       yaml,
       'probes:\n  concurrency: 0\n  targets:\n    - { name: a, url: "https://a.example/", tls: { caFile: ./nope.pem } }\n',
     );
-    expect(configError({ OPS_CONFIG: yaml }).issues.map((i) => i.slice(yaml.length + 2))).toEqual([
+    expect(configError({ OPS_CONFIG: yaml }, unsetReferences).issues.map((i) => i.slice(yaml.length + 2))).toEqual([
       expect.stringMatching(/^probes\.concurrency: Too small/),
       `probes.targets[0].tls.caFile: no such file: ${join(folder, 'nope.pem')}`,
     ]);

@@ -376,6 +376,16 @@ describe('infra deploy-commands and the operator file', () => {
     await refused('certs/../../outside.pem');
   });
 
+  it('refuses a CA file that is missing (only commands that probe refuse it at load): exit 2, field path', async () => {
+    const cwd = tempDir();
+    const probes = [{ name: 'gone', url: 'https://a.example/', tls: { caFile: 'gone.pem' } }];
+    writeFileSync(join(cwd, 'ops.config.json'), JSON.stringify({ probes }));
+    const cli = await runCli(args, { cwd, env: { OPS_CONFIG: undefined } });
+    expect(cli.code, cli.stderr).toBe(2);
+    expect(cli.stdout).toBe('');
+    expect(cli.stderr).toContain(`./ops.config.json: probes[0].tls.caFile: no such file: ${join(cwd, 'gone.pem')}`);
+  });
+
   it('refuses a CA file whose copy would overwrite, or go under, a name the build puts in a deployed folder', () => {
     const file = join(tempDir(), 'ops.config.json');
     const t = loadTopology(frozen);

@@ -67,6 +67,8 @@ export function registerInfraCommands(program: Command): void {
       // the operator file as `mt-ops config` resolves it, checked first (a bad one: exit 2, nothing printed)
       const config = oneLineConfig();
       const secrets = config.filePath ? literalSecrets(config.file).map((i) => `${config.filePath}: ${i}`) : [];
+      // a CA file that cannot be read cannot be copied, and the probe function would refuse to start without it
+      secrets.push(...config.caFileProblems);
       // a probe's CA file is copied beside each copy of the operator file, at the path the file gives it (as written:
       // in config.file it is absolute); one that cannot be placed so would leave the deployed functions refusing to start
       const caFiles: string[] = [];
