@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
  *   <env>/.lease/backup.json         the lease that keeps two backups of one environment apart
  *   <env>/.triggers/<messageId>.json marker: this trigger message already produced backup <id>
  *   <env>/.outbox/<time>-<n>.json    an event not yet published (the bus owns it: shared/bus/outbox.ts)
+ *   <env>/.outbox-poison/<time>-<n>.json   an outbox entry that is no event, moved aside (shared/bus/outbox.ts)
  *   database_backup_YYYYMMDD_HHMMSS.json[.gz]   legacy files, at the root or under <env>/
  */
 export const BACKUP_ID_PATTERN = /^(\d{8})T(\d{6})Z-([0-9a-f]{4})$/;

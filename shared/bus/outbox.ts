@@ -4,20 +4,31 @@
  * once its claim has expired), never lost, and two drains at once publish each entry once (claimed first). Keys
  * (relative to the bucket URL's prefix):
  *
- *   <env>/.outbox/<time>-<uuid>.json   one undelivered event (JSON), oldest first by key
+ *   <env>/.outbox/<time>-<uuid>.json          one undelivered event (JSON), oldest first by key
+ *   <env>/.outbox-poison/<time>-<uuid>.json   an entry that is no event (corrupt JSON, or not an event by its schema),
+ *                                             moved aside by a drain, byte for byte, for an operator to look at
+ *
+ * A poison entry is logged and set aside, never retried: it would fail the same way at every run and, oldest first,
+ * hold back every event after it. Both stores publish an object whole (the file store a temp file linked or renamed
+ * into place, GCS an object once its upload completes), so an entry that does not parse is corrupt, never one being
+ * written. A storage failure (the store not answering, a refusal) is no poison: the drain stops there, and the next run
+ * tries again.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { isConflict, type ObjectInfo, type ObjectStore } from '../storage/types';
-import type { OpsEvent, OpsEventInput } from './events';
+import { isConflict, StorageError, type ObjectInfo, type ObjectStore } from '../storage/types';
+import { OpsEvent, type OpsEventInput } from './events';
 import type { Logger } from '../log/logger';
-import { errorMessage } from '../errors';
+import { errorMessage, formatIssues, truncate } from '../errors';
 import { redactString } from '../log/redact';
 
 export const outboxKeys = {
   prefix: (env: string) => `${env}/.outbox/`,
   event: (env: string, now = new Date()) =>
     `${env}/.outbox/${now.toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}.json`,
+  poisonPrefix: (env: string) => `${env}/.outbox-poison/`,
+  /** Where the poison entry `key` (under `prefix(env)`) is kept: the same name under `poisonPrefix(env)`. */
+  poison: (env: string, key: string) => `${env}/.outbox-poison/${key.slice(`${env}/.outbox/`.length)}`,
 };
 
 export async function saveToOutbox(store: ObjectStore, env: string, event: OpsEvent): Promise<string> {
@@ -69,6 +80,67 @@ interface Claimed {
   generation: string;
 }
 
+/** Why an entry is poison, said without its content (a JSON error's excerpt at most, masked and cut). */
+interface Poison {
+  poison: string;
+}
+
+/**
+ * Reads one entry: its event, why it is poison (it does not parse, or does not decode as an event), or undefined when
+ * gone. A storage failure rejects. The stores parse the document inside their read and keep the SyntaxError as the
+ * cause of the StorageError they throw: that cause, and only it, marks content that is not JSON.
+ */
+async function readEntry(
+  store: ObjectStore,
+  key: string,
+): Promise<{ value: OpsEventInput; generation: string } | Poison | undefined> {
+  let doc;
+  try {
+    doc = await store.readJson(key);
+  } catch (err) {
+    if (err instanceof StorageError && err.cause instanceof SyntaxError)
+      return { poison: `not valid JSON: ${truncate(redactString(err.cause.message), 160)}` };
+    throw err;
+  }
+  if (!doc) return undefined;
+  const decoded = OpsEvent.safeParse(doc.value);
+  if (!decoded.success) {
+    const issues = formatIssues(decoded.error); // paths and reasons, never the values
+    return {
+      poison: `not an event: ${redactString(issues.slice(0, 3).join('; '))}${issues.length > 3 ? '; ...' : ''}`,
+    };
+  }
+  return { value: doc.value as OpsEventInput, generation: doc.generation };
+}
+
+/**
+ * Moves a poison entry aside: copied byte for byte to its poison key, then deleted from the outbox if it is still the
+ * version listed (a copy left by a drain that died before the delete is kept as it is). False when it changed or went
+ * meanwhile (another drain's doing). A storage failure rejects, as any other in the drain.
+ */
+async function setAside(store: ObjectStore, env: string, entry: ObjectInfo): Promise<string | undefined> {
+  const to = outboxKeys.poison(env, entry.key);
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of await store.get(entry.key)) chunks.push(Buffer.from(chunk as Uint8Array));
+  } catch (err) {
+    if (err instanceof StorageError && err.code === 'not_found') return undefined;
+    throw err;
+  }
+  try {
+    await store.put(to, Buffer.concat(chunks), { contentType: entry.contentType ?? 'application/json' });
+  } catch (err) {
+    if (!isConflict(err)) throw err; // already kept there (by a drain that died before its delete)
+  }
+  try {
+    await store.delete(entry.key, { ifGeneration: entry.generation });
+  } catch (err) {
+    if (isConflict(err)) return undefined;
+    throw err;
+  }
+  return to;
+}
+
 /**
  * Claims one entry before publishing it: a compare-and-swap rewrite of the entry (same event, the claim in its
  * metadata) from the generation listed. A drain that lost the race (its write refused), or that finds a claim younger
@@ -81,11 +153,12 @@ async function claimEntry(
   holder: string,
   now: Date,
   ttlMs: number,
-): Promise<Claimed | undefined> {
+): Promise<Claimed | Poison | undefined> {
   const claimedAt = Date.parse(entry.metadata[CLAIMED_AT] ?? '');
   if (Number.isFinite(claimedAt) && now.getTime() - claimedAt < ttlMs) return undefined; // being published
-  const doc = await store.readJson(entry.key);
+  const doc = await readEntry(store, entry.key);
   if (!doc) return undefined; // published and removed meanwhile
+  if ('poison' in doc) return doc;
   try {
     const generation = await store.writeJson(entry.key, doc.value, {
       ifGeneration: entry.generation,
@@ -100,8 +173,9 @@ async function claimEntry(
 
 /**
  * Publishes every event in the outbox, oldest first, deleting each once published; each entry is claimed first (see
- * claimEntry), so a drain running beside this one never publishes the same entry. Stops at the first failure (the bus
- * is still down; the entry's claim is released and the next run tries again). Never throws.
+ * claimEntry), so a drain running beside this one never publishes the same entry. A poison entry (see the top) is
+ * moved aside with one error line, and the drain goes on. Stops at the first failure to publish or of the store (the
+ * bus is still down; the entry's claim is released and the next run tries again). Never throws.
  */
 export async function flushOutbox(
   store: ObjectStore,
@@ -109,15 +183,26 @@ export async function flushOutbox(
   deliver: (event: OpsEventInput) => Promise<string>,
   logger: Logger,
   options: { now?: () => Date; claimTtlMs?: number } = {},
-): Promise<{ published: number; left: boolean }> {
+): Promise<{ published: number; poisoned: number; left: boolean }> {
   const now = options.now ?? (() => new Date());
   const ttlMs = options.claimTtlMs ?? OUTBOX_CLAIM_TTL_MS;
   const holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   let published = 0;
+  let poisoned = 0;
   try {
     for await (const entry of store.list(outboxKeys.prefix(env))) {
       const claimed = await claimEntry(store, entry, holder, now(), ttlMs);
       if (!claimed) continue;
+      if ('poison' in claimed) {
+        const to = await setAside(store, env, entry);
+        if (to === undefined) continue; // changed or gone meanwhile: another drain's
+        poisoned++;
+        logger.error(
+          { key: entry.key, keptAt: to },
+          `outbox: entry ${entry.key} is ${claimed.poison}; moved aside to ${to} for an operator to look at, not published`,
+        );
+        continue;
+      }
       try {
         await deliver(claimed.event);
       } catch (err) {
@@ -135,10 +220,14 @@ export async function flushOutbox(
     logger.warn(
       `outbox: ${published} event(s) published, the rest stay for the next run: ${redactString(errorMessage(err))}`,
     );
-    return { published, left: true };
+    return { published, poisoned, left: true };
   }
-  if (published > 0) logger.info({ published }, `outbox: ${published} event(s) published`);
-  return { published, left: false };
+  if (published > 0 || poisoned > 0)
+    logger.info(
+      { published, poisoned },
+      `outbox: ${published} event(s) published${poisoned ? `, ${poisoned} poison entry(ies) moved aside` : ''}`,
+    );
+  return { published, poisoned, left: false };
 }
 
 /** An alert event waiting in the outbox (what `mt-ops alerts status` lists). */
@@ -162,6 +251,11 @@ export interface OutboxSummary {
   read: number;
   /** Entries past the limit: counted from the listing, not read (their type unknown); 0 when every one was read. */
   unread: number;
+  /**
+   * Poison entries among those read (counted in `read` and `waiting`): not JSON, or not an event. The next drain moves
+   * each aside to `outboxKeys.poison`, never publishing it; an alert may have been among them.
+   */
+  unreadable: Array<{ key: string; savedAt: string; reason: string }>;
 }
 
 /**
@@ -178,7 +272,8 @@ function savedAt(entry: ObjectInfo): Date {
 
 /**
  * Reads the outbox: how many events wait, since when, and which alerts among the oldest OUTBOX_READ_LIMIT entries (an entry
- * read and found gone meanwhile is skipped); the others are counted from the listing, never read.
+ * read and found gone meanwhile is skipped; a poison one is listed as unreadable, with why); the others are counted
+ * from the listing, never read. A storage failure rejects.
  */
 export async function readOutbox(store: ObjectStore, env: string, now = new Date()): Promise<OutboxSummary> {
   let tried = 0; // entries read, found or gone: the limit is on reads
@@ -186,14 +281,18 @@ export async function readOutbox(store: ObjectStore, env: string, now = new Date
   let unread = 0;
   let oldest: Date | undefined;
   const alerts: WaitingAlert[] = [];
+  const unreadable: OutboxSummary['unreadable'] = [];
   for await (const entry of store.list(outboxKeys.prefix(env))) {
     const at = savedAt(entry);
     if (tried < OUTBOX_READ_LIMIT) {
       tried++;
-      const doc = await store.readJson(entry.key);
+      const doc = await readEntry(store, entry.key);
       if (!doc) continue; // published meanwhile
       read++;
-      const e = doc.value as Partial<Record<'type' | 'severity' | 'status' | 'title' | 'fingerprint', unknown>>;
+      if ('poison' in doc) unreadable.push({ key: entry.key, savedAt: at.toISOString(), reason: doc.poison });
+      const e = ('poison' in doc ? undefined : doc.value) as Partial<
+        Record<'type' | 'severity' | 'status' | 'title' | 'fingerprint', unknown>
+      >;
       if (e?.type === 'alert')
         alerts.push({
           savedAt: at.toISOString(),
@@ -216,5 +315,6 @@ export async function readOutbox(store: ObjectStore, env: string, now = new Date
     alerts,
     read,
     unread,
+    unreadable,
   };
 }

@@ -234,6 +234,7 @@ describe('mt-ops alerts and silence (the real CLI)', () => {
       alerts: [],
       read: 0,
       unread: 0,
+      unreadable: [],
     });
     const after = (await runCli(['alerts', 'status'], { env: own })).stdout;
     expect(after).toMatch(/^Firing: none$/m);

@@ -131,11 +131,11 @@ describe('claims', () => {
       },
       log.logger,
     );
-    expect(down).toEqual({ published: 0, left: true });
+    expect(down).toEqual({ published: 0, poisoned: 0, left: true });
     expect(log.lines.join('\n')).toMatch(/outbox: 0 event\(s\) published, the rest stay for the next run: bus down/);
     const bus = new MemoryBus();
     const up = await flushOutbox(store, 'prod', (e) => bus.publish(e), capturedLogger().logger);
-    expect(up).toEqual({ published: 2, left: false });
+    expect(up).toEqual({ published: 2, poisoned: 0, left: false });
     expect(await waiting(store)).toEqual([]);
   });
 
@@ -184,5 +184,78 @@ describe('reading the outbox (mt-ops alerts status)', () => {
     const summary = await readOutbox(store, 'prod');
     expect(summary).toMatchObject({ waiting: 3, read: 3, unread: 0 });
     expect(fingerprints(summary.alerts)).toEqual(expected(3));
+  });
+});
+
+describe('a poison entry (corrupt, or not an event) never blocks the outbox', () => {
+  it('is moved aside to .outbox-poison/ and logged; the valid entries after it are published', async () => {
+    const store = openStore(`file://${tempDir('mt-outbox-poison-')}`);
+    // keyed to sort before the valid entries saved now: the drain meets them first
+    const corrupt = 'prod/.outbox/20200101T000000000Z-corrupt0.json';
+    const notEvent = 'prod/.outbox/20200101T000000000Z-notevent.json';
+    await store.put(corrupt, '{"type":"alert",');
+    await store.put(notEvent, JSON.stringify({ type: 'alert', hello: 'world' }));
+    await fill(store, 2);
+    const bus = new MemoryBus();
+    const log = capturedLogger();
+    const result = await flushOutbox(store, 'prod', (e) => bus.publish(e), log.logger);
+    expect(result).toEqual({ published: 2, poisoned: 2, left: false });
+    expect(fingerprints(bus.published.map((m) => m.event as { fingerprint?: string }))).toEqual(expected(2));
+    expect(await waiting(store)).toEqual([]);
+    // kept for an operator, byte for byte
+    const kept: string[] = [];
+    for await (const o of store.list('prod/.outbox-poison/')) kept.push(o.key);
+    expect(kept).toEqual([outboxKeys.poison('prod', corrupt), outboxKeys.poison('prod', notEvent)]);
+    const text = async (key: string) => {
+      let s = '';
+      for await (const c of await store.get(key)) s += String(c);
+      return s;
+    };
+    expect(await text(outboxKeys.poison('prod', corrupt))).toBe('{"type":"alert",');
+    // one error line each, naming the key and why
+    const errors = log.records().filter((r) => r.severity === 'ERROR');
+    expect(errors).toHaveLength(2);
+    expect(errors[0]!.message).toMatch(
+      /outbox: entry prod\/\.outbox\/20200101T000000000Z-corrupt0\.json is not valid JSON/,
+    );
+    expect(errors[0]!.message).toContain(outboxKeys.poison('prod', corrupt));
+    expect(errors[1]!.message).toMatch(
+      /outbox: entry prod\/\.outbox\/20200101T000000000Z-notevent\.json is not an event/,
+    );
+    expect(log.lines.join('\n')).not.toMatch(/the rest stay for the next run/);
+    // the next drain finds nothing left
+    expect(await flushOutbox(store, 'prod', (e) => bus.publish(e), capturedLogger().logger)).toEqual({
+      published: 0,
+      poisoned: 0,
+      left: false,
+    });
+  });
+
+  it('a storage failure is not poison: the drain stops and the entry stays for the next run', async () => {
+    const store = openStore(`file://${tempDir('mt-outbox-poison-io-')}`);
+    await fill(store, 2);
+    const failing: ObjectStore = Object.assign(Object.create(store) as ObjectStore, {
+      readJson: async () => {
+        throw new Error('the store does not answer');
+      },
+    });
+    const log = capturedLogger();
+    const result = await flushOutbox(failing, 'prod', async () => 'id', log.logger);
+    expect(result).toEqual({ published: 0, poisoned: 0, left: true });
+    expect(await waiting(store)).toHaveLength(2);
+    expect(log.lines.join('\n')).toMatch(/the rest stay for the next run: the store does not answer/);
+  });
+
+  it('readOutbox lists it as unreadable, with its key and why, and reads the rest', async () => {
+    const store = openStore(`file://${tempDir('mt-outbox-poison-read-')}`);
+    const corrupt = 'prod/.outbox/20200101T000000000Z-corrupt0.json';
+    await store.put(corrupt, '{"type":"alert",');
+    await fill(store, 2);
+    const summary = await readOutbox(store, 'prod');
+    expect(summary).toMatchObject({ waiting: 3, read: 3, unread: 0 });
+    expect(fingerprints(summary.alerts)).toEqual(expected(2));
+    expect(summary.unreadable).toEqual([
+      { key: corrupt, savedAt: '2020-01-01T00:00:00.000Z', reason: expect.stringMatching(/^not valid JSON/) },
+    ]);
   });
 });
