@@ -241,6 +241,39 @@ describe('mt-ops alerts and silence (the real CLI)', () => {
     expect(after).toMatch(/^Unpublished: none \(the bucket's outbox is empty\)$/m);
   });
 
+  it('alerts status with a corrupt outbox entry: lists it as unreadable, with its key and why, and shows the rest (exit 0)', async () => {
+    const dir = tempDir('mt-alerts-poison-');
+    const own = { ...env, BACKUP_BUCKET: `file://${dir}` };
+    const store = openStore(own.BACKUP_BUCKET);
+    // an operator's trial: a truncated entry, oldest, before a valid alert
+    const corrupt = 'prod/.outbox/20200101T000000000Z-corrupt0.json';
+    await store.put(corrupt, '{"type":"alert",');
+    await saveToOutbox(store, 'prod', probeFiring(0));
+
+    const json = await runCli(['alerts', 'status', '--json'], { env: own });
+    expect(json.code, json.stderr).toBe(0);
+    const { unpublished } = JSON.parse(json.stdout);
+    expect(unpublished).toMatchObject({ waiting: 2, read: 2, unread: 0 });
+    expect(unpublished.alerts).toMatchObject([
+      { status: 'firing', fingerprint: (probeFiring(0) as { fingerprint: string }).fingerprint },
+    ]);
+    expect(unpublished.unreadable).toEqual([
+      { key: corrupt, savedAt: '2020-01-01T00:00:00.000Z', reason: expect.stringMatching(/^not valid JSON: /) },
+    ]);
+
+    const human = await runCli(['alerts', 'status'], { env: own });
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(
+      /^Unpublished \(in the bucket's outbox, not on the event bus yet\): 2 events \(1 alert, 1 unreadable\), /m,
+    );
+    expect(human.stdout).toMatch(
+      /^Unreadable \(no event: the next run of any function moves it aside to prod\/\.outbox-poison\/, never publishes it\): 1 entry$/m,
+    );
+    expect(human.stdout).toMatch(/prod\/\.outbox\/20200101T000000000Z-corrupt0\.json\s+not valid JSON: /);
+    expect(human.stdout).toMatch(/^Owed: none/m);
+    expect(human.stdout).toMatch(/^Silences: none$/m);
+  });
+
   it('alerts status with more events waiting than it reads: the true count, the oldest read, and says more wait', async () => {
     // a bus down for days: more alerts in the outbox than the command reads
     const dir = tempDir('mt-alerts-many-unpublished-');

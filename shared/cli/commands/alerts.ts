@@ -12,7 +12,7 @@ import { describeChannels, fanoutDeps } from '../../alerts/settings';
 import { readDeliveries } from '../../alerts/outbox';
 import { readIncidents } from '../../alerts/state';
 import { readOwed } from '../../alerts/sweep';
-import { readOutbox, type OutboxSummary } from '../../bus/outbox';
+import { outboxKeys, readOutbox, type OutboxSummary } from '../../bus/outbox';
 import { count, formatAge } from '../../format';
 import { MAX_SILENCE_MS, addSilence, expireSilence, isActive, listSilences } from '../../alerts/silences';
 import { MatcherText } from '../../alerts/config';
@@ -74,22 +74,31 @@ function print(result: FanoutResult, json: boolean | undefined): void {
 /**
  * The events not published yet (saved to the outbox by a run that could not publish them): they have not reached the
  * fan-out, so an alert there is firing, or resolved, for no one yet. How many, since when, and the alerts among them
- * (among the oldest read, when more wait than readOutbox reads: the rest are said to wait, unread).
+ * (among the oldest read, when more wait than readOutbox reads: the rest are said to wait, unread). An entry that is
+ * no event (corrupt, or not an event by its schema) is listed as unreadable with its key and why, after the rest: an
+ * alert may have been lost in it, and the next drain sets it aside (never publishes it).
  */
-function unpublishedText(u: OutboxSummary, now: Date): string {
+function unpublishedText(u: OutboxSummary, env: string, now: Date): string {
   if (!u.oldest) return "Unpublished: none (the bucket's outbox is empty)";
+  const n = u.unreadable.length;
+  const unreadable = n
+    ? `\nUnreadable (no event: the next run of any function moves ${n === 1 ? 'it' : 'them'} aside to ${outboxKeys.poisonPrefix(env)}, never publishes ${n === 1 ? 'it' : 'them'}): ${count(n, 'entry', 'entries')}\n${table(
+        ['SAVED (UTC)', 'KEY', 'WHY'],
+        u.unreadable.map((e) => [utc(e.savedAt), e.key, e.reason]),
+      )}`
+    : '';
   const head =
     `Unpublished (in the bucket's outbox, not on the event bus yet): ${count(u.waiting, 'event')}` +
-    ` (${count(u.alerts.length, 'alert')}${u.unread ? ` among the oldest ${u.read} read` : ''}), the oldest saved ${utc(u.oldest.savedAt)} (${u.oldest.ageSeconds < 60 ? 'under a minute' : formatAge(new Date(u.oldest.savedAt), now)} ago);` +
+    ` (${count(u.alerts.length, 'alert')}${n ? `, ${n} unreadable` : ''}${u.unread ? ` among the oldest ${u.read} read` : ''}), the oldest saved ${utc(u.oldest.savedAt)} (${u.oldest.ageSeconds < 60 ? 'under a minute' : formatAge(new Date(u.oldest.savedAt), now)} ago);` +
     ' the next run of any function publishes them';
   const more = u.unread
     ? `\n... and ${count(u.unread, 'more event')} waiting, not shown (only the oldest ${u.read} are read)`
     : '';
-  if (u.alerts.length === 0) return `${head}${more}`;
+  if (u.alerts.length === 0) return `${head}${more}${unreadable}`;
   return `${head}\n${table(
     ['SAVED (UTC)', 'SEVERITY', 'STATUS', 'TITLE', 'FINGERPRINT'],
     u.alerts.map((a) => [utc(a.savedAt), a.severity, a.status, a.title, a.fingerprint]),
-  )}${more}`;
+  )}${more}${unreadable}`;
 }
 
 /**
@@ -267,7 +276,9 @@ export function registerAlertsCommands(program: Command): void {
         ? ` (but ${unpublished.unread ? 'at least ' : ''}${count(waitingFiring, 'firing alert')} not published yet: see Unpublished)`
         : unpublished.unread
           ? ` (but ${count(unpublished.unread, 'event')} not read wait in the outbox: see Unpublished)`
-          : '';
+          : unpublished.unreadable.length
+            ? ` (but ${count(unpublished.unreadable.length, 'unreadable entry', 'unreadable entries')} in the outbox: see Unpublished)`
+            : '';
       const parts = [
         out.firing.length
           ? `Firing:\n${table(
@@ -281,7 +292,7 @@ export function registerAlertsCommands(program: Command): void {
               ]),
             )}`
           : `Firing: none${firingNote}`,
-        unpublishedText(unpublished, now),
+        unpublishedText(unpublished, ctx.env, now),
         owed.length
           ? `Owed (not delivered yet): ${owed.length}\n${table(
               ['SINCE (UTC)', 'SEVERITY', 'KIND', 'CHANNEL', 'STATE', 'ATTEMPTS', 'NEXT TRY (UTC)', 'TITLE', 'ERROR'],
