@@ -188,48 +188,68 @@ describe('reading the outbox (mt-ops alerts status)', () => {
 });
 
 describe('a poison entry (corrupt, or not an event) never blocks the outbox', () => {
-  it('is moved aside to .outbox-poison/ and logged; the valid entries after it are published', async () => {
-    const store = openStore(`file://${tempDir('mt-outbox-poison-')}`);
-    // keyed to sort before the valid entries saved now: the drain meets them first
-    const corrupt = 'prod/.outbox/20200101T000000000Z-corrupt0.json';
-    const notEvent = 'prod/.outbox/20200101T000000000Z-notevent.json';
-    await store.put(corrupt, '{"type":"alert",');
-    await store.put(notEvent, JSON.stringify({ type: 'alert', hello: 'world' }));
-    await fill(store, 2);
-    const bus = new MemoryBus();
-    const log = capturedLogger();
-    const result = await flushOutbox(store, 'prod', (e) => bus.publish(e), log.logger);
-    expect(result).toEqual({ published: 2, poisoned: 2, left: false });
-    expect(fingerprints(bus.published.map((m) => m.event as { fingerprint?: string }))).toEqual(expected(2));
-    expect(await waiting(store)).toEqual([]);
-    // kept for an operator, byte for byte
-    const kept: string[] = [];
-    for await (const o of store.list('prod/.outbox-poison/')) kept.push(o.key);
-    expect(kept).toEqual([outboxKeys.poison('prod', corrupt), outboxKeys.poison('prod', notEvent)]);
-    const text = async (key: string) => {
-      let s = '';
-      for await (const c of await store.get(key)) s += String(c);
-      return s;
-    };
-    expect(await text(outboxKeys.poison('prod', corrupt))).toBe('{"type":"alert",');
-    // one error line each, naming the key and why
-    const errors = log.records().filter((r) => r.severity === 'ERROR');
-    expect(errors).toHaveLength(2);
-    expect(errors[0]!.message).toMatch(
-      /outbox: entry prod\/\.outbox\/20200101T000000000Z-corrupt0\.json is not valid JSON/,
-    );
-    expect(errors[0]!.message).toContain(outboxKeys.poison('prod', corrupt));
-    expect(errors[1]!.message).toMatch(
-      /outbox: entry prod\/\.outbox\/20200101T000000000Z-notevent\.json is not an event/,
-    );
-    expect(log.lines.join('\n')).not.toMatch(/the rest stay for the next run/);
-    // the next drain finds nothing left
-    expect(await flushOutbox(store, 'prod', (e) => bus.publish(e), capturedLogger().logger)).toEqual({
-      published: 0,
-      poisoned: 0,
-      left: false,
-    });
+  let gcs: FakeGcs;
+  beforeAll(async () => {
+    gcs = await startFakeGcs();
   });
+  afterAll(async () => {
+    await gcs?.close();
+  });
+  it.each([
+    ['a folder bucket', () => openStore(`file://${tempDir('mt-outbox-poison-')}`)],
+    [
+      'a gs:// bucket (the GCS protocol fake)',
+      () =>
+        openStore(`gs://outbox-poison/${Math.random().toString(36).slice(2)}`, {
+          gcsApiEndpoint: gcs.url,
+          gcsRetry: { maxRetries: 2, maxDelaySeconds: 1 },
+        }),
+    ],
+  ])(
+    'is moved aside to .outbox-poison/ and logged; the valid entries after it are published: %s',
+    async (_name, open) => {
+      const store = open();
+      // keyed to sort before the valid entries saved now: the drain meets them first
+      const corrupt = 'prod/.outbox/20200101T000000000Z-corrupt0.json';
+      const notEvent = 'prod/.outbox/20200101T000000000Z-notevent.json';
+      await store.put(corrupt, '{"type":"alert",');
+      await store.put(notEvent, JSON.stringify({ type: 'alert', hello: 'world' }));
+      await fill(store, 2);
+      const bus = new MemoryBus();
+      const log = capturedLogger();
+      const result = await flushOutbox(store, 'prod', (e) => bus.publish(e), log.logger);
+      expect(result).toEqual({ published: 2, poisoned: 2, left: false });
+      expect(fingerprints(bus.published.map((m) => m.event as { fingerprint?: string }))).toEqual(expected(2));
+      expect(await waiting(store)).toEqual([]);
+      // kept for an operator, byte for byte
+      const kept: string[] = [];
+      for await (const o of store.list('prod/.outbox-poison/')) kept.push(o.key);
+      expect(kept).toEqual([outboxKeys.poison('prod', corrupt), outboxKeys.poison('prod', notEvent)]);
+      const text = async (key: string) => {
+        let s = '';
+        for await (const c of await store.get(key)) s += String(c);
+        return s;
+      };
+      expect(await text(outboxKeys.poison('prod', corrupt))).toBe('{"type":"alert",');
+      // one error line each, naming the key and why
+      const errors = log.records().filter((r) => r.severity === 'ERROR');
+      expect(errors).toHaveLength(2);
+      expect(errors[0]!.message).toMatch(
+        /outbox: entry prod\/\.outbox\/20200101T000000000Z-corrupt0\.json is not valid JSON/,
+      );
+      expect(errors[0]!.message).toContain(outboxKeys.poison('prod', corrupt));
+      expect(errors[1]!.message).toMatch(
+        /outbox: entry prod\/\.outbox\/20200101T000000000Z-notevent\.json is not an event/,
+      );
+      expect(log.lines.join('\n')).not.toMatch(/the rest stay for the next run/);
+      // the next drain finds nothing left
+      expect(await flushOutbox(store, 'prod', (e) => bus.publish(e), capturedLogger().logger)).toEqual({
+        published: 0,
+        poisoned: 0,
+        left: false,
+      });
+    },
+  );
 
   it('a storage failure is not poison: the drain stops and the entry stays for the next run', async () => {
     const store = openStore(`file://${tempDir('mt-outbox-poison-io-')}`);
