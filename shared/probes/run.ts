@@ -189,10 +189,16 @@ async function execute<T>(
     attempts: options.casAttempts ?? 8,
     summarizeAt: options.summaries ? now : undefined,
   };
+  // the run ends by its deadline (and a grace for the last writes) even when the bucket stops answering: a probe still
+  // recording then is said not recorded, its write left to finish or fail on its own (compare-and-swap keeps it safe)
+  const expired = lateAfter(run.deadline + WRITE_GRACE_MS - performance.now());
   // a probe not due yields its name
   const all = await pool(items, options.concurrency ?? PROBE_CONCURRENCY.default, (item) =>
-    probeItem(run, item, plan, early),
-  );
+    Promise.race([
+      probeItem(run, item, plan, early),
+      expired.promise.then((late) => (late ? unfinished(run, identify(item)) : new Promise<never>(() => {}))),
+    ]),
+  ).finally(expired.cancel);
   const outcomes = all.filter((o): o is ProbeOutcome => typeof o !== 'string');
   const notDue = all.filter((o): o is string => typeof o === 'string');
   return {
@@ -322,6 +328,34 @@ async function unplanned(
 function misconfigured(run: Run, config: ProbeConfig, problem: string): ProbeOutcome {
   const error = `configuration error in probe ${config.name}: ${problem}`;
   return { name: config.name, result: noSample(config.name, config.kind, run.now(), error), configError: error };
+}
+
+/** How long after its deadline a run waits for the state writes under way before it ends without them. */
+export const WRITE_GRACE_MS = 3_000;
+
+/** A promise that resolves true after `ms`, or false once cancelled (its timer never holds the process open). */
+function lateAfter(ms: number): { promise: Promise<boolean>; cancel: () => void } {
+  let settle!: (late: boolean) => void;
+  const promise = new Promise<boolean>((resolve) => (settle = resolve));
+  const timer = setTimeout(() => settle(true), Math.max(0, ms));
+  timer.unref();
+  return {
+    promise,
+    cancel: () => {
+      clearTimeout(timer);
+      settle(false);
+    },
+  };
+}
+
+/**
+ * Still probing or recording past the run's deadline and its grace: the bucket did not answer in time (a store that
+ * stopped answering, a stalled network filesystem). No sample is known to be kept and none raised an alert: skipped and
+ * not recorded, saying why. The write goes on in the background and lands or fails on its own.
+ */
+function unfinished(run: Run, id: Pick<ProbeConfig, 'name' | 'kind'>): ProbeOutcome {
+  const why = `not finished within the run's time limit (${run.limitMs / 1000} s, and ${WRITE_GRACE_MS / 1000} s more for its state): the bucket did not answer in time; this sample is not known to be recorded`;
+  return { name: id.name, result: noSample(id.name, id.kind, run.now(), why), writeError: why, skipped: true };
 }
 
 /** Not started: the run's deadline came first. */

@@ -12,7 +12,7 @@ import { tempDir } from '../support/temp';
 import { testRuntime } from '../support/runtime';
 import { configuredProbes, probeJob } from '../../shared/probes/job';
 import { planProbes, readState } from '../../shared/probes/plan';
-import { runPlanned } from '../../shared/probes/run';
+import { runPlanned, runProbes, WRITE_GRACE_MS } from '../../shared/probes/run';
 import { reportProbes } from '../../shared/probes/report';
 import { openStore } from '../../shared/storage/open';
 import type { Alert } from '../../shared/bus/events';
@@ -73,6 +73,37 @@ describe('the probe job on GCS', () => {
       incident: { fingerprint: 'probe/prod/api', startsAt: '2026-11-29T10:00:00.000Z' },
     });
   });
+
+  it('a bucket that stops answering mid-run: the run still ends by its time limit (and the grace for its writes), each probe skipped and said not recorded, no alert', async () => {
+    const rt = runtimeWith({
+      probes: [
+        { name: 'api', url: `${targets.url}/unhealthy`, failureThreshold: 1 },
+        { name: 'web', url: `${targets.url}/health` },
+      ],
+    });
+    gcs.stallUploads({ single: true }); // the state writes are taken and never answered
+    try {
+      const started = performance.now();
+      const run = await runProbes(rt.store, 'prod', configuredProbes(rt.config), {
+        all: true,
+        deadlineMs: 1_000,
+        now: minute(0),
+      });
+      const took = performance.now() - started;
+      expect(took).toBeGreaterThanOrEqual(1_000 + WRITE_GRACE_MS - 50);
+      expect(took).toBeLessThan(1_000 + WRITE_GRACE_MS + 2_000); // not the store's own 60 s progress timeout
+      expect(run).toMatchObject({ passed: 0, failed: 0, skipped: 2, notRecorded: 2 });
+      for (const o of run.outcomes) {
+        expect(o.skipped).toBe(true);
+        expect(o.transition).toBeUndefined();
+        expect(o.writeError).toMatch(/^not finished within the run's time limit \(1 s, and 3 s more for its state\)/);
+      }
+      await reportProbes(rt.bus, rt.logger, run, configuredProbes(rt.config));
+      expect(alerts(rt)).toEqual([]);
+    } finally {
+      gcs.stallUploads(false);
+    }
+  }, 15_000);
 
   it('a run whose state write meets 412 (another run wrote first) re-reads and re-applies its sample: the threshold it crosses on top still fires', async () => {
     const rt = runtimeWith({ probes: [{ name: 'api', url: `${targets.url}/unhealthy`, failureThreshold: 3 }] });

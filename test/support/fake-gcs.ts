@@ -58,9 +58,10 @@ export interface FakeGcs {
   failNext(rule: FailureRule): void;
   /**
    * From now on, resumable upload sessions are accepted but their data requests are never read nor answered (a server
-   * that stops answering mid-upload); `false` lets new requests through again.
+   * that stops answering mid-upload); with `{ single: true }`, single-request (multipart and media) uploads too, such
+   * as a JSON document's write, are taken and never answered; `false` lets new requests through again.
    */
-  stallUploads(stall?: boolean | { readBody: true }): void;
+  stallUploads(stall?: boolean | { readBody: true } | { single: true }): void;
   /**
    * With `stallUploads({ readBody: true })` (the data is taken, the answer never comes): how many of those requests the
    * client has not closed yet. (A request whose body is never read cannot tell: the client's close never gets past it.)
@@ -125,7 +126,7 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
   const requests: FakeGcs['requests'] = [];
   const failures: Array<Required<Pick<FailureRule, 'count' | 'status' | 'afterN'>> & FailureRule> = [];
   let nextGeneration = 1_700_000_000_000_000;
-  let stallUploads: false | { readBody?: boolean } = false;
+  let stallUploads: false | { readBody?: boolean; single?: boolean } = false;
   let openStalled = 0;
   let stallDownloads: { nameIncludes?: string } | undefined;
   let base = '';
@@ -281,6 +282,7 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
         });
         return res.end();
       }
+      if ((uploadType === 'multipart' || uploadType === 'media') && stallUploads && stallUploads.single) return;
       if (uploadType === 'multipart') {
         const boundary = /boundary="?([^";]+)"?/.exec(req.headers['content-type'] ?? '')?.[1];
         if (!boundary) return gcsError(res, 400, 'invalid', 'multipart upload without a boundary');
