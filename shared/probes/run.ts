@@ -190,15 +190,25 @@ async function execute<T>(
     summarizeAt: options.summaries ? now : undefined,
   };
   // the run ends by its deadline (and a grace for the last writes) even when the bucket stops answering: a probe still
-  // recording then is said not recorded, its write left to finish or fail on its own (compare-and-swap keeps it safe)
+  // reading or recording then is said not recorded, its write left to finish or fail on its own (compare-and-swap
+  // keeps it safe), and no further probe is started
+  const settled: Array<ProbeOutcome | string | undefined> = new Array(items.length);
+  const stop = new AbortController();
   const expired = lateAfter(run.deadline + WRITE_GRACE_MS - performance.now());
+  const late = await Promise.race([
+    pool(
+      items,
+      options.concurrency ?? PROBE_CONCURRENCY.default,
+      async (item, i) => {
+        settled[i] = await probeItem(run, item, plan, early);
+      },
+      stop.signal,
+    ).then(() => false),
+    expired.promise,
+  ]).finally(expired.cancel);
+  if (late) stop.abort();
   // a probe not due yields its name
-  const all = await pool(items, options.concurrency ?? PROBE_CONCURRENCY.default, (item) =>
-    Promise.race([
-      probeItem(run, item, plan, early),
-      expired.promise.then((late) => (late ? unfinished(run, identify(item)) : new Promise<never>(() => {}))),
-    ]),
-  ).finally(expired.cancel);
+  const all = items.map((item, i) => settled[i] ?? unfinished(run, identify(item)));
   const outcomes = all.filter((o): o is ProbeOutcome => typeof o !== 'string');
   const notDue = all.filter((o): o is string => typeof o === 'string');
   return {
