@@ -35,8 +35,9 @@ export function formatAge(from: Date, now: Date = new Date()): string {
   return `${Math.round(hours / 24)}d`;
 }
 
-/** Left-aligned text table. */
+/** Left-aligned text table, one line per row (a cell's line breaks and tabs are spaces: a row never spills). */
 export function table(headers: string[], rows: string[][]): string {
+  rows = rows.map((r) => r.map((c) => (/[\r\n\t]/.test(c) ? c.replace(/[\r\n\t]+/g, ' ').trim() : c)));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const fmt = (cells: string[]) =>
     cells

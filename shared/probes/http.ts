@@ -116,8 +116,16 @@ function describe(err: unknown, url: string): string {
       return `connection reset by ${host}`;
     case 'EHOSTUNREACH':
       return `host unreachable: ${host}`;
-    default:
-      return errorMessage(err);
+    case 'ERR_SSL_WRONG_VERSION_NUMBER':
+      return `TLS handshake with ${host} failed: it does not answer in TLS (an http:// port named as https://?)`;
+    default: {
+      // OpenSSL's own message is its error stack (`80EC...:error:0A00010B:SSL routines:...:350:` and a line break):
+      // its reason is what a person can read
+      const reason = (e as { reason?: unknown; library?: unknown }).reason;
+      if (typeof reason === 'string' && (e as { library?: unknown }).library === 'SSL routines')
+        return `TLS handshake with ${host} failed: ${reason}`;
+      return errorMessage(err).replace(/\s+/g, ' ').trim(); // one line, whatever the error
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 /** Counts in output read as English: `1 table`, `2 tables`, `1 index`, `0 indexes`. */
 import { describe, it, expect } from 'vitest';
-import { count } from '../../shared/format';
+import { count, table } from '../../shared/format';
 
 describe('count', () => {
   it.each<[number, string, string | undefined, string]>([
@@ -12,4 +12,17 @@ describe('count', () => {
     [1, 'large object', undefined, '1 large object'],
     [1_000_000, 'row', undefined, '1000000 rows'],
   ])('%d %s', (n, singular, plural, shown) => expect(count(n, singular, plural)).toBe(shown));
+});
+
+describe('table', () => {
+  it('keeps each row on one line: a cell with line breaks or tabs (an error message) shows them as spaces', () => {
+    const out = table(
+      ['NAME', 'WHY'],
+      [
+        ['a', 'first line\nsecond\tpart\n'],
+        ['b', 'ok'],
+      ],
+    );
+    expect(out.split('\n')).toEqual(['NAME  WHY', 'a     first line second part', 'b     ok']);
+  });
 });

@@ -144,6 +144,13 @@ describe('http probe', () => {
     expect(r.failed.map((f) => f.message)).toContain('[STATUS] == 200: got nothing (missing)');
   });
 
+  it('an https:// URL on a port that answers in plain HTTP: one readable line, not the error stack of OpenSSL', async () => {
+    const r = await probe({ url: `${targets.url.replace('http://', 'https://')}/health` });
+    expect(r.error).toBe(
+      `TLS handshake with ${new URL(targets.url).host} failed: it does not answer in TLS (an http:// port named as https://?)`,
+    );
+  });
+
   it('a header built from an environment variable is sent and never shown', async () => {
     process.env.PROBE_TEST_TOKEN = 'sekret-token-12345';
     const r = await runProbe(
