@@ -3,6 +3,8 @@ import { loadConfig, type Config } from '../config/load';
 import { openStore } from '../storage/open';
 import { storeOptions } from '../storage/config';
 import type { ObjectStore } from '../storage/types';
+import { FileStore } from '../storage/file-store';
+import { statSync } from 'node:fs';
 import { createLogger, setRootLogger, type Logger } from '../log/logger';
 
 export interface CommandContext {
@@ -26,4 +28,22 @@ export function commandContext(
     env: options.env ?? config.env.OPS_ENV,
     logger,
   };
+}
+
+/**
+ * For a command that only reads the bucket: a folder bucket that is not there is said on stderr (one line; the
+ * command goes on and exits as it would). An empty report from a mistyped path read as all clear: no backups, no
+ * firing alerts, every probe unknown.
+ */
+export function noteMissingBucket(store: ObjectStore): void {
+  if (!(store instanceof FileStore)) return;
+  try {
+    statSync(store.root);
+  } catch (err) {
+    // only a folder not made yet: a path through a file (ENOTDIR) is the store's own error, exit 2
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      process.stderr.write(
+        `mt-ops: note: the bucket folder ${store.root} does not exist: nothing has been written there (is BACKUP_BUCKET right?)\n`,
+      );
+  }
 }

@@ -38,6 +38,22 @@ describe('bucket problems', () => {
     oneLine(through);
   });
 
+  it('a bucket folder that does not exist: list, uptime and alerts status say so in one line (a mistyped path is not all clear), and still answer', async () => {
+    const missing = join(tempDir(), 'no-such-bucket');
+    const env = { BACKUP_BUCKET: `file://${missing}`, OPS_ENV: 'b', OPS_CONFIG: '' };
+    const note = `mt-ops: note: the bucket folder ${missing} does not exist: nothing has been written there (is BACKUP_BUCKET right?)\n`;
+    for (const args of [['list'], ['uptime'], ['alerts', 'status'], ['uptime', '--json']]) {
+      const r = await runCli(args, { env });
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stderr, args.join(' ')).toBe(note);
+    }
+    // once the folder is there (even empty), nothing is said
+    mkdirSync(missing);
+    const there = await runCli(['alerts', 'status'], { env });
+    expect(there.code).toBe(0);
+    expect(there.stderr).toBe('');
+  });
+
   it.skipIf(!canDropPrivileges)(
     'a bucket folder the user may not write: exit 1 with a plain sentence, no raw EACCES',
     async () => {

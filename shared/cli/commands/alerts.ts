@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { withStoreOptions } from '../options';
-import { commandContext } from '../context';
+import { commandContext, noteMissingBucket } from '../context';
 import { table } from '../progress';
 import { OpsError, UsageError, errorMessage } from '../../errors';
 import { decodeDocument, decodeJson } from '../../alerts/decode';
@@ -244,6 +244,7 @@ export function registerAlertsCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (flags: Flags) => {
       const ctx = commandContext(flags);
+      noteMissingBucket(ctx.store);
       const now = new Date();
       const firing = (await readIncidents(ctx.store, ctx.env)).filter((i) => i.status === 'firing');
       const unpublished = await readOutbox(ctx.store, ctx.env, now);

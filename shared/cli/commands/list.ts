@@ -1,7 +1,7 @@
 /** `mt-ops list`: the backups in the bucket, newest first. */
 import type { Command } from 'commander';
 import { withStoreOptions } from '../options';
-import { commandContext } from '../context';
+import { commandContext, noteMissingBucket } from '../context';
 import { listBackups, type BackupEntry } from '../../backup/catalog';
 import { formatAge, formatBytes, table } from '../progress';
 
@@ -21,6 +21,7 @@ export function registerListCommand(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (flags: ListFlags) => {
       const ctx = commandContext(flags);
+      noteMissingBucket(ctx.store);
       const found = await listBackups(ctx.store, ctx.env, { includeIncomplete: Boolean(flags.all) });
       // Safety backups are listed apart (after the real ones): copies of restore targets, never `latest`, their own retention.
       const real = found.filter((e) => !e.safety);

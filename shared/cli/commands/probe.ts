@@ -1,7 +1,7 @@
 /** `mt-ops probe` and `mt-ops uptime`: run the probes once, or show their recorded uptime and SLOs. */
 import { InvalidArgumentError, type Command } from 'commander';
 import { withStoreOptions } from '../options';
-import { commandContext } from '../context';
+import { commandContext, noteMissingBucket } from '../context';
 import { table } from '../progress';
 import { describeBus, openBus } from '../../bus/open';
 import { keepInOutbox } from '../../bus/outbox';
@@ -199,6 +199,7 @@ export function registerProbeCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (flags: ProbeFlags) => {
       const ctx = commandContext(flags);
+      noteMissingBucket(ctx.store);
       const probes = selectProbes(configuredProbes(ctx.config), flags.only);
       const now = new Date();
       const reads = await pool(probes, 16, (p) =>
