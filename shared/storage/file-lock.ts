@@ -14,6 +14,7 @@ import { localHolder, newLeaseHolder, processScope } from './lease';
 import { StorageError } from './types';
 import { refusalWords } from './file-errors';
 import { makeFolder, type DocIo } from './file-io';
+import { rmSync } from 'node:fs';
 
 export const LOCK_STALE_MS = 30_000;
 
@@ -52,7 +53,9 @@ export class KeyLocks {
       const handle = await open(path, 'wx');
       try {
         await handle.writeFile(JSON.stringify({ holder: newLeaseHolder(), scope: processScope() }));
-        return { path, ino: (await handle.stat({ bigint: true })).ino };
+        const ino = (await handle.stat({ bigint: true })).ino;
+        removedAtExit(path);
+        return { path, ino };
       } finally {
         await handle.close();
       }
@@ -148,6 +151,20 @@ export class KeyLocks {
     }
     return removed;
   }
+}
+
+/**
+ * The holder files of this process's stores, removed when it exits: a CLI run made one each time (a probe run from cron
+ * every minute left 1,440 a day for the cleanup). A lock still held then (the process ended mid-write) names a process
+ * that is gone and is broken at once, as after a SIGKILL, which leaves its holder file to the cleanup.
+ */
+const ownHolders = new Set<string>();
+function removedAtExit(path: string): void {
+  if (ownHolders.size === 0)
+    process.once('exit', () => {
+      for (const p of ownHolders) rmSync(p, { force: true });
+    });
+  ownHolders.add(path);
 }
 
 function holderOf(content: string): 'alive' | 'dead' | 'unknown' {

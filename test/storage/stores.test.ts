@@ -361,5 +361,8 @@ describe('file store', () => {
     await store.writeJson('counter.json', { n: 0 }, { ifGeneration: null });
     await incrementInProcesses(`file://${root}`, 6, 10);
     expect((await store.readJson('counter.json'))?.value).toEqual({ n: 60 });
+    // each process removed its lock holder file as it exited (a CLI run from cron every minute left one a run); this
+    // process's own is still there
+    expect(readdirSync(join(root, '.locks', 'holders'))).toHaveLength(1);
   });
 });
