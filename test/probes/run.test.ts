@@ -1,6 +1,6 @@
 /** Probe runs against real parts: local targets, the file store (compare-and-swap), the in-process bus, PostgreSQL. */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -419,6 +419,23 @@ describe('a state that cannot be read', () => {
       ['broken', false, true],
       ['fine', true, false],
     ]);
+  });
+
+  it('a CA file removed since the configuration loaded (or named as a folder): a configuration error, no sample, no alert, not a failure that pages', async () => {
+    const dir = tempDir('mt-probe-cafile-');
+    const caFile = join(dir, 'ca.pem');
+    writeFileSync(caFile, 'not read: the probe is refused first');
+    const list = probes([
+      { name: 'gone', url: `${targets.url}/health`, failureThreshold: 1, tls: { caFile } },
+      { name: 'folder', url: `${targets.url}/health`, failureThreshold: 1, tls: { caFile: dir } },
+    ]);
+    rmSync(caFile);
+    const run = await runProbes(freshStore(), 'prod', list, { all: true });
+    expect(run.outcomes.map((o) => o.configError)).toEqual([
+      `configuration error in probe gone: tls.caFile: no such file: ${caFile}`,
+      `configuration error in probe folder: tls.caFile: a folder, not a file: ${dir}`,
+    ]);
+    expect(run.outcomes.every((o) => o.transition === undefined)).toBe(true);
   });
 
   it("with its state unreadable, a configuration error and the run's time limit are still said as such: no sample of either", async () => {
