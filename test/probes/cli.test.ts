@@ -186,7 +186,7 @@ describe('mt-ops probe', () => {
     const second = await runCli(['probe'], { env });
     expect(second.code).toBe(1);
     expect(second.stderr).toBe(
-      "mt-ops: 1 alert event kept in the bucket's outbox (events: in-process bus (neither OPS_EVENTS=pubsub, EVENTS_TOPIC nor PUBSUB_EMULATOR_HOST is set)): the next run of any function publishes it\n" +
+      "mt-ops: 1 alert event kept in the bucket's outbox: the next run of any function publishes it; events: in-process bus (neither OPS_EVENTS=pubsub, EVENTS_TOPIC nor PUBSUB_EMULATOR_HOST is set)\n" +
         'mt-ops: 1 probe(s) failed\n',
     );
     expect(outbox()).toMatchObject([

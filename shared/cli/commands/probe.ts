@@ -174,7 +174,7 @@ export function registerProbeCommands(program: Command): void {
           );
         if (kept > 0)
           process.stderr.write(
-            `mt-ops: ${count(kept, 'alert event')} kept in the bucket's outbox (${describeBus(bus.choice)}): the next run of any function publishes ${kept === 1 ? 'it' : 'them'}\n`,
+            `mt-ops: ${count(kept, 'alert event')} kept in the bucket's outbox: the next run of any function publishes ${kept === 1 ? 'it' : 'them'}; ${describeBus(bus.choice)}\n`,
           );
         // not a pass either: probes the run had no time to start (or cut short), results the bucket did not keep. Each
         // said whether or not something graver also happened (the line thrown below, which ends the run, would hide
