@@ -42,6 +42,22 @@ afterAll(async () => {
 });
 
 describe('mt-ops alerts and silence (the real CLI)', () => {
+  it('alerts status names the next maintenance window in the same UTC form as its other times', async () => {
+    const dir = tempDir('mt-alerts-maintenance-');
+    const config = join(dir, 'ops.json');
+    writeFileSync(
+      config,
+      JSON.stringify({ maintenance: [{ name: 'monthly', cron: '0 2 * * 0#1', durationMinutes: 120 }] }),
+    );
+    const r = await runCli(['alerts', 'status'], {
+      env: { ...env, BACKUP_BUCKET: `file://${dir}`, OPS_CONFIG: config },
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(
+      /^Maintenance: not in a window; next monthly \d{4}-\d\d-\d\d \d\d:\d\d:\d\d - \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/m,
+    );
+  });
+
   it('alerts send --file: the push envelope pages once; sent twice, once; log and status show it', async () => {
     const first = await runCli(['alerts', 'send', '--file', fixture('cm-pubsub-push-envelope.json')], { env });
     expect(first.stderr).toBe('');

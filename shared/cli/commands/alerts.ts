@@ -322,7 +322,7 @@ export function registerAlertsCommands(program: Command): void {
               ]),
             )}`
           : 'Silences: none',
-        `Maintenance: ${current ? `IN WINDOW ${current.name} until ${current.end.toISOString()}` : 'not in a window'}${next ? `; next ${next.name} ${next.start.toISOString()} - ${next.end.toISOString()}` : ''}`,
+        `Maintenance: ${current ? `IN WINDOW ${current.name} until ${utc(current.end.toISOString())} UTC` : 'not in a window'}${next ? `; next ${next.name} ${utc(next.start.toISOString())} - ${utc(next.end.toISOString())} UTC` : ''}`,
       ];
       process.stdout.write(`${parts.join('\n\n')}\n`);
     });
