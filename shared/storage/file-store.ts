@@ -86,6 +86,8 @@ export class FileStore implements ObjectStore {
         (err: NodeJS.ErrnoException) => {
           if (err.code === 'ENOTDIR')
             throw new UsageError(`bucket ${this.url}: a parent of ${this.root} is a file, not a folder`);
+          if (err.code === 'ELOOP')
+            throw new UsageError(`bucket ${this.url}: the path ${this.root} goes round a loop of symbolic links`);
           if (err.code !== 'ENOENT') throw fsError(this.root, err, 'read');
         },
       )

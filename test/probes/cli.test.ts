@@ -1,6 +1,15 @@
 /** `mt-ops probe` and `mt-ops uptime` as an operator runs them (a child process), and the function's start-up check. */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  truncateSync,
+  writeFileSync,
+  symlinkSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -118,6 +127,18 @@ describe('mt-ops probe', () => {
       expect(r.code).toBe(2);
       expect(r.stdout).toBe('');
       expect(r.stderr).toBe(`mt-ops: bucket file://${file}: ${file} is a file, not a folder\n`);
+    }
+    // a path that goes round a loop of symbolic links: the same, before any probe runs
+    const loop = join(tempDir('mt-probe-cli-loop-'), 'a');
+    symlinkSync(`${loop}-b`, loop);
+    symlinkSync(loop, `${loop}-b`);
+    for (const command of ['probe', 'uptime']) {
+      const r = await runCli([command], { env: { ...env, BACKUP_BUCKET: `file://${loop}/bucket` } });
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(
+        `mt-ops: bucket file://${loop}/bucket: the path ${loop}/bucket goes round a loop of symbolic links\n`,
+      );
     }
   });
 
