@@ -193,20 +193,19 @@ async function execute<T>(
   // reading or recording then is said not recorded, its write left to finish or fail on its own (compare-and-swap
   // keeps it safe), and no further probe is started
   const settled: Array<ProbeOutcome | string | undefined> = new Array(items.length);
-  const stop = new AbortController();
-  const expired = lateAfter(run.deadline + WRITE_GRACE_MS - performance.now());
-  const late = await Promise.race([
+  // the platform's timer (it never holds the process open); once it fires the pool starts no further probe
+  const expired = AbortSignal.timeout(Math.max(0, Math.ceil(run.deadline + WRITE_GRACE_MS - performance.now())));
+  await Promise.race([
     pool(
       items,
       options.concurrency ?? PROBE_CONCURRENCY.default,
       async (item, i) => {
         settled[i] = await probeItem(run, item, plan, early);
       },
-      stop.signal,
-    ).then(() => false),
-    expired.promise,
-  ]).finally(expired.cancel);
-  if (late) stop.abort();
+      expired,
+    ),
+    new Promise((resolve) => expired.addEventListener('abort', resolve, { once: true })),
+  ]);
   // a probe not due yields its name
   const all = items.map((item, i) => settled[i] ?? unfinished(run, identify(item)));
   const outcomes = all.filter((o): o is ProbeOutcome => typeof o !== 'string');
@@ -342,21 +341,6 @@ function misconfigured(run: Run, config: ProbeConfig, problem: string): ProbeOut
 
 /** How long after its deadline a run waits for the state writes under way before it ends without them. */
 export const WRITE_GRACE_MS = 3_000;
-
-/** A promise that resolves true after `ms`, or false once cancelled (its timer never holds the process open). */
-function lateAfter(ms: number): { promise: Promise<boolean>; cancel: () => void } {
-  let settle!: (late: boolean) => void;
-  const promise = new Promise<boolean>((resolve) => (settle = resolve));
-  const timer = setTimeout(() => settle(true), Math.max(0, ms));
-  timer.unref();
-  return {
-    promise,
-    cancel: () => {
-      clearTimeout(timer);
-      settle(false);
-    },
-  };
-}
 
 /**
  * Still probing or recording past the run's deadline and its grace: the bucket did not answer in time (a store that
