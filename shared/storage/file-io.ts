@@ -3,7 +3,8 @@
  * one of two ways, chosen once per store from the filesystem its folder is on:
  *
  * - `direct` on a local disk filesystem (ext4, xfs, btrfs, tmpfs...): each call made at once on the calling thread,
- *   except the creation of a file (still the pool's). There a call takes microseconds (a stat 5 us, a link 8 us, a rename 10-30 us on this project's CI disk), while
+ *   except the creation of a file (still the pool's). There a call takes microseconds (a stat 5 us, a link 8 us, a
+ *   rename 10-30 us on this project's CI disk), while
  *   handing it to libuv's thread pool and back costs the event loop tens of microseconds each, and more on 2 cores
  *   where the woken pool thread takes the loop's core. A probe run makes some fifteen of these calls per probe: made
  *   directly, its event loop spends a quarter less time per run (bench/probe.ts), time it otherwise took from
@@ -154,21 +155,19 @@ export async function ioFor(path: string): Promise<DocIo> {
  * probe run past its deadline. Here each folder is tried at most twice: once, and again after its parent is made.
  */
 export async function makeFolder(path: string): Promise<void> {
+  // there already: a folder is what was asked for; a file in its place is the caller's to say (as mkdir -p does)
+  const already = async (err: NodeJS.ErrnoException) =>
+    err.code === 'EEXIST' && (await statAsync(path).catch(() => undefined))?.isDirectory() === true;
   try {
     await mkdirAsync(path);
     return;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') {
-      // there already: a folder is what was asked for; a file in its place is the caller's to say (as mkdir -p does)
-      if ((await statAsync(path).catch(() => undefined))?.isDirectory()) return;
-      throw err;
-    }
-    if (code !== 'ENOENT' || dirname(path) === path) throw err;
+    if (await already(err as NodeJS.ErrnoException)) return;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(path) === path) throw err;
   }
   await makeFolder(dirname(path));
   await mkdirAsync(path).catch(async (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EEXIST' && (await statAsync(path).catch(() => undefined))?.isDirectory()) return;
+    if (await already(err)) return;
     if (err.code === 'ENOENT')
       throw new StorageError(
         'io',
