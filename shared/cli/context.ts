@@ -4,7 +4,6 @@ import { openStore } from '../storage/open';
 import { storeOptions } from '../storage/config';
 import type { ObjectStore } from '../storage/types';
 import { FileStore } from '../storage/file-store';
-import { statSync } from 'node:fs';
 import { createLogger, setRootLogger, type Logger } from '../log/logger';
 
 export interface CommandContext {
@@ -35,15 +34,9 @@ export function commandContext(
  * command goes on and exits as it would). An empty report from a mistyped path read as all clear: no backups, no
  * firing alerts, every probe unknown.
  */
-export function noteMissingBucket(store: ObjectStore): void {
-  if (!(store instanceof FileStore)) return;
-  try {
-    statSync(store.root);
-  } catch (err) {
-    // only a folder not made yet: a path through a file (ENOTDIR) is the store's own error, exit 2
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-      process.stderr.write(
-        `mt-ops: note: the bucket folder ${store.root} does not exist: nothing has been written there (is BACKUP_BUCKET right?)\n`,
-      );
-  }
+export async function noteMissingBucket(store: ObjectStore): Promise<void> {
+  if (store instanceof FileStore && (await store.folderMissing()))
+    process.stderr.write(
+      `mt-ops: note: the bucket folder ${store.root} does not exist: nothing has been written there (is BACKUP_BUCKET right?)\n`,
+    );
 }

@@ -67,6 +67,18 @@ export class FileStore implements ObjectStore {
     );
   }
 
+  /** The bucket folder was not there when the store first looked (it is made by the first write). */
+  private rootMissing = false;
+
+  /**
+   * Whether the bucket folder was missing when the store first looked: nothing has been written there (a read-only
+   * command says so). A path through a file and the like are refused as every command refuses them (UsageError).
+   */
+  async folderMissing(): Promise<boolean> {
+    await this.ready();
+    return this.rootMissing;
+  }
+
   /** How this store makes its JSON documents' calls: directly on a local disk, else through the thread pool. */
   async ioModeInUse(): Promise<IoMode> {
     await this.ready();
@@ -89,6 +101,7 @@ export class FileStore implements ObjectStore {
           if (err.code === 'ELOOP')
             throw new UsageError(`bucket ${this.url}: the path ${this.root} goes round a loop of symbolic links`);
           if (err.code !== 'ENOENT') throw fsError(this.root, err, 'read');
+          this.rootMissing = true;
         },
       )
       .then(async () => {

@@ -244,7 +244,7 @@ export function registerAlertsCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (flags: Flags) => {
       const ctx = commandContext(flags);
-      noteMissingBucket(ctx.store);
+      await noteMissingBucket(ctx.store);
       const now = new Date();
       const firing = (await readIncidents(ctx.store, ctx.env)).filter((i) => i.status === 'firing');
       const unpublished = await readOutbox(ctx.store, ctx.env, now);

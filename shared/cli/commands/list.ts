@@ -21,7 +21,7 @@ export function registerListCommand(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (flags: ListFlags) => {
       const ctx = commandContext(flags);
-      noteMissingBucket(ctx.store);
+      await noteMissingBucket(ctx.store);
       const found = await listBackups(ctx.store, ctx.env, { includeIncomplete: Boolean(flags.all) });
       // Safety backups are listed apart (after the real ones): copies of restore targets, never `latest`, their own retention.
       const real = found.filter((e) => !e.safety);

@@ -199,7 +199,7 @@ export function registerProbeCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (flags: ProbeFlags) => {
       const ctx = commandContext(flags);
-      noteMissingBucket(ctx.store);
+      await noteMissingBucket(ctx.store);
       const probes = selectProbes(configuredProbes(ctx.config), flags.only);
       const now = new Date();
       const reads = await pool(probes, 16, (p) =>
