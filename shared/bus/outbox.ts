@@ -25,10 +25,10 @@ import { redactString } from '../log/redact';
 export const outboxKeys = {
   prefix: (env: string) => `${env}/.outbox/`,
   event: (env: string, now = new Date()) =>
-    `${env}/.outbox/${now.toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}.json`,
+    `${outboxKeys.prefix(env)}${now.toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}.json`,
   poisonPrefix: (env: string) => `${env}/.outbox-poison/`,
   /** Where the poison entry `key` (under `prefix(env)`) is kept: the same name under `poisonPrefix(env)`. */
-  poison: (env: string, key: string) => `${env}/.outbox-poison/${key.slice(`${env}/.outbox/`.length)}`,
+  poison: (env: string, key: string) => `${outboxKeys.poisonPrefix(env)}${key.slice(outboxKeys.prefix(env).length)}`,
 };
 
 export async function saveToOutbox(store: ObjectStore, env: string, event: OpsEvent): Promise<string> {
