@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { EnvSchema, OpsFileSchema, SECRET_ENV, URL_ENV, type Env, type OpsFile } from './schema';
 import { UsageError, formatIssues, errorMessage } from '../errors';
+import { caFileProblem } from './files';
 import { SECRET_KEY, redactString, registerSecret, registerUrlSecrets, registerWebhookSecret } from '../log/redact';
 
 /** The largest operator file read (thousands of probes fit in a fraction of it). */
@@ -153,10 +154,8 @@ function resolveCaFiles(file: OpsFile | undefined, raw: unknown, configPath: str
   caFiles.forEach((caFile, i) => {
     if (!caFile) return;
     const absolute = resolve(dirname(configPath), caFile);
-    const st = statSync(absolute, { throwIfNoEntry: false });
-    // a folder is named as such: "no such file" would send the operator looking for a path that is there
-    if (st?.isDirectory()) issues.push(`${at}[${i}].tls.caFile: a folder, not a file: ${absolute}`);
-    else if (!st?.isFile()) issues.push(`${at}[${i}].tls.caFile: no such file: ${absolute}`);
+    const problem = caFileProblem(absolute);
+    if (problem) issues.push(`${at}[${i}].tls.caFile: ${problem}: ${absolute}`);
     else if (file) {
       file.probes!.targets![i]!.tls!.caFile = absolute;
       found.push({ target: i, written: caFile, absolute });

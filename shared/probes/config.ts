@@ -2,8 +2,8 @@
  * The `probes` section of the operator file: its schema (every condition parsed when the config loads, errors quoting
  * the condition), the defaults when the file names no probes, and the resolution of `${VAR}` references at run time.
  */
-import { statSync, type Stats } from 'node:fs';
 import { z } from 'zod';
+import { caFileProblem } from '../config/files';
 import { Severity } from '../bus/events';
 import { registerSecret, SECRET_KEY } from '../log/redact';
 import { ConditionError, parseCondition, type Condition } from './conditions';
@@ -401,15 +401,8 @@ export function resolveProbe(config: ProbeConfig, environment: NodeJS.ProcessEnv
   // checked at load too; here for one removed since (a new instance, a file deleted under a running one): a
   // configuration error, never a probe that fails and pages
   const caFile = config.tls?.caFile;
-  if (caFile !== undefined) {
-    let found: Stats | undefined;
-    try {
-      found = statSync(caFile, { throwIfNoEntry: false });
-    } catch {
-      found = undefined;
-    }
-    if (!found?.isFile()) missing.push(`tls.caFile: ${found ? 'a folder, not a file' : 'no such file'}: ${caFile}`);
-  }
+  const caProblem = caFile === undefined ? undefined : caFileProblem(caFile);
+  if (caProblem) missing.push(`tls.caFile: ${caProblem}: ${caFile}`);
   const entries = config.conditions && config.conditions.length > 0 ? config.conditions : defaultConditions(config);
   const conditions = entries.map((e) =>
     typeof e === 'string'
