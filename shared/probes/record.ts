@@ -30,6 +30,7 @@ import {
 import type { Bucket } from './slo';
 import type { ProbeResult, ProbeStatus, Transition } from './rules';
 import type { ProbeOutcome } from './run';
+import type { StateCache } from './state-cache';
 
 /** What recording a sample needs of its run. */
 export interface RecordContext {
@@ -39,6 +40,8 @@ export interface RecordContext {
   attempts: number;
   /** Set when the outcome is to carry the probe's summary (the time it is made at). */
   summarizeAt: (() => Date) | undefined;
+  /** Where each written state is kept for the next run's plan (state-cache.ts), if anywhere. */
+  cache?: StateCache;
 }
 
 /** What recording reads of a probe's configuration (all a summary reads too). */
@@ -81,12 +84,10 @@ export async function record(
   const key = probeKeys.state(env, config.name);
   const at = Date.parse(result.at);
   /** The outcome of a sample that could not be recorded, saying why (and what the plan found, if anything). */
-  const notRecorded = (writeError: string): ProbeOutcome => ({
-    name: config.name,
-    result,
-    writeError,
-    ...(planProblem ? { stateProblem: planProblem } : {}),
-  });
+  const notRecorded = (writeError: string): ProbeOutcome => {
+    run.cache?.forget(key); // its generation is not known any more
+    return { name: config.name, result, writeError, ...(planProblem ? { stateProblem: planProblem } : {}) };
+  };
   // the hourly history, read only when this sample needs it (about once an hour; see history.ts)
   let history: HistoryRead | undefined;
   for (let attempt = 1; ; attempt++) {
@@ -110,8 +111,10 @@ export async function record(
       if (step.slo !== undefined) written.slo = step.slo;
       if (step.late !== undefined) written.late = step.late;
       if (run.summarizeAt) written.state = step.state;
+      const keep = run.cache && step.state;
       step = undefined;
       generation = await writing;
+      if (keep) run.cache!.set(key, keep, generation);
       // the sample is recorded: what follows never re-applies it
       const outcome = await recorded(run, config, result, written, history);
       if (planProblem)
@@ -133,6 +136,8 @@ export async function record(
       }
       state = fresh.state;
       generation = fresh.generation;
+      // what the plan would have said had it read this (a document damaged since is started afresh, and said so)
+      if (fresh.problem) planProblem = fresh.problem;
       history = undefined;
       await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
     }

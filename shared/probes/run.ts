@@ -10,6 +10,7 @@ import { errorMessage } from '../errors';
 import { activeWindow, type MaintenanceWindow } from '../maintenance/window';
 import {
   decodeRead,
+  isDue,
   readProbe,
   selectProbes,
   type PlannedProbe,
@@ -22,6 +23,8 @@ import { runProbe } from './probe';
 import { PROBE_CONCURRENCY, resolveProbe, type ProbeConfig, type ResolvedProbe } from './config';
 import type { SloChange } from './state';
 import { record, type RecordContext } from './record';
+import { stateCacheOf, type CachedState, type StateCache } from './state-cache';
+import { probeKeys } from './state';
 import type { ProbeResult, ProbeStatus, Transition } from './rules';
 
 /**
@@ -43,6 +46,11 @@ export interface RunOptions {
   casAttempts?: number;
   /** Keep each probe's uptime and SLO summary in its outcome (the CLI prints them); off, nothing of the state is kept. */
   summaries?: boolean;
+  /**
+   * Plan each probe from the state this process wrote last, when it has it (state-cache.ts; default on). Off, every
+   * plan reads its document, and nothing is kept after the run.
+   */
+  stateCache?: boolean;
 }
 
 export interface ProbeOutcome {
@@ -109,16 +117,38 @@ export async function runProbes(
   const now = options.now ?? (() => new Date());
   const selected = selectProbes(probes, options.only);
   const planOptions = { all: options.all, slackSeconds: options.slackSeconds, environment: options.environment };
+  const cache = options.stateCache === false ? undefined : stateCacheOf(store);
   return execute(
     store,
     env,
     selected,
-    // the probe already resolved to start its request early is the plan's (not resolved a second time)
-    (config, resolved) => readProbe(store, env, config, { ...planOptions, now: now() }, resolved),
-    options,
+    // the probe already resolved to start its request early is the plan's (not resolved a second time); a state this
+    // process wrote last is planned from its copy (state-cache.ts), any other is read
+    (config, resolved) => {
+      const cached = cache?.get(probeKeys.state(env, config.name));
+      if (!cached) return readProbe(store, env, config, { ...planOptions, now: now() }, resolved);
+      return Promise.resolve(fromCache(config, resolved, cached, now(), planOptions));
+    },
+    cache ? { ...options, cache } : options,
     (config) =>
       options.all || config.intervalSeconds <= SCHEDULE_SECONDS ? resolveProbe(config, options.environment) : undefined,
   );
+}
+
+/** A probe's plan from the state this process wrote last (the write checks it is still the document's). */
+function fromCache(
+  config: ProbeConfig,
+  resolved: ResolvedProbe | undefined,
+  cached: CachedState,
+  now: Date,
+  options: Pick<PlanOptions, 'all' | 'slackSeconds' | 'environment'>,
+): PlannedProbe {
+  return {
+    probe: resolved ?? resolveProbe(config, options.environment),
+    state: cached.state,
+    generation: cached.generation,
+    due: isDue(config, cached.state.lastRunAt, now, options),
+  };
 }
 
 /** Runs probes planned beforehand (planProbes), from the state they read then: a write that meets a newer document re-reads it. */
@@ -146,7 +176,7 @@ async function execute<T>(
   env: string,
   items: readonly T[],
   plan: (item: T, resolved: ResolvedProbe | undefined) => Promise<PlannedProbe | ReadProbe>,
-  options: RunOptions,
+  options: RunOptions & { cache?: StateCache },
   /** The probe to start at once, while its state is read (see SCHEDULE_SECONDS), or none: probe once it is due. */
   early: (item: T) => ResolvedProbe | undefined = () => undefined,
 ): Promise<ProbeRunResult> {
@@ -163,6 +193,7 @@ async function execute<T>(
     maintenance: options.maintenance ?? [],
     attempts: options.casAttempts ?? 8,
     summarizeAt: options.summaries ? now : undefined,
+    ...(options.cache ? { cache: options.cache } : {}),
   };
   // the run ends by its deadline (and a grace for the last writes) even when the bucket stops answering: a probe still
   // reading or recording then is said not recorded, its write left to finish or fail on its own (compare-and-swap
