@@ -19,6 +19,8 @@ export interface ProbeJobOptions extends Pick<RunOptions, 'concurrency' | 'deadl
   only?: string[];
   /** Every selected probe, due or not (the CLI); otherwise only those whose interval has passed (the schedule). */
   all?: boolean;
+  /** The caller says the run's counts itself (the CLI's closing line): the run's log line at debug, not info. */
+  quiet?: boolean;
 }
 
 /** The probes this configuration runs: the operator file's, or the defaults. */
@@ -42,6 +44,6 @@ export async function probeJob(
     now: options.now,
     summaries: options.summaries,
   });
-  const report = await reportProbes(deps.bus, deps.logger, run, probes);
+  const report = await reportProbes(deps.bus, deps.logger, run, probes, { quiet: options.quiet });
   return { run, report, probes };
 }

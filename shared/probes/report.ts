@@ -111,12 +111,16 @@ export interface ReportResult {
   failed: number;
 }
 
-/** Publishes the run's alert events and logs one line per probe that failed; never throws. */
+/**
+ * Publishes the run's alert events and logs one line per probe that failed, then the run's line (at info, for Cloud
+ * Logging; at debug when `quiet`: a caller that says the counts itself); never throws.
+ */
 export async function reportProbes(
   bus: EventBus,
   logger: Logger,
   run: ProbeRunResult,
   configs: readonly ProbeConfig[],
+  options: { quiet?: boolean } = {},
 ): Promise<ReportResult> {
   const byName = new Map(configs.map((c) => [c.name, c]));
   let published = 0;
@@ -149,7 +153,7 @@ export async function reportProbes(
   // probes the run's time limit skipped, warnings and results the bucket did not keep are neither passed nor failed:
   // counted beside them when there are any (the CLI's closing line says them the same way)
   const { passed, failed: probesFailed, warnings, skipped, notRecorded } = run;
-  logger.info(
+  logger[options.quiet ? 'debug' : 'info'](
     {
       passed,
       failed: probesFailed,

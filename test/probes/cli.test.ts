@@ -228,16 +228,16 @@ describe('mt-ops probe', () => {
     expect(outbox()).toEqual([]);
   });
 
-  it("the run's log line counts an alert kept in the outbox as undelivered, not as published", async () => {
+  it("the run's log line (at debug) counts an alert kept in the outbox as undelivered, not as published", async () => {
     const env = setup({ probes: [{ name: 'api', url: `${targets.url}/unhealthy`, failureThreshold: 1 }] });
-    const r = await runCli(['probe'], { env: { ...env, LOG_LEVEL: 'info' } });
+    const r = await runCli(['probe'], { env: { ...env, LOG_LEVEL: 'debug' } });
     expect(r.code).toBe(1);
     const logged = r.stderr
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l))
       .find((l) => l.message === 'probes: 0 passed, 1 failed');
-    expect(logged).toMatchObject({ severity: 'INFO', published: 0, undelivered: 1 });
+    expect(logged).toMatchObject({ severity: 'DEBUG', published: 0, undelivered: 1 });
   });
 
   it('a bucket that refuses the writes (403): the probes pass but the run does not, saying what was not recorded', async () => {
@@ -300,8 +300,8 @@ describe('mt-ops probe', () => {
       const json = await runCli(['probe', '--json'], { env });
       expect(json.code).toBe(1);
       expect(JSON.parse(json.stdout)).toMatchObject({ passed: 1, failed: 1, notRecorded: 2 });
-      // the run's log line counts them too
-      const logged = (await runCli(['probe'], { env: { ...env, LOG_LEVEL: 'info' } })).stderr
+      // the run's log line (at debug) counts them too
+      const logged = (await runCli(['probe'], { env: { ...env, LOG_LEVEL: 'debug' } })).stderr
         .split('\n')
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l))
@@ -402,7 +402,7 @@ describe('mt-ops probe', () => {
         { name: 'slow', url: `${targets.url}/slow?ms=1500` },
       ],
     });
-    const r = await runCli(['probe', '--time-limit', '1'], { env: { ...env, LOG_LEVEL: 'info' } });
+    const r = await runCli(['probe', '--time-limit', '1'], { env: { ...env, LOG_LEVEL: 'debug' } });
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^hang\s+FAIL\s+.*timed out after 500 ms/m);
     expect(r.stdout).toMatch(/^slow\s+SKIPPED\s/m);
@@ -414,7 +414,7 @@ describe('mt-ops probe', () => {
     ]);
     const logged = lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
     expect(logged.find((l) => l.message.startsWith('probes: '))).toMatchObject({
-      severity: 'INFO',
+      severity: 'DEBUG',
       message: 'probes: 0 passed, 1 failed, 1 skipped',
       passed: 0,
       failed: 1,
@@ -445,13 +445,13 @@ describe('mt-ops probe', () => {
       probes: [{ name: 'cert', ok: false, warning: true }],
     });
     // a failure at the probe's severity (both conditions fail) is still a FAIL, and fails the run
-    const both = await runCli(['probe'], { env: { ...env, LOG_LEVEL: 'info' } });
+    const both = await runCli(['probe'], { env: { ...env, LOG_LEVEL: 'debug' } });
     expect(both.stdout).toMatch(/^s503\s+FAIL\s/m);
     expect(both.stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 1 failed, 1 warning');
     // (cert's third warning crossed its threshold: its alert, a warning, waits in the outbox, said first)
     expect(both.stderr.trimEnd().split('\n').at(-1)).toBe('mt-ops: 1 probe(s) failed');
     expect(both.code).toBe(1);
-    // the run's log line counts them the same way
+    // the run's log line (at debug) counts them the same way
     const logged = both.stderr
       .split('\n')
       .filter((l) => l.startsWith('{'))

@@ -118,6 +118,8 @@ export function registerProbeCommands(program: Command): void {
               only: flags.only,
               all: true,
               summaries: true,
+              // the closing line below says the run's counts: its log line (for Cloud Logging) only at debug
+              quiet: true,
               ...(flags.timeLimit ? { deadlineMs: flags.timeLimit * 1000 } : {}),
             },
           ),
