@@ -151,8 +151,10 @@ export async function reportProbes(
     }
   }
   // probes the run's time limit skipped, warnings and results the bucket did not keep are neither passed nor failed:
-  // counted beside them when there are any (the CLI's closing line says them the same way)
+  // counted beside them when there are any (the CLI's closing line says them the same way); so are the probes not due
+  // (the schedule's run only), or a run where nothing was due would read as one with no probes
   const { passed, failed: probesFailed, warnings, skipped, notRecorded } = run;
+  const notDue = run.notDue.length;
   logger[options.quiet ? 'debug' : 'info'](
     {
       passed,
@@ -160,6 +162,7 @@ export async function reportProbes(
       warnings,
       skipped,
       notRecorded,
+      notDue,
       durationMs: run.durationMs,
       published,
       undelivered,
@@ -167,7 +170,8 @@ export async function reportProbes(
     `probes: ${passed} passed, ${probesFailed} failed` +
       (warnings > 0 ? `, ${warnings} warning${warnings === 1 ? '' : 's'}` : '') +
       (skipped > 0 ? `, ${skipped} skipped` : '') +
-      (notRecorded > 0 ? `, ${notRecorded} not recorded` : ''),
+      (notRecorded > 0 ? `, ${notRecorded} not recorded` : '') +
+      (notDue > 0 ? `, ${notDue} not due` : ''),
   );
   return { published, undelivered, failed };
 }
