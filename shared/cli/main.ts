@@ -1,7 +1,7 @@
 /** The CLI program: its subcommands, exit codes and the one-line error report. */
 import { Command, CommanderError } from 'commander';
-import { InterruptedError, UsageError, errorMessage } from '../errors';
-import { redactRegistered, redactString } from '../log/redact';
+import { InterruptedError, UsageError } from '../errors';
+import { shownText } from './failure';
 import { registerCommands } from './commands/index';
 import { VERSION } from '../version';
 import { dropMetadataLookupWarnings } from '../credentials';
@@ -56,15 +56,9 @@ export function reportError(err: unknown): number {
     process.stderr.write(`mt-ops: ${oneLine(err.message.replace(/^error: /, ''))}\n`);
     return EXIT.usage;
   }
-  if (err instanceof UsageError) {
-    process.stderr.write(`mt-ops: ${err.scrubbed ? redactRegistered(err.message) : redactString(err.message)}\n`);
-    return EXIT.usage;
-  }
-  if (err instanceof InterruptedError) {
-    process.stderr.write(`mt-ops: ${redactString(err.message)}\n`);
-    return err.exitCode;
-  }
-  process.stderr.write(`mt-ops: ${redactString(errorMessage(err))}\n`);
+  process.stderr.write(`mt-ops: ${shownText(err)}\n`);
+  if (err instanceof UsageError) return EXIT.usage;
+  if (err instanceof InterruptedError) return err.exitCode;
   return EXIT.failure;
 }
 

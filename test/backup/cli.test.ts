@@ -45,6 +45,15 @@ describe('mt-ops backup / list / verify', () => {
     expect(bad.code).toBe(2);
     expect(JSON.parse(bad.stdout)).toMatchObject({ status: 'failed', code: 'usage' });
     expect(JSON.parse(bad.stdout).issues.join(' ')).toMatch(/no_such_schema/);
+    // a bad configuration: the same text as stderr, masked alike (a mask does not eat the reason about a token)
+    const config = await runCli(['backup', '--json'], { env: { ...env, OPS_API_TOKEN: 'tooShortTok9' } });
+    expect(config.code).toBe(2);
+    expect(JSON.parse(config.stdout)).toMatchObject({
+      error: config.stderr.slice('mt-ops: '.length, -1),
+      issues: [expect.stringMatching(/^OPS_API_TOKEN: at least 16 characters/)],
+      code: 'usage',
+    });
+    expect(config.stdout).not.toContain('tooShortTok9');
   });
 
   it('backs up, prints the id, lists it newest first and verifies it', async () => {

@@ -4,8 +4,8 @@ import { withStoreOptions } from '../options';
 import { openBus } from '../../bus/open';
 import { backupJob, backupOptions } from '../../backup/job';
 import { Label } from '../../backup/request';
-import { InterruptedError, OpsError, UsageError, errorMessage } from '../../errors';
-import { redactString } from '../../log/redact';
+import { UsageError } from '../../errors';
+import { jsonFailure } from '../failure';
 import { commandContext } from '../context';
 import { interruptSignal, interruptedBecause } from '../signals';
 import { commaList, positiveInt, tableList, databaseUrlFlag } from '../options';
@@ -123,28 +123,16 @@ export function registerBackupCommand(program: Command): void {
 }
 
 /**
- * With --json, a failure is a JSON object on stdout too (the shape of the HTTP API's errors, with backup's `status`):
- * `{"status":"failed","error":"...","issues":[...],"code":"..."}`; the one line on stderr and the exit code as always.
+ * With --json, a failure is a JSON object on stdout too (jsonFailure: the HTTP API's error shape, with backup's
+ * `status`): `{"status":"failed","error":"...","issues":[...],"code":"..."}`; the one line on stderr and the exit code
+ * as always.
  */
 function withJsonError(action: (flags: BackupFlags) => Promise<void>): (flags: BackupFlags) => Promise<void> {
   return async (flags) => {
     try {
       await action(flags);
     } catch (err) {
-      if (flags.json) {
-        const code =
-          err instanceof InterruptedError
-            ? 'interrupted'
-            : err instanceof UsageError
-              ? 'usage'
-              : err instanceof OpsError
-                ? err.code
-                : 'failed';
-        const issues = err instanceof UsageError ? err.issues.map(redactString) : [];
-        process.stdout.write(
-          `${JSON.stringify({ status: 'failed', error: redactString(errorMessage(err)), issues, code })}\n`,
-        );
-      }
+      if (flags.json) process.stdout.write(`${JSON.stringify({ status: 'failed', ...jsonFailure(err) })}\n`);
       throw err;
     }
   };
