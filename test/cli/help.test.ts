@@ -108,6 +108,49 @@ describe('mt-ops config', () => {
     expect(r.stderr).toMatch(/OPS_ENV: /);
   });
 
+  it('--json on a bad configuration: its problems as JSON on stdout too, the same stderr and exit 2, secrets masked', async () => {
+    const file = join(tempDir('mt-config-bad-json-'), 'ops.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        backup: { jobs: 0 },
+        probes: [{ name: 'a', url: 'https://a.example/${MT_T_UNSET}', headers: { 'X-Api-Key': 'fileKey789' } }],
+      }),
+    );
+    // a secret in a bad value, and a reason about a secret-named variable that a mask must not eat
+    const bad = {
+      ...env,
+      OPS_CONFIG: file,
+      SLACK_WEBHOOK_URL: 'hooks.slack.com/services/T0/B0/hookSecret123',
+      OPS_API_TOKEN: 'tooShortTok9',
+      MT_T_UNSET: '',
+    };
+    const text = await runCli(['config'], { env: bad });
+    const r = await runCli(['config', '--json'], { env: bad });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toBe(text.stderr);
+    expect(JSON.parse(r.stdout)).toEqual({
+      error: text.stderr.slice('mt-ops: '.length, -1),
+      issues: [
+        'SLACK_WEBHOOK_URL: Invalid URL',
+        expect.stringMatching(/^OPS_API_TOKEN: at least 16 characters/),
+        `${file}: backup.jobs: Too small: expected number to be >=1`,
+        `${file}: probes[0].url: names \${MT_T_UNSET}, which is not set`,
+      ],
+      code: 'usage',
+    });
+    expect(r.stdout).not.toMatch(/hookSecret123|dbSecret456|tooShortTok9|fileKey789/);
+    // a problem found after the load (a schedule override no job matches) too
+    const schedules = join(tempDir('mt-config-schedules-'), 'ops.yaml');
+    writeFileSync(schedules, 'schedules:\n  backpu: { cron: "0 3 * * *" }\n');
+    const late = await runCli(['config', '--json'], { env: { ...env, OPS_CONFIG: schedules } });
+    expect(late.code).toBe(2);
+    expect(JSON.parse(late.stdout)).toMatchObject({
+      error: expect.stringMatching(/^schedules: backpu: no scheduled job triggers this function/),
+      code: 'usage',
+    });
+  });
+
   it('a schedule override keyed by no function or job is refused, as npm start refuses it', async () => {
     const file = join(tempDir('mt-config-schedules-'), 'ops.yaml');
     writeFileSync(file, 'schedules:\n  backpu: { cron: "0 3 * * *" }\n');
