@@ -101,22 +101,24 @@ export function loadConfig(
     }
     if (raw !== undefined) {
       const result = OpsFileSchema.safeParse(raw ?? {});
+      // the file's problems, whatever found them, listed in the order of their fields in the file
+      const found: string[] = [];
       if (result.success) {
         file = result.data;
         // the CA files are the probes' business: reported by the check of what runs the probes, with its own problems
         const unreadable = resolveCaFiles(file, raw, absolute, caFiles).map((i) => redactString(i));
-        if (options.check)
-          issues.push(...options.check(file, raw, environment, unreadable).map((i) => `${path}: ${i}`));
+        if (options.check) found.push(...options.check(file, raw, environment, unreadable).map((i) => `${path}: ${i}`));
         else caFileProblems = unreadable.map((i) => `${path}: ${i}`);
       } else {
         // zod quotes unknown keys, which come from the file: scrubbed here, so the whole message can go out as it is
-        issues.push(...formatIssues(result.error).map((i) => redactString(`${path}: ${i}`)));
+        found.push(...formatIssues(result.error).map((i) => redactString(`${path}: ${i}`)));
         // the caller's check too, over the file as written, with the CA files as written: its problems (a missing CA
         // file included, for what runs the probes) are not left for a second run to find
         const unreadable = resolveCaFiles(undefined, raw, absolute, caFiles).map((i) => redactString(i));
         if (options.check)
-          issues.push(...options.check(undefined, raw, environment, unreadable).map((i) => `${path}: ${i}`));
+          found.push(...options.check(undefined, raw, environment, unreadable).map((i) => `${path}: ${i}`));
       }
+      issues.push(...inFileOrder(found, raw, `${path}: `));
     }
   } else if (explicit) {
     issues.push(`OPS_CONFIG: file not found: ${path}`);
@@ -162,6 +164,40 @@ function resolveCaFiles(file: OpsFile | undefined, raw: unknown, configPath: str
     }
   });
   return issues;
+}
+
+/**
+ * The operator file's problems (each `prefix` then `field.path: why`) in the order of their fields in the file as
+ * written (`raw`: its keys in the order they were read), whatever found them (the schema, the caller's check): probes[0]
+ * before probes[2], a section before the next. A field the file lacks (a required one) comes after those its object has,
+ * a problem with no field path (the schema's count of problems not listed) last; one field's problems keep their order.
+ */
+function inFileOrder(lines: string[], raw: unknown, prefix: string): string[] {
+  const placed = lines.map((line) => ({ line, place: placeInFile(raw, line.slice(prefix.length)) }));
+  return placed.sort((a, b) => comparePlaces(a.place, b.place)).map((p) => p.line);
+}
+
+/** Where a problem's field is in `raw`: the position of each key or item on its path; Infinity for one not there. */
+function placeInFile(raw: unknown, issue: string): number[] {
+  const end = issue.indexOf(': ');
+  if (end < 0) return [Infinity];
+  const place: number[] = [];
+  let at = raw;
+  for (const [, item, key] of issue.slice(0, end).matchAll(/\[(\d+)\]|([^.[]+)/g)) {
+    let i = -1;
+    if (item !== undefined) i = Array.isArray(at) && Number(item) < at.length ? Number(item) : -1;
+    else if (at !== null && typeof at === 'object' && !Array.isArray(at)) i = Object.keys(at).indexOf(key!);
+    if (i < 0) return [...place, Infinity];
+    place.push(i);
+    at = item !== undefined ? (at as unknown[])[i] : (at as Record<string, unknown>)[key!];
+  }
+  return place;
+}
+
+/** Places in the file's order: position by position, an object before its fields. */
+function comparePlaces(a: number[], b: number[]): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
+  return a.length - b.length;
 }
 
 /**

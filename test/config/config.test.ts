@@ -179,13 +179,14 @@ describe('operator files', () => {
       ].join('\n'),
     );
     const issues = configError({ OPS_CONFIG: path }).issues.map((i) => i.slice(path.length + 2));
+    // in the file's order (maintenance before routing), a problem of an object (a key it should not have) before its fields'
     expect(issues).toEqual([
-      'backup.excludeTables[1]: must be schema.table',
       expect.stringMatching(/^backup: Unrecognized key: "compresion"/),
+      'backup.excludeTables[1]: must be schema.table',
       'schedules.backup.cron: must be a valid cron expression (5 fields, or 6 with seconds)',
       'schedules.verify.timeZone: must be an IANA time zone',
-      expect.stringMatching(/^routing\.routes\[0\]\.receivers\[1\]: Invalid option/),
       expect.stringMatching(/^maintenance\[0\]\.durationMinutes: Too small/),
+      expect.stringMatching(/^routing\.routes\[0\]\.receivers\[1\]: Invalid option/),
     ]);
   });
 
@@ -293,15 +294,17 @@ describe('operator files', () => {
       JSON.stringify({
         backup: { jobs: 0 },
         probes: [
-          { name: 'a', url: 'https://a.example/health' },
+          { name: 'a', url: 'https://a.example/health', tls: { caFile: './gone.pem' } },
           { name: 'b', url: 'https://b.example/health', timeoutMs: 5 },
           // a probe with a problem of its own, and its CA file missing
           { name: 'c', url: 'https://c.example/health', tls: { caFile: './nope.pem' }, retries: 3 },
         ],
       }),
     );
+    // in the file's order, whatever found them (the schema, the CA files' check)
     const issues = [
       'backup.jobs: Too small: expected number to be >=1',
+      `probes[0].tls.caFile: no such file: ${join(folder, 'gone.pem')}`,
       expect.stringMatching(/^probes\[1\]\.timeoutMs: Too small/),
       'probes[2]: Unrecognized key: "retries"',
       `probes[2].tls.caFile: no such file: ${join(folder, 'nope.pem')}`,
@@ -330,6 +333,43 @@ describe('operator files', () => {
         .filter((l) => l.startsWith(`  ${ops}: `))
         .map((l) => l.slice(ops.length + 4)),
     ).toEqual(issues);
+  });
+
+  it('every problem of the operator file is listed in the order of its field in the file, whatever found it', () => {
+    const folder = tempDir('mt-config-order-');
+    const ops = join(folder, 'ops.yaml');
+    const gone = (name: string) => `no such file: ${join(folder, name)}`;
+    const issuesOf = () => configError({ OPS_CONFIG: ops }, unsetReferences).issues.map((i) => i.slice(ops.length + 2));
+    // a file that passes the schema: an unset ${VAR} of the first probe before the CA file of the second
+    writeFileSync(
+      ops,
+      'probes:\n' +
+        '  - { name: a, url: "https://a.example/${MT_T_UNSET}" }\n' +
+        '  - { name: b, url: "https://b.example/", tls: { caFile: ./b.pem } }\n' +
+        '  - { name: c, url: "https://c.example/${MT_T_UNSET}", tls: { caFile: ./c.pem } }\n',
+    );
+    expect(issuesOf()).toEqual([
+      'probes[0].url: names ${MT_T_UNSET}, which is not set',
+      `probes[1].tls.caFile: ${gone('b.pem')}`,
+      'probes[2].url: names ${MT_T_UNSET}, which is not set',
+      `probes[2].tls.caFile: ${gone('c.pem')}`,
+    ]);
+    // one that does not: the sections as the file has them (probes, then backup), a field missing (no name) after the
+    // probe's others, a key the file lacks after those it has
+    writeFileSync(
+      ops,
+      'probes:\n' +
+        '  - { name: a, url: "https://a.example/", tls: { caFile: ./a.pem } }\n' +
+        '  - { url: "https://b.example/", timeoutMs: 5, tls: { caFile: ./b.pem } }\n' +
+        'backup: { jobs: 0 }\n',
+    );
+    expect(issuesOf()).toEqual([
+      `probes[0].tls.caFile: ${gone('a.pem')}`,
+      expect.stringMatching(/^probes\[1\]\.timeoutMs: Too small/),
+      `probes[1].tls.caFile: ${gone('b.pem')}`,
+      expect.stringMatching(/^probes\[1\]\.name: /),
+      'backup.jobs: Too small: expected number to be >=1',
+    ]);
   });
 
   it('a device or a directory named by mistake is refused at once, never read without end', () => {

@@ -242,13 +242,14 @@ describe('every configuration problem at once: unset references beside schema an
         }),
       );
       const issues = await refused(cmd, dir, path);
+      // in the file's order, whichever check found them
       expect(issues).toEqual([
         'backup.jobs: Too small: expected number to be >=1',
-        expect.stringMatching(/^probes\[2\]\.conditions\[0\]: invalid condition "\[STATUS\] === 200"/),
-        expect.stringMatching(/^probes\[3\]\.timeoutMs: /),
         'probes[0].url: names ${MT_TEST_NOPE_VAR}, which is not set',
         'probes[1].url: not given, so the postgres probe uses ${DATABASE_URL}, which is not set',
+        expect.stringMatching(/^probes\[2\]\.conditions\[0\]: invalid condition "\[STATUS\] === 200"/),
         'probes[3].headers.X-Key: names ${MT_TEST_NOPE_VAR}, which is not set',
+        expect.stringMatching(/^probes\[3\]\.timeoutMs: /),
       ]);
     },
   );
