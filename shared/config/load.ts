@@ -143,11 +143,12 @@ function configPath(path: string, besideModule: string | URL | undefined): strin
 
 /**
  * A probe's `tls.caFile`, relative to the operator file's folder (kept beside it, found whatever the working folder),
- * made absolute and checked now: a missing one is a configuration error of what runs the probes (the problems returned
- * go to its check), not a probe that fails (and pages) at run time. Each one found is added to `found`, with the path
- * as written; a missing one is left as written. `file` is undefined when the file did not pass the
- * schema: the CA files are then read from `raw`, each probe at its index (a probe with errors of its own included), so
- * a missing one is reported beside the schema's problems (nothing is made absolute or found: the file is refused).
+ * made absolute and checked now: one missing or unreadable (caFileProblem) is a configuration error of what runs the
+ * probes (the problems returned go to its check), not a probe that fails (and pages) at run time. Each one found is
+ * added to `found`, with the path as written; one with a problem is left as written. `file` is undefined when the file
+ * did not pass the schema: the CA files are then read from `raw`, each probe at its index (a probe with errors of its
+ * own included), so a missing one is reported beside the schema's problems (nothing is made absolute or found: the file
+ * is refused).
  */
 function resolveCaFiles(file: OpsFile | undefined, raw: unknown, configPath: string, found: CaFile[]): string[] {
   const issues: string[] = [];

@@ -398,8 +398,8 @@ export function resolveProbe(config: ProbeConfig, environment: NodeJS.ProcessEnv
       missing.push('url is not a valid URL once its variables are replaced');
     }
   }
-  // checked at load too; here for one removed since (a new instance, a file deleted under a running one): a
-  // configuration error, never a probe that fails and pages
+  // checked at load too; here for one removed (or made unreadable) since (a new instance, a file deleted under a running
+  // one): a configuration error, never a probe that fails and pages
   const caFile = config.tls?.caFile;
   const caProblem = caFile === undefined ? undefined : caFileProblem(caFile);
   if (caProblem) missing.push(`tls.caFile: ${caProblem}: ${caFile}`);

@@ -1,8 +1,8 @@
 import { describe, it, expect } from 'vitest';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../support/temp';
-import { runCli } from '../support/cli';
+import { runCli, runAsNobody, canDropPrivileges } from '../support/cli';
 import { loadConfig } from '../../shared/config/load';
 import { UsageError } from '../../shared/errors';
 import { nextRuns } from '../../shared/infra/schedules';
@@ -254,6 +254,38 @@ describe('operator files', () => {
       `${ops}: probes[0].tls.caFile: a folder, not a file: ${join(folder, 'certs')}`,
     ]);
   });
+
+  // root reads a file whatever its mode: the CLI runs as nobody, for the permission to be denied
+  it.skipIf(!canDropPrivileges)(
+    'a tls.caFile that cannot be read (mode 000) is refused at load as a missing one is, by what probes only',
+    async () => {
+      const folder = tempDir('mt-config-ca-mode-');
+      chmodSync(folder, 0o755);
+      const ca = join(folder, 'ca.pem');
+      writeFileSync(ca, '-----BEGIN CERTIFICATE-----\n', { mode: 0o000 });
+      chmodSync(ca, 0o000);
+      const ops = join(folder, 'ops.yaml');
+      writeFileSync(
+        ops,
+        `probes:\n  - name: api\n    url: https://127.0.0.1:9/health\n    tls: { caFile: ./ca.pem }\n`,
+      );
+      chmodSync(ops, 0o644);
+      const env = { OPS_CONFIG: ops, BACKUP_BUCKET: `file://${folder}/bucket`, OPS_ENV: 'local' };
+      const issue = `${ops}: probes[0].tls.caFile: cannot be read (permission denied): ${ca}`;
+      for (const args of [['probe'], ['config']]) {
+        const cli = await runAsNobody(args, env);
+        expect(cli.code, `${args.join(' ')}: ${cli.stderr}`).toBe(2);
+        expect(cli.stderr, args.join(' ')).toContain(issue);
+        expect(cli.stdout, args.join(' ')).toBe('');
+      }
+      const json = await runAsNobody(['config', '--json'], env);
+      expect(json.code).toBe(2);
+      expect(JSON.parse(json.stdout).issues).toEqual([issue]);
+      const list = await runAsNobody(['list'], env);
+      expect(list.code, list.stderr).toBe(0);
+      expect(list.stderr).not.toContain('caFile');
+    },
+  );
 
   it('a missing tls.caFile refuses only what probes (as an unset ${VAR} does): a backup, the alerts, uptime still run', async () => {
     const folder = tempDir('mt-config-ca-scope-');
