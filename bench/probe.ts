@@ -4,7 +4,8 @@
  * <= 1.5x), both the first run in a new bucket (which creates the 200 state documents) and the runs after it in the
  * same bucket (what the minute schedule does all day), the latter also in a warm process (after a dozen runs, once V8
  * has compiled the run's code), beside the same 200 requests made with bare node:http and no
- * state (what the machine allows right now); for information, the warm process with the targets spread to 200 ms (the
+ * state (what the machine allows right now) and beside the same runs without the state cache (each document read);
+ * for information, the warm process with the targets spread to 200 ms (the
  * app's API p95 objective);
  * our total time against `curl -w '%{time_total}'` on the same endpoint (target: median difference <= 2 ms; each
  * pair after a discarded warm-up request, the order alternating, since whichever runs right after the previous
@@ -124,21 +125,31 @@ async function warmRuns(
   slowestMs: number,
   warmups: number,
   timed: number,
-): Promise<{ ours: number[]; bare: number[]; fresh: number[] }> {
+): Promise<{ ours: number[]; uncached: number[]; bare: number[]; fresh: number[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'mt-bench-probe-warm-'));
+  const other = mkdtempSync(join(tmpdir(), 'mt-bench-probe-warm-'));
   try {
     const store = openStore(`file://${dir}`);
+    const uncachedStore = openStore(`file://${other}`);
     const probes = targetProbes(url, count, slowestMs);
     const ours: number[] = [];
+    const uncached: number[] = [];
     const bare: number[] = [];
-    for (let i = 0; i < warmups + timed; i++) {
-      if (i >= warmups) await pause();
+    // each step: ours, then ours reading every state document (no state cache, in a bucket of its own), then bare
+    const timedRun = async (i: number, s: typeof store, stateCache: boolean) => {
       const t0 = performance.now();
-      const run = await runProbes(store, 'bench', probes, { all: true, concurrency: 200 });
+      const run = await runProbes(s, 'bench', probes, { all: true, concurrency: 200, stateCache });
       const wall = performance.now() - t0;
       if (run.passed !== count) throw new Error(`warm run ${i + 1}: ${run.passed} of ${count} passed`);
+      return wall;
+    };
+    for (let i = 0; i < warmups + timed; i++) {
+      if (i >= warmups) await pause();
+      const wall = await timedRun(i, store, true);
+      const withoutCache = await timedRun(i, uncachedStore, false);
       if (i >= warmups) {
         ours.push(wall);
+        uncached.push(withoutCache);
         bare.push(await bareRun(url, count, slowestMs));
       }
     }
@@ -146,9 +157,10 @@ async function warmRuns(
     // code is compiled)
     const fresh = [];
     for (let i = 0; i < 3; i++) fresh.push((await oneRun(url, count, slowestMs, 200)).wallMs);
-    return { ours, bare, fresh };
+    return { ours, uncached, bare, fresh };
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    rmSync(other, { recursive: true, force: true });
   }
 }
 
@@ -361,6 +373,9 @@ else if (child) {
     console.log(
       `the same 200 in a warm process (after 12 runs: the schedule's process after its first minutes), runs spaced as the schedule spaces them: wall median ${median(warm.ours).toFixed(0)} ms = ${(median(warm.ours) / 100).toFixed(2)}x, ${within} of ${warm.ours.length} runs <= 1.5x (runs ${ms(warm.ours)}); ` +
         `bare node:http right after each: median ${median(warm.bare).toFixed(0)} ms = ${(median(warm.bare) / 100).toFixed(2)}x (${ms(warm.bare)}); load average ${load()}`,
+    );
+    console.log(
+      `for comparison, the same warm runs without the state cache (each state document read, as a run in a new process does): wall median ${median(warm.uncached).toFixed(0)} ms = ${(median(warm.uncached) / 100).toFixed(2)}x, ${warm.uncached.filter((w) => w <= 150).length} of ${warm.uncached.length} runs <= 1.5x (runs ${ms(warm.uncached)})`,
     );
     console.log(
       `the first run in a new bucket in that warm process (creates the 200 state documents): wall median ${median(warm.fresh).toFixed(0)} ms = ${(median(warm.fresh) / 100).toFixed(2)}x (runs ${ms(warm.fresh)}); load average ${load()}`,
