@@ -10,7 +10,8 @@ import { delivered, startFakeHttp } from '../support/fake-http';
 import { loadConfig } from '../../shared/config/load';
 import { functionRuntime } from '../../shared/functions/runtime';
 import { openStore } from '../../shared/storage/open';
-import { OUTBOX_READ_LIMIT, saveToOutbox } from '../../shared/bus/outbox';
+import { saveToOutbox } from '../../shared/bus/outbox';
+import { OUTBOX_READ_LIMIT } from '../../shared/bus/outbox-read';
 import { probeFiring } from '../support/alert-messages';
 
 let slack: FakeSlack;

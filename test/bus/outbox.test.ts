@@ -12,14 +12,8 @@ import { capturedLogger } from '../support/logs';
 import { startFakeGcs, type FakeGcs } from '../support/fake-gcs';
 import { openStore } from '../../shared/storage/open';
 import { MemoryBus } from '../../shared/bus/memory-bus';
-import {
-  flushOutbox,
-  outboxKeys,
-  readOutbox,
-  saveToOutbox,
-  OUTBOX_CLAIM_TTL_MS,
-  OUTBOX_READ_LIMIT,
-} from '../../shared/bus/outbox';
+import { flushOutbox, outboxKeys, saveToOutbox, OUTBOX_CLAIM_TTL_MS } from '../../shared/bus/outbox';
+import { readOutbox, OUTBOX_READ_LIMIT } from '../../shared/bus/outbox-read';
 import type { ObjectStore } from '../../shared/storage/types';
 import { probeFiring } from '../support/alert-messages';
 
