@@ -78,6 +78,11 @@ export interface FakeGcs {
   objectNames(bucket: string): string[];
   /** Flips a byte of a stored object (to test integrity checks). */
   corrupt(bucket: string, name: string): void;
+  /**
+   * Sets when a stored object was created (its `timeCreated`, and `updated` with it), as if written then: to test what
+   * happens to objects by their age without waiting.
+   */
+  setTimeCreated(bucket: string, name: string, time: Date): void;
   close(): Promise<void>;
 }
 
@@ -494,6 +499,11 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
       if (!object) throw new Error(`fake GCS: no object ${bucket}/${name}`);
       object.data = Buffer.from(object.data);
       object.data[object.data.length - 1] = object.data[object.data.length - 1]! ^ 0xff;
+    },
+    setTimeCreated(bucket, name, time) {
+      const object = buckets.get(bucket)?.get(name);
+      if (!object) throw new Error(`fake GCS: no object ${bucket}/${name}`);
+      object.timeCreated = time.toISOString();
     },
     close: () =>
       new Promise<void>((resolve) => {
