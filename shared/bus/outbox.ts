@@ -6,7 +6,8 @@
  *
  *   <env>/.outbox/<time>-<uuid>.json          one undelivered event (JSON), oldest first by key
  *   <env>/.outbox-poison/<time>-<uuid>.json   an entry that is no event (corrupt JSON, or not an event by its schema),
- *                                             moved aside by a drain, byte for byte, for an operator to look at
+ *                                             moved aside by a drain, byte for byte, for an operator to look at; kept
+ *                                             POISON_KEEP_DAYS after that, then removed by a drain (prunePoison)
  *
  * A poison entry is logged and set aside, never retried: it would fail the same way at every run and, oldest first,
  * hold back every event after it. Both stores publish an object whole (the file store a temp file linked or renamed
@@ -175,14 +176,28 @@ async function claimEntry(
  * Publishes every event in the outbox, oldest first, deleting each once published; each entry is claimed first (see
  * claimEntry), so a drain running beside this one never publishes the same entry. A poison entry (see the top) is
  * moved aside with one error line, and the drain goes on. Stops at the first failure to publish or of the store (the
- * bus is still down; the entry's claim is released and the next run tries again). Never throws.
+ * bus is still down; the entry's claim is released and the next run tries again). Then, unless `prunePoison` is
+ * false, removes the poison entries kept long enough (prunePoison): after the events, so that work never delays nor
+ * stops theirs, and whether or not the bus is up (it has nothing to do with the bus). Never throws.
  */
 export async function flushOutbox(
   store: ObjectStore,
   env: string,
   deliver: (event: OpsEventInput) => Promise<string>,
   logger: Logger,
-  options: { now?: () => Date; claimTtlMs?: number } = {},
+  options: { now?: () => Date; claimTtlMs?: number; prunePoison?: boolean } = {},
+): Promise<{ published: number; poisoned: number; left: boolean }> {
+  const result = await drainOutbox(store, env, deliver, logger, options);
+  if (options.prunePoison !== false) await prunePoison(store, env, logger, (options.now ?? (() => new Date()))());
+  return result;
+}
+
+async function drainOutbox(
+  store: ObjectStore,
+  env: string,
+  deliver: (event: OpsEventInput) => Promise<string>,
+  logger: Logger,
+  options: { now?: () => Date; claimTtlMs?: number },
 ): Promise<{ published: number; poisoned: number; left: boolean }> {
   const now = options.now ?? (() => new Date());
   const ttlMs = options.claimTtlMs ?? OUTBOX_CLAIM_TTL_MS;
@@ -228,4 +243,74 @@ export async function flushOutbox(
       `outbox: ${published} event(s) published${poisoned ? `, ${poisoned} poison entry(ies) moved aside` : ''}`,
     );
   return { published, poisoned, left: false };
+}
+
+/**
+ * How long a poison entry is kept after a drain set it aside: long enough for an operator to notice the error line
+ * (or `mt-ops alerts status`) and look at it, even after a holiday; then it only takes room.
+ */
+export const POISON_KEEP_DAYS = 30;
+
+/** Until when a poison entry set aside at `at` is kept: a drain after that removes it. */
+export const poisonKeptUntil = (at: Date): Date => new Date(at.getTime() + POISON_KEEP_DAYS * 86_400_000);
+
+/**
+ * The most poison entries one prune looks at: one page of the listing (one list request on GCS), the first by key.
+ * Keys sort by the time the entry was saved, and drains set entries aside oldest first, so these are the oldest: a
+ * pass removes those past the keep and the next pass sees the ones after. Poison is rare; a burst of more than this
+ * within POISON_KEEP_DAYS is still removed, a page a pass.
+ */
+export const POISON_PRUNE_LIMIT = 100;
+
+/**
+ * How often the drains of one process prune (see functionRuntime): the fan-out drains before every message, and
+ * listing the poison folder each time would cost one list request a message for entries kept 30 days.
+ */
+export const POISON_PRUNE_EVERY_MS = 3_600_000;
+
+/** When the poison entry (the object a drain put there, its time on either store) was set aside. */
+export const setAsideAt = (entry: ObjectInfo): Date => entry.created;
+
+/** Whether a bucket hold or retention policy keeps the object: its delete would be refused, so it is not tried. */
+const isHeld = (o: ObjectInfo, now: Date) =>
+  o.temporaryHold || o.eventBasedHold || (o.retentionExpires !== undefined && o.retentionExpires > now);
+
+/**
+ * Removes the poison entries set aside more than POISON_KEEP_DAYS ago, among the first POISON_PRUNE_LIMIT listed
+ * (never read: their time is in the listing), with one info line saying how many and when the oldest was set aside.
+ * Each delete is conditional on the version listed; one another drain removed first, or one under a hold, is left.
+ * A storage failure stops the pass with one warning line: the next pass tries again. Never throws; returns how many
+ * it removed.
+ */
+export async function prunePoison(store: ObjectStore, env: string, logger: Logger, now = new Date()): Promise<number> {
+  const prefix = outboxKeys.poisonPrefix(env);
+  let looked = 0;
+  let removed = 0;
+  let oldest: Date | undefined;
+  try {
+    for await (const entry of store.list(prefix, { pageSize: POISON_PRUNE_LIMIT })) {
+      const at = setAsideAt(entry);
+      if (poisonKeptUntil(at) < now && !isHeld(entry, now)) {
+        try {
+          await store.delete(entry.key, { ifGeneration: entry.generation });
+          removed++;
+          if (!oldest || at < oldest) oldest = at;
+        } catch (err) {
+          if (!isConflict(err) && !(err instanceof StorageError && err.code === 'held')) throw err;
+        }
+      }
+      if (++looked >= POISON_PRUNE_LIMIT) break; // the rest at the next pass: no second page
+    }
+  } catch (err) {
+    logger.warn(
+      `outbox: removing poison entries kept over ${POISON_KEEP_DAYS} days from ${prefix} stopped after ${removed}, the next run tries again: ${redactString(errorMessage(err))}`,
+    );
+    return removed;
+  }
+  if (oldest)
+    logger.info(
+      { removed, oldestSetAsideAt: oldest.toISOString() },
+      `outbox: ${removed} poison entry(ies) removed from ${prefix}, kept over ${POISON_KEEP_DAYS} days (the oldest set aside ${oldest.toISOString()})`,
+    );
+  return removed;
 }

@@ -4,7 +4,7 @@ import { loadConfig, type Config, type ConfigCheck } from '../config/load';
 import { openStore } from '../storage/open';
 import { storeOptions } from '../storage/config';
 import { openBus, type ReliableBus } from '../bus/open';
-import { flushOutbox, keepInOutbox } from '../bus/outbox';
+import { flushOutbox, keepInOutbox, POISON_PRUNE_EVERY_MS } from '../bus/outbox';
 import { createLogger, type Logger } from '../log/logger';
 import type { ObjectStore } from '../storage/types';
 import type { EventBus } from '../bus/events';
@@ -16,7 +16,10 @@ export interface Runtime {
   bus: EventBus;
   logger: Logger;
   env: string;
-  /** Publishes the events earlier runs could not (see shared/bus/outbox.ts); never throws. */
+  /**
+   * Publishes the events earlier runs could not (see shared/bus/outbox.ts), and now and then removes the poison entries
+   * kept long enough; never throws.
+   */
   flushOutbox?: () => Promise<void>;
   /**
    * Aborted when the instance stops (`npm start` on SIGINT/SIGTERM), with an InterruptedError: long work stops
@@ -47,13 +50,22 @@ export function functionRuntime(
   const logger = options.logger ?? createLogger({ level: config.env.LOG_LEVEL, labels: { env, component } });
   // An event that could not be published waits in the bucket for the next run of any function.
   const bus = openBus(config, { logger, onUndelivered: keepInOutbox(store, env, logger) });
+  // Poison entries past their keep are removed by the instance's first drain, then by one drain an hour: not by every
+  // one (the fan-out drains before each message), which would list their folder once a message.
+  let pruneAfter = 0;
+  const prunes = () => {
+    const now = Date.now();
+    if (now < pruneAfter) return false;
+    pruneAfter = now + POISON_PRUNE_EVERY_MS;
+    return true;
+  };
   return {
     config,
     store,
     bus,
     logger,
     env,
-    flushOutbox: () => flushOutbox(store, env, bus.deliver, logger).then(() => {}),
+    flushOutbox: () => flushOutbox(store, env, bus.deliver, logger, { prunePoison: prunes() }).then(() => {}),
     ...(options.signal ? { signal: options.signal } : {}),
   };
 }
