@@ -1,9 +1,10 @@
 /**
  * What `mt-ops alerts status` reads of the outbox (see outbox.ts): how many events wait, since when, and the alerts
- * among the oldest; a bounded number of entries is read, however many wait.
+ * among the oldest; a bounded number of entries is read, however many wait. And the poison entries set aside: how
+ * many, and until when they are kept.
  */
 import type { ObjectInfo, ObjectStore } from '../storage/types';
-import { outboxKeys, readEntry } from './outbox';
+import { outboxKeys, poisonKeptUntil, readEntry, setAsideAt, POISON_KEEP_DAYS } from './outbox';
 
 /** An alert event waiting in the outbox (what `mt-ops alerts status` lists). */
 export interface WaitingAlert {
@@ -92,4 +93,31 @@ export async function readOutbox(store: ObjectStore, env: string, now = new Date
     unread,
     unreadable,
   };
+}
+
+/** The poison entries kept in `outboxKeys.poisonPrefix(env)` (what `mt-ops alerts status` says of them). */
+export interface PoisonSummary {
+  /** How many are kept: counted from the listing, never read. */
+  kept: number;
+  /** How long each is kept after it was set aside (POISON_KEEP_DAYS), then removed by a drain. */
+  keepDays: number;
+  /** The first and the last to go: set aside, and kept until (set aside + keepDays); null when none is kept. */
+  oldest: { setAsideAt: string; keptUntil: string } | null;
+  newest: { setAsideAt: string; keptUntil: string } | null;
+}
+
+/** Counts the poison entries from the listing (which streams: only the oldest and newest times are held). */
+export async function readPoison(store: ObjectStore, env: string): Promise<PoisonSummary> {
+  let kept = 0;
+  let oldest: Date | undefined;
+  let newest: Date | undefined;
+  for await (const entry of store.list(outboxKeys.poisonPrefix(env))) {
+    kept++;
+    const at = setAsideAt(entry);
+    if (!oldest || at < oldest) oldest = at;
+    if (!newest || at > newest) newest = at;
+  }
+  const times = (at: Date | undefined) =>
+    at ? { setAsideAt: at.toISOString(), keptUntil: poisonKeptUntil(at).toISOString() } : null;
+  return { kept, keepDays: POISON_KEEP_DAYS, oldest: times(oldest), newest: times(newest) };
 }

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { writeFileSync } from 'node:fs';
+import { utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../support/cli';
 import { tempDir } from '../support/temp';
@@ -289,6 +289,46 @@ describe('mt-ops alerts and silence (the real CLI)', () => {
     expect(human.stdout).toMatch(/prod\/\.outbox\/20200101T000000000Z-corrupt0\.json\s+not valid JSON: /);
     expect(human.stdout).toMatch(/^Owed: none/m);
     expect(human.stdout).toMatch(/^Silences: none$/m);
+  });
+
+  it('alerts status says how many poison entries are kept and until when: each 30 days after it was set aside', async () => {
+    const dir = tempDir('mt-alerts-poison-kept-');
+    const own = { ...env, BACKUP_BUCKET: `file://${dir}` };
+    const status = async () => {
+      const [text, json] = await Promise.all([
+        runCli(['alerts', 'status'], { env: own }),
+        runCli(['alerts', 'status', '--json'], { env: own }),
+      ]);
+      expect(text.code, text.stderr).toBe(0);
+      return { text: text.stdout, poison: JSON.parse(json.stdout).poison };
+    };
+    const none = await status();
+    expect(none.text).toMatch(/^Poison: none \(no outbox entry set aside in prod\/\.outbox-poison\/\)$/m);
+    expect(none.poison).toEqual({ kept: 0, keepDays: 30, oldest: null, newest: null });
+
+    // set aside 10 and 31 days ago (the file's time is when the drain put it there)
+    const store = openStore(own.BACKUP_BUCKET);
+    const keep = async (name: string, days: number) => {
+      const key = `prod/.outbox-poison/20200101T000000000Z-${name}.json`;
+      await store.put(key, '{"type":"alert",');
+      const at = new Date(Math.floor((Date.now() - days * 86_400_000) / 1000) * 1000);
+      utimesSync(join(dir, key), at, at);
+      return { setAsideAt: at.toISOString(), keptUntil: new Date(at.getTime() + 30 * 86_400_000).toISOString() };
+    };
+    const utc = (iso: string) => `${iso.slice(0, 19).replace('T', ' ')} UTC`;
+    const young = await keep('young', 10);
+    const one = await status();
+    expect(one.poison).toEqual({ kept: 1, keepDays: 30, oldest: young, newest: young });
+    expect(one.text).toContain(
+      `\nPoison (outbox entries that were no event, set aside in prod/.outbox-poison/ for an operator to look at; never published): 1 entry, kept 30 days after it was set aside, then removed by a run of any function: until ${utc(young.keptUntil)}\n`,
+    );
+    const old = await keep('old', 31);
+    const two = await status();
+    expect(two.poison).toEqual({ kept: 2, keepDays: 30, oldest: old, newest: young });
+    expect(two.text).toContain(
+      `: 2 entries, each kept 30 days after it was set aside, then removed by a run of any function: the oldest until ${utc(old.keptUntil)} (past: the next hourly pass of a function removes it), the newest until ${utc(young.keptUntil)}\n`,
+    );
+    expect(two.text).toMatch(/^Unpublished: none \(the bucket's outbox is empty\)$/m);
   });
 
   it('alerts status with more events waiting than it reads: the true count, the oldest read, and says more wait', async () => {

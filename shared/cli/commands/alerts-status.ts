@@ -1,10 +1,13 @@
-/** `mt-ops alerts status`: firing incidents, events not published yet, deliveries owed, silences, maintenance. */
+/**
+ * `mt-ops alerts status`: firing incidents, events not published yet, poison entries kept, deliveries owed, silences,
+ * maintenance.
+ */
 import { commandContext, noteMissingBucket } from '../context';
 import { table } from '../progress';
 import { readIncidents } from '../../alerts/state';
 import { readOwed } from '../../alerts/sweep';
 import { outboxKeys } from '../../bus/outbox';
-import { readOutbox, type OutboxSummary } from '../../bus/outbox-read';
+import { readOutbox, readPoison, type OutboxSummary, type PoisonSummary } from '../../bus/outbox-read';
 import { count, formatAge } from '../../format';
 import { isActive, listSilences } from '../../alerts/silences';
 import { activeWindow, nextWindow } from '../../maintenance/window';
@@ -42,6 +45,25 @@ function unpublishedText(u: OutboxSummary, env: string, now: Date): string {
   )}${more}${unreadable}`;
 }
 
+/**
+ * The poison entries a drain set aside (outbox entries that were no event): how many are kept, and until when (each
+ * for POISON_KEEP_DAYS after it was set aside, then removed by a drain; an entry past its time waits for the next
+ * hourly pass of a function).
+ */
+function poisonText(p: PoisonSummary, env: string, now: Date): string {
+  const where = outboxKeys.poisonPrefix(env);
+  if (!p.oldest || !p.newest) return `Poison: none (no outbox entry set aside in ${where})`;
+  const until = (t: { keptUntil: string }) =>
+    `${utc(t.keptUntil)} UTC${Date.parse(t.keptUntil) < now.getTime() ? ' (past: the next hourly pass of a function removes it)' : ''}`;
+  return (
+    `Poison (outbox entries that were no event, set aside in ${where} for an operator to look at; never published): ` +
+    `${count(p.kept, 'entry', 'entries')}, ${p.kept === 1 ? 'kept' : 'each kept'} ${p.keepDays} days after it was set aside, then removed by a run of any function: ` +
+    (p.kept === 1
+      ? `until ${until(p.oldest)}`
+      : `the oldest until ${until(p.oldest)}, the newest until ${until(p.newest)}`)
+  );
+}
+
 /** Prints the report, as text or (`--json`) as JSON. */
 export async function alertsStatus(flags: { bucket?: string; env?: string; json?: boolean }): Promise<void> {
   const ctx = commandContext(flags);
@@ -49,6 +71,7 @@ export async function alertsStatus(flags: { bucket?: string; env?: string; json?
   const now = new Date();
   const firing = (await readIncidents(ctx.store, ctx.env)).filter((i) => i.status === 'firing');
   const unpublished = await readOutbox(ctx.store, ctx.env, now);
+  const poison = await readPoison(ctx.store, ctx.env);
   const owed = await readOwed(ctx.store, ctx.env);
   const silences = (await listSilences(ctx.store, ctx.env)).filter((s) => isActive(s, now));
   const windows = ctx.config.file.maintenance;
@@ -64,6 +87,7 @@ export async function alertsStatus(flags: { bucket?: string; env?: string; json?
       mutedBy: i.mutedBy,
     })),
     unpublished,
+    poison,
     owed,
     silences,
     maintenance: {
@@ -95,6 +119,7 @@ export async function alertsStatus(flags: { bucket?: string; env?: string; json?
         )}`
       : `Firing: none${firingNote}`,
     unpublishedText(unpublished, ctx.env, now),
+    poisonText(poison, ctx.env, now),
     owed.length
       ? `Owed (not delivered yet): ${owed.length}\n${table(
           ['SINCE (UTC)', 'SEVERITY', 'KIND', 'CHANNEL', 'STATE', 'ATTEMPTS', 'NEXT TRY (UTC)', 'TITLE', 'ERROR'],

@@ -202,7 +202,7 @@ export function registerAlertsCommands(program: Command): void {
 
   withStoreOptions(alerts.command('status'))
     .description(
-      "Firing incidents, events not published yet (waiting in the bucket's outbox), deliveries still owed (failed and waiting for a retry), active silences and the next maintenance window",
+      "Firing incidents, events not published yet (waiting in the bucket's outbox), poison outbox entries kept (how many, until when), deliveries still owed (failed and waiting for a retry), active silences and the next maintenance window",
     )
     .option('--json', 'print JSON')
     .action(alertsStatus);
