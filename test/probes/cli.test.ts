@@ -13,7 +13,7 @@ import {
 import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { runCli, runAsNobody, canDropPrivileges } from '../support/cli';
+import { runCli, runAsNobody, canDropPrivileges, operatorFileEnv } from '../support/cli';
 import { functionRuntime } from '../../shared/functions/runtime';
 import { loadConfig } from '../../shared/config/load';
 import type { MemoryBus } from '../../shared/bus/memory-bus';
@@ -36,18 +36,7 @@ function openToAll(path: string): void {
   }
 }
 
-function setup(file: object) {
-  const dir = tempDir('mt-probe-cli-');
-  const path = join(dir, 'ops.json');
-  writeFileSync(path, JSON.stringify(file));
-  return {
-    OPS_CONFIG: path,
-    BACKUP_BUCKET: `file://${dir}/bucket`,
-    OPS_ENV: 'prod',
-    GOOGLE_CLOUD_PROJECT: '',
-    PUBSUB_EMULATOR_HOST: '',
-  };
-}
+const setup = (file: object) => operatorFileEnv(file, 'mt-probe-cli-');
 
 describe('mt-ops probe', () => {
   it('an empty probes list is no probes (never the defaults, which would probe an APP_BASE_URL nobody meant): said, exit 0', async () => {

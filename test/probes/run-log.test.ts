@@ -5,7 +5,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli } from '../support/cli';
+import { operatorFileEnv, runCli } from '../support/cli';
 import { startTargets, type Targets } from '../support/probe-targets';
 import { startLocalRuntime } from '../support/local-runtime';
 import { testRuntime } from '../support/runtime';
@@ -19,19 +19,8 @@ beforeAll(async () => {
 });
 afterAll(async () => targets.close());
 
-/** The variables of an operator file with these probes, in a folder of its own with the bucket beside it. */
-function setup(file: object) {
-  const dir = tempDir('mt-probe-log-');
-  const path = join(dir, 'ops.json');
-  writeFileSync(path, JSON.stringify(file));
-  return {
-    OPS_CONFIG: path,
-    BACKUP_BUCKET: `file://${dir}/bucket`,
-    OPS_ENV: 'prod',
-    GOOGLE_CLOUD_PROJECT: '',
-    PUBSUB_EMULATOR_HOST: '',
-  };
-}
+/** The variables of an operator file with these probes (support/cli.ts). */
+const setup = (file: object) => operatorFileEnv(file, 'mt-probe-log-');
 
 /** The JSON log records among these lines (stderr, or a captured logger's lines). */
 const records = (lines: string | string[]) =>

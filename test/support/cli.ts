@@ -1,6 +1,9 @@
 /** Runs the real CLI as a child process for tests. */
 import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from './temp';
 
 export const CLI = fileURLToPath(new URL('../../bin/mt-ops.js', import.meta.url));
 
@@ -58,4 +61,21 @@ export function runAsNobody(args: string[], env: Record<string, string>): Promis
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
+}
+
+/**
+ * The CLI's variables for an operator file (written as JSON in a folder of its own, the bucket beside it), with no
+ * Google project and no Pub/Sub emulator: what a run by hand on an operator's machine sees.
+ */
+export function operatorFileEnv(file: object, prefix = 'mt-cli-') {
+  const dir = tempDir(prefix);
+  const path = join(dir, 'ops.json');
+  writeFileSync(path, JSON.stringify(file));
+  return {
+    OPS_CONFIG: path,
+    BACKUP_BUCKET: `file://${dir}/bucket`,
+    OPS_ENV: 'prod',
+    GOOGLE_CLOUD_PROJECT: '',
+    PUBSUB_EMULATOR_HOST: '',
+  };
 }
