@@ -26,6 +26,9 @@ import { STATE_CACHE_ENTRIES, STATE_CACHE_IDLE_MS, StateCache, stateCacheOf } fr
 import { MINUTE, type Bucket } from '../../shared/probes/slo';
 import type { ProbeResult } from '../../shared/probes/rules';
 import { openStore } from '../../shared/storage/open';
+import { operatorFileEnv } from '../support/cli';
+import { testRuntime } from '../support/runtime';
+import { probeEventHandler } from '../../functions/probe/handlers';
 import { StorageError, type ObjectStore } from '../../shared/storage/types';
 
 let targets: Targets;
@@ -294,6 +297,26 @@ describe('runs on the file store', () => {
       expect(run.passed).toBe(list.length);
     }
     expect(stateCacheOf(store).size).toBe(STATE_CACHE_ENTRIES);
+  });
+});
+
+describe('the probe function', () => {
+  it("keeps the cache across its ticks (its runtime's store lives as long as the instance): a tick reads no state it wrote", async () => {
+    const env = operatorFileEnv({ probes: [{ name: 'api', url: `${targets.url}/health`, intervalSeconds: 60 }] });
+    const rt = testRuntime({ BACKUP_BUCKET: env.BACKUP_BUCKET, OPS_CONFIG: env.OPS_CONFIG, OPS_ENV: 'prod' });
+    // the store itself, its reads counted (the same object: the cache is the store's)
+    const reads: string[] = [];
+    const read = rt.store.readJson.bind(rt.store);
+    rt.store.readJson = (key: string) => {
+      if (key.includes('/.state/probes/')) reads.push(key);
+      return read(key);
+    };
+    const handler = probeEventHandler(() => rt);
+    const tick = (id: string) => handler({ id, data: { message: { data: '', messageId: id } } } as never);
+    expect(await tick('1')).toMatchObject({ passed: 1, notDue: 0 });
+    // seconds later (a second delivery of the tick): not due, by the state the first tick wrote, without reading it
+    expect(await tick('2')).toMatchObject({ passed: 0, notDue: 1 });
+    expect(reads).toEqual(['prod/.state/probes/api.json']);
   });
 });
 
