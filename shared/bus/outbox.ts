@@ -17,7 +17,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { isConflict, StorageError, type ObjectInfo, type ObjectStore } from '../storage/types';
+import { isConflict, isHeld, StorageError, type ObjectInfo, type ObjectStore } from '../storage/types';
 import { OpsEvent, type OpsEventInput } from './events';
 import type { Logger } from '../log/logger';
 import { errorMessage, formatIssues, truncate } from '../errors';
@@ -270,10 +270,6 @@ export const POISON_PRUNE_EVERY_MS = 3_600_000;
 
 /** When the poison entry (the object a drain put there, its time on either store) was set aside. */
 export const setAsideAt = (entry: ObjectInfo): Date => entry.created;
-
-/** Whether a bucket hold or retention policy keeps the object: its delete would be refused, so it is not tried. */
-const isHeld = (o: ObjectInfo, now: Date) =>
-  o.temporaryHold || o.eventBasedHold || (o.retentionExpires !== undefined && o.retentionExpires > now);
 
 /**
  * Removes the poison entries set aside more than POISON_KEEP_DAYS ago, among the first POISON_PRUNE_LIMIT listed

@@ -1,6 +1,6 @@
 /** Carrying out a retention plan: bounded concurrency, manifest first, held objects skipped, failures reported. */
 import type { ObjectStore, ObjectInfo } from '../storage/types';
-import { StorageError } from '../storage/types';
+import { isHeld, StorageError } from '../storage/types';
 import { errorMessage } from '../errors';
 import { pool } from '../pool';
 import { keys } from '../backup/layout';
@@ -31,10 +31,6 @@ export interface RetentionResult {
   skipped: number;
   failed: number;
   bytesFreed: number;
-}
-
-function isHeld(o: ObjectInfo, now: Date): boolean {
-  return o.temporaryHold || o.eventBasedHold || (o.retentionExpires !== undefined && o.retentionExpires > now);
 }
 
 /**

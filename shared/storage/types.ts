@@ -20,6 +20,11 @@ export interface ObjectInfo {
   retentionExpires?: Date;
 }
 
+/** Whether a hold or a bucket retention policy keeps the object at `now`: its delete would be refused. */
+export function isHeld(o: ObjectInfo, now: Date): boolean {
+  return o.temporaryHold || o.eventBasedHold || (o.retentionExpires !== undefined && o.retentionExpires > now);
+}
+
 export interface WriteOptions {
   contentType?: string;
   /** Custom metadata (GCS `metadata`); never put a secret here. */
