@@ -189,7 +189,7 @@ export interface UptimeSummary {
   sloIncident?: ProbeState['sloIncident'];
 }
 
-export function latencyObjective(config: Pick<ProbeConfig, 'kind' | 'slo'>): number {
+export function latencyObjective(config: ProbeConfig): number {
   return config.slo.latencyP95Ms ?? (config.kind === 'postgres' ? 100 : config.kind === 'http' ? 200 : 60_000);
 }
 
@@ -220,7 +220,7 @@ export function statusAt(
  * it has just written) the status is the stored one.
  */
 export function summarize(
-  config: Pick<ProbeConfig, 'name' | 'kind' | 'slo' | 'intervalSeconds' | 'ignoreMaintenance'>,
+  config: ProbeConfig,
   state: ProbeState,
   now: Date,
   windows?: readonly MaintenanceWindow[],

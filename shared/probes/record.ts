@@ -1,11 +1,9 @@
 /**
  * A sample recorded into its probe's state: stepped into the state document and written with compare-and-swap, the
  * document re-read and the sample re-applied on a conflict (another run wrote first), so two concurrent runs never lose
- * a sample and only the run whose write lands reports a transition. The run's own thread calls it (run.ts), or the
- * state thread does (state-thread.ts) with the same arguments.
+ * a sample and only the run whose write lands reports a transition (run.ts calls it for each probe it probed).
  */
-import type { ObjectStore } from '../storage/types';
-import { isConflict } from '../storage/types';
+import { isConflict, type ObjectStore } from '../storage/types';
 import { errorMessage } from '../errors';
 import { readHotState, summarize } from './plan';
 import type { ProbeConfig } from './config';
@@ -44,12 +42,6 @@ export interface RecordContext {
   cache?: StateCache;
 }
 
-/** What recording reads of a probe's configuration (all a summary reads too). */
-export type RecordedConfig = Pick<
-  ProbeConfig,
-  'name' | 'kind' | 'intervalSeconds' | 'failureThreshold' | 'successThreshold' | 'slo' | 'ignoreMaintenance'
->;
-
 /** What the outcome needs of a written step (the stepped state itself only for a summary). */
 interface Written {
   status: ProbeStatus;
@@ -61,11 +53,12 @@ interface Written {
 
 /**
  * The sample into the probe's state, written with compare-and-swap. `state` (the plan's, or a re-read one after a
- * conflict) is let go once stepped, and the stepped state once its write is under way (see probeItem).
+ * conflict) is let go once stepped, and the stepped state once its write is under way (see probeItem), unless the
+ * run keeps it in the state cache for the next run (state-cache.ts): then it is kept there once written, and only then.
  */
 export async function record(
   run: RecordContext,
-  config: RecordedConfig,
+  config: ProbeConfig,
   state: ProbeState | undefined,
   generation: string | null,
   planProblem: string | undefined,
@@ -152,7 +145,7 @@ function writeState(store: ObjectStore, key: string, state: ProbeState, generati
 /** The outcome of a recorded sample: a late sample's bucket added to the history, the summary when asked for. */
 async function recorded(
   run: RecordContext,
-  config: RecordedConfig,
+  config: ProbeConfig,
   result: ProbeResult,
   written: Written,
   known: HistoryRead | undefined,

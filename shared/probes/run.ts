@@ -21,10 +21,9 @@ import {
 import { pool } from '../pool';
 import { runProbe } from './probe';
 import { PROBE_CONCURRENCY, resolveProbe, type ProbeConfig, type ResolvedProbe } from './config';
-import type { SloChange } from './state';
+import { probeKeys, type SloChange } from './state';
 import { record, type RecordContext } from './record';
 import { stateCacheOf, type CachedState, type StateCache } from './state-cache';
-import { probeKeys } from './state';
 import type { ProbeResult, ProbeStatus, Transition } from './rules';
 
 /**
