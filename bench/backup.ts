@@ -6,7 +6,6 @@
 import { mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ADMIN_URL, createDataset, dbUrl, median, runMeasured, withClient, builtCli } from './support';
 
 const CLI = builtCli();

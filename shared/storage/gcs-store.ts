@@ -1,6 +1,6 @@
 /** The object store on Google Cloud Storage (gs:// buckets). */
 import { IdempotencyStrategy, Storage, type File, type FileMetadata } from '@google-cloud/storage';
-import { PassThrough, Readable, Transform, type Readable as ReadableType } from 'node:stream';
+import { PassThrough, Transform, type Readable as ReadableType } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';

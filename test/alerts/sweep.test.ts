@@ -67,8 +67,6 @@ function setup(over: Partial<FanoutDeps> = {}) {
   };
 }
 
-const MIN = 60_000;
-const H = 60 * MIN;
 const backupOk = (time: string) => ({
   type: 'backup.succeeded',
   severity: 'info',

@@ -1,7 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { startFakeGcs, type FakeGcs } from '../support/fake-gcs';
-import { tempDir } from '../support/temp';
 import { openStore } from '../../shared/storage/open';
 import { readLease } from '../../shared/storage/lease';
 import { runBackup, type BackupProgress } from '../../shared/backup/run';

@@ -4,7 +4,6 @@ import { tempDir } from '../support/temp';
 import { writeSyntheticBackup } from '../support/synthetic-backup';
 import { openStore } from '../../shared/storage/open';
 import type { ObjectStore } from '../../shared/storage/types';
-import { keys } from '../../shared/backup/layout';
 import { listBackups, resolveBackup } from '../../shared/backup/catalog';
 import { runRetention } from '../../shared/retention/run';
 import { applySafetyRetention } from '../../shared/retention/policy';
