@@ -162,6 +162,52 @@ describe(`poison entries are kept ${POISON_KEEP_DAYS} days after they were set a
     },
   );
 
+  it('an old entry under a hold or a retention policy stays, without a warning: the others go, and once released it goes too', async () => {
+    const bucket = gcsBucket();
+    await poison(bucket, { 'a-40d.json': 40, 'b-35d.json': 35, 'c-33d.json': 33, 'd-32d.json': 32 });
+    const name = (key: string) => `${new URL(bucket.store.url).pathname.slice(1)}/${poisonKey(key)}`;
+    gcs.setHold('outbox-keep', name('a-40d.json'), { temporaryHold: true });
+    gcs.setHold('outbox-keep', name('b-35d.json'), { eventBasedHold: true });
+    gcs.setHold('outbox-keep', name('c-33d.json'), {
+      retentionExpirationTime: new Date(Date.now() + DAY).toISOString(),
+    });
+    const log = capturedLogger();
+    const before = gcs.requests.length;
+    await flushOutbox(bucket.store, 'prod', async () => 'id', log.logger);
+    expect(await kept(bucket.store)).toEqual(['a-40d.json', 'b-35d.json', 'c-33d.json']);
+    expect(log.records().filter((r) => r.severity !== 'INFO')).toEqual([]);
+    expect(log.lines.join('\n')).toMatch(/outbox: 1 poison entry\(ies\) removed/);
+    // the listing says they are held: no delete is even tried
+    const deletes = gcs.requests.slice(before).filter((r) => r.method === 'DELETE');
+    expect(deletes.map((r) => /[a-d]-\d+d\.json/.exec(decodeURIComponent(r.path))?.[0])).toEqual(['d-32d.json']);
+    // the holds released: the next pass removes them
+    gcs.setHold('outbox-keep', name('a-40d.json'), { temporaryHold: false });
+    gcs.setHold('outbox-keep', name('b-35d.json'), { eventBasedHold: false });
+    gcs.setHold('outbox-keep', name('c-33d.json'), {
+      retentionExpirationTime: new Date(Date.now() - 1000).toISOString(),
+    });
+    await flushOutbox(bucket.store, 'prod', async () => 'id', capturedLogger().logger);
+    expect(await kept(bucket.store)).toEqual([]);
+  });
+
+  it('an entry put under a hold after the listing (the delete refused, 403) stays, without a warning', async () => {
+    const bucket = gcsBucket();
+    await poison(bucket, { 'a-40d.json': 40, 'b-35d.json': 35 });
+    const name = (key: string) => `${new URL(bucket.store.url).pathname.slice(1)}/${poisonKey(key)}`;
+    // the real store, a hold set on the entry just before its delete goes out
+    const racing: ObjectStore = Object.assign(Object.create(bucket.store) as ObjectStore, {
+      delete: (key: string, options?: { ifGeneration?: string }) => {
+        if (key.endsWith('a-40d.json')) gcs.setHold('outbox-keep', name('a-40d.json'), { temporaryHold: true });
+        return bucket.store.delete(key, options);
+      },
+    });
+    const log = capturedLogger();
+    await flushOutbox(racing, 'prod', async () => 'id', log.logger);
+    expect(await kept(bucket.store)).toEqual(['a-40d.json']);
+    expect(log.records().filter((r) => r.severity !== 'INFO')).toEqual([]);
+    expect(log.lines.join('\n')).toMatch(/outbox: 1 poison entry\(ies\) removed/);
+  });
+
   it(`a pass looks at ${POISON_PRUNE_LIMIT} entries at most, from the listing, reading none; the next pass goes on`, async () => {
     const bucket = folderBucket();
     const extra = 7;
