@@ -55,9 +55,11 @@ const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** `21d` -> ms; a bare number is itself; undefined when not a number or duration. */
+const NUMBER = /^-?\d+(\.\d+)?$/;
+
 export function parseDuration(text: string): number | undefined {
   const t = text.trim();
-  if (/^-?\d+(\.\d+)?$/.test(t)) return Number(t);
+  if (NUMBER.test(t)) return Number(t);
   const m = DURATION.exec(t);
   return m ? Number(m[1]) * UNIT_MS[m[2]!]! : undefined;
 }
@@ -253,17 +255,25 @@ export function parseCondition(source: string): Condition {
     throw new ConditionError(source, at + 1, `${right.kind === 'pattern' ? 'pat' : 'any'}() works only with == and !=`);
   }
   if (operator !== '==' && operator !== '!=') {
+    // a duration is a time only to the placeholders that are times; to any other (`[BODY].uptime > 5m`) it would never
+    // compare, and the condition would fail at every probe
+    const placeholder = left.kind === 'placeholder' ? left : (right as Extract<Operand, { kind: 'placeholder' }>);
+    const timed =
+      !placeholder.fn && (placeholder.name === 'RESPONSE_TIME' || placeholder.name === 'CERTIFICATE_EXPIRATION');
     for (const [side, col] of [
       [left, 1],
       [right, rightCol],
     ] as const) {
-      if (side.kind === 'literal' && parseDuration(side.text) === undefined) {
+      if (side.kind !== 'literal') continue;
+      const at = col + (source.slice(col - 1).length - source.slice(col - 1).trimStart().length);
+      if (parseDuration(side.text) === undefined)
+        throw new ConditionError(source, at, `${operator} needs a number or a duration (200, 1.5s, 21d)`);
+      if (!timed && !NUMBER.test(side.text))
         throw new ConditionError(
           source,
-          col + (source.slice(col - 1).length - source.slice(col - 1).trimStart().length),
-          `${operator} needs a number or a duration (200, 1.5s, 21d)`,
+          at,
+          `${operator} needs a number here: durations (1.5s, 21d) compare only with [RESPONSE_TIME] and [CERTIFICATE_EXPIRATION]`,
         );
-      }
     }
   }
   return { source, left, operator, right };

@@ -88,7 +88,8 @@ export class Evaluation {
         return Array.isArray(entry) ? entry.join(', ') : entry;
       }
       case 'BODY': {
-        if (op.path.length === 0) return o.json !== undefined ? JSON.stringify(o.json) : o.body;
+        // as text, trimmed as Gatus trims it: `[BODY] == OK` holds for a server answering "OK\n"
+        if (op.path.length === 0) return o.json !== undefined ? JSON.stringify(o.json) : o.body?.trim();
         let v = this.json();
         if (v === NO_JSON) return NO_JSON;
         for (const seg of op.path) {
@@ -106,6 +107,13 @@ export class Evaluation {
     const v = this.value(op);
     if (op.fn === 'has') return v !== undefined && v !== NO_JSON && v !== null;
     if (op.fn === 'len') {
+      // len([BODY]) of a JSON array or object counts its elements or keys, as len([BODY].items) does (`[]` is 0, not
+      // the 2 characters of its text); any other body, its text's length
+      if (op.name === 'BODY' && op.path.length === 0) {
+        const json = this.json();
+        if (Array.isArray(json)) return json.length;
+        if (json !== null && typeof json === 'object') return Object.keys(json).length;
+      }
       if (typeof v === 'string') return v.length;
       if (Array.isArray(v)) return v.length;
       if (v && typeof v === 'object') return Object.keys(v).length;
@@ -227,9 +235,14 @@ function asText(v: unknown): string | undefined {
   return String(v);
 }
 
+/**
+ * `==` as Gatus has it: a value observed as text (a JSON string, a header, the body) is compared as text, so
+ * `[BODY].version == 1.1` does not hold for "1.10", nor `[BODY].code == 7` for "007"; numbers (a JSON number, the
+ * status, len()) compare as numbers, `[BODY].ratio == 0.50` holding for 0.5.
+ */
 function equal(a: unknown, b: unknown, durations: boolean): boolean {
-  const an = asNumber(a, durations);
-  const bn = asNumber(b, durations);
+  const an = typeof a === 'string' ? undefined : asNumber(a, durations);
+  const bn = typeof b === 'string' ? undefined : asNumber(b, durations);
   if (an !== undefined && bn !== undefined) return an === bn;
   const at = asText(a);
   const bt = asText(b);
@@ -248,7 +261,9 @@ function compare(left: unknown, op: Operator, right: unknown, durations: boolean
     const text = asText(left);
     const hit =
       text !== undefined &&
-      (right.kind === 'pattern' ? globMatch(right.glob, text) : right.values.some((v) => equal(left, v, durations)));
+      (right.kind === 'pattern'
+        ? globMatch(right.glob, text)
+        : right.values.some((v) => equal(left, { kind: 'literal', text: v }, durations)));
     return op === '==' ? hit : text !== undefined && !hit;
   }
   if (op === '==') return equal(left, right, durations);

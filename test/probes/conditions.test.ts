@@ -206,6 +206,26 @@ describe('conditions: evaluation (pure; every failure says what it saw)', () => 
     ['placeholder on the right', '200 == [STATUS]', healthy, true],
     ['a quoted value with spaces', '[BODY].checks.api.message == "API is running"', healthy, true],
     ['!= on a missing value fails (nothing is not a value)', '[BODY].nope != x', healthy, false],
+    // as Gatus: the body as text is trimmed (a server answering "OK\n"), and so is what len() and pat() see of it
+    ['the body as text, its line break trimmed', '[BODY] == OK', { status: 200, body: 'OK\n' }, true],
+    ['a pattern on the trimmed body', '[BODY] == pat(*OK)', { status: 200, body: '  OK\r\n' }, true],
+    ['len of the trimmed body text', 'len([BODY]) == 2', { status: 200, body: 'OK\n' }, true],
+    // len([BODY]) of a JSON array or object counts its elements or keys, as len([BODY].items) does, never characters
+    ['len of an empty JSON array body', 'len([BODY]) == 0', { status: 200, body: '[]' }, true],
+    ['an empty JSON array body is not a non-empty list', 'len([BODY]) > 0', { status: 200, body: '[ ]\n' }, false],
+    ['len of a JSON array body', 'len([BODY]) == 2', { status: 200, body: '[{"id":1},{"id":2}]' }, true],
+    ['len of a JSON object body', 'len([BODY]) == 2', { status: 200, body: '{"a":1,"b":[1,2,3]}' }, true],
+    ['the first element of an array body', '[BODY][1].id == 2', { status: 200, body: '[{"id":1},{"id":2}]' }, true],
+    ['nested arrays', '[BODY].m[1][0] == 3', { status: 200, body: '{"m":[[1,2],[3]]}' }, true],
+    ['a key with dashes', '[BODY].x-request-id == abc', { status: 200, body: '{"x-request-id":"abc"}' }, true],
+    // == on a value observed as text compares text (as Gatus): a version "1.10" is not 1.1, nor a code "007" 7
+    ['a text version is not a number', '[BODY].version == 1.1', { status: 200, body: '{"version":"1.10"}' }, false],
+    ['a text code keeps its zeros', '[BODY].code == 7', { status: 200, body: '{"code":"007"}' }, false],
+    ['a text number equal as text', '[BODY].count == 10', { status: 200, body: '{"count":"10"}' }, true],
+    ['any() on a text value compares text', '[BODY].v == any(1.1, 1.2)', { status: 200, body: '{"v":"1.10"}' }, false],
+    ['a JSON number equal as a number', '[BODY].ratio == 0.50', { status: 200, body: '{"ratio":0.5}' }, true],
+    ['a number quoted in the condition', '[STATUS] == "200"', healthy, true],
+    ['ordering a text number numerically ("10" > 9)', '[BODY].n > 9', { status: 200, body: '{"n":"10"}' }, true],
   ])('%s: %s', (_name, source, observation, ok, message) => {
     const [result] = evaluateAll([parseCondition(source)], observation);
     expect(result!.ok).toBe(ok);
@@ -335,6 +355,15 @@ describe('conditions: parse errors quote the condition and point at the bad toke
       '"[RESPONSE_TIME] < fast": < needs a number or a duration (200, 1.5s, 21d) at column 19 ("fast")',
     ],
     ['[STATUS] > any(200, 300)', '"[STATUS] > any(200, 300)": any() works only with == and != at column 10 (">")'],
+    // a duration to a placeholder that is no time would never compare: the condition would fail at every probe
+    [
+      '[BODY].uptime > 5m',
+      '"[BODY].uptime > 5m": > needs a number here: durations (1.5s, 21d) compare only with [RESPONSE_TIME] and [CERTIFICATE_EXPIRATION] at column 17 ("5m")',
+    ],
+    [
+      '1s < len([BODY].items)',
+      '"1s < len([BODY].items)": < needs a number here: durations (1.5s, 21d) compare only with [RESPONSE_TIME] and [CERTIFICATE_EXPIRATION] at column 1 ("1s")',
+    ],
     [
       '200 == 200',
       '"200 == 200": compares two constants: one side must be a placeholder such as [STATUS] at column 1 ("200")',
