@@ -9,7 +9,7 @@ import { backupFreshness } from '../backup';
 import type { ObjectStore } from '../storage/types';
 import { errorMessage } from '../errors';
 import { redactString } from '../log/redact';
-import { evaluateAll, type Observation } from './evaluate';
+import { evaluateAll, type ConditionResult, type Observation } from './evaluate';
 import type { ResolvedProbe } from './config';
 import { SEVERITY_RANK, verdict, type ProbeResult } from './rules';
 import { probeHttp } from './http';
@@ -196,6 +196,9 @@ export async function runProbe(probe: ResolvedProbe, deps: ProbeDeps): Promise<P
   ).map((r, i) => ({ ...r, severity: probe.conditions[i]!.severity }));
   const judged = verdict(results, p.severity);
   for (const f of judged.failed) f.message = redactString(f.message);
+  // no connection, and the conditions say that is what the operator expects: the answer, not a failure to probe
+  if (observed.error && judged.ok && expectsNoConnection(probe, results, observed.observation))
+    observed.error = undefined;
   if (observed.error) {
     // the probe could not get a usable answer: that is a failure at the probe's severity, whatever the conditions say
     judged.failed.unshift({ condition: 'probe', severity: p.severity, message: observed.error });
@@ -218,6 +221,30 @@ export async function runProbe(probe: ResolvedProbe, deps: ProbeDeps): Promise<P
   if (observed.excerpt) result.excerpt = observed.excerpt;
   if (observed.details) result.details = observed.details;
   return result;
+}
+
+/**
+ * The probe got no connection and a condition that held asserts just that: `[CONNECTED] == false` (a port that must
+ * stay closed from here), `[DNS_RCODE] == NXDOMAIN` (a name that must not resolve). Gatus judges such a probe by its
+ * conditions alone; here too, so those conditions can hold at all (a failure to connect otherwise fails the probe
+ * whatever the conditions say). A condition on anything else (`[DNS_RCODE] == NOERROR`, `[STATUS] != 200`) excuses
+ * nothing.
+ */
+function expectsNoConnection(
+  probe: ResolvedProbe,
+  results: readonly ConditionResult[],
+  observation: Observation,
+): boolean {
+  if (observation.connected !== false) return false;
+  const failedLookup = observation.dnsRcode !== undefined && observation.dnsRcode !== 'NOERROR';
+  return probe.conditions.some(
+    ({ condition }, i) =>
+      results[i]!.ok &&
+      [condition.left, condition.right].some(
+        (op) =>
+          op.kind === 'placeholder' && !op.fn && (op.name === 'CONNECTED' || (op.name === 'DNS_RCODE' && failedLookup)),
+      ),
+  );
 }
 
 function round(ms: number | undefined): number | undefined {

@@ -144,6 +144,34 @@ describe('http probe', () => {
     expect(r.failed.map((f) => f.message)).toContain('[STATUS] == 200: got nothing (missing)');
   });
 
+  describe('a probe asserting there is no connection (as Gatus, judged by its conditions)', () => {
+    it.each<[string, () => string, string[], boolean]>([
+      ['a refused port, [CONNECTED] == false: passes', () => 'http://127.0.0.1:1/', ['[CONNECTED] == false'], true],
+      ['a refused port, [CONNECTED] != true: passes', () => 'http://127.0.0.1:1/', ['[CONNECTED] != true'], true],
+      [
+        'a name that does not resolve, [DNS_RCODE] == NXDOMAIN: passes',
+        () => 'http://nothing-here.invalid/',
+        ['[DNS_RCODE] == NXDOMAIN', '[CONNECTED] == false'],
+        true,
+      ],
+      [
+        'a listening target, [CONNECTED] == false: fails',
+        () => `${targets.url}/health`,
+        ['[CONNECTED] == false'],
+        false,
+      ],
+      // the name resolved, the port refused: a condition on the lookup alone excuses no refused connection
+      ['a refused port, [DNS_RCODE] == NOERROR: fails', () => 'http://localhost:1/', ['[DNS_RCODE] == NOERROR'], false],
+      ['a refused port, [STATUS] != 200: fails', () => 'http://127.0.0.1:1/', ['[STATUS] != 200'], false],
+    ])('%s', async (_name, url, conditions, ok) => {
+      const r = await probe({ url: url(), conditions, timeoutMs: 2000 });
+      expect(r.ok).toBe(ok);
+      expect(r.availabilityFailure).toBe(!ok);
+      if (ok) expect(r).not.toHaveProperty('error');
+      else expect(r.failed.length).toBeGreaterThan(0);
+    });
+  });
+
   it('an https:// URL on a port that answers in plain HTTP: one readable line, not the error stack of OpenSSL', async () => {
     const r = await probe({ url: `${targets.url.replace('http://', 'https://')}/health` });
     expect(r.error).toBe(
