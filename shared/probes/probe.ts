@@ -66,7 +66,10 @@ async function observePostgres(url: string, timeoutMs: number): Promise<Observed
       await client.query('SELECT 1');
       const queryMs = performance.now() - t0;
       const { rows } = await client.query<{ used: number; max: number; size: string; version: string }>(
-        `SELECT (SELECT count(*) FROM pg_stat_activity)::int AS used, current_setting('max_connections')::int AS max,
+        // client connections only: the server's own processes (checkpointer, walwriter, autovacuum, replication
+        // senders) are listed too but take no slot of max_connections (they overstated the use by 4 to 6)
+        `SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int AS used,
+                current_setting('max_connections')::int AS max,
                 pg_database_size(current_database())::text AS size, current_setting('server_version') AS version`,
       );
       const r = rows[0]!;

@@ -73,7 +73,14 @@ export async function startPostgresServer(): Promise<PostgresServer> {
   return startThrowawayCluster(binDir);
 }
 
-async function startThrowawayCluster(binDir: string): Promise<PostgresServer> {
+/**
+ * A throwaway cluster of its own (initdb in a temp dir, on a free port, trust), `settings` passed to the server as
+ * `-c name=value` (`{ max_connections: '10' }`): for a test that needs the whole server to itself. `stop()` removes it.
+ */
+export async function startThrowawayCluster(
+  binDir: string,
+  settings: Record<string, string> = {},
+): Promise<PostgresServer> {
   const dir = mkdtempSync(join(tmpdir(), 'mt-ops-pg-'));
   const data = join(dir, 'data');
   const user = 'postgres';
@@ -114,6 +121,7 @@ async function startThrowawayCluster(binDir: string): Promise<PostgresServer> {
     'synchronous_commit=off',
     '-c',
     'full_page_writes=off',
+    ...Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
   ];
   const child: ChildProcess = spawn(
     asUser[0] ?? join(binDir, 'postgres'),
@@ -132,8 +140,16 @@ async function startThrowawayCluster(binDir: string): Promise<PostgresServer> {
     adminUrl,
     binDir,
     async stop() {
+      // pg_ctl stops the server itself: run as root, the child is runuser, which does not pass a signal on (the
+      // cluster outlived the tests)
+      const exited = new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+      spawnSync(
+        asUser[0] ?? join(binDir, 'pg_ctl'),
+        [...asUser.slice(1), ...(asUser.length ? [join(binDir, 'pg_ctl')] : []), 'stop', '-D', data, '-m', 'fast'],
+        { stdio: 'ignore' },
+      );
       child.kill('SIGINT');
-      await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+      await exited;
       rmSync(dir, { recursive: true, force: true });
     },
   };
