@@ -390,12 +390,19 @@ export function resolveProbe(config: ProbeConfig, environment: NodeJS.ProcessEnv
   }
   const body = config.body === undefined ? undefined : interpolate(config.body, environment, 'body', missing, true);
   const secretBody = config.body !== undefined && namesVariable(config.body);
-  if (url && (config.url === undefined || /\$\{/.test(config.url))) {
+  if (url) {
     try {
       const u = new URL(url);
-      if (u.password) registerSecret(decodeURIComponent(u.password));
+      // a url's password is a secret, written in the file or from a variable: masked wherever a target quotes it back,
+      // and so is the Basic credential the request carries for it (base64 of `user:password`)
+      if (u.password) {
+        const password = decodeURIComponent(u.password);
+        registerSecret(password);
+        registerSecret(Buffer.from(`${decodeURIComponent(u.username)}:${password}`).toString('base64'));
+      }
     } catch {
-      missing.push('url is not a valid URL once its variables are replaced');
+      if (config.url === undefined || /\$\{/.test(config.url))
+        missing.push('url is not a valid URL once its variables are replaced');
     }
   }
   // checked at load too; here for one removed (or made unreadable) since (a new instance, a file deleted under a running

@@ -202,6 +202,19 @@ describe('http probe', () => {
     expect(missing.problem).toBe('headers.authorization names ${PROBE_TEST_UNSET}, which is not set');
   });
 
+  it('a password written in the url is masked, and so is the Basic credential made of it that a target quotes back', async () => {
+    const r = await probe({
+      url: `${targets.url.replace('://', '://probe-user:url-pw-4711@')}/echo-auth`,
+      conditions: ['[BODY].detail == x'],
+    });
+    // the target got the credential (Basic, base64 of user:password) and quoted it back in its 401
+    expect(r.status).toBe(401);
+    expect(r.failed.map((f) => f.message)).toEqual(['[BODY].detail == x: got "refused Basic ***"']);
+    expect(r.excerpt).toBe('{"detail":"refused Basic ***"}');
+    expect(JSON.stringify(r)).not.toContain(Buffer.from('probe-user:url-pw-4711').toString('base64'));
+    expect(redactString('password url-pw-4711 refused')).toBe('password *** refused');
+  });
+
   it('a token the URL percent-encodes (a space, a quote) is masked as the URL writes it too (the redirects listed)', async () => {
     process.env.PROBE_TEST_TOKEN3 = 'pass/phrase "q"+42=';
     const r = await probe({
