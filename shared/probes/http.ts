@@ -1,8 +1,9 @@
 /**
  * The HTTP(S) probe: one fresh connection per hop (no pooling, as curl does), timed from socket events — DNS lookup,
  * TCP connect, TLS handshake, time to first byte, total — redirects followed up to a bound, the body read up to
- * 1 MiB (memory never grows with the target's answer), the certificate's expiry read even when it is not trusted
- * (an untrusted certificate is then a failure of its own), and the whole probe bounded by its timeout.
+ * 1 MiB (memory never grows with the target's answer) and decoded when sent gzip, deflate or br (body.ts), the
+ * certificate's expiry read even when it is not trusted (an untrusted certificate is then a failure of its own), and
+ * the whole probe bounded by its timeout.
  *
  * HTTPS: the probe makes the TLS handshake itself and sends the request over that connection only once the peer is
  * trusted (or `tls.insecure` is set): to an untrusted peer it sends nothing at all, no request line, no header, no body.
@@ -19,6 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { errorMessage } from '../errors';
 import { maskSecretFields, redactString, redactThenCut } from '../log/redact';
 import type { Observation } from './evaluate';
+import { readBody } from './body';
 
 export const BODY_LIMIT = 1024 * 1024;
 const EXCERPT = 200;
@@ -184,21 +186,19 @@ function oneHop(url: URL, sent: Sent, req: HttpRequest, deadline: number, starte
       hop.status = res.statusCode;
       hop.headers = res.headers;
       hop.location = res.headers.location;
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        if (size + chunk.length > BODY_LIMIT) hop.bodyCutAt = BODY_LIMIT;
-        if (size < BODY_LIMIT) {
-          const part = chunk.subarray(0, BODY_LIMIT - size);
-          chunks.push(part);
-          size += part.length;
-        }
-        // beyond the limit the rest is read and dropped, so the connection ends normally
-      });
-      res.on('end', () => {
-        hop.body = Buffer.concat(chunks).toString('utf8');
-        finish();
-      });
+      readBody(
+        res,
+        BODY_LIMIT,
+        ({ body, cutAt }) => {
+          hop.body = body;
+          if (cutAt !== undefined) hop.bodyCutAt = cutAt;
+          finish();
+        },
+        (reason) => {
+          finish(reason);
+          res.destroy();
+        },
+      );
       res.on('error', (err) => finish(describe(err, url.href)));
       res.on('aborted', () => finish('connection closed mid-body'));
     };
