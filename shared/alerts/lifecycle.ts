@@ -1,10 +1,12 @@
 /** Fan-out stage 5, dedup: the incident state per fingerprint and what a new alert means for it (pure). */
+import type { Severity } from '../bus/events';
 import type { Alert, Receiver } from './model';
 
 /**
  * Stage 5, dedup: the incident state per fingerprint and the pure decision of what a new alert means for it.
- * A firing incident notifies once and reminds every repeat interval; a resolve goes out at once, and only if
- * the firing did; the same message id always maps to the same transition (so a redelivery resends only the
+ * A firing incident notifies once and reminds every repeat interval, and again at once when it escalates (the same
+ * fingerprint firing at a higher severity than was sent: routed anew, so a warning that becomes critical pages);
+ * a resolve goes out at once, and only if the firing did; the same message id always maps to the same transition (so a redelivery resends only the
  * channels that failed); a resolve that arrives before its firing is kept, and the late firing is recognised
  * by its start time and ignored.
  */
@@ -29,6 +31,11 @@ export interface IncidentState {
   /** A firing notification went out for the current incident (so its resolve is due). */
   notified: boolean;
   lastNotifiedAt?: string;
+  /**
+   * The severity the last firing (or reminder) went out at: a firing above it is an escalation, sent at once.
+   * Absent in documents written before: the latest alert's severity stands in.
+   */
+  notifiedSeverity?: Severity;
   /** Why the current firing has not been sent (maintenance window name or silence id). */
   mutedBy?: string;
   seq: number;
@@ -114,7 +121,7 @@ export function decide(state: IncidentState | undefined, alert: Alert, o: Decide
       startsAt: alert.startsAt,
       alert,
       notified: !o.mutedBy,
-      ...(o.mutedBy ? { mutedBy: o.mutedBy } : { lastNotifiedAt: at }),
+      ...(o.mutedBy ? { mutedBy: o.mutedBy } : { lastNotifiedAt: at, notifiedSeverity: alert.severity }),
       seq: state?.seq ?? 0,
       transitions: state?.transitions ?? [],
       messages: state ? recentMessages(state) : [],
@@ -132,10 +139,26 @@ export function decide(state: IncidentState | undefined, alert: Alert, o: Decide
     if (o.mutedBy) return next({ ...updated, mutedBy: o.mutedBy }, undefined, `muted by ${o.mutedBy}`);
     if (!state.notified) {
       const { mutedBy: _m, ...rest } = updated;
-      return next({ ...rest, notified: true, lastNotifiedAt: at }, 'firing', 'no longer muted: sent now');
+      return next(
+        { ...rest, notified: true, lastNotifiedAt: at, notifiedSeverity: alert.severity },
+        'firing',
+        'no longer muted: sent now',
+      );
+    }
+    if (escalated(state, alert.severity)) {
+      const { mutedBy: _m, ...rest } = updated;
+      return next(
+        { ...rest, lastNotifiedAt: at, notifiedSeverity: alert.severity },
+        'firing',
+        `escalated to ${alert.severity}: sent now`,
+      );
     }
     if (o.now.getTime() - t(state.lastNotifiedAt) >= o.repeatIntervalMs)
-      return next({ ...updated, lastNotifiedAt: at }, 'reminder', 'still firing: reminder');
+      return next(
+        { ...updated, lastNotifiedAt: at, notifiedSeverity: higher(alert.severity, notifiedSeverity(state)) },
+        'reminder',
+        'still firing: reminder',
+      );
     return next(updated, undefined, 'still firing: already notified');
   }
 
@@ -179,6 +202,22 @@ export function decide(state: IncidentState | undefined, alert: Alert, o: Decide
   );
 }
 
+const RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
+
+/** The severity the incident's last firing went out at (documents of before: the latest alert's). */
+function notifiedSeverity(state: IncidentState): Severity {
+  return state.notifiedSeverity ?? state.alert.severity;
+}
+
+function higher(a: Severity, b: Severity): Severity {
+  return RANK[a] >= RANK[b] ? a : b;
+}
+
+/** A notified firing incident now at a severity above the one it was sent at (a warning become critical). */
+function escalated(state: IncidentState, severity: Severity): boolean {
+  return state.notified && RANK[severity] > RANK[notifiedSeverity(state)];
+}
+
 /**
  * The sweep's question for a firing incident no message has touched: is something due now? A firing held back by a
  * maintenance window or a silence that no longer mutes it, or a reminder whose repeat interval has passed. Pure.
@@ -190,7 +229,7 @@ export function sweepDue(
   mutedBy: string | undefined,
 ): boolean {
   if (state.status !== 'firing' || mutedBy) return false;
-  if (!state.notified) return true;
+  if (!state.notified || escalated(state, state.alert.severity)) return true;
   return now.getTime() - Date.parse(state.lastNotifiedAt ?? state.startsAt) >= repeatIntervalMs;
 }
 

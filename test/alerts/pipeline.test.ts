@@ -203,6 +203,55 @@ describe('fan-out pipeline against the fake Slack and PagerDuty and a real SMTP 
     expect(delta(before)).toEqual({ slack: 2, pd: 2, email: 2 });
   });
 
+  it('an incident escalated from warning to critical pages PagerDuty at once; its repeat is quiet, its resolve reaches PagerDuty', async () => {
+    // a probe's certificate warning (Slack and email), then the same probe down (the same fingerprint, now critical)
+    const probeAlert = (over: Record<string, unknown>) => ({
+      type: 'alert',
+      env: 'prod',
+      fingerprint: 'probe/prod/api',
+      startsAt: '2026-11-30T03:00:00.000Z',
+      source: 'probe',
+      labels: { probe: 'api' },
+      ...over,
+    });
+    const warning = probeAlert({
+      severity: 'warning',
+      status: 'firing',
+      time: '2026-11-30T03:02:00.000Z',
+      title: 'api fails a warning check: [CERTIFICATE_EXPIRATION] > 21d',
+    });
+    const critical = probeAlert({
+      severity: 'critical',
+      status: 'firing',
+      time: '2026-11-30T03:10:00.000Z',
+      title: 'api is down (now critical)',
+    });
+    const resolved = probeAlert({
+      severity: 'critical',
+      status: 'resolved',
+      time: '2026-11-30T03:20:00.000Z',
+      endsAt: '2026-11-30T03:20:00.000Z',
+      title: 'api is up again',
+    });
+    const d = deps();
+    const before = counts();
+    await fanout(d, message(warning, 'e1'));
+    expect(delta(before)).toEqual({ slack: 1, pd: 0, email: 1 });
+    const escalated = await fanout(d, message(critical, 'e2'));
+    expect(escalated.alerts[0]!.transition?.kind).toBe('firing');
+    expect(delivered(pd).at(-1)!.json).toMatchObject({
+      event_action: 'trigger',
+      dedup_key: 'probe/prod/api',
+      payload: { severity: 'critical' },
+    });
+    expect(delta(before)).toEqual({ slack: 2, pd: 1, email: 2 });
+    await fanout(d, message({ ...critical, time: '2026-11-30T03:11:00.000Z' }, 'e3'));
+    expect(delta(before)).toEqual({ slack: 2, pd: 1, email: 2 });
+    await fanout(d, message(resolved, 'e4'));
+    expect(delivered(pd).at(-1)!.json).toMatchObject({ event_action: 'resolve', dedup_key: 'probe/prod/api' });
+    expect(delta(before)).toEqual({ slack: 3, pd: 2, email: 3 });
+  });
+
   it('a close that arrives before its open: nothing is sent, and the late open is ignored', async () => {
     const d = deps();
     const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');

@@ -465,6 +465,27 @@ describe('sweep: is something due for a firing incident no message touched?', ()
       undefined,
       true,
     ],
+    [
+      'sent as a warning, now critical (escalated while muted), mute over: send now',
+      state({ alert: alert({ severity: 'critical' }), notifiedSeverity: 'warning' }),
+      '2026-11-29T03:30:00Z',
+      undefined,
+      true,
+    ],
+    [
+      'sent as a warning, now critical, still muted',
+      state({ alert: alert({ severity: 'critical' }), notifiedSeverity: 'warning' }),
+      '2026-11-29T03:30:00Z',
+      'silence x',
+      false,
+    ],
+    [
+      'sent as critical, interval not passed',
+      state({ notifiedSeverity: 'critical' }),
+      '2026-11-29T03:30:00Z',
+      undefined,
+      false,
+    ],
     ['resolved', state({ status: 'resolved', notified: false }), '2026-11-30T00:00:00Z', undefined, false],
   ])('%s', (_name, s, now, mutedBy, expected) => {
     expect(sweepDue(s, new Date(now), 4 * H, mutedBy)).toBe(expected);
