@@ -60,6 +60,9 @@ export const DEFAULT_ROUTES: RouteInput[] = [
   { matchers: ['severity = warning'], receivers: ['slack', 'email'] },
 ];
 
+/** The label that lets an alert through a maintenance window (`routing.ignoreMaintenanceLabel`), by default. */
+export const IGNORE_MAINTENANCE_LABEL = 'ignore_maintenance';
+
 const RoutingObject = z
   .object({
     /** The root route's receivers: alerts no route matches (info) go here. */
@@ -73,7 +76,7 @@ const RoutingObject = z
       .default(4),
     slackChannel: z.string().default('#alerts'),
     /** Alerts with this label set to "true" are sent during maintenance windows. */
-    ignoreMaintenanceLabel: z.string().min(1).default('ignore_maintenance'),
+    ignoreMaintenanceLabel: z.string().min(1).default(IGNORE_MAINTENANCE_LABEL),
   })
   .strict();
 

@@ -44,6 +44,9 @@ export async function probeJob(
     now: options.now,
     summaries: options.summaries,
   });
-  const report = await reportProbes(deps.bus, deps.logger, run, probes, { quiet: options.quiet });
+  const report = await reportProbes(deps.bus, deps.logger, run, probes, {
+    quiet: options.quiet,
+    ignoreMaintenanceLabel: deps.config.file.routing.ignoreMaintenanceLabel,
+  });
   return { run, report, probes };
 }

@@ -8,6 +8,7 @@ import type { EventBus, OpsEventInput } from '../bus/events';
 import type { Logger } from '../log/logger';
 import { errorMessage } from '../errors';
 import { redactString } from '../log/redact';
+import { IGNORE_MAINTENANCE_LABEL } from '../alerts/config';
 import type { ProbeConfig } from './config';
 import type { ProbeOutcome, ProbeRunResult } from './run';
 
@@ -19,10 +20,25 @@ function links(config: ProbeConfig, url: string | undefined): Array<{ title: str
     : [];
 }
 
+export interface AlertOptions {
+  /**
+   * The routing's `ignoreMaintenanceLabel` (default `ignore_maintenance`): set to "true" on the alerts of a probe with
+   * `ignoreMaintenance`, so that the fan-out sends them during a maintenance window as the probe pages during it.
+   */
+  ignoreMaintenanceLabel?: string;
+}
+
 /** The alert events of one outcome (none, one, or two when an incident and an SLO incident change together). */
-export function alertEvents(env: string, config: ProbeConfig, outcome: ProbeOutcome, time: string): OpsEventInput[] {
+export function alertEvents(
+  env: string,
+  config: ProbeConfig,
+  outcome: ProbeOutcome,
+  time: string,
+  options: AlertOptions = {},
+): OpsEventInput[] {
   const events: OpsEventInput[] = [];
-  const labels = { ...config.labels, probe: config.name, kind: config.kind, env };
+  const labels: Record<string, string> = { ...config.labels, probe: config.name, kind: config.kind, env };
+  if (config.ignoreMaintenance) labels[options.ignoreMaintenanceLabel ?? IGNORE_MAINTENANCE_LABEL] = 'true';
   const link = links(config, config.url);
   const t = outcome.transition;
   if (t) {
@@ -120,7 +136,7 @@ export async function reportProbes(
   logger: Logger,
   run: ProbeRunResult,
   configs: readonly ProbeConfig[],
-  options: { quiet?: boolean } = {},
+  options: { quiet?: boolean } & AlertOptions = {},
 ): Promise<ReportResult> {
   const byName = new Map(configs.map((c) => [c.name, c]));
   let published = 0;
@@ -136,7 +152,7 @@ export async function reportProbes(
       logger.error({ probe: outcome.name }, outcome.configError);
       continue; // a configuration error pages no one: no alert event
     }
-    for (const event of alertEvents(run.env, config, outcome, time)) {
+    for (const event of alertEvents(run.env, config, outcome, time, options)) {
       try {
         // a bus that could not deliver it (and handed it to its fallback, the outbox) resolves with no message id
         if (await bus.publish(event)) published++;
