@@ -21,7 +21,7 @@ export function probeEventHandler(runtime: () => Runtime) {
     const decoded = decodeTrigger(ProbeRequestSchema, event, rt, 'probe');
     if (!decoded) return undefined;
     try {
-      const { run } = await probeJob(rt, { only: decoded.payload.only });
+      const { run } = await probeJob(rt, { only: decoded.payload.only, retire: true });
       return {
         passed: run.passed,
         failed: run.failed,

@@ -6,6 +6,7 @@ import type { ObjectStore } from '../storage/types';
 import { PROBE_CONCURRENCY, probesOf, type ProbeConfig } from './config';
 import { runProbes, type ProbeRunResult, type RunOptions } from './run';
 import { reportProbes, type ReportResult } from './report';
+import { retireDue, retireIncidents, type RetireResult } from './retired';
 
 export interface ProbeJobDeps {
   config: Config;
@@ -21,6 +22,11 @@ export interface ProbeJobOptions extends Pick<RunOptions, 'concurrency' | 'deadl
   all?: boolean;
   /** The caller says the run's counts itself (the CLI's closing line): the run's log line at debug, not info. */
   quiet?: boolean;
+  /**
+   * Resolve the open incidents of probes no longer configured (retired.ts): the scheduled run only, whose operator
+   * file is the deployed one (`mt-ops probe` may be run by hand with another file against the same bucket).
+   */
+  retire?: boolean;
 }
 
 /** The probes this configuration runs: the operator file's, or the defaults. */
@@ -44,8 +50,14 @@ export async function probeJob(
     now: options.now,
     summaries: options.summaries,
   });
+  const names = probes.map((p) => p.name);
+  const now = options.now?.() ?? new Date();
+  let retired: RetireResult | undefined;
+  if (options.retire && retireDue(deps.store, names, now))
+    retired = await retireIncidents(deps.store, deps.env, names, now);
   const report = await reportProbes(deps.bus, deps.logger, run, probes, {
     quiet: options.quiet,
+    ...(retired ? { retired } : {}),
     ignoreMaintenanceLabel: deps.config.file.routing.ignoreMaintenanceLabel,
   });
   return { run, report, probes };

@@ -11,6 +11,7 @@ import { redactString } from '../log/redact';
 import { IGNORE_MAINTENANCE_LABEL } from '../alerts/config';
 import type { ProbeConfig } from './config';
 import type { ProbeOutcome, ProbeRunResult } from './run';
+import type { RetiredProbe, RetireResult } from './retired';
 
 const MAX_EVIDENCE = 10;
 
@@ -115,6 +116,34 @@ export function alertEvents(
   return events;
 }
 
+/**
+ * The resolve of each incident a probe no longer configured had open (retired.ts): at the incident's own severity, so
+ * it reaches every receiver its firing did, saying that the probe was removed, not that the target recovered.
+ */
+export function retiredEvents(env: string, probe: RetiredProbe, time: string): OpsEventInput[] {
+  return probe.incidents.map((incident) => ({
+    type: 'alert',
+    severity: incident.severity,
+    env,
+    time,
+    status: 'resolved',
+    fingerprint: incident.fingerprint,
+    title: `${probe.name} is no longer probed: removed from the configuration`,
+    summary:
+      `${probe.name} is not in the operator file any more, so nothing would ever resolve its ` +
+      `${incident.slo ? 'error budget incident' : 'incident'}: closed now, without knowing whether the target recovered`,
+    labels: {
+      probe: probe.name,
+      ...(probe.kind ? { kind: probe.kind } : {}),
+      env,
+      ...(incident.slo ? { slo: 'availability' } : {}),
+    },
+    startsAt: incident.startsAt,
+    endsAt: probe.at,
+    source: 'probe',
+  }));
+}
+
 export interface ReportResult {
   /** Events the bus took (Pub/Sub, or the in-process bus's subscribers). */
   published: number;
@@ -136,13 +165,34 @@ export async function reportProbes(
   logger: Logger,
   run: ProbeRunResult,
   configs: readonly ProbeConfig[],
-  options: { quiet?: boolean } & AlertOptions = {},
+  options: { quiet?: boolean; retired?: RetireResult } & AlertOptions = {},
 ): Promise<ReportResult> {
   const byName = new Map(configs.map((c) => [c.name, c]));
   let published = 0;
   let undelivered = 0;
   let failed = 0;
   const time = new Date().toISOString();
+  const publish = async (event: OpsEventInput, probe: string) => {
+    try {
+      // a bus that could not deliver it (and handed it to its fallback, the outbox) resolves with no message id
+      if (await bus.publish(event)) published++;
+      else undelivered++;
+    } catch (err) {
+      failed++;
+      logger.warn(
+        { probe, fingerprint: 'fingerprint' in event ? event.fingerprint : undefined },
+        `could not publish the alert for ${probe}: ${errorMessage(err)}`,
+      );
+    }
+  };
+  for (const problem of options.retired?.problems ?? []) logger.warn(problem);
+  for (const probe of options.retired?.retired ?? []) {
+    logger.warn(
+      { probe: probe.name, fingerprints: probe.incidents.map((i) => i.fingerprint) },
+      `probe ${probe.name} is no longer configured: its open incident(s) resolved (${probe.incidents.map((i) => i.fingerprint).join(', ')})`,
+    );
+    for (const event of retiredEvents(run.env, probe, time)) await publish(event, probe.name);
+  }
   for (const outcome of run.outcomes) {
     const config = byName.get(outcome.name);
     if (!config) continue;
@@ -152,19 +202,7 @@ export async function reportProbes(
       logger.error({ probe: outcome.name }, outcome.configError);
       continue; // a configuration error pages no one: no alert event
     }
-    for (const event of alertEvents(run.env, config, outcome, time, options)) {
-      try {
-        // a bus that could not deliver it (and handed it to its fallback, the outbox) resolves with no message id
-        if (await bus.publish(event)) published++;
-        else undelivered++;
-      } catch (err) {
-        failed++;
-        logger.warn(
-          { probe: outcome.name, fingerprint: 'fingerprint' in event ? event.fingerprint : undefined },
-          `could not publish the alert for ${outcome.name}: ${errorMessage(err)}`,
-        );
-      }
-    }
+    for (const event of alertEvents(run.env, config, outcome, time, options)) await publish(event, outcome.name);
   }
   // probes the run's time limit skipped, warnings and results the bucket did not keep are neither passed nor failed:
   // counted beside them when there are any (the CLI's closing line says them the same way); so are the probes not due

@@ -38,7 +38,7 @@ function suite(file: object, dir = tempDir('mt-probe-alerts-')) {
   let handed = 0;
   /** Runs the probes at `now` and hands what they published to the fan-out, as the events topic does. */
   const tick = async (now: Date) => {
-    await probeJob(rt, { all: true, now: () => now });
+    await probeJob(rt, { all: true, now: () => now, retire: true }); // as the schedule runs it
     for (const m of rt.bus.published.slice(handed)) {
       handed++;
       await fanout(
@@ -82,5 +82,48 @@ describe('probe alerts through the fan-out', () => {
     expect(pagesOf('api-always')).toEqual(['trigger']);
     expect(pagesOf('api-quiet')).toEqual([]); // its samples are maintenance: no incident at all
     expect(delivered(slack).some((r) => String(r.json?.text).includes('api-always is down'))).toBe(true);
+  });
+
+  it('a probe removed from the operator file while its incident is open: the next scheduled run resolves it, saying why; added back and still failing, it pages anew', async () => {
+    const dir = tempDir('mt-probe-alerts-');
+    const api = { name: 'gone', url: `${targets.url}/unhealthy`, failureThreshold: 2 };
+    const other = { name: 'stays', url: `${targets.url}/health` };
+    const minute = (i: number) => new Date(Date.parse('2026-11-29T10:00:00Z') + i * 60_000);
+    const before = suite({ maintenance: [], probes: [api, other] }, dir);
+    await before.tick(minute(0));
+    await before.tick(minute(1));
+    expect(pagesOf('gone')).toEqual(['trigger']);
+
+    // the operator file without it (a new process, as a deployment or a restart of npm start makes)
+    const after = suite({ maintenance: [], probes: [other] }, dir);
+    await after.tick(minute(2));
+    expect(pagesOf('gone')).toEqual(['trigger', 'resolve']);
+    const resolved = after.rt.bus.published.map((m) => m.event).find((e) => e.type === 'alert');
+    expect(resolved).toMatchObject({
+      status: 'resolved',
+      fingerprint: 'probe/prod/gone',
+      title: 'gone is no longer probed: removed from the configuration',
+    });
+    expect(after.rt.logs.some((l) => l.includes('probe gone is no longer configured'))).toBe(true);
+    await after.tick(minute(3));
+    expect(pagesOf('gone')).toEqual(['trigger', 'resolve']); // once
+
+    // added back, the target still down: a new incident after failureThreshold samples, paged
+    const again = suite({ maintenance: [], probes: [api, other] }, dir);
+    await again.tick(minute(4));
+    expect(pagesOf('gone')).toEqual(['trigger', 'resolve']);
+    await again.tick(minute(5));
+    expect(pagesOf('gone')).toEqual(['trigger', 'resolve', 'trigger']);
+  });
+
+  it('`mt-ops probe` (run by hand, maybe with another file) leaves the incidents of probes it does not know alone', async () => {
+    const dir = tempDir('mt-probe-alerts-');
+    const api = { name: 'elsewhere', url: `${targets.url}/unhealthy`, failureThreshold: 1 };
+    const first = suite({ maintenance: [], probes: [api] }, dir);
+    await first.tick(new Date('2026-11-29T10:00:00Z'));
+    expect(pagesOf('elsewhere')).toEqual(['trigger']);
+    const byHand = suite({ maintenance: [], probes: [{ name: 'mine', url: `${targets.url}/health` }] }, dir);
+    await probeJob(byHand.rt, { all: true, now: () => new Date('2026-11-29T10:01:00Z') });
+    expect(byHand.rt.bus.published).toEqual([]);
   });
 });
