@@ -234,14 +234,22 @@ export function step(
   return { machine: next };
 }
 
-/** The SLO burn-rate incident: opens when the level rises above none (or escalates), resolves when it falls to none. */
+/**
+ * The SLO burn-rate incident: opens when the level rises above none (or escalates), resolves when it falls to none
+ * and the last hour no longer burns above 14.4 (`holding`: a clean 5-minute window alone, a handful of samples, does
+ * not resolve it, or an intermittent failure would page and resolve at each failed sample).
+ */
 export function sloStep(
   open: OpenIncident | undefined,
   level: 'critical' | 'warning' | 'none',
   fingerprint: string,
   at: string,
+  holding = false,
 ): { open?: OpenIncident; change?: 'fire' | 'resolve' } {
-  if (level === 'none') return open ? { open: undefined, change: 'resolve' } : { open: undefined };
+  if (level === 'none') {
+    if (open && holding) return { open };
+    return open ? { open: undefined, change: 'resolve' } : { open: undefined };
+  }
   if (!open) return { open: { fingerprint, severity: level, startsAt: at }, change: 'fire' };
   if (SEVERITY_RANK[level] > SEVERITY_RANK[open.severity])
     return { open: { ...open, severity: level }, change: 'fire' };

@@ -254,6 +254,13 @@ export interface BurnAlert {
   /** Why: `burn 20.1 over 1h and 16.0 over 5m (> 14.4)`. */
   reason?: string;
   rates: Record<BurnWindow, number>;
+  /**
+   * The last hour still burns above the fast rule's 14.4 (the hour half sampled): an open SLO incident is not resolved
+   * yet, even when the 5-minute window is clean (see sloStep). A probe samples that window only a few times (five at
+   * 60 s), so one failed sample swings it from 0 to 200x and back: resolving on it alone made a target failing one
+   * sample in twenty minutes page and resolve every twenty minutes.
+   */
+  holding: boolean;
 }
 
 const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1));
@@ -277,16 +284,18 @@ export function burnAlert(agg: Aggregates, now: number, objective: number, inter
     ['warning', '3d', '6h', 1],
   ];
   const covered = (w: BurnWindow) => t[w].n + t[w].m >= BURN_WINDOWS[w] / (intervalSeconds * 1000) / 2;
+  const holding = rates['1h'] > 14.4 && covered('1h');
   for (const [level, long, short, threshold] of rules) {
     if (rates[long] > threshold && rates[short] > threshold && covered(long)) {
       return {
         level,
         rates,
         reason: `error budget burning at ${fmt(rates[long])}x over ${long} and ${fmt(rates[short])}x over ${short} (> ${threshold})`,
+        holding,
       };
     }
   }
-  return { level: 'none', rates };
+  return { level: 'none', rates, holding };
 }
 
 /** The SLO window the error budget is counted over. */

@@ -333,7 +333,7 @@ export function recordSample(state: ProbeState, result: ProbeResult, ctx: Sample
   const slo =
     ctx.maintenance !== undefined
       ? { open: state.sloIncident }
-      : sloStep(state.sloIncident, burn.level, fingerprints.slo(ctx.env, result.probe), result.at);
+      : sloStep(state.sloIncident, burn.level, fingerprints.slo(ctx.env, result.probe), result.at, burn.holding);
   // the optional fields are added only when set: deleting them afterwards (as before) turned every state into a
   // dictionary-mode object, several times its size, held across the write's awaits
   const {

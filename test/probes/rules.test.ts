@@ -308,6 +308,23 @@ describe('SLO maths on synthetic histories (objective 99.9%)', () => {
     expect(u.unknown!).toBeCloseTo(30 / 60, 1);
   });
 
+  it('an intermittent failure (one sample in 20 minutes, never 3 in a row) opens the SLO incident once and resolves it once, an hour after it stops', () => {
+    let state = emptyState('api', new Date(T0).toISOString());
+    const changes: string[] = [];
+    const probeTransitions: string[] = [];
+    // 3 hours failing one sample in 20, then 2 hours good (60 s interval)
+    for (let i = 0; i < 300; i++) {
+      const recorded = recordSample(state, result(i, !(i < 180 && i > 0 && i % 20 === 0)), ctx);
+      state = recorded.state;
+      if (recorded.transition) probeTransitions.push(recorded.transition.kind);
+      if (recorded.slo) changes.push(`${i}:${recorded.slo.change}:${recorded.slo.incident.severity}`);
+    }
+    expect(probeTransitions).toEqual([]); // never failureThreshold in a row
+    // fires once the hour is half sampled (the burn of one failure in 20 samples: 50x); the last failure is at minute
+    // 160, out of the last hour at 220: resolved then, not at each clean 5-minute window in between
+    expect(changes).toEqual(['40:fire:critical', '221:resolve:critical']);
+  });
+
   it("a new probe's first failures burn no budget alert: the long window must be half covered first", () => {
     expect(
       burnAlert(
