@@ -244,7 +244,7 @@ export function summarize(
     objective,
     latencyObjectiveMs,
     latencyMet: p95 === undefined ? undefined : p95 <= latencyObjectiveMs,
-    burn: burnAlert(agg, t, objective, config.intervalSeconds),
+    burn: burnAlert(agg, t, objective, config.intervalSeconds, config.failureThreshold),
     budgetLeft: budgetLeft(agg, t, objective, config.intervalSeconds),
     incident: state.incident,
     sloIncident: state.sloIncident,

@@ -268,9 +268,18 @@ const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1));
 /**
  * The multi-window, multi-burn-rate decision (SRE workbook, chapter 5). A rule applies only once its long window holds
  * at least half the samples the schedule takes in it: a new probe's first failed sample (an error rate of 100% over
- * one sample) is the threshold alert's business, not a burn of the monthly budget.
+ * one sample) is the threshold alert's business, not a burn of the monthly budget. And only once its long window holds
+ * at least `minFailures` failed samples (the probe's failureThreshold): the workbook's remedy for a service with little
+ * traffic, which a probe is (60 samples an hour at 60 s). At 99.9% one failed sample in an hour is a burn of 16.7x, so
+ * the fast rule alone paged for a single blip, which the probe's own alert waits three in a row for.
  */
-export function burnAlert(agg: Aggregates, now: number, objective: number, intervalSeconds = 60): BurnAlert {
+export function burnAlert(
+  agg: Aggregates,
+  now: number,
+  objective: number,
+  intervalSeconds = 60,
+  minFailures = 1,
+): BurnAlert {
   // each window's counts once: its rate, and whether it is covered
   const t = {} as Record<BurnWindow, Omit<Totals, 'h'>>;
   const rates = {} as Record<BurnWindow, number>;
@@ -286,7 +295,7 @@ export function burnAlert(agg: Aggregates, now: number, objective: number, inter
   const covered = (w: BurnWindow) => t[w].n + t[w].m >= BURN_WINDOWS[w] / (intervalSeconds * 1000) / 2;
   const holding = rates['1h'] > 14.4 && covered('1h');
   for (const [level, long, short, threshold] of rules) {
-    if (rates[long] > threshold && rates[short] > threshold && covered(long)) {
+    if (rates[long] > threshold && rates[short] > threshold && covered(long) && t[long].f >= minFailures) {
       return {
         level,
         rates,

@@ -329,7 +329,7 @@ export function recordSample(state: ProbeState, result: ProbeResult, ctx: Sample
   const hours: Bucket[] = addToBuckets(state.hours, facts, HOUR, HOUR_BUCKETS);
   const firstSampleAt = state.firstSampleAt === undefined ? at : Math.min(state.firstSampleAt, at);
   const agg = { minutes, hours, firstSampleAt };
-  const burn = burnAlert(agg, at, ctx.objective, ctx.intervalSeconds);
+  const burn = burnAlert(agg, at, ctx.objective, ctx.intervalSeconds, ctx.failureThreshold);
   const slo =
     ctx.maintenance !== undefined
       ? { open: state.sloIncident }

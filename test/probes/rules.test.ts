@@ -320,9 +320,38 @@ describe('SLO maths on synthetic histories (objective 99.9%)', () => {
       if (recorded.slo) changes.push(`${i}:${recorded.slo.change}:${recorded.slo.incident.severity}`);
     }
     expect(probeTransitions).toEqual([]); // never failureThreshold in a row
-    // fires once the hour is half sampled (the burn of one failure in 20 samples: 50x); the last failure is at minute
-    // 160, out of the last hour at 220: resolved then, not at each clean 5-minute window in between
-    expect(changes).toEqual(['40:fire:critical', '221:resolve:critical']);
+    // fires once the hour holds failureThreshold (3) failed samples (minute 60: a burn of 50x); the last failure is at
+    // minute 160, out of the last hour at 220: resolved then, not at each clean 5-minute window in between
+    expect(changes).toEqual(['60:fire:critical', '221:resolve:critical']);
+  });
+
+  // the workbook's remedy for a service with little traffic: a rule needs failureThreshold failed samples in its long
+  // window (at 60 samples an hour, one failed sample is a burn of 16.7x over the hour and 200x over 5 minutes)
+  it.each<[string, (ago: number) => boolean, number, 'critical' | 'warning' | 'none']>([
+    ['one failed sample, just now, failureThreshold 3: no page', (ago) => ago === 0, 3, 'none'],
+    ['the same with failureThreshold 1: the fast rule pages', (ago) => ago === 0, 1, 'critical'],
+    [
+      'two failed samples in the hour, one just now, failureThreshold 3: no page',
+      (ago) => ago === 0 || ago === 40,
+      3,
+      'none',
+    ],
+    [
+      'three failed samples in the hour, one just now, failureThreshold 3: pages',
+      (ago) => ago === 0 || ago === 20 || ago === 40,
+      3,
+      'critical',
+    ],
+    ['down for the last 3 minutes, failureThreshold 3: pages', (ago) => ago < 3, 3, 'critical'],
+    [
+      'six failures over 3 days, one in the last 6 hours (burn 1.4 and 2.8): too few for failureThreshold 7',
+      (ago) => ago % 720 === 100,
+      7,
+      'none',
+    ],
+    ['the same, failureThreshold 3: warns', (ago) => ago % 720 === 100, 3, 'warning'],
+  ])('a burn rule needs failureThreshold failed samples in its long window: %s', (_name, fails, threshold, level) => {
+    expect(burnAlert(history(4 * 1440, now, fails), now, 99.9, 60, threshold).level).toBe(level);
   });
 
   it("a new probe's first failures burn no budget alert: the long window must be half covered first", () => {
