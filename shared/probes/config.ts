@@ -362,6 +362,33 @@ function writtenProbes(raw: unknown): ReferenceFields[] {
   });
 }
 
+/**
+ * An http(s) URL's credentials, written in the file or from a `${VAR}`, masked everywhere: the password, and the Basic
+ * authorization Node's client sends for `user:password` (a target quoting back the credential it refused shows that).
+ */
+function registerUrlCredentials(url: string): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return; // reported above, or by the schema
+  }
+  // a postgres URL written in the file: its password is masked by the patterns where the URL shows (the server never
+  // quotes it back); from a `${VAR}`, registered above
+  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || (!u.username && !u.password)) return;
+  registerSecret(u.password);
+  const decoded = (text: string) => {
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      return text; // a stray "%": kept as written
+    }
+  };
+  const [user, password] = [decoded(u.username), decoded(u.password)];
+  registerSecret(password);
+  registerSecret(Buffer.from(`${user}:${password}`).toString('base64'));
+}
+
 export function resolveProbe(config: ProbeConfig, environment: NodeJS.ProcessEnv = process.env): ResolvedProbe {
   const missing: string[] = [];
   // a postgres probe with no url probes DATABASE_URL, read here from the same environment as every `${VAR}`
@@ -405,6 +432,7 @@ export function resolveProbe(config: ProbeConfig, environment: NodeJS.ProcessEnv
         missing.push('url is not a valid URL once its variables are replaced');
     }
   }
+  if (url) registerUrlCredentials(url);
   // checked at load too; here for one removed (or made unreadable) since (a new instance, a file deleted under a running
   // one): a configuration error, never a probe that fails and pages
   const caFile = config.tls?.caFile;

@@ -246,6 +246,30 @@ describe('http probe', () => {
     expect(r.excerpt).toMatch(/refused \S*\*/);
     expect(JSON.stringify(r)).not.toContain('quoted-token-67890');
   });
+
+  it("a URL's credentials (sent as Basic authorization) are masked when a target quotes them back, written in the file or from a variable", async () => {
+    process.env.PROBE_TEST_URL_PASSWORD = 'url-pass-from-env';
+    for (const [password, written] of [
+      ['url-pass-in-file', 'url-pass-in-file'],
+      ['url-pass-from-env', '${PROBE_TEST_URL_PASSWORD}'],
+    ]) {
+      const basic = Buffer.from(`ops:${password}`).toString('base64');
+      const r = await probe({
+        url: `${targets.url.replace('://', `://ops:${written}@`)}/echo-auth`,
+        conditions: ['[STATUS] == 200', '[BODY].detail == nope'],
+      });
+      expect(r.status).toBe(401);
+      expect(r.excerpt).toMatch(/refused Basic \*\*\*/);
+      const text = JSON.stringify(r);
+      expect(text).not.toContain(basic);
+      expect(text).not.toContain(password);
+    }
+    // a user name alone (a token as the user, as some services take it): Basic of `token:`
+    const token = Buffer.from('user-token-abcdef:').toString('base64');
+    const r = await probe({ url: `${targets.url.replace('://', '://user-token-abcdef@')}/echo-auth` });
+    expect(r.excerpt).toMatch(/refused Basic \*\*\*/);
+    expect(JSON.stringify(r)).not.toContain(token);
+  });
 });
 
 describe('https probe (self-signed certificate expiring in 10 days, made with openssl)', () => {
