@@ -49,6 +49,12 @@ export const ConditionEntry = z.unknown().transform((value, ctx): z.infer<typeof
 });
 export type ConditionEntry = z.infer<typeof ConditionEntry>;
 
+/**
+ * A refinement that runs even when the value has problems of its own (zod skips it after an aborting issue, such as
+ * a field of the wrong type or a bad enum value), so that one run of `mt-ops config` lists every problem.
+ */
+const EVEN_WITH_ISSUES = { when: () => true };
+
 export const PROBE_KINDS = ['http', 'postgres', 'backup-freshness'] as const;
 
 export const ProbeSchema = z
@@ -88,8 +94,11 @@ export const ProbeSchema = z
     verifyMaxAgeDays: z.number().positive().default(8),
   })
   .strict()
+  // run whatever else is wrong with the probe (a bad severity, a field of the wrong type), so that every problem is
+  // reported at once: the fields read here may then be as written, so each is checked for its type
   .superRefine((p, ctx) => {
-    if (p.kind === 'http') {
+    if (typeof p !== 'object' || p === null) return;
+    if (p.kind === 'http' && (p.url === undefined || typeof p.url === 'string')) {
       if (!p.url) ctx.addIssue({ code: 'custom', path: ['url'], message: 'an http probe needs a url' });
       else if (!/^https?:\/\/\S+$/.test(p.url) && !p.url.startsWith('${'))
         ctx.addIssue({ code: 'custom', path: ['url'], message: 'Invalid URL: must be http:// or https://' });
@@ -101,29 +110,36 @@ export const ProbeSchema = z
         }
       }
     }
-    if (p.kind === 'postgres' && p.url && !/^(postgres(ql)?:\/\/|\$\{)/.test(p.url)) {
+    if (p.kind === 'postgres' && typeof p.url === 'string' && p.url && !/^(postgres(ql)?:\/\/|\$\{)/.test(p.url)) {
       ctx.addIssue({ code: 'custom', path: ['url'], message: 'must be a postgres:// URL or ${DATABASE_URL}' });
     }
     // a probe still waiting when its next one is due would overlap it (and the defaults fit: 10 s, the shortest interval)
-    if (p.timeoutMs > p.intervalSeconds * 1000)
+    if (
+      typeof p.timeoutMs === 'number' &&
+      typeof p.intervalSeconds === 'number' &&
+      p.timeoutMs > p.intervalSeconds * 1000
+    )
       ctx.addIssue({
         code: 'custom',
         path: ['timeoutMs'],
         message: `must be at most intervalSeconds x 1000 (${p.intervalSeconds * 1000} here)`,
       });
-  });
+  }, EVEN_WITH_ISSUES);
 export type ProbeConfig = z.infer<typeof ProbeSchema>;
 export type ProbeInput = z.input<typeof ProbeSchema>;
 
 /** A list of probes with unique names. */
 export const ProbeListSchema = z.array(ProbeSchema).superRefine((probes, ctx) => {
+  if (!Array.isArray(probes)) return;
   const seen = new Set<string>();
-  probes.forEach((p, i) => {
-    if (seen.has(p.name))
-      ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate probe name ${p.name}` });
-    seen.add(p.name);
+  probes.forEach((p: unknown, i) => {
+    // checked beside the probes' own problems (a probe may then be as written: anything)
+    const name = typeof p === 'object' && p !== null ? (p as { name?: unknown }).name : undefined;
+    if (typeof name !== 'string') return;
+    if (seen.has(name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate probe name ${name}` });
+    seen.add(name);
   });
-});
+}, EVEN_WITH_ISSUES);
 
 /** How many probes one run probes at once, by default and at most (each holds a socket and its answer). */
 export const PROBE_CONCURRENCY = { default: 50, min: 1, max: 500 } as const;

@@ -254,6 +254,33 @@ describe('every configuration problem at once: unset references beside schema an
     },
   );
 
+  it("a probe's bad URL, a timeout beyond its interval and a duplicate name, beside a bad severity or a field of the wrong type", async () => {
+    const dir = tempDir('mt-probe-ref-all-refine-');
+    const path = join(dir, 'ops.yaml');
+    writeFileSync(
+      path,
+      [
+        'probes:',
+        '  - { name: a, url: "not a url", severity: urgent }',
+        '  - { name: a, url: "http://127.0.0.1:9/", method: FETCH }',
+        '  - { name: b, kind: postgres, url: "mysql://x", labels: 5 }',
+        '  - { name: c, url: "http://127.0.0.1:9/", timeoutMs: 30000, intervalSeconds: 10, slo: 1 }',
+        '  - 7',
+      ].join('\n'),
+    );
+    expect(await refused('config', dir, path)).toEqual([
+      'probes[0].url: Invalid URL: must be http:// or https://',
+      'probes[0].severity: Invalid option: expected one of "critical"|"warning"|"info"',
+      'probes[1].name: duplicate probe name a',
+      expect.stringMatching(/^probes\[1\]\.method: Invalid option/),
+      'probes[2].url: must be a postgres:// URL or ${DATABASE_URL}',
+      expect.stringMatching(/^probes\[2\]\.labels: Invalid input/),
+      'probes[3].timeoutMs: must be at most intervalSeconds x 1000 (10000 here)',
+      expect.stringMatching(/^probes\[3\]\.slo: Invalid input/),
+      'probes[4]: Invalid input: expected object, received number',
+    ]);
+  });
+
   it('the { concurrency, targets } form, in YAML: the paths as written', async () => {
     const dir = tempDir('mt-probe-ref-all-yaml-');
     const path = join(dir, 'ops.yaml');
