@@ -279,6 +279,9 @@ export interface ResolvedProbe {
 }
 
 const REF = /\$\{([A-Z_][A-Z0-9_]*)\}/g;
+/** What an operator meant as a reference: `${` and a name of any case, spaces or `-` in it, closed or not. */
+const LOOKS_LIKE_REF = /\$\{\s*[\w.-]*\s*\}?/g;
+const WHOLE_REF = new RegExp(`^${REF.source}$`);
 /** Whether a text names a `${VAR}` (search() leaves REF's lastIndex alone, as test() on a global pattern does not). */
 const namesVariable = (text: string) => text.search(REF) !== -1;
 
@@ -335,6 +338,12 @@ export function unsetReferences(
       ['body', t.body],
     ];
     for (const [field, text] of fields) {
+      // `${api_token}`, `${ API_TOKEN }`, `${API_TOKEN` (unclosed) would be sent as written, failing at every run
+      for (const [written] of (text ?? '').matchAll(LOOKS_LIKE_REF))
+        if (!WHOLE_REF.test(written))
+          issues.push(
+            `${at}[${i}].${field}: ${JSON.stringify(written)} is not a reference to an environment variable (\${NAME}, NAME of capitals, digits and _): it would be sent as written`,
+          );
       for (const m of (text ?? '').matchAll(REF)) {
         const value = environment[m[1]!];
         if (value === undefined || value === '')

@@ -86,6 +86,40 @@ describe('a probe naming an unset ${VAR}', () => {
   });
 });
 
+describe('a reference mistyped (lower case, spaces, unclosed)', () => {
+  it.each([['probe'], ['config']])(
+    'mt-ops %s refuses it with the field path and the reference as written (it would be sent as written)',
+    async (cmd) => {
+      const dir = tempDir('mt-probe-ref-typo-');
+      const path = join(dir, 'ops.yaml');
+      writeFileSync(
+        path,
+        [
+          'probes:',
+          '  - name: api',
+          '    url: "http://127.0.0.1:9/${api_path}"',
+          '    method: POST',
+          '    body: \'{"k": "${ MT_TEST_SET_TOKEN }"}\'',
+          '    headers:',
+          '      Authorization: "Bearer ${MT_TEST_SET_TOKEN"',
+          '      X-Ok: "${MT_TEST_SET_TOKEN}"',
+        ].join('\n'),
+      );
+      const cli = await runCli([cmd], {
+        env: { OPS_CONFIG: path, BACKUP_BUCKET: `file://${dir}/bucket`, MT_TEST_SET_TOKEN: 'set-token-value' },
+      });
+      expect(cli.code, cli.stderr).toBe(2);
+      const why = 'is not a reference to an environment variable (${NAME}, NAME of capitals, digits and _)';
+      expect(cli.stderr).toContain(`probes[0].url: "\${api_path}" ${why}`);
+      expect(cli.stderr).toContain(`probes[0].headers.Authorization: "\${MT_TEST_SET_TOKEN" ${why}`);
+      expect(cli.stderr).toContain(`probes[0].body: "\${ MT_TEST_SET_TOKEN }" ${why}`);
+      expect(cli.stderr).not.toContain('X-Ok');
+      expect(cli.stderr).not.toContain('set-token-value');
+      expect(cli.stdout).toBe('');
+    },
+  );
+});
+
 describe('a ${VAR} in a header whose value holds a line break', () => {
   const crlf = {
     probes: [
