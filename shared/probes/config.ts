@@ -55,6 +55,12 @@ export type ConditionEntry = z.infer<typeof ConditionEntry>;
  */
 const EVEN_WITH_ISSUES = { when: () => true };
 
+/** What Node refuses in a header's value (its own rule): a control character but tab, or one beyond Latin-1. */
+const NOT_IN_HEADER = /[^\t\x20-\x7e\x80-\xff]/;
+const NOT_IN_HEADER_WHY = 'a character not allowed in a header (a control character, or one beyond Latin-1)';
+/** A header's name: an HTTP token (RFC 9110), as Node requires. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
 export const PROBE_KINDS = ['http', 'postgres', 'backup-freshness'] as const;
 
 export const ProbeSchema = z
@@ -65,7 +71,21 @@ export const ProbeSchema = z
     url: z.string().min(1).optional(),
     method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']).default('GET'),
     /** Values may name environment variables (`Bearer ${API_TOKEN}`), so secrets stay out of files. */
-    headers: z.record(z.string(), z.string()).default({}),
+    headers: z
+      .record(
+        z.string(),
+        z.string().refine((v) => !NOT_IN_HEADER.test(v), `holds ${NOT_IN_HEADER_WHY}`),
+      )
+      .superRefine((headers, ctx) => {
+        for (const name of Object.keys(headers))
+          if (!HEADER_NAME.test(name))
+            ctx.addIssue({
+              code: 'custom',
+              path: [name],
+              message: "not a header name (letters, digits and !#$%&'*+-.^_`|~)",
+            });
+      })
+      .default({}),
     body: z.string().optional(),
     timeoutMs: z.number().int().min(100).max(60_000).default(10_000),
     intervalSeconds: z.number().int().min(10).max(86_400).default(60),
@@ -282,6 +302,7 @@ const REF = /\$\{([A-Z_][A-Z0-9_]*)\}/g;
 /** What an operator meant as a reference: `${` and a name of any case, spaces or `-` in it, closed or not. */
 const LOOKS_LIKE_REF = /\$\{\s*[\w.-]*\s*\}?/g;
 const WHOLE_REF = new RegExp(`^${REF.source}$`);
+const NOT_A_URL = 'is not a valid URL once its variables are replaced';
 /** Whether a text names a `${VAR}` (search() leaves REF's lastIndex alone, as test() on a global pattern does not). */
 const namesVariable = (text: string) => text.search(REF) !== -1;
 
@@ -348,12 +369,22 @@ export function unsetReferences(
         const value = environment[m[1]!];
         if (value === undefined || value === '')
           issues.push(`${at}[${i}].${field}: names \${${m[1]}}, which is not set`);
-        // a header cannot hold a line break (the request would fail at every run, and page)
+        // a header cannot hold a line break (the request would fail at every run, and page), nor any character
+        // Node refuses in one
         else if (field.startsWith('headers.') && /[\r\n]/.test(value))
           issues.push(
             `${at}[${i}].${field}: names \${${m[1]}}, whose value holds a line break (not allowed in a header)`,
           );
+        else if (field.startsWith('headers.') && NOT_IN_HEADER.test(value))
+          issues.push(`${at}[${i}].${field}: names \${${m[1]}}, whose value holds ${NOT_IN_HEADER_WHY}`);
       }
+    }
+    // a url built from variables: a valid URL once they are replaced (else refused at every run instead)
+    if (t.url && namesVariable(t.url) && [...t.url.matchAll(REF)].every((m) => environment[m[1]!])) {
+      const url = t.url.replace(REF, (_m, name: string) => environment[name]!);
+      const http = t.kind === 'http' && !/^https?:\/\//i.test(url);
+      if (http || !URL.canParse(url))
+        issues.push(`${at}[${i}].url: ${NOT_A_URL}${http ? ' (http:// or https://)' : ''}`);
     }
   });
   return [...caFiles, ...issues];
@@ -429,6 +460,8 @@ export function resolveProbe(config: ProbeConfig, environment: NodeJS.ProcessEnv
   for (const [k, v] of Object.entries(config.headers)) {
     headers[k] = interpolate(v, environment, `headers.${k}`, missing, true);
     if (/[\r\n]/.test(headers[k]!)) missing.push(`headers.${k} holds a line break once its variables are replaced`);
+    else if (NOT_IN_HEADER.test(headers[k]!))
+      missing.push(`headers.${k} holds ${NOT_IN_HEADER_WHY} once its variables are replaced`);
     // a header value built from a variable is a secret, and so is a literal one under a secret's name (Authorization,
     // X-Api-Key, Cookie): masked in every log line, excerpt and event, never sent to another origin on a redirect
     const fromVariable = namesVariable(v);
@@ -442,21 +475,14 @@ export function resolveProbe(config: ProbeConfig, environment: NodeJS.ProcessEnv
   }
   const body = config.body === undefined ? undefined : interpolate(config.body, environment, 'body', missing, true);
   const secretBody = config.body !== undefined && namesVariable(config.body);
-  if (url) {
+  if (url && (config.url === undefined || /\$\{/.test(config.url))) {
     try {
-      const u = new URL(url);
-      // a url's password is a secret, written in the file or from a variable: masked wherever a target quotes it back,
-      // and so is the Basic credential the request carries for it (base64 of `user:password`)
-      if (u.password) {
-        const password = decodeURIComponent(u.password);
-        registerSecret(password);
-        registerSecret(Buffer.from(`${decodeURIComponent(u.username)}:${password}`).toString('base64'));
-      }
+      new URL(url);
     } catch {
-      if (config.url === undefined || /\$\{/.test(config.url))
-        missing.push('url is not a valid URL once its variables are replaced');
+      missing.push(`url ${NOT_A_URL}`);
     }
   }
+  // a url's password is a secret, written in the file or from a variable, and so is the Basic credential sent for it
   if (url) registerUrlCredentials(url);
   // checked at load too; here for one removed (or made unreadable) since (a new instance, a file deleted under a running
   // one): a configuration error, never a probe that fails and pages

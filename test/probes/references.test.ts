@@ -120,6 +120,81 @@ describe('a reference mistyped (lower case, spaces, unclosed)', () => {
   );
 });
 
+describe('a header or url that could never be sent (the probe would fail, and page, at every run)', () => {
+  it.each([['probe'], ['config']])(
+    'mt-ops %s refuses it at load with the field path, the value not shown',
+    async (cmd) => {
+      const dir = tempDir('mt-probe-ref-unsendable-');
+      const path = join(dir, 'ops.yaml');
+      writeFileSync(
+        path,
+        [
+          'probes:',
+          '  - name: api',
+          '    url: "http://127.0.0.1:9/health"',
+          '    headers:',
+          '      Authorization: "Bearer ${MT_TEST_EURO_TOKEN}"',
+          '      X-Literal: "price \\u20ac"',
+          '      "X Spaced": "v"',
+          '      X-Latin1: "tökén ${MT_TEST_LATIN1_TOKEN}"',
+          '  - { name: target, url: "${MT_TEST_TARGET_URL}" }',
+          '  - { name: ftp, url: "${MT_TEST_FTP_URL}" }',
+        ].join('\n'),
+      );
+      const cli = await runCli([cmd], {
+        env: {
+          OPS_CONFIG: path,
+          BACKUP_BUCKET: `file://${dir}/bucket`,
+          MT_TEST_EURO_TOKEN: 'euro-token-€',
+          MT_TEST_LATIN1_TOKEN: 'ünï-ok',
+          MT_TEST_TARGET_URL: 'not a url',
+          MT_TEST_FTP_URL: 'ftp://127.0.0.1/x',
+        },
+      });
+      expect(cli.code, cli.stderr).toBe(2);
+      const why = 'a character not allowed in a header (a control character, or one beyond Latin-1)';
+      const issues = cli.stderr
+        .split('\n')
+        .filter((l) => l.startsWith(`  ${path}: `))
+        .map((l) => l.slice(path.length + 4));
+      expect(issues).toEqual([
+        `probes[0].headers.Authorization: names \${MT_TEST_EURO_TOKEN}, whose value holds ${why}`,
+        `probes[0].headers.X-Literal: holds ${why}`,
+        "probes[0].headers.X Spaced: not a header name (letters, digits and !#$%&'*+-.^_`|~)",
+        'probes[1].url: is not a valid URL once its variables are replaced (http:// or https://)',
+        'probes[2].url: is not a valid URL once its variables are replaced (http:// or https://)',
+      ]);
+      expect(cli.stderr).not.toContain('euro-token');
+      expect(cli.stdout).toBe('');
+    },
+  );
+
+  it('at run time (the environment changed): a configuration error, no sample, no alert', async () => {
+    const dir = tempDir('mt-probe-ref-unsendable-rt-');
+    const path = join(dir, 'ops.json');
+    writeFileSync(
+      path,
+      JSON.stringify({
+        probes: [{ name: 'api', url: 'http://127.0.0.1:9/', headers: { 'X-Key': '${MT_TEST_CTRL_TOKEN}' } }],
+      }),
+    );
+    process.env.MT_TEST_CTRL_TOKEN = 'ok-value';
+    const rt = testRuntime({ OPS_CONFIG: path, BACKUP_BUCKET: `file://${dir}/bucket`, OPS_ENV: 'prod' });
+    process.env.MT_TEST_CTRL_TOKEN = 'abc\u0001def';
+    try {
+      const { run } = await probeJob(rt, { all: true, only: ['api'] });
+      expect(run.outcomes[0]!.configError).toBe(
+        'configuration error in probe api: headers.X-Key holds a character not allowed in a header (a control character, or one beyond Latin-1) once its variables are replaced',
+      );
+      expect(rt.bus.published).toHaveLength(0);
+      const { state } = await readState(rt.store, 'prod', 'api', new Date().toISOString());
+      expect(state.samples).toBe(0);
+    } finally {
+      delete process.env.MT_TEST_CTRL_TOKEN;
+    }
+  });
+});
+
 describe('a ${VAR} in a header whose value holds a line break', () => {
   const crlf = {
     probes: [
