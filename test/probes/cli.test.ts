@@ -257,6 +257,27 @@ describe('mt-ops probe', () => {
     }
   });
 
+  it('a GCS bucket that does not answer (503 to every read): --time-limit still bounds the command, not the client retries', async () => {
+    const gcs = await startFakeGcs();
+    try {
+      const env = {
+        ...setup({ probes: [{ name: 'api', url: `${targets.url}/health` }] }),
+        BACKUP_BUCKET: 'gs://unanswering-bucket/ops',
+        GCS_API_ENDPOINT: gcs.url,
+      };
+      gcs.failNext({ method: 'GET', count: 100_000, status: 503 });
+      const started = Date.now();
+      const r = await runCli(['probe', '--time-limit', '2'], { env, timeoutMs: 120_000 });
+      const tookMs = Date.now() - started;
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('0 passed, 0 failed, 1 skipped, 1 not recorded');
+      // 2 s, 3 s more for the state, and the CLI's start; the GCS client's retries of a read last about half a minute
+      expect(tookMs).toBeLessThan(15_000);
+    } finally {
+      await gcs.close();
+    }
+  }, 150_000);
+
   it('a bucket that refuses the writes and a failing probe: both said (closing line and stderr), exit 1', async () => {
     const gcs = await startFakeGcs();
     try {

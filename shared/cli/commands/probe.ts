@@ -17,6 +17,7 @@ import { pool } from '../../pool';
 import { formatBudgetLeft } from '../../probes/slo';
 import { isWarning, type ProbeOutcome } from '../../probes/run';
 import { activeWindow } from '../../maintenance/window';
+import { FileStore } from '../../storage/file-store';
 
 interface ProbeFlags {
   bucket?: string;
@@ -84,10 +85,13 @@ export function registerProbeCommands(program: Command): void {
     )
     .action(async (flags: ProbeFlags) => {
       const ctx = commandContext(flags, { check: unsetReferences });
-      // a bucket URL naming a file is bad input (one line, exit 2, as `mt-ops uptime` says it), not every probe FAIL
-      await ctx.store.stat(probeKeys.state(ctx.env, 'probe')).catch((err: unknown) => {
-        if (err instanceof UsageError) throw err;
-      });
+      // a bucket URL naming a file is bad input (one line, exit 2, as `mt-ops uptime` says it), not every probe FAIL.
+      // A folder's question only: a GCS bucket cannot name a file, and asking it would wait out the client's retries
+      // (about a minute when it does not answer), before the run and its time limit even start
+      if (ctx.store instanceof FileStore)
+        await ctx.store.stat(probeKeys.state(ctx.env, 'probe')).catch((err: unknown) => {
+          if (err instanceof UsageError) throw err;
+        });
       // without an event bus (nothing in this process delivers alerts), a threshold this run crosses would page no
       // one, and the recorded state would not cross it again: its alert waits in the bucket's outbox instead, for the
       // next run of any function (the scheduled probe, every minute) to publish
