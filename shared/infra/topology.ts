@@ -99,10 +99,13 @@ export const BUCKET_CEILING: Record<string, ObjectAccess[]> = {
   fanout: [],
 };
 const DEFAULT_CEILING: ObjectAccess[] = ['read', 'create'];
-/** Functions whose folders (bucketPaths) are limited to their state: fanout and probe. */
+/**
+ * Functions whose folders (bucketPaths) are limited to their state: fanout and probe (the probe's hot documents and
+ * its hourly history; each function's outbox, and the poison folder its drain moves a bad entry to).
+ */
 const STATE_ONLY: Record<string, RegExp> = {
-  probe: /^(\.state\/probes\/|\.outbox\/)$/,
-  fanout: /^(\.alerts\/|\.outbox\/)$/,
+  probe: /^(\.state\/probes\/|\.state\/probe-history\/|\.outbox\/|\.outbox-poison\/)$/,
+  fanout: /^(\.alerts\/|\.outbox\/|\.outbox-poison\/)$/,
 };
 
 export const kebab = (name: string) => name.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
