@@ -5,7 +5,7 @@
  */
 import { isConflict, type ObjectStore } from '../storage/types';
 import { errorMessage } from '../errors';
-import { readHotState, summarize } from './plan';
+import { isDue, readHotState, summarize, type PlanOptions } from './plan';
 import type { ProbeConfig } from './config';
 import {
   stepSample,
@@ -40,6 +40,13 @@ export interface RecordContext {
   summarizeAt: (() => Date) | undefined;
   /** Where each written state is kept for the next run's plan (state-cache.ts), if anywhere. */
   cache?: StateCache;
+  /**
+   * A scheduled run (only the due probes): after a conflict, the sample is applied only if the probe is still due by
+   * the document read again. Another run that recorded a sample of it since the plan (a second delivery of the same
+   * tick, running at the same time) has made this one not due, as it would have had it come seconds later. Absent
+   * (mt-ops probe, which probes every probe): the sample is always applied.
+   */
+  dueOnConflict?: Pick<PlanOptions, 'slackSeconds'>;
 }
 
 /** What the outcome needs of a written step (the stepped state itself only for a summary). */
@@ -55,6 +62,7 @@ interface Written {
  * The sample into the probe's state, written with compare-and-swap. `state` (the plan's, or a re-read one after a
  * conflict) is let go once stepped, and the stepped state once its write is under way (see probeItem), unless the
  * run keeps it in the state cache for the next run (state-cache.ts): then it is kept there once written, and only then.
+ * The probe's name instead of an outcome: not due after all (see dueOnConflict), nothing recorded.
  */
 export async function record(
   run: RecordContext,
@@ -64,7 +72,7 @@ export async function record(
   planProblem: string | undefined,
   result: ProbeResult,
   maintenance: string | undefined,
-): Promise<ProbeOutcome> {
+): Promise<ProbeOutcome | string> {
   const { store, env } = run;
   const ctx: SampleContext = {
     env,
@@ -129,6 +137,10 @@ export async function record(
       }
       state = fresh.state;
       generation = fresh.generation;
+      if (run.dueOnConflict && !isDue(config, state.lastRunAt, new Date(at), run.dueOnConflict)) {
+        run.cache?.forget(key);
+        return config.name; // another run sampled it since the plan: this sample would count the same tick twice
+      }
       // what the plan would have said had it read this (a document damaged since is started afresh, and said so)
       if (fresh.problem) planProblem = fresh.problem;
       history = undefined;

@@ -128,7 +128,12 @@ export async function runProbes(
       if (!cached) return readProbe(store, env, config, { ...planOptions, now: now() }, resolved);
       return Promise.resolve(fromCache(config, resolved, cached, now(), planOptions));
     },
-    cache ? { ...options, cache } : options,
+    // a scheduled run records only the samples still due once written (see RecordContext.dueOnConflict)
+    {
+      ...options,
+      ...(cache ? { cache } : {}),
+      ...(options.all ? {} : { dueOnConflict: { slackSeconds: options.slackSeconds } }),
+    },
     (config) =>
       options.all || config.intervalSeconds <= SCHEDULE_SECONDS ? resolveProbe(config, options.environment) : undefined,
   );
@@ -175,7 +180,7 @@ async function execute<T>(
   env: string,
   items: readonly T[],
   plan: (item: T, resolved: ResolvedProbe | undefined) => Promise<PlannedProbe | ReadProbe>,
-  options: RunOptions & { cache?: StateCache },
+  options: RunOptions & Pick<RecordContext, 'cache' | 'dueOnConflict'>,
   /** The probe to start at once, while its state is read (see SCHEDULE_SECONDS), or none: probe once it is due. */
   early: (item: T) => ResolvedProbe | undefined = () => undefined,
 ): Promise<ProbeRunResult> {
@@ -193,6 +198,7 @@ async function execute<T>(
     attempts: options.casAttempts ?? 8,
     summarizeAt: options.summaries ? now : undefined,
     ...(options.cache ? { cache: options.cache } : {}),
+    ...(options.dueOnConflict ? { dueOnConflict: options.dueOnConflict } : {}),
   };
   // the run ends by its deadline (and a grace for the last writes) even when the bucket stops answering: a probe still
   // reading or recording then is said not recorded, its write left to finish or fail on its own (compare-and-swap

@@ -1,0 +1,84 @@
+/**
+ * The probe function as the cloud runs it: the minute tick as a Pub/Sub CloudEvent, through the real
+ * functions-framework on 127.0.0.1, each instance with its own runtime (its own store object and state cache) on one
+ * bucket. What Pub/Sub does to it: the same tick delivered twice at once.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import * as ff from '@google-cloud/functions-framework';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import { startTargets, type Targets } from '../support/probe-targets';
+import { operatorFileEnv } from '../support/cli';
+import { testRuntime } from '../support/runtime';
+import { probeEventHandler } from '../../functions/probe/handlers';
+import { readState } from '../../shared/probes/plan';
+import { PUBSUB_CLOUDEVENT_TYPE } from '../../shared/bus/decode';
+
+let targets: Targets;
+const servers: Server[] = [];
+beforeAll(async () => {
+  targets = await startTargets();
+});
+afterAll(async () => {
+  for (const s of servers) await new Promise<void>((r) => s.close(() => r()));
+  await targets.close();
+});
+
+type Rt = ReturnType<typeof testRuntime>;
+
+/** One instance of the function: its own runtime, served by the functions-framework under its own name. */
+async function instance(name: string, env: Record<string, string>): Promise<{ url: string; rt: Rt }> {
+  const rt = testRuntime({ BACKUP_BUCKET: env.BACKUP_BUCKET!, OPS_CONFIG: env.OPS_CONFIG!, OPS_ENV: 'prod' });
+  ff.cloudEvent(name, probeEventHandler(() => rt) as never);
+  const server = getTestServer(name);
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, rt };
+}
+
+/** The Scheduler's tick as a push subscription delivers it (binary mode): the job's payload, `{}` (infra apply). */
+const tick = (url: string, id: string, message: object = { data: Buffer.from('{}').toString('base64') }) =>
+  fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'ce-id': id,
+      'ce-specversion': '1.0',
+      'ce-type': PUBSUB_CLOUDEVENT_TYPE,
+      'ce-source': '//pubsub.googleapis.com/projects/p/topics/mt-ops-probe-trigger',
+    },
+    body: JSON.stringify({
+      message: { ...message, messageId: id },
+      subscription: 'projects/p/subscriptions/mt-ops-probe',
+    }),
+  });
+
+const alerts = (...rts: Rt[]) =>
+  rts.flatMap((rt) => rt.bus.published.map((m) => m.event)).filter((e) => e.type === 'alert');
+
+describe('the same tick delivered twice at once (Pub/Sub redelivers)', () => {
+  it('on two instances: one sample counted, not two; the threshold is not crossed by one tick', async () => {
+    // the target answers after 300 ms, failing its condition: both deliveries read the state (no document yet)
+    // before either writes, so the second write meets the first one's document
+    const env = operatorFileEnv({
+      probes: [
+        { name: 'api', url: `${targets.url}/slow?ms=300`, conditions: ['[STATUS] == 503'], failureThreshold: 2 },
+      ],
+    });
+    const [a, b] = [await instance('probeEventDupA', env), await instance('probeEventDupB', env)];
+    const answers = await Promise.all([tick(a.url, '41'), tick(b.url, '41')]);
+    expect(answers.map((r) => r.ok)).toEqual([true, true]); // acknowledged
+    const { state } = await readState(a.rt.store, 'prod', 'api', new Date().toISOString());
+    expect(state).toMatchObject({ samples: 1, consecutiveFailures: 1 });
+    expect(state.minutes.buckets().reduce((n, m) => n + m.n, 0)).toBe(1);
+    expect(state.recent).toHaveLength(1);
+    expect(alerts(a.rt, b.rt)).toEqual([]);
+    // the one whose sample was not counted says the probe was not due, as a delivery seconds later does
+    const lines = [...a.rt.logs, ...b.rt.logs].filter((l) => l.includes('"message":"probes: '));
+    expect(lines.map((l) => (JSON.parse(l) as { message: string }).message).sort()).toEqual([
+      'probes: 0 passed, 0 failed, 1 not due',
+      'probes: 0 passed, 1 failed',
+    ]);
+  });
+});
