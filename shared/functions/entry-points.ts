@@ -23,12 +23,33 @@ export const http = (
 ): EntryPoint => ({ kind: 'http', handler, ...options });
 export const event = (handler: (runtime: () => Runtime) => EventHandler): EntryPoint => ({ kind: 'event', handler });
 
-/** An entry point's handler, which first publishes what earlier runs left in the outbox (at least once, never lost). */
+/**
+ * How long an entry point waits for the outbox's drain before its own work. A bucket that stops answering holds the
+ * drain for its requests' timeouts (a minute each, and retries): waited out, the probe run of that minute would not
+ * even start before the function's timeout, and nothing would say why.
+ */
+export const FLUSH_WAIT_MS = 5_000;
+
+/**
+ * An entry point's handler, which first publishes what earlier runs left in the outbox (at least once, never lost),
+ * waiting for that at most FLUSH_WAIT_MS: then one warning line, and its work goes on while the drain finishes or
+ * fails on its own (each entry is claimed with compare-and-swap, so a later drain beside it publishes nothing twice).
+ */
 export function bindEntryPoint(ep: EntryPoint, runtime: () => Runtime): HttpHandler | EventHandler {
   const handler = ep.handler(runtime) as (...args: unknown[]) => Promise<unknown>;
   if (ep.readOnly) return handler as HttpHandler | EventHandler;
   return (async (...args: unknown[]) => {
-    await runtime().flushOutbox?.();
+    const rt = runtime();
+    const flushing = rt.flushOutbox?.();
+    if (flushing) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<true>((resolve) => (timer = setTimeout(() => resolve(true), FLUSH_WAIT_MS)));
+      if (await Promise.race([flushing, late]))
+        rt.logger.warn(
+          `outbox: not drained within ${FLUSH_WAIT_MS / 1000} s (the bucket did not answer in time); going on without it, the next run drains it`,
+        );
+      clearTimeout(timer);
+    }
     return handler(...args);
   }) as HttpHandler | EventHandler;
 }

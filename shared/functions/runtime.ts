@@ -59,13 +59,20 @@ export function functionRuntime(
     pruneAfter = now + POISON_PRUNE_EVERY_MS;
     return true;
   };
+  // one drain at a time: a run that finds the previous run's drain still going (a bucket that stopped answering)
+  // waits for that one rather than starting another beside it
+  let draining: Promise<void> | undefined;
+  const drain = () =>
+    (draining ??= flushOutbox(store, env, bus.deliver, logger, { prunePoison: prunes() })
+      .then(() => {})
+      .finally(() => (draining = undefined)));
   return {
     config,
     store,
     bus,
     logger,
     env,
-    flushOutbox: () => flushOutbox(store, env, bus.deliver, logger, { prunePoison: prunes() }).then(() => {}),
+    flushOutbox: drain,
     ...(options.signal ? { signal: options.signal } : {}),
   };
 }

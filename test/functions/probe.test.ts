@@ -9,20 +9,30 @@ import type { Server } from 'node:http';
 import * as ff from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { startTargets, type Targets } from '../support/probe-targets';
+import { startFakeGcs, type FakeGcs } from '../support/fake-gcs';
+import { capturedLogger } from '../support/logs';
 import { operatorFileEnv } from '../support/cli';
 import { testRuntime } from '../support/runtime';
 import { probeEventHandler } from '../../functions/probe/handlers';
 import { readState } from '../../shared/probes/plan';
 import { PUBSUB_CLOUDEVENT_TYPE } from '../../shared/bus/decode';
+import { loadConfig } from '../../shared/config/load';
+import { functionRuntime } from '../../shared/functions/runtime';
+import { bindEntryPoint, FLUSH_WAIT_MS } from '../../shared/functions/entry-points';
+import { entryPoints } from '../../functions/probe/handlers';
 
 let targets: Targets;
+let gcs: FakeGcs;
 const servers: Server[] = [];
 beforeAll(async () => {
-  targets = await startTargets();
+  [targets, gcs] = await Promise.all([startTargets(), startFakeGcs()]);
 });
 afterAll(async () => {
-  for (const s of servers) await new Promise<void>((r) => s.close(() => r()));
-  await targets.close();
+  for (const s of servers) {
+    s.closeAllConnections();
+    await new Promise<void>((r) => s.close(() => r()));
+  }
+  await Promise.all([targets.close(), gcs.close()]);
 });
 
 type Rt = ReturnType<typeof testRuntime>;
@@ -31,10 +41,14 @@ type Rt = ReturnType<typeof testRuntime>;
 async function instance(name: string, env: Record<string, string>): Promise<{ url: string; rt: Rt }> {
   const rt = testRuntime({ BACKUP_BUCKET: env.BACKUP_BUCKET!, OPS_CONFIG: env.OPS_CONFIG!, OPS_ENV: 'prod' });
   ff.cloudEvent(name, probeEventHandler(() => rt) as never);
+  return { url: await serve(name), rt };
+}
+
+async function serve(name: string): Promise<string> {
   const server = getTestServer(name);
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, rt };
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
 }
 
 /** The Scheduler's tick as a push subscription delivers it (binary mode): the job's payload, `{}` (infra apply). */
@@ -80,5 +94,40 @@ describe('the same tick delivered twice at once (Pub/Sub redelivers)', () => {
       'probes: 0 passed, 0 failed, 1 not due',
       'probes: 0 passed, 1 failed',
     ]);
+  });
+});
+
+describe('a bucket that stops answering', () => {
+  it("the outbox's drain before the run is waited for 5 s at most: the run goes on, and one line says so", async () => {
+    process.env.GCS_API_ENDPOINT = gcs.url;
+    const env = operatorFileEnv({ probes: [{ name: 'api', url: `${targets.url}/health` }] });
+    const config = loadConfig({ OPS_CONFIG: env.OPS_CONFIG, BACKUP_BUCKET: 'gs://stalled/p', OPS_ENV: 'prod' });
+    const { logger, lines } = capturedLogger();
+    // the function as deployed: the runtime of index.ts, every entry point behind the outbox's drain
+    const rt = functionRuntime(config, 'probe', { logger });
+    ff.cloudEvent('probeEventStalled', bindEntryPoint(entryPoints.probeEvent!, () => rt) as never);
+    const url = await serve('probeEventStalled');
+    // the listing of the outbox is taken and never answered (the request would wait out its minute's timeout)
+    gcs.stallAll({ pathIncludes: 'prefix=p/prod/.outbox/' });
+    try {
+      const started = Date.now();
+      const answer = await tick(url, '51');
+      const took = Date.now() - started;
+      expect(answer.ok).toBe(true);
+      expect(took).toBeGreaterThanOrEqual(FLUSH_WAIT_MS - 50);
+      expect(took).toBeLessThan(FLUSH_WAIT_MS + 5_000);
+      const messages = lines.map((l) => JSON.parse(l) as { severity: string; message: string });
+      expect(messages.filter((m) => m.message.startsWith('outbox: '))).toEqual([
+        expect.objectContaining({
+          severity: 'WARNING',
+          message:
+            'outbox: not drained within 5 s (the bucket did not answer in time); going on without it, the next run drains it',
+        }),
+      ]);
+      expect(messages.find((m) => m.message.startsWith('probes: '))?.message).toBe('probes: 1 passed, 0 failed');
+      expect(gcs.objectNames('stalled')).toContain('p/prod/.state/probes/api.json');
+    } finally {
+      gcs.stallAll(false);
+    }
   });
 });

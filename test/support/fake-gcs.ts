@@ -73,6 +73,13 @@ export interface FakeGcs {
    * mid-download); `false` lets new downloads through again.
    */
   stallDownloads(stall?: boolean | { nameIncludes?: string }): void;
+  /**
+   * From now on, every request (reads, listings, writes, deletes) is taken and never answered: a storage server that
+   * stops answering altogether; with `{ pathIncludes }`, only requests whose decoded path and query include it (a
+   * listing of one folder: `prefix=prod/.outbox/`); `false` lets new requests through again (those already taken stay
+   * unanswered).
+   */
+  stallAll(stall?: boolean | { pathIncludes: string }): void;
   clearFailures(): void;
   objectCount(bucket: string): number;
   objectNames(bucket: string): string[];
@@ -134,6 +141,7 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
   let stallUploads: false | { readBody?: boolean; single?: boolean } = false;
   let openStalled = 0;
   let stallDownloads: { nameIncludes?: string } | undefined;
+  let stallAll: false | { pathIncludes?: string } = false;
   let base = '';
 
   const bucketOf = (name: string) => {
@@ -242,6 +250,7 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
     const url = new URL(req.url ?? '/', base);
     const path = url.pathname;
     requests.push({ method: req.method ?? 'GET', path: `${path}${url.search}` });
+    if (stallAll && decodeURIComponent(req.url ?? '').includes(stallAll.pathIncludes ?? '')) return void req.resume(); // taken, never answered
     if (injected(req, res)) return;
     const q = url.searchParams;
     let m: RegExpExecArray | null;
@@ -488,6 +497,9 @@ export async function startFakeGcs(options: { maxPageSize?: number } = {}): Prom
     openStalledUploads: () => openStalled,
     stallDownloads(stall = true) {
       stallDownloads = stall === false ? undefined : stall === true ? {} : stall;
+    },
+    stallAll(stall = true) {
+      stallAll = stall === false ? false : stall === true ? {} : stall;
     },
     clearFailures() {
       failures.length = 0;
