@@ -3,12 +3,33 @@ import type { CloudEvent } from '@google-cloud/functions-framework';
 import { z } from 'zod';
 import type { Runtime } from '../../shared/functions/runtime';
 import { decodeTrigger } from '../../shared/functions/trigger';
-import { probeJob } from '../../shared/probes/job';
+import { configuredProbes, probeJob } from '../../shared/probes/job';
 import { errorMessage } from '../../shared/errors';
 import { event, type EntryPoints } from '../../shared/functions/entry-points';
 
-/** The minute trigger's message: empty, or `{"only": ["name", ...]}`. */
-export const ProbeRequestSchema = z.object({ only: z.array(z.string().min(1)).min(1).optional() }).strict();
+/**
+ * The minute trigger's message, as this configuration reads it: empty, or `{"only": ["name", ...]}` naming configured
+ * probes (at most 1000 names). A name it does not
+ * configure makes the message poison, with its path, like any other bad field: not a run that failed.
+ */
+export function probeRequestSchema(configured: readonly string[]) {
+  const names = new Set(configured);
+  const known = `not a configured probe (configured: ${configured.join(', ')})`;
+  return z
+    .object({
+      only: z
+        .array(
+          z
+            .string()
+            .min(1)
+            .refine((n) => names.has(n), known),
+        )
+        .min(1)
+        .max(1000)
+        .optional(),
+    })
+    .strict();
+}
 
 /**
  * Scheduled probing (every minute): runs the probes that are due, records each sample in its state document and
@@ -18,7 +39,8 @@ export const ProbeRequestSchema = z.object({ only: z.array(z.string().min(1)).mi
 export function probeEventHandler(runtime: () => Runtime) {
   return async (event: CloudEvent<unknown>) => {
     const rt = runtime();
-    const decoded = decodeTrigger(ProbeRequestSchema, event, rt, 'probe');
+    const names = configuredProbes(rt.config).map((p) => p.name);
+    const decoded = decodeTrigger(probeRequestSchema(names), event, rt, 'probe');
     if (!decoded) return undefined;
     try {
       const { run } = await probeJob(rt, { only: decoded.payload.only, retire: true });

@@ -131,3 +131,28 @@ describe('a bucket that stops answering', () => {
     }
   });
 });
+
+describe('a tick whose payload names probes that are not configured', () => {
+  it.each([
+    ['one unknown name', ['nope'], 'data.message.data.only[0]: not a configured probe (configured: api)'],
+    [
+      '200,000 names (about 2 MB)',
+      Array.from({ length: 200_000 }, (_, i) => `n${i}`),
+      'data.message.data.only: Too big: expected array to have <=1000 items',
+    ],
+  ])('%s: acknowledged, one line with the field path, nothing probed, nobody paged', async (_, only, reason) => {
+    const env = operatorFileEnv({ probes: [{ name: 'api', url: `${targets.url}/unhealthy`, failureThreshold: 1 }] });
+    const { url, rt } = await instance(`probeEventOnly${only.length}`, env);
+    const data = Buffer.from(JSON.stringify({ only })).toString('base64');
+    const answer = await tick(url, '61', { data });
+    expect(answer.ok).toBe(true);
+    expect(rt.logs).toHaveLength(1);
+    const line = JSON.parse(rt.logs[0]!) as Record<string, unknown>;
+    expect(line).toMatchObject({ severity: 'ERROR', messageId: '61' });
+    expect(line.message).toContain(`probe trigger rejected (acknowledged, not retried): ${reason}`);
+    expect(line.err).toBeUndefined(); // no error object, no stack
+    expect(rt.logs[0]!.length).toBeLessThan(8_000);
+    expect(alerts(rt)).toEqual([]);
+    expect((await readState(rt.store, 'prod', 'api', new Date().toISOString())).generation).toBeNull();
+  });
+});
