@@ -8,6 +8,7 @@ import { flushOutbox, keepInOutbox, POISON_PRUNE_EVERY_MS } from '../bus/outbox'
 import { createLogger, type Logger } from '../log/logger';
 import type { ObjectStore } from '../storage/types';
 import type { EventBus } from '../bus/events';
+import { UsageError } from '../errors';
 
 /** What a function needs at run time, built once per instance from the environment. */
 export interface Runtime {
@@ -37,6 +38,24 @@ export function runtimeFromEnvironment(component: string, load: { check?: Config
     }
     return runtime;
   };
+}
+
+/**
+ * Builds the runtime at a function's start-up (its index.ts), so that a bad configuration refuses the start rather
+ * than fails each delivery. Refused, it is one error line (every problem, each with its field path; no stack, whatever
+ * LOG_LEVEL says: the level may be the bad setting) and exit 2, before the Functions Framework loads the entry points:
+ * thrown, the framework printed its own "Provided module can't be loaded. Is there a syntax error in your code?" and
+ * the stack, over a dozen lines.
+ */
+export function startOrRefuse(runtime: () => Runtime, component: string): void {
+  try {
+    runtime();
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    const logger = createLogger({ level: 'info', labels: { component } });
+    logger.error({ issues: err.issues }, `${component} refuses to start: ${err.issues.join('; ')}`);
+    process.exit(2);
+  }
 }
 
 /** The runtime of a function (or of `npm start`): the bus saves what it cannot publish to the bucket's outbox. */

@@ -673,7 +673,7 @@ describe('mt-ops uptime', () => {
 });
 
 describe('functions/probe', () => {
-  it('refuses to start on a bad probes section, with the path and the condition', () => {
+  it('refuses to start on a bad probes section, with the path and the condition: one line, no stack, exit 2', () => {
     const env = setup({
       probes: [{ name: 'api', url: `${targets.url}/health`, conditions: ['len([BODY].items > 0'] }],
     });
@@ -683,9 +683,16 @@ describe('functions/probe', () => {
       encoding: 'utf8',
       timeout: 60_000,
     });
-    expect(r.status).not.toBe(0);
-    expect(r.stderr).toContain(
+    expect(r.status).toBe(2);
+    // one structured line Cloud Logging reads as one entry, at error (LOG_LEVEL, silent here, cannot hide it)
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    const line = JSON.parse(lines[0]!) as { severity: string; message: string };
+    expect(line.severity).toBe('ERROR');
+    expect(line.message).toMatch(/^probe refuses to start: /);
+    expect(line.message).toContain(
       'probes[0].conditions[0]: invalid condition "len([BODY].items > 0": unclosed "(" at column 4',
     );
+    expect(r.stderr).not.toMatch(/\bat .*\.(ts|js):\d+/);
   });
 });
