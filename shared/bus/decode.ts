@@ -41,13 +41,18 @@ export function isBase64(text: string): boolean {
   return /^[\s=]*$/.test(text.slice(first));
 }
 
-const MessageData = z.unknown().superRefine((value, ctx) => {
-  if (value === undefined || value === null || value instanceof Uint8Array) return;
-  if (typeof value !== 'string') ctx.addIssue({ code: 'custom', message: 'must be base64 text' });
-  else if (value.length > MAX_DATA_CHARS)
-    ctx.addIssue({ code: 'custom', message: `longer than ${MAX_DATA_CHARS} characters` });
-  else if (!isBase64(value)) ctx.addIssue({ code: 'custom', message: 'not base64' });
-});
+// optional: a message of attributes only has no data at all (Pub/Sub push leaves the field out); the refinement alone
+// made the key required, so such a message was poison
+const MessageData = z
+  .unknown()
+  .superRefine((value, ctx) => {
+    if (value === undefined || value === null || value instanceof Uint8Array) return;
+    if (typeof value !== 'string') ctx.addIssue({ code: 'custom', message: 'must be base64 text' });
+    else if (value.length > MAX_DATA_CHARS)
+      ctx.addIssue({ code: 'custom', message: `longer than ${MAX_DATA_CHARS} characters` });
+    else if (!isBase64(value)) ctx.addIssue({ code: 'custom', message: 'not base64' });
+  })
+  .optional();
 
 /** Pub/Sub's own limits: 100 attributes, keys up to 256 bytes, values up to 1024 bytes. */
 const Attributes = z

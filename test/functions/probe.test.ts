@@ -156,3 +156,12 @@ describe('a tick whose payload names probes that are not configured', () => {
     expect((await readState(rt.store, 'prod', 'api', new Date().toISOString())).generation).toBeNull();
   });
 });
+
+describe('a tick with no data at all (a message of attributes only, as `gcloud pubsub topics publish --attribute`)', () => {
+  it('is the empty request: the probes run', async () => {
+    const env = operatorFileEnv({ probes: [{ name: 'api', url: `${targets.url}/health` }] });
+    const { url, rt } = await instance('probeEventNoData', env);
+    expect((await tick(url, '71', { attributes: { by: 'hand' } })).ok).toBe(true);
+    expect(rt.logs.map((l) => (JSON.parse(l) as { message: string }).message)).toEqual(['probes: 1 passed, 0 failed']);
+  });
+});
