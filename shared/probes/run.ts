@@ -23,7 +23,7 @@ import { runProbe } from './probe';
 import { PROBE_CONCURRENCY, resolveProbe, type ProbeConfig, type ResolvedProbe } from './config';
 import { probeKeys, type SloChange } from './state';
 import { record, type RecordContext } from './record';
-import { stateCacheOf, type CachedState, type StateCache } from './state-cache';
+import { stateCacheOf, type CachedState } from './state-cache';
 import type { ProbeResult, ProbeStatus, Transition } from './rules';
 
 /**
