@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { tempDir } from '../support/temp';
-import { PUBSUB_CLOUDEVENT_TYPE } from '../../shared/bus/decode';
+import { postPubsubEvent } from '../support/cloudevents';
 
 const servers: Server[] = [];
 const urls: Record<string, string> = {};
@@ -87,17 +87,11 @@ describe('CloudEvent endpoints', () => {
     async (mode) => {
       process.env.NODE_ENV = mode;
       try {
-        const res = await fetch(urls.backupEvent!, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            'ce-id': '42',
-            'ce-specversion': '1.0',
-            'ce-type': PUBSUB_CLOUDEVENT_TYPE,
-            'ce-source': '//pubsub.googleapis.com/projects/p/topics/t',
-          },
-          body: JSON.stringify({ message: { data: '', messageId: String(Date.now()) } }),
-        });
+        const res = await postPubsubEvent(
+          urls.backupEvent!,
+          { message: { data: '', messageId: String(Date.now()) } },
+          { id: '42' },
+        );
         const body = await expectJsonError(res, 500);
         if (mode === 'development') expect(body.error).toContain('cannot connect to the database');
       } finally {

@@ -10,6 +10,7 @@ import { backupEventHandler } from '../../functions/backup/handlers';
 import { retentionEventHandler } from '../../functions/retention/handlers';
 import { verifyEventHandler } from '../../functions/verify/handlers';
 import { PUBSUB_CLOUDEVENT_TYPE } from '../../shared/bus/decode';
+import { postPubsubEvent } from '../support/cloudevents';
 
 type Rt = ReturnType<typeof testRuntime>;
 const servers: Server[] = [];
@@ -27,19 +28,7 @@ afterAll(async () => {
 });
 
 /** Eventarc's binary mode: the CloudEvent attributes as ce-* headers, the body is `{message, subscription}`. */
-function binary(url: string, body: unknown, id = '1') {
-  return fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'ce-id': id,
-      'ce-specversion': '1.0',
-      'ce-type': PUBSUB_CLOUDEVENT_TYPE,
-      'ce-source': '//pubsub.googleapis.com/projects/p/topics/t',
-    },
-    body: JSON.stringify(body),
-  });
-}
+const binary = (url: string, body: unknown, id = '1') => postPubsubEvent(url, body, { id });
 
 /** Structured mode: the whole CloudEvent is the body. */
 function structured(url: string, event: unknown) {

@@ -15,7 +15,7 @@ import { operatorFileEnv } from '../support/cli';
 import { testRuntime } from '../support/runtime';
 import { probeEventHandler } from '../../functions/probe/handlers';
 import { readState } from '../../shared/probes/plan';
-import { PUBSUB_CLOUDEVENT_TYPE } from '../../shared/bus/decode';
+import { postPubsubEvent } from '../support/cloudevents';
 import { loadConfig } from '../../shared/config/load';
 import { functionRuntime } from '../../shared/functions/runtime';
 import { bindEntryPoint, FLUSH_WAIT_MS } from '../../shared/functions/entry-points';
@@ -53,20 +53,11 @@ async function serve(name: string): Promise<string> {
 
 /** The Scheduler's tick as a push subscription delivers it (binary mode): the job's payload, `{}` (infra apply). */
 const tick = (url: string, id: string, message: object = { data: Buffer.from('{}').toString('base64') }) =>
-  fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'ce-id': id,
-      'ce-specversion': '1.0',
-      'ce-type': PUBSUB_CLOUDEVENT_TYPE,
-      'ce-source': '//pubsub.googleapis.com/projects/p/topics/mt-ops-probe-trigger',
-    },
-    body: JSON.stringify({
-      message: { ...message, messageId: id },
-      subscription: 'projects/p/subscriptions/mt-ops-probe',
-    }),
-  });
+  postPubsubEvent(
+    url,
+    { message: { ...message, messageId: id }, subscription: 'projects/p/subscriptions/mt-ops-probe' },
+    { id, topic: 'mt-ops-probe-trigger' },
+  );
 
 const alerts = (...rts: Rt[]) =>
   rts.flatMap((rt) => rt.bus.published.map((m) => m.event)).filter((e) => e.type === 'alert');
