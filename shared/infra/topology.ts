@@ -13,6 +13,10 @@ import type { RetentionPolicy } from '../retention/policy';
 /** The most each trigger lets a function run (Cloud Functions 2nd gen). */
 export const TIME_LIMIT_SECONDS: Record<EntryPointKind, number> = { event: 540, http: 3600 };
 
+/** The timeout a deployed entry point gets: its function's timeoutSeconds (default: the trigger's limit), capped there. */
+export const deployedTimeout = (timeoutSeconds: number | undefined, kind: EntryPointKind) =>
+  Math.min(timeoutSeconds ?? TIME_LIMIT_SECONDS[kind], TIME_LIMIT_SECONDS[kind]);
+
 export const ProjectFileSchema = z
   .object({
     env: z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'lowercase letters, digits and dashes, at most 40'),
@@ -153,6 +157,12 @@ export function loadTopology(
   const problems = new Map<string, string[]>();
   const problem = (path: string, text: string) => problems.set(path, [...(problems.get(path) ?? []), text]);
 
+  // The timeout of each entry point's deployed function: what a push subscription to it must wait for.
+  const timeouts = new Map<string, { fn: string; seconds: number }>();
+  for (const fn of functionsFile.functions)
+    for (const [entryPoint, kind] of Object.entries(fn.entryPoints))
+      timeouts.set(entryPoint, { fn: fn.name, seconds: deployedTimeout(fn.timeoutSeconds, kind) });
+
   // topics.yaml: the cloud's naming rules, and what the cloud needs that the local runtime does not
   topicsFile.topics.forEach((topic, i) => {
     if (!PUBSUB_NAME.test(topic.name))
@@ -166,6 +176,15 @@ export function loadTopology(
       if (sub.maxDeliveryAttempts !== undefined && !sub.deadLetterTopic)
         problem(topicsPath, `${at}.maxDeliveryAttempts: needs deadLetterTopic`);
       if (sub.pushTo && sub.ackDeadlineSeconds < 10) problem(topicsPath, `${at}.ackDeadlineSeconds: too short`);
+      // A push subscription's ack deadline is its push request's timeout: a function still running past it has its
+      // message redelivered (to another instance) while the first delivery goes on.
+      const target = sub.pushTo ? timeouts.get(sub.pushTo) : undefined;
+      if (target && sub.ackDeadlineSeconds < target.seconds) {
+        problem(
+          topicsPath,
+          `${at}.ackDeadlineSeconds: ${sub.ackDeadlineSeconds} is below the ${target.seconds} s timeout of ${deployedName(sub.pushTo!)} (${target.fn}), which it pushes to: Pub/Sub would redeliver a message while its first delivery still runs (set at least ${target.seconds}, at most 600)`,
+        );
+      }
     });
   });
   const eventsTopic = topicsFile.topics.find((t) => t.events)?.name;
@@ -267,7 +286,7 @@ export function loadTopology(
         entryPoint,
         kind,
         function: fn.name,
-        timeoutSeconds: Math.min(fn.timeoutSeconds ?? TIME_LIMIT_SECONDS[kind], TIME_LIMIT_SECONDS[kind]),
+        timeoutSeconds: deployedTimeout(fn.timeoutSeconds, kind),
         serviceAccount: fn.serviceAccount,
         subscriptions: topicsFile.topics.flatMap((t) =>
           t.subscriptions.filter((s) => s.pushTo === entryPoint).map((s) => ({ topic: t.name, subscription: s.name })),
