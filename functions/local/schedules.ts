@@ -55,8 +55,11 @@ export function startSchedules(
     const skipped = (self: Cron) => {
       if (work.stopping) return;
       const since = runningSince ? ` (running since ${runningSince.toISOString()})` : '';
+      // croner calls this just after the tick it skips, and self.currentRun() is still the run that is going: the
+      // skipped tick is the schedule's latest time at or before now (previousRuns looks strictly before its date).
+      const tick = self.previousRuns(1, new Date(Date.now() + 1))[0] ?? new Date();
       logger.warn(
-        { job: p.job.name, skippedAt: (self.currentRun() ?? new Date()).toISOString() },
+        { job: p.job.name, skippedAt: tick.toISOString() },
         `scheduled ${p.job.name} skipped: its previous run is still going${since}`,
       );
     };

@@ -37,4 +37,39 @@ describe('local schedules', () => {
     expect(skips[0]).toMatchObject({ severity: 'WARNING', job: 'mt-ops-probe-minutely' });
     expect(String(skips[0]!.message)).toMatch(/its previous run is still going \(running since \d{4}-\d\d-\d\dT/);
   });
+
+  it("a skipped tick's warning says when that tick was due (skippedAt), not when the run still going started", async () => {
+    const { logger, records } = capturedLogger();
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let startedAt: Date | undefined;
+    const delivery: Delivery = {
+      description: 'test',
+      trigger: async () => {
+        startedAt ??= new Date();
+        await held;
+      },
+      close: async () => {},
+    };
+    const job = { name: 'mt-ops-probe-minutely' } as unknown as Job;
+    const planned: PlannedSchedule[] = [{ job, cron: '* * * * * *', timeZone: 'UTC', overridden: false }];
+    const running = startSchedules(planned, delivery, new Work(), logger);
+    try {
+      await new Promise((r) => setTimeout(r, 3_600));
+    } finally {
+      running.stop();
+      release();
+    }
+    const skips = records().filter((r) => String(r.message).startsWith('scheduled mt-ops-probe-minutely skipped'));
+    expect(skips.length).toBeGreaterThanOrEqual(2);
+    const ticks = skips.map((r) => Date.parse(String(r.skippedAt)));
+    for (const [i, at] of ticks.entries()) {
+      expect(at % 1000, `skip ${i}: ${String(skips[i]!.skippedAt)} is a tick of the schedule (a whole second)`).toBe(0);
+      expect(at, `skip ${i} is after the run still going started`).toBeGreaterThan(startedAt!.getTime());
+      expect(Date.parse(String(skips[i]!.time)) - at, `skip ${i} is said within a second of its tick`).toBeLessThan(
+        1_000,
+      );
+      if (i > 0) expect(at - ticks[i - 1]!, 'each skip its own tick').toBeGreaterThanOrEqual(1_000);
+    }
+  });
 });
