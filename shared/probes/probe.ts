@@ -51,9 +51,12 @@ async function within<T>(ms: number, fn: () => Promise<T>, onTimeout: () => T, l
 async function observePostgres(url: string, timeoutMs: number): Promise<Observed> {
   const started = performance.now();
   let client: pg.Client | undefined;
+  // The probe's timeout ends the connection attempt too: without it the socket of a server that accepts and never
+  // answers stayed open until pg's own 15 s connection timeout, long after the probe had reported.
+  const attempt = new AbortController();
   const work = async (): Promise<Observed> => {
     try {
-      client = await connect(url, 'probed database');
+      client = await connect(url, 'probed database', { signal: attempt.signal });
     } catch (err) {
       return {
         observation: { connected: false, responseTimeMs: performance.now() - started },
@@ -96,6 +99,7 @@ async function observePostgres(url: string, timeoutMs: number): Promise<Observed
     }
   };
   return within(timeoutMs, work, () => {
+    attempt.abort();
     void client?.end().catch(() => {});
     return {
       observation: { connected: client !== undefined, responseTimeMs: timeoutMs },
