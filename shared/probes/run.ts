@@ -204,6 +204,9 @@ async function execute<T>(
   // reading or recording then is said not recorded, its write left to finish or fail on its own (compare-and-swap
   // keeps it safe), and no further probe is started
   const settled: Array<ProbeOutcome | string | undefined> = new Array(items.length);
+  // each target's answer as soon as it comes: a probe whose state the bucket did not read or write in time still
+  // shows it (unfinished), not recorded
+  const answers: Array<ProbeResult | undefined> = new Array(items.length);
   // the platform's timer (it never holds the process open); once it fires the pool starts no further probe
   const expired = AbortSignal.timeout(Math.max(0, Math.ceil(run.deadline + WRITE_GRACE_MS - performance.now())));
   await Promise.race([
@@ -211,14 +214,14 @@ async function execute<T>(
       items,
       options.concurrency ?? PROBE_CONCURRENCY.default,
       async (item, i) => {
-        settled[i] = await probeItem(run, item, plan, early);
+        settled[i] = await probeItem(run, item, plan, early, (result) => (answers[i] = result));
       },
       expired,
     ),
     new Promise((resolve) => expired.addEventListener('abort', resolve, { once: true })),
   ]);
   // a probe not due yields its name
-  const all = items.map((item, i) => settled[i] ?? unfinished(run, identify(item)));
+  const all = items.map((item, i) => settled[i] ?? unfinished(run, identify(item), answers[i]));
   const outcomes = all.filter((o): o is ProbeOutcome => typeof o !== 'string');
   const notDue = all.filter((o): o is string => typeof o === 'string');
   return {
@@ -275,10 +278,11 @@ async function probeItem<T>(
   item: T,
   plan: (item: T, resolved: ResolvedProbe | undefined) => Promise<PlannedProbe | ReadProbe>,
   early: (item: T) => ResolvedProbe | undefined,
+  heard: (result: ProbeResult) => void,
 ): Promise<ProbeOutcome | string> {
   const speculative = early(item);
   // the request goes out now, the state read beside it (each costs a round trip; neither needs the other)
-  const probing = speculative && start(run, speculative);
+  const probing = speculative && noted(start(run, speculative), speculative, heard);
   let planned: PlannedProbe | ReadProbe;
   try {
     planned = await plan(item, speculative);
@@ -296,7 +300,7 @@ async function probeItem<T>(
     await probing;
     return misconfigured(run, config, planned.probe.problem);
   }
-  const answer = speculative ? probing : start(run, planned.probe);
+  const answer = speculative ? probing : noted(start(run, planned.probe), planned.probe, heard);
   if (!answer) return outOfTime(run, config);
   const result = await answer;
   if (typeof result === 'string') return limited(run, config, result);
@@ -355,12 +359,25 @@ export const WRITE_GRACE_MS = 3_000;
 
 /**
  * Still probing or recording past the run's deadline and its grace: the bucket did not answer in time (a store that
- * stopped answering, a stalled network filesystem). No sample is known to be kept and none raised an alert: skipped and
- * not recorded, saying why. The write goes on in the background and lands or fails on its own.
+ * stopped answering, a stalled network filesystem). No sample is known to be kept and none raised an alert: not
+ * recorded, saying why. The target's answer, when it came (the state read or write is what did not finish), is its
+ * result, passed or failed as the target did (as when the state could not be read: unplanned); without one, skipped.
+ * The write goes on in the background and lands or fails on its own.
  */
-function unfinished(run: Run, id: Pick<ProbeConfig, 'name' | 'kind'>): ProbeOutcome {
+function unfinished(run: Run, id: Pick<ProbeConfig, 'name' | 'kind'>, answer: ProbeResult | undefined): ProbeOutcome {
   const why = `not finished within the run's time limit (${run.limitMs / 1000} s, and ${WRITE_GRACE_MS / 1000} s more for its state): the bucket did not answer in time; this sample is not known to be recorded`;
+  if (answer) return { name: id.name, result: answer, writeError: why };
   return { name: id.name, result: noSample(id.name, id.kind, run.now(), why), writeError: why, skipped: true };
+}
+
+/** A probe's answer (a sample of the target: no configuration error, not cut short), also handed to `heard` as it comes. */
+function noted(
+  answer: Promise<ProbeResult | string> | undefined,
+  probe: ResolvedProbe,
+  heard: (result: ProbeResult) => void,
+): Promise<ProbeResult | string> | undefined {
+  if (answer && !probe.problem) void answer.then((r) => typeof r !== 'string' && heard(r));
+  return answer;
 }
 
 /** Not started: the run's deadline came first. */
