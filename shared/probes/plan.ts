@@ -175,7 +175,8 @@ export interface UptimeSummary {
   name: string;
   kind: ProbeConfig['kind'];
   status: ProbeState['status'];
-  since: string;
+  /** Since when it has had that status; none for a probe with no recorded state (never run: `unknown`). */
+  since?: string;
   lastRunAt?: string;
   last?: ProbeResult;
   uptime: Record<'1h' | '24h' | '7d' | '30d', Uptime>;
@@ -311,18 +312,19 @@ export async function readUptime(
     return unreadable(readFailure(err), { key, readFailed: true });
   }
   if (doc?.notJson) return unreadable(doc.notJson, { key, readFailed: false });
-  let state: ProbeState;
-  if (doc === undefined) state = emptyState(name, now.toISOString());
-  else {
-    let decoded: ProbeState | string;
-    try {
-      decoded = decodeStateOf(name, doc.value);
-    } catch (err) {
-      decoded = errorMessage(err);
-    }
-    if (typeof decoded === 'string') return unreadable(decoded, { key, readFailed: false });
-    state = decoded;
+  // never run: a fresh state's figures (none), and no time since which it has been unknown (not `now`)
+  if (doc === undefined) {
+    const { since: _none, ...report } = summarize(config, emptyState(name, now.toISOString()), now);
+    return { report };
   }
+  let decoded: ProbeState | string;
+  try {
+    decoded = decodeStateOf(name, doc.value);
+  } catch (err) {
+    decoded = errorMessage(err);
+  }
+  if (typeof decoded === 'string') return unreadable(decoded, { key, readFailed: false });
+  const state = decoded;
   if (state.historyThrough === undefined) return { report: summarize(config, state, now, windows) };
   const history = historyKey(env, name);
   try {

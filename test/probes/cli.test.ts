@@ -548,6 +548,11 @@ describe('mt-ops uptime', () => {
       latencyObjectiveMs: 200,
       budgetLeft: 1,
     });
+    expect(json[0].since).toMatch(/^\d{4}-/);
+    // never run: no state, so no time since which it has been unknown (it said `since: <now>`), as the table says never
+    expect(json[1]).toMatchObject({ name: 'never', status: 'unknown' });
+    expect(json[1]).not.toHaveProperty('since');
+    expect(json[1]).not.toHaveProperty('lastRunAt');
   });
 
   it('after a maintenance window: unknown, not the maintenance the last sample recorded (table and --json)', async () => {
