@@ -5,6 +5,7 @@ import { storeOptions } from '../storage/config';
 import type { ObjectStore } from '../storage/types';
 import { FileStore } from '../storage/file-store';
 import { createLogger, setRootLogger, type Logger } from '../log/logger';
+import { answerWithin } from '../storage/answer-within';
 
 export interface CommandContext {
   config: Config;
@@ -27,6 +28,27 @@ export function commandContext(
     env: options.env ?? config.env.OPS_ENV,
     logger,
   };
+}
+
+/**
+ * How long a command that only reads the bucket (list, uptime, alerts status and log, silence list) waits for each
+ * answer of a GCS bucket before it fails (the client's retries would wait about 50 s, or minutes for a server that
+ * takes requests and never answers): a read-only look at 3 am fails within seconds, in one line, not a minute later.
+ */
+export const READ_ONLY_ANSWER_SECONDS = 10;
+
+/**
+ * What a command that only reads the bucket starts from: commandContext, with a GCS bucket's every request bounded by
+ * READ_ONLY_ANSWER_SECONDS (after one has gone unanswered, the rest fail at once, saying the same). A folder bucket
+ * answers or fails by itself.
+ */
+export function readOnlyContext(
+  options: { bucket?: string; env?: string },
+  load: Parameters<typeof loadConfig>[1] = {},
+): CommandContext {
+  const ctx = commandContext(options, load);
+  if (ctx.store instanceof FileStore) return ctx;
+  return { ...ctx, store: answerWithin(ctx.store, READ_ONLY_ANSWER_SECONDS * 1000) };
 }
 
 /**

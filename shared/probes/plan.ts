@@ -272,6 +272,11 @@ export interface UptimeProblem {
   readFailed: boolean;
 }
 
+/** A failure of the whole bucket, not of one probe's documents: bad input (a URL naming a file), or no answer. */
+function everyProbes(err: unknown): boolean {
+  return err instanceof UsageError || (err instanceof StorageError && err.code === 'stalled');
+}
+
 /** Why a document could not be read, in plain words for a refusal of the filesystem, else the store's message. */
 function readFailure(err: unknown): string {
   const code = err instanceof StorageError ? (err.cause as NodeJS.ErrnoException | undefined)?.code : undefined;
@@ -281,7 +286,8 @@ function readFailure(err: unknown): string {
 /**
  * One probe's uptime report from its recorded state (reads only): a state that could not be read, or was read but
  * does not decode, is reported as unreadable with why (and where, in `problem`), never as a fresh state. A usage
- * error (the bucket URL names a file) is thrown: it is every probe's, and bad input. An unreadable hourly history
+ * error (the bucket URL names a file) is thrown: it is every probe's, and bad input; so is a bucket that does not
+ * answer (a StorageError `stalled`: said once, not as every probe unreadable). An unreadable hourly history
  * leaves the figures of the hot state alone (without the closed hours), said unreadable too. `windows`: the
  * configuration's maintenance section (a stored `maintenance` after its window is reported `unknown`: statusAt).
  */
@@ -308,7 +314,7 @@ export async function readUptime(
   try {
     doc = await readProbeDocument(store, key);
   } catch (err) {
-    if (err instanceof UsageError) throw err;
+    if (everyProbes(err)) throw err;
     return unreadable(readFailure(err), { key, readFailed: true });
   }
   if (doc?.notJson) return unreadable(doc.notJson, { key, readFailed: false });
@@ -335,7 +341,7 @@ export async function readUptime(
       problem: { key: history, readFailed: false },
     };
   } catch (err) {
-    if (err instanceof UsageError) throw err;
+    if (everyProbes(err)) throw err;
     return {
       report: {
         ...summarize(config, state, now, windows),

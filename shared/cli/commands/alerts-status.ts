@@ -2,7 +2,7 @@
  * `mt-ops alerts status`: firing incidents, events not published yet, poison entries kept, deliveries owed, silences,
  * maintenance.
  */
-import { commandContext, noteMissingBucket } from '../context';
+import { noteMissingBucket, readOnlyContext } from '../context';
 import { table } from '../progress';
 import { readIncidents } from '../../alerts/state';
 import { readOwed } from '../../alerts/sweep';
@@ -66,7 +66,7 @@ function poisonText(p: PoisonSummary, env: string, now: Date): string {
 
 /** Prints the report, as text or (`--json`) as JSON. */
 export async function alertsStatus(flags: { bucket?: string; env?: string; json?: boolean }): Promise<void> {
-  const ctx = commandContext(flags);
+  const ctx = readOnlyContext(flags);
   await noteMissingBucket(ctx.store);
   const now = new Date();
   const firing = (await readIncidents(ctx.store, ctx.env)).filter((i) => i.status === 'firing');

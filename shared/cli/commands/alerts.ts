@@ -4,7 +4,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { withStoreOptions } from '../options';
 import { alertsStatus } from './alerts-status';
-import { commandContext } from '../context';
+import { commandContext, readOnlyContext } from '../context';
 import { table } from '../progress';
 import { OpsError, UsageError, errorMessage } from '../../errors';
 import { decodeDocument, decodeJson } from '../../alerts/decode';
@@ -174,7 +174,7 @@ export function registerAlertsCommands(program: Command): void {
     .option('--since <duration>', 'how far back (30m, 24h, 7d)', duration, 86_400_000)
     .option('--json', 'print JSON')
     .action(async (flags: Flags & { since: number }) => {
-      const ctx = commandContext(flags);
+      const ctx = readOnlyContext(flags);
       const records = await readDeliveries(
         ctx.store,
         ctx.env,
@@ -238,7 +238,7 @@ export function registerAlertsCommands(program: Command): void {
     .option('--all', 'include expired silences')
     .option('--json', 'print JSON')
     .action(async (flags: Flags & { all?: boolean }) => {
-      const ctx = commandContext(flags);
+      const ctx = readOnlyContext(flags);
       const now = new Date();
       const list = (await listSilences(ctx.store, ctx.env)).filter((s) => flags.all || isActive(s, now));
       if (flags.json) return void process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);

@@ -1,7 +1,7 @@
 /** `mt-ops list`: the backups in the bucket, newest first. */
 import type { Command } from 'commander';
 import { withStoreOptions } from '../options';
-import { commandContext, noteMissingBucket } from '../context';
+import { noteMissingBucket, readOnlyContext } from '../context';
 import { listBackups, type BackupEntry } from '../../backup/catalog';
 import { formatAge, formatBytes, table } from '../progress';
 
@@ -20,7 +20,7 @@ export function registerListCommand(program: Command): void {
     .option('--all', 'also show incomplete backups (no manifest), marked')
     .option('--json', 'print JSON')
     .action(async (flags: ListFlags) => {
-      const ctx = commandContext(flags);
+      const ctx = readOnlyContext(flags);
       await noteMissingBucket(ctx.store);
       const found = await listBackups(ctx.store, ctx.env, { includeIncomplete: Boolean(flags.all) });
       // Safety backups are listed apart (after the real ones): copies of restore targets, never `latest`, their own retention.

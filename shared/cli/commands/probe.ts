@@ -1,7 +1,7 @@
 /** `mt-ops probe` and `mt-ops uptime`: run the probes once, or show their recorded uptime and SLOs. */
 import { InvalidArgumentError, type Command } from 'commander';
 import { withStoreOptions } from '../options';
-import { commandContext, noteMissingBucket } from '../context';
+import { commandContext, noteMissingBucket, readOnlyContext } from '../context';
 import { table } from '../progress';
 import { describeBus, openBus } from '../../bus/open';
 import { keepInOutbox } from '../../bus/outbox';
@@ -204,7 +204,7 @@ export function registerProbeCommands(program: Command): void {
     .option('--only <names>', 'only these probes (comma-separated names)', names)
     .option('--json', 'print JSON')
     .action(async (flags: ProbeFlags) => {
-      const ctx = commandContext(flags);
+      const ctx = readOnlyContext(flags);
       await noteMissingBucket(ctx.store);
       const probes = selectProbes(configuredProbes(ctx.config), flags.only);
       const now = new Date();
