@@ -4,22 +4,14 @@ import { loadConfig } from '../../config/load';
 import { PROBE_CONCURRENCY, probesOf, resolveProbe, unsetReferences } from '../../probes/config';
 import { redactValue } from '../../log/redact';
 import { stringify as stringifyYaml } from 'yaml';
-import { jsonFailure } from '../failure';
 
 export function registerConfigCommand(program: Command): void {
   program
     .command('config')
     .description('Validate the configuration (environment and OPS_CONFIG file) and print it, secrets masked')
     .option('--json', 'print JSON (default: YAML)')
-    .action(async (opts: { json?: boolean }) => {
-      try {
-        await printConfig(opts);
-      } catch (err) {
-        // a script reading stdout gets the problems as JSON too, not empty input (stderr and the exit code as always)
-        if (opts.json) process.stdout.write(`${JSON.stringify(jsonFailure(err), null, 2)}\n`);
-        throw err;
-      }
-    });
+    // with --json, a bad configuration's problems are printed on stdout as JSON too (main.ts, for every command)
+    .action(printConfig);
 }
 
 /** The configuration, checked, printed with secrets masked: YAML, or JSON with --json. */
