@@ -38,6 +38,11 @@ export interface IncidentState {
   notifiedSeverity?: Severity;
   /** Why the current firing has not been sent (maintenance window name or silence id). */
   mutedBy?: string;
+  /**
+   * Resolved with no firing ever seen (a `backup.succeeded` with no failure before it): kept only to absorb a late
+   * firing, never an incident that happened (the status page leaves it out). Dropped when a firing opens one.
+   */
+  neverFired?: true;
   seq: number;
   transitions: Transition[];
   /**
@@ -173,6 +178,7 @@ export function decide(state: IncidentState | undefined, alert: Alert, o: Decide
         endsAt,
         alert,
         notified: false,
+        neverFired: true,
         seq: 0,
         transitions: [],
         messages: [],

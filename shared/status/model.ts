@@ -371,7 +371,8 @@ export function statusOf(state: StatusState, now: Date): StatusModel {
         (SEVERITY_ORDER[a.severity] ?? 3) - (SEVERITY_ORDER[b.severity] ?? 3) || a.startsAt.localeCompare(b.startsAt),
     );
   const resolved = state.incidents
-    .filter((i) => i.status === 'resolved' && i.endsAt)
+    // a resolve with no firing before it (every successful backup's, on a clean record) is no incident
+    .filter((i) => i.status === 'resolved' && i.endsAt && !i.neverFired)
     .sort((a, b) => b.endsAt!.localeCompare(a.endsAt!))
     .slice(0, RESOLVED_SHOWN)
     .map(incident);
