@@ -240,9 +240,29 @@ function parseConfigText(text: string, path: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    if (/\.json$/i.test(path)) throw new Error(`not valid JSON: ${errorMessage(err)}`);
+    if (/\.json$/i.test(path)) throw new Error(`not valid JSON: ${jsonProblem(text, errorMessage(err))}`);
     return parseYaml(text);
   }
+}
+
+/**
+ * JSON.parse's reason in one line, with a line and column: V8 quotes the file's text for an unexpected token (cut at
+ * its first newline, that said only `Unexpected token 'p', "probes`) and gives other errors as a character offset.
+ * A file that does not start as JSON does (YAML in a `.json` file) says so: the name decides the format.
+ */
+function jsonProblem(text: string, message: string): string {
+  const at = (offset: number) => {
+    const before = text.slice(0, offset).split('\n');
+    return `line ${before.length}, column ${before.at(-1)!.length + 1}`;
+  };
+  const start = text.search(/\S/);
+  const notJson = start >= 0 && !/[{["\d\-tfn]/.test(text[start]!);
+  const hint = notJson ? ' (YAML? an operator file named .json must be JSON: name it .yaml or .yml)' : '';
+  const token = /^(Unexpected token '.*?'), ".*" is not valid JSON$/s.exec(message);
+  if (token) return `${token[1]}${notJson ? ` at ${at(start)}` : ''}${hint}`;
+  const position = / in JSON at position (\d+)/.exec(message);
+  if (position) return `${message.slice(0, position.index)} at ${at(Number(position[1]))}${hint}`;
+  return `${message.split('\n')[0]}${hint}`;
 }
 
 function pickDefined(environment: NodeJS.ProcessEnv, keys: string[]): Record<string, string> {

@@ -413,6 +413,17 @@ describe('operator files', () => {
     expect(configError({ OPS_CONFIG: file('broken.json', '{"backup": ') }).message).toMatch(/not valid JSON/);
   });
 
+  it('a .json file that does not parse: one line with the line and column, no excerpt of the file', () => {
+    const yaml = configError({ OPS_CONFIG: file('yaml.json', 'probes:\n  - name: x\n') });
+    expect(yaml.issues).toEqual([
+      `${dir}/yaml.json: not valid JSON: Unexpected token 'p' at line 1, column 1 (YAML? an operator file named .json must be JSON: name it .yaml or .yml)`,
+    ]);
+    const comma = configError({ OPS_CONFIG: file('comma.json', '{\n  "backup": { "jobs": 2, }\n}') });
+    expect(comma.issues).toEqual([
+      `${dir}/comma.json: not valid JSON: Expected double-quoted property name at line 2, column 26`,
+    ]);
+  });
+
   it("a YAML file that does not parse: one line with the line and column, not the parser's excerpt of the file", () => {
     const err = configError({ OPS_CONFIG: file('broken.yaml', 'retention:\n  minKeep: 3\nprobes: [\n') });
     expect(err.issues).toHaveLength(1);
