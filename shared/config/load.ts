@@ -49,6 +49,9 @@ export interface CaFile {
   absolute: string;
 }
 
+/** The operator file looked for when OPS_CONFIG is unset: the first that exists (two of them: a problem). */
+export const DEFAULT_FILES = ['./ops.config.json', './ops.config.yaml', './ops.config.yml'];
+
 /**
  * Loads the whole suite's configuration: environment variables, then the operator file.
  * Every problem in both is reported at once, each with its path; secret values are never echoed.
@@ -74,13 +77,20 @@ export function loadConfig(
   const envResult = EnvSchema.safeParse(pickDefined(environment, Object.keys(EnvSchema.shape)));
   if (!envResult.success) issues.push(...formatIssues(envResult.error));
 
-  // An empty variable counts as unset, as for every other variable.
-  const path = environment.OPS_CONFIG || './ops.config.json';
+  // An empty variable counts as unset, as for every other variable. Unset: ./ops.config.json, .yaml or .yml, whichever
+  // is there (the name says the format); two of them is a question only the operator can answer
+  const explicit = Boolean(environment.OPS_CONFIG);
+  let path = environment.OPS_CONFIG || DEFAULT_FILES[0]!;
+  if (!explicit) {
+    const found = DEFAULT_FILES.filter((p) => existsSync(configPath(p, options.besideModule)));
+    if (found.length > 1)
+      issues.push(`OPS_CONFIG: ${found.join(' and ')} are both here: set OPS_CONFIG to the one to use`);
+    path = found[0] ?? path;
+  }
   let file: OpsFile | undefined;
   let filePath: string | undefined;
   const caFiles: CaFile[] = [];
   let caFileProblems: string[] = [];
-  const explicit = Boolean(environment.OPS_CONFIG);
   const absolute = configPath(path, options.besideModule);
   if (existsSync(absolute)) {
     filePath = absolute;

@@ -463,3 +463,39 @@ describe('secrets in an operator file never appear in its errors', () => {
     }
   });
 });
+
+describe('the operator file found by its name when OPS_CONFIG is unset', () => {
+  const yaml = 'probes:\n  targets:\n    - name: from-yaml\n      url: http://127.0.0.1:9/health\n';
+  it.each(['ops.config.yaml', 'ops.config.yml'])(
+    '%s in the working folder is read (the name says YAML)',
+    async (name) => {
+      const dir = tempDir('mt-config-default-');
+      writeFileSync(join(dir, name), yaml);
+      const cli = await runCli(['config', '--json'], { env: { OPS_CONFIG: undefined }, cwd: dir });
+      expect(cli.code).toBe(0);
+      const shown = JSON.parse(cli.stdout) as { file: string };
+      expect(shown.file).toBe(join(dir, name));
+      expect(cli.stdout).toContain('from-yaml');
+    },
+  );
+
+  it('two of them is a question for the operator: exit 2, naming both', async () => {
+    const dir = tempDir('mt-config-default-');
+    writeFileSync(join(dir, 'ops.config.json'), '{}');
+    writeFileSync(join(dir, 'ops.config.yaml'), yaml);
+    const cli = await runCli(['config'], { env: { OPS_CONFIG: undefined }, cwd: dir });
+    expect(cli.code).toBe(2);
+    expect(cli.stderr).toContain(
+      'OPS_CONFIG: ./ops.config.json and ./ops.config.yaml are both here: set OPS_CONFIG to the one to use',
+    );
+  });
+
+  it('none of them: the defaults', async () => {
+    const cli = await runCli(['config', '--json'], {
+      env: { OPS_CONFIG: undefined },
+      cwd: tempDir('mt-config-default-'),
+    });
+    expect(cli.code).toBe(0);
+    expect((JSON.parse(cli.stdout) as { file: string }).file).toBe('(defaults)');
+  });
+});
