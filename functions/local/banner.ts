@@ -9,6 +9,8 @@ export interface BannerInfo {
   env: string;
   token: { value: string; source: 'OPS_API_TOKEN' | 'generated' };
   bucket: string;
+  /** The operator file read (absolute), or none: the defaults. */
+  operatorFile?: string;
   events: string;
   channels: string;
   functions: string[];
@@ -55,6 +57,9 @@ export function banner(info: BannerInfo): string {
   );
   lines.push(`  routes:   ${info.functions.map((f) => `${info.url}/${f}`).join(', ') || 'none'}`);
   lines.push(`  bucket:   ${redactString(info.bucket)}`);
+  lines.push(
+    `  config:   ${info.operatorFile ?? 'no operator file (the defaults; OPS_CONFIG, or ./ops.config.json, .yaml or .yml, names one)'}`,
+  );
   lines.push(`  ${info.events}`);
   lines.push(`  ${info.channels}`);
   lines.push(`  schedules (${info.schedules.length}):`);

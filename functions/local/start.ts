@@ -158,6 +158,7 @@ export async function startLocal(options: StartOptions = {}): Promise<LocalSuite
       env: runtime.env,
       token,
       bucket: runtime.store.url,
+      ...(config.filePath ? { operatorFile: config.filePath } : {}),
       events: `${describeBus(choice)}; ${delivery.description}`,
       channels,
       functions: [...apps.keys()],

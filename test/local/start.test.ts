@@ -50,6 +50,7 @@ describe('npm start', () => {
       expect(health.status).toBe(200);
       expect(await health.json()).toEqual({ status: 'ok' });
       expect(run.stdout()).toContain('token:    from OPS_API_TOKEN (not shown)');
+      expect(run.stdout()).toContain(`config:   ${join(cwd, 'ops.config.json')}\n`);
       expect(run.stdout()).toMatch(/mt-ops-backup-nightly +\*\/2 \* \* \* \* \* \(operator file\) +-> backup +next /);
 
       // no token, a wrong one, a malformed header: 401, and no backup is started
@@ -145,6 +146,7 @@ describe('npm start', () => {
       );
       expect(run.stdout()).toMatch(/api-health-full +http +GET http:\/\/localhost:8000\/health\/full +every 60 s/);
       expect(run.stdout()).toMatch(/bucket: +file:\/\/\S+\/backups\n/);
+      expect(run.stdout()).toContain('config:   no operator file (the defaults;');
       expect(run.stdout()).toContain('alert channels on: none');
       expect(run.logs()).not.toContain(token);
     } finally {
