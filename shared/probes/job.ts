@@ -5,8 +5,8 @@ import type { Logger } from '../log/logger';
 import type { ObjectStore } from '../storage/types';
 import { PROBE_CONCURRENCY, probesOf, type ProbeConfig } from './config';
 import { runProbes, type ProbeRunResult, type RunOptions } from './run';
-import { reportProbes, type ReportResult } from './report';
-import { retireDue, retireIncidents, type RetireResult } from './retired';
+import { reportProbes, reportRetired, type ReportResult } from './report';
+import { retireDue, retireIncidents } from './retired';
 
 export interface ProbeJobDeps {
   config: Config;
@@ -50,15 +50,24 @@ export async function probeJob(
     now: options.now,
     summaries: options.summaries,
   });
-  const names = probes.map((p) => p.name);
-  const now = options.now?.() ?? new Date();
-  let retired: RetireResult | undefined;
-  if (options.retire && retireDue(deps.store, names, now))
-    retired = await retireIncidents(deps.store, deps.env, names, now);
+  // the run's alerts first: the retire pass reads the bucket again (a listing and a read per unknown probe), and a
+  // bucket that stops answering then must not hold back (or, past the function's timeout, lose) what the run fired
   const report = await reportProbes(deps.bus, deps.logger, run, probes, {
     quiet: options.quiet,
-    ...(retired ? { retired } : {}),
     ignoreMaintenanceLabel: deps.config.file.routing.ignoreMaintenanceLabel,
   });
+  const names = probes.map((p) => p.name);
+  const now = options.now?.() ?? new Date();
+  if (options.retire && retireDue(deps.store, names, now)) {
+    const retired = await reportRetired(
+      deps.bus,
+      deps.logger,
+      deps.env,
+      await retireIncidents(deps.store, deps.env, names, now),
+    );
+    report.published += retired.published;
+    report.undelivered += retired.undelivered;
+    report.failed += retired.failed;
+  }
   return { run, report, probes };
 }

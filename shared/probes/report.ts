@@ -165,34 +165,11 @@ export async function reportProbes(
   logger: Logger,
   run: ProbeRunResult,
   configs: readonly ProbeConfig[],
-  options: { quiet?: boolean; retired?: RetireResult } & AlertOptions = {},
+  options: { quiet?: boolean } & AlertOptions = {},
 ): Promise<ReportResult> {
   const byName = new Map(configs.map((c) => [c.name, c]));
-  let published = 0;
-  let undelivered = 0;
-  let failed = 0;
   const time = new Date().toISOString();
-  const publish = async (event: OpsEventInput, probe: string) => {
-    try {
-      // a bus that could not deliver it (and handed it to its fallback, the outbox) resolves with no message id
-      if (await bus.publish(event)) published++;
-      else undelivered++;
-    } catch (err) {
-      failed++;
-      logger.warn(
-        { probe, fingerprint: 'fingerprint' in event ? event.fingerprint : undefined },
-        `could not publish the alert for ${probe}: ${errorMessage(err)}`,
-      );
-    }
-  };
-  for (const problem of options.retired?.problems ?? []) logger.warn(problem);
-  for (const probe of options.retired?.retired ?? []) {
-    logger.warn(
-      { probe: probe.name, fingerprints: probe.incidents.map((i) => i.fingerprint) },
-      `probe ${probe.name} is no longer configured: its open incident(s) resolved (${probe.incidents.map((i) => i.fingerprint).join(', ')})`,
-    );
-    for (const event of retiredEvents(run.env, probe, time)) await publish(event, probe.name);
-  }
+  const { counts, publish } = publisher(bus, logger);
   for (const outcome of run.outcomes) {
     const config = byName.get(outcome.name);
     if (!config) continue;
@@ -218,8 +195,8 @@ export async function reportProbes(
       notRecorded,
       notDue,
       durationMs: run.durationMs,
-      published,
-      undelivered,
+      published: counts.published,
+      undelivered: counts.undelivered,
     },
     `probes: ${passed} passed, ${probesFailed} failed` +
       (warnings > 0 ? `, ${warnings} warning${warnings === 1 ? '' : 's'}` : '') +
@@ -227,5 +204,47 @@ export async function reportProbes(
       (notRecorded > 0 ? `, ${notRecorded} not recorded` : '') +
       (notDue > 0 ? `, ${notDue} not due` : ''),
   );
-  return { published, undelivered, failed };
+  return counts;
+}
+
+/**
+ * Publishes the resolves of the incidents the retire pass closed (retired.ts), one warning line per retired probe and
+ * one per problem; never throws.
+ */
+export async function reportRetired(
+  bus: EventBus,
+  logger: Logger,
+  env: string,
+  retired: RetireResult,
+): Promise<ReportResult> {
+  const time = new Date().toISOString();
+  const { counts, publish } = publisher(bus, logger);
+  for (const problem of retired.problems) logger.warn(problem);
+  for (const probe of retired.retired) {
+    logger.warn(
+      { probe: probe.name, fingerprints: probe.incidents.map((i) => i.fingerprint) },
+      `probe ${probe.name} is no longer configured: its open incident(s) resolved (${probe.incidents.map((i) => i.fingerprint).join(', ')})`,
+    );
+    for (const event of retiredEvents(env, probe, time)) await publish(event, probe.name);
+  }
+  return counts;
+}
+
+/** Publishing alert events one by one, counting what the bus took, handed to its fallback, or refused. */
+function publisher(bus: EventBus, logger: Logger) {
+  const counts: ReportResult = { published: 0, undelivered: 0, failed: 0 };
+  const publish = async (event: OpsEventInput, probe: string) => {
+    try {
+      // a bus that could not deliver it (and handed it to its fallback, the outbox) resolves with no message id
+      if (await bus.publish(event)) counts.published++;
+      else counts.undelivered++;
+    } catch (err) {
+      counts.failed++;
+      logger.warn(
+        { probe, fingerprint: 'fingerprint' in event ? event.fingerprint : undefined },
+        `could not publish the alert for ${probe}: ${errorMessage(err)}`,
+      );
+    }
+  };
+  return { counts, publish };
 }

@@ -4,9 +4,12 @@
  * open and the sweep would remind of it every few hours, for good. The scheduled run looks at the state documents of
  * probes it does not know (the first run of a process, then once an hour, or when its probes change), closes their
  * open incidents in the document (compare-and-swap; the streaks start again, so a probe added back later and still
- * failing pages anew) and returns them: the report publishes their resolve, saying why (report.ts).
+ * failing pages anew) and returns them: the report publishes their resolve, saying why (report.ts). The listing and the
+ * reads wait at most RETIRE_ANSWER_MS for each answer (a bucket that stops answering is a problem, looked at again at
+ * the next pass); a write is waited for, since one left behind could land with nobody publishing its resolve.
  */
 import { isConflict, type ObjectStore } from '../storage/types';
+import { answerWithin } from '../storage/answer-within';
 import { errorMessage } from '../errors';
 import { readProbeDocument } from './history';
 import type { OpenIncident } from './rules';
@@ -28,6 +31,9 @@ export interface RetireResult {
   /** What could not be looked at or closed (each retried at the next pass). */
   problems: string[];
 }
+
+/** How long the pass waits for each answer of its listing and reads before it gives up until the next pass. */
+export const RETIRE_ANSWER_MS = 10_000;
 
 /** How often a process looks again with the same probes (a removed probe's incident fired by another instance). */
 export const RETIRE_INTERVAL_MS = 3_600_000;
@@ -70,8 +76,10 @@ export async function retireIncidents(
   const result: RetireResult = { retired: [], problems: [] };
   const at = now.toISOString();
   const names: string[] = [];
+  // only what is safe to abandon is bounded: a listing and reads
+  const reading = answerWithin(store, RETIRE_ANSWER_MS);
   try {
-    for await (const info of store.list(prefix)) {
+    for await (const info of reading.list(prefix)) {
       const rest = info.key.slice(prefix.length);
       if (!rest.endsWith('.json') || rest.includes('/')) continue;
       const name = rest.slice(0, -'.json'.length);
@@ -83,7 +91,7 @@ export async function retireIncidents(
   }
   for (const name of names) {
     try {
-      const doc = await readProbeDocument(store, probeKeys.state(env, name));
+      const doc = await readProbeDocument(reading, probeKeys.state(env, name));
       if (!doc || doc.notJson) continue;
       const state = decodeStateOf(name, doc.value);
       if (typeof state === 'string' || (!state.incident && !state.sloIncident)) continue;

@@ -14,6 +14,7 @@ import { configuredProbes, probeJob } from '../../shared/probes/job';
 import { planProbes, readState } from '../../shared/probes/plan';
 import { runPlanned, runProbes, WRITE_GRACE_MS } from '../../shared/probes/run';
 import { reportProbes } from '../../shared/probes/report';
+import { RETIRE_ANSWER_MS } from '../../shared/probes/retired';
 import { openStore } from '../../shared/storage/open';
 import type { Alert } from '../../shared/bus/events';
 
@@ -109,6 +110,34 @@ describe('the probe job on GCS', () => {
       gcs.stallUploads(false);
     }
   }, 15_000);
+
+  it(
+    "the retire pass's listing of the states that does not answer (the scheduled run's first) holds back none of the run's alerts, and gives up in its bound",
+    async () => {
+      const rt = runtimeWith({ probes: [{ name: 'api', url: `${targets.url}/unhealthy`, failureThreshold: 1 }] });
+      // the listing of the states (only the retire pass lists them) is taken and never answered; reads and writes answer
+      gcs.stallAll({ pathIncludes: `prefix=ops/prod/.state/probes/` });
+      try {
+        const started = performance.now();
+        let done = false;
+        const job = probeJob(rt, { retire: true, now: minute(0) }).finally(() => (done = true));
+        // the run's alert goes out as soon as its sample is recorded, not after the retire pass
+        while (alerts(rt).length === 0 && performance.now() - started < 5_000)
+          await new Promise((r) => setTimeout(r, 50));
+        expect(alerts(rt)).toEqual(['firing probe/prod/api']);
+        expect(done).toBe(false); // the retire pass is still waiting for its listing
+        await job;
+        const took = performance.now() - started;
+        expect(took).toBeLessThan(RETIRE_ANSWER_MS + 3_000); // not the store's own 60 s progress timeout, and its retry
+        expect(rt.logs.join('\n')).toContain(
+          `listing the probes' states: the bucket gs://${rt.bucket}/ops did not answer within ${RETIRE_ANSWER_MS / 1000} s`,
+        );
+      } finally {
+        gcs.stallAll(false);
+      }
+    },
+    RETIRE_ANSWER_MS + 10_000,
+  );
 
   it('a run whose state write meets 412 (another run wrote first) re-reads and re-applies its sample: the threshold it crosses on top still fires', async () => {
     const rt = runtimeWith({ probes: [{ name: 'api', url: `${targets.url}/unhealthy`, failureThreshold: 3 }] });
