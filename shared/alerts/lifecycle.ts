@@ -6,7 +6,7 @@ import type { Alert, Receiver } from './model';
  * Stage 5, dedup: the incident state per fingerprint and the pure decision of what a new alert means for it.
  * A firing incident notifies once and reminds every repeat interval, and again at once when it escalates (the same
  * fingerprint firing at a higher severity than was sent: routed anew, so a warning that becomes critical pages);
- * a resolve goes out at once, and only if the firing did; the same message id always maps to the same transition (so a redelivery resends only the
+ * a resolve goes out at once, and only if the firing did (to its route's receivers and every one its firings reached); the same message id always maps to the same transition (so a redelivery resends only the
  * channels that failed); a resolve that arrives before its firing is kept, and the late firing is recognised
  * by its start time and ignored.
  */
@@ -93,12 +93,17 @@ export function decide(state: IncidentState | undefined, alert: Alert, o: Decide
     };
   }
   const at = o.now.toISOString();
-  const next = (s: IncidentState, kind: TransitionKind | undefined, why: string): Decision => {
+  const next = (
+    s: IncidentState,
+    kind: TransitionKind | undefined,
+    why: string,
+    receivers: Receiver[] = o.receivers,
+  ): Decision => {
     let transition: Transition | undefined;
     let seq = s.seq;
     if (kind) {
       seq += 1;
-      transition = { seq, kind, at, receivers: o.receivers, messageId: o.messageId };
+      transition = { seq, kind, at, receivers, messageId: o.messageId };
     }
     // the newest KEEP_MESSAGES ids, as a list (an object with a new key per message cost ten times the decision)
     const messages: Array<[string, number]> = o.messageId
@@ -205,7 +210,23 @@ export function decide(state: IncidentState | undefined, alert: Alert, o: Decide
     resolved,
     state.notified ? 'resolved' : undefined,
     state.notified ? 'resolved' : 'resolved while muted: nobody was told',
+    withNotified(o.receivers, state),
   );
+}
+
+/**
+ * A resolve's receivers: its own route's, and every receiver the incident's firings went to since it last resolved
+ * (a firing, an escalation, a reminder). Routed alone, a resolve that lacks what its firing was routed by (the labels
+ * of a probe since removed, a routing tree changed meanwhile) would leave a PagerDuty incident open for good.
+ */
+function withNotified(receivers: Receiver[], state: IncidentState): Receiver[] {
+  const all = new Set(receivers);
+  for (let i = state.transitions.length - 1; i >= 0; i--) {
+    const t = state.transitions[i]!;
+    if (t.kind === 'resolved') break;
+    for (const r of t.receivers) all.add(r);
+  }
+  return [...all];
 }
 
 const RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };

@@ -404,6 +404,44 @@ describe('lifecycle: notify once per change', () => {
   });
 });
 
+describe('lifecycle: a resolve reaches whoever its firing reached', () => {
+  const at = (now: string, messageId: string, receivers: IncidentState['transitions'][number]['receivers']) => ({
+    now: new Date(now),
+    messageId,
+    repeatIntervalMs: 4 * 3_600_000,
+    receivers,
+  });
+  it("routed elsewhere (a resolve without the labels its firing was routed by: a removed probe's): the firing's receivers too", () => {
+    // a warning routed to PagerDuty by a label; its resolve (the probe gone, its labels with it) routes by severity alone
+    const fired = decide(undefined, alert({ severity: 'warning' }), at('2026-11-29T03:00:00Z', 'a', ['pagerduty']));
+    const resolve = alert({ severity: 'warning', status: 'resolved', endsAt: '2026-11-29T03:10:00.000Z' });
+    const d = decide(fired.state, resolve, at('2026-11-29T03:10:00Z', 'b', ['slack', 'email']));
+    expect(d.transition).toMatchObject({ kind: 'resolved' });
+    expect([...d.transition!.receivers].sort()).toEqual(['email', 'pagerduty', 'slack']);
+  });
+  it("an escalation's and a reminder's receivers count; an earlier incident's (before a resolve) do not", () => {
+    let s = decide(undefined, alert({ severity: 'warning' }), at('2026-11-29T03:00:00Z', 'a', ['email'])).state;
+    s = decide(
+      s,
+      alert({ status: 'resolved', endsAt: '2026-11-29T03:05:00.000Z' }),
+      at('2026-11-29T03:05:00Z', 'b', ['email']),
+    ).state;
+    const again = '2026-11-29T04:00:00.000Z';
+    s = decide(s, alert({ severity: 'warning', startsAt: again }), at('2026-11-29T04:00:00Z', 'c', ['slack'])).state;
+    s = decide(
+      s,
+      alert({ severity: 'critical', startsAt: again }),
+      at('2026-11-29T04:01:00Z', 'd', ['pagerduty']),
+    ).state;
+    const d = decide(
+      s,
+      alert({ status: 'resolved', startsAt: again, endsAt: '2026-11-29T04:30:00.000Z' }),
+      at('2026-11-29T04:30:00Z', 'e', ['pagerduty']),
+    );
+    expect([...d.transition!.receivers].sort()).toEqual(['pagerduty', 'slack']);
+  });
+});
+
 describe('lifecycle: incident documents written before the message list', () => {
   it('an old document (message id -> seq object) still recognises a redelivered message, and is rewritten as a list', () => {
     const legacy = {
