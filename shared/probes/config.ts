@@ -349,6 +349,8 @@ function registerUrlCredentials(url: string): void {
   };
   const [user, password] = [decoded(u.username), decoded(u.password)];
   registerSecret(password);
+  // a user name alone, and long (`https://TOKEN@host`, as some services take a token): the user is the secret
+  if (!password && user.length >= 8) registerSecret(user);
   registerSecret(Buffer.from(`${user}:${password}`).toString('base64'));
 }
 

@@ -269,6 +269,10 @@ describe('http probe', () => {
     const r = await probe({ url: `${targets.url.replace('://', '://user-token-abcdef@')}/echo-auth` });
     expect(r.excerpt).toMatch(/refused Basic \*\*\*/);
     expect(JSON.stringify(r)).not.toContain(token);
+    // and that user name itself, quoted back decoded
+    const quoted = await probe({ url: `${targets.url.replace('://', '://user-token-abcdef@')}/echo-user` });
+    expect(quoted.excerpt).toMatch(/unknown user \*\*\*/);
+    expect(JSON.stringify(quoted)).not.toContain('user-token-abcdef');
   });
 });
 

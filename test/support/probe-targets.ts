@@ -22,7 +22,7 @@ export interface Targets {
 
 /**
  * Paths: /health (healthy /health), /healthy, /degraded, /unhealthy (503), /slow?ms=N, /hang (never answers),
- * /loop (redirect loop), /redirect (one hop to /healthy), /invalid-json, /echo-auth (401 quoting the token), /toggle (see `toggle`), /wait?ms=N (counts concurrency).
+ * /loop (redirect loop), /redirect (one hop to /healthy), /invalid-json, /echo-auth (401 quoting the token), /echo-user (401 quoting a Basic credential's user), /toggle (see `toggle`), /wait?ms=N (counts concurrency).
  */
 export async function startTargets(): Promise<Targets> {
   const bodies = {
@@ -85,6 +85,12 @@ export async function startTargets(): Promise<Targets> {
           401,
           JSON.stringify({ detail: `refused ${String(req.headers.authorization ?? '').replace(/^Bearer /, '')}` }),
         );
+      case '/echo-user': {
+        // the same for the user of a Basic credential, decoded (a user name alone may be the token itself)
+        const basic = /^Basic (.+)$/.exec(String(req.headers.authorization ?? ''))?.[1] ?? '';
+        const user = Buffer.from(basic, 'base64').toString().split(':')[0];
+        return json(res, 401, JSON.stringify({ detail: `unknown user ${user}` }));
+      }
       default:
         return json(res, 404, '{"detail":"Not Found"}');
     }
