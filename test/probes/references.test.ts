@@ -18,6 +18,15 @@ import { configuredProbes } from '../../shared/probes/job';
 import { runProbes } from '../../shared/probes/run';
 import { createTestDatabase } from '../support/database';
 
+/** A run of probe `api` in env `prod` that finds its configuration bad: `message`, no alert, no sample recorded. */
+async function expectRefusedAtRun(rt: ReturnType<typeof testRuntime>, message: string): Promise<void> {
+  const { run } = await probeJob(rt, { all: true, only: ['api'] });
+  expect(run.outcomes.map((o) => o.configError)).toEqual([message]);
+  expect(rt.bus.published).toHaveLength(0);
+  const { state } = await readState(rt.store, 'prod', 'api', new Date().toISOString());
+  expect(state.samples).toBe(0);
+}
+
 const file = {
   probes: [
     { name: 'ok', url: 'http://127.0.0.1:9/health' },
@@ -182,13 +191,10 @@ describe('a header or url that could never be sent (the probe would fail, and pa
     const rt = testRuntime({ OPS_CONFIG: path, BACKUP_BUCKET: `file://${dir}/bucket`, OPS_ENV: 'prod' });
     process.env.MT_TEST_CTRL_TOKEN = 'abc\u0001def';
     try {
-      const { run } = await probeJob(rt, { all: true, only: ['api'] });
-      expect(run.outcomes[0]!.configError).toBe(
+      await expectRefusedAtRun(
+        rt,
         'configuration error in probe api: headers.X-Key holds a character not allowed in a header (a control character, or one beyond Latin-1) once its variables are replaced',
       );
-      expect(rt.bus.published).toHaveLength(0);
-      const { state } = await readState(rt.store, 'prod', 'api', new Date().toISOString());
-      expect(state.samples).toBe(0);
     } finally {
       delete process.env.MT_TEST_CTRL_TOKEN;
     }
@@ -233,13 +239,10 @@ describe('a ${VAR} in a header whose value holds a line break', () => {
     const rt = testRuntime({ OPS_CONFIG: path, BACKUP_BUCKET: `file://${dir}/bucket`, OPS_ENV: 'prod' });
     process.env.MT_TEST_CRLF_TOKEN = 'abc123\r\nX-Injected: 1';
     try {
-      const { run } = await probeJob(rt, { all: true, only: ['api'] });
-      expect(run.outcomes[0]!.configError).toBe(
+      await expectRefusedAtRun(
+        rt,
         'configuration error in probe api: headers.Authorization holds a line break once its variables are replaced',
       );
-      expect(rt.bus.published).toHaveLength(0);
-      const { state } = await readState(rt.store, 'prod', 'api', new Date().toISOString());
-      expect(state.samples).toBe(0);
     } finally {
       delete process.env.MT_TEST_CRLF_TOKEN;
     }
