@@ -51,3 +51,29 @@ export function withDeadlineSignal(
   const signals = [signal, deadline?.signal].filter((s): s is AbortSignal => s !== undefined);
   return signals.length === 0 ? undefined : signals.length === 1 ? signals[0] : AbortSignal.any(signals);
 }
+
+/**
+ * `work`'s outcome, or, when it has not settled within `ms`, `onTimeout()`'s (its value, or what it throws). The work
+ * is not stopped (the caller may have no way to): it finishes or fails on its own, and a late rejection is not
+ * unhandled. `unref`: the timer alone does not keep the process alive.
+ */
+export function settleWithin<T>(
+  work: Promise<T>,
+  ms: number,
+  onTimeout: () => T,
+  options: { unref?: boolean } = {},
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<T>((resolve, reject) => {
+    timer = setTimeout(() => {
+      try {
+        resolve(onTimeout());
+      } catch (err) {
+        reject(err as Error);
+      }
+    }, ms);
+    if (options.unref) timer.unref();
+  });
+  work.catch(() => {});
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}

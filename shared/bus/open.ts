@@ -10,6 +10,7 @@ import { eventsTopic } from '../infra/schedules';
 import { parseOrThrow, errorMessage } from '../errors';
 import { redactString } from '../log/redact';
 import { log, type Logger } from '../log/logger';
+import { settleWithin } from '../deadline';
 
 export type BusChoice =
   | { kind: 'pubsub'; topic: string; projectId: string; emulatorHost?: string; reason: string }
@@ -134,7 +135,10 @@ export function openBus(config: Pick<Config, 'env'>, options: OpenBusOptions = {
     async close() {
       // A publish in flight ends by its own deadline; after a failed one, do not wait long for anything else.
       const ms = failed ? Math.min(timeoutMs, 2_000) : timeoutMs;
-      await withTimeout(inner.close(), ms, 'closing the event bus timed out').catch((err) =>
+      const timedOut = () => {
+        throw new Error('closing the event bus timed out');
+      };
+      await settleWithin(inner.close(), ms, timedOut, { unref: true }).catch((err) =>
         logger().debug({ err }, 'closing the event bus failed'),
       );
     },
@@ -160,14 +164,4 @@ function withDeadline<T>(work: (signal: AbortSignal) => Promise<T>, ms: number, 
   promise.catch(() => {}); // a late rejection after the deadline is not unhandled
   deadline.catch(() => {});
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-    timer.unref();
-  });
-  promise.catch(() => {}); // a late rejection after the timeout is not unhandled
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

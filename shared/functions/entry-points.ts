@@ -6,6 +6,7 @@ import * as ff from '@google-cloud/functions-framework';
 import type { Request, Response, CloudEvent } from '@google-cloud/functions-framework';
 import type { Runtime } from './runtime';
 import { installJsonErrors } from './framework';
+import { settleWithin } from '../deadline';
 
 export type HttpHandler = (req: Request, res: Response) => Promise<void>;
 export type EventHandler = (event: CloudEvent<unknown>) => Promise<unknown>;
@@ -40,16 +41,13 @@ export function bindEntryPoint(ep: EntryPoint, runtime: () => Runtime): HttpHand
   if (ep.readOnly) return handler as HttpHandler | EventHandler;
   return (async (...args: unknown[]) => {
     const rt = runtime();
-    const flushing = rt.flushOutbox?.();
-    if (flushing) {
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<true>((resolve) => (timer = setTimeout(() => resolve(true), FLUSH_WAIT_MS)));
-      if (await Promise.race([flushing, late]))
-        rt.logger.warn(
-          `outbox: not drained within ${FLUSH_WAIT_MS / 1000} s (the bucket did not answer in time); going on without it, the next run drains it`,
-        );
-      clearTimeout(timer);
-    }
+    const flushing = rt.flushOutbox?.().then(() => false);
+    // true when FLUSH_WAIT_MS passed before the drain finished
+    const late = flushing && (await settleWithin(flushing, FLUSH_WAIT_MS, () => true));
+    if (late)
+      rt.logger.warn(
+        `outbox: not drained within ${FLUSH_WAIT_MS / 1000} s (the bucket did not answer in time); going on without it, the next run drains it`,
+      );
     return handler(...args);
   }) as HttpHandler | EventHandler;
 }

@@ -4,6 +4,7 @@
  * 50 s, and waits its progress timeout (60 s) on each attempt a server takes and never answers.
  */
 import { StorageError, type ObjectStore } from './types';
+import { settleWithin } from '../deadline';
 
 /**
  * `store` with each request (a listing: each page) failing with StorageError('stalled') once it has had no answer for
@@ -15,24 +16,11 @@ export function answerWithin(store: ObjectStore, ms: number): ObjectStore {
   let silent: StorageError | undefined;
   const bound = <T>(what: string, request: () => Promise<T>): Promise<T> => {
     if (silent) return Promise.reject(silent);
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        silent ??= new StorageError(
-          'stalled',
-          `the bucket ${store.url} did not answer within ${ms / 1000} s (${what})`,
-        );
-        reject(silent);
-      }, ms);
-      request().then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          reject(err);
-        },
-      );
+    return settleWithin(request(), ms, () => {
+      throw (silent ??= new StorageError(
+        'stalled',
+        `the bucket ${store.url} did not answer within ${ms / 1000} s (${what})`,
+      ));
     });
   };
   return {
