@@ -39,12 +39,13 @@ export const RETIRE_ANSWER_MS = 10_000;
 export const RETIRE_INTERVAL_MS = 3_600_000;
 
 const lastPass = new WeakMap<ObjectStore, { names: string; at: number }>();
+/** The configured probes as one comparable value, whatever their order. */
+const namesKey = (names: Iterable<string>) => [...names].sort().join('\n');
 
 /** Whether this process should look now: its first run, its probes changed, or an hour since it last looked. */
 export function retireDue(store: ObjectStore, names: readonly string[], now: Date): boolean {
   const last = lastPass.get(store);
-  const key = [...names].sort().join('\n');
-  return !last || last.names !== key || now.getTime() - last.at >= RETIRE_INTERVAL_MS;
+  return !last || last.names !== namesKey(names) || now.getTime() - last.at >= RETIRE_INTERVAL_MS;
 }
 
 /** The state with its incidents closed and its streaks started again. */
@@ -108,6 +109,6 @@ export async function retireIncidents(
       if (!isConflict(err)) result.problems.push(`closing the incidents of probe ${name}: ${errorMessage(err)}`);
     }
   }
-  if (result.problems.length === 0) lastPass.set(store, { names: [...known].sort().join('\n'), at: now.getTime() });
+  if (result.problems.length === 0) lastPass.set(store, { names: namesKey(known), at: now.getTime() });
   return result;
 }
